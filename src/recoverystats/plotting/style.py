@@ -1,0 +1,82 @@
+"""One look for every figure: colour-blind-safe palette, print-readable sizes.
+
+Use :func:`new_axes` to get a fresh figure when the caller passed ``ax=None`` (never
+``plt.gca()``), :func:`palette` for group colours, and :func:`style_axes` to finish.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Okabe-Ito palette (colour-blind safe, distinguishable in greyscale print).
+PALETTE: tuple[str, ...] = (
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#009E73",  # bluish green
+    "#CC79A7",  # reddish purple
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#F0E442",  # yellow
+    "#000000",  # black
+)
+LINESTYLES: tuple[str, ...] = ("-", "--", "-.", ":")
+MARKERS: tuple[str, ...] = ("o", "s", "D", "^", "v", "P")
+FONT_SIZE = 10
+TITLE_SIZE = 11
+FIGSIZE = (7.0, 4.5)
+
+RC: dict[str, Any] = {
+    "font.size": FONT_SIZE,
+    "axes.titlesize": TITLE_SIZE,
+    "axes.labelsize": FONT_SIZE,
+    "xtick.labelsize": FONT_SIZE - 1,
+    "ytick.labelsize": FONT_SIZE - 1,
+    "legend.fontsize": FONT_SIZE - 1,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "recoverystats",  # deterministic SVG ids
+    "svg.fonttype": "none",
+}
+
+
+def palette(i: int) -> str:
+    """Colour for the i-th group."""
+    return PALETTE[i % len(PALETTE)]
+
+
+def new_axes(ax: Any = None, figsize: tuple[float, float] = FIGSIZE) -> Any:
+    """Return ``ax`` or a fresh Axes on a new figure (no pyplot global state is read)."""
+    if ax is not None:
+        return ax
+    from matplotlib.figure import Figure
+
+    import matplotlib as mpl
+
+    with mpl.rc_context(RC):
+        fig = Figure(figsize=figsize, layout="constrained")
+        return fig.add_subplot()
+
+
+def style_axes(ax: Any, *, title: str | None = None, xlabel: str | None = None,
+               ylabel: str | None = None, n: int | None = None, as_of: Any = None) -> Any:
+    """Apply the shared look and a title that carries n and the data cut-off."""
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    if xlabel is not None:
+        ax.set_xlabel(xlabel, fontsize=FONT_SIZE)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel, fontsize=FONT_SIZE)
+    if title:
+        bits = []
+        if n is not None:
+            bits.append(f"n = {n:,}")
+        if as_of is not None:
+            import pandas as pd
+
+            bits.append(f"data to {pd.Timestamp(as_of).date().isoformat()}")
+        full = title + (f" ({', '.join(bits)})" if bits else "")
+        ax.set_title(full, fontsize=TITLE_SIZE, loc="left")
+    ax.tick_params(labelsize=FONT_SIZE - 1)
+    return ax

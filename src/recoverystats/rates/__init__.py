@@ -1,0 +1,1 @@
+"""rates (in progress)."""

@@ -1,0 +1,140 @@
+"""The one table renderer used by ``_repr_html_``, ``to_markdown`` and the report.
+
+Numbers are stored unrounded in ``.table``; rounding and display labels happen only
+here, at render time.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Display labels for the fixed snake_case result columns (applied at render time).
+LABELS: dict[str, str] = {
+    "n": "N",
+    "events": "Events",
+    "estimate": "Estimate",
+    "ci_lower": "CI lower",
+    "ci_upper": "CI upper",
+    "std_error": "SE",
+    "statistic": "Statistic",
+    "p_value": "p",
+    "df": "df",
+    "term": "Term",
+    "log_odds": "log OR",
+    "log_hazard": "log HR",
+    "comparison": "Comparison",
+    "person_time": "Person-time",
+    "time": "Time",
+    "n_at_risk": "At risk",
+    "censored": "Censored",
+    "group": "Group",
+    "site": "Site",
+    "period": "Period",
+    "measure": "Measure",
+    "variable": "Variable",
+    "level": "Level",
+    "smd": "SMD",
+    "missing": "Missing",
+    "table": "Table",
+    "rows_read": "Rows read",
+    "rows_kept": "Rows kept",
+    "rows_dropped": "Rows dropped",
+    "rule": "Rule",
+    "severity": "Severity",
+    "file": "File",
+    "line": "Line",
+    "column": "Column",
+    "value": "Value",
+    "message": "Message",
+}
+
+
+def label(column: str, labels: Mapping[str, str] | None = None) -> str:
+    """Display label for a column name."""
+    if labels and column in labels:
+        return labels[column]
+    return LABELS.get(column, str(column).replace("_", " ").capitalize())
+
+
+def format_value(value: Any, column: str = "", digits: int = 3) -> str:
+    """Format one cell for display: p-values as ``<0.001``, integers without decimals."""
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return "—"
+        if math.isinf(value):
+            return "∞" if value > 0 else "−∞"
+        if column == "p_value":
+            return "<0.001" if value < 0.001 else f"{value:.3f}"
+        if float(value).is_integer() and column in {"n", "events", "n_at_risk", "censored", "rows_read", "rows_kept", "rows_dropped", "df", "line"}:
+            return f"{int(value):,}"
+        a = abs(value)
+        if a != 0 and (a < 10 ** -(digits) or a >= 1e6):
+            return f"{value:.{digits}g}"
+        return f"{value:.{digits}f}"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if value is pd.NA or value is pd.NaT:
+        return "—"
+    return str(value)
+
+
+def render_html_table(
+    table: pd.DataFrame,
+    *,
+    title: str | None = None,
+    notes: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
+    digits: int = 3,
+    max_rows: int = 60,
+    css_class: str = "rs-table",
+) -> str:
+    """Render a tidy table as an HTML ``<table>`` (escaped, numbers formatted)."""
+    cols = list(table.columns)
+    parts = [f'<div class="rs-result"><table class="{css_class}">']
+    if title:
+        parts.append(f"<caption>{html.escape(title)}</caption>")
+    parts.append("<thead><tr>" + "".join(f"<th>{html.escape(label(c, labels))}</th>" for c in cols) + "</tr></thead>")
+    parts.append("<tbody>")
+    shown = table if len(table) <= max_rows else table.head(max_rows)
+    for row in shown.itertuples(index=False, name=None):
+        cells = []
+        for c, v in zip(cols, row):
+            text = html.escape(format_value(v, str(c), digits))
+            align = ' style="text-align:right"' if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else ""
+            cells.append(f"<td{align}>{text}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</tbody></table>")
+    if len(table) > max_rows:
+        parts.append(f"<p><em>{len(table) - max_rows} more rows not shown (see <code>.table</code>).</em></p>")
+    for note in notes:
+        parts.append(f'<p class="rs-note">{html.escape(note)}</p>')
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def render_markdown_table(
+    table: pd.DataFrame,
+    *,
+    labels: Mapping[str, str] | None = None,
+    digits: int = 3,
+) -> str:
+    """Render a tidy table as a GitHub-flavoured Markdown table."""
+    cols = list(table.columns)
+    head = "| " + " | ".join(label(c, labels) for c in cols) + " |"
+    sep = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) else "---" for c in cols) + "|"
+    lines = [head, sep]
+    for row in table.itertuples(index=False, name=None):
+        lines.append("| " + " | ".join(format_value(v, str(c), digits).replace("|", "\\|") for c, v in zip(cols, row)) + " |")
+    return "\n".join(lines)

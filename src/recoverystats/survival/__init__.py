@@ -1,0 +1,1 @@
+"""survival (in progress)."""
