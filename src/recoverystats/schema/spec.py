@@ -89,6 +89,8 @@ class ColumnSpec:
     description: str = ""
     #: Plausible numeric range (inclusive) for range checks, if any.
     range: tuple[float, float] | None = None
+    #: Computed by the loader (not read from the source); any source column of this name is replaced.
+    derived: bool = False
 
     @property
     def dtype(self) -> str:
@@ -204,6 +206,8 @@ EVENTS = TableSpec(
         C("result", "code", codes=SCREEN_RESULTS, description="Drug-screen result."),
         C("substance", "string"),
         C("source", "string", description="Where the event was recorded (self-report, state repository, ...)."),
+        C("before_enrollment", "bool", derived=True,
+          description="Derived by the loader: event_date is before the participant's enrollment_date (history)."),
     ),
     references={"participant_id": ("participants", "participant_id")},
     description="Dated outcome events (use, screens, justice contacts, health events, death).",
