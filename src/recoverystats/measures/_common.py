@@ -1,0 +1,341 @@
+"""Shared machinery of the measures (internal).
+
+Everything here is vectorised: participants are addressed by their row position in
+``prog.participants`` and dates are handled as float day numbers (days since
+1970-01-01, ``NaN`` for a missing date), so a measure over 100k participants and 2M
+events is a handful of numpy operations and one ``groupby``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recoverystats.errors import InvalidParameterError, RecoveryStatsWarning
+from recoverystats.io.program import ProgramData
+from recoverystats.measures.definitions import DEFINITIONS
+
+#: Participant columns that are never covariates: the identifier, every date (birth
+#: date is identifying; the others are outcome/index dates), and the discharge reason
+#: (a post-baseline outcome).
+NON_COVARIATES: frozenset[str] = frozenset(
+    {
+        "participant_id",
+        "group",
+        "site",
+        "enrollment_date",
+        "release_date",
+        "discharge_date",
+        "discharge_reason",
+        "birth_date",
+        "followup_end_date",
+    }
+)
+
+#: Dates scanned for "the latest date in the data" when neither ``as_of`` nor
+#: ``prog.as_of`` is given (planned dates such as follow-up end or release are not
+#: evidence that the data reach that far, so they are not scanned).
+_ACTIVITY_DATES: tuple[tuple[str, str], ...] = (
+    ("participants", "enrollment_date"),
+    ("participants", "discharge_date"),
+    ("events", "event_date"),
+    ("contacts", "contact_date"),
+    ("assessments", "assessment_date"),
+    ("matches", "match_date"),
+)
+
+REASON_ENROLLED_AFTER = "enrolled after as_of"
+REASON_WINDOW = "window not complete"
+
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def check_program(prog: Any, func: str) -> ProgramData:
+    """The first argument of every measure must be a ``ProgramData``."""
+    if not isinstance(prog, ProgramData):
+        raise InvalidParameterError(
+            f"{func}(prog): prog must be a recoverystats ProgramData (from read_program(...) or "
+            f"ProgramData.from_tables(...)); got {type(prog).__name__}."
+        )
+    return prog
+
+
+def check_days(name: str, value: Any, *, allow_zero: bool = False) -> int:
+    """A whole, positive number of days."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not ok and isinstance(value, float) and float(value).is_integer():
+        ok = True
+    if not ok or (value < 0 or (value == 0 and not allow_zero)):
+        lo = "non-negative" if allow_zero else "positive"
+        raise InvalidParameterError(
+            f"{name} must be a {lo} whole number of days (e.g. 365); got {value!r}."
+        )
+    return int(value)
+
+
+def check_days_list(name: str, value: Any) -> tuple[int, ...]:
+    """One or several positive whole numbers of days, returned sorted and unique."""
+    items: Iterable[Any] = [value] if isinstance(value, (int, np.integer, float)) else value
+    try:
+        vals = [check_days(name, v) for v in items]
+    except TypeError:
+        raise InvalidParameterError(
+            f"{name} must be a sequence of positive whole numbers of days, e.g. (30, 60, 90, 180); "
+            f"got {value!r}."
+        ) from None
+    if not vals:
+        raise InvalidParameterError(f"{name} must contain at least one number of days; got {value!r}.")
+    return tuple(sorted(set(vals)))
+
+
+def to_days(values: Any) -> np.ndarray:
+    """Dates (Series/array of datetime64) as float day numbers; ``NaN`` for missing."""
+    arr = np.asarray(pd.to_datetime(values), dtype="datetime64[ns]")
+    days = arr.astype("datetime64[D]")
+    out = (days - _EPOCH).astype("float64")
+    out[np.isnat(arr)] = np.nan
+    return out
+
+
+def to_dates(days: np.ndarray) -> pd.Series:
+    """Float day numbers back to ``datetime64[ns]`` (``NaT`` for ``NaN``)."""
+    days = np.asarray(days, dtype="float64")
+    out = np.full(days.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
+    ok = ~np.isnan(days)
+    out[ok] = (_EPOCH + days[ok].astype("int64")).astype("datetime64[ns]")
+    return pd.Series(out)
+
+
+def day_number(ts: pd.Timestamp) -> float:
+    return float((np.datetime64(ts.normalize().to_datetime64(), "D") - _EPOCH).astype("int64"))
+
+
+def resolve_as_of(prog: ProgramData, as_of: Any, func: str) -> tuple[pd.Timestamp, str]:
+    """The data cut-off and where it came from.
+
+    ``as_of`` argument > ``prog.as_of`` > the latest activity date in the data
+    (enrollment, discharge, event, contact, assessment and match dates).
+    """
+    if as_of is not None:
+        try:
+            ts = pd.Timestamp(as_of)
+        except (TypeError, ValueError):
+            raise InvalidParameterError(
+                f"{func}: as_of must be a date (e.g. '2026-09-30' or a datetime.date); got {as_of!r}."
+            ) from None
+        if ts is pd.NaT:
+            raise InvalidParameterError(f"{func}: as_of must be a date (e.g. '2026-09-30'); got {as_of!r}.")
+        return ts.normalize(), "argument"
+    if prog.as_of is not None:
+        return pd.Timestamp(prog.as_of).normalize(), "program"
+    latest = None
+    for table, col in _ACTIVITY_DATES:
+        df = getattr(prog, table)
+        if len(df) and col in df:
+            m = df[col].max()
+            if m is not pd.NaT and pd.notna(m) and (latest is None or m > latest):
+                latest = m
+    if latest is None:
+        raise InvalidParameterError(
+            f"{func}: as_of was not given, the program has no as_of, and the data contain no dates "
+            "to take it from; pass as_of='YYYY-MM-DD'."
+        )
+    return pd.Timestamp(latest).normalize(), "latest date in data"
+
+
+def base_frame(prog: ProgramData) -> tuple[pd.DataFrame, list[str]]:
+    """``participant_id, group, site``, the covariates and ``enrollment_date``, one row per participant.
+
+    Covariates are every participant column not in :data:`NON_COVARIATES` and not a
+    date; ``age`` is filled from ``birth_date`` (completed years at enrollment) where it
+    is missing.
+    """
+    p = prog.participants
+    out = pd.DataFrame(
+        {
+            "participant_id": p["participant_id"].to_numpy(),
+            "group": p["group"].to_numpy(),
+            "site": p["site"].to_numpy() if "site" in p else pd.array([pd.NA] * len(p), dtype="string"),
+        }
+    )
+    covariates: list[str] = []
+    for col in p.columns:
+        if col in NON_COVARIATES or pd.api.types.is_datetime64_any_dtype(p[col]):
+            continue
+        covariates.append(col)
+        out[col] = p[col].to_numpy() if col != "age" else _age(p)
+    if "age" not in covariates and "birth_date" in p:
+        covariates.append("age")
+        out["age"] = _age(p)
+    out["enrollment_date"] = p["enrollment_date"].to_numpy()
+    return out, covariates
+
+
+def _age(p: pd.DataFrame) -> np.ndarray:
+    """``age`` where given, else completed years between birth_date and enrollment_date."""
+    given = pd.to_numeric(p["age"], errors="coerce").to_numpy(dtype="float64") if "age" in p else np.full(len(p), np.nan)
+    if "birth_date" not in p or not p["birth_date"].notna().any():
+        return given
+    b = pd.to_datetime(p["birth_date"])
+    e = pd.to_datetime(p["enrollment_date"])
+    years = (e.dt.year - b.dt.year).astype("float64")
+    before_birthday = (e.dt.month < b.dt.month) | ((e.dt.month == b.dt.month) & (e.dt.day < b.dt.day))
+    years = years - before_birthday.astype("float64")
+    derived = years.to_numpy(dtype="float64")
+    return np.where(np.isnan(given), derived, given)
+
+
+def positions(prog: ProgramData, ids: pd.Series) -> np.ndarray:
+    """Row position in ``prog.participants`` of each id (``-1`` for an unknown id)."""
+    index = pd.Index(prog.participants["participant_id"].astype("string"))
+    return index.get_indexer(pd.Series(ids, dtype="string"))
+
+
+def usable_events(prog: ProgramData, types: Sequence[str], as_of_day: float) -> pd.DataFrame:
+    """Events of the given types up to ``as_of``: columns ``pos, day, event_type`` (+ ``result``).
+
+    Drops events of unknown participants, without a date, after ``as_of``, and those
+    flagged as history (a true ``before_enrollment`` column, when present).
+    """
+    ev = prog.events
+    if not len(ev):
+        return pd.DataFrame({"pos": np.array([], dtype="int64"), "day": np.array([], dtype="float64"),
+                             "event_type": pd.Series([], dtype="string"), "result": pd.Series([], dtype="string")})
+    keep = ev["event_type"].isin(list(types)).fillna(False).to_numpy(dtype=bool)
+    if "before_enrollment" in ev:
+        hist = ev["before_enrollment"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+        keep &= ~hist
+    ev = ev.loc[keep]
+    day = to_days(ev["event_date"])
+    pos = positions(prog, ev["participant_id"])
+    ok = (pos >= 0) & ~np.isnan(day) & (day <= as_of_day)
+    out = pd.DataFrame(
+        {
+            "pos": pos[ok],
+            "day": day[ok],
+            "event_type": ev["event_type"].to_numpy()[ok],
+            "result": ev["result"].to_numpy()[ok] if "result" in ev else pd.array([pd.NA] * int(ok.sum()), dtype="string"),
+        }
+    )
+    return out
+
+
+def first_event(ev: pd.DataFrame, n: int, start: np.ndarray, end: np.ndarray,
+                label: str = "event_type") -> tuple[np.ndarray, np.ndarray]:
+    """First event strictly after ``start`` and on or before ``end`` for each participant.
+
+    Returns ``(day, label)`` arrays of length ``n``: the day number of the first
+    qualifying event (``NaN`` when none) and its ``label`` column value (``None``).
+    Ties on the same day take the first row in data order.
+    """
+    first_day = np.full(n, np.nan)
+    first_lab = np.full(n, None, dtype=object)
+    if not len(ev):
+        return first_day, first_lab
+    pos = ev["pos"].to_numpy()
+    day = ev["day"].to_numpy()
+    ok = (day > start[pos]) & (day <= end[pos])
+    if not ok.any():
+        return first_day, first_lab
+    sub = pd.DataFrame({"pos": pos[ok], "day": day[ok], "lab": ev[label].to_numpy()[ok]})
+    sub = sub.sort_values(["pos", "day"], kind="stable").drop_duplicates("pos", keep="first")
+    idx = sub["pos"].to_numpy()
+    first_day[idx] = sub["day"].to_numpy()
+    first_lab[idx] = sub["lab"].to_numpy(dtype=object)
+    return first_day, first_lab
+
+
+def death_day(prog: ProgramData, as_of_day: float) -> np.ndarray:
+    """Day of death per participant: the first ``death`` event, else the discharge date
+    when ``discharge_reason == "died"``; ``NaN`` when alive (or dead after ``as_of``)."""
+    p = prog.participants
+    n = len(p)
+    ev = usable_events(prog, ("death",), as_of_day)
+    d = np.full(n, np.nan)
+    if len(ev):
+        m = ev.groupby("pos")["day"].min()
+        d[m.index.to_numpy()] = m.to_numpy()
+    if "discharge_reason" in p:
+        died = (p["discharge_reason"] == "died").fillna(False).to_numpy(dtype=bool)
+        dis = to_days(p["discharge_date"])
+        fill = died & np.isnan(d) & ~np.isnan(dis) & (dis <= as_of_day)
+        d[fill] = dis[fill]
+    return d
+
+
+def nan_min(*arrays: np.ndarray) -> np.ndarray:
+    """Element-wise minimum ignoring NaN (NaN only where every input is NaN)."""
+    stacked = np.vstack([np.asarray(a, dtype="float64") for a in arrays])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmin(stacked, axis=0)
+
+
+def window_outcome(eligible: np.ndarray, hit: np.ndarray) -> np.ndarray:
+    """Fixed-window 0/1 outcome as float: ``1.0``/``0.0`` when eligible, ``NaN`` otherwise."""
+    out = np.where(hit, 1.0, 0.0)
+    out[~eligible] = np.nan
+    return out
+
+
+def warn_as_of_before_enrollment(enroll_day: np.ndarray, as_of_day: float, as_of: pd.Timestamp, func: str) -> None:
+    if len(enroll_day) and np.all(np.isnan(enroll_day) | (enroll_day > as_of_day)):
+        warnings.warn(
+            f"{func}: as_of={as_of.date()} is before every enrollment date; every participant is "
+            f"ineligible ({REASON_ENROLLED_AFTER!r}). Pass a later as_of (e.g. the quarter's last day).",
+            RecoveryStatsWarning,
+            stacklevel=3,
+        )
+
+
+def attach(df: pd.DataFrame, name: str, *, as_of: pd.Timestamp, as_of_source: str,
+           parameters: dict[str, Any], covariates: list[str], notes: list[str]) -> pd.DataFrame:
+    """Record the measure's definition, parameters and cut-off in ``df.attrs["measure"]``."""
+    d = DEFINITIONS[name]
+    n = len(df)
+    n_eligible = int(df["eligible"].sum()) if n else 0
+    reasons = df.loc[~df["eligible"], "exclusion_reason"].value_counts(dropna=False)
+    df.attrs["measure"] = {
+        "name": d.name,
+        "title": d.title,
+        "definition": d.definition,
+        "parameters": {k: (list(v) if isinstance(v, tuple) else v) for k, v in parameters.items()},
+        "as_of": as_of.date().isoformat(),
+        "as_of_source": as_of_source,
+        "outcome": list(d.outcome),
+        "covariates": list(covariates),
+        "n": n,
+        "n_eligible": n_eligible,
+        "exclusions": {str(k): int(v) for k, v in reasons.items()},
+        "notes": list(notes),
+    }
+    return df
+
+
+def as_date(value: float) -> _dt.date | None:
+    if np.isnan(value):
+        return None
+    return (_EPOCH + int(value)).astype(_dt.date)
+
+
+def attach_summary_attrs(df: pd.DataFrame, name: str, *, as_of: pd.Timestamp, as_of_source: str,
+                         parameters: dict[str, Any], notes: list[str], **extra: Any) -> pd.DataFrame:
+    """``df.attrs["measure"]`` for a measure that returns a summary table (not one row per participant)."""
+    d = DEFINITIONS[name]
+    df.attrs["measure"] = {
+        "name": d.name,
+        "title": d.title,
+        "definition": d.definition,
+        "parameters": {k: (list(v) if isinstance(v, tuple) else v) for k, v in parameters.items()},
+        "as_of": as_of.date().isoformat(),
+        "as_of_source": as_of_source,
+        "outcome": list(d.outcome),
+        **extra,
+        "notes": list(notes),
+    }
+    return df

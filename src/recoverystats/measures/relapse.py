@@ -1,0 +1,143 @@
+"""Relapse: time to first relapse after enrollment and the fixed-window relapse rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recoverystats.io.program import ProgramData
+from recoverystats.measures._common import (
+    REASON_ENROLLED_AFTER,
+    REASON_WINDOW,
+    attach,
+    base_frame,
+    check_days,
+    check_program,
+    day_number,
+    death_day,
+    first_event,
+    nan_min,
+    resolve_as_of,
+    to_dates,
+    to_days,
+    usable_events,
+    warn_as_of_before_enrollment,
+    window_outcome,
+)
+from recoverystats.schema.spec import RELAPSE_EVENT_TYPES
+
+REASON_OBS_ENDED = "observation ended before window end"
+
+
+def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = None) -> pd.DataFrame:
+    """Time to first relapse after enrollment, and the relapse rate within a fixed window.
+
+    Parameters
+    ----------
+    prog
+        The program: ``participants`` (``enrollment_date``, ``discharge_date``,
+        ``followup_end_date``) and ``events`` (``relapse``, ``substance_use``,
+        ``drug_screen`` with ``result``, ``death``).
+    window_days
+        Optional fixed window W in days: adds ``relapsed`` (relapse on day 1..W) and
+        makes ``eligible`` mean "the whole window was observed".
+    as_of
+        Data cut-off; default ``prog.as_of``, else the latest date in the data.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per participant: ``participant_id, group, site``, covariates,
+        ``enrollment_date``, ``relapse_date``, ``relapse_type``, ``end_date`` (end of
+        observation), ``end_reason`` (``relapse``, ``followup_end``, ``discharge``,
+        ``death``, ``as_of``), ``event``, ``time_days``, with ``window_days`` also
+        ``relapsed`` (1.0/0.0, NaN when not eligible) and ``died_in_window``, then
+        ``eligible`` and ``exclusion_reason``.
+
+    Notes
+    -----
+    Observation for participant *i* runs from enrollment :math:`e_i` to
+    :math:`c_i = \\min(f_i, \\text{death}_i, a)`, where :math:`f_i` is
+    ``followup_end_date`` when given, else ``discharge_date`` (the program only sees
+    relapse while it follows the participant). With :math:`r_i` the first relapse
+    day strictly after :math:`e_i`:
+
+    .. math::
+
+        \\text{event}_i = 1[r_i \\le c_i], \\qquad
+        \\text{time}_i = \\min(r_i, c_i) - e_i, \\qquad
+        \\text{relapsed}_i = 1[r_i - e_i \\le W] \\text{ if eligible.}
+
+    ``eligible`` with a window requires :math:`e_i + W \\le a` and
+    :math:`c_i \\ge e_i + W` unless :math:`c_i` is a death; under independent
+    censoring this keeps the fixed-window proportion unbiased for
+    :math:`P(T \\le W)` (it equals the Kaplan-Meier :math:`1 - \\hat S(W)` when no
+    one is censored before W). In R: ``survfit(Surv(time_days, event) ~ 1)``.
+    Hand-written: no library defines relapse from program event logs.
+    """
+    check_program(prog, "relapse")
+    W = None if window_days is None else check_days("window_days", window_days)
+    as_of_ts, as_of_source = resolve_as_of(prog, as_of, "relapse")
+    a = day_number(as_of_ts)
+    p = prog.participants
+    n = len(p)
+    df, covariates = base_frame(prog)
+
+    e = to_days(p["enrollment_date"])
+    enrolled_by = e <= a
+    warn_as_of_before_enrollment(e, a, as_of_ts, "relapse")
+    fu = to_days(p["followup_end_date"])
+    dis = to_days(p["discharge_date"])
+    obs_end_planned = np.where(~np.isnan(fu), fu, dis)
+    planned_src = np.where(~np.isnan(fu), "followup_end", np.where(~np.isnan(dis), "discharge", "as_of"))
+    death = death_day(prog, a)
+    c = nan_min(obs_end_planned, death, np.full(n, a))
+    # which date ends observation (ties: death first, then the planned end, then as_of)
+    end_reason = np.where(~np.isnan(death) & (death <= c), "death",
+                          np.where(~np.isnan(obs_end_planned) & (obs_end_planned <= c), planned_src, "as_of"))
+
+    ev = usable_events(prog, RELAPSE_EVENT_TYPES, a)
+    if len(ev):
+        is_screen = (ev["event_type"] == "drug_screen").to_numpy(dtype=bool)
+        positive = (ev["result"].astype("string").str.lower() == "positive").fillna(False).to_numpy(dtype=bool)
+        ev = ev.loc[~is_screen | positive]
+    r, rtype = first_event(ev, n, e, c)
+    event = ~np.isnan(r) & enrolled_by
+    time = np.where(event, r, c) - e
+    time = np.maximum(time, 0.0)
+    time[~enrolled_by] = np.nan
+    end_reason = np.where(event, "relapse", end_reason).astype(object)
+    end_reason[~enrolled_by] = None
+
+    df["relapse_date"] = to_dates(np.where(event, r, np.nan)).to_numpy()
+    df["relapse_type"] = np.where(event, rtype, None)
+    df["end_date"] = to_dates(np.where(enrolled_by, np.where(event, r, c), np.nan)).to_numpy()
+    df["end_reason"] = end_reason
+    df["event"] = event.astype("int64")
+    df["time_days"] = time
+
+    why = np.full(n, None, dtype=object)
+    why[~enrolled_by] = REASON_ENROLLED_AFTER
+    if W is None:
+        eligible = enrolled_by.copy()
+    else:
+        ended_by_death = ~np.isnan(death) & (death <= c) & (death < e + W)
+        window_done = enrolled_by & (e + W <= a)
+        early_end = window_done & (c < e + W) & ~ended_by_death
+        eligible = window_done & ~early_end
+        why[enrolled_by & ~window_done] = REASON_WINDOW
+        why[early_end] = REASON_OBS_ENDED
+        hit = event & (r - e <= W)
+        df["relapsed"] = window_outcome(eligible, hit)
+        df["died_in_window"] = ended_by_death & ~hit & enrolled_by
+    df["eligible"] = eligible
+    df["exclusion_reason"] = why
+
+    notes = []
+    n_pre = int(np.sum(~np.isnan(fu) & ~np.isnan(e) & (fu < e)))
+    if n_pre:
+        notes.append(f"{n_pre} participant(s) with followup_end_date before enrollment_date: time_days = 0, event = 0.")
+    return attach(df, "relapse", as_of=as_of_ts, as_of_source=as_of_source,
+                  parameters={"window_days": W}, covariates=covariates, notes=notes)
