@@ -1,1 +1,19 @@
-"""privacy (in progress)."""
+"""Privacy for 42 CFR Part 2 data: small-cell suppression and the output identifier scan.
+
+:func:`suppress` applies primary, complementary and dependent suppression to a table;
+:func:`scan` checks a finished output folder (every file, inside ``.docx``/``.xlsx`` zips
+too) for participant/mentor identifiers, birth dates and unsuppressed small counts.
+"""
+
+from __future__ import annotations
+
+from recoverystats.privacy.scan import ScanResult, scan
+from recoverystats.privacy.suppress import (
+    SUPPRESSED_MARK,
+    Margins,
+    SuppressionResult,
+    recoverable,
+    suppress,
+)
+
+__all__ = ["Margins", "SuppressionResult", "suppress", "recoverable", "scan", "ScanResult", "SUPPRESSED_MARK"]

@@ -1,0 +1,491 @@
+"""Scan a finished output folder for identifiers, birth dates and unsuppressed small counts.
+
+The quarterly report runs :func:`scan` on its output before publishing it and fails
+closed: any finding of severity ``"error"`` means the folder is never moved into place.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recoverystats.errors import InvalidParameterError
+
+__all__ = ["ScanResult", "scan", "FINDING_COLUMNS", "identifier_tokens"]
+
+FINDING_COLUMNS: tuple[str, ...] = ("kind", "file", "member", "detail")
+
+#: Extra participant/mentor columns whose values are treated as identifiers when present.
+_NAME_COLUMN = re.compile(
+    r"(^|_)(name|first_?name|last_?name|surname|full_?name|ssn|social_security|phone|email|"
+    r"address|street|medicaid_id|mrn|doc_number|inmate_id|booking_id)($|_)", re.I
+)
+#: Characters an identifier token may contain internally; anything else is a boundary.
+_RUN = re.compile(r"[A-Za-z0-9]+(?:[-_./:#][A-Za-z0-9]+)*")
+_SEP = re.compile(r"([-_./:#])")
+_ZIP_SUFFIXES = {".docx", ".xlsx", ".pptx", ".zip", ".odt", ".ods"}
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ScanResult:
+    """What :func:`scan` found.
+
+    Attributes
+    ----------
+    findings
+        One row per problem: ``kind`` (``identifier``, ``birth_date``, ``name``,
+        ``small_count``, ``recoverable_count``), ``file`` (relative path), ``member``
+        (zip member for .docx/.xlsx, else empty), ``detail`` (what was found, with the
+        identifier itself masked).
+    files_scanned
+        Every file looked at (relative paths; zip members as ``file!member``).
+    notes
+        What could not be checked (e.g. identifiers too short to search safely).
+    """
+
+    findings: pd.DataFrame
+    files_scanned: tuple[str, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when nothing was found."""
+        return len(self.findings) == 0
+
+    def __bool__(self) -> bool:  # pragma: no cover - convenience
+        return self.ok
+
+    def __repr__(self) -> str:
+        head = f"ScanResult(ok={self.ok}, files={len(self.files_scanned)}, findings={len(self.findings)})"
+        if len(self.findings):
+            head += "\n" + self.findings.head(20).to_string(index=False)
+        return head
+
+
+def _mask(token: str) -> str:
+    """Never echo an identifier in full (the finding itself may be logged)."""
+    if len(token) <= 2:
+        return "*" * len(token)
+    return token[0] + "*" * (len(token) - 2) + token[-1]
+
+
+def identifier_tokens(values: Iterable[Any]) -> tuple[set[str], set[str], int]:
+    """Split identifier values into searchable tokens.
+
+    Returns ``(token_ids, substring_ids, skipped)``: IDs matched as exact tokens
+    (case-insensitive), IDs with unusual characters matched as plain substrings, and
+    the number of IDs too short to search without false alarms.
+
+    Notes
+    -----
+    An ID is searched when it has at least 4 characters, or contains both letters and
+    digits (``P7``, ``A12``). Pure numbers must have 6+ digits or a leading zero
+    (``0042``): ``2026`` or ``1234`` is a year or a count in ordinary report text. Short
+    pure numbers and short words would raise false alarms and are skipped (counted in
+    ``skipped``); the report never writes ID columns, so those are protected by
+    construction.
+    """
+    tokens: set[str] = set()
+    subs: set[str] = set()
+    skipped = 0
+    for v in values:
+        if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+            continue
+        s = str(v).strip()
+        if not s:
+            continue
+        has_alpha = any(ch.isalpha() for ch in s)
+        has_digit = any(ch.isdigit() for ch in s)
+        if len(s) < 4 and not (has_alpha and has_digit):
+            skipped += 1
+            continue
+        if s.isdigit() and len(s) < 6 and not s.startswith("0"):
+            # 4-5 digit numbers are years and counts in ordinary report text
+            skipped += 1
+            continue
+        if _RUN.fullmatch(s):
+            tokens.add(s.lower())
+        else:
+            subs.add(s.lower())
+    return tokens, subs, skipped
+
+
+def _date_strings(dates: Iterable[Any]) -> set[str]:
+    out: set[str] = set()
+    for d in dates:
+        if d is None or d is pd.NaT or d is pd.NA:
+            continue
+        try:
+            t = pd.Timestamp(d)
+        except (TypeError, ValueError):
+            continue
+        if t is pd.NaT:
+            continue
+        out.update({
+            t.strftime("%Y-%m-%d"), t.strftime("%m/%d/%Y"), t.strftime("%d/%m/%Y"),
+            t.strftime("%Y%m%d"), t.strftime("%d.%m.%Y"), t.strftime("%Y/%m/%d"),
+            f"{t.month}/{t.day}/{t.year}",
+        })
+    return {s.lower() for s in out}
+
+
+def _runs(text: str) -> Iterator[str]:
+    """Every candidate token: each maximal run and each contiguous sub-run of its parts.
+
+    A decimal number (``0.123456``) is one word, so its digits after the point never
+    match a numeric identifier.
+    """
+    for m in _RUN.finditer(text):
+        run = m.group(0)
+        parts = _SEP.split(run)  # word, sep, word, sep, ...
+        words, seps = [parts[0]], []
+        for k in range(1, len(parts), 2):
+            sep, word = parts[k], parts[k + 1]
+            if sep == "." and words[-1].isdigit() and word.isdigit():
+                words[-1] = words[-1] + "." + word
+            else:
+                seps.append(sep)
+                words.append(word)
+        if len(words) == 1:
+            yield words[0]
+            continue
+        if len(words) > 12:  # long runs: words and neighbouring pairs only
+            for i in range(len(words)):
+                yield words[i]
+                if i + 1 < len(words):
+                    yield words[i] + seps[i] + words[i + 1]
+            continue
+        for i in range(len(words)):
+            acc = words[i]
+            yield acc
+            for j in range(i + 1, len(words)):
+                acc = acc + seps[j - 1] + words[j]
+                yield acc
+
+
+def _xml_text(xml: str) -> str:
+    """Text of Office XML with cell/paragraph boundaries kept as spaces and runs joined."""
+    xml = re.sub(r"</w:p>|</w:tc>|<w:tab/>|<w:br/>|</c>|</si>|</row>|</a:p>|</t>", " ", xml)
+    return html.unescape(re.sub(r"<[^>]+>", "", xml))
+
+
+def _json_strings(obj: Any, out: list[str]) -> None:
+    """Every key and string value of a JSON document (numbers cannot carry identifiers)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.append(str(k))
+            _json_strings(v, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            _json_strings(v, out)
+    elif isinstance(obj, str):
+        out.append(obj)
+
+
+def _png_text(data: bytes) -> str:
+    """The text chunks (tEXt/iTXt/zTXt) of a PNG: the only place a PNG carries text."""
+    import struct
+    import zlib
+
+    out = []
+    pos = 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        ctype = data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        if ctype in (b"tEXt", b"iTXt"):
+            out.append(body.replace(b"\x00", b" ").decode("latin-1"))
+        elif ctype == b"zTXt":
+            key, _, rest = body.partition(b"\x00")
+            try:
+                out.append(key.decode("latin-1") + " " + zlib.decompress(rest[1:]).decode("latin-1"))
+            except zlib.error:  # pragma: no cover - corrupt chunk
+                out.append(key.decode("latin-1"))
+        pos += 12 + length
+    return "\n".join(out)
+
+
+def _printable(data: bytes) -> str:
+    """Printable ASCII runs of 6+ characters of an unknown binary file (like ``strings``)."""
+    return "\n".join(m.decode("ascii") for m in re.findall(rb"[\x20-\x7e]{6,}", data))
+
+
+def _text_of(name: str, data: bytes) -> list[str]:
+    """The texts to search in one file (or zip member) given its name and bytes."""
+    low = name.lower()
+    if low.endswith(".png"):
+        return [_png_text(data)]
+    if low.endswith(".json"):
+        try:
+            strings: list[str] = []
+            _json_strings(json.loads(data.decode("utf-8")), strings)
+            return ["\n".join(strings)]
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return [data.decode("utf-8", errors="replace")]
+    if not _looks_text(data):
+        return [_printable(data)]
+    text = data.decode("utf-8", errors="replace")
+    texts = []
+    if re.search(r"(^|/)xl/worksheets/[^/]+\.xml$", low):
+        # numeric cell values are numbers, not identifiers; strings live in sharedStrings
+        def _drop_number(m: re.Match[str]) -> str:
+            attrs = m.group(1)
+            return m.group(0) if re.search(r't="(s|str|inlineStr)"', attrs) else f"<c{attrs}>"
+
+        text = re.sub(r"<c(\s[^>]*)?>\s*<v>[^<]*</v>", _drop_number, text)
+    if "base64," in text:
+        import base64
+
+        for m in re.finditer(r"data:([a-z]+/[a-z0-9.+-]+);base64,([A-Za-z0-9+/=]+)", text):
+            try:
+                payload = base64.b64decode(m.group(2))
+            except ValueError:  # pragma: no cover - malformed base64
+                continue
+            texts += _text_of("embedded." + m.group(1).split("/")[-1].split("+")[0], payload)
+        text = re.sub(r"base64,[A-Za-z0-9+/=]+", "base64,", text)
+    texts.append(text)
+    if low.endswith((".xml", ".html", ".htm", ".svg", ".rels")):
+        texts.append(_xml_text(text))
+    return texts
+
+
+def _texts(path: Path, root: Path) -> Iterator[tuple[str, str, str]]:
+    """``(file, member, text)`` for every searchable text in ``path`` (zip members too)."""
+    rel = path.relative_to(root).as_posix()
+    yield rel, "", rel  # file names can leak too
+    data = path.read_bytes()
+    if path.suffix.lower() in _ZIP_SUFFIXES and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                yield rel, info.filename, info.filename
+                for text in _text_of(info.filename, zf.read(info)):
+                    yield rel, info.filename, text
+        return
+    for text in _text_of(rel, data):
+        yield rel, "", text
+
+
+def _looks_text(data: bytes) -> bool:
+    return b"\x00" not in data[:4096]
+
+
+def _identifier_values(prog: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    ids: list[Any] = []
+    names: list[Any] = []
+    births: list[Any] = []
+    for tname, cols in (("participants", ("participant_id",)), ("mentors", ("mentor_id",)),
+                        ("matches", ("participant_id", "mentor_id")),
+                        ("contacts", ("participant_id", "mentor_id")),
+                        ("events", ("participant_id",)), ("assessments", ("participant_id",))):
+        df = getattr(prog, tname, None)
+        if df is None or not len(df):
+            continue
+        for c in cols:
+            if c in df:
+                ids.extend(pd.unique(df[c].dropna().astype(str)))
+        if tname in ("participants", "mentors"):
+            for c in df.columns:
+                if _NAME_COLUMN.search(str(c)) and c not in ("participant_id", "mentor_id"):
+                    names.extend(pd.unique(df[c].dropna().astype(str)))
+            if "birth_date" in df:
+                births.extend(df["birth_date"].dropna().tolist())
+    return ids, names, births
+
+
+def _check_tables(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]:
+    """Small counts and exact recoveries in ``results.json`` and ``tables.xlsx``."""
+    from recoverystats.privacy.suppress import Margins, build_structure, recoverable
+
+    found: list[tuple[str, str, str, str]] = []
+    rj = root / "results.json"
+    if not rj.exists():
+        return found
+    try:
+        results = json.loads(rj.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        return [("unreadable", "results.json", "", f"results.json cannot be read: {exc}")]
+    tables = results.get("tables", {})
+    meta_by_sheet = {}
+    for key, entry in tables.items():
+        priv = entry.get("privacy") or {}
+        counts = [c for c in priv.get("count_columns", []) if c]
+        if not counts:
+            continue
+        df = pd.DataFrame(entry.get("rows", []))
+        if not len(df):
+            continue
+        meta_by_sheet[entry.get("sheet", key)] = (key, counts)
+        for c in counts:
+            if c not in df:
+                continue
+            v = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
+            bad = np.isfinite(v) & (v >= 1) & (v < min_cell)
+            for i in np.flatnonzero(bad):
+                found.append(("small_count", "results.json", "",
+                              f"table {key!r} row {int(i)} column {c!r}: a count between 1 and {min_cell - 1} is shown"))
+        # exact linear recovery from the published pattern
+        margins = Margins.coerce(priv.get("margins"))
+        try:
+            filled = df.copy()
+            for c in counts:
+                filled[c] = pd.to_numeric(filled[c], errors="coerce").astype("float64")
+            vals, A, published, labels, index = build_structure(filled, counts, margins)
+        except Exception as exc:  # noqa: BLE001 - report as a finding, never crash the scan
+            found.append(("unreadable", "results.json", "", f"table {key!r}: structure not checkable ({exc})"))
+            continue
+        unknown = ~np.isfinite(vals) | ~published
+        rec = recoverable(A, unknown)
+        for j in np.flatnonzero(rec & published):
+            found.append(("recoverable_count", "results.json", "",
+                          f"table {key!r}: suppressed {labels[j]} can be recovered from the published cells"))
+        # hidden complements (n - events) that are computable and small
+        hidden_vals = _solve_hidden(A, vals, published, rec)
+        for j, val in hidden_vals.items():
+            if 1 <= val < min_cell:
+                found.append(("small_count", "results.json", "",
+                              f"table {key!r}: {labels[j]} = a count between 1 and {min_cell - 1} can be computed"))
+    xl = root / "tables.xlsx"
+    if xl.exists() and meta_by_sheet:
+        from openpyxl import load_workbook
+
+        from recoverystats.results.render import label as col_label
+
+        wb = load_workbook(xl, read_only=True, data_only=True)
+        try:
+            for ws in wb.worksheets:
+                if ws.title not in meta_by_sheet:
+                    continue
+                key, counts = meta_by_sheet[ws.title]
+                wanted = {col_label(c): c for c in counts} | {c: c for c in counts}
+                header_row = None
+                cols: dict[int, str] = {}
+                for r_i, row in enumerate(ws.iter_rows(values_only=True)):
+                    if header_row is None:
+                        hits = {j: wanted[str(v)] for j, v in enumerate(row) if v is not None and str(v) in wanted}
+                        if hits:
+                            header_row, cols = r_i, hits
+                        continue
+                    for j, c in cols.items():
+                        v = row[j] if j < len(row) else None
+                        if isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v < min_cell:
+                            found.append(("small_count", "tables.xlsx", ws.title,
+                                          f"sheet {ws.title!r} row {r_i + 1} column {c!r}: a count between 1 and {min_cell - 1} is shown"))
+        finally:
+            wb.close()
+    return found
+
+
+def _solve_hidden(A: np.ndarray, vals: np.ndarray, published: np.ndarray, rec: np.ndarray) -> dict[int, float]:
+    """Values of hidden cells that a reader can compute (least squares on the known cells)."""
+    hidden_rec = np.flatnonzero(rec & ~published)
+    if hidden_rec.size == 0:
+        return {}
+    known = np.isfinite(vals) & published
+    unknown = ~known
+    rhs = -A[:, known] @ vals[known]
+    sol, *_ = np.linalg.lstsq(A[:, unknown], rhs, rcond=None)
+    pos = {int(j): k for k, j in enumerate(np.flatnonzero(unknown))}
+    return {int(j): float(np.round(sol[pos[int(j)]], 6)) for j in hidden_rec}
+
+
+def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
+         extra_identifiers: Sequence[str] = ()) -> ScanResult:
+    """Check a finished output folder for identifiers, birth dates and small counts.
+
+    Parameters
+    ----------
+    out_dir
+        The output folder (every file below it is read; ``.docx``/``.xlsx``/``.zip``
+        members are unpacked and read too, SVG/HTML/JSON as text, images as bytes).
+    prog
+        The :class:`~recoverystats.ProgramData` the output was made from: its
+        participant and mentor IDs (from every table), name-like extra columns
+        (``name``, ``first_name``, ``phone``, ``email``, ``address``, ...) and birth
+        dates are searched for.
+    min_cell
+        Counts ``1 .. min_cell - 1`` must not appear in the count columns of the tables in
+        ``results.json``/``tables.xlsx``, nor be recoverable from them. ``None`` skips the
+        small-count checks (an unsuppressed report, which is stamped instead).
+    extra_identifiers
+        Further strings that must not appear (e.g. staff names).
+
+    Returns
+    -------
+    ScanResult
+        ``findings`` (empty when clean), ``files_scanned``, ``notes``.
+
+    Notes
+    -----
+    Identifier rules (chosen so that ordinary text does not raise false alarms): IDs are
+    matched case-insensitively as exact tokens, where a token is a maximal run of
+    letters/digits, optionally joined by ``- _ . / : #``, or any contiguous part of such a
+    run (so ``P0001`` is found in ``P0001``, ``id=P0001;`` and ``P0001-2026`` but not in
+    ``XP00012``). IDs shorter than 4 characters are searched only when they mix letters
+    and digits; others are skipped and counted in ``notes``. Birth dates are searched in
+    the formats ``YYYY-MM-DD``, ``MM/DD/YYYY``, ``DD/MM/YYYY``, ``YYYYMMDD``,
+    ``DD.MM.YYYY``, ``YYYY/MM/DD`` and ``M/D/YYYY``. Names from name-like columns are
+    matched case-sensitively as exact tokens (4+ characters). Excel date serial numbers
+    are not searched (the report writes no dates of birth and no date columns of people).
+    Small counts are checked in the tables of ``results.json`` whose ``privacy`` entry
+    names count columns, using the same exact-linear-recovery test as :func:`suppress`,
+    and in the matching sheets of ``tables.xlsx``. Hand-written: no library does this.
+    """
+    root = Path(out_dir)
+    if not root.is_dir():
+        raise InvalidParameterError(f"out_dir: {str(root)!r} is not a folder; pass the report's output folder.")
+    ids, names, births = _identifier_values(prog)
+    tokens, subs, skipped = identifier_tokens(list(ids) + list(extra_identifiers))
+    name_tokens = {str(n).strip() for n in names if len(str(n).strip()) >= 4}
+    name_phrases = {n for n in name_tokens if not _RUN.fullmatch(n)}
+    name_tokens -= name_phrases
+    dates = _date_strings(births)
+    findings: list[tuple[str, str, str, str]] = []
+    files: list[str] = []
+    seen: set[tuple[str, str, str, str]] = set()
+
+    def add(row: tuple[str, str, str, str]) -> None:
+        if row not in seen:
+            seen.add(row)
+            findings.append(row)
+
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        files.append(rel)
+        for fname, member, text in _texts(path, root):
+            if member and f"{fname}!{member}" not in files:
+                files.append(f"{fname}!{member}")
+            low = text.lower()
+            for tok in _runs(text):
+                t = tok.lower()
+                if t in tokens:
+                    add(("identifier", fname, member, f"identifier {_mask(tok)} appears"))
+                if t in dates:
+                    add(("birth_date", fname, member, f"a participant's date of birth ({_mask(tok)}) appears"))
+                if tok in name_tokens:
+                    add(("name", fname, member, f"a name ({_mask(tok)}) appears"))
+            for s in subs:
+                if s in low:
+                    add(("identifier", fname, member, f"identifier {_mask(s)} appears"))
+            for s in name_phrases:
+                if s in text:
+                    add(("name", fname, member, f"a name ({_mask(s)}) appears"))
+    if min_cell is not None:
+        for row in _check_tables(root, int(min_cell)):
+            add(row)
+    notes = []
+    if skipped:
+        notes.append(f"{skipped} identifier value(s) shorter than 4 characters and not mixing letters "
+                     "and digits were not searched (they would match ordinary text).")
+    if min_cell is None:
+        notes.append("small-count checks skipped (unsuppressed output).")
+    return ScanResult(findings=pd.DataFrame(findings, columns=list(FINDING_COLUMNS)),
+                      files_scanned=tuple(files), notes=tuple(notes))

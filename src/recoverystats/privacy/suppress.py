@@ -1,0 +1,574 @@
+"""Small-cell suppression: primary, complementary and dependent (DESIGN section 8).
+
+Counts ``1 .. min_cell - 1`` are suppressed (*primary*). Other cells are then
+suppressed (*complementary*) until no suppressed cell can be recovered exactly from the
+published cells and the table's additive structure (totals, a total column, the
+``n - events`` complement), and finally every percentage, rate or confidence bound that
+was computed from a suppressed count is suppressed too (*dependent*).
+
+The additive structure is written as linear equations ``A x = 0`` over the cells of the
+table (a total row gives one equation per count column and ``by`` group; a total column
+one per row; an ``n``/``events`` pair adds a hidden "non-event" cell ``n - events``).
+A suppressed cell ``s`` can be recovered exactly iff the unit vector ``e_s`` lies in the
+row space of ``A`` restricted to the suppressed cells, i.e. iff every vector of the
+null space of ``A[:, S]`` is zero at ``s``. That test covers *every* linear recovery
+(row/column totals minus visible cells, differences of totals, chains through several
+lines), not only the one-line "total minus the rest" attack.
+
+No well-kept Python library does complementary cell suppression (sdcTable and
+tau-ARGUS exist for R and Java and solve the optimal version by integer programming),
+so this is hand-written: a greedy fixed-point heuristic that protects every suppressed
+cell against exact linear recovery, choosing the smallest-valued complement each time.
+It is not optimal (it may suppress more than tau-ARGUS's optimal solution) but it is
+always safe in the sense above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recoverystats._checks import as_column_list, check_columns, check_dataframe
+from recoverystats.errors import InvalidParameterError
+
+__all__ = ["Margins", "SuppressionResult", "suppress", "SUPPRESSED_MARK", "LOG_COLUMNS"]
+
+#: How a suppressed cell is displayed in every report output (the same mark for primary
+#: and complementary cells, so readers cannot tell which cells are the small ones).
+SUPPRESSED_MARK = "*"
+LOG_COLUMNS: tuple[str, ...] = ("row", "column", "reason", "detail")
+
+_TOL = 1e-9  # numerical zero for null-space components
+
+
+@dataclass(frozen=True, slots=True)
+class Margins:
+    """The additive structure of a table, i.e. what a reader can subtract.
+
+    Parameters
+    ----------
+    total_row
+        ``{column: label}``: rows whose ``column`` equals ``label`` are the sum of the
+        other rows (within the same ``by`` group), for every count column.
+    by
+        Columns that split a stacked table into independent blocks, each with its own
+        total row (e.g. ``("measure",)``).
+    total_columns
+        ``{total_column: [part_columns]}``: in every row, ``total_column`` equals the sum
+        of ``part_columns``.
+    complements
+        ``{n_column: events_column}``: the hidden count ``n - events`` (the non-events) is
+        also a count and must not be recoverable when it is between 1 and
+        ``min_cell - 1``.
+    """
+
+    total_row: Mapping[str, Any] = field(default_factory=dict)
+    by: tuple[str, ...] = ()
+    total_columns: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    complements: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def coerce(cls, value: Margins | Mapping[str, Any] | None) -> Margins:
+        if value is None:
+            return cls()
+        if isinstance(value, Margins):
+            return value
+        if not isinstance(value, Mapping):
+            raise InvalidParameterError(
+                "margins must be None, a Margins object or a mapping with keys "
+                f"'total_row', 'by', 'total_columns', 'complements'; got {type(value).__name__}."
+            )
+        unknown = set(value) - {"total_row", "by", "total_columns", "complements"}
+        if unknown:
+            raise InvalidParameterError(
+                f"margins: unknown key(s) {', '.join(sorted(map(repr, unknown)))}; allowed keys are "
+                "'total_row', 'by', 'total_columns', 'complements'."
+            )
+        return cls(
+            total_row=dict(value.get("total_row") or {}),
+            by=tuple(as_column_list(value.get("by"))),
+            total_columns={k: list(v) for k, v in dict(value.get("total_columns") or {}).items()},
+            complements=dict(value.get("complements") or {}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe description (written to ``results.json`` so ``scan`` can re-check)."""
+        return {
+            "total_row": {str(k): str(v) for k, v in self.total_row.items()},
+            "by": list(self.by),
+            "total_columns": {str(k): [str(c) for c in v] for k, v in self.total_columns.items()},
+            "complements": {str(k): str(v) for k, v in self.complements.items()},
+        }
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SuppressionResult:
+    """A table after small-cell suppression.
+
+    Attributes
+    ----------
+    table
+        The published table: suppressed counts are ``<NA>`` (nullable ``Int64``),
+        suppressed derived values ``NaN``. Never contains a suppressed value.
+    mask
+        Boolean frame of the same shape: ``True`` where a cell was suppressed.
+    log
+        One row per suppressed cell: ``row`` (position), ``column``, ``reason``
+        (``primary``/``complementary``/``dependent``/``linked``) and ``detail``. The log
+        holds no suppressed values, so it is safe to keep next to the output.
+    min_cell, count_columns, margins
+        The settings used.
+    """
+
+    table: pd.DataFrame
+    mask: pd.DataFrame
+    log: pd.DataFrame
+    min_cell: int
+    count_columns: tuple[str, ...]
+    margins: Margins
+    dependent_columns: Mapping[str, tuple[str, ...]]
+
+    @property
+    def n_suppressed(self) -> int:
+        return int(self.mask.to_numpy().sum())
+
+    def __repr__(self) -> str:
+        reasons = self.log["reason"].value_counts().to_dict() if len(self.log) else {}
+        return (f"SuppressionResult(min_cell={self.min_cell}, suppressed={self.n_suppressed} cells "
+                f"{reasons})\n{self.table.to_string(index=False)}")
+
+
+# ---------------------------------------------------------------------------------------
+# the linear-structure engine (works on a flat vector of cells)
+# ---------------------------------------------------------------------------------------
+def recoverable(constraints: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """Which unknown cells are determined exactly by ``constraints @ x = 0`` and the known cells.
+
+    Parameters
+    ----------
+    constraints
+        ``(m, n)`` matrix of the linear relations among the ``n`` cells.
+    unknown
+        Boolean ``(n,)``: cells a reader does not see (suppressed or hidden).
+
+    Returns
+    -------
+    Boolean ``(n,)``: ``True`` for unknown cells that can be recovered exactly.
+
+    Notes
+    -----
+    Cell ``s`` is recovered iff ``e_s`` is in the row space of ``A[:, S]`` (``S`` the
+    unknown cells), i.e. iff the null space of ``A[:, S]`` vanishes at ``s``. The null
+    space is computed by SVD (``scipy.linalg.null_space``).
+    """
+    from scipy.linalg import null_space
+
+    out = np.zeros(unknown.shape[0], dtype=bool)
+    idx = np.flatnonzero(unknown)
+    if idx.size == 0:
+        return out
+    if constraints.shape[0] == 0:
+        return out
+    sub = constraints[:, idx]
+    rows = np.flatnonzero(np.abs(sub).sum(axis=1) > 0)
+    if rows.size == 0:
+        return out
+    sub = sub[rows]
+    # only columns that take part in some relation can be recovered
+    involved = np.abs(sub).sum(axis=0) > 0
+    ns = null_space(sub) if sub.shape[1] else np.zeros((0, 0))
+    if ns.size == 0:
+        out[idx[involved]] = True
+        return out
+    determined = np.abs(ns).max(axis=1) < 1e-8
+    out[idx[determined & involved]] = True
+    return out
+
+
+def _protect(values: np.ndarray, constraints: np.ndarray, published: np.ndarray,
+             primary: np.ndarray, candidate: np.ndarray, min_cell: int,
+             labels: Sequence[str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Greedy complementary suppression to a fixed point.
+
+    ``values`` may contain NaN (unknown values: never sensitive, never complements).
+    Hidden cells (``~published``) are always unknown; they are sensitive when their value
+    is in ``1..min_cell-1``. Returns the suppressed mask over all cells and the list of
+    ``(cell, detail)`` complementary choices.
+    """
+    n = values.shape[0]
+    supp = primary.copy()
+    hidden = ~published
+    small_hidden = hidden & np.isfinite(values) & (values >= 1) & (values < min_cell)
+    chosen: list[tuple[int, str]] = []
+    member = [np.flatnonzero(constraints[:, j]) for j in range(n)]
+
+    def order(cands: np.ndarray) -> list[int]:
+        # smallest non-zero value first; zeros last (weak protection); totals are just
+        # cells with large values, so they come late naturally
+        vals = values[cands]
+        key = np.where(vals > 0, vals, np.inf)
+        return [int(c) for c in cands[np.lexsort((cands, key))]]
+
+    for _ in range(4 * n + 10):
+        unknown = supp | hidden
+        rec = recoverable(constraints, unknown)
+        exposed = np.flatnonzero(rec & (supp | small_hidden))
+        # the sum of the suppressed cells of one line must not itself be a small count
+        line_fix: list[tuple[int, int]] = []
+        for r in range(constraints.shape[0]):
+            coef = constraints[r]
+            inline = np.flatnonzero((coef != 0) & unknown)
+            if inline.size < 2:
+                continue
+            signs = np.sign(coef[inline])
+            if not (np.all(signs > 0) or np.all(signs < 0)):
+                continue
+            if not np.all(np.isfinite(values[inline])):
+                continue
+            total = values[inline].sum()
+            if 1 <= total < min_cell:
+                line_fix.append((r, int(inline[0])))
+        if exposed.size == 0 and not line_fix:
+            return supp, chosen
+        if exposed.size:
+            s = int(exposed[0])
+            rel = member[s]
+            pool = np.unique(np.concatenate([np.flatnonzero(constraints[r] != 0) for r in rel]))
+            cands = pool[candidate[pool] & ~supp[pool] & published[pool] & np.isfinite(values[pool])]
+            why = f"protects {labels[s]} from recovery by subtraction"
+            picked = None
+            for c in order(cands):
+                trial = supp.copy()
+                trial[c] = True
+                if not recoverable(constraints, trial | hidden)[s]:
+                    picked = c
+                    break
+            if picked is None and cands.size:
+                picked = order(cands)[0]
+            if picked is None:
+                # nothing in the cell's own lines can be suppressed: widen to every
+                # published candidate cell (rare: only with unusual constraint sets)
+                wider = np.flatnonzero(candidate & ~supp & published & np.isfinite(values))
+                if wider.size == 0:
+                    raise InvalidParameterError(
+                        f"cannot protect suppressed cell {labels[s]}: every other cell is "
+                        "already suppressed or not eligible as a complement; drop the total "
+                        "rows/columns or aggregate the table."
+                    )
+                picked = order(wider)[0]
+            supp[picked] = True
+            chosen.append((picked, why))
+        else:
+            r, s = line_fix[0]
+            pool = np.flatnonzero(constraints[r] != 0)
+            cands = pool[candidate[pool] & ~supp[pool] & published[pool] & np.isfinite(values[pool])]
+            if cands.size == 0:
+                # the line's suppressed cells add to a small count that a reader can get
+                # from the line's published cells; suppress the other cells of the lines
+                # meeting the first suppressed cell
+                wider = np.unique(np.concatenate([np.flatnonzero(constraints[q] != 0) for q in member[s]]))
+                cands = wider[candidate[wider] & ~supp[wider] & published[wider] & np.isfinite(values[wider])]
+                if cands.size == 0:
+                    raise InvalidParameterError(
+                        f"cannot protect the suppressed cells of the line through {labels[s]}: "
+                        "their sum is a small count and no other cell can be suppressed."
+                    )
+            picked = order(cands)[0]
+            supp[picked] = True
+            chosen.append((picked, f"the suppressed cells of the line through {labels[s]} add to a small count"))
+    raise InvalidParameterError("complementary suppression did not reach a fixed point")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------
+# the table front end
+# ---------------------------------------------------------------------------------------
+def _check_counts(table: pd.DataFrame, cols: Sequence[str]) -> None:
+    for c in cols:
+        s = table[c]
+        if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
+            raise InvalidParameterError(
+                f"count_columns: column {c!r} must hold non-negative whole numbers; got dtype {s.dtype}."
+            )
+        v = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
+        bad = np.isfinite(v) & ((v < 0) | (np.abs(v - np.round(v)) > 1e-9))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InvalidParameterError(
+                f"count_columns: column {c!r} row {i} holds {float(v[i])!r}; counts must be non-negative "
+                "whole numbers (pass rates and percentages as dependent_columns instead)."
+            )
+
+
+def build_structure(table: pd.DataFrame, count_columns: Sequence[str], margins: Margins
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], dict[tuple[int, str], int]]:
+    """Flatten a table's count cells and its additive structure.
+
+    Returns ``(values, constraints, published, labels, index)`` where ``index`` maps
+    ``(row position, column)`` to the cell number. Hidden complement cells
+    (``n - events``) are appended after the published cells. Values may be NaN.
+    """
+    nrow = len(table)
+    index: dict[tuple[int, str], int] = {}
+    vals: list[float] = []
+    labels: list[str] = []
+    first_label_col = next((c for c in table.columns if c not in count_columns), None)
+
+    def row_name(i: int) -> str:
+        if first_label_col is None:
+            return f"row {i}"
+        key = " / ".join(str(table.iloc[i][c]) for c in table.columns
+                         if c not in count_columns and not pd.api.types.is_float_dtype(table[c]))[:60]
+        return f"row {i} ({key})"
+
+    for c in count_columns:
+        col = pd.to_numeric(table[c], errors="coerce").astype("float64").to_numpy()
+        for i in range(nrow):
+            index[(i, c)] = len(vals)
+            vals.append(col[i])
+            labels.append(f"{row_name(i)}, column {c!r}")
+    published = [True] * len(vals)
+    rows: list[dict[int, float]] = []
+
+    # total row(s)
+    if margins.total_row:
+        is_total = np.ones(nrow, dtype=bool)
+        for col, lab in margins.total_row.items():
+            is_total &= (table[col].astype("string") == str(lab)).fillna(False).to_numpy()
+        if margins.by:
+            blocks = table.groupby(list(margins.by), sort=False, dropna=False).indices.values()
+        else:
+            blocks = [np.arange(nrow)]
+        for block in blocks:
+            block = np.asarray(block)
+            tot = block[is_total[block]]
+            parts = block[~is_total[block]]
+            if tot.size == 0:
+                continue
+            if tot.size > 1:
+                raise InvalidParameterError(
+                    f"margins: more than one total row ({margins.total_row}) in a block of the table; "
+                    "give the block columns in margins['by']."
+                )
+            for c in count_columns:
+                eq = {index[(int(p), c)]: 1.0 for p in parts}
+                eq[index[(int(tot[0]), c)]] = -1.0
+                rows.append(eq)
+    # total column(s)
+    for tcol, parts in margins.total_columns.items():
+        for i in range(nrow):
+            eq = {index[(i, p)]: 1.0 for p in parts}
+            eq[index[(i, tcol)]] = -1.0
+            rows.append(eq)
+    # hidden complements: n - events
+    for ncol, ecol in margins.complements.items():
+        for i in range(nrow):
+            h = len(vals)
+            vals.append(vals[index[(i, ncol)]] - vals[index[(i, ecol)]])
+            labels.append(f"{row_name(i)}, {ncol!r} minus {ecol!r}")
+            published.append(False)
+            rows.append({h: 1.0, index[(i, ecol)]: 1.0, index[(i, ncol)]: -1.0})
+        # the hidden cells obey the same total-row relations as n and events
+    if margins.complements and margins.total_row:
+        # (n - e) over parts sums to (n - e) of the total: implied by the n and e
+        # relations already, so no extra rows are needed
+        pass
+    ncell = len(vals)
+    A = np.zeros((len(rows), ncell))
+    for r, eq in enumerate(rows):
+        for j, coef in eq.items():
+            A[r, j] = coef
+    return np.asarray(vals, dtype=float), A, np.asarray(published), labels, index
+
+
+def suppress(
+    table: pd.DataFrame,
+    *,
+    count_columns: str | Sequence[str],
+    min_cell: int = 11,
+    zero_ok: bool = True,
+    margins: Margins | Mapping[str, Any] | None = None,
+    dependent_columns: Mapping[str, str | Sequence[str]] | None = None,
+    force: pd.DataFrame | Sequence[tuple[int, str]] | None = None,
+    exempt_rows: Sequence[int] | None = None,
+) -> SuppressionResult:
+    """Suppress small counts, their complements and everything computed from them.
+
+    Parameters
+    ----------
+    table
+        A tidy table; one row per cell group (e.g. per group/site), counts in
+        ``count_columns``.
+    count_columns
+        Columns holding counts of people or events.
+    min_cell
+        Smallest count that may be shown: counts ``1 .. min_cell - 1`` are suppressed
+        (default 11, i.e. 1-10 suppressed, the CMS/42 CFR Part 2 practice).
+    zero_ok
+        Show zeros (default). With ``False`` zeros are suppressed too.
+    margins
+        The table's additive structure (:class:`Margins` or a mapping with the same keys).
+        Without it the cells are treated as unrelated (only primary and dependent
+        suppression happen).
+    dependent_columns
+        ``{derived_column: count column(s) it is computed from}``, e.g.
+        ``{"estimate": ["n", "events"], "ci_lower": ["n", "events"]}``. A derived value is
+        suppressed when any of its counts in the same row is suppressed. Give *both*
+        numerator and denominator: a percentage with a visible numerator reveals a
+        suppressed denominator.
+    force
+        Cells to suppress regardless of their value (``reason="linked"``): a boolean mask
+        frame or ``(row position, column)`` pairs. Used when the same number appears in
+        another table where it was suppressed.
+    exempt_rows
+        Row positions whose cells are never chosen as complements (e.g. a grand total
+        that is published elsewhere).
+
+    Returns
+    -------
+    SuppressionResult
+        ``table`` (suppressed cells ``<NA>``/``NaN``), ``mask`` and ``log``.
+
+    Notes
+    -----
+    1. *Primary*: every count ``c`` with ``1 <= c < min_cell`` (and ``c == 0`` when
+       ``zero_ok`` is false) and every ``force`` cell.
+    2. *Complementary*: the margins define linear relations ``A x = 0`` among the cells
+       (total row = sum of rows per block and count column; total column = sum of part
+       columns per row; hidden ``n - events`` cells). While some suppressed cell ``s``
+       is determined exactly by the published cells (``e_s`` in the row space of
+       ``A[:, S]``), or the suppressed cells of one line add to a small count, suppress
+       the smallest non-zero published cell that shares a line with ``s`` and, if
+       possible, makes ``s`` undetermined. In a one-dimensional table with a total row
+       this is the classic rule "at least two suppressed cells per line"; in two-way
+       tables it also removes the "bridge" patterns that the two-per-line rule misses.
+    3. *Dependent*: suppress each derived column where one of its counts is suppressed.
+
+    Hand-written (no maintained Python library implements complementary suppression);
+    the protection criterion is the exact-linear-recovery criterion of tau-ARGUS /
+    R ``sdcTable::protectTable`` (which solve it optimally; this greedy version may
+    suppress more cells). Interval (bounds) disclosure beyond the line-sum rule is not
+    checked.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"site": ["A", "B", "C", "Total"], "n": [200, 5, 300, 505]})
+    >>> r = suppress(t, count_columns="n", margins={"total_row": {"site": "Total"}})
+    >>> r.table["n"].tolist()
+    [<NA>, <NA>, 300, 505]
+    """
+    check_dataframe(table, "table")
+    counts = as_column_list(count_columns)
+    if not counts:
+        raise InvalidParameterError("count_columns must name at least one column; got an empty list.")
+    check_columns(table, counts, "count_columns")
+    if isinstance(min_cell, bool) or not isinstance(min_cell, (int, np.integer)) or min_cell < 1:
+        raise InvalidParameterError(
+            f"min_cell must be a whole number >= 1 (1 turns suppression off); got {min_cell!r}."
+        )
+    min_cell = int(min_cell)
+    m = Margins.coerce(margins)
+    for col in list(m.total_row) + list(m.by):
+        check_columns(table, [col], "margins")
+    for tcol, parts in m.total_columns.items():
+        bad = [c for c in [tcol, *parts] if c not in counts]
+        if bad:
+            raise InvalidParameterError(
+                f"margins['total_columns']: {', '.join(map(repr, bad))} must be listed in count_columns "
+                f"({', '.join(map(repr, counts))})."
+            )
+    for ncol, ecol in m.complements.items():
+        bad = [c for c in (ncol, ecol) if c not in counts]
+        if bad:
+            raise InvalidParameterError(
+                f"margins['complements']: {', '.join(map(repr, bad))} must be listed in count_columns "
+                f"({', '.join(map(repr, counts))})."
+            )
+    deps = {k: tuple(as_column_list(v)) for k, v in dict(dependent_columns or {}).items()}
+    check_columns(table, list(deps), "dependent_columns")
+    for k, v in deps.items():
+        bad = [c for c in v if c not in counts]
+        if bad:
+            raise InvalidParameterError(
+                f"dependent_columns[{k!r}]: {', '.join(map(repr, bad))} is not one of count_columns "
+                f"({', '.join(map(repr, counts))})."
+            )
+    _check_counts(table, counts)
+    table = table.reset_index(drop=True)
+
+    values, A, published, labels, index = build_structure(table, counts, m)
+    ncell = values.shape[0]
+    finite = np.isfinite(values)
+    primary = published & finite & (values >= 1) & (values < min_cell)
+    if not zero_ok:
+        primary |= published & finite & (values == 0)
+    reasons: dict[int, tuple[str, str]] = {}
+    for j in np.flatnonzero(primary):
+        reasons[int(j)] = ("primary", f"count between 1 and {min_cell - 1}" if values[j] > 0 else "zero count")
+
+    forced: list[tuple[int, str]] = []
+    if force is not None:
+        if isinstance(force, pd.DataFrame):
+            fm = force.reset_index(drop=True)
+            for c in fm.columns:
+                for i in np.flatnonzero(fm[c].fillna(False).to_numpy(dtype=bool)):
+                    forced.append((int(i), str(c)))
+        else:
+            forced = [(int(i), str(c)) for i, c in force]
+    forced_derived: list[tuple[int, str]] = []
+    for i, c in forced:
+        if c not in table.columns or not 0 <= i < len(table):
+            raise InvalidParameterError(f"force: cell (row {i}, column {c!r}) is not in the table.")
+        if (i, c) in index:
+            primary[index[(i, c)]] = True
+            reasons.setdefault(index[(i, c)], ("linked", "suppressed in a linked table"))
+        else:
+            forced_derived.append((i, c))
+
+    candidate = published & finite
+    for i in exempt_rows or ():
+        for c in counts:
+            candidate[index[(int(i), c)]] = False
+    supp, chosen = _protect(values, A, published, primary, candidate, min_cell, labels)
+    for j, why in chosen:
+        reasons.setdefault(j, ("complementary", why))
+
+    mask = pd.DataFrame(False, index=table.index, columns=table.columns)
+    for (i, c), j in index.items():
+        if supp[j]:
+            mask.iat[i, table.columns.get_loc(c)] = True
+    log_rows = [(i, c, *reasons[j]) for (i, c), j in sorted(index.items(), key=lambda kv: kv[1]) if supp[j]]
+    for dcol, srcs in deps.items():
+        pos = table.columns.get_loc(dcol)
+        for i in range(len(table)):
+            hit = [s for s in srcs if mask.iat[i, table.columns.get_loc(s)]]
+            if hit and not mask.iat[i, pos]:
+                mask.iat[i, pos] = True
+                log_rows.append((i, dcol, "dependent", f"computed from suppressed {', '.join(hit)}"))
+    for i, c in forced_derived:
+        if not mask.iat[i, table.columns.get_loc(c)]:
+            mask.iat[i, table.columns.get_loc(c)] = True
+            log_rows.append((i, c, "linked", "suppressed in a linked table"))
+    assert ncell >= len(index)
+
+    out = table.copy()
+    for c in mask.columns[mask.any(axis=0)]:
+        col = out[c]
+        if c in counts:
+            col = pd.to_numeric(col, errors="coerce").round().astype("Int64")
+        elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            col = col.astype("float64")
+        else:
+            col = col.astype("object")
+        col = col.mask(mask[c].to_numpy())
+        out[c] = col
+    for c in counts:
+        if c not in mask.columns[mask.any(axis=0)] and pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].round().astype("Int64")
+    log = pd.DataFrame(log_rows, columns=list(LOG_COLUMNS))
+    return SuppressionResult(table=out, mask=mask, log=log, min_cell=min_cell,
+                             count_columns=tuple(counts), margins=m, dependent_columns=deps)

@@ -1,0 +1,402 @@
+"""Small-cell suppression (primary, complementary, dependent) and the output scan."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recoverystats.errors import InvalidParameterError
+from recoverystats.privacy import Margins, scan, suppress
+from recoverystats.privacy.suppress import build_structure
+
+MIN_CELL = 11
+RANK_TOL = 1e-8  # numerical rank tolerance for the independent recovery checker
+
+
+# ---------------------------------------------------------------------------------------
+# an independent checker: every linear recovery a reader can do
+# ---------------------------------------------------------------------------------------
+def peel_recover(values: np.ndarray, A: np.ndarray, unknown: np.ndarray) -> dict[int, float]:
+    """Repeatedly take any line with exactly one unknown and solve it (total minus visible)."""
+    known = ~unknown.copy()
+    vals = np.where(known, values, np.nan)
+    out: dict[int, float] = {}
+    changed = True
+    while changed:
+        changed = False
+        for r in range(A.shape[0]):
+            nz = np.flatnonzero(A[r])
+            unk = [j for j in nz if not known[j]]
+            if len(unk) == 1:
+                j = unk[0]
+                rest = sum(A[r, k] * vals[k] for k in nz if k != j)
+                vals[j] = -rest / A[r, j]
+                known[j] = True
+                out[j] = vals[j]
+                changed = True
+    return out
+
+
+def rank_recoverable(A: np.ndarray, unknown: np.ndarray) -> set[int]:
+    """Cell s is determined iff dropping its column lowers the rank of A[:, unknown]."""
+    idx = list(np.flatnonzero(unknown))
+    if not idx:
+        return set()
+    full = np.linalg.matrix_rank(A[:, idx], tol=RANK_TOL) if A.shape[0] else 0
+    out = set()
+    for k, s in enumerate(idx):
+        rest = idx[:k] + idx[k + 1:]
+        r = np.linalg.matrix_rank(A[:, rest], tol=RANK_TOL) if (rest and A.shape[0]) else 0
+        if r < full:
+            out.add(s)
+    return out
+
+
+def assert_protected(original: pd.DataFrame, result, counts, margins) -> None:
+    """No visible small count; no suppressed or hidden small cell recoverable by any linear combination."""
+    pub = result.table
+    for c in counts:
+        v = pd.to_numeric(pub[c], errors="coerce").to_numpy(dtype=float)
+        assert not np.any(np.isfinite(v) & (v >= 1) & (v < MIN_CELL)), f"small count visible in {c}"
+    vals, A, published, labels, index = build_structure(original.reset_index(drop=True), counts,
+                                                        Margins.coerce(margins))
+    unknown = ~published.copy()
+    for (i, c), j in index.items():
+        if result.mask.iat[i, list(pub.columns).index(c)]:
+            unknown[j] = True
+    # every suppressed published cell and every small hidden cell must be undetermined
+    sensitive = {j for j in np.flatnonzero(unknown) if published[j] or 1 <= vals[j] < MIN_CELL}
+    assert not (rank_recoverable(A, unknown) & sensitive), "a suppressed cell is linearly recoverable"
+    assert not (set(peel_recover(vals, A, unknown)) & sensitive), "recoverable by subtraction"
+
+
+# ---------------------------------------------------------------------------------------
+# suppress
+# ---------------------------------------------------------------------------------------
+def test_one_dimensional_total_row_suppresses_smallest_complement():
+    t = pd.DataFrame({"site": ["A", "B", "C", "Total"], "n": [200, 5, 300, 505]})
+    r = suppress(t, count_columns="n", margins={"total_row": {"site": "Total"}})
+    assert r.table["n"].isna().tolist() == [True, True, False, False]
+    assert r.log.set_index("row")["reason"].to_dict() == {0: "complementary", 1: "primary"}
+    assert str(r.table["n"].dtype) == "Int64"
+    assert_protected(t, r, ["n"], {"total_row": {"site": "Total"}})
+
+
+def test_without_margins_only_primary():
+    t = pd.DataFrame({"g": ["a", "b"], "n": [3, 40]})
+    r = suppress(t, count_columns=["n"])
+    assert r.table["n"].isna().tolist() == [True, False]
+    assert r.n_suppressed == 1
+
+
+def test_two_way_table_with_margins_site_of_five():
+    # site B has 5 participants (3 + 2): its row, its total and complements must go
+    t = pd.DataFrame({
+        "site": ["A", "B", "C", "Total"],
+        "peer": [100, 3, 150, 253], "comparison": [100, 2, 150, 252], "total": [200, 5, 300, 505],
+    })
+    m = {"total_row": {"site": "Total"}, "total_columns": {"total": ["peer", "comparison"]}}
+    r = suppress(t, count_columns=["peer", "comparison", "total"], margins=m)
+    assert r.table.loc[1, ["peer", "comparison", "total"]].isna().all()
+    assert_protected(t, r, ["peer", "comparison", "total"], m)
+    # the chosen complement is the smallest row (A), not the larger C
+    assert r.table.loc[2, ["peer", "comparison", "total"]].notna().all()
+
+
+def test_line_sum_of_suppressed_cells_is_not_a_small_count():
+    # 2 and 3 suppressed together would publish "5" as their sum via the total
+    t = pd.DataFrame({"site": ["A", "B", "C", "Total"], "n": [2, 3, 500, 505]})
+    r = suppress(t, count_columns="n", margins={"total_row": {"site": "Total"}})
+    assert r.table["n"].isna().sum() == 3
+    assert r.table.loc[3, "n"] == 505
+
+
+def test_complement_n_minus_events_and_dependent_estimates():
+    t = pd.DataFrame({"group": ["a", "b", "Total"], "n": [50, 60, 110], "events": [45, 20, 65],
+                      "estimate": [0.9, 1 / 3, 65 / 110], "ci_lower": [0.8, 0.2, 0.5]})
+    m = {"total_row": {"group": "Total"}, "complements": {"n": "events"}}
+    r = suppress(t, count_columns=["n", "events"], margins=m,
+                 dependent_columns={"estimate": ["n", "events"], "ci_lower": ["n", "events"]})
+    # 50 - 45 = 5 non-events: events of a (and then of b) suppressed, with their estimates
+    assert r.table["events"].isna().tolist() == [True, True, False]
+    assert r.table["estimate"].isna().tolist() == [True, True, False]
+    assert r.table["ci_lower"].isna().tolist() == [True, True, False]
+    assert set(r.log["reason"]) == {"complementary", "dependent"}
+    assert_protected(t, r, ["n", "events"], m)
+
+
+def test_zero_ok_false_suppresses_zeros():
+    t = pd.DataFrame({"g": ["a", "b", "c"], "n": [0, 40, 50]})
+    assert suppress(t, count_columns="n").table["n"].isna().sum() == 0
+    r = suppress(t, count_columns="n", zero_ok=False)
+    assert r.table["n"].isna().tolist() == [True, False, False]
+    assert r.log.loc[0, "detail"] == "zero count"
+
+
+def test_force_links_cells_across_tables():
+    t = pd.DataFrame({"q": ["Q1", "Q2"], "n": [40, 50], "pct": [0.4, 0.5]})
+    r = suppress(t, count_columns="n", force=[(1, "n")], dependent_columns={"pct": "n"})
+    assert r.table["n"].isna().tolist() == [False, True]
+    assert r.table["pct"].isna().tolist() == [False, True]
+    assert r.log.loc[0, "reason"] == "linked"
+
+
+def test_by_blocks_have_their_own_totals():
+    t = pd.DataFrame({"measure": ["m1"] * 3 + ["m2"] * 3, "g": ["a", "b", "Total"] * 2,
+                      "n": [4, 100, 104, 50, 60, 110]})
+    m = {"total_row": {"g": "Total"}, "by": ["measure"]}
+    r = suppress(t, count_columns="n", margins=m)
+    assert r.table["n"].isna().tolist() == [True, True, False, False, False, False]
+    assert_protected(t, r, ["n"], m)
+
+
+def test_min_cell_one_turns_primary_off():
+    t = pd.DataFrame({"g": ["a", "b", "Total"], "n": [1, 2, 3]})
+    r = suppress(t, count_columns="n", min_cell=1, margins={"total_row": {"g": "Total"}})
+    assert r.n_suppressed == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"count_columns": "nope"}, r"count_columns: column\(s\) 'nope' not found"),
+        ({"count_columns": []}, "count_columns must name at least one column"),
+        ({"count_columns": "n", "min_cell": 0}, r"min_cell must be a whole number >= 1 \(1 turns suppression off\); got 0"),
+        ({"count_columns": "n", "min_cell": 2.5}, r"min_cell must be a whole number >= 1 .*got 2.5"),
+        ({"count_columns": "pct"}, r"column 'pct' row 0 holds 0.4; counts must be non-negative whole numbers"),
+        ({"count_columns": "g"}, r"column 'g' must hold non-negative whole numbers; got dtype"),
+        ({"count_columns": "n", "margins": {"totals": 1}}, r"margins: unknown key\(s\) 'totals'"),
+        ({"count_columns": "n", "margins": 3}, "margins must be None, a Margins object or a mapping"),
+        ({"count_columns": "n", "margins": {"total_columns": {"n": ["x"]}}}, r"margins\['total_columns'\]: 'x' must be listed in count_columns"),
+        ({"count_columns": "n", "dependent_columns": {"pct": "x"}}, r"dependent_columns\['pct'\]: 'x' is not one of count_columns"),
+        ({"count_columns": "n", "force": [(9, "n")]}, r"force: cell \(row 9, column 'n'\) is not in the table"),
+        ({"count_columns": "n", "margins": {"total_row": {"zz": "Total"}}}, r"margins: column\(s\) 'zz' not found"),
+    ],
+)
+def test_parameter_errors(kwargs, match):
+    t = pd.DataFrame({"g": ["a", "b"], "n": [40, 50], "pct": [0.4, 0.5]})
+    with pytest.raises(InvalidParameterError, match=match):
+        suppress(t, **kwargs)
+
+
+def test_negative_count_rejected():
+    with pytest.raises(InvalidParameterError, match=r"column 'n' row 1 holds -3.0"):
+        suppress(pd.DataFrame({"n": [4, -3]}), count_columns="n")
+
+
+def test_two_total_rows_in_a_block_rejected():
+    t = pd.DataFrame({"g": ["a", "Total", "Total"], "n": [40, 40, 40]})
+    with pytest.raises(InvalidParameterError, match="more than one total row"):
+        suppress(t, count_columns="n", margins={"total_row": {"g": "Total"}})
+
+
+def test_not_a_dataframe():
+    with pytest.raises(InvalidParameterError, match="table must be a pandas DataFrame; got list"):
+        suppress([1, 2], count_columns="n")
+
+
+def test_bridge_pattern_is_protected():
+    # a 4x4 table whose small cells sit so that "two per line" alone could leave a bridge
+    body = np.array([[3, 40, 50, 60], [4, 2, 70, 80], [90, 100, 5, 6], [110, 120, 7, 130]])
+    t = pd.DataFrame(body, columns=list("wxyz"))
+    t.insert(0, "r", ["a", "b", "c", "d"])
+    t["tot"] = body.sum(axis=1)
+    tot = {"r": "Total", **{c: int(t[c].sum()) for c in ["w", "x", "y", "z", "tot"]}}
+    t = pd.concat([t, pd.DataFrame([tot])], ignore_index=True)
+    cols = ["w", "x", "y", "z", "tot"]
+    m = {"total_row": {"r": "Total"}, "total_columns": {"tot": ["w", "x", "y", "z"]}}
+    r = suppress(t, count_columns=cols, margins=m)
+    assert_protected(t, r, cols, m)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(min_value=2, max_value=5),
+    st.integers(min_value=2, max_value=4),
+    st.data(),
+)
+def test_property_no_small_cell_recoverable_two_way(nr, nc, data):
+    cell = st.one_of(st.integers(0, 12), st.integers(11, 400))
+    body = np.array([[data.draw(cell) for _ in range(nc)] for _ in range(nr)])
+    cols = [f"c{j}" for j in range(nc)]
+    t = pd.DataFrame(body, columns=cols)
+    t.insert(0, "row", [f"r{i}" for i in range(nr)])
+    t["total"] = body.sum(axis=1)
+    tot = {"row": "Total", **{c: int(t[c].sum()) for c in [*cols, "total"]}}
+    t = pd.concat([t, pd.DataFrame([tot])], ignore_index=True)
+    m = {"total_row": {"row": "Total"}, "total_columns": {"total": cols}}
+    r = suppress(t, count_columns=[*cols, "total"], margins=m)
+    assert_protected(t, r, [*cols, "total"], m)
+    # visible cells keep their values
+    vis = ~r.mask[cols].to_numpy()
+    np.testing.assert_array_equal(r.table[cols].to_numpy(dtype=float)[vis], t[cols].to_numpy(dtype=float)[vis])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(11, 300), st.integers(0, 300)), min_size=2, max_size=5))
+def test_property_n_events_complements(rows):
+    n = [a + b for a, b in rows]
+    e = [b for _, b in rows]
+    t = pd.DataFrame({"g": [f"g{i}" for i in range(len(rows))], "n": n, "events": e})
+    t = pd.concat([t, pd.DataFrame([{"g": "Total", "n": sum(n), "events": sum(e)}])], ignore_index=True)
+    m = {"total_row": {"g": "Total"}, "complements": {"n": "events"}}
+    r = suppress(t, count_columns=["n", "events"], margins=m)
+    assert_protected(t, r, ["n", "events"], m)
+
+
+# ---------------------------------------------------------------------------------------
+# scan
+# ---------------------------------------------------------------------------------------
+class _Prog:
+    """A minimal stand-in with the ProgramData attributes scan reads."""
+
+    def __init__(self, ids=("P0001", "P0002"), mentors=("M-17",), births=("1980-03-04",), names=None):
+        p = {"participant_id": list(ids), "birth_date": pd.to_datetime(list(births) * len(ids))[: len(ids)]}
+        if names:
+            p["last_name"] = list(names)
+        self.participants = pd.DataFrame(p)
+        self.mentors = pd.DataFrame({"mentor_id": list(mentors)})
+        for t in ("matches", "contacts", "events", "assessments"):
+            setattr(self, t, pd.DataFrame())
+
+
+def _clean_folder(tmp_path):
+    (tmp_path / "report.html").write_text(
+        "<html><body><p>Participants XP00012 and P00011 (not ids); year 2026; n = 1,234; "
+        "estimate 0.1980</p></body></html>", encoding="utf-8")
+    (tmp_path / "results.json").write_text(json.dumps({"value": 1980, "tables": {}}), encoding="utf-8")
+    return tmp_path
+
+
+def test_scan_clean_folder_has_no_findings(tmp_path):
+    res = scan(_clean_folder(tmp_path), _Prog())
+    assert res.ok, res.findings
+    assert "report.html" in res.files_scanned
+
+
+@pytest.mark.parametrize("where", ["html", "svg", "json", "docx", "xlsx", "png", "filename"])
+def test_scan_finds_identifier_everywhere(tmp_path, where):
+    _clean_folder(tmp_path)
+    if where == "html":
+        (tmp_path / "x.html").write_text("<td>p0001</td>", encoding="utf-8")
+    elif where == "svg":
+        (tmp_path / "f.svg").write_text("<svg><text>id:P0001;</text></svg>", encoding="utf-8")
+    elif where == "json":
+        (tmp_path / "results.json").write_text(json.dumps({"rows": [{"id": "P0001"}]}), encoding="utf-8")
+    elif where == "docx":
+        import docx
+
+        d = docx.Document()
+        p = d.add_paragraph("Seen: ")
+        p.add_run("P00")  # split across runs: Word does this
+        p.add_run("01")
+        d.save(tmp_path / "report.docx")
+    elif where == "xlsx":
+        from openpyxl import Workbook
+
+        wb = Workbook()
+        wb.active.append(["who", "P0001"])
+        wb.save(tmp_path / "tables.xlsx")
+    elif where == "png":
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib.figure import Figure
+
+        fig = Figure()
+        fig.add_subplot().plot([0, 1])
+        fig.savefig(tmp_path / "f.png", metadata={"Title": "P0001"})
+    elif where == "filename":
+        (tmp_path / "P0001.txt").write_text("x", encoding="utf-8")
+    res = scan(tmp_path, _Prog())
+    assert not res.ok
+    assert set(res.findings["kind"]) == {"identifier"}
+    assert "P0001" not in " ".join(res.findings["detail"])  # details never echo the identifier
+
+
+def test_scan_finds_mentor_ids_birth_dates_and_names(tmp_path):
+    _clean_folder(tmp_path)
+    (tmp_path / "a.html").write_text("mentor M-17 born 03/04/1980 Okonkwo", encoding="utf-8")
+    res = scan(tmp_path, _Prog(names=["Okonkwo", "Okonkwo"]))
+    assert set(res.findings["kind"]) == {"identifier", "birth_date", "name"}
+
+
+def test_scan_small_counts_and_recoverable_cells_in_results_json(tmp_path):
+    rows = [{"site": "A", "n": None}, {"site": "B", "n": None}, {"site": "C", "n": 300}, {"site": "Total", "n": 505}]
+    bad_rows = [{"site": "A", "n": 200}, {"site": "B", "n": None}, {"site": "Total", "n": 505}]
+    small = [{"g": "a", "n": 7}]
+    priv = {"count_columns": ["n"], "margins": {"total_row": {"site": "Total"}}}
+    doc = {"tables": {
+        "ok": {"rows": rows, "privacy": priv},
+        "recoverable": {"rows": bad_rows, "privacy": priv},
+        "small": {"rows": small, "privacy": {"count_columns": ["n"], "margins": None}},
+        "complement": {"rows": [{"g": "a", "n": 50, "e": 45}],
+                       "privacy": {"count_columns": ["n", "e"], "margins": {"complements": {"n": "e"}}}},
+    }}
+    (tmp_path / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+    res = scan(tmp_path, _Prog())
+    details = " | ".join(res.findings["detail"])
+    assert "table 'recoverable'" in details and "can be recovered" in details
+    assert "table 'small' row 0 column 'n'" in details
+    assert "table 'complement'" in details and "'n' minus 'e'" in details
+    assert "table 'ok'" not in details
+    assert scan(tmp_path, _Prog(), min_cell=None).ok
+
+
+def test_scan_small_counts_in_xlsx(tmp_path):
+    from openpyxl import Workbook
+
+    doc = {"tables": {"census": {"sheet": "Census", "rows": [{"g": "a", "n": 40}],
+                                 "privacy": {"count_columns": ["n"], "margins": None}}}}
+    (tmp_path / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Census"
+    ws.append(["Census by group"])
+    ws.append(["Group", "N"])
+    ws.append(["a", 4])
+    wb.save(tmp_path / "tables.xlsx")
+    res = scan(tmp_path, _Prog())
+    assert res.findings["file"].tolist() == ["tables.xlsx"]
+    assert "sheet 'Census' row 3 column 'n'" in res.findings["detail"].iloc[0]
+
+
+def test_scan_rules_skip_short_numbers_and_note_them(tmp_path):
+    _clean_folder(tmp_path)
+    res = scan(tmp_path, _Prog(ids=["12", "2026", "0042", "123456"]))
+    assert res.ok
+    assert "2 identifier value(s)" in res.notes[0]
+    (tmp_path / "b.html").write_text("id 0042 and 123456.", encoding="utf-8")
+    res = scan(tmp_path, _Prog(ids=["12", "2026", "0042", "123456"]))
+    assert len(res.findings) == 2
+
+
+def test_scan_bad_folder(tmp_path):
+    with pytest.raises(InvalidParameterError, match="out_dir: .* is not a folder"):
+        scan(tmp_path / "nope", _Prog())
+
+
+def test_scan_reads_every_zip_member(tmp_path):
+    with zipfile.ZipFile(tmp_path / "bundle.zip", "w") as zf:
+        zf.writestr("a/b.txt", "nothing here")
+        zf.writestr("c.xml", "<x>P0002</x>")
+    res = scan(tmp_path, _Prog())
+    assert res.findings["member"].tolist() == ["c.xml"]
+    assert "bundle.zip!a/b.txt" in res.files_scanned
+
+
+def test_peel_and_rank_checkers_agree_on_a_simple_leak():
+    # the checker itself must be able to fail: one suppressed cell in a line is recoverable
+    t = pd.DataFrame({"g": ["a", "b", "Total"], "n": [5, 100, 105]})
+    vals, A, pub, _, _ = build_structure(t, ["n"], Margins.coerce({"total_row": {"g": "Total"}}))
+    unknown = np.array([True, False, False])
+    assert rank_recoverable(A, unknown) == {0}
+    assert peel_recover(vals, A, unknown) == {0: 5.0}
+    assert list(itertools.chain(peel_recover(vals, A, np.array([True, True, False])))) == []
