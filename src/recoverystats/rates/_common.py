@@ -1,0 +1,148 @@
+"""Shared helpers for the rates subpackage: outcome coercion and fast grouping (internal)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recoverystats.errors import InvalidParameterError
+
+
+def binary_outcome(df: pd.DataFrame, column: str, *, param: str = "outcome") -> np.ndarray:
+    """The column as float64 with values 0.0/1.0 and NaN for missing.
+
+    Accepts bool, nullable boolean, and numeric columns holding only 0 and 1. Anything
+    else raises ``InvalidParameterError`` naming the column and the offending values.
+    """
+    s = df[column]
+    dtype = s.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        if isinstance(dtype, pd.BooleanDtype):
+            return s.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        return s.to_numpy(dtype=float)
+    if pd.api.types.is_numeric_dtype(dtype):
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            values = s.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        else:
+            values = s.to_numpy(dtype=float)
+        # fast path: check 0/1 without building a mask of every row when possible
+        bad = ~((values == 0.0) | (values == 1.0) | np.isnan(values))
+        if bad.any():
+            _raise_not_binary(column, param, pd.unique(values[bad]))
+        return values
+    # object / string / categorical columns: allow True/False objects only
+    values = s.to_numpy(dtype=object)
+    notna = pd.notna(values)
+    shown = pd.unique(pd.Series(values[notna]))
+    if all(isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, float, np.integer, np.floating))
+                                               and v in (0, 1)) for v in shown):
+        out = np.full(len(values), np.nan)
+        out[notna] = values[notna].astype(float)
+        return out
+    bad_vals = [v for v in shown if not (isinstance(v, (bool, np.bool_, int, float)) and v in (0, 1))]
+    _raise_not_binary(column, param, bad_vals)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _raise_not_binary(column: str, param: str, bad: Sequence[object]) -> None:
+    shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in list(bad)[:5])
+    more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+    raise InvalidParameterError(
+        f"{param}: column {column!r} must hold 0/1 or True/False values (missing allowed); "
+        f"found {shown}{more}. Recode it first, e.g. df[{column!r}] = df[{column!r}].eq(<event value>)."
+    )
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Integer group codes for the rows and the key frame of the groups (internal)."""
+
+    codes: np.ndarray  # one code per row; -1 where a key is missing
+    keys: pd.DataFrame  # one row per group, in output order
+    n_missing_key: int
+
+
+def group_codes(df: pd.DataFrame, by: Sequence[str]) -> Grouping:
+    """Combine one or several key columns into group codes (sorted keys, NaN keys -> -1).
+
+    Categorical columns keep every category, so unobserved categories appear as empty
+    groups (n = 0). Uses ``pd.factorize`` and integer arithmetic instead of a pandas
+    groupby, which is several times faster on millions of rows.
+    """
+    n = len(df)
+    if not by:
+        return Grouping(np.zeros(n, dtype=np.int64), pd.DataFrame(index=[0]), 0)
+    per_codes = []
+    per_levels = []
+    for col in by:
+        s = df[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            codes = s.cat.codes.to_numpy().astype(np.int64)
+            levels = s.cat.categories
+            if not s.cat.ordered:
+                # keep category order (the user's choice), as pandas groupby does
+                pass
+        else:
+            codes, levels = pd.factorize(s, sort=True, use_na_sentinel=True)
+            codes = codes.astype(np.int64)
+        per_codes.append(codes)
+        per_levels.append(pd.Index(levels))
+    sizes = [max(len(lv), 1) for lv in per_levels]
+    missing = np.zeros(n, dtype=bool)
+    combined = np.zeros(n, dtype=np.int64)
+    for codes, size in zip(per_codes, sizes, strict=True):
+        missing |= codes < 0
+        combined = combined * size + np.where(codes < 0, 0, codes)
+    combined[missing] = -1
+    total = int(np.prod(sizes, dtype=np.int64))
+    any_categorical = any(isinstance(df[c].dtype, pd.CategoricalDtype) for c in by)
+    if len(by) == 1 or total <= 1_000_000:
+        counts = np.bincount(combined[~missing], minlength=total) if total else np.array([], int)
+        if any_categorical:
+            # keep every combination of categorical levels; non-categorical keys only as observed
+            keep = _keep_mask(counts, per_levels, by, df)
+        else:
+            keep = counts > 0
+        used = np.flatnonzero(keep)
+    else:  # very many combinations: only observed ones
+        used = np.unique(combined[~missing])
+    remap = np.full(total, -1, dtype=np.int64)
+    remap[used] = np.arange(len(used))
+    codes_out = np.where(missing, -1, remap[np.where(missing, 0, combined)])
+    # decode used combined codes back to levels
+    keys = {}
+    rem = used.copy()
+    for col, lv, size in reversed(list(zip(by, per_levels, sizes, strict=True))):
+        idx = rem % size
+        rem = rem // size
+        keys[col] = lv.take(idx) if len(lv) else pd.Index([np.nan] * len(idx))
+    key_frame = pd.DataFrame({c: np.asarray(keys[c]) for c in by})
+    for c in by:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):
+            key_frame[c] = pd.Categorical(key_frame[c], categories=df[c].cat.categories,
+                                          ordered=df[c].cat.ordered)
+    return Grouping(codes_out, key_frame, int(missing.sum()))
+
+
+def _keep_mask(counts: np.ndarray, per_levels: list[pd.Index], by: Sequence[str],
+               df: pd.DataFrame) -> np.ndarray:
+    """Observed combinations plus every level of categorical keys crossed with observed others."""
+    shape = [max(len(lv), 1) for lv in per_levels]
+    observed = (counts > 0).reshape(shape)
+    keep = observed.copy()
+    cat_axes = [i for i, c in enumerate(by) if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    other_axes = [i for i in range(len(by)) if i not in cat_axes]
+    if other_axes:
+        seen_other = observed.any(axis=tuple(cat_axes)) if cat_axes else observed
+        expand = np.expand_dims(seen_other, axis=tuple(cat_axes))
+        keep = keep | np.broadcast_to(expand, keep.shape)
+    else:
+        keep[...] = True
+    return keep.reshape(-1)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
