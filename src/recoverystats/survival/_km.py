@@ -1,0 +1,127 @@
+"""Kaplan-Meier numerics on numpy arrays (internal).
+
+Kept separate from the DataFrame front end so the estimator, its variance and its
+confidence intervals can be reused by the log-rank tests, the cumulative-incidence
+estimator, the figures and the result methods.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+ConfType = Literal["log-log", "log", "plain"]
+
+__all__ = ["ConfType", "km_arrays", "km_ci", "step_quantile", "rmst_from_curve"]
+
+
+def km_arrays(
+    time: np.ndarray,
+    event: np.ndarray,
+    weights: np.ndarray | None = None,
+    entry: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Kaplan-Meier curve of one group at every distinct observed time.
+
+    Returns arrays ``time, n_at_risk, events, censored, estimate, greenwood`` where
+    ``greenwood`` is the cumulative sum ``sum d / (n (n - d))`` (infinite once the
+    curve reaches 0).
+    """
+    w = np.ones(len(time)) if weights is None else weights
+    times, inv = np.unique(time, return_inverse=True)
+    d = np.bincount(inv, weights=w * event, minlength=len(times))
+    removed = np.bincount(inv, weights=w, minlength=len(times))
+    c = removed - d
+    exited_before = np.concatenate(([0.0], np.cumsum(removed)[:-1]))
+    if entry is None:
+        n = w.sum() - exited_before
+    else:
+        order = np.argsort(entry, kind="stable")
+        se = entry[order]
+        cw = np.concatenate(([0.0], np.cumsum(w[order])))
+        n = cw[np.searchsorted(se, times, side="left")] - exited_before
+    n = np.where(np.abs(n) < 1e-9 * max(1.0, w.sum()), 0.0, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(n > 0, d / n, 0.0)
+        surv = np.cumprod(1.0 - frac)
+        term = np.where(d > 0, d / (n * (n - d)), 0.0)
+    term = np.where((d > 0) & (n - d <= 1e-12 * np.maximum(n, 1.0)), np.inf, term)
+    gw = np.cumsum(term)
+    surv = np.where(surv < 1e-15, 0.0, surv)
+    return {"time": times, "n_at_risk": n, "events": d, "censored": c, "estimate": surv, "greenwood": gw}
+
+
+def km_ci(
+    surv: np.ndarray, greenwood: np.ndarray, z: float, conf_type: ConfType
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standard error of S(t) (Greenwood) and the pointwise CI of the chosen type.
+
+    Where S(t) = 1 (no event yet) the interval is (1, 1); where S(t) = 0 it is
+    undefined (NaN), as in R ``survfit``.
+    """
+    surv = np.asarray(surv, dtype=float)
+    gw = np.asarray(greenwood, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        sd = np.sqrt(gw)  # SE of the cumulative hazard (log S)
+        se = surv * sd
+        if conf_type == "plain":
+            lower = np.clip(surv - z * se, 0.0, 1.0)
+            upper = np.clip(surv + z * se, 0.0, 1.0)
+        elif conf_type == "log":
+            lower = np.exp(np.log(surv) - z * sd)
+            upper = np.minimum(np.exp(np.log(surv) + z * sd), 1.0)
+        else:  # log-log
+            ll = np.log(-np.log(surv))
+            half = z * sd / np.log(surv)
+            lower = np.exp(-np.exp(ll - half))
+            upper = np.exp(-np.exp(ll + half))
+    one = surv >= 1.0
+    zero = (surv <= 0.0) | ~np.isfinite(gw)
+    lower = np.where(one, 1.0, np.where(zero, np.nan, lower))
+    upper = np.where(one, 1.0, np.where(zero, np.nan, upper))
+    se = np.where(one, 0.0, np.where(zero, np.nan, se))
+    return se, lower, upper
+
+
+def step_quantile(times: np.ndarray, curve: np.ndarray, p: float, tol: float = 1e-10) -> float:
+    """First time a decreasing step curve falls to ``p`` or below (R ``survfit`` rule).
+
+    If the curve equals ``p`` exactly on an interval, the midpoint between the start of
+    that interval and the next time the curve drops below ``p`` is returned (as R's
+    ``quantile.survfit``). ``nan`` when the curve never reaches ``p``.
+    """
+    y = np.where(np.isnan(curve), -np.inf, curve)  # undefined bounds (S = 0) count as 0
+    hit = np.flatnonzero(y <= p + tol)
+    if len(hit) == 0:
+        return float("nan")
+    j = hit[0]
+    if abs(y[j] - p) <= tol:
+        below = np.flatnonzero(y < p - tol)
+        if len(below):
+            return float((times[j] + times[below[0]]) / 2.0)
+    return float(times[j])
+
+
+def rmst_from_curve(
+    times: np.ndarray,
+    surv: np.ndarray,
+    n_at_risk: np.ndarray,
+    events: np.ndarray,
+    horizon: float,
+) -> tuple[float, float]:
+    """Restricted mean survival time to ``horizon`` and its variance (survRM2 ``rmst1``)."""
+    keep = times <= horizon
+    t = times[keep]
+    s = surv[keep]
+    n = n_at_risk[keep]
+    d = events[keep]
+    knots = np.concatenate(([0.0], t, [horizon]))
+    heights = np.concatenate(([1.0], s))
+    areas = np.diff(knots) * heights
+    rmst = float(areas.sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where((n - d) > 0, d / (n * (n - d)), 0.0)
+    tail = np.cumsum(areas[1:][::-1])[::-1]  # integral of S from t_j to the horizon
+    var = float(np.sum(tail**2 * v))
+    return rmst, var

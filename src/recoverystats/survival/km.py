@@ -1,0 +1,172 @@
+"""Kaplan-Meier survival curves (``survival_curve``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_option
+from recoverystats.errors import DataValidationError
+from recoverystats.results.survival import SurvivalResult, _z
+from recoverystats.survival._data import group_labels, prepare
+from recoverystats.survival._km import ConfType, km_arrays, km_ci
+
+__all__ = ["survival_curve"]
+
+
+def survival_curve(
+    df: pd.DataFrame,
+    *,
+    time: str,
+    event: str,
+    by: str | Sequence[str] | None = None,
+    conf_type: ConfType = "log-log",
+    entry: str | None = None,
+    weights: str | None = None,
+    conf_level: float = 0.95,
+) -> SurvivalResult:
+    """Kaplan-Meier estimate of the survival (event-free) function, optionally by group.
+
+    Parameters
+    ----------
+    df : DataFrame
+        One row per participant, e.g. the output of ``relapse(...)`` or
+        ``recidivism(...)`` (``time_days``, ``event``) or any frame with a time and
+        an event column.
+    time : str
+        Follow-up time (days, weeks, ...; non-negative; timedeltas become days).
+    event : str
+        1 (or True) if the event happened at ``time``, 0 if censored there.
+    by : str or list of str, optional
+        Grouping column(s); one curve per combination.
+    conf_type : {"log-log", "log", "plain"}
+        Pointwise CI transformation, as R ``survfit(conf.type=)``. "log-log" (the
+        default) keeps the bounds inside (0, 1) and has good coverage in small samples.
+    entry : str, optional
+        Delayed-entry (left-truncation) time: a person is at risk at t only if
+        ``entry < t <= time`` (R ``Surv(entry, time, event)``). Must be < ``time``.
+    weights : str, optional
+        Case (frequency) weights: a row of weight 3 counts as 3 people. Counts in the
+        table become weighted counts and the Greenwood variance uses them.
+    conf_level : float
+        Confidence level of the pointwise intervals.
+
+    Returns
+    -------
+    SurvivalResult
+        ``.table``: by-columns..., time, n_at_risk, events, censored, estimate,
+        ci_lower, ci_upper, std_error (one row per distinct time). Methods
+        ``.at(times)``, ``.median()``, ``.quantile(p)``, ``.risk_table(times)``,
+        ``.rmst(horizon)``, ``.plot()``.
+
+    Notes
+    -----
+    S(t) = prod_{t_j <= t} (1 - d_j / n_j), with Greenwood's variance
+    Var S(t) = S(t)^2 sum_{t_j <= t} d_j / (n_j (n_j - d_j)). With
+    sigma^2 = sum d_j / (n_j (n_j - d_j)) the intervals are
+
+    - plain: S +/- z S sigma (clipped to [0, 1]);
+    - log: exp(log S +/- z sigma) (upper clipped at 1);
+    - log-log: S^exp(+/- z sigma / log S).
+
+    Matches R ``survfit(Surv(time, event) ~ by, conf.type = "log-log")`` and
+    lifelines ``KaplanMeierFitter`` (whose default CI is log-log). Where S(t) = 1
+    the interval is (1, 1); where S(t) = 0 the SE and interval are NaN. Rows with a
+    missing value in any column used are excluded and counted in ``n_excluded``.
+    If nobody had the event the curve is 1 throughout (noted), and the median is NaN.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from recoverystats.survival import survival_curve
+    >>> d = pd.DataFrame({"t": [1, 2, 2, 3, 4], "e": [1, 1, 0, 1, 0]})
+    >>> survival_curve(d, time="t", event="e").at([2, 3])["estimate"].round(4).tolist()
+    [0.6, 0.3]
+    """
+    check_option("conf_type", conf_type, ConfType)
+    level = check_conf_level(conf_level)
+    by_cols = as_column_list(by)
+    if by_cols:
+        check_columns(df, by_cols, "by")
+    if entry is not None:
+        check_columns(df, [entry], "entry")
+    if weights is not None:
+        check_columns(df, [weights], "weights")
+    prep = prepare(df, time=time, event=event,
+                   others=[*by_cols, *( [entry] if entry else []), *([weights] if weights else [])])
+    frame = prep.frame
+    t, e = prep.time, prep.event
+    notes = list(prep.notes)
+    w = None
+    if weights is not None:
+        w = pd.to_numeric(frame[weights], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            raise DataValidationError(
+                f"weights: column {weights!r} must hold non-negative finite numbers; {int(bad.sum())} row(s) "
+                "do not. Fix or drop those rows.",
+            )
+    ent = None
+    if entry is not None:
+        ent = pd.to_numeric(frame[entry], errors="coerce").to_numpy(dtype=float)
+        bad = ~(ent < t)
+        if bad.any():
+            rows = ", ".join(map(str, frame.index[bad][:10]))
+            raise DataValidationError(
+                f"entry: column {entry!r} must be earlier than {time!r} (a person enters before they "
+                f"leave); {int(bad.sum())} row(s) have entry >= time (rows {rows}). Drop them or fix the dates.",
+            )
+    codes, keys = group_labels(frame, by_cols)
+    z = _z(level)
+    table_parts, curve_parts, group_rows, entry_parts = [], [], [], []
+    for code, key in enumerate(keys):
+        m = codes == code
+        wg = None if w is None else w[m]
+        eg = None if ent is None else ent[m]
+        arr = km_arrays(t[m], e[m], wg, eg)
+        se, lo, hi = km_ci(arr["estimate"], arr["greenwood"], z, conf_type)
+        keycols = {c: np.repeat(np.array([k], dtype=object), len(arr["time"])) for c, k in zip(by_cols, key)}
+        table_parts.append(pd.DataFrame({**keycols, "time": arr["time"], "n_at_risk": arr["n_at_risk"],
+                                         "events": arr["events"], "censored": arr["censored"],
+                                         "estimate": arr["estimate"], "ci_lower": lo, "ci_upper": hi,
+                                         "std_error": se}))
+        curve_parts.append(pd.DataFrame({**keycols, "time": arr["time"], "n_at_risk": arr["n_at_risk"],
+                                         "events": arr["events"], "censored": arr["censored"],
+                                         "estimate": arr["estimate"], "greenwood": arr["greenwood"]}))
+        total_w = float(m.sum()) if wg is None else float(wg.sum())
+        n_ev = float(arr["events"].sum())
+        group_rows.append({**{c: k for c, k in zip(by_cols, key)}, "n": int(m.sum()), "weight": total_w,
+                           "events": n_ev, "max_time": float(t[m].max())})
+        if eg is not None:
+            ue, inv = np.unique(eg, return_inverse=True)
+            cnt = np.bincount(inv, weights=np.ones(len(eg)) if wg is None else wg)
+            entry_parts.append(pd.DataFrame({**{c: [k] * len(ue) for c, k in zip(by_cols, key)},
+                                             "entry": ue, "n": cnt}))
+        label = ", ".join(f"{c}={k}" for c, k in zip(by_cols, key)) or "all"
+        if n_ev == 0:
+            notes.append(f"no events in group {label}: S(t) = 1 throughout and the median is not reached.")
+        if m.sum() == 1:
+            notes.append(f"group {label} has a single participant; its curve is a single step.")
+        if len(arr["time"]) == 1 and m.sum() > 1:
+            notes.append(f"every time in group {label} is tied at {arr['time'][0]:g}; the curve has one step.")
+    table = pd.concat(table_parts, ignore_index=True)
+    curve = pd.concat(curve_parts, ignore_index=True)
+    for c in by_cols:  # restore the original dtypes of the grouping columns
+        try:
+            table[c] = table[c].astype(frame[c].dtype)
+            curve[c] = curve[c].astype(frame[c].dtype)
+        except (TypeError, ValueError):
+            pass
+    groups = pd.DataFrame(group_rows)
+    if weights is not None:
+        notes.append(f"case weights from {weights!r}: counts are weighted and Greenwood uses them.")
+    if entry is not None:
+        notes.append(f"left-truncated at {entry!r}: at risk at t when {entry} < t <= {time}.")
+    method = "kaplan-meier" + (", left-truncated" if entry else "") + (", weighted" if weights else "")
+    return SurvivalResult(
+        _table=table, conf_level=level, method=method, n_used=len(frame), n_excluded=prep.n_excluded,
+        notes=tuple(notes), by=tuple(by_cols), conf_type=conf_type, time_column=time, _curve=curve,
+        _groups=groups, _entries=None if ent is None else pd.concat(entry_parts, ignore_index=True),
+    )
