@@ -154,21 +154,19 @@ def recidivism(
     why = np.full(n, None, dtype=object)
     why[enrolled_by & ~indexed] = REASON_RELEASED_AFTER
     why[~enrolled_by] = REASON_ENROLLED_AFTER
-    eligible = indexed.copy()
+    excluded = no_release & enrolled_by if missing_release == "exclude" else np.zeros(n, dtype=bool)
+    eligible = indexed & ~excluded
     if W is not None:
         died_in_window = died_first & (death - s <= W)
         window_done = indexed & (s + W <= a)
         early_end = window_done & ~np.isnan(fu) & (fu < s + W) & ~died_in_window
-        eligible = window_done & ~early_end
+        eligible = window_done & ~early_end & ~excluded
         why[indexed & ~window_done] = REASON_WINDOW
         why[early_end] = REASON_FOLLOWUP_ENDED
         df["recidivated"] = window_outcome(eligible, recid & (r - s <= W))
         df["died_in_window"] = died_in_window
         df["technical_violation"] = window_outcome(eligible, ~np.isnan(v) & (v - s <= W))
-    if missing_release == "exclude":
-        drop = no_release & enrolled_by
-        eligible = eligible & ~no_release
-        why[drop] = REASON_NO_RELEASE
+    why[excluded] = REASON_NO_RELEASE
     df["technical_violation_date"] = to_dates(np.where(indexed, v, np.nan)).to_numpy()
     df["technical_violation_type"] = np.where(indexed & ~np.isnan(v), vtype, None)
     df["technical_violation_days"] = np.where(indexed, v - s, np.nan)
