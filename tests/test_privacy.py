@@ -69,7 +69,7 @@ def assert_protected(original: pd.DataFrame, result, counts, margins) -> None:
                                                         Margins.coerce(margins))
     unknown = ~published.copy()
     for (i, c), j in index.items():
-        if result.mask.iat[i, list(pub.columns).index(c)]:
+        if c in pub.columns and result.mask.iat[i, list(pub.columns).index(c)]:
             unknown[j] = True
     # every suppressed published cell and every small hidden cell must be undetermined
     sensitive = {j for j in np.flatnonzero(unknown) if published[j] or 1 <= vals[j] < MIN_CELL}
@@ -400,3 +400,26 @@ def test_peel_and_rank_checkers_agree_on_a_simple_leak():
     assert rank_recoverable(A, unknown) == {0}
     assert peel_recover(vals, A, unknown) == {0: 5.0}
     assert list(itertools.chain(peel_recover(vals, A, np.array([True, True, False])))) == []
+
+
+def test_hidden_cells_of_a_mcnemar_table_are_protected():
+    # intake yes 40, follow-up yes 45, 3 went yes->no, 8 went no->yes, 60 pairs:
+    # yes-yes = 37, no-no = 60 - 40 - 8 = 12; the 3 and 8 discordant cells are small
+    t = pd.DataFrame({"g": ["a", "b"], "n_pairs": [60, 100], "intake_yes": [40, 50], "followup_yes": [45, 52],
+                      "yes_to_no": [3, 20], "no_to_yes": [8, 22], "p_value": [0.2, 0.9]})
+    counts = ["n_pairs", "intake_yes", "followup_yes", "yes_to_no", "no_to_yes"]
+    m = {"complements": [("n_pairs", "intake_yes"), ("n_pairs", "followup_yes")],
+         "hidden": {"yes_yes": {"intake_yes": 1, "yes_to_no": -1},
+                    "no_no": {"n_pairs": 1, "intake_yes": -1, "no_to_yes": -1}},
+         "total_columns": {"followup_yes": ["yes_yes", "no_to_yes"]}}
+    r = suppress(t, count_columns=counts, margins=m, dependent_columns={"p_value": ["yes_to_no", "no_to_yes"]})
+    assert r.table.loc[0, ["yes_to_no", "no_to_yes", "p_value"]].isna().all()
+    assert r.table.loc[1].notna().all()
+    assert_protected(t, r, counts, m)
+    # followup_yes - intake_yes = no_to_yes - yes_to_no: so one more cell had to go
+    assert r.table.loc[0, ["intake_yes", "followup_yes"]].isna().any()
+
+
+def test_margins_round_trip_to_dict():
+    m = Margins.coerce({"total_row": {"g": "Total"}, "complements": {"n": "e"}, "hidden": {"h": {"n": 1}}})
+    assert Margins.coerce(m.to_dict()) == m

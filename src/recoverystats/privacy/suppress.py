@@ -61,15 +61,21 @@ class Margins:
         ``{total_column: [part_columns]}``: in every row, ``total_column`` equals the sum
         of ``part_columns``.
     complements
-        ``{n_column: events_column}``: the hidden count ``n - events`` (the non-events) is
-        also a count and must not be recoverable when it is between 1 and
-        ``min_cell - 1``.
+        ``{n_column: events_column}`` or a list of ``(n_column, events_column)`` pairs:
+        the hidden count ``n - events`` (the non-events) is also a count and must not be
+        recoverable when it is between 1 and ``min_cell - 1``.
+    hidden
+        ``{name: {column: coefficient}}``: further hidden per-row counts defined as linear
+        combinations of count columns (e.g. the concordant "yes-yes" cell of a McNemar
+        table, ``{"yes_yes": {"intake_yes": 1, "yes_to_no": -1}}``). Hidden names may be
+        used as parts in ``total_columns``.
     """
 
     total_row: Mapping[str, Any] = field(default_factory=dict)
     by: tuple[str, ...] = ()
     total_columns: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    complements: Mapping[str, str] = field(default_factory=dict)
+    complements: tuple[tuple[str, str], ...] = ()
+    hidden: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @classmethod
     def coerce(cls, value: Margins | Mapping[str, Any] | None) -> Margins:
@@ -82,17 +88,21 @@ class Margins:
                 "margins must be None, a Margins object or a mapping with keys "
                 f"'total_row', 'by', 'total_columns', 'complements'; got {type(value).__name__}."
             )
-        unknown = set(value) - {"total_row", "by", "total_columns", "complements"}
+        unknown = set(value) - {"total_row", "by", "total_columns", "complements", "hidden"}
         if unknown:
             raise InvalidParameterError(
                 f"margins: unknown key(s) {', '.join(sorted(map(repr, unknown)))}; allowed keys are "
-                "'total_row', 'by', 'total_columns', 'complements'."
+                "'total_row', 'by', 'total_columns', 'complements', 'hidden'."
             )
+        comp = value.get("complements") or ()
+        pairs = tuple(comp.items()) if isinstance(comp, Mapping) else tuple(tuple(p) for p in comp)
         return cls(
             total_row=dict(value.get("total_row") or {}),
             by=tuple(as_column_list(value.get("by"))),
             total_columns={k: list(v) for k, v in dict(value.get("total_columns") or {}).items()},
-            complements=dict(value.get("complements") or {}),
+            complements=tuple((str(a), str(b)) for a, b in pairs),
+            hidden={str(k): {str(c): float(x) for c, x in dict(v).items()}
+                    for k, v in dict(value.get("hidden") or {}).items()},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,7 +111,8 @@ class Margins:
             "total_row": {str(k): str(v) for k, v in self.total_row.items()},
             "by": list(self.by),
             "total_columns": {str(k): [str(c) for c in v] for k, v in self.total_columns.items()},
-            "complements": {str(k): str(v) for k, v in self.complements.items()},
+            "complements": [[a, b] for a, b in self.complements],
+            "hidden": {k: dict(v) for k, v in self.hidden.items()},
         }
 
 
@@ -357,25 +368,28 @@ def build_structure(table: pd.DataFrame, count_columns: Sequence[str], margins: 
                 eq = {index[(int(p), c)]: 1.0 for p in parts}
                 eq[index[(int(tot[0]), c)]] = -1.0
                 rows.append(eq)
+    # hidden per-row counts: n - events, and explicit linear combinations
+    hidden_defs: list[tuple[str, dict[str, float]]] = [
+        (f"{n!r} minus {e!r}", {n: 1.0, e: -1.0}) for n, e in margins.complements
+    ] + [(name, dict(combo)) for name, combo in margins.hidden.items()]
+    for name, combo in hidden_defs:
+        for i in range(nrow):
+            h = len(vals)
+            index[(i, name)] = h
+            vals.append(float(sum(coef * vals[index[(i, c)]] for c, coef in combo.items())))
+            labels.append(f"{row_name(i)}, {name}")
+            published.append(False)
+            eq = {h: 1.0}
+            for c, coef in combo.items():
+                j = index[(i, c)]
+                eq[j] = eq.get(j, 0.0) - coef
+            rows.append(eq)
     # total column(s)
     for tcol, parts in margins.total_columns.items():
         for i in range(nrow):
             eq = {index[(i, p)]: 1.0 for p in parts}
             eq[index[(i, tcol)]] = -1.0
             rows.append(eq)
-    # hidden complements: n - events
-    for ncol, ecol in margins.complements.items():
-        for i in range(nrow):
-            h = len(vals)
-            vals.append(vals[index[(i, ncol)]] - vals[index[(i, ecol)]])
-            labels.append(f"{row_name(i)}, {ncol!r} minus {ecol!r}")
-            published.append(False)
-            rows.append({h: 1.0, index[(i, ecol)]: 1.0, index[(i, ncol)]: -1.0})
-        # the hidden cells obey the same total-row relations as n and events
-    if margins.complements and margins.total_row:
-        # (n - e) over parts sums to (n - e) of the total: implied by the n and e
-        # relations already, so no extra rows are needed
-        pass
     ncell = len(vals)
     A = np.zeros((len(rows), ncell))
     for r, eq in enumerate(rows):
@@ -475,18 +489,25 @@ def suppress(
     for col in list(m.total_row) + list(m.by):
         check_columns(table, [col], "margins")
     for tcol, parts in m.total_columns.items():
-        bad = [c for c in [tcol, *parts] if c not in counts]
+        bad = [c for c in [tcol, *parts] if c not in counts and c not in m.hidden]
         if bad:
             raise InvalidParameterError(
                 f"margins['total_columns']: {', '.join(map(repr, bad))} must be listed in count_columns "
                 f"({', '.join(map(repr, counts))})."
             )
-    for ncol, ecol in m.complements.items():
+    for ncol, ecol in m.complements:
         bad = [c for c in (ncol, ecol) if c not in counts]
         if bad:
             raise InvalidParameterError(
                 f"margins['complements']: {', '.join(map(repr, bad))} must be listed in count_columns "
                 f"({', '.join(map(repr, counts))})."
+            )
+    for hname, combo in m.hidden.items():
+        bad = [c for c in combo if c not in counts]
+        if bad or hname in table.columns:
+            raise InvalidParameterError(
+                f"margins['hidden'][{hname!r}]: must combine count_columns ({', '.join(map(repr, counts))}) "
+                f"and not reuse a column name; got {dict(combo)}."
             )
     deps = {k: tuple(as_column_list(v)) for k, v in dict(dependent_columns or {}).items()}
     check_columns(table, list(deps), "dependent_columns")
@@ -539,9 +560,10 @@ def suppress(
 
     mask = pd.DataFrame(False, index=table.index, columns=table.columns)
     for (i, c), j in index.items():
-        if supp[j]:
+        if supp[j] and published[j]:
             mask.iat[i, table.columns.get_loc(c)] = True
-    log_rows = [(i, c, *reasons[j]) for (i, c), j in sorted(index.items(), key=lambda kv: kv[1]) if supp[j]]
+    log_rows = [(i, c, *reasons[j]) for (i, c), j in sorted(index.items(), key=lambda kv: kv[1])
+                if supp[j] and published[j]]
     for dcol, srcs in deps.items():
         pos = table.columns.get_loc(dcol)
         for i in range(len(table)):
