@@ -1,41 +1,895 @@
-"""Coerce and validate in-memory canonical tables into ``ProgramData``.
+"""Coerce and validate canonical tables into ``ProgramData`` (the validation pipeline).
 
-Interim version: coerces types only. The full validation pipeline (rules, findings,
-drop/raise) replaces this in the loader work.
+Used by both :func:`recoverystats.read_program` (tables read from files) and
+:meth:`ProgramData.from_tables` (in-memory frames). Every rule lives in
+:mod:`recoverystats.schema.rules`; this module applies them.
+
+Design for speed (DESIGN section 10): columns stay Arrow arrays while they are
+coerced; strict ISO dates and plain numbers are converted in one vectorised cast, and
+only when that fails are the column's *distinct* values parsed one by one (dates, codes
+and booleans have few distinct values, so even 10M rows need a few thousand Python
+calls). Checks are numpy/Arrow comparisons over whole columns; Python builds a finding
+only for an offending row. Each table is converted to pandas once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import datetime as _dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from recoverystats.io.program import FLOW_COLUMNS, ProgramData, empty_table
-from recoverystats.schema.spec import TABLE_NAMES, TABLES
+from recoverystats._checks import check_option
+from recoverystats.errors import DataValidationError, InvalidParameterError
+from recoverystats.io.mapping import DEFAULT_NA_VALUES, ISO_DATE_FORMATS, TableMapping
+from recoverystats.io.program import (
+    FLOW_COLUMNS,
+    SOURCE_COLUMNS,
+    VALIDATION_COLUMNS,
+    ProgramData,
+    empty_table,
+)
+from recoverystats.io.readers import RawTable, file_finding, frame_to_arrow
+from recoverystats.schema.rules import ASSESSMENT_WINDOWS, RULES, Finding
+from recoverystats.schema.spec import TABLE_NAMES, TABLES, ColumnSpec, TableSpec
+
+OnError = Literal["raise", "drop"]
+#: Extra columns of the validation frame, after the contract columns.
+VALIDATION_EXTRA = ("action",)
+
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
-def _coerce(name: str, df: pd.DataFrame) -> pd.DataFrame:
-    spec = TABLES[name]
-    out = df.copy()
-    for col in spec.columns:
-        if col.name not in out:
-            out[col.name] = pd.Series(index=out.index, dtype=col.dtype)
-        if col.kind == "date":
-            out[col.name] = pd.to_datetime(out[col.name]).astype("datetime64[ns]")
+# ---------------------------------------------------------------------------
+# findings
+# ---------------------------------------------------------------------------
+@dataclass
+class _Ctx:
+    """Where a table's rows came from, for messages."""
+
+    table: str
+    file: str
+    line_label: str
+    lines: np.ndarray
+    findings: list[dict[str, Any]] = field(default_factory=list)
+
+    def where(self, pos: int, column: str | None) -> str:
+        w = f"{self.file} {self.line_label} {int(self.lines[pos])}"
+        return w + (f", column {column}" if column else "")
+
+    def rows(self, rule: str, positions: np.ndarray, column: str | None, values: list[Any],
+             detail: Callable[[Any, int], str], action: str) -> None:
+        """One finding per offending row (Python runs only over the offenders)."""
+        r = RULES[rule]
+        for pos, value in zip(positions.tolist(), values, strict=False):
+            self.findings.append({
+                "rule": rule, "severity": r.severity, "table": self.table, "file": self.file,
+                "line": int(self.lines[pos]), "column": column,
+                "value": None if value is None else str(value),
+                "message": f"{self.where(pos, column)}: {detail(value, pos)}; fix: {r.fix} [{rule}]",
+                "action": action, "_pos": pos,
+            })
+
+    def table_level(self, rule: str, detail: str, *, column: str | None = None, value: Any = None,
+                    line: int | None = None, action: str = "") -> None:
+        f = file_finding(rule, self.table, self.file, detail, column=column, value=value, line=line, action=action)
+        self.findings.append(f)
+
+
+def _shown(v: Any) -> str:
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+# ---------------------------------------------------------------------------
+# Arrow helpers
+# ---------------------------------------------------------------------------
+def _np_bool(arr: Any) -> np.ndarray:
+    """Arrow boolean (nulls -> False) as a numpy bool array."""
+    if isinstance(arr, np.ndarray):
+        return arr
+    arr = pc.fill_null(arr, False)
+    if isinstance(arr, pa.ChunkedArray):
+        if arr.num_chunks == 0:
+            return np.zeros(0, dtype=bool)
+        arr = arr.combine_chunks() if arr.num_chunks > 1 else arr.chunk(0)
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _to_text(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Any Arrow column as text (integral floats without '.0', dates as ISO)."""
+    t = arr.type
+    if pa.types.is_string(t):
+        return arr
+    if pa.types.is_large_string(t) or pa.types.is_dictionary(t):
+        return _to_text(arr.cast(pa.string() if pa.types.is_large_string(t) else t.value_type))
+    if pa.types.is_null(t):
+        return arr.cast(pa.string())
+    if pa.types.is_floating(t):
+        vals = _arr(arr).to_numpy(zero_copy_only=False)
+        finite = vals[~np.isnan(vals)]
+        if finite.size == 0 or (np.all(np.mod(finite, 1) == 0) and np.all(np.abs(finite) < 2**53)):
+            return pc.cast(pc.cast(arr, pa.int64(), safe=False), pa.string())
+        return pc.cast(arr, pa.string())
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return pc.cast(pc.cast(arr, pa.date32()), pa.string())
+    if pa.types.is_boolean(t):
+        return pc.if_else(arr, "true", "false")
+    return pc.cast(arr, pa.string())
+
+
+def _unique_map(text: Any, fn: Callable[[str], tuple[Any, int]], out_type: pa.DataType
+                ) -> tuple[Any, np.ndarray]:
+    """Apply ``fn`` to each distinct value; return the mapped column and a per-row problem code.
+
+    ``fn(value) -> (converted, code)``; code 0 means fine. Nulls stay null with code 0.
+    """
+    uniq = pc.unique(text)
+    if isinstance(uniq, pa.ChunkedArray):
+        uniq = uniq.combine_chunks()
+    py = uniq.to_pylist()
+    conv, codes = [], []
+    for v in py:
+        if v is None:
+            conv.append(None)
+            codes.append(0)
+            continue
+        c, code = fn(v)
+        conv.append(c)
+        codes.append(code)
+    idx = pc.index_in(text, value_set=uniq)
+    values = pc.take(pa.array(conv, type=out_type), idx)
+    code_arr = pc.take(pa.array(codes, type=pa.int8()), idx)
+    return values, _np_int(code_arr)
+
+
+def _np_int(arr: Any) -> np.ndarray:
+    arr = pc.fill_null(arr, 0)
+    if isinstance(arr, pa.ChunkedArray):
+        if arr.num_chunks == 0:
+            return np.zeros(0, dtype=np.int8)
+        arr = arr.combine_chunks() if arr.num_chunks > 1 else arr.chunk(0)
+    return arr.to_numpy(zero_copy_only=False)
+
+
+def _trim_text(arr: Any, na: tuple[str, ...], na_applied: bool) -> Any:
+    """Strip surrounding whitespace and turn NA markers into nulls."""
+    trimmed = pc.utf8_trim_whitespace(arr)
+    if not na_applied or not pc.all(pc.fill_null(pc.equal(trimmed, arr), True)).as_py():
+        if na:
+            trimmed = pc.if_else(pc.is_in(trimmed, value_set=pa.array(list(na), pa.string())),
+                                 pa.scalar(None, pa.string()), trimmed)
         else:
-            out[col.name] = out[col.name].astype(col.dtype)
-    ordered = list(spec.column_names) + [c for c in out.columns if c not in spec.column_names]
-    return out[ordered].reset_index(drop=True)
+            trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    return trimmed
+
+
+def _apply_value_map(text: Any, vmap: Mapping[str, str]) -> Any:
+    keys = pa.array(list(vmap), pa.string())
+    vals = pa.array(list(vmap.values()), pa.string())
+    idx = pc.index_in(text, value_set=keys)
+    return pc.if_else(pc.is_null(idx), text, pc.take(vals, idx))
+
+
+# ---------------------------------------------------------------------------
+# coercion per column kind
+# ---------------------------------------------------------------------------
+@dataclass
+class _Coerced:
+    values: Any  # Arrow array in the target type
+    problems: list[tuple[str, np.ndarray, Callable[[Any, int], str]]] = field(default_factory=list)
+
+
+def _fmt_hint(formats: tuple[str, ...]) -> str:
+    def h(f: str) -> str:
+        return f.replace("%Y", "YYYY").replace("%m", "MM").replace("%d", "DD").replace("%H", "hh") \
+            .replace("%M", "mm").replace("%S", "ss").replace("%y", "YY").replace("%b", "Mon")
+    return " or ".join(h(f) for f in formats)
+
+
+def _date_shape(fmt: str) -> re.Pattern[str]:
+    pat = re.escape(fmt)
+    for k, v in (("%Y", r"\d{4}"), ("%m", r"\d{1,2}"), ("%d", r"\d{1,2}"), ("%y", r"\d{2}"),
+                 ("%H", r"\d{1,2}"), ("%M", r"\d{1,2}"), ("%S", r"\d{1,2}"), ("%b", r"[A-Za-z]{3}")):
+        pat = pat.replace(re.escape(k), v)
+    return re.compile(f"^{pat}$")
+
+
+def _coerce_date(arr: Any, opts: TableMapping) -> _Coerced:
+    t = arr.type
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        if pa.types.is_timestamp(t) and t.tz is not None:
+            arr = arr.cast(pa.timestamp(t.unit))
+        return _Coerced(pc.cast(pc.cast(arr, pa.timestamp("s"), safe=False) if pa.types.is_timestamp(arr.type) else arr,
+                                pa.date32(), safe=False))
+    text = _to_text(arr)
+    if not opts.date_format:
+        try:  # fast path: strict ISO dates (rejects 2026-02-30) in one cast
+            return _Coerced(pc.cast(text, pa.date32()))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    formats = opts.date_formats
+    shapes = [_date_shape(f) for f in formats]
+
+    def parse(v: str) -> tuple[Any, int]:
+        for f in formats:
+            try:
+                return _dt.datetime.strptime(v, f).date(), 0
+            except ValueError:
+                continue
+        if any(s.match(v) for s in shapes):
+            return None, 2
+        return None, 1
+
+    values, codes = _unique_map(text, parse, pa.date32())
+    hint = _fmt_hint(formats)
+    return _Coerced(values, [
+        ("date_parse", codes == 1, lambda v, _p: f"{_shown(v)} is not a date (expected {hint}; set date_format in program.toml)"),
+        ("date_impossible", codes == 2, lambda v, _p: f"{_shown(v)} is not a real calendar date"),
+    ])
+
+
+def _arr(x: Any) -> pa.Array:
+    """A plain Arrow array (chunks combined)."""
+    if isinstance(x, pa.ChunkedArray):
+        if x.num_chunks == 1:
+            return x.chunk(0)
+        if x.num_chunks == 0:
+            return pa.array([], type=x.type)
+        return x.combine_chunks()
+    return x
+
+
+def _coerce_number(arr: Any, integer: bool) -> _Coerced:
+    t = arr.type
+    problems: list[tuple[str, np.ndarray, Callable[[Any, int], str]]] = []
+    if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        if integer and (pa.types.is_integer(t) or pa.types.is_boolean(t)):
+            return _Coerced(pc.cast(arr, pa.int64()))
+        f = _arr(pc.cast(arr, pa.float64()))
+    else:
+        text = _to_text(arr)
+        try:
+            f = _arr(pc.cast(text, pa.float64()))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            def parse(v: str) -> tuple[Any, int]:
+                s = v.replace(",", "") if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", v) else v
+                if _NUMBER_RE.match(s):
+                    return float(s), 0
+                return None, 1
+            fv, codes = _unique_map(text, parse, pa.float64())
+            f = _arr(fv)
+            problems.append(("type_number", codes == 1, lambda v, _p: f"{_shown(v)} is not a number"))
+    if not integer:
+        return _Coerced(f, problems)
+    bad = _np_bool(pc.not_equal(pc.floor(f), f))
+    if bad.any():
+        f = pc.if_else(pa.array(bad), pa.scalar(None, pa.float64()), f)
+        problems.append(("type_integer", bad, lambda v, _p: f"{_shown(v)} is not a whole number"))
+    return _Coerced(pc.cast(f, pa.int64(), safe=False), problems)
+
+
+def _coerce_bool(arr: Any) -> _Coerced:
+    t = arr.type
+    if pa.types.is_boolean(t):
+        return _Coerced(arr)
+
+    def parse(v: str) -> tuple[Any, int]:
+        s = v.strip().lower()
+        if s in _TRUE:
+            return True, 0
+        if s in _FALSE:
+            return False, 0
+        return None, 1
+
+    values, codes = _unique_map(_to_text(arr), parse, pa.bool_())
+    return _Coerced(values, [("type_bool", codes == 1,
+                              lambda v, _p: f"{_shown(v)} is not yes/no (expected true/false, yes/no, y/n or 1/0)")])
+
+
+def _coerce_code(text: Any, col: ColumnSpec) -> _Coerced:
+    allowed = set(col.codes or ())
+
+    def norm(v: str) -> tuple[Any, int]:
+        s = re.sub(r"[\s\-/]+", "_", v.strip().lower())
+        if s in allowed:
+            return s, 0
+        return v, 1
+
+    values, codes = _unique_map(text, norm, pa.string())
+    shown = ", ".join(col.codes or ())
+    return _Coerced(values, [("code_unknown", codes == 1,
+                              lambda v, _p: f"{_shown(v)} is not an allowed {col.name} (allowed: {shown})")])
+
+
+# ---------------------------------------------------------------------------
+# one table
+# ---------------------------------------------------------------------------
+def _norm_name(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
+
+
+@dataclass
+class _Built:
+    name: str
+    ctx: _Ctx
+    frame: pd.DataFrame
+    ids: dict[str, Any]  # id column -> Arrow array (for fast joins)
+    error_rows: np.ndarray  # bool: row has an error finding
+    drop_rows: np.ndarray  # bool: row dropped regardless of on_error (duplicate copies)
+    rows_read: int
+    bad_rows: int = 0
+    fatal: bool = False
+    #: rows dropped because the row they point at was dropped (set by the cross-table pass)
+    cascade: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+
+def _string_series(arr: Any) -> pd.Series:
+    if isinstance(arr, pa.Array):
+        arr = pa.chunked_array([arr])
+    if arr.type != pa.string():
+        arr = arr.cast(pa.string())
+    return pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)
+
+
+def _to_series(arr: Any, kind: str) -> pd.Series:
+    if kind in ("id", "code", "string"):
+        return _string_series(arr)
+    if kind == "date":
+        a = _arr(pc.cast(arr, pa.timestamp("ns")))
+        return pd.Series(a.to_numpy(zero_copy_only=False).astype("datetime64[ns]"), copy=False)
+    if kind == "int":
+        return pd.Series(_arrow_to_masked(arr, "Int64"), copy=False)
+    if kind == "bool":
+        return pd.Series(_arrow_to_masked(arr, "boolean"), copy=False)
+    if kind == "float":
+        a = _arr(pc.cast(arr, pa.float64()))
+        return pd.Series(a.to_numpy(zero_copy_only=False), copy=False)
+    raise AssertionError(kind)
+
+
+def _null_series(kind: str, n: int) -> pd.Series:
+    """An all-missing column of the canonical dtype for ``kind``."""
+    if kind in ("id", "code", "string"):
+        return _string_series(pa.nulls(n, pa.string()))
+    if kind == "date":
+        return pd.Series(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"), copy=False)
+    if kind == "float":
+        return pd.Series(np.full(n, np.nan), copy=False)
+    if kind == "int":
+        return pd.Series(pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)), copy=False)
+    return pd.Series(pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool)), copy=False)
+
+
+def _arrow_to_masked(arr: Any, dtype: str) -> Any:
+    a = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    mask = _np_bool(pc.is_null(a))
+    filled = pc.fill_null(a, False if dtype == "boolean" else 0).to_numpy(zero_copy_only=False)
+    if dtype == "boolean":
+        return pd.arrays.BooleanArray(filled.astype(bool), mask)
+    return pd.arrays.IntegerArray(filled.astype(np.int64), mask)
+
+
+def _extra_series(arr: Any, kind: str | None, opts: TableMapping, na_applied: bool,
+                  ctx: _Ctx, column: str, errors: np.ndarray) -> pd.Series:
+    """Extra (non-canonical) columns: typed by ``[tables.t.types]``, else numbers when every value is one."""
+    t = arr.type
+    if kind is not None:
+        spec = ColumnSpec(column, kind)  # type: ignore[arg-type]
+        values = _coerce_column(arr, spec, opts, na_applied, ctx, errors)
+        return _to_series(values, kind)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        text = _trim_text(arr if pa.types.is_string(t) else arr.cast(pa.string()), opts.na_markers, na_applied)
+        nonnull = pc.drop_null(text)
+        if len(nonnull) and pc.all(pc.match_substring_regex(nonnull, _NUMBER_RE.pattern)).as_py():
+            f = pc.cast(text, pa.float64())
+            if pc.all(pc.equal(pc.floor(pc.drop_null(f)), pc.drop_null(f))).as_py() and \
+                    not pc.any(pc.match_substring_regex(nonnull, r"^[+-]?0\d")).as_py():
+                return pd.Series(_arrow_to_masked(pc.cast(f, pa.int64()), "Int64"))
+            return _to_series(f, "float")
+        return _string_series(text)
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return _to_series(_coerce_date(arr, opts).values, "date")
+    if pa.types.is_boolean(t):
+        return _to_series(arr, "bool")
+    a = arr.to_pandas() if hasattr(arr, "to_pandas") else pd.Series(arr)
+    return pd.Series(a).reset_index(drop=True)
+
+
+def _coerce_column(arr: Any, col: ColumnSpec, opts: TableMapping, na_applied: bool,
+                   ctx: _Ctx, errors: np.ndarray) -> Any:
+    """Coerce one column to its kind, recording per-cell findings in ``ctx``."""
+    name = col.name
+    vmap = opts.values.get(name)
+    is_text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type)
+    original = arr
+    if is_text or vmap or col.kind in ("id", "code", "string"):
+        if not is_text and col.kind == "id" and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+            ctx.table_level("id_numeric", f"{name} is stored as numbers ({arr.type}); IDs such as 007 would "
+                                          "have lost their leading zeros before loading", column=name)
+        text = _trim_text(_to_text(arr), opts.na_markers, na_applied and is_text)
+        if vmap:
+            text = _apply_value_map(text, vmap)
+        arr = text
+        original = text if not is_text else original
+    kind = col.kind
+    if kind in ("id", "string"):
+        return arr
+    if kind == "code":
+        res = _coerce_code(arr, col)
+    elif kind == "date":
+        res = _coerce_date(arr, opts)
+    elif kind in ("int", "float"):
+        res = _coerce_number(arr, kind == "int")
+    elif kind == "bool":
+        res = _coerce_bool(arr)
+    else:  # pragma: no cover - spec kinds are fixed
+        raise AssertionError(kind)
+    for rule, mask, detail in res.problems:
+        if mask.any():
+            pos = np.flatnonzero(mask)
+            vals = pc.take(original, pa.array(pos)).to_pylist()
+            ctx.rows(rule, pos, name, vals, detail, action="")
+            errors |= mask
+    return res.values
+
+
+def _build_table(raw: RawTable) -> _Built:
+    name = raw.name
+    spec: TableSpec = TABLES[name]
+    lines = raw.line_numbers()
+    ctx = _Ctx(name, raw.file, raw.line_label, lines, list(raw.findings))
+    data = raw.data
+    n = data.num_rows
+    opts = raw.options
+    rows_read = n + len(raw.bad_rows)
+    for line, text in raw.bad_rows:
+        ctx.findings.append({**file_finding("field_count", name, raw.file,
+                                            f"the line {text[:80]!r} does not have the header's number of fields",
+                                            line=line, action="dropped"), "_pos": -1})
+
+    # -- column names: mapping renames, then canonical spellings -----------------
+    names = [str(c).strip() for c in data.column_names]
+    rename = dict(opts.rename)
+    missing_src = [s for s in rename if s not in names]
+    fatal = False
+    for s in missing_src:
+        ctx.table_level("mapping_column", f"program.toml [tables.{name}.rename] names column {s!r}, which the "
+                                          f"file does not have (its columns: {', '.join(names[:25])})", column=s)
+        fatal = True
+    new_names = [rename.get(c, c) for c in names]
+    canon = set(spec.column_names)
+    for i, c in enumerate(new_names):
+        if c not in canon and c not in rename.values():
+            nc = _norm_name(c)
+            if nc in canon and nc not in new_names:
+                ctx.table_level("column_renamed", f"column {c!r} read as {nc}", column=nc, value=c)
+                new_names[i] = nc
+    dups = sorted({c for c in new_names if new_names.count(c) > 1})
+    for c in dups:
+        ctx.table_level("duplicate_column", f"more than one source column maps to {c!r}", column=c)
+        fatal = True
+    for col in opts.values:
+        if col not in new_names:
+            ctx.table_level("mapping_column", f"program.toml [tables.{name}.values.{col}] maps codes of column "
+                                              f"{col!r}, which the table does not have", column=col)
+            fatal = True
+    for req in spec.required:
+        if req not in new_names:
+            ctx.table_level("required_column", f"required column {req!r} is missing (columns found: "
+                                               f"{', '.join(new_names[:25]) or 'none'})", column=req)
+            fatal = True
+    if fatal:
+        return _Built(name, ctx, empty_table(name), {}, np.zeros(0, bool), np.zeros(0, bool), rows_read,
+                      len(raw.bad_rows), fatal=True)
+    if n == 0:
+        ctx.table_level("no_rows", "the table has a header but no data rows")
+    columns = dict(zip(new_names, data.columns, strict=False))
+
+    # -- coerce ------------------------------------------------------------------
+    errors = np.zeros(n, dtype=bool)
+    out: dict[str, pd.Series] = {}
+    ids: dict[str, Any] = {}
+    for col in spec.columns:
+        if col.derived:
+            continue
+        if col.name not in columns:
+            out[col.name] = _null_series(col.kind, n)
+            continue
+        values = _coerce_column(columns[col.name], col, opts, raw.na_applied, ctx, errors)
+        if col.kind == "id":
+            ids[col.name] = values
+        out[col.name] = _to_series(values, col.kind)
+    extras = [c for c in new_names if c not in canon]
+    for c in extras:
+        ctx.table_level("extra_column", f"column {c!r} is not canonical; kept as an extra column", column=c)
+    for col in spec.columns:
+        if col.derived:
+            out[col.name] = _null_series(col.kind, n)
+    for c in extras:
+        out[c] = _extra_series(columns[c], opts.types.get(c), opts, raw.na_applied, ctx, c, errors)
+    frame = pd.DataFrame(out, copy=False)
+    frame.index = pd.RangeIndex(n)
+
+    # -- row rules within the table ----------------------------------------------
+    for req in spec.required:
+        miss = frame[req].isna().to_numpy() & ~_cell_flagged(ctx, req, n)
+        if miss.any():
+            pos = np.flatnonzero(miss)
+            ctx.rows("missing_value", pos, req, [None] * len(pos),
+                     lambda _v, _p, req=req: f"required value {req} is empty", action="")
+            errors |= miss
+    for col in spec.columns:
+        if col.range is not None and col.name in columns:
+            v = frame[col.name].astype("float64").to_numpy(na_value=np.nan) if col.kind == "int" \
+                else frame[col.name].to_numpy(dtype="float64", na_value=np.nan)
+            lo, hi = col.range
+            with np.errstate(invalid="ignore"):
+                bad = (v < lo) | (v > hi)
+            if bad.any():
+                pos = np.flatnonzero(bad)
+                ctx.rows("range", pos, col.name, v[pos].tolist(),
+                         lambda val, _p, lo=lo, hi=hi, c=col.name: f"{c} = {val:g} is outside the plausible range {lo:g}-{hi:g}",
+                         action="")
+                errors |= bad
+    drop = np.zeros(n, dtype=bool)
+    _table_date_rules(name, frame, ctx, errors)
+    _duplicates(spec, frame, ctx, errors, drop)
+    return _Built(name, ctx, frame, ids, errors, drop, rows_read, len(raw.bad_rows))
+
+
+def _cell_flagged(ctx: _Ctx, column: str, n: int) -> np.ndarray:
+    """Rows that already have a cell finding for ``column`` (so 'missing' is not reported twice)."""
+    m = np.zeros(n, dtype=bool)
+    for f in ctx.findings:
+        if f.get("column") == column and f.get("_pos", -1) >= 0:
+            m[f["_pos"]] = True
+    return m
+
+
+def _dates(frame: pd.DataFrame, col: str) -> np.ndarray:
+    return frame[col].to_numpy(dtype="datetime64[ns]")
+
+
+def _table_date_rules(name: str, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndarray) -> None:
+    if name == "participants":
+        enr, dis = _dates(frame, "enrollment_date"), _dates(frame, "discharge_date")
+        bad = dis < enr
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            ctx.rows("discharge_before_enrollment", pos, "discharge_date",
+                     [str(x)[:10] for x in dis[pos]],
+                     lambda v, p: f"discharge_date {v} is before enrollment_date {str(enr[p])[:10]}", action="")
+            errors |= bad
+        birth = _dates(frame, "birth_date")
+        for col in ("enrollment_date", "release_date", "discharge_date"):
+            d = _dates(frame, col)
+            bad = d < birth
+            if bad.any():
+                pos = np.flatnonzero(bad)
+                ctx.rows("before_birth", pos, col, [str(x)[:10] for x in d[pos]],
+                         lambda v, p, c=col: f"{c} {v} is before birth_date {str(birth[p])[:10]}", action="")
+                errors |= bad
+        age = (enr - birth).astype("timedelta64[D]").astype("float64") / 365.25
+        with np.errstate(invalid="ignore"):
+            bad = ((age < 10) | (age > 100)) & ~np.isnat(birth) & ~np.isnat(enr) & ~(enr < birth)
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            ctx.rows("range", pos, "birth_date", [str(x)[:10] for x in birth[pos]],
+                     lambda v, p: f"birth_date {v} gives age {age[p]:.1f} at enrollment, outside the plausible range 10-100",
+                     action="")
+            errors |= bad
+    if name == "matches":
+        start, end = _dates(frame, "match_date"), _dates(frame, "end_date")
+        bad = end < start
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            ctx.rows("end_before_start", pos, "end_date", [str(x)[:10] for x in end[pos]],
+                     lambda v, p: f"end_date {v} is before match_date {str(start[p])[:10]}", action="")
+            errors |= bad
+
+
+def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndarray, drop: np.ndarray) -> None:
+    n = len(frame)
+    if n < 2:
+        return
+    canon = [c.name for c in spec.columns if not c.derived]
+    keyed = list(spec.key)
+    # exact duplicate rows (all canonical and extra columns equal): the copies are dropped
+    check_cols = canon + [c for c in frame.columns if c not in spec.column_names]
+    first_cols = keyed or canon[:3]
+    cand = frame.duplicated(subset=first_cols, keep=False).to_numpy()
+    if not cand.any():
+        return
+    sub = frame.loc[cand, check_cols]
+    exact = np.zeros(n, dtype=bool)
+    exact[np.flatnonzero(cand)] = sub.duplicated(keep="first").to_numpy()
+    if exact.any():
+        gid = sub.groupby(check_cols, dropna=False, sort=False).ngroup().to_numpy()
+        _, first_idx = np.unique(gid, return_index=True)
+        cand_pos = np.flatnonzero(cand)
+        first_of_group = dict(zip(np.unique(gid).tolist(), cand_pos[first_idx].tolist(), strict=False))
+        pos = np.flatnonzero(exact)
+        group_of = dict(zip(cand_pos.tolist(), gid.tolist(), strict=False))
+        ctx.rows("duplicate_row", pos, None, [None] * len(pos),
+                 lambda _v, p: f"exact copy of {ctx.line_label} {int(ctx.lines[first_of_group[group_of[p]]])}; "
+                 "the copy is dropped", action="dropped")
+        drop |= exact
+    if keyed:
+        dupkey = frame.loc[~drop].duplicated(subset=keyed, keep=False)
+        dk = np.zeros(n, dtype=bool)
+        dk[np.flatnonzero(~drop)] = dupkey.to_numpy()
+        if dk.any():
+            pos = np.flatnonzero(dk)
+            keys = [tuple(map(str, k)) for k in frame.loc[pos, keyed].itertuples(index=False, name=None)]
+            groups: dict[tuple[str, ...], list[int]] = {}
+            for p, k in zip(pos.tolist(), keys, strict=False):
+                groups.setdefault(k, []).append(int(ctx.lines[p]))
+            label = ", ".join(keyed)
+            ctx.rows("duplicate_key", pos, keyed[0], [k[0] if len(k) == 1 else "/".join(k) for k in keys],
+                     lambda v, p, keys=keys, pos=pos: f"{label} {v!r} appears on more than one row "
+                     f"({ctx.line_label}s {', '.join(map(str, groups[keys[int(np.searchsorted(pos, p))]]))})",
+                     action="")
+            errors |= dk
+
+
+# ---------------------------------------------------------------------------
+# cross-table rules
+# ---------------------------------------------------------------------------
+def _index_in(child: Any, parent: Any) -> np.ndarray:
+    idx = pc.index_in(child, value_set=parent.combine_chunks() if isinstance(parent, pa.ChunkedArray) else parent)
+    return _np_int(pc.fill_null(pc.cast(idx, pa.int64()), -1)).astype(np.int64)
+
+
+def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None, drop_mode: bool) -> np.ndarray:
+    """References and date logic against the participants/mentors tables; returns rows to drop as orphans of drops."""
+    n = len(b.frame)
+    cascade = np.zeros(n, dtype=bool)
+    if n == 0:
+        return cascade
+    spec = TABLES[b.name]
+    ctx = b.ctx
+    frame = b.frame
+    pidx = None
+    for col, (ptable, pcol) in spec.references.items():
+        parent = built.get(ptable)
+        if parent is None or parent.fatal or col not in b.ids:
+            continue
+        if ptable == "mentors" and parent.rows_read == 0:
+            continue
+        child_ids = b.ids[col]
+        pids = parent.ids[pcol]
+        idx = _index_in(child_ids, pids)
+        present = _np_bool(pc.is_valid(child_ids))
+        orphan = (idx < 0) & present
+        if orphan.any():
+            pos = np.flatnonzero(orphan)
+            vals = pc.take(child_ids, pa.array(pos)).to_pylist()
+            pfile = parent.ctx.file
+            ctx.rows("orphan", pos, col, vals,
+                     lambda v, _p, ptable=ptable, pfile=pfile: f"{_shown(v)} is not a {ptable[:-1]} in {pfile}",
+                     action="")
+            b.error_rows |= orphan
+        if drop_mode:
+            pdrop = parent.error_rows | parent.drop_rows | parent.cascade
+            if pdrop.any():
+                hit = (idx >= 0) & ~orphan
+                lost = np.zeros(n, dtype=bool)
+                lost[hit] = pdrop[idx[hit]] & ~parent.drop_rows[idx[hit]]
+                lost &= ~b.error_rows
+                if lost.any():
+                    pos = np.flatnonzero(lost)
+                    vals = pc.take(child_ids, pa.array(pos)).to_pylist()
+                    plines = parent.ctx.lines
+                    pfile = parent.ctx.file
+                    ctx.rows("parent_dropped", pos, col, vals,
+                             lambda v, p, idx=idx, plines=plines, pfile=pfile, plabel=parent.ctx.line_label:
+                             f"dropped because {_shown(v)} was dropped from {pfile} ({plabel} "
+                             f"{int(plines[idx[p]])})", action="dropped")
+                    cascade |= lost
+        if ptable == "participants":
+            pidx = idx
+
+    date_col = {"events": "event_date", "contacts": "contact_date", "assessments": "assessment_date",
+                "matches": "match_date", "participants": "enrollment_date", "mentors": "certified_date"}[b.name]
+    d = _dates(frame, date_col)
+    if as_of is not None:
+        cols = [date_col] + (["release_date", "discharge_date"] if b.name == "participants" else [])
+        for c in cols:
+            dc = _dates(frame, c)
+            late = dc > np.datetime64(as_of.to_datetime64(), "ns")
+            if late.any():
+                pos = np.flatnonzero(late)
+                ctx.rows("after_as_of", pos, c, [str(x)[:10] for x in dc[pos]],
+                         lambda v, _p, c=c: f"{c} {v} is after the data cut-off as_of {as_of.date().isoformat()}",
+                         action="")
+    if pidx is not None:
+        p = built["participants"].frame
+        ok = pidx >= 0
+        safe = np.where(ok, pidx, 0)
+        enr = _dates(p, "enrollment_date")[safe] if len(p) else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
+        birth = _dates(p, "birth_date")[safe] if len(p) else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
+        enr = np.where(ok, enr, np.datetime64("NaT"))
+        birth = np.where(ok, birth, np.datetime64("NaT"))
+        bad = d < birth
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            ctx.rows("before_birth", pos, date_col, [str(x)[:10] for x in d[pos]],
+                     lambda v, q: f"{date_col} {v} is before the participant's birth_date {str(birth[q])[:10]}",
+                     action="")
+            b.error_rows |= bad
+        before = d < enr
+        if b.name == "events":
+            flag = pd.array(before, dtype="boolean")
+            flag[np.isnat(d) | np.isnat(enr)] = pd.NA
+            frame["before_enrollment"] = flag
+        if before.any() and b.name in ("events", "contacts"):
+            first = int(np.flatnonzero(before)[0])
+            what = "kept as history and flagged in events.before_enrollment" if b.name == "events" \
+                else "kept (contacts before enrollment, e.g. in-reach before release)"
+            ctx.table_level("before_enrollment", f"{int(before.sum())} row(s) are dated before the participant's "
+                                                 f"enrollment_date; {what} (first at {ctx.line_label} {int(ctx.lines[first])})",
+                            column=date_col, line=int(ctx.lines[first]), action="kept")
+        if b.name == "assessments":
+            dis = _dates(p, "discharge_date")[safe] if len(p) else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
+            dis = np.where(ok, dis, np.datetime64("NaT"))
+            tp = frame["timepoint"].to_numpy(dtype=object, na_value=None)
+            for point, (lo, hi) in ASSESSMENT_WINDOWS.items():
+                ref = dis if point == "discharge" else enr
+                refname = "discharge_date" if point == "discharge" else "enrollment_date"
+                days = (d - ref).astype("timedelta64[D]").astype("float64")
+                with np.errstate(invalid="ignore"):
+                    far = (tp == point) & ((days < lo) | (days > hi))
+                if far.any():
+                    pos = np.flatnonzero(far)
+                    ctx.rows("assessment_window", pos, "assessment_date", [str(x)[:10] for x in d[pos]],
+                             lambda v, q, days=days, point=point, lo=lo, hi=hi, refname=refname:
+                             f"{point} assessment on {v} is {days[q]:+.0f} days from {refname} "
+                             f"(expected {lo:+d} to {hi:+d} days)", action="")
+    return cascade
+
+
+# ---------------------------------------------------------------------------
+# the pipeline
+# ---------------------------------------------------------------------------
+def parse_as_of(as_of: Any) -> pd.Timestamp | None:
+    """``as_of`` as a midnight Timestamp (``None`` stays ``None``)."""
+    if as_of is None:
+        return None
+    try:
+        ts = pd.Timestamp(as_of)
+    except (ValueError, TypeError):
+        raise InvalidParameterError(
+            f"as_of must be a date such as '2026-09-30' (or a datetime.date); got {as_of!r}."
+        ) from None
+    if ts is pd.NaT:
+        raise InvalidParameterError(f"as_of must be a date such as '2026-09-30'; got {as_of!r}.")
+    return ts.tz_localize(None).normalize() if ts.tzinfo else ts.normalize()
+
+
+def validate_tables(raws: Mapping[str, RawTable], *, as_of: Any = None, on_error: OnError = "raise",
+                    source: str = "", extra_findings: list[dict[str, Any]] | None = None,
+                    sources: list[tuple[str, str, str, int]] | None = None) -> ProgramData:
+    """Coerce, check and assemble tables read by the readers (internal; see ``read_program``)."""
+    check_option("on_error", on_error, OnError)
+    cutoff = parse_as_of(as_of)
+    drop_mode = on_error == "drop"
+    built: dict[str, _Built] = {}
+    pre = list(extra_findings or [])
+    for name in TABLE_NAMES:
+        raw = raws.get(name)
+        if raw is None:
+            continue
+        b = _build_table(raw)
+        b.cascade = np.zeros(len(b.frame), dtype=bool)
+        built[name] = b
+    if "participants" not in built and not any(f["severity"] == "error" for f in pre):
+        pre.append(file_finding("table_missing", "participants", source or "<source>",
+                                "no participants table was found (participants.csv/.parquet/.xlsx/.sav/.dta "
+                                "or [tables.participants] in program.toml)"))
+    for name in TABLE_NAMES:
+        b = built.get(name)
+        if b is None or b.fatal:
+            continue
+        b.cascade = _cross_rules(b, built, cutoff, drop_mode)
+
+    findings = pre + [f for b in built.values() for f in b.ctx.findings]
+    fatal = any(b.fatal for b in built.values()) or any(
+        f["severity"] == "error" and RULES[f["rule"]].scope != "row" and f.get("_pos") is None for f in findings)
+    has_errors = fatal or any(b.error_rows.any() or b.bad_rows for b in built.values())
+    validation = _validation_frame(findings, drop_mode and not fatal)
+    if fatal or (has_errors and not drop_mode):
+        problems = [_as_finding(r) for r in validation.itertuples(index=False) if r.severity in ("error", "warning")]
+        problems.sort(key=lambda f: f.severity != "error")
+        n_err = sum(p.severity == "error" for p in problems)
+        where = source or "the program data"
+        hint = "" if fatal else ' (or pass on_error="drop" to drop the offending rows)'
+        exc = DataValidationError(f"{where}: {n_err} error(s) found; fix them and load again{hint}.", problems)
+        exc.validation = validation  # type: ignore[attr-defined]
+        raise exc
+
+    frames: dict[str, pd.DataFrame] = {}
+    flow = []
+    for name in TABLE_NAMES:
+        b = built.get(name)
+        if b is None:
+            frames[name] = empty_table(name)
+            flow.append((name, 0, 0, 0))
+            continue
+        remove = b.drop_rows | b.cascade | (b.error_rows if drop_mode else False)
+        frame = b.frame
+        if remove.any():
+            frame = frame.loc[~remove].reset_index(drop=True)
+        frames[name] = frame
+        kept = len(frame)
+        flow.append((name, b.rows_read, kept, b.rows_read - kept))
+    src = pd.DataFrame(sources or [], columns=list(SOURCE_COLUMNS))
+    return ProgramData(**frames, validation=validation, flow=pd.DataFrame(flow, columns=list(FLOW_COLUMNS)),
+                       sources=src, as_of=cutoff, source=source)
+
+
+def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.DataFrame:
+    cols = list(VALIDATION_COLUMNS) + list(VALIDATION_EXTRA)
+    if not findings:
+        return pd.DataFrame({c: pd.Series(dtype="Int64" if c == "line" else "string") for c in cols})
+    rows = []
+    for f in findings:
+        action = f.get("action") or ""
+        if not action:
+            if f["severity"] == "error" and f.get("_pos") is not None:
+                action = "dropped" if drop_mode else "rejected"
+            elif f["severity"] == "error":
+                action = "rejected"
+            else:
+                action = "kept" if f.get("_pos") is not None else ""
+        rows.append([f["rule"], f["severity"], f["table"], f["file"], f["line"], f["column"], f["value"],
+                     f["message"], action])
+    df = pd.DataFrame(rows, columns=cols)
+    order = {"error": 0, "warning": 1, "info": 2}
+    tab = {t: i for i, t in enumerate(TABLE_NAMES)}
+    df["_s"] = df["severity"].map(order)
+    df["_t"] = df["table"].map(tab).fillna(-1)
+    df = df.sort_values(["_t", "line", "_s"], kind="stable", na_position="first").drop(columns=["_s", "_t"])
+    df = df.reset_index(drop=True)
+    df["line"] = df["line"].astype("Int64")
+    for c in cols:
+        if c != "line":
+            df[c] = df[c].astype("string")
+    return df
+
+
+def _as_finding(r: Any) -> Finding:
+    return Finding(r.rule, r.severity, r.table, r.file, None if pd.isna(r.line) else int(r.line),
+                   None if pd.isna(r.column) else r.column, None if pd.isna(r.value) else r.value, r.message)
 
 
 def build_program(tables: Mapping[str, pd.DataFrame], *, as_of: Any = None, on_error: str = "raise",
                   source: str = "<in-memory>") -> ProgramData:
-    frames = {}
-    flow = []
-    for name in TABLE_NAMES:
-        df = tables.get(name)
-        frames[name] = empty_table(name) if df is None else _coerce(name, df)
-        flow.append((name, len(frames[name]), len(frames[name]), 0))
-    return ProgramData(**frames, flow=pd.DataFrame(flow, columns=list(FLOW_COLUMNS)),
-                       as_of=None if as_of is None else pd.Timestamp(as_of), source=source)
+    """Validate in-memory tables (canonical column names) into ``ProgramData``.
+
+    The same coercion and rules as :func:`recoverystats.read_program`; ``line`` in
+    findings is the 1-based row position in each frame.
+    """
+    unknown = [k for k in tables if k not in TABLE_NAMES]
+    if unknown:
+        raise InvalidParameterError(f"tables: unknown table name(s) {', '.join(map(repr, unknown))}; "
+                                    f"tables are {', '.join(TABLE_NAMES)}.")
+    raws: dict[str, RawTable] = {}
+    for name, df in tables.items():
+        if df is None:
+            continue
+        if not isinstance(df, pd.DataFrame):
+            raise InvalidParameterError(f"tables[{name!r}] must be a pandas DataFrame; got {type(df).__name__}.")
+        raws[name] = RawTable(name=name, data=frame_to_arrow(df.reset_index(drop=True)), file=f"{name} (in-memory)",
+                              first_line=1, line_label="row", options=TableMapping(na_values=DEFAULT_NA_VALUES))
+    return validate_tables(raws, as_of=as_of, on_error=on_error, source=source)  # type: ignore[arg-type]
+
+
+__all__ = ["build_program", "validate_tables", "parse_as_of", "ISO_DATE_FORMATS"]

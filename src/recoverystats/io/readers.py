@@ -1,0 +1,497 @@
+"""Format readers: one file (or SQL query) -> a ``RawTable`` of columns as stored (internal).
+
+Every reader returns the columns exactly as the source stores them (CSV and Excel
+cells as text, so IDs like ``007`` keep their zeros; Parquet/SPSS/Stata/SQL columns in
+their native types), the source line number of every row, and findings about how the
+file was read. Type coercion and validation happen afterwards, once, in
+:mod:`recoverystats.io.build`, identically for every format.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from recoverystats.errors import DataValidationError
+from recoverystats.io.mapping import TableMapping
+from recoverystats.schema.rules import RULES
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+SUFFIXES = (".csv", ".tsv", ".parquet", ".pq", ".xlsx", ".xlsm", ".sav", ".zsav", ".dta")
+SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
+DUCKDB_SUFFIXES = (".duckdb", ".ddb")
+
+
+@dataclass
+class RawTable:
+    """One table as read from its source, before coercion (internal)."""
+
+    name: str
+    data: pa.Table
+    file: str
+    #: Line (or record) number of each row; ``None`` means ``first_line + position``.
+    lines: np.ndarray | None = None
+    first_line: int = 1
+    line_label: str = "row"
+    options: TableMapping = field(default_factory=TableMapping)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    #: ``(table, path, sha256, bytes)`` of every file read for this table.
+    sources: list[tuple[str, str, str, int]] = field(default_factory=list)
+    #: Rows the reader could not split into fields: (line, text); counted as read and dropped.
+    bad_rows: list[tuple[int, str]] = field(default_factory=list)
+    #: NA markers already applied by the reader (CSV) so coercion can skip that pass.
+    na_applied: bool = False
+
+    def line_numbers(self) -> np.ndarray:
+        if self.lines is not None:
+            return self.lines
+        return np.arange(self.first_line, self.first_line + self.data.num_rows, dtype=np.int64)
+
+
+class ReadFailure(Exception):
+    """A file- or table-level problem that stops this table from being read (internal)."""
+
+    def __init__(self, rule: str, message: str, column: str | None = None, value: str | None = None):
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.column = column
+        self.value = value
+
+
+def file_finding(rule: str, table: str, file: str, detail: str, *, line: int | None = None,
+                 column: str | None = None, value: Any = None, action: str = "") -> dict[str, Any]:
+    """A table/file-scope finding as a row dict (message names file, rule and the fix)."""
+    r = RULES[rule]
+    where = file + (f" line {line}" if line is not None else "") + (f", column {column}" if column else "")
+    return {"rule": rule, "severity": r.severity, "table": table, "file": file, "line": line,
+            "column": column, "value": None if value is None else str(value),
+            "message": f"{where}: {detail}; fix: {r.fix} [{rule}]", "action": action}
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+# ---------------------------------------------------------------------------
+# column construction from Python objects (Excel, SQLite, object columns)
+# ---------------------------------------------------------------------------
+def _cell_text(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, float):
+        if v != v:  # NaN
+            return None
+        return str(int(v)) if v.is_integer() else repr(v)
+    if isinstance(v, _dt.datetime):
+        return v.date().isoformat() if v.time() == _dt.time(0) else v.isoformat(sep=" ")
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def column_from_objects(values: list[Any]) -> pa.Array:
+    """One homogeneous Arrow array from Python cell values.
+
+    All-bool -> bool, all-int -> int64, all-number -> float64, all-date/datetime ->
+    timestamp; anything mixed becomes text (numbers written without a spurious ``.0``,
+    dates as ISO ``YYYY-MM-DD``), so one odd cell never makes the column unreadable.
+    """
+    kinds = set()
+    for v in values:
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        if isinstance(v, bool) or isinstance(v, np.bool_):
+            kinds.add("bool")
+        elif isinstance(v, (int, np.integer)):
+            kinds.add("int")
+        elif isinstance(v, (float, np.floating)):
+            kinds.add("float")
+        elif isinstance(v, (_dt.datetime, _dt.date)):
+            kinds.add("date")
+        else:
+            kinds.add("str")
+        if len(kinds) > 2:
+            break
+    clean = [None if (v is None or (isinstance(v, float) and v != v)) else v for v in values]
+    if kinds == {"bool"}:
+        return pa.array(clean, type=pa.bool_())
+    if kinds == {"int"}:
+        return pa.array([None if v is None else int(v) for v in clean], type=pa.int64())
+    if kinds and kinds <= {"int", "float"}:
+        return pa.array([None if v is None else float(v) for v in clean], type=pa.float64())
+    if kinds == {"date"}:
+        return pa.array([None if v is None else (v if isinstance(v, _dt.datetime)
+                                                  else _dt.datetime(v.year, v.month, v.day)) for v in clean],
+                        type=pa.timestamp("us"))
+    if not kinds:
+        return pa.nulls(len(values), type=pa.string())
+    return pa.array([_cell_text(v) for v in clean], type=pa.string())
+
+
+def frame_to_arrow(df: Any) -> pa.Table:
+    """A pandas DataFrame as an Arrow table, tolerating mixed-type object columns."""
+    import pandas as pd
+
+    cols: dict[str, pa.Array] = {}
+    for name in df.columns:
+        s = df[name]
+        key = str(name)
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype(object).where(s.notna(), None)
+        if s.dtype == object:
+            cols[key] = column_from_objects(s.tolist())
+            continue
+        try:
+            arr = pa.array(s, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            arr = column_from_objects(s.astype(object).tolist())
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.cast(arr.type.value_type)
+        if pa.types.is_timestamp(arr.type) and arr.type.tz is not None:
+            arr = arr.cast(pa.timestamp(arr.type.unit))
+        cols[key] = arr
+    return pa.table(cols) if cols else pa.table({})
+
+
+# ---------------------------------------------------------------------------
+# CSV
+# ---------------------------------------------------------------------------
+_OTHER_DELIMITERS = (";", "\t", "|", ",")
+
+
+def _header_fields(text: str, delimiter: str) -> list[str]:
+    import csv
+
+    return next(csv.reader([text], delimiter=delimiter), [])
+
+
+def read_csv(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
+    """Read a delimited text file with pyarrow, every column as text.
+
+    UTF-8 (with or without BOM) is tried first; bytes that are not UTF-8 make it fall
+    back to latin-1 with an ``encoding`` info finding (or use ``encoding`` from the
+    mapping). Blank lines are ignored but line numbers still count them.
+    """
+    import pyarrow.csv as pcsv
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        data = path.read_bytes()
+        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        table = _parse_csv(data, path, name, opts, display, pcsv)
+        table.sources.append((name, str(path), digest.result(), len(data)))
+    return table
+
+
+def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: str, pcsv: Any) -> RawTable:
+    findings: list[dict[str, Any]] = []
+    if len(data) == 0:
+        raise ReadFailure("file_empty", f"{display}: the file is empty (0 bytes); it has no header line")
+    buf = pa.py_buffer(data)
+    if data[:3] == b"\xef\xbb\xbf":
+        buf = buf.slice(3)
+    encoding = opts.encoding or "utf-8"
+    header_row = opts.header_row or 1
+    delimiter = opts.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
+    raw = data[3:] if data[:3] == b"\xef\xbb\xbf" else data
+    if not raw.strip():
+        raise ReadFailure("file_empty", f"{display}: the file holds only blank lines; it has no header line")
+
+    # header line as the user sees it
+    def decode(b: bytes) -> str:
+        return b.decode(encoding)
+
+    try:
+        all_lines_head = raw.split(b"\n", header_row + 1)
+        head_text = decode(all_lines_head[header_row - 1].rstrip(b"\r")) if len(all_lines_head) >= header_row else ""
+    except UnicodeDecodeError:
+        if opts.encoding:
+            raise ReadFailure("file_unreadable", f"{display}: the header is not valid {encoding}") from None
+        encoding = "latin-1"
+        head_text = raw.split(b"\n", header_row + 1)[header_row - 1].rstrip(b"\r").decode("latin-1")
+    header = _header_fields(head_text, delimiter)
+    if len(header) <= 1:
+        for other in _OTHER_DELIMITERS:
+            if other != delimiter and other in head_text:
+                shown = "\\t" if other == "\t" else other
+                raise ReadFailure(
+                    "delimiter",
+                    f"{display} line {header_row}: the header {head_text[:80]!r} is one column when split on "
+                    f"{delimiter!r}; the file looks {shown!r}-delimited (set delimiter = \"{shown}\" in program.toml "
+                    f"[tables.{name}])",
+                )
+    names = [h.strip() for h in header]
+    invalid: list[Any] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append((row.number, row.text))
+        return "skip"
+
+    def attempt(enc: str) -> pa.Table:
+        invalid.clear()
+        return pcsv.read_csv(
+            pa.BufferReader(buf),
+            read_options=pcsv.ReadOptions(skip_rows=header_row, column_names=names, encoding=enc,
+                                          block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
+                                            newlines_in_values=False),
+            convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                null_values=list(opts.na_markers), strings_can_be_null=True,
+                                                quoted_strings_can_be_null=True),
+        )
+
+    try:
+        tbl = attempt(encoding)
+    except pa.ArrowInvalid as exc:
+        text = str(exc)
+        if "UTF8" in text.upper() and not opts.encoding and encoding != "latin-1":
+            encoding = "latin-1"
+            try:
+                tbl = attempt(encoding)
+            except pa.ArrowInvalid as exc2:
+                raise ReadFailure("file_unreadable", f"{display}: cannot parse as CSV: {exc2}") from None
+        else:
+            raise ReadFailure("file_unreadable", f"{display}: cannot parse as CSV: {text.splitlines()[0]}") from None
+    if encoding == "latin-1" and not opts.encoding:
+        findings.append(file_finding("encoding", name, display,
+                                     "bytes that are not UTF-8 were found; the file was read as latin-1"))
+    if len(set(names)) != len(names):
+        dups = sorted({n for n in names if names.count(n) > 1})
+        raise ReadFailure("duplicate_column", f"{display} line {header_row}: column(s) {', '.join(map(repr, dups))} appear more than once in the header")
+    # line numbers: data starts right after the header unless blank lines sit between rows
+    lines = None
+    body = raw.rstrip(b"\r\n \t")
+    if b"\n\n" in body or b"\n\r\n" in body or invalid:
+        lines = _line_numbers(raw, header_row, delimiter, encoding)
+    bad_rows: list[tuple[int, str]] = []
+    if invalid:
+        bad_rows = _locate_invalid(raw, header_row, invalid, encoding)
+        if lines is not None and len(lines) == tbl.num_rows + len(bad_rows):
+            bad_set = {b[0] for b in bad_rows}
+            lines = np.array([ln for ln in lines if ln not in bad_set], dtype=np.int64)
+    if lines is not None and len(lines) != tbl.num_rows:
+        lines = None  # quoted newlines: fall back to sequential numbering
+    return RawTable(name=name, data=tbl, file=display, lines=lines, first_line=header_row + 1,
+                    line_label="line", options=opts, findings=findings, bad_rows=bad_rows, na_applied=True)
+
+
+def _line_numbers(raw: bytes, header_row: int, delimiter: str, encoding: str) -> np.ndarray:
+    """1-based line numbers of the non-blank data lines (rare path: blank lines between rows)."""
+    out = []
+    for i, line in enumerate(raw.split(b"\n"), start=1):
+        if i <= header_row:
+            continue
+        if line.strip(b"\r \t"):
+            out.append(i)
+    return np.asarray(out, dtype=np.int64)
+
+
+def _locate_invalid(raw: bytes, header_row: int, invalid: list[Any], encoding: str) -> list[tuple[int, str]]:
+    text_lines = raw.decode(encoding, errors="replace").split("\n")
+    out = []
+    used: set[int] = set()
+    for number, text in invalid:
+        line = None
+        if number is not None:
+            line = int(number)
+        else:
+            for i, tl in enumerate(text_lines[header_row:], start=header_row + 1):
+                if i not in used and tl.rstrip("\r") == text:
+                    line = i
+                    break
+        if line is None:
+            line = 0
+        used.add(line)
+        out.append((line, text))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Excel
+# ---------------------------------------------------------------------------
+def read_excel(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
+    """Read one sheet with openpyxl; title rows above the header are detected and skipped."""
+    import openpyxl
+
+    digest, size = sha256_file(path)
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for corrupt files
+        raise ReadFailure("file_unreadable", f"{display}: cannot open as an Excel workbook: {exc}") from None
+    try:
+        sheets = wb.sheetnames
+        sheet = opts.sheet
+        if sheet is None:
+            ws = wb[sheets[0]]
+        elif isinstance(sheet, int):
+            if not 0 <= sheet < len(sheets):
+                raise ReadFailure("file_unreadable", f"{display}: sheet index {sheet} does not exist; sheets are {sheets}")
+            ws = wb[sheets[sheet]]
+        else:
+            if sheet not in sheets:
+                raise ReadFailure("file_unreadable", f"{display}: sheet {sheet!r} not found; sheets are {sheets} (set sheet in program.toml)")
+            ws = wb[sheet]
+        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+    finally:
+        wb.close()
+    findings: list[dict[str, Any]] = []
+    nonempty = [sum(v is not None and str(v).strip() != "" for v in r) for r in rows]
+    if not any(nonempty):
+        raise ReadFailure("file_empty", f"{display}: the sheet is empty; it has no header row")
+    if opts.header_row is not None:
+        h = opts.header_row - 1
+        if h >= len(rows):
+            raise ReadFailure("file_unreadable", f"{display}: header_row {opts.header_row} is past the last row ({len(rows)})")
+    else:
+        window = nonempty[:20]
+        widest = max(window)
+        h = next(i for i, c in enumerate(window) if c == widest)
+        if h > 0:
+            findings.append(file_finding("header_row", name, display,
+                                         f"{h} title row(s) above the header were skipped; column names read from row {h + 1}"))
+    header = rows[h]
+    width = max(len(r) for r in rows)
+    names = []
+    for j in range(width):
+        v = header[j] if j < len(header) else None
+        names.append(None if v is None or str(v).strip() == "" else str(v).strip())
+    body = [(i + 1, r) for i, r in enumerate(rows) if i > h and nonempty[i] > 0]
+    cols: dict[str, pa.Array] = {}
+    for j, nm in enumerate(names):
+        values = [r[j] if j < len(r) else None for _, r in body]
+        if nm is None:
+            if all(v is None for v in values):
+                continue
+            nm = f"column_{j + 1}"
+        if nm in cols:
+            raise ReadFailure("duplicate_column", f"{display} row {h + 1}: column {nm!r} appears more than once in the header")
+        cols[nm] = column_from_objects(values)
+    tbl = pa.table(cols) if cols else pa.table({})
+    lines = np.asarray([i for i, _ in body], dtype=np.int64)
+    return RawTable(name=name, data=tbl, file=display, lines=lines, line_label="row", options=opts,
+                    findings=findings, sources=[(name, str(path), digest, size)])
+
+
+# ---------------------------------------------------------------------------
+# Parquet, SPSS, Stata
+# ---------------------------------------------------------------------------
+def read_parquet(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
+    import pyarrow.parquet as pq
+
+    digest, size = sha256_file(path)
+    try:
+        tbl = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ReadFailure("file_unreadable", f"{display}: cannot read as Parquet: {exc}") from None
+    tbl = _decode_dictionaries(tbl)
+    return RawTable(name=name, data=tbl, file=display, first_line=1, line_label="row", options=opts,
+                    sources=[(name, str(path), digest, size)])
+
+
+def _decode_dictionaries(tbl: pa.Table) -> pa.Table:
+    cols = []
+    for col in tbl.columns:
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        if pa.types.is_large_string(col.type):
+            col = col.cast(pa.string())
+        cols.append(col)
+    return pa.table(cols, names=[str(n) for n in tbl.column_names])
+
+
+def read_stat(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
+    """SPSS ``.sav``/``.zsav`` and Stata ``.dta`` via pyreadstat, value labels applied."""
+    import pyreadstat
+
+    digest, size = sha256_file(path)
+    reader = pyreadstat.read_dta if path.suffix.lower() == ".dta" else pyreadstat.read_sav
+    kwargs: dict[str, Any] = {"apply_value_formats": opts.value_labels, "dates_as_pandas_datetime": True}
+    if opts.encoding:
+        kwargs["encoding"] = opts.encoding
+    try:
+        df, _meta = reader(str(path), **kwargs)
+    except Exception as exc:  # pyreadstat.ReadstatError and friends
+        raise ReadFailure("file_unreadable", f"{display}: cannot read: {exc}") from None
+    tbl = frame_to_arrow(df)
+    return RawTable(name=name, data=tbl, file=display, first_line=1, line_label="row", options=opts,
+                    sources=[(name, str(path), digest, size)])
+
+
+# ---------------------------------------------------------------------------
+# SQL
+# ---------------------------------------------------------------------------
+def read_sql(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
+    """Run ``query`` (or ``SELECT * FROM table``) against a SQLite or DuckDB file."""
+    digest, size = sha256_file(path)
+    query = opts.query or f'SELECT * FROM "{opts.sql_table}"'
+    engine = opts.engine or ("duckdb" if path.suffix.lower() in DUCKDB_SUFFIXES else "sqlite")
+    where = f"{display} (query for table {name})"
+    if engine == "duckdb":
+        try:
+            import duckdb
+        except ImportError:
+            raise ReadFailure("sql_error", f"{where}: reading a DuckDB file needs the duckdb package; "
+                                           "install it with `pip install duckdb` (or recoverystats[sql])") from None
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+            try:
+                tbl = con.execute(query).fetch_arrow_table()
+            finally:
+                con.close()
+        except Exception as exc:  # duckdb.Error subclasses
+            raise ReadFailure("sql_error", f"{where}: the query failed: {exc}") from None
+        tbl = _decode_dictionaries(tbl)
+    else:
+        import sqlite3
+
+        try:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                cur = con.execute(query)
+                names = [d[0] for d in cur.description or ()]
+                rows = cur.fetchall()
+            finally:
+                con.close()
+        except sqlite3.Error as exc:
+            raise ReadFailure("sql_error", f"{where}: the query failed: {exc}") from None
+        tbl = pa.table({n: column_from_objects([r[j] for r in rows]) for j, n in enumerate(names)}) \
+            if names else pa.table({})
+    return RawTable(name=name, data=tbl, file=display, first_line=1, line_label="row", options=opts,
+                    sources=[(name, str(path), digest, size)])
+
+
+def read_file(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
+    """Dispatch on the file suffix."""
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return read_csv(path, name, opts, display)
+    if suffix in (".xlsx", ".xlsm"):
+        return read_excel(path, name, opts, display)
+    if suffix in (".parquet", ".pq"):
+        return read_parquet(path, name, opts, display)
+    if suffix in (".sav", ".zsav", ".dta"):
+        return read_stat(path, name, opts, display)
+    if suffix in SQLITE_SUFFIXES + DUCKDB_SUFFIXES:
+        raise ReadFailure("mapping_invalid", f"{display}: a database needs database = ... and query = ... in program.toml, not file = ...")
+    if suffix == ".xls":
+        raise ReadFailure("file_unreadable", f"{display}: legacy .xls is not supported; save the workbook as .xlsx")
+    raise ReadFailure("file_unreadable", f"{display}: unsupported file type {suffix!r}; use one of {', '.join(SUFFIXES)}")
+
+
+__all__ = ["RawTable", "ReadFailure", "read_file", "read_sql", "frame_to_arrow", "column_from_objects",
+           "DataValidationError"]
