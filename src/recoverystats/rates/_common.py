@@ -31,7 +31,7 @@ def binary_outcome(df: pd.DataFrame, column: str, *, param: str = "outcome") -> 
         # fast path: check 0/1 without building a mask of every row when possible
         bad = ~((values == 0.0) | (values == 1.0) | np.isnan(values))
         if bad.any():
-            _raise_not_binary(column, param, pd.unique(values[bad]))
+            _raise_not_binary(column, param, pd.unique(s.to_numpy()[bad]))
         return values
     # object / string / categorical columns: allow True/False objects only
     values = s.to_numpy(dtype=object)
