@@ -1,0 +1,298 @@
+"""Design matrices for :func:`odds_ratios` (internal).
+
+Two paths build the same :class:`Design`:
+
+* the fast path (``exposure=``/``adjust=``, or a formula that is only ``y ~ a + b + c``)
+  encodes columns directly with numpy: numeric and boolean columns as they are,
+  text/categorical columns as treatment (dummy) contrasts against a reference level;
+* the formula path uses patsy (the statsmodels formula dialect) for anything richer
+  (``C()``, interactions, transformations).
+
+Term naming convention (both paths): a level of a categorical column is written
+``column[level]`` (e.g. ``group[peer_mentoring]``), compared with the reference level
+given in the table's ``reference`` column; a numeric column keeps its name; an
+interaction joins its parts with ``:`` (``group[peer_mentoring]:age``); patsy's
+``C(x, ...)`` wrapper and ``T.`` prefix are removed from names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recoverystats.errors import InvalidParameterError
+
+_SIMPLE_RHS = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*(\s*\+\s*[A-Za-z_][A-Za-z0-9_]*)*\s*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_QUOTED = re.compile(r"Q\(\s*[\"'](.+?)[\"']\s*\)")
+_FORMULA_WORDS = {
+    "C", "Q", "I", "np", "log", "exp", "sqrt", "center", "standardize", "scale", "Treatment",
+    "Sum", "Diff", "Helmert", "Poly", "bs", "cr", "cc", "te", "reference", "levels", "True",
+    "False", "None", "abs",
+}
+
+
+@dataclass
+class Term:
+    """One model term and the design columns it owns (internal)."""
+
+    name: str
+    columns: list[int]
+    kind: str  # "intercept" | "numeric" | "categorical" | "other"
+    variable: str | None = None
+    levels: tuple[Any, ...] = ()  # non-reference levels, in column order
+    reference: Any = None
+
+
+@dataclass
+class Design:
+    """A numeric design matrix plus what is needed to rebuild it (internal)."""
+
+    X: np.ndarray
+    names: list[str]
+    terms: list[Term]
+    intercept: int | None
+    exposure: str | None = None
+    exposure_kind: str | None = None  # "categorical" | "binary" | "continuous"
+    exposure_levels: tuple[Any, ...] = ()  # reference first
+    # fast-path encoders: (column, kind, levels-with-reference-first)
+    encoders: list[tuple[str, str, tuple[Any, ...]]] = field(default_factory=list)
+    design_info: Any = None  # patsy DesignInfo on the formula path
+    base_frame: pd.DataFrame | None = None  # formula path: columns needed for counterfactuals
+    formula: str = ""
+
+    @property
+    def exposure_terms(self) -> list[Term]:
+        return [t for t in self.terms if self.exposure is not None and t.variable == self.exposure]
+
+    # -- rebuilding -------------------------------------------------------------------
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        """The design matrix of new rows, with the fitted levels and reference."""
+        if self.design_info is not None:
+            import patsy
+
+            return np.asarray(patsy.build_design_matrices([self.design_info], df)[0], dtype=float)
+        return _encode(df, self.encoders, self.intercept is not None)[0]
+
+    def counterfactual(self, level: Any) -> np.ndarray:
+        """The design matrix with every row's exposure set to ``level``."""
+        if self.design_info is not None:
+            frame = self.base_frame.copy()  # type: ignore[union-attr]
+            col = frame[self.exposure]
+            if isinstance(col.dtype, pd.CategoricalDtype):
+                frame[self.exposure] = pd.Categorical([level] * len(frame), categories=col.cat.categories)
+            else:
+                frame[self.exposure] = np.repeat(np.asarray([level], dtype=col.dtype), len(frame))
+            return self.transform(frame)
+        X = self.X.copy()
+        for t in self.exposure_terms:
+            if t.kind == "categorical":
+                for c, lev in zip(t.columns, t.levels):
+                    X[:, c] = 1.0 if lev == level else 0.0
+            else:
+                X[:, t.columns[0]] = float(level)
+        return X
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)) and not isinstance(
+        s.dtype, pd.CategoricalDtype
+    )
+
+
+def _levels(s: pd.Series, column: str, reference: Any) -> tuple[Any, ...]:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        present = set(s.dropna().unique())
+        levels = [c for c in s.cat.categories if c in present]
+    else:
+        levels = sorted(s.dropna().unique(), key=lambda v: (str(type(v)), v))
+    if reference is not None:
+        if reference not in levels:
+            shown = ", ".join(repr(v) for v in levels[:20])
+            raise InvalidParameterError(
+                f"reference: level {reference!r} of column {column!r} does not occur in the rows used; "
+                f"levels present: {shown}. Pass one of these as reference={{{column!r}: ...}}."
+            )
+        levels = [reference] + [v for v in levels if v != reference]
+    return tuple(levels)
+
+
+def _encode(df: pd.DataFrame, encoders, intercept: bool):
+    n = len(df)
+    blocks = []
+    if intercept:
+        blocks.append(np.ones((n, 1)))
+    for col, kind, levels in encoders:
+        s = df[col]
+        if kind == "numeric":
+            blocks.append(np.asarray(s, dtype=float).reshape(n, 1))
+        else:
+            cat = pd.Categorical(s, categories=list(levels))
+            codes = cat.codes
+            if (codes < 0).any():
+                bad = sorted({str(v) for v in s[codes < 0].unique()})[:10]
+                raise InvalidParameterError(
+                    f"column {col!r}: level(s) {', '.join(bad)} were not in the fitted data "
+                    f"(fitted levels: {', '.join(map(str, levels))})."
+                )
+            onehot = np.zeros((n, len(levels) - 1))
+            rows = np.flatnonzero(codes > 0)
+            onehot[rows, codes[rows] - 1] = 1.0
+            blocks.append(onehot)
+    X = np.hstack(blocks) if blocks else np.zeros((n, 0))
+    return np.ascontiguousarray(X, dtype=float), None
+
+
+def simple_formula_columns(rhs: str) -> list[str] | None:
+    """The column names of an additive formula ``a + b + c``; ``None`` if richer."""
+    if _SIMPLE_RHS.match(rhs):
+        return [t.strip() for t in rhs.split("+")]
+    return None
+
+
+def formula_variables(formula: str, df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(columns of ``df`` a formula uses, identifiers that look like missing columns)."""
+    used: list[str] = []
+    unknown: list[str] = []
+    for q in _QUOTED.findall(formula):
+        (used if q in df.columns else unknown).append(q)
+    text = _QUOTED.sub(" ", formula)
+    # drop string literals (e.g. Treatment('comparison'))
+    text = re.sub(r"(['\"]).*?\1", " ", text)
+    for m in _IDENT.finditer(text):
+        tok = m.group(0)
+        end = m.end()
+        is_call = text[end:end + 1] == "(" or text[end:].lstrip().startswith("(")
+        if tok in df.columns:
+            if tok not in used:
+                used.append(tok)
+        elif not is_call and tok.split(".")[0] not in _FORMULA_WORDS and not tok[0].isdigit():
+            unknown.append(tok)
+    return used, unknown
+
+
+def build_fast(
+    df: pd.DataFrame,
+    columns: list[str],
+    *,
+    exposure: str | None,
+    reference: dict[str, Any],
+) -> Design:
+    """Encode ``columns`` (exposure first) directly, with an intercept."""
+    encoders: list[tuple[str, str, tuple[Any, ...]]] = []
+    terms: list[Term] = [Term("Intercept", [0], "intercept")]
+    names = ["Intercept"]
+    pos = 1
+    exposure_kind = None
+    exposure_levels: tuple[Any, ...] = ()
+    for col in columns:
+        s = df[col]
+        if _is_numeric(s) and col not in reference:
+            encoders.append((col, "numeric", ()))
+            terms.append(Term(col, [pos], "numeric", col))
+            names.append(col)
+            pos += 1
+            if col == exposure:
+                vals = np.unique(np.asarray(s, dtype=float))
+                if len(vals) == 2:
+                    exposure_kind, exposure_levels = "binary", (float(vals[0]), float(vals[1]))
+                else:
+                    exposure_kind, exposure_levels = "continuous", ()
+                if len(vals) < 2:
+                    exposure_kind, exposure_levels = "binary", tuple(float(v) for v in vals)
+        else:
+            levels = _levels(s, col, reference.get(col))
+            encoders.append((col, "categorical", levels))
+            cols = list(range(pos, pos + len(levels) - 1))
+            terms.append(Term(col, cols, "categorical", col, tuple(levels[1:]), levels[0]))
+            names += [f"{col}[{lev}]" for lev in levels[1:]]
+            pos += len(levels) - 1
+            if col == exposure:
+                exposure_kind, exposure_levels = "categorical", levels
+    X, _ = _encode(df, encoders, True)
+    return Design(X, names, terms, 0, exposure, exposure_kind, exposure_levels, encoders)
+
+
+def _clean_name(name: str) -> str:
+    name = re.sub(r"C\(\s*([A-Za-z_][\w.]*)[^\[]*?\)\[", r"\1[", name)
+    name = name.replace("[T.", "[")
+    return name
+
+
+def build_formula(
+    df: pd.DataFrame,
+    rhs: str,
+    *,
+    exposure: str | None,
+    reference: dict[str, Any],
+    used: list[str],
+) -> Design:
+    """Build the design with patsy; categorical references from ``reference``."""
+    import patsy
+
+    frame = df[used].copy()
+    for col in used:
+        s = frame[col]
+        if col in reference or not _is_numeric(s):
+            levels = _levels(s, col, reference.get(col))
+            frame[col] = pd.Categorical(s, categories=list(levels))
+    try:
+        dm = patsy.dmatrix(rhs, frame, NA_action="raise", return_type="matrix")
+    except patsy.PatsyError as exc:
+        raise InvalidParameterError(f"formula: patsy could not build the design for {rhs!r}: {exc}") from None
+    info = dm.design_info
+    X = np.ascontiguousarray(np.asarray(dm, dtype=float))
+    names = [_clean_name(n) for n in info.column_names]
+    terms: list[Term] = []
+    intercept = None
+    for term, sl in info.term_name_slices.items():
+        cols = list(range(sl.start, sl.stop))
+        tobj = info.terms[list(info.term_names).index(term)]
+        factors = [f.name() for f in tobj.factors]
+        if not factors:
+            terms.append(Term("Intercept", cols, "intercept"))
+            intercept = cols[0]
+            names[cols[0]] = "Intercept"
+            continue
+        var = None
+        kind = "other"
+        levels: tuple[Any, ...] = ()
+        ref = None
+        if len(factors) == 1:
+            fname = factors[0]
+            m = re.fullmatch(r"C\(\s*([A-Za-z_][\w.]*)[^)]*\)?\)?", fname)
+            base = m.group(1) if m else fname
+            if base in frame.columns:
+                var = base
+                finfo = info.factor_infos[tobj.factors[0]]
+                if finfo.type == "categorical":
+                    cats = list(finfo.categories)
+                    colnames = [info.column_names[c] for c in cols]
+                    shown = [re.search(r"\[(?:T\.)?(.*)\]$", c) for c in colnames]
+                    labels = [m.group(1) if m else None for m in shown]
+                    by_str = {str(c): c for c in cats}
+                    if None not in labels and all(lb in by_str for lb in labels) and len(cats) - 1 == len(cols):
+                        kind = "categorical"
+                        levels = tuple(by_str[lb] for lb in labels)
+                        ref = next(c for c in cats if c not in levels)
+                elif fname == base:
+                    kind = "numeric"
+        terms.append(Term(_clean_name(term) if var is None else var, cols, kind, var, levels, ref))
+    exposure_kind = None
+    exposure_levels: tuple[Any, ...] = ()
+    if exposure is not None:
+        s = frame[exposure]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            exposure_kind, exposure_levels = "categorical", tuple(s.cat.categories)
+        else:
+            vals = np.unique(np.asarray(s, dtype=float))
+            exposure_kind = "binary" if len(vals) <= 2 else "continuous"
+            exposure_levels = tuple(float(v) for v in vals) if len(vals) <= 2 else ()
+    return Design(
+        X, names, terms, intercept, exposure, exposure_kind, exposure_levels,
+        design_info=info, base_frame=frame, formula=rhs,
+    )

@@ -1,0 +1,600 @@
+"""Adjusted odds ratios: :func:`odds_ratios`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from recoverystats._checks import (
+    as_column_list,
+    check_columns,
+    check_conf_level,
+    check_dataframe,
+    check_option,
+)
+from recoverystats.errors import (
+    DataValidationError,
+    EstimationError,
+    InvalidParameterError,
+    SmallSampleWarning,
+)
+from recoverystats.regression import _engine as E
+from recoverystats.regression._design import (
+    Design,
+    build_fast,
+    build_formula,
+    formula_variables,
+    simple_formula_columns,
+)
+from recoverystats.results.regression import OddsRatioResult
+
+Method = Literal["auto", "mle", "firth"]
+ClusterCorrection = Literal["CR1", "CR2"]
+Missing = Literal["raise", "drop"]
+
+#: ``method="auto"`` switches to Firth when the smaller outcome class has fewer than
+#: this many events per non-intercept coefficient ...
+FIRTH_EPV = 5.0
+#: ... or fewer than this many events in total.
+FIRTH_MIN_EVENTS = 20
+#: Events per variable below which a note (and, in ``diagnostics()``, a warning) is issued.
+LOW_EPV = 10.0
+#: CR1 with fewer clusters than this warns (Angrist & Pischke's rule of thumb: 42).
+CR1_MIN_CLUSTERS = 42
+#: CR2 with fewer clusters than this warns (Bell-McCaffrey with t(G-1) holds up to ~20).
+CR2_MIN_CLUSTERS = 20
+
+
+@dataclass
+class FittedModel:
+    """Everything needed after fitting (internal; kept privately by the result)."""
+
+    design: Design
+    y: np.ndarray
+    beta: np.ndarray
+    cov: np.ndarray  # the covariance used for inference (robust if clustered)
+    model_cov: np.ndarray  # inverse information
+    p: np.ndarray
+    firth: bool
+    codes: np.ndarray | None
+    n_clusters: int | None
+    correction: str | None
+    ref_dist: str  # "normal" | "t"
+    df_resid: float | None
+    exposure_kind: str | None
+    exposure_levels: tuple[Any, ...]
+    conf_level: float
+    n_excluded: int
+    loglik: float
+
+    def crit(self, conf_level: float) -> float:
+        a = 1.0 - conf_level
+        if self.ref_dist == "t":
+            return float(stats.t.ppf(1 - a / 2, self.df_resid))
+        return float(stats.norm.ppf(1 - a / 2))
+
+    def pvalue(self, z: np.ndarray) -> np.ndarray:
+        if self.ref_dist == "t":
+            return 2.0 * stats.t.sf(np.abs(z), self.df_resid)
+        return 2.0 * stats.norm.sf(np.abs(z))
+
+
+def _binary_outcome(s: pd.Series, column: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(s):
+        return np.asarray(s, dtype=float)
+    if pd.api.types.is_numeric_dtype(s):
+        v = np.asarray(s, dtype=float)
+        bad = ~np.isin(v, (0.0, 1.0))
+        if not bad.any():
+            return v
+        shown = ", ".join(f"{x:g}" for x in np.unique(v[bad])[:8])
+    else:
+        shown = ", ".join(repr(x) for x in pd.unique(s)[:8])
+    raise DataValidationError(
+        f"outcome: column {column!r} is not binary (values other than 0/1 or True/False found: {shown}). "
+        f"Code the outcome as 1 = event, 0 = no event (e.g. df[{column!r}] == 'yes')."
+    )
+
+
+def _collinear_sets(X: np.ndarray, names: list[str], intercept: int | None) -> list[list[str]]:
+    XtX = E.xtwx(X, np.ones(X.shape[0]))
+    d = np.sqrt(np.diag(XtX))
+    R = XtX / np.outer(d, d)
+    lam, V = np.linalg.eigh(R)
+    sets = []
+    for i in np.flatnonzero(lam < 1e-10 * max(1.0, lam[-1])):
+        v = V[:, i]
+        idx = np.flatnonzero(np.abs(v) > 1e-4 * np.max(np.abs(v)))
+        sets.append([names[j] for j in idx])
+    return sets
+
+
+def odds_ratios(
+    df: pd.DataFrame,
+    outcome: str | None = None,
+    *,
+    exposure: str | None = None,
+    adjust: str | Iterable[str] = (),
+    formula: str | None = None,
+    reference: Mapping[str, Any] | None = None,
+    cluster: str | None = None,
+    cluster_correction: ClusterCorrection = "CR1",
+    method: Method = "auto",
+    conf_level: float = 0.95,
+    missing: Missing = "raise",
+    max_iter: int = 50,
+) -> OddsRatioResult:
+    """Adjusted odds ratios from a logistic regression.
+
+    Parameters
+    ----------
+    df
+        One row per participant, e.g. the output of a measure
+        (:func:`recoverystats.recidivism`), or any frame with a 0/1 outcome. If it has
+        an ``eligible`` column, only eligible rows are used (participants whose
+        follow-up window is not yet complete are excluded; counted in ``n_excluded``).
+    outcome
+        The 0/1 (or boolean) outcome column; taken from the formula's left-hand side
+        when ``formula`` is given.
+    exposure
+        The column whose effect is of interest (e.g. ``"group"``). Its rows come first
+        in the table; risk differences/ratios and ``inverted()`` refer to it.
+    adjust
+        Covariates to adjust for. Numeric and boolean columns enter linearly; text or
+        categorical columns as dummy variables against a reference level.
+    formula
+        Alternatively a patsy/statsmodels formula, e.g.
+        ``"rearrest ~ group + age + C(risk_level) + group:age"``.
+    reference
+        Reference level per categorical column, e.g. ``{"group": "comparison"}``.
+        Default: the first category of a ``Categorical`` column, otherwise the first
+        sorted value.
+    cluster
+        Column identifying clusters (e.g. ``"mentor_id"``) for cluster-robust SEs.
+    cluster_correction
+        ``"CR1"`` (default; small-sample factor G/(G-1)*(N-1)/(N-K), normal reference,
+        as statsmodels ``cov_type="cluster"`` and Stata ``vce(cluster)``) or ``"CR2"``
+        (Bell-McCaffrey bias-reduced sandwich with a t reference on G-1 df).
+    method
+        ``"auto"`` (maximum likelihood, switching to Firth when there is separation or
+        few events — see Notes), ``"mle"`` or ``"firth"``.
+    conf_level
+        Confidence level of the intervals.
+    missing
+        ``"raise"`` (default) stops when a used column has missing values, naming
+        the columns and counts; ``"drop"`` fits complete cases and records how many
+        rows were dropped in ``n_excluded`` and ``.notes``.
+    max_iter
+        Maximum Newton iterations.
+
+    Returns
+    -------
+    OddsRatioResult
+        ``.table`` with ``term, log_odds, std_error, estimate, ci_lower, ci_upper,
+        p_value`` (+ ``statistic, variable, reference, n, events, term_p_value``);
+        ``.risk_difference()``, ``.risk_ratio()``, ``.diagnostics()``, ``.plot()``,
+        ``.inverted()``.
+
+    Raises
+    ------
+    InvalidParameterError
+        Unknown columns (also inside a formula), bad options.
+    DataValidationError
+        Outcome not binary or with one class only, missing values with
+        ``missing="raise"``, a constant covariate, perfectly collinear covariates (named),
+        an exposure with a single level.
+    EstimationError
+        The maximum-likelihood fit did not converge (the message says what to try), or
+        ``method="mle"`` on separated data.
+
+    Notes
+    -----
+    Model: ``logit P(Y=1 | x) = x'b``. Maximum likelihood by Newton-Raphson (IRLS)
+    with Cholesky solves; SEs from the inverse information ``(X'WX)^{-1}``, Wald
+    CIs ``exp(b +/- z se)``, Wald p-values — identical to R
+    ``glm(y ~ ..., family = binomial)`` / statsmodels ``Logit(y, X).fit()`` / Stata
+    ``logit y ..., or``.
+
+    Multi-column terms (a categorical covariate with 3+ levels, or an interaction
+    with several columns) get a global likelihood-ratio test (penalised LR for Firth;
+    a cluster-robust Wald test when clustered: chi-square for CR1, F(q, G-1) for
+    CR2), in ``term_p_value`` and ``.term_tests`` (as R ``drop1(fit, test="LRT")``).
+
+    Firth (``method="firth"``): maximises ``l(b) + 0.5 log|X'WX|``; SEs from
+    ``(X'WX)^{-1}`` at the estimate, profile penalised-likelihood CIs and penalised
+    likelihood-ratio p-values, as R ``logistf(y ~ ..., pl = TRUE)`` (hand-written; no
+    maintained Python package does this). ``method="auto"`` fits Firth instead of
+    maximum likelihood when the data are completely or quasi-completely separated
+    (linear-programming check of Konis 2007, as R ``detectseparation``) or when events
+    are few: fewer than ``FIRTH_MIN_EVENTS`` (20) in the smaller outcome class or fewer
+    than ``FIRTH_EPV`` (5) per coefficient; ``.notes`` says which.
+
+    Cluster-robust SEs: CR1 ``V = c B (sum_g U_g U_g') B`` with ``B = (X'WX)^{-1}``,
+    ``U_g`` the cluster score sums, ``c = G/(G-1) (N-1)/(N-K)``; CR2 replaces the
+    residuals by ``(I - H_gg)^{-1/2}``-adjusted working residuals (as R
+    ``clubSandwich::vcovCR(fit, cluster, type = "CR2")``) and uses t(G-1) for CIs and
+    p-values. A ``SmallSampleWarning`` is issued with fewer than 42 clusters for CR1
+    (recommending CR2) or fewer than 20 for CR2. With Firth and a cluster, Wald CIs
+    with the robust covariance replace profile intervals (noted).
+
+    References
+    ----------
+    Hosmer DW, Lemeshow S, Sturdivant RX (2013). *Applied Logistic Regression*, 3rd ed.
+    Firth D (1993). Bias reduction of maximum likelihood estimates. Biometrika 80:27-38.
+    Heinze G, Schemper M (2002). A solution to the problem of separation in logistic
+    regression. Stat Med 21:2409-2419.
+    Konis K (2007). Linear programming algorithms for detecting separated data in binary
+    logistic regression models. DPhil thesis, University of Oxford.
+    Bell RM, McCaffrey DF (2002). Bias reduction in standard errors for linear regression
+    with multi-stage samples. Survey Methodology 28:169-181.
+    Cameron AC, Miller DL (2015). A practitioner's guide to cluster-robust inference.
+    J Human Resources 50:317-372.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from recoverystats.regression import odds_ratios
+    >>> rng = np.random.default_rng(1)
+    >>> d = pd.DataFrame({"group": rng.choice(["comparison", "peer_mentoring"], 400),
+    ...                   "age": rng.normal(35, 9, 400)})
+    >>> d["rearrest"] = (rng.random(400) < np.where(d.group == "peer_mentoring", .25, .4)).astype(int)
+    >>> res = odds_ratios(d, "rearrest", exposure="group", adjust=["age"])
+    >>> res.table["term"].tolist()
+    ['group[peer_mentoring]', 'age', 'Intercept']
+    """
+    df = check_dataframe(df)
+    check_option("method", method, Method)
+    check_option("cluster_correction", cluster_correction, ClusterCorrection)
+    check_option("missing", missing, Missing)
+    level = check_conf_level(conf_level)
+    reference = dict(reference or {})
+    adjust_cols = as_column_list(adjust)
+    notes: list[str] = []
+
+    # -- which columns -------------------------------------------------------------------
+    rhs_cols: list[str] | None
+    if formula is not None:
+        if not isinstance(formula, str) or "~" not in formula:
+            raise InvalidParameterError(
+                f"formula must be a string like 'outcome ~ exposure + covariate'; got {formula!r}."
+            )
+        if adjust_cols:
+            raise InvalidParameterError(
+                "adjust: give covariates either in formula= or in adjust=, not both "
+                f"(got formula={formula!r} and adjust={adjust_cols!r})."
+            )
+        lhs, rhs = (part.strip() for part in formula.split("~", 1))
+        if outcome is not None and outcome != lhs:
+            raise InvalidParameterError(
+                f"outcome={outcome!r} differs from the formula's left-hand side {lhs!r}; pass only one."
+            )
+        outcome = lhs
+        used, unknown = formula_variables(rhs, df)
+        if unknown:
+            raise InvalidParameterError(
+                f"formula: column(s) {', '.join(repr(u) for u in unknown)} not found in the data "
+                f"(formula {formula!r}). Available columns: {', '.join(map(str, list(df.columns)[:30]))}."
+            )
+        rhs_cols = simple_formula_columns(rhs)
+        if exposure is not None and exposure not in used:
+            raise InvalidParameterError(
+                f"exposure={exposure!r} does not appear in the formula {formula!r}; add it to the formula."
+            )
+    else:
+        if outcome is None:
+            raise InvalidParameterError("outcome: name the 0/1 outcome column (or pass formula='y ~ x + ...').")
+        if exposure is None and not adjust_cols:
+            raise InvalidParameterError(
+                "odds_ratios needs at least one covariate: pass exposure='group' and/or adjust=[...], or a formula."
+            )
+        rhs_cols = ([exposure] if exposure else []) + [c for c in adjust_cols if c != exposure]
+        used = list(rhs_cols)
+        rhs = " + ".join(rhs_cols)
+    if outcome in used:
+        raise InvalidParameterError(f"outcome column {outcome!r} also appears among the covariates; remove it.")
+    check_columns(df, [outcome], "outcome")
+    check_columns(df, used, "adjust" if formula is None else "formula")
+    if exposure is not None:
+        check_columns(df, [exposure], "exposure")
+    if cluster is not None:
+        check_columns(df, [cluster], "cluster")
+    for col in reference:
+        if col not in used:
+            raise InvalidParameterError(
+                f"reference: column {col!r} is not in the model (model columns: {', '.join(used)})."
+            )
+
+    # -- rows --------------------------------------------------------------------------
+    n_input = len(df)
+    n_excluded = 0
+    data = df
+    if "eligible" in df.columns:
+        elig = df["eligible"]
+        if not (pd.api.types.is_bool_dtype(elig) or pd.api.types.is_numeric_dtype(elig)):
+            raise DataValidationError(
+                f"column 'eligible' must be boolean (True = follow-up window complete); got dtype {elig.dtype}."
+            )
+        mask = elig.fillna(False).astype(bool).to_numpy()
+        n_inel = int((~mask).sum())
+        if n_inel:
+            data = df.loc[mask]
+            n_excluded += n_inel
+            notes.append(
+                f"{n_inel} of {n_input} participants excluded as not eligible (follow-up window incomplete by the data cut-off)."
+            )
+    needed = [outcome, *used] + ([cluster] if cluster else [])
+    na = data[needed].isna()
+    if na.to_numpy().any():
+        counts = na.sum()
+        counts = counts[counts > 0]
+        detail = [f"column {c!r}: {int(k)} missing" for c, k in counts.items()]
+        if missing == "raise":
+            raise DataValidationError(
+                "odds_ratios: missing values in model columns (pass missing='drop' to fit complete cases, "
+                "or impute first).",
+                detail,
+            )
+        keep = ~na.any(axis=1).to_numpy()
+        n_drop = int((~keep).sum())
+        data = data.loc[keep]
+        n_excluded += n_drop
+        notes.append(
+            f"{n_drop} rows with missing values dropped (complete-case analysis; "
+            + "; ".join(detail) + ")."
+        )
+    if len(data) == 0:
+        raise DataValidationError("odds_ratios: no rows left to fit after exclusions.")
+    y = _binary_outcome(data[outcome], outcome)
+    n = len(y)
+    n_events = int(y.sum())
+    if n_events == 0 or n_events == n:
+        only = "0 (no events)" if n_events == 0 else "1 (every row is an event)"
+        raise DataValidationError(
+            f"outcome: column {outcome!r} has only one class among the {n} rows used: all {only}. "
+            "An odds ratio needs both events and non-events; check the outcome definition or the eligibility filter."
+        )
+
+    # -- design ------------------------------------------------------------------------
+    if exposure is not None:
+        nlev = data[exposure].nunique()
+        if nlev < 2:
+            raise DataValidationError(
+                f"exposure: column {exposure!r} has a single value ({data[exposure].iloc[0]!r}) among the {n} rows used; "
+                "an odds ratio needs at least two groups (check the filter or the group coding)."
+            )
+    if rhs_cols is not None:
+        order = ([exposure] if exposure else []) + [c for c in rhs_cols if c != exposure]
+        design = build_fast(data, order, exposure=exposure, reference=reference)
+        design.formula = " + ".join(order)
+    else:
+        design = build_formula(data, rhs, exposure=exposure, reference=reference, used=used)
+    X = design.X
+    k = X.shape[1]
+    for t in design.terms:
+        if t.kind == "intercept":
+            continue
+        for c in t.columns:
+            col = X[:, c]
+            if col.min() == col.max():
+                src = t.variable or t.name
+                raise DataValidationError(
+                    f"covariate {src!r} is constant (every row has {design.names[c]} = {col[0]:g}) among the {n} rows "
+                    "used; it carries no information — remove it from the model."
+                    if t.kind == "numeric" else
+                    f"covariate {src!r}: design column {design.names[c]!r} is constant among the {n} rows used "
+                    "(a level that never or always occurs); remove the term or merge rare levels."
+                )
+    if k >= n:
+        raise DataValidationError(
+            f"odds_ratios: {k} coefficients but only {n} rows; remove covariates."
+        )
+    sets = _collinear_sets(X, design.names, design.intercept)
+    if sets:
+        shown = "; ".join("{" + ", ".join(s) + "}" for s in sets)
+        raise DataValidationError(
+            f"covariates are perfectly collinear: {shown}. One is a linear combination of the others; "
+            "remove one from each set."
+        )
+
+    # -- fit -----------------------------------------------------------------------------
+    n_min = min(n_events, n - n_events)
+    epv = n_min / max(k - (1 if design.intercept is not None else 0), 1)
+    use_firth = method == "firth"
+    sep = None
+    fit = None
+    if method in ("auto", "mle"):
+        fit = E.fit_mle(X, y, max_iter=max_iter)
+        # separation makes Newton diverge (coefficients grow without bound, fitted
+        # probabilities reach 0/1): confirm with the linear-programming check
+        if not fit.converged or np.max(np.abs(fit.eta)) > E.ETA_LIMIT:
+            sep = E.detect_separation(X, y)
+        if sep is not None and sep.separated:
+            what = "complete" if sep.complete else "quasi-complete"
+            cols = ", ".join(design.names[j] for j in sep.columns if design.names[j] != "Intercept") or "the design"
+            if method == "mle":
+                raise EstimationError(
+                    f"{what} separation: the maximum-likelihood estimates do not exist (involves {cols}); "
+                    "use method='firth' (or 'auto') for Firth's penalised likelihood, or merge sparse levels."
+                )
+            use_firth = True
+            notes.append(f"{what.capitalize()} separation detected (involves {cols}): Firth penalised likelihood used.")
+        elif not fit.converged:
+            raise EstimationError(
+                f"the logistic model did not converge after {max_iter} iterations (no separation found). "
+                "Try: rescaling covariates with very large values, removing near-duplicate covariates, "
+                "a larger max_iter, or method='firth'."
+            )
+        elif method == "auto" and (n_min < FIRTH_MIN_EVENTS or epv < FIRTH_EPV):
+            use_firth = True
+            notes.append(
+                f"Few events ({n_min} in the smaller outcome class, {epv:.1f} per coefficient): Firth penalised "
+                f"likelihood used to reduce small-sample bias (rule: < {FIRTH_MIN_EVENTS} events or < {FIRTH_EPV:g} per coefficient)."
+            )
+    if use_firth:
+        fit = E.fit_firth(X, y, max_iter=max(max_iter, 100))
+        if not fit.converged:
+            raise EstimationError(
+                f"Firth's penalised likelihood did not converge after {max(max_iter, 100)} iterations. "
+                "Try removing covariates or merging sparse categories."
+            )
+    assert fit is not None
+    if epv < LOW_EPV:
+        notes.append(
+            f"Events per variable = {epv:.1f} (< {LOW_EPV:g}): estimates may be unstable; consider fewer covariates."
+        )
+
+    # -- covariance and inference ------------------------------------------------------------
+    codes = None
+    G = None
+    correction = None
+    ref_dist = "normal"
+    df_resid = None
+    cov = fit.cov
+    if cluster is not None:
+        codes_, uniq = pd.factorize(data[cluster], sort=True)
+        codes = codes_.astype(np.intp)
+        G = len(uniq)
+        if G < 2:
+            raise DataValidationError(
+                f"cluster: column {cluster!r} has a single cluster among the rows used; cluster-robust SEs need several."
+            )
+        correction = cluster_correction
+        cov = E.cluster_cov(X, y, fit.p, fit.cov, codes, G, correction=correction)
+        if correction == "CR2":
+            ref_dist, df_resid = "t", float(G - 1)
+        if correction == "CR1" and G < CR1_MIN_CLUSTERS:
+            warnings.warn(
+                f"Only {G} clusters in {cluster!r}: CR1 cluster-robust SEs are biased downward with fewer than "
+                f"{CR1_MIN_CLUSTERS} clusters; use cluster_correction='CR2'.",
+                SmallSampleWarning, stacklevel=2,
+            )
+        elif correction == "CR2" and G < CR2_MIN_CLUSTERS:
+            warnings.warn(
+                f"Only {G} clusters in {cluster!r}: even CR2 (Bell-McCaffrey, t with {G - 1} df) may under-cover "
+                f"with fewer than {CR2_MIN_CLUSTERS} clusters; interpret intervals cautiously.",
+                SmallSampleWarning, stacklevel=2,
+            )
+    model = FittedModel(
+        design, y, fit.beta, cov, fit.cov, fit.p, use_firth, codes, G, correction, ref_dist, df_resid,
+        design.exposure_kind, design.exposure_levels, level, n_excluded, fit.pen_loglik,
+    )
+    crit = model.crit(level)
+    beta = fit.beta
+    se = np.sqrt(np.diag(cov))
+    z = beta / se
+    p = model.pvalue(z)
+    lo = beta - crit * se
+    hi = beta + crit * se
+    stat = z
+    if use_firth and cluster is None:
+        chi_crit = float(stats.chi2.ppf(level, 1))
+        stat = np.empty(k)
+        for j in range(k):
+            lo[j], hi[j] = E.profile_ci_firth(X, y, fit, j, chi_crit)
+            s, _ = E.penalised_lr_test(X, y, fit, [j])
+            stat[j] = s
+            p[j] = stats.chi2.sf(s, 1)
+    elif use_firth:
+        notes.append("Firth with clustered data: Wald intervals from the cluster-robust covariance (no profile intervals).")
+
+    # -- term tests ----------------------------------------------------------------------------
+    term_rows = []
+    term_p = np.full(k, np.nan)
+    for t in design.terms:
+        if len(t.columns) < 2:
+            continue
+        cols = t.columns
+        q = len(cols)
+        if cluster is not None:
+            b = beta[cols]
+            W = float(b @ np.linalg.solve(cov[np.ix_(cols, cols)], b))
+            if correction == "CR2":
+                statv, pv, test = W / q, float(stats.f.sf(W / q, q, G - 1)), f"Wald F ({q}, {G - 1}), CR2"
+            else:
+                statv, pv, test = W, float(stats.chi2.sf(W, q)), "Wald chi-square, CR1"
+        elif use_firth:
+            statv, _ = E.penalised_lr_test(X, y, fit, cols)
+            pv, test = float(stats.chi2.sf(statv, q)), "penalised likelihood ratio"
+        else:
+            keep = [j for j in range(k) if j not in cols]
+            f0 = E.fit_mle(X[:, keep], y, max_iter=max_iter)
+            statv = max(2.0 * (fit.loglik - f0.loglik), 0.0)
+            pv, test = float(stats.chi2.sf(statv, q)), "likelihood ratio"
+        term_rows.append({"term": t.name, "df": q, "statistic": statv, "p_value": pv, "test": test})
+        term_p[cols] = pv
+    term_tests = pd.DataFrame(term_rows, columns=["term", "df", "statistic", "p_value", "test"])
+
+    # -- table -------------------------------------------------------------------------------
+    col_var: list[Any] = [None] * k
+    col_ref: list[Any] = [None] * k
+    col_n = [pd.NA] * k
+    col_ev = [pd.NA] * k
+    for t in design.terms:
+        for i, c in enumerate(t.columns):
+            col_var[c] = t.variable
+            if t.kind == "categorical":
+                col_ref[c] = t.reference
+            xc = X[:, c]
+            if t.kind != "intercept" and np.all((xc == 0) | (xc == 1)):
+                m = xc == 1
+                col_n[c] = int(m.sum())
+                col_ev[c] = int(y[m].sum())
+    exp_cols = [c for t in design.exposure_terms for c in t.columns]
+    icpt = [design.intercept] if design.intercept is not None else []
+    rest = [c for c in range(k) if c not in exp_cols and c not in icpt]
+    order = exp_cols + rest + icpt
+    table = pd.DataFrame(
+        {
+            "term": [design.names[c] for c in order],
+            "log_odds": beta[order],
+            "std_error": se[order],
+            "estimate": np.exp(beta[order]),
+            "ci_lower": np.exp(lo[order]),
+            "ci_upper": np.exp(hi[order]),
+            "p_value": p[order],
+            "statistic": stat[order],
+            "variable": pd.Series([col_var[c] for c in order], dtype="object"),
+            "reference": pd.Series([None if col_ref[c] is None else str(col_ref[c]) for c in order], dtype="object"),
+            "n": pd.array([col_n[c] for c in order], dtype="Int64"),
+            "events": pd.array([col_ev[c] for c in order], dtype="Int64"),
+            "term_p_value": term_p[order],
+        }
+    )
+
+    # -- method string -------------------------------------------------------------------------
+    if use_firth:
+        mstr = "Firth penalised likelihood logistic regression"
+        mstr += "; profile penalised-likelihood CIs, penalised LR p-values" if cluster is None else ""
+    else:
+        mstr = "Maximum-likelihood logistic regression; Wald CIs"
+    if cluster is not None:
+        mstr += (
+            f"; cluster-robust {correction} SEs by {cluster!r} ({G} clusters"
+            + (f", t with {G - 1} df)" if correction == "CR2" else ", normal reference)")
+        )
+    lhs_text = outcome
+    return OddsRatioResult(
+        _table=table,
+        conf_level=level,
+        method=mstr,
+        n_used=n,
+        n_excluded=n_excluded,
+        notes=tuple(notes),
+        outcome=outcome,
+        exposure=exposure,
+        n_events=n_events,
+        events_per_variable=float(epv),
+        term_tests=term_tests,
+        cluster=cluster,
+        n_clusters=G,
+        cluster_correction=correction,
+        loglik=float(fit.pen_loglik),
+        formula=f"{lhs_text} ~ {design.formula}",
+        _model=model,
+    )
