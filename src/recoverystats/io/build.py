@@ -69,18 +69,20 @@ class _Ctx:
              detail: Callable[[Any, int], str], action: str) -> None:
         """One finding per offending row (Python runs only over the offenders)."""
         r = RULES[rule]
+        fix = r.fix.replace("<t>", self.table).replace("<column>", column or "<column>")
         for pos, value in zip(positions.tolist(), values, strict=False):
             self.findings.append({
                 "rule": rule, "severity": r.severity, "table": self.table, "file": self.file,
                 "line": int(self.lines[pos]), "column": column,
                 "value": None if value is None else str(value),
-                "message": f"{self.where(pos, column)}: {detail(value, pos)}; fix: {r.fix} [{rule}]",
+                "message": f"{self.where(pos, column)}: {detail(value, pos)}; fix: {fix} [{rule}]",
                 "action": action, "_pos": pos,
             })
 
     def table_level(self, rule: str, detail: str, *, column: str | None = None, value: Any = None,
                     line: int | None = None, action: str = "") -> None:
-        f = file_finding(rule, self.table, self.file, detail, column=column, value=value, line=line, action=action)
+        f = file_finding(rule, self.table, self.file, detail, column=column, value=value, line=line,
+                         action=action, label=self.line_label)
         self.findings.append(f)
 
 
@@ -602,7 +604,7 @@ def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
         return
     canon = [c.name for c in spec.columns if not c.derived]
     keyed = list(spec.key)
-    # exact duplicate rows (all canonical and extra columns equal): the copies are dropped
+    # exact duplicate rows (all canonical and extra columns equal): in keyed tables the copies are dropped
     check_cols = canon + [c for c in frame.columns if c not in spec.column_names]
     first_cols = keyed or canon[:3]
     cand = frame.duplicated(subset=first_cols, keep=False).to_numpy()
@@ -611,6 +613,15 @@ def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
     sub = frame.loc[cand, check_cols]
     exact = np.zeros(n, dtype=bool)
     exact[np.flatnonzero(cand)] = sub.duplicated(keep="first").to_numpy()
+    if exact.any() and not keyed:
+        # contacts/events have no key: two phone calls or two negative screens on one day
+        # can be genuine, so repeats are kept and reported once for the table
+        pos = np.flatnonzero(exact)
+        shown = ", ".join(str(int(ctx.lines[p])) for p in pos[:10]) + (" ..." if len(pos) > 10 else "")
+        ctx.table_level("repeated_row", f"{len(pos)} row(s) repeat an earlier row exactly ({ctx.line_label}s "
+                                        f"{shown}); kept, as same-day repeats can be genuine",
+                        line=int(ctx.lines[pos[0]]), action="kept")
+        return
     if exact.any():
         gid = sub.groupby(check_cols, dropna=False, sort=False).ngroup().to_numpy()
         _, first_idx = np.unique(gid, return_index=True)

@@ -67,13 +67,15 @@ class ReadFailure(Exception):
 
 
 def file_finding(rule: str, table: str, file: str, detail: str, *, line: int | None = None,
-                 column: str | None = None, value: Any = None, action: str = "") -> dict[str, Any]:
+                 column: str | None = None, value: Any = None, action: str = "",
+                 label: str = "line") -> dict[str, Any]:
     """A table/file-scope finding as a row dict (message names file, rule and the fix)."""
     r = RULES[rule]
-    where = file + (f" line {line}" if line is not None else "") + (f", column {column}" if column else "")
+    fix = r.fix.replace("<t>", table).replace("<column>", column or "<column>")
+    where = file + (f" {label} {line}" if line is not None else "") + (f", column {column}" if column else "")
     return {"rule": rule, "severity": r.severity, "table": table, "file": file, "line": line,
             "column": column, "value": None if value is None else str(value),
-            "message": f"{where}: {detail}; fix: {r.fix} [{rule}]", "action": action}
+            "message": f"{where}: {detail}; fix: {fix} [{rule}]", "action": action}
 
 
 def sha256_file(path: Path) -> tuple[str, int]:

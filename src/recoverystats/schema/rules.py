@@ -125,8 +125,10 @@ RULES: dict[str, Rule] = {
         # -- rows ----------------------------------------------------------------
         _R("duplicate_key", "error", "row", "two rows have the same key",
            "keep one row per key (correct or remove the others)"),
-        _R("duplicate_row", "warning", "row", "exact copy of an earlier row; the copy is dropped",
+        _R("duplicate_row", "warning", "row", "exact copy of an earlier row in a keyed table; the copy is dropped",
            "remove the repeated row from the export"),
+        _R("repeated_row", "info", "table", "rows of an unkeyed table (contacts, events) repeat exactly; kept",
+           "remove the repeats from the export if they are export duplicates"),
         _R("orphan", "error", "row", "the row points at an ID that is not in the referenced table",
            "add the missing participant/mentor, or correct the ID"),
         _R("parent_dropped", "warning", "row", "dropped because the participant/mentor it points at was dropped",

@@ -1,0 +1,248 @@
+"""Command-line front end: ``recoverystats validate | simulate | report``.
+
+No statistics here: every command calls the library and prints what it returns.
+Exit codes: 0 success (data loadable), 1 validation errors in the data, 2 usage
+errors (bad arguments, a source that does not exist). Data problems are printed as
+messages, never as tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+EXIT_OK = 0
+EXIT_DATA = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so ``main()`` returns the exit code."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise _UsageExit(EXIT_USAGE)
+
+
+class _UsageExit(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# ---------------------------------------------------------------------------
+# validate
+# ---------------------------------------------------------------------------
+def _summary_text(prog: Any) -> list[str]:
+    s = prog.summary()
+    out = [f"Program data: {s['source']}"]
+    if s["as_of"]:
+        out.append(f"Data cut-off (as_of): {s['as_of']}")
+    out.append("")
+    out.append(f"{'table':<14}{'rows read':>11}{'kept':>11}{'dropped':>11}")
+    for row in prog.flow.itertuples(index=False):
+        out.append(f"{row.table:<14}{int(row.rows_read):>11,}{int(row.rows_kept):>11,}{int(row.rows_dropped):>11,}")
+    out.append("")
+    out.append(f"Participants: {s['participants']:,}")
+    p = prog.participants
+    if len(p):
+        groups = s.get("by_group", {})
+        out.append("  by group: " + ", ".join(f"{k} {v:,}" for k, v in groups.items()))
+        if "by_site" in s:
+            out.append("  by site:  " + ", ".join(f"{k} {v:,}" for k, v in s["by_site"].items()))
+            tab = p.groupby(["site", "group"], dropna=False, observed=True).size().unstack(fill_value=0)
+            out.append("  group x site:")
+            width = max([len(str(c)) for c in tab.columns] + [8]) + 2
+            out.append("    " + f"{'site':<14}" + "".join(f"{str(c):>{width}}" for c in tab.columns))
+            for site, row in tab.iterrows():
+                out.append("    " + f"{str(site):<14}" + "".join(f"{int(v):>{width},}" for v in row))
+    if s["date_ranges"]:
+        out.append("")
+        out.append("Date ranges:")
+        for k, (a, b) in s["date_ranges"].items():
+            out.append(f"  {k:<34}{a} to {b}")
+    return out
+
+
+def _findings_text(validation: Any) -> list[str]:
+    if validation is None or not len(validation):
+        return ["No findings."]
+    counts = validation["severity"].value_counts()
+    head = (f"Findings: {int(counts.get('error', 0))} errors, {int(counts.get('warning', 0))} warnings, "
+            f"{int(counts.get('info', 0))} info")
+    lines = [head]
+    for sev, msg in zip(validation["severity"], validation["message"], strict=True):
+        lines.append(f"  {str(sev).upper():<8}{msg}")
+    return lines
+
+
+def _records(df: Any) -> list[dict[str, Any]]:
+    from recoverystats.results.base import table_records
+
+    return table_records(df)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from recoverystats.errors import DataValidationError, RecoveryStatsError
+    from recoverystats.io.read import read_program
+
+    try:
+        prog = read_program(args.source, as_of=args.as_of, on_error=args.on_error, mapping=args.mapping)
+    except DataValidationError as exc:
+        validation = getattr(exc, "validation", None)
+        if args.format == "json":
+            problems = _records(validation) if validation is not None else [
+                {"message": str(p)} for p in exc.problems]
+            print(json.dumps({"status": "error", "source": str(args.source), "message": exc.summary,
+                              "findings": problems}, indent=2))
+        else:
+            if validation is not None:
+                print("\n".join(_findings_text(validation)))
+            else:
+                print("\n".join(f"  ERROR   {p}" for p in exc.problems))
+        print(f"recoverystats validate: {exc.summary}", file=sys.stderr)
+        return EXIT_DATA
+    except RecoveryStatsError as exc:  # InvalidParameterError and friends: usage problems
+        print(f"recoverystats validate: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.format == "json":
+        doc = {"status": "ok", **prog.summary(), "flow": _records(prog.flow),
+               "sources": _records(prog.sources), "findings": _records(prog.validation)}
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        print("\n".join(_summary_text(prog)))
+        print()
+        print("\n".join(_findings_text(prog.validation)))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+# simulate
+# ---------------------------------------------------------------------------
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from recoverystats.errors import RecoveryStatsError
+
+    try:
+        from recoverystats.datasets import simulate_program
+
+        sim = simulate_program(args.participants, seed=args.seed)
+        paths = sim.write(args.out, format=args.format)
+    except RecoveryStatsError as exc:
+        print(f"recoverystats simulate: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"recoverystats simulate: error: cannot write to {args.out!r}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    rows = ", ".join(f"{k} {len(v):,}" for k, v in sim.tables.items())
+    print(f"Wrote {len(paths)} tables to {args.out} ({rows}); seed {args.seed}; as_of {sim.as_of.date()}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number; got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {v}")
+    return v
+
+
+def _date(text: str) -> str:
+    import datetime as _dt
+
+    try:
+        _dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a date YYYY-MM-DD; got {text!r}") from None
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``recoverystats`` argument parser (subcommands registered lazily)."""
+    from recoverystats import __version__
+
+    parser = _Parser(prog="recoverystats",
+                     description="Outcome evaluation for addiction-recovery and prison-reentry programs.")
+    parser.add_argument("--version", action="version", version=f"recoverystats {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    v = sub.add_parser("validate", help="load and validate program data; print a summary and every finding",
+                       description="Load a folder of exports (or a program.toml mapping), validate it, and print "
+                                   "a summary and every finding. Exit 0 when loadable, 1 on validation errors, "
+                                   "2 on usage errors.")
+    v.add_argument("source", help="folder of table files, or a program.toml mapping")
+    v.add_argument("--as-of", type=_date, default=None, help="data cut-off date YYYY-MM-DD")
+    v.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    v.add_argument("--on-error", choices=("raise", "drop"), default="raise",
+                   help="raise: report errors and exit 1 (default); drop: drop offending rows and report them")
+    v.add_argument("--mapping", default=None, help="program.toml to use instead of the one in SOURCE")
+    v.set_defaults(func=_cmd_validate)
+
+    s = sub.add_parser("simulate", help="write a simulated program's tables as CSV",
+                       description="Simulate a peer-mentoring program with known true effects and write its "
+                                   "six canonical tables.")
+    s.add_argument("--out", required=True, help="output folder (created if missing)")
+    s.add_argument("--participants", type=_positive_int, default=1200, help="participants (default 1200)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (default csv)")
+    s.set_defaults(func=_cmd_simulate)
+
+    _register_report(sub)
+    return parser
+
+
+def _register_report(sub: Any) -> None:
+    """Let ``recoverystats.report.cli`` add the ``report`` command when it exists."""
+    import importlib
+
+    try:
+        module = importlib.import_module("recoverystats.report.cli")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("recoverystats.report.cli", "recoverystats.report"):
+            return
+        problem: Exception | None = exc
+    except Exception as exc:  # a broken report module must not break validate/simulate
+        problem = exc
+    else:
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(sub)
+        return
+    r = sub.add_parser("report", help="quarterly report (unavailable: its module failed to import)")
+    r.add_argument("args", nargs=argparse.REMAINDER)
+
+    def unavailable(_args: argparse.Namespace) -> int:
+        print(f"recoverystats report: error: the report module could not be imported: {problem!r}",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+    r.set_defaults(func=unavailable)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 data errors, 2 usage errors)."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except _UsageExit as exc:
+        return exc.code
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args))
+    except _UsageExit as exc:
+        return exc.code
+    except KeyboardInterrupt:  # pragma: no cover - interactive only
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
