@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -171,7 +172,9 @@ def trend(
     dates = df[date]
     if not pd.api.types.is_datetime64_any_dtype(dates.dtype):
         try:
-            dates = pd.to_datetime(dates)
+            with warnings.catch_warnings():  # "could not infer format": parsed per element
+                warnings.simplefilter("ignore", UserWarning)
+                dates = pd.to_datetime(dates)
         except (ValueError, TypeError) as exc:
             raise InvalidParameterError(
                 f"date: column {date!r} could not be read as dates ({exc}); convert it with "
