@@ -305,15 +305,27 @@ def test_relapse_window_ends_exactly_on_as_of_is_observed():
     assert not bool(df["eligible"].iloc[0]) and df["exclusion_reason"].iloc[0] == "window not complete"
 
 
+def _with_history_flags(prog: ProgramData, flags: list[bool]) -> ProgramData:
+    """The loader derives events.before_enrollment from the dates (a source column of that name is
+    replaced), so set the flag directly on the frozen ProgramData to test that it is honoured."""
+    import dataclasses
+
+    ev = prog.events.copy()
+    ev["before_enrollment"] = pd.array(flags, dtype="boolean")
+    return dataclasses.replace(prog, events=ev)
+
+
 def test_relapse_ignores_events_flagged_before_enrollment():
     parts = [{"participant_id": "a", "enrollment_date": day(0)}]
-    ev = pd.DataFrame([
-        {"participant_id": "a", "event_date": day(5), "event_type": "relapse", "before_enrollment": True},
-        {"participant_id": "a", "event_date": day(9), "event_type": "relapse", "before_enrollment": False},
-    ])
-    prog = ProgramData.from_tables(participants=pd.DataFrame(parts).assign(group="pm"), events=ev)
+    ev = [
+        {"participant_id": "a", "event_date": day(5), "event_type": "relapse"},
+        {"participant_id": "a", "event_date": day(9), "event_type": "relapse"},
+    ]
+    prog = _with_history_flags(program(parts, ev), [True, False])
     df = relapse(prog, as_of=day(100))
     assert_allclose(df["time_days"], [9.0], atol=EXACT)
+    # unflagged, the day-5 relapse is the first
+    assert_allclose(relapse(_with_history_flags(prog, [False, False]), as_of=day(100))["time_days"], [5.0], atol=EXACT)
 
 
 def test_relapse_death_from_discharge_reason():
@@ -502,9 +514,39 @@ def test_rossi_52_week_followup_needs_a_52_week_window():
     assert df["eligible"].sum() == 432 and int(df["recidivated"].sum()) == 114
 
 
+def test_rossi_as_program_one_year_rearrest_114_of_432():
+    # The bundled layout (recoverystats.datasets.rossi_as_program): everyone released 1971-07-01,
+    # arrest mid-week (7 * week - 3 days), follow-up 365 days. Source as above: 114/432; 66/216, 48/216.
+    datasets = pytest.importorskip("recoverystats.datasets")
+    df = recidivism(datasets.rossi_as_program(), window_days=365, level="rearrest")
+    assert df.attrs["measure"]["as_of_source"] == "program"
+    assert df["eligible"].all() and len(df) == 432
+    assert int(df["recidivated"].sum()) == 114
+    by = df.groupby("group")["recidivated"].agg(["sum", "count"])
+    assert by.loc["no_aid"].tolist() == [66, 216] and by.loc["financial_aid"].tolist() == [48, 216]
+    assert_array_equal(df["time_days"].to_numpy(), np.where(df["arrest"] == 1, 7 * df["week"] - 3, 365).astype(float))
+    # Rossi's covariates come through as covariates
+    assert {"fin", "wexp", "mar", "paro", "prio"} <= set(df.attrs["measure"]["covariates"])
+
+
 def test_measures_do_not_warn_on_clean_data():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         recidivism(_recid_program(), as_of=day(600))
         relapse(_relapse_program(), window_days=30, as_of=day(200))
         retention(_retention_program(), as_of=day(300))
+
+
+def test_recidivism_counts_arrests_between_release_and_enrollment_even_if_flagged():
+    # released day 0, enrolled day 30; the day-10 arrest is flagged before_enrollment (history for the
+    # program) but recidivism is measured from release, so it counts; relapse ignores flagged events.
+    parts = [{"participant_id": "a", "group": "pm", "enrollment_date": day(30), "release_date": day(0)}]
+    ev = [
+        {"participant_id": "a", "event_date": day(10), "event_type": "arrest"},
+        {"participant_id": "a", "event_date": day(12), "event_type": "relapse"},
+        {"participant_id": "a", "event_date": day(50), "event_type": "relapse"},
+    ]
+    prog = _with_history_flags(program(parts, ev), [True, True, False])
+    r = recidivism(prog, as_of=day(400)).iloc[0]
+    assert (r["event"], r["time_days"], r["recidivated"]) == (1, 10.0, 1.0)
+    assert relapse(prog, as_of=day(400))["time_days"].iloc[0] == 20.0  # day 50 - enrollment day 30

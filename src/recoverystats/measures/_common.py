@@ -196,18 +196,21 @@ def positions(prog: ProgramData, ids: pd.Series) -> np.ndarray:
     return index.get_indexer(pd.Series(ids, dtype="string"))
 
 
-def usable_events(prog: ProgramData, types: Sequence[str], as_of_day: float) -> pd.DataFrame:
+def usable_events(prog: ProgramData, types: Sequence[str], as_of_day: float, *,
+                  honor_history_flag: bool = True) -> pd.DataFrame:
     """Events of the given types up to ``as_of``: columns ``pos, day, event_type`` (+ ``result``).
 
-    Drops events of unknown participants, without a date, after ``as_of``, and those
-    flagged as history (a true ``before_enrollment`` column, when present).
+    Drops events of unknown participants, without a date, after ``as_of``, and (with
+    ``honor_history_flag``) those flagged as history (a true ``before_enrollment``
+    column, when present). Measures indexed on a date other than enrollment (recidivism
+    from release) pass ``honor_history_flag=False`` and filter on their own index date.
     """
     ev = prog.events
     if not len(ev):
         return pd.DataFrame({"pos": np.array([], dtype="int64"), "day": np.array([], dtype="float64"),
                              "event_type": pd.Series([], dtype="string"), "result": pd.Series([], dtype="string")})
     keep = ev["event_type"].isin(list(types)).fillna(False).to_numpy(dtype=bool)
-    if "before_enrollment" in ev:
+    if honor_history_flag and "before_enrollment" in ev:
         hist = ev["before_enrollment"].astype("boolean").fillna(False).to_numpy(dtype=bool)
         keep &= ~hist
     ev = ev.loc[keep]

@@ -31,8 +31,10 @@ _COMMON = (
     "outcomes are reported only for those participants (others: NaN, eligible=False, "
     "exclusion_reason='window not complete'), while time_days/event use everyone enrolled "
     "by as_of. Participants enrolled after as_of are kept with exclusion_reason="
-    "'enrolled after as_of'. Events after as_of, events flagged before_enrollment, and "
-    "events on or before the index date never count."
+    "'enrolled after as_of'. Events after as_of and events on or before the index date "
+    "never count; for measures indexed on enrollment, events flagged before_enrollment "
+    "(history) never count either. Recidivism is indexed on release, so a justice event "
+    "after release counts even when it precedes enrollment."
 )
 
 DEFINITIONS: dict[str, MeasureDefinition] = {

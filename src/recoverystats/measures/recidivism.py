@@ -125,7 +125,7 @@ def recidivism(
     c = nan_min(fu, np.full(n, a))
     c = np.where(indexed, c, np.nan)
 
-    ev = usable_events(prog, RECIDIVISM_LEVELS[level], a)
+    ev = usable_events(prog, RECIDIVISM_LEVELS[level], a, honor_history_flag=False)
     r, rtype = first_event(ev, n, s, c)
     end_obs = nan_min(c, death)
     r = np.where(r <= end_obs, r, np.nan)  # a qualifying event after death cannot count
@@ -137,7 +137,7 @@ def recidivism(
     time[~indexed] = np.nan
     event_type = np.where(recid, 1, np.where(died_first, 2, 0)).astype("int64")
 
-    tv = usable_events(prog, TECHNICAL_VIOLATION_TYPES, a)
+    tv = usable_events(prog, TECHNICAL_VIOLATION_TYPES, a, honor_history_flag=False)
     v, vtype = first_event(tv, n, s, end_obs)
 
     df["index_date"] = to_dates(s).to_numpy()
