@@ -411,10 +411,12 @@ def _linear_predictor(p: SimulationParameters, outcome: str, mentoring: np.ndarr
 
 
 def _age_distribution(p: SimulationParameters) -> tuple[np.ndarray, np.ndarray]:
-    from scipy import stats
+    """Exact distribution of age: P(A = k) = I((k-17)/53) - I((k-18)/53), I the Beta CDF."""
+    from scipy.special import betainc
 
     ages = np.arange(18, 71)
-    cdf = stats.beta.cdf(np.append((ages - 18) / 53.0, 1.0), *p.age_beta)
+    a, b = p.age_beta
+    cdf = betainc(a, b, np.append((ages - 18) / 53.0, 1.0))
     probs = np.diff(cdf)
     probs[-1] += 1.0 - probs.sum()  # ages above 70 are capped at 70
     return ages.astype(float), probs
@@ -550,7 +552,7 @@ def _take_str(labels: np.ndarray, codes: np.ndarray) -> pd.Series:
 def _dates(base: np.datetime64, days: np.ndarray) -> np.ndarray:
     """``base + days`` as datetime64[ns]; NaN days give NaT."""
     d = np.asarray(days, dtype=float)
-    ok = np.isfinite(d)
+    ok = np.isfinite(d) & (np.abs(d) < 80_000)  # beyond ~220 years: outside datetime64[ns]
     out = np.full(d.shape, np.datetime64("NaT"), dtype="datetime64[ns]")
     out[ok] = (base + d[ok].astype(np.int64).astype("timedelta64[D]")).astype("datetime64[ns]")
     return out
@@ -871,10 +873,9 @@ def simulate_program(
     has_m1 = matched & (m1_day < np.minimum(enrolled_until, end_obs + 1)) & (m1_day <= as_of_day)
     m2_day = m1_day + rematch_delay
     has_m2 = has_m1 & rematch & (m2_day < np.minimum(enrolled_until, end_obs + 1)) & (m2_day <= as_of_day)
-    m1_end = np.where(has_m2, m2_day, np.where(discharged, discharge_day, np.nan))
-    m1_end = np.where(has_m2 | (discharged & (discharge_day <= end_obs)), m1_end, np.where(
-        death_day <= as_of_day, death_day, np.nan))
-    m2_end = np.where(discharged, discharge_day, np.where(death_day <= as_of_day, death_day, np.nan))
+    # a match ends at the re-match or at discharge (death and incarceration discharge too)
+    m2_end = np.where(discharged, discharge_day, np.nan)
+    m1_end = np.where(has_m2, m2_day, m2_end)
     i1 = np.flatnonzero(has_m1)
     i2 = np.flatnonzero(has_m2)
     basis_labels = np.array(_MATCH_BASES, dtype=object)
@@ -1018,8 +1019,8 @@ def simulate_program(
         "rearrest_time": t_arrest1,
         "dropout_time": t_dropout,
         "death_time": death_day - enroll,
-        "relapse_day": _dates(base, np.where(np.isfinite(relapse_day) & (relapse_day < 1e8), relapse_day, np.nan)),
-        "rearrest_day": _dates(base, np.where(arrest_day[:, 0] < 1e8, arrest_day[:, 0], np.nan)),
+        "relapse_day": _dates(base, relapse_day),
+        "rearrest_day": _dates(base, arrest_day[:, 0]),
     })
     marg_rows = []
     h_by = {"relapse": (t_relapse, lp_relapse), "rearrest": (t_arrest1, lp_rearrest), "dropout": (t_dropout, lp_dropout)}
