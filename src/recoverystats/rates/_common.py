@@ -24,13 +24,20 @@ def binary_outcome(df: pd.DataFrame, column: str, *, param: str = "outcome") -> 
             return s.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         return s.to_numpy(dtype=float)
     if pd.api.types.is_numeric_dtype(dtype):
+        if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            raw = s.to_numpy()
+            if len(raw) == 0 or (raw.min() >= 0 and raw.max() <= 1):
+                return raw.astype(float)
+            _raise_not_binary(column, param, pd.unique(raw[(raw != 0) & (raw != 1)]))
         if isinstance(dtype, pd.api.extensions.ExtensionDtype):
             values = s.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         else:
             values = s.to_numpy(dtype=float)
         # fast path: check 0/1 without building a mask of every row when possible
-        bad = ~((values == 0.0) | (values == 1.0) | np.isnan(values))
-        if bad.any():
+        # |v - 0.5| == 0.5 exactly for 0 and 1; NaN and anything else fail it
+        candidates = np.abs(values - 0.5) != 0.5
+        if np.count_nonzero(candidates) != np.count_nonzero(np.isnan(values)):
+            bad = candidates & ~np.isnan(values)
             _raise_not_binary(column, param, pd.unique(s.to_numpy()[bad]))
         return values
     # object / string / categorical columns: allow True/False objects only
@@ -91,16 +98,24 @@ def group_codes(df: pd.DataFrame, by: Sequence[str]) -> Grouping:
         per_codes.append(codes)
         per_levels.append(pd.Index(levels))
     sizes = [max(len(lv), 1) for lv in per_levels]
-    missing = np.zeros(n, dtype=bool)
-    combined = np.zeros(n, dtype=np.int64)
-    for codes, size in zip(per_codes, sizes, strict=True):
-        missing |= codes < 0
-        combined = combined * size + np.where(codes < 0, 0, codes)
-    combined[missing] = -1
+    any_missing = any(len(c) and int(c.min()) < 0 for c in per_codes)
+    combined = per_codes[0].copy()
+    for codes, size in zip(per_codes[1:], sizes[1:], strict=True):
+        combined *= size
+        combined += codes  # rows with a missing key hold garbage here; reset below
+    if any_missing:
+        missing = np.zeros(n, dtype=bool)
+        for codes in per_codes:
+            missing |= codes < 0
+        combined[missing] = 0
+        observed_codes = combined[~missing]
+    else:
+        missing = None
+        observed_codes = combined
     total = int(np.prod(sizes, dtype=np.int64))
     any_categorical = any(isinstance(df[c].dtype, pd.CategoricalDtype) for c in by)
     if len(by) == 1 or total <= 1_000_000:
-        counts = np.bincount(combined[~missing], minlength=total) if total else np.array([], int)
+        counts = np.bincount(observed_codes, minlength=total) if total else np.array([], int)
         if any_categorical:
             # keep every combination of categorical levels; non-categorical keys only as observed
             keep = _keep_mask(counts, per_levels, by, df)
@@ -108,10 +123,15 @@ def group_codes(df: pd.DataFrame, by: Sequence[str]) -> Grouping:
             keep = counts > 0
         used = np.flatnonzero(keep)
     else:  # very many combinations: only observed ones
-        used = np.unique(combined[~missing])
-    remap = np.full(total, -1, dtype=np.int64)
-    remap[used] = np.arange(len(used))
-    codes_out = np.where(missing, -1, remap[np.where(missing, 0, combined)])
+        used = np.unique(observed_codes)
+    if len(used) == total:
+        codes_out = combined
+    else:
+        remap = np.full(total, -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        codes_out = remap[combined]
+    if missing is not None:
+        codes_out[missing] = -1
     # decode used combined codes back to levels
     keys = {}
     rem = used.copy()
@@ -124,7 +144,7 @@ def group_codes(df: pd.DataFrame, by: Sequence[str]) -> Grouping:
         if isinstance(df[c].dtype, pd.CategoricalDtype):
             key_frame[c] = pd.Categorical(key_frame[c], categories=df[c].cat.categories,
                                           ordered=df[c].cat.ordered)
-    return Grouping(codes_out, key_frame, int(missing.sum()))
+    return Grouping(codes_out, key_frame, 0 if missing is None else int(missing.sum()))
 
 
 def _keep_mask(counts: np.ndarray, per_levels: list[pd.Index], by: Sequence[str],

@@ -117,13 +117,19 @@ def proportion(
     y = binary_outcome(df, outcome)
     grouping = group_codes(df, by_cols)
     codes = grouping.codes
-    ok = ~np.isnan(y) & (codes >= 0)
     n_groups = len(grouping.keys)
-    n = np.bincount(codes[ok], minlength=n_groups).astype(np.int64)
-    events = np.bincount(codes[ok], weights=y[ok], minlength=n_groups).round().astype(np.int64)
+    y_missing = np.isnan(y)
+    if grouping.n_missing_key == 0 and not y_missing.any():
+        ok = np.ones(len(y), dtype=bool)
+        n = np.bincount(codes, minlength=n_groups).astype(np.int64)
+        events = np.bincount(codes, weights=y, minlength=n_groups).round().astype(np.int64)
+    else:
+        ok = ~y_missing & (codes >= 0)
+        n = np.bincount(codes[ok], minlength=n_groups).astype(np.int64)
+        events = np.bincount(codes[ok], weights=y[ok], minlength=n_groups).round().astype(np.int64)
 
     notes: list[str] = []
-    n_missing_y = int(np.isnan(y).sum())
+    n_missing_y = int(y_missing.sum())
     if n_missing_y:
         notes.append(f"{plural(n_missing_y, 'row')} with missing {outcome!r} excluded.")
     n_missing_key = int(((codes < 0) & ~np.isnan(y)).sum())
