@@ -95,7 +95,10 @@ def check_days_list(name: str, value: Any) -> tuple[int, ...]:
 
 def to_days(values: Any) -> np.ndarray:
     """Dates (Series/array of datetime64) as float day numbers; ``NaN`` for missing."""
-    arr = np.asarray(pd.to_datetime(values), dtype="datetime64[ns]")
+    if isinstance(values, (pd.Series, pd.Index)) and pd.api.types.is_datetime64_any_dtype(values.dtype):
+        arr = values.to_numpy(dtype="datetime64[ns]")
+    else:
+        arr = np.asarray(pd.to_datetime(values), dtype="datetime64[ns]")
     days = arr.astype("datetime64[D]")
     out = (days - _EPOCH).astype("float64")
     out[np.isnat(arr)] = np.nan
