@@ -514,6 +514,12 @@ def test_contacts_rate_higher_early(sim):
 def test_program_builds_program_data(sim):
     prog = sim.program()
     assert isinstance(prog, ProgramData)
+    # the simulated tables pass the loader's validation rules: no errors
+    assert len(prog.errors) == 0, prog.errors["message"].head().tolist()
+    assert (prog.flow["rows_dropped"] == 0).all()
+    # and hold no exact duplicate rows (two identical same-day records are written once)
+    for name in ("events", "contacts", "assessments", "matches"):
+        assert not sim.tables[name].duplicated().any(), name
     assert prog.as_of == sim.as_of
     assert len(prog.participants) == 1200 and len(prog.events) == len(sim.tables["events"])
     assert sim.program(as_of="2026-06-30").as_of == pd.Timestamp("2026-06-30")

@@ -168,7 +168,7 @@ def rossi_as_program():  # -> ProgramData
         ``race, wexp, mar, paro, prio`` (0/1 and counts as in :func:`load_rossi`, plus
         ``week`` and ``arrest`` for cross-checks). ``events``: one ``arrest`` event
         (source ``rossi_1980``) for each of the 114 arrested men. ``as_of`` is the
-        follow-up end, 1972-07-01. The other tables are empty.
+        follow-up end, 1972-06-30 (1972 is a leap year). The other tables are empty.
 
     Notes
     -----

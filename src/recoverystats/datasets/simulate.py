@@ -969,11 +969,16 @@ def simulate_program(
     owner = np.concatenate(ev_owner)
     day = np.concatenate(ev_day)
     etype = np.concatenate(ev_type)
-    order = np.lexsort((etype, day, owner))
+    res_all = np.concatenate(ev_result)
+    sub_all = np.concatenate(ev_subst)
+    src_all = np.concatenate(ev_source)
+    order = np.lexsort((src_all, sub_all, res_all, etype, day, owner))
     owner, day, etype = owner[order], day[order], etype[order]
-    res_all = np.concatenate(ev_result)[order]
-    sub_all = np.concatenate(ev_subst)[order]
-    src_all = np.concatenate(ev_source)[order]
+    res_all, sub_all, src_all = res_all[order], sub_all[order], src_all[order]
+    # two identical events on one day (e.g. two self-reports) are recorded once
+    keep = _first_of_runs(owner, day, etype, res_all, sub_all, src_all)
+    owner, day, etype = owner[keep], day[keep], etype[keep]
+    res_all, sub_all, src_all = res_all[keep], sub_all[keep], src_all[keep]
     events = pd.DataFrame({
         "participant_id": _take_str(pid.astype(object), owner),
         "event_date": _dates(base, day),
@@ -1133,7 +1138,8 @@ def _contacts(rng: np.random.Generator, p: SimulationParameters, base: np.dateti
     modality = _choice(rng, (0.45, 0.30, 0.12, 0.08, 0.05), owner.size)
     median = np.array([45.0, 15.0, 5.0, 30.0, 60.0])[modality]
     minutes = np.clip(np.round(median * np.exp(0.4 * rng.standard_normal(owner.size))), 1, 240)
-    order = np.lexsort((day, owner))
+    order = np.lexsort((minutes, modality, mentor, day, owner))
+    order = order[_first_of_runs(owner[order], day[order], mentor[order], modality[order], minutes[order])]
     return pd.DataFrame({
         "participant_id": _take_str(pid.astype(object), owner[order]),
         "contact_date": _dates(base, day[order]),
@@ -1141,6 +1147,18 @@ def _contacts(rng: np.random.Generator, p: SimulationParameters, base: np.dateti
         "modality": _take_str(np.array(_MODALITIES, dtype=object), modality[order]),
         "minutes": minutes[order],
     })
+
+
+def _first_of_runs(*keys: np.ndarray) -> np.ndarray:
+    """Mask keeping the first row of each run of identical rows (keys already sorted)."""
+    n = keys[0].size
+    keep = np.ones(n, dtype=bool)
+    if n > 1:
+        same = np.ones(n - 1, dtype=bool)
+        for k in keys:
+            same &= k[1:] == k[:-1]
+        keep[1:] = ~same
+    return keep
 
 
 def _expit(x: np.ndarray) -> np.ndarray:
