@@ -461,6 +461,31 @@ class CumulativeIncidenceResult(ResultMixin):
                                        "estimate": est, "ci_lower": lo, "ci_upper": hi, "std_error": se}))
         return pd.concat(parts, ignore_index=True)
 
+    def risk_table(self, times: float | Iterable[float]) -> pd.DataFrame:
+        """At-risk table as data: by-columns..., ``time, n_at_risk, events, competing, censored``.
+
+        ``n_at_risk`` is the number still followed at ``t`` (time >= t); the other
+        columns are cumulative counts up to and including ``t``.
+        """
+        ts = _as_times(times)
+        parts = []
+        for i in range(len(self._groups)):
+            key = tuple(self._groups[c].iloc[i] for c in self.by)
+            cur = self._table
+            for c, k in zip(self.by, key):
+                cur = cur.loc[cur[c] == k]
+            tt = cur["time"].to_numpy()
+            removed = (cur["events"] + cur["competing"] + cur["censored"]).to_numpy()
+            before = np.concatenate(([0.0], np.cumsum(removed)))[np.searchsorted(tt, ts, side="left")]
+            upto = np.searchsorted(tt, ts, side="right")
+            def cum(col: str) -> np.ndarray:
+                return np.concatenate(([0.0], np.cumsum(cur[col].to_numpy())))[upto]
+            parts.append(pd.DataFrame({**{c: [k] * len(ts) for c, k in zip(self.by, key)}, "time": ts,
+                                       "n_at_risk": float(self._groups["n"].iloc[i]) - before,
+                                       "events": cum("events"), "competing": cum("competing"),
+                                       "censored": cum("censored")}))
+        return pd.concat(parts, ignore_index=True)
+
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Cumulative-incidence curves with CI bands and an optional at-risk table."""
         from recoverystats.plotting.survival import plot_cumulative_incidence

@@ -62,6 +62,7 @@ def _cif_ci(f: np.ndarray, var: np.ndarray, z: float, conf_type: str) -> tuple[n
     return lower, upper
 
 
+@np.errstate(divide="ignore", invalid="ignore")
 def _gray_stratum(t: np.ndarray, status: np.ndarray, g: np.ndarray, k: int, rho: float) -> tuple[np.ndarray, np.ndarray]:
     """Score (k-1) and covariance (k-1 x k-1) of Gray's test within one stratum.
 
