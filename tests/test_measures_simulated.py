@@ -242,3 +242,53 @@ def test_retention_and_followup_equal_naive_implementation(small):
         if bool(fu.loc[pid, "due"]):
             assert fu.loc[pid, "completed_in_window"] == float(in_win), pid
         assert fu.loc[pid, "index_date"] == idx
+
+
+# ---------------------------------------------------------------------------
+# invariants on the bundled sample data and the simulator
+# ---------------------------------------------------------------------------
+
+OUTCOME_COLUMNS = {
+    "retention": ["retained_30", "retained_60", "retained_90", "retained_180"],
+    "relapse": ["relapsed"],
+    "recidivism": ["recidivated", "technical_violation"],
+    "followup": ["completed_in_window", "completed_outside_window"],
+    "engagement": ["contacts_per_30d", "engaged"],
+}
+
+
+def _check_invariants(prog):
+    n = len(prog.participants)
+    for func, kw in ((retention, {}), (relapse, {"window_days": 90}), (recidivism, {}), (followup, {}),
+                     (engagement, {})):
+        df = func(prog, **kw)
+        name = func.__name__
+        assert len(df) == n and df["participant_id"].is_unique, name
+        assert (df["exclusion_reason"].isna() == df["eligible"]).all(), name
+        assert set(np.unique(df["event"])) <= {0, 1}, name
+        t = df["time_days"].dropna()
+        assert (t >= 0).all(), name
+        assert df.loc[df["time_days"].isna(), "exclusion_reason"].isin(
+            ["enrolled after as_of", "released after as_of"]).all(), name
+        for col in OUTCOME_COLUMNS[name]:
+            elig = df[f"eligible_{col.split('_')[1]}"] if name == "retention" else df["eligible"]
+            assert (df[col].notna() == elig).all(), (name, col)
+            assert df.loc[elig, col].isin([0.0, 1.0]).all() or name == "engagement", (name, col)
+        m = df.attrs["measure"]
+        assert m["n"] == n and m["n_eligible"] == int(df["eligible"].sum())
+        assert sum(m["exclusions"].values()) == n - m["n_eligible"]
+
+
+def test_invariants_on_simulated_program(prog):
+    _check_invariants(prog)
+
+
+def test_measures_run_on_bundled_sample_data(sample_dir):
+    rs = pytest.importorskip("recoverystats")
+    toml = sample_dir / "program.toml"
+    if not toml.exists():
+        pytest.skip("data/sample not present")
+    prog = rs.read_program(toml)
+    _check_invariants(prog)
+    out = noms_change(prog, by="group")
+    assert len(out) == 10 and (out["n_pairs"] > 0).all()
