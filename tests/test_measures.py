@@ -550,3 +550,16 @@ def test_recidivism_counts_arrests_between_release_and_enrollment_even_if_flagge
     r = recidivism(prog, as_of=day(400)).iloc[0]
     assert (r["event"], r["time_days"], r["recidivated"]) == (1, 10.0, 1.0)
     assert relapse(prog, as_of=day(400))["time_days"].iloc[0] == 20.0  # day 50 - enrollment day 30
+
+
+def test_rossi_time_to_event_columns_give_published_km_estimates():
+    # Kaplan-Meier on recidivism()'s time_days/event (lifelines KaplanMeierFitter, an independent
+    # implementation): S(364) = 150/216 without aid, 168/216 with aid, 318/432 overall (REFERENCE_VALUES.md,
+    # exact because nobody is censored before week 52).
+    lifelines = pytest.importorskip("lifelines")
+    datasets = pytest.importorskip("recoverystats.datasets")
+    df = recidivism(datasets.rossi_as_program(), window_days=None)
+    for group, want in (("no_aid", 150 / 216), ("financial_aid", 168 / 216), (None, 318 / 432)):
+        d = df if group is None else df[df["group"] == group]
+        km = lifelines.KaplanMeierFitter().fit(d["time_days"], d["event"])
+        assert_allclose(km.survival_function_at_times(364).iloc[0], want, rtol=1e-12)
