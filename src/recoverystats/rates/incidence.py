@@ -204,9 +204,9 @@ def incidence_rate_ratio(
     >>> import pandas as pd
     >>> from recoverystats.rates import incidence_rate_ratio
     >>> d = pd.DataFrame({"g": ["a", "b"], "x": [10, 5], "pt": [100.0, 100.0]})
-    >>> round(incidence_rate_ratio(d, events="x", person_time="pt", group="g",
-    ...                            reference="b").table["estimate"].iloc[0], 3)
-    2.0
+    >>> t = incidence_rate_ratio(d, events="x", person_time="pt", group="g", reference="b").table
+    >>> t[["comparison", "estimate"]].values.tolist()
+    [['a vs b', 2.0]]
     """
     from recoverystats.rates.compare import _levels, _reference
 

@@ -100,8 +100,8 @@ def proportion(
     >>> r = proportion(d, "retained", by="site")
     >>> r.table[["site", "n", "events"]].values.tolist()
     [['a', 2, 2], ['b', 6, 4]]
-    >>> round(r.table["ci_lower"].iloc[1], 4)
-    0.3
+    >>> r.table[["estimate", "ci_lower", "ci_upper"]].round(4).values.tolist()[1]
+    [0.6667, 0.3, 0.9032]
     """
     check_dataframe(df)
     method = resolve_method(method)
