@@ -8,7 +8,6 @@ events is a handful of numpy operations and one ``groupby``.
 
 from __future__ import annotations
 
-import datetime as _dt
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -314,19 +313,14 @@ def attach(df: pd.DataFrame, name: str, *, as_of: pd.Timestamp, as_of_source: st
         "as_of": as_of.date().isoformat(),
         "as_of_source": as_of_source,
         "outcome": list(d.outcome),
-        "covariates": list(covariates),
+        # covariates with at least one value (canonical columns absent from the source are all-missing)
+        "covariates": [c for c in covariates if c in df and df[c].notna().any()],
         "n": n,
         "n_eligible": n_eligible,
         "exclusions": {str(k): int(v) for k, v in reasons.items()},
         "notes": list(notes),
     }
     return df
-
-
-def as_date(value: float) -> _dt.date | None:
-    if np.isnan(value):
-        return None
-    return (_EPOCH + int(value)).astype(_dt.date)
 
 
 def attach_summary_attrs(df: pd.DataFrame, name: str, *, as_of: pd.Timestamp, as_of_source: str,

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recoverystats.errors import InvalidParameterError
 from recoverystats.io.program import ProgramData
 from recoverystats.measures._common import (
     REASON_ENROLLED_AFTER,
@@ -91,8 +92,6 @@ def retention(
     check_program(prog, "retention")
     horizons = check_days_list("days", days)
     if not isinstance(completion_counts, (bool, np.bool_)):
-        from recoverystats.errors import InvalidParameterError
-
         raise InvalidParameterError(f"completion_counts must be True or False; got {completion_counts!r}.")
     as_of_ts, as_of_source = resolve_as_of(prog, as_of, "retention")
     a = day_number(as_of_ts)
@@ -127,8 +126,10 @@ def retention(
     df["time_days"] = los
     kmax = horizons[-1]
     df["eligible"] = df[f"eligible_{kmax}"].to_numpy()
-    why = np.where(~enrolled_by, REASON_ENROLLED_AFTER, np.where(df["eligible"], None, REASON_WINDOW))
-    df["exclusion_reason"] = pd.Series(why, dtype=object).where(~df["eligible"], None)
+    why = np.full(len(df), None, dtype=object)
+    why[enrolled_by & ~df["eligible"].to_numpy()] = REASON_WINDOW
+    why[~enrolled_by] = REASON_ENROLLED_AFTER
+    df["exclusion_reason"] = why
 
     notes = []
     n_future = int((~np.isnan(d) & (d > a)).sum())
