@@ -457,6 +457,50 @@ def test_dropout_model_recovered(big):
         assert abs(fit.params_[term] - truth) < Z_TOL * fit.standard_errors_[term], term
 
 
+def test_realized_truth_matches_observed_data_and_fixed_window_rates():
+    s = simulate_program(6000, seed=17, quarters=12, contacts=False, assessments=False)
+    P = s.tables["participants"].set_index("participant_id")
+    lat = s.truth.latent.set_index("participant_id")
+    # observed discharges are the complete-data discharges that fall on or before as_of
+    obs = P["discharge_date"].notna()
+    np.testing.assert_array_equal((P.loc[obs, "discharge_date"] - P.loc[obs, "enrollment_date"]).dt.days,
+                                  lat.loc[obs, "discharge_time"].astype(int))
+    cause = lat.loc[obs, "discharge_cause"].replace({"dropout": "early"})
+    reason = P.loc[obs, "discharge_reason"].where(
+        P.loc[obs, "discharge_reason"].isin(["completed", "incarcerated", "died"]), "early")
+    assert (cause == reason).all()
+    not_yet = P["enrollment_date"] + pd.to_timedelta(lat["discharge_time"], unit="D") > s.as_of
+    assert (not_yet == ~obs).all()
+    # fixed-window shares among participants whose window is observed (independent of outcome)
+    real = s.truth.realized.set_index(["outcome", "days", "group"])
+    E = s.tables["events"]
+    origin = P["release_date"].fillna(P["enrollment_date"])
+    for level, types in RECIDIVISM_LEVELS.items():
+        ev = E[E["event_type"].isin(types)]
+        t_ = (ev["event_date"] - origin.loc[ev["participant_id"]].to_numpy()).dt.days
+        hit = set(ev.loc[(t_ > 0) & (t_ <= 365), "participant_id"])
+        eligible = origin + pd.Timedelta(days=365) <= s.as_of
+        for g in ("peer_mentoring", "comparison"):
+            ids = P.index[eligible & (P["group"] == g)]
+            est = pd.Index(ids).isin(list(hit)).mean()
+            tv = real.loc[(level, 365, g), "share"]
+            assert abs(est - tv) < Z_TOL * np.sqrt(tv * (1 - tv) / len(ids)), (level, g, est, tv)
+    L = (P["discharge_date"] - P["enrollment_date"]).dt.days
+    for k in (30, 90, 180):
+        eligible = P["enrollment_date"] + pd.Timedelta(days=k) <= s.as_of
+        retained = (L >= k) | (P["discharge_reason"] == "completed") | P["discharge_date"].isna()
+        for g in ("peer_mentoring", "comparison"):
+            sel = eligible & (P["group"] == g)
+            est = retained[sel].mean()
+            tv = real.loc[("retention", k, g), "share"]
+            assert abs(est - tv) < Z_TOL * np.sqrt(tv * (1 - tv) / sel.sum()), (k, g, est, tv)
+    # the realised shares are close to the model's net risks (death is rare)
+    m = s.truth.marginal.set_index(["outcome", "days", "group"])
+    for g in ("peer_mentoring", "comparison"):
+        assert abs(real.loc[("rearrest", 365, g), "share"] - m.loc[("rearrest", 365, g), "sample"]) < 0.02
+        assert abs(1 - real.loc[("retention", 90, g), "share"] - m.loc[("dropout", 90, g), "sample"]) < 0.03
+
+
 def test_assessments_followup_rate_window_and_noms_truth():
     s = simulate_program(6000, seed=8, contacts=False)
     A = s.tables["assessments"]

@@ -293,9 +293,13 @@ class SimulationTruth:
         One row per participant with the uncensored latent quantities: ``participant_id,
         group, risk_level, age, gender, justice_involved, index_date, assigned_mentor_id,
         mentor_effect, lp_relapse, lp_rearrest, lp_dropout, relapse_time, rearrest_time,
-        dropout_time, death_time, relapse_day, rearrest_day`` (times in days, continuous,
-        relapse/dropout/death from enrollment, rearrest from the index date; ``*_day``
-        the absolute dates the events would carry, ``ceil(time)`` days after the origin).
+        dropout_time, death_time, discharge_time, discharge_cause, relapse_day,
+        rearrest_day`` (times in days from enrollment, rearrest from the index date;
+        ``relapse_time``, ``rearrest_time``, ``dropout_time`` continuous, ``death_time``
+        and ``discharge_time`` whole days;
+        ``*_day`` the absolute dates the events would carry,
+        ``ceil(time)`` days after the origin; ``discharge_time`` and ``discharge_cause``
+        (completed/dropout/incarcerated/died) without administrative censoring).
     marginal
         ``outcome, days, group, population, sample``: the true probability of the
         event within ``days`` in the absence of death and censoring (the "net" risk,
@@ -310,6 +314,16 @@ class SimulationTruth:
         (every participant assessed at intake and at their scheduled follow-up date,
         whether or not the assessment was recorded). Recorded follow-ups are missing
         completely at random, so matched-pair estimates target these.
+    realized
+        ``outcome, days, group, n, events, share``: the realised complete-data share of
+        each group with the event within ``days`` of its origin, as if everyone were
+        followed without administrative censoring; death competes (a participant who
+        dies first has no event). Outcomes ``relapse`` (from enrollment), ``rearrest``,
+        ``reconviction``, ``reincarceration`` (first arrest / conviction /
+        incarceration after the index date) and ``retention`` (still enrolled ``days``
+        after enrollment, length of stay >= days, or discharged as completed). A
+        fixed-window measure among participants whose window is observed by ``as_of``
+        estimates these without bias (eligibility depends only on the enrollment date).
     """
 
     parameters: SimulationParameters
@@ -322,6 +336,7 @@ class SimulationTruth:
     marginal: pd.DataFrame
     contrasts: pd.DataFrame
     noms: pd.DataFrame
+    realized: pd.DataFrame
 
     def __repr__(self) -> str:
         s = self.settings
@@ -617,7 +632,8 @@ def simulate_program(
     n_mentors
         Peer mentors, assigned to sites in turn (mentor ``k`` to site ``k mod n_sites``).
     n_sites
-        Program sites (``site_a``, ``site_b``, ...); participants are spread evenly.
+        Program sites (``site_a``, ``site_b``, ...); each participant's site is drawn
+        with equal probabilities.
     start
         First day of the study period (anything :func:`pandas.Timestamp` accepts).
     quarters
@@ -822,6 +838,15 @@ def simulate_program(
                           ("withdrew", "lost_contact", "transferred", "administrative")])[dropout_reason],
     )
     reason_code = np.where(discharged, reason_code, -1)
+    # complete-data discharge (no cut-off): equals the observed discharge whenever that is <= as_of
+    first_incarc = np.where(incarceration_day >= enroll[:, None], incarceration_day, np.inf).min(axis=1)
+    full_end = np.minimum(fu_end, death_day)
+    cand_full = np.stack([
+        cand[0], cand[1], np.where(first_incarc <= full_end, first_incarc, np.inf),
+        np.where(death_day <= fu_end, death_day, np.inf),
+    ])
+    which_full = np.argmin(cand_full, axis=0)
+    discharge_full = cand_full[which_full, np.arange(n)] - enroll
     enrolled_until = np.where(discharged, discharge_day, np.inf)  # absolute day the enrollment ends
     active_end = np.minimum(np.minimum(enrolled_until, end_obs + 1), as_of_day + 1)
 
@@ -1024,6 +1049,9 @@ def simulate_program(
         "rearrest_time": t_arrest1,
         "dropout_time": t_dropout,
         "death_time": death_day - enroll,
+        "discharge_time": discharge_full,
+        "discharge_cause": _take_str(np.array(["completed", "dropout", "incarcerated", "died"], dtype=object),
+                                     which_full),
         "relapse_day": _dates(base, relapse_day),
         "rearrest_day": _dates(base, arrest_day[:, 0]),
     })
@@ -1050,6 +1078,27 @@ def simulate_program(
         con_rows.append((outcome, days, "or", *((p1 / (1 - p1)) / (p0 / (1 - p0)))))
     contrasts = pd.DataFrame(con_rows, columns=["outcome", "days", "measure", "population", "sample"])
 
+    # realised complete-data shares (no administrative censoring; death competes)
+    real_rows = []
+    first_conv = conviction_day.min(axis=1)
+    first_inc_any = incarceration_day.min(axis=1)
+    for gi, gname in enumerate(GROUPS):
+        sel = mentoring if gi == 0 else ~mentoring
+        k = int(sel.sum())
+        for days in (90, 180, 365):
+            hit = (relapse_day - enroll <= days) & (relapse_day <= death_day)
+            real_rows.append(("relapse", days, gname, k, int(hit[sel].sum())))
+        for level, first in (("rearrest", arrest_day[:, 0]), ("reconviction", first_conv),
+                             ("reincarceration", first_inc_any)):
+            for days in (180, 365):
+                hit = (first - index_day <= days) & (first <= death_day)
+                real_rows.append((level, days, gname, k, int(hit[sel].sum())))
+        for days in (30, 60, 90, 180):
+            kept = (which_full == 0) | (discharge_full >= days)
+            real_rows.append(("retention", days, gname, k, int(kept[sel].sum())))
+    realized = pd.DataFrame(real_rows, columns=["outcome", "days", "group", "n", "events"])
+    realized["share"] = realized["events"] / realized["n"].where(realized["n"] > 0)
+
     truth = SimulationTruth(
         parameters=p,
         settings={
@@ -1066,6 +1115,7 @@ def simulate_program(
         marginal=marginal,
         contrasts=contrasts,
         noms=noms_truth,
+        realized=realized,
     )
     tables = {
         "participants": _conform("participants", participants),
