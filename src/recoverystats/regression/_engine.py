@@ -149,9 +149,9 @@ def _firth_state(X, y, beta, wc, off):
 
 
 def _hat_diag(X, w, cf):
-    # h_i = w_i x_i' I^{-1} x_i  via the Cholesky factor: ||L^{-1} sqrt(w_i) x_i||^2
-    A = linalg.solve_triangular(cf[0], (X * np.sqrt(w)[:, None]).T, lower=True, check_finite=False)
-    return np.einsum("ij,ij->j", A, A)
+    # h_i = w_i x_i' I^{-1} x_i
+    Iinv = linalg.cho_solve(cf, np.eye(X.shape[1]), check_finite=False)
+    return w * np.einsum("ij,ij->i", X @ Iinv, X)
 
 
 def fit_firth(
