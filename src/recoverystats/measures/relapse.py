@@ -101,7 +101,7 @@ def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = N
     ev = usable_events(prog, RELAPSE_EVENT_TYPES, a)
     if len(ev):
         is_screen = (ev["event_type"] == "drug_screen").to_numpy(dtype=bool)
-        positive = (ev["result"].astype("string").str.lower() == "positive").fillna(False).to_numpy(dtype=bool)
+        positive = (ev["result"] == "positive").fillna(False).to_numpy(dtype=bool)  # canonical codes are lower case
         ev = ev.loc[~is_screen | positive]
     r, rtype = first_event(ev, n, e, c)
     event = ~np.isnan(r) & enrolled_by
