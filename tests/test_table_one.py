@@ -188,3 +188,10 @@ def test_bad_input_errors() -> None:
         table_one(d, group="group", variables=["group"])
     with pytest.raises(InvalidParameterError, match=r"group: column 'group' has no non-missing values"):
         table_one(d.assign(group=None), group="group", variables=["age"])
+
+
+def test_coded_columns_follow_the_data_model_order() -> None:
+    d = pd.DataFrame({"g": ["a", "b"] * 4,
+                      "risk_level": ["very_high", "low", "high", "moderate", "low", "high", "moderate", "low"]})
+    t = table_one(d, group="g").table
+    assert t[t.variable == "risk_level"]["level"].tolist() == ["low", "moderate", "high", "very_high"]

@@ -56,6 +56,22 @@ def smd_categorical(p1: np.ndarray, p2: np.ndarray) -> float:
     return float(np.sqrt(max(val, 0.0)))
 
 
+def _ordered_levels(var: str, values: Any) -> list[Any]:
+    """Levels in the data model's code order for coded participant columns (e.g.
+    ``risk_level``: low, moderate, high, very_high), otherwise sorted."""
+    from recoverystats.schema.spec import PARTICIPANTS
+
+    try:
+        ordered = sorted(values)
+    except TypeError:
+        ordered = sorted(values, key=str)
+    spec = PARTICIPANTS.column(var)
+    if spec is not None and spec.codes:
+        rank = {code: i for i, code in enumerate(spec.codes)}
+        ordered = sorted(ordered, key=lambda v: (rank.get(v, len(rank)), str(v)))
+    return ordered
+
+
 def _is_binary(s: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(s.dtype):
         return True
@@ -115,6 +131,9 @@ def table_one(
 
     Notes
     -----
+    Levels of categorical columns appear in category order (pandas ``Categorical``), in
+    the data model's code order for coded participant columns (``risk_level``: low,
+    moderate, high, very_high; ``gender``; ``discharge_reason``), otherwise sorted.
     Percentages use the non-missing rows of the group as denominator; missing values
     get their own ``(missing)`` row when present. SD uses ``ddof = 1``; quartiles are
     pandas' linear interpolation (R ``quantile(type = 7)``).
@@ -272,11 +291,7 @@ def _categorical_rows(var: str, s: pd.Series, miss: np.ndarray, masks: dict[str,
     elif isinstance(s.dtype, pd.CategoricalDtype):
         levels = list(s.cat.categories)
     else:
-        vals = pd.unique(s.dropna())
-        try:
-            levels = sorted(vals)
-        except TypeError:
-            levels = sorted(vals, key=str)
+        levels = _ordered_levels(var, pd.unique(s.dropna()))
     src = s.astype("Int64") if binary and not is_bool else s
     codes = pd.Categorical(src, categories=levels).codes
     counts = {g: np.bincount(codes[masks[g] & (codes >= 0)], minlength=len(levels)).astype(float)
