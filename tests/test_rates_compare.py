@@ -316,3 +316,20 @@ def test_comparison_plot_has_null_line_and_log_axis_for_ratios() -> None:
     assert ax2.get_xscale() == "linear"
     assert [ln for ln in ax2.lines if ln.get_label() == "no difference"][0].get_xdata()[0] == 0.0
     assert ax2.get_xlabel() == "Risk difference (95% CI)"
+
+
+def test_degenerate_strata_give_nan_ci_with_note_not_a_crash() -> None:
+    # every treated row has the event, every control row has none, in both strata
+    d = pd.DataFrame({"arm": ["t", "c"] * 10, "y": [1, 0] * 10, "s": [1, 1, 2, 2] * 5})
+    r = compare_proportions(d, "y", group="arm", measure="or", strata="s", reference="c")
+    t = r.table
+    assert np.isnan(t["ci_lower"][0]) and np.isnan(t["homogeneity_statistic"][0])
+    assert any("undefined" in n and "no CI is given" in n for n in r.notes)
+    # a stratum with no events at all is left out of the Breslow-Day statistic
+    tabs = [np.array([[8, 12], [4, 16]], float), np.array([[5, 5], [3, 9]], float),
+            np.array([[0, 10], [0, 10]], float)]
+    d2 = _frame_from_tables(tabs)
+    t2 = compare_proportions(d2, "y", group="arm", measure="or", strata="stratum", reference="c").table
+    bd = StratifiedTable(tabs[:2]).test_equal_odds(adjust=True)
+    assert t2["homogeneity_df"][0] == 1
+    assert t2["homogeneity_statistic"][0] == pytest.approx(bd.statistic, rel=RTOL_INDEPENDENT)

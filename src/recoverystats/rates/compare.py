@@ -76,7 +76,8 @@ def compare_proportions(
     test
         p-value of an unstratified comparison: ``"chi2"`` (Pearson chi-square, no
         continuity correction), ``"fisher"`` (Fisher's exact test, two-sided), or
-        ``"auto"`` (Fisher when any expected count is below 5, else chi-square).
+        ``"auto"`` (Fisher when any expected count is below 5, else chi-square). With
+        ``strata`` the p-value is always the Cochran-Mantel-Haenszel test.
 
     Returns
     -------
@@ -416,13 +417,24 @@ def mantel_haenszel(st: _Strata, measure: str, conf_level: float) -> dict[str, f
 
 
 def _breslow_day_tarone(st: _Strata, or_mh: float) -> dict[str, Any]:
-    """Breslow-Day statistic with Tarone's correction, df = strata − 1."""
+    """Breslow-Day statistic with Tarone's correction, df = informative strata − 1.
+
+    A stratum whose expected count under the common OR sits on the edge of its support
+    (zero variance, e.g. no events at all in the stratum) carries no information on
+    heterogeneity and is left out, as in SAS ``PROC FREQ``.
+    """
+    out = {"homogeneity_statistic": float("nan"), "homogeneity_df": 0,
+           "homogeneity_p_value": float("nan"), "homogeneity_test": "Breslow-Day (Tarone)"}
+    if not (np.isfinite(or_mh) and or_mh > 0):
+        return out
     a, n1, n0, m1 = st.a, st.n1, st.n0, st.a + st.c
     lo = np.maximum(0.0, m1 - n0)
     hi = np.minimum(n1, m1)
-    ea = np.empty_like(a)
-    va = np.empty_like(a)
+    ea = np.full(len(a), np.nan)
+    va = np.full(len(a), np.nan)
     for i in range(len(a)):
+        if hi[i] <= lo[i]:
+            continue  # a single possible table: no information
         # expected a under the common OR: the root in [lo, hi] of
         # x (n0 - m1 + x) = OR (n1 - x)(m1 - x)
         qa = 1.0 - or_mh
@@ -435,15 +447,20 @@ def _breslow_day_tarone(st: _Strata, or_mh: float) -> dict[str, Any]:
             roots = np.array([(-qb + disc) / (2 * qa), (-qb - disc) / (2 * qa)])
             inside = roots[(roots >= lo[i] - 1e-9) & (roots <= hi[i] + 1e-9)]
             root = float(inside[0]) if len(inside) else float(np.clip(roots[0], lo[i], hi[i]))
+        cells = np.array([root, n1[i] - root, m1[i] - root, n0[i] - m1[i] + root])
+        if np.any(cells <= 1e-12):
+            continue
         ea[i] = root
-        vb = 1 / root + 1 / (n1[i] - root) + 1 / (m1[i] - root) + 1 / (n0[i] - m1[i] + root)
-        va[i] = 1 / vb
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bd = ((a - ea) ** 2 / va).sum() - (a.sum() - ea.sum()) ** 2 / va.sum()
-    df = len(a) - 1
-    p = float(stats.chi2.sf(bd, df)) if df > 0 and np.isfinite(bd) else float("nan")
-    return {"homogeneity_statistic": float(bd) if df > 0 else float("nan"), "homogeneity_df": df,
-            "homogeneity_p_value": p, "homogeneity_test": "Breslow-Day (Tarone)"}
+        va[i] = 1.0 / np.sum(1.0 / cells)
+    use = np.isfinite(va) & (va > 0)
+    df = int(use.sum()) - 1
+    if df < 1:
+        return out
+    a, ea, va = a[use], ea[use], va[use]
+    bd = float(((a - ea) ** 2 / va).sum() - (a.sum() - ea.sum()) ** 2 / va.sum())
+    out.update({"homogeneity_statistic": bd, "homogeneity_df": df,
+                "homogeneity_p_value": float(stats.chi2.sf(bd, df))})
+    return out
 
 
 def _cochran_q(st: _Strata, measure: str, pooled: float) -> dict[str, Any]:
@@ -486,6 +503,12 @@ def _stratified_row(sub: pd.DataFrame, lv: Any, ref: Any, *, measure: str, conf_
     else:
         res = mantel_haenszel(st, measure, conf_level)
         res.pop("cmh_statistic")
+        if not (np.isfinite(res["ci_lower"]) and np.isfinite(res["ci_upper"])):
+            notes.append(
+                f"{lv} vs {ref}: the Mantel-Haenszel {MEASURE_NAMES[measure]} or its CI is undefined "
+                "(zero events or zero non-events in one group in every stratum); no CI is given. "
+                "Report the stratum counts or an exact analysis instead."
+            )
     variance = {"or": "Robins-Breslow-Greenland", "rr": "Greenland-Robins", "rd": "Sato"}[measure]
     return {
         "estimate": res["estimate"], "ci_lower": res["ci_lower"], "ci_upper": res["ci_upper"],
