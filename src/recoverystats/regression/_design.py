@@ -91,7 +91,7 @@ class Design:
         X = self.X.copy()
         for t in self.exposure_terms:
             if t.kind == "categorical":
-                for c, lev in zip(t.columns, t.levels):
+                for c, lev in zip(t.columns, t.levels, strict=False):
                     X[:, c] = 1.0 if lev == level else 0.0
             else:
                 X[:, t.columns[0]] = float(level)

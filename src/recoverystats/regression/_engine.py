@@ -96,7 +96,7 @@ def fit_mle(
     converged = False
     it = 0
     info = np.eye(k)
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - it is reported as n_iter
         p = expit(eta)
         w = p * (1.0 - p)
         r = y - p
@@ -184,7 +184,7 @@ def fit_firth(
     eta, p, w, info, cf, pll = _firth_state(X, y, beta, wc, off)
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - it is reported as n_iter
         if cf is None:
             break
         h = _hat_diag(X, w, cf)
@@ -406,7 +406,7 @@ def batched_fit(
     resamples) are flagged, not silently kept.
     """
     B = counts.shape[0]
-    k = X.shape[1]
+    X.shape[1]
     beta = np.tile(beta0, (B, 1))
     ok = np.zeros(B, dtype=bool)
     active = np.arange(B)

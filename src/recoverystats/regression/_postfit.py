@@ -85,7 +85,7 @@ def standardised_effect(model, result, *, measure: str, n_boot: int = 0, seed: i
     r0, g0 = risk_and_grad(X_ref)
     rows = []
     crit = model.crit(level)
-    for lv, Xa in zip(levels[1:], X_levels):
+    for lv, Xa in zip(levels[1:], X_levels, strict=False):
         r1, g1 = risk_and_grad(Xa)
         if measure == "rd":
             est = r1 - r0
@@ -128,7 +128,7 @@ def standardised_effect(model, result, *, measure: str, n_boot: int = 0, seed: i
                 stats_boot[i].append(R1 - R0 if measure == "rd" else np.log(R1 / R0))
             done += b
         a = 1.0 - level
-        for row, sb in zip(rows, stats_boot):
+        for row, sb in zip(rows, stats_boot, strict=False):
             v = np.concatenate(sb) if sb else np.array([])
             if v.size < 10:
                 raise InvalidParameterError(

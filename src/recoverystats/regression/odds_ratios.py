@@ -536,7 +536,7 @@ def odds_ratios(
     col_n = [pd.NA] * k
     col_ev = [pd.NA] * k
     for t in design.terms:
-        for i, c in enumerate(t.columns):
+        for _i, c in enumerate(t.columns):
             col_var[c] = t.variable
             if t.kind == "categorical":
                 col_ref[c] = t.reference

@@ -107,7 +107,7 @@ class OddsRatioResult(ResultMixin):
             )
         new_terms = []
         new_refs = []
-        for term, ref, is_main in zip(t["term"], t["reference"], main):
+        for term, ref, is_main in zip(t["term"], t["reference"], main, strict=False):
             if not is_main:
                 new_terms.append(term)
                 new_refs.append(ref)
