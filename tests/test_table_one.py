@@ -195,3 +195,16 @@ def test_coded_columns_follow_the_data_model_order() -> None:
                       "risk_level": ["very_high", "low", "high", "moderate", "low", "high", "moderate", "low"]})
     t = table_one(d, group="g").table
     assert t[t.variable == "risk_level"]["level"].tolist() == ["low", "moderate", "high", "very_high"]
+
+
+def test_love_plot_draws_smds_and_threshold() -> None:
+    d = make()
+    r = table_one(d, group="group", variables=["age", "risk_level", "dual_diagnosis"])
+    ax = r.plot()
+    points = ax.lines[0]
+    expected = [r.table[r.table.variable == v]["smd"].iloc[0] for v in ("age", "risk_level", "dual_diagnosis")]
+    np.testing.assert_allclose(points.get_xdata(), expected)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["age", "risk_level", "dual_diagnosis"]
+    assert [ln.get_label() for ln in ax.lines][1] == "SMD = 0.1"
+    with pytest.raises(InvalidParameterError, match=r"result: this Table 1 was made with smd=False"):
+        table_one(d, group="group", variables=["age"], smd=False).plot()

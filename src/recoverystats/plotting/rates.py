@@ -13,7 +13,7 @@ import pandas as pd
 
 from recoverystats.plotting.style import MARKERS, new_axes, palette, style_axes
 
-__all__ = ["plot_rates", "plot_comparison", "plot_trend"]
+__all__ = ["plot_rates", "plot_comparison", "plot_trend", "plot_smd"]
 
 
 def _row_labels(table: pd.DataFrame, by: tuple[str, ...]) -> list[str]:
@@ -155,4 +155,30 @@ def plot_trend(result: Any, ax: Any = None, *, title: str | None = None,
                                   linestyle="none", markersize=9))
             labels.append("special-cause signal")
         ax.legend(handles, labels, frameon=False, loc="best")
+    return ax
+
+
+def plot_smd(result: Any, ax: Any = None, *, title: str | None = None, threshold: float = 0.1) -> Any:
+    """"Love plot" of a :class:`~recoverystats.results.rates.TableOneResult`: the SMD of
+    every variable, with a dashed line at ``threshold`` (0.1, Austin 2009)."""
+    ax = new_axes(ax)
+    t = result.table
+    if "smd" not in t.columns:
+        from recoverystats.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            "result: this Table 1 was made with smd=False; call table_one(..., smd=True) to plot SMDs."
+        )
+    per_var = t[t["kind"] != "count"].groupby("variable", sort=False)["smd"].first().dropna()
+    y = np.arange(len(per_var))[::-1]
+    ax.plot(per_var.to_numpy(float), y, marker="o", linestyle="none", color=palette(0), label="SMD")
+    ax.axvline(threshold, color="#555555", linestyle="--", linewidth=1.0, label=f"SMD = {threshold:g}")
+    ax.set_yticks(y)
+    ax.set_yticklabels(per_var.index.astype(str).tolist())
+    ax.set_ylim(-0.6, len(per_var) - 0.4)
+    upper = max(float(per_var.max()) if len(per_var) else 0.0, threshold) * 1.15
+    ax.set_xlim(0, upper)
+    style_axes(ax, title=title or f"Standardized mean differences by {result.group}",
+               xlabel="Absolute standardized mean difference", n=result.n_used)
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     return ax

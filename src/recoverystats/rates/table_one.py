@@ -158,6 +158,16 @@ def table_one(
     Austin PC (2009). Balance diagnostics for comparing the distribution of baseline
     covariates between treatment groups in propensity-score matched samples.
     Stat Med 28:3083-3107.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from recoverystats.rates import table_one
+    >>> d = pd.DataFrame({"arm": ["a", "a", "b", "b"], "age": [20.0, 30.0, 40.0, 50.0],
+    ...                   "female": [1, 0, 1, 1]})
+    >>> t1 = table_one(d, group="arm")
+    >>> t1.display_table()[["variable", "level", "a", "b"]].values.tolist()
+    [['n', '', '2', '2'], ['age', 'mean (SD)', '25.0 (7.1)', '45.0 (7.1)'], ['', 'median [IQR]', '25.0 [22.5, 27.5]', '45.0 [42.5, 47.5]'], ['female', '1', '1 (50.0%)', '2 (100.0%)']]
     """
     check_dataframe(df)
     if not isinstance(group, str):

@@ -103,6 +103,12 @@ class TableOneResult(ResultMixin):
         """The formatted table: one text column per group, SMD and p-value kept numeric."""
         return self._display_table()
 
+    def plot(self, ax: Any = None, **kwargs: Any) -> Any:
+        """Love plot: the absolute SMD of each variable with a line at 0.1."""
+        from recoverystats.plotting.rates import plot_smd
+
+        return plot_smd(self, ax=ax, **kwargs)
+
     def _display_table(self) -> pd.DataFrame:
         t = self._table
         cols = ["Overall", *self.groups] if "Overall|n" in t.columns else list(self.groups)
