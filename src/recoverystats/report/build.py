@@ -1,0 +1,1191 @@
+"""``quarterly``: compute every section of the quarterly report from a ProgramData.
+
+The work happens in three passes so that nothing unsuppressed can reach an output:
+
+1. *analyse*: the measures and analyses (public APIs only) produce raw tables, each
+   registered with its additive structure and the ids of cells shared with other tables;
+2. *suppress*: :class:`~recoverystats.report.model.TableRegistry` suppresses all tables
+   together (a number suppressed in one table is suppressed in every table showing it);
+3. *compose*: figures are drawn from the suppressed tables only, and the sections are
+   assembled with text written from the definitions actually used.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recoverystats.errors import InvalidParameterError, RecoveryStatsError
+from recoverystats.report.config import TARGET_DIRECTIONS, ReportConfig, load_config
+from recoverystats.report.model import (
+    FigureBlock,
+    PendingTable,
+    Section,
+    TableBlock,
+    TableRegistry,
+    TextBlock,
+)
+
+__all__ = ["quarterly", "parse_quarter"]
+
+Progress = Callable[[str], None]
+TOTAL = "Total"
+
+_PCT = {"estimate", "ci_lower", "ci_upper", "rate", "target", "pct_intake", "pct_followup", "centre",
+        "lcl", "ucl", "this_estimate", "last_estimate", "change"}
+
+
+def parse_quarter(quarter: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``"2026Q3"`` -> (first day, last day) of that quarter."""
+    m = re.fullmatch(r"(\d{4})\s*-?Q([1-4])", str(quarter).strip(), flags=re.I)
+    if not m:
+        raise InvalidParameterError(
+            f"quarter must look like 2026Q3 (year, 'Q', quarter 1-4); got {quarter!r}."
+        )
+    p = pd.Period(f"{m.group(1)}Q{m.group(2)}", freq="Q")
+    return p.start_time.normalize(), p.end_time.normalize()
+
+
+def _label_quarter(ts: pd.Timestamp) -> str:
+    return str(pd.Period(ts, freq="Q"))
+
+
+# ---------------------------------------------------------------------------------------
+def quarterly(
+    prog: Any,
+    *,
+    quarter: str = "2026Q3",
+    config: str | Mapping[str, Any] | ReportConfig | None = None,
+    min_cell: int | None = None,
+    suppress: bool = True,
+    progress: Progress | None = None,
+) -> Report:  # noqa: F821 - defined in report.report
+    """Build the quarterly report of a program.
+
+    Parameters
+    ----------
+    prog
+        The program (:func:`recoverystats.read_program` or
+        ``simulate_program(...).program()``).
+    quarter
+        The reporting quarter, e.g. ``"2026Q3"``; the data cut-off ``as_of`` is its last
+        day. The previous quarter is the comparison for the key numbers.
+    config
+        A ``report.toml`` path, a mapping of the same layout, or a
+        :class:`~recoverystats.report.config.ReportConfig` (default settings when None).
+    min_cell
+        Smallest count shown (default: the config's ``[privacy] min_cell``, 11).
+    suppress
+        Small-cell suppression (default). ``False`` publishes every count and stamps every
+        page and sheet "contains small cells — not for release".
+    progress
+        Optional callback receiving the name of each stage (the CLI shows it with rich).
+
+    Returns
+    -------
+    Report
+        ``.save(dir)`` writes report.html, report.docx, tables.xlsx, figures/ and
+        results.json (after the identifier and small-cell scan); ``_repr_html_``
+        previews it in Jupyter.
+
+    Notes
+    -----
+    Sections: key numbers (this quarter vs last quarter vs targets), program flow,
+    census and enrollment, retention, relapse and recidivism with quarterly p-charts,
+    Table 1 with SMDs, adjusted odds ratios and risk differences, Kaplan-Meier curves
+    with at-risk tables, follow-up rate and NOMs change, data quality, and the methods
+    and definitions appendix (from ``df.attrs["measure"]`` of the measures used).
+    Every count is suppressed as described in :func:`recoverystats.privacy.suppress`, and
+    the same number is suppressed in every table that shows it.
+    """
+    from recoverystats.report.report import Report
+
+    say = progress or (lambda stage: None)
+    cfg = load_config(config)
+    if min_cell is not None:
+        if isinstance(min_cell, bool) or not isinstance(min_cell, (int, np.integer)) or min_cell < 1:
+            raise InvalidParameterError(f"min_cell must be a whole number >= 1 (11 suppresses 1-10); got {min_cell!r}.")
+        cell = int(min_cell)
+    else:
+        cell = cfg.min_cell
+    start, as_of = parse_quarter(quarter)
+    prev_as_of = start - pd.Timedelta(days=1)
+    _check_program(prog, as_of, quarter, cfg)
+    ctx = _Context(prog=prog, cfg=cfg, quarter=_label_quarter(as_of), start=start, as_of=as_of,
+                   prev_as_of=prev_as_of, min_cell=cell, suppress=bool(suppress))
+    say("measures")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ctx.compute_measures()
+        say("analyses")
+        sections_spec = ctx.analyse()
+    ctx.warnings.extend(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
+    say("suppression")
+    blocks = ctx.registry.suppress_all()
+    say("figures")
+    sections = tuple(spec(blocks) for spec in sections_spec)
+    return Report(
+        title=cfg.title, program=cfg.program, quarter=ctx.quarter, as_of=as_of, config=cfg,
+        sections=sections, tables=blocks, min_cell=cell, suppressed=bool(suppress),
+        provenance=ctx.provenance(), key_numbers=ctx.key_numbers(blocks), prog=prog,
+    )
+
+
+def _check_program(prog: Any, as_of: pd.Timestamp, quarter: str, cfg: ReportConfig) -> None:
+    from recoverystats.io.program import ProgramData
+
+    if not isinstance(prog, ProgramData):
+        raise InvalidParameterError(
+            f"prog must be a ProgramData (from recoverystats.read_program(...)); got {type(prog).__name__}."
+        )
+    p = prog.participants
+    if not len(p):
+        raise InvalidParameterError("prog has no participants; the report needs the participants table.")
+    if cfg.group_column not in p.columns:
+        raise InvalidParameterError(
+            f"config [groups] column: {cfg.group_column!r} is not a participants column; "
+            f"columns are {', '.join(map(str, p.columns))}."
+        )
+    first = p["enrollment_date"].min()
+    if pd.isna(first) or first > as_of:
+        raise InvalidParameterError(
+            f"quarter {quarter!r} ends {as_of.date()} before the first enrollment "
+            f"({'none' if pd.isna(first) else first.date()}); choose a quarter the data covers."
+        )
+    if prog.as_of is not None and prog.as_of < as_of:
+        raise InvalidParameterError(
+            f"quarter {quarter!r} ends {as_of.date()}, after the data cut-off {prog.as_of.date()} "
+            f"(as_of); choose {_label_quarter(prog.as_of - pd.offsets.QuarterEnd(0) if prog.as_of.is_quarter_end else prog.as_of - pd.offsets.QuarterEnd(1))} or earlier, or load the data with a later as_of."
+        )
+
+
+# ---------------------------------------------------------------------------------------
+class _Context:
+    """State of one report computation (internal)."""
+
+    def __init__(self, *, prog: Any, cfg: ReportConfig, quarter: str, start: pd.Timestamp,
+                 as_of: pd.Timestamp, prev_as_of: pd.Timestamp, min_cell: int, suppress: bool) -> None:
+        self.prog = prog
+        self.cfg = cfg
+        self.quarter = quarter
+        self.prev_quarter = _label_quarter(prev_as_of)
+        self.start = start
+        self.as_of = as_of
+        self.prev_as_of = prev_as_of
+        self.min_cell = min_cell
+        self.suppress = suppress
+        self.registry = TableRegistry(min_cell=min_cell, enabled=suppress)
+        self.measures: dict[str, pd.DataFrame] = {}
+        self.prev: dict[str, pd.DataFrame] = {}
+        self.definitions: dict[str, dict[str, Any]] = {}
+        self.warnings: list[str] = []
+        self.notes: dict[str, list[str]] = {}
+        self.key_rows: list[dict[str, Any]] = []
+        g = cfg.group_column
+        p = prog.participants
+        self.participants = p[p["enrollment_date"] <= as_of].copy()
+        self.participants["_group"] = self.participants[g].astype("string").fillna("(missing)")
+        self.groups = sorted(self.participants["_group"].unique().tolist())
+        ref = cfg.reference
+        if ref is not None and ref not in self.groups:
+            raise InvalidParameterError(
+                f"config [groups] reference: {ref!r} is not a level of {g!r}; levels are {', '.join(self.groups)}."
+            )
+        if ref is None:
+            ref = "comparison" if "comparison" in self.groups else self.groups[0]
+        self.reference = ref
+        self.mentor = self._mentor_clusters()
+
+    # -- helpers ------------------------------------------------------------------
+    def _mentor_clusters(self) -> pd.Series:
+        """First mentor matched by as_of, per participant (cluster for robust SEs)."""
+        m = self.prog.matches
+        if not len(m):
+            return pd.Series(dtype="string")
+        m = m[m["match_date"] <= self.as_of].sort_values(["participant_id", "match_date", "mentor_id"])
+        first = m.drop_duplicates("participant_id").set_index("participant_id")["mentor_id"]
+        return first.astype("string")
+
+    def _with_group(self, df: pd.DataFrame) -> pd.DataFrame:
+        out = df.copy()
+        g = self.cfg.group_column
+        out["_group"] = out[g].astype("string").fillna("(missing)") if g in out else "(missing)"
+        return out
+
+    def _define(self, key: str, df: pd.DataFrame) -> None:
+        meta = df.attrs.get("measure")
+        if isinstance(meta, dict):
+            self.definitions[key] = meta
+
+    # -- pass 1: measures -------------------------------------------------------------
+    def compute_measures(self) -> None:
+        from recoverystats import measures as M
+
+        cfg = self.cfg
+        for when, store in ((self.as_of, self.measures), (self.prev_as_of, self.prev)):
+            if when < self.participants["enrollment_date"].min():
+                continue
+            store["retention"] = M.retention(self.prog, days=cfg.retention_days, as_of=when)
+            store["relapse"] = M.relapse(self.prog, window_days=cfg.relapse_window, as_of=when)
+            for level in cfg.recidivism_levels:
+                store[level] = M.recidivism(self.prog, window_days=cfg.recidivism_window, level=level, as_of=when)
+            if len(self.prog.assessments):
+                store["followup"] = M.followup(self.prog, window=cfg.followup_window,
+                                               target=cfg.targets.get("followup_rate", 0.8), as_of=when)
+        if len(self.prog.contacts) or len(self.prog.matches):
+            self.measures["engagement"] = M.engagement(self.prog, as_of=self.as_of)
+        self.measures["relapse_tte"] = M.relapse(self.prog, window_days=None, as_of=self.as_of)
+        first_level = cfg.recidivism_levels[0]
+        self.measures["recidivism_tte"] = M.recidivism(self.prog, window_days=None, level=first_level,
+                                                       as_of=self.as_of)
+        if len(self.prog.assessments):
+            self.measures["noms"] = M.noms_change(self.prog, by=cfg.group_column, window=cfg.followup_window,
+                                                  as_of=self.as_of)
+        for k, v in self.measures.items():
+            self._define(k, v)
+        for k in list(self.measures):
+            if k in ("noms",):
+                continue
+            self.measures[k] = self._with_group(self.measures[k])
+        for k in list(self.prev):
+            self.prev[k] = self._with_group(self.prev[k])
+
+    # -- pass 2: analyses -> raw tables ----------------------------------------------------
+    def analyse(self) -> list[Callable[[dict[str, TableBlock]], Section]]:
+        specs = [
+            self._key_numbers_spec(),
+            self._flow(),
+            self._census(),
+            self._retention(),
+            self._outcomes(),
+            self._table_one(),
+            self._adjusted(),
+            self._survival(),
+            self._followup(),
+            self._quality(),
+            self._methods(),
+        ]
+        return [s for s in specs if s is not None]
+
+    # ---------------------------------------------------------------------------------
+    def _rate_rows(self, df: pd.DataFrame, outcome: str, eligible: str, id_prefix: str
+                   ) -> tuple[pd.DataFrame, dict[tuple[int, str], str]]:
+        """n, events, Wilson estimate and CI by group plus a Total row (public rates API)."""
+        from recoverystats.rates import proportion
+
+        d = df[df[eligible].astype(bool)] if eligible in df else df
+        d = d[d[outcome].notna()]
+        rows = []
+        if len(d):
+            r = proportion(d, outcome, by="_group", conf_level=self.cfg.conf_level).table
+            r = r.rename(columns={"_group": "group"})
+            tot = proportion(d, outcome, conf_level=self.cfg.conf_level).table
+            tot.insert(0, "group", TOTAL)
+            full = pd.concat([r, tot], ignore_index=True)
+        else:
+            full = pd.DataFrame({"group": [*self.groups, TOTAL], "n": 0, "events": 0,
+                                 "estimate": np.nan, "ci_lower": np.nan, "ci_upper": np.nan})
+        full = full.set_index("group").reindex([*self.groups, TOTAL]).reset_index()
+        full["n"] = full["n"].fillna(0)
+        full["events"] = full["events"].fillna(0)
+        rows.append(full)
+        out = pd.concat(rows, ignore_index=True)[["group", "n", "events", "estimate", "ci_lower", "ci_upper"]]
+        ids = {}
+        for i, g in enumerate(out["group"]):
+            ids[(i, "n")] = f"{id_prefix}|{g}|n"
+            ids[(i, "events")] = f"{id_prefix}|{g}|events"
+        return out, ids
+
+    _RATE_DEP = {"estimate": ["n", "events"], "ci_lower": ["n", "events"], "ci_upper": ["n", "events"]}
+
+    # -- key numbers ------------------------------------------------------------------------
+    def _key_numbers_spec(self) -> Callable[[dict[str, TableBlock]], Section]:
+        # registered last-minute: needs the ids of the other tables, which are fixed strings
+        rows: list[dict[str, Any]] = []
+        ids: dict[tuple[int, str], str] = {}
+        p = self.participants
+        q_start, prev_start = self.start, parse_quarter(self.prev_quarter)[0]
+        new_now = int(((p["enrollment_date"] >= q_start) & (p["enrollment_date"] <= self.as_of)).sum())
+        new_prev = int(((p["enrollment_date"] >= prev_start) & (p["enrollment_date"] <= self.prev_as_of)).sum())
+        rows.append(dict(key="enrolled_to_date", measure="Participants enrolled to date", kind="count",
+                         this_n=np.nan, this_count=len(p), last_n=np.nan, last_count=np.nan))
+        ids[(0, "this_count")] = "N|all"
+        rows.append(dict(key="new_enrollments", measure="New enrollments in the quarter", kind="count",
+                         this_n=np.nan, this_count=new_now, last_n=np.nan, last_count=new_prev))
+        ids[(1, "this_count")] = f"enr|{self.quarter}|{TOTAL}"
+        ids[(1, "last_count")] = f"enr|{self.prev_quarter}|{TOTAL}"
+        act_now, act_prev = self._active(self.as_of), self._active(self.prev_as_of)
+        rows.append(dict(key="active", measure="Active participants at quarter end", kind="count",
+                         this_n=np.nan, this_count=int(act_now.sum()), last_n=np.nan, last_count=int(act_prev.sum())))
+        ids[(2, "this_count")] = f"active|{self.quarter}|{TOTAL}"
+        ids[(2, "last_count")] = f"active|{self.prev_quarter}|{TOTAL}"
+
+        def rate_row(key: str, label: str, frame_key: str, outcome: str, eligible: str, id_prefix: str) -> None:
+            now = self.measures.get(frame_key)
+            if now is None:
+                return
+            prev = self.prev.get(frame_key)
+
+            def counts(df: pd.DataFrame | None) -> tuple[float, float]:
+                if df is None:
+                    return np.nan, np.nan
+                d = df[df[eligible].astype(bool)] if eligible in df else df
+                d = d[d[outcome].notna()]
+                return float(len(d)), float(d[outcome].astype(float).sum())
+
+            tn, te = counts(now)
+            ln, le = counts(prev)
+            i = len(rows)
+            rows.append(dict(key=key, measure=label, kind="rate", this_n=tn, this_count=te, last_n=ln, last_count=le))
+            ids[(i, "this_n")] = f"{id_prefix}|{TOTAL}|n"
+            ids[(i, "this_count")] = f"{id_prefix}|{TOTAL}|events"
+
+        days = self.cfg.retention_days
+        k90 = 90 if 90 in days else days[len(days) // 2]
+        rate_row(f"retention_{k90}", f"{k90}-day retention", "retention", f"retained_{k90}", f"eligible_{k90}",
+                 f"ret|{k90}")
+        rate_row("relapse", f"Relapse within {self.cfg.relapse_window} days", "relapse", "relapsed", "eligible",
+                 "out|relapse")
+        lvl = self.cfg.recidivism_levels[0]
+        rate_row(lvl, f"{lvl.capitalize()} within {self.cfg.recidivism_window} days", lvl, "recidivated",
+                 "eligible", f"out|{lvl}")
+        if "followup" in self.measures:
+            rate_row("followup_rate", "Follow-up rate (6-month interview in window)", "followup",
+                     "completed_in_window", "due", "fu")
+        t = pd.DataFrame(rows)
+        for c in ("this_n", "this_count", "last_n", "last_count"):
+            t[c] = t[c].astype(float)
+        rate = t["kind"] == "rate"
+        t["this_estimate"] = np.where(rate, t["this_count"] / t["this_n"].where(t["this_n"] > 0), np.nan)
+        t["last_estimate"] = np.where(rate, t["last_count"] / t["last_n"].where(t["last_n"] > 0), np.nan)
+        t["change"] = np.where(rate, t["this_estimate"] - t["last_estimate"], t["this_count"] - t["last_count"])
+        t["target"] = [self.cfg.targets.get(k, np.nan) for k in t["key"]]
+        direction = [TARGET_DIRECTIONS.get(k, "") for k in t["key"]]
+        meets = []
+        for est, tgt, d in zip(t["this_estimate"], t["target"], direction, strict=False):
+            if np.isnan(tgt) or np.isnan(est):
+                meets.append(np.nan)
+            else:
+                meets.append(float(est >= tgt if d == "higher" else est <= tgt))
+        t["meets_target"] = meets
+        self.key_rows = rows
+        self.registry.add(PendingTable(
+            key="key_numbers", sheet="Key numbers", title=f"Key numbers, {self.quarter} vs {self.prev_quarter}",
+            raw=t, count_columns=("this_n", "this_count", "last_n", "last_count"),
+            margins={"complements": [("this_n", "this_count"), ("last_n", "last_count")],
+                     # participants newly counted since last quarter are a count too
+                     "hidden": {"new_n": {"this_n": 1, "last_n": -1},
+                                "new_events": {"this_count": 1, "last_count": -1},
+                                "new_nonevents": {"this_n": 1, "this_count": -1, "last_n": -1, "last_count": 1}}},
+            dependent={"this_estimate": ["this_n", "this_count"], "last_estimate": ["last_n", "last_count"],
+                       "change": ["this_n", "this_count", "last_n", "last_count"],
+                       "meets_target": ["this_n", "this_count"]},
+            columns=("measure", "this_count", "this_n", "this_estimate", "last_count", "last_n", "last_estimate",
+                     "change", "target", "meets_target"),
+            labels={"this_count": f"{self.quarter}: count", "this_n": f"{self.quarter}: of",
+                    "this_estimate": f"{self.quarter}: %", "last_count": f"{self.prev_quarter}: count",
+                    "last_n": f"{self.prev_quarter}: of", "last_estimate": f"{self.prev_quarter}: %",
+                    "change": "Change", "target": "Target", "meets_target": "Meets target"},
+            percent_columns=("this_estimate", "last_estimate", "target"),
+            measure={"as_of": self.as_of.date().isoformat(), "previous_as_of": self.prev_as_of.date().isoformat(),
+                     "numerator": "this_count / last_count", "denominator": "this_n / last_n",
+                     "definition": "Rates use every participant whose window is complete by the cut-off "
+                                   "(cumulative to the end of each quarter); counts are of participants."},
+            ids=ids,
+        ))
+
+        def section(blocks: dict[str, TableBlock]) -> Section:
+            kb = blocks["key_numbers"]
+            text = TextBlock(paragraphs=(
+                f"Data to {self.as_of.date().isoformat()} (end of {self.quarter}), compared with the end of "
+                f"{self.prev_quarter}. Rates are cumulative: every participant whose outcome window was complete "
+                "by the cut-off. Targets come from the report configuration.",
+            ))
+            return Section("summary", "Key numbers", (text, kb))
+
+        return section
+
+    def key_numbers(self, blocks: dict[str, TableBlock]) -> list[dict[str, Any]]:
+        from recoverystats.results.base import json_safe
+
+        kb = blocks.get("key_numbers")
+        if kb is None:
+            return []
+        return [json_safe(r) for r in kb.data.to_dict("records")]
+
+    def _active(self, when: pd.Timestamp) -> pd.Series:
+        p = self.participants
+        enrolled = p["enrollment_date"] <= when
+        left = p["discharge_date"].notna() & (p["discharge_date"] <= when)
+        return enrolled & ~left
+
+    # -- program flow ---------------------------------------------------------------------
+    def _flow(self) -> Callable[[dict[str, TableBlock]], Section]:
+        p = self.participants
+        n_all = len(p)
+        matched_ids = set(self.mentor.index.astype(str))
+        matched = p["participant_id"].astype(str).isin(matched_ids)
+        eng = self.measures.get("engagement")
+        if eng is not None:
+            e_ok = eng.set_index(eng["participant_id"].astype(str))["engaged"].reindex(p["participant_id"].astype(str))
+            engaged = (e_ok.fillna(False).astype(bool).to_numpy()) & matched.to_numpy()
+        else:
+            engaged = np.zeros(n_all, dtype=bool)
+        fu = self.measures.get("followup")
+        if fu is not None:
+            due = int(fu["due"].astype(bool).sum())
+            done = int((fu["due"].astype(bool) & fu["completed_in_window"].fillna(0).astype(bool)).sum())
+        else:
+            due, done = np.nan, np.nan
+        discharged = p["discharge_date"].notna() & (p["discharge_date"] <= self.as_of)
+        flow = pd.DataFrame([
+            {"stage": "Enrolled", "n": n_all, "of": np.nan},
+            {"stage": "Matched with a mentor", "n": int(matched.sum()), "of": n_all},
+            {"stage": "Engaged (3+ contacts in 90 days)", "n": int(engaged.sum()), "of": int(matched.sum())},
+            {"stage": "Followed up at 6 months", "n": done, "of": due},
+            {"stage": "Discharged", "n": int(discharged.sum()), "of": n_all},
+        ])
+        flow["n"] = flow["n"].astype(float)
+        flow["of"] = flow["of"].astype(float)
+        flow["pct"] = flow["n"] / flow["of"]
+        ids = {(0, "n"): "N|all", (1, "n"): "flow|matched", (1, "of"): "N|all", (2, "n"): "flow|engaged",
+               (2, "of"): "flow|matched", (3, "n"): "fu|Total|events", (3, "of"): "fu|Total|n",
+               (4, "n"): "dis|Total", (4, "of"): "N|all"}
+        self.registry.add(PendingTable(
+            key="flow", sheet="Program flow", title="Program flow", raw=flow, count_columns=("n", "of"),
+            margins={"complements": [("of", "n")]}, dependent={"pct": ["n", "of"]},
+            columns=("stage", "n", "of", "pct"), labels={"stage": "Stage", "n": "N", "of": "Of", "pct": "%"},
+            percent_columns=("pct",), ids=ids,
+            measure={"as_of": self.as_of.date().isoformat(),
+                     "definition": "Enrolled by the cut-off; matched = a mentor match dated by the cut-off; "
+                                   "engaged = matched and at least 3 mentor contacts in the first 90 days "
+                                   "(engagement measure); followed up = 6-month interview completed in the "
+                                   "window among those due; discharged = discharge dated by the cut-off."},
+        ))
+        reasons = p.loc[discharged, "discharge_reason"].astype("string").fillna("(not recorded)")
+        from recoverystats.schema.spec import DISCHARGE_REASONS
+
+        levels = [r for r in DISCHARGE_REASONS if r in set(reasons)] + sorted(set(reasons) - set(DISCHARGE_REASONS))
+        rt = pd.DataFrame({"reason": levels + [TOTAL],
+                           "n": [int((reasons == r).sum()) for r in levels] + [int(len(reasons))]})
+        rt["pct"] = rt["n"] / max(len(reasons), 1)
+        self.registry.add(PendingTable(
+            key="discharge_reasons", sheet="Discharge reasons", title="Discharges by reason", raw=rt,
+            count_columns=("n",), margins={"total_row": {"reason": TOTAL}}, dependent={"pct": ["n"]},
+            labels={"reason": "Reason", "pct": "% of discharges"}, percent_columns=("pct",),
+            ids={(len(levels), "n"): "dis|Total"},
+            measure={"as_of": self.as_of.date().isoformat(), "definition": "Discharges dated by the cut-off, by discharge_reason."},
+        ))
+
+        def section(blocks: dict[str, TableBlock]) -> Section:
+            from recoverystats.plotting.report import plot_flow
+
+            fig = _figure("flow", "Program flow", lambda ax: plot_flow(
+                blocks["flow"].data, blocks["discharge_reasons"].data, ax=ax, as_of=self.as_of), figsize=(7.5, 5.2))
+            return Section("flow", "Program flow", (
+                TextBlock(paragraphs=("From enrollment to discharge, drawn from the data. Percentages are of the "
+                                      "stage named in the 'Of' column. * = suppressed small cell.",)),
+                fig, blocks["flow"], blocks["discharge_reasons"]))
+
+        return section
+
+    # -- census ---------------------------------------------------------------------------
+    def _census(self) -> Callable[[dict[str, TableBlock]], Section]:
+        p = self.participants
+        gs = self.groups
+        # census by site x group (the whole program to date)
+        site = p["site"].astype("string").fillna("(no site)") if "site" in p else pd.Series("(all)", index=p.index)
+        sites = sorted(site.unique().tolist())
+        ct = pd.crosstab(site, p["_group"]).reindex(index=sites, columns=gs, fill_value=0)
+        ct = ct.astype(float)
+        ct.columns = [f"n_{g}" for g in gs]
+        ct["n_total"] = ct.sum(axis=1)
+        ct.loc[TOTAL] = ct.sum(axis=0)
+        ct = ct.reset_index().rename(columns={"index": "site", "site": "site"})
+        ct.columns = ["site", *ct.columns[1:]]
+        ids = {(len(sites), f"n_{g}"): f"N|{g}" for g in gs}
+        ids[(len(sites), "n_total")] = "N|all"
+        gcols = tuple(f"n_{g}" for g in gs)
+        self.registry.add(PendingTable(
+            key="census_site", sheet="Census by site", title="Participants enrolled to date, by site and group",
+            raw=ct, count_columns=(*gcols, "n_total"),
+            margins={"total_row": {"site": TOTAL}, "total_columns": {"n_total": list(gcols)}},
+            labels={"site": "Site", **{f"n_{g}": g for g in gs}, "n_total": "Total"}, ids=ids,
+            measure={"as_of": self.as_of.date().isoformat(), "definition": "Participants with enrollment_date on or before the cut-off."},
+        ))
+        # enrollment and active census by quarter
+        q = p["enrollment_date"].dt.to_period("Q")
+        periods = pd.period_range(q.min(), pd.Period(self.as_of, freq="Q"), freq="Q")
+        en = pd.crosstab(q, p["_group"]).reindex(index=periods, columns=gs, fill_value=0).astype(float)
+        en.columns = [f"new_{g}" for g in gs]
+        en["new_total"] = en.sum(axis=1)
+        en.loc["Total"] = en.sum(axis=0)
+        en.insert(0, "period", [str(x) for x in periods] + [TOTAL])
+        en = en.reset_index(drop=True)
+        ncols = tuple(f"new_{g}" for g in gs)
+        ids = {}
+        for i, per in enumerate(en["period"]):
+            ids[(i, "new_total")] = f"enr|{per}|{TOTAL}"
+        for g in gs:
+            ids[(len(periods), f"new_{g}")] = f"N|{g}"
+        ids[(len(periods), "new_total")] = "N|all"
+        self.registry.add(PendingTable(
+            key="enrollment", sheet="Enrollment by quarter", title="New enrollments by quarter and group",
+            raw=en, count_columns=(*ncols, "new_total"),
+            margins={"total_row": {"period": TOTAL}, "total_columns": {"new_total": list(ncols)}},
+            labels={"period": "Quarter", **{f"new_{g}": g for g in gs}, "new_total": "Total"}, ids=ids,
+            measure={"as_of": self.as_of.date().isoformat(), "definition": "Participants by quarter of enrollment_date."},
+        ))
+        act = []
+        for per in periods:
+            end = per.end_time.normalize()
+            a = self._active(end)
+            row = {"period": str(per)}
+            for g in gs:
+                row[f"active_{g}"] = float((a & (p["_group"] == g)).sum())
+            row["active_total"] = float(a.sum())
+            act.append(row)
+        at = pd.DataFrame(act)
+        acols = tuple(f"active_{g}" for g in gs)
+        ids = {(i, "active_total"): f"active|{per}|{TOTAL}" for i, per in enumerate(at["period"])}
+        self.registry.add(PendingTable(
+            key="census_quarter", sheet="Active census", title="Active participants at the end of each quarter",
+            raw=at, count_columns=(*acols, "active_total"), margins={"total_columns": {"active_total": list(acols)}},
+            labels={"period": "Quarter", **{f"active_{g}": g for g in gs}, "active_total": "Total"}, ids=ids,
+            measure={"as_of": self.as_of.date().isoformat(),
+                     "definition": "Enrolled on or before the quarter's last day and not discharged by then."},
+        ))
+
+        def section(blocks: dict[str, TableBlock]) -> Section:
+            from recoverystats.plotting.report import plot_enrollment
+
+            fig = _figure("enrollment", "Enrollment and census by quarter", lambda ax: plot_enrollment(
+                blocks["enrollment"].data, blocks["census_quarter"].data, gs, ax=ax, as_of=self.as_of,
+                n=len(p)))
+            return Section("census", "Census and enrollment", (
+                fig, blocks["census_site"], blocks["enrollment"], blocks["census_quarter"]))
+
+        return section
+
+    # -- retention -------------------------------------------------------------------------
+    def _retention(self) -> Callable[[dict[str, TableBlock]], Section]:
+        df = self.measures["retention"]
+        parts, ids = [], {}
+        offset = 0
+        for k in self.cfg.retention_days:
+            t, tid = self._rate_rows(df, f"retained_{k}", f"eligible_{k}", f"ret|{k}")
+            t.insert(0, "days", k)
+            parts.append(t)
+            ids.update({(i + offset, c): v for (i, c), v in tid.items()})
+            offset += len(t)
+        tab = pd.concat(parts, ignore_index=True)
+        meta = self.definitions.get("retention", {})
+        self.registry.add(PendingTable(
+            key="retention", sheet="Retention", title="Retention by group (Wilson 95% CI)", raw=tab,
+            count_columns=("n", "events"),
+            margins={"total_row": {"group": TOTAL}, "by": ["days"], "complements": [("n", "events")]},
+            dependent=self._RATE_DEP, labels={"days": "Day", "n": "Eligible", "events": "Retained"},
+            percent_columns=("estimate", "ci_lower", "ci_upper"), ids=ids,
+            measure=_measure_meta(meta, "retained_<k>", "participants whose k-day window is complete"),
+        ))
+
+        def section(blocks: dict[str, TableBlock]) -> Section:
+            from recoverystats.plotting.report import plot_retention
+
+            b = blocks["retention"]
+            fig = _figure("retention", "Retention by group", lambda ax: plot_retention(
+                b.data, ax=ax, as_of=self.as_of, n=len(self.participants)))
+            return Section("retention", "Retention", (
+                TextBlock(paragraphs=(meta.get("definition", ""),)), fig, b))
+
+        return section
+
+    # -- relapse and recidivism -------------------------------------------------------------
+    def _outcomes(self) -> Callable[[dict[str, TableBlock]], Section]:
+        from recoverystats.rates import trend
+
+        items = [("relapse", f"Relapse within {self.cfg.relapse_window} days", "relapsed")]
+        for lvl in self.cfg.recidivism_levels:
+            items.append((lvl, f"{lvl.capitalize()} within {self.cfg.recidivism_window} days", "recidivated"))
+        parts, ids, offset = [], {}, 0
+        for key, label, col in items:
+            t, tid = self._rate_rows(self.measures[key], col, "eligible", f"out|{key}")
+            t.insert(0, "measure", label)
+            parts.append(t)
+            ids.update({(i + offset, c): v for (i, c), v in tid.items()})
+            offset += len(t)
+        first = self.cfg.recidivism_levels[0]
+        rc = self.measures[first]
+        if "technical_violation" in rc:
+            t, tid = self._rate_rows(rc, "technical_violation", "eligible", "out|technical")
+            t.insert(0, "measure", f"Technical violation within {self.cfg.recidivism_window} days")
+            parts.append(t)
+            ids.update({(i + offset, c): v for (i, c), v in tid.items()})
+        tab = pd.concat(parts, ignore_index=True)
+        self.registry.add(PendingTable(
+            key="outcomes", sheet="Relapse and recidivism", title="Relapse and recidivism by group (Wilson 95% CI)",
+            raw=tab, count_columns=("n", "events"),
+            margins={"total_row": {"group": TOTAL}, "by": ["measure"], "complements": [("n", "events")]},
+            dependent=self._RATE_DEP, labels={"measure": "Outcome", "n": "Eligible", "events": "Events"},
+            percent_columns=("estimate", "ci_lower", "ci_upper"), ids=ids,
+            measure={"relapse": _measure_meta(self.definitions.get("relapse", {}), "relapsed", "eligible"),
+                     first: _measure_meta(self.definitions.get(first, {}), "recidivated", "eligible")},
+        ))
+        charts = []
+        for key, label, col in items[:2]:
+            d = self.measures[key]
+            d = d[d["eligible"].astype(bool) & d[col].notna()]
+            if len(d) < 2:
+                continue
+            tr = trend(d, col, date="enrollment_date", freq="Q", conf_level=self.cfg.conf_level).table
+            keep = ["period", "n", "events", "estimate", "ci_lower", "ci_upper", "centre", "lcl", "ucl", "signal"]
+            tr = tr[keep].copy()
+            tr["signal"] = tr["signal"].astype(float)
+            tot = {"period": TOTAL, "n": tr["n"].sum(), "events": tr["events"].sum()}
+            tr = pd.concat([tr, pd.DataFrame([tot])], ignore_index=True)
+            tr["n"] = tr["n"].astype(float)
+            tr["events"] = tr["events"].astype(float)
+            tr.loc[tr.index[-1], "estimate"] = tot["events"] / tot["n"] if tot["n"] else np.nan
+            tid = {(len(tr) - 1, "n"): f"out|{key}|{TOTAL}|n", (len(tr) - 1, "events"): f"out|{key}|{TOTAL}|events"}
+            tkey = f"pchart_{key}"
+            self.registry.add(PendingTable(
+                key=tkey, sheet=f"p-chart {key}"[:31], title=f"{label}: quarterly p-chart (cohorts by enrollment quarter)",
+                raw=tr, count_columns=("n", "events"),
+                margins={"total_row": {"period": TOTAL}, "complements": [("n", "events")]},
+                dependent={**self._RATE_DEP, "lcl": ["n"], "ucl": ["n"], "signal": ["n", "events"]},
+                labels={"period": "Enrollment quarter", "centre": "Centre", "lcl": "LCL", "ucl": "UCL",
+                        "signal": "Signal"},
+                percent_columns=("estimate", "ci_lower", "ci_upper", "centre", "lcl", "ucl"), ids=tid,
+                measure={"definition": "Per enrollment-quarter cohort: proportion with the outcome among "
+                                       "eligible participants; p-chart centre = pooled proportion, limits "
+                                       "= centre +/- 3 sqrt(p(1-p)/n_i) (rates.trend).",
+                         "as_of": self.as_of.date().isoformat()},
+            ))
+            charts.append((tkey, label))
+
+        def section(blocks: dict[str, TableBlock]) -> Section:
+            from recoverystats.plotting.report import plot_pchart
+
+            out: list[Any] = [TextBlock(paragraphs=tuple(
+                x for x in (self.definitions.get("relapse", {}).get("definition", ""),
+                            self.definitions.get(first, {}).get("definition", "")) if x))]
+            out.append(blocks["outcomes"])
+            for tkey, label in charts:
+                b = blocks[tkey]
+                out.append(_figure(tkey, f"{label}: p-chart", lambda ax, b=b, label=label: plot_pchart(
+                    b.data, ax=ax, title=label, as_of=self.as_of)))
+                out.append(b)
+            return Section("outcomes", "Relapse and recidivism", tuple(out))
+
+        return section
+
+    # -- table 1 ------------------------------------------------------------------------
+    def _table_one(self) -> Callable[[dict[str, TableBlock]], Section] | None:
+        from recoverystats.rates import table_one
+
+        base = self.measures["retention"]
+        variables = [v for v in self.cfg.table_one if v in base.columns and base[v].notna().any()]
+        if not variables:
+            return None
+        t1 = table_one(base, group="_group", variables=variables, smd=True, overall=True)
+        tab = t1.table
+        gs = list(t1.groups)
+        allg = ["Overall", *gs]
+        cat_rows, cont_rows = [], []
+        nrow = tab[tab["kind"] == "count"].iloc[0]
+        for var, block in tab[tab["kind"] != "count"].groupby("variable", sort=False):
+            kinds = set(block["kind"])
+            if "continuous" in kinds:
+                r = block[block["kind"] == "continuous"].iloc[0]
+                cont_rows.append({"variable": var, "smd": r["smd"],
+                                  **{f"mean|{g}": r[f"{g}|mean"] for g in allg},
+                                  **{f"sd|{g}": r[f"{g}|sd"] for g in allg},
+                                  **{f"n|{g}": r[f"{g}|n"] for g in allg}})
+                miss = block[block["kind"] == "missing"]
+                levels = list(miss.itertuples(index=False))
+                if levels:
+                    # present: (missing) counts plus the complement "with a value"
+                    rows = [("(with a value)", {g: r[f"{g}|n"] for g in allg})]
+                    rows += [("(missing)", {g: m._asdict().get(f"{g}|n", np.nan) for g in allg}) for m in [block[block["kind"] == "missing"].iloc[0]]]
+                    for lev, vals in rows:
+                        cat_rows.append({"variable": var, "level": lev, "smd": np.nan,
+                                         **{f"n|{g}": float(vals[g]) for g in allg}})
+                    cat_rows.append({"variable": var, "level": TOTAL, "smd": np.nan,
+                                     **{f"n|{g}": float(nrow[f"{g}|n"]) for g in allg}})
+                continue
+            smd = block["smd"].iloc[0]
+            levels = block.reset_index(drop=True)
+            is_binary = len(levels[levels["kind"] == "categorical"]) == 1
+            for r in levels.itertuples(index=False):
+                rec = dict(zip(levels.columns, r, strict=False))
+                cat_rows.append({"variable": var, "level": str(rec["level"]), "smd": smd,
+                                 **{f"n|{g}": float(rec[f"{g}|n"]) for g in allg}})
+            if is_binary:
+                # the other level is implied (N - yes - missing): publish it so the structure is explicit
+                yes = levels[levels["kind"] == "categorical"].iloc[0]
+                miss = levels[levels["kind"] == "missing"]
+                other = {g: float(nrow[f"{g}|n"]) - float(yes[f"{g}|n"]) - (float(miss.iloc[0][f"{g}|n"]) if len(miss) else 0.0)
+                         for g in allg}
+                lev = str(yes["level"])
+                name = {"True": "False", "true": "false", "1": "0", "yes": "no", "1.0": "0.0"}.get(lev, f"not {lev}")
+                cat_rows.append({"variable": var, "level": name, "smd": smd, **{f"n|{g}": other[g] for g in allg}})
+            cat_rows.append({"variable": var, "level": TOTAL, "smd": np.nan,
+                             **{f"n|{g}": float(nrow[f"{g}|n"]) for g in allg}})
+        cat = pd.DataFrame(cat_rows)
+        if len(cat):
+            for g in allg:
+                denom = cat.groupby("variable", sort=False)[f"n|{g}"].transform(
+                    lambda s: s[cat.loc[s.index, "level"].eq(TOTAL).to_numpy()].iloc[0] - s[cat.loc[s.index, "level"].eq("(missing)").to_numpy()].sum())
+                cat[f"pct|{g}"] = cat[f"n|{g}"] / denom.where(denom > 0)
+                cat.loc[cat["level"].isin([TOTAL, "(missing)"]), f"pct|{g}"] = np.nan
+            ids = {}
+            for i, lev in enumerate(cat["level"]):
+                if lev == TOTAL:
+                    for g in allg:
+                        ids[(i, f"n|{g}")] = "N|all" if g == "Overall" else f"N|{g}"
+            total_rows = [i for i, lev in enumerate(cat["level"]) if lev == TOTAL]
+            shown_rows = [i for i in range(len(cat)) if i not in total_rows]
+            counts = tuple(f"n|{g}" for g in allg)
+            self.registry.add(PendingTable(
+                key="table_one", sheet="Table 1", title="Baseline characteristics by group: n (%)",
+                raw=cat, count_columns=counts,
+                margins={"total_row": {"level": TOTAL}, "by": ["variable"],
+                         "total_columns": {"n|Overall": [f"n|{g}" for g in gs]}},
+                dependent={f"pct|{g}": [f"n|{g}"] for g in allg},
+                columns=("variable", "level", *[c for g in allg for c in (f"n|{g}", f"pct|{g}")], "smd"),
+                labels={"variable": "Characteristic", "level": "Level",
+                        **{f"n|{g}": f"{g} n" for g in allg}, **{f"pct|{g}": f"{g} %" for g in allg},
+                        "smd": "SMD"},
+                percent_columns=tuple(f"pct|{g}" for g in allg), ids=ids, display_rows=shown_rows,
+                measure={"definition": "Participants enrolled by the cut-off; % of those with a recorded value; "
+                                       "SMD = standardized mean difference (Yang & Dalton for categorical).",
+                         "as_of": self.as_of.date().isoformat()},
+            ))
+        cont = pd.DataFrame(cont_rows)
+        if len(cont):
+            # group sizes of the continuous rows (those with a value) are counts too
+            cont_counts = tuple(f"n|{g}" for g in allg)
+            dep = {f"{s}|{g}": [f"n|{g}"] for g in allg for s in ("mean", "sd")}
+            self.registry.add(PendingTable(
+                key="table_one_continuous", sheet="Table 1 continuous", title="Baseline characteristics: mean (SD)",
+                raw=cont, count_columns=cont_counts,
+                margins={"total_columns": {"n|Overall": [f"n|{g}" for g in gs]}},
+                dependent=dep,
+                columns=("variable", *[c for g in allg for c in (f"mean|{g}", f"sd|{g}")], "smd"),
+                labels={"variable": "Characteristic", **{f"mean|{g}": f"{g} mean" for g in allg},
+                        **{f"sd|{g}": f"{g} SD" for g in allg}, "smd": "SMD"},
+                measure={"definition": "Mean and SD (ddof=1) among participants with a value.",
+                         "as_of": self.as_of.date().isoformat()},
+            ))
+
+        def section(blocks: dict[str, TableBlock]) -> Section:
+            out: list[Any] = [TextBlock(paragraphs=(
+                "Characteristics at enrollment of everyone enrolled by the cut-off. An absolute SMD above 0.1 "
+                "is the usual flag for imbalance between groups.",))]
+            if "table_one_continuous" in blocks:
+                out.append(blocks["table_one_continuous"])
+            if "table_one" in blocks:
+                out.append(blocks["table_one"])
+            return Section("table1", "Baseline characteristics (Table 1)", tuple(out))
+
+        return section
+
+    # -- adjusted odds ratios ---------------------------------------------------------------
+    def _adjusted(self) -> Callable[[dict[str, TableBlock]], Section]:
+        from recoverystats.regression import odds_ratios
+
+        cfg = self.cfg
+        results = []
+        first = cfg.recidivism_levels[0]
+        for key, col, label in (("relapse", "relapsed", f"relapse within {cfg.relapse_window} days"),
+                                (first, "recidivated", f"{first} within {cfg.recidivism_window} days")):
+            d = self.measures[key]
+            d = d[d["eligible"].astype(bool) & d[col].notna()].copy()
+            adjust = [a for a in cfg.adjust if a in d.columns and d[a].notna().any()]
+            cluster = None
+            if cfg.cluster == "mentor_id" and len(self.mentor):
+                mid = d["participant_id"].astype(str).map(self.mentor)
+                # unmatched participants are their own cluster
+                d["_cluster"] = mid.fillna("unmatched:" + d["participant_id"].astype(str))
+                cluster = "_cluster"
+            elif cfg.cluster and cfg.cluster in d.columns:
+                cluster = cfg.cluster
+            d["_exposure"] = d["_group"]
+            try:
+                r = odds_ratios(d, col, exposure="_exposure", adjust=adjust, cluster=cluster,
+                                reference={"_exposure": self.reference}, conf_level=cfg.conf_level, missing="drop")
+                rd = r.risk_difference(seed=cfg.seed)
+            except RecoveryStatsError as exc:
+                self.notes.setdefault("adjusted", []).append(f"{label}: model not estimated ({exc}).")
+                continue
+            results.append((key, label, r, rd, adjust, cluster))
+        or_parts, rd_parts, methods = [], [], []
+        for _key, label, r, rd, adjust, cluster in results:
+            t = r.table
+            t = t[t["term"] != "Intercept"].copy()
+            t["term"] = t["term"].str.replace("_exposure", "group", regex=False)
+            t["variable"] = t["variable"].replace({"_exposure": "group"})
+            t.insert(0, "outcome", label)
+            or_parts.append(t[["outcome", "term", "estimate", "ci_lower", "ci_upper", "p_value", "n", "events"]])
+            dt = rd.table.copy()
+            dt.insert(0, "outcome", label)
+            rd_parts.append(dt[["outcome", "comparison", "estimate", "ci_lower", "ci_upper", "p_value",
+                                "risk_exposed", "risk_reference"]])
+            methods.append(f"{label}: {r.method}; n used = {r.n_used:,}; adjusted for "
+                           f"{', '.join(adjust) if adjust else 'nothing'}; "
+                           f"{'clusters = first mentor (unmatched participants are their own cluster)' if cluster else 'no clustering'}. "
+                           + " ".join(r.notes))
+        if or_parts:
+            ot = pd.concat(or_parts, ignore_index=True)
+            ot["n"] = pd.to_numeric(ot["n"], errors="coerce").astype(float)
+            ot["events"] = pd.to_numeric(ot["events"], errors="coerce").astype(float)
+            self.registry.add(PendingTable(
+                key="odds_ratios", sheet="Adjusted odds ratios", title="Adjusted odds ratios (logistic regression)",
+                raw=ot, count_columns=("n", "events"), margins={"complements": [("n", "events")]},
+                columns=("outcome", "term", "estimate", "ci_lower", "ci_upper", "p_value", "n", "events"),
+                labels={"outcome": "Outcome", "estimate": "OR", "n": "N at level", "events": "Events at level"},
+                measure={"definition": "Odds ratios from logistic regression (regression.odds_ratios); "
+                                       "n/events = participants and events at each level of a categorical term.",
+                         "as_of": self.as_of.date().isoformat()},
+            ))
+            rt = pd.concat(rd_parts, ignore_index=True)
+            self.registry.add(PendingTable(
+                key="risk_differences", sheet="Adjusted risk differences",
+                title="Adjusted risk differences (g-computation)", raw=rt, count_columns=(),
+                labels={"outcome": "Outcome", "estimate": "Risk difference", "risk_exposed": "Risk if all exposed",
+                        "risk_reference": "Risk if all reference"},
+                percent_columns=("estimate", "ci_lower", "ci_upper", "risk_exposed", "risk_reference"),
+                measure={"definition": "Marginal (standardised) risk difference from the adjusted logistic model "
+                                       "(OddsRatioResult.risk_difference).", "as_of": self.as_of.date().isoformat()},
+            ))
+
+        def section(blocks: dict[str, TableBlock]) -> Section:
+            from recoverystats.plotting.report import plot_forest
+
+            out: list[Any] = [TextBlock(paragraphs=(
+                f"Exposure: {cfg.group_column} (reference: {self.reference}). Adjustment set from the "
+                f"configuration: {', '.join(cfg.adjust) or 'none'}.",), bullets=tuple(methods + self.notes.get("adjusted", [])))]
+            if "odds_ratios" in blocks:
+                b = blocks["odds_ratios"]
+                out.append(_figure("forest", "Adjusted odds ratios", lambda ax: plot_forest(
+                    b.data, ax=ax, as_of=self.as_of), figsize=(7.5, max(3.0, 0.32 * len(b.data) + 1.2))))
+                out.append(b)
+                out.append(blocks["risk_differences"])
+            return Section("adjusted", "Adjusted comparison of groups", tuple(out))
+
+        return section
+
+    # -- survival -----------------------------------------------------------------------
+    def _survival(self) -> Callable[[dict[str, TableBlock]], Section]:
+        from recoverystats.survival import survival_curve
+
+        times = sorted(set(self.cfg.km_times) | {0})
+        first = self.cfg.recidivism_levels[0]
+        curves = []
+        for key, mkey, label in (("relapse", "relapse_tte", "Relapse-free"),
+                                 ("recid", "recidivism_tte", f"{first.capitalize()}-free")):
+            d = self.measures[mkey]
+            d = d[d["time_days"].notna() & d["event"].notna()]
+            if not len(d):
+                continue
+            km = survival_curve(d, time="time_days", event="event", by="_group", conf_level=self.cfg.conf_level)
+            rt = km.risk_table(times)
+            at = km.at(times)
+            rows = []
+            for g in self.groups:
+                rg = rt[rt["_group"] == g].set_index("time")
+                ag = at[at["_group"] == g].set_index("time")
+                row: dict[str, Any] = {"group": g}
+                for t in times:
+                    row[f"at_risk_{t}"] = float(rg["n_at_risk"].get(float(t), np.nan)) if len(rg) else 0.0
+                for t in times:
+                    row[f"events_{t}"] = float(rg["events"].get(float(t), np.nan)) if len(rg) else 0.0
+                for t in times:
+                    row[f"surv_{t}"] = float(ag["estimate"].get(float(t), np.nan)) if len(ag) else np.nan
+                rows.append(row)
+            wide = pd.DataFrame(rows)
+            tot = {"group": TOTAL}
+            for t in times:
+                tot[f"at_risk_{t}"] = wide[f"at_risk_{t}"].sum()
+                tot[f"events_{t}"] = wide[f"events_{t}"].sum()
+                tot[f"surv_{t}"] = np.nan
+            wide = pd.concat([wide, pd.DataFrame([tot])], ignore_index=True)
+            hidden = {}
+            for a, b in zip(times[:-1], times[1:], strict=False):
+                hidden[f"events_{a}_{b}"] = {f"events_{b}": 1, f"events_{a}": -1}
+            counts = tuple([f"at_risk_{t}" for t in times] + [f"events_{t}" for t in times])
+            tkey = f"km_{key}"
+            self.registry.add(PendingTable(
+                key=tkey, sheet=f"At risk {key}", title=f"{label} survival: number at risk, cumulative events and S(t)",
+                raw=wide, count_columns=counts,
+                margins={"total_row": {"group": TOTAL}, "hidden": hidden},
+                dependent={f"surv_{t}": [f"at_risk_{t}", f"events_{t}"] for t in times},
+                columns=("group", *[f"at_risk_{t}" for t in times], *[f"events_{t}" for t in times],
+                         *[f"surv_{t}" for t in times if t > 0]),
+                labels={"group": "Group", **{f"at_risk_{t}": f"At risk, day {t}" for t in times},
+                        **{f"events_{t}": f"Events by day {t}" for t in times},
+                        **{f"surv_{t}": f"S({t})" for t in times}},
+                percent_columns=tuple(f"surv_{t}" for t in times),
+                measure={"definition": "Kaplan-Meier estimate by group (survival.survival_curve); at-risk and "
+                                       "cumulative event counts at the listed days.",
+                         "as_of": self.as_of.date().isoformat()},
+            ))
+            curves.append((tkey, label, km, len(d)))
+
+        def section(blocks: dict[str, TableBlock]) -> Section:
+            from recoverystats.plotting.report import plot_km
+
+            out: list[Any] = [TextBlock(paragraphs=(
+                "Kaplan-Meier curves by group (log-log 95% confidence bands). Each curve stops where fewer "
+                f"than {self.min_cell} participants of its group remain at risk, so no small count can be read "
+                "off the figure; the at-risk table below suppresses small counts." if self.suppress else
+                "Kaplan-Meier curves by group (log-log 95% confidence bands).",))]
+            for tkey, label, km, n in curves:
+                out.append(_figure(tkey, f"{label} survival", lambda ax, km=km, label=label, n=n: plot_km(
+                    km.table, ax=ax, min_at_risk=self.min_cell if self.suppress else 1, title=f"{label} survival",
+                    as_of=self.as_of, n=n, group_col="_group")))
+                out.append(blocks[tkey])
+            return Section("survival", "Time to relapse and to re-arrest", tuple(out))
+
+        return section
+
+    # -- follow-up and NOMs -----------------------------------------------------------------
+    def _followup(self) -> Callable[[dict[str, TableBlock]], Section] | None:
+        fu = self.measures.get("followup")
+        if fu is None:
+            return None
+        d = fu.copy()
+        d["_done"] = (d["due"].astype(bool) & d["completed_in_window"].fillna(0).astype(bool)).astype(float)
+        t, ids = self._rate_rows(d.assign(_due=d["due"].astype(bool)), "_done", "_due", "fu")
+        target = self.cfg.targets.get("followup_rate", 0.8)
+        t["target"] = target
+        self.registry.add(PendingTable(
+            key="followup", sheet="Follow-up rate", title="Six-month follow-up rate vs target", raw=t,
+            count_columns=("n", "events"),
+            margins={"total_row": {"group": TOTAL}, "complements": [("n", "events")]},
+            dependent=self._RATE_DEP, labels={"n": "Due", "events": "Completed in window", "estimate": "Rate"},
+            percent_columns=("estimate", "ci_lower", "ci_upper", "target"), ids=ids,
+            measure=_measure_meta(self.definitions.get("followup", {}), "completed_in_window", "due"),
+        ))
+        noms = self.measures.get("noms")
+        if noms is not None and len(noms):
+            nt = noms.rename(columns={self.cfg.group_column: "group"}).copy()
+            keep = ["item", "group", "n_pairs", "intake_yes", "followup_yes", "yes_to_no", "no_to_yes",
+                    "pct_intake", "pct_followup", "change_pp", "statistic", "p_value"]
+            nt = nt[[c for c in keep if c in nt.columns]].copy()
+            for c in ("n_pairs", "intake_yes", "followup_yes", "yes_to_no", "no_to_yes"):
+                nt[c] = nt[c].astype(float)
+            for c in ("pct_intake", "pct_followup", "change_pp"):
+                nt[c] = nt[c] / 100.0
+            ids = {(i, "n_pairs"): f"noms|{g}|pairs{int(v)}" for i, (g, v) in enumerate(zip(nt["group"], nt["n_pairs"], strict=False))}
+            counts = ("n_pairs", "intake_yes", "followup_yes", "yes_to_no", "no_to_yes")
+            self.registry.add(PendingTable(
+                key="noms", sheet="NOMs change", title="NOMs change, intake to 6-month follow-up (matched pairs)",
+                raw=nt, count_columns=counts,
+                margins={"complements": [("n_pairs", "intake_yes"), ("n_pairs", "followup_yes")],
+                         "hidden": {"yes_yes": {"intake_yes": 1, "yes_to_no": -1},
+                                    "no_no": {"n_pairs": 1, "intake_yes": -1, "no_to_yes": -1}},
+                         "total_columns": {"followup_yes": ["yes_yes", "no_to_yes"]}},
+                dependent={"pct_intake": ["n_pairs", "intake_yes"], "pct_followup": ["n_pairs", "followup_yes"],
+                           "change_pp": ["n_pairs", "intake_yes", "followup_yes"],
+                           "statistic": ["yes_to_no", "no_to_yes"], "p_value": ["yes_to_no", "no_to_yes"]},
+                labels={"item": "Item", "n_pairs": "Pairs", "intake_yes": "Yes at intake",
+                        "followup_yes": "Yes at follow-up", "yes_to_no": "Yes to no", "no_to_yes": "No to yes",
+                        "pct_intake": "% intake", "pct_followup": "% follow-up", "change_pp": "Change"},
+                percent_columns=("pct_intake", "pct_followup", "change_pp"), ids=ids,
+                measure=_measure_meta(self.definitions.get("noms", {}), "item yes at each timepoint", "matched pairs"),
+            ))
+
+        def section(blocks: dict[str, TableBlock]) -> Section:
+            from recoverystats.plotting.report import plot_followup
+
+            b = blocks["followup"]
+            out: list[Any] = [TextBlock(paragraphs=(self.definitions.get("followup", {}).get("definition", ""),))]
+            out.append(_figure("followup", "Follow-up rate vs target", lambda ax: plot_followup(
+                b.data, target=target, ax=ax, as_of=self.as_of)))
+            out.append(b)
+            if "noms" in blocks:
+                out.append(TextBlock(paragraphs=(self.definitions.get("noms", {}).get("definition", ""),)))
+                out.append(blocks["noms"])
+            return Section("followup", "Follow-up and NOMs change", tuple(out))
+
+        return section
+
+    # -- data quality ---------------------------------------------------------------------
+    def _quality(self) -> Callable[[dict[str, TableBlock]], Section]:
+        v = self.prog.validation
+        if len(v):
+            cols = ["rule", "severity", "table", "column"]
+            vv = v[cols].astype("string").fillna("")
+            vs = vv.groupby(cols, sort=True, dropna=False).size().reset_index(name="n_findings")
+            vs["n_findings"] = vs["n_findings"].astype(float)
+        else:
+            vs = pd.DataFrame({"rule": pd.Series(dtype="string"), "severity": pd.Series(dtype="string"),
+                               "table": pd.Series(dtype="string"), "column": pd.Series(dtype="string"),
+                               "n_findings": pd.Series(dtype=float)})
+        self.registry.add(PendingTable(
+            key="validation", sheet="Validation findings", title="Validation findings by rule (records, not people)",
+            raw=vs, count_columns=("n_findings",) if len(vs) else (), labels={"n_findings": "Records"},
+            measure={"definition": "Findings of the loader's validation rules, counted by rule, table and column. "
+                                   "Values and row numbers are not reported (they could identify people)."},
+        ))
+        flow = self.prog.flow.copy()
+        if len(flow):
+            for c in ("rows_read", "rows_kept", "rows_dropped"):
+                flow[c] = pd.to_numeric(flow[c], errors="coerce").astype(float)
+            self.registry.add(PendingTable(
+                key="load_flow", sheet="Rows loaded", title="Rows read, kept and dropped per table",
+                raw=flow[["table", "rows_read", "rows_kept", "rows_dropped"]],
+                count_columns=("rows_read", "rows_kept", "rows_dropped"),
+                margins={"total_columns": {"rows_read": ["rows_kept", "rows_dropped"]}},
+                measure={"definition": "ProgramData.flow: every input row is either kept or dropped with a finding."},
+            ))
+        ex_rows, ids = [], {}
+        for key, label in (("retention", "Retention"), ("relapse", "Relapse"),
+                           *[(lvl, lvl.capitalize()) for lvl in self.cfg.recidivism_levels],
+                           ("followup", "Follow-up")):
+            m = self.measures.get(key)
+            if m is None:
+                continue
+            reasons = m["exclusion_reason"].astype("string").fillna("")
+            elig = m["eligible"].astype(bool) if "eligible" in m else reasons.eq("")
+            start = len(ex_rows)
+            ex_rows.append({"measure": label, "status": "eligible", "n": float(elig.sum())})
+            for r, n in reasons[~elig].replace("", "(unspecified)").value_counts().sort_index().items():
+                ex_rows.append({"measure": label, "status": f"excluded: {r}", "n": float(n)})
+            ex_rows.append({"measure": label, "status": TOTAL, "n": float(len(m))})
+            if len(m) == len(self.participants):
+                ids[(len(ex_rows) - 1, "n")] = "N|all"
+            del start
+        ex = pd.DataFrame(ex_rows)
+        if len(ex):
+            self.registry.add(PendingTable(
+                key="exclusions", sheet="Exclusions", title="Participants eligible and excluded, by measure and reason",
+                raw=ex, count_columns=("n",), margins={"total_row": {"status": TOTAL}, "by": ["measure"]},
+                labels={"measure": "Measure", "status": "Status"}, ids=ids,
+                measure={"definition": "exclusion_reason of each measure's output; eligible = the whole window "
+                                       "is observed by the cut-off.", "as_of": self.as_of.date().isoformat()},
+            ))
+
+        def section(blocks: dict[str, TableBlock]) -> Section:
+            s = self.prog.summary()
+            f = s.get("findings", {})
+            out: list[Any] = [TextBlock(paragraphs=(
+                f"Source: {self.prog.source or 'in-memory tables'}. Validation: {f.get('error', 0)} errors, "
+                f"{f.get('warning', 0)} warnings, {f.get('info', 0)} notes (counts of records).",),
+                bullets=tuple(self.warnings))]
+            for k in ("validation", "load_flow", "exclusions"):
+                if k in blocks and len(blocks[k].data):
+                    out.append(blocks[k])
+            return Section("quality", "Data quality", tuple(out))
+
+        return section
+
+    # -- methods ---------------------------------------------------------------------------
+    def _methods(self) -> Callable[[dict[str, TableBlock]], Section]:
+        def section(blocks: dict[str, TableBlock]) -> Section:
+            out: list[Any] = []
+            used = [("retention", "Retention"), ("relapse", "Relapse"),
+                    *[(lvl, lvl.capitalize()) for lvl in self.cfg.recidivism_levels],
+                    ("followup", "Follow-up"), ("noms", "NOMs change"), ("engagement", "Engagement")]
+            for key, label in used:
+                meta = self.definitions.get(key)
+                if not meta:
+                    continue
+                params = ", ".join(f"{k}={v}" for k, v in (meta.get("parameters") or {}).items())
+                out.append(TextBlock(heading=f"{meta.get('title') or label}", paragraphs=(
+                    str(meta.get("definition", "")),
+                    f"Parameters: {params or 'defaults'}; data cut-off (as_of): {meta.get('as_of', self.as_of.date())}.",
+                )))
+            priv = (f"Small-cell suppression: counts from 1 to {self.min_cell - 1} are suppressed (shown as *); "
+                    "complementary cells are suppressed until no suppressed cell can be recovered exactly from "
+                    "totals, other cells or the difference between this and last quarter (every linear "
+                    "combination is checked), and every percentage, rate, confidence limit, control limit and "
+                    "survival estimate computed from a suppressed count is suppressed. A number suppressed in "
+                    "one table is suppressed in every table that shows it. Zeros are shown. Kaplan-Meier curves "
+                    f"stop where fewer than {self.min_cell} remain at risk. No identifiers or dates of birth are "
+                    "reported; the finished output is scanned for them before it is released.") if self.suppress \
+                else "SMALL-CELL SUPPRESSION WAS TURNED OFF (--no-suppress): this report contains small cells and is not for release."
+            out.append(TextBlock(heading="Statistical methods", bullets=(
+                f"Proportions: Wilson score intervals ({self.cfg.conf_level:.0%}), rates.proportion (R binom.confint method='wilson').",
+                "Quarterly trends: p-chart by enrollment-quarter cohort, centre = pooled proportion, limits "
+                "centre ± 3·sqrt(p(1−p)/n_i) (Laney p′ when over-dispersed), rates.trend (R qcc type='p').",
+                "Baseline table: rates.table_one; SMD as R tableone (Yang & Dalton for categorical variables).",
+                "Adjusted odds ratios: logistic regression with cluster-robust (CR1) standard errors by first "
+                "mentor, Firth penalised likelihood when events are few (regression.odds_ratios; R glm/logistf + sandwich).",
+                "Adjusted risk differences: g-computation (marginal standardisation) from the same model, "
+                "delta-method CI (OddsRatioResult.risk_difference; R stdReg / marginaleffects avg_comparisons).",
+                "Time to event: Kaplan-Meier with Greenwood variance and log-log CIs (survival.survival_curve; R survfit).",
+                "NOMs change: McNemar test on matched intake / follow-up pairs (exact binomial for few discordant pairs).",
+            )))
+            out.append(TextBlock(heading="Privacy", paragraphs=(priv,)))
+            cfg_lines = tuple(f"{k} = {v}" for k, v in self.cfg.to_dict().items())
+            out.append(TextBlock(heading="Configuration used", bullets=cfg_lines))
+            return Section("methods", "Methods and definitions", tuple(out))
+
+        return section
+
+    # -- provenance ----------------------------------------------------------------------------
+    def provenance(self) -> dict[str, Any]:
+        from recoverystats.report.report import package_versions
+        from recoverystats.results.base import json_safe
+
+        src = self.prog.sources
+        inputs = []
+        if len(src):
+            for r in src.to_dict("records"):
+                inputs.append({"table": r.get("table"), "path": str(r.get("path")), "sha256": r.get("sha256"),
+                               "bytes": json_safe(r.get("bytes"))})
+        return {
+            "source": self.prog.source,
+            "inputs": inputs,
+            "as_of": self.as_of.date().isoformat(),
+            "quarter": self.quarter,
+            "previous_quarter": self.prev_quarter,
+            "data_as_of": None if self.prog.as_of is None else self.prog.as_of.date().isoformat(),
+            "seed": self.cfg.seed,
+            "config": self.cfg.to_dict(),
+            "min_cell": self.min_cell,
+            "suppression": self.suppress,
+            "versions": package_versions(),
+            "warnings": list(self.warnings),
+        }
+
+
+def _measure_meta(meta: Mapping[str, Any], numerator: str, denominator: str) -> dict[str, Any]:
+    return {
+        "name": meta.get("name"), "title": meta.get("title"), "definition": meta.get("definition"),
+        "parameters": meta.get("parameters"), "as_of": meta.get("as_of"),
+        "numerator": numerator, "denominator": denominator,
+    }
+
+
+def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[float, float] | None = None
+            ) -> FigureBlock:
+    """Draw a figure with the shared style and render it to PNG and SVG (deterministic)."""
+    import io
+
+    import matplotlib as mpl
+
+    from recoverystats.plotting.style import FIGSIZE, RC, new_axes
+
+    with mpl.rc_context(RC):
+        ax = new_axes(None, figsize=figsize or FIGSIZE)
+        draw(ax)
+        fig = ax.figure
+        png = io.BytesIO()
+        fig.savefig(png, format="png", dpi=150, metadata={"Software": None})
+        svg = io.StringIO()
+        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    text = svg.getvalue()
+    text = text[text.find("<svg"):]  # drop the XML prolog and doctype for inline use
+    return FigureBlock(key=key, title=title, png=png.getvalue(), svg=text)
+
+
+_ = _dt  # (kept for type checkers of generated_at in report.py)

@@ -1,0 +1,126 @@
+"""``recoverystats report``: the quarterly report from the command line.
+
+Registered by the main CLI (``recoverystats.cli``) through :func:`register`; no
+statistics here. Exit codes: 0 written, 1 the data could not be loaded (validation
+errors), 2 usage errors (bad arguments, config, quarter, output folder), 3 the privacy
+scan of the finished output failed (nothing was written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_DISCLOSURE = 0, 1, 2, 3
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``report`` subcommand to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "report",
+        help="write the quarterly report (HTML, Word, Excel, figures, results.json)",
+        description="Write the quarterly report of a program: report.html, report.docx, tables.xlsx, "
+                    "figures/ and results.json, with counts below --min-cell suppressed. The output is "
+                    "scanned for identifiers and small cells before it is moved into place.",
+    )
+    p.add_argument("source", help="the program's exports: a folder (with program.toml) or a mapping file")
+    p.add_argument("--quarter", required=True, help="reporting quarter, e.g. 2026Q3 (its last day is the cut-off)")
+    p.add_argument("--out", required=True, help="output folder (must be new or empty unless --overwrite)")
+    p.add_argument("--config", default=None, help="report.toml with targets, adjustment set, windows")
+    p.add_argument("--min-cell", type=int, default=None,
+                   help="smallest count shown (default 11: counts 1-10 suppressed)")
+    p.add_argument("--no-suppress", action="store_true",
+                   help="publish small cells; every page is stamped 'contains small cells — not for release'")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--mapping", default=None, help="mapping TOML (default: SOURCE/program.toml when present)")
+    p.add_argument("--on-error", choices=("raise", "drop"), default="raise",
+                   help="raise: stop on validation errors (default); drop: drop offending rows and report them")
+    p.set_defaults(func=run)
+    return p
+
+
+class _Stages:
+    """Progress on stderr: one line per finished stage with its time (rich)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.current: str | None = None
+        self.t0 = time.perf_counter()
+        self.start = self.t0
+        self.console = None
+        self.status = None
+        if not quiet:
+            from rich.console import Console
+
+            self.console = Console(stderr=True, highlight=False)
+            self.status = self.console.status("starting")
+            self.status.start()
+
+    def __call__(self, stage: str) -> None:
+        if self.quiet:
+            return
+        self._finish()
+        self.current = stage
+        self.t0 = time.perf_counter()
+        assert self.status is not None
+        self.status.update(f"{stage} ...")
+
+    def _finish(self) -> None:
+        if self.current is not None and self.console is not None:
+            self.console.print(f"[green]✓[/green] {self.current} [dim]({time.perf_counter() - self.t0:.1f} s)[/dim]")
+        self.current = None
+
+    def close(self, ok: bool) -> None:
+        if self.quiet:
+            return
+        if ok:
+            self._finish()
+        if self.status is not None:
+            self.status.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``recoverystats report``; returns the exit code."""
+    from recoverystats.errors import DataValidationError, RecoveryStatsError
+
+    stages = _Stages(args.quiet)
+    ok = False
+    try:
+        from recoverystats.io.read import read_program
+        from recoverystats.report.build import parse_quarter, quarterly
+        from recoverystats.report.report import DisclosureError
+
+        parse_quarter(args.quarter)  # a bad quarter is a usage error before any loading
+        stages("load and validate")
+        prog = read_program(args.source, on_error=args.on_error, mapping=args.mapping)
+        report = quarterly(prog, quarter=args.quarter, config=args.config, min_cell=args.min_cell,
+                           suppress=not args.no_suppress, progress=stages)
+        out = report.save(args.out, overwrite=args.overwrite, progress=stages)
+        ok = True
+    except DataValidationError as exc:
+        stages.close(False)
+        print(f"recoverystats report: error: the data could not be loaded: {exc}", file=sys.stderr)
+        return EXIT_DATA
+    except DisclosureError as exc:
+        stages.close(False)
+        print(f"recoverystats report: error: {exc}", file=sys.stderr)
+        return EXIT_DISCLOSURE
+    except RecoveryStatsError as exc:
+        stages.close(False)
+        print(f"recoverystats report: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        stages.close(False)
+        print(f"recoverystats report: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if ok:
+            stages.close(True)
+    if not args.quiet:
+        print(f"report written to {out}" + ("" if report.suppressed else "  (NOT FOR RELEASE: small cells shown)"),
+              file=sys.stderr)
+    print(str(out))
+    return EXIT_OK

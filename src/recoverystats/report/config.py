@@ -1,0 +1,252 @@
+"""The quarterly report's configuration (a TOML file; every key has a default).
+
+Example ``report.toml``::
+
+    title = "Peer Mentoring Program: Quarterly Outcomes"
+    program = "Riverside Reentry Peer Mentoring"
+    seed = 20260930
+
+    [groups]
+    column = "group"              # exposure column
+    reference = "comparison"      # reference level (odds ratios, risk differences)
+
+    [analysis]
+    conf_level = 0.95
+    retention_days = [30, 60, 90, 180]
+    relapse_window = 180
+    recidivism_window = 365
+    recidivism_levels = ["rearrest", "reconviction", "reincarceration"]
+    adjust = ["age", "gender", "risk_level", "prior_incarcerations", "primary_substance"]
+    cluster = "mentor_id"
+    table_one = ["age", "gender", "race", "risk_level", "prior_incarcerations", "primary_substance", "dual_diagnosis"]
+    km_times = [0, 90, 180, 270, 365]
+    followup_window = [150, 240]
+
+    [targets]                     # shown next to this and last quarter's key numbers
+    retention_90 = 0.75
+    relapse = 0.35                # lower is better
+    rearrest = 0.25               # lower is better
+    followup_rate = 0.80
+
+    [privacy]
+    min_cell = 11
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from recoverystats.errors import InvalidParameterError
+from recoverystats.schema.spec import RECIDIVISM_LEVELS
+
+__all__ = ["ReportConfig", "load_config", "DEFAULT_TARGETS", "TARGET_DIRECTIONS"]
+
+#: Default targets for the key numbers (proportions).
+DEFAULT_TARGETS: dict[str, float] = {
+    "retention_90": 0.75,
+    "relapse": 0.35,
+    "rearrest": 0.25,
+    "followup_rate": 0.80,
+}
+#: Whether a higher value is better for each key number with a target.
+TARGET_DIRECTIONS: dict[str, str] = {
+    "retention_30": "higher", "retention_60": "higher", "retention_90": "higher", "retention_180": "higher",
+    "relapse": "lower", "rearrest": "lower", "reconviction": "lower", "reincarceration": "lower",
+    "followup_rate": "higher",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportConfig:
+    """Settings of one quarterly report (see the module docstring for the TOML layout)."""
+
+    title: str = "Quarterly Outcomes Report"
+    program: str = ""
+    seed: int = 20260930
+    group_column: str = "group"
+    reference: str | None = None
+    conf_level: float = 0.95
+    retention_days: tuple[int, ...] = (30, 60, 90, 180)
+    relapse_window: int = 180
+    recidivism_window: int = 365
+    recidivism_levels: tuple[str, ...] = ("rearrest", "reconviction", "reincarceration")
+    adjust: tuple[str, ...] = ("age", "gender", "risk_level", "prior_incarcerations", "primary_substance")
+    cluster: str | None = "mentor_id"
+    table_one: tuple[str, ...] = ("age", "gender", "race", "ethnicity", "risk_level", "prior_incarcerations",
+                                  "primary_substance", "dual_diagnosis")
+    km_times: tuple[int, ...] = (0, 90, 180, 270, 365)
+    followup_window: tuple[int, int] = (150, 240)
+    targets: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
+    min_cell: int = 11
+    source: str = "<defaults>"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe settings (recorded in ``results.json``)."""
+        out = asdict(self)
+        for k, v in out.items():
+            if isinstance(v, tuple):
+                out[k] = list(v)
+        out["targets"] = dict(self.targets)
+        return out
+
+
+_SECTIONS = {
+    "": {"title", "program", "seed"},
+    "groups": {"column", "reference"},
+    "analysis": {"conf_level", "retention_days", "relapse_window", "recidivism_window",
+                 "recidivism_levels", "adjust", "cluster", "table_one", "km_times", "followup_window"},
+    "targets": None,  # free keys, checked below
+    "privacy": {"min_cell"},
+}
+
+
+def _fail(where: str, key: str, got: Any, expected: str) -> InvalidParameterError:
+    return InvalidParameterError(f"{where}: [{key}] {expected}; got {got!r}.")
+
+
+def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = None) -> ReportConfig:
+    """Read a report configuration from a TOML file, a mapping, or use the defaults.
+
+    Parameters
+    ----------
+    config
+        ``None`` (defaults), a path to a TOML file, a mapping with the same layout as the
+        TOML file, or a :class:`ReportConfig` (returned as is).
+
+    Raises
+    ------
+    InvalidParameterError
+        Naming the file, the key, what was received and what is expected; unknown keys
+        are errors (a typo must not silently fall back to a default).
+    """
+    if isinstance(config, ReportConfig):
+        return config
+    if config is None:
+        return ReportConfig()
+    where = "config"
+    if isinstance(config, (str, Path)):
+        path = Path(config)
+        where = str(path)
+        if not path.is_file():
+            raise InvalidParameterError(f"config: {str(path)!r} is not a file; pass the path of a report.toml.")
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidParameterError(f"{where}: not valid TOML ({exc}); fix the file's syntax.") from None
+    elif isinstance(config, Mapping):
+        data = dict(config)
+    else:
+        raise InvalidParameterError(
+            f"config must be None, a path to a TOML file, a mapping or a ReportConfig; got {type(config).__name__}."
+        )
+
+    kw: dict[str, Any] = {"source": where}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            if key not in _SECTIONS or key == "":
+                raise InvalidParameterError(
+                    f"{where}: unknown section [{key}]; sections are [groups], [analysis], [targets], [privacy]."
+                )
+            allowed = _SECTIONS[key]
+            for sub in value:
+                if allowed is not None and sub not in allowed:
+                    raise InvalidParameterError(
+                        f"{where}: unknown key {sub!r} in [{key}]; allowed keys: {', '.join(sorted(allowed))}."
+                    )
+            if key == "groups":
+                if "column" in value:
+                    kw["group_column"] = value["column"]
+                if "reference" in value:
+                    kw["reference"] = value["reference"]
+            elif key == "targets":
+                targets = dict(DEFAULT_TARGETS)
+                for name, v in value.items():
+                    if name not in TARGET_DIRECTIONS:
+                        raise InvalidParameterError(
+                            f"{where}: unknown target {name!r} in [targets]; known targets: "
+                            f"{', '.join(sorted(TARGET_DIRECTIONS))}."
+                        )
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                        raise _fail(where, f"targets.{name}", v, "must be a proportion between 0 and 1 (e.g. 0.8)")
+                    targets[name] = float(v)
+                kw["targets"] = targets
+            else:
+                kw.update(value)
+        elif key in _SECTIONS[""]:
+            kw[key] = value
+        else:
+            raise InvalidParameterError(
+                f"{where}: unknown key {key!r}; top-level keys are title, program, seed and the sections "
+                "[groups], [analysis], [targets], [privacy]."
+            )
+    return _validated(kw, where)
+
+
+def _validated(kw: dict[str, Any], where: str) -> ReportConfig:
+    names = {f.name for f in fields(ReportConfig)}
+    assert set(kw) <= names, set(kw) - names
+
+    def ints(key: str, lo: int = 0) -> None:
+        if key in kw:
+            v = kw[key]
+            if not isinstance(v, (list, tuple)) or not v or any(
+                isinstance(x, bool) or not isinstance(x, int) or x < lo for x in v
+            ):
+                raise _fail(where, key, v, f"must be a non-empty list of whole numbers >= {lo}")
+            kw[key] = tuple(int(x) for x in v)
+
+    def strs(key: str) -> None:
+        if key in kw:
+            v = kw[key]
+            if not isinstance(v, (list, tuple)) or any(not isinstance(x, str) for x in v):
+                raise _fail(where, key, v, "must be a list of column names")
+            kw[key] = tuple(v)
+
+    for key in ("title", "program", "group_column"):
+        if key in kw and not isinstance(kw[key], str):
+            raise _fail(where, key, kw[key], "must be text")
+    if "reference" in kw and kw["reference"] is not None and not isinstance(kw["reference"], str):
+        raise _fail(where, "groups.reference", kw["reference"], "must be a group level (text)")
+    if "cluster" in kw and kw["cluster"] not in (None, "", False) and not isinstance(kw["cluster"], str):
+        raise _fail(where, "analysis.cluster", kw["cluster"], "must be a column name or empty")
+    if kw.get("cluster") in ("", False):
+        kw["cluster"] = None
+    if "seed" in kw and (isinstance(kw["seed"], bool) or not isinstance(kw["seed"], int)):
+        raise _fail(where, "seed", kw["seed"], "must be a whole number")
+    if "conf_level" in kw:
+        v = kw["conf_level"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+            raise _fail(where, "analysis.conf_level", v, "must be between 0 and 1 (e.g. 0.95)")
+        kw["conf_level"] = float(v)
+    ints("retention_days", 1)
+    ints("km_times", 0)
+    for key in ("relapse_window", "recidivism_window"):
+        if key in kw and (isinstance(kw[key], bool) or not isinstance(kw[key], int) or kw[key] < 1):
+            raise _fail(where, f"analysis.{key}", kw[key], "must be a whole number of days >= 1")
+    strs("adjust")
+    strs("table_one")
+    strs("recidivism_levels")
+    if "recidivism_levels" in kw:
+        bad = [x for x in kw["recidivism_levels"] if x not in RECIDIVISM_LEVELS]
+        if bad or not kw["recidivism_levels"]:
+            raise _fail(where, "analysis.recidivism_levels", list(kw["recidivism_levels"]),
+                        f"must list levels among {', '.join(RECIDIVISM_LEVELS)}")
+    if "followup_window" in kw:
+        v = kw["followup_window"]
+        if (not isinstance(v, (list, tuple)) or len(v) != 2 or any(isinstance(x, bool) or not isinstance(x, int) for x in v)
+                or not 0 <= v[0] < v[1]):
+            raise _fail(where, "analysis.followup_window", v, "must be [first_day, last_day] with 0 <= first < last")
+        kw["followup_window"] = (int(v[0]), int(v[1]))
+    if "min_cell" in kw:
+        v = kw["min_cell"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise _fail(where, "privacy.min_cell", v, "must be a whole number >= 1 (11 suppresses counts 1-10)")
+    return ReportConfig(**kw)

@@ -1,0 +1,195 @@
+"""The report's building blocks: tables, figures, text, sections, and the privacy registry.
+
+Every number in the report lives in a :class:`TableBlock`. Tables are registered raw
+(with their additive structure and the semantic ids of cells that appear in more than one
+table), suppressed together by :class:`TableRegistry` (so a number suppressed in one
+table is suppressed everywhere it appears), and only then turned into figures and
+rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recoverystats.privacy.suppress import Margins, suppress
+
+__all__ = ["TableBlock", "FigureBlock", "TextBlock", "Section", "TableRegistry", "PendingTable"]
+
+
+@dataclass(frozen=True, slots=True)
+class TableBlock:
+    """One published table.
+
+    ``data`` is tidy and numeric (suppressed counts ``<NA>``, suppressed derived values
+    ``NaN``); ``mask`` marks suppressed cells; ``display`` optionally maps the tidy table
+    to the columns shown (formatted at render time); ``privacy`` is what ``scan``
+    re-checks; ``measure`` says what the numbers mean (definition, numerator,
+    denominator, as_of).
+    """
+
+    key: str
+    title: str
+    data: pd.DataFrame
+    mask: pd.DataFrame
+    columns: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)
+    percent_columns: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    privacy: Mapping[str, Any] = field(default_factory=dict)
+    measure: Mapping[str, Any] = field(default_factory=dict)
+    sheet: str = ""
+    show_in_document: bool = True
+    display_rows: Sequence[int] | None = None
+
+    @property
+    def shown(self) -> pd.DataFrame:
+        """The rows and columns shown in the HTML/DOCX (the XLSX/JSON hold every row)."""
+        t = self.data
+        if self.display_rows is not None:
+            t = t.iloc[list(self.display_rows)]
+        return t[list(self.columns)]
+
+    @property
+    def shown_mask(self) -> pd.DataFrame:
+        m = self.mask
+        if self.display_rows is not None:
+            m = m.iloc[list(self.display_rows)]
+        return m[list(self.columns)]
+
+
+@dataclass(frozen=True, slots=True)
+class FigureBlock:
+    """One figure, rendered once to PNG bytes and SVG text (deterministic)."""
+
+    key: str
+    title: str
+    png: bytes
+    svg: str
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TextBlock:
+    """Plain paragraphs (escaped at render time) and an optional bullet list."""
+
+    paragraphs: tuple[str, ...] = ()
+    bullets: tuple[str, ...] = ()
+    heading: str = ""
+
+
+Block = TableBlock | FigureBlock | TextBlock
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    key: str
+    title: str
+    blocks: tuple[Block, ...]
+    intro: str = ""
+
+
+# ---------------------------------------------------------------------------------------
+@dataclass
+class PendingTable:
+    """A raw table waiting for joint suppression."""
+
+    key: str
+    title: str
+    raw: pd.DataFrame
+    count_columns: tuple[str, ...]
+    margins: Mapping[str, Any] | None = None
+    dependent: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    columns: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    percent_columns: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    measure: Mapping[str, Any] = field(default_factory=dict)
+    #: (row position, column) -> semantic id shared with other cells holding the same number
+    ids: dict[tuple[int, str], str] = field(default_factory=dict)
+    sheet: str = ""
+    show_in_document: bool = True
+    display_rows: Sequence[int] | None = None
+    exempt_rows: Sequence[int] = ()
+
+
+class TableRegistry:
+    """Collects raw tables and suppresses them jointly (linked cells stay consistent)."""
+
+    def __init__(self, *, min_cell: int, enabled: bool) -> None:
+        self.min_cell = int(min_cell)
+        self.enabled = bool(enabled)
+        self.pending: dict[str, PendingTable] = {}
+        self.blocks: dict[str, TableBlock] = {}
+
+    def add(self, table: PendingTable) -> PendingTable:
+        if table.key in self.pending:
+            raise ValueError(f"duplicate report table key {table.key!r}")  # pragma: no cover - programming error
+        table.raw = table.raw.reset_index(drop=True)
+        if not table.columns:
+            table.columns = tuple(table.raw.columns)
+        self.pending[table.key] = table
+        return table
+
+    def suppress_all(self, progress: Callable[[str], None] | None = None) -> dict[str, TableBlock]:
+        """Suppress every table; repeat with linked cells forced until nothing changes."""
+        forced: set[str] = set()
+        results: dict[str, Any] = {}
+        for _ in range(50):
+            new: set[str] = set()
+            for key, t in self.pending.items():
+                if not self.enabled or not t.count_columns:
+                    results[key] = None
+                    continue
+                force = [cell for cell, cid in t.ids.items() if cid in forced]
+                res = suppress(t.raw, count_columns=list(t.count_columns), min_cell=self.min_cell,
+                               margins=t.margins, dependent_columns=dict(t.dependent), force=force,
+                               exempt_rows=list(t.exempt_rows))
+                results[key] = res
+                for (i, c), cid in t.ids.items():
+                    if bool(res.mask.iat[i, res.mask.columns.get_loc(c)]):
+                        new.add(cid)
+            if new <= forced:
+                break
+            forced |= new
+        else:  # pragma: no cover - the forced set only grows, so this cannot loop forever
+            raise RuntimeError("linked suppression did not converge")
+        for key, t in self.pending.items():
+            res = results[key]
+            if res is None:
+                data = t.raw.copy()
+                for c in t.count_columns:
+                    if pd.api.types.is_float_dtype(data[c]):
+                        data[c] = data[c].round().astype("Int64")
+                mask = pd.DataFrame(False, index=data.index, columns=data.columns)
+            else:
+                data, mask = res.table, res.mask
+            privacy = {}
+            if t.count_columns:
+                privacy = {
+                    "count_columns": list(t.count_columns),
+                    "margins": Margins.coerce(t.margins).to_dict(),
+                    "dependent_columns": {k: list(v) if not isinstance(v, str) else [v] for k, v in t.dependent.items()},
+                    "suppressed_cells": int(mask.to_numpy().sum()),
+                }
+            self.blocks[key] = TableBlock(
+                key=key, title=t.title, data=data, mask=mask, columns=t.columns, labels=dict(t.labels),
+                percent_columns=t.percent_columns, notes=t.notes, privacy=privacy, measure=dict(t.measure),
+                sheet=t.sheet or key, show_in_document=t.show_in_document, display_rows=t.display_rows,
+            )
+        return self.blocks
+
+
+def is_suppressed(block: TableBlock, row: int, column: str) -> bool:
+    return bool(block.mask.iat[row, block.mask.columns.get_loc(column)])
+
+
+def value_or_none(block: TableBlock, row: int, column: str) -> Any:
+    v = block.data.iat[row, block.data.columns.get_loc(column)]
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return v
