@@ -243,7 +243,9 @@ def concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, strata: n
         t, e, r = time[m], event[m] > 0, risk[m]
         order = np.lexsort((e.astype(int), -t))  # time descending, censored before events at ties
         t, e, r = t[order], e[order], r[order]
-        v = np.unique(r, return_inverse=True)[1].astype(np.int64)
+        scale = float(np.max(np.abs(r))) if len(r) and np.max(np.abs(r)) > 0 else 1.0
+        # risk scores equal up to rounding error (e.g. the same covariates) are ties
+        v = np.unique(np.round(r / scale, 11), return_inverse=True)[1].astype(np.int64)
         n = len(t)
         change = np.ones(n, dtype=bool)
         change[1:] = (t[1:] != t[:-1]) | (e[1:] != e[:-1])
