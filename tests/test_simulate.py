@@ -308,6 +308,10 @@ def test_truth_states_the_parameters(sim):
     np.testing.assert_allclose(lat.loc[M["participant_id"], "mentor_effect"].to_numpy(),
                                eff.loc[M["mentor_id"]].to_numpy(), rtol=EXACT_RTOL)
     assert "as_of=2026-09-30" in repr(tr) and "mentor_sd=0.3" in repr(tr)
+    # realised effects are centred over matched participants (the group effect is not shifted)
+    matched = lat["assigned_mentor_id"].notna()
+    assert matched.sum() > 0 and lat.loc[~matched, "mentor_effect"].eq(0).all()
+    np.testing.assert_allclose(lat.loc[matched, "mentor_effect"].mean(), 0.0, atol=1e-12)
 
 
 def test_overrides_reach_the_truth():
