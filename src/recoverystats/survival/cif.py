@@ -52,13 +52,13 @@ def _cif_ci(f: np.ndarray, var: np.ndarray, z: float, conf_type: str) -> tuple[n
     se = np.sqrt(var)
     if conf_type == "plain":
         return np.clip(f - z * se, 0, 1), np.clip(f + z * se, 0, 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ll = np.log(-np.log(f))
         st = se / (f * np.abs(np.log(f)))
         lower = np.exp(-np.exp(ll + z * st))
         upper = np.exp(-np.exp(ll - z * st))
-    lower = np.where(f <= 0, 0.0, lower)
-    upper = np.where(f <= 0, 0.0, upper)
+    lower = np.where(f <= 0, 0.0, np.where(f >= 1, 1.0, lower))
+    upper = np.where(f <= 0, 0.0, np.where(f >= 1, 1.0, upper))
     return lower, upper
 
 

@@ -1,0 +1,245 @@
+"""cumulative_incidence: Aalen-Johansen against lifelines, Gray's test against a scalar re-derivation
+and the log-rank score, competing events from recidivism(...), bad inputs."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from recoverystats.errors import DataValidationError, InvalidParameterError
+from recoverystats.survival import compare_survival, cumulative_incidence, survival_curve
+from recoverystats.survival.cif import gray_test_arrays
+
+#: Independent implementations (lifelines, a direct loop here).
+RTOL_IMPL = 1e-6
+EXACT = 1e-12
+
+
+def _competing(n: int, seed: int, groups=("a", "b", "c"), tied: bool = False) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = rng.exponential(10, n)
+    typ = rng.choice([1, 2], n, p=[0.6, 0.4])
+    c = rng.exponential(15, n)
+    time = np.minimum(t, c)
+    if tied:
+        time = np.ceil(time)
+    return pd.DataFrame({"time": time, "status": np.where(t <= c, typ, 0), "grp": rng.choice(groups, n),
+                         "site": rng.choice(["s1", "s2"], n)})
+
+
+def test_matches_lifelines_aalen_johansen():
+    # lifelines AalenJohansenFitter(calculate_variance=True).fit(T, E, event_of_interest=1); continuous
+    # times so lifelines does not jitter. Its CI columns are labelled upper/lower the other way round.
+    from lifelines import AalenJohansenFitter
+
+    d = _competing(300, 1)
+    res = cumulative_incidence(d, time="time", event="status", cause=1, by="grp")
+    for g in ("a", "b", "c"):
+        sub = d[d.grp == g]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            aj = AalenJohansenFitter(calculate_variance=True).fit(sub.time, sub.status, event_of_interest=1)
+        mine = res.table[res.table.grp == g]
+        assert_allclose(mine["time"], aj.cumulative_density_.index[1:], rtol=EXACT)
+        assert_allclose(mine["estimate"], aj.cumulative_density_.iloc[1:, 0], rtol=RTOL_IMPL, atol=1e-15)
+        ref_var = aj.variance_.iloc[1:].to_numpy()
+        ok = np.isfinite(ref_var)  # lifelines gives NaN once n_j = d_j (last time); we drop that 0/0 term
+        assert ok[:-1].all()
+        assert_allclose((mine["std_error"] ** 2).to_numpy()[ok], ref_var[ok], rtol=RTOL_IMPL, atol=1e-15)
+        pos = (mine["estimate"].to_numpy() > 0) & ok
+        ci = aj.confidence_interval_.iloc[1:]
+        assert_allclose(mine["ci_lower"].to_numpy()[pos], ci.iloc[:, 0].to_numpy()[pos], rtol=RTOL_IMPL)
+        assert_allclose(mine["ci_upper"].to_numpy()[pos], ci.iloc[:, 1].to_numpy()[pos], rtol=RTOL_IMPL)
+
+
+def test_no_competing_events_equals_one_minus_km():
+    d = _competing(200, 2).assign(status=lambda x: (x.status > 0).astype(int))
+    res = cumulative_incidence(d, time="time", event="status", cause=1)
+    km = survival_curve(d, time="time", event="status")
+    assert_allclose(res.table["estimate"], 1 - km.table["estimate"], rtol=EXACT, atol=1e-15)
+    assert any("no competing events" in n for n in res.notes)
+
+
+def test_cif_plus_competing_cif_plus_survival_is_one():
+    d = _competing(250, 3, tied=True)
+    f1 = cumulative_incidence(d, time="time", event="status", cause=1).table
+    f2 = cumulative_incidence(d, time="time", event="status", cause=2).table
+    s = survival_curve(d.assign(any=(d.status > 0).astype(int)), time="time", event="any").table
+    assert_allclose(f1["estimate"] + f2["estimate"] + s["estimate"], 1.0, rtol=EXACT)
+
+
+def _gray_loop(time, status, group, rho=0.0):
+    """Gray (1988) k-sample score and variance, written with scalar loops over groups (independent)."""
+    order = np.argsort(time, kind="stable")
+    time, status, group = time[order], status[order], group[order]
+    k = int(group.max()) + 1
+    risk = [float(np.sum(group == j)) for j in range(k)]
+    f1m = [0.0] * k
+    skmm = [1.0] * k
+    fm = 0.0
+    s = [0.0] * k
+    c = [[0.0] * k for _ in range(k)]
+    v3 = [0.0] * k
+    v2 = [[0.0] * k for _ in range(k)]
+    v = [[0.0] * k for _ in range(k)]
+    for tt in np.unique(time):
+        at = time == tt
+        d1 = [float(np.sum(at & (status == 1) & (group == j))) for j in range(k)]
+        d2 = [float(np.sum(at & (status == 2) & (group == j))) for j in range(k)]
+        out = [float(np.sum(at & (group == j))) for j in range(k)]
+        nd1, nd2 = sum(d1), sum(d2)
+        if nd1 + nd2 > 0:
+            skm, f1 = list(skmm), list(f1m)
+            tr = tq = 0.0
+            for j in range(k):
+                if risk[j] > 0:
+                    skm[j] = skmm[j] * (risk[j] - d1[j] - d2[j]) / risk[j]
+                    f1[j] = f1m[j] + skmm[j] * d1[j] / risk[j]
+                    tr += risk[j] / skmm[j]
+                    tq += risk[j] * (1 - f1m[j]) / skmm[j]
+            f = fm + nd1 / tr
+            fb = (1 - fm) ** rho
+            a = [[0.0] * k for _ in range(k)]
+            for i in range(k):
+                for j in range(k):
+                    if risk[i] > 0 and risk[j] > 0:
+                        hi, hj = risk[i] / skmm[i], risk[j] / skmm[j]
+                        a[i][j] = fb * ((hi if i == j else 0.0) - hi * hj / tr)
+                    c[i][j] += a[i][j] * nd1 / (tr * (1 - fm))
+            for i in range(k):
+                if risk[i] > 0:
+                    s[i] += fb * (d1[i] - nd1 * risk[i] * (1 - f1m[i]) / (skmm[i] * tq))
+            if nd1 > 0:
+                for j in range(k):
+                    if risk[j] <= 0:
+                        continue
+                    t4 = 1 - (1 - f) / skm[j] if skm[j] > 0 else 1.0
+                    t5 = 1 - (nd1 - 1) / (tr * skmm[j] - 1) if nd1 > 1 else 1.0
+                    t3 = t5 * skmm[j] * nd1 / (tr * risk[j])
+                    v3[j] += t4 * t4 * t3
+                    for i in range(k):
+                        ti = a[i][j] - t4 * c[i][j]
+                        v2[i][j] += ti * t4 * t3
+                        for l in range(k):
+                            v[i][l] += ti * (a[l][j] - t4 * c[l][j]) * t3
+            if nd2 > 0:
+                for j in range(k):
+                    if skm[j] <= 0 or d2[j] <= 0:
+                        continue
+                    t4 = (1 - f) / skm[j]
+                    t5 = 1 - (d2[j] - 1) / (risk[j] - 1) if d2[j] > 1 else 1.0
+                    t3 = t5 * skmm[j] ** 2 * d2[j] / risk[j] ** 2
+                    v3[j] += t4 * t4 * t3
+                    for i in range(k):
+                        v2[i][j] -= t4 * c[i][j] * t4 * t3
+                        for l in range(k):
+                            v[i][l] += t4 * c[i][j] * t4 * c[l][j] * t3
+            fm, f1m, skmm = f, f1, skm
+        for j in range(k):
+            risk[j] -= out[j]
+    for i in range(k):
+        for l in range(k):
+            for j in range(k):
+                v[i][l] += c[i][j] * c[l][j] * v3[j] + c[i][j] * v2[l][j] + c[l][j] * v2[i][j]
+    s = np.array(s[:-1])
+    v = np.array(v)[:-1, :-1]
+    return float(s @ np.linalg.solve(v, s)), s, v
+
+
+@pytest.mark.parametrize(("seed", "groups", "tied"), [(1, ("a", "b"), False), (2, ("a", "b", "c"), True),
+                                                      (3, ("a", "b", "c", "d"), True)])
+def test_gray_test_matches_scalar_loop(seed, groups, tied):
+    d = _competing(180, seed, groups=groups, tied=tied)
+    g = pd.factorize(d.grp, sort=True)[0]
+    stat, s, v = _gray_loop(d.time.to_numpy(), d.status.to_numpy(), g)
+    res = cumulative_incidence(d, time="time", event="status", cause=1, by="grp")
+    gt = res.gray_test
+    assert_allclose(gt.statistic, stat, rtol=1e-10)
+    assert gt.table["df"].iloc[0] == len(groups) - 1
+    st2, dof, s2, v2 = gray_test_arrays(d.time.to_numpy(), (d.status.to_numpy()), g, np.zeros(len(d)))
+    assert_allclose(s2, s, rtol=1e-10)
+    assert_allclose(v2, v, rtol=1e-10)
+
+
+def test_gray_score_without_competing_events_is_logrank_o_minus_e():
+    # With no competing events F = 1 - S and the Gray score (rho=0) reduces to the log-rank O - E;
+    # the variances differ (Gray's is not hypergeometric) but are close.
+    d = _competing(300, 4, groups=("a", "b")).assign(status=lambda x: (x.status > 0).astype(int))
+    g = (d.grp == "b").astype(int).to_numpy()
+    stat, dof, score, _ = gray_test_arrays(d.time.to_numpy(), d.status.to_numpy(), g, np.zeros(len(d)))
+    lr = compare_survival(d, time="time", event="status", group="grp")
+    assert_allclose(score[0], lr.by_group["o_minus_e_weighted"].iloc[0], rtol=1e-10)
+    assert_allclose(stat, lr.statistic, rtol=0.05)
+
+
+def test_stratified_gray_sums_strata():
+    d = _competing(300, 5, groups=("a", "b"))
+    g = (d.grp == "b").astype(int).to_numpy()
+    parts = [gray_test_arrays(d.time.to_numpy()[m], d.status.to_numpy()[m], g[m], np.zeros(m.sum()))
+             for m in ((d.site == "s1").to_numpy(), (d.site == "s2").to_numpy())]
+    s = sum(p[2] for p in parts)
+    v = sum(p[3] for p in parts)
+    res = cumulative_incidence(d, time="time", event="status", cause=1, by="grp", strata="site")
+    assert_allclose(res.gray_test.statistic, float(s @ np.linalg.solve(v, s)), rtol=1e-10)
+    assert "stratified" in res.gray_test.table["test"].iloc[0]
+
+
+def test_string_codes_and_at_and_risk_table():
+    d = _competing(120, 6)
+    d["kind"] = d.status.map({0: "censored", 1: "rearrest", 2: "death"})
+    res = cumulative_incidence(d, time="time", event="kind", cause="rearrest", censored="censored")
+    num = cumulative_incidence(d, time="time", event="status", cause=1)
+    assert_allclose(res.table["estimate"], num.table["estimate"], rtol=EXACT)
+    at = res.at([0, 5, 1e6])
+    assert at["estimate"].iloc[0] == 0.0 and np.isnan(at["estimate"].iloc[2])
+    rt = res.risk_table([0, 5])
+    assert rt["n_at_risk"].iloc[0] == 120
+    assert rt["events"].iloc[1] == ((d.time <= 5) & (d.kind == "rearrest")).sum()
+    assert rt["competing"].iloc[1] == ((d.time <= 5) & (d.kind == "death")).sum()
+    assert any("competing event code(s): death" in n for n in res.notes)
+
+
+def test_works_on_recidivism_output_with_death_competing():
+    import recoverystats as rs
+    from recoverystats.datasets import simulate_program
+
+    prog = simulate_program(800, seed=7, contacts=False, assessments=False).program()
+    rec = rs.recidivism(prog, level="rearrest")
+    res = cumulative_incidence(rec, time="time_days", event="event_type", cause=1, by="group")
+    assert res.gray_test is not None and 0 <= res.gray_test.p_value <= 1
+    tot = res.table.groupby("group")["events"].sum().sum()
+    assert tot == (rec.event_type == 1).sum()
+    json.dumps(res.to_dict())
+
+
+# -- bad inputs -------------------------------------------------------------------------
+
+def test_cause_that_never_occurs_is_an_error():
+    d = _competing(50, 8)
+    with pytest.raises(InvalidParameterError, match="cause: code 3 never occurs in column 'status' \\(codes present: 0, 1, 2\\)"):
+        cumulative_incidence(d, time="time", event="status", cause=3)
+    with pytest.raises(InvalidParameterError, match="cause=0 is the censoring code"):
+        cumulative_incidence(d, time="time", event="status", cause=0)
+
+
+def test_other_bad_inputs():
+    d = _competing(50, 9)
+    with pytest.raises(DataValidationError, match="time: column 'time' has 1 negative value"):
+        cumulative_incidence(d.assign(time=np.r_[-1.0, d.time.to_numpy()[1:]]), time="time", event="status", cause=1)
+    with pytest.raises(InvalidParameterError, match="conf_type must be one of 'log-log', 'plain'; got 'log'"):
+        cumulative_incidence(d, time="time", event="status", cause=1, conf_type="log")
+    one = d.assign(grp="a")
+    res = cumulative_incidence(one, time="time", event="status", cause=1, by="grp")
+    assert res.gray_test is None and any("only one group" in n for n in res.notes)
+
+
+def test_group_without_cause_events_noted():
+    d = pd.DataFrame({"t": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "s": [1, 2, 0, 2, 0, 1], "g": ["a", "b", "a", "b", "b", "a"]})
+    res = cumulative_incidence(d, time="t", event="s", cause=1, by="g")
+    assert any("no 1 events in group g=b" in n for n in res.notes)
+    assert (res.table[res.table.g == "b"]["estimate"] == 0).all()
