@@ -314,15 +314,15 @@ class _Context:
         new_now = int(((p["enrollment_date"] >= q_start) & (p["enrollment_date"] <= self.as_of)).sum())
         new_prev = int(((p["enrollment_date"] >= prev_start) & (p["enrollment_date"] <= self.prev_as_of)).sum())
         rows.append(dict(key="enrolled_to_date", measure="Participants enrolled to date", kind="count",
-                         this_n=np.nan, this_count=len(p), last_n=np.nan, last_count=np.nan))
+                         this_count=len(p), last_count=np.nan))
         ids[(0, "this_count")] = "N|all"
         rows.append(dict(key="new_enrollments", measure="New enrollments in the quarter", kind="count",
-                         this_n=np.nan, this_count=new_now, last_n=np.nan, last_count=new_prev))
+                         this_count=new_now, last_count=new_prev))
         ids[(1, "this_count")] = f"enr|{self.quarter}|{TOTAL}"
         ids[(1, "last_count")] = f"enr|{self.prev_quarter}|{TOTAL}"
         act_now, act_prev = self._active(self.as_of), self._active(self.prev_as_of)
         rows.append(dict(key="active", measure="Active participants at quarter end", kind="count",
-                         this_n=np.nan, this_count=int(act_now.sum()), last_n=np.nan, last_count=int(act_prev.sum())))
+                         this_count=int(act_now.sum()), last_count=int(act_prev.sum())))
         ids[(2, "this_count")] = f"active|{self.quarter}|{TOTAL}"
         ids[(2, "last_count")] = f"active|{self.prev_quarter}|{TOTAL}"
 
@@ -342,9 +342,9 @@ class _Context:
             tn, te = counts(now)
             ln, le = counts(prev)
             i = len(rows)
-            rows.append(dict(key=key, measure=label, kind="rate", this_n=tn, this_count=te, last_n=ln, last_count=le))
+            rows.append(dict(key=key, measure=label, kind="rate", this_n=tn, this_events=te, last_n=ln, last_events=le))
             ids[(i, "this_n")] = f"{id_prefix}|{TOTAL}|n"
-            ids[(i, "this_count")] = f"{id_prefix}|{TOTAL}|events"
+            ids[(i, "this_events")] = f"{id_prefix}|{TOTAL}|events"
 
         days = self.cfg.retention_days
         k90 = 90 if 90 in days else days[len(days) // 2]
@@ -359,11 +359,13 @@ class _Context:
             rate_row("followup_rate", "Follow-up rate (6-month interview in window)", "followup",
                      "completed_in_window", "due", "fu")
         t = pd.DataFrame(rows)
-        for c in ("this_n", "this_count", "last_n", "last_count"):
-            t[c] = t[c].astype(float)
+        count_cols = ("this_count", "this_events", "this_n", "last_count", "last_events", "last_n")
+        for c in count_cols:
+            t[c] = t[c].astype(float) if c in t else np.nan
+        t = t[["key", "measure", "kind", *count_cols]]
         rate = t["kind"] == "rate"
-        t["this_estimate"] = np.where(rate, t["this_count"] / t["this_n"].where(t["this_n"] > 0), np.nan)
-        t["last_estimate"] = np.where(rate, t["last_count"] / t["last_n"].where(t["last_n"] > 0), np.nan)
+        t["this_estimate"] = np.where(rate, t["this_events"] / t["this_n"].where(t["this_n"] > 0), np.nan)
+        t["last_estimate"] = np.where(rate, t["last_events"] / t["last_n"].where(t["last_n"] > 0), np.nan)
         t["change"] = np.where(rate, t["this_estimate"] - t["last_estimate"], t["this_count"] - t["last_count"])
         t["target"] = [self.cfg.targets.get(k, np.nan) for k in t["key"]]
         direction = [TARGET_DIRECTIONS.get(k, "") for k in t["key"]]
@@ -377,24 +379,28 @@ class _Context:
         self.key_rows = rows
         self.registry.add(PendingTable(
             key="key_numbers", sheet="Key numbers", title=f"Key numbers, {self.quarter} vs {self.prev_quarter}",
-            raw=t, count_columns=("this_n", "this_count", "last_n", "last_count"),
-            margins={"complements": [("this_n", "this_count"), ("last_n", "last_count")],
-                     # participants newly counted since last quarter are a count too
+            raw=t, count_columns=count_cols,
+            margins={"complements": [("this_n", "this_events"), ("last_n", "last_events")],
+                     # participants whose window closed during the quarter (cumulative cohorts
+                     # are nested): this quarter minus last quarter is a count too
                      "hidden": {"new_n": {"this_n": 1, "last_n": -1},
-                                "new_events": {"this_count": 1, "last_count": -1},
-                                "new_nonevents": {"this_n": 1, "this_count": -1, "last_n": -1, "last_count": 1}}},
-            dependent={"this_estimate": ["this_n", "this_count"], "last_estimate": ["last_n", "last_count"],
-                       "change": ["this_n", "this_count", "last_n", "last_count"],
-                       "meets_target": ["this_n", "this_count"]},
-            columns=("measure", "this_count", "this_n", "this_estimate", "last_count", "last_n", "last_estimate",
+                                "new_events": {"this_events": 1, "last_events": -1},
+                                "new_nonevents": {"this_n": 1, "this_events": -1, "last_n": -1, "last_events": 1}}},
+            dependent={"this_estimate": ["this_n", "this_events"], "last_estimate": ["last_n", "last_events"],
+                       "change": list(count_cols), "meets_target": ["this_n", "this_events"]},
+            columns=("measure", "this_value", "this_n", "this_estimate", "last_value", "last_n", "last_estimate",
                      "change", "target", "meets_target"),
-            labels={"this_count": f"{self.quarter}: count", "this_n": f"{self.quarter}: of",
-                    "this_estimate": f"{self.quarter}: %", "last_count": f"{self.prev_quarter}: count",
+            coalesce={"this_value": ("this_count", "this_events"), "last_value": ("last_count", "last_events")},
+            labels={"this_value": f"{self.quarter}: count", "this_count": f"{self.quarter}: count",
+                    "this_events": f"{self.quarter}: events", "this_n": f"{self.quarter}: of",
+                    "this_estimate": f"{self.quarter}: %", "last_value": f"{self.prev_quarter}: count",
+                    "last_count": f"{self.prev_quarter}: count", "last_events": f"{self.prev_quarter}: events",
                     "last_n": f"{self.prev_quarter}: of", "last_estimate": f"{self.prev_quarter}: %",
                     "change": "Change", "target": "Target", "meets_target": "Meets target"},
             percent_columns=("this_estimate", "last_estimate", "target"),
             measure={"as_of": self.as_of.date().isoformat(), "previous_as_of": self.prev_as_of.date().isoformat(),
-                     "numerator": "this_count / last_count", "denominator": "this_n / last_n",
+                     "numerator": "this_events / last_events (rates); this_count / last_count (counts)",
+                     "denominator": "this_n / last_n",
                      "definition": "Rates use every participant whose window is complete by the cut-off "
                                    "(cumulative to the end of each quarter); counts are of participants."},
             ids=ids,

@@ -45,21 +45,51 @@ class TableBlock:
     sheet: str = ""
     show_in_document: bool = True
     display_rows: Sequence[int] | None = None
+    #: display-only columns: name -> source columns; each row shows its first source that
+    #: has a value or is suppressed (e.g. one "count" column for count and rate rows)
+    coalesce: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def _coalesced(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        data = self.data.copy()
+        mask = self.mask.copy()
+        for name, sources in self.coalesce.items():
+            vals, sup = [], []
+            for i in range(len(data)):
+                v, m = np.nan, False
+                for src in sources:
+                    sv = data.iat[i, data.columns.get_loc(src)]
+                    sm = bool(mask.iat[i, mask.columns.get_loc(src)])
+                    if sm or not (sv is None or sv is pd.NA or (isinstance(sv, float) and np.isnan(sv))):
+                        v, m = sv, sm
+                        break
+                vals.append(v)
+                sup.append(m)
+            data[name] = pd.array(vals, dtype=data[sources[0]].dtype) if len(vals) else data[sources[0]]
+            mask[name] = sup
+        return data, mask
 
     @property
     def shown(self) -> pd.DataFrame:
         """The rows and columns shown in the HTML/DOCX (the XLSX/JSON hold every row)."""
-        t = self.data
+        t = self._coalesced()[0] if self.coalesce else self.data
         if self.display_rows is not None:
             t = t.iloc[list(self.display_rows)]
         return t[list(self.columns)]
 
     @property
     def shown_mask(self) -> pd.DataFrame:
-        m = self.mask
+        m = self._coalesced()[1] if self.coalesce else self.mask
         if self.display_rows is not None:
             m = m.iloc[list(self.display_rows)]
         return m[list(self.columns)]
+
+    @property
+    def sheet_columns(self) -> tuple[str, ...]:
+        """Columns written to the spreadsheet: the shown ones, with display-only merges expanded."""
+        out: list[str] = []
+        for c in self.columns:
+            out.extend(self.coalesce.get(c, (c,)))
+        return tuple(dict.fromkeys(out))
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +145,7 @@ class PendingTable:
     show_in_document: bool = True
     display_rows: Sequence[int] | None = None
     exempt_rows: Sequence[int] = ()
+    coalesce: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class TableRegistry:
@@ -180,6 +211,7 @@ class TableRegistry:
                 key=key, title=t.title, data=data, mask=mask, columns=t.columns, labels=dict(t.labels),
                 percent_columns=t.percent_columns, notes=t.notes, privacy=privacy, measure=dict(t.measure),
                 sheet=t.sheet or key, show_in_document=t.show_in_document, display_rows=t.display_rows,
+                coalesce=dict(t.coalesce),
             )
         return self.blocks
 

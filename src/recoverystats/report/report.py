@@ -89,7 +89,7 @@ def format_cell(block: TableBlock, row: int, column: str, value: Any, suppressed
     if column in block.percent_columns:
         v = float(value)
         return f"{v * 100:.1f}%"
-    if column in block.privacy.get("count_columns", ()):
+    if column in block.privacy.get("count_columns", ()) or column in block.coalesce:
         return f"{int(round(float(value))):,}"
     if isinstance(value, (float, np.floating)) and column in ("estimate", "ci_lower", "ci_upper", "smd", "statistic"):
         return format_value(float(value), column, 2 if column != "smd" else 3)
@@ -105,6 +105,18 @@ def display_frame(block: TableBlock) -> pd.DataFrame:
     for c in shown.columns:
         out[c] = [format_cell(block, int(i), c, shown.at[i, c], bool(mask.at[i, c])) for i in rows]
     return pd.DataFrame(out, columns=list(shown.columns))
+
+
+def _lead_columns(block: TableBlock) -> int:
+    """How many leading columns are labels (left-aligned) rather than numbers."""
+    shown = block.shown
+    k = 0
+    numbers = set(block.privacy.get("count_columns", ())) | set(block.percent_columns) | set(block.coalesce)
+    for c in shown.columns:
+        if c in numbers or pd.api.types.is_float_dtype(shown[c]):
+            break
+        k += 1
+    return max(1, min(k, 3))
 
 
 def _header(block: TableBlock, column: str) -> str:
@@ -185,7 +197,8 @@ class Report:
                         continue
                     disp = display_frame(b)
                     html = render_html_table(disp, title=b.title, notes=b.notes,
-                                             labels={c: _header(b, c) for c in disp.columns}, max_rows=500)
+                                             labels={c: _header(b, c) for c in disp.columns}, max_rows=500,
+                                             css_class=f"rs-table rs-lead-{_lead_columns(b)}")
                     blocks.append({"kind": "table", "html": html})
                 elif isinstance(b, FigureBlock):
                     blocks.append({"kind": "figure", "key": b.key, "title": b.title, "svg": _svg_inline(b)})
@@ -344,7 +357,7 @@ class Report:
                 ws.oddHeader.center.text = self.stamp
                 r0 = 2
             ws.cell(row=r0, column=1, value=b.title).font = Font(bold=True)
-            cols = list(b.columns)
+            cols = list(b.sheet_columns)
             for j, c in enumerate(cols, start=1):
                 cell = ws.cell(row=r0 + 1, column=j, value=_header(b, c))
                 cell.font = Font(bold=True)
