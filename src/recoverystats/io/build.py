@@ -163,7 +163,7 @@ def _np_int(arr: Any) -> np.ndarray:
 
 def _trim_text(arr: Any, na: tuple[str, ...], na_applied: bool) -> Any:
     """Strip surrounding whitespace and turn NA markers into nulls."""
-    trimmed = pc.utf8_trim_whitespace(arr)
+    trimmed = pc.ascii_trim_whitespace(arr)
     if not na_applied or not pc.all(pc.fill_null(pc.equal(trimmed, arr), True)).as_py():
         if na:
             trimmed = pc.if_else(pc.is_in(trimmed, value_set=pa.array(list(na), pa.string())),
@@ -298,6 +298,9 @@ def _coerce_bool(arr: Any) -> _Coerced:
 
 def _coerce_code(text: Any, col: ColumnSpec) -> _Coerced:
     allowed = set(col.codes or ())
+    hits = pc.sum(pc.is_in(text, value_set=pa.array(sorted(allowed), pa.string()), skip_nulls=True)).as_py() or 0
+    if hits == len(text) - text.null_count:
+        return _Coerced(text)  # fast path: every value already a canonical code
 
     def norm(v: str) -> tuple[Any, int]:
         s = re.sub(r"[\s\-/]+", "_", v.strip().lower())
@@ -543,7 +546,8 @@ def _build_table(raw: RawTable) -> _Built:
                 errors |= bad
     drop = np.zeros(n, dtype=bool)
     _table_date_rules(name, frame, ctx, errors)
-    _duplicates(spec, frame, ctx, errors, drop)
+    if spec.key:
+        _duplicates(spec, frame, ctx, errors, drop, ids)
     return _Built(name, ctx, frame, ids, errors, drop, rows_read, len(raw.bad_rows))
 
 
@@ -598,16 +602,34 @@ def _table_date_rules(name: str, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
             errors |= bad
 
 
-def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndarray, drop: np.ndarray) -> None:
+def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndarray, drop: np.ndarray,
+                ids: Mapping[str, Any], codes: np.ndarray | None = None) -> None:
+    """Exact duplicate rows and duplicate keys.
+
+    Keyed tables: copies of a row are dropped (``duplicate_row`` warning); remaining rows
+    sharing a key are errors (``duplicate_key``). Unkeyed tables (contacts, events):
+    exact repeats are kept and reported once (``repeated_row`` info). Fast paths: a
+    single-column key is checked with one Arrow ``count_distinct``; unkeyed tables are
+    pre-screened on an integer code of (participant, date) passed in ``codes``.
+    """
     n = len(frame)
     if n < 2:
         return
     canon = [c.name for c in spec.columns if not c.derived]
     keyed = list(spec.key)
-    # exact duplicate rows (all canonical and extra columns equal): in keyed tables the copies are dropped
+    if len(keyed) == 1 and keyed[0] in ids:
+        col = ids[keyed[0]]
+        keys = _id_keys(col)
+        if keys is not None:
+            if pd.Index(keys).is_unique:
+                return
+        elif col.null_count <= 1 and pc.count_distinct(col, mode="only_valid").as_py() == n - col.null_count:
+            return
     check_cols = canon + [c for c in frame.columns if c not in spec.column_names]
-    first_cols = keyed or canon[:3]
-    cand = frame.duplicated(subset=first_cols, keep=False).to_numpy()
+    if codes is not None:
+        cand = pd.Series(codes, copy=False).duplicated(keep=False).to_numpy()
+    else:
+        cand = frame.duplicated(subset=keyed or canon[:3], keep=False).to_numpy()
     if not cand.any():
         return
     sub = frame.loc[cand, check_cols]
@@ -624,11 +646,11 @@ def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
         return
     if exact.any():
         gid = sub.groupby(check_cols, dropna=False, sort=False).ngroup().to_numpy()
-        _, first_idx = np.unique(gid, return_index=True)
+        uniq, first_idx = np.unique(gid, return_index=True)
         cand_pos = np.flatnonzero(cand)
-        first_of_group = dict(zip(np.unique(gid).tolist(), cand_pos[first_idx].tolist(), strict=False))
+        first_of_group = dict(zip(uniq.tolist(), cand_pos[first_idx].tolist(), strict=True))
         pos = np.flatnonzero(exact)
-        group_of = dict(zip(cand_pos.tolist(), gid.tolist(), strict=False))
+        group_of = dict(zip(cand_pos.tolist(), gid.tolist(), strict=True))
         ctx.rows("duplicate_row", pos, None, [None] * len(pos),
                  lambda _v, p: f"exact copy of {ctx.line_label} {int(ctx.lines[first_of_group[group_of[p]]])}; "
                  "the copy is dropped", action="dropped")
@@ -641,7 +663,7 @@ def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
             pos = np.flatnonzero(dk)
             keys = [tuple(map(str, k)) for k in frame.loc[pos, keyed].itertuples(index=False, name=None)]
             groups: dict[tuple[str, ...], list[int]] = {}
-            for p, k in zip(pos.tolist(), keys, strict=False):
+            for p, k in zip(pos.tolist(), keys, strict=True):
                 groups.setdefault(k, []).append(int(ctx.lines[p]))
             label = ", ".join(keyed)
             ctx.rows("duplicate_key", pos, keyed[0], [k[0] if len(k) == 1 else "/".join(k) for k in keys],
@@ -651,11 +673,46 @@ def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
             errors |= dk
 
 
+def _row_codes(pidx: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """One int64 per row combining the participant index and the day (for duplicate pre-screening)."""
+    days = dates.view("int64") // (86_400 * 10**9)
+    days = np.where(np.isnat(dates), -(2**20), days)
+    return pidx.astype(np.int64) * (2**24) + (days + 2**23)
+
+
 # ---------------------------------------------------------------------------
 # cross-table rules
 # ---------------------------------------------------------------------------
+def _id_keys(arr: Any) -> np.ndarray | None:
+    """Fixed-width IDs (all the same byte length <= 8, no nulls) packed into uint64 keys, else None.
+
+    Most exports use fixed-width codes (``P000123``, ``00042``); packing their bytes
+    into one integer turns string hashing into integer hashing (several times faster)
+    without parsing anything, so ``007`` and ``7`` stay different keys.
+    """
+    a = _arr(arr)
+    n = len(a)
+    if n == 0 or a.null_count or a.type != pa.string():
+        return None
+    bufs = a.buffers()
+    offs = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=a.offset * 4)
+    width = int(offs[1] - offs[0])
+    if not 1 <= width <= 8 or int(offs[-1] - offs[0]) != width * n or not (np.diff(offs) == width).all():
+        return None
+    data = np.frombuffer(bufs[2], dtype=np.uint8, count=width * n, offset=int(offs[0]))
+    packed = np.zeros((n, 8), dtype=np.uint8)
+    packed[:, :width] = data.reshape(n, width)
+    return packed.view(np.uint64).ravel()
+
+
 def _index_in(child: Any, parent: Any) -> np.ndarray:
-    idx = pc.index_in(child, value_set=parent.combine_chunks() if isinstance(parent, pa.ChunkedArray) else parent)
+    """Position of each child ID in ``parent`` (first occurrence), -1 when absent or null."""
+    ck, pk = _id_keys(child), _id_keys(parent)
+    if ck is not None and pk is not None:
+        index = pd.Index(pk)
+        if index.is_unique:
+            return index.get_indexer(ck).astype(np.int64)
+    idx = pc.index_in(child, value_set=_arr(parent))
     return _np_int(pc.fill_null(pc.cast(idx, pa.int64()), -1)).astype(np.int64)
 
 
@@ -764,6 +821,9 @@ def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None
                              lambda v, q, days=days, point=point, lo=lo, hi=hi, refname=refname:
                              f"{point} assessment on {v} is {days[q]:+.0f} days from {refname} "
                              f"(expected {lo:+d} to {hi:+d} days)", action="")
+    if not spec.key:
+        codes = _row_codes(pidx, d) if pidx is not None else None
+        _duplicates(spec, frame, ctx, b.error_rows, b.drop_rows, b.ids, codes)
     return cascade
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,27 +206,31 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
     if len(data) == 0:
         raise ReadFailure("file_empty", f"{display}: the file is empty (0 bytes); it has no header line")
     buf = pa.py_buffer(data)
-    if data[:3] == b"\xef\xbb\xbf":
+    bom = data[:3] == b"\xef\xbb\xbf"
+    if bom:
         buf = buf.slice(3)
+    start = 3 if bom else 0
     encoding = opts.encoding or "utf-8"
     header_row = opts.header_row or 1
     delimiter = opts.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
-    raw = data[3:] if data[:3] == b"\xef\xbb\xbf" else data
-    if not raw.strip():
+    if _NONSPACE.search(data, start) is None:
         raise ReadFailure("file_empty", f"{display}: the file holds only blank lines; it has no header line")
-
-    # header line as the user sees it
-    def decode(b: bytes) -> str:
-        return b.decode(encoding)
-
+    # the header line as the user sees it (no copy of the whole file)
+    pos = start
+    for _ in range(header_row - 1):
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            raise ReadFailure("file_unreadable", f"{display}: header_row {header_row} is past the end of the file")
+        pos = nl + 1
+    nl = data.find(b"\n", pos)
+    head_bytes = data[pos: nl if nl >= 0 else len(data)].rstrip(b"\r")
     try:
-        all_lines_head = raw.split(b"\n", header_row + 1)
-        head_text = decode(all_lines_head[header_row - 1].rstrip(b"\r")) if len(all_lines_head) >= header_row else ""
+        head_text = head_bytes.decode(encoding)
     except UnicodeDecodeError:
         if opts.encoding:
             raise ReadFailure("file_unreadable", f"{display}: the header is not valid {encoding}") from None
         encoding = "latin-1"
-        head_text = raw.split(b"\n", header_row + 1)[header_row - 1].rstrip(b"\r").decode("latin-1")
+        head_text = head_bytes.decode("latin-1")
     header = _header_fields(head_text, delimiter)
     if len(header) <= 1:
         for other in _OTHER_DELIMITERS:
@@ -241,34 +246,51 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
     invalid: list[Any] = []
 
     def on_invalid(row: Any) -> str:
-        invalid.append((row.number, row.text))
+        if row.text.strip():  # whitespace-only lines count as blank lines
+            invalid.append((row.number, row.text))
         return "skip"
 
-    def attempt(enc: str) -> pa.Table:
+    def attempt(enc: str, strict: bool) -> pa.Table:
+        # strict: blank lines are rows and no row handler, so any blank line or ragged row
+        # raises and we re-read on the careful path; the happy path stays multi-threaded
         invalid.clear()
         return pcsv.read_csv(
             pa.BufferReader(buf),
-            read_options=pcsv.ReadOptions(skip_rows=header_row, column_names=names, encoding=enc,
-                                          block_size=1 << 24),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, invalid_row_handler=on_invalid,
-                                            newlines_in_values=False),
+            read_options=pcsv.ReadOptions(skip_rows=header_row, column_names=names, encoding=enc),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=False,
+                                            ignore_empty_lines=not strict,
+                                            invalid_row_handler=None if strict else on_invalid),
             convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                 null_values=list(opts.na_markers), strings_can_be_null=True,
                                                 quoted_strings_can_be_null=True),
         )
 
-    try:
-        tbl = attempt(encoding)
-    except pa.ArrowInvalid as exc:
-        text = str(exc)
-        if "UTF8" in text.upper() and not opts.encoding and encoding != "latin-1":
-            encoding = "latin-1"
-            try:
-                tbl = attempt(encoding)
-            except pa.ArrowInvalid as exc2:
-                raise ReadFailure("file_unreadable", f"{display}: cannot parse as CSV: {exc2}") from None
-        else:
+    strict = len(names) > 1
+    for _ in range(4):
+        try:
+            tbl = attempt(encoding, strict)
+            break
+        except pa.ArrowInvalid as exc:
+            text = str(exc)
+            if "UTF8" in text.upper() and not opts.encoding and encoding != "latin-1":
+                encoding = "latin-1"
+                continue
+            if strict and "column" in text.lower():
+                strict = False
+                continue
             raise ReadFailure("file_unreadable", f"{display}: cannot parse as CSV: {text.splitlines()[0]}") from None
+    else:  # pragma: no cover - the loop always breaks or raises
+        raise ReadFailure("file_unreadable", f"{display}: cannot parse as CSV")
+    if strict and tbl.num_rows and tbl.column(0).null_count:
+        # blank lines come back as all-null rows on the strict path: re-read skipping them
+        import pyarrow.compute as pc
+
+        all_null = pc.is_null(tbl.column(0))
+        for col in tbl.columns[1:]:
+            all_null = pc.and_(all_null, pc.is_null(col))
+        if pc.any(all_null).as_py():
+            strict = False
+            tbl = attempt(encoding, strict)
     if encoding == "latin-1" and not opts.encoding:
         findings.append(file_finding("encoding", name, display,
                                      "bytes that are not UTF-8 were found; the file was read as latin-1"))
@@ -277,12 +299,12 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
         raise ReadFailure("duplicate_column", f"{display} line {header_row}: column(s) {', '.join(map(repr, dups))} appear more than once in the header")
     # line numbers: data starts right after the header unless blank lines sit between rows
     lines = None
-    body = raw.rstrip(b"\r\n \t")
-    if b"\n\n" in body or b"\n\r\n" in body or invalid:
+    if not strict and (_has_inner_blank(data, start) or invalid):
+        raw = data[start:]
         lines = _line_numbers(raw, header_row, delimiter, encoding)
     bad_rows: list[tuple[int, str]] = []
     if invalid:
-        bad_rows = _locate_invalid(raw, header_row, invalid, encoding)
+        bad_rows = _locate_invalid(data[start:], header_row, invalid, encoding)
         if lines is not None and len(lines) == tbl.num_rows + len(bad_rows):
             bad_set = {b[0] for b in bad_rows}
             lines = np.array([ln for ln in lines if ln not in bad_set], dtype=np.int64)
@@ -290,6 +312,16 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
         lines = None  # quoted newlines: fall back to sequential numbering
     return RawTable(name=name, data=tbl, file=display, lines=lines, first_line=header_row + 1,
                     line_label="line", options=opts, findings=findings, bad_rows=bad_rows, na_applied=True)
+
+
+_NONSPACE = re.compile(rb"\S")
+_BLANK_LINE = re.compile(rb"\n[ \t\r]*\n")
+
+
+def _has_inner_blank(data: bytes, start: int) -> bool:
+    """A blank line with data after it (trailing blank lines do not shift line numbers)."""
+    m = _BLANK_LINE.search(data, start)
+    return m is not None and _NONSPACE.search(data, m.end()) is not None
 
 
 def _line_numbers(raw: bytes, header_row: int, delimiter: str, encoding: str) -> np.ndarray:

@@ -1,0 +1,160 @@
+"""Benchmark: load + validate program CSVs vs a bare ``pyarrow.csv.read_csv`` of the same files.
+
+Target (DESIGN section 10): 1M participants + ~10M events, ``read_program`` <= 1.5 x the
+bare pyarrow read, peak memory <= 3 x the in-memory tables.
+
+Each timed step runs in its own fresh Python process (so peak RSS is that step's own),
+in the same benchmark run, on the same files:
+
+- ``bare``: ``pyarrow.csv.read_csv`` of participants.csv and events.csv (type inference,
+  the library default) -- the reference;
+- ``read_program``: ``recoverystats.read_program(folder)`` -- read, coerce, validate,
+  convert to pandas.
+
+Peak memory is the child's peak RSS minus its RSS after imports; the "in-memory tables"
+size is the pandas memory (deep) of the loaded ``ProgramData`` tables.
+
+Usage::
+
+    python benchmarks/bench_load.py --participants 50000          # quick
+    python benchmarks/bench_load.py --participants 1000000        # the target scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+EVENT_TYPES = np.array(["substance_use", "drug_screen", "relapse", "arrest", "conviction", "incarceration",
+                        "parole_violation", "probation_violation", "hospitalization", "ed_visit"])
+
+
+def generate(folder: Path, n: int, events_per: float, seed: int) -> dict[str, int]:
+    """Write participants.csv and events.csv (canonical, ISO dates) with a vectorised generator."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    rng = np.random.default_rng(seed)
+    start = np.datetime64("2023-01-01")
+    ids = np.char.add("P", np.char.zfill(np.arange(1, n + 1).astype(str), 7))
+    enr = start + rng.integers(0, 730, n).astype("timedelta64[D]")
+    dis_days = rng.integers(10, 400, n)
+    dis = (enr + dis_days.astype("timedelta64[D]")).astype(object)
+    dis = np.where(rng.random(n) < 0.3, None, dis)
+    birth = enr - (rng.integers(18, 70, n) * 365 + rng.integers(0, 365, n)).astype("timedelta64[D]")
+    participants = pa.table({
+        "participant_id": pa.array(ids),
+        "enrollment_date": pa.array(enr.astype("datetime64[D]"), pa.date32()),
+        "group": pa.array(np.where(rng.random(n) < 0.5, "peer_mentoring", "comparison")),
+        "site": pa.array(np.char.add("site_", rng.integers(0, 5, n).astype(str))),
+        "discharge_date": pa.array(dis, pa.date32()),
+        "birth_date": pa.array(birth.astype("datetime64[D]"), pa.date32()),
+        "gender": pa.array(np.where(rng.random(n) < 0.7, "male", "female")),
+        "risk_level": pa.array(np.array(["low", "moderate", "high", "very_high"])[rng.integers(0, 4, n)]),
+        "risk_score": pa.array(np.round(rng.uniform(0, 54, n), 1)),
+        "prior_incarcerations": pa.array(rng.poisson(1.5, n)),
+    })
+    m = int(n * events_per)
+    owner = rng.integers(0, n, m)
+    edate = enr[owner] + rng.integers(-30, 700, m).astype("timedelta64[D]")
+    etype = EVENT_TYPES[rng.integers(0, len(EVENT_TYPES), m)]
+    result = np.where(etype == "drug_screen", np.where(rng.random(m) < 0.3, "positive", "negative"), "")
+    events = pa.table({
+        "participant_id": pa.array(ids[owner]),
+        "event_date": pa.array(edate.astype("datetime64[D]"), pa.date32()),
+        "event_type": pa.array(etype),
+        "result": pa.array(result),
+        "source": pa.array(np.array(["self_report", "state_repository", "case_note"])[rng.integers(0, 3, m)]),
+    })
+    folder.mkdir(parents=True, exist_ok=True)
+    pcsv.write_csv(participants, folder / "participants.csv")
+    pcsv.write_csv(events, folder / "events.csv")
+    return {"participants": n, "events": m}
+
+
+CHILD = r"""
+import json, resource, sys, time
+mode, folder = sys.argv[1], sys.argv[2]
+import pyarrow as pa, pyarrow.csv as pcsv, pandas as pd
+import recoverystats.io.read, recoverystats.io.build
+def rss_mb():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+base = rss_mb()
+t0 = time.perf_counter()
+out = {}
+if mode == "bare":
+    tabs = [pcsv.read_csv(f"{folder}/{n}.csv") for n in ("participants", "events")]
+    out["arrow_mb"] = sum(t.nbytes for t in tabs) / 2**20
+elif mode == "bare_pandas":
+    tabs = [pcsv.read_csv(f"{folder}/{n}.csv").to_pandas() for n in ("participants", "events")]
+else:
+    from recoverystats.io.read import read_program
+    prog = read_program(folder)
+    out["tables_mb"] = sum(df.memory_usage(deep=True).sum() for df in prog.tables.values()) / 2**20
+    out["findings"] = int(len(prog.validation))
+    out["flow_ok"] = bool((prog.flow.rows_read == prog.flow.rows_kept + prog.flow.rows_dropped).all())
+out["seconds"] = time.perf_counter() - t0
+out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["base_mb"] = base
+print(json.dumps(out))
+"""
+
+
+def run_child(mode: str, folder: Path) -> dict[str, float]:
+    res = subprocess.run([sys.executable, "-c", CHILD, mode, str(folder)], capture_output=True, text=True,
+                         check=False)
+    if res.returncode != 0:
+        raise SystemExit(f"{mode} failed:\n{res.stderr}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--participants", "--n", type=int, default=50_000, dest="n",
+                    help="participants (events = 10 x); target scale 1000000")
+    ap.add_argument("--events-per", type=float, default=10.0, help="events per participant (default 10)")
+    ap.add_argument("--repeat", type=int, default=1, help="repeat each timing and keep the best")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dir", default=None, help="folder for the generated CSVs (default: a temp dir)")
+    args = ap.parse_args(argv)
+
+    tmp = tempfile.TemporaryDirectory() if args.dir is None else None
+    folder = Path(args.dir or tmp.name)  # type: ignore[union-attr]
+    t0 = time.perf_counter()
+    rows = generate(folder, args.n, args.events_per, args.seed)
+    size = sum((folder / f"{n}.csv").stat().st_size for n in ("participants", "events")) / 2**20
+    print(f"generated {rows['participants']:,} participants + {rows['events']:,} events "
+          f"({size:,.0f} MB CSV) in {time.perf_counter() - t0:.1f} s")
+
+    def best(mode: str) -> dict[str, float]:
+        runs = [run_child(mode, folder) for _ in range(args.repeat)]
+        return min(runs, key=lambda r: r["seconds"])
+
+    bare = best("bare")
+    bare_pd = best("bare_pandas")
+    ours = best("read_program")
+    mem = ours["peak_mb"] - ours["base_mb"]
+    print(f"bare pyarrow.csv.read_csv          {bare['seconds']:8.2f} s  peak +{bare['peak_mb'] - bare['base_mb']:,.0f} MB"
+          f"  (arrow tables {bare['arrow_mb']:,.0f} MB)")
+    print(f"bare read_csv + to_pandas()        {bare_pd['seconds']:8.2f} s  peak +{bare_pd['peak_mb'] - bare_pd['base_mb']:,.0f} MB")
+    print(f"read_program (load + validate)     {ours['seconds']:8.2f} s  peak +{mem:,.0f} MB"
+          f"  (pandas tables {ours['tables_mb']:,.0f} MB; {ours['findings']} findings; flow balanced: {ours['flow_ok']})")
+    print(f"time ratio read_program / bare pyarrow read: {ours['seconds'] / bare['seconds']:.2f}  (target <= 1.5)")
+    print(f"peak memory / in-memory tables:               {mem / ours['tables_mb']:.2f}  (target <= 3)")
+    if tmp is not None:
+        tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
