@@ -146,7 +146,8 @@ def test_reference_levels_and_term_names(program):
     res = odds_ratios(program, "rearrest", exposure="group", adjust=["age", "risk_level"],
                       reference={"group": "comparison", "risk_level": "low"})
     terms = list(res.table["term"])
-    assert terms == ["group[peer_mentoring]", "age", "risk_level[high]", "risk_level[moderate]", "Intercept"]
+    # coded data-model columns keep the code order (low, moderate, high)
+    assert terms == ["group[peer_mentoring]", "age", "risk_level[moderate]", "risk_level[high]", "Intercept"]
     t = res.table.set_index("term")
     assert t.loc["group[peer_mentoring]", "reference"] == "comparison"
     assert t.loc["group[peer_mentoring]", "n"] == (program["group"] == "peer_mentoring").sum()
@@ -385,3 +386,23 @@ def test_odds_ratios_no_warning_on_clean_data(program):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         odds_ratios(program, "rearrest", exposure="group", adjust=["age"])
+
+
+def test_measure_output_from_data_sample_matches_statsmodels(sample_dir):
+    """read_program(data/sample) -> recidivism(365 days) -> odds_ratios, vs statsmodels on
+    the same eligible complete cases; risk_level uses the data model's code order (low = reference)."""
+    prog = rs.read_program(sample_dir)
+    m = rs.recidivism(prog, window_days=365)
+    res = odds_ratios(m, "recidivated", exposure="group", adjust=["age", "risk_level"], missing="drop")
+    used = m[m["eligible"]].dropna(subset=["recidivated", "age", "risk_level"])
+    assert res.n_used == len(used) and res.n_excluded == len(m) - len(used)
+    ref = smf.logit(
+        "recidivated ~ C(group, Treatment('comparison')) + age + C(risk_level, Treatment('low'))", used
+    ).fit(disp=0)
+    t = res.table.set_index("term")
+    assert t.loc["risk_level[high]", "reference"] == "low"
+    assert_allclose(t.loc["group[peer_mentoring]", "log_odds"],
+                    ref.params["C(group, Treatment('comparison'))[T.peer_mentoring]"], rtol=RTOL)
+    assert_allclose(t.loc["risk_level[high]", "std_error"],
+                    ref.bse["C(risk_level, Treatment('low'))[T.high]"], rtol=RTOL)
+    assert_allclose(t.loc["age", "p_value"], ref.pvalues["age"], rtol=RTOL)

@@ -104,12 +104,25 @@ def _is_numeric(s: pd.Series) -> bool:
     )
 
 
+def _coded_order(column: str) -> tuple[str, ...]:
+    """The code list of a coded participants column of the data model, if any."""
+    from recoverystats.schema.spec import TABLES
+
+    spec = TABLES["participants"].column(column)
+    return tuple(spec.codes) if spec is not None and spec.codes else ()
+
+
 def _levels(s: pd.Series, column: str, reference: Any) -> tuple[Any, ...]:
     if isinstance(s.dtype, pd.CategoricalDtype):
         present = set(s.dropna().unique())
         levels = [c for c in s.cat.categories if c in present]
     else:
         levels = sorted(s.dropna().unique(), key=lambda v: (str(type(v)), v))
+        codes = _coded_order(column)
+        if codes:
+            # coded columns of the data model (e.g. risk_level) follow the code list's
+            # order, so the first code ("low") is the default reference
+            levels = [c for c in codes if c in levels] + [v for v in levels if v not in codes]
     if reference is not None:
         if reference not in levels:
             shown = ", ".join(repr(v) for v in levels[:20])
