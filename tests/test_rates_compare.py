@@ -333,3 +333,13 @@ def test_degenerate_strata_give_nan_ci_with_note_not_a_crash() -> None:
     bd = StratifiedTable(tabs[:2]).test_equal_odds(adjust=True)
     assert t2["homogeneity_df"][0] == 1
     assert t2["homogeneity_statistic"][0] == pytest.approx(bd.statistic, rel=RTOL_INDEPENDENT)
+
+
+def test_empty_category_of_group_gives_nan_row_and_no_pvalue() -> None:
+    d = two_arm_frame(5, 10, 3, 10)
+    d["arm"] = pd.Categorical(d["arm"], categories=["control", "treated", "other"])
+    r = compare_proportions(d, "y", group="arm")
+    t = r.table
+    assert t["comparison"].tolist() == ["treated vs control", "other vs control"]
+    assert t.loc[1, "n"] == 0 and np.isnan(t.loc[1, "estimate"]) and np.isnan(t.loc[1, "p_value"])
+    assert any("Group 'other' has no usable rows" in n for n in r.notes)

@@ -208,3 +208,14 @@ def test_love_plot_draws_smds_and_threshold() -> None:
     assert [ln.get_label() for ln in ax.lines][1] == "SMD = 0.1"
     with pytest.raises(InvalidParameterError, match=r"result: this Table 1 was made with smd=False"):
         table_one(d, group="group", variables=["age"], smd=False).plot()
+
+
+def test_empty_group_category_is_shown_and_noted() -> None:
+    d = pd.DataFrame({"g": pd.Categorical(["a", "a", "b", "b"], categories=["a", "b", "z"]),
+                      "x": [1.0, 2.0, 3.0, 4.0]})
+    r = table_one(d, group="g")
+    t = r.table
+    assert t.loc[t.variable == "n", "z|n"].iloc[0] == 0
+    # only the a-b pair contributes: |1.5 - 3.5| / sqrt((0.5 + 0.5)/2)
+    assert t.loc[t.variable == "x", "smd"].iloc[0] == pytest.approx(2 / np.sqrt(0.5), rel=RTOL_INDEPENDENT)
+    assert any("No rows in group(s) 'z'" in n for n in r.notes)

@@ -290,8 +290,11 @@ def _simple_row(sub: pd.DataFrame, lv: Any, ref: Any, *, measure: str, conf_leve
     a, n1, c, n0 = _counts(sub, lv, ref)
     b, d = n1 - a, n0 - c
     z = z_value(conf_level)
-    p_value, test_name = two_by_two_pvalue(a, n1, c, n0, test=test)
     se = float("nan")
+    if n1 == 0:
+        p_value, test_name = float("nan"), ""
+    else:
+        p_value, test_name = two_by_two_pvalue(a, n1, c, n0, test=test)
     if n1 == 0:
         est = lo = hi = float("nan")
         method = "none"

@@ -226,6 +226,10 @@ def table_one(
     if overall:
         masks = {"Overall": np.ones(len(data), dtype=bool), **masks}
     small_chi2: list[str] = []
+    empty_groups = [lab for lab in labels if not masks[lab].any()]
+    if empty_groups:
+        notes.append(f"No rows in group(s) {', '.join(map(repr, empty_groups))}: their columns are empty "
+                     "and they are left out of SMDs and p-values.")
 
     rows: list[dict[str, Any]] = []
     first = {"variable": "n", "level": "", "kind": "count"}
