@@ -395,8 +395,12 @@ class SimulationTruth:
         :class:`SimulationParameters`; ``mentor_effect`` is ignored for ``dropout``.
         """
         p = self.parameters
+        check_option("outcome", outcome, OUTCOMES)
+        groups = np.atleast_1d(np.asarray(group, dtype=object))
+        if not np.isin(groups, GROUPS).all():
+            raise InvalidParameterError(f"group must be one of {', '.join(GROUPS)}; got {group!r}.")
         eta = _linear_predictor(
-            p, outcome, np.asarray(pd.Series(np.atleast_1d(group)) == "peer_mentoring", dtype=float),
+            p, outcome, (groups == "peer_mentoring").astype(float),
             _risk_index(np.atleast_1d(risk_level)), np.asarray(np.atleast_1d(age), dtype=float),
             _gender_index(np.atleast_1d(gender)),
         )
@@ -605,6 +609,14 @@ def _weibull_times(rng: np.random.Generator, shape: float, scale: float, eta: np
     return scale * (e * np.exp(-eta)) ** (1.0 / shape)
 
 
+def _exp_times(e: np.ndarray, rate: Any) -> np.ndarray:
+    """Exponential times ``e / rate`` from unit exponentials; ``inf`` where the rate is 0."""
+    rate = np.broadcast_to(np.asarray(rate, dtype=float), e.shape)
+    out = np.full(e.shape, np.inf)
+    np.divide(e, rate, out=out, where=rate > 0)
+    return out
+
+
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise InvalidParameterError(f"{name} must be an integer >= {minimum}; got {value!r}.")
@@ -797,17 +809,16 @@ def simulate_program(
     lp_dropout = _linear_predictor(p, "dropout", m_f, risk, age, g_idx)
     t_relapse = _weibull_times(rng_out, p.relapse_shape, p.relapse_scale, lp_relapse)
     t_arrest1 = _weibull_times(rng_out, p.rearrest_shape, p.rearrest_scale, lp_rearrest)
-    t_dropout = rng_out.standard_exponential(n) / (p.dropout_rate * np.exp(lp_dropout))
-    t_death_other = rng_out.standard_exponential(n) / (
-        p.death_rate / 365.25 * np.exp(0.05 * (age - AGE_CENTER)))
+    t_dropout = _exp_times(rng_out.standard_exponential(n), p.dropout_rate * np.exp(lp_dropout))
+    t_death_other = _exp_times(rng_out.standard_exponential(n),
+                               p.death_rate / 365.25 * np.exp(0.05 * (age - AGE_CENTER)))
     completion = p.program_days + rng_out.integers(-30, 31, n)
 
     relapse_day = enroll + np.ceil(t_relapse)
     # arrests: the first from the PH model, up to 4 more as a Poisson process
     k_more = 4
-    gaps = rng_justice.standard_exponential((n, k_more)) / (
-        p.rearrest_repeat_rate / 365.25 * np.exp(lp_rearrest))[:, None] if p.rearrest_repeat_rate > 0 else \
-        np.full((n, k_more), np.inf)
+    gaps = _exp_times(rng_justice.standard_exponential((n, k_more)),
+                      (p.rearrest_repeat_rate / 365.25 * np.exp(lp_rearrest))[:, None])
     arrest_t = np.concatenate([t_arrest1[:, None], t_arrest1[:, None] + np.cumsum(gaps, axis=1)], axis=1)
     arrest_day = index_day[:, None] + np.ceil(arrest_t)
     convicted = rng_justice.random(arrest_day.shape) < p.p_conviction
@@ -819,7 +830,7 @@ def simulate_program(
 
     # overdoses after relapse (fatal ones end follow-up)
     od_rate = p.overdose_rate / 365.25 * np.where(substance == 0, 2.5, 1.0)
-    od_gaps = rng_health.standard_exponential((n, 3)) / np.maximum(od_rate, 1e-300)[:, None]
+    od_gaps = _exp_times(rng_health.standard_exponential((n, 3)), od_rate[:, None])
     od_day = relapse_day[:, None] + np.ceil(np.cumsum(od_gaps, axis=1))
     od_fatal = rng_health.random(od_day.shape) < p.p_overdose_fatal
     first_fatal = np.where(od_fatal, od_day, np.inf).min(axis=1)
