@@ -484,7 +484,11 @@ def read_sql(path: Path, name: str, opts: TableMapping, display: str) -> RawTabl
         try:
             con = duckdb.connect(str(path), read_only=True)
             try:
-                tbl = con.execute(query).fetch_arrow_table()
+                rel = con.sql(query)
+                fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb >= 1.4 / older releases
+                tbl = fetch()
+                if isinstance(tbl, pa.RecordBatchReader):
+                    tbl = tbl.read_all()
             finally:
                 con.close()
         except Exception as exc:  # duckdb.Error subclasses
