@@ -66,7 +66,9 @@ def best_of(fn, df: pd.DataFrame, repeat: int) -> tuple[float, pd.DataFrame]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="fraction of 10M rows (default 1.0)")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of 10M rows (default 1.0)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed repetitions; the best is kept")
     args = parser.parse_args()
     n_rows = int(FULL_ROWS * args.scale)

@@ -25,11 +25,15 @@ R_UNIROOT_TOL = 1.22e-4
 RTOL_R_PRINTED = 5e-7
 
 
-def two_arm_frame(x1: int, n1: int, x0: int, n0: int, g1: str = "treated", g0: str = "control") -> pd.DataFrame:
-    return pd.DataFrame({
-        "arm": [g1] * n1 + [g0] * n0,
-        "y": [1] * x1 + [0] * (n1 - x1) + [1] * x0 + [0] * (n0 - x0),
-    })
+def two_arm_frame(
+    x1: int, n1: int, x0: int, n0: int, g1: str = "treated", g0: str = "control"
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "arm": [g1] * n1 + [g0] * n0,
+            "y": [1] * x1 + [0] * (n1 - x1) + [1] * x0 + [0] * (n0 - x0),
+        }
+    )
 
 
 # Newcombe (1998), Stat Med 17:873-890, Table II, method 10 (score, no CC).
@@ -46,7 +50,9 @@ NEWCOMBE_TABLE_II = [
 
 
 @pytest.mark.parametrize(("counts", "printed"), NEWCOMBE_TABLE_II)
-def test_risk_difference_newcombe_table_ii(counts: tuple[int, int, int, int], printed: tuple[float, float]) -> None:
+def test_risk_difference_newcombe_table_ii(
+    counts: tuple[int, int, int, int], printed: tuple[float, float]
+) -> None:
     x1, n1, x0, n0 = counts
     t = compare_proportions(two_arm_frame(*counts), "y", group="arm", reference="control").table
     assert t["comparison"][0] == "treated vs control"
@@ -67,9 +73,18 @@ def test_risk_ratio_katz_matches_statsmodels_on_rossi() -> None:
     r = compare_proportions(rossi, "arrest", group="fin", measure="rr")
     t = r.table
     assert r.reference == 0 and t["comparison"][0] == "1 vs 0"
-    assert t[["n", "events", "n_reference", "events_reference"]].values.tolist()[0] == [216, 48, 216, 66]
+    assert t[["n", "events", "n_reference", "events_reference"]].values.tolist()[0] == [
+        216,
+        48,
+        216,
+        66,
+    ]
     assert t["estimate"][0] == pytest.approx(tab.riskratio, rel=RTOL_INDEPENDENT)
-    assert_allclose(t.loc[0, ["ci_lower", "ci_upper"]].astype(float), tab.riskratio_confint(), rtol=RTOL_INDEPENDENT)
+    assert_allclose(
+        t.loc[0, ["ci_lower", "ci_upper"]].astype(float),
+        tab.riskratio_confint(),
+        rtol=RTOL_INDEPENDENT,
+    )
     assert t["std_error"][0] == pytest.approx(tab.log_riskratio_se, rel=RTOL_INDEPENDENT)
 
 
@@ -78,7 +93,11 @@ def test_odds_ratio_woolf_matches_statsmodels_on_rossi() -> None:
     t = compare_proportions(rossi, "arrest", group="fin", measure="or").table
     assert t["method"][0] == "Woolf logit"
     assert t["estimate"][0] == pytest.approx(tab.oddsratio, rel=RTOL_INDEPENDENT)
-    assert_allclose(t.loc[0, ["ci_lower", "ci_upper"]].astype(float), tab.oddsratio_confint(), rtol=RTOL_INDEPENDENT)
+    assert_allclose(
+        t.loc[0, ["ci_lower", "ci_upper"]].astype(float),
+        tab.oddsratio_confint(),
+        rtol=RTOL_INDEPENDENT,
+    )
     # Pearson chi-square without continuity correction, as scipy chi2_contingency(correction=False)
     chi = stats.chi2_contingency(np.array([[48, 168], [66, 150]]), correction=False)
     assert t["p_value"][0] == pytest.approx(chi.pvalue, rel=RTOL_INDEPENDENT)
@@ -116,12 +135,16 @@ def test_small_cells_switch_to_exact_or_and_fisher_with_note() -> None:
     assert t["method"][0] == "conditional MLE, exact (Cornfield) CI"
     assert t["test"][0] == "Fisher exact"
     # R: fisher.test(matrix(c(3, 1, 1, 3), 2))$p.value = 0.4857
-    assert t["p_value"][0] == pytest.approx(stats.fisher_exact([[3, 1], [1, 3]]).pvalue, rel=RTOL_INDEPENDENT)
+    assert t["p_value"][0] == pytest.approx(
+        stats.fisher_exact([[3, 1], [1, 3]]).pvalue, rel=RTOL_INDEPENDENT
+    )
     assert t["p_value"][0] == pytest.approx(0.4857, abs=TOL_PRINTED_4DP)
     assert t["estimate"][0] == pytest.approx(6.408309, rel=1e-5)
     assert any("exact CI (as R fisher.test)" in n for n in r.notes)
     # a zero cell: the estimate is infinite, the lower limit finite
-    t0 = compare_proportions(two_arm_frame(5, 5, 2, 6), "y", group="arm", measure="or", reference="control").table
+    t0 = compare_proportions(
+        two_arm_frame(5, 5, 2, 6), "y", group="arm", measure="or", reference="control"
+    ).table
     assert np.isinf(t0["estimate"][0]) and np.isinf(t0["ci_upper"][0]) and t0["ci_lower"][0] > 0
 
 
@@ -130,12 +153,17 @@ def test_test_option_forces_chi2_or_fisher() -> None:
     chi = compare_proportions(d, "y", group="arm", reference="control", test="chi2").table
     fis = compare_proportions(d, "y", group="arm", reference="control", test="fisher").table
     assert chi["p_value"][0] == pytest.approx(
-        stats.chi2_contingency([[30, 30], [18, 42]], correction=False).pvalue, rel=RTOL_INDEPENDENT)
-    assert fis["p_value"][0] == pytest.approx(stats.fisher_exact([[30, 30], [18, 42]]).pvalue, rel=RTOL_INDEPENDENT)
+        stats.chi2_contingency([[30, 30], [18, 42]], correction=False).pvalue, rel=RTOL_INDEPENDENT
+    )
+    assert fis["p_value"][0] == pytest.approx(
+        stats.fisher_exact([[30, 30], [18, 42]]).pvalue, rel=RTOL_INDEPENDENT
+    )
 
 
 def test_risk_ratio_zero_count_adds_half_with_note() -> None:
-    r = compare_proportions(two_arm_frame(0, 20, 4, 20), "y", group="arm", measure="rr", reference="control")
+    r = compare_proportions(
+        two_arm_frame(0, 20, 4, 20), "y", group="arm", measure="rr", reference="control"
+    )
     t = r.table
     assert t["estimate"][0] == pytest.approx((0.5 / 21) / (4.5 / 21))
     assert "0.5 added" in t["method"][0]
@@ -143,8 +171,10 @@ def test_risk_ratio_zero_count_adds_half_with_note() -> None:
 
 
 def test_more_than_two_groups_one_row_per_level() -> None:
-    d = pd.concat([two_arm_frame(10, 40, 20, 40, "b", "a"),
-                   two_arm_frame(30, 40, 0, 0, "c", "a")], ignore_index=True)
+    d = pd.concat(
+        [two_arm_frame(10, 40, 20, 40, "b", "a"), two_arm_frame(30, 40, 0, 0, "c", "a")],
+        ignore_index=True,
+    )
     r = compare_proportions(d, "y", group="arm", measure="rd")
     t = r.table
     assert t["comparison"].tolist() == ["b vs a", "c vs a"]
@@ -172,8 +202,11 @@ def test_mantel_haenszel_odds_ratio_matches_statsmodels() -> None:
     t = r.table
     assert t["n_strata"][0] == 2
     assert t["estimate"][0] == pytest.approx(st.oddsratio_pooled, rel=RTOL_INDEPENDENT)
-    assert_allclose(t.loc[0, ["ci_lower", "ci_upper"]].astype(float), st.oddsratio_pooled_confint(),
-                    rtol=RTOL_INDEPENDENT)
+    assert_allclose(
+        t.loc[0, ["ci_lower", "ci_upper"]].astype(float),
+        st.oddsratio_pooled_confint(),
+        rtol=RTOL_INDEPENDENT,
+    )
     assert t["std_error"][0] == pytest.approx(st.logodds_pooled_se, rel=RTOL_INDEPENDENT)
     cmh = st.test_null_odds(correction=False)
     assert t["p_value"][0] == pytest.approx(cmh.pvalue, rel=RTOL_INDEPENDENT)
@@ -205,17 +238,25 @@ def _frame_from_tables(tables: list[np.ndarray]) -> pd.DataFrame:
 def test_mantel_haenszel_many_strata_against_statsmodels_and_direct_formulas() -> None:
     d = _frame_from_tables(STRATA)
     st = StratifiedTable(STRATA)
-    t_or = compare_proportions(d, "y", group="arm", measure="or", strata="stratum", reference="c").table
+    t_or = compare_proportions(
+        d, "y", group="arm", measure="or", strata="stratum", reference="c"
+    ).table
     assert t_or["estimate"][0] == pytest.approx(st.oddsratio_pooled, rel=RTOL_INDEPENDENT)
-    assert_allclose(t_or.loc[0, ["ci_lower", "ci_upper"]].astype(float), st.oddsratio_pooled_confint(),
-                    rtol=RTOL_INDEPENDENT)
-    assert t_or["homogeneity_statistic"][0] == pytest.approx(st.test_equal_odds(adjust=True).statistic,
-                                                             rel=RTOL_INDEPENDENT)
+    assert_allclose(
+        t_or.loc[0, ["ci_lower", "ci_upper"]].astype(float),
+        st.oddsratio_pooled_confint(),
+        rtol=RTOL_INDEPENDENT,
+    )
+    assert t_or["homogeneity_statistic"][0] == pytest.approx(
+        st.test_equal_odds(adjust=True).statistic, rel=RTOL_INDEPENDENT
+    )
     assert t_or["homogeneity_df"][0] == 4
 
     # risk ratio: statsmodels gives the MH point estimate; the Greenland-Robins (1985)
     # variance of log RR_MH is written out here term by term
-    t_rr = compare_proportions(d, "y", group="arm", measure="rr", strata="stratum", reference="c").table
+    t_rr = compare_proportions(
+        d, "y", group="arm", measure="rr", strata="stratum", reference="c"
+    ).table
     assert t_rr["estimate"][0] == pytest.approx(st.riskratio_pooled, rel=RTOL_INDEPENDENT)
     num = r_sum = s_sum = 0.0
     for tab in STRATA:
@@ -228,11 +269,16 @@ def test_mantel_haenszel_many_strata_against_statsmodels_and_direct_formulas() -
     z = stats.norm.ppf(0.975)
     rr = r_sum / s_sum
     assert t_rr["std_error"][0] == pytest.approx(se, rel=RTOL_INDEPENDENT)
-    assert_allclose(t_rr.loc[0, ["ci_lower", "ci_upper"]].astype(float), [rr * np.exp(-z * se), rr * np.exp(z * se)],
-                    rtol=RTOL_INDEPENDENT)
+    assert_allclose(
+        t_rr.loc[0, ["ci_lower", "ci_upper"]].astype(float),
+        [rr * np.exp(-z * se), rr * np.exp(z * se)],
+        rtol=RTOL_INDEPENDENT,
+    )
 
     # risk difference with Sato's (1989) variance, written out here
-    t_rd = compare_proportions(d, "y", group="arm", measure="rd", strata="stratum", reference="c").table
+    t_rd = compare_proportions(
+        d, "y", group="arm", measure="rd", strata="stratum", reference="c"
+    ).table
     w_sum = rd_num = p_sum = q_sum = 0.0
     for tab in STRATA:
         (a, b), (c, d_) = tab
@@ -256,17 +302,25 @@ def test_mantel_haenszel_many_strata_against_statsmodels_and_direct_formulas() -
 
     # Cochran's Q on stratum log RR with inverse-variance weights, written out here
     theta = np.array([np.log((tb[0, 0] / tb[0].sum()) / (tb[1, 0] / tb[1].sum())) for tb in STRATA])
-    var = np.array([1 / tb[0, 0] - 1 / tb[0].sum() + 1 / tb[1, 0] - 1 / tb[1].sum() for tb in STRATA])
+    var = np.array(
+        [1 / tb[0, 0] - 1 / tb[0].sum() + 1 / tb[1, 0] - 1 / tb[1].sum() for tb in STRATA]
+    )
     w = 1 / var
     q = (w * (theta - (w * theta).sum() / w.sum()) ** 2).sum()
     assert t_rr["homogeneity_statistic"][0] == pytest.approx(q, rel=RTOL_INDEPENDENT)
-    assert t_rr["homogeneity_p_value"][0] == pytest.approx(stats.chi2.sf(q, 4), rel=RTOL_INDEPENDENT)
+    assert t_rr["homogeneity_p_value"][0] == pytest.approx(
+        stats.chi2.sf(q, 4), rel=RTOL_INDEPENDENT
+    )
 
 
 def test_single_stratum_mh_equals_crude_or_and_uninformative_strata_dropped() -> None:
     d = _frame_from_tables(STRATA[:1])
-    extra = pd.DataFrame({"arm": ["t", "t"], "y": [1, 0], "stratum": [99, 99]})  # no control in stratum 99
-    r = compare_proportions(pd.concat([d, extra]), "y", group="arm", measure="or", strata="stratum", reference="c")
+    extra = pd.DataFrame(
+        {"arm": ["t", "t"], "y": [1, 0], "stratum": [99, 99]}
+    )  # no control in stratum 99
+    r = compare_proportions(
+        pd.concat([d, extra]), "y", group="arm", measure="or", strata="stratum", reference="c"
+    )
     t = r.table
     assert t["estimate"][0] == pytest.approx(8 * 16 / (12 * 4))
     assert t["n_strata"][0] == 1 and np.isnan(t["homogeneity_statistic"][0])
@@ -284,23 +338,37 @@ def test_missing_values_excluded_and_counted() -> None:
 
 def test_bad_input_errors() -> None:
     d = two_arm_frame(3, 10, 4, 10)
-    with pytest.raises(InvalidParameterError, match=r"measure must be one of 'rd', 'rr', 'or'; got 'hr'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"measure must be one of 'rd', 'rr', 'or'; got 'hr'"
+    ):
         compare_proportions(d, "y", group="arm", measure="hr")
-    with pytest.raises(InvalidParameterError, match=r"test must be one of 'auto', 'chi2', 'fisher'; got 'z'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"test must be one of 'auto', 'chi2', 'fisher'; got 'z'"
+    ):
         compare_proportions(d, "y", group="arm", test="z")
-    with pytest.raises(InvalidParameterError, match=r"reference: 'placebo' is not a level of 'arm'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"reference: 'placebo' is not a level of 'arm'"
+    ):
         compare_proportions(d, "y", group="arm", reference="placebo")
     with pytest.raises(InvalidParameterError, match=r"group: column 'arm' has only one level"):
         compare_proportions(d[d.arm == "control"], "y", group="arm")
     with pytest.raises(InvalidParameterError, match=r"group: column\(s\) 'grp' not found"):
         compare_proportions(d, "y", group="grp")
-    with pytest.raises(InvalidParameterError, match=r"strata: the group column 'arm' cannot also be a stratum"):
+    with pytest.raises(
+        InvalidParameterError, match=r"strata: the group column 'arm' cannot also be a stratum"
+    ):
         compare_proportions(d, "y", group="arm", strata="arm")
-    with pytest.raises(InvalidParameterError, match=r"reference: the mapping has no entry for the group column 'arm'"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"reference: the mapping has no entry for the group column 'arm'",
+    ):
         compare_proportions(d, "y", group="arm", reference={"group": "x"})
     d2 = d.assign(y=d["y"].astype(float))
     d2.loc[d2.arm == "control", "y"] = np.nan
-    with pytest.raises(InvalidParameterError, match=r"reference: group 'control' has no rows with a non-missing 'y'"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"reference: group 'control' has no rows with a non-missing 'y'",
+    ):
         compare_proportions(d2, "y", group="arm", reference="control")
 
 
@@ -326,10 +394,15 @@ def test_degenerate_strata_give_nan_ci_with_note_not_a_crash() -> None:
     assert np.isnan(t["ci_lower"][0]) and np.isnan(t["homogeneity_statistic"][0])
     assert any("undefined" in n and "no CI is given" in n for n in r.notes)
     # a stratum with no events at all is left out of the Breslow-Day statistic
-    tabs = [np.array([[8, 12], [4, 16]], float), np.array([[5, 5], [3, 9]], float),
-            np.array([[0, 10], [0, 10]], float)]
+    tabs = [
+        np.array([[8, 12], [4, 16]], float),
+        np.array([[5, 5], [3, 9]], float),
+        np.array([[0, 10], [0, 10]], float),
+    ]
     d2 = _frame_from_tables(tabs)
-    t2 = compare_proportions(d2, "y", group="arm", measure="or", strata="stratum", reference="c").table
+    t2 = compare_proportions(
+        d2, "y", group="arm", measure="or", strata="stratum", reference="c"
+    ).table
     bd = StratifiedTable(tabs[:2]).test_equal_odds(adjust=True)
     assert t2["homogeneity_df"][0] == 1
     assert t2["homogeneity_statistic"][0] == pytest.approx(bd.statistic, rel=RTOL_INDEPENDENT)

@@ -36,7 +36,9 @@ def test_newcombe_exact_coverage_by_double_binomial_sums(n1: int, n0: int) -> No
     rng = np.random.default_rng(1998)
     covs = []
     for p1, p0 in rng.uniform(0, 1, size=(1000, 2)):
-        w = np.outer(stats.binom.pmf(np.arange(n1 + 1), n1, p1), stats.binom.pmf(np.arange(n0 + 1), n0, p0))
+        w = np.outer(
+            stats.binom.pmf(np.arange(n1 + 1), n1, p1), stats.binom.pmf(np.arange(n0 + 1), n0, p0)
+        )
         covs.append((w * ((lo <= p1 - p0) & (p1 - p0 <= hi))).sum())
     assert abs(np.mean(covs) - NOMINAL) < NEWCOMBE_MEAN_TOL
 
@@ -70,7 +72,12 @@ def test_mantel_haenszel_intervals_cover_the_common_effect() -> None:
         for _ in range(reps):
             a = rng.binomial(sizes, p1)
             c = rng.binomial(sizes, base)
-            st = _Strata(a.astype(float), (sizes - a).astype(float), c.astype(float), (sizes - c).astype(float))
+            st = _Strata(
+                a.astype(float),
+                (sizes - a).astype(float),
+                c.astype(float),
+                (sizes - c).astype(float),
+            )
             res = mantel_haenszel(st, measure, NOMINAL)
             hits += res["ci_lower"] <= value <= res["ci_upper"]
         assert abs(hits / reps - NOMINAL) < _mc_band(reps), (measure, hits / reps)
@@ -86,8 +93,12 @@ def test_woolf_and_katz_intervals_cover_in_simulation() -> None:
     hits = {"rr": 0, "or": 0, "rd": 0}
     for _ in range(reps):
         a, c = rng.binomial(n1, p1), rng.binomial(n0, p0)
-        d = pd.DataFrame({"g": ["t"] * n1 + ["c"] * n0,
-                          "y": np.r_[np.arange(n1) < a, np.arange(n0) < c].astype(int)})
+        d = pd.DataFrame(
+            {
+                "g": ["t"] * n1 + ["c"] * n0,
+                "y": np.r_[np.arange(n1) < a, np.arange(n0) < c].astype(int),
+            }
+        )
         for measure, truth in (("rr", rr_true), ("or", or_true), ("rd", p1 - p0)):
             t = compare_proportions(d, "y", group="g", measure=measure, reference="c").table
             hits[measure] += t["ci_lower"][0] <= truth <= t["ci_upper"][0]
@@ -102,8 +113,13 @@ def test_exact_rate_ratio_interval_is_conservative_in_simulation() -> None:
     t1, t0, rate0, irr = 40.0, 60.0, 0.3, 1.6
     hits = 0
     for _ in range(reps):
-        d = pd.DataFrame({"g": ["a", "b"], "x": [rng.poisson(rate0 * irr * t1), rng.poisson(rate0 * t0)],
-                          "pt": [t1, t0]})
+        d = pd.DataFrame(
+            {
+                "g": ["a", "b"],
+                "x": [rng.poisson(rate0 * irr * t1), rng.poisson(rate0 * t0)],
+                "pt": [t1, t0],
+            }
+        )
         t = incidence_rate_ratio(d, events="x", person_time="pt", group="g", reference="b").table
         hits += t["ci_lower"][0] <= irr <= t["ci_upper"][0]
     assert hits / reps >= NOMINAL - _mc_band(reps)

@@ -23,7 +23,9 @@ def simulated() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return rs.retention(prog), rs.recidivism(prog, window_days=365), sim.truth.realized
 
 
-def test_proportion_on_sample_retention_counts_only_complete_windows(sample_retention: pd.DataFrame) -> None:
+def test_proportion_on_sample_retention_counts_only_complete_windows(
+    sample_retention: pd.DataFrame,
+) -> None:
     r = proportion(sample_retention, "retained_90", by="group")
     eligible = sample_retention[sample_retention["eligible_90"]]
     expected = eligible.groupby("group")["retained_90"].agg(["size", "sum"])
@@ -35,12 +37,21 @@ def test_proportion_on_sample_retention_counts_only_complete_windows(sample_rete
 
 
 def test_table_one_and_trend_on_sample(sample_retention: pd.DataFrame) -> None:
-    t1 = table_one(sample_retention, group="group",
-                   variables=["age", "gender", "risk_level", "risk_score", "dual_diagnosis"],
-                   nonnormal=["risk_score"], pvalues=True)
+    t1 = table_one(
+        sample_retention,
+        group="group",
+        variables=["age", "gender", "risk_level", "risk_score", "dual_diagnosis"],
+        nonnormal=["risk_score"],
+        pvalues=True,
+    )
     t = t1.table
     assert t.loc[t.variable == "n", "Overall|n"].iloc[0] == len(sample_retention)
-    assert t[t.variable == "risk_level"]["level"].tolist()[:4] == ["low", "moderate", "high", "very_high"]
+    assert t[t.variable == "risk_level"]["level"].tolist()[:4] == [
+        "low",
+        "moderate",
+        "high",
+        "very_high",
+    ]
     assert t["smd"].dropna().between(0, 1).all()
     tr = trend(sample_retention, "retained_90", date="enrollment_date", by="group")
     tt = tr.table
@@ -69,6 +80,10 @@ def test_incidence_rate_from_recidivism_time_at_risk(simulated) -> None:
     recid = recid.assign(rearrest=recid["event"].eq(1).astype(int))
     r = incidence_rate(recid, events="rearrest", person_time="time_days", by="group", per=365.25)
     t = r.table.set_index("group")
-    sums = recid.groupby("group")[["rearrest", "time_days"]].sum().rename(columns={"rearrest": "event"})
+    sums = (
+        recid.groupby("group")[["rearrest", "time_days"]]
+        .sum()
+        .rename(columns={"rearrest": "event"})
+    )
     assert np.allclose(t["events"], sums["event"].reindex(t.index))
     assert np.allclose(t["estimate"], (sums["event"] / sums["time_days"] * 365.25).reindex(t.index))

@@ -26,9 +26,18 @@ WILSON_MEAN_COVERAGE_TOL = 0.01
 #: floating-point slack when checking that Clopper-Pearson coverage is >= nominal
 EXACT_COVERAGE_SLACK = 1e-9
 
-SM_NAMES = {"wilson": "wilson", "exact": "beta", "jeffreys": "jeffreys",
-            "agresti_coull": "agresti_coull", "wald": "normal"}
-GRID = [(x, n) for n in (1, 2, 5, 10, 17, 30, 50, 100, 1000) for x in sorted({0, 1, n // 3, n // 2, n - 1, n})]
+SM_NAMES = {
+    "wilson": "wilson",
+    "exact": "beta",
+    "jeffreys": "jeffreys",
+    "agresti_coull": "agresti_coull",
+    "wald": "normal",
+}
+GRID = [
+    (x, n)
+    for n in (1, 2, 5, 10, 17, 30, 50, 100, 1000)
+    for x in sorted({0, 1, n // 3, n // 2, n - 1, n})
+]
 
 
 def _frame(x: int, n: int) -> pd.DataFrame:
@@ -66,8 +75,13 @@ def test_independent_formulas_written_here() -> None:
     pt = (x + z**2 / 2) / nt
     ac = pt + np.array([-1, 1]) * z * np.sqrt(pt * (1 - pt) / nt)
     wald = p + np.array([-1, 1]) * z * np.sqrt(p * (1 - p) / n)
-    expected = {"wilson": (centre - half, centre + half), "exact": (cp_lo, cp_hi),
-                "jeffreys": (j_lo, j_hi), "agresti_coull": tuple(ac), "wald": tuple(wald)}
+    expected = {
+        "wilson": (centre - half, centre + half),
+        "exact": (cp_lo, cp_hi),
+        "jeffreys": (j_lo, j_hi),
+        "agresti_coull": tuple(ac),
+        "wald": tuple(wald),
+    }
     d = _frame(x, n)
     for method, (lo, hi) in expected.items():
         t = proportion(d, "y", method=method, conf_level=level).table
@@ -116,7 +130,9 @@ def test_real_data_counts_rossi_and_uis() -> None:
     by_fin = proportion(rossi, "arrest", by="fin").table
     assert by_fin[["fin", "n", "events"]].values.tolist() == [[0, 216, 66], [1, 216, 48]]
     sm = proportion_confint(66, 216, method="wilson")
-    assert_allclose(by_fin.loc[0, ["ci_lower", "ci_upper"]].astype(float), sm, rtol=RTOL_INDEPENDENT)
+    assert_allclose(
+        by_fin.loc[0, ["ci_lower", "ci_upper"]].astype(float), sm, rtol=RTOL_INDEPENDENT
+    )
     # UIS: drug free at 12 months (TIME >= 365) 147 of 575 (ALR 2e, Table 4.1 data)
     uis = load_uis().assign(dfree=lambda d: (d["TIME"] >= 365).astype(int))
     t = proportion(uis, "dfree").table
@@ -124,12 +140,21 @@ def test_real_data_counts_rossi_and_uis() -> None:
 
 
 def test_by_several_columns_sorted_and_counted() -> None:
-    d = pd.DataFrame({"y": [1, 0, 1, 1, 0, 1], "site": ["b", "b", "a", "a", "a", "b"],
-                      "grp": ["x", "y", "x", "x", "y", "x"]})
+    d = pd.DataFrame(
+        {
+            "y": [1, 0, 1, 1, 0, 1],
+            "site": ["b", "b", "a", "a", "a", "b"],
+            "grp": ["x", "y", "x", "x", "y", "x"],
+        }
+    )
     t = proportion(d, "y", by=["site", "grp"]).table
     assert list(t.columns[:7]) == ["site", "grp", "n", "events", "estimate", "ci_lower", "ci_upper"]
     assert t[["site", "grp", "n", "events"]].values.tolist() == [
-        ["a", "x", 2, 2], ["a", "y", 1, 0], ["b", "x", 2, 2], ["b", "y", 1, 0]]
+        ["a", "x", 2, 2],
+        ["a", "y", 1, 0],
+        ["b", "x", 2, 2],
+        ["b", "y", 1, 0],
+    ]
 
 
 def test_missing_outcome_excluded_counted_and_noted() -> None:
@@ -141,14 +166,17 @@ def test_missing_outcome_excluded_counted_and_noted() -> None:
 
 
 def test_nullable_boolean_and_bool_outcomes() -> None:
-    d = pd.DataFrame({"y": pd.array([True, None, False, True], dtype="boolean"),
-                      "b": [True, False, False, True]})
+    d = pd.DataFrame(
+        {"y": pd.array([True, None, False, True], dtype="boolean"), "b": [True, False, False, True]}
+    )
     assert proportion(d, "y").table[["n", "events"]].values.tolist() == [[3, 2]]
     assert proportion(d, "b").table[["n", "events"]].values.tolist() == [[4, 2]]
 
 
 def test_empty_category_gives_nan_with_note() -> None:
-    d = pd.DataFrame({"y": [1, 0, 1], "site": pd.Categorical(["a", "a", "b"], categories=["a", "b", "c"])})
+    d = pd.DataFrame(
+        {"y": [1, 0, 1], "site": pd.Categorical(["a", "a", "b"], categories=["a", "b", "c"])}
+    )
     r = proportion(d, "y", by="site")
     t = r.table
     assert t["site"].astype(str).tolist() == ["a", "b", "c"]
@@ -178,7 +206,9 @@ def test_missing_group_key_excluded_and_noted() -> None:
 
 def test_outcome_not_binary_names_column_and_values() -> None:
     d = pd.DataFrame({"score": [0, 1, 2, 3]})
-    with pytest.raises(InvalidParameterError, match=r"outcome: column 'score' must hold 0/1.*found 2, 3"):
+    with pytest.raises(
+        InvalidParameterError, match=r"outcome: column 'score' must hold 0/1.*found 2, 3"
+    ):
         proportion(d, "score")
     d = pd.DataFrame({"status": ["yes", "no"]})
     with pytest.raises(InvalidParameterError, match=r"column 'status'.*'yes', 'no'"):
@@ -233,7 +263,9 @@ def test_plot_draws_points_and_whiskers() -> None:
     # one whisker and one marker per group
     assert len(ax.lines) == 6
     whisker = ax.lines[0]
-    assert_allclose(whisker.get_xdata(), r.table.loc[0, ["ci_lower", "ci_upper"]].astype(float) * 100)
+    assert_allclose(
+        whisker.get_xdata(), r.table.loc[0, ["ci_lower", "ci_upper"]].astype(float) * 100
+    )
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
     assert ax.get_xlim() == (0.0, 100.0)
     assert ax.get_title(loc="left").startswith("y by g (n = 6")

@@ -17,8 +17,9 @@ RTOL_HAND = 1e-9
 RTOL_INDEPENDENT = 1e-6
 
 
-def frame_from_counts(events: list[int], n: list[int], start: str = "2024-01-01",
-                      freq: str = "QS") -> pd.DataFrame:
+def frame_from_counts(
+    events: list[int], n: list[int], start: str = "2024-01-01", freq: str = "QS"
+) -> pd.DataFrame:
     starts = pd.date_range(start, periods=len(n), freq=freq)
     rows = []
     for s, x, m in zip(starts, events, n, strict=True):
@@ -95,7 +96,9 @@ def test_run_of_eight_on_one_side() -> None:
     t7 = trend(frame_from_counts(events[:9], n[:9]), "retained", date="enrolled", chart="p").table
     assert not t7["signal_run"].any()
     # a custom run length
-    t6 = trend(frame_from_counts(events[:9], n[:9]), "retained", date="enrolled", chart="p", run_length=6).table
+    t6 = trend(
+        frame_from_counts(events[:9], n[:9]), "retained", date="enrolled", chart="p", run_length=6
+    ).table
     assert t6["signal_run"].sum() == 7
 
 
@@ -131,17 +134,25 @@ def test_missing_rows_excluded_and_string_dates_parsed() -> None:
 
 def test_bad_input_errors() -> None:
     d = frame_from_counts([3, 4], [10, 10])
-    with pytest.raises(InvalidParameterError, match=r"freq must be a pandas period frequency .*got 'fortnight'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"freq must be a pandas period frequency .*got 'fortnight'"
+    ):
         trend(d, "retained", date="enrolled", freq="fortnight")
-    with pytest.raises(InvalidParameterError, match=r"chart must be one of 'auto', 'p', 'laney'; got 'u'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"chart must be one of 'auto', 'p', 'laney'; got 'u'"
+    ):
         trend(d, "retained", date="enrolled", chart="u")
-    with pytest.raises(InvalidParameterError, match=r"date: column 'enrolled' could not be read as dates"):
+    with pytest.raises(
+        InvalidParameterError, match=r"date: column 'enrolled' could not be read as dates"
+    ):
         trend(d.assign(enrolled="soon"), "retained", date="enrolled")
     with pytest.raises(InvalidParameterError, match=r"date: column\(s\) 'when' not found"):
         trend(d, "retained", date="when")
     with pytest.raises(InvalidParameterError, match=r"run_length must be an integer >= 2"):
         trend(d, "retained", date="enrolled", run_length=1)
-    with pytest.raises(InvalidParameterError, match=r"outcome: no rows with both 'retained' and 'enrolled'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"outcome: no rows with both 'retained' and 'enrolled'"
+    ):
         trend(d.assign(retained=np.nan), "retained", date="enrolled")
 
 

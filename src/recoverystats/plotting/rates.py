@@ -22,8 +22,9 @@ def _row_labels(table: pd.DataFrame, by: tuple[str, ...]) -> list[str]:
     return [" / ".join(str(v) for v in row) for row in table[list(by)].itertuples(index=False)]
 
 
-def plot_rates(result: Any, ax: Any = None, *, title: str | None = None,
-               percent: bool | None = None) -> Any:
+def plot_rates(
+    result: Any, ax: Any = None, *, title: str | None = None, percent: bool | None = None
+) -> Any:
     """Dot-and-whisker plot of a :class:`~recoverystats.results.rates.RateResult`.
 
     One horizontal row per group: the estimate as a marker and the CI as a whisker.
@@ -85,8 +86,12 @@ def plot_comparison(result: Any, ax: Any = None, *, title: str | None = None) ->
         upper = hi[i] if np.isfinite(hi[i]) else np.nanmax(np.where(np.isfinite(hi), hi, est)) * 10
         lower = lo[i] if (not ratio or lo[i] > 0) else est[i] / 100
         ax.plot([lower, upper], [y[i], y[i]], color=palette(0), linewidth=1.6)
-        ax.plot([est[i]], [y[i]], marker=MARKERS[1], color=palette(0), markersize=6, linestyle="none")
-    ax.axvline(result.null_value, color="#555555", linestyle="--", linewidth=1.0, label="no difference")
+        ax.plot(
+            [est[i]], [y[i]], marker=MARKERS[1], color=palette(0), markersize=6, linestyle="none"
+        )
+    ax.axvline(
+        result.null_value, color="#555555", linestyle="--", linewidth=1.0, label="no difference"
+    )
     if ratio:
         from matplotlib.ticker import FuncFormatter
 
@@ -99,14 +104,19 @@ def plot_comparison(result: Any, ax: Any = None, *, title: str | None = None) ->
     ax.set_ylim(-0.6, len(t) - 0.4)
     names = {"rd": "Risk difference", "rr": "Risk ratio", "or": "Odds ratio", "irr": "Rate ratio"}
     xlabel = f"{names.get(result.measure, result.measure)} ({result.conf_level:.0%} CI)"
-    style_axes(ax, title=title or f"{names.get(result.measure, result.measure)} by {result.group}",
-               xlabel=xlabel, n=result.n_used)
+    style_axes(
+        ax,
+        title=title or f"{names.get(result.measure, result.measure)} by {result.group}",
+        xlabel=xlabel,
+        n=result.n_used,
+    )
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     return ax
 
 
-def plot_trend(result: Any, ax: Any = None, *, title: str | None = None,
-               percent: bool = True) -> Any:
+def plot_trend(
+    result: Any, ax: Any = None, *, title: str | None = None, percent: bool = True
+) -> Any:
     """Control chart of a :class:`~recoverystats.results.rates.TrendResult`.
 
     Per series: the proportions joined by a line, the centre line, the 3-sigma limits
@@ -124,26 +134,69 @@ def plot_trend(result: Any, ax: Any = None, *, title: str | None = None,
         colour = palette(k)
         x = part["period"].map(xpos).to_numpy(float)
         yv = part["estimate"].to_numpy(float) * scale
-        name = " / ".join(map(str, key if isinstance(key, tuple) else (key,))) if by else result.outcome
-        ax.plot(x, yv, marker=MARKERS[k % len(MARKERS)], color=colour, linewidth=1.4,
-                markersize=5, label=name)
-        ax.plot(x, part["centre"].to_numpy(float) * scale, color=colour, linewidth=1.0,
-                linestyle="-", alpha=0.7, label="_centre")
+        name = (
+            " / ".join(map(str, key if isinstance(key, tuple) else (key,)))
+            if by
+            else result.outcome
+        )
+        ax.plot(
+            x,
+            yv,
+            marker=MARKERS[k % len(MARKERS)],
+            color=colour,
+            linewidth=1.4,
+            markersize=5,
+            label=name,
+        )
+        ax.plot(
+            x,
+            part["centre"].to_numpy(float) * scale,
+            color=colour,
+            linewidth=1.0,
+            linestyle="-",
+            alpha=0.7,
+            label="_centre",
+        )
         for col in ("ucl", "lcl"):
-            ax.step(x, part[col].to_numpy(float) * scale, where="mid", color=colour,
-                    linewidth=0.9, linestyle="--", alpha=0.8, label=f"_{col}")
+            ax.step(
+                x,
+                part[col].to_numpy(float) * scale,
+                where="mid",
+                color=colour,
+                linewidth=0.9,
+                linestyle="--",
+                alpha=0.8,
+                label=f"_{col}",
+            )
         sig = part["signal"].to_numpy(bool)
         if sig.any():
-            ax.plot(x[sig], yv[sig], marker="o", markersize=11, markerfacecolor="none",
-                    markeredgecolor="#D00000", markeredgewidth=1.6, linestyle="none",
-                    label="_signal")
+            ax.plot(
+                x[sig],
+                yv[sig],
+                marker="o",
+                markersize=11,
+                markerfacecolor="none",
+                markeredgecolor="#D00000",
+                markeredgewidth=1.6,
+                linestyle="none",
+                label="_signal",
+            )
     ax.set_xticks(range(len(periods)))
-    ax.set_xticklabels(periods, rotation=45 if len(periods) > 8 else 0, ha="right" if len(periods) > 8 else "center")
+    ax.set_xticklabels(
+        periods,
+        rotation=45 if len(periods) > 8 else 0,
+        ha="right" if len(periods) > 8 else "center",
+    )
     ax.set_ylim(0, 100 if percent else 1)
     chart = "Laney p' chart" if (t["chart"] == "laney").any() else "p chart"
     ylabel = f"{result.outcome} ({'%' if percent else 'proportion'})"
-    style_axes(ax, title=title or f"{result.outcome}: {chart} by period", xlabel="Period",
-               ylabel=ylabel, n=result.n_used)
+    style_axes(
+        ax,
+        title=title or f"{result.outcome}: {chart} by period",
+        xlabel="Period",
+        ylabel=ylabel,
+        n=result.n_used,
+    )
     if by or t["signal"].any():
         from matplotlib.lines import Line2D
 
@@ -151,15 +204,26 @@ def plot_trend(result: Any, ax: Any = None, *, title: str | None = None,
         handles.append(Line2D([], [], color="#555555", linestyle="--", linewidth=0.9))
         labels.append("3-sigma limits")
         if t["signal"].any():
-            handles.append(Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="#D00000",
-                                  linestyle="none", markersize=9))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    markerfacecolor="none",
+                    markeredgecolor="#D00000",
+                    linestyle="none",
+                    markersize=9,
+                )
+            )
             labels.append("special-cause signal")
         ax.legend(handles, labels, frameon=False, loc="best")
     return ax
 
 
-def plot_smd(result: Any, ax: Any = None, *, title: str | None = None, threshold: float = 0.1) -> Any:
-    """"Love plot" of a :class:`~recoverystats.results.rates.TableOneResult`: the SMD of
+def plot_smd(
+    result: Any, ax: Any = None, *, title: str | None = None, threshold: float = 0.1
+) -> Any:
+    """ "Love plot" of a :class:`~recoverystats.results.rates.TableOneResult`: the SMD of
     every variable, with a dashed line at ``threshold`` (0.1, Austin 2009)."""
     ax = new_axes(ax)
     t = result.table
@@ -172,13 +236,19 @@ def plot_smd(result: Any, ax: Any = None, *, title: str | None = None, threshold
     per_var = t[t["kind"] != "count"].groupby("variable", sort=False)["smd"].first().dropna()
     y = np.arange(len(per_var))[::-1]
     ax.plot(per_var.to_numpy(float), y, marker="o", linestyle="none", color=palette(0), label="SMD")
-    ax.axvline(threshold, color="#555555", linestyle="--", linewidth=1.0, label=f"SMD = {threshold:g}")
+    ax.axvline(
+        threshold, color="#555555", linestyle="--", linewidth=1.0, label=f"SMD = {threshold:g}"
+    )
     ax.set_yticks(y)
     ax.set_yticklabels(per_var.index.astype(str).tolist())
     ax.set_ylim(-0.6, len(per_var) - 0.4)
     upper = max(float(per_var.max()) if len(per_var) else 0.0, threshold) * 1.15
     ax.set_xlim(0, upper)
-    style_axes(ax, title=title or f"Standardized mean differences by {result.group}",
-               xlabel="Absolute standardized mean difference", n=result.n_used)
+    style_axes(
+        ax,
+        title=title or f"Standardized mean differences by {result.group}",
+        xlabel="Absolute standardized mean difference",
+        n=result.n_used,
+    )
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     return ax

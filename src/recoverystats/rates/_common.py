@@ -24,7 +24,9 @@ def binary_outcome(df: pd.DataFrame, column: str, *, param: str = "outcome") -> 
             return s.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
         return s.to_numpy(dtype=float)
     if pd.api.types.is_numeric_dtype(dtype):
-        if pd.api.types.is_integer_dtype(dtype) and not isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        if pd.api.types.is_integer_dtype(dtype) and not isinstance(
+            dtype, pd.api.extensions.ExtensionDtype
+        ):
             raw = s.to_numpy()
             if len(raw) == 0 or (raw.min() >= 0 and raw.max() <= 1):
                 return raw.astype(float)
@@ -44,12 +46,17 @@ def binary_outcome(df: pd.DataFrame, column: str, *, param: str = "outcome") -> 
     values = s.to_numpy(dtype=object)
     notna = pd.notna(values)
     shown = pd.unique(pd.Series(values[notna]))
-    if all(isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, float, np.integer, np.floating))
-                                               and v in (0, 1)) for v in shown):
+    if all(
+        isinstance(v, (bool, np.bool_))
+        or (isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1))
+        for v in shown
+    ):
         out = np.full(len(values), np.nan)
         out[notna] = values[notna].astype(float)
         return out
-    bad_vals = [v for v in shown if not (isinstance(v, (bool, np.bool_, int, float)) and v in (0, 1))]
+    bad_vals = [
+        v for v in shown if not (isinstance(v, (bool, np.bool_, int, float)) and v in (0, 1))
+    ]
     _raise_not_binary(column, param, bad_vals)
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -142,13 +149,15 @@ def group_codes(df: pd.DataFrame, by: Sequence[str]) -> Grouping:
     key_frame = pd.DataFrame({c: np.asarray(keys[c]) for c in by})
     for c in by:
         if isinstance(df[c].dtype, pd.CategoricalDtype):
-            key_frame[c] = pd.Categorical(key_frame[c], categories=df[c].cat.categories,
-                                          ordered=df[c].cat.ordered)
+            key_frame[c] = pd.Categorical(
+                key_frame[c], categories=df[c].cat.categories, ordered=df[c].cat.ordered
+            )
     return Grouping(codes_out, key_frame, 0 if missing is None else int(missing.sum()))
 
 
-def _keep_mask(counts: np.ndarray, per_levels: list[pd.Index], by: Sequence[str],
-               df: pd.DataFrame) -> np.ndarray:
+def _keep_mask(
+    counts: np.ndarray, per_levels: list[pd.Index], by: Sequence[str], df: pd.DataFrame
+) -> np.ndarray:
     """Observed combinations plus every level of categorical keys crossed with observed others."""
     shape = [max(len(lv), 1) for lv in per_levels]
     observed = (counts > 0).reshape(shape)

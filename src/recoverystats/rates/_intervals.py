@@ -95,8 +95,9 @@ def newcombe_difference(
     if n1 <= 0 or n0 <= 0:
         return float("nan"), float("nan"), float("nan")
     p1, p0 = x1 / n1, x0 / n0
-    (l1, l0), (u1, u0) = binomial_ci(np.array([x1, x0]), np.array([n1, n0]), method="wilson",
-                                     conf_level=conf_level)
+    (l1, l0), (u1, u0) = binomial_ci(
+        np.array([x1, x0]), np.array([n1, n0]), method="wilson", conf_level=conf_level
+    )
     d = p1 - p0
     lower = d - np.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
     upper = d + np.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
@@ -114,6 +115,7 @@ def poisson_ci(events: np.ndarray, *, conf_level: float) -> tuple[np.ndarray, np
 
 # -- exact conditional odds ratio (Fisher / Cornfield) -----------------------------------
 
+
 def _nchg_logpmf_support(a: int, b: int, c: int, d: int) -> tuple[np.ndarray, np.ndarray]:
     """Support and log central-hypergeometric weights of cell ``a`` given the margins."""
     m = a + c  # column 1 total (events)
@@ -122,8 +124,11 @@ def _nchg_logpmf_support(a: int, b: int, c: int, d: int) -> tuple[np.ndarray, np
     lo, hi = max(0, k - n), min(k, m)
     support = np.arange(lo, hi + 1, dtype=float)
     logdc = (
-        special.gammaln(m + 1) - special.gammaln(support + 1) - special.gammaln(m - support + 1)
-        + special.gammaln(n + 1) - special.gammaln(k - support + 1)
+        special.gammaln(m + 1)
+        - special.gammaln(support + 1)
+        - special.gammaln(m - support + 1)
+        + special.gammaln(n + 1)
+        - special.gammaln(k - support + 1)
         - special.gammaln(n - k + support + 1)
     )
     return support, logdc
@@ -136,7 +141,9 @@ def _nchg_probs(support: np.ndarray, logdc: np.ndarray, log_psi: float) -> np.nd
     return p / p.sum()
 
 
-def exact_odds_ratio(a: int, b: int, c: int, d: int, *, conf_level: float) -> tuple[float, float, float]:
+def exact_odds_ratio(
+    a: int, b: int, c: int, d: int, *, conf_level: float
+) -> tuple[float, float, float]:
     """Conditional MLE of the odds ratio and its exact (Cornfield) CI.
 
     Matches R ``fisher.test(matrix(c(a, c, b, d), 2))$estimate`` and ``$conf.int``:
@@ -167,8 +174,14 @@ def exact_odds_ratio(a: int, b: int, c: int, d: int, *, conf_level: float) -> tu
         est = float("inf")
     else:
         est = float(np.exp(brentq(lambda t: mean(t) - x, -bound, bound, xtol=1e-12)))
-    ci_lo = 0.0 if x == lo else float(np.exp(brentq(lambda t: upper_tail(t) - alpha / 2.0,
-                                                    -bound, bound, xtol=1e-12)))
-    ci_hi = float("inf") if x == hi else float(np.exp(brentq(lambda t: lower_tail(t) - alpha / 2.0,
-                                                             -bound, bound, xtol=1e-12)))
+    ci_lo = (
+        0.0
+        if x == lo
+        else float(np.exp(brentq(lambda t: upper_tail(t) - alpha / 2.0, -bound, bound, xtol=1e-12)))
+    )
+    ci_hi = (
+        float("inf")
+        if x == hi
+        else float(np.exp(brentq(lambda t: lower_tail(t) - alpha / 2.0, -bound, bound, xtol=1e-12)))
+    )
     return est, ci_lo, ci_hi

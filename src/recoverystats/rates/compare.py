@@ -192,7 +192,9 @@ def compare_proportions(
         if strata_cols:
             row = _stratified_row(sub, lv, ref, measure=measure, conf_level=conf_level, notes=notes)
         else:
-            row = _simple_row(sub, lv, ref, measure=measure, conf_level=conf_level, test=test, notes=notes)
+            row = _simple_row(
+                sub, lv, ref, measure=measure, conf_level=conf_level, test=test, notes=notes
+            )
         row = {"comparison": f"{lv} vs {ref}", **row}
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -214,6 +216,7 @@ def compare_proportions(
 
 
 # -- helpers --------------------------------------------------------------------------
+
 
 def _levels(g: pd.Series) -> list[Any]:
     if isinstance(g.dtype, pd.CategoricalDtype):
@@ -285,8 +288,16 @@ def two_by_two_pvalue(a: int, n1: int, c: int, n0: int, *, test: str) -> tuple[f
     return float(stats.chi2.sf(chi2, 1)), "Pearson chi-square"
 
 
-def _simple_row(sub: pd.DataFrame, lv: Any, ref: Any, *, measure: str, conf_level: float,
-                test: str, notes: list[str]) -> dict[str, Any]:
+def _simple_row(
+    sub: pd.DataFrame,
+    lv: Any,
+    ref: Any,
+    *,
+    measure: str,
+    conf_level: float,
+    test: str,
+    notes: list[str],
+) -> dict[str, Any]:
     a, n1, c, n0 = _counts(sub, lv, ref)
     b, d = n1 - a, n0 - c
     z = z_value(conf_level)
@@ -310,11 +321,17 @@ def _simple_row(sub: pd.DataFrame, lv: Any, ref: Any, *, measure: str, conf_leve
         if a == 0 or c == 0:
             aa, bb, cc, dd = aa + 0.5, bb + 0.5, cc + 0.5, dd + 0.5
             method = "Katz log (0.5 added to each cell)"
-            notes.append(f"{lv} vs {ref}: a zero event count; 0.5 was added to every cell for the risk ratio and its CI.")
+            notes.append(
+                f"{lv} vs {ref}: a zero event count; 0.5 was added to every cell for the risk ratio and its CI."
+            )
         nn1, nn0 = aa + bb, cc + dd
         log_rr = np.log((aa / nn1) / (cc / nn0))
         se = float(np.sqrt(1 / aa - 1 / nn1 + 1 / cc - 1 / nn0))
-        est, lo, hi = float(np.exp(log_rr)), float(np.exp(log_rr - z * se)), float(np.exp(log_rr + z * se))
+        est, lo, hi = (
+            float(np.exp(log_rr)),
+            float(np.exp(log_rr - z * se)),
+            float(np.exp(log_rr + z * se)),
+        )
     else:  # odds ratio
         if min(a, b, c, d) == 0 or _expected_small(a, n1, c, n0):
             est, lo, hi = exact_odds_ratio(a, b, c, d, conf_level=conf_level)
@@ -326,13 +343,26 @@ def _simple_row(sub: pd.DataFrame, lv: Any, ref: Any, *, measure: str, conf_leve
         else:
             log_or = np.log(a * d / (b * c))
             se = float(np.sqrt(1 / a + 1 / b + 1 / c + 1 / d))
-            est, lo, hi = float(np.exp(log_or)), float(np.exp(log_or - z * se)), float(np.exp(log_or + z * se))
+            est, lo, hi = (
+                float(np.exp(log_or)),
+                float(np.exp(log_or - z * se)),
+                float(np.exp(log_or + z * se)),
+            )
             method = "Woolf logit"
     return {
-        "estimate": est, "ci_lower": lo, "ci_upper": hi, "p_value": p_value,
-        "n": n1, "events": a, "risk": a / n1 if n1 else float("nan"),
-        "n_reference": n0, "events_reference": c, "risk_reference": c / n0 if n0 else float("nan"),
-        "std_error": se, "method": method, "test": test_name,
+        "estimate": est,
+        "ci_lower": lo,
+        "ci_upper": hi,
+        "p_value": p_value,
+        "n": n1,
+        "events": a,
+        "risk": a / n1 if n1 else float("nan"),
+        "n_reference": n0,
+        "events_reference": c,
+        "risk_reference": c / n0 if n0 else float("nan"),
+        "std_error": se,
+        "method": method,
+        "test": test_name,
     }
 
 
@@ -386,8 +416,11 @@ def mantel_haenszel(st: _Strata, measure: str, conf_level: float) -> dict[str, f
             est = R / S
             P = (a + d) / n
             Q = (b + c) / n
-            var = ((P * r).sum() / (2 * R**2) + ((P * s) + (Q * r)).sum() / (2 * R * S)
-                   + (Q * s).sum() / (2 * S**2))
+            var = (
+                (P * r).sum() / (2 * R**2)
+                + ((P * s) + (Q * r)).sum() / (2 * R * S)
+                + (Q * s).sum() / (2 * S**2)
+            )
             se = float(np.sqrt(var))
             lo, hi = est * np.exp(-z * se), est * np.exp(z * se)
             het = _breslow_day_tarone(st, est)
@@ -414,8 +447,14 @@ def mantel_haenszel(st: _Strata, measure: str, conf_level: float) -> dict[str, f
         cmh = (a.sum() - ea.sum()) ** 2 / va.sum()
     p_value = float(stats.chi2.sf(cmh, 1)) if np.isfinite(cmh) else float("nan")
     return {
-        "estimate": float(est), "ci_lower": float(lo), "ci_upper": float(hi), "p_value": p_value,
-        "std_error": se, "cmh_statistic": float(cmh), "n_strata": k, **het,
+        "estimate": float(est),
+        "ci_lower": float(lo),
+        "ci_upper": float(hi),
+        "p_value": p_value,
+        "std_error": se,
+        "cmh_statistic": float(cmh),
+        "n_strata": k,
+        **het,
     }
 
 
@@ -426,8 +465,12 @@ def _breslow_day_tarone(st: _Strata, or_mh: float) -> dict[str, Any]:
     (zero variance, e.g. no events at all in the stratum) carries no information on
     heterogeneity and is left out, as in SAS ``PROC FREQ``.
     """
-    out = {"homogeneity_statistic": float("nan"), "homogeneity_df": 0,
-           "homogeneity_p_value": float("nan"), "homogeneity_test": "Breslow-Day (Tarone)"}
+    out = {
+        "homogeneity_statistic": float("nan"),
+        "homogeneity_df": 0,
+        "homogeneity_p_value": float("nan"),
+        "homogeneity_test": "Breslow-Day (Tarone)",
+    }
     if not (np.isfinite(or_mh) and or_mh > 0):
         return out
     a, n1, n0, m1 = st.a, st.n1, st.n0, st.a + st.c
@@ -461,8 +504,13 @@ def _breslow_day_tarone(st: _Strata, or_mh: float) -> dict[str, Any]:
         return out
     a, ea, va = a[use], ea[use], va[use]
     bd = float(((a - ea) ** 2 / va).sum() - (a.sum() - ea.sum()) ** 2 / va.sum())
-    out.update({"homogeneity_statistic": bd, "homogeneity_df": df,
-                "homogeneity_p_value": float(stats.chi2.sf(bd, df))})
+    out.update(
+        {
+            "homogeneity_statistic": bd,
+            "homogeneity_df": df,
+            "homogeneity_p_value": float(stats.chi2.sf(bd, df)),
+        }
+    )
     return out
 
 
@@ -487,21 +535,36 @@ def _cochran_q(st: _Strata, measure: str, pooled: float) -> dict[str, Any]:
     df = int(ok.sum()) - 1
     p = float(stats.chi2.sf(q, df)) if df > 0 else float("nan")
     name = "Cochran Q (log RR)" if measure == "rr" else "Cochran Q (RD)"
-    return {"homogeneity_statistic": q if df > 0 else float("nan"), "homogeneity_df": max(df, 0),
-            "homogeneity_p_value": p, "homogeneity_test": name}
+    return {
+        "homogeneity_statistic": q if df > 0 else float("nan"),
+        "homogeneity_df": max(df, 0),
+        "homogeneity_p_value": p,
+        "homogeneity_test": name,
+    }
 
 
-def _stratified_row(sub: pd.DataFrame, lv: Any, ref: Any, *, measure: str, conf_level: float,
-                    notes: list[str]) -> dict[str, Any]:
+def _stratified_row(
+    sub: pd.DataFrame, lv: Any, ref: Any, *, measure: str, conf_level: float, notes: list[str]
+) -> dict[str, Any]:
     st, dropped = _strata_counts(sub, lv)
     if dropped:
-        notes.append(f"{lv} vs {ref}: {plural(dropped, 'stratum')} without both groups carry no information and were dropped.")
+        notes.append(
+            f"{lv} vs {ref}: {plural(dropped, 'stratum')} without both groups carry no information and were dropped."
+        )
     a, n1, c, n0 = int(st.a.sum()), int(st.n1.sum()), int(st.c.sum()), int(st.n0.sum())
     if len(st.a) == 0:
-        res: dict[str, Any] = {"estimate": np.nan, "ci_lower": np.nan, "ci_upper": np.nan,
-                               "p_value": np.nan, "std_error": np.nan, "n_strata": 0,
-                               "homogeneity_statistic": np.nan, "homogeneity_df": 0,
-                               "homogeneity_p_value": np.nan, "homogeneity_test": ""}
+        res: dict[str, Any] = {
+            "estimate": np.nan,
+            "ci_lower": np.nan,
+            "ci_upper": np.nan,
+            "p_value": np.nan,
+            "std_error": np.nan,
+            "n_strata": 0,
+            "homogeneity_statistic": np.nan,
+            "homogeneity_df": 0,
+            "homogeneity_p_value": np.nan,
+            "homogeneity_test": "",
+        }
         notes.append(f"{lv} vs {ref}: no stratum holds both groups; nothing to pool.")
     else:
         res = mantel_haenszel(st, measure, conf_level)
@@ -514,12 +577,22 @@ def _stratified_row(sub: pd.DataFrame, lv: Any, ref: Any, *, measure: str, conf_
             )
     variance = {"or": "Robins-Breslow-Greenland", "rr": "Greenland-Robins", "rd": "Sato"}[measure]
     return {
-        "estimate": res["estimate"], "ci_lower": res["ci_lower"], "ci_upper": res["ci_upper"],
+        "estimate": res["estimate"],
+        "ci_lower": res["ci_lower"],
+        "ci_upper": res["ci_upper"],
         "p_value": res["p_value"],
-        "n": n1, "events": a, "risk": a / n1 if n1 else np.nan,
-        "n_reference": n0, "events_reference": c, "risk_reference": c / n0 if n0 else np.nan,
-        "std_error": res["std_error"], "method": f"Mantel-Haenszel ({variance} variance)",
-        "test": "Cochran-Mantel-Haenszel", "n_strata": res["n_strata"],
-        "homogeneity_statistic": res["homogeneity_statistic"], "homogeneity_df": res["homogeneity_df"],
-        "homogeneity_p_value": res["homogeneity_p_value"], "homogeneity_test": res["homogeneity_test"],
+        "n": n1,
+        "events": a,
+        "risk": a / n1 if n1 else np.nan,
+        "n_reference": n0,
+        "events_reference": c,
+        "risk_reference": c / n0 if n0 else np.nan,
+        "std_error": res["std_error"],
+        "method": f"Mantel-Haenszel ({variance} variance)",
+        "test": "Cochran-Mantel-Haenszel",
+        "n_strata": res["n_strata"],
+        "homogeneity_statistic": res["homogeneity_statistic"],
+        "homogeneity_df": res["homogeneity_df"],
+        "homogeneity_p_value": res["homogeneity_p_value"],
+        "homogeneity_test": res["homogeneity_test"],
     }

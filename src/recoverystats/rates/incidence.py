@@ -116,7 +116,9 @@ def incidence_rate(
     try:
         per = float(per)
     except (TypeError, ValueError):
-        raise InvalidParameterError(f"per must be a positive number (e.g. 1000); got {per!r}.") from None
+        raise InvalidParameterError(
+            f"per must be a positive number (e.g. 1000); got {per!r}."
+        ) from None
     if not per > 0 or not np.isfinite(per):
         raise InvalidParameterError(f"per must be a positive number (e.g. 1000); got {per!r}.")
     x, t = _inputs(df, events, person_time)
@@ -148,15 +150,26 @@ def incidence_rate(
     notes = []
     n_exc = int(len(df) - ok.sum())
     if n_exc:
-        notes.append(f"{plural(n_exc, 'row')} with missing {events!r}, {person_time!r} or grouping value excluded.")
+        notes.append(
+            f"{plural(n_exc, 'row')} with missing {events!r}, {person_time!r} or grouping value excluded."
+        )
     if (~pos).any():
-        notes.append(f"{plural(int((~pos).sum()), 'group')} with no person-time: rate and CI are NaN.")
+        notes.append(
+            f"{plural(int((~pos).sum()), 'group')} with no person-time: rate and CI are NaN."
+        )
     if per != 1.0:
         notes.append(f"Rates are per {per:g} units of {person_time!r}.")
     return RateResult(
-        _table=table, conf_level=conf_level, method="exact Poisson (Garwood)",
-        n_used=int(ok.sum()), n_excluded=n_exc, notes=tuple(notes), by=tuple(by_cols),
-        outcome=events, kind="incidence", per=per,
+        _table=table,
+        conf_level=conf_level,
+        method="exact Poisson (Garwood)",
+        n_used=int(ok.sum()),
+        n_excluded=n_exc,
+        notes=tuple(notes),
+        by=tuple(by_cols),
+        outcome=events,
+        kind="incidence",
+        per=per,
     )
 
 
@@ -239,7 +252,9 @@ def incidence_rate_ratio(
         m = d1 + d0
         if t1 <= 0 or t0 <= 0 or m == 0:
             est = lo = hi = p = wl = wh = se = np.nan
-            notes.append(f"{lv} vs {ref}: no events or no person-time in one group; the ratio is undefined (NaN).")
+            notes.append(
+                f"{lv} vs {ref}: no events or no person-time in one group; the ratio is undefined (NaN)."
+            )
         else:
             est = (d1 / t1) / (d0 / t0) if d0 > 0 else np.inf
             pl = special.betaincinv(d1, m - d1 + 1, alpha / 2) if d1 > 0 else 0.0
@@ -252,20 +267,41 @@ def incidence_rate_ratio(
                 wl, wh = est * np.exp(-z * se), est * np.exp(z * se)
             else:
                 se = wl = wh = np.nan
-        rows.append({
-            "comparison": f"{lv} vs {ref}", "estimate": est, "ci_lower": lo, "ci_upper": hi,
-            "p_value": p, "events": d1, "person_time": t1,
-            "rate": d1 / t1 if t1 > 0 else np.nan, "events_reference": d0,
-            "person_time_reference": t0, "rate_reference": d0 / t0 if t0 > 0 else np.nan,
-            "ci_lower_wald": wl, "ci_upper_wald": wh, "std_error": se,
-            "method": "exact conditional (binomial)", "test": "exact binomial",
-        })
+        rows.append(
+            {
+                "comparison": f"{lv} vs {ref}",
+                "estimate": est,
+                "ci_lower": lo,
+                "ci_upper": hi,
+                "p_value": p,
+                "events": d1,
+                "person_time": t1,
+                "rate": d1 / t1 if t1 > 0 else np.nan,
+                "events_reference": d0,
+                "person_time_reference": t0,
+                "rate_reference": d0 / t0 if t0 > 0 else np.nan,
+                "ci_lower_wald": wl,
+                "ci_upper_wald": wh,
+                "std_error": se,
+                "method": "exact conditional (binomial)",
+                "test": "exact binomial",
+            }
+        )
     n_exc = int(len(df) - ok.sum())
     if n_exc:
-        notes.insert(0, f"{plural(n_exc, 'row')} with missing {events!r}, {person_time!r} or {group!r} excluded.")
+        notes.insert(
+            0,
+            f"{plural(n_exc, 'row')} with missing {events!r}, {person_time!r} or {group!r} excluded.",
+        )
     ref_out = reference[group] if isinstance(reference, Mapping) else ref
     return ComparisonResult(
-        _table=pd.DataFrame(rows), conf_level=conf_level, method="exact conditional (binomial)",
-        n_used=int(ok.sum()), n_excluded=n_exc, notes=tuple(notes), measure="irr", group=group,
+        _table=pd.DataFrame(rows),
+        conf_level=conf_level,
+        method="exact conditional (binomial)",
+        n_used=int(ok.sum()),
+        n_excluded=n_exc,
+        notes=tuple(notes),
+        measure="irr",
+        group=group,
         reference=ref_out,
     )

@@ -112,7 +112,9 @@ def proportion(
     by_cols = as_column_list(by)
     check_columns(df, by_cols, "by")
     if outcome in by_cols:
-        raise InvalidParameterError(f"by: the outcome column {outcome!r} cannot also be a grouping column.")
+        raise InvalidParameterError(
+            f"by: the outcome column {outcome!r} cannot also be a grouping column."
+        )
 
     y = binary_outcome(df, outcome)
     grouping = group_codes(df, by_cols)
@@ -134,12 +136,16 @@ def proportion(
         notes.append(f"{plural(n_missing_y, 'row')} with missing {outcome!r} excluded.")
     n_missing_key = int(((codes < 0) & ~np.isnan(y)).sum())
     if n_missing_key:
-        notes.append(f"{plural(n_missing_key, 'row')} with a missing value in {', '.join(map(repr, by_cols))} excluded.")
+        notes.append(
+            f"{plural(n_missing_key, 'row')} with a missing value in {', '.join(map(repr, by_cols))} excluded."
+        )
     table = _rate_table(grouping.keys, by_cols, n, events, method=method, conf_level=conf_level)
     empty = int((n == 0).sum())
     if empty:
         if by_cols:
-            notes.append(f"{plural(empty, 'group')} with no usable rows (n = 0): estimate and CI are NaN.")
+            notes.append(
+                f"{plural(empty, 'group')} with no usable rows (n = 0): estimate and CI are NaN."
+            )
         else:
             notes.append("No usable rows (n = 0): estimate and CI are NaN.")
     n_used = int(ok.sum())
@@ -156,8 +162,15 @@ def proportion(
     )
 
 
-def _rate_table(keys: pd.DataFrame, by_cols: list[str], n: np.ndarray, events: np.ndarray, *,
-                method: str, conf_level: float) -> pd.DataFrame:
+def _rate_table(
+    keys: pd.DataFrame,
+    by_cols: list[str],
+    n: np.ndarray,
+    events: np.ndarray,
+    *,
+    method: str,
+    conf_level: float,
+) -> pd.DataFrame:
     lo, hi = binomial_ci(events, n, method=method, conf_level=conf_level)
     with np.errstate(divide="ignore", invalid="ignore"):
         est = np.where(n > 0, events / np.where(n > 0, n, 1), np.nan)
@@ -170,4 +183,3 @@ def _rate_table(keys: pd.DataFrame, by_cols: list[str], n: np.ndarray, events: n
     table["ci_upper"] = hi
     table["std_error"] = se
     return table
-

@@ -185,9 +185,13 @@ def table_one(
             if pd.api.types.is_datetime64_any_dtype(s.dtype):
                 skipped.append(c)
                 continue
-            if (not pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype)
-                    and not isinstance(s.dtype, pd.CategoricalDtype)
-                    and s.notna().sum() > 10 and s.nunique(dropna=True) == s.notna().sum()):
+            if (
+                not pd.api.types.is_numeric_dtype(s.dtype)
+                and not pd.api.types.is_bool_dtype(s.dtype)
+                and not isinstance(s.dtype, pd.CategoricalDtype)
+                and s.notna().sum() > 10
+                and s.nunique(dropna=True) == s.notna().sum()
+            ):
                 skipped.append(c)
                 continue
             chosen.append(c)
@@ -198,7 +202,9 @@ def table_one(
         variables = as_column_list(variables)
         check_columns(df, variables, "variables")
         if group in variables:
-            raise InvalidParameterError(f"variables: the group column {group!r} cannot also be described.")
+            raise InvalidParameterError(
+                f"variables: the group column {group!r} cannot also be described."
+            )
     check_columns(df, sorted(cat_set), "categorical")
     check_columns(df, sorted(nonnormal_set), "nonnormal")
 
@@ -218,9 +224,13 @@ def table_one(
         raise InvalidParameterError(f"group: column {group!r} has no non-missing values.")
     labels = [str(lv) for lv in levels]
     if len(set(labels)) != len(labels):
-        raise InvalidParameterError(f"group: levels of {group!r} are not distinct as text: {labels!r}.")
+        raise InvalidParameterError(
+            f"group: levels of {group!r} are not distinct as text: {labels!r}."
+        )
     if overall and "Overall" in labels:
-        raise InvalidParameterError(f"group: a level of {group!r} is called 'Overall'; pass overall=False.")
+        raise InvalidParameterError(
+            f"group: a level of {group!r} is called 'Overall'; pass overall=False."
+        )
     masks = {lab: (data[group] == lv).to_numpy() for lab, lv in zip(labels, levels, strict=True)}
     cols = (["Overall"] if overall else []) + labels
     if overall:
@@ -228,8 +238,10 @@ def table_one(
     small_chi2: list[str] = []
     empty_groups = [lab for lab in labels if not masks[lab].any()]
     if empty_groups:
-        notes.append(f"No rows in group(s) {', '.join(map(repr, empty_groups))}: their columns are empty "
-                     "and they are left out of SMDs and p-values.")
+        notes.append(
+            f"No rows in group(s) {', '.join(map(repr, empty_groups))}: their columns are empty "
+            "and they are left out of SMDs and p-values."
+        )
 
     rows: list[dict[str, Any]] = []
     first = {"variable": "n", "level": "", "kind": "count"}
@@ -243,19 +255,29 @@ def table_one(
         s = data[var]
         is_bool = pd.api.types.is_bool_dtype(s.dtype)
         binary = is_bool or (var not in cat_set and _is_binary(s))
-        is_cat = (binary or var in cat_set or not pd.api.types.is_numeric_dtype(s.dtype)
-                  or isinstance(s.dtype, pd.CategoricalDtype))
+        is_cat = (
+            binary
+            or var in cat_set
+            or not pd.api.types.is_numeric_dtype(s.dtype)
+            or isinstance(s.dtype, pd.CategoricalDtype)
+        )
         if var in nonnormal_set and is_cat:
             raise InvalidParameterError(
                 f"nonnormal: {var!r} is categorical; nonnormal applies to continuous columns only."
             )
         miss = s.isna().to_numpy()
         if is_cat:
-            rows.extend(_categorical_rows(var, s, miss, masks, cols, labels, binary, is_bool,
-                                          smd, pvalues, small_chi2))
+            rows.extend(
+                _categorical_rows(
+                    var, s, miss, masks, cols, labels, binary, is_bool, smd, pvalues, small_chi2
+                )
+            )
         else:
-            rows.extend(_continuous_rows(var, s, miss, masks, cols, labels, var in nonnormal_set,
-                                         smd, pvalues))
+            rows.extend(
+                _continuous_rows(
+                    var, s, miss, masks, cols, labels, var in nonnormal_set, smd, pvalues
+                )
+            )
         if miss.any():
             row = {"variable": var, "level": "(missing)", "kind": "missing"}
             for g in cols:
@@ -268,7 +290,8 @@ def table_one(
     if small_chi2:
         notes.append(
             "Chi-square test with expected counts below 5 (no exact r x c test computed): "
-            + ", ".join(small_chi2) + "."
+            + ", ".join(small_chi2)
+            + "."
         )
     if len(labels) > 2 and smd:
         notes.append("SMD with more than two groups: mean of the pairwise SMDs (as R tableone).")
@@ -280,10 +303,15 @@ def table_one(
     if not pvalues:
         table = table.drop(columns=["p_value", "test"])
     return TableOneResult(
-        _table=table, conf_level=None,
+        _table=table,
+        conf_level=None,
         method="n (%), mean (SD), median [IQR]" + (", SMD" if smd else ""),
-        n_used=int(len(data)), n_excluded=n_missing_group, notes=tuple(notes), group=group,
-        groups=tuple(labels), nonnormal=tuple(v for v in variables if v in nonnormal_set),
+        n_used=int(len(data)),
+        n_excluded=n_missing_group,
+        notes=tuple(notes),
+        group=group,
+        groups=tuple(labels),
+        nonnormal=tuple(v for v in variables if v in nonnormal_set),
         digits=int(digits),
     )
 
@@ -297,9 +325,19 @@ def _pairwise_mean(values: list[float]) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def _categorical_rows(var: str, s: pd.Series, miss: np.ndarray, masks: dict[str, np.ndarray],
-                      cols: list[str], labels: list[str], binary: bool, is_bool: bool, smd: bool,
-                      pvalues: bool, small_chi2: list[str]) -> list[dict[str, Any]]:
+def _categorical_rows(
+    var: str,
+    s: pd.Series,
+    miss: np.ndarray,
+    masks: dict[str, np.ndarray],
+    cols: list[str],
+    labels: list[str],
+    binary: bool,
+    is_bool: bool,
+    smd: bool,
+    pvalues: bool,
+    small_chi2: list[str],
+) -> list[dict[str, Any]]:
     if binary:
         levels: list[Any] = [False, True] if is_bool else [0, 1]
     elif isinstance(s.dtype, pd.CategoricalDtype):
@@ -308,14 +346,19 @@ def _categorical_rows(var: str, s: pd.Series, miss: np.ndarray, masks: dict[str,
         levels = _ordered_levels(var, pd.unique(s.dropna()))
     src = s.astype("Int64") if binary and not is_bool else s
     codes = pd.Categorical(src, categories=levels).codes
-    counts = {g: np.bincount(codes[masks[g] & (codes >= 0)], minlength=len(levels)).astype(float)
-              for g in cols}
-    shares = {g: counts[g] / counts[g].sum() if counts[g].sum() else np.full(len(levels), np.nan)
-              for g in cols}
+    counts = {
+        g: np.bincount(codes[masks[g] & (codes >= 0)], minlength=len(levels)).astype(float)
+        for g in cols
+    }
+    shares = {
+        g: counts[g] / counts[g].sum() if counts[g].sum() else np.full(len(levels), np.nan)
+        for g in cols
+    }
     smd_val = np.nan
     if smd and len(labels) >= 2 and len(levels) >= 2:
-        smd_val = _pairwise_mean([smd_categorical(shares[a], shares[b])
-                                  for a, b in itertools.combinations(labels, 2)])
+        smd_val = _pairwise_mean(
+            [smd_categorical(shares[a], shares[b]) for a, b in itertools.combinations(labels, 2)]
+        )
     elif smd and len(labels) >= 2:
         smd_val = 0.0
     p_value, test = np.nan, ""
@@ -346,9 +389,17 @@ def _categorical_rows(var: str, s: pd.Series, miss: np.ndarray, masks: dict[str,
     return rows
 
 
-def _continuous_rows(var: str, s: pd.Series, miss: np.ndarray, masks: dict[str, np.ndarray],
-                     cols: list[str], labels: list[str], nonnormal: bool, smd: bool,
-                     pvalues: bool) -> list[dict[str, Any]]:
+def _continuous_rows(
+    var: str,
+    s: pd.Series,
+    miss: np.ndarray,
+    masks: dict[str, np.ndarray],
+    cols: list[str],
+    labels: list[str],
+    nonnormal: bool,
+    smd: bool,
+    pvalues: bool,
+) -> list[dict[str, Any]]:
     x = s.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     row: dict[str, Any] = {"variable": var, "level": "", "kind": "continuous"}
     groups_x = {}
@@ -359,13 +410,20 @@ def _continuous_rows(var: str, s: pd.Series, miss: np.ndarray, masks: dict[str, 
         row[f"{g}|n"] = float(len(v))
         if len(v):
             q1, med, q3 = np.percentile(v, [25, 50, 75])
-            row.update({f"{g}|mean": float(v.mean()),
-                        f"{g}|sd": float(v.std(ddof=1)) if len(v) > 1 else np.nan,
-                        f"{g}|median": float(med), f"{g}|q1": float(q1), f"{g}|q3": float(q3)})
+            row.update(
+                {
+                    f"{g}|mean": float(v.mean()),
+                    f"{g}|sd": float(v.std(ddof=1)) if len(v) > 1 else np.nan,
+                    f"{g}|median": float(med),
+                    f"{g}|q1": float(q1),
+                    f"{g}|q3": float(q3),
+                }
+            )
     smd_val = np.nan
     if smd and len(labels) >= 2:
-        smd_val = _pairwise_mean([smd_continuous(groups_x[a], groups_x[b])
-                                  for a, b in itertools.combinations(labels, 2)])
+        smd_val = _pairwise_mean(
+            [smd_continuous(groups_x[a], groups_x[b]) for a, b in itertools.combinations(labels, 2)]
+        )
     p_value, test = np.nan, ""
     samples = [groups_x[g] for g in labels if len(groups_x[g]) > 0]
     if pvalues and len(samples) >= 2:

@@ -32,8 +32,9 @@ D2 = 1.128
 DISPERSION_ALPHA = 0.05
 
 
-def control_limits(events: np.ndarray, n: np.ndarray, *, chart: str = "auto",
-                   sigma_multiplier: float = 3.0) -> dict[str, object]:
+def control_limits(
+    events: np.ndarray, n: np.ndarray, *, chart: str = "auto", sigma_multiplier: float = 3.0
+) -> dict[str, object]:
     """Centre line and limits of a p chart or Laney p' chart for one series.
 
     Periods with ``n = 0`` are ignored (NaN limits). Returns a dict with ``centre``,
@@ -67,8 +68,15 @@ def control_limits(events: np.ndarray, n: np.ndarray, *, chart: str = "auto",
     lcl = np.where(used, np.clip(pbar - half, 0.0, 1.0), np.nan)
     ucl = np.where(used, np.clip(pbar + half, 0.0, 1.0), np.nan)
     centre = np.where(used, pbar, np.nan)
-    return {"centre": centre, "lcl": lcl, "ucl": ucl, "sigma_z": sigma_z,
-            "dispersion_p": dispersion_p, "chart": kind, "pbar": pbar}
+    return {
+        "centre": centre,
+        "lcl": lcl,
+        "ucl": ucl,
+        "sigma_z": sigma_z,
+        "dispersion_p": dispersion_p,
+        "chart": kind,
+        "pbar": pbar,
+    }
 
 
 def _run_signals(p: np.ndarray, centre: np.ndarray, run_length: int) -> np.ndarray:
@@ -161,7 +169,9 @@ def trend(
     conf_level = check_conf_level(conf_level)
     chart = check_option("chart", chart, ChartKind)
     if not isinstance(run_length, (int, np.integer)) or run_length < 2:
-        raise InvalidParameterError(f"run_length must be an integer >= 2 (default 8); got {run_length!r}.")
+        raise InvalidParameterError(
+            f"run_length must be an integer >= 2 (default 8); got {run_length!r}."
+        )
     check_columns(df, [outcome], "outcome")
     if not isinstance(date, str):
         raise InvalidParameterError(f"date must be one column name; got {date!r}.")
@@ -194,7 +204,9 @@ def trend(
     notes: list[str] = []
     n_exc = int(len(df) - ok.sum())
     if n_exc:
-        notes.append(f"{plural(n_exc, 'row')} with missing {outcome!r}, {date!r} or grouping value excluded.")
+        notes.append(
+            f"{plural(n_exc, 'row')} with missing {outcome!r}, {date!r} or grouping value excluded."
+        )
     data = pd.DataFrame({"y": y[ok], "period": periods[ok].to_numpy()})
     for c in by_cols:
         data[c] = df.loc[ok, c].to_numpy()
@@ -202,31 +214,50 @@ def trend(
         raise InvalidParameterError(
             f"outcome: no rows with both {outcome!r} and {date!r} present; nothing to chart."
         )
-    all_periods = pd.period_range(data["period"].min(), data["period"].max(), freq=data["period"].iloc[0].freq)
+    all_periods = pd.period_range(
+        data["period"].min(), data["period"].max(), freq=data["period"].iloc[0].freq
+    )
     pieces = []
     series_iter = data.groupby(by_cols, sort=True, observed=True) if by_cols else [((), data)]
     charts_used = set()
     for key, part in series_iter:
-        counts = part.groupby("period", observed=True)["y"].agg(["size", "sum"]).reindex(all_periods, fill_value=0)
+        counts = (
+            part.groupby("period", observed=True)["y"]
+            .agg(["size", "sum"])
+            .reindex(all_periods, fill_value=0)
+        )
         n = counts["size"].to_numpy().astype(np.int64)
         x = counts["sum"].to_numpy().round().astype(np.int64)
         lo, hi = binomial_ci(x, n, method="wilson", conf_level=conf_level)
         lim = control_limits(x, n, chart=chart)
         if chart == "laney" and lim["chart"] == "p":
-            notes.append("Laney p' chart needs at least two non-empty periods with 0 < p̄ < 1; the p chart is shown.")
+            notes.append(
+                "Laney p' chart needs at least two non-empty periods with 0 < p̄ < 1; the p chart is shown."
+            )
         charts_used.add(lim["chart"])
         with np.errstate(divide="ignore", invalid="ignore"):
             p = np.where(n > 0, x / np.where(n > 0, n, 1), np.nan)
         outside = np.isfinite(p) & ((p > lim["ucl"] + 1e-12) | (p < lim["lcl"] - 1e-12))
         run = _run_signals(p, np.asarray(lim["centre"]), run_length)
-        piece = pd.DataFrame({
-            "period": [str(pr) for pr in all_periods],
-            "period_start": all_periods.start_time,
-            "n": n, "events": x, "estimate": p, "ci_lower": lo, "ci_upper": hi,
-            "centre": lim["centre"], "lcl": lim["lcl"], "ucl": lim["ucl"],
-            "sigma_z": lim["sigma_z"], "chart": lim["chart"],
-            "signal_outside": outside, "signal_run": run, "signal": outside | run,
-        })
+        piece = pd.DataFrame(
+            {
+                "period": [str(pr) for pr in all_periods],
+                "period_start": all_periods.start_time,
+                "n": n,
+                "events": x,
+                "estimate": p,
+                "ci_lower": lo,
+                "ci_upper": hi,
+                "centre": lim["centre"],
+                "lcl": lim["lcl"],
+                "ucl": lim["ucl"],
+                "sigma_z": lim["sigma_z"],
+                "chart": lim["chart"],
+                "signal_outside": outside,
+                "signal_run": run,
+                "signal": outside | run,
+            }
+        )
         key_t = key if isinstance(key, tuple) else (key,)
         for c, v in zip(by_cols, key_t, strict=True):
             piece.insert(by_cols.index(c), c, v)
@@ -241,10 +272,20 @@ def trend(
     empty = int((table["n"] == 0).sum())
     if empty:
         notes.append(f"{plural(empty, 'period')} with no rows (n = 0): shown as gaps.")
-    method = "Laney p' chart" if charts_used == {"laney"} else (
-        "p chart" if charts_used == {"p"} else "p chart / Laney p' chart")
+    method = (
+        "Laney p' chart"
+        if charts_used == {"laney"}
+        else ("p chart" if charts_used == {"p"} else "p chart / Laney p' chart")
+    )
     return TrendResult(
-        _table=table, conf_level=conf_level, method=method, n_used=int(ok.sum()),
-        n_excluded=n_exc, notes=tuple(notes), by=tuple(by_cols), outcome=outcome,
-        freq=str(freq), run_length=int(run_length),
+        _table=table,
+        conf_level=conf_level,
+        method=method,
+        n_used=int(ok.sum()),
+        n_excluded=n_exc,
+        notes=tuple(notes),
+        by=tuple(by_cols),
+        outcome=outcome,
+        freq=str(freq),
+        run_length=int(run_length),
     )

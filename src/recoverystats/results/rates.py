@@ -136,8 +136,10 @@ class TableOneResult(ResultMixin):
                     rows.append(_tail(row, rec))
                 row = {**base, "level": "median [IQR]"}
                 for g in cols:
-                    row[g] = (f"{_num(rec[f'{g}|median'], d)} "
-                              f"[{_num(rec[f'{g}|q1'], d)}, {_num(rec[f'{g}|q3'], d)}]")
+                    row[g] = (
+                        f"{_num(rec[f'{g}|median'], d)} "
+                        f"[{_num(rec[f'{g}|q1'], d)}, {_num(rec[f'{g}|q3'], d)}]"
+                    )
                 rows.append(_tail(row, rec) if nonnormal else _tail(row, rec, blank=True))
         out = pd.DataFrame(rows)
         if out.empty:
