@@ -556,6 +556,41 @@ def test_contacts_rate_higher_early(sim):
     assert C["minutes"].between(1, 240).all()
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "absent"),
+    [
+        ({"death_rate": 0.0, "p_overdose_fatal": 0.0}, {"death"}),
+        ({"overdose_rate": 0.0}, {"overdose"}),
+        ({"violation_rate": 0.0}, {"parole_violation", "probation_violation"}),
+        ({"screen_rate": 0.0}, {"drug_screen"}),
+        ({"p_conviction": 0.0}, {"conviction", "incarceration"}),
+        ({"hospitalization_rate": 0.0}, {"hospitalization", "ed_visit"}),
+    ],
+)
+def test_switching_a_process_off_removes_its_events(kwargs, absent):
+    s = simulate_program(600, seed=2, contacts=False, assessments=False, **kwargs)
+    present = set(s.tables["events"]["event_type"])
+    assert not (present & absent)
+    assert {"arrest", "relapse"} <= present
+
+
+def test_no_mentoring_arm_means_no_matches_contacts_or_mentor_effects():
+    s = simulate_program(300, seed=2, p_mentoring=0.0)
+    assert (s.tables["participants"]["group"] == "comparison").all()
+    assert len(s.tables["matches"]) == 0 and len(s.tables["contacts"]) == 0
+    assert (s.truth.latent["mentor_effect"] == 0).all()
+    assert s.truth.marginal.query("group == 'peer_mentoring'")["sample"].isna().all()
+
+
+def test_small_edge_cases_still_valid():
+    for kwargs in ({"n_participants": 1}, {"n_participants": 5, "n_mentors": 1, "n_sites": 1},
+                   {"n_participants": 60, "quarters": 1}):
+        s = simulate_program(**kwargs)
+        prog = s.program()
+        assert len(prog.participants) == kwargs["n_participants"]
+        assert len(prog.errors) == 0
+
+
 # ---------------------------------------------------------------------------
 # program(), write()
 # ---------------------------------------------------------------------------

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from recoverystats.io.program import ProgramData
 
 __all__ = ["load_uis", "load_rossi", "rossi_as_program", "ROSSI_RELEASE_DATE", "ROSSI_FOLLOWUP_DAYS"]
 
@@ -155,7 +159,7 @@ def load_rossi() -> pd.DataFrame:
     return _read("rossi.csv")
 
 
-def rossi_as_program():  # -> ProgramData
+def rossi_as_program() -> ProgramData:
     """The Rossi data laid out as program tables (participants + arrest events).
 
     Returns
@@ -164,9 +168,11 @@ def rossi_as_program():  # -> ProgramData
         ``participants``: 432 rows, ``participant_id`` ``R001``-``R432`` (file order),
         ``release_date = enrollment_date = 1971-07-01`` for everyone, ``group``
         ``financial_aid`` (fin = 1) or ``no_aid`` (fin = 0), ``age``, ``site = "maryland"``,
-        ``followup_end_date = release + 365 days``, and the extra covariate columns
-        ``race, wexp, mar, paro, prio`` (0/1 and counts as in :func:`load_rossi`, plus
-        ``week`` and ``arrest`` for cross-checks). ``events``: one ``arrest`` event
+        ``followup_end_date = release + 365 days``, ``race`` as text (``black`` /
+        ``other``, the canonical string column), and the extra covariate columns
+        ``fin, race_black, wexp, mar, paro, prio`` (0/1 and counts exactly as in
+        :func:`load_rossi`; ``race_black`` is Rossi's ``race``), plus ``week`` and
+        ``arrest`` for cross-checks. ``events``: one ``arrest`` event
         (source ``rossi_1980``) for each of the 114 arrested men. ``as_of`` is the
         follow-up end, 1972-06-30 (1972 is a leap year). The other tables are empty.
 

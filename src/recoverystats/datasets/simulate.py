@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ from recoverystats.schema.spec import (
     TABLE_NAMES,
     TABLES,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from recoverystats.io.program import ProgramData
 
 __all__ = [
     "SimulationParameters",
@@ -501,7 +504,7 @@ class SimulatedProgram:
         """The data cut-off (last day of the last quarter)."""
         return self.truth.as_of
 
-    def program(self, as_of: Any = None):  # -> ProgramData
+    def program(self, as_of: Any = None) -> ProgramData:
         """The tables as validated :class:`~recoverystats.io.program.ProgramData`.
 
         Parameters
