@@ -416,3 +416,18 @@ def test_empty_category_of_group_gives_nan_row_and_no_pvalue() -> None:
     assert t["comparison"].tolist() == ["treated vs control", "other vs control"]
     assert t.loc[1, "n"] == 0 and np.isnan(t.loc[1, "estimate"]) and np.isnan(t.loc[1, "p_value"])
     assert any("Group 'other' has no usable rows" in n for n in r.notes)
+
+
+def test_physicians_health_study_agresti() -> None:
+    """Aspirin and myocardial infarction (Physicians' Health Study; Agresti, Categorical
+    Data Analysis, 2nd ed., Table 2.3): placebo 189/11034 vs aspirin 104/11037.
+    Agresti prints the sample OR 1.832 with the Woolf 95% CI (1.44, 2.33) -- (1.440, 2.331)
+    to three decimals -- and the relative risk 1.82; Pearson X^2 = 25.014
+    (R: prop.test(c(189, 104), c(11034, 11037), correct = FALSE))."""
+    d = two_arm_frame(189, 11034, 104, 11037, "placebo", "aspirin")
+    t_or = compare_proportions(d, "y", group="arm", measure="or", reference="aspirin").table
+    assert t_or["estimate"][0] == pytest.approx(1.832, abs=5e-4)
+    assert_allclose(t_or.loc[0, ["ci_lower", "ci_upper"]].astype(float), [1.440, 2.331], atol=5e-4)
+    assert stats.chi2.isf(t_or["p_value"][0], 1) == pytest.approx(25.014, abs=5e-4)
+    t_rr = compare_proportions(d, "y", group="arm", measure="rr", reference="aspirin").table
+    assert t_rr["estimate"][0] == pytest.approx(1.82, abs=5e-3)
