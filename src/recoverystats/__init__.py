@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "proportion": "recoverystats.rates",
     "compare_proportions": "recoverystats.rates",
     "incidence_rate": "recoverystats.rates",
+    "incidence_rate_ratio": "recoverystats.rates",
     "table_one": "recoverystats.rates",
     "trend": "recoverystats.rates",
     "odds_ratios": "recoverystats.regression",
@@ -82,6 +83,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from recoverystats.io.program import ProgramData
     from recoverystats.io.read import read_program
     from recoverystats.measures import engagement, followup, noms_change, recidivism, relapse, retention
-    from recoverystats.rates import compare_proportions, incidence_rate, proportion, table_one, trend
+    from recoverystats.rates import (
+        compare_proportions,
+        incidence_rate,
+        incidence_rate_ratio,
+        proportion,
+        table_one,
+        trend,
+    )
     from recoverystats.regression import odds_ratios
     from recoverystats.survival import compare_survival, cumulative_incidence, hazard_ratios, survival_curve
