@@ -102,8 +102,7 @@ def _binary_outcome(s: pd.Series, column: str) -> np.ndarray:
     )
 
 
-def _collinear_sets(X: np.ndarray, names: list[str], intercept: int | None) -> list[list[str]]:
-    XtX = E.xtwx(X, np.ones(X.shape[0]))
+def _collinear_sets(XtX: np.ndarray, names: list[str]) -> list[list[str]]:
     d = np.sqrt(np.diag(XtX))
     R = XtX / np.outer(d, d)
     lam, V = np.linalg.eigh(R)
@@ -376,15 +375,15 @@ def odds_ratios(
         design = build_formula(data, rhs, exposure=exposure, reference=reference, used=used)
     X = design.X
     k = X.shape[1]
+    colmin, colmax = X.min(axis=0), X.max(axis=0)
     for t in design.terms:
         if t.kind == "intercept":
             continue
         for c in t.columns:
-            col = X[:, c]
-            if col.min() == col.max():
+            if colmin[c] == colmax[c]:
                 src = t.variable or t.name
                 raise DataValidationError(
-                    f"covariate {src!r} is constant (every row has {design.names[c]} = {col[0]:g}) among the {n} rows "
+                    f"covariate {src!r} is constant (every row has {design.names[c]} = {colmin[c]:g}) among the {n} rows "
                     "used; it carries no information — remove it from the model."
                     if t.kind == "numeric" else
                     f"covariate {src!r}: design column {design.names[c]!r} is constant among the {n} rows used "
@@ -394,7 +393,8 @@ def odds_ratios(
         raise DataValidationError(
             f"odds_ratios: {k} coefficients but only {n} rows; remove covariates."
         )
-    sets = _collinear_sets(X, design.names, design.intercept)
+    XtX = E.xtwx(X, np.ones(n))
+    sets = _collinear_sets(XtX, design.names)
     if sets:
         shown = "; ".join("{" + ", ".join(s) + "}" for s in sets)
         raise DataValidationError(
@@ -409,7 +409,7 @@ def odds_ratios(
     sep = None
     fit = None
     if method in ("auto", "mle"):
-        fit = E.fit_mle(X, y, max_iter=max_iter)
+        fit = E.fit_mle(X, y, max_iter=max_iter, xtx=XtX)
         # separation makes Newton diverge (coefficients grow without bound, fitted
         # probabilities reach 0/1): confirm with the linear-programming check
         if not fit.converged or np.max(np.abs(fit.eta)) > E.ETA_LIMIT:
@@ -535,16 +535,20 @@ def odds_ratios(
     col_ref: list[Any] = [None] * k
     col_n = [pd.NA] * k
     col_ev = [pd.NA] * k
+    cand = [c for c in range(k) if c != design.intercept and colmin[c] == 0.0 and colmax[c] == 1.0]
+    if cand:
+        block = X[:, cand]
+        is01 = ((block == 0.0) | (block == 1.0)).all(axis=0)
+        ones = block.sum(axis=0)
+        ev = y @ block
+        for c, ok, n1, e1 in zip(cand, is01, ones, ev, strict=True):
+            if ok:
+                col_n[c], col_ev[c] = int(round(n1)), int(round(e1))
     for t in design.terms:
-        for _i, c in enumerate(t.columns):
+        for c in t.columns:
             col_var[c] = t.variable
             if t.kind == "categorical":
                 col_ref[c] = t.reference
-            xc = X[:, c]
-            if t.kind != "intercept" and np.all((xc == 0) | (xc == 1)):
-                m = xc == 1
-                col_n[c] = int(m.sum())
-                col_ev[c] = int(y[m].sum())
     exp_cols = [c for t in design.exposure_terms for c in t.columns]
     icpt = [design.intercept] if design.intercept is not None else []
     rest = [c for c in range(k) if c not in exp_cols and c not in icpt]
