@@ -156,11 +156,11 @@ def _efron_score_residuals_loop(x, t, e, beta):
         d0, d1 = r[dead].sum(), (r[dead, None] * x[dead]).sum(0)
         is_dead = np.isin(risk, dead)
         means = []
-        for l in range(d):
-            den = s0 - l / d * d0
-            mean = (s1 - l / d * d1) / den
+        for k in range(d):
+            den = s0 - k / d * d0
+            mean = (s1 - k / d * d1) / den
             means.append(mean)
-            c = np.where(is_dead, 1 - l / d, 1.0)
+            c = np.where(is_dead, 1 - k / d, 1.0)
             u[risk] -= (c * r[risk])[:, None] * (x[risk] - mean) / den
         u[dead] += x[dead] - np.mean(means, axis=0)
     return u

@@ -125,8 +125,8 @@ def _gray_loop(time, status, group, rho=0.0):
                     for i in range(k):
                         ti = a[i][j] - t4 * c[i][j]
                         v2[i][j] += ti * t4 * t3
-                        for l in range(k):
-                            v[i][l] += ti * (a[l][j] - t4 * c[l][j]) * t3
+                        for m in range(k):
+                            v[i][m] += ti * (a[m][j] - t4 * c[m][j]) * t3
             if nd2 > 0:
                 for j in range(k):
                     if skm[j] <= 0 or d2[j] <= 0:
@@ -137,15 +137,15 @@ def _gray_loop(time, status, group, rho=0.0):
                     v3[j] += t4 * t4 * t3
                     for i in range(k):
                         v2[i][j] -= t4 * c[i][j] * t4 * t3
-                        for l in range(k):
-                            v[i][l] += t4 * c[i][j] * t4 * c[l][j] * t3
+                        for m in range(k):
+                            v[i][m] += t4 * c[i][j] * t4 * c[m][j] * t3
             fm, f1m, skmm = f, f1, skm
         for j in range(k):
             risk[j] -= out[j]
     for i in range(k):
-        for l in range(k):
+        for m in range(k):
             for j in range(k):
-                v[i][l] += c[i][j] * c[l][j] * v3[j] + c[i][j] * v2[l][j] + c[l][j] * v2[i][j]
+                v[i][m] += c[i][j] * c[m][j] * v3[j] + c[i][j] * v2[m][j] + c[m][j] * v2[i][j]
     s = np.array(s[:-1])
     v = np.array(v)[:-1, :-1]
     return float(s @ np.linalg.solve(v, s)), s, v

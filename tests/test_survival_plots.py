@@ -93,7 +93,7 @@ def test_cif_plot():
     expected = res.risk_table([0, 5, 10])["n_at_risk"]
     shown = _texts(ax, "risk-table-count")
     assert shown[0] == str(int(expected.iloc[0]))
-    assert all(s == "<11" for s, v in zip(shown, expected) if 0 < v < 11)
+    assert all(s == "<11" for s, v in zip(shown, expected, strict=False) if 0 < v < 11)
 
 
 def test_forest_plot(rossi):

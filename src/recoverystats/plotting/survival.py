@@ -46,7 +46,7 @@ def _group_label(by: tuple[str, ...], key: tuple) -> str:
         return "All"
     if len(by) == 1:
         return str(key[0])
-    return ", ".join(f"{c}={k}" for c, k in zip(by, key))
+    return ", ".join(f"{c}={k}" for c, k in zip(by, key, strict=False))
 
 
 def _tick_times(tmax: float, times: Any) -> np.ndarray:
@@ -72,11 +72,11 @@ def _draw_risk_table(ax: Any, risk: pd.DataFrame, by: tuple[str, ...], keys: lis
     for i, key in enumerate(keys):
         y = y0 - i * _ROW_HEIGHT
         sub = risk
-        for c, k in zip(by, key):
+        for c, k in zip(by, key, strict=False):
             sub = sub.loc[sub[c] == k]
         ax.text(-0.07, y, _group_label(by, key), transform=ax.transAxes, ha="right", va="center",
                 fontsize=FONT_SIZE - 1, color=palette(i), gid="risk-table-label")
-        for t, n in zip(sub["time"].to_numpy(), sub["n_at_risk"].to_numpy()):
+        for t, n in zip(sub["time"].to_numpy(), sub["n_at_risk"].to_numpy(), strict=False):
             ax.text(t, y, format_count(n, suppress_below), transform=trans, ha="center", va="center",
                     fontsize=FONT_SIZE - 1, gid="risk-table-count")
     if suppress_below is not None:
@@ -128,7 +128,7 @@ def plot_survival(result: Any, ax: Any = None, *, ci: bool = True, censor_marks:
     se_table = result.table
     for i, key in enumerate(keys):
         cur, full = table, se_table
-        for c, k in zip(by, key):
+        for c, k in zip(by, key, strict=False):
             cur = cur.loc[cur[c] == k]
             full = full.loc[full[c] == k]
         x = np.concatenate(([0.0], cur["time"].to_numpy()))
@@ -171,7 +171,7 @@ def plot_cumulative_incidence(result: Any, ax: Any = None, *, ci: bool = True, r
     top = 0.0
     for i, key in enumerate(keys):
         cur = table
-        for c, k in zip(by, key):
+        for c, k in zip(by, key, strict=False):
             cur = cur.loc[cur[c] == k]
         x = np.concatenate(([0.0], cur["time"].to_numpy()))
         y = np.concatenate(([0.0], cur["estimate"].to_numpy()))

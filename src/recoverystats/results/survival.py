@@ -90,7 +90,7 @@ class SurvivalResult(ResultMixin):
             yield key, curves.get(key, self._curve.iloc[0:0]), row
 
     def _key_frame(self, key: tuple, n: int) -> dict[str, Any]:
-        return {c: [k] * n for c, k in zip(self.by, key)}
+        return {c: [k] * n for c, k in zip(self.by, key, strict=False)}
 
     @property
     def groups(self) -> pd.DataFrame:
@@ -135,7 +135,7 @@ class SurvivalResult(ResultMixin):
             ent = self._entries
             if self.by:
                 mask = np.ones(len(ent), dtype=bool)
-                for c, k in zip(self.by, key):
+                for c, k in zip(self.by, key, strict=False):
                     mask &= (ent[c] == k).to_numpy()
                 ent = ent.loc[mask]
             et = ent["entry"].to_numpy()
@@ -184,7 +184,7 @@ class SurvivalResult(ResultMixin):
             tt = cur["time"].to_numpy()
             s = cur["estimate"].to_numpy()
             _, lo, hi = km_ci(s, cur["greenwood"].to_numpy(), _z(self.conf_level), self.conf_type)  # type: ignore[arg-type]
-            rows.append({**{c: k for c, k in zip(self.by, key)}, "n": int(g["n"]), "events": float(g["events"]),
+            rows.append({**{c: k for c, k in zip(self.by, key, strict=False)}, "n": int(g["n"]), "events": float(g["events"]),
                          "estimate": step_quantile(tt, s, p), "ci_lower": step_quantile(tt, lo, p),
                          "ci_upper": step_quantile(tt, hi, p)})
         return pd.DataFrame(rows)
@@ -218,7 +218,7 @@ class SurvivalResult(ResultMixin):
             est, var = rmst_from_curve(cur["time"].to_numpy(), s, cur["n_at_risk"].to_numpy(),
                                        cur["events"].to_numpy(), tau)
             se = float(np.sqrt(var))
-            rows.append({**{c: k for c, k in zip(self.by, key)}, "horizon": tau, "estimate": est,
+            rows.append({**{c: k for c, k in zip(self.by, key, strict=False)}, "horizon": tau, "estimate": est,
                          "ci_lower": est - z * se, "ci_upper": est + z * se, "std_error": se})
         table = pd.DataFrame(rows)
         diffs = []
@@ -447,17 +447,16 @@ class CumulativeIncidenceResult(ResultMixin):
             g = self._groups.iloc[i]
             key = tuple(self._groups[c].iloc[i] for c in self.by)
             cur = table
-            for c, k in zip(self.by, key):
+            for c, k in zip(self.by, key, strict=False):
                 cur = cur.loc[cur[c] == k]
             tt = cur["time"].to_numpy()
             idx = np.searchsorted(tt, ts, side="right") - 1
-            def pick(col: str, before: float) -> np.ndarray:
-                vals = cur[col].to_numpy()
-                return np.where(idx >= 0, vals[np.maximum(idx, 0)], before)
-            est, lo, hi, se = pick("estimate", 0.0), pick("ci_lower", 0.0), pick("ci_upper", 0.0), pick("std_error", 0.0)
+            safe = np.maximum(idx, 0)
+            est, lo, hi, se = (np.where(idx >= 0, cur[col].to_numpy()[safe], 0.0)
+                               for col in ("estimate", "ci_lower", "ci_upper", "std_error"))
             beyond = ts > g["max_time"]
             est, lo, hi, se = (np.where(beyond, np.nan, a) for a in (est, lo, hi, se))
-            parts.append(pd.DataFrame({**{c: [k] * len(ts) for c, k in zip(self.by, key)}, "time": ts,
+            parts.append(pd.DataFrame({**{c: [k] * len(ts) for c, k in zip(self.by, key, strict=False)}, "time": ts,
                                        "estimate": est, "ci_lower": lo, "ci_upper": hi, "std_error": se}))
         return pd.concat(parts, ignore_index=True)
 
@@ -472,18 +471,17 @@ class CumulativeIncidenceResult(ResultMixin):
         for i in range(len(self._groups)):
             key = tuple(self._groups[c].iloc[i] for c in self.by)
             cur = self._table
-            for c, k in zip(self.by, key):
+            for c, k in zip(self.by, key, strict=False):
                 cur = cur.loc[cur[c] == k]
             tt = cur["time"].to_numpy()
             removed = (cur["events"] + cur["competing"] + cur["censored"]).to_numpy()
             before = np.concatenate(([0.0], np.cumsum(removed)))[np.searchsorted(tt, ts, side="left")]
             upto = np.searchsorted(tt, ts, side="right")
-            def cum(col: str) -> np.ndarray:
-                return np.concatenate(([0.0], np.cumsum(cur[col].to_numpy())))[upto]
-            parts.append(pd.DataFrame({**{c: [k] * len(ts) for c, k in zip(self.by, key)}, "time": ts,
+            cums = {col: np.concatenate(([0.0], np.cumsum(cur[col].to_numpy())))[upto]
+                    for col in ("events", "competing", "censored")}
+            parts.append(pd.DataFrame({**{c: [k] * len(ts) for c, k in zip(self.by, key, strict=False)}, "time": ts,
                                        "n_at_risk": float(self._groups["n"].iloc[i]) - before,
-                                       "events": cum("events"), "competing": cum("competing"),
-                                       "censored": cum("censored")}))
+                                       **cums}))
         return pd.concat(parts, ignore_index=True)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:

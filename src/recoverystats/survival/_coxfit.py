@@ -129,7 +129,7 @@ def cox_newton(data: CoxData, *, max_iter: int = 50, tol: float = 1e-10) -> CoxF
     ll0, grad0, info0 = ll, grad.copy(), info.copy()
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported after the loop
         try:
             step = np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:

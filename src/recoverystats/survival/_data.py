@@ -8,7 +8,7 @@ them into clean numpy arrays: complete cases on the columns used (the rest count
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,8 @@ class Prepared:
     event: np.ndarray
     n_excluded: int
     notes: tuple[str, ...]
+    #: column -> (sorted factor codes, levels) for text/categorical columns, computed once
+    factors: dict = field(default_factory=dict)
 
 
 def _row_labels(index: pd.Index, mask: np.ndarray) -> str:
@@ -97,17 +99,37 @@ def prepare(
     if event is not None:
         check_columns(df, [event], "event")
     check_columns(df, [c for c in seen if c not in (time, event)], "columns")
-    sub = df[seen]
-    missing = sub.isna()
-    incomplete = missing.any(axis=1).to_numpy()
+    factor_cache: dict[str, tuple[np.ndarray, list]] = {}
+    incomplete = np.zeros(len(df), dtype=bool)
+    per_col: dict[str, int] = {}
+    for c in seen:
+        col = df[c]
+        dtype = col.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+            continue  # numpy ints / bools cannot be missing
+        if isinstance(dtype, np.dtype) and dtype.kind in "fc":
+            miss = np.isnan(col.to_numpy())
+        elif c not in (time, event) and (isinstance(dtype, np.dtype) and dtype.kind == "O" or isinstance(dtype, (pd.StringDtype, pd.CategoricalDtype))):
+            # grouping columns: factorize once here (missing -> -1) and reuse the codes later
+            codes, uniques = pd.factorize(col, sort=True)
+            factor_cache[c] = (codes.astype(np.intp), list(uniques))
+            miss = codes < 0
+        else:
+            miss = col.isna().to_numpy()
+        k = int(miss.sum())
+        if k:
+            incomplete |= miss
+            per_col[c] = k
     notes: list[str] = []
     if incomplete.any():
-        per_col = missing.sum()
-        detail = ", ".join(f"{c}: {int(k)}" for c, k in per_col.items() if k)
+        detail = ", ".join(f"{c}: {k}" for c, k in per_col.items())
         notes.append(
             f"{int(incomplete.sum())} row(s) with missing values excluded (complete cases; {detail})."
         )
-        sub = sub.loc[~incomplete]
+        sub = df.loc[~incomplete, seen]
+        factor_cache = {c: (codes[~incomplete], u) for c, (codes, u) in factor_cache.items()}
+    else:
+        sub = df
     if len(sub) == 0:
         raise DataValidationError(
             f"no complete rows to analyse: all {len(df)} row(s) have a missing value in "
@@ -133,15 +155,27 @@ def prepare(
         e = sub[event].to_numpy()
     else:
         e = as_event(sub[event], event)
-    return Prepared(frame=sub, time=t, event=e, n_excluded=int(incomplete.sum()), notes=tuple(notes))
+    return Prepared(frame=sub, time=t, event=e, n_excluded=int(incomplete.sum()), notes=tuple(notes),
+                    factors=factor_cache)
 
 
-def group_labels(frame: pd.DataFrame, by: Sequence[str]) -> tuple[np.ndarray, list[tuple]]:
-    """Integer group codes (sorted by the group values) and the key tuple of each code."""
+def group_labels(frame: pd.DataFrame, by: Sequence[str], factors: dict | None = None) -> tuple[np.ndarray, list[tuple]]:
+    """Integer group codes (sorted by the group values) and the key tuple of each code.
+
+    Levels that no longer occur (e.g. only in excluded rows) are dropped.
+    """
     by = as_column_list(by)
     if not by:
         return np.zeros(len(frame), dtype=np.intp), [()]
     if len(by) == 1:
+        if factors and by[0] in factors:
+            codes, uniques = factors[by[0]]
+            present = np.bincount(codes, minlength=len(uniques)) > 0
+            if not present.all():
+                remap = np.cumsum(present) - 1
+                codes = remap[codes]
+                uniques = [u for u, keep in zip(uniques, present, strict=False) if keep]
+            return codes, [(u,) for u in uniques]
         codes, uniques = pd.factorize(frame[by[0]], sort=True)
         return codes.astype(np.intp), [(u,) for u in uniques]
     idx = pd.MultiIndex.from_frame(frame[list(by)])

@@ -82,7 +82,7 @@ def _gray_stratum(t: np.ndarray, status: np.ndarray, g: np.ndarray, k: int, rho:
     v3 = np.zeros(k)
     v2 = np.zeros((k, k))
     v = np.zeros((k, k))
-    for lo, hi in zip(start, stop):
+    for lo, hi in zip(start, stop, strict=False):
         gs, ss = g[lo:hi], status[lo:hi]
         d1 = np.bincount(gs[ss == 1], minlength=k).astype(float)
         d2 = np.bincount(gs[ss == 2], minlength=k).astype(float)
@@ -245,21 +245,21 @@ def cumulative_incidence(
     comp_codes = sorted(map(str, pd.unique(ser.to_numpy()[status == 2])))
     if comp_codes:
         notes.append(f"competing event code(s): {', '.join(comp_codes)}; censoring code {censored!r}.")
-    g, keys = group_labels(frame, by_cols)
+    g, keys = group_labels(frame, by_cols, prep.factors)
     z = _z(level)
     parts, group_rows = [], []
     for code, key in enumerate(keys):
         m = g == code
         arr = aalen_johansen_arrays(t[m], status[m])
         lo, hi = _cif_ci(arr["estimate"], arr["variance"], z, conf_type)
-        keycols = {c: np.repeat(np.array([kk], dtype=object), len(arr["time"])) for c, kk in zip(by_cols, key)}
+        keycols = {c: np.repeat(np.array([kk], dtype=object), len(arr["time"])) for c, kk in zip(by_cols, key, strict=False)}
         parts.append(pd.DataFrame({**keycols, "time": arr["time"], "n_at_risk": arr["n_at_risk"],
                                    "events": arr["events"], "competing": arr["competing"],
                                    "censored": arr["censored"], "estimate": arr["estimate"],
                                    "ci_lower": lo, "ci_upper": hi, "std_error": np.sqrt(arr["variance"])}))
-        group_rows.append({**dict(zip(by_cols, key)), "n": int(m.sum()), "events": float(arr["events"].sum()),
+        group_rows.append({**dict(zip(by_cols, key, strict=False)), "n": int(m.sum()), "events": float(arr["events"].sum()),
                            "competing": float(arr["competing"].sum()), "max_time": float(t[m].max())})
-        label = ", ".join(f"{c}={kk}" for c, kk in zip(by_cols, key)) or "all"
+        label = ", ".join(f"{c}={kk}" for c, kk in zip(by_cols, key, strict=False)) or "all"
         if arr["events"].sum() == 0:
             notes.append(f"no {cause!r} events in group {label}: its cumulative incidence is 0 throughout.")
         if m.sum() == 1:
@@ -275,7 +275,7 @@ def cumulative_incidence(
         if len(keys) < 2:
             notes.append("only one group in the data: Gray's test is not computed.")
         else:
-            s_codes, _ = group_labels(frame, strata_cols)
+            s_codes, _ = group_labels(frame, strata_cols, prep.factors)
             if (status == 1).sum() == 0:
                 raise EstimationError("no events of the cause of interest: Gray's test is undefined.")
             stat, dof, _, _ = gray_test_arrays(t, status, g, s_codes)

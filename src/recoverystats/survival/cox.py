@@ -234,6 +234,7 @@ def hazard_ratios(
     else:
         x, names, _ = _design_columns(frame, model_cols, ref)
     n = len(frame)
+    factors = prep.factors if n == len(prep.frame) else None
     p = x.shape[1]
     if p == 0:
         raise InvalidParameterError("the model has no covariate columns after coding; check exposure/adjust/formula.")
@@ -249,7 +250,7 @@ def hazard_ratios(
             f"covariate(s) {', '.join(repr(c) for c in const)} take a single value in the {n} rows analysed; "
             "drop them from the model (a constant has no hazard ratio)."
         )
-    s_codes, s_keys = group_labels(frame, strata_cols)
+    s_codes, s_keys = group_labels(frame, strata_cols, factors)
     xc = x - x.mean(axis=0)
     data = cox_prepare(xc, t, e, s_codes, ties)
     fit = cox_newton(data)
@@ -281,7 +282,7 @@ def hazard_ratios(
     if cluster is not None:
         u = cox_score_residuals(data, beta)
         dfbeta = u @ v_model
-        cl_codes, cl_keys = group_labels(frame, [cluster])
+        cl_codes, cl_keys = group_labels(frame, [cluster], factors)
         n_clusters = len(cl_keys)
         summed = np.zeros((n_clusters, p))
         np.add.at(summed, cl_codes, dfbeta)

@@ -118,16 +118,17 @@ def survival_curve(
                 f"entry: column {entry!r} must be earlier than {time!r} (a person enters before they "
                 f"leave); {int(bad.sum())} row(s) have entry >= time (rows {rows}). Drop them or fix the dates.",
             )
-    codes, keys = group_labels(frame, by_cols)
+    codes, keys = group_labels(frame, by_cols, prep.factors)
     z = _z(level)
     table_parts, curve_parts, group_rows, entry_parts = [], [], [], []
     for code, key in enumerate(keys):
-        m = codes == code
+        m = codes == code if len(keys) > 1 else slice(None)
         wg = None if w is None else w[m]
         eg = None if ent is None else ent[m]
-        arr = km_arrays(t[m], e[m], wg, eg)
+        tg = t[m]
+        arr = km_arrays(tg, e[m], wg, eg)
         se, lo, hi = km_ci(arr["estimate"], arr["greenwood"], z, conf_type)
-        keycols = {c: np.repeat(np.array([k], dtype=object), len(arr["time"])) for c, k in zip(by_cols, key)}
+        keycols = {c: np.repeat(np.array([k], dtype=object), len(arr["time"])) for c, k in zip(by_cols, key, strict=False)}
         table_parts.append(pd.DataFrame({**keycols, "time": arr["time"], "n_at_risk": arr["n_at_risk"],
                                          "events": arr["events"], "censored": arr["censored"],
                                          "estimate": arr["estimate"], "ci_lower": lo, "ci_upper": hi,
@@ -135,21 +136,22 @@ def survival_curve(
         curve_parts.append(pd.DataFrame({**keycols, "time": arr["time"], "n_at_risk": arr["n_at_risk"],
                                          "events": arr["events"], "censored": arr["censored"],
                                          "estimate": arr["estimate"], "greenwood": arr["greenwood"]}))
-        total_w = float(m.sum()) if wg is None else float(wg.sum())
+        n_rows = len(tg)
+        total_w = float(n_rows) if wg is None else float(wg.sum())
         n_ev = float(arr["events"].sum())
-        group_rows.append({**{c: k for c, k in zip(by_cols, key)}, "n": int(m.sum()), "weight": total_w,
-                           "events": n_ev, "max_time": float(t[m].max())})
+        group_rows.append({**{c: k for c, k in zip(by_cols, key, strict=False)}, "n": n_rows, "weight": total_w,
+                           "events": n_ev, "max_time": float(tg.max())})
         if eg is not None:
             ue, inv = np.unique(eg, return_inverse=True)
             cnt = np.bincount(inv, weights=np.ones(len(eg)) if wg is None else wg)
-            entry_parts.append(pd.DataFrame({**{c: [k] * len(ue) for c, k in zip(by_cols, key)},
+            entry_parts.append(pd.DataFrame({**{c: [k] * len(ue) for c, k in zip(by_cols, key, strict=False)},
                                              "entry": ue, "n": cnt}))
-        label = ", ".join(f"{c}={k}" for c, k in zip(by_cols, key)) or "all"
+        label = ", ".join(f"{c}={k}" for c, k in zip(by_cols, key, strict=False)) or "all"
         if n_ev == 0:
             notes.append(f"no events in group {label}: S(t) = 1 throughout and the median is not reached.")
-        if m.sum() == 1:
+        if n_rows == 1:
             notes.append(f"group {label} has a single participant; its curve is a single step.")
-        if len(arr["time"]) == 1 and m.sum() > 1:
+        if len(arr["time"]) == 1 and n_rows > 1:
             notes.append(f"every time in group {label} is tied at {arr['time'][0]:g}; the curve has one step.")
     table = pd.concat(table_parts, ignore_index=True)
     curve = pd.concat(curve_parts, ignore_index=True)

@@ -125,7 +125,7 @@ def compare_survival(
     prep = prepare(df, time=time, event=event, others=[group, *strata_cols])
     frame, t, e = prep.frame, prep.time, prep.event
     notes = list(prep.notes)
-    g, keys = group_labels(frame, [group])
+    g, keys = group_labels(frame, [group], prep.factors)
     k = len(keys)
     if k < 2:
         raise InvalidParameterError(
@@ -137,7 +137,7 @@ def compare_survival(
             f"no events in {event!r} (everyone is censored): survival cannot be compared. "
             "Check the event coding (1 = event) or lengthen follow-up."
         )
-    s_codes, s_keys = group_labels(frame, strata_cols)
+    s_codes, s_keys = group_labels(frame, strata_cols, prep.factors)
     z = np.zeros(k)
     v = np.zeros((k, k))
     observed = np.zeros(k)
