@@ -261,6 +261,9 @@ def _check_parameters(p: SimulationParameters) -> None:
         v = getattr(p, name)
         if int(v) != v or v < (0 if name == "release_gap_days" else 31):
             raise InvalidParameterError(f"{name} must be a whole number of days (>= 31); got {v!r}.")
+    if p.release_gap_days > 3650:
+        raise InvalidParameterError(
+            f"release_gap_days must be at most 3650 (10 years); got {p.release_gap_days!r}.")
     for item, spec in p.noms.items():
         if item not in ("employed_or_school", "stable_housing", "social_support") or len(spec) != 4:
             raise InvalidParameterError(
@@ -569,9 +572,12 @@ def _str(values: np.ndarray) -> pd.Series:
 
 
 def _take_str(labels: np.ndarray, codes: np.ndarray) -> pd.Series:
-    """``labels[codes]`` as a string Series (codes < 0 are missing), built via a categorical."""
-    cat = pd.Categorical.from_codes(np.asarray(codes), categories=pd.Index(labels, dtype=object))
-    return pd.Series(cat).astype("string")
+    """``labels[codes]`` as a ``string`` Series (codes < 0 are missing); labels are shared objects."""
+    lab = np.empty(len(labels) + 1, dtype=object)
+    lab[:-1] = labels
+    lab[-1] = pd.NA
+    codes = np.asarray(codes)
+    return pd.Series(pd.arrays.StringArray(lab[np.where(codes < 0, len(labels), codes)]))
 
 
 def _dates(base: np.datetime64, days: np.ndarray) -> np.ndarray:
@@ -713,6 +719,8 @@ def simulate_program(
             f"n_sites={n_sites}."
         )
     quarters = _check_int("quarters", quarters, 1)
+    if quarters > 400:
+        raise InvalidParameterError(f"quarters must be at most 400 (100 years); got {quarters}.")
     seed = _check_int("seed", seed, 0)
     try:
         start_ts = pd.Timestamp(start).normalize()
@@ -937,12 +945,10 @@ def simulate_program(
     matches = matches.sort_values(["match_date", "participant_id"], kind="stable").reset_index(drop=True)
 
     # ---------------------------------------------------------------- events
-    ev_owner: list[np.ndarray] = []
-    ev_day: list[np.ndarray] = []
-    ev_type: list[np.ndarray] = []
-    ev_result: list[np.ndarray] = []
-    ev_subst: list[np.ndarray] = []
-    ev_source: list[np.ndarray] = []
+    # Each event is packed into one int64 sort key (owner | day | type | result | substance | source),
+    # so sorting, de-duplicating and decoding 10M events costs one np.sort.
+    day_offset = p.release_gap_days + 1  # events can precede the start by the release gap
+    ev_keys: list[np.ndarray] = []
     type_code = {t: i for i, t in enumerate(TABLES["events"].column("event_type").codes)}
     result_code = {"positive": 0, "negative": 1, "dilute": 2, "invalid": 3, "refused": 4}
     sources = ("self_report", "case_note", "lab", "state_repository", "court", "vital_records",
@@ -952,19 +958,18 @@ def simulate_program(
     def add(owner: np.ndarray, day: np.ndarray, etype: Any, *, result: Any = -1, subst: Any = -1,
             source: Any = 0) -> None:
         keep = day <= end_obs[owner]
-        owner, day = owner[keep], day[keep]
-        k = owner.size
 
         def col(v: Any) -> np.ndarray:
-            arr = np.asarray(v)
-            return np.broadcast_to(arr, (keep.size,))[keep] if arr.ndim else np.full(k, int(arr))
+            arr = np.asarray(v, dtype=np.int64)
+            return np.broadcast_to(arr, keep.shape)[keep] if arr.ndim else np.full(int(keep.sum()), int(arr))
 
-        ev_owner.append(owner)
-        ev_day.append(day)
-        ev_type.append(col(etype))
-        ev_result.append(col(result))
-        ev_subst.append(col(subst))
-        ev_source.append(col(source))
+        key = owner[keep].astype(np.int64) << 31
+        key |= (day[keep].astype(np.int64) + day_offset) << 13
+        key |= col(etype) << 9
+        key |= (col(result) + 1) << 6
+        key |= (col(subst) + 1) << 3
+        key |= col(source)
+        ev_keys.append(key)
 
     all_idx = np.arange(n)
     # relapse: recorded on the relapse day as a staff-recorded relapse or a self-reported use
@@ -1014,19 +1019,16 @@ def simulate_program(
     dead = np.flatnonzero(death_day <= cut)
     add(dead, death_day[dead], type_code["death"], source=src["vital_records"])
 
-    owner = np.concatenate(ev_owner)
-    day = np.concatenate(ev_day)
-    etype = np.concatenate(ev_type)
-    res_all = np.concatenate(ev_result)
-    sub_all = np.concatenate(ev_subst)
-    src_all = np.concatenate(ev_source)
-    order = np.lexsort((src_all, sub_all, res_all, etype, day, owner))
-    owner, day, etype = owner[order], day[order], etype[order]
-    res_all, sub_all, src_all = res_all[order], sub_all[order], src_all[order]
+    keys = np.sort(np.concatenate(ev_keys))
     # two identical events on one day (e.g. two self-reports) are recorded once
-    keep = _first_of_runs(owner, day, etype, res_all, sub_all, src_all)
-    owner, day, etype = owner[keep], day[keep], etype[keep]
-    res_all, sub_all, src_all = res_all[keep], sub_all[keep], src_all[keep]
+    keys = keys[_first_of_runs(keys)]
+    src_all = keys & 7
+    sub_all = ((keys >> 3) & 7) - 1
+    res_all = ((keys >> 6) & 7) - 1
+    etype = (keys >> 9) & 15
+    day = ((keys >> 13) & (2**18 - 1)) - day_offset
+    owner = keys >> 31
+    del keys
     events = pd.DataFrame({
         "participant_id": _take_str(pid.astype(object), owner),
         "event_date": _dates(base, day),
@@ -1183,13 +1185,15 @@ def _conform(name: str, df: pd.DataFrame) -> pd.DataFrame:
     """Canonical column order and dtypes (derived loader columns are not generated)."""
     spec = TABLES[name]
     cols = [c for c in spec.columns if not getattr(c, "derived", False)]
+    if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or df.index.step != 1:
+        df = df.reset_index(drop=True)
+    if list(df.columns) == [c.name for c in cols] and all(str(df[c.name].dtype) == c.dtype for c in cols):
+        return df
     out = {}
     for c in cols:
         s = df[c.name] if c.name in df else pd.Series(index=df.index, dtype=c.dtype)
-        if str(s.dtype) != c.dtype:
-            s = s.astype(c.dtype)
-        out[c.name] = s.reset_index(drop=True)
-    return pd.DataFrame(out)
+        out[c.name] = s if str(s.dtype) == c.dtype else s.astype(c.dtype)
+    return pd.DataFrame(out, copy=False)
 
 
 def _contacts(rng: np.random.Generator, p: SimulationParameters, base: np.datetime64, pid: np.ndarray,
@@ -1211,8 +1215,10 @@ def _contacts(rng: np.random.Generator, p: SimulationParameters, base: np.dateti
     modality = _choice(rng, (0.45, 0.30, 0.12, 0.08, 0.05), owner.size)
     median = np.array([45.0, 15.0, 5.0, 30.0, 60.0])[modality]
     minutes = np.clip(np.round(median * np.exp(0.4 * rng.standard_normal(owner.size))), 1, 240)
-    order = np.lexsort((minutes, modality, mentor, day, owner))
-    order = order[_first_of_runs(owner[order], day[order], mentor[order], modality[order], minutes[order])]
+    k1 = (owner.astype(np.int64) << 18) | day.astype(np.int64)
+    k2 = (mentor.astype(np.int64) << 11) | (modality.astype(np.int64) << 8) | minutes.astype(np.int64)
+    order = np.lexsort((k2, k1))
+    order = order[_first_of_runs(k1[order], k2[order])]
     return pd.DataFrame({
         "participant_id": _take_str(pid.astype(object), owner[order]),
         "contact_date": _dates(base, day[order]),
