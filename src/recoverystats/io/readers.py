@@ -277,6 +277,8 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
                 continue
             if strict and "column" in text.lower():
                 strict = False
+                if encoding == "utf-8" and not opts.encoding and not _is_utf8(data, start):
+                    encoding = "latin-1"  # decide now: pyarrow cannot hand undecodable rows to the handler
                 continue
             raise ReadFailure("file_unreadable", f"{display}: cannot parse as CSV: {text.splitlines()[0]}") from None
     else:  # pragma: no cover - the loop always breaks or raises
@@ -316,6 +318,14 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
 
 _NONSPACE = re.compile(rb"\S")
 _BLANK_LINE = re.compile(rb"\n[ \t\r]*\n")
+
+
+def _is_utf8(data: bytes, start: int) -> bool:
+    try:
+        memoryview(data)[start:].tobytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _has_inner_blank(data: bytes, start: int) -> bool:
