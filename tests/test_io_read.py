@@ -409,3 +409,11 @@ def test_sample_is_what_the_generator_writes(tmp_path):
     for path in sorted(tmp_path.iterdir()):
         assert path.read_bytes() == (SAMPLE / path.name).read_bytes(), (
             f"data/sample/{path.name} is stale: run `python tools/make_sample.py`")
+
+
+def test_data_model_doc_is_current():
+    from recoverystats.schema.docs import render
+
+    text = (ROOT / "docs" / "data-model.md").read_text(encoding="utf-8")
+    assert render(text) == text, "docs/data-model.md is stale: run `python -m recoverystats.schema.docs docs/data-model.md`"
+    assert "### `events`" in text and "`before_enrollment`" in text and "`date_impossible`" in text
