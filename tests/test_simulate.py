@@ -323,6 +323,19 @@ def test_overrides_reach_the_truth():
                                                      mentor_sd=0.0)
 
 
+def test_changing_the_mentor_sd_changes_only_what_it_acts_on():
+    a = simulate_program(300, seed=6, contacts=False, assessments=False)
+    b = simulate_program(300, seed=6, contacts=False, assessments=False, mentor_sd=0.0)
+    # the same people, sites, groups, mentors and mentor assignments: only the outcome hazards
+    # move (and what follows from outcomes: discharge by incarceration/death, match end dates)
+    pd.testing.assert_frame_equal(a.tables["mentors"], b.tables["mentors"])
+    pd.testing.assert_series_equal(a.truth.latent["assigned_mentor_id"], b.truth.latent["assigned_mentor_id"])
+    keep = ["participant_id", "enrollment_date", "group", "site", "age", "gender", "risk_level"]
+    pd.testing.assert_frame_equal(a.tables["participants"][keep], b.tables["participants"][keep])
+    assert (b.truth.mentor_effects["effect"] == 0).all()
+    assert not a.tables["events"].equals(b.tables["events"])
+
+
 def test_mentor_effect_sd_matches_the_stated_sd():
     s = simulate_program(100, n_mentors=400, n_sites=4, seed=4, contacts=False, assessments=False)
     u = s.truth.mentor_effects["effect"].to_numpy()
@@ -643,6 +656,8 @@ def test_write_round_trip(tmp_path, fmt):
         ({"start": "not a date"}, r"start must be a date such as '2024-10-01'; got 'not a date'"),
         ({"seed": -1}, r"seed must be an integer >= 0; got -1"),
         ({"quarters": 0}, r"quarters must be an integer >= 1; got 0"),
+        ({"quarters": 401}, r"quarters must be at most 400 \(100 years\); got 401"),
+        ({"release_gap_days": 4000}, r"release_gap_days must be at most 3650 \(10 years\); got 4000"),
         ({"p_match": 1.5}, r"p_match must be a probability in \[0, 1\]; got 1.5"),
         ({"p_risk": (0.5, 0.5, 0.5, 0.5)}, r"p_risk must be 4 non-negative probabilities summing to 1"),
         ({"relapse_scale": 0}, r"relapse_scale must be positive; got 0"),

@@ -780,7 +780,7 @@ def simulate_program(
 
     # ---------------------------------------------------------------- mentors, matches
     m_site = np.arange(n_mentors) % n_sites
-    mentor_u = rng_mentor.normal(0.0, p.mentor_sd, n_mentors) if p.mentor_sd > 0 else np.zeros(n_mentors)
+    mentor_u = p.mentor_sd * rng_mentor.standard_normal(n_mentors)  # drawn even when sd = 0 (same streams)
     m_gender = _choice(rng_mentor, (0.6, 0.38, 0.02), n_mentors)
     m_lived_inc = rng_mentor.random(n_mentors) < 0.6
     m_lived_rec = rng_mentor.random(n_mentors) < 0.9
