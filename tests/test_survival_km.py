@@ -370,3 +370,21 @@ def test_sample_program_relapse_output_works():
     assert set(res.table["group"]) == set(rel["group"])
     assert res.n_used == len(rel)
     assert res.table.groupby("group")[["events"]].sum()["events"].sum() == rel["event"].sum()
+
+
+def test_difference_at_fixed_time_matches_lifelines(uis):
+    # lifelines survival_difference_at_fixed_point_in_time_test(181, kmf_treat1, kmf_treat0); 181 is an
+    # observed time in both groups (lifelines interpolates the variance between observed times).
+    from lifelines.statistics import survival_difference_at_fixed_point_in_time_test
+
+    a, b = uis[uis.TREAT == 0], uis[uis.TREAT == 1]
+    ref = survival_difference_at_fixed_point_in_time_test(181, _kmf(b.TIME, b.CENSOR), _kmf(a.TIME, a.CENSOR))
+    res = survival_curve(uis, time="TIME", event="CENSOR", by="TREAT")
+    d = res.difference_at(181)
+    assert_allclose(d["statistic"].iloc[0], ref.test_statistic, rtol=RTOL_IMPL)
+    assert_allclose(d["p_value"].iloc[0], ref.p_value, rtol=RTOL_IMPL)
+    at = res.at(181)["estimate"].to_numpy()
+    assert_allclose(d["estimate"].iloc[0], at[1] - at[0], rtol=EXACT)
+    assert d["comparison"].iloc[0] == "1 vs 0"
+    with pytest.raises(InvalidParameterError, match="difference_at needs a result with two or more groups"):
+        survival_curve(uis, time="TIME", event="CENSOR").difference_at(181)

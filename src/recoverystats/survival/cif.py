@@ -201,11 +201,21 @@ def cumulative_incidence(
     + S(t_{j-1})^2 d_1j (n_j - d_1j) / n_j^3
     - 2 [F_1(t) - F_1(t_j)] S(t_{j-1}) d_1j / n_j^2 } (delta method, as SAS
     ``PROC LIFETEST`` and lifelines ``AalenJohansenFitter``, which it matches when no
-    event times are tied across causes; lifelines jitters such ties, this does not).
+    event times are tied across causes; lifelines jitters such ties, this does not; at a
+    last time where everyone at risk has an event the 0/0 first term is taken as 0, as
+    survRM2 does for the Greenwood term, where lifelines returns NaN).
     1 - KM of the cause (treating competing events as censoring) would overstate
     the incidence; this estimator does not. Gray's test (Gray 1988, rho = 0) compares
     the cause's subdistribution hazards across groups, as R ``cmprsk::cuminc``; it is
     hand-written (no maintained Python library provides it).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from recoverystats.survival import cumulative_incidence
+    >>> d = pd.DataFrame({"t": [1, 2, 3, 4, 5, 6], "status": [1, 2, 1, 0, 1, 2]})
+    >>> cumulative_incidence(d, time="t", event="status", cause=1).at([3, 6])["estimate"].round(4).tolist()
+    [0.3333, 0.5833]
 
     References
     ----------

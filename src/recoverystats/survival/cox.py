@@ -186,6 +186,15 @@ def hazard_ratios(
     ``CoxPHFitter`` and statsmodels ``PHReg``.
     Rows with missing values in any column used are excluded (counted in
     ``n_excluded``).
+
+    Examples
+    --------
+    >>> from recoverystats.datasets import load_rossi
+    >>> from recoverystats.survival import hazard_ratios
+    >>> res = hazard_ratios(load_rossi(), time="week", event="arrest", exposure="fin",
+    ...                     adjust=["age", "race", "wexp", "mar", "paro", "prio"])
+    >>> round(res.loglik, 3), round(float(res.table["estimate"].iloc[0]), 3)
+    (-658.748, 0.684)
     """
     check_option("ties", ties, Ties)
     level = check_conf_level(conf_level)

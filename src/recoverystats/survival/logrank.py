@@ -111,6 +111,14 @@ def compare_survival(
     Matches R ``survival::survdiff``, statsmodels ``survdiff`` (logrank, gb, tw, fh
     with p only, strata) and lifelines ``multivariate_logrank_test`` (all weightings,
     no strata).
+
+    Examples
+    --------
+    >>> from recoverystats.datasets import load_rossi
+    >>> from recoverystats.survival import compare_survival
+    >>> res = compare_survival(load_rossi(), time="week", event="arrest", group="fin")
+    >>> round(res.statistic, 3), int(res.table["df"].iloc[0])
+    (3.838, 1)
     """
     check_option("weights", weights, SurvivalTestWeights)
     if not isinstance(group, str):
