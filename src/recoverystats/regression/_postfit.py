@@ -29,6 +29,12 @@ BOOT_CHUNK_CELLS = 2_000_000
 LOW_EPV = 10.0
 
 
+def _resample_counts(rng: np.random.Generator, n: int, b: int) -> np.ndarray:
+    """How often each of ``n`` units is drawn in each of ``b`` resamples with replacement (b x n)."""
+    idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=b * n).reshape(b, n)
+
+
 def _fmt_level(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -113,10 +119,10 @@ def standardised_effect(model, result, *, measure: str, n_boot: int = 0, seed: i
             b = min(chunk, n_boot - done)
             if model.codes is not None:
                 G = model.n_clusters
-                cg = rng.multinomial(G, np.full(G, 1.0 / G), size=b)
+                cg = _resample_counts(rng, G, b)
                 counts = cg[:, model.codes]
             else:
-                counts = rng.multinomial(n, np.full(n, 1.0 / n), size=b)
+                counts = _resample_counts(rng, n, b)
             betas, ok = E.batched_fit(design.X, model.y, counts, beta, firth=model.firth)
             failed += int((~ok).sum())
             betas, counts = betas[ok], counts[ok]
