@@ -175,3 +175,12 @@ def test_gcomp_display_and_plot(data):
     assert any(list(ln.get_xdata()) == [0.0, 0.0] for ln in ax.lines)
     ax2 = res.risk_ratio().plot()
     assert ax2.get_xscale() == "log"
+
+
+def test_result_survives_pickle(data):
+    import pickle
+
+    res = odds_ratios(data, formula="relapse ~ group + age + C(risk_level)", exposure="group")
+    back = pickle.loads(pickle.dumps(res))
+    pd.testing.assert_frame_equal(back.table, res.table)
+    pd.testing.assert_frame_equal(back.risk_difference().table, res.risk_difference().table)

@@ -65,6 +65,22 @@ class Design:
     base_frame: pd.DataFrame | None = None  # formula path: columns needed for counterfactuals
     formula: str = ""
 
+    # patsy's DesignInfo cannot be pickled: drop it and rebuild it from the formula and
+    # the stored columns on unpickling (so results survive pickle / multiprocessing)
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_rebuild"] = state["design_info"] is not None
+        state["design_info"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        rebuild = state.pop("_rebuild", False)
+        self.__dict__.update(state)
+        if rebuild:
+            import patsy
+
+            self.design_info = patsy.dmatrix(self.formula, self.base_frame, NA_action="raise").design_info
+
     @property
     def exposure_terms(self) -> list[Term]:
         return [t for t in self.terms if self.exposure is not None and t.variable == self.exposure]
