@@ -209,6 +209,23 @@ def test_same_seed_identical_different_seed_different():
     assert not a.tables["events"].equals(c.tables["events"])
 
 
+def test_default_output_is_pinned(sim):
+    """The default call's output is what data/sample/ (tools/make_sample.py) was written from.
+
+    If this fails after an intended change to the simulator, regenerate the sample with
+    ``python tools/make_sample.py`` and update these counts.
+    """
+    assert {k: len(v) for k, v in sim.tables.items()} == {
+        "participants": 1200, "mentors": 40, "matches": 532, "contacts": 12746, "events": 11597,
+        "assessments": 2051,
+    }
+    assert sim.tables["events"]["event_type"].value_counts().sort_index().to_dict() == {
+        "arrest": 442, "conviction": 177, "death": 12, "drug_screen": 7451, "ed_visit": 555,
+        "hospitalization": 200, "incarceration": 74, "overdose": 62, "parole_violation": 182,
+        "probation_violation": 193, "relapse": 240, "substance_use": 2009,
+    }
+
+
 def test_lean_mode_leaves_other_tables_unchanged():
     full = simulate_program(400, seed=9)
     lean = simulate_program(400, seed=9, contacts=False, assessments=False)
