@@ -388,3 +388,13 @@ def test_difference_at_fixed_time_matches_lifelines(uis):
     assert d["comparison"].iloc[0] == "1 vs 0"
     with pytest.raises(InvalidParameterError, match="difference_at needs a result with two or more groups"):
         survival_curve(uis, time="TIME", event="CENSOR").difference_at(181)
+
+
+def test_risk_table_with_left_truncation_counts_entries():
+    # entry 0, 0, 2, 3; exits 4, 5, 6, 7: under observation at t = 2.5 are the first three.
+    d = pd.DataFrame({"t": [4.0, 5.0, 6.0, 7.0], "e": [1, 0, 1, 1], "entry": [0.0, 0.0, 2.0, 3.0]})
+    res = survival_curve(d, time="t", event="e", entry="entry")
+    rt = res.risk_table([1.0, 2.5, 3.0, 5.5])
+    assert rt["n_at_risk"].tolist() == [2.0, 3.0, 4.0, 2.0]
+    # KM at t=4: at risk are entry < 4 <= time -> all 4; one event
+    assert_allclose(res.at(4.0)["estimate"], [0.75], rtol=EXACT)

@@ -258,7 +258,7 @@ class SurvivalResult(ResultMixin):
         at = self.at(ts)
         rows = []
         gw = []
-        for key, cur, _g in self._group_items():
+        for _key, cur, _g in self._group_items():
             tt = cur["time"].to_numpy()
             idx = np.searchsorted(tt, ts[0], side="right") - 1
             gw.append(float(cur["greenwood"].to_numpy()[idx]) if idx >= 0 else 0.0)
