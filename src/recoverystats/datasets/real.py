@@ -67,8 +67,9 @@ def load_uis() -> pd.DataFrame:
 
     Equivalent in R: ``data(uis, package = "quantreg")``.
 
-    Provenance and licence: University of Massachusetts AIDS Research Unit IMPACT Study
-    (UIS; J. Chen, J. McCusker, principal investigators), as distributed with
+    Provenance and licence: University of Massachusetts AIDS Research Unit (UMARU)
+    IMPACT Study (UIS), two randomised trials of planned treatment duration at two
+    residential sites (McCusker et al., 1997), as distributed with
     Hosmer, D.W. & Lemeshow, S., *Applied Survival Analysis* (Wiley, 1999, Table 1.3)
     and *Applied Logistic Regression*, 2nd ed. (Wiley, 2000). The textbook data are
     © John Wiley & Sons and are redistributed here with acknowledgement; this file comes
@@ -80,9 +81,9 @@ def load_uis() -> pd.DataFrame:
        Modeling of Time to Event Data*. New York: Wiley.
     .. [2] Hosmer, D.W. & Lemeshow, S. (2000). *Applied Logistic Regression*, 2nd ed.
        New York: Wiley.
-    .. [3] McCusker, J. et al. (1997). Outcomes of a 21-day drug detoxification program:
-       retention, transfer to further treatment, and HIV risk reduction. *American
-       Journal of Drug and Alcohol Abuse* 23(4), 523-533.
+    .. [3] McCusker, J., Bigelow, C., Frost, R. et al. (1997). The effects of planned
+       duration of residential drug abuse treatment on recovery and HIV risk behavior.
+       *American Journal of Public Health* 87(10), 1637-1644.
 
     Examples
     --------
