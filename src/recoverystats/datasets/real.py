@@ -81,7 +81,7 @@ def load_uis() -> pd.DataFrame:
        Modeling of Time to Event Data*. New York: Wiley.
     .. [2] Hosmer, D.W. & Lemeshow, S. (2000). *Applied Logistic Regression*, 2nd ed.
        New York: Wiley.
-    .. [3] McCusker, J., Bigelow, C., Frost, R. et al. (1997). The effects of planned
+    .. [3] McCusker, J. et al. (1997). The effects of planned
        duration of residential drug abuse treatment on recovery and HIV risk behavior.
        *American Journal of Public Health* 87(10), 1637-1644.
 
