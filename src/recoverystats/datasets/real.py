@@ -101,8 +101,8 @@ def load_rossi() -> pd.DataFrame:
     """The Rossi, Berk & Lenihan (1980) recidivism experiment: 432 men x 9 columns.
 
     432 men released from Maryland state prisons in the early 1970s were followed for
-    one year; half were randomised to receive financial aid after release (the
-    Transitional Aid Research Project pilot, "LIFE"). 114 were re-arrested.
+    one year; half were randomised to receive financial aid after release. 114 were
+    re-arrested.
 
     Returns
     -------
