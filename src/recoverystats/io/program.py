@@ -162,3 +162,22 @@ class ProgramData:
             parts.append(render_html_table(self.validation, title="Validation findings", max_rows=25))
         parts.append("</div>")
         return "".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: :meth:`summary` plus the flow, validation findings and sources as records."""
+        from recoverystats.results.base import json_safe
+
+        out: dict[str, Any] = {"result": type(self).__name__}
+        out.update(json_safe(self.summary()))
+        out["flow"] = json_safe(self.flow)
+        out["validation"] = json_safe(self.validation)
+        out["sources"] = json_safe(self.sources)
+        return out
+
+    def to_markdown(self, digits: int = 3) -> str:
+        """The flow table and the findings count as Markdown (the same renderer as results)."""
+        from recoverystats.results.render import render_markdown_table
+
+        f = self.summary()["findings"]
+        return (render_markdown_table(self.flow, digits=digits)
+                + f"\n\nValidation: {f['error']} errors, {f['warning']} warnings, {f['info']} info.")

@@ -70,6 +70,30 @@ class ScanResult:
             head += "\n" + self.findings.head(20).to_string(index=False)
         return head
 
+    # -- rich display (same renderer as every result and the report) ---------------------
+    def _repr_html_(self) -> str:
+        from recoverystats.results.render import render_html_table
+
+        title = (f"Output scan: {'clean' if self.ok else f'{len(self.findings)} findings'} "
+                 f"({len(self.files_scanned)} files scanned)")
+        return render_html_table(self.findings, title=title, notes=tuple(self.notes))
+
+    def to_markdown(self, digits: int = 3) -> str:
+        """The findings as Markdown, followed by notes."""
+        from recoverystats.results.render import render_markdown_table
+
+        text = render_markdown_table(self.findings, digits=digits)
+        if self.notes:
+            text += "\n\n" + "\n".join(f"*Note:* {n}" for n in self.notes)
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: ``ok``, the findings as records, the files scanned and notes."""
+        from recoverystats.results.base import json_safe
+
+        return {"result": type(self).__name__, "ok": self.ok, "findings": json_safe(self.findings),
+                "files_scanned": list(self.files_scanned), "notes": list(self.notes)}
+
 
 def _mask(token: str) -> str:
     """Never echo an identifier in full (the finding itself may be logged)."""

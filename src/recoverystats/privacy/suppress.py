@@ -152,6 +152,38 @@ class SuppressionResult:
         return (f"SuppressionResult(min_cell={self.min_cell}, suppressed={self.n_suppressed} cells "
                 f"{reasons})\n{self.table.to_string(index=False)}")
 
+    # -- rich display (same renderer as every result and the report) ---------------------
+    def _display_table(self) -> pd.DataFrame:
+        """The published table with each suppressed cell shown as ``SUPPRESSED_MARK``."""
+        return self.table.astype(object).mask(self.mask.to_numpy(), SUPPRESSED_MARK)
+
+    def _repr_html_(self) -> str:
+        from recoverystats.results.render import render_html_table
+
+        title = (f"Suppressed table (min_cell={self.min_cell}, {self.n_suppressed} cells "
+                 f"suppressed, shown as {SUPPRESSED_MARK})")
+        return render_html_table(self._display_table(), title=title)
+
+    def to_markdown(self, digits: int = 3) -> str:
+        """The published table as Markdown, suppressed cells shown as ``SUPPRESSED_MARK``."""
+        from recoverystats.results.render import render_markdown_table
+
+        return render_markdown_table(self._display_table(), digits=digits)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: the published table (suppressed cells ``None``), mask, log and settings."""
+        from recoverystats.results.base import json_safe
+
+        return {
+            "result": type(self).__name__,
+            "table": json_safe(self.table),
+            "mask": json_safe(self.mask),
+            "log": json_safe(self.log),
+            "min_cell": int(self.min_cell),
+            "count_columns": list(self.count_columns),
+            "n_suppressed": self.n_suppressed,
+        }
+
 
 # ---------------------------------------------------------------------------------------
 # the linear-structure engine (works on a flat vector of cells)
