@@ -24,13 +24,17 @@ def main() -> None:
     from recoverystats.datasets import simulate_program
 
     t0 = time.perf_counter()
-    sim = simulate_program(args.scale, seed=args.seed, contacts=not args.lean, assessments=not args.lean)
+    sim = simulate_program(
+        args.scale, seed=args.seed, contacts=not args.lean, assessments=not args.lean
+    )
     elapsed = time.perf_counter() - t0
     rows = {k: len(v) for k, v in sim.tables.items()}
     shallow = sum(v.memory_usage(deep=False).sum() for v in sim.tables.values()) / 1e9
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB -> GB on Linux
-    print(f"simulate_program(n={args.scale:,}, lean={args.lean}): {elapsed:.2f} s; rows {rows}; "
-          f"tables (shallow) {shallow:.2f} GB; peak RSS {peak:.2f} GB")
+    print(
+        f"simulate_program(n={args.scale:,}, lean={args.lean}): {elapsed:.2f} s; rows {rows}; "
+        f"tables (shallow) {shallow:.2f} GB; peak RSS {peak:.2f} GB"
+    )
 
 
 if __name__ == "__main__":

@@ -23,8 +23,26 @@ UIS_COX_TOL = 5e-4
 #: Log-likelihoods printed to 3-4 decimals.
 HALF_3DP = 5e-4
 
-UIS_COLUMNS = ["ID", "AGE", "BECK", "HC", "IV", "NDT", "RACE", "TREAT", "SITE", "LEN.T", "TIME",
-               "CENSOR", "Y", "ND1", "ND2", "LNDT", "FRAC", "IV3"]
+UIS_COLUMNS = [
+    "ID",
+    "AGE",
+    "BECK",
+    "HC",
+    "IV",
+    "NDT",
+    "RACE",
+    "TREAT",
+    "SITE",
+    "LEN.T",
+    "TIME",
+    "CENSOR",
+    "Y",
+    "ND1",
+    "ND2",
+    "LNDT",
+    "FRAC",
+    "IV3",
+]
 ROSSI_COLUMNS = ["week", "arrest", "fin", "age", "race", "wexp", "mar", "paro", "prio"]
 
 
@@ -74,13 +92,26 @@ def test_uis_stratified_cox_matches_asa_table_7_1():
     import statsmodels.api as sm
 
     uis = load_uis()
-    x = pd.DataFrame({
-        "AGE": uis["AGE"], "BECK": uis["BECK"], "ND1": uis["ND1"], "ND2": uis["ND2"], "IV3": uis["IV3"],
-        "RACE": uis["RACE"], "TREAT": uis["TREAT"], "AGExSITE": uis["AGE"] * uis["SITE"],
-        "RACExSITE": uis["RACE"] * uis["SITE"],
-    }).astype(float)
-    fit = sm.PHReg(uis["TIME"].astype(float), x, status=uis["CENSOR"].astype(float), strata=uis["SITE"],
-                   ties="breslow").fit()
+    x = pd.DataFrame(
+        {
+            "AGE": uis["AGE"],
+            "BECK": uis["BECK"],
+            "ND1": uis["ND1"],
+            "ND2": uis["ND2"],
+            "IV3": uis["IV3"],
+            "RACE": uis["RACE"],
+            "TREAT": uis["TREAT"],
+            "AGExSITE": uis["AGE"] * uis["SITE"],
+            "RACExSITE": uis["RACE"] * uis["SITE"],
+        }
+    ).astype(float)
+    fit = sm.PHReg(
+        uis["TIME"].astype(float),
+        x,
+        status=uis["CENSOR"].astype(float),
+        strata=uis["SITE"],
+        ties="breslow",
+    ).fit()
     coef = [-0.04137, 0.00873, -0.57290, -0.21369, 0.23128, -0.46347, -0.24850, 0.03285, 0.84667]
     se = [0.00991, 0.00497, 0.12524, 0.04861, 0.10875, 0.13487, 0.09441, 0.01612, 0.24791]
     np.testing.assert_allclose(fit.params, coef, atol=UIS_COX_TOL)
@@ -155,7 +186,11 @@ def test_rossi_as_program_reproduces_114_of_432_at_365_days():
     assert ((p["followup_end_date"] - p["release_date"]).dt.days >= 365).all()
     assert (p["release_date"] + pd.Timedelta(days=365) <= prog.as_of).all()
     assert len(within) == 114 and len(p) == 432
-    by_group = p.assign(rearrested=p.index.isin(within)).groupby("group")["rearrested"].agg(["sum", "size"])
+    by_group = (
+        p.assign(rearrested=p.index.isin(within))
+        .groupby("group")["rearrested"]
+        .agg(["sum", "size"])
+    )
     assert by_group.loc["no_aid"].tolist() == [66, 216]
     assert by_group.loc["financial_aid"].tolist() == [48, 216]
 
@@ -168,8 +203,11 @@ def test_rossi_as_program_cox_in_days_equals_cox_in_weeks():
     p = prog.participants.set_index("participant_id")
     first = prog.events.groupby("participant_id")["event_date"].min()
     end = first.reindex(p.index).fillna(p["followup_end_date"])
-    df = p[["fin", "age", "race_black", "wexp", "mar", "paro", "prio"]].astype(float).assign(
-        time=(end - p["release_date"]).dt.days, event=p.index.isin(first.index).astype(int))
+    df = (
+        p[["fin", "age", "race_black", "wexp", "mar", "paro", "prio"]]
+        .astype(float)
+        .assign(time=(end - p["release_date"]).dt.days, event=p.index.isin(first.index).astype(int))
+    )
     fit = CoxPHFitter().fit(df, "time", "event")
     np.testing.assert_allclose(fit.params_["fin"], -0.3794, atol=HALF_4DP)
     np.testing.assert_allclose(fit.params_["prio"], 0.0915, atol=HALF_4DP)
@@ -195,7 +233,6 @@ def test_package_data_files_are_shipped_unchanged():
     assert digests == EXPECTED_SHA256
 
 
-
 @pytest.mark.parametrize(
     ("func", "words"),
     [
@@ -219,5 +256,12 @@ def test_doctests_run():
 
 
 def test_public_names():
-    assert set(datasets.__all__) >= {"load_uis", "load_rossi", "rossi_as_program", "simulate_program",
-                                     "SimulatedProgram", "SimulationTruth", "SimulationParameters"}
+    assert set(datasets.__all__) >= {
+        "load_uis",
+        "load_rossi",
+        "rossi_as_program",
+        "simulate_program",
+        "SimulatedProgram",
+        "SimulationTruth",
+        "SimulationParameters",
+    }

@@ -52,12 +52,18 @@ def first_event(sim: SimulatedProgram, kind: str) -> pd.DataFrame:
         ev = E[E["event_type"].isin(RECIDIVISM_LEVELS["rearrest"])]
     else:
         origin = P["enrollment_date"]
-        ev = E[E["event_type"].isin(["relapse", "substance_use"])
-               | ((E["event_type"] == "drug_screen") & (E["result"] == "positive"))]
+        ev = E[
+            E["event_type"].isin(["relapse", "substance_use"])
+            | ((E["event_type"] == "drug_screen") & (E["result"] == "positive"))
+        ]
     ev = ev[ev["event_date"].to_numpy() > origin.loc[ev["participant_id"]].to_numpy()]
     first = ev.groupby("participant_id")["event_date"].min().reindex(P.index)
-    death = E[E["event_type"] == "death"].groupby("participant_id")["event_date"].min().reindex(P.index)
-    end = pd.concat([P["followup_end_date"], pd.Series(sim.as_of, index=P.index), death], axis=1).min(axis=1)
+    death = (
+        E[E["event_type"] == "death"].groupby("participant_id")["event_date"].min().reindex(P.index)
+    )
+    end = pd.concat(
+        [P["followup_end_date"], pd.Series(sim.as_of, index=P.index), death], axis=1
+    ).min(axis=1)
     event = first.notna() & (first <= end)
     stop = first.where(event, end)
     out = P[["group", "risk_level", "age", "gender"]].copy()
@@ -79,11 +85,17 @@ def design(df: pd.DataFrame) -> pd.DataFrame:
 
 def true_coefs(sim: SimulatedProgram, outcome: str) -> pd.Series:
     c = sim.truth.parameters.coefficients(outcome)
-    return pd.Series({
-        "mentoring": c["group[peer_mentoring]"], "moderate": c["risk_level[moderate]"],
-        "high": c["risk_level[high]"], "very_high": c["risk_level[very_high]"], "age": c["age"],
-        "female": c["gender[female]"], "nonbinary": c["gender[nonbinary]"],
-    })
+    return pd.Series(
+        {
+            "mentoring": c["group[peer_mentoring]"],
+            "moderate": c["risk_level[moderate]"],
+            "high": c["risk_level[high]"],
+            "very_high": c["risk_level[very_high]"],
+            "age": c["age"],
+            "female": c["gender[female]"],
+            "nonbinary": c["gender[nonbinary]"],
+        }
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -119,7 +131,8 @@ def test_default_sizes_and_every_code_used(sim):
     used = set(t["events"]["event_type"])
     assert used == set(TABLES["events"].column("event_type").codes)
     assert {"completed", "withdrew", "lost_contact", "incarcerated", "died"} <= set(
-        t["participants"]["discharge_reason"].dropna())
+        t["participants"]["discharge_reason"].dropna()
+    )
     assert set(t["contacts"]["modality"]) == set(TABLES["contacts"].column("modality").codes)
     assert set(t["assessments"]["timepoint"]) == {"intake", "followup_6m", "discharge"}
     # IDs are zero-padded text
@@ -137,13 +150,19 @@ def test_as_of_is_last_day_of_last_quarter(sim):
 def test_nothing_dated_after_the_cutoff_followup_end_or_death(sim):
     t = sim.tables
     P = t["participants"].set_index("participant_id")
-    for name, col in (("events", "event_date"), ("contacts", "contact_date"),
-                      ("assessments", "assessment_date"), ("matches", "match_date"),
-                      ("matches", "end_date")):
+    for name, col in (
+        ("events", "event_date"),
+        ("contacts", "contact_date"),
+        ("assessments", "assessment_date"),
+        ("matches", "match_date"),
+        ("matches", "end_date"),
+    ):
         assert (t[name][col].dropna() <= sim.as_of).all(), (name, col)
     assert (P["discharge_date"].dropna() <= sim.as_of).all()
     E = t["events"]
-    assert (E["event_date"].to_numpy() <= P.loc[E["participant_id"], "followup_end_date"].to_numpy()).all()
+    assert (
+        E["event_date"].to_numpy() <= P.loc[E["participant_id"], "followup_end_date"].to_numpy()
+    ).all()
     death = E[E["event_type"] == "death"].set_index("participant_id")["event_date"]
     assert death.index.is_unique
     after = E.join(death.rename("death"), on="participant_id")
@@ -156,7 +175,11 @@ def test_participant_attributes_are_consistent(sim):
     P = sim.tables["participants"]
     # birth_date consistent with age in completed years at enrollment
     e, b = P["enrollment_date"], P["birth_date"]
-    completed = e.dt.year - b.dt.year - ((e.dt.month < b.dt.month) | ((e.dt.month == b.dt.month) & (e.dt.day < b.dt.day)))
+    completed = (
+        e.dt.year
+        - b.dt.year
+        - ((e.dt.month < b.dt.month) | ((e.dt.month == b.dt.month) & (e.dt.day < b.dt.day)))
+    )
     np.testing.assert_array_equal(completed.to_numpy(), P["age"].to_numpy())
     assert P["age"].between(18, 70).all()
     # release shortly before enrollment for the justice-involved share
@@ -168,7 +191,9 @@ def test_participant_attributes_are_consistent(sim):
     assert ((P["followup_end_date"] - P["enrollment_date"]).dt.days == 730).all()
     # discharge date and reason go together, and discharge is not before enrollment
     assert (P["discharge_date"].isna() == P["discharge_reason"].isna()).all()
-    assert (P["discharge_date"].dropna() >= P.loc[P["discharge_date"].notna(), "enrollment_date"]).all()
+    assert (
+        P["discharge_date"].dropna() >= P.loc[P["discharge_date"].notna(), "enrollment_date"]
+    ).all()
     done = P[P["discharge_reason"] == "completed"]
     days = (done["discharge_date"] - done["enrollment_date"]).dt.days
     assert days.between(335, 395).all()
@@ -185,8 +210,12 @@ def test_discharge_reasons_match_events(sim):
         sub = P[P["discharge_reason"] == reason]
         assert len(sub) > 0
         ev = E[E["event_type"] == etype][["participant_id", "event_date"]]
-        merged = sub.merge(ev, left_on=["participant_id", "discharge_date"],
-                           right_on=["participant_id", "event_date"], how="left")
+        merged = sub.merge(
+            ev,
+            left_on=["participant_id", "discharge_date"],
+            right_on=["participant_id", "event_date"],
+            how="left",
+        )
         assert merged["event_date"].notna().groupby(merged["participant_id"]).any().all(), reason
     # every death during the program period ends enrollment with reason "died" unless discharged earlier
     deaths = E[E["event_type"] == "death"].merge(P, on="participant_id")
@@ -216,13 +245,26 @@ def test_default_output_is_pinned(sim):
     ``python tools/make_sample.py`` and update these counts.
     """
     assert {k: len(v) for k, v in sim.tables.items()} == {
-        "participants": 1200, "mentors": 40, "matches": 532, "contacts": 12746, "events": 11597,
+        "participants": 1200,
+        "mentors": 40,
+        "matches": 532,
+        "contacts": 12746,
+        "events": 11597,
         "assessments": 2051,
     }
     assert sim.tables["events"]["event_type"].value_counts().sort_index().to_dict() == {
-        "arrest": 442, "conviction": 177, "death": 12, "drug_screen": 7451, "ed_visit": 555,
-        "hospitalization": 200, "incarceration": 74, "overdose": 62, "parole_violation": 182,
-        "probation_violation": 193, "relapse": 240, "substance_use": 2009,
+        "arrest": 442,
+        "conviction": 177,
+        "death": 12,
+        "drug_screen": 7451,
+        "ed_visit": 555,
+        "hospitalization": 200,
+        "incarceration": 74,
+        "overdose": 62,
+        "parole_violation": 182,
+        "probation_violation": 193,
+        "relapse": 240,
+        "substance_use": 2009,
     }
 
 
@@ -252,27 +294,40 @@ def test_referential_integrity(sim):
     # only peer_mentoring participants are matched, with mentors of their own site, after enrollment
     assert (P.loc[M["participant_id"], "group"] == "peer_mentoring").all()
     msite = t["mentors"].set_index("mentor_id")["site"]
-    assert (msite.loc[M["mentor_id"]].to_numpy() == P.loc[M["participant_id"], "site"].to_numpy()).all()
-    assert (M["match_date"].to_numpy() > P.loc[M["participant_id"], "enrollment_date"].to_numpy()).all()
+    assert (
+        msite.loc[M["mentor_id"]].to_numpy() == P.loc[M["participant_id"], "site"].to_numpy()
+    ).all()
+    assert (
+        M["match_date"].to_numpy() > P.loc[M["participant_id"], "enrollment_date"].to_numpy()
+    ).all()
     assert (M["end_date"].isna() | (M["end_date"] >= M["match_date"])).all()
     share_matched = M["participant_id"].nunique() / (P["group"] == "peer_mentoring").sum()
     assert 0.8 < share_matched < 0.97
     assert M["participant_id"].duplicated().sum() > 0  # some re-matches
     # each contact is with the mentor matched at that date
     # (a participant never has the same mentor twice, so the merge is one-to-one)
-    C = t["contacts"].merge(M, on=["participant_id", "mentor_id"], how="left", validate="many_to_one")
+    C = t["contacts"].merge(
+        M, on=["participant_id", "mentor_id"], how="left", validate="many_to_one"
+    )
     assert len(C) == len(t["contacts"]) and C["match_date"].notna().all()
-    inside = (C["contact_date"] >= C["match_date"]) & (C["end_date"].isna() | (C["contact_date"] < C["end_date"]))
+    inside = (C["contact_date"] >= C["match_date"]) & (
+        C["end_date"].isna() | (C["contact_date"] < C["end_date"])
+    )
     assert inside.all()
 
 
 def test_rearrest_contains_reconviction_contains_reincarceration(sim):
     E = sim.tables["events"]
-    who = {t: set(E.loc[E["event_type"] == t, "participant_id"]) for t in ("arrest", "conviction", "incarceration")}
+    who = {
+        t: set(E.loc[E["event_type"] == t, "participant_id"])
+        for t in ("arrest", "conviction", "incarceration")
+    }
     assert who["incarceration"] <= who["conviction"] <= who["arrest"]
     assert len(who["incarceration"]) > 0
-    first = {t: E[E["event_type"] == t].groupby("participant_id")["event_date"].min()
-             for t in ("arrest", "conviction", "incarceration")}
+    first = {
+        t: E[E["event_type"] == t].groupby("participant_id")["event_date"].min()
+        for t in ("arrest", "conviction", "incarceration")
+    }
     assert (first["conviction"] > first["arrest"].loc[first["conviction"].index]).all()
     assert (first["incarceration"] >= first["conviction"].loc[first["incarceration"].index]).all()
     # and for the levels as defined by the measures (within any window)
@@ -289,18 +344,23 @@ def test_rearrest_contains_reconviction_contains_reincarceration(sim):
 def test_relapse_events_start_at_the_latent_relapse_day(sim):
     E = sim.tables["events"]
     lat = sim.truth.latent.set_index("participant_id")
-    rel = E[E["event_type"].isin(["relapse", "substance_use"])
-            | ((E["event_type"] == "drug_screen") & (E["result"] == "positive"))]
+    rel = E[
+        E["event_type"].isin(["relapse", "substance_use"])
+        | ((E["event_type"] == "drug_screen") & (E["result"] == "positive"))
+    ]
     first = rel.groupby("participant_id")["event_date"].min()
     np.testing.assert_array_equal(first.to_numpy(), lat.loc[first.index, "relapse_day"].to_numpy())
     # no positive screen before the relapse day, ever
     pos = E[(E["event_type"] == "drug_screen") & (E["result"] == "positive")]
-    assert (pos["event_date"].to_numpy() >= lat.loc[pos["participant_id"], "relapse_day"].to_numpy()).all()
+    assert (
+        pos["event_date"].to_numpy() >= lat.loc[pos["participant_id"], "relapse_day"].to_numpy()
+    ).all()
     # the measured time is ceil(latent time)
     df = first_event(sim, "relapse")
     ev = df[df["event"] == 1]
-    np.testing.assert_array_equal(ev["time"].to_numpy(),
-                                  np.ceil(lat.loc[ev.index, "relapse_time"].to_numpy()).astype(int))
+    np.testing.assert_array_equal(
+        ev["time"].to_numpy(), np.ceil(lat.loc[ev.index, "relapse_time"].to_numpy()).astype(int)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -322,8 +382,11 @@ def test_truth_states_the_parameters(sim):
     # a matched participant's effect is their first mentor's
     M = sim.tables["matches"].sort_values("match_date").drop_duplicates("participant_id")
     eff = tr.mentor_effects.set_index("mentor_id")["effect"]
-    np.testing.assert_allclose(lat.loc[M["participant_id"], "mentor_effect"].to_numpy(),
-                               eff.loc[M["mentor_id"]].to_numpy(), rtol=EXACT_RTOL)
+    np.testing.assert_allclose(
+        lat.loc[M["participant_id"], "mentor_effect"].to_numpy(),
+        eff.loc[M["mentor_id"]].to_numpy(),
+        rtol=EXACT_RTOL,
+    )
     assert "as_of=2026-09-30" in repr(tr) and "mentor_sd=0.3" in repr(tr)
     # realised effects are centred over matched participants (the group effect is not shifted)
     matched = lat["assigned_mentor_id"].notna()
@@ -336,8 +399,9 @@ def test_overrides_reach_the_truth():
     assert s.truth.log_hazard_ratio("relapse") == -0.8
     assert s.truth.mentor_sd == 0.0
     assert (s.truth.latent["mentor_effect"] == 0).all()
-    assert s.truth.parameters == dataclasses.replace(SimulationParameters(), relapse_mentoring=-0.8,
-                                                     mentor_sd=0.0)
+    assert s.truth.parameters == dataclasses.replace(
+        SimulationParameters(), relapse_mentoring=-0.8, mentor_sd=0.0
+    )
 
 
 def test_changing_the_mentor_sd_changes_only_what_it_acts_on():
@@ -346,7 +410,9 @@ def test_changing_the_mentor_sd_changes_only_what_it_acts_on():
     # the same people, sites, groups, mentors and mentor assignments: only the outcome hazards
     # move (and what follows from outcomes: discharge by incarceration/death, match end dates)
     pd.testing.assert_frame_equal(a.tables["mentors"], b.tables["mentors"])
-    pd.testing.assert_series_equal(a.truth.latent["assigned_mentor_id"], b.truth.latent["assigned_mentor_id"])
+    pd.testing.assert_series_equal(
+        a.truth.latent["assigned_mentor_id"], b.truth.latent["assigned_mentor_id"]
+    )
     keep = ["participant_id", "enrollment_date", "group", "site", "age", "gender", "risk_level"]
     pd.testing.assert_frame_equal(a.tables["participants"][keep], b.tables["participants"][keep])
     assert (b.truth.mentor_effects["effect"] == 0).all()
@@ -373,24 +439,42 @@ def test_event_probability_and_cloglog_formulas(sim):
     np.testing.assert_allclose(got, expected, rtol=EXACT_RTOL)
     # a mentored, very-high-risk 45-year-old woman
     eta = -0.30 + 1.20 - 0.025 * 10 - 0.35
-    got = tr.event_probability("rearrest", 365, group="peer_mentoring", risk_level="very_high", age=45,
-                               gender="female")
-    np.testing.assert_allclose(got, 1 - np.exp(-((365 / 2700) ** 0.9) * np.exp(eta)), rtol=EXACT_RTOL)
+    got = tr.event_probability(
+        "rearrest", 365, group="peer_mentoring", risk_level="very_high", age=45, gender="female"
+    )
+    np.testing.assert_allclose(
+        got, 1 - np.exp(-((365 / 2700) ** 0.9) * np.exp(eta)), rtol=EXACT_RTOL
+    )
     b = tr.cloglog_coefficients("rearrest", 365)
-    lin = b["Intercept"] + b["group[peer_mentoring]"] + b["risk_level[very_high]"] + b["age"] * 45 + b["gender[female]"]
+    lin = (
+        b["Intercept"]
+        + b["group[peer_mentoring]"]
+        + b["risk_level[very_high]"]
+        + b["age"] * 45
+        + b["gender[female]"]
+    )
     np.testing.assert_allclose(1 - np.exp(-np.exp(lin)), got, rtol=EXACT_RTOL)
     # the sample column is the mean of the per-participant probabilities
     lat = tr.latent
     m = tr.marginal.set_index(["outcome", "days", "group"])
     probs = 1 - np.exp(-((365 / 1050) ** 0.8) * np.exp(lat["lp_relapse"]))
     for g in ("peer_mentoring", "comparison"):
-        np.testing.assert_allclose(m.loc[("relapse", 365, g), "sample"], probs[lat["group"] == g].mean(),
-                                   rtol=EXACT_RTOL)
+        np.testing.assert_allclose(
+            m.loc[("relapse", 365, g), "sample"], probs[lat["group"] == g].mean(), rtol=EXACT_RTOL
+        )
     c = tr.contrasts.set_index(["outcome", "days", "measure"])
-    p1, p0 = m.loc[("relapse", 365, "peer_mentoring"), "population"], m.loc[("relapse", 365, "comparison"), "population"]
-    np.testing.assert_allclose(c.loc[("relapse", 365, "rd"), "population"], p1 - p0, rtol=EXACT_RTOL)
-    np.testing.assert_allclose(c.loc[("relapse", 365, "or"), "population"],
-                               p1 / (1 - p1) / (p0 / (1 - p0)), rtol=EXACT_RTOL)
+    p1, p0 = (
+        m.loc[("relapse", 365, "peer_mentoring"), "population"],
+        m.loc[("relapse", 365, "comparison"), "population"],
+    )
+    np.testing.assert_allclose(
+        c.loc[("relapse", 365, "rd"), "population"], p1 - p0, rtol=EXACT_RTOL
+    )
+    np.testing.assert_allclose(
+        c.loc[("relapse", 365, "or"), "population"],
+        p1 / (1 - p1) / (p0 / (1 - p0)),
+        rtol=EXACT_RTOL,
+    )
 
 
 def test_population_marginal_matches_brute_force_monte_carlo(sim):
@@ -403,8 +487,13 @@ def test_population_marginal_matches_brute_force_monte_carlo(sim):
     gender = rng.choice(3, n, p=p.p_gender)
     matched = rng.random(n) < p.p_match
     u = np.where(matched, rng.normal(0, p.mentor_sd, n), 0.0)
-    eta = (-0.30 + np.array([0, 0.4, 0.8, 1.2])[risk] - 0.025 * (age - 35)
-           + np.array([0, -0.35, 0.0])[gender] + u)
+    eta = (
+        -0.30
+        + np.array([0, 0.4, 0.8, 1.2])[risk]
+        - 0.025 * (age - 35)
+        + np.array([0, -0.35, 0.0])[gender]
+        + u
+    )
     prob = 1 - np.exp(-((365 / 2700) ** 0.9) * np.exp(eta))
     mc, se = prob.mean(), prob.std() / np.sqrt(n)
     m = sim.truth.marginal.set_index(["outcome", "days", "group"])
@@ -461,18 +550,33 @@ def test_cloglog_glm_on_one_year_indicator_recovers_log_hazards():
     """
     import statsmodels.api as sm
 
-    s = simulate_program(6000, seed=21, quarters=12, mentor_sd=0.0, death_rate=0.0, p_overdose_fatal=0.0,
-                         contacts=False, assessments=False)
+    s = simulate_program(
+        6000,
+        seed=21,
+        quarters=12,
+        mentor_sd=0.0,
+        death_rate=0.0,
+        p_overdose_fatal=0.0,
+        contacts=False,
+        assessments=False,
+    )
     df = first_event(s, "rearrest")
     df = df[df["eligible_365"]]
     y = ((df["event"] == 1) & (df["time"] <= 365)).astype(float)
     x = sm.add_constant(design(df))
     fit = sm.GLM(y, x, family=sm.families.Binomial(link=sm.families.links.CLogLog())).fit()
     truth = s.truth.cloglog_coefficients("rearrest", 365)
-    want = pd.Series({"const": truth["Intercept"], "mentoring": truth["group[peer_mentoring]"],
-                      "moderate": truth["risk_level[moderate]"], "high": truth["risk_level[high]"],
-                      "very_high": truth["risk_level[very_high]"], "age": truth["age"],
-                      "female": truth["gender[female]"]})
+    want = pd.Series(
+        {
+            "const": truth["Intercept"],
+            "mentoring": truth["group[peer_mentoring]"],
+            "moderate": truth["risk_level[moderate]"],
+            "high": truth["risk_level[high]"],
+            "very_high": truth["risk_level[very_high]"],
+            "age": truth["age"],
+            "female": truth["gender[female]"],
+        }
+    )
     z = (fit.params[want.index] - want) / fit.bse[want.index]
     assert (z.abs() < Z_TOL).all(), z.to_dict()
 
@@ -482,11 +586,16 @@ def test_dropout_model_recovered(big):
     from lifelines import CoxPHFitter
 
     P = big.tables["participants"].set_index("participant_id")
-    early = P["discharge_reason"].isin(["withdrew", "lost_contact", "transferred", "administrative"])
+    early = P["discharge_reason"].isin(
+        ["withdrew", "lost_contact", "transferred", "administrative"]
+    )
     end = P["discharge_date"].fillna(big.as_of)
     x = design(P).assign(time=(end - P["enrollment_date"]).dt.days, event=early.astype(int))
     fit = CoxPHFitter().fit(x, "time", "event")
-    for term, key in (("mentoring", "group[peer_mentoring]"), ("very_high", "risk_level[very_high]")):
+    for term, key in (
+        ("mentoring", "group[peer_mentoring]"),
+        ("very_high", "risk_level[very_high]"),
+    ):
         truth = big.truth.log_hazard_ratio("dropout", key)
         assert abs(fit.params_[term] - truth) < Z_TOL * fit.standard_errors_[term], term
 
@@ -497,11 +606,14 @@ def test_realized_truth_matches_observed_data_and_fixed_window_rates():
     lat = s.truth.latent.set_index("participant_id")
     # observed discharges are the complete-data discharges that fall on or before as_of
     obs = P["discharge_date"].notna()
-    np.testing.assert_array_equal((P.loc[obs, "discharge_date"] - P.loc[obs, "enrollment_date"]).dt.days,
-                                  lat.loc[obs, "discharge_time"].astype(int))
+    np.testing.assert_array_equal(
+        (P.loc[obs, "discharge_date"] - P.loc[obs, "enrollment_date"]).dt.days,
+        lat.loc[obs, "discharge_time"].astype(int),
+    )
     cause = lat.loc[obs, "discharge_cause"].replace({"dropout": "early"})
     reason = P.loc[obs, "discharge_reason"].where(
-        P.loc[obs, "discharge_reason"].isin(["completed", "incarcerated", "died"]), "early")
+        P.loc[obs, "discharge_reason"].isin(["completed", "incarcerated", "died"]), "early"
+    )
     assert (cause == reason).all()
     not_yet = P["enrollment_date"] + pd.to_timedelta(lat["discharge_time"], unit="D") > s.as_of
     assert (not_yet == ~obs).all()
@@ -531,8 +643,14 @@ def test_realized_truth_matches_observed_data_and_fixed_window_rates():
     # the realised shares are close to the model's net risks (death is rare)
     m = s.truth.marginal.set_index(["outcome", "days", "group"])
     for g in ("peer_mentoring", "comparison"):
-        assert abs(real.loc[("rearrest", 365, g), "share"] - m.loc[("rearrest", 365, g), "sample"]) < 0.02
-        assert abs(1 - real.loc[("retention", 90, g), "share"] - m.loc[("dropout", 90, g), "sample"]) < 0.03
+        assert (
+            abs(real.loc[("rearrest", 365, g), "share"] - m.loc[("rearrest", 365, g), "sample"])
+            < 0.02
+        )
+        assert (
+            abs(1 - real.loc[("retention", 90, g), "share"] - m.loc[("dropout", 90, g), "sample"])
+            < 0.03
+        )
 
 
 def test_assessments_followup_rate_window_and_noms_truth():
@@ -547,7 +665,9 @@ def test_assessments_followup_rate_window_and_noms_truth():
     assert 0.85 < in_window.mean() < 0.95  # 10% dated outside the 5-8 month window by design
     # follow-up rate among those due well before the cut-off (300 days) and alive: ~80%
     due = intake[(intake["assessment_date"] + pd.Timedelta(days=300) <= s.as_of)].index
-    dead = set(s.tables["events"].loc[s.tables["events"]["event_type"] == "death", "participant_id"])
+    dead = set(
+        s.tables["events"].loc[s.tables["events"]["event_type"] == "death", "participant_id"]
+    )
     due = [d for d in due if d not in dead]
     rate = pd.Index(due).isin(fu.index).mean()
     se = np.sqrt(0.8 * 0.2 / len(due))
@@ -560,10 +680,19 @@ def test_assessments_followup_rate_window_and_noms_truth():
             sel = pairs[P.loc[pairs.index, "group"].to_numpy() == g]
             est = sel[item].astype(float).mean()
             tv = truth.loc[(item, g), "followup"]
-            assert abs(est - tv) < Z_TOL * np.sqrt(tv * (1 - tv) / len(sel)) + 0.01, (item, g, est, tv)
+            assert abs(est - tv) < Z_TOL * np.sqrt(tv * (1 - tv) / len(sel)) + 0.01, (
+                item,
+                g,
+                est,
+                tv,
+            )
     # known improvement: follow-up better than intake in both arms, and more so with mentoring
     imp = truth["followup"] - truth["intake"]
-    assert imp.loc[("social_support", "peer_mentoring")] > imp.loc[("social_support", "comparison")] > 0
+    assert (
+        imp.loc[("social_support", "peer_mentoring")]
+        > imp.loc[("social_support", "comparison")]
+        > 0
+    )
     assert imp.loc[("any_use_30d", "peer_mentoring")] < imp.loc[("any_use_30d", "comparison")] < 0
 
 
@@ -572,10 +701,20 @@ def test_contacts_rate_higher_early(sim):
     P = sim.tables["participants"].set_index("participant_id")
     d = (C["contact_date"] - P.loc[C["participant_id"], "enrollment_date"].to_numpy()).dt.days
     assert (d >= 1).all()
-    M = sim.tables["matches"].sort_values("match_date").drop_duplicates("participant_id").set_index("participant_id")
+    M = (
+        sim.tables["matches"]
+        .sort_values("match_date")
+        .drop_duplicates("participant_id")
+        .set_index("participant_id")
+    )
     # per-30-day rate in days [match, 90) vs [90, 180) among those enrolled through day 180
-    stay = P["discharge_date"].isna() | ((P["discharge_date"] - P["enrollment_date"]).dt.days >= 180)
-    ok = M.index[stay.loc[M.index].to_numpy() & ((sim.as_of - P.loc[M.index, "enrollment_date"]).dt.days >= 180).to_numpy()]
+    stay = P["discharge_date"].isna() | (
+        (P["discharge_date"] - P["enrollment_date"]).dt.days >= 180
+    )
+    ok = M.index[
+        stay.loc[M.index].to_numpy()
+        & ((sim.as_of - P.loc[M.index, "enrollment_date"]).dt.days >= 180).to_numpy()
+    ]
     m_day = (M.loc[ok, "match_date"] - P.loc[ok, "enrollment_date"]).dt.days
     early_exposure = (90 - m_day).clip(lower=0).sum()
     sub = d[C["participant_id"].isin(ok).to_numpy()]
@@ -613,8 +752,11 @@ def test_no_mentoring_arm_means_no_matches_contacts_or_mentor_effects():
 
 
 def test_small_edge_cases_still_valid():
-    for kwargs in ({"n_participants": 1}, {"n_participants": 5, "n_mentors": 1, "n_sites": 1},
-                   {"n_participants": 60, "quarters": 1}):
+    for kwargs in (
+        {"n_participants": 1},
+        {"n_participants": 5, "n_mentors": 1, "n_sites": 1},
+        {"n_participants": 60, "quarters": 1},
+    ):
         s = simulate_program(**kwargs)
         prog = s.program()
         assert len(prog.participants) == kwargs["n_participants"]
@@ -646,7 +788,11 @@ def test_write_round_trip(tmp_path, fmt):
     assert set(paths) == set(TABLE_NAMES)
     for name, path in paths.items():
         assert path.name == f"{name}.{fmt}" and path.exists()
-        back = pd.read_csv(path, dtype=str, keep_default_na=False) if fmt == "csv" else pd.read_parquet(path)
+        back = (
+            pd.read_csv(path, dtype=str, keep_default_na=False)
+            if fmt == "csv"
+            else pd.read_parquet(path)
+        )
         assert list(back.columns) == list(s.tables[name].columns)
         assert len(back) == len(s.tables[name])
     if fmt == "csv":
@@ -654,7 +800,9 @@ def test_write_round_trip(tmp_path, fmt):
         assert p["participant_id"].iloc[0] == "P000001"
         assert p["enrollment_date"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
         assert set(p["dual_diagnosis"]) == {"true", "false"}
-        assert (p["release_date"] == "").sum() == s.tables["participants"]["release_date"].isna().sum()
+        assert (p["release_date"] == "").sum() == s.tables["participants"][
+            "release_date"
+        ].isna().sum()
     else:
         e = pd.read_parquet(paths["events"])
         assert (pd.to_datetime(e["event_date"]) == s.tables["events"]["event_date"]).all()
@@ -669,14 +817,23 @@ def test_write_round_trip(tmp_path, fmt):
         ({"relapse_mentoringg": -0.3}, r"unknown simulation parameter\(s\) 'relapse_mentoringg'"),
         ({"n_participants": 0}, r"n_participants must be an integer >= 1; got 0"),
         ({"n_participants": 10.5}, r"n_participants must be an integer >= 1; got 10.5"),
-        ({"n_mentors": 2, "n_sites": 3}, r"n_mentors must be at least n_sites .* n_mentors=2, n_sites=3"),
+        (
+            {"n_mentors": 2, "n_sites": 3},
+            r"n_mentors must be at least n_sites .* n_mentors=2, n_sites=3",
+        ),
         ({"start": "not a date"}, r"start must be a date such as '2024-10-01'; got 'not a date'"),
         ({"seed": -1}, r"seed must be an integer >= 0; got -1"),
         ({"quarters": 0}, r"quarters must be an integer >= 1; got 0"),
         ({"quarters": 401}, r"quarters must be at most 400 \(100 years\); got 401"),
-        ({"release_gap_days": 4000}, r"release_gap_days must be at most 3650 \(10 years\); got 4000"),
+        (
+            {"release_gap_days": 4000},
+            r"release_gap_days must be at most 3650 \(10 years\); got 4000",
+        ),
         ({"p_match": 1.5}, r"p_match must be a probability in \[0, 1\]; got 1.5"),
-        ({"p_risk": (0.5, 0.5, 0.5, 0.5)}, r"p_risk must be 4 non-negative probabilities summing to 1"),
+        (
+            {"p_risk": (0.5, 0.5, 0.5, 0.5)},
+            r"p_risk must be 4 non-negative probabilities summing to 1",
+        ),
         ({"relapse_scale": 0}, r"relapse_scale must be positive; got 0"),
         ({"mentor_sd": -0.1}, r"mentor_sd must be zero or positive; got -0.1"),
         ({"followup_days": 10}, r"followup_days must be a whole number of days"),
@@ -689,21 +846,32 @@ def test_invalid_arguments(kwargs, match):
 
 
 def test_invalid_write_and_truth_queries(tmp_path, sim):
-    with pytest.raises(InvalidParameterError, match=r"format must be one of 'csv', 'parquet'; got 'xlsx'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"format must be one of 'csv', 'parquet'; got 'xlsx'"
+    ):
         sim.write(tmp_path, format="xlsx")
     f = tmp_path / "a_file.txt"
     f.write_text("x")
     with pytest.raises(InvalidParameterError, match=r"directory must be a folder; got the file"):
         sim.write(f)
-    with pytest.raises(InvalidParameterError, match=r"outcome must be one of 'relapse', 'rearrest', 'dropout'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"outcome must be one of 'relapse', 'rearrest', 'dropout'"
+    ):
         sim.truth.log_hazard_ratio("death")
-    with pytest.raises(InvalidParameterError, match=r"term must be one of .*; got 'group\[comparison\]'"):
+    with pytest.raises(
+        InvalidParameterError, match=r"term must be one of .*; got 'group\[comparison\]'"
+    ):
         sim.truth.log_hazard_ratio("relapse", "group[comparison]")
     with pytest.raises(InvalidParameterError, match=r"risk_level must be one of low, moderate"):
         sim.truth.event_probability("relapse", 365, group="comparison", risk_level="extreme")
-    with pytest.raises(InvalidParameterError, match=r"group must be one of peer_mentoring, comparison; got 'treated'"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"group must be one of peer_mentoring, comparison; got 'treated'",
+    ):
         sim.truth.event_probability("relapse", 365, group="treated")
-    with pytest.raises(InvalidParameterError, match=r"gender must be one of male, female, nonbinary"):
+    with pytest.raises(
+        InvalidParameterError, match=r"gender must be one of male, female, nonbinary"
+    ):
         sim.truth.event_probability("relapse", 365, group="comparison", gender="M")
 
 

@@ -11,7 +11,13 @@ import pandas as pd
 if TYPE_CHECKING:  # pragma: no cover
     from recoverystats.io.program import ProgramData
 
-__all__ = ["load_uis", "load_rossi", "rossi_as_program", "ROSSI_RELEASE_DATE", "ROSSI_FOLLOWUP_DAYS"]
+__all__ = [
+    "load_uis",
+    "load_rossi",
+    "rossi_as_program",
+    "ROSSI_RELEASE_DATE",
+    "ROSSI_FOLLOWUP_DAYS",
+]
 
 #: The common release date given to every man in :func:`rossi_as_program` (the study
 #: released its participants during 1971-72; the exact dates are not in the data).
@@ -196,30 +202,38 @@ def rossi_as_program() -> ProgramData:
     n = len(r)
     pid = pd.Series([f"R{i:03d}" for i in range(1, n + 1)], dtype="string")
     release = ROSSI_RELEASE_DATE
-    participants = pd.DataFrame({
-        "participant_id": pid,
-        "enrollment_date": release,
-        "group": pd.Series(np.where(r["fin"] == 1, "financial_aid", "no_aid"), dtype="string"),
-        "site": pd.Series(["maryland"] * n, dtype="string"),
-        "release_date": release,
-        "age": r["age"].astype(float),
-        "followup_end_date": release + pd.Timedelta(days=ROSSI_FOLLOWUP_DAYS),
-        "race": pd.Series(np.where(r["race"] == 1, "black", "other"), dtype="string"),
-        "fin": r["fin"],
-        "race_black": r["race"],
-        "wexp": r["wexp"],
-        "mar": r["mar"],
-        "paro": r["paro"],
-        "prio": r["prio"],
-        "week": r["week"],
-        "arrest": r["arrest"],
-    })
+    participants = pd.DataFrame(
+        {
+            "participant_id": pid,
+            "enrollment_date": release,
+            "group": pd.Series(np.where(r["fin"] == 1, "financial_aid", "no_aid"), dtype="string"),
+            "site": pd.Series(["maryland"] * n, dtype="string"),
+            "release_date": release,
+            "age": r["age"].astype(float),
+            "followup_end_date": release + pd.Timedelta(days=ROSSI_FOLLOWUP_DAYS),
+            "race": pd.Series(np.where(r["race"] == 1, "black", "other"), dtype="string"),
+            "fin": r["fin"],
+            "race_black": r["race"],
+            "wexp": r["wexp"],
+            "mar": r["mar"],
+            "paro": r["paro"],
+            "prio": r["prio"],
+            "week": r["week"],
+            "arrest": r["arrest"],
+        }
+    )
     arrested = r["arrest"].to_numpy() == 1
-    events = pd.DataFrame({
-        "participant_id": pid[arrested].reset_index(drop=True),
-        "event_date": release + pd.to_timedelta(7 * r.loc[arrested, "week"].to_numpy() - 3, unit="D"),
-        "event_type": pd.Series(["arrest"] * int(arrested.sum()), dtype="string"),
-        "source": pd.Series(["rossi_1980"] * int(arrested.sum()), dtype="string"),
-    })
-    return ProgramData.from_tables(participants=participants, events=events,
-                                   as_of=release + pd.Timedelta(days=ROSSI_FOLLOWUP_DAYS))
+    events = pd.DataFrame(
+        {
+            "participant_id": pid[arrested].reset_index(drop=True),
+            "event_date": release
+            + pd.to_timedelta(7 * r.loc[arrested, "week"].to_numpy() - 3, unit="D"),
+            "event_type": pd.Series(["arrest"] * int(arrested.sum()), dtype="string"),
+            "source": pd.Series(["rossi_1980"] * int(arrested.sum()), dtype="string"),
+        }
+    )
+    return ProgramData.from_tables(
+        participants=participants,
+        events=events,
+        as_of=release + pd.Timedelta(days=ROSSI_FOLLOWUP_DAYS),
+    )

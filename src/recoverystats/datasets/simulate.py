@@ -60,7 +60,13 @@ _MODALITIES = ("in_person", "phone", "text", "video", "group")
 _MATCH_BASES = ("shared_substance", "shared_justice_history", "gender", "availability")
 #: LSI-R-style score bands of the four risk levels (inclusive).
 _RISK_SCORE_BANDS = ((0, 13), (14, 23), (24, 33), (34, 54))
-_NOMS_ITEMS = ("any_use_30d", "arrested_30d", "employed_or_school", "stable_housing", "social_support")
+_NOMS_ITEMS = (
+    "any_use_30d",
+    "arrested_30d",
+    "employed_or_school",
+    "stable_housing",
+    "social_support",
+)
 
 
 # ---------------------------------------------------------------------------
@@ -234,10 +240,23 @@ def _check_parameters(p: SimulationParameters) -> None:
         if not (0.0 <= float(v) <= 1.0):
             raise InvalidParameterError(f"{name} must be a probability in [0, 1]; got {v!r}.")
 
-    for name in ("p_mentoring", "p_dual_diagnosis", "p_match", "p_rematch", "p_conviction",
-                 "p_incarceration", "p_parole", "p_overdose_fatal", "p_screen_positive", "p_intake",
-                 "p_followup", "p_followup_outside_window", "p_use_after_relapse", "p_intake_use",
-                 "p_intake_arrested"):
+    for name in (
+        "p_mentoring",
+        "p_dual_diagnosis",
+        "p_match",
+        "p_rematch",
+        "p_conviction",
+        "p_incarceration",
+        "p_parole",
+        "p_overdose_fatal",
+        "p_screen_positive",
+        "p_intake",
+        "p_followup",
+        "p_followup_outside_window",
+        "p_use_after_relapse",
+        "p_intake_use",
+        "p_intake_arrested",
+    ):
         prob(name, getattr(p, name))
     for name in ("p_justice_involved",):
         for v in getattr(p, name):
@@ -248,22 +267,43 @@ def _check_parameters(p: SimulationParameters) -> None:
             raise InvalidParameterError(
                 f"{name} must be {k} non-negative probabilities summing to 1; got {getattr(p, name)!r}."
             )
-    for name in ("relapse_shape", "relapse_scale", "rearrest_shape", "rearrest_scale", "dropout_rate",
-                 "match_delay_mean", "engagement_shape"):
+    for name in (
+        "relapse_shape",
+        "relapse_scale",
+        "rearrest_shape",
+        "rearrest_scale",
+        "dropout_rate",
+        "match_delay_mean",
+        "engagement_shape",
+    ):
         if not float(getattr(p, name)) > 0:
             raise InvalidParameterError(f"{name} must be positive; got {getattr(p, name)!r}.")
-    for name in ("mentor_sd", "rearrest_repeat_rate", "violation_rate", "death_rate", "overdose_rate",
-                 "hospitalization_rate", "screen_rate", "use_report_rate", "contact_rate_early",
-                 "contact_rate_late"):
+    for name in (
+        "mentor_sd",
+        "rearrest_repeat_rate",
+        "violation_rate",
+        "death_rate",
+        "overdose_rate",
+        "hospitalization_rate",
+        "screen_rate",
+        "use_report_rate",
+        "contact_rate_early",
+        "contact_rate_late",
+    ):
         if not float(getattr(p, name)) >= 0:
-            raise InvalidParameterError(f"{name} must be zero or positive; got {getattr(p, name)!r}.")
+            raise InvalidParameterError(
+                f"{name} must be zero or positive; got {getattr(p, name)!r}."
+            )
     for name in ("program_days", "followup_days", "release_gap_days"):
         v = getattr(p, name)
         if int(v) != v or v < (0 if name == "release_gap_days" else 31):
-            raise InvalidParameterError(f"{name} must be a whole number of days (>= 31); got {v!r}.")
+            raise InvalidParameterError(
+                f"{name} must be a whole number of days (>= 31); got {v!r}."
+            )
     if p.release_gap_days > 3650:
         raise InvalidParameterError(
-            f"release_gap_days must be at most 3650 (10 years); got {p.release_gap_days!r}.")
+            f"release_gap_days must be at most 3650 (10 years); got {p.release_gap_days!r}."
+        )
     for item, spec in p.noms.items():
         if item not in ("employed_or_school", "stable_housing", "social_support") or len(spec) != 4:
             raise InvalidParameterError(
@@ -406,8 +446,11 @@ class SimulationTruth:
         if not np.isin(groups, GROUPS).all():
             raise InvalidParameterError(f"group must be one of {', '.join(GROUPS)}; got {group!r}.")
         eta = _linear_predictor(
-            p, outcome, (groups == "peer_mentoring").astype(float),
-            _risk_index(np.atleast_1d(risk_level)), np.asarray(np.atleast_1d(age), dtype=float),
+            p,
+            outcome,
+            (groups == "peer_mentoring").astype(float),
+            _risk_index(np.atleast_1d(risk_level)),
+            np.asarray(np.atleast_1d(age), dtype=float),
             _gender_index(np.atleast_1d(gender)),
         )
         if outcome != "dropout":
@@ -418,7 +461,9 @@ class SimulationTruth:
 def _risk_index(values: Any) -> np.ndarray:
     idx = pd.Index(RISK_LEVELS).get_indexer(np.asarray(values, dtype=object))
     if (idx < 0).any():
-        raise InvalidParameterError(f"risk_level must be one of {', '.join(RISK_LEVELS)}; got {values!r}.")
+        raise InvalidParameterError(
+            f"risk_level must be one of {', '.join(RISK_LEVELS)}; got {values!r}."
+        )
     return idx
 
 
@@ -429,13 +474,25 @@ def _gender_index(values: Any) -> np.ndarray:
     return idx
 
 
-def _linear_predictor(p: SimulationParameters, outcome: str, mentoring: np.ndarray,
-                      risk: np.ndarray, age: np.ndarray, gender: np.ndarray) -> np.ndarray:
+def _linear_predictor(
+    p: SimulationParameters,
+    outcome: str,
+    mentoring: np.ndarray,
+    risk: np.ndarray,
+    age: np.ndarray,
+    gender: np.ndarray,
+) -> np.ndarray:
     c = p.coefficients(outcome)
-    risk_b = np.array([0.0, c["risk_level[moderate]"], c["risk_level[high]"], c["risk_level[very_high]"]])
+    risk_b = np.array(
+        [0.0, c["risk_level[moderate]"], c["risk_level[high]"], c["risk_level[very_high]"]]
+    )
     gender_b = np.array([0.0, c["gender[female]"], c["gender[nonbinary]"]])
-    return (c["group[peer_mentoring]"] * mentoring + risk_b[risk] + c["age"] * (age - AGE_CENTER)
-            + gender_b[gender])
+    return (
+        c["group[peer_mentoring]"] * mentoring
+        + risk_b[risk]
+        + c["age"] * (age - AGE_CENTER)
+        + gender_b[gender]
+    )
 
 
 def _age_distribution(p: SimulationParameters) -> tuple[np.ndarray, np.ndarray]:
@@ -451,17 +508,24 @@ def _age_distribution(p: SimulationParameters) -> tuple[np.ndarray, np.ndarray]:
 
 
 #: Windows (days) at which the truth reports marginal risks.
-_TRUTH_DAYS = {"relapse": (90, 180, 365, 730), "rearrest": (180, 365, 730), "dropout": (30, 60, 90, 180)}
+_TRUTH_DAYS = {
+    "relapse": (90, 180, 365, 730),
+    "rearrest": (180, 365, 730),
+    "dropout": (30, 60, 90, 180),
+}
 
 
-def _population_marginal(p: SimulationParameters, outcome: str, days: float, mentoring: int) -> float:
+def _population_marginal(
+    p: SimulationParameters, outcome: str, days: float, mentoring: int
+) -> float:
     ages, age_p = _age_distribution(p)
     risk = np.arange(4)
     gender = np.arange(3)
     R, G, A = np.meshgrid(risk, gender, np.arange(len(ages)), indexing="ij")
     w = (np.asarray(p.p_risk)[R] * np.asarray(p.p_gender)[G] * age_p[A]).ravel()
-    eta = _linear_predictor(p, outcome, np.full(w.shape, float(mentoring)), R.ravel(), ages[A.ravel()],
-                            G.ravel())
+    eta = _linear_predictor(
+        p, outcome, np.full(w.shape, float(mentoring)), R.ravel(), ages[A.ravel()], G.ravel()
+    )
     h0 = float(p.baseline_cumhaz(outcome, days))
 
     def risk_given(u: np.ndarray | float) -> float:
@@ -518,7 +582,9 @@ class SimulatedProgram:
         """
         from recoverystats.io.program import ProgramData
 
-        return ProgramData.from_tables(self.tables, as_of=self.truth.as_of if as_of is None else as_of)
+        return ProgramData.from_tables(
+            self.tables, as_of=self.truth.as_of if as_of is None else as_of
+        )
 
     def write(self, directory: str | Path, *, format: WriteFormat = "csv") -> dict[str, Path]:
         """Write the six tables as ``<directory>/<table>.<format>`` (canonical stems).
@@ -543,8 +609,11 @@ class SimulatedProgram:
             for col in df.columns:
                 s = df[col]
                 if pd.api.types.is_datetime64_any_dtype(s.dtype):
-                    arr = pa.array(s.to_numpy(dtype="datetime64[D]"), type=pa.date32(),
-                                   mask=s.isna().to_numpy())
+                    arr = pa.array(
+                        s.to_numpy(dtype="datetime64[D]"),
+                        type=pa.date32(),
+                        mask=s.isna().to_numpy(),
+                    )
                 else:
                     arr = pa.Array.from_pandas(s)
                 arrays.append(arr)
@@ -552,7 +621,9 @@ class SimulatedProgram:
             table = pa.Table.from_arrays(arrays, names=names)
             path = out / f"{name}.{format}"
             if format == "csv":
-                pacsv.write_csv(table, path, write_options=pacsv.WriteOptions(quoting_style="needed"))
+                pacsv.write_csv(
+                    table, path, write_options=pacsv.WriteOptions(quoting_style="needed")
+                )
             else:
                 pq.write_table(table, path)
             paths[name] = path
@@ -602,8 +673,9 @@ def _choice(rng: np.random.Generator, probs: Any, size: int) -> np.ndarray:
     return np.searchsorted(cdf, rng.random(size), side="right").astype(np.int64)
 
 
-def _poisson_points(rng: np.random.Generator, owner: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                    rate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _poisson_points(
+    rng: np.random.Generator, owner: np.ndarray, lo: np.ndarray, hi: np.ndarray, rate: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Poisson points on ``[lo, hi)`` (per owner, ``rate`` per day): (owner index, time)."""
     length = np.clip(hi - lo, 0.0, None)
     counts = rng.poisson(rate * length)
@@ -612,7 +684,9 @@ def _poisson_points(rng: np.random.Generator, owner: np.ndarray, lo: np.ndarray,
     return idx, t
 
 
-def _weibull_times(rng: np.random.Generator, shape: float, scale: float, eta: np.ndarray) -> np.ndarray:
+def _weibull_times(
+    rng: np.random.Generator, shape: float, scale: float, eta: np.ndarray
+) -> np.ndarray:
     """Inverse-CDF draw from ``H(t) = (t/scale)^shape * exp(eta)``."""
     e = rng.standard_exponential(eta.size)
     return scale * (e * np.exp(-eta)) ** (1.0 / shape)
@@ -747,8 +821,9 @@ def simulate_program(
     as_of_day = n_days - 1  # day offsets from start
 
     ss = np.random.SeedSequence(seed)
-    (rng_pop, rng_mentor, rng_out, rng_justice, rng_health, rng_use, rng_contact,
-     rng_assess) = (np.random.default_rng(s) for s in ss.spawn(8))
+    (rng_pop, rng_mentor, rng_out, rng_justice, rng_health, rng_use, rng_contact, rng_assess) = (
+        np.random.default_rng(s) for s in ss.spawn(8)
+    )
 
     p = params
     # ---------------------------------------------------------------- participants
@@ -767,9 +842,13 @@ def simulate_program(
     release_gap = rng_pop.integers(0, p.release_gap_days + 1, n)
     lo_band = np.array([b[0] for b in _RISK_SCORE_BANDS])
     hi_band = np.array([b[1] for b in _RISK_SCORE_BANDS])
-    risk_score = (lo_band[risk] + np.floor(rng_pop.random(n) * (hi_band[risk] - lo_band[risk] + 1))).astype(float)
+    risk_score = (
+        lo_band[risk] + np.floor(rng_pop.random(n) * (hi_band[risk] - lo_band[risk] + 1))
+    ).astype(float)
     prior_mean = np.array([0.5, 1.5, 3.0, 5.0])[risk]
-    prior = rng_pop.poisson(np.where(justice, prior_mean, 0.3 * prior_mean)) + justice.astype(np.int64)
+    prior = rng_pop.poisson(np.where(justice, prior_mean, 0.3 * prior_mean)) + justice.astype(
+        np.int64
+    )
     birth_offset = rng_pop.random(n)  # position of the birthday within the year of age
     on_parole = justice & (rng_pop.random(n) < p.p_parole)
     on_probation = ~on_parole & (justice | (rng_pop.random(n) < 0.3))
@@ -780,7 +859,9 @@ def simulate_program(
 
     # ---------------------------------------------------------------- mentors, matches
     m_site = np.arange(n_mentors) % n_sites
-    mentor_u = p.mentor_sd * rng_mentor.standard_normal(n_mentors)  # drawn even when sd = 0 (same streams)
+    mentor_u = p.mentor_sd * rng_mentor.standard_normal(
+        n_mentors
+    )  # drawn even when sd = 0 (same streams)
     m_gender = _choice(rng_mentor, (0.6, 0.38, 0.02), n_mentors)
     m_lived_inc = rng_mentor.random(n_mentors) < 0.6
     m_lived_rec = rng_mentor.random(n_mentors) < 0.9
@@ -796,7 +877,9 @@ def simulate_program(
     site_offsets = np.concatenate([[0], np.cumsum(site_sizes)[:-1]])
     site_mentors = np.concatenate(by_site)
     mentor1 = site_mentors[site_offsets[site] + pick1]
-    shift = 1 + np.floor(rng_mentor.random(n) * np.maximum(site_sizes[site] - 1, 1)).astype(np.int64)
+    shift = 1 + np.floor(rng_mentor.random(n) * np.maximum(site_sizes[site] - 1, 1)).astype(
+        np.int64
+    )
     mentor2 = site_mentors[site_offsets[site] + (pick1 + shift) % site_sizes[site]]
     matched = mentoring & (rng_mentor.random(n) < p.p_match)
     match_delay = 1 + np.floor(rng_mentor.gamma(2.0, p.match_delay_mean / 2.0, n))
@@ -821,16 +904,21 @@ def simulate_program(
     t_relapse = _weibull_times(rng_out, p.relapse_shape, p.relapse_scale, lp_relapse)
     t_arrest1 = _weibull_times(rng_out, p.rearrest_shape, p.rearrest_scale, lp_rearrest)
     t_dropout = _exp_times(rng_out.standard_exponential(n), p.dropout_rate * np.exp(lp_dropout))
-    t_death_other = _exp_times(rng_out.standard_exponential(n),
-                               p.death_rate / 365.25 * np.exp(0.05 * (age - AGE_CENTER)))
+    t_death_other = _exp_times(
+        rng_out.standard_exponential(n), p.death_rate / 365.25 * np.exp(0.05 * (age - AGE_CENTER))
+    )
     completion = p.program_days + rng_out.integers(-30, 31, n)
 
     relapse_day = enroll + np.ceil(t_relapse)
     # arrests: the first from the PH model, up to 4 more as a Poisson process
     k_more = 4
-    gaps = _exp_times(rng_justice.standard_exponential((n, k_more)),
-                      (p.rearrest_repeat_rate / 365.25 * np.exp(lp_rearrest))[:, None])
-    arrest_t = np.concatenate([t_arrest1[:, None], t_arrest1[:, None] + np.cumsum(gaps, axis=1)], axis=1)
+    gaps = _exp_times(
+        rng_justice.standard_exponential((n, k_more)),
+        (p.rearrest_repeat_rate / 365.25 * np.exp(lp_rearrest))[:, None],
+    )
+    arrest_t = np.concatenate(
+        [t_arrest1[:, None], t_arrest1[:, None] + np.cumsum(gaps, axis=1)], axis=1
+    )
     arrest_day = index_day[:, None] + np.ceil(arrest_t)
     convicted = rng_justice.random(arrest_day.shape) < p.p_conviction
     conviction_day = arrest_day + 30 + np.floor(rng_justice.random(arrest_day.shape) * 151)
@@ -849,40 +937,61 @@ def simulate_program(
     end_obs = np.minimum(cut, death_day)  # last day anything is recorded
 
     # ---------------------------------------------------------------- discharge
-    first_incarc_in_program = np.where(incarceration_day >= enroll[:, None], incarceration_day, np.inf).min(axis=1)
-    first_incarc_in_program = np.where(first_incarc_in_program <= end_obs, first_incarc_in_program, np.inf)
-    cand = np.stack([
-        enroll + completion.astype(float),
-        enroll + np.ceil(t_dropout),
-        first_incarc_in_program,
-        np.where(death_day <= cut, death_day, np.inf),
-    ])
+    first_incarc_in_program = np.where(
+        incarceration_day >= enroll[:, None], incarceration_day, np.inf
+    ).min(axis=1)
+    first_incarc_in_program = np.where(
+        first_incarc_in_program <= end_obs, first_incarc_in_program, np.inf
+    )
+    cand = np.stack(
+        [
+            enroll + completion.astype(float),
+            enroll + np.ceil(t_dropout),
+            first_incarc_in_program,
+            np.where(death_day <= cut, death_day, np.inf),
+        ]
+    )
     which = np.argmin(cand, axis=0)
     discharge_day = cand[which, np.arange(n)]
     discharged = discharge_day <= as_of_day
-    dropout_reason = _choice(rng_out, (0.40, 0.50, 0.05, 0.05), n)  # withdrew, lost, transferred, admin
+    dropout_reason = _choice(
+        rng_out, (0.40, 0.50, 0.05, 0.05), n
+    )  # withdrew, lost, transferred, admin
     reason_code = np.select(
         [which == 0, which == 2, which == 3],
-        [DISCHARGE_REASONS.index("completed"), DISCHARGE_REASONS.index("incarcerated"),
-         DISCHARGE_REASONS.index("died")],
-        default=np.array([DISCHARGE_REASONS.index(r) for r in
-                          ("withdrew", "lost_contact", "transferred", "administrative")])[dropout_reason],
+        [
+            DISCHARGE_REASONS.index("completed"),
+            DISCHARGE_REASONS.index("incarcerated"),
+            DISCHARGE_REASONS.index("died"),
+        ],
+        default=np.array(
+            [
+                DISCHARGE_REASONS.index(r)
+                for r in ("withdrew", "lost_contact", "transferred", "administrative")
+            ]
+        )[dropout_reason],
     )
     reason_code = np.where(discharged, reason_code, -1)
     # complete-data discharge (no cut-off): equals the observed discharge whenever that is <= as_of
-    first_incarc = np.where(incarceration_day >= enroll[:, None], incarceration_day, np.inf).min(axis=1)
+    first_incarc = np.where(incarceration_day >= enroll[:, None], incarceration_day, np.inf).min(
+        axis=1
+    )
     full_end = np.minimum(fu_end, death_day)
-    cand_full = np.stack([
-        cand[0], cand[1], np.where(first_incarc <= full_end, first_incarc, np.inf),
-        np.where(death_day <= fu_end, death_day, np.inf),
-    ])
+    cand_full = np.stack(
+        [
+            cand[0],
+            cand[1],
+            np.where(first_incarc <= full_end, first_incarc, np.inf),
+            np.where(death_day <= fu_end, death_day, np.inf),
+        ]
+    )
     which_full = np.argmin(cand_full, axis=0)
     discharge_full = cand_full[which_full, np.arange(n)] - enroll
     enrolled_until = np.where(discharged, discharge_day, np.inf)  # absolute day the enrollment ends
     active_end = np.minimum(np.minimum(enrolled_until, end_obs + 1), as_of_day + 1)
 
     # birth dates: age completed years at enrollment
-    enroll_dates = (base + enroll.astype("timedelta64[D]"))
+    enroll_dates = base + enroll.astype("timedelta64[D]")
     e_y = enroll_dates.astype("datetime64[Y]").astype(np.int64) + 1970
     upper = _shift_years(e_y - age.astype(np.int64), enroll_dates)  # last possible birth date
     lower = _shift_years(e_y - age.astype(np.int64) - 1, enroll_dates)  # exclusive
@@ -893,56 +1002,69 @@ def simulate_program(
     pid = _ids("P", n, max(6, len(str(n))))
     mid = _ids("M", n_mentors, 3)
     groups = np.array(GROUPS, dtype=object)
-    participants = pd.DataFrame({
-        "participant_id": _str(pid),
-        "enrollment_date": _dates(base, enroll),
-        "group": _take_str(groups, np.where(mentoring, 0, 1)),
-        "site": _take_str(site_labels, site),
-        "release_date": _dates(base, np.where(justice, enroll - release_gap, np.nan)),
-        "discharge_date": _dates(base, np.where(discharged, discharge_day, np.nan)),
-        "discharge_reason": _take_str(np.array(DISCHARGE_REASONS, dtype=object), reason_code),
-        "birth_date": birth.astype("datetime64[ns]"),
-        "age": age,
-        "gender": _take_str(np.array(_GENDERS, dtype=object), gender),
-        "race": _take_str(np.array(_RACES, dtype=object), race),
-        "ethnicity": _take_str(np.array(_ETHNICITIES, dtype=object), ethnicity),
-        "risk_level": _take_str(np.array(RISK_LEVELS, dtype=object), risk),
-        "risk_score": risk_score,
-        "prior_incarcerations": pd.array(prior, dtype="Int64"),
-        "primary_substance": _take_str(np.array(_SUBSTANCES, dtype=object), substance),
-        "dual_diagnosis": _bool(dual),
-        "followup_end_date": _dates(base, fu_end),
-    })
+    participants = pd.DataFrame(
+        {
+            "participant_id": _str(pid),
+            "enrollment_date": _dates(base, enroll),
+            "group": _take_str(groups, np.where(mentoring, 0, 1)),
+            "site": _take_str(site_labels, site),
+            "release_date": _dates(base, np.where(justice, enroll - release_gap, np.nan)),
+            "discharge_date": _dates(base, np.where(discharged, discharge_day, np.nan)),
+            "discharge_reason": _take_str(np.array(DISCHARGE_REASONS, dtype=object), reason_code),
+            "birth_date": birth.astype("datetime64[ns]"),
+            "age": age,
+            "gender": _take_str(np.array(_GENDERS, dtype=object), gender),
+            "race": _take_str(np.array(_RACES, dtype=object), race),
+            "ethnicity": _take_str(np.array(_ETHNICITIES, dtype=object), ethnicity),
+            "risk_level": _take_str(np.array(RISK_LEVELS, dtype=object), risk),
+            "risk_score": risk_score,
+            "prior_incarcerations": pd.array(prior, dtype="Int64"),
+            "primary_substance": _take_str(np.array(_SUBSTANCES, dtype=object), substance),
+            "dual_diagnosis": _bool(dual),
+            "followup_end_date": _dates(base, fu_end),
+        }
+    )
 
-    mentors = pd.DataFrame({
-        "mentor_id": _str(mid),
-        "site": _take_str(site_labels, m_site),
-        "gender": _take_str(np.array(_GENDERS, dtype=object), m_gender),
-        "lived_incarceration": _bool(m_lived_inc),
-        "lived_recovery": _bool(m_lived_rec),
-        "years_in_recovery": m_years,
-        "certified_date": _dates(base, m_cert),
-    })
+    mentors = pd.DataFrame(
+        {
+            "mentor_id": _str(mid),
+            "site": _take_str(site_labels, m_site),
+            "gender": _take_str(np.array(_GENDERS, dtype=object), m_gender),
+            "lived_incarceration": _bool(m_lived_inc),
+            "lived_recovery": _bool(m_lived_rec),
+            "years_in_recovery": m_years,
+            "certified_date": _dates(base, m_cert),
+        }
+    )
 
     # matches: recorded when the match date is on or before the end of enrollment and as_of
     m1_day = enroll + match_delay
     has_m1 = matched & (m1_day < np.minimum(enrolled_until, end_obs + 1)) & (m1_day <= as_of_day)
     m2_day = m1_day + rematch_delay
-    has_m2 = has_m1 & rematch & (m2_day < np.minimum(enrolled_until, end_obs + 1)) & (m2_day <= as_of_day)
+    has_m2 = (
+        has_m1
+        & rematch
+        & (m2_day < np.minimum(enrolled_until, end_obs + 1))
+        & (m2_day <= as_of_day)
+    )
     # a match ends at the re-match or at discharge (death and incarceration discharge too)
     m2_end = np.where(discharged, discharge_day, np.nan)
     m1_end = np.where(has_m2, m2_day, m2_end)
     i1 = np.flatnonzero(has_m1)
     i2 = np.flatnonzero(has_m2)
     basis_labels = np.array(_MATCH_BASES, dtype=object)
-    matches = pd.DataFrame({
-        "participant_id": _str(np.concatenate([pid[i1], pid[i2]])),
-        "mentor_id": _str(np.concatenate([mid[mentor1[i1]], mid[mentor2[i2]]])),
-        "match_date": _dates(base, np.concatenate([m1_day[i1], m2_day[i2]])),
-        "end_date": _dates(base, np.concatenate([m1_end[i1], m2_end[i2]])),
-        "match_basis": _take_str(basis_labels, np.concatenate([basis1[i1], basis2[i2]])),
-    })
-    matches = matches.sort_values(["match_date", "participant_id"], kind="stable").reset_index(drop=True)
+    matches = pd.DataFrame(
+        {
+            "participant_id": _str(np.concatenate([pid[i1], pid[i2]])),
+            "mentor_id": _str(np.concatenate([mid[mentor1[i1]], mid[mentor2[i2]]])),
+            "match_date": _dates(base, np.concatenate([m1_day[i1], m2_day[i2]])),
+            "end_date": _dates(base, np.concatenate([m1_end[i1], m2_end[i2]])),
+            "match_basis": _take_str(basis_labels, np.concatenate([basis1[i1], basis2[i2]])),
+        }
+    )
+    matches = matches.sort_values(["match_date", "participant_id"], kind="stable").reset_index(
+        drop=True
+    )
 
     # ---------------------------------------------------------------- events
     # Each event is packed into one int64 sort key (owner | day | type | result | substance | source),
@@ -951,17 +1073,36 @@ def simulate_program(
     ev_keys: list[np.ndarray] = []
     type_code = {t: i for i, t in enumerate(TABLES["events"].column("event_type").codes)}
     result_code = {"positive": 0, "negative": 1, "dilute": 2, "invalid": 3, "refused": 4}
-    sources = ("self_report", "case_note", "lab", "state_repository", "court", "vital_records",
-               "hospital_records", "supervision_officer")
+    sources = (
+        "self_report",
+        "case_note",
+        "lab",
+        "state_repository",
+        "court",
+        "vital_records",
+        "hospital_records",
+        "supervision_officer",
+    )
     src = {s: i for i, s in enumerate(sources)}
 
-    def add(owner: np.ndarray, day: np.ndarray, etype: Any, *, result: Any = -1, subst: Any = -1,
-            source: Any = 0) -> None:
+    def add(
+        owner: np.ndarray,
+        day: np.ndarray,
+        etype: Any,
+        *,
+        result: Any = -1,
+        subst: Any = -1,
+        source: Any = 0,
+    ) -> None:
         keep = day <= end_obs[owner]
 
         def col(v: Any) -> np.ndarray:
             arr = np.asarray(v, dtype=np.int64)
-            return np.broadcast_to(arr, keep.shape)[keep] if arr.ndim else np.full(int(keep.sum()), int(arr))
+            return (
+                np.broadcast_to(arr, keep.shape)[keep]
+                if arr.ndim
+                else np.full(int(keep.sum()), int(arr))
+            )
 
         key = owner[keep].astype(np.int64) << 31
         key |= (day[keep].astype(np.int64) + day_offset) << 13
@@ -974,21 +1115,44 @@ def simulate_program(
     all_idx = np.arange(n)
     # relapse: recorded on the relapse day as a staff-recorded relapse or a self-reported use
     rel_as_report = rng_use.random(n) < 0.4
-    add(all_idx, relapse_day, np.where(rel_as_report, type_code["substance_use"], type_code["relapse"]),
-        subst=substance, source=np.where(rel_as_report, src["self_report"], src["case_note"]))
+    add(
+        all_idx,
+        relapse_day,
+        np.where(rel_as_report, type_code["substance_use"], type_code["relapse"]),
+        subst=substance,
+        source=np.where(rel_as_report, src["self_report"], src["case_note"]),
+    )
     # further self-reported use after the relapse
-    o, t = _poisson_points(rng_use, all_idx, relapse_day, end_obs + 1.0, np.full(n, p.use_report_rate / 30.0))
+    o, t = _poisson_points(
+        rng_use, all_idx, relapse_day, end_obs + 1.0, np.full(n, p.use_report_rate / 30.0)
+    )
     add(o, np.floor(t), type_code["substance_use"], subst=substance[o], source=src["self_report"])
     # drug screens while enrolled; positive only on/after the relapse day
-    o, t = _poisson_points(rng_use, all_idx, enroll.astype(float), active_end.astype(float),
-                           np.full(n, p.screen_rate / 30.0))
+    o, t = _poisson_points(
+        rng_use,
+        all_idx,
+        enroll.astype(float),
+        active_end.astype(float),
+        np.full(n, p.screen_rate / 30.0),
+    )
     sday = np.floor(t)
     after = sday >= relapse_day[o]
     r = rng_use.random(o.size)
-    res = np.where(after & (r < p.p_screen_positive), result_code["positive"],
-                   np.where(r > 0.97, _choice(rng_use, (1 / 3, 1 / 3, 1 / 3), o.size) + 2, result_code["negative"]))
-    add(o, sday, type_code["drug_screen"], result=res, subst=np.where(res == 0, substance[o], -1),
-        source=src["lab"])
+    res = np.where(
+        after & (r < p.p_screen_positive),
+        result_code["positive"],
+        np.where(
+            r > 0.97, _choice(rng_use, (1 / 3, 1 / 3, 1 / 3), o.size) + 2, result_code["negative"]
+        ),
+    )
+    add(
+        o,
+        sday,
+        type_code["drug_screen"],
+        result=res,
+        subst=np.where(res == 0, substance[o], -1),
+        source=src["lab"],
+    )
     # arrests, convictions, incarcerations (state repository / court)
     rows = np.repeat(all_idx, arrest_day.shape[1])
     add(rows, arrest_day.ravel(), type_code["arrest"], source=src["state_repository"])
@@ -1002,13 +1166,23 @@ def simulate_program(
     sup = np.flatnonzero(on_parole | on_probation)
     v_rate = p.violation_rate / 365.25 * np.exp(0.3 * risk[sup])
     o, t = _poisson_points(rng_justice, sup, index_day[sup] + 1.0, end_obs[sup] + 1.0, v_rate)
-    add(o, np.floor(t), np.where(on_parole[o], type_code["parole_violation"], type_code["probation_violation"]),
-        source=src["supervision_officer"])
+    add(
+        o,
+        np.floor(t),
+        np.where(on_parole[o], type_code["parole_violation"], type_code["probation_violation"]),
+        source=src["supervision_officer"],
+    )
     # overdoses (fatal ones are also deaths)
     rows_od = np.repeat(all_idx, od_day.shape[1])
     odf = od_day.ravel()
     ok = np.isfinite(odf)
-    add(rows_od[ok], odf[ok], type_code["overdose"], subst=substance[rows_od[ok]], source=src["hospital_records"])
+    add(
+        rows_od[ok],
+        odf[ok],
+        type_code["overdose"],
+        subst=substance[rows_od[ok]],
+        source=src["hospital_records"],
+    )
     # hospitalisations and ED visits
     h_rate = p.hospitalization_rate / 365.25 * np.where(dual, 1.5, 1.0)
     o, t = _poisson_points(rng_health, all_idx, enroll + 1.0, end_obs + 1.0, h_rate)
@@ -1029,26 +1203,56 @@ def simulate_program(
     day = ((keys >> 13) & (2**18 - 1)) - day_offset
     owner = keys >> 31
     del keys
-    events = pd.DataFrame({
-        "participant_id": _take_str(pid.astype(object), owner),
-        "event_date": _dates(base, day),
-        "event_type": _take_str(np.array(TABLES["events"].column("event_type").codes, dtype=object), etype),
-        "result": _take_str(np.array(list(result_code), dtype=object), res_all),
-        "substance": _take_str(np.array(_SUBSTANCES, dtype=object), sub_all),
-        "source": _take_str(np.array(sources, dtype=object), src_all),
-    })
+    events = pd.DataFrame(
+        {
+            "participant_id": _take_str(pid.astype(object), owner),
+            "event_date": _dates(base, day),
+            "event_type": _take_str(
+                np.array(TABLES["events"].column("event_type").codes, dtype=object), etype
+            ),
+            "result": _take_str(np.array(list(result_code), dtype=object), res_all),
+            "substance": _take_str(np.array(_SUBSTANCES, dtype=object), sub_all),
+            "source": _take_str(np.array(sources, dtype=object), src_all),
+        }
+    )
 
     # ---------------------------------------------------------------- contacts
     if contacts:
-        contacts_df = _contacts(rng_contact, p, base, pid, mid, has_m1, has_m2, m1_day, m2_day, mentor1,
-                                mentor2, enroll, active_end, engagement)
+        contacts_df = _contacts(
+            rng_contact,
+            p,
+            base,
+            pid,
+            mid,
+            has_m1,
+            has_m2,
+            m1_day,
+            m2_day,
+            mentor1,
+            mentor2,
+            enroll,
+            active_end,
+            engagement,
+        )
     else:
         contacts_df = _empty("contacts")
 
     # ---------------------------------------------------------------- assessments (and NOMs truth)
     assess_df, noms_truth = _assessments(
-        rng_assess, p, base, pid, n, enroll, mentoring, relapse_day, arrest_day, death_day, as_of_day,
-        discharged & (reason_code == DISCHARGE_REASONS.index("completed")), discharge_day, make=assessments,
+        rng_assess,
+        p,
+        base,
+        pid,
+        n,
+        enroll,
+        mentoring,
+        relapse_day,
+        arrest_day,
+        death_day,
+        as_of_day,
+        discharged & (reason_code == DISCHARGE_REASONS.index("completed")),
+        discharge_day,
+        make=assessments,
     )
 
     # ---------------------------------------------------------------- truth
@@ -1056,32 +1260,41 @@ def simulate_program(
     for outcome in OUTCOMES:
         for term, b in p.coefficients(outcome).items():
             coef_rows.append((outcome, term, b, math.exp(b)))
-    coefficients = pd.DataFrame(coef_rows, columns=["outcome", "term", "log_hazard", "hazard_ratio"])
-    latent = pd.DataFrame({
-        "participant_id": _str(pid),
-        "group": _take_str(groups, np.where(mentoring, 0, 1)),
-        "risk_level": _take_str(np.array(RISK_LEVELS, dtype=object), risk),
-        "age": age,
-        "gender": _take_str(np.array(_GENDERS, dtype=object), gender),
-        "justice_involved": justice,
-        "index_date": _dates(base, index_day),
-        "assigned_mentor_id": _take_str(mid.astype(object), np.where(matched, mentor1, -1)),
-        "mentor_effect": u_part,
-        "lp_relapse": lp_relapse,
-        "lp_rearrest": lp_rearrest,
-        "lp_dropout": lp_dropout,
-        "relapse_time": t_relapse,
-        "rearrest_time": t_arrest1,
-        "dropout_time": t_dropout,
-        "death_time": death_day - enroll,
-        "discharge_time": discharge_full,
-        "discharge_cause": _take_str(np.array(["completed", "dropout", "incarcerated", "died"], dtype=object),
-                                     which_full),
-        "relapse_day": _dates(base, relapse_day),
-        "rearrest_day": _dates(base, arrest_day[:, 0]),
-    })
+    coefficients = pd.DataFrame(
+        coef_rows, columns=["outcome", "term", "log_hazard", "hazard_ratio"]
+    )
+    latent = pd.DataFrame(
+        {
+            "participant_id": _str(pid),
+            "group": _take_str(groups, np.where(mentoring, 0, 1)),
+            "risk_level": _take_str(np.array(RISK_LEVELS, dtype=object), risk),
+            "age": age,
+            "gender": _take_str(np.array(_GENDERS, dtype=object), gender),
+            "justice_involved": justice,
+            "index_date": _dates(base, index_day),
+            "assigned_mentor_id": _take_str(mid.astype(object), np.where(matched, mentor1, -1)),
+            "mentor_effect": u_part,
+            "lp_relapse": lp_relapse,
+            "lp_rearrest": lp_rearrest,
+            "lp_dropout": lp_dropout,
+            "relapse_time": t_relapse,
+            "rearrest_time": t_arrest1,
+            "dropout_time": t_dropout,
+            "death_time": death_day - enroll,
+            "discharge_time": discharge_full,
+            "discharge_cause": _take_str(
+                np.array(["completed", "dropout", "incarcerated", "died"], dtype=object), which_full
+            ),
+            "relapse_day": _dates(base, relapse_day),
+            "rearrest_day": _dates(base, arrest_day[:, 0]),
+        }
+    )
     marg_rows = []
-    h_by = {"relapse": (t_relapse, lp_relapse), "rearrest": (t_arrest1, lp_rearrest), "dropout": (t_dropout, lp_dropout)}
+    h_by = {
+        "relapse": (t_relapse, lp_relapse),
+        "rearrest": (t_arrest1, lp_rearrest),
+        "dropout": (t_dropout, lp_dropout),
+    }
     for outcome, days_list in _TRUTH_DAYS.items():
         lp = h_by[outcome][1]
         for days in days_list:
@@ -1101,7 +1314,9 @@ def simulate_program(
         con_rows.append((outcome, days, "rd", *(p1 - p0)))
         con_rows.append((outcome, days, "rr", *(p1 / p0)))
         con_rows.append((outcome, days, "or", *((p1 / (1 - p1)) / (p0 / (1 - p0)))))
-    contrasts = pd.DataFrame(con_rows, columns=["outcome", "days", "measure", "population", "sample"])
+    contrasts = pd.DataFrame(
+        con_rows, columns=["outcome", "days", "measure", "population", "sample"]
+    )
 
     # realised complete-data shares (no administrative censoring; death competes)
     real_rows = []
@@ -1113,8 +1328,11 @@ def simulate_program(
         for days in (90, 180, 365):
             hit = (relapse_day - enroll <= days) & (relapse_day <= death_day)
             real_rows.append(("relapse", days, gname, k, int(hit[sel].sum())))
-        for level, first in (("rearrest", arrest_day[:, 0]), ("reconviction", first_conv),
-                             ("reincarceration", first_inc_any)):
+        for level, first in (
+            ("rearrest", arrest_day[:, 0]),
+            ("reconviction", first_conv),
+            ("reincarceration", first_inc_any),
+        ):
             for days in (180, 365):
                 hit = (first - index_day <= days) & (first <= death_day)
                 real_rows.append((level, days, gname, k, int(hit[sel].sum())))
@@ -1127,15 +1345,22 @@ def simulate_program(
     truth = SimulationTruth(
         parameters=p,
         settings={
-            "n_participants": n, "n_mentors": n_mentors, "n_sites": n_sites,
-            "start": start_ts, "end": end_ts, "quarters": quarters, "seed": seed,
-            "contacts": bool(contacts), "assessments": bool(assessments),
+            "n_participants": n,
+            "n_mentors": n_mentors,
+            "n_sites": n_sites,
+            "start": start_ts,
+            "end": end_ts,
+            "quarters": quarters,
+            "seed": seed,
+            "contacts": bool(contacts),
+            "assessments": bool(assessments),
         },
         as_of=as_of,
         coefficients=coefficients,
         mentor_sd=float(p.mentor_sd),
-        mentor_effects=pd.DataFrame({"mentor_id": _str(mid), "site": _take_str(site_labels, m_site),
-                                     "effect": mentor_u}),
+        mentor_effects=pd.DataFrame(
+            {"mentor_id": _str(mid), "site": _take_str(site_labels, m_site), "effect": mentor_u}
+        ),
         latent=latent,
         marginal=marginal,
         contrasts=contrasts,
@@ -1171,7 +1396,9 @@ def _shift_years(years: np.ndarray, dates: np.ndarray) -> np.ndarray:
     leap = ((years % 4 == 0) & (years % 100 != 0)) | (years % 400 == 0)
     day = np.where((month == 1) & (day == 28) & ~leap, 27, day)
     ys = (years - 1970).astype("datetime64[Y]")
-    first_of_month = (ys.astype("datetime64[M]") + month.astype("timedelta64[M]")).astype("datetime64[D]")
+    first_of_month = (ys.astype("datetime64[M]") + month.astype("timedelta64[M]")).astype(
+        "datetime64[D]"
+    )
     return first_of_month + day.astype("timedelta64[D]")
 
 
@@ -1187,7 +1414,9 @@ def _conform(name: str, df: pd.DataFrame) -> pd.DataFrame:
     cols = [c for c in spec.columns if not getattr(c, "derived", False)]
     if not isinstance(df.index, pd.RangeIndex) or df.index.start != 0 or df.index.step != 1:
         df = df.reset_index(drop=True)
-    if list(df.columns) == [c.name for c in cols] and all(str(df[c.name].dtype) == c.dtype for c in cols):
+    if list(df.columns) == [c.name for c in cols] and all(
+        str(df[c.name].dtype) == c.dtype for c in cols
+    ):
         return df
     out = {}
     for c in cols:
@@ -1196,10 +1425,22 @@ def _conform(name: str, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, copy=False)
 
 
-def _contacts(rng: np.random.Generator, p: SimulationParameters, base: np.datetime64, pid: np.ndarray,
-              mid: np.ndarray, has_m1: np.ndarray, has_m2: np.ndarray, m1_day: np.ndarray,
-              m2_day: np.ndarray, mentor1: np.ndarray, mentor2: np.ndarray, enroll: np.ndarray,
-              active_end: np.ndarray, engagement: np.ndarray) -> pd.DataFrame:
+def _contacts(
+    rng: np.random.Generator,
+    p: SimulationParameters,
+    base: np.datetime64,
+    pid: np.ndarray,
+    mid: np.ndarray,
+    has_m1: np.ndarray,
+    has_m2: np.ndarray,
+    m1_day: np.ndarray,
+    m2_day: np.ndarray,
+    mentor1: np.ndarray,
+    mentor2: np.ndarray,
+    enroll: np.ndarray,
+    active_end: np.ndarray,
+    engagement: np.ndarray,
+) -> pd.DataFrame:
     idx = np.flatnonzero(has_m1)
     lo = m1_day[idx].astype(float)
     hi = active_end[idx].astype(float)
@@ -1216,16 +1457,22 @@ def _contacts(rng: np.random.Generator, p: SimulationParameters, base: np.dateti
     median = np.array([45.0, 15.0, 5.0, 30.0, 60.0])[modality]
     minutes = np.clip(np.round(median * np.exp(0.4 * rng.standard_normal(owner.size))), 1, 240)
     k1 = (owner.astype(np.int64) << 18) | day.astype(np.int64)
-    k2 = (mentor.astype(np.int64) << 11) | (modality.astype(np.int64) << 8) | minutes.astype(np.int64)
+    k2 = (
+        (mentor.astype(np.int64) << 11)
+        | (modality.astype(np.int64) << 8)
+        | minutes.astype(np.int64)
+    )
     order = np.lexsort((k2, k1))
     order = order[_first_of_runs(k1[order], k2[order])]
-    return pd.DataFrame({
-        "participant_id": _take_str(pid.astype(object), owner[order]),
-        "contact_date": _dates(base, day[order]),
-        "mentor_id": _take_str(mid.astype(object), mentor[order]),
-        "modality": _take_str(np.array(_MODALITIES, dtype=object), modality[order]),
-        "minutes": minutes[order],
-    })
+    return pd.DataFrame(
+        {
+            "participant_id": _take_str(pid.astype(object), owner[order]),
+            "contact_date": _dates(base, day[order]),
+            "mentor_id": _take_str(mid.astype(object), mentor[order]),
+            "modality": _take_str(np.array(_MODALITIES, dtype=object), modality[order]),
+            "minutes": minutes[order],
+        }
+    )
 
 
 def _first_of_runs(*keys: np.ndarray) -> np.ndarray:
@@ -1244,15 +1491,29 @@ def _expit(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _assessments(rng: np.random.Generator, p: SimulationParameters, base: np.datetime64, pid: np.ndarray,
-                 n: int, enroll: np.ndarray, mentoring: np.ndarray, relapse_day: np.ndarray,
-                 arrest_day: np.ndarray, death_day: np.ndarray, as_of_day: int, completed: np.ndarray,
-                 discharge_day: np.ndarray, *, make: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _assessments(
+    rng: np.random.Generator,
+    p: SimulationParameters,
+    base: np.datetime64,
+    pid: np.ndarray,
+    n: int,
+    enroll: np.ndarray,
+    mentoring: np.ndarray,
+    relapse_day: np.ndarray,
+    arrest_day: np.ndarray,
+    death_day: np.ndarray,
+    as_of_day: int,
+    completed: np.ndarray,
+    discharge_day: np.ndarray,
+    *,
+    make: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     intake_day = enroll + rng.integers(0, 8, n)
     in_window = rng.random(n) >= p.p_followup_outside_window
     early = rng.random(n) < 0.5
     fu_offset = np.where(
-        in_window, 152 + rng.integers(0, 92, n),
+        in_window,
+        152 + rng.integers(0, 92, n),
         np.where(early, 100 + rng.integers(0, 52, n), 244 + rng.integers(0, 57, n)),
     )
     fu_day = intake_day + fu_offset
@@ -1271,13 +1532,22 @@ def _assessments(rng: np.random.Generator, p: SimulationParameters, base: np.dat
             out["satisfaction"] = np.full(k, np.nan)
         else:
             out["any_use_30d"] = (relapse_day <= day) & (rng.random(k) < p.p_use_after_relapse)
-            out["arrested_30d"] = ((arrest_day > (day - 30)[:, None]) & (arrest_day <= day[:, None])).any(axis=1)
+            out["arrested_30d"] = (
+                (arrest_day > (day - 30)[:, None]) & (arrest_day <= day[:, None])
+            ).any(axis=1)
             for item, (_prev, alpha, gamma, delta) in p.noms.items():
                 prob = _expit(alpha + gamma * intake[item] + delta * mentoring)
                 out[item] = rng.random(k) < prob
             out["quality_of_life"] = np.clip(
-                np.round(intake["quality_of_life"] + 0.4 + 0.2 * mentoring + 0.8 * rng.standard_normal(k)), 1, 5)
-            out["satisfaction"] = np.clip(np.round(3.8 + 0.3 * mentoring + 0.8 * rng.standard_normal(k)), 1, 5)
+                np.round(
+                    intake["quality_of_life"] + 0.4 + 0.2 * mentoring + 0.8 * rng.standard_normal(k)
+                ),
+                1,
+                5,
+            )
+            out["satisfaction"] = np.clip(
+                np.round(3.8 + 0.3 * mentoring + 0.8 * rng.standard_normal(k)), 1, 5
+            )
         return out
 
     base_items = items(intake_day, None)
@@ -1287,9 +1557,15 @@ def _assessments(rng: np.random.Generator, p: SimulationParameters, base: np.dat
     for gi, gname in enumerate(GROUPS):
         sel = mentoring if gi == 0 else ~mentoring
         for item in _NOMS_ITEMS:
-            rows.append((item, gname, int(sel.sum()),
-                         float(base_items[item][sel].mean()) if sel.any() else float("nan"),
-                         float(fu_items[item][sel].mean()) if sel.any() else float("nan")))
+            rows.append(
+                (
+                    item,
+                    gname,
+                    int(sel.sum()),
+                    float(base_items[item][sel].mean()) if sel.any() else float("nan"),
+                    float(fu_items[item][sel].mean()) if sel.any() else float("nan"),
+                )
+            )
     noms_truth = pd.DataFrame(rows, columns=["item", "group", "n", "intake", "followup"])
     if not make:
         return _empty("assessments"), noms_truth
@@ -1308,13 +1584,18 @@ def _assessments(rng: np.random.Generator, p: SimulationParameters, base: np.dat
         (rec_dis, "discharge", dis_day, dis_items),
     ):
         i = np.flatnonzero(mask)
-        frame = {"participant_id": _take_str(pid.astype(object), i), "assessment_date": _dates(base, day[i]),
-                 "timepoint": pd.Series([tp] * i.size, dtype="string")}
+        frame = {
+            "participant_id": _take_str(pid.astype(object), i),
+            "assessment_date": _dates(base, day[i]),
+            "timepoint": pd.Series([tp] * i.size, dtype="string"),
+        }
         for item in _NOMS_ITEMS:
             frame[item] = _bool(vals[item][i])
         frame["satisfaction"] = vals["satisfaction"][i]
         frame["quality_of_life"] = vals["quality_of_life"][i]
         parts.append(pd.DataFrame(frame))
     out = pd.concat(parts, ignore_index=True)
-    out = out.sort_values(["participant_id", "assessment_date"], kind="stable").reset_index(drop=True)
+    out = out.sort_values(["participant_id", "assessment_date"], kind="stable").reset_index(
+        drop=True
+    )
     return out, noms_truth
