@@ -94,6 +94,12 @@ def test_binary_numeric_exposure_and_levels(data):
     ref = odds_ratios(data, "relapse", exposure="group", adjust=["age"]).risk_difference().table.iloc[0]
     assert rd["comparison"] == "fin=1 vs fin=0"
     assert_allclose(rd["estimate"], ref["estimate"], rtol=RTOL)
+    # a reference set inside the formula drives the g-computation contrast too
+    viaf = odds_ratios(data, formula="relapse ~ C(group, Treatment('peer_mentoring')) + age", exposure="group")
+    assert viaf.table["term"].iloc[0] == "group[comparison]"
+    t2 = viaf.risk_difference().table.iloc[0]
+    assert t2["comparison"] == "comparison vs peer_mentoring"
+    assert_allclose(t2["estimate"], -ref["estimate"], rtol=RTOL)
     multi = odds_ratios(data, "relapse", exposure="risk_level", adjust=["age"], reference={"risk_level": "low"})
     t = multi.risk_difference().table
     assert t["comparison"].tolist() == ["moderate vs low", "high vs low"]  # data-model code order

@@ -282,6 +282,12 @@ def test_outcome_not_binary(program):
                     exposure="group")
 
 
+def test_object_dtype_01_outcome_is_accepted(program):
+    a = odds_ratios(program.assign(rearrest=program.rearrest.astype(object)), "rearrest", exposure="group")
+    b = odds_ratios(program, "rearrest", exposure="group")
+    assert_allclose(a.table["log_odds"], b.table["log_odds"], rtol=RTOL)
+
+
 def test_constant_covariate(program):
     with pytest.raises(DataValidationError, match=r"covariate 'const' is constant \(every row has const = 5\)"):
         odds_ratios(program.assign(const=5.0), "rearrest", exposure="group", adjust=["const"])

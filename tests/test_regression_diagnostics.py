@@ -114,8 +114,9 @@ def test_epv_warning_and_value():
     r = odds_ratios(df, "y", adjust=[f"x{i}" for i in range(5)], method="mle")
     expected = min(df.y.sum(), n - df.y.sum()) / 5
     assert_allclose(r.events_per_variable, expected, rtol=1e-12)
-    with pytest.warns(SmallSampleWarning, match=r"Events per variable is \d+\.\d \(< 10\)"):
+    with pytest.warns(SmallSampleWarning, match=r"Events per variable is \d+\.\d \(< 10\)") as rec:
         d = r.diagnostics()
+    assert rec[0].filename == __file__  # the warning points at the user's line
     assert_allclose(d.table.set_index("measure").loc["events_per_variable", "estimate"], expected, rtol=1e-12)
 
 

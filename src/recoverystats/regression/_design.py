@@ -321,6 +321,11 @@ def build_formula(
             vals = np.unique(np.asarray(s, dtype=float))
             exposure_kind = "binary" if len(vals) <= 2 else "continuous"
             exposure_levels = tuple(float(v) for v in vals) if len(vals) <= 2 else ()
+    # a categorical exposure's reference follows the model's coding (e.g. a
+    # Treatment('level') inside C()), so g-computation contrasts match the table
+    for t in terms:
+        if exposure is not None and t.variable == exposure and t.kind == "categorical" and exposure_levels:
+            exposure_levels = (t.reference, *[v for v in exposure_levels if v != t.reference])
     return Design(
         X, names, terms, intercept, exposure, exposure_kind, exposure_levels,
         design_info=info, base_frame=frame, formula=rhs,

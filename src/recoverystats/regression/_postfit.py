@@ -375,7 +375,7 @@ def diagnostics(model, result, *, data: pd.DataFrame | None = None, groups: int 
         msg = (f"Events per variable is {epv:.1f} (< {LOW_EPV:g}): the model may be overfitted and its "
                "coefficients unstable; reduce the number of covariates.")
         notes.append(msg)
-        warnings.warn(msg, SmallSampleWarning, stacklevel=4)
+        warnings.warn(msg, SmallSampleWarning, stacklevel=3)  # the user's res.diagnostics() line
     if hl_df < groups - 2:
         notes.append(f"Hosmer-Lemeshow used {hl_df + 2} groups (tied fitted risks merged quantile groups).")
     if data is None and not model.firth:

@@ -86,6 +86,10 @@ class FittedModel:
 
 
 def _binary_outcome(s: pd.Series, column: str) -> np.ndarray:
+    if s.dtype == object:
+        converted = pd.to_numeric(s, errors="coerce")
+        if not converted.isna().any():
+            s = converted
     if pd.api.types.is_bool_dtype(s):
         return np.asarray(s, dtype=float)
     if pd.api.types.is_numeric_dtype(s):
