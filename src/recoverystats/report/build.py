@@ -158,6 +158,17 @@ def _check_program(prog: Any, as_of: pd.Timestamp, quarter: str, cfg: ReportConf
             f"quarter {quarter!r} ends {as_of.date()} before the first enrollment "
             f"({'none' if pd.isna(first) else first.date()}); choose a quarter the data covers."
         )
+    last = max((df[c].max() for name, c in (("participants", "enrollment_date"), ("participants", "discharge_date"),
+                                              ("events", "event_date"), ("contacts", "contact_date"),
+                                              ("assessments", "assessment_date"), ("matches", "match_date"))
+                for df in [getattr(prog, name)] if len(df) and c in df and df[c].notna().any()),
+               default=first)
+    start = pd.Period(as_of, freq="Q").start_time.normalize()
+    if prog.as_of is None and last < start:
+        raise InvalidParameterError(
+            f"quarter {quarter!r} ({start.date()} to {as_of.date()}) has no data: the latest date in the data "
+            f"is {last.date()}; choose {_label_quarter(last)} or earlier."
+        )
     if prog.as_of is not None and prog.as_of < as_of:
         raise InvalidParameterError(
             f"quarter {quarter!r} ends {as_of.date()}, after the data cut-off {prog.as_of.date()} "
@@ -1187,6 +1198,7 @@ def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[flo
         fig = ax.figure
         png = io.BytesIO()
         fig.savefig(png, format="png", dpi=150, metadata={"Software": None})
+        fig.set_layout_engine("none")  # keep the laid-out positions: the SVG needs no second layout pass
         svg = io.StringIO()
         fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     text = svg.getvalue()

@@ -170,6 +170,7 @@ class TableRegistry:
         """Suppress every table; repeat with linked cells forced until nothing changes."""
         forced: set[str] = set()
         results: dict[str, Any] = {}
+        used_force: dict[str, frozenset] = {}
         for _ in range(50):
             new: set[str] = set()
             for key, t in self.pending.items():
@@ -177,9 +178,13 @@ class TableRegistry:
                     results[key] = None
                     continue
                 force = [cell for cell, cid in t.ids.items() if cid in forced]
-                res = suppress(t.raw, count_columns=list(t.count_columns), min_cell=self.min_cell,
-                               margins=t.margins, dependent_columns=dict(t.dependent), force=force,
-                               exempt_rows=list(t.exempt_rows))
+                if key in results and used_force.get(key) == frozenset(force):
+                    res = results[key]  # nothing new forced on this table: same answer
+                else:
+                    res = suppress(t.raw, count_columns=list(t.count_columns), min_cell=self.min_cell,
+                                   margins=t.margins, dependent_columns=dict(t.dependent), force=force,
+                                   exempt_rows=list(t.exempt_rows))
+                    used_force[key] = frozenset(force)
                 results[key] = res
                 for (i, c), cid in t.ids.items():
                     if bool(res.mask.iat[i, res.mask.columns.get_loc(c)]):

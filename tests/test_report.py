@@ -1,0 +1,590 @@
+"""The quarterly report: sections, outputs, privacy (small cells, identifiers), determinism, CLI.
+
+The report is built on simulated programs (``simulate_program``) and on ``data/sample``.
+The privacy checks here are independent of ``recoverystats.privacy``: they rebuild the
+linear structure of each published table from ``results.json`` and try every linear
+recovery (rank test), and they search every byte of every output file (zip members of the
+.docx and .xlsx included) for the input identifiers.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recoverystats.cli import main as cli_main
+from recoverystats.datasets import simulate_program
+from recoverystats.errors import InvalidParameterError
+from recoverystats.io.program import ProgramData
+from recoverystats.report import STAMP, DisclosureError, load_config, quarterly
+
+MIN_CELL = 11
+RANK_TOL = 1e-8  # numerical rank tolerance of the independent recovery checker
+VALUE_TOL = 1e-6  # a recovered hidden value is compared after rounding at this tolerance
+SECTIONS = ("summary", "flow", "census", "retention", "outcomes", "table1", "adjusted", "survival",
+            "followup", "quality", "methods")
+QUARTER = "2026Q3"  # the simulator's default cut-off (2026-09-30) ends this quarter
+
+
+# ---------------------------------------------------------------------------------------
+# fixtures
+# ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sim300():
+    return simulate_program(300, seed=11)
+
+
+@pytest.fixture(scope="module")
+def prog300(sim300):
+    return sim300.program()
+
+
+@pytest.fixture(scope="module")
+def saved300(prog300, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rep") / "q3"
+    report = quarterly(prog300, quarter=QUARTER)
+    report.save(out)
+    return report, out
+
+
+@pytest.fixture(scope="module")
+def tiny_site(tmp_path_factory):
+    """A program with a site of 5 participants (3 peer mentoring, 2 comparison)."""
+    sim = simulate_program(360, seed=5)
+    tables = {k: v.copy() for k, v in sim.tables.items()}
+    p = tables["participants"]
+    peer = p.index[p["group"] == "peer_mentoring"][:3]
+    comp = p.index[p["group"] == "comparison"][:2]
+    p["site"] = p["site"].astype("string")
+    p.loc[list(peer) + list(comp), "site"] = "site_tiny"
+    prog = ProgramData.from_tables(tables, as_of=sim.as_of)
+    out = tmp_path_factory.mktemp("tiny") / "report"
+    quarterly(prog, quarter=QUARTER).save(out)
+    return prog, out
+
+
+# ---------------------------------------------------------------------------------------
+# an independent small-cell checker working only from results.json
+# ---------------------------------------------------------------------------------------
+def _equations(rows: list[dict], priv: dict) -> tuple[np.ndarray, list, dict, np.ndarray]:
+    """Linear relations of one published table, rebuilt from its privacy metadata.
+
+    Returns (A, cells, index, visible_values): cells are ('pub', i, c) or ('hid', i, name).
+    """
+    counts = priv["count_columns"]
+    m = priv.get("margins") or {}
+    cells: list = []
+    index: dict = {}
+
+    def cell(key):
+        if key not in index:
+            index[key] = len(cells)
+            cells.append(key)
+        return index[key]
+
+    eqs: list[dict[int, float]] = []
+    for i in range(len(rows)):
+        for c in counts:
+            cell(("pub", i, c))
+    total_row = m.get("total_row") or {}
+    if total_row:
+        col, lab = next(iter(total_row.items()))
+        by = m.get("by") or []
+        blocks: dict = {}
+        for i, r in enumerate(rows):
+            blocks.setdefault(tuple(r.get(b) for b in by), []).append(i)
+        for members in blocks.values():
+            tot = [i for i in members if str(rows[i].get(col)) == str(lab)]
+            if not tot:
+                continue
+            parts = [i for i in members if i not in tot]
+            for c in counts:
+                eq = {index[("pub", i, c)]: 1.0 for i in parts}
+                eq[index[("pub", tot[0], c)]] = -1.0
+                eqs.append(eq)
+    hidden = {f"{a}-{b}": {a: 1.0, b: -1.0} for a, b in (m.get("complements") or [])}
+    hidden.update({k: dict(v) for k, v in (m.get("hidden") or {}).items()})
+    for i in range(len(rows)):
+        for name, combo in hidden.items():
+            h = cell(("hid", i, name))
+            eq = {h: 1.0}
+            for c, coef in combo.items():
+                j = index[("pub", i, c)]
+                eq[j] = eq.get(j, 0.0) - float(coef)
+            eqs.append(eq)
+        for tcol, parts in (m.get("total_columns") or {}).items():
+            eq = {}
+            for p in parts:
+                j = index[("pub", i, p)] if ("pub", i, p) in index else index[("hid", i, p)]
+                eq[j] = eq.get(j, 0.0) + 1.0
+            eq[index[("pub", i, tcol)]] = -1.0
+            eqs.append(eq)
+    A = np.zeros((len(eqs), len(cells)))
+    for r, eq in enumerate(eqs):
+        for j, v in eq.items():
+            A[r, j] = v
+    vals = np.full(len(cells), np.nan)
+    for (kind, i, c), j in index.items():
+        if kind == "pub" and rows[i].get(c) is not None:
+            vals[j] = float(rows[i][c])
+    return A, cells, index, vals
+
+
+def leaks(doc: dict) -> list[str]:
+    """Every small count a reader of results.json could see or work out (empty = safe)."""
+    problems = []
+    for key, t in doc["tables"].items():
+        priv = t.get("privacy") or {}
+        if not priv.get("count_columns"):
+            continue
+        rows = t["rows"]
+        A, cells, index, vals = _equations(rows, priv)
+        for (kind, i, c), j in index.items():
+            if kind == "pub" and np.isfinite(vals[j]) and 1 <= vals[j] < MIN_CELL:
+                problems.append(f"{key}: visible small count row {i} {c} = {vals[j]:g}")
+        unknown = ~np.isfinite(vals)
+        idx = list(np.flatnonzero(unknown))
+        if not idx or not len(A):
+            continue
+        full = np.linalg.matrix_rank(A[:, idx], tol=RANK_TOL)
+        known = ~unknown
+        rhs = -A[:, known] @ vals[known]
+        sol, *_ = np.linalg.lstsq(A[:, idx], rhs, rcond=None)
+        suppressed = {(i, c) for i, c in t["suppressed_cells"]}
+        for k, s in enumerate(idx):
+            rest = idx[:k] + idx[k + 1:]
+            r = np.linalg.matrix_rank(A[:, rest], tol=RANK_TOL) if rest else 0
+            if r == full:
+                continue  # not determined by any linear combination
+            kind, i, c = cells[s]
+            value = float(np.round(sol[k] / VALUE_TOL) * VALUE_TOL)
+            if kind == "pub" and (i, c) in suppressed:
+                problems.append(f"{key}: suppressed row {i} {c} recoverable (= {value:g})")
+            elif kind == "hid" and 1 <= value < MIN_CELL:
+                problems.append(f"{key}: hidden {c} of row {i} recoverable (= {value:g})")
+        # dependent values of a suppressed count are suppressed too
+        for dcol, srcs in priv.get("dependent_columns", {}).items():
+            for i, row in enumerate(rows):
+                if any((i, s) in suppressed for s in srcs) and row.get(dcol) is not None:
+                    problems.append(f"{key}: {dcol} of row {i} shown although its count is suppressed")
+    return problems
+
+
+def _all_bytes(folder: Path):
+    """(name, bytes) of every file, and of every member of every zip (.docx/.xlsx)."""
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file():
+            continue
+        data = p.read_bytes()
+        yield str(p.relative_to(folder)), data
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as zf:
+                for info in zf.infolist():
+                    yield f"{p.name}!{info.filename}", zf.read(info)
+
+
+# ---------------------------------------------------------------------------------------
+# structure of the outputs
+# ---------------------------------------------------------------------------------------
+def test_outputs_written(saved300):
+    report, out = saved300
+    names = {p.name for p in out.iterdir()}
+    assert names == {"report.html", "report.docx", "tables.xlsx", "figures", "results.json"}
+    figs = {p.name for p in (out / "figures").iterdir()}
+    for f in report.figures:
+        assert {f"{f.key}.png", f"{f.key}.svg"} <= figs
+        assert (out / "figures" / f"{f.key}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(report.figures) >= 9  # flow, enrollment, retention, 2 p-charts, forest, 2 KM, follow-up
+    assert not list(out.parent.glob(".*partial*"))  # no temporary folder left behind
+
+
+def test_html_has_every_section_table_and_figure(saved300):
+    report, out = saved300
+    html = (out / "report.html").read_text(encoding="utf-8")
+    for key in SECTIONS:
+        assert f'<section class="rs-section" id="{key}">' in html
+    for f in report.figures:
+        assert f'id="fig-{f.key}"' in html
+    assert html.count("<svg") == len(report.figures)  # figures inline: one self-contained file
+    for external in ('src="http', 'href="http', "<link", "@import", "url(http"):
+        assert external not in html  # nothing loaded from elsewhere
+    assert html.count('<table class="rs-table') == sum(
+        1 for s in report.sections for b in s.blocks if hasattr(b, "mask") and b.show_in_document)
+    assert "@media print" in html
+    assert STAMP not in html
+
+
+def test_docx_has_every_section_real_tables_and_figures(saved300):
+    import docx
+
+    report, out = saved300
+    d = docx.Document(str(out / "report.docx"))
+    headings = [p.text for p in d.paragraphs if p.style.name == "Heading 1"]
+    assert headings == [s.title for s in report.sections]
+    n_tables = sum(1 for s in report.sections for b in s.blocks if hasattr(b, "mask") and b.show_in_document)
+    assert len(d.tables) == n_tables
+    assert len(d.inline_shapes) == len(report.figures)
+    # real Word tables: the key-numbers table has a header row and one row per measure
+    key = report.tables["key_numbers"]
+    t = d.tables[0]
+    assert len(t.rows) == len(key.data) + 1
+    assert t.rows[0].cells[0].text == "Measure"
+
+
+def test_xlsx_one_sheet_per_table(saved300):
+    from openpyxl import load_workbook
+
+    report, out = saved300
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    wb = load_workbook(out / "tables.xlsx", read_only=True)
+    assert wb.sheetnames == ["About", *[t["sheet"] for t in doc["tables"].values()]]
+    ws = wb[doc["tables"]["census_site"]["sheet"]]
+    rows = list(ws.iter_rows(values_only=True))
+    assert rows[0][0] == report.tables["census_site"].title
+    assert rows[-1][0] == "Total" and rows[-1][-1] == 300  # numbers stay numbers
+    wb.close()
+
+
+def test_results_json_numbers_and_provenance(saved300, prog300):
+    report, out = saved300
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert doc["report"]["quarter"] == QUARTER and doc["report"]["as_of"] == "2026-09-30"
+    assert doc["report"]["generated_at"].endswith("+00:00")
+    prov = doc["provenance"]
+    assert {"inputs", "config", "versions", "seed", "as_of", "min_cell"} <= set(prov)
+    assert {"recoverystats", "numpy", "pandas", "statsmodels", "matplotlib"} <= set(prov["versions"])
+    assert prov["config"]["retention_days"] == [30, 60, 90, 180]
+    for key, t in doc["tables"].items():
+        assert t["rows"], key
+        assert t["measure"], key  # every table says what its numbers mean
+    ret = doc["tables"]["retention"]
+    assert ret["measure"]["numerator"] == "retained_<k>" and ret["measure"]["as_of"] == "2026-09-30"
+    assert "still enrolled k days after enrollment" in ret["measure"]["definition"]
+    # the published numbers are the analysis numbers (Total row = all enrolled by the cut-off)
+    census = pd.DataFrame(doc["tables"]["census_site"]["rows"])
+    assert census.loc[census["site"] == "Total", "n_total"].item() == len(prog300.participants)
+    kn = {r["key"]: r for r in doc["key_numbers"]}
+    assert kn["enrolled_to_date"]["this_count"] == len(prog300.participants)
+
+
+def test_retention_numbers_match_the_measure_and_rates_api(saved300, prog300):
+    import recoverystats as rs
+
+    report, _ = saved300
+    df = rs.retention(prog300, as_of="2026-09-30")
+    d = df[df["eligible_90"]]
+    ref = rs.proportion(d, "retained_90").table  # the same public API, computed independently here
+    t = report.tables["retention"].data
+    row = t[(t["days"] == 90) & (t["group"] == "Total")].iloc[0]
+    assert row["n"] == ref["n"].item()
+    if not pd.isna(row["events"]):
+        np.testing.assert_allclose(row["estimate"], ref["estimate"].item(), rtol=1e-12)
+        np.testing.assert_allclose(row["ci_lower"], ref["ci_lower"].item(), rtol=1e-12)
+
+
+def test_methods_appendix_uses_the_definitions_actually_used(saved300, prog300):
+    import recoverystats as rs
+
+    report, out = saved300
+    html = (out / "report.html").read_text(encoding="utf-8")
+    from markupsafe import escape
+
+    for meta in (rs.relapse(prog300, window_days=180).attrs["measure"],
+                 rs.retention(prog300).attrs["measure"]):
+        assert str(escape(meta["definition"])) in html
+
+
+def test_no_input_identifier_or_birth_date_in_any_byte(saved300, prog300):
+    _, out = saved300
+    ids = set(prog300.participants["participant_id"]) | set(prog300.mentors["mentor_id"])
+    births = prog300.participants["birth_date"].dropna()
+    needles = {i.encode() for i in ids}
+    needles |= {d.strftime(f).encode() for d in births for f in ("%Y-%m-%d", "%m/%d/%Y")}
+    assert len(needles) > 300
+    for name, data in _all_bytes(out):
+        hits = [n for n in needles if n in data]
+        assert not hits, f"{name} contains {hits[:3]}"
+
+
+def test_scan_of_the_finished_report_is_clean(saved300, prog300):
+    from recoverystats.privacy import scan
+
+    _, out = saved300
+    res = scan(out, prog300, min_cell=MIN_CELL)
+    assert res.ok, res.findings
+    assert any(f.startswith("report.docx!word/document.xml") for f in res.files_scanned)
+    assert any(f.startswith("tables.xlsx!xl/worksheets/") for f in res.files_scanned)
+
+
+def test_no_small_count_visible_or_recoverable(saved300):
+    _, out = saved300
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert leaks(doc) == []
+    assert sum(len(t["suppressed_cells"]) for t in doc["tables"].values()) > 0  # the checks had work to do
+
+
+def test_leak_checker_can_fail(saved300):
+    # un-suppress one suppressed cell in a copy: the checker must notice
+    _, out = saved300
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    key = next(k for k, t in doc["tables"].items() if t["suppressed_cells"] and t["privacy"].get("margins", {}).get("total_row"))
+    i, c = doc["tables"][key]["suppressed_cells"][0]
+    doc["tables"][key]["rows"][i][c] = 5
+    assert leaks(doc)
+
+
+def test_site_of_five_leaves_no_small_count_recoverable(tiny_site):
+    prog, out = tiny_site
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert leaks(doc) == []
+    census = pd.DataFrame(doc["tables"]["census_site"]["rows"])
+    tiny = census[census["site"] == "site_tiny"].iloc[0]
+    assert tiny[["n_comparison", "n_peer_mentoring", "n_total"]].isna().all()
+    # a complement was suppressed in the same column, so totals cannot give the 5 back
+    assert census["n_total"].isna().sum() >= 2
+    # in the spreadsheet and the HTML the row shows only stars
+    from openpyxl import load_workbook
+
+    wb = load_workbook(out / "tables.xlsx", read_only=True)
+    ws = wb[doc["tables"]["census_site"]["sheet"]]
+    row = next(r for r in ws.iter_rows(values_only=True) if r[0] == "site_tiny")
+    assert row[1:] == ("*", "*", "*")
+    wb.close()
+    html = (out / "report.html").read_text(encoding="utf-8")
+    seg = html[html.index("<td>site_tiny</td>"):]
+    seg = seg[: seg.index("</tr>")]
+    assert seg.count(">*<") == 3
+
+
+def test_unsuppressed_report_is_stamped_everywhere(tmp_path):
+    import docx
+    from openpyxl import load_workbook
+
+    out = tmp_path / "raw"
+    report = quarterly(simulate_program(150, seed=2).program(), quarter=QUARTER, suppress=False)
+    report.save(out)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert f'<div class="stamp" role="alert">{STAMP}</div>' in html
+    d = docx.Document(str(out / "report.docx"))
+    assert all(STAMP.upper() in s.header.paragraphs[0].text for s in d.sections)
+    wb = load_workbook(out / "tables.xlsx", read_only=True)
+    for ws in wb.worksheets:
+        first = next(ws.iter_rows(values_only=True))
+        assert STAMP.upper() in str(first[0]) or ws.title == "About"
+    assert STAMP.upper() in [r[0] for r in wb["About"].iter_rows(values_only=True)]
+    wb.close()
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert doc["report"]["suppression"] is False and doc["report"]["stamp"] == STAMP
+    assert all(not t["suppressed_cells"] for t in doc["tables"].values())
+    assert leaks(doc)  # small cells are visible: that is what the stamp warns about
+
+
+def test_determinism_same_inputs_same_numbers(saved300, prog300, tmp_path):
+    from openpyxl import load_workbook
+
+    _, out1 = saved300
+    out2 = tmp_path / "again"
+    quarterly(prog300, quarter=QUARTER).save(out2)
+    a = json.loads((out1 / "results.json").read_text(encoding="utf-8"))
+    b = json.loads((out2 / "results.json").read_text(encoding="utf-8"))
+    assert a["report"].pop("generated_at") != "" and b["report"].pop("generated_at") != ""
+    assert a == b
+
+    def values(path):
+        wb = load_workbook(path, read_only=True)
+        v = {ws.title: list(ws.iter_rows(values_only=True)) for ws in wb.worksheets}
+        wb.close()
+        return v
+
+    assert values(out1 / "tables.xlsx") == values(out2 / "tables.xlsx")
+    for f in (out1 / "figures").glob("*.svg"):
+        assert f.read_text(encoding="utf-8") == (out2 / "figures" / f.name).read_text(encoding="utf-8")
+
+
+def test_fail_closed_when_the_scan_finds_an_identifier(saved300, prog300, tmp_path):
+    import dataclasses
+
+    pid = prog300.participants["participant_id"].iloc[7]
+    report = dataclasses.replace(saved300[0], title=f"Report on {pid}")  # as if a config title leaked an id
+    out = tmp_path / "leaky"
+    with pytest.raises(DisclosureError, match=r"privacy scan of the report found \d+ problem\(s\); nothing was written") as ei:
+        report.save(out)
+    assert set(ei.value.findings["kind"]) == {"identifier"}
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # the temporary folder is gone too
+
+
+def test_save_refuses_a_non_empty_folder_unless_overwrite(saved300, tmp_path):
+    report, _ = saved300
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "old.txt").write_text("x")
+    with pytest.raises(InvalidParameterError, match="already exists and is not empty"):
+        report.save(out)
+    report.save(out, overwrite=True)
+    assert not (out / "old.txt").exists() and (out / "report.html").exists()
+
+
+def test_repr_html_previews_the_report(saved300):
+    report, _ = saved300
+    h = report._repr_html_()
+    assert h.startswith("<iframe srcdoc=") and "Key numbers" in h
+    assert "quarter=2026Q3" in repr(report)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"quarter": "2026-3"}, r"quarter must look like 2026Q3 .*got '2026-3'"),
+        ({"quarter": "2019Q1"}, r"quarter '2019Q1' ends 2019-03-31 before the first enrollment"),
+        ({"quarter": "2026Q4"}, r"quarter '2026Q4' ends 2026-12-31, after the data cut-off 2026-09-30"),
+        ({"min_cell": 0}, r"min_cell must be a whole number >= 1 .*got 0"),
+        ({"config": {"groups": {"reference": "nobody"}}}, r"reference: 'nobody' is not a level of 'group'"),
+        ({"config": {"groups": {"column": "arm"}}}, r"'arm' is not a participants column"),
+    ],
+)
+def test_quarterly_parameter_errors(prog300, kwargs, match):
+    args = {"quarter": QUARTER, **kwargs}
+    with pytest.raises(InvalidParameterError, match=match):
+        quarterly(prog300, **args)
+
+
+def test_quarterly_needs_program_data():
+    with pytest.raises(InvalidParameterError, match="prog must be a ProgramData .*got dict"):
+        quarterly({}, quarter=QUARTER)
+
+
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ({"titel": "x"}, r"config: unknown key 'titel'; top-level keys are"),
+        ({"analysis": {"retention_day": [30]}}, r"unknown key 'retention_day' in \[analysis\]"),
+        ({"analysis": {"retention_days": [0]}}, r"\[retention_days\] must be a non-empty list of whole numbers >= 1; got \[0\]"),
+        ({"targets": {"retention_90": 75}}, r"\[targets.retention_90\] must be a proportion between 0 and 1 .*got 75"),
+        ({"targets": {"happiness": 0.5}}, r"unknown target 'happiness' in \[targets\]"),
+        ({"privacy": {"min_cell": 0}}, r"\[privacy.min_cell\] must be a whole number >= 1"),
+        ({"analysis": {"recidivism_levels": ["rearest"]}}, r"recidivism_levels\] must list levels among rearrest"),
+        ({"analysis": {"followup_window": [240, 150]}}, r"followup_window\] must be \[first_day, last_day\]"),
+        ({"nonsense": {"a": 1}}, r"unknown section \[nonsense\]"),
+    ],
+)
+def test_config_errors(config, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        load_config(config)
+
+
+def test_config_from_toml_file(tmp_path):
+    f = tmp_path / "report.toml"
+    f.write_text('title = "T"\n[analysis]\nadjust = ["age"]\nkm_times = [0, 180]\n[targets]\nrelapse = 0.3\n',
+                 encoding="utf-8")
+    cfg = load_config(f)
+    assert cfg.title == "T" and cfg.adjust == ("age",) and cfg.km_times == (0, 180)
+    assert cfg.targets["relapse"] == 0.3 and cfg.targets["followup_rate"] == 0.8
+    f.write_text("title = \n", encoding="utf-8")
+    with pytest.raises(InvalidParameterError, match=r"report.toml: not valid TOML"):
+        load_config(f)
+    with pytest.raises(InvalidParameterError, match=r"config: '.*nope.toml' is not a file"):
+        load_config(tmp_path / "nope.toml")
+
+
+# ---------------------------------------------------------------------------------------
+# the command line
+# ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def sim_folder(tmp_path_factory):
+    d = tmp_path_factory.mktemp("simdata") / "program"
+    simulate_program(200, seed=3).write(d)
+    return d
+
+
+def test_cli_broken_input_clear_error_and_no_output(sim_folder, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(sim_folder, broken)
+    import csv
+
+    with open(broken / "events.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    rows[1][rows[0].index("event_date")] = "2026-13-45"
+    with open(broken / "events.csv", "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)
+    out = tmp_path / "never"
+    rc = cli_main(["report", str(broken), "--quarter", QUARTER, "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "events.csv" in err and "event_date" in err and "2026-13-45" in err
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["broken"]  # no half-written folder anywhere
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "match"),
+    [
+        (["--quarter", "Q3-2026"], 2, "quarter must look like 2026Q3"),
+        (["--quarter", "2027Q1"], 2, r"quarter '2027Q1' \(2027-01-01 to 2027-03-31\) has no data: the latest date in the data is 2026-09-30; choose 2026Q3 or earlier"),
+        (["--quarter", QUARTER, "--min-cell", "0"], 2, "min_cell must be a whole number"),
+    ],
+)
+def test_cli_usage_errors(sim_folder, tmp_path, capsys, extra, code, match):
+    import re
+
+    out = tmp_path / "x"
+    rc = cli_main(["report", str(sim_folder), "--out", str(out), "--quiet", *extra])
+    assert rc == code
+    assert re.search(match, capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_cli_progress_goes_to_stderr(sim_folder, tmp_path, capsys):
+    out = tmp_path / "p"
+    rc = cli_main(["report", str(sim_folder), "--quarter", QUARTER, "--out", str(out), "--min-cell", "5"])
+    assert rc == 0
+    cap = capsys.readouterr()
+    for stage in ("load and validate", "measures", "suppression", "privacy scan"):
+        assert stage in cap.err
+    assert cap.out.strip() == str(out)
+    assert {p.name for p in out.iterdir()} == {"report.html", "report.docx", "tables.xlsx", "figures", "results.json"}
+    assert json.loads((out / "results.json").read_text(encoding="utf-8"))["report"]["min_cell"] == 5
+
+
+# ---------------------------------------------------------------------------------------
+# bigger programs and the bundled sample (slow)
+# ---------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [1200, 3000])
+def test_report_on_larger_simulated_programs(n, tmp_path):
+    sim = simulate_program(n, seed=n)
+    prog = sim.program()
+    out = tmp_path / f"r{n}"
+    report = quarterly(prog, quarter=QUARTER)
+    report.save(out)
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert leaks(doc) == []
+    assert [s["key"] for s in doc["sections"]] == list(SECTIONS)
+    census = pd.DataFrame(doc["tables"]["census_site"]["rows"])
+    assert census.loc[census["site"] == "Total", "n_total"].item() == n
+
+
+@pytest.mark.slow
+def test_report_on_the_bundled_sample(sample_dir, tmp_path):
+    if not (sample_dir / "program.toml").exists():
+        pytest.skip("data/sample not present")
+    import recoverystats as rs
+
+    prog = rs.read_program(sample_dir)
+    out = tmp_path / "sample"
+    rc = cli_main(["report", str(sample_dir), "--quarter", QUARTER, "--out", str(out), "--quiet"])
+    assert rc == 0
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert [s["key"] for s in doc["sections"]] == list(SECTIONS)
+    assert leaks(doc) == []
+    assert {i["sha256"] for i in doc["provenance"]["inputs"]} == set(prog.sources["sha256"])
+    ids = set(prog.participants["participant_id"]) | set(prog.mentors["mentor_id"])
+    for name, data in _all_bytes(out):
+        assert not [i for i in ids if i.encode() in data], name
