@@ -391,3 +391,19 @@ def test_missing_covariate_rows_excluded(rossi):
     res = hazard_ratios(d, time="week", event="arrest", exposure="fin", adjust=["age"])
     assert res.n_used == 429 and res.n_excluded == 3
     assert any("3 row(s) with missing values excluded" in n for n in res.notes)
+
+
+def test_concordance_engine_with_heavy_ties_matches_lifelines():
+    # lifelines.utils.concordance_index(T, -risk, E) with tied times and tied risk scores.
+    from lifelines.utils import concordance_index
+
+    from recoverystats.survival._coxfit import concordance
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    t = np.ceil(rng.exponential(20, n))
+    e = rng.binomial(1, 0.6, n).astype(float)
+    risk = np.round(rng.normal(size=n), 1)
+    c, pairs = concordance(t, e, risk, np.zeros(n))
+    assert_allclose(c, concordance_index(t, -risk, e), rtol=RTOL_IMPL)
+    assert pairs > 0

@@ -241,22 +241,27 @@ def concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, strata: n
     for s in np.unique(strata):
         m = strata == s
         t, e, r = time[m], event[m] > 0, risk[m]
-        order = np.lexsort((e.astype(int), -t))  # time descending, censored before events at ties
-        t, e, r = t[order], e[order], r[order]
-        scale = float(np.max(np.abs(r))) if len(r) and np.max(np.abs(r)) > 0 else 1.0
+        n = len(t)
+        if n < 2 or not e.any():
+            continue
+        scale = float(np.max(np.abs(r))) or 1.0
         # risk scores equal up to rounding error (e.g. the same covariates) are ties
         v = np.unique(np.round(r / scale, 11), return_inverse=True)[1].astype(np.int64)
-        n = len(t)
+        # time descending, censored before events at a tied time, then risk descending: within a
+        # block of tied event times nobody earlier has a lower risk, so only equal risks need undoing
+        order = np.lexsort((-v, e.astype(int), -t))
+        t, e, v = t[order], e[order], v[order]
         change = np.ones(n, dtype=bool)
         change[1:] = (t[1:] != t[:-1]) | (e[1:] != e[:-1])
         seg = np.cumsum(change) - 1
         seg_start = np.flatnonzero(change)[seg]
+        run = change.copy()
+        run[1:] |= v[1:] != v[:-1]
+        run_start = np.flatnonzero(run)[np.cumsum(run) - 1]
+        within_eq = np.arange(n) - run_start
         less_all, eq_all = _count_before(v)
-        big = np.int64(v.max()) + 1 if n else 1
-        less_k, eq_k = _count_before(seg.astype(np.int64) * big + v)
-        within_less = less_k - seg_start
-        less = (less_all - within_less)[e]
-        eq = (eq_all - eq_k)[e]
+        less = less_all[e]
+        eq = (eq_all - within_eq)[e]
         comparable = seg_start[e]
         conc += less.sum()
         tied += eq.sum()

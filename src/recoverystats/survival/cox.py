@@ -361,6 +361,7 @@ def _ph_tests(data: Any, beta: np.ndarray, v: np.ndarray, time: np.ndarray, even
         "rank": stats.rankdata(te),
         "log": np.log(np.where(te > 0, te, np.nan)),
     }
+    r2 = resid @ v * d  # scaled Schoenfeld residuals (without the + beta, which cancels)
     for name, g in transforms.items():
         if not np.all(np.isfinite(g)):
             continue
@@ -368,7 +369,6 @@ def _ph_tests(data: Any, beta: np.ndarray, v: np.ndarray, time: np.ndarray, even
         sxx = float(xx @ xx)
         if sxx == 0:
             continue
-        r2 = resid @ v * d
         test = xx @ r2
         zk = test**2 / (np.diag(v) * d * sxx)
         with np.errstate(invalid="ignore", divide="ignore"):
