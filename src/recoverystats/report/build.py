@@ -308,8 +308,10 @@ class _Context:
         rows.append(full)
         out = pd.concat(rows, ignore_index=True)[["group", "n", "events", "estimate", "ci_lower", "ci_upper"]]
         ids = {}
-        for i, g in enumerate(out["group"]):
-            ids[(i, "n")] = f"{id_prefix}|{g}|n"
+        for i, (g, n) in enumerate(zip(out["group"], out["n"], strict=True)):
+            # the same eligible set can appear in several tables (e.g. retention at 180 days and
+            # relapse within 180 days): cells of one group with equal n are linked too
+            ids[(i, "n")] = (f"{id_prefix}|{g}|n", f"elig|{g}|{int(n)}")
             ids[(i, "events")] = f"{id_prefix}|{g}|events"
         return out, ids
 
@@ -354,7 +356,7 @@ class _Context:
             ln, le = counts(prev)
             i = len(rows)
             rows.append(dict(key=key, measure=label, kind="rate", this_n=tn, this_events=te, last_n=ln, last_events=le))
-            ids[(i, "this_n")] = f"{id_prefix}|{TOTAL}|n"
+            ids[(i, "this_n")] = (f"{id_prefix}|{TOTAL}|n", f"elig|{TOTAL}|{int(tn)}")
             ids[(i, "this_events")] = f"{id_prefix}|{TOTAL}|events"
 
         days = self.cfg.retention_days
@@ -547,8 +549,9 @@ class _Context:
         en = en.reset_index(drop=True)
         ncols = tuple(f"new_{g}" for g in gs)
         ids = {}
-        for i, per in enumerate(en["period"]):
-            ids[(i, "new_total")] = f"enr|{per}|{TOTAL}"
+        for i, (per, v) in enumerate(zip(en["period"], en["new_total"], strict=True)):
+            # a fully observed enrollment cohort is also a p-chart cohort: link by value
+            ids[(i, "new_total")] = (f"enr|{per}|{TOTAL}", f"cohort|{per}|{int(v)}")
         for g in gs:
             ids[(len(periods), f"new_{g}")] = f"N|{g}"
         ids[(len(periods), "new_total")] = "N|all"
@@ -669,7 +672,11 @@ class _Context:
             tr["n"] = tr["n"].astype(float)
             tr["events"] = tr["events"].astype(float)
             tr.loc[tr.index[-1], "estimate"] = tot["events"] / tot["n"] if tot["n"] else np.nan
-            tid = {(len(tr) - 1, "n"): f"out|{key}|{TOTAL}|n", (len(tr) - 1, "events"): f"out|{key}|{TOTAL}|events"}
+            tid: dict[tuple[int, str], Any] = {
+                (len(tr) - 1, "n"): (f"out|{key}|{TOTAL}|n", f"elig|{TOTAL}|{int(tot['n'])}"),
+                (len(tr) - 1, "events"): f"out|{key}|{TOTAL}|events"}
+            for i, (per, nn) in enumerate(zip(tr["period"][:-1], tr["n"][:-1], strict=True)):
+                tid[(i, "n")] = f"cohort|{per}|{int(nn)}"
             tkey = f"pchart_{key}"
             self.registry.add(PendingTable(
                 key=tkey, sheet=f"p-chart {key}"[:31], title=f"{label}: quarterly p-chart (cohorts by enrollment quarter)",
@@ -933,6 +940,12 @@ class _Context:
                 tot[f"events_{t}"] = wide[f"events_{t}"].sum()
                 tot[f"surv_{t}"] = np.nan
             wide = pd.concat([wide, pd.DataFrame([tot])], ignore_index=True)
+            n_by_group = self.participants["_group"].value_counts()
+            kid: dict[tuple[int, str], Any] = {}
+            for i, g in enumerate(wide["group"]):
+                n_g = len(self.participants) if g == TOTAL else int(n_by_group.get(g, 0))
+                if float(wide.at[i, "at_risk_0"]) == n_g:
+                    kid[(i, "at_risk_0")] = "N|all" if g == TOTAL else f"N|{g}"
             hidden = {}
             for a, b in zip(times[:-1], times[1:], strict=False):
                 hidden[f"events_{a}_{b}"] = {f"events_{b}": 1, f"events_{a}": -1}
@@ -948,7 +961,7 @@ class _Context:
                 labels={"group": "Group", **{f"at_risk_{t}": f"At risk, day {t}" for t in times},
                         **{f"events_{t}": f"Events by day {t}" for t in times},
                         **{f"surv_{t}": f"S({t})" for t in times}},
-                percent_columns=tuple(f"surv_{t}" for t in times),
+                percent_columns=tuple(f"surv_{t}" for t in times), ids=kid,
                 measure={"definition": "Kaplan-Meier estimate by group (survival.survival_curve); at-risk and "
                                        "cumulative event counts at the listed days.",
                          "as_of": self.as_of.date().isoformat()},
@@ -1073,6 +1086,7 @@ class _Context:
             reasons = m["exclusion_reason"].astype("string").fillna("")
             elig = m["eligible"].astype(bool) if "eligible" in m else reasons.eq("")
             start = len(ex_rows)
+            ids[(len(ex_rows), "n")] = f"elig|{TOTAL}|{int(elig.sum())}"
             ex_rows.append({"measure": label, "status": "eligible", "n": float(elig.sum())})
             for r, n in reasons[~elig].replace("", "(unspecified)").value_counts().sort_index().items():
                 ex_rows.append({"measure": label, "status": f"excluded: {r}", "n": float(n)})

@@ -139,8 +139,8 @@ class PendingTable:
     percent_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     measure: Mapping[str, Any] = field(default_factory=dict)
-    #: (row position, column) -> semantic id shared with other cells holding the same number
-    ids: dict[tuple[int, str], str] = field(default_factory=dict)
+    #: (row position, column) -> semantic id(s) shared with other cells holding the same number
+    ids: dict[tuple[int, str], str | tuple[str, ...]] = field(default_factory=dict)
     sheet: str = ""
     show_in_document: bool = True
     display_rows: Sequence[int] | None = None
@@ -177,7 +177,7 @@ class TableRegistry:
                 if not self.enabled or not t.count_columns:
                     results[key] = None
                     continue
-                force = [cell for cell, cid in t.ids.items() if cid in forced]
+                force = [cell for cell, cid in t.ids.items() if not forced.isdisjoint(_as_ids(cid))]
                 if key in results and used_force.get(key) == frozenset(force):
                     res = results[key]  # nothing new forced on this table: same answer
                 else:
@@ -188,7 +188,7 @@ class TableRegistry:
                 results[key] = res
                 for (i, c), cid in t.ids.items():
                     if bool(res.mask.iat[i, res.mask.columns.get_loc(c)]):
-                        new.add(cid)
+                        new.update(_as_ids(cid))
             if new <= forced:
                 break
             forced |= new
@@ -219,6 +219,10 @@ class TableRegistry:
                 coalesce=dict(t.coalesce),
             )
         return self.blocks
+
+
+def _as_ids(cid: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (cid,) if isinstance(cid, str) else tuple(cid)
 
 
 def is_suppressed(block: TableBlock, row: int, column: str) -> bool:
