@@ -29,14 +29,26 @@ def km_arrays(
     curve reaches 0).
     """
     if weights is None:
-        # fast path: two plain sorts instead of an argsort (no inverse index needed)
-        ts = np.sort(time)
-        start = np.flatnonzero(np.concatenate(([True], ts[1:] != ts[:-1])))
-        times = ts[start]
-        removed = np.diff(np.append(start, len(ts))).astype(float)
-        d = np.bincount(np.searchsorted(times, time[event > 0]), minlength=len(times)).astype(float)
         w = None
         total = float(len(time))
+        lo = float(time.min()) if len(time) else 0.0
+        span = float(time.max()) - lo if len(time) else 0.0
+        if span <= 4 * len(time) + 100_000 and np.array_equal(time, np.floor(time)):
+            # whole-number times (days, weeks) on a modest range: counting, no sort at all
+            ti = (time - lo).astype(np.int64)
+            counts = np.bincount(ti)
+            present = np.flatnonzero(counts)
+            times = present.astype(float) + lo
+            removed = counts[present].astype(float)
+            d = np.bincount(ti[event > 0], minlength=len(counts))[present].astype(float)
+        else:
+            # two plain sorts instead of an argsort (no inverse index needed)
+            ts = np.sort(time)
+            start = np.flatnonzero(np.concatenate(([True], ts[1:] != ts[:-1])))
+            times = ts[start]
+            removed = np.diff(np.append(start, len(ts))).astype(float)
+            te = np.sort(time[event > 0])
+            d = (np.searchsorted(te, times, side="right") - np.searchsorted(te, times, side="left")).astype(float)
     else:
         w = weights
         times, inv = np.unique(time, return_inverse=True)
