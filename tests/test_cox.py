@@ -407,3 +407,17 @@ def test_concordance_engine_with_heavy_ties_matches_lifelines():
     c, pairs = concordance(t, e, risk, np.zeros(n))
     assert_allclose(c, concordance_index(t, -risk, e), rtol=RTOL_IMPL)
     assert pairs > 0
+
+
+def test_cluster_robust_with_strata_matches_statsmodels(uis):
+    # statsmodels PHReg(..., ties="breslow", strata=SITE).fit(groups=mentor)
+    import statsmodels.api as sm
+
+    covs = ["AGE", "BECK", "IV3", "TREAT", "NDT"]
+    m = sm.PHReg(uis.TIME, uis[covs], status=uis.CENSOR, ties="breslow", strata=uis.SITE).fit(
+        groups=uis.mentor.to_numpy())
+    res = hazard_ratios(uis, time="TIME", event="CENSOR", adjust=covs, ties="breslow", strata="SITE",
+                        cluster="mentor")
+    assert_allclose(res.table["log_hazard"], m.params, rtol=RTOL_IMPL)
+    assert_allclose(res.table["std_error"], m.bse, rtol=RTOL_IMPL)
+    assert "strata SITE" in res.method and "cluster-robust by mentor" in res.method
