@@ -226,6 +226,29 @@ def test_mcnemar_vectorised_equals_statsmodels_over_a_grid():
         assert_allclose([stat[i], p[i]], [ref.statistic, ref.pvalue], rtol=MCNEMAR_RTOL, err_msg=f"b={b[i]} c={c[i]}")
 
 
+def test_mcnemar_without_discordant_pairs_is_p_one_even_when_chi_square_is_forced():
+    # b = c = 0: nobody changed, so there is no evidence of change. The exact McNemar p is
+    # min(1, 2 * P(X <= 0)), X ~ Bin(0, 1/2) = 1 (computed here with scipy); the chi-square
+    # (|b - c| - 1)^2 / (b + c) is 1/0 and must not turn into "p = 0".
+    from scipy.stats import binom
+
+    want_p = min(1.0, 2 * binom.cdf(0, 0, 0.5))
+    test, stat, p = mcnemar_test(np.array([0, 0]), np.array([0, 0]), exact_threshold=0)
+    assert_allclose(p, [want_p, want_p], rtol=EXACT)
+    assert_allclose(stat, [0.0, 0.0], atol=EXACT)
+    assert list(test) == ["exact binomial"] * 2
+    # through noms_change: every pair concordant on abstinence, chi-square forced
+    parts = pd.DataFrame({"participant_id": ["a", "b"], "group": "pm", "enrollment_date": day(0)})
+    asm = pd.DataFrame({"participant_id": ["a", "a", "b", "b"],
+                        "assessment_date": [day(0), day(180), day(0), day(180)],
+                        "timepoint": ["intake", "followup_6m"] * 2,
+                        "any_use_30d": [True, True, False, False]})
+    prog = ProgramData.from_tables(participants=parts, assessments=asm)
+    out = noms_change(prog, items="abstinence", as_of=day(400), exact_threshold=0).iloc[0]
+    assert (out["n_pairs"], out["yes_to_no"], out["no_to_yes"]) == (2, 0, 0)
+    assert out["p_value"] == want_p and out["statistic"] == 0.0
+
+
 def test_noms_change_bad_parameters():
     prog, _ = _noms_program()
     with pytest.raises(InvalidParameterError, match=r"items: unknown NOMs item\(s\) 'housing'; choose from abstinence"):

@@ -44,7 +44,10 @@ def mcnemar_test(b: np.ndarray, c: np.ndarray, *, exact_threshold: int = 25) -> 
     Exact two-sided binomial test when ``b + c < exact_threshold`` (statistic
     ``min(b, c)``, ``p = min(1, 2 * binom.cdf(min(b, c), b + c, 0.5))``), otherwise the
     continuity-corrected chi-square ``(|b - c| - 1)^2 / (b + c)`` on 1 df. Matches
-    statsmodels ``mcnemar([[a, b], [c, d]], exact=..., correction=True)``.
+    statsmodels ``mcnemar([[a, b], [c, d]], exact=..., correction=True)``. With no
+    discordant pairs (``b + c = 0``) the exact test is used whatever the threshold
+    (statistic 0, p = 1): the chi-square is undefined there (statsmodels returns an
+    infinite statistic and p = 0).
     Returns ``(test, statistic, p_value)``.
     """
     from scipy.special import bdtr, chdtrc  # lighter to import than scipy.stats
@@ -52,7 +55,8 @@ def mcnemar_test(b: np.ndarray, c: np.ndarray, *, exact_threshold: int = 25) -> 
     b = np.asarray(b, dtype="float64")
     c = np.asarray(c, dtype="float64")
     nd = b + c
-    exact = nd < exact_threshold
+    # no discordant pairs: no evidence of change (exact p = 1); the chi-square would divide by zero
+    exact = (nd < exact_threshold) | (nd == 0)
     k = np.minimum(b, c)
     p_exact = np.minimum(1.0, 2.0 * bdtr(k.astype("int64"), nd.astype("int64"), 0.5))
     with np.errstate(invalid="ignore", divide="ignore"):
