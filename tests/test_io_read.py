@@ -322,6 +322,7 @@ def test_mapping_unknown_keys_and_tables_are_all_reported(tmp_path):
     with pytest.raises(DataValidationError, match="4 problem") as info:
         load_mapping(bad)
     text = str(info.value)
+    assert {p.rule for p in info.value.problems} == {"mapping_invalid"}
     assert "unknown table 'participant'" in text
     assert "[tables.events] fil: unknown key" in text
     assert "header_row: must be a whole number >= 1" in text

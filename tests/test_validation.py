@@ -513,3 +513,31 @@ def test_from_tables_numeric_ids_reported():
 def test_from_tables_unknown_table_name():
     with pytest.raises(InvalidParameterError, match="unknown table name\\(s\\) 'people'"):
         rs.ProgramData.from_tables({"people": pd.DataFrame()})
+
+
+def test_duplicate_column_names(tmp_path):
+    text = "participant_id,enrollment_date,group,group\n001,2025-01-10,a,b\n"
+    found = raised(tmp_path, {"participants.csv": text})
+    f = one(found, "duplicate_column")
+    assert "'group' appear more than once" in f["message"]
+    mapping = {"tables": {"participants": {"rename": {"arm": "group"}}}}
+    write(tmp_path / "m", {"participants.csv": "participant_id,enrollment_date,group,arm\n001,2025-01-10,a,b\n"})
+    with pytest.raises(DataValidationError, match="more than one source column maps to 'group'"):
+        rs.read_program(tmp_path / "m", mapping=mapping)
+
+
+def test_corrupt_binary_files_are_unreadable(tmp_path):
+    found = raised(tmp_path, {"participants.parquet": b"PAR1 this is not parquet",
+                              "events.xlsx": b"PK\x03\x04 not a workbook"})
+    rows = only(found, "file_unreadable")
+    assert set(rows["table"]) == {"participants", "events"}
+    assert rows["line"].isna().all()
+    assert any("cannot read as Parquet" in m for m in rows["message"])
+    assert any("cannot open as an Excel workbook" in m for m in rows["message"])
+
+
+def test_every_rule_is_exercised_by_a_test():
+    here = Path(__file__).parent
+    text = "".join((here / name).read_text() for name in ("test_validation.py", "test_io_read.py", "test_cli.py"))
+    untested = [rule for rule in RULES if f'"{rule}"' not in text and f"[{rule}]" not in text]
+    assert untested == []

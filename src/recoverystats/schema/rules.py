@@ -70,7 +70,7 @@ RULES: dict[str, Rule] = {
     for r in (
         # -- files and mapping -------------------------------------------------
         _R("file_missing", "error", "file", "input file not found",
-           "check the path in program.toml (paths are relative to the mapping file's folder)"),
+           "check the path in program.toml (relative paths are resolved against the source folder)"),
         _R("file_unreadable", "error", "file", "file cannot be parsed in its format",
            "re-export the file, or set delimiter/encoding/sheet/header_row in program.toml"),
         _R("file_ambiguous", "error", "file", "two files hold the same table",
