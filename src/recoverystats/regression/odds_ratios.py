@@ -43,6 +43,8 @@ Missing = Literal["raise", "drop"]
 FIRTH_EPV = 5.0
 #: ... or fewer than this many events in total.
 FIRTH_MIN_EVENTS = 20
+#: Firth on more than this many cells (rows x coefficients) profiles only the exposure.
+FIRTH_PROFILE_ALL_CELLS = 2_000_000
 #: Events per variable below which a note (and, in ``diagnostics()``, a warning) is issued.
 LOW_EPV = 10.0
 #: CR1 with fewer clusters than this warns (Angrist & Pischke's rule of thumb: 42).
@@ -441,7 +443,14 @@ def odds_ratios(
                 f"likelihood used to reduce small-sample bias (rule: < {FIRTH_MIN_EVENTS} events or < {FIRTH_EPV:g} per coefficient)."
             )
     if use_firth:
-        fit = E.fit_firth(X, y, max_iter=max(max_iter, 100))
+        # start from the ML estimate when it exists (few events), else from the
+        # intercept-only fit (separation); both save many Newton steps on large data
+        start = np.zeros(k)
+        if fit is not None and fit.converged:
+            start = fit.beta
+        elif design.intercept is not None:
+            start[design.intercept] = np.log((n_events + 0.5) / (n - n_events + 0.5))
+        fit = E.fit_firth(X, y, max_iter=max(max_iter, 100), beta0=start)
         if not fit.converged:
             raise EstimationError(
                 f"Firth's penalised likelihood did not converge after {max(max_iter, 100)} iterations. "
@@ -498,8 +507,19 @@ def odds_ratios(
     stat = z
     if use_firth and cluster is None:
         chi_crit = float(stats.chi2.ppf(level, 1))
-        stat = np.empty(k)
-        for j in range(k):
+        stat = z.copy()
+        profile = list(range(k))
+        if n * k > FIRTH_PROFILE_ALL_CELLS:
+            # each profile limit is a sequence of Firth refits; on large data profile
+            # only the exposure (or every non-intercept coefficient if none is designated)
+            ecols = [c for t in design.exposure_terms for c in t.columns]
+            profile = ecols or [c for c in range(k) if c != design.intercept]
+            notes.append(
+                "Large data: profile penalised-likelihood CIs and penalised LR p-values for "
+                + ("the exposure" if ecols else "the covariates")
+                + " only; Wald CIs and p-values (from the penalised fit) for the other rows."
+            )
+        for j in profile:
             lo[j], hi[j] = E.profile_ci_firth(X, y, fit, j, chi_crit)
             s, _ = E.penalised_lr_test(X, y, fit, [j])
             stat[j] = s
