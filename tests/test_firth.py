@@ -247,3 +247,18 @@ def test_firth_multilevel_term_penalised_lr():
     f0 = E.fit_firth(res._model.design.X, res._model.y, fixed={c: 0.0 for c in cols})
     assert_allclose(tt.loc["site", "statistic"], 2 * (fit.pen_loglik - f0.pen_loglik), rtol=1e-8)
     assert tt.loc["site", "test"] == "penalised likelihood ratio"
+
+
+def test_large_data_profiles_only_the_exposure(endometrial, monkeypatch):
+    import recoverystats.regression.odds_ratios as mod
+
+    full = odds_ratios(endometrial, "HG", exposure="NV", adjust=["PI", "EH"], method="firth")
+    monkeypatch.setattr(mod, "FIRTH_PROFILE_ALL_CELLS", 10)  # pretend the data are large
+    res = odds_ratios(endometrial, "HG", exposure="NV", adjust=["PI", "EH"], method="firth")
+    assert any("for the exposure only" in n for n in res.notes)
+    a, b = res.table.set_index("term"), full.table.set_index("term")
+    assert_allclose(a.loc["NV", ["ci_lower", "ci_upper", "p_value"]].astype(float),
+                    b.loc["NV", ["ci_lower", "ci_upper", "p_value"]].astype(float), rtol=1e-7)
+    z = a.loc["PI", "log_odds"] / a.loc["PI", "std_error"]
+    assert_allclose(a.loc["PI", "p_value"], 2 * stats.norm.sf(abs(z)), rtol=1e-10)
+    assert_allclose(np.log(a.loc["PI", "ci_upper"]), a.loc["PI", "log_odds"] + stats.norm.ppf(0.975) * a.loc["PI", "std_error"], rtol=1e-10)
