@@ -250,7 +250,9 @@ def test_firth_multilevel_term_penalised_lr():
 
 
 def test_large_data_profiles_only_the_exposure(endometrial, monkeypatch):
-    import recoverystats.regression.odds_ratios as mod
+    import importlib
+
+    mod = importlib.import_module("recoverystats.regression.odds_ratios")  # the module, not the function
 
     full = odds_ratios(endometrial, "HG", exposure="NV", adjust=["PI", "EH"], method="firth")
     monkeypatch.setattr(mod, "FIRTH_PROFILE_ALL_CELLS", 10)  # pretend the data are large
