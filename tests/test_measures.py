@@ -102,6 +102,34 @@ def test_as_of_before_every_enrollment_makes_everyone_ineligible_with_warning():
         assert df["time_days"].isna().all() and (df["event"] == 0).all()
 
 
+def test_as_of_after_the_data_cut_off_warns_and_notes():
+    # The data stop at prog.as_of (day 60). Asking for as_of = day 120 would count a 90-day
+    # window (days 1..90) as observed although nothing after day 60 is in the data: the
+    # measure says so (warning + note) instead of silently reporting relapsed = 0.
+    from recoverystats.measures import engagement, followup, noms_change
+
+    prog = program([{"participant_id": "a", "enrollment_date": day(0)}], as_of=day(60))
+    with pytest.warns(RecoveryStatsWarning, match=r"relapse: as_of=2025-05-01 is after the data cut-off 2025-03-02"):
+        df = relapse(prog, window_days=90, as_of=day(120))
+    assert any("after the data cut-off 2025-03-02" in n for n in df.attrs["measure"]["notes"])
+    for func in (retention, recidivism, followup, engagement):
+        with pytest.warns(RecoveryStatsWarning, match=rf"{func.__name__}: as_of=2025-05-01 is after the data cut-off"):
+            out = func(prog, as_of=day(120))
+        assert any("after the data cut-off" in n for n in out.attrs["measure"]["notes"]), func.__name__
+    asm = pd.DataFrame({"participant_id": ["a"], "assessment_date": [day(0)], "timepoint": ["intake"],
+                        "any_use_30d": [True]})
+    prog2 = ProgramData.from_tables(participants=prog.participants[["participant_id", "group", "enrollment_date"]],
+                                    assessments=asm, as_of=day(60))
+    with pytest.warns(RecoveryStatsWarning, match=r"noms_change: as_of=2025-05-01 is after the data cut-off"):
+        noms_change(prog2, items="abstinence", as_of=day(120))
+    # on or before the cut-off (and without a program cut-off): no warning, no note
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for a in (day(60), day(30)):
+            assert relapse(prog, window_days=30, as_of=a).attrs["measure"]["notes"] == []
+        relapse(program([{"participant_id": "a", "enrollment_date": day(0)}]), as_of=day(500))
+
+
 def test_bad_program_and_as_of_errors():
     with pytest.raises(InvalidParameterError, match=r"retention\(prog\): prog must be a recoverystats ProgramData.*got DataFrame"):
         retention(pd.DataFrame())

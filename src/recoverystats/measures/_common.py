@@ -132,7 +132,11 @@ def resolve_as_of(prog: ProgramData, as_of: Any, func: str) -> tuple[pd.Timestam
             ) from None
         if ts is pd.NaT:
             raise InvalidParameterError(f"{func}: as_of must be a date (e.g. '2026-09-30'); got {as_of!r}.")
-        return ts.normalize(), "argument"
+        ts = ts.normalize()
+        note = beyond_cutoff_note(prog, ts)
+        if note:
+            warnings.warn(f"{func}: {note}", RecoveryStatsWarning, stacklevel=3)
+        return ts, "argument"
     if prog.as_of is not None:
         return pd.Timestamp(prog.as_of).normalize(), "program"
     latest = None
@@ -148,6 +152,25 @@ def resolve_as_of(prog: ProgramData, as_of: Any, func: str) -> tuple[pd.Timestam
             "to take it from; pass as_of='YYYY-MM-DD'."
         )
     return pd.Timestamp(latest).normalize(), "latest date in data"
+
+
+def beyond_cutoff_note(prog: ProgramData, as_of: pd.Timestamp) -> str | None:
+    """A note when ``as_of`` is after the program's data cut-off ``prog.as_of``.
+
+    The data stop at ``prog.as_of``: windows that end after it would be counted as
+    observed although nothing after the cut-off is in the data (no events, discharges or
+    interviews), which biases fixed-window rates (relapse and rearrest towards 0,
+    retention towards 1). The measures still use the requested ``as_of`` and say so.
+    """
+    if prog.as_of is None:
+        return None
+    cutoff = pd.Timestamp(prog.as_of).normalize()
+    if as_of <= cutoff:
+        return None
+    return (f"as_of={as_of.date()} is after the data cut-off {cutoff.date()} (prog.as_of): days after "
+            f"{cutoff.date()} are treated as observed although the data stop there, so windows ending "
+            f"after it are counted as complete. Pass as_of <= {cutoff.date()} (or load the data with a "
+            "later as_of).")
 
 
 def base_frame(prog: ProgramData) -> tuple[pd.DataFrame, list[str]]:

@@ -14,6 +14,7 @@ from recoverystats.measures._common import (
     REASON_WINDOW,
     attach,
     base_frame,
+    beyond_cutoff_note,
     check_days,
     check_program,
     day_number,
@@ -146,7 +147,7 @@ def engagement(
     why[~enrolled_by] = REASON_ENROLLED_AFTER
     df["exclusion_reason"] = why
 
-    notes = []
+    notes = [n for n in (beyond_cutoff_note(prog, as_of_ts),) if n]
     n_pre = int((matched & (match_day < e)).sum())
     if n_pre:
         notes.append(f"{n_pre} participant(s) matched before enrollment (e.g. pre-release): time_days = 0.")

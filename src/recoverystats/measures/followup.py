@@ -16,6 +16,7 @@ from recoverystats.measures._common import (
     REASON_WINDOW,
     attach,
     base_frame,
+    beyond_cutoff_note,
     check_days,
     check_program,
     day_number,
@@ -196,7 +197,7 @@ def followup(
         "target": t,
         "meets_target": bool(n_due and n_in / n_due >= t),
     }
-    notes = []
+    notes = [n for n in (beyond_cutoff_note(prog, as_of_ts),) if n]
     n_enr_idx = int((enrolled_by & np.isnan(intake)).sum())
     if n_enr_idx:
         notes.append(f"{n_enr_idx} participant(s) without an intake assessment: window counted from enrollment_date.")

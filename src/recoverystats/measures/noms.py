@@ -13,6 +13,7 @@ from recoverystats.errors import InvalidParameterError
 from recoverystats.io.program import ProgramData
 from recoverystats.measures._common import (
     attach_summary_attrs,
+    beyond_cutoff_note,
     check_program,
     day_number,
     positions,
@@ -215,7 +216,7 @@ def noms_change(
     out["statistic"] = np.where(empty, np.nan, stat)
     out["p_value"] = np.where(empty, np.nan, pval)
     out = out[[*by_cols, *NOMS_COLUMNS]]
-    notes = []
+    notes = [n for n in (beyond_cutoff_note(prog, as_of_ts),) if n]
     if empty.any():
         notes.append(f"{int(empty.sum())} row(s) with no matched pairs: percentages and p-value are NaN.")
     attach_summary_attrs(out, "noms_change", as_of=as_of_ts, as_of_source=as_of_source,

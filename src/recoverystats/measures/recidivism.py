@@ -14,6 +14,7 @@ from recoverystats.measures._common import (
     REASON_WINDOW,
     attach,
     base_frame,
+    beyond_cutoff_note,
     check_days,
     check_program,
     day_number,
@@ -173,7 +174,7 @@ def recidivism(
     df["eligible"] = eligible
     df["exclusion_reason"] = why
 
-    notes = []
+    notes = [n for n in (beyond_cutoff_note(prog, as_of_ts),) if n]
     n_missing = int((no_release & enrolled_by).sum())
     if n_missing:
         if missing_release == "enrollment":

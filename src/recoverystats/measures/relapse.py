@@ -13,6 +13,7 @@ from recoverystats.measures._common import (
     REASON_WINDOW,
     attach,
     base_frame,
+    beyond_cutoff_note,
     check_days,
     check_program,
     day_number,
@@ -135,7 +136,7 @@ def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = N
     df["eligible"] = eligible
     df["exclusion_reason"] = why
 
-    notes = []
+    notes = [n for n in (beyond_cutoff_note(prog, as_of_ts),) if n]
     n_pre = int(np.sum(~np.isnan(fu) & ~np.isnan(e) & (fu < e)))
     if n_pre:
         notes.append(f"{n_pre} participant(s) with followup_end_date before enrollment_date: time_days = 0, event = 0.")

@@ -15,6 +15,7 @@ from recoverystats.measures._common import (
     REASON_WINDOW,
     attach,
     base_frame,
+    beyond_cutoff_note,
     check_days_list,
     check_program,
     day_number,
@@ -131,7 +132,7 @@ def retention(
     why[~enrolled_by] = REASON_ENROLLED_AFTER
     df["exclusion_reason"] = why
 
-    notes = []
+    notes = [n for n in (beyond_cutoff_note(prog, as_of_ts),) if n]
     n_future = int((~np.isnan(d) & (d > a)).sum())
     if n_future:
         notes.append(f"{n_future} discharge date(s) after as_of ignored (still enrolled at as_of).")
