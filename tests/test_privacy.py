@@ -424,3 +424,11 @@ def test_hidden_cells_of_a_mcnemar_table_are_protected():
 def test_margins_round_trip_to_dict():
     m = Margins.coerce({"total_row": {"g": "Total"}, "complements": {"n": "e"}, "hidden": {"h": {"n": 1}}})
     assert Margins.coerce(m.to_dict()) == m
+
+
+def test_scan_ignores_schema_urls_but_not_data(tmp_path):
+    # 1999/02/22 is in the RDF namespace URL every SVG metadata block carries
+    (tmp_path / "f.svg").write_text('<svg xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"></svg>', encoding="utf-8")
+    assert scan(tmp_path, _Prog(births=("1999-02-22",))).ok
+    (tmp_path / "g.svg").write_text("<svg><text>born 1999/02/22</text></svg>", encoding="utf-8")
+    assert scan(tmp_path, _Prog(births=("1999-02-22",))).findings["kind"].tolist() == ["birth_date"]

@@ -243,6 +243,14 @@ def _printable(data: bytes) -> str:
     return "\n".join(m.decode("ascii") for m in re.findall(rb"[\x20-\x7e]{6,}", data))
 
 
+#: XML namespace and schema URLs (W3C, Dublin Core, Office Open XML, ...) carry dates and
+#: numbers of their own (``http://www.w3.org/1999/02/22-rdf-syntax-ns#``) that are not data.
+_SCHEMA_URL = re.compile(
+    r"https?://(?:www\.)?(?:w3\.org|purl\.org|schemas\.openxmlformats\.org|schemas\.microsoft\.com|"
+    r"creativecommons\.org|matplotlib\.org|ns\.adobe\.com)[^\s\"'<>]*"
+)
+
+
 def _text_of(name: str, data: bytes) -> list[str]:
     """The texts to search in one file (or zip member) given its name and bytes."""
     low = name.lower()
@@ -257,7 +265,7 @@ def _text_of(name: str, data: bytes) -> list[str]:
             return [data.decode("utf-8", errors="replace")]
     if not _looks_text(data):
         return [_printable(data)]
-    text = data.decode("utf-8", errors="replace")
+    text = _SCHEMA_URL.sub(" ", data.decode("utf-8", errors="replace"))
     texts = []
     if re.search(r"(^|/)xl/worksheets/[^/]+\.xml$", low):
         # numeric cell values are numbers, not identifiers; strings live in sharedStrings

@@ -128,7 +128,7 @@ def quarterly(
     ctx.warnings.extend(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
     say("suppression")
     blocks = ctx.registry.suppress_all()
-    say("figures")
+    say("draw figures")
     sections = tuple(spec(blocks) for spec in sections_spec)
     return Report(
         title=cfg.title, program=cfg.program, quarter=ctx.quarter, as_of=as_of, config=cfg,
@@ -1217,6 +1217,7 @@ def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[flo
         fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     text = svg.getvalue()
     text = text[text.find("<svg"):]  # drop the XML prolog and doctype for inline use
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF boilerplate, no content
     return FigureBlock(key=key, title=title, png=png.getvalue(), svg=text)
 
 

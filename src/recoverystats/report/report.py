@@ -434,17 +434,17 @@ class Report:
         try:
             figs = tmp / "figures"
             figs.mkdir()
-            say("figures")
+            say("write figures")
             for f in self.figures:
                 (figs / f"{f.key}.png").write_bytes(f.png)
                 (figs / f"{f.key}.svg").write_text(_svg_file(f), encoding="utf-8")
-            say("html")
+            say("write html")
             (tmp / "report.html").write_text(self.to_html(), encoding="utf-8")
-            say("docx")
+            say("write docx")
             self.to_docx(tmp / "report.docx")
-            say("xlsx")
+            say("write xlsx")
             self.to_xlsx(tmp / "tables.xlsx")
-            say("json")
+            say("write results.json")
             now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
             doc = self.to_json_dict(generated_at=now)
             (tmp / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
