@@ -382,6 +382,12 @@ def test_forest_plot_draws_what_it_says(program):
     assert "Odds ratio (95% CI, log scale)" == ax.get_xlabel()
     texts = [tx.get_text() for tx in ax.texts]
     assert any(tx.startswith(f"{t.loc['age', 'estimate']:.2f} (") for tx in texts)
+    ax.figure.canvas.draw()
+    ticklabels = {tl.get_text() for tl in ax.get_xticklabels() if tl.get_text()}
+    assert "1" in ticklabels  # plain numbers on the log axis, not powers of ten
+    bare = res.plot(show_counts=False)
+    assert bare.get_yticklabels()[0].get_text().endswith("vs comparison")
+    assert not any("n=" in tl.get_text() for tl in bare.get_yticklabels())
 
 
 def test_top_level_lazy_name():

@@ -22,7 +22,16 @@ def _fmt(v: float) -> str:
     return f"{v:.2f}" if abs(v) < 100 else f"{v:.3g}"
 
 
-def _term_label(row: pd.Series) -> str:
+def _plain_log_ticks(ax: Any) -> None:
+    """Log-axis tick labels as plain numbers (0.5, 1, 2) rather than powers of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _term_label(row: pd.Series, show_counts: bool = True) -> str:
     label = str(row["term"])
     ref = row.get("reference")
     if isinstance(ref, str):
@@ -30,20 +39,22 @@ def _term_label(row: pd.Series) -> str:
         lev = label[len(str(var)) + 1 : -1] if label.startswith(f"{var}[") else label
         label = f"{var}: {lev} vs {ref}"
     n, ev = row.get("n"), row.get("events")
-    if n is not None and not pd.isna(n):
+    if show_counts and n is not None and not pd.isna(n):
         label += f" (n={int(n):,}, events={int(ev):,})"
     return label
 
 
 def plot_odds_ratios(result: Any, ax: Any = None, *, include_intercept: bool = False,
-                     annotate: bool = True, title: str | None = None) -> Any:
+                     annotate: bool = True, show_counts: bool = True, title: str | None = None) -> Any:
     """Forest plot of an :class:`~recoverystats.results.regression.OddsRatioResult`.
 
     One row per coefficient (exposure first, at the top), a point at the odds ratio and
-    a horizontal line for its confidence interval, on a log x axis with a dashed
-    reference line at OR = 1. Labels name each term's level and reference with its
-    n and events; ``annotate`` writes "OR (lo, hi)" at the right. Returns the Axes
-    (a fresh figure when ``ax`` is None; never ``plt.show()``).
+    a horizontal line for its confidence interval, on a log x axis (plain-number tick
+    labels) with a dashed reference line at OR = 1. Labels name each term's level and
+    reference with its n and events (``show_counts=False`` leaves the counts out, e.g.
+    for a public report where small cells must not appear); ``annotate`` writes
+    "OR (lo, hi)" at the right. Returns the Axes (a fresh figure when ``ax`` is None;
+    never ``plt.show()``).
     """
     from recoverystats.plotting.style import new_axes
 
@@ -65,12 +76,13 @@ def plot_odds_ratios(result: Any, ax: Any = None, *, include_intercept: bool = F
     ax.axvline(1.0, color="#555555", linestyle="--", linewidth=1.0)
     ax.set_xscale("log")
     ax.set_yticks(ypos)
-    ax.set_yticklabels([_term_label(r) for _, r in t.iterrows()])
+    ax.set_yticklabels([_term_label(r, show_counts) for _, r in t.iterrows()])
     finite = np.concatenate([lo, hi, est, [1.0]])
     finite = finite[np.isfinite(finite) & (finite > 0)]
     xmin, xmax = finite.min() / 1.5, finite.max() * 1.5
     ax.set_xlim(xmin, xmax)
     ax.set_ylim(-0.7, k - 0.3)
+    _plain_log_ticks(ax)
     if annotate:
         trans = ax.get_yaxis_transform()
         for i in range(k):
@@ -99,6 +111,7 @@ def plot_standardised(result: Any, ax: Any = None, *, title: str | None = None) 
     ax.axvline(1.0 if ratio else 0.0, color="#555555", linestyle="--", linewidth=1.0)
     if ratio:
         ax.set_xscale("log")
+        _plain_log_ticks(ax)
     ax.set_yticks(ypos)
     ax.set_yticklabels(list(t["comparison"]))
     ax.set_ylim(-0.7, k - 0.3)
