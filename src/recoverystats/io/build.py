@@ -164,7 +164,10 @@ def _np_int(arr: Any) -> np.ndarray:
 def _trim_text(arr: Any, na: tuple[str, ...], na_applied: bool) -> Any:
     """Strip surrounding whitespace and turn NA markers into nulls."""
     trimmed = pc.ascii_trim_whitespace(arr)
-    if not na_applied or not pc.all(pc.fill_null(pc.equal(trimmed, arr), True)).as_py():
+    unchanged = pc.sum(pc.binary_length(trimmed)).as_py() == pc.sum(pc.binary_length(arr)).as_py()
+    if unchanged:
+        trimmed = arr  # keep the original buffers; the trimmed copy is freed at once
+    if not na_applied or not unchanged:
         if na:
             trimmed = pc.if_else(pc.is_in(trimmed, value_set=pa.array(list(na), pa.string())),
                                  pa.scalar(None, pa.string()), trimmed)
