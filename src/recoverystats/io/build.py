@@ -948,8 +948,35 @@ def build_program(tables: Mapping[str, pd.DataFrame], *, as_of: Any = None, on_e
                   source: str = "<in-memory>") -> ProgramData:
     """Validate in-memory tables (canonical column names) into ``ProgramData``.
 
+    Parameters
+    ----------
+    tables
+        Canonical table name -> DataFrame (``participants`` required). Columns may be
+        text, numbers, datetimes or categoricals; they are coerced to the canonical
+        kinds exactly as file columns are.
+    as_of
+        Data cut-off for the ``after_as_of`` check (``None``: no check).
+    on_error
+        ``"raise"`` or ``"drop"``, as in :func:`recoverystats.read_program`.
+    source
+        Name used in messages and ``ProgramData.source``.
+
+    Returns
+    -------
+    ProgramData
+
+    Raises
+    ------
+    DataValidationError
+        Every error found (``on_error="raise"``), or table-level errors.
+    InvalidParameterError
+        Unknown table names, non-DataFrame values, bad ``on_error``/``as_of``.
+
+    Notes
+    -----
     The same coercion and rules as :func:`recoverystats.read_program`; ``line`` in
-    findings is the 1-based row position in each frame.
+    findings is the 1-based row position in each frame. Hand-written (no maintained
+    library implements this data model's rules); cf. R ``pointblank``/``validate``.
     """
     unknown = [k for k in tables if k not in TABLE_NAMES]
     if unknown:
