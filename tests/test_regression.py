@@ -293,6 +293,14 @@ def test_constant_covariate(program):
         odds_ratios(program.assign(const=5.0), "rearrest", exposure="group", adjust=["const"])
 
 
+def test_non_finite_design_values_named(program):
+    d = program.assign(dose=np.where(program.index < 5, 0.0, 1.0 + program.age))
+    with np.errstate(divide="ignore"), pytest.raises(
+        DataValidationError, match=r"design column\(s\) 'np.log\(dose\)' contain infinite"
+    ):
+        odds_ratios(d, formula="rearrest ~ group + np.log(dose)")
+
+
 def test_collinear_covariates_named(program):
     d = program.assign(age_months=program.age * 12)
     with pytest.raises(DataValidationError, match=r"perfectly collinear: \{age, age_months\}"):

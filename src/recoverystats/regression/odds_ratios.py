@@ -382,6 +382,12 @@ def odds_ratios(
     X = design.X
     k = X.shape[1]
     colmin, colmax = X.min(axis=0), X.max(axis=0)
+    bad = [design.names[c] for c in range(k) if not (np.isfinite(colmin[c]) and np.isfinite(colmax[c]))]
+    if bad:
+        raise DataValidationError(
+            f"covariates: design column(s) {', '.join(map(repr, bad))} contain infinite or undefined values "
+            "(e.g. log of 0, or inf in the data); fix the transformation or the values."
+        )
     for t in design.terms:
         if t.kind == "intercept":
             continue
