@@ -379,9 +379,10 @@ def test_parameter_errors(rossi):
 
 
 def test_few_clusters_warn(rossi):
-    with pytest.warns(SmallSampleWarning, match="only 5 clusters in 'c'"):
+    with pytest.warns(SmallSampleWarning, match="only 5 clusters in 'c'") as rec:
         res = hazard_ratios(rossi.assign(c=np.arange(len(rossi)) % 5), time="week", event="arrest",
                             exposure="fin", cluster="c")
+    assert rec[0].filename == __file__  # the warning points at the caller's line
     assert any("only 5 clusters" in n for n in res.notes)
 
 

@@ -87,10 +87,10 @@ def _stratum_terms(st: _Stratum, beta: np.ndarray):
     c = eta.max() if len(eta) else 0.0
     r = np.exp(eta - c)
     rx = r[:, None] * st.x
-    rc0 = np.cumsum(r[::-1])[::-1]
-    rc1 = np.cumsum(rx[::-1], axis=0)[::-1]
-    s0 = rc0[st.first]
-    s1 = rc1[st.first]
+    # rows from first[g] to first[g+1] join the risk set at t_g: sum those blocks, then a
+    # reverse cumulative sum over the (few) distinct event times
+    s0 = np.cumsum(np.add.reduceat(r, st.first)[::-1])[::-1]
+    s1 = np.cumsum(np.add.reduceat(rx, st.first, axis=0)[::-1], axis=0)[::-1]
     re = r[st.ev]
     d0 = np.add.reduceat(re, st.block_start) if len(st.ev) else np.zeros(0)
     d1 = np.add.reduceat(rx[st.ev], st.block_start, axis=0) if len(st.ev) else np.zeros((0, len(beta)))
@@ -201,7 +201,10 @@ def cox_schoenfeld(data: CoxData, beta: np.ndarray, time: np.ndarray) -> tuple[n
 def _count_before(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each position i: #{j < i: v_j < v_i} and #{j < i: v_j == v_i} (v: ints >= 0).
 
-    Bottom-up merge counting, vectorised per level with block-offset keys: O(n log^2 n).
+    Bottom-up merge counting, vectorised per level: the array is kept sorted within
+    blocks of size s, so the left halves form one globally sorted key array
+    (block * big + v) to binary-search the right halves in, and the merge to blocks of
+    2s is a stable sort of two sorted runs. O(n log n) overall.
     """
     n = len(v)
     less = np.zeros(n, dtype=np.int64)
@@ -209,20 +212,26 @@ def _count_before(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if n < 2:
         return less, eq
     big = np.int64(v.max()) + 1
-    pos = np.arange(n, dtype=np.int64)
-    v = v.astype(np.int64)
+    vals = v.astype(np.int64)
+    pos = np.arange(n)
+    slot = np.arange(n, dtype=np.int64)
     s = 1
     while s < n:
-        blk = pos // (2 * s)
-        right = (pos // s) % 2 == 1
-        keys_left = np.sort(blk[~right] * big + v[~right])
+        blk = slot // (2 * s)
+        right = (slot // s) % 2 == 1
+        left = ~right
+        keys_left = blk[left] * big + vals[left]
         q_blk = blk[right] * big
-        q = q_blk + v[right]
+        q = q_blk + vals[right]
         base = np.searchsorted(keys_left, q_blk, side="left")
         lo = np.searchsorted(keys_left, q, side="left")
         hi = np.searchsorted(keys_left, q, side="right")
-        less[right] += lo - base
-        eq[right] += hi - lo
+        pr = pos[right]
+        less[pr] += lo - base
+        eq[pr] += hi - lo
+        order = np.argsort(blk * big + vals, kind="stable")
+        vals = vals[order]
+        pos = pos[order]
         s *= 2
     return less, eq
 

@@ -260,6 +260,26 @@ def hazard_ratios(
             "drop them from the model (a constant has no hazard ratio)."
         )
     s_codes, s_keys = group_labels(frame, strata_cols, factors)
+    with _single_threaded_blas():
+        return _fit_and_report(frame, t, e, x, names, s_codes, strata_cols, cluster, factors, ties, level,
+                               notes, prep.n_excluded + int(len(prep.frame) - n), event)
+
+
+def _single_threaded_blas() -> Any:
+    """The fit is many small BLAS calls, where BLAS threads only add overhead (often 2x)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.ndarray, names: list[str],
+                    s_codes: np.ndarray, strata_cols: list[str], cluster: str | None, factors: dict | None,
+                    ties: str, level: float, notes: list[str], n_excluded: int, event: str) -> HazardRatioResult:
+    n, p = x.shape
     xc = x - x.mean(axis=0)
     data = cox_prepare(xc, t, e, s_codes, ties)
     fit = cox_newton(data)
@@ -301,7 +321,7 @@ def hazard_ratios(
             msg = (f"only {n_clusters} clusters in {cluster!r}: sandwich standard errors are unreliable with "
                    f"fewer than {_MIN_CLUSTERS} clusters.")
             notes.append(msg)
-            warnings.warn(msg, SmallSampleWarning, stacklevel=2)
+            warnings.warn(msg, SmallSampleWarning, stacklevel=3)
     se = np.sqrt(np.diag(v))
     z = _z(level)
     zstat = beta / se
@@ -336,7 +356,7 @@ def hazard_ratios(
     method = f"cox ({ties} ties" + (f", strata {', '.join(strata_cols)}" if strata_cols else "") + \
         (f", cluster-robust by {cluster}" if cluster else "") + ")"
     return HazardRatioResult(
-        _table=table, conf_level=level, method=method, n_used=n, n_excluded=prep.n_excluded + int(len(prep.frame) - n),
+        _table=table, conf_level=level, method=method, n_used=n, n_excluded=n_excluded,
         notes=tuple(notes), ties=ties, n_events=n_events, loglik=fit.loglik, loglik_null=fit.loglik_null,
         concordance=c_index, strata=tuple(strata_cols), cluster=cluster, n_clusters=n_clusters,
         iterations=fit.iterations, _tests=tests, _vcov=vdf, _vcov_model=vmdf, _ph=ph,
