@@ -418,6 +418,17 @@ def _coerce_column(arr: Any, col: ColumnSpec, opts: TableMapping, na_applied: bo
     vmap = opts.values.get(name)
     is_text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type)
     original = arr
+    if is_text and not vmap and pa.types.is_string(arr.type):
+        # fast paths on the untrimmed column: strict ISO dates, or every value already a code
+        if col.kind == "date" and not opts.date_format:
+            try:
+                return pc.cast(arr, pa.date32())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
+        elif col.kind == "code" and na_applied:
+            allowed = pa.array(sorted(col.codes or ()), pa.string())
+            if (pc.sum(pc.is_in(arr, value_set=allowed, skip_nulls=True)).as_py() or 0) == len(arr) - arr.null_count:
+                return arr
     if is_text or vmap or col.kind in ("id", "code", "string"):
         if not is_text and col.kind == "id" and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
             ctx.table_level("id_numeric", f"{name} is stored as numbers ({arr.type}); IDs such as 007 would "
