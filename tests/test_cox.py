@@ -325,6 +325,8 @@ def test_result_display_and_json(rossi_fit):
     d = rossi_fit.to_dict()
     json.dumps(d)
     assert d["n_events"] == 114 and d["concordance"] == pytest.approx(rossi_fit.concordance)
+    assert d["model_tests"][0]["test"] == "likelihood ratio"
+    assert [r["term"] for r in d["proportional_hazards"]] == [*ROSSI_COVS, "GLOBAL"]
     assert "log HR" in rossi_fit._repr_html_()
 
 

@@ -357,6 +357,7 @@ def test_result_display_and_json(rossi):
     json.dumps(d)
     assert d["result"] == "SurvivalResult" and len(d["table"]) == len(res.table)
     assert "_curve" not in d
+    assert [m["fin"] for m in d["median"]] == [0, 1] and d["median"][0]["estimate"] is None  # not reached
 
 
 def test_sample_program_relapse_output_works():

@@ -16,7 +16,7 @@ from scipy import stats
 
 from recoverystats._checks import check_option
 from recoverystats.errors import InvalidParameterError
-from recoverystats.results.base import ResultMixin
+from recoverystats.results.base import ResultMixin, json_safe
 from recoverystats.survival._km import km_ci, rmst_from_curve, step_quantile
 
 __all__ = [
@@ -79,6 +79,13 @@ class SurvivalResult(ResultMixin):
     _entries: pd.DataFrame | None = None
 
     _title = "Kaplan-Meier survival"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: metadata, notes, the curve table, group sizes and medians with CIs."""
+        out = ResultMixin.to_dict(self)
+        out["groups"] = json_safe(self._groups)
+        out["median"] = json_safe(self.median())
+        return out
 
     # -- helpers ---------------------------------------------------------------
     def _group_items(self) -> Iterator[tuple[tuple, pd.DataFrame, pd.Series]]:
@@ -302,6 +309,11 @@ class RMSTResult(ResultMixin):
 
     _title = "Restricted mean survival time"
 
+    def to_dict(self) -> dict[str, Any]:
+        out = ResultMixin.to_dict(self)
+        out["differences"] = json_safe(self._differences)
+        return out
+
     @property
     def differences(self) -> pd.DataFrame:
         """Each group minus the first: comparison, estimate, ci_lower, ci_upper, std_error, statistic, p_value."""
@@ -326,6 +338,12 @@ class TestResult(ResultMixin):
 
     _title = "Test"
     __test__ = False  # not a pytest test class despite the name
+
+    def to_dict(self) -> dict[str, Any]:
+        out = ResultMixin.to_dict(self)
+        if len(self._by_group):
+            out["by_group"] = json_safe(self._by_group)
+        return out
 
     @property
     def statistic(self) -> float:
@@ -389,6 +407,15 @@ class HazardRatioResult(ResultMixin):
     _ph: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     _title = "Cox proportional-hazards model"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict including the model tests and the proportional-hazards tests (km transform)."""
+        out = ResultMixin.to_dict(self)
+        out["model_tests"] = json_safe(self._tests)
+        ph = self._ph
+        if len(ph):
+            out["proportional_hazards"] = json_safe(ph.loc[ph["transform"] == "km"].drop(columns="transform"))
+        return out
 
     @property
     def model_tests(self) -> pd.DataFrame:
@@ -462,6 +489,13 @@ class CumulativeIncidenceResult(ResultMixin):
     _gray: pd.DataFrame | None = None
 
     _title = "Cumulative incidence (Aalen-Johansen)"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = ResultMixin.to_dict(self)
+        out["groups"] = json_safe(self._groups)
+        if self._gray is not None:
+            out["gray_test"] = json_safe(self._gray)
+        return out
 
     @property
     def groups(self) -> pd.DataFrame:
