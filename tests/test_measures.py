@@ -219,6 +219,19 @@ def test_retention_rates_match_hand_count():
     assert elig["retained_30"].sum() == 7.0
 
 
+def test_retention_discharge_without_reason_is_a_dropout_and_is_noted():
+    prog = program([
+        {"participant_id": "a", "enrollment_date": day(0), "discharge_date": day(40)},
+        {"participant_id": "b", "enrollment_date": day(0), "discharge_date": day(40), "discharge_reason": "completed"},
+    ])
+    df = retention(prog, days=(30, 60), as_of=day(100))
+    a, b = row(df, "a"), row(df, "b")
+    # unknown reason: not a completion, so not retained at 60 and a dropout event on day 40
+    assert (a["retained_30"], a["retained_60"], a["event"], a["time_days"]) == (1.0, 0.0, 1, 40.0)
+    assert (b["retained_60"], b["event"]) == (1.0, 0)
+    assert "1 discharge(s) without a discharge_reason counted as dropout" in " ".join(df.attrs["measure"]["notes"])
+
+
 def test_retention_bad_parameters():
     prog = _retention_program()
     with pytest.raises(InvalidParameterError, match=r"days must be a positive whole number of days .*got 0"):

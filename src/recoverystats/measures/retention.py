@@ -139,6 +139,10 @@ def retention(
     n_nodate = int((reason.notna().to_numpy(dtype=bool) & np.isnan(d)).sum())
     if n_nodate:
         notes.append(f"{n_nodate} participant(s) with a discharge_reason but no discharge_date treated as enrolled.")
+    n_noreason = int((discharged & enrolled_by & reason.isna().to_numpy(dtype=bool)).sum())
+    if n_noreason:
+        notes.append(f"{n_noreason} discharge(s) without a discharge_reason counted as dropout (event = 1), "
+                     "not completion; fill in discharge_reason if some were completions.")
     return attach(df, "retention", as_of=as_of_ts, as_of_source=as_of_source,
                   parameters={"days": horizons, "completion_counts": bool(completion_counts)},
                   covariates=covariates, notes=notes)
