@@ -424,3 +424,13 @@ def test_cluster_robust_with_strata_matches_statsmodels(uis):
     assert_allclose(res.table["log_hazard"], m.params, rtol=RTOL_IMPL)
     assert_allclose(res.table["std_error"], m.bse, rtol=RTOL_IMPL)
     assert "strata SITE" in res.method and "cluster-robust by mentor" in res.method
+
+
+def test_monotone_likelihood_is_a_clear_error():
+    # Every event is in x = 1: the partial likelihood increases without bound in the x coefficient.
+    rng = np.random.default_rng(0)
+    n = 100
+    x = rng.binomial(1, 0.5, n)
+    d = pd.DataFrame({"t": rng.exponential(10, n), "e": (x == 1).astype(int), "x": x, "age": rng.normal(40, 10, n)})
+    with pytest.raises(EstimationError, match="monotone likelihood: the log hazard ratio of 'x' grows without bound"):
+        hazard_ratios(d, time="t", event="e", exposure="x", adjust=["age"])

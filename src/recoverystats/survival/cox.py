@@ -29,6 +29,10 @@ __all__ = ["hazard_ratios", "Ties"]
 Ties = Literal["efron", "breslow"]
 
 _MIN_CLUSTERS = 20
+#: |log HR| beyond which a coefficient is treated as diverging (HR > 22,000).
+_MONOTONE = 10.0
+#: Condition number of the information matrix beyond which it is treated as singular.
+_MAX_COND = 1e12
 _MIN_EPV = 10
 
 
@@ -284,23 +288,31 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
     data = cox_prepare(xc, t, e, s_codes, ties)
     fit = cox_newton(data)
     beta = fit.beta
+    try:
+        cond = float(np.linalg.cond(fit.info))
+    except np.linalg.LinAlgError:
+        cond = np.inf
+    diverging = [names[j] for j in range(p) if not np.isfinite(beta[j]) or abs(beta[j]) > _MONOTONE]
+    if diverging and (not fit.converged or not np.isfinite(cond) or cond > _MAX_COND):
+        raise EstimationError(
+            f"monotone likelihood: the log hazard ratio of {', '.join(repr(d) for d in diverging)} grows without "
+            "bound (e.g. every event is in one level, or the covariate orders the event times perfectly), so "
+            "the hazard ratio is infinite and has no Wald CI. Combine sparse levels, drop the term, or "
+            "report the groups descriptively (Kaplan-Meier, log-rank test)."
+        )
     if not fit.converged or not np.all(np.isfinite(beta)):
         raise EstimationError(
             f"the Cox model did not converge in {fit.iterations} Newton-Raphson iterations "
             f"(largest |log HR| {np.nanmax(np.abs(beta)):.3g}). Check for covariates that perfectly "
             "separate early from late events, sparse categorical levels, or collinear terms."
         )
-    try:
-        v_model = np.linalg.inv(fit.info)
-        cond = np.linalg.cond(fit.info)
-    except np.linalg.LinAlgError:
-        cond = np.inf
-    if not np.isfinite(cond) or cond > 1e12:
+    if not np.isfinite(cond) or cond > _MAX_COND:
         raise EstimationError(
             "the information matrix is singular: some terms are collinear (or constant within every "
             f"stratum). Terms: {', '.join(names)}. Remove redundant terms or strata."
         )
-    big = [names[j] for j in range(p) if abs(beta[j]) > 15]
+    v_model = np.linalg.inv(fit.info)
+    big = [names[j] for j in range(p) if abs(beta[j]) > _MONOTONE]
     if big:
         notes.append(
             f"very large log hazard ratio(s) for {', '.join(big)}: the likelihood may be monotone "
