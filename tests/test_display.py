@@ -261,3 +261,26 @@ def test_display_numbers_are_rounded_only_at_render_time(built):
     assert pd.api.types.is_float_dtype(t["estimate"])  # .table stays numeric
     first = t.iloc[0]
     assert f"{first['estimate']:.3f}" in res._repr_html_()
+
+
+@pytest.mark.slow  # builds a quarterly report (~10 s)
+def test_report_tables_use_the_same_renderer():
+    """The report's tables come from the same render_html_table/label as every result."""
+    from recoverystats.datasets import simulate_program
+    from recoverystats.report import quarterly
+    from recoverystats.report.report import display_frame
+
+    prog = simulate_program(800, seed=3, contacts=True, assessments=True).program()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = quarterly(prog, quarter="2026Q3")
+    doc = report.to_html()
+    tables = re.findall(r'<div class="rs-result"><table class="rs-table[^"]*">.*?</table>', doc, re.S)
+    shown = [b for b in report.tables.values() if b.show_in_document]
+    assert len(tables) == len(shown) > 5
+    for block in shown:
+        disp = display_frame(block)
+        expected = render_html_table(disp, title=block.title, notes=block.notes,
+                                     labels={c: label(c, block.labels) for c in disp.columns}, max_rows=500)
+        body = re.search(r"<tbody>.*?</tbody>", expected, re.S).group(0)
+        assert body in doc, block.key
