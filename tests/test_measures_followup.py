@@ -94,6 +94,19 @@ def test_followup_hand_computed_window_closed():
     assert s["target"] == 0.8 and s["meets_target"] is False
 
 
+def test_followup_time_days_censored_at_death_window_close_or_as_of():
+    df = followup(_followup_program(), as_of=day(400))
+    # interviews in the window: time to the interview (days from intake / enrollment)
+    assert_allclose([row(df, p)["time_days"] for p in ("in150", "in240", "noint")], [150, 240, 190], atol=EXACT)
+    # no interview in the window: censored at window close (day 240) ...
+    assert_allclose([row(df, p)["time_days"] for p in ("none", "early", "late")], [240, 240, 240], atol=EXACT)
+    # ... or at as_of while the window is open (intake day 200, as_of day 400) ...
+    assert_allclose(row(df, "open")["time_days"], 200, atol=EXACT)
+    # ... or at death (day 100): a participant is not at risk of an interview after dying
+    assert_allclose(row(df, "died")["time_days"], 100, atol=EXACT)
+    assert row(df, "died")["event"] == 0
+
+
 def test_followup_window_opened_rule_counts_open_windows():
     df = followup(_followup_program(), as_of=day(400), due_rule="window_opened")
     assert bool(row(df, "open")["due"])  # window opened day 350 <= 400, closes day 440

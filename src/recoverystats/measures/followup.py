@@ -21,6 +21,7 @@ from recoverystats.measures._common import (
     check_program,
     day_number,
     death_day,
+    nan_min,
     positions,
     resolve_as_of,
     to_dates,
@@ -110,7 +111,7 @@ def followup(
         followup_date, days_to_followup, due, completed, completed_in_window,
         completed_outside_window`` (the last two 1.0/0.0 when due, NaN otherwise),
         ``event`` (follow-up done in window), ``time_days`` (to the follow-up, or
-        censored at the earlier of as_of and window close), ``eligible`` (= due) and
+        censored at the earliest of as_of, window close and death), ``eligible`` (= due) and
         ``exclusion_reason``. ``df.attrs["measure"]["summary"]`` holds the overall
         due / completed / rate / target.
 
@@ -177,7 +178,8 @@ def followup(
     df["completed_in_window"] = np.where(due, in_win.astype(float), np.nan)
     df["completed_outside_window"] = np.where(due, (completed & ~in_win).astype(float), np.nan)
     df["event"] = in_win.astype("int64")
-    cens = np.minimum(np.full(n, a), idx + hi)
+    # not at risk of an interview after the window closes, after as_of, or after death
+    cens = nan_min(np.full(n, a), idx + hi, death)
     df["time_days"] = np.where(enrolled_by, np.maximum(np.where(in_win, fu_day, cens) - idx, 0.0), np.nan)
     df["eligible"] = due
     why = np.full(n, None, dtype=object)
