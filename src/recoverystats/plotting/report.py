@@ -172,7 +172,7 @@ def plot_pchart(table: pd.DataFrame, ax: Any = None, *, title: str = "", as_of: 
     ax.yaxis.set_major_formatter(_percent_formatter())
     ax.legend(frameon=False, fontsize=8, loc="upper right")
     n_total = _num(table.loc[table["period"] == "Total", "n"].iloc[0]) if (table["period"] == "Total").any() else np.nan
-    style_axes(ax, title=f"{title}: p-chart", xlabel="Enrollment quarter", ylabel="Proportion",
+    style_axes(ax, title=f"{title}: p-chart", xlabel="Quarter the outcome window closed", ylabel="Proportion",
                n=None if np.isnan(n_total) else int(n_total), as_of=as_of)
     return ax
 

@@ -549,9 +549,8 @@ class _Context:
         en = en.reset_index(drop=True)
         ncols = tuple(f"new_{g}" for g in gs)
         ids = {}
-        for i, (per, v) in enumerate(zip(en["period"], en["new_total"], strict=True)):
-            # a fully observed enrollment cohort is also a p-chart cohort: link by value
-            ids[(i, "new_total")] = (f"enr|{per}|{TOTAL}", f"cohort|{per}|{int(v)}")
+        for i, per in enumerate(en["period"]):
+            ids[(i, "new_total")] = f"enr|{per}|{TOTAL}"
         for g in gs:
             ids[(len(periods), f"new_{g}")] = f"N|{g}"
         ids[(len(periods), "new_total")] = "N|all"
@@ -658,12 +657,20 @@ class _Context:
                      first: _measure_meta(self.definitions.get(first, {}), "recidivated", "eligible")},
         ))
         charts = []
+        windows = {"relapse": (self.cfg.relapse_window, "enrollment_date")}
+        windows.update({lvl: (self.cfg.recidivism_window, "index_date") for lvl in self.cfg.recidivism_levels})
         for key, label, col in items[:2]:
             d = self.measures[key]
-            d = d[d["eligible"].astype(bool) & d[col].notna()]
+            d = d[d["eligible"].astype(bool) & d[col].notna()].copy()
             if len(d) < 2:
                 continue
-            tr = trend(d, col, date="enrollment_date", freq="Q", conf_level=self.cfg.conf_level).table
+            # each participant counts in the quarter their outcome window closed: every such
+            # group is complete (no partially observed enrollment cohorts), and the quarters
+            # add up to the eligible total of the outcome table
+            days, index_col = windows[key]
+            index = d[index_col] if index_col in d else d["enrollment_date"]
+            d["_window_closed"] = index + pd.to_timedelta(days, unit="D")
+            tr = trend(d, col, date="_window_closed", freq="Q", conf_level=self.cfg.conf_level).table
             keep = ["period", "n", "events", "estimate", "ci_lower", "ci_upper", "centre", "lcl", "ucl", "signal"]
             tr = tr[keep].copy()
             tr["signal"] = tr["signal"].astype(float)
@@ -675,19 +682,18 @@ class _Context:
             tid: dict[tuple[int, str], Any] = {
                 (len(tr) - 1, "n"): (f"out|{key}|{TOTAL}|n", f"elig|{TOTAL}|{int(tot['n'])}"),
                 (len(tr) - 1, "events"): f"out|{key}|{TOTAL}|events"}
-            for i, (per, nn) in enumerate(zip(tr["period"][:-1], tr["n"][:-1], strict=True)):
-                tid[(i, "n")] = f"cohort|{per}|{int(nn)}"
             tkey = f"pchart_{key}"
             self.registry.add(PendingTable(
-                key=tkey, sheet=f"p-chart {key}"[:31], title=f"{label}: quarterly p-chart (cohorts by enrollment quarter)",
+                key=tkey, sheet=f"p-chart {key}"[:31], title=f"{label}: quarterly p-chart (by quarter the outcome window closed)",
                 raw=tr, count_columns=("n", "events"),
                 margins={"total_row": {"period": TOTAL}, "complements": [("n", "events")]},
                 dependent={**self._RATE_DEP, "lcl": ["n"], "ucl": ["n"], "signal": ["n", "events"]},
-                labels={"period": "Enrollment quarter", "centre": "Centre", "lcl": "LCL", "ucl": "UCL",
+                labels={"period": "Window closed", "centre": "Centre", "lcl": "LCL", "ucl": "UCL",
                         "signal": "Signal"},
                 percent_columns=("estimate", "ci_lower", "ci_upper", "centre", "lcl", "ucl"), ids=tid,
-                measure={"definition": "Per enrollment-quarter cohort: proportion with the outcome among "
-                                       "eligible participants; p-chart centre = pooled proportion, limits "
+                measure={"definition": "Per quarter in which the outcome window closed (index date + window): "
+                                       "proportion with the outcome among eligible participants; p-chart "
+                                       "centre = pooled proportion, limits "
                                        "= centre +/- 3 sqrt(p(1-p)/n_i) (rates.trend).",
                          "as_of": self.as_of.date().isoformat()},
             ))
@@ -1145,7 +1151,8 @@ class _Context:
                 else "SMALL-CELL SUPPRESSION WAS TURNED OFF (--no-suppress): this report contains small cells and is not for release."
             out.append(TextBlock(heading="Statistical methods", bullets=(
                 f"Proportions: Wilson score intervals ({self.cfg.conf_level:.0%}), rates.proportion (R binom.confint method='wilson').",
-                "Quarterly trends: p-chart by enrollment-quarter cohort, centre = pooled proportion, limits "
+                "Quarterly trends: p-chart by the quarter in which each participant's outcome window closed, "
+                "centre = pooled proportion, limits "
                 "centre ± 3·sqrt(p(1−p)/n_i) (Laney p′ when over-dispersed), rates.trend (R qcc type='p').",
                 "Baseline table: rates.table_one; SMD as R tableone (Yang & Dalton for categorical variables).",
                 "Adjusted odds ratios: logistic regression with cluster-robust (CR1) standard errors by first "
