@@ -320,6 +320,15 @@ def test_engagement_hand_computed():
     assert_allclose(row(df2, "a")[["contacts_first", "contacts_per_30d", "engaged"]].astype(float), [1, 1, 1], atol=EXACT)
 
 
+def test_engagement_time_to_match_censored_at_death():
+    # never matched, no discharge recorded, died on day 40: censored at death, not at as_of
+    parts = pd.DataFrame({"participant_id": ["x", "y"], "group": "pm", "enrollment_date": day(0)})
+    ev = pd.DataFrame({"participant_id": ["x"], "event_date": [day(40)], "event_type": ["death"]})
+    df = engagement(ProgramData.from_tables(participants=parts, events=ev), as_of=day(300))
+    assert_allclose([row(df, "x")["time_days"], row(df, "y")["time_days"]], [40, 300], atol=EXACT)
+    assert (df["event"] == 0).all()
+
+
 def test_engagement_bad_parameters():
     prog = _engagement_program()
     with pytest.raises(InvalidParameterError, match=r"first_days must be a positive whole number of days .*got 0"):

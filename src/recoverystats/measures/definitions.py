@@ -156,7 +156,7 @@ DEFINITIONS: dict[str, MeasureDefinition] = {
                 "enrollment to as_of. Time to first match: event = 1 when the first match_date is on "
                 "or before as_of (matched), time_days = days from enrollment to it (0 when matched "
                 "before enrollment, e.g. pre-release); never-matched participants are censored at "
-                "the earliest of discharge_date and as_of."
+                "the earliest of discharge_date, death and as_of."
             ),
             tables=("participants", "contacts", "matches"),
             outcome=("contacts_per_30d", "engaged", "matched"),

@@ -18,6 +18,7 @@ from recoverystats.measures._common import (
     check_days,
     check_program,
     day_number,
+    death_day,
     nan_min,
     positions,
     resolve_as_of,
@@ -68,7 +69,7 @@ def engagement(
         \\#\\{\\text{contacts } j: 0 \\le t_{ij} - e_i \\le F - 1\\}
 
     for participants with :math:`e_i + F - 1 \\le a`. Time to first match is right-
-    censored at the earlier of discharge and ``as_of`` for never-matched participants
+    censored at the earliest of discharge, death and ``as_of`` for never-matched participants
     (R: ``survfit(Surv(time_days, event) ~ group)``). Minutes missing on a contact count
     as 0 in the minute totals. Hand-written with a single ``groupby``: no library
     defines mentor engagement.
@@ -125,7 +126,7 @@ def engagement(
             match_day[fm.index.to_numpy()] = fm.to_numpy()
     matched = ~np.isnan(match_day) & enrolled_by
     dis = to_days(p["discharge_date"])
-    cens = nan_min(np.where(dis <= a, dis, np.nan), np.full(n, a))
+    cens = nan_min(np.where(dis <= a, dis, np.nan), death_day(prog, a), np.full(n, a))
     time = np.maximum(np.where(matched, match_day, cens) - e, 0.0)
     time[~enrolled_by] = np.nan
 
