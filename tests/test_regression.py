@@ -173,6 +173,9 @@ def test_inverted_exposure(program):
     assert_allclose([b["ci_lower"], b["ci_upper"]], [1 / a["ci_upper"], 1 / a["ci_lower"]], rtol=RTOL)
     assert_allclose(b["p_value"], a["p_value"], rtol=RTOL)
     assert_allclose(inv.table["estimate"].iloc[1:], res.table["estimate"].iloc[1:], rtol=RTOL)
+    # n/events now count the former reference group
+    comp = program[program.group == "comparison"]
+    assert b["n"] == len(comp) and b["events"] == comp["rearrest"].sum()
     assert any("inverted" in n for n in inv.notes)
 
 

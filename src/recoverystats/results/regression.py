@@ -126,6 +126,19 @@ class OddsRatioResult(ResultMixin):
                 new_refs.append(ref)
         t["term"] = new_terms
         t["reference"] = new_refs
+        # n/events now describe the former reference group (every row's new "level")
+        model = self._model
+        if model is not None and main.any():
+            cols = [c for term in model.design.exposure_terms for c in term.columns]
+            X = model.design.X
+            if model.exposure_kind == "binary" and len(cols) == 1:
+                ref_rows = X[:, cols[0]] == model.exposure_levels[0]
+            else:
+                ref_rows = ~(X[:, cols] != 0).any(axis=1)
+            t.loc[main, "n"] = int(ref_rows.sum())
+            t.loc[main, "events"] = int(model.y[ref_rows].sum())
+        else:
+            t.loc[main, ["n", "events"]] = pd.NA
         note = f"Exposure odds ratios inverted (1/OR): odds of the outcome in the reference level relative to each level of {self.exposure!r}."
         return dataclasses.replace(self, _table=t, notes=(*self.notes, note))
 
