@@ -541,3 +541,44 @@ def test_every_rule_is_exercised_by_a_test():
     text = "".join((here / name).read_text() for name in ("test_validation.py", "test_io_read.py", "test_cli.py"))
     untested = [rule for rule in RULES if f'"{rule}"' not in text and f"[{rule}]" not in text]
     assert untested == []
+
+
+@pytest.mark.parametrize("layout", ["sorted", "shuffled", "variable_width", "with_orphans"])
+def test_lookup_fast_paths_agree_with_the_general_path(tmp_path, layout):
+    """Sorted fixed-width IDs (binary search), unsorted (integer hash) and other IDs (Arrow) agree."""
+    rng = np.random.default_rng(7)
+    n, m = 60, 400
+    ids = np.array([f"P{i:04d}" for i in range(n)])
+    if layout == "variable_width":
+        ids = np.array([f"P{i}" for i in range(n)])
+    enr = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 200, n), unit="D")
+    owner = np.sort(rng.integers(0, n, m))
+    day = pd.Timestamp("2024-12-01") + pd.to_timedelta(rng.integers(0, 400, m), unit="D")
+    ev = pd.DataFrame({"participant_id": ids[owner], "event_date": day.strftime("%Y-%m-%d"),
+                       "event_type": rng.choice(["arrest", "relapse"], m)})
+    ev = ev.sort_values(["participant_id", "event_date"], kind="stable").reset_index(drop=True)
+    ev = pd.concat([ev, ev.iloc[[5, 9]]]).sort_values(["participant_id", "event_date"], kind="stable")
+    if layout == "shuffled":
+        ev = ev.sample(frac=1, random_state=1)
+    if layout == "with_orphans":
+        ev.iloc[[3, 30], 0] = ["Z0001", "A0000"]
+    ev = ev.reset_index(drop=True)
+    part = pd.DataFrame({"participant_id": ids, "enrollment_date": enr.strftime("%Y-%m-%d"), "group": "a"})
+    part = part.sample(frac=1, random_state=2)  # participants in any order
+    folder = tmp_path / layout
+    folder.mkdir()
+    part.to_csv(folder / "participants.csv", index=False)
+    ev.to_csv(folder / "events.csv", index=False)
+    prog = rs.read_program(folder, on_error="drop")
+    # expected, computed directly with pandas
+    e = ev.merge(part.assign(enrollment_date=pd.to_datetime(part["enrollment_date"])), on="participant_id", how="left")
+    known = e["enrollment_date"].notna().to_numpy()
+    assert prog.flow.set_index("table").loc["events", "rows_kept"] == known.sum()
+    kept = e[known].reset_index(drop=True)
+    expected_before = (pd.to_datetime(kept["event_date"]) < kept["enrollment_date"]).tolist()
+    assert prog.events["before_enrollment"].tolist() == expected_before
+    orphans = only(prog.validation, "orphan") if layout == "with_orphans" else prog.validation.iloc[0:0]
+    assert sorted(orphans["line"].tolist()) == sorted((np.flatnonzero(~known) + 2).tolist())
+    rep = one(prog.validation, "repeated_row")
+    n_rep = int(ev[known].duplicated().sum()) if layout != "with_orphans" else int(ev.duplicated().sum())
+    assert f"{n_rep} row(s) repeat" in rep["message"]

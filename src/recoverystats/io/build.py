@@ -640,7 +640,13 @@ def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
         elif col.null_count <= 1 and pc.count_distinct(col, mode="only_valid").as_py() == n - col.null_count:
             return
     check_cols = canon + [c for c in frame.columns if c not in spec.column_names]
-    if codes is not None:
+    if codes is not None and bool((codes[1:] >= codes[:-1]).all()):
+        # rows sorted by participant then date (the usual export order): repeats are neighbours
+        eq = codes[1:] == codes[:-1]
+        cand = np.zeros(n, dtype=bool)
+        cand[1:] |= eq
+        cand[:-1] |= eq
+    elif codes is not None:
         cand = pd.Series(codes, copy=False).duplicated(keep=False).to_numpy()
     else:
         cand = frame.duplicated(subset=keyed or canon[:3], keep=False).to_numpy()
@@ -701,8 +707,8 @@ def _id_keys(arr: Any) -> np.ndarray | None:
     """Fixed-width IDs (all the same byte length <= 8, no nulls) packed into uint64 keys, else None.
 
     Most exports use fixed-width codes (``P000123``, ``00042``); packing their bytes
-    into one integer turns string hashing into integer hashing (several times faster)
-    without parsing anything, so ``007`` and ``7`` stay different keys.
+    (big-endian, so numeric order is the text order) turns string hashing into integer
+    work without parsing anything, so ``007`` and ``7`` stay different keys.
     """
     a = _arr(arr)
     n = len(a)
@@ -716,18 +722,35 @@ def _id_keys(arr: Any) -> np.ndarray | None:
     data = np.frombuffer(bufs[2], dtype=np.uint8, count=width * n, offset=int(offs[0]))
     packed = np.zeros((n, 8), dtype=np.uint8)
     packed[:, :width] = data.reshape(n, width)
-    return packed.view(np.uint64).ravel()
+    return packed.view(">u8").ravel().astype(np.uint64)
 
 
-def _index_in(child: Any, parent: Any) -> np.ndarray:
-    """Position of each child ID in ``parent`` (first occurrence), -1 when absent or null."""
+def _lookup(child: Any, parent: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each child ID in ``parent`` (first occurrence; -1 when absent or null), and a rank.
+
+    The rank orders rows by parent ID when the child IDs are sorted (it is the position
+    in the sorted parent keys), else it is the position itself; it is only used to
+    pre-screen repeated rows. Sorted fixed-width IDs (the usual export order) take a
+    binary search; other fixed-width IDs a hash lookup on integers; anything else
+    Arrow's string ``index_in``.
+    """
     ck, pk = _id_keys(child), _id_keys(parent)
     if ck is not None and pk is not None:
+        if len(ck) < 2 or bool((ck[1:] >= ck[:-1]).all()):
+            order = np.argsort(pk, kind="stable")
+            spk = pk[order]
+            if len(spk) and not bool((spk[1:] == spk[:-1]).any()):
+                pos = np.searchsorted(spk, ck)
+                posc = np.minimum(pos, len(spk) - 1)
+                found = spk[posc] == ck
+                return np.where(found, order[posc], -1).astype(np.int64), pos.astype(np.int64)
         index = pd.Index(pk)
         if index.is_unique:
-            return index.get_indexer(ck).astype(np.int64)
+            idx = index.get_indexer(ck).astype(np.int64)
+            return idx, idx
     idx = pc.index_in(child, value_set=_arr(parent))
-    return _np_int(pc.fill_null(pc.cast(idx, pa.int64()), -1)).astype(np.int64)
+    out = _np_int(pc.fill_null(pc.cast(idx, pa.int64()), -1)).astype(np.int64)
+    return out, out
 
 
 def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None, drop_mode: bool) -> np.ndarray:
@@ -739,7 +762,7 @@ def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None
     spec = TABLES[b.name]
     ctx = b.ctx
     frame = b.frame
-    pidx = None
+    pidx = prank = None
     for col, (ptable, pcol) in spec.references.items():
         parent = built.get(ptable)
         if parent is None or parent.fatal or col not in b.ids:
@@ -748,7 +771,7 @@ def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None
             continue
         child_ids = b.ids[col]
         pids = parent.ids[pcol]
-        idx = _index_in(child_ids, pids)
+        idx, rank = _lookup(child_ids, pids)
         present = _np_bool(pc.is_valid(child_ids))
         orphan = (idx < 0) & present
         if orphan.any():
@@ -777,7 +800,7 @@ def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None
                              f"{int(plines[idx[p]])})", action="dropped")
                     cascade |= lost
         if ptable == "participants":
-            pidx = idx
+            pidx, prank = idx, rank
 
     date_col = {"events": "event_date", "contacts": "contact_date", "assessments": "assessment_date",
                 "matches": "match_date", "participants": "enrollment_date", "mentors": "certified_date"}[b.name]
@@ -836,7 +859,7 @@ def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None
                              f"{point} assessment on {v} is {days[q]:+.0f} days from {refname} "
                              f"(expected {lo:+d} to {hi:+d} days)", action="")
     if not spec.key:
-        codes = _row_codes(pidx, d) if pidx is not None else None
+        codes = _row_codes(prank, d) if prank is not None else None
         _duplicates(spec, frame, ctx, b.error_rows, b.drop_rows, b.ids, codes)
     return cascade
 
