@@ -429,3 +429,15 @@ def test_measure_output_from_data_sample_matches_statsmodels(sample_dir):
     assert_allclose(t.loc["risk_level[high]", "std_error"],
                     ref.bse["C(risk_level, Treatment('low'))[T.high]"], rtol=RTOL)
     assert_allclose(t.loc["age", "p_value"], ref.pvalues["age"], rtol=RTOL)
+
+
+def test_cr2_with_singleton_clusters_matches_direct(program):
+    """Half the participants unmatched (each its own cluster): the vectorised singleton path."""
+    d = program.copy()
+    d.loc[d.index % 2 == 0, "mentor_id"] = "solo" + d.loc[d.index % 2 == 0, "participant_id"]
+    res = odds_ratios(d, "rearrest", exposure="group", adjust=["age"], cluster="mentor_id", cluster_correction="CR2")
+    X = np.column_stack([(d.group == "peer_mentoring").astype(float), d.age, np.ones(len(d))])
+    y = d.rearrest.to_numpy(float)
+    fit = sm.Logit(y, X).fit(disp=0)
+    V = _cr2_direct(X, y, fit.predict(), d.mentor_id.to_numpy())
+    assert_allclose(res.table["std_error"], np.sqrt(np.diag(V)), rtol=RTOL)

@@ -371,8 +371,17 @@ def cluster_cov(
     e = r / sw
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(G + 1))
+    sizes = np.diff(bounds)
     U = np.empty((G, k))
-    for g in range(G):
+    # singleton clusters (e.g. unmatched participants): H_gg is the scalar hat value
+    single = np.flatnonzero(sizes == 1)
+    if single.size:
+        rows = order[bounds[single]]
+        Xs = Xt[rows]
+        h = np.einsum("ij,jk,ik->i", Xs, bread, Xs)
+        scale = np.where(1.0 - h > 1e-12, 1.0 / np.sqrt(np.clip(1.0 - h, 1e-300, None)), 0.0)
+        U[single] = Xs * (e[rows] * scale)[:, None]
+    for g in np.flatnonzero(sizes > 1):
         idx = order[bounds[g] : bounds[g + 1]]
         Xg = Xt[idx]
         eg = e[idx]
