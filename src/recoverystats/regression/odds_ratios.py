@@ -218,7 +218,9 @@ def odds_ratios(
     maximum likelihood when the data are completely or quasi-completely separated
     (linear-programming check of Konis 2007, as R ``detectseparation``) or when events
     are few: fewer than ``FIRTH_MIN_EVENTS`` (20) in the smaller outcome class or fewer
-    than ``FIRTH_EPV`` (5) per coefficient; ``.notes`` says which.
+    than ``FIRTH_EPV`` (5) per coefficient; ``.notes`` says which. Above
+    ``FIRTH_PROFILE_ALL_CELLS`` (2,000,000) rows x coefficients only the exposure is
+    profiled; the other rows get Wald intervals from the penalised fit (noted).
 
     Cluster-robust SEs: CR1 ``V = c B (sum_g U_g U_g') B`` with ``B = (X'WX)^{-1}``,
     ``U_g`` the cluster score sums, ``c = G/(G-1) (N-1)/(N-K)``; CR2 replaces the
