@@ -582,3 +582,10 @@ def test_lookup_fast_paths_agree_with_the_general_path(tmp_path, layout):
     rep = one(prog.validation, "repeated_row")
     n_rep = int(ev[known].duplicated().sum()) if layout != "with_orphans" else int(ev.duplicated().sum())
     assert f"{n_rep} row(s) repeat" in rep["message"]
+
+
+def test_quoted_newlines_in_values(tmp_path):
+    text = 'participant_id,enrollment_date,group,race\n001,2025-01-10,a,"multi\nline"\n002,2025-01-11,b,x\n'
+    prog = load(tmp_path, {"participants.csv": text})
+    assert prog.participants["race"].tolist() == ["multi\nline", "x"]
+    assert prog.flow.set_index("table").loc["participants"].tolist() == [2, 2, 0]

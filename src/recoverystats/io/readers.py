@@ -257,7 +257,7 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
         return pcsv.read_csv(
             pa.BufferReader(buf),
             read_options=pcsv.ReadOptions(skip_rows=header_row, column_names=names, encoding=enc),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=False,
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=not strict,
                                             ignore_empty_lines=not strict,
                                             invalid_row_handler=None if strict else on_invalid),
             convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
