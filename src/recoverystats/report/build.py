@@ -842,14 +842,15 @@ class _Context:
             if cfg.cluster == "mentor_id" and len(self.mentor):
                 mid = d["participant_id"].astype(str).map(self.mentor)
                 # unmatched participants are their own cluster
-                d["_cluster"] = mid.fillna("unmatched:" + d["participant_id"].astype(str))
-                cluster = "_cluster"
+                d["first_mentor"] = mid.fillna("unmatched:" + d["participant_id"].astype(str))
+                cluster = "first_mentor"
             elif cfg.cluster and cfg.cluster in d.columns:
                 cluster = cfg.cluster
-            d["_exposure"] = d["_group"]
+            gcol = cfg.group_column
+            d[gcol] = d["_group"]
             try:
-                r = odds_ratios(d, col, exposure="_exposure", adjust=adjust, cluster=cluster,
-                                reference={"_exposure": self.reference}, conf_level=cfg.conf_level, missing="drop")
+                r = odds_ratios(d, col, exposure=gcol, adjust=adjust, cluster=cluster,
+                                reference={gcol: self.reference}, conf_level=cfg.conf_level, missing="drop")
                 rd = r.risk_difference(seed=cfg.seed)
             except RecoveryStatsError as exc:
                 self.notes.setdefault("adjusted", []).append(f"{label}: model not estimated ({exc}).")
@@ -859,8 +860,6 @@ class _Context:
         for _key, label, r, rd, adjust, cluster in results:
             t = r.table
             t = t[t["term"] != "Intercept"].copy()
-            t["term"] = t["term"].str.replace("_exposure", "group", regex=False)
-            t["variable"] = t["variable"].replace({"_exposure": "group"})
             t.insert(0, "outcome", label)
             or_parts.append(t[["outcome", "term", "estimate", "ci_lower", "ci_upper", "p_value", "n", "events"]])
             dt = rd.table.copy()

@@ -313,8 +313,17 @@ class Report:
                         cells = table.add_row().cells
                         for j, v in enumerate(rec):
                             cells[j].text = str(v)
+                    lead = _lead_columns(b)
+                    ncol = len(disp.columns)
+                    usable = 6.9
+                    first = min(2.2, usable / 2) if ncol > 2 else usable / 2
+                    label_w = [first] + [1.1] * (lead - 1)
+                    rest = max(usable - sum(label_w), 0.5 * max(ncol - lead, 1))
+                    widths = label_w + [rest / max(ncol - lead, 1)] * (ncol - lead)
+                    table.autofit = False
                     for row in table.rows:
-                        for cell in row.cells:
+                        for j, cell in enumerate(row.cells):
+                            cell.width = Inches(widths[j])
                             for par in cell.paragraphs:
                                 for run in par.runs:
                                     run.font.size = Pt(8)
