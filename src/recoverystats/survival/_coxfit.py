@@ -32,6 +32,11 @@ class _Stratum:
     frac: np.ndarray  # Efron fraction l / d for each event (0 for Breslow)
     row_block: np.ndarray  # for every row: last block with event time <= the row's time (-1: none)
     n_blocks: int
+    # delayed entry (left truncation): rows sorted by entry, where the rows with entry >= t_g
+    # start in that order, and the last block each row has not yet entered for (-1: none)
+    entry_order: np.ndarray | None = None
+    entry_first: np.ndarray | None = None
+    row_entry_block: np.ndarray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +60,11 @@ class CoxFit:
 
 
 def cox_prepare(x: np.ndarray, time: np.ndarray, event: np.ndarray, strata: np.ndarray,
-                ties: str) -> CoxData:
-    """Sort each stratum by time and precompute the tie structure (done once per fit)."""
+                ties: str, entry: np.ndarray | None = None) -> CoxData:
+    """Sort each stratum by time and precompute the tie structure (done once per fit).
+
+    With ``entry`` a row is at risk at t when entry < t <= time (R ``Surv(entry, time, event)``).
+    """
     out = []
     n_events = 0
     for s in np.unique(strata):
@@ -76,8 +84,15 @@ def cox_prepare(x: np.ndarray, time: np.ndarray, event: np.ndarray, strata: np.n
         else:
             frac = np.zeros(len(ev))
         row_block = np.searchsorted(ut, t, side="right") - 1
+        e_order = e_first = e_block = None
+        if entry is not None:
+            ent = entry[rows]
+            e_order = np.argsort(ent, kind="stable")
+            e_first = np.searchsorted(ent[e_order], ut, side="left")
+            e_block = np.searchsorted(ut, ent, side="right") - 1
         out.append(_Stratum(rows=rows, x=x[rows], t=t, ev=ev, block=block, block_start=block_start,
-                            first=first, frac=frac, row_block=row_block, n_blocks=len(ut)))
+                            first=first, frac=frac, row_block=row_block, n_blocks=len(ut),
+                            entry_order=e_order, entry_first=e_first, row_entry_block=e_block))
     return CoxData(strata=tuple(out), n=len(time), p=x.shape[1], n_events=n_events)
 
 
@@ -91,6 +106,13 @@ def _stratum_terms(st: _Stratum, beta: np.ndarray):
     # reverse cumulative sum over the (few) distinct event times
     s0 = np.cumsum(np.add.reduceat(r, st.first)[::-1])[::-1]
     s1 = np.cumsum(np.add.reduceat(rx, st.first, axis=0)[::-1], axis=0)[::-1]
+    if st.entry_order is not None:  # remove those who have not entered yet (entry >= t_g)
+        r_e = r[st.entry_order]
+        rx_e = rx[st.entry_order]
+        late0 = np.append(np.cumsum(r_e[::-1])[::-1], 0.0)
+        late1 = np.vstack((np.cumsum(rx_e[::-1], axis=0)[::-1], np.zeros((1, rx.shape[1]))))
+        s0 = s0 - late0[st.entry_first]
+        s1 = s1 - late1[st.entry_first]
     re = r[st.ev]
     d0 = np.add.reduceat(re, st.block_start) if len(st.ev) else np.zeros(0)
     d1 = np.add.reduceat(rx[st.ev], st.block_start, axis=0) if len(st.ev) else np.zeros((0, len(beta)))
@@ -116,6 +138,8 @@ def _loglik_grad_info(data: CoxData, beta: np.ndarray, want_info: bool = True):
             bb = np.bincount(st.block, weights=st.frac / denom, minlength=st.n_blocks)
             cum_a = np.concatenate((np.cumsum(a), [0.0]))  # index -1 -> 0
             w = r * cum_a[st.row_block]
+            if st.row_entry_block is not None:
+                w -= r * cum_a[st.row_entry_block]
             w[st.ev] -= r[st.ev] * bb[st.block]
             info += (st.x.T * w) @ st.x - means.T @ means
     return ll, grad, info
@@ -174,7 +198,11 @@ def cox_score_residuals(data: CoxData, beta: np.ndarray) -> np.ndarray:
         cum_a = np.concatenate((np.cumsum(a), [0.0]))
         cum_m = np.concatenate((np.cumsum(ma, axis=0), np.zeros((1, data.p))), axis=0)
         rb = st.row_block
-        u = -r[:, None] * (st.x * cum_a[rb][:, None] - cum_m[rb])
+        ca, cm = cum_a[rb], cum_m[rb]
+        if st.row_entry_block is not None:
+            ca = ca - cum_a[st.row_entry_block]
+            cm = cm - cum_m[st.row_entry_block]
+        u = -r[:, None] * (st.x * ca[:, None] - cm)
         ev, blk = st.ev, st.block
         u[ev] += st.x[ev] - mavg[blk] + r[ev][:, None] * (st.x[ev] * bb[blk][:, None] - mb[blk])
         out[st.rows] = u

@@ -12,7 +12,12 @@ import pandas as pd
 from scipy import stats
 
 from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_option
-from recoverystats.errors import EstimationError, InvalidParameterError, SmallSampleWarning
+from recoverystats.errors import (
+    DataValidationError,
+    EstimationError,
+    InvalidParameterError,
+    SmallSampleWarning,
+)
 from recoverystats.results.survival import HazardRatioResult, _z
 from recoverystats.survival._coxfit import (
     concordance,
@@ -133,6 +138,7 @@ def hazard_ratios(
     ties: Ties = "efron",
     strata: str | Sequence[str] | None = None,
     cluster: str | None = None,
+    entry: str | None = None,
     conf_level: float = 0.95,
 ) -> HazardRatioResult:
     """Cox proportional-hazards regression: hazard ratios with CIs and model tests.
@@ -163,6 +169,10 @@ def hazard_ratios(
     cluster : str, optional
         Cluster-robust (sandwich) standard errors for correlated rows (e.g. several
         participants per mentor), as R ``coxph(..., cluster = mentor_id)``.
+    entry : str, optional
+        Delayed entry (left truncation): a person is in the risk set at t only when
+        ``entry < t <= time`` (R ``Surv(entry, time, event)``), e.g. time measured from
+        release for people who enrolled later. Must be < ``time``.
     conf_level : float
         Confidence level of the Wald intervals.
 
@@ -231,7 +241,11 @@ def hazard_ratios(
             raise InvalidParameterError(f"formula {formula!r} names no column of the data.")
     else:
         model_cols = ([exposure] if exposure else []) + [c for c in adjust_cols if c != exposure]
-    others = [*model_cols, *strata_cols, *([cluster] if cluster else [])]
+    if entry is not None:
+        if not isinstance(entry, str):
+            raise InvalidParameterError(f"entry must be one column name (str); got {entry!r}.")
+        check_columns(df, [entry], "entry")
+    others = [*model_cols, *strata_cols, *([cluster] if cluster else []), *([entry] if entry else [])]
     prep = prepare(df, time=time, event=event, others=others)
     frame, t, e = prep.frame, prep.time, prep.event
     notes = list(prep.notes)
@@ -265,7 +279,19 @@ def hazard_ratios(
         )
     s_codes, s_keys = group_labels(frame, strata_cols, factors)
     with _single_threaded_blas():
-        return _fit_and_report(frame, t, e, x, names, s_codes, strata_cols, cluster, factors, ties, level,
+        ent = None
+        if entry is not None:
+            ent = pd.to_numeric(frame[entry], errors="coerce").to_numpy(dtype=float)
+            bad = ~(ent < t)
+            if bad.any():
+                rows = ", ".join(map(str, frame.index[bad][:10]))
+                raise DataValidationError(
+                    f"entry: column {entry!r} must be earlier than {time!r} (a person enters follow-up before "
+                    f"leaving it); {int(bad.sum())} row(s) have entry >= time (rows {rows}). Fix or drop them."
+                )
+            notes.append(f"delayed entry at {entry!r}: at risk at t when {entry} < t <= {time}; "
+                         "the concordance ignores delayed entry.")
+        return _fit_and_report(frame, t, e, x, names, s_codes, strata_cols, cluster, factors, ties, level, ent,
                                notes, prep.n_excluded + int(len(prep.frame) - n), event)
 
 
@@ -282,10 +308,11 @@ def _single_threaded_blas() -> Any:
 
 def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.ndarray, names: list[str],
                     s_codes: np.ndarray, strata_cols: list[str], cluster: str | None, factors: dict | None,
-                    ties: str, level: float, notes: list[str], n_excluded: int, event: str) -> HazardRatioResult:
+                    ties: str, level: float, ent: np.ndarray | None, notes: list[str], n_excluded: int,
+                    event: str) -> HazardRatioResult:
     n, p = x.shape
     xc = x - x.mean(axis=0)
-    data = cox_prepare(xc, t, e, s_codes, ties)
+    data = cox_prepare(xc, t, e, s_codes, ties, ent)
     fit = cox_newton(data)
     beta = fit.beta
     try:
@@ -365,7 +392,8 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
         notes.append(f"tied event times handled by the {ties.capitalize()} method.")
     vdf = pd.DataFrame(v, index=names, columns=names)
     vmdf = pd.DataFrame(v_model, index=names, columns=names)
-    method = f"cox ({ties} ties" + (f", strata {', '.join(strata_cols)}" if strata_cols else "") + \
+    method = f"cox ({ties} ties" + (", delayed entry" if ent is not None else "") + \
+        (f", strata {', '.join(strata_cols)}" if strata_cols else "") + \
         (f", cluster-robust by {cluster}" if cluster else "") + ")"
     return HazardRatioResult(
         _table=table, conf_level=level, method=method, n_used=n, n_excluded=n_excluded,
