@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import pkgutil
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,71 @@ def test_docstring_examples(test, monkeypatch):
     test.globs = dict(test.globs)  # do not leak names between runs
     result = runner.run(test, out=report.append)
     assert result.failed == 0, "".join(report)
+
+
+# ---------------------------------------------------------------------------------------
+# the benchmark table (README snippet) is what benchmarks/run_all.py writes
+def _run_all():
+    spec = importlib.util.spec_from_file_location("run_all", ROOT / "benchmarks" / "run_all.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules["run_all"] = module  # dataclasses need the module registered
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_snippet_table_header_matches_run_all():
+    run_all = _run_all()
+    text = run_all.render([], quick=False, command="x", started="t", elapsed=1.0, mach={}, vers={})
+    header = next(ln for ln in text.splitlines() if ln.startswith("| work |"))
+    snippet = (DOCS / "readme-benchmarks-snippet.md").read_text(encoding="utf-8")
+    assert header in snippet.splitlines()
+    assert "python benchmarks/run_all.py" in snippet
+
+
+# Lines in the exact format the per-area scripts print (see each script's print calls).
+BENCH_OUTPUT = {
+    "load": (
+        "bare pyarrow.csv.read_csv              1.20 s  peak +900 MB  (arrow tables 700 MB)\n"
+        "bare read_csv + to_pandas()            2.00 s  peak +1,500 MB\n"
+        "read_program (load + validate)         1.50 s  peak +2,100 MB  (pandas tables 1,000 MB; 0 findings; "
+        "flow balanced: True)\n"
+        "time ratio read_program / bare pyarrow read: 1.25  (target <= 1.5)\n"
+        "peak memory / in-memory tables:               2.10  (target <= 3)\n"
+    ),
+    "regression": (
+        "  plain SEs   : statsmodels Logit   4.000 s | odds_ratios   3.000 s | ratio  0.75 (target <= 1.0)\n"
+        "  cluster CR1 : statsmodels Logit   4.000 s | odds_ratios   5.000 s | ratio  1.25 (target <= 1.0)\n"
+        "  g-computation RD, 2000 bootstrap reps at n = 500:  1.500 s (target <= 2 s)\n"
+    ),
+    "survival": (
+        "Kaplan-Meier, 1,000,000 rows, 2 groups: ours 0.500 s, lifelines 1.000 s, ratio 0.50 (target <= 1.0); "
+        "max |dS| = 1.0e-15\n"
+        "Cox (Efron), 100,000 rows x 8 covariates: ours 3.000 s, lifelines 2.000 s, ratio 1.50 (target <= 1.0); "
+        "max rel. coef difference 1.0e-08\n"
+    ),
+    "report": "total report time 70.00 s (target <= 60 s)\npeak memory 3.50 GB (process peak RSS, target <= 4 GB)\n",
+}
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("load", ["met", "met"]),
+    ("regression", ["met", "missed", "met"]),
+    ("survival", ["met", "missed"]),
+    ("report", ["missed"]),
+])
+def test_run_all_parses_the_scripts_output(name, expected):
+    run_all = _run_all()
+    target = next(t for t in run_all.TARGETS if t.name == name)
+    run = run_all.Run(name=name, cmd=["x"], returncode=0, stdout=BENCH_OUTPUT[name])
+    rows = target.parse(run, "scale")
+    assert [r.status for r in rows] == expected
+    if name == "load":
+        assert rows[0].ratio == "1.25" and rows[1].ratio == "2.10"
+    if name == "survival":
+        assert rows[1].ratio == "1.50" and "100,000 rows × 8 covariates" in rows[1].work
+    if name == "report":
+        assert rows[0].ours == "70.0 s" and rows[0].reason == "time"
+    # unrecognised output is reported as a failure, never as met
+    garbled = run_all.Run(name=name, cmd=["x"], returncode=0, stdout="something else\n")
+    assert {r.status for r in target.parse(garbled, "scale")} == {"failed"}
