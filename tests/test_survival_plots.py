@@ -89,6 +89,11 @@ def test_cif_plot():
     assert y[0] == 0.0 and np.all(np.diff(y) >= 0)
     assert_allclose(y[-1], res.table[res.table.g == "x"]["estimate"].iloc[-1])
     assert ax.get_ylabel() == "Cumulative incidence"
+    marks = [ln for ln in ax.lines if ln.get_gid() == "censor-marks"]
+    assert len(marks) == 2
+    cens_x = res.table[(res.table.g == "x") & (res.table.censored > 0)]
+    assert_allclose(marks[0].get_xdata(), cens_x["time"])
+    assert_allclose(marks[0].get_ydata(), cens_x["estimate"])
     assert 0 < ax.get_ylim()[1] <= 1.0
     expected = res.risk_table([0, 5, 10])["n_at_risk"]
     shown = _texts(ax, "risk-table-count")

@@ -156,11 +156,12 @@ def plot_survival(result: Any, ax: Any = None, *, ci: bool = True, censor_marks:
     return ax
 
 
-def plot_cumulative_incidence(result: Any, ax: Any = None, *, ci: bool = True, risk_table: bool = True,
+def plot_cumulative_incidence(result: Any, ax: Any = None, *, ci: bool = True, censor_marks: bool = True,
+                              risk_table: bool = True,
                               times: Any = None, suppress_below: int | None = None, title: str | None = None,
                               xlabel: str | None = None, ylabel: str | None = None, legend: bool = True) -> Any:
     """Cumulative-incidence curves of a :class:`CumulativeIncidenceResult` (same options as
-    :func:`plot_survival`, without censor marks)."""
+    :func:`plot_survival`; censor marks sit on the curve at censoring times)."""
     sb = _check_suppress(suppress_below)
     ax = new_axes(ax)
     table = result._table
@@ -180,6 +181,11 @@ def plot_cumulative_incidence(result: Any, ax: Any = None, *, ci: bool = True, r
         top = max(top, float(np.nanmax(hi if ci else y)))
         _steps(ax, x, y, lo, hi, color=palette(i), linestyle=LINESTYLES[i % len(LINESTYLES)],
                label=_group_label(by, key), ci=ci)
+        if censor_marks:
+            cm = cur["censored"].to_numpy() > 0
+            if cm.any():
+                ax.plot(cur["time"].to_numpy()[cm], cur["estimate"].to_numpy()[cm], linestyle="none",
+                        marker="|", markersize=7, color=palette(i), gid="censor-marks")
     ax.set_xlim(0, tmax * 1.02)
     ax.set_ylim(0, min(1.0, max(top * 1.1, 0.05)))
     ticks = _tick_times(tmax, times)
