@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import sqlite3
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -418,3 +419,12 @@ def test_data_model_doc_is_current():
     text = (ROOT / "docs" / "data-model.md").read_text(encoding="utf-8")
     assert render(text) == text, "docs/data-model.md is stale: run `python -m recoverystats.schema.docs docs/data-model.md`"
     assert "### `events`" in text and "`before_enrollment`" in text and "`date_impossible`" in text
+
+
+def test_duckdb_missing_gives_install_hint(tmp_path, monkeypatch):
+    (tmp_path / "program.duckdb").write_bytes(b"")
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # import duckdb -> ImportError
+    mapping = {"tables": {"participants": {"database": "program.duckdb", "query": "SELECT 1"}}}
+    with pytest.raises(DataValidationError, match="needs the duckdb package; install it with `pip install duckdb`") as info:
+        rs.read_program(tmp_path, mapping=mapping)
+    assert info.value.problems[0].rule == "sql_error"
