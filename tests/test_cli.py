@@ -46,6 +46,7 @@ def test_validate_errors_exit_1_with_messages_not_traceback(tmp_path):
     assert "Traceback" not in res.stderr + res.stdout
     assert "ERROR   participants.csv line 3, column enrollment_date: '2025-02-30' is not a real calendar date" in res.stdout
     assert "1 error(s) found" in res.stderr
+    assert "by rule: date_impossible 1 (error)" in res.stdout
 
 
 def test_validate_drop_mode_exits_0(tmp_path, capsys):

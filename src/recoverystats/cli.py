@@ -75,6 +75,8 @@ def _findings_text(validation: Any) -> list[str]:
     head = (f"Findings: {int(counts.get('error', 0))} errors, {int(counts.get('warning', 0))} warnings, "
             f"{int(counts.get('info', 0))} info")
     lines = [head]
+    by_rule = validation.groupby(["severity", "rule"], sort=False).size()
+    lines.append("  by rule: " + ", ".join(f"{rule} {int(n):,} ({sev})" for (sev, rule), n in by_rule.items()))
     for sev, msg in zip(validation["severity"], validation["message"], strict=True):
         lines.append(f"  {str(sev).upper():<8}{msg}")
     return lines
