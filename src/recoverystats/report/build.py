@@ -856,31 +856,57 @@ class _Context:
                 self.notes.setdefault("adjusted", []).append(f"{label}: model not estimated ({exc}).")
                 continue
             results.append((key, label, r, rd, adjust, cluster))
-        or_parts, rd_parts, methods = [], [], []
-        for _key, label, r, rd, adjust, cluster in results:
+        or_parts, rd_parts, model_rows, model_ids, model_text = [], [], [], {}, []
+        for key, label, r, rd, adjust, cluster in results:
             t = r.table
             t = t[t["term"] != "Intercept"].copy()
             t.insert(0, "outcome", label)
+            # per-level n/events are not shown, but they decide suppression: the odds ratio of a
+            # covariate level with few participants, events or non-events would tell readers
+            # how a small group fared (e.g. "nobody in it was re-arrested")
             or_parts.append(t[["outcome", "term", "estimate", "ci_lower", "ci_upper", "p_value", "n", "events"]])
             dt = rd.table.copy()
             dt.insert(0, "outcome", label)
             rd_parts.append(dt[["outcome", "comparison", "estimate", "ci_lower", "ci_upper", "p_value",
                                 "risk_exposed", "risk_reference"]])
-            methods.append(f"{label}: {r.method}; n used = {r.n_used:,}; adjusted for "
-                           f"{', '.join(adjust) if adjust else 'nothing'}; "
-                           f"{'clusters = first mentor (unmatched participants are their own cluster)' if cluster else 'no clustering'}. "
-                           + " ".join(r.notes))
+            d = self.measures[key]
+            col = "relapsed" if key == "relapse" else "recidivated"
+            elig = d[d["eligible"].astype(bool) & d[col].notna()]
+            complete = elig[elig[[col, *adjust]].notna().all(axis=1)] if adjust else elig
+            i = len(model_rows)
+            model_rows.append({"outcome": label, "n_eligible": float(len(elig)), "n_used": float(r.n_used),
+                               "n_dropped": float(len(elig) - r.n_used),
+                               "events_used": float(complete[col].astype(float).sum())})
+            model_ids[(i, "n_eligible")] = (f"out|{key}|{TOTAL}|n", f"elig|{TOTAL}|{len(elig)}")
+            if r.n_used == len(elig):
+                model_ids[(i, "n_used")] = (f"out|{key}|{TOTAL}|n", f"elig|{TOTAL}|{len(elig)}")
+                model_ids[(i, "events_used")] = f"out|{key}|{TOTAL}|events"
+            model_text.append((label, r.method, adjust, cluster, tuple(r.notes)))
+        if model_rows:
+            mt = pd.DataFrame(model_rows)
+            counts = ("n_eligible", "n_used", "n_dropped", "events_used")
+            self.registry.add(PendingTable(
+                key="model_counts", sheet="Model sample", title="Participants in the adjusted models", raw=mt,
+                count_columns=counts, margins={"total_columns": {"n_eligible": ["n_used", "n_dropped"]},
+                                               "complements": [("n_used", "events_used")]},
+                labels={"outcome": "Outcome", "n_eligible": "Eligible", "n_used": "In the model",
+                        "n_dropped": "Dropped (missing covariates)", "events_used": "Events in the model"},
+                ids=model_ids,
+                measure={"definition": "Eligible participants, those in the complete-case model and those dropped "
+                                       "for missing covariates.", "as_of": self.as_of.date().isoformat()},
+            ))
         if or_parts:
             ot = pd.concat(or_parts, ignore_index=True)
             ot["n"] = pd.to_numeric(ot["n"], errors="coerce").astype(float)
             ot["events"] = pd.to_numeric(ot["events"], errors="coerce").astype(float)
+            dep = ["n", "events"]
             self.registry.add(PendingTable(
                 key="odds_ratios", sheet="Adjusted odds ratios", title="Adjusted odds ratios (logistic regression)",
                 raw=ot, count_columns=("n", "events"), margins={"complements": [("n", "events")]},
-                columns=("outcome", "term", "estimate", "ci_lower", "ci_upper", "p_value", "n", "events"),
-                labels={"outcome": "Outcome", "estimate": "OR", "n": "N at level", "events": "Events at level"},
-                measure={"definition": "Odds ratios from logistic regression (regression.odds_ratios); "
-                                       "n/events = participants and events at each level of a categorical term.",
+                dependent={"estimate": dep, "ci_lower": dep, "ci_upper": dep, "p_value": dep},
+                columns=("outcome", "term", "estimate", "ci_lower", "ci_upper", "p_value"),
+                labels={"outcome": "Outcome", "estimate": "OR"},
+                measure={"definition": "Odds ratios from logistic regression (regression.odds_ratios).",
                          "as_of": self.as_of.date().isoformat()},
             ))
             rt = pd.concat(rd_parts, ignore_index=True)
@@ -897,9 +923,28 @@ class _Context:
         def section(blocks: dict[str, TableBlock]) -> Section:
             from recoverystats.plotting.report import plot_forest
 
+            methods = []
+            mc = blocks.get("model_counts")
+            for i, (label, method, adjust, cluster, notes) in enumerate(model_text):
+                hidden = mc is not None and bool(mc.mask.iloc[i].any())
+                n_used = "*" if hidden else f"{int(mc.data.iloc[i]['n_used']):,}" if mc is not None else "—"
+                text = (f"{label}: {method}; n in the model = {n_used}; adjusted for "
+                        f"{', '.join(adjust) if adjust else 'nothing'}; "
+                        + ("clusters = first mentor (unmatched participants are their own cluster). " if cluster
+                           else "no clustering. "))
+                if hidden:
+                    text += "Model notes withheld: they would reveal a suppressed count."
+                else:
+                    text += " ".join(_hide_small_numbers(_no_terms(n) if self.suppress else n,
+                                                         self.min_cell if self.suppress else 1) for n in notes)
+                methods.append(text)
+            methods += [_hide_small_numbers(n, self.min_cell if self.suppress else 1)
+                        for n in self.notes.get("adjusted", [])]
             out: list[Any] = [TextBlock(paragraphs=(
                 f"Exposure: {cfg.group_column} (reference: {self.reference}). Adjustment set from the "
-                f"configuration: {', '.join(cfg.adjust) or 'none'}.",), bullets=tuple(methods + self.notes.get("adjusted", [])))]
+                f"configuration: {', '.join(cfg.adjust) or 'none'}.",), bullets=tuple(methods))]
+            if mc is not None:
+                out.append(mc)
             if "odds_ratios" in blocks:
                 b = blocks["odds_ratios"]
                 out.append(_figure("forest", "Adjusted odds ratios", lambda ax: plot_forest(
@@ -1193,6 +1238,23 @@ class _Context:
             "versions": package_versions(),
             "warnings": list(self.warnings),
         }
+
+
+def _no_terms(text: str) -> str:
+    """Drop the list of terms from a separation note (it names small groups whose outcome is all 0 or 1)."""
+    return re.sub(r"\s*\(involves [^)]*\)", "", text)
+
+
+def _hide_small_numbers(text: str, min_cell: int) -> str:
+    """Replace whole numbers 1..min_cell-1 in free text (model notes) by '*'.
+
+    Thresholds written as ``< 5`` are kept; decimals (``4.1``) are kept whole.
+    """
+    def repl(m: re.Match[str]) -> str:
+        v = int(m.group(0))
+        return "*" if 1 <= v < min_cell else m.group(0)
+
+    return re.sub(r"(?<![<≤\d.,])(?<!< )(?<!<= )\b\d+\b(?![.,]\d)", repl, text)
 
 
 def _measure_meta(meta: Mapping[str, Any], numerator: str, denominator: str) -> dict[str, Any]:
