@@ -32,11 +32,25 @@ from pathlib import Path
 
 import numpy as np
 
-EVENT_TYPES = np.array(["substance_use", "drug_screen", "relapse", "arrest", "conviction", "incarceration",
-                        "parole_violation", "probation_violation", "hospitalization", "ed_visit"])
+EVENT_TYPES = np.array(
+    [
+        "substance_use",
+        "drug_screen",
+        "relapse",
+        "arrest",
+        "conviction",
+        "incarceration",
+        "parole_violation",
+        "probation_violation",
+        "hospitalization",
+        "ed_visit",
+    ]
+)
 
 
-def generate(folder: Path, n: int, events_per: float, seed: int, shuffle: bool = False) -> dict[str, int]:
+def generate(
+    folder: Path, n: int, events_per: float, seed: int, shuffle: bool = False
+) -> dict[str, int]:
     """Write participants.csv and events.csv (canonical, ISO dates) with a vectorised generator.
 
     Events are sorted by participant and date, as the simulator and most case-management
@@ -53,18 +67,22 @@ def generate(folder: Path, n: int, events_per: float, seed: int, shuffle: bool =
     dis = (enr + dis_days.astype("timedelta64[D]")).astype(object)
     dis = np.where(rng.random(n) < 0.3, None, dis)
     birth = enr - (rng.integers(18, 70, n) * 365 + rng.integers(0, 365, n)).astype("timedelta64[D]")
-    participants = pa.table({
-        "participant_id": pa.array(ids),
-        "enrollment_date": pa.array(enr.astype("datetime64[D]"), pa.date32()),
-        "group": pa.array(np.where(rng.random(n) < 0.5, "peer_mentoring", "comparison")),
-        "site": pa.array(np.char.add("site_", rng.integers(0, 5, n).astype(str))),
-        "discharge_date": pa.array(dis, pa.date32()),
-        "birth_date": pa.array(birth.astype("datetime64[D]"), pa.date32()),
-        "gender": pa.array(np.where(rng.random(n) < 0.7, "male", "female")),
-        "risk_level": pa.array(np.array(["low", "moderate", "high", "very_high"])[rng.integers(0, 4, n)]),
-        "risk_score": pa.array(np.round(rng.uniform(0, 54, n), 1)),
-        "prior_incarcerations": pa.array(rng.poisson(1.5, n)),
-    })
+    participants = pa.table(
+        {
+            "participant_id": pa.array(ids),
+            "enrollment_date": pa.array(enr.astype("datetime64[D]"), pa.date32()),
+            "group": pa.array(np.where(rng.random(n) < 0.5, "peer_mentoring", "comparison")),
+            "site": pa.array(np.char.add("site_", rng.integers(0, 5, n).astype(str))),
+            "discharge_date": pa.array(dis, pa.date32()),
+            "birth_date": pa.array(birth.astype("datetime64[D]"), pa.date32()),
+            "gender": pa.array(np.where(rng.random(n) < 0.7, "male", "female")),
+            "risk_level": pa.array(
+                np.array(["low", "moderate", "high", "very_high"])[rng.integers(0, 4, n)]
+            ),
+            "risk_score": pa.array(np.round(rng.uniform(0, 54, n), 1)),
+            "prior_incarcerations": pa.array(rng.poisson(1.5, n)),
+        }
+    )
     m = int(n * events_per)
     owner = rng.integers(0, n, m)
     edate = enr[owner] + rng.integers(-30, 700, m).astype("timedelta64[D]")
@@ -72,14 +90,20 @@ def generate(folder: Path, n: int, events_per: float, seed: int, shuffle: bool =
         order = np.lexsort((edate, owner))
         owner, edate = owner[order], edate[order]
     etype = EVENT_TYPES[rng.integers(0, len(EVENT_TYPES), m)]
-    result = np.where(etype == "drug_screen", np.where(rng.random(m) < 0.3, "positive", "negative"), "")
-    events = pa.table({
-        "participant_id": pa.array(ids[owner]),
-        "event_date": pa.array(edate.astype("datetime64[D]"), pa.date32()),
-        "event_type": pa.array(etype),
-        "result": pa.array(result),
-        "source": pa.array(np.array(["self_report", "state_repository", "case_note"])[rng.integers(0, 3, m)]),
-    })
+    result = np.where(
+        etype == "drug_screen", np.where(rng.random(m) < 0.3, "positive", "negative"), ""
+    )
+    events = pa.table(
+        {
+            "participant_id": pa.array(ids[owner]),
+            "event_date": pa.array(edate.astype("datetime64[D]"), pa.date32()),
+            "event_type": pa.array(etype),
+            "result": pa.array(result),
+            "source": pa.array(
+                np.array(["self_report", "state_repository", "case_note"])[rng.integers(0, 3, m)]
+            ),
+        }
+    )
     folder.mkdir(parents=True, exist_ok=True)
     pcsv.write_csv(participants, folder / "participants.csv")
     pcsv.write_csv(events, folder / "events.csv")
@@ -121,8 +145,12 @@ print(json.dumps(out))
 
 
 def run_child(mode: str, folder: Path) -> dict[str, float]:
-    res = subprocess.run([sys.executable, "-c", CHILD, mode, str(folder)], capture_output=True, text=True,
-                         check=False)
+    res = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if res.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{res.stderr}")
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -130,14 +158,27 @@ def run_child(mode: str, folder: Path) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--participants", "--n", type=int, default=50_000, dest="n",
-                    help="participants (events = 10 x); target scale 1000000")
-    ap.add_argument("--events-per", type=float, default=10.0, help="events per participant (default 10)")
+    ap.add_argument(
+        "--participants",
+        "--n",
+        type=int,
+        default=50_000,
+        dest="n",
+        help="participants (events = 10 x); target scale 1000000",
+    )
+    ap.add_argument(
+        "--events-per", type=float, default=10.0, help="events per participant (default 10)"
+    )
     ap.add_argument("--repeat", type=int, default=1, help="repeat each timing and keep the best")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--shuffle", action="store_true",
-                    help="events in random order instead of by participant and date (exercises the hash paths)")
-    ap.add_argument("--dir", default=None, help="folder for the generated CSVs (default: a temp dir)")
+    ap.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="events in random order instead of by participant and date (exercises the hash paths)",
+    )
+    ap.add_argument(
+        "--dir", default=None, help="folder for the generated CSVs (default: a temp dir)"
+    )
     args = ap.parse_args(argv)
 
     tmp = tempfile.TemporaryDirectory() if args.dir is None else None
@@ -145,9 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rows = generate(folder, args.n, args.events_per, args.seed, args.shuffle)
     size = sum((folder / f"{n}.csv").stat().st_size for n in ("participants", "events")) / 2**20
-    print(f"generated {rows['participants']:,} participants + {rows['events']:,} events "
-          f"({size:,.0f} MB CSV, events {'shuffled' if args.shuffle else 'sorted by participant and date'}) "
-          f"in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"generated {rows['participants']:,} participants + {rows['events']:,} events "
+        f"({size:,.0f} MB CSV, events {'shuffled' if args.shuffle else 'sorted by participant and date'}) "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )
 
     modes = ("bare", "bare_pandas", "read_program")
     runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
@@ -157,17 +200,29 @@ def main(argv: list[str] | None = None) -> int:
     bare, bare_pd, ours = (min(runs[m], key=lambda r: r["seconds"]) for m in modes)
     cpu = {m: min(r["cpu"] for r in runs[m]) for m in modes}
     mem = ours["peak_mb"] - ours["base_mb"]
-    print(f"bare pyarrow.csv.read_csv          {bare['seconds']:8.2f} s  peak +{bare['peak_mb'] - bare['base_mb']:,.0f} MB"
-          f"  (arrow tables {bare['arrow_mb']:,.0f} MB)")
-    print(f"bare read_csv + to_pandas()        {bare_pd['seconds']:8.2f} s  peak +{bare_pd['peak_mb'] - bare_pd['base_mb']:,.0f} MB")
-    print(f"read_program (load + validate)     {ours['seconds']:8.2f} s  peak +{mem:,.0f} MB"
-          f"  (pandas tables {ours['tables_mb']:,.0f} MB; {ours['findings']} findings; flow balanced: {ours['flow_ok']})")
-    print(f"CPU seconds (user+sys, all threads): bare {cpu['bare']:.2f}, bare+to_pandas {cpu['bare_pandas']:.2f}, "
-          f"read_program {cpu['read_program']:.2f}")
-    print(f"time ratio read_program / bare pyarrow read: {ours['seconds'] / bare['seconds']:.2f}  (target <= 1.5; "
-          f"best of {args.repeat} interleaved runs)")
+    print(
+        f"bare pyarrow.csv.read_csv          {bare['seconds']:8.2f} s  peak +{bare['peak_mb'] - bare['base_mb']:,.0f} MB"
+        f"  (arrow tables {bare['arrow_mb']:,.0f} MB)"
+    )
+    print(
+        f"bare read_csv + to_pandas()        {bare_pd['seconds']:8.2f} s  peak +{bare_pd['peak_mb'] - bare_pd['base_mb']:,.0f} MB"
+    )
+    print(
+        f"read_program (load + validate)     {ours['seconds']:8.2f} s  peak +{mem:,.0f} MB"
+        f"  (pandas tables {ours['tables_mb']:,.0f} MB; {ours['findings']} findings; flow balanced: {ours['flow_ok']})"
+    )
+    print(
+        f"CPU seconds (user+sys, all threads): bare {cpu['bare']:.2f}, bare+to_pandas {cpu['bare_pandas']:.2f}, "
+        f"read_program {cpu['read_program']:.2f}"
+    )
+    print(
+        f"time ratio read_program / bare pyarrow read: {ours['seconds'] / bare['seconds']:.2f}  (target <= 1.5; "
+        f"best of {args.repeat} interleaved runs)"
+    )
     print(f"CPU-time ratio:                               {cpu['read_program'] / cpu['bare']:.2f}")
-    print(f"peak memory / in-memory tables:               {mem / ours['tables_mb']:.2f}  (target <= 3)")
+    print(
+        f"peak memory / in-memory tables:               {mem / ours['tables_mb']:.2f}  (target <= 3)"
+    )
     if tmp is not None:
         tmp.cleanup()
     return 0

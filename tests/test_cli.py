@@ -32,19 +32,38 @@ def test_validate_sample_prints_summary(capsys):
 
 def test_validate_as_subprocess_module(tmp_path):
     (tmp_path / "participants.csv").write_text(GOOD)
-    res = subprocess.run([sys.executable, "-m", "recoverystats.cli", "validate", str(tmp_path), "--as-of", "2025-12-31"],
-                         capture_output=True, text=True, check=False)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "recoverystats.cli",
+            "validate",
+            str(tmp_path),
+            "--as-of",
+            "2025-12-31",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == EXIT_OK, res.stderr
     assert "Data cut-off (as_of): 2025-12-31" in res.stdout
 
 
 def test_validate_errors_exit_1_with_messages_not_traceback(tmp_path):
     (tmp_path / "participants.csv").write_text(GOOD.replace("2025-02-01", "2025-02-30"))
-    res = subprocess.run([sys.executable, "-m", "recoverystats.cli", "validate", str(tmp_path)],
-                         capture_output=True, text=True, check=False)
+    res = subprocess.run(
+        [sys.executable, "-m", "recoverystats.cli", "validate", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert res.returncode == EXIT_DATA
     assert "Traceback" not in res.stderr + res.stdout
-    assert "ERROR   participants.csv line 3, column enrollment_date: '2025-02-30' is not a real calendar date" in res.stdout
+    assert (
+        "ERROR   participants.csv line 3, column enrollment_date: '2025-02-30' is not a real calendar date"
+        in res.stdout
+    )
     assert "1 error(s) found" in res.stderr
     assert "by rule: date_impossible 1 (error)" in res.stdout
 
@@ -63,7 +82,12 @@ def test_validate_json(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["status"] == "ok"
     assert doc["by_group"] == {"a": 1, "b": 1}
-    assert doc["flow"][0] == {"table": "participants", "rows_read": 2, "rows_kept": 2, "rows_dropped": 0}
+    assert doc["flow"][0] == {
+        "table": "participants",
+        "rows_read": 2,
+        "rows_kept": 2,
+        "rows_dropped": 0,
+    }
     assert len(doc["sources"]) == 1 and len(doc["sources"][0]["sha256"]) == 64
 
 
@@ -73,7 +97,9 @@ def test_validate_json_on_errors(tmp_path, capsys):
     captured = capsys.readouterr()
     doc = json.loads(captured.out)
     assert doc["status"] == "error"
-    assert [(f["rule"], f["line"]) for f in doc["findings"] if f["severity"] == "error"] == [("field_count", 3)]
+    assert [(f["rule"], f["line"]) for f in doc["findings"] if f["severity"] == "error"] == [
+        ("field_count", 3)
+    ]
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):
@@ -97,7 +123,9 @@ def test_simulate_writes_canonical_csvs_that_validate(tmp_path, capsys):
     msg = capsys.readouterr().out
     assert "Wrote 6 tables" in msg and "participants 60" in msg and "seed 3" in msg
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{t}.csv" for t in ("participants", "mentors", "matches", "contacts", "events", "assessments"))
+        f"{t}.csv"
+        for t in ("participants", "mentors", "matches", "contacts", "events", "assessments")
+    )
     assert main(["validate", str(out)]) == EXIT_OK
     assert "Participants: 60" in capsys.readouterr().out
 

@@ -20,12 +20,14 @@ from recoverystats.schema.spec import TABLE_NAMES, TABLES
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 
-PARTICIPANTS = pd.DataFrame({
-    "participant_id": ["007", "010", "123"],
-    "enrollment_date": pd.to_datetime(["2025-01-10", "2025-02-01", "2025-03-15"]),
-    "group": ["peer_mentoring", "comparison", "peer_mentoring"],
-    "gender": ["male", "female", "male"],
-})
+PARTICIPANTS = pd.DataFrame(
+    {
+        "participant_id": ["007", "010", "123"],
+        "enrollment_date": pd.to_datetime(["2025-01-10", "2025-02-01", "2025-03-15"]),
+        "group": ["peer_mentoring", "comparison", "peer_mentoring"],
+        "gender": ["male", "female", "male"],
+    }
+)
 EVENTS_CSV = "participant_id,event_date,event_type\n007,2025-02-01,arrest\n010,2025-03-01,relapse\n"
 
 
@@ -39,7 +41,9 @@ def findings(prog, rule):
 # ---------------------------------------------------------------------------
 def test_parquet_keeps_types_and_text_ids(tmp_path):
     PARTICIPANTS.to_parquet(tmp_path / "participants.parquet")
-    ev = pd.DataFrame({"participant_id": ["007"], "event_date": [dt.date(2025, 2, 1)], "event_type": ["Arrest"]})
+    ev = pd.DataFrame(
+        {"participant_id": ["007"], "event_date": [dt.date(2025, 2, 1)], "event_type": ["Arrest"]}
+    )
     ev.to_parquet(tmp_path / "events.parquet")
     prog = rs.read_program(tmp_path)
     assert prog.participants["participant_id"].tolist() == ["007", "010", "123"]
@@ -61,7 +65,9 @@ def test_parquet_numeric_ids_are_text_and_reported(tmp_path):
     assert "leading zeros" in f["message"]
 
 
-def _workbook(path: Path, rows: list[list], title: str | None = None, sheet: str = "Sheet1") -> None:
+def _workbook(
+    path: Path, rows: list[list], title: str | None = None, sheet: str = "Sheet1"
+) -> None:
     import openpyxl
 
     wb = openpyxl.Workbook()
@@ -75,10 +81,12 @@ def _workbook(path: Path, rows: list[list], title: str | None = None, sheet: str
 
 
 def test_excel_title_row_is_detected(tmp_path):
-    rows = [["participant_id", "enrollment_date", "group"],
-            ["007", dt.datetime(2025, 1, 10), "a"],
-            [10, dt.datetime(2025, 2, 1), "b"],
-            ["012", "2025-02-30", "b"]]
+    rows = [
+        ["participant_id", "enrollment_date", "group"],
+        ["007", dt.datetime(2025, 1, 10), "a"],
+        [10, dt.datetime(2025, 2, 1), "b"],
+        ["012", "2025-02-30", "b"],
+    ]
     _workbook(tmp_path / "participants.xlsx", rows, title="Client roster - exported 10/01/2026")
     with pytest.raises(DataValidationError, match="1 error") as info:
         rs.read_program(tmp_path)
@@ -86,11 +94,17 @@ def test_excel_title_row_is_detected(tmp_path):
     hr = v[v["rule"] == "header_row"].iloc[0]
     assert "1 title row(s)" in hr["message"] and "row 2" in hr["message"]
     bad = v[v["rule"] == "date_impossible"].iloc[0]
-    assert (bad["line"], bad["column"]) == (5, "enrollment_date")  # Excel row 5 (title, header, 3 rows)
+    assert (bad["line"], bad["column"]) == (
+        5,
+        "enrollment_date",
+    )  # Excel row 5 (title, header, 3 rows)
     assert "participants.xlsx row 5" in bad["message"]
     prog = rs.read_program(tmp_path, on_error="drop")
     assert prog.participants["participant_id"].tolist() == ["007", "10"]
-    assert prog.participants["enrollment_date"].tolist() == [pd.Timestamp("2025-01-10"), pd.Timestamp("2025-02-01")]
+    assert prog.participants["enrollment_date"].tolist() == [
+        pd.Timestamp("2025-01-10"),
+        pd.Timestamp("2025-02-01"),
+    ]
 
 
 def test_excel_sheet_and_header_row_from_mapping(tmp_path):
@@ -101,32 +115,60 @@ def test_excel_sheet_and_header_row_from_mapping(tmp_path):
     wb.active.append(["nothing here"])
     ws = wb.create_sheet("Roster")
     ws.append(["Roster"])
-    ws.append(["as of 10/1/2026", "x"])  # a wide second title row: only header_row can say which row is the header
+    ws.append(
+        ["as of 10/1/2026", "x"]
+    )  # a wide second title row: only header_row can say which row is the header
     ws.append(["ID", "Start", "Arm"])
     ws.append(["0042", dt.datetime(2025, 5, 1), "a"])
     wb.save(tmp_path / "roster.xlsx")
-    mapping = {"tables": {"participants": {"file": "roster.xlsx", "sheet": "Roster", "header_row": 3,
-                                           "rename": {"ID": "participant_id", "Start": "enrollment_date",
-                                                      "Arm": "group"}}}}
+    mapping = {
+        "tables": {
+            "participants": {
+                "file": "roster.xlsx",
+                "sheet": "Roster",
+                "header_row": 3,
+                "rename": {"ID": "participant_id", "Start": "enrollment_date", "Arm": "group"},
+            }
+        }
+    }
     prog = rs.read_program(tmp_path, mapping=mapping)
     assert prog.participants["participant_id"].tolist() == ["0042"]
     mapping["tables"]["participants"]["sheet"] = "Missing"
-    with pytest.raises(DataValidationError, match="sheet 'Missing' not found; sheets are \\['Notes', 'Roster'\\]"):
+    with pytest.raises(
+        DataValidationError, match="sheet 'Missing' not found; sheets are \\['Notes', 'Roster'\\]"
+    ):
         rs.read_program(tmp_path, mapping=mapping)
 
 
 def test_spss_value_labels_are_applied(tmp_path):
     import pyreadstat
 
-    df = pd.DataFrame({"participant_id": ["007", "010"], "enrollment_date": pd.to_datetime(["2025-01-10", "2025-02-01"]),
-                       "group": ["a", "b"], "gender": [1.0, 2.0]})
-    pyreadstat.write_sav(df, str(tmp_path / "participants.sav"), variable_value_labels={"gender": {1: "Male", 2: "Female"}})
+    df = pd.DataFrame(
+        {
+            "participant_id": ["007", "010"],
+            "enrollment_date": pd.to_datetime(["2025-01-10", "2025-02-01"]),
+            "group": ["a", "b"],
+            "gender": [1.0, 2.0],
+        }
+    )
+    pyreadstat.write_sav(
+        df,
+        str(tmp_path / "participants.sav"),
+        variable_value_labels={"gender": {1: "Male", 2: "Female"}},
+    )
     prog = rs.read_program(tmp_path)
     assert prog.participants["gender"].tolist() == ["male", "female"]
     assert prog.participants["participant_id"].tolist() == ["007", "010"]
     assert prog.participants["enrollment_date"].tolist() == list(df["enrollment_date"])
     # without labels the raw codes come through and are mapped by the TOML value map
-    mapping = {"tables": {"participants": {"value_labels": False, "values": {"gender": {"1": "male", "2": "female"}}}}}
+    mapping = {
+        "tables": {
+            "participants": {
+                "value_labels": False,
+                "values": {"gender": {"1": "male", "2": "female"}},
+            }
+        }
+    }
     prog = rs.read_program(tmp_path, mapping=mapping)
     assert prog.participants["gender"].tolist() == ["male", "female"]
 
@@ -134,10 +176,19 @@ def test_spss_value_labels_are_applied(tmp_path):
 def test_stata_dta(tmp_path):
     import pyreadstat
 
-    df = pd.DataFrame({"participant_id": ["007", "010"], "enrollment_date": pd.to_datetime(["2025-01-10", "2025-02-01"]),
-                       "group": ["a", "b"], "risk_level": [1, 3]})
-    pyreadstat.write_dta(df, str(tmp_path / "participants.dta"),
-                         variable_value_labels={"risk_level": {1: "Low", 2: "Moderate", 3: "High"}})
+    df = pd.DataFrame(
+        {
+            "participant_id": ["007", "010"],
+            "enrollment_date": pd.to_datetime(["2025-01-10", "2025-02-01"]),
+            "group": ["a", "b"],
+            "risk_level": [1, 3],
+        }
+    )
+    pyreadstat.write_dta(
+        df,
+        str(tmp_path / "participants.dta"),
+        variable_value_labels={"risk_level": {1: "Low", 2: "Moderate", 3: "High"}},
+    )
     prog = rs.read_program(tmp_path)
     assert prog.participants["risk_level"].tolist() == ["low", "high"]
     assert prog.participants["enrollment_date"].dtype == "datetime64[ns]"
@@ -148,17 +199,27 @@ def test_sqlite_query(tmp_path):
     db = tmp_path / "program.sqlite"
     con = sqlite3.connect(db)
     con.execute("CREATE TABLE clients (client TEXT, intake TEXT, arm TEXT)")
-    con.executemany("INSERT INTO clients VALUES (?, ?, ?)", [("007", "2025-01-10", "a"), ("010", "2025-02-01", "b")])
+    con.executemany(
+        "INSERT INTO clients VALUES (?, ?, ?)",
+        [("007", "2025-01-10", "a"), ("010", "2025-02-01", "b")],
+    )
     con.execute("CREATE TABLE ev (client TEXT, d TEXT, t TEXT)")
     con.execute("INSERT INTO ev VALUES ('007', '2025-03-01', 'arrest')")
     con.commit()
     con.close()
-    mapping = {"tables": {
-        "participants": {"database": "program.sqlite",
-                         "query": "SELECT client AS participant_id, intake AS enrollment_date, arm AS \"group\" FROM clients"},
-        "events": {"database": "program.sqlite", "table": "ev",
-                   "rename": {"client": "participant_id", "d": "event_date", "t": "event_type"}},
-    }}
+    mapping = {
+        "tables": {
+            "participants": {
+                "database": "program.sqlite",
+                "query": 'SELECT client AS participant_id, intake AS enrollment_date, arm AS "group" FROM clients',
+            },
+            "events": {
+                "database": "program.sqlite",
+                "table": "ev",
+                "rename": {"client": "participant_id", "d": "event_date", "t": "event_type"},
+            },
+        }
+    }
     prog = rs.read_program(tmp_path, mapping=mapping)
     assert prog.participants["participant_id"].tolist() == ["007", "010"]
     assert prog.events["event_type"].tolist() == ["arrest"]
@@ -174,17 +235,30 @@ def test_duckdb_query(tmp_path):
     duckdb = pytest.importorskip("duckdb")
     con = duckdb.connect(str(tmp_path / "program.duckdb"))
     con.execute("CREATE TABLE p (participant_id VARCHAR, enrollment_date DATE, grp VARCHAR)")
-    con.execute("INSERT INTO p VALUES ('007', DATE '2025-01-10', 'a'), ('010', DATE '2025-02-01', 'b')")
+    con.execute(
+        "INSERT INTO p VALUES ('007', DATE '2025-01-10', 'a'), ('010', DATE '2025-02-01', 'b')"
+    )
     con.close()
-    mapping = {"tables": {"participants": {"database": "program.duckdb",
-                                           "query": "SELECT participant_id, enrollment_date, grp AS \"group\" FROM p"}}}
+    mapping = {
+        "tables": {
+            "participants": {
+                "database": "program.duckdb",
+                "query": 'SELECT participant_id, enrollment_date, grp AS "group" FROM p',
+            }
+        }
+    }
     prog = rs.read_program(tmp_path, mapping=mapping)
     assert prog.participants["participant_id"].tolist() == ["007", "010"]
-    assert prog.participants["enrollment_date"].tolist() == [pd.Timestamp("2025-01-10"), pd.Timestamp("2025-02-01")]
+    assert prog.participants["enrollment_date"].tolist() == [
+        pd.Timestamp("2025-01-10"),
+        pd.Timestamp("2025-02-01"),
+    ]
 
 
 def test_tsv_file(tmp_path):
-    (tmp_path / "participants.tsv").write_text("participant_id\tenrollment_date\tgroup\n007\t2025-01-10\ta\n")
+    (tmp_path / "participants.tsv").write_text(
+        "participant_id\tenrollment_date\tgroup\n007\t2025-01-10\ta\n"
+    )
     prog = rs.read_program(tmp_path)
     assert prog.participants["participant_id"].tolist() == ["007"]
 
@@ -261,7 +335,9 @@ def test_toml_mapping_renames_codes_formats_na_header_delimiter_encoding(tmp_pat
         prog = rs.read_program(source)
         p = prog.participants
         assert p["participant_id"].tolist() == ["007", "010", "011"]
-        assert p["enrollment_date"].tolist() == list(pd.to_datetime(["2025-01-10", "2025-02-01", "2025-03-01"]))
+        assert p["enrollment_date"].tolist() == list(
+            pd.to_datetime(["2025-01-10", "2025-02-01", "2025-03-01"])
+        )
         assert p["gender"].tolist() == ["male", "female", "male"]
         assert p["score"].tolist()[0] == 1.5 and np.isnan(p["score"].iloc[1])
         assert pd.isna(p["Note"].iloc[0]) and p["Note"].iloc[1] == "ok"
@@ -292,7 +368,9 @@ def test_as_of_argument_overrides_mapping(tmp_path):
 def test_mapping_file_that_does_not_exist(tmp_path):
     root = _mapped(tmp_path)
     (root / "exports" / "events.csv").unlink()
-    with pytest.raises(DataValidationError, match="file named in \\[tables.events\\] does not exist") as info:
+    with pytest.raises(
+        DataValidationError, match="file named in \\[tables.events\\] does not exist"
+    ) as info:
         rs.read_program(root)
     v = info.value.validation
     f = v[v["rule"] == "file_missing"].iloc[0]
@@ -301,8 +379,12 @@ def test_mapping_file_that_does_not_exist(tmp_path):
 
 def test_mapping_names_unknown_column(tmp_path):
     root = _mapped(tmp_path)
-    (root / "program.toml").write_text(TOML.replace('ClientID = "participant_id"\n"Intake', 'ClientId = "participant_id"\n"Intake'))
-    with pytest.raises(DataValidationError, match="names column 'ClientId', which the file does not have") as info:
+    (root / "program.toml").write_text(
+        TOML.replace('ClientID = "participant_id"\n"Intake', 'ClientId = "participant_id"\n"Intake')
+    )
+    with pytest.raises(
+        DataValidationError, match="names column 'ClientId', which the file does not have"
+    ) as info:
         rs.read_program(root)
     v = info.value.validation
     cols = v[v["rule"] == "mapping_column"]["column"].tolist()
@@ -313,13 +395,17 @@ def test_mapping_names_unknown_column(tmp_path):
 def test_mapping_value_map_for_absent_column(tmp_path):
     root = _mapped(tmp_path)
     (root / "program.toml").write_text(TOML + '\n[tables.events.values.result]\nPOS = "positive"\n')
-    with pytest.raises(DataValidationError, match="maps codes of column 'result', which the table does not have"):
+    with pytest.raises(
+        DataValidationError, match="maps codes of column 'result', which the table does not have"
+    ):
         rs.read_program(root)
 
 
 def test_mapping_unknown_keys_and_tables_are_all_reported(tmp_path):
-    bad = {"tables": {"participant": {"file": "x.csv"}, "events": {"fil": "e.csv", "header_row": 0}},
-           "extra": {}}
+    bad = {
+        "tables": {"participant": {"file": "x.csv"}, "events": {"fil": "e.csv", "header_row": 0}},
+        "extra": {},
+    }
     with pytest.raises(DataValidationError, match="4 problem") as info:
         load_mapping(bad)
     text = str(info.value)
@@ -354,7 +440,9 @@ def test_mapping_defaults():
 # provenance, display, dtypes
 # ---------------------------------------------------------------------------
 def test_sources_record_sha256(tmp_path):
-    (tmp_path / "participants.csv").write_text("participant_id,enrollment_date,group\n007,2025-01-10,a\n")
+    (tmp_path / "participants.csv").write_text(
+        "participant_id,enrollment_date,group\n007,2025-01-10,a\n"
+    )
     (tmp_path / "events.csv").write_text(EVENTS_CSV.replace("010", "007"))
     prog = rs.read_program(tmp_path)
     src = prog.sources.set_index("table")
@@ -365,7 +453,9 @@ def test_sources_record_sha256(tmp_path):
 
 
 def test_every_table_present_with_canonical_dtypes(tmp_path):
-    (tmp_path / "participants.csv").write_text("participant_id,enrollment_date,group\n007,2025-01-10,a\n")
+    (tmp_path / "participants.csv").write_text(
+        "participant_id,enrollment_date,group\n007,2025-01-10,a\n"
+    )
     prog = rs.read_program(tmp_path)
     for name in TABLE_NAMES:
         df = prog.table(name)
@@ -378,9 +468,13 @@ def test_every_table_present_with_canonical_dtypes(tmp_path):
 
 
 def test_html_summary(tmp_path):
-    (tmp_path / "participants.csv").write_text("participant_id,enrollment_date,group,site\n007,2025-01-10,a,x\n")
+    (tmp_path / "participants.csv").write_text(
+        "participant_id,enrollment_date,group,site\n007,2025-01-10,a,x\n"
+    )
     html = rs.read_program(tmp_path)._repr_html_()
-    assert "Rows read" in html and "Participants by group" in html and "Participants by site" in html
+    assert (
+        "Rows read" in html and "Participants by group" in html and "Participants by site" in html
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -397,8 +491,14 @@ def test_sample_export_maps_back_to_the_simulator_tables():
         got = prog.table(name)[list(expected.columns)]
         pd.testing.assert_frame_equal(got, expected.reset_index(drop=True), check_dtype=False)
     assert set(prog.sources["path"].map(lambda p: Path(p).name)) == {
-        "program.toml", "clients.csv", "mentors.csv", "matches.csv", "contact_log.csv", "events.csv",
-        "gpra_interviews.xlsx"}
+        "program.toml",
+        "clients.csv",
+        "mentors.csv",
+        "matches.csv",
+        "contact_log.csv",
+        "events.csv",
+        "gpra_interviews.xlsx",
+    }
 
 
 def test_sample_is_what_the_generator_writes(tmp_path):
@@ -410,14 +510,17 @@ def test_sample_is_what_the_generator_writes(tmp_path):
     module.make_sample(tmp_path)
     for path in sorted(tmp_path.iterdir()):
         assert path.read_bytes() == (SAMPLE / path.name).read_bytes(), (
-            f"data/sample/{path.name} is stale: run `python tools/make_sample.py`")
+            f"data/sample/{path.name} is stale: run `python tools/make_sample.py`"
+        )
 
 
 def test_data_model_doc_is_current():
     from recoverystats.schema.docs import render
 
     text = (ROOT / "docs" / "data-model.md").read_text(encoding="utf-8")
-    assert render(text) == text, "docs/data-model.md is stale: run `python -m recoverystats.schema.docs docs/data-model.md`"
+    assert render(text) == text, (
+        "docs/data-model.md is stale: run `python -m recoverystats.schema.docs docs/data-model.md`"
+    )
     assert "### `events`" in text and "`before_enrollment`" in text and "`date_impossible`" in text
 
 
@@ -425,6 +528,8 @@ def test_duckdb_missing_gives_install_hint(tmp_path, monkeypatch):
     (tmp_path / "program.duckdb").write_bytes(b"")
     monkeypatch.setitem(sys.modules, "duckdb", None)  # import duckdb -> ImportError
     mapping = {"tables": {"participants": {"database": "program.duckdb", "query": "SELECT 1"}}}
-    with pytest.raises(DataValidationError, match="needs the duckdb package; install it with `pip install duckdb`") as info:
+    with pytest.raises(
+        DataValidationError, match="needs the duckdb package; install it with `pip install duckdb`"
+    ) as info:
         rs.read_program(tmp_path, mapping=mapping)
     assert info.value.problems[0].rule == "sql_error"

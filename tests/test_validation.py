@@ -47,7 +47,9 @@ def load(tmp_path: Path, files: dict[str, str | bytes], **kw):
     return rs.read_program(write(tmp_path / "src", files), **kw)
 
 
-def raised(tmp_path: Path, files: dict[str, str | bytes], match: str = "error", **kw) -> pd.DataFrame:
+def raised(
+    tmp_path: Path, files: dict[str, str | bytes], match: str = "error", **kw
+) -> pd.DataFrame:
     """Load expecting DataValidationError; return its findings frame."""
     with pytest.raises(DataValidationError, match=match) as info:
         load(tmp_path, files, **kw)
@@ -104,15 +106,19 @@ def test_impossible_date(tmp_path):
 
 def test_month_13_is_impossible_not_parsed(tmp_path):
     bad = EVENTS.replace("2025-03-01", "2025-13-01")
-    f = one(raised(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": bad}), "date_impossible")
+    f = one(
+        raised(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": bad}), "date_impossible"
+    )
     assert (f["table"], f["line"], f["column"]) == ("events", 3, "event_date")
 
 
 def test_wrong_types_number_integer_bool(tmp_path):
-    text = ("participant_id,enrollment_date,group,age,prior_incarcerations,dual_diagnosis\n"
-            "001,2025-01-10,a,abc,1,yes\n"
-            "002,2025-01-10,a,30,2.5,no\n"
-            "003,2025-01-10,a,31,0,maybe\n")
+    text = (
+        "participant_id,enrollment_date,group,age,prior_incarcerations,dual_diagnosis\n"
+        "001,2025-01-10,a,abc,1,yes\n"
+        "002,2025-01-10,a,30,2.5,no\n"
+        "003,2025-01-10,a,31,0,maybe\n"
+    )
     found = raised(tmp_path, {"participants.csv": text})
     f = one(found, "type_number")
     assert (f["line"], f["column"], f["value"]) == (2, "age", "abc")
@@ -123,13 +129,20 @@ def test_wrong_types_number_integer_bool(tmp_path):
 
 
 def test_good_types_are_typed(tmp_path):
-    text = ("participant_id,enrollment_date,group,age,prior_incarcerations,dual_diagnosis,risk_score\n"
-            "001,2025-01-10,a,34,1,Yes,12.5\n002,2025-01-11,b,1e1,0,n,\n")
+    text = (
+        "participant_id,enrollment_date,group,age,prior_incarcerations,dual_diagnosis,risk_score\n"
+        "001,2025-01-10,a,34,1,Yes,12.5\n002,2025-01-11,b,1e1,0,n,\n"
+    )
     prog = load(tmp_path, {"participants.csv": text})
     p = prog.participants
     assert p["age"].tolist() == [34.0, 10.0]
-    assert str(p["prior_incarcerations"].dtype) == "Int64" and p["prior_incarcerations"].tolist() == [1, 0]
-    assert str(p["dual_diagnosis"].dtype) == "boolean" and p["dual_diagnosis"].tolist() == [True, False]
+    assert str(p["prior_incarcerations"].dtype) == "Int64" and p[
+        "prior_incarcerations"
+    ].tolist() == [1, 0]
+    assert str(p["dual_diagnosis"].dtype) == "boolean" and p["dual_diagnosis"].tolist() == [
+        True,
+        False,
+    ]
     assert np.isnan(p["risk_score"].iloc[1])
 
 
@@ -142,7 +155,9 @@ def test_unknown_code(tmp_path):
 
 def test_codes_are_normalised_for_case_and_spaces(tmp_path):
     text = PARTICIPANTS.replace("site,birth_date", "site,risk_level,birth_date")
-    text = text.replace("north,1990", "north,Very High,1990").replace("south,1985", "south, LOW ,1985")
+    text = text.replace("north,1990", "north,Very High,1990").replace(
+        "south,1985", "south, LOW ,1985"
+    )
     text = text.replace("north,1979", "north,,1979")
     prog = load(tmp_path, {"participants.csv": text})
     assert prog.participants["risk_level"].tolist()[:2] == ["very_high", "low"]
@@ -175,8 +190,10 @@ def test_missing_required_value(tmp_path):
 
 
 def test_na_markers_are_missing(tmp_path):
-    text = ("participant_id,enrollment_date,group,site,discharge_date,age\n"
-            "001,2025-01-10,a,NULL,N/A,-\n002,2025-01-10,a,NA,,NULL\n003,2025-01-10,a,x,-,40\n")
+    text = (
+        "participant_id,enrollment_date,group,site,discharge_date,age\n"
+        "001,2025-01-10,a,NULL,N/A,-\n002,2025-01-10,a,NA,,NULL\n003,2025-01-10,a,x,-,40\n"
+    )
     prog = load(tmp_path, {"participants.csv": text})
     p = prog.participants
     assert p["site"].isna().tolist() == [True, True, False]
@@ -211,7 +228,9 @@ def test_exact_duplicate_row_in_keyed_table_is_dropped_with_warning(tmp_path):
     f = one(prog.validation, "duplicate_row")
     assert (f["line"], f["severity"], f["action"]) == (5, "warning", "dropped")
     assert "exact copy of line 4" in f["message"]
-    assert prog.flow.set_index("table").loc["participants", ["rows_read", "rows_kept", "rows_dropped"]].tolist() == [4, 3, 1]
+    assert prog.flow.set_index("table").loc[
+        "participants", ["rows_read", "rows_kept", "rows_dropped"]
+    ].tolist() == [4, 3, 1]
 
 
 def test_repeated_rows_in_events_are_kept_and_reported(tmp_path):
@@ -223,8 +242,10 @@ def test_repeated_rows_in_events_are_kept_and_reported(tmp_path):
 
 
 def test_composite_key_duplicates_in_assessments(tmp_path):
-    a = ("participant_id,assessment_date,timepoint\n001,2025-01-12,intake\n001,2025-01-20,intake\n")
-    found = only(raised(tmp_path, {"participants.csv": PARTICIPANTS, "assessments.csv": a}), "duplicate_key")
+    a = "participant_id,assessment_date,timepoint\n001,2025-01-12,intake\n001,2025-01-20,intake\n"
+    found = only(
+        raised(tmp_path, {"participants.csv": PARTICIPANTS, "assessments.csv": a}), "duplicate_key"
+    )
     assert found["line"].tolist() == [2, 3]
     assert found["value"].iloc[0] == "001/intake"
 
@@ -238,8 +259,10 @@ def test_header_spelling_is_matched_and_reported(tmp_path):
 
 
 def test_extra_columns_are_kept_after_canonical_ones(tmp_path):
-    text = ("participant_id,enrollment_date,group,housing_score,case_worker\n"
-            "001,2025-01-10,a,3,ann\n002,2025-01-11,b,4,bob\n003,2025-01-12,b,,cy\n")
+    text = (
+        "participant_id,enrollment_date,group,housing_score,case_worker\n"
+        "001,2025-01-10,a,3,ann\n002,2025-01-11,b,4,bob\n003,2025-01-12,b,,cy\n"
+    )
     prog = load(tmp_path, {"participants.csv": text})
     cols = list(prog.participants.columns)
     assert cols[-2:] == ["housing_score", "case_worker"]
@@ -254,25 +277,45 @@ def test_extra_columns_are_kept_after_canonical_ones(tmp_path):
 def test_orphan_events(tmp_path):
     bad = EVENTS + "999,2025-04-01,arrest,\n"
     f = one(raised(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": bad}), "orphan")
-    assert (f["table"], f["line"], f["column"], f["value"]) == ("events", 5, "participant_id", "999")
+    assert (f["table"], f["line"], f["column"], f["value"]) == (
+        "events",
+        5,
+        "participant_id",
+        "999",
+    )
     assert "not a participant in participants.csv" in f["message"]
 
 
 def test_orphan_contacts_and_unknown_mentor(tmp_path):
     mentors = "mentor_id,site\nM1,north\n"
     contacts = "participant_id,contact_date,mentor_id\n001,2025-02-01,M1\n004,2025-02-01,M1\n002,2025-02-02,M9\n"
-    found = only(raised(tmp_path, {"participants.csv": PARTICIPANTS, "mentors.csv": mentors,
-                                   "contacts.csv": contacts}), "orphan")
-    assert found[["line", "column", "value"]].values.tolist() == [[3, "participant_id", "004"], [4, "mentor_id", "M9"]]
+    found = only(
+        raised(
+            tmp_path,
+            {"participants.csv": PARTICIPANTS, "mentors.csv": mentors, "contacts.csv": contacts},
+        ),
+        "orphan",
+    )
+    assert found[["line", "column", "value"]].values.tolist() == [
+        [3, "participant_id", "004"],
+        [4, "mentor_id", "M9"],
+    ]
 
 
 def test_orphan_matches(tmp_path):
     mentors = "mentor_id\nM1\nM2\n"
     matches = "participant_id,mentor_id,match_date\n001,M1,2025-01-15\n007,M2,2025-02-10\n002,M3,2025-02-10\n"
-    found = only(raised(tmp_path, {"participants.csv": PARTICIPANTS, "mentors.csv": mentors,
-                                   "matches.csv": matches}), "orphan")
+    found = only(
+        raised(
+            tmp_path,
+            {"participants.csv": PARTICIPANTS, "mentors.csv": mentors, "matches.csv": matches},
+        ),
+        "orphan",
+    )
     assert found[["table", "line", "column", "value"]].values.tolist() == [
-        ["matches", 3, "participant_id", "007"], ["matches", 4, "mentor_id", "M3"]]
+        ["matches", 3, "participant_id", "007"],
+        ["matches", 4, "mentor_id", "M3"],
+    ]
 
 
 def test_mentor_ids_not_checked_without_mentors_table(tmp_path):
@@ -289,7 +332,12 @@ def test_drop_mode_drops_offenders_and_their_dependants(tmp_path):
     assert prog.participants["participant_id"].tolist() == ["001", "003"]
     assert prog.events["participant_id"].tolist() == ["001", "003"]
     pd_ = one(prog.validation, "parent_dropped")
-    assert (pd_["table"], pd_["line"], pd_["value"], pd_["action"]) == ("events", 3, "002", "dropped")
+    assert (pd_["table"], pd_["line"], pd_["value"], pd_["action"]) == (
+        "events",
+        3,
+        "002",
+        "dropped",
+    )
     assert "participants.csv (line 3)" in pd_["message"]
     assert one(prog.validation, "orphan")["action"] == "dropped"
     assert one(prog.validation, "date_parse")["action"] == "dropped"
@@ -311,9 +359,16 @@ def test_discharge_before_enrollment(tmp_path):
 
 def test_dates_after_as_of_are_warnings(tmp_path):
     events = EVENTS + "001,2026-01-05,relapse,\n"
-    prog = load(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": events}, as_of="2025-12-31")
+    prog = load(
+        tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": events}, as_of="2025-12-31"
+    )
     f = one(prog.validation, "after_as_of")
-    assert (f["table"], f["line"], f["column"], f["severity"]) == ("events", 5, "event_date", "warning")
+    assert (f["table"], f["line"], f["column"], f["severity"]) == (
+        "events",
+        5,
+        "event_date",
+        "warning",
+    )
     assert len(prog.events) == 4
     assert prog.as_of == pd.Timestamp("2025-12-31")
 
@@ -329,13 +384,17 @@ def test_events_before_enrollment_are_history(tmp_path):
 
 def test_events_before_birth(tmp_path):
     events = EVENTS + "001,1980-01-01,arrest,\n"
-    f = one(raised(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": events}), "before_birth")
+    f = one(
+        raised(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": events}), "before_birth"
+    )
     assert (f["table"], f["line"], f["column"]) == ("events", 5, "event_date")
 
 
 def test_assessment_far_outside_window(tmp_path):
-    a = ("participant_id,assessment_date,timepoint\n001,2025-01-12,intake\n001,2025-07-20,followup_6m\n"
-         "002,2025-02-03,intake\n002,2026-09-01,followup_6m\n")
+    a = (
+        "participant_id,assessment_date,timepoint\n001,2025-01-12,intake\n001,2025-07-20,followup_6m\n"
+        "002,2025-02-03,intake\n002,2026-09-01,followup_6m\n"
+    )
     prog = load(tmp_path, {"participants.csv": PARTICIPANTS, "assessments.csv": a})
     f = one(prog.validation, "assessment_window")
     assert (f["line"], f["column"], f["severity"]) == (5, "assessment_date", "warning")
@@ -344,7 +403,9 @@ def test_assessment_far_outside_window(tmp_path):
 
 def test_match_end_before_start(tmp_path):
     m = "participant_id,mentor_id,match_date,end_date\n001,M1,2025-02-01,2025-01-01\n"
-    f = one(raised(tmp_path, {"participants.csv": PARTICIPANTS, "matches.csv": m}), "end_before_start")
+    f = one(
+        raised(tmp_path, {"participants.csv": PARTICIPANTS, "matches.csv": m}), "end_before_start"
+    )
     assert (f["line"], f["column"]) == (2, "end_date")
 
 
@@ -359,7 +420,10 @@ def test_zero_byte_file(tmp_path):
 
 
 def test_header_only_file(tmp_path):
-    prog = load(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": "participant_id,event_date,event_type\n"})
+    prog = load(
+        tmp_path,
+        {"participants.csv": PARTICIPANTS, "events.csv": "participant_id,event_date,event_type\n"},
+    )
     f = one(prog.validation, "no_rows")
     assert (f["table"], f["severity"]) == ("events", "info")
     assert len(prog.events) == 0
@@ -373,7 +437,9 @@ def test_wrong_delimiter(tmp_path):
 
 
 def test_ragged_row_is_a_field_count_error(tmp_path):
-    bad = PARTICIPANTS.replace("002,2025-02-01,comparison,south", "002,2025-02-01,comparison,south,extra")
+    bad = PARTICIPANTS.replace(
+        "002,2025-02-01,comparison,south", "002,2025-02-01,comparison,south,extra"
+    )
     f = one(raised(tmp_path, {"participants.csv": bad}), "field_count")
     assert f["line"] == 3
     prog = load(tmp_path / "drop", {"participants.csv": bad}, on_error="drop")
@@ -403,7 +469,9 @@ def test_trailing_blank_lines_are_ignored(tmp_path):
 
 
 def test_blank_line_in_the_middle_keeps_line_numbers(tmp_path):
-    bad = PARTICIPANTS.replace("002,2025-02-01", "\n002,2025-02-01").replace("2025-03-15", "2025-02-30")
+    bad = PARTICIPANTS.replace("002,2025-02-01", "\n002,2025-02-01").replace(
+        "2025-03-15", "2025-02-30"
+    )
     f = one(raised(tmp_path, {"participants.csv": bad}), "date_impossible")
     assert f["line"] == 5  # header 1, row 2, blank 3, row 4, bad row 5
 
@@ -427,11 +495,17 @@ def test_mixed_date_formats(tmp_path):
     assert (f["line"], f["column"], f["value"]) == (3, "enrollment_date", "02/01/2025")
     mapping = {"tables": {"participants": {"date_format": "%m/%d/%Y"}}}
     prog = rs.read_program(tmp_path / "src", mapping=mapping)
-    assert prog.participants["enrollment_date"].tolist()[:2] == [pd.Timestamp("2025-01-10"), pd.Timestamp("2025-02-01")]
+    assert prog.participants["enrollment_date"].tolist()[:2] == [
+        pd.Timestamp("2025-01-10"),
+        pd.Timestamp("2025-02-01"),
+    ]
 
 
 def test_ambiguous_files(tmp_path):
-    found = raised(tmp_path, {"participants.csv": PARTICIPANTS, "participants.tsv": PARTICIPANTS.replace(",", "\t")})
+    found = raised(
+        tmp_path,
+        {"participants.csv": PARTICIPANTS, "participants.tsv": PARTICIPANTS.replace(",", "\t")},
+    )
     f = one(found, "file_ambiguous")
     assert "participants.csv" in f["message"] and "participants.tsv" in f["message"]
 
@@ -456,21 +530,31 @@ def test_error_carries_every_problem(tmp_path):
         load(tmp_path, {"participants.csv": bad, "events.csv": events})
     problems = info.value.problems
     assert [(p.rule, p.line) for p in problems if p.severity == "error"] == [
-        ("date_parse", 2), ("date_parse", 4), ("orphan", 5), ("orphan", 6)]
+        ("date_parse", 2),
+        ("date_parse", 4),
+        ("orphan", 5),
+        ("orphan", 6),
+    ]
     assert "participants.csv line 2, column enrollment_date: 'bad1'" in str(info.value)
 
 
 def test_invalid_parameters(tmp_path):
     write(tmp_path / "src", {"participants.csv": PARTICIPANTS})
-    with pytest.raises(InvalidParameterError, match="on_error must be one of 'raise', 'drop'; got 'skip'"):
+    with pytest.raises(
+        InvalidParameterError, match="on_error must be one of 'raise', 'drop'; got 'skip'"
+    ):
         rs.read_program(tmp_path / "src", on_error="skip")
-    with pytest.raises(InvalidParameterError, match="as_of must be a date such as '2026-09-30'.*'not a date'"):
+    with pytest.raises(
+        InvalidParameterError, match="as_of must be a date such as '2026-09-30'.*'not a date'"
+    ):
         rs.read_program(tmp_path / "src", as_of="not a date")
     with pytest.raises(InvalidParameterError, match="source: '.*nowhere' does not exist"):
         rs.read_program(tmp_path / "nowhere")
     with pytest.raises(InvalidParameterError, match="is a file; give the folder"):
         rs.read_program(tmp_path / "src" / "participants.csv")
-    with pytest.raises(InvalidParameterError, match="mapping must be a path to program.toml or a dict; got int"):
+    with pytest.raises(
+        InvalidParameterError, match="mapping must be a path to program.toml or a dict; got int"
+    ):
         rs.read_program(tmp_path / "src", mapping=3)
 
 
@@ -492,7 +576,13 @@ def test_every_rule_has_severity_scope_and_fix():
 # in-memory frames go through the same pipeline
 # ---------------------------------------------------------------------------
 def test_from_tables_applies_the_same_rules():
-    p = pd.DataFrame({"participant_id": ["1", "2"], "enrollment_date": ["2025-01-01", "2025-02-30"], "group": ["a", "b"]})
+    p = pd.DataFrame(
+        {
+            "participant_id": ["1", "2"],
+            "enrollment_date": ["2025-01-01", "2025-02-30"],
+            "group": ["a", "b"],
+        }
+    )
     with pytest.raises(DataValidationError, match="1 error") as info:
         rs.ProgramData.from_tables(participants=p)
     f = info.value.problems[0]
@@ -502,8 +592,14 @@ def test_from_tables_applies_the_same_rules():
 
 
 def test_from_tables_numeric_ids_reported():
-    p = pd.DataFrame({"participant_id": [7, 8], "enrollment_date": pd.to_datetime(["2025-01-01", "2025-01-02"]),
-                      "group": ["a", "b"], "score": [1.5, 2.5]})
+    p = pd.DataFrame(
+        {
+            "participant_id": [7, 8],
+            "enrollment_date": pd.to_datetime(["2025-01-01", "2025-01-02"]),
+            "group": ["a", "b"],
+            "score": [1.5, 2.5],
+        }
+    )
     prog = rs.ProgramData.from_tables(participants=p)
     assert prog.participants["participant_id"].tolist() == ["7", "8"]
     assert one(prog.validation, "id_numeric")["column"] == "participant_id"
@@ -521,14 +617,22 @@ def test_duplicate_column_names(tmp_path):
     f = one(found, "duplicate_column")
     assert "'group' appear more than once" in f["message"]
     mapping = {"tables": {"participants": {"rename": {"arm": "group"}}}}
-    write(tmp_path / "m", {"participants.csv": "participant_id,enrollment_date,group,arm\n001,2025-01-10,a,b\n"})
+    write(
+        tmp_path / "m",
+        {"participants.csv": "participant_id,enrollment_date,group,arm\n001,2025-01-10,a,b\n"},
+    )
     with pytest.raises(DataValidationError, match="more than one source column maps to 'group'"):
         rs.read_program(tmp_path / "m", mapping=mapping)
 
 
 def test_corrupt_binary_files_are_unreadable(tmp_path):
-    found = raised(tmp_path, {"participants.parquet": b"PAR1 this is not parquet",
-                              "events.xlsx": b"PK\x03\x04 not a workbook"})
+    found = raised(
+        tmp_path,
+        {
+            "participants.parquet": b"PAR1 this is not parquet",
+            "events.xlsx": b"PK\x03\x04 not a workbook",
+        },
+    )
     rows = only(found, "file_unreadable")
     assert set(rows["table"]) == {"participants", "events"}
     assert rows["line"].isna().all()
@@ -538,7 +642,10 @@ def test_corrupt_binary_files_are_unreadable(tmp_path):
 
 def test_every_rule_is_exercised_by_a_test():
     here = Path(__file__).parent
-    text = "".join((here / name).read_text() for name in ("test_validation.py", "test_io_read.py", "test_cli.py"))
+    text = "".join(
+        (here / name).read_text()
+        for name in ("test_validation.py", "test_io_read.py", "test_cli.py")
+    )
     untested = [rule for rule in RULES if f'"{rule}"' not in text and f"[{rule}]" not in text]
     assert untested == []
 
@@ -554,16 +661,25 @@ def test_lookup_fast_paths_agree_with_the_general_path(tmp_path, layout):
     enr = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 200, n), unit="D")
     owner = np.sort(rng.integers(0, n, m))
     day = pd.Timestamp("2024-12-01") + pd.to_timedelta(rng.integers(0, 400, m), unit="D")
-    ev = pd.DataFrame({"participant_id": ids[owner], "event_date": day.strftime("%Y-%m-%d"),
-                       "event_type": rng.choice(["arrest", "relapse"], m)})
+    ev = pd.DataFrame(
+        {
+            "participant_id": ids[owner],
+            "event_date": day.strftime("%Y-%m-%d"),
+            "event_type": rng.choice(["arrest", "relapse"], m),
+        }
+    )
     ev = ev.sort_values(["participant_id", "event_date"], kind="stable").reset_index(drop=True)
-    ev = pd.concat([ev, ev.iloc[[5, 9]]]).sort_values(["participant_id", "event_date"], kind="stable")
+    ev = pd.concat([ev, ev.iloc[[5, 9]]]).sort_values(
+        ["participant_id", "event_date"], kind="stable"
+    )
     if layout == "shuffled":
         ev = ev.sample(frac=1, random_state=1)
     if layout == "with_orphans":
         ev.iloc[[3, 30], 0] = ["Z0001", "A0000"]
     ev = ev.reset_index(drop=True)
-    part = pd.DataFrame({"participant_id": ids, "enrollment_date": enr.strftime("%Y-%m-%d"), "group": "a"})
+    part = pd.DataFrame(
+        {"participant_id": ids, "enrollment_date": enr.strftime("%Y-%m-%d"), "group": "a"}
+    )
     part = part.sample(frac=1, random_state=2)  # participants in any order
     folder = tmp_path / layout
     folder.mkdir()
@@ -571,16 +687,26 @@ def test_lookup_fast_paths_agree_with_the_general_path(tmp_path, layout):
     ev.to_csv(folder / "events.csv", index=False)
     prog = rs.read_program(folder, on_error="drop")
     # expected, computed directly with pandas
-    e = ev.merge(part.assign(enrollment_date=pd.to_datetime(part["enrollment_date"])), on="participant_id", how="left")
+    e = ev.merge(
+        part.assign(enrollment_date=pd.to_datetime(part["enrollment_date"])),
+        on="participant_id",
+        how="left",
+    )
     known = e["enrollment_date"].notna().to_numpy()
     assert prog.flow.set_index("table").loc["events", "rows_kept"] == known.sum()
     kept = e[known].reset_index(drop=True)
     expected_before = (pd.to_datetime(kept["event_date"]) < kept["enrollment_date"]).tolist()
     assert prog.events["before_enrollment"].tolist() == expected_before
-    orphans = only(prog.validation, "orphan") if layout == "with_orphans" else prog.validation.iloc[0:0]
+    orphans = (
+        only(prog.validation, "orphan") if layout == "with_orphans" else prog.validation.iloc[0:0]
+    )
     assert sorted(orphans["line"].tolist()) == sorted((np.flatnonzero(~known) + 2).tolist())
     rep = one(prog.validation, "repeated_row")
-    n_rep = int(ev[known].duplicated().sum()) if layout != "with_orphans" else int(ev.duplicated().sum())
+    n_rep = (
+        int(ev[known].duplicated().sum())
+        if layout != "with_orphans"
+        else int(ev.duplicated().sum())
+    )
     assert f"{n_rep} row(s) repeat" in rep["message"]
 
 

@@ -27,22 +27,52 @@ EVENTS = (
     "001,2024-12-01,arrest,\n"
 )
 #: Characters that break CSVs in real exports: delimiters, quotes, newlines, spaces, odd bytes.
-NASTY = st.sampled_from([",", ";", '"', "\n", "\r\n", " ", "\t", "-", "NULL", "0", "2025-02-30", "\u00e9",
-                         "\ufeff", "x", "99", "13/45/2025"])
+NASTY = st.sampled_from(
+    [
+        ",",
+        ";",
+        '"',
+        "\n",
+        "\r\n",
+        " ",
+        "\t",
+        "-",
+        "NULL",
+        "0",
+        "2025-02-30",
+        "\u00e9",
+        "\ufeff",
+        "x",
+        "99",
+        "13/45/2025",
+    ]
+)
 
 
 @st.composite
 def mutated(draw, text: str) -> bytes:
     data = text
     for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["insert", "delete", "replace_cell", "dup_line", "drop_line", "truncate",
-                                   "swap_lines", "latin1"]))
+        op = draw(
+            st.sampled_from(
+                [
+                    "insert",
+                    "delete",
+                    "replace_cell",
+                    "dup_line",
+                    "drop_line",
+                    "truncate",
+                    "swap_lines",
+                    "latin1",
+                ]
+            )
+        )
         if op == "insert":
             i = draw(st.integers(0, len(data)))
             data = data[:i] + draw(NASTY) + data[i:]
         elif op == "delete" and data:
             i = draw(st.integers(0, len(data) - 1))
-            data = data[:i] + data[i + draw(st.integers(1, 8)):]
+            data = data[:i] + data[i + draw(st.integers(1, 8)) :]
         elif op == "replace_cell":
             lines = data.split("\n")
             li = draw(st.integers(0, len(lines) - 1))
@@ -74,7 +104,9 @@ def mutated(draw, text: str) -> bytes:
 def test_mutations_raise_only_data_validation_error_and_drop_balances(p, e, which):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "participants.csv").write_bytes(p if which in ("p", "both") else PARTICIPANTS.encode())
+        (folder / "participants.csv").write_bytes(
+            p if which in ("p", "both") else PARTICIPANTS.encode()
+        )
         (folder / "events.csv").write_bytes(e if which in ("e", "both") else EVENTS.encode())
         try:
             prog = rs.read_program(folder, as_of="2025-12-31")

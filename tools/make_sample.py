@@ -102,9 +102,19 @@ ASSESSMENT_COLUMNS = {
     "satisfaction": "Satisfaction (1-5)",
     "quality_of_life": "Quality of Life (1-5)",
 }
-TIMEPOINT_LABELS = {"intake": "Intake", "followup_6m": "6-Month Follow-up", "discharge": "Discharge",
-                    "other": "Other"}
-MODALITY_LABELS = {"in_person": "In person", "phone": "Phone", "video": "Video", "text": "Text", "group": "Group"}
+TIMEPOINT_LABELS = {
+    "intake": "Intake",
+    "followup_6m": "6-Month Follow-up",
+    "discharge": "Discharge",
+    "other": "Other",
+}
+MODALITY_LABELS = {
+    "in_person": "In person",
+    "phone": "Phone",
+    "video": "Video",
+    "text": "Text",
+    "group": "Group",
+}
 
 
 def _dates(s: pd.Series, na: str = "") -> pd.Series:
@@ -142,8 +152,16 @@ def _write_xlsx(df: pd.DataFrame, path: Path, *, sheet: str, title: str) -> None
     ws.append([title])
     ws.append(list(df.columns))
     for row in df.itertuples(index=False, name=None):
-        ws.append([None if (v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT)
-                   else v for v in row])
+        ws.append(
+            [
+                None
+                if (
+                    v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA or v is pd.NaT
+                )
+                else v
+                for v in row
+            ]
+        )
     for cell in ws["B"][2:]:
         cell.number_format = "mm/dd/yyyy"
     wb.properties.creator = "recoverystats tools/make_sample.py"
@@ -160,8 +178,12 @@ def _write_xlsx(df: pd.DataFrame, path: Path, *, sheet: str, title: str) -> None
                 text = data.decode("utf-8")
                 import re
 
-                text = re.sub(r"(<dcterms:modified[^>]*>)[^<]*(<)", r"\g<1>2026-10-01T00:00:00Z\2", text)
-                text = re.sub(r"(<dcterms:created[^>]*>)[^<]*(<)", r"\g<1>2026-10-01T00:00:00Z\2", text)
+                text = re.sub(
+                    r"(<dcterms:modified[^>]*>)[^<]*(<)", r"\g<1>2026-10-01T00:00:00Z\2", text
+                )
+                text = re.sub(
+                    r"(<dcterms:created[^>]*>)[^<]*(<)", r"\g<1>2026-10-01T00:00:00Z\2", text
+                )
                 data = text.encode("utf-8")
             zi = zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6])
             zi.compress_type = zipfile.ZIP_DEFLATED
@@ -276,7 +298,9 @@ def make_sample(out: Path) -> dict[str, Path]:
     _write_csv(_export(t["matches"], MATCH_COLUMNS), paths["matches"])
 
     c = t["contacts"].copy()
-    c["modality"] = c["modality"].map(lambda v: "" if pd.isna(v) else MODALITY_LABELS[v]).astype(object)
+    c["modality"] = (
+        c["modality"].map(lambda v: "" if pd.isna(v) else MODALITY_LABELS[v]).astype(object)
+    )
     paths["contacts"] = out / "contact_log.csv"
     _write_csv(_export(c, CONTACT_COLUMNS), paths["contacts"])
 
@@ -292,14 +316,20 @@ def make_sample(out: Path) -> dict[str, Path]:
         elif canon == "timepoint":
             xa[site] = s.map(TIMEPOINT_LABELS).astype(object)
         elif str(s.dtype) == "boolean":
-            xa[site] = s.map(lambda v: None if pd.isna(v) else ("Yes" if v else "No")).astype(object)
+            xa[site] = s.map(lambda v: None if pd.isna(v) else ("Yes" if v else "No")).astype(
+                object
+            )
         elif canon == "participant_id":
             xa[site] = s.astype(object)
         else:
             xa[site] = s.astype(float)
     paths["assessments"] = out / "gpra_interviews.xlsx"
-    _write_xlsx(xa, paths["assessments"], sheet="GPRA",
-                title=f"GPRA interviews - exported {FIXED_TIME:%m/%d/%Y}")
+    _write_xlsx(
+        xa,
+        paths["assessments"],
+        sheet="GPRA",
+        title=f"GPRA interviews - exported {FIXED_TIME:%m/%d/%Y}",
+    )
 
     toml = PROGRAM_TOML.format(
         as_of=sim.as_of.date().isoformat(),
@@ -317,7 +347,9 @@ def make_sample(out: Path) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(ROOT / "data" / "sample"), help="output folder (default data/sample)")
+    ap.add_argument(
+        "--out", default=str(ROOT / "data" / "sample"), help="output folder (default data/sample)"
+    )
     args = ap.parse_args(argv)
     paths = make_sample(Path(args.out))
     for name, path in paths.items():

@@ -45,7 +45,9 @@ def _summary_text(prog: Any) -> list[str]:
     out.append("")
     out.append(f"{'table':<14}{'rows read':>11}{'kept':>11}{'dropped':>11}")
     for row in prog.flow.itertuples(index=False):
-        out.append(f"{row.table:<14}{int(row.rows_read):>11,}{int(row.rows_kept):>11,}{int(row.rows_dropped):>11,}")
+        out.append(
+            f"{row.table:<14}{int(row.rows_read):>11,}{int(row.rows_kept):>11,}{int(row.rows_dropped):>11,}"
+        )
     out.append("")
     out.append(f"Participants: {s['participants']:,}")
     p = prog.participants
@@ -54,12 +56,20 @@ def _summary_text(prog: Any) -> list[str]:
         out.append("  by group: " + ", ".join(f"{k} {v:,}" for k, v in groups.items()))
         if "by_site" in s:
             out.append("  by site:  " + ", ".join(f"{k} {v:,}" for k, v in s["by_site"].items()))
-            tab = p.groupby(["site", "group"], dropna=False, observed=True).size().unstack(fill_value=0)
+            tab = (
+                p.groupby(["site", "group"], dropna=False, observed=True)
+                .size()
+                .unstack(fill_value=0)
+            )
             out.append("  group x site:")
             width = max([len(str(c)) for c in tab.columns] + [8]) + 2
-            out.append("    " + f"{'site':<14}" + "".join(f"{str(c):>{width}}" for c in tab.columns))
+            out.append(
+                "    " + f"{'site':<14}" + "".join(f"{str(c):>{width}}" for c in tab.columns)
+            )
             for site, row in tab.iterrows():
-                out.append("    " + f"{str(site):<14}" + "".join(f"{int(v):>{width},}" for v in row))
+                out.append(
+                    "    " + f"{str(site):<14}" + "".join(f"{int(v):>{width},}" for v in row)
+                )
     if s["date_ranges"]:
         out.append("")
         out.append("Date ranges:")
@@ -72,11 +82,16 @@ def _findings_text(validation: Any) -> list[str]:
     if validation is None or not len(validation):
         return ["No findings."]
     counts = validation["severity"].value_counts()
-    head = (f"Findings: {int(counts.get('error', 0))} errors, {int(counts.get('warning', 0))} warnings, "
-            f"{int(counts.get('info', 0))} info")
+    head = (
+        f"Findings: {int(counts.get('error', 0))} errors, {int(counts.get('warning', 0))} warnings, "
+        f"{int(counts.get('info', 0))} info"
+    )
     lines = [head]
     by_rule = validation.groupby(["severity", "rule"], sort=False).size()
-    lines.append("  by rule: " + ", ".join(f"{rule} {int(n):,} ({sev})" for (sev, rule), n in by_rule.items()))
+    lines.append(
+        "  by rule: "
+        + ", ".join(f"{rule} {int(n):,} ({sev})" for (sev, rule), n in by_rule.items())
+    )
     for sev, msg in zip(validation["severity"], validation["message"], strict=True):
         lines.append(f"  {str(sev).upper():<8}{msg}")
     return lines
@@ -93,14 +108,28 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from recoverystats.io.read import read_program
 
     try:
-        prog = read_program(args.source, as_of=args.as_of, on_error=args.on_error, mapping=args.mapping)
+        prog = read_program(
+            args.source, as_of=args.as_of, on_error=args.on_error, mapping=args.mapping
+        )
     except DataValidationError as exc:
         validation = getattr(exc, "validation", None)
         if args.format == "json":
-            problems = _records(validation) if validation is not None else [
-                {"message": str(p)} for p in exc.problems]
-            print(json.dumps({"status": "error", "source": str(args.source), "message": exc.summary,
-                              "findings": problems}, indent=2))
+            problems = (
+                _records(validation)
+                if validation is not None
+                else [{"message": str(p)} for p in exc.problems]
+            )
+            print(
+                json.dumps(
+                    {
+                        "status": "error",
+                        "source": str(args.source),
+                        "message": exc.summary,
+                        "findings": problems,
+                    },
+                    indent=2,
+                )
+            )
         else:
             if validation is not None:
                 print("\n".join(_findings_text(validation)))
@@ -112,8 +141,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"recoverystats validate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.format == "json":
-        doc = {"status": "ok", **prog.summary(), "flow": _records(prog.flow),
-               "sources": _records(prog.sources), "findings": _records(prog.validation)}
+        doc = {
+            "status": "ok",
+            **prog.summary(),
+            "flow": _records(prog.flow),
+            "sources": _records(prog.sources),
+            "findings": _records(prog.validation),
+        }
         print(json.dumps(doc, indent=2, default=str))
     else:
         print("\n".join(_summary_text(prog)))
@@ -137,10 +171,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"recoverystats simulate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:
-        print(f"recoverystats simulate: error: cannot write to {args.out!r}: {exc}", file=sys.stderr)
+        print(
+            f"recoverystats simulate: error: cannot write to {args.out!r}: {exc}", file=sys.stderr
+        )
         return EXIT_USAGE
     rows = ", ".join(f"{k} {len(v):,}" for k, v in sim.tables.items())
-    print(f"Wrote {len(paths)} tables to {args.out} ({rows}); seed {args.seed}; as_of {sim.as_of.date()}")
+    print(
+        f"Wrote {len(paths)} tables to {args.out} ({rows}); seed {args.seed}; as_of {sim.as_of.date()}"
+    )
     return EXIT_OK
 
 
@@ -169,30 +207,50 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``recoverystats`` argument parser (subcommands registered lazily)."""
     from recoverystats import __version__
 
-    parser = _Parser(prog="recoverystats",
-                     description="Outcome evaluation for addiction-recovery and prison-reentry programs.")
+    parser = _Parser(
+        prog="recoverystats",
+        description="Outcome evaluation for addiction-recovery and prison-reentry programs.",
+    )
     parser.add_argument("--version", action="version", version=f"recoverystats {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    v = sub.add_parser("validate", help="load and validate program data; print a summary and every finding",
-                       description="Load a folder of exports (or a program.toml mapping), validate it, and print "
-                                   "a summary and every finding. Exit 0 when loadable, 1 on validation errors, "
-                                   "2 on usage errors.")
+    v = sub.add_parser(
+        "validate",
+        help="load and validate program data; print a summary and every finding",
+        description="Load a folder of exports (or a program.toml mapping), validate it, and print "
+        "a summary and every finding. Exit 0 when loadable, 1 on validation errors, "
+        "2 on usage errors.",
+    )
     v.add_argument("source", help="folder of table files, or a program.toml mapping")
     v.add_argument("--as-of", type=_date, default=None, help="data cut-off date YYYY-MM-DD")
-    v.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
-    v.add_argument("--on-error", choices=("raise", "drop"), default="raise",
-                   help="raise: report errors and exit 1 (default); drop: drop offending rows and report them")
-    v.add_argument("--mapping", default=None, help="program.toml to use instead of the one in SOURCE")
+    v.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (default text)"
+    )
+    v.add_argument(
+        "--on-error",
+        choices=("raise", "drop"),
+        default="raise",
+        help="raise: report errors and exit 1 (default); drop: drop offending rows and report them",
+    )
+    v.add_argument(
+        "--mapping", default=None, help="program.toml to use instead of the one in SOURCE"
+    )
     v.set_defaults(func=_cmd_validate)
 
-    s = sub.add_parser("simulate", help="write a simulated program's tables as CSV",
-                       description="Simulate a peer-mentoring program with known true effects and write its "
-                                   "six canonical tables.")
+    s = sub.add_parser(
+        "simulate",
+        help="write a simulated program's tables as CSV",
+        description="Simulate a peer-mentoring program with known true effects and write its "
+        "six canonical tables.",
+    )
     s.add_argument("--out", required=True, help="output folder (created if missing)")
-    s.add_argument("--participants", type=_positive_int, default=1200, help="participants (default 1200)")
+    s.add_argument(
+        "--participants", type=_positive_int, default=1200, help="participants (default 1200)"
+    )
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    s.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (default csv)")
+    s.add_argument(
+        "--format", choices=("csv", "parquet"), default="csv", help="file format (default csv)"
+    )
     s.set_defaults(func=_cmd_simulate)
 
     _register_report(sub)
@@ -220,8 +278,10 @@ def _register_report(sub: Any) -> None:
     r.add_argument("args", nargs=argparse.REMAINDER)
 
     def unavailable(_args: argparse.Namespace) -> int:
-        print(f"recoverystats report: error: the report module could not be imported: {problem!r}",
-              file=sys.stderr)
+        print(
+            f"recoverystats report: error: the report module could not be imported: {problem!r}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
 
     r.set_defaults(func=unavailable)

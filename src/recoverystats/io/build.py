@@ -65,24 +65,55 @@ class _Ctx:
         w = f"{self.file} {self.line_label} {int(self.lines[pos])}"
         return w + (f", column {column}" if column else "")
 
-    def rows(self, rule: str, positions: np.ndarray, column: str | None, values: list[Any],
-             detail: Callable[[Any, int], str], action: str) -> None:
+    def rows(
+        self,
+        rule: str,
+        positions: np.ndarray,
+        column: str | None,
+        values: list[Any],
+        detail: Callable[[Any, int], str],
+        action: str,
+    ) -> None:
         """One finding per offending row (Python runs only over the offenders)."""
         r = RULES[rule]
         fix = r.fix.replace("<t>", self.table).replace("<column>", column or "<column>")
         for pos, value in zip(positions.tolist(), values, strict=False):
-            self.findings.append({
-                "rule": rule, "severity": r.severity, "table": self.table, "file": self.file,
-                "line": int(self.lines[pos]), "column": column,
-                "value": None if value is None else str(value),
-                "message": f"{self.where(pos, column)}: {detail(value, pos)}; fix: {fix} [{rule}]",
-                "action": action, "_pos": pos,
-            })
+            self.findings.append(
+                {
+                    "rule": rule,
+                    "severity": r.severity,
+                    "table": self.table,
+                    "file": self.file,
+                    "line": int(self.lines[pos]),
+                    "column": column,
+                    "value": None if value is None else str(value),
+                    "message": f"{self.where(pos, column)}: {detail(value, pos)}; fix: {fix} [{rule}]",
+                    "action": action,
+                    "_pos": pos,
+                }
+            )
 
-    def table_level(self, rule: str, detail: str, *, column: str | None = None, value: Any = None,
-                    line: int | None = None, action: str = "") -> None:
-        f = file_finding(rule, self.table, self.file, detail, column=column, value=value, line=line,
-                         action=action, label=self.line_label)
+    def table_level(
+        self,
+        rule: str,
+        detail: str,
+        *,
+        column: str | None = None,
+        value: Any = None,
+        line: int | None = None,
+        action: str = "",
+    ) -> None:
+        f = file_finding(
+            rule,
+            self.table,
+            self.file,
+            detail,
+            column=column,
+            value=value,
+            line=line,
+            action=action,
+            label=self.line_label,
+        )
         self.findings.append(f)
 
 
@@ -127,8 +158,9 @@ def _to_text(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return pc.cast(arr, pa.string())
 
 
-def _unique_map(text: Any, fn: Callable[[str], tuple[Any, int]], out_type: pa.DataType
-                ) -> tuple[Any, np.ndarray]:
+def _unique_map(
+    text: Any, fn: Callable[[str], tuple[Any, int]], out_type: pa.DataType
+) -> tuple[Any, np.ndarray]:
     """Apply ``fn`` to each distinct value; return the mapped column and a per-row problem code.
 
     ``fn(value) -> (converted, code)``; code 0 means fine. Nulls stay null with code 0.
@@ -169,8 +201,11 @@ def _trim_text(arr: Any, na: tuple[str, ...], na_applied: bool) -> Any:
         trimmed = arr  # keep the original buffers; the trimmed copy is freed at once
     if not na_applied or not unchanged:
         if na:
-            trimmed = pc.if_else(pc.is_in(trimmed, value_set=pa.array(list(na), pa.string())),
-                                 pa.scalar(None, pa.string()), trimmed)
+            trimmed = pc.if_else(
+                pc.is_in(trimmed, value_set=pa.array(list(na), pa.string())),
+                pa.scalar(None, pa.string()),
+                trimmed,
+            )
         else:
             trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
     return trimmed
@@ -194,15 +229,32 @@ class _Coerced:
 
 def _fmt_hint(formats: tuple[str, ...]) -> str:
     def h(f: str) -> str:
-        return f.replace("%Y", "YYYY").replace("%m", "MM").replace("%d", "DD").replace("%H", "hh") \
-            .replace("%M", "mm").replace("%S", "ss").replace("%y", "YY").replace("%b", "Mon")
+        return (
+            f.replace("%Y", "YYYY")
+            .replace("%m", "MM")
+            .replace("%d", "DD")
+            .replace("%H", "hh")
+            .replace("%M", "mm")
+            .replace("%S", "ss")
+            .replace("%y", "YY")
+            .replace("%b", "Mon")
+        )
+
     return " or ".join(h(f) for f in formats)
 
 
 def _date_shape(fmt: str) -> re.Pattern[str]:
     pat = re.escape(fmt)
-    for k, v in (("%Y", r"\d{4}"), ("%m", r"\d{1,2}"), ("%d", r"\d{1,2}"), ("%y", r"\d{2}"),
-                 ("%H", r"\d{1,2}"), ("%M", r"\d{1,2}"), ("%S", r"\d{1,2}"), ("%b", r"[A-Za-z]{3}")):
+    for k, v in (
+        ("%Y", r"\d{4}"),
+        ("%m", r"\d{1,2}"),
+        ("%d", r"\d{1,2}"),
+        ("%y", r"\d{2}"),
+        ("%H", r"\d{1,2}"),
+        ("%M", r"\d{1,2}"),
+        ("%S", r"\d{1,2}"),
+        ("%b", r"[A-Za-z]{3}"),
+    ):
         pat = pat.replace(re.escape(k), v)
     return re.compile(f"^{pat}$")
 
@@ -212,8 +264,15 @@ def _coerce_date(arr: Any, opts: TableMapping) -> _Coerced:
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
         if pa.types.is_timestamp(t) and t.tz is not None:
             arr = arr.cast(pa.timestamp(t.unit))
-        return _Coerced(pc.cast(pc.cast(arr, pa.timestamp("s"), safe=False) if pa.types.is_timestamp(arr.type) else arr,
-                                pa.date32(), safe=False))
+        return _Coerced(
+            pc.cast(
+                pc.cast(arr, pa.timestamp("s"), safe=False)
+                if pa.types.is_timestamp(arr.type)
+                else arr,
+                pa.date32(),
+                safe=False,
+            )
+        )
     text = _to_text(arr)
     if not opts.date_format:
         try:  # fast path: strict ISO dates (rejects 2026-02-30) in one cast
@@ -235,10 +294,23 @@ def _coerce_date(arr: Any, opts: TableMapping) -> _Coerced:
 
     values, codes = _unique_map(text, parse, pa.date32())
     hint = _fmt_hint(formats)
-    return _Coerced(values, [
-        ("date_parse", codes == 1, lambda v, _p: f"{_shown(v)} is not a date (expected {hint}; set date_format in program.toml)"),
-        ("date_impossible", codes == 2, lambda v, _p: f"{_shown(v)} is not a real calendar date"),
-    ])
+    return _Coerced(
+        values,
+        [
+            (
+                "date_parse",
+                codes == 1,
+                lambda v, _p: (
+                    f"{_shown(v)} is not a date (expected {hint}; set date_format in program.toml)"
+                ),
+            ),
+            (
+                "date_impossible",
+                codes == 2,
+                lambda v, _p: f"{_shown(v)} is not a real calendar date",
+            ),
+        ],
+    )
 
 
 def _arr(x: Any) -> pa.Array:
@@ -255,7 +327,12 @@ def _arr(x: Any) -> pa.Array:
 def _coerce_number(arr: Any, integer: bool) -> _Coerced:
     t = arr.type
     problems: list[tuple[str, np.ndarray, Callable[[Any, int], str]]] = []
-    if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+    if (
+        pa.types.is_boolean(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+    ):
         if integer and (pa.types.is_integer(t) or pa.types.is_boolean(t)):
             return _Coerced(pc.cast(arr, pa.int64()))
         f = _arr(pc.cast(arr, pa.float64()))
@@ -264,14 +341,18 @@ def _coerce_number(arr: Any, integer: bool) -> _Coerced:
         try:
             f = _arr(pc.cast(text, pa.float64()))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+
             def parse(v: str) -> tuple[Any, int]:
                 s = v.replace(",", "") if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", v) else v
                 if _NUMBER_RE.match(s):
                     return float(s), 0
                 return None, 1
+
             fv, codes = _unique_map(text, parse, pa.float64())
             f = _arr(fv)
-            problems.append(("type_number", codes == 1, lambda v, _p: f"{_shown(v)} is not a number"))
+            problems.append(
+                ("type_number", codes == 1, lambda v, _p: f"{_shown(v)} is not a number")
+            )
     if not integer:
         return _Coerced(f, problems)
     bad = _np_bool(pc.not_equal(pc.floor(f), f))
@@ -295,13 +376,28 @@ def _coerce_bool(arr: Any) -> _Coerced:
         return None, 1
 
     values, codes = _unique_map(_to_text(arr), parse, pa.bool_())
-    return _Coerced(values, [("type_bool", codes == 1,
-                              lambda v, _p: f"{_shown(v)} is not yes/no (expected true/false, yes/no, y/n or 1/0)")])
+    return _Coerced(
+        values,
+        [
+            (
+                "type_bool",
+                codes == 1,
+                lambda v, _p: (
+                    f"{_shown(v)} is not yes/no (expected true/false, yes/no, y/n or 1/0)"
+                ),
+            )
+        ],
+    )
 
 
 def _coerce_code(text: Any, col: ColumnSpec) -> _Coerced:
     allowed = set(col.codes or ())
-    hits = pc.sum(pc.is_in(text, value_set=pa.array(sorted(allowed), pa.string()), skip_nulls=True)).as_py() or 0
+    hits = (
+        pc.sum(
+            pc.is_in(text, value_set=pa.array(sorted(allowed), pa.string()), skip_nulls=True)
+        ).as_py()
+        or 0
+    )
     if hits == len(text) - text.null_count:
         return _Coerced(text)  # fast path: every value already a canonical code
 
@@ -313,8 +409,16 @@ def _coerce_code(text: Any, col: ColumnSpec) -> _Coerced:
 
     values, codes = _unique_map(text, norm, pa.string())
     shown = ", ".join(col.codes or ())
-    return _Coerced(values, [("code_unknown", codes == 1,
-                              lambda v, _p: f"{_shown(v)} is not an allowed {col.name} (allowed: {shown})")])
+    return _Coerced(
+        values,
+        [
+            (
+                "code_unknown",
+                codes == 1,
+                lambda v, _p: f"{_shown(v)} is not an allowed {col.name} (allowed: {shown})",
+            )
+        ],
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -372,7 +476,9 @@ def _null_series(kind: str, n: int) -> pd.Series:
     if kind == "float":
         return pd.Series(np.full(n, np.nan), copy=False)
     if kind == "int":
-        return pd.Series(pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)), copy=False)
+        return pd.Series(
+            pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)), copy=False
+        )
     return pd.Series(pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool)), copy=False)
 
 
@@ -385,8 +491,15 @@ def _arrow_to_masked(arr: Any, dtype: str) -> Any:
     return pd.arrays.IntegerArray(filled.astype(np.int64), mask)
 
 
-def _extra_series(arr: Any, kind: str | None, opts: TableMapping, na_applied: bool,
-                  ctx: _Ctx, column: str, errors: np.ndarray) -> pd.Series:
+def _extra_series(
+    arr: Any,
+    kind: str | None,
+    opts: TableMapping,
+    na_applied: bool,
+    ctx: _Ctx,
+    column: str,
+    errors: np.ndarray,
+) -> pd.Series:
     """Extra (non-canonical) columns: typed by ``[tables.t.types]``, else numbers when every value is one."""
     t = arr.type
     if kind is not None:
@@ -394,12 +507,16 @@ def _extra_series(arr: Any, kind: str | None, opts: TableMapping, na_applied: bo
         values = _coerce_column(arr, spec, opts, na_applied, ctx, errors)
         return _to_series(values, kind)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
-        text = _trim_text(arr if pa.types.is_string(t) else arr.cast(pa.string()), opts.na_markers, na_applied)
+        text = _trim_text(
+            arr if pa.types.is_string(t) else arr.cast(pa.string()), opts.na_markers, na_applied
+        )
         nonnull = pc.drop_null(text)
         if len(nonnull) and pc.all(pc.match_substring_regex(nonnull, _NUMBER_RE.pattern)).as_py():
             f = pc.cast(text, pa.float64())
-            if pc.all(pc.equal(pc.floor(pc.drop_null(f)), pc.drop_null(f))).as_py() and \
-                    not pc.any(pc.match_substring_regex(nonnull, r"^[+-]?0\d")).as_py():
+            if (
+                pc.all(pc.equal(pc.floor(pc.drop_null(f)), pc.drop_null(f))).as_py()
+                and not pc.any(pc.match_substring_regex(nonnull, r"^[+-]?0\d")).as_py()
+            ):
                 return pd.Series(_arrow_to_masked(pc.cast(f, pa.int64()), "Int64"))
             return _to_series(f, "float")
         return _string_series(text)
@@ -411,12 +528,17 @@ def _extra_series(arr: Any, kind: str | None, opts: TableMapping, na_applied: bo
     return pd.Series(a).reset_index(drop=True)
 
 
-def _coerce_column(arr: Any, col: ColumnSpec, opts: TableMapping, na_applied: bool,
-                   ctx: _Ctx, errors: np.ndarray) -> Any:
+def _coerce_column(
+    arr: Any, col: ColumnSpec, opts: TableMapping, na_applied: bool, ctx: _Ctx, errors: np.ndarray
+) -> Any:
     """Coerce one column to its kind, recording per-cell findings in ``ctx``."""
     name = col.name
     vmap = opts.values.get(name)
-    is_text = pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) or pa.types.is_dictionary(arr.type)
+    is_text = (
+        pa.types.is_string(arr.type)
+        or pa.types.is_large_string(arr.type)
+        or pa.types.is_dictionary(arr.type)
+    )
     original = arr
     if is_text and not vmap and pa.types.is_string(arr.type):
         # fast paths on the untrimmed column: strict ISO dates, or every value already a code
@@ -427,12 +549,22 @@ def _coerce_column(arr: Any, col: ColumnSpec, opts: TableMapping, na_applied: bo
                 pass
         elif col.kind == "code" and na_applied:
             allowed = pa.array(sorted(col.codes or ()), pa.string())
-            if (pc.sum(pc.is_in(arr, value_set=allowed, skip_nulls=True)).as_py() or 0) == len(arr) - arr.null_count:
+            if (pc.sum(pc.is_in(arr, value_set=allowed, skip_nulls=True)).as_py() or 0) == len(
+                arr
+            ) - arr.null_count:
                 return arr
     if is_text or vmap or col.kind in ("id", "code", "string"):
-        if not is_text and col.kind == "id" and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
-            ctx.table_level("id_numeric", f"{name} is stored as numbers ({arr.type}); IDs such as 007 would "
-                                          "have lost their leading zeros before loading", column=name)
+        if (
+            not is_text
+            and col.kind == "id"
+            and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type))
+        ):
+            ctx.table_level(
+                "id_numeric",
+                f"{name} is stored as numbers ({arr.type}); IDs such as 007 would "
+                "have lost their leading zeros before loading",
+                column=name,
+            )
         text = _trim_text(_to_text(arr), opts.na_markers, na_applied and is_text)
         if vmap:
             text = _apply_value_map(text, vmap)
@@ -470,9 +602,19 @@ def _build_table(raw: RawTable) -> _Built:
     opts = raw.options
     rows_read = n + len(raw.bad_rows)
     for line, text in raw.bad_rows:
-        ctx.findings.append({**file_finding("field_count", name, raw.file,
-                                            f"the line {text[:80]!r} does not have the header's number of fields",
-                                            line=line, action="dropped"), "_pos": -1})
+        ctx.findings.append(
+            {
+                **file_finding(
+                    "field_count",
+                    name,
+                    raw.file,
+                    f"the line {text[:80]!r} does not have the header's number of fields",
+                    line=line,
+                    action="dropped",
+                ),
+                "_pos": -1,
+            }
+        )
 
     # -- column names: mapping renames, then canonical spellings -----------------
     names = [str(c).strip() for c in data.column_names]
@@ -480,8 +622,12 @@ def _build_table(raw: RawTable) -> _Built:
     missing_src = [s for s in rename if s not in names]
     fatal = False
     for s in missing_src:
-        ctx.table_level("mapping_column", f"program.toml [tables.{name}.rename] names column {s!r}, which the "
-                                          f"file does not have (its columns: {', '.join(names[:25])})", column=s)
+        ctx.table_level(
+            "mapping_column",
+            f"program.toml [tables.{name}.rename] names column {s!r}, which the "
+            f"file does not have (its columns: {', '.join(names[:25])})",
+            column=s,
+        )
         fatal = True
     new_names = [rename.get(c, c) for c in names]
     canon = set(spec.column_names)
@@ -497,17 +643,34 @@ def _build_table(raw: RawTable) -> _Built:
         fatal = True
     for col in opts.values:
         if col not in new_names:
-            ctx.table_level("mapping_column", f"program.toml [tables.{name}.values.{col}] maps codes of column "
-                                              f"{col!r}, which the table does not have", column=col)
+            ctx.table_level(
+                "mapping_column",
+                f"program.toml [tables.{name}.values.{col}] maps codes of column "
+                f"{col!r}, which the table does not have",
+                column=col,
+            )
             fatal = True
     for req in spec.required:
         if req not in new_names:
-            ctx.table_level("required_column", f"required column {req!r} is missing (columns found: "
-                                               f"{', '.join(new_names[:25]) or 'none'})", column=req)
+            ctx.table_level(
+                "required_column",
+                f"required column {req!r} is missing (columns found: "
+                f"{', '.join(new_names[:25]) or 'none'})",
+                column=req,
+            )
             fatal = True
     if fatal:
-        return _Built(name, ctx, empty_table(name), {}, np.zeros(0, bool), np.zeros(0, bool), rows_read,
-                      len(raw.bad_rows), fatal=True)
+        return _Built(
+            name,
+            ctx,
+            empty_table(name),
+            {},
+            np.zeros(0, bool),
+            np.zeros(0, bool),
+            rows_read,
+            len(raw.bad_rows),
+            fatal=True,
+        )
     if n == 0:
         ctx.table_level("no_rows", "the table has a header but no data rows")
     columns = dict(zip(new_names, data.columns, strict=False))
@@ -528,7 +691,9 @@ def _build_table(raw: RawTable) -> _Built:
         out[col.name] = _to_series(values, col.kind)
     extras = [c for c in new_names if c not in canon]
     for c in extras:
-        ctx.table_level("extra_column", f"column {c!r} is not canonical; kept as an extra column", column=c)
+        ctx.table_level(
+            "extra_column", f"column {c!r} is not canonical; kept as an extra column", column=c
+        )
     for col in spec.columns:
         if col.derived:
             out[col.name] = _null_series(col.kind, n)
@@ -542,21 +707,37 @@ def _build_table(raw: RawTable) -> _Built:
         miss = frame[req].isna().to_numpy() & ~_cell_flagged(ctx, req, n)
         if miss.any():
             pos = np.flatnonzero(miss)
-            ctx.rows("missing_value", pos, req, [None] * len(pos),
-                     lambda _v, _p, req=req: f"required value {req} is empty", action="")
+            ctx.rows(
+                "missing_value",
+                pos,
+                req,
+                [None] * len(pos),
+                lambda _v, _p, req=req: f"required value {req} is empty",
+                action="",
+            )
             errors |= miss
     for col in spec.columns:
         if col.range is not None and col.name in columns:
-            v = frame[col.name].astype("float64").to_numpy(na_value=np.nan) if col.kind == "int" \
+            v = (
+                frame[col.name].astype("float64").to_numpy(na_value=np.nan)
+                if col.kind == "int"
                 else frame[col.name].to_numpy(dtype="float64", na_value=np.nan)
+            )
             lo, hi = col.range
             with np.errstate(invalid="ignore"):
                 bad = (v < lo) | (v > hi)
             if bad.any():
                 pos = np.flatnonzero(bad)
-                ctx.rows("range", pos, col.name, v[pos].tolist(),
-                         lambda val, _p, lo=lo, hi=hi, c=col.name: f"{c} = {val:g} is outside the plausible range {lo:g}-{hi:g}",
-                         action="")
+                ctx.rows(
+                    "range",
+                    pos,
+                    col.name,
+                    v[pos].tolist(),
+                    lambda val, _p, lo=lo, hi=hi, c=col.name: (
+                        f"{c} = {val:g} is outside the plausible range {lo:g}-{hi:g}"
+                    ),
+                    action="",
+                )
                 errors |= bad
     drop = np.zeros(n, dtype=bool)
     _table_date_rules(name, frame, ctx, errors)
@@ -584,9 +765,14 @@ def _table_date_rules(name: str, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
         bad = dis < enr
         if bad.any():
             pos = np.flatnonzero(bad)
-            ctx.rows("discharge_before_enrollment", pos, "discharge_date",
-                     [str(x)[:10] for x in dis[pos]],
-                     lambda v, p: f"discharge_date {v} is before enrollment_date {str(enr[p])[:10]}", action="")
+            ctx.rows(
+                "discharge_before_enrollment",
+                pos,
+                "discharge_date",
+                [str(x)[:10] for x in dis[pos]],
+                lambda v, p: f"discharge_date {v} is before enrollment_date {str(enr[p])[:10]}",
+                action="",
+            )
             errors |= bad
         birth = _dates(frame, "birth_date")
         for col in ("enrollment_date", "release_date", "discharge_date"):
@@ -594,30 +780,56 @@ def _table_date_rules(name: str, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
             bad = d < birth
             if bad.any():
                 pos = np.flatnonzero(bad)
-                ctx.rows("before_birth", pos, col, [str(x)[:10] for x in d[pos]],
-                         lambda v, p, c=col: f"{c} {v} is before birth_date {str(birth[p])[:10]}", action="")
+                ctx.rows(
+                    "before_birth",
+                    pos,
+                    col,
+                    [str(x)[:10] for x in d[pos]],
+                    lambda v, p, c=col: f"{c} {v} is before birth_date {str(birth[p])[:10]}",
+                    action="",
+                )
                 errors |= bad
         age = (enr - birth).astype("timedelta64[D]").astype("float64") / 365.25
         with np.errstate(invalid="ignore"):
             bad = ((age < 10) | (age > 100)) & ~np.isnat(birth) & ~np.isnat(enr) & ~(enr < birth)
         if bad.any():
             pos = np.flatnonzero(bad)
-            ctx.rows("range", pos, "birth_date", [str(x)[:10] for x in birth[pos]],
-                     lambda v, p: f"birth_date {v} gives age {age[p]:.1f} at enrollment, outside the plausible range 10-100",
-                     action="")
+            ctx.rows(
+                "range",
+                pos,
+                "birth_date",
+                [str(x)[:10] for x in birth[pos]],
+                lambda v, p: (
+                    f"birth_date {v} gives age {age[p]:.1f} at enrollment, outside the plausible range 10-100"
+                ),
+                action="",
+            )
             errors |= bad
     if name == "matches":
         start, end = _dates(frame, "match_date"), _dates(frame, "end_date")
         bad = end < start
         if bad.any():
             pos = np.flatnonzero(bad)
-            ctx.rows("end_before_start", pos, "end_date", [str(x)[:10] for x in end[pos]],
-                     lambda v, p: f"end_date {v} is before match_date {str(start[p])[:10]}", action="")
+            ctx.rows(
+                "end_before_start",
+                pos,
+                "end_date",
+                [str(x)[:10] for x in end[pos]],
+                lambda v, p: f"end_date {v} is before match_date {str(start[p])[:10]}",
+                action="",
+            )
             errors |= bad
 
 
-def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndarray, drop: np.ndarray,
-                ids: Mapping[str, Any], codes: np.ndarray | None = None) -> None:
+def _duplicates(
+    spec: TableSpec,
+    frame: pd.DataFrame,
+    ctx: _Ctx,
+    errors: np.ndarray,
+    drop: np.ndarray,
+    ids: Mapping[str, Any],
+    codes: np.ndarray | None = None,
+) -> None:
     """Exact duplicate rows and duplicate keys.
 
     Keyed tables: copies of a row are dropped (``duplicate_row`` warning); remaining rows
@@ -637,7 +849,10 @@ def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
         if keys is not None:
             if pd.Index(keys).is_unique:
                 return
-        elif col.null_count <= 1 and pc.count_distinct(col, mode="only_valid").as_py() == n - col.null_count:
+        elif (
+            col.null_count <= 1
+            and pc.count_distinct(col, mode="only_valid").as_py() == n - col.null_count
+        ):
             return
     check_cols = canon + [c for c in frame.columns if c not in spec.column_names]
     if codes is not None and bool((codes[1:] >= codes[:-1]).all()):
@@ -659,10 +874,16 @@ def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
         # contacts/events have no key: two phone calls or two negative screens on one day
         # can be genuine, so repeats are kept and reported once for the table
         pos = np.flatnonzero(exact)
-        shown = ", ".join(str(int(ctx.lines[p])) for p in pos[:10]) + (" ..." if len(pos) > 10 else "")
-        ctx.table_level("repeated_row", f"{len(pos)} row(s) repeat an earlier row exactly ({ctx.line_label}s "
-                                        f"{shown}); kept, as same-day repeats can be genuine",
-                        line=int(ctx.lines[pos[0]]), action="kept")
+        shown = ", ".join(str(int(ctx.lines[p])) for p in pos[:10]) + (
+            " ..." if len(pos) > 10 else ""
+        )
+        ctx.table_level(
+            "repeated_row",
+            f"{len(pos)} row(s) repeat an earlier row exactly ({ctx.line_label}s "
+            f"{shown}); kept, as same-day repeats can be genuine",
+            line=int(ctx.lines[pos[0]]),
+            action="kept",
+        )
         return
     if exact.any():
         gid = sub.groupby(check_cols, dropna=False, sort=False).ngroup().to_numpy()
@@ -671,9 +892,17 @@ def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
         first_of_group = dict(zip(uniq.tolist(), cand_pos[first_idx].tolist(), strict=True))
         pos = np.flatnonzero(exact)
         group_of = dict(zip(cand_pos.tolist(), gid.tolist(), strict=True))
-        ctx.rows("duplicate_row", pos, None, [None] * len(pos),
-                 lambda _v, p: f"exact copy of {ctx.line_label} {int(ctx.lines[first_of_group[group_of[p]]])}; "
-                 "the copy is dropped", action="dropped")
+        ctx.rows(
+            "duplicate_row",
+            pos,
+            None,
+            [None] * len(pos),
+            lambda _v, p: (
+                f"exact copy of {ctx.line_label} {int(ctx.lines[first_of_group[group_of[p]]])}; "
+                "the copy is dropped"
+            ),
+            action="dropped",
+        )
         drop |= exact
     if keyed:
         dupkey = frame.loc[~drop].duplicated(subset=keyed, keep=False)
@@ -681,15 +910,24 @@ def _duplicates(spec: TableSpec, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
         dk[np.flatnonzero(~drop)] = dupkey.to_numpy()
         if dk.any():
             pos = np.flatnonzero(dk)
-            keys = [tuple(map(str, k)) for k in frame.loc[pos, keyed].itertuples(index=False, name=None)]
+            keys = [
+                tuple(map(str, k)) for k in frame.loc[pos, keyed].itertuples(index=False, name=None)
+            ]
             groups: dict[tuple[str, ...], list[int]] = {}
             for p, k in zip(pos.tolist(), keys, strict=True):
                 groups.setdefault(k, []).append(int(ctx.lines[p]))
             label = ", ".join(keyed)
-            ctx.rows("duplicate_key", pos, keyed[0], [k[0] if len(k) == 1 else "/".join(k) for k in keys],
-                     lambda v, p, keys=keys, pos=pos: f"{label} {v!r} appears on more than one row "
-                     f"({ctx.line_label}s {', '.join(map(str, groups[keys[int(np.searchsorted(pos, p))]]))})",
-                     action="")
+            ctx.rows(
+                "duplicate_key",
+                pos,
+                keyed[0],
+                [k[0] if len(k) == 1 else "/".join(k) for k in keys],
+                lambda v, p, keys=keys, pos=pos: (
+                    f"{label} {v!r} appears on more than one row "
+                    f"({ctx.line_label}s {', '.join(map(str, groups[keys[int(np.searchsorted(pos, p))]]))})"
+                ),
+                action="",
+            )
             errors |= dk
 
 
@@ -717,7 +955,11 @@ def _id_keys(arr: Any) -> np.ndarray | None:
     bufs = a.buffers()
     offs = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=a.offset * 4)
     width = int(offs[1] - offs[0])
-    if not 1 <= width <= 8 or int(offs[-1] - offs[0]) != width * n or not (np.diff(offs) == width).all():
+    if (
+        not 1 <= width <= 8
+        or int(offs[-1] - offs[0]) != width * n
+        or not (np.diff(offs) == width).all()
+    ):
         return None
     data = np.frombuffer(bufs[2], dtype=np.uint8, count=width * n, offset=int(offs[0]))
     packed = np.zeros((n, 8), dtype=np.uint8)
@@ -753,7 +995,9 @@ def _lookup(child: Any, parent: Any) -> tuple[np.ndarray, np.ndarray]:
     return out, out
 
 
-def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None, drop_mode: bool) -> np.ndarray:
+def _cross_rules(
+    b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None, drop_mode: bool
+) -> np.ndarray:
     """References and date logic against the participants/mentors tables; returns rows to drop as orphans of drops."""
     n = len(b.frame)
     cascade = np.zeros(n, dtype=bool)
@@ -778,9 +1022,16 @@ def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None
             pos = np.flatnonzero(orphan)
             vals = pc.take(child_ids, pa.array(pos)).to_pylist()
             pfile = parent.ctx.file
-            ctx.rows("orphan", pos, col, vals,
-                     lambda v, _p, ptable=ptable, pfile=pfile: f"{_shown(v)} is not a {ptable[:-1]} in {pfile}",
-                     action="")
+            ctx.rows(
+                "orphan",
+                pos,
+                col,
+                vals,
+                lambda v, _p, ptable=ptable, pfile=pfile: (
+                    f"{_shown(v)} is not a {ptable[:-1]} in {pfile}"
+                ),
+                action="",
+            )
             b.error_rows |= orphan
         if drop_mode:
             pdrop = parent.error_rows | parent.drop_rows | parent.cascade
@@ -794,16 +1045,29 @@ def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None
                     vals = pc.take(child_ids, pa.array(pos)).to_pylist()
                     plines = parent.ctx.lines
                     pfile = parent.ctx.file
-                    ctx.rows("parent_dropped", pos, col, vals,
-                             lambda v, p, idx=idx, plines=plines, pfile=pfile, plabel=parent.ctx.line_label:
-                             f"dropped because {_shown(v)} was dropped from {pfile} ({plabel} "
-                             f"{int(plines[idx[p]])})", action="dropped")
+                    ctx.rows(
+                        "parent_dropped",
+                        pos,
+                        col,
+                        vals,
+                        lambda v, p, idx=idx, plines=plines, pfile=pfile, plabel=parent.ctx.line_label: (
+                            f"dropped because {_shown(v)} was dropped from {pfile} ({plabel} "
+                            f"{int(plines[idx[p]])})"
+                        ),
+                        action="dropped",
+                    )
                     cascade |= lost
         if ptable == "participants":
             pidx, prank = idx, rank
 
-    date_col = {"events": "event_date", "contacts": "contact_date", "assessments": "assessment_date",
-                "matches": "match_date", "participants": "enrollment_date", "mentors": "certified_date"}[b.name]
+    date_col = {
+        "events": "event_date",
+        "contacts": "contact_date",
+        "assessments": "assessment_date",
+        "matches": "match_date",
+        "participants": "enrollment_date",
+        "mentors": "certified_date",
+    }[b.name]
     d = _dates(frame, date_col)
     if as_of is not None:
         cols = [date_col] + (["release_date", "discharge_date"] if b.name == "participants" else [])
@@ -812,23 +1076,45 @@ def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None
             late = dc > np.datetime64(as_of.to_datetime64(), "ns")
             if late.any():
                 pos = np.flatnonzero(late)
-                ctx.rows("after_as_of", pos, c, [str(x)[:10] for x in dc[pos]],
-                         lambda v, _p, c=c: f"{c} {v} is after the data cut-off as_of {as_of.date().isoformat()}",
-                         action="")
+                ctx.rows(
+                    "after_as_of",
+                    pos,
+                    c,
+                    [str(x)[:10] for x in dc[pos]],
+                    lambda v, _p, c=c: (
+                        f"{c} {v} is after the data cut-off as_of {as_of.date().isoformat()}"
+                    ),
+                    action="",
+                )
     if pidx is not None:
         p = built["participants"].frame
         ok = pidx >= 0
         safe = np.where(ok, pidx, 0)
-        enr = _dates(p, "enrollment_date")[safe] if len(p) else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
-        birth = _dates(p, "birth_date")[safe] if len(p) else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
+        enr = (
+            _dates(p, "enrollment_date")[safe]
+            if len(p)
+            else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
+        )
+        birth = (
+            _dates(p, "birth_date")[safe]
+            if len(p)
+            else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
+        )
         enr = np.where(ok, enr, np.datetime64("NaT"))
         birth = np.where(ok, birth, np.datetime64("NaT"))
         bad = d < birth
         if bad.any():
             pos = np.flatnonzero(bad)
-            ctx.rows("before_birth", pos, date_col, [str(x)[:10] for x in d[pos]],
-                     lambda v, q: f"{date_col} {v} is before the participant's birth_date {str(birth[q])[:10]}",
-                     action="")
+            ctx.rows(
+                "before_birth",
+                pos,
+                date_col,
+                [str(x)[:10] for x in d[pos]],
+                lambda v, q: (
+                    f"{date_col} {v} is before the participant's birth_date {str(birth[q])[:10]}"
+                ),
+                action="",
+            )
             b.error_rows |= bad
         before = d < enr
         if b.name == "events":
@@ -837,13 +1123,25 @@ def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None
             frame["before_enrollment"] = flag
         if before.any() and b.name in ("events", "contacts"):
             first = int(np.flatnonzero(before)[0])
-            what = "kept as history and flagged in events.before_enrollment" if b.name == "events" \
+            what = (
+                "kept as history and flagged in events.before_enrollment"
+                if b.name == "events"
                 else "kept (contacts before enrollment, e.g. in-reach before release)"
-            ctx.table_level("before_enrollment", f"{int(before.sum())} row(s) are dated before the participant's "
-                                                 f"enrollment_date; {what} (first at {ctx.line_label} {int(ctx.lines[first])})",
-                            column=date_col, line=int(ctx.lines[first]), action="kept")
+            )
+            ctx.table_level(
+                "before_enrollment",
+                f"{int(before.sum())} row(s) are dated before the participant's "
+                f"enrollment_date; {what} (first at {ctx.line_label} {int(ctx.lines[first])})",
+                column=date_col,
+                line=int(ctx.lines[first]),
+                action="kept",
+            )
         if b.name == "assessments":
-            dis = _dates(p, "discharge_date")[safe] if len(p) else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
+            dis = (
+                _dates(p, "discharge_date")[safe]
+                if len(p)
+                else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
+            )
             dis = np.where(ok, dis, np.datetime64("NaT"))
             tp = frame["timepoint"].to_numpy(dtype=object, na_value=None)
             for point, (lo, hi) in ASSESSMENT_WINDOWS.items():
@@ -854,10 +1152,17 @@ def _cross_rules(b: _Built, built: dict[str, _Built], as_of: pd.Timestamp | None
                     far = (tp == point) & ((days < lo) | (days > hi))
                 if far.any():
                     pos = np.flatnonzero(far)
-                    ctx.rows("assessment_window", pos, "assessment_date", [str(x)[:10] for x in d[pos]],
-                             lambda v, q, days=days, point=point, lo=lo, hi=hi, refname=refname:
-                             f"{point} assessment on {v} is {days[q]:+.0f} days from {refname} "
-                             f"(expected {lo:+d} to {hi:+d} days)", action="")
+                    ctx.rows(
+                        "assessment_window",
+                        pos,
+                        "assessment_date",
+                        [str(x)[:10] for x in d[pos]],
+                        lambda v, q, days=days, point=point, lo=lo, hi=hi, refname=refname: (
+                            f"{point} assessment on {v} is {days[q]:+.0f} days from {refname} "
+                            f"(expected {lo:+d} to {hi:+d} days)"
+                        ),
+                        action="",
+                    )
     if not spec.key:
         codes = _row_codes(prank, d) if prank is not None else None
         _duplicates(spec, frame, ctx, b.error_rows, b.drop_rows, b.ids, codes)
@@ -882,9 +1187,15 @@ def parse_as_of(as_of: Any) -> pd.Timestamp | None:
     return ts.tz_localize(None).normalize() if ts.tzinfo else ts.normalize()
 
 
-def validate_tables(raws: Mapping[str, RawTable], *, as_of: Any = None, on_error: OnError = "raise",
-                    source: str = "", extra_findings: list[dict[str, Any]] | None = None,
-                    sources: list[tuple[str, str, str, int]] | None = None) -> ProgramData:
+def validate_tables(
+    raws: Mapping[str, RawTable],
+    *,
+    as_of: Any = None,
+    on_error: OnError = "raise",
+    source: str = "",
+    extra_findings: list[dict[str, Any]] | None = None,
+    sources: list[tuple[str, str, str, int]] | None = None,
+) -> ProgramData:
     """Coerce, check and assemble tables read by the readers (internal; see ``read_program``)."""
     check_option("on_error", on_error, OnError)
     cutoff = parse_as_of(as_of)
@@ -899,9 +1210,15 @@ def validate_tables(raws: Mapping[str, RawTable], *, as_of: Any = None, on_error
         b.cascade = np.zeros(len(b.frame), dtype=bool)
         built[name] = b
     if "participants" not in built and not any(f["severity"] == "error" for f in pre):
-        pre.append(file_finding("table_missing", "participants", source or "<source>",
-                                "no participants table was found (participants.csv/.parquet/.xlsx/.sav/.dta "
-                                "or [tables.participants] in program.toml)"))
+        pre.append(
+            file_finding(
+                "table_missing",
+                "participants",
+                source or "<source>",
+                "no participants table was found (participants.csv/.parquet/.xlsx/.sav/.dta "
+                "or [tables.participants] in program.toml)",
+            )
+        )
     for name in TABLE_NAMES:
         b = built.get(name)
         if b is None or b.fatal:
@@ -910,16 +1227,24 @@ def validate_tables(raws: Mapping[str, RawTable], *, as_of: Any = None, on_error
 
     findings = pre + [f for b in built.values() for f in b.ctx.findings]
     fatal = any(b.fatal for b in built.values()) or any(
-        f["severity"] == "error" and RULES[f["rule"]].scope != "row" and f.get("_pos") is None for f in findings)
+        f["severity"] == "error" and RULES[f["rule"]].scope != "row" and f.get("_pos") is None
+        for f in findings
+    )
     has_errors = fatal or any(b.error_rows.any() or b.bad_rows for b in built.values())
     validation = _validation_frame(findings, drop_mode and not fatal)
     if fatal or (has_errors and not drop_mode):
-        problems = [_as_finding(r) for r in validation.itertuples(index=False) if r.severity in ("error", "warning")]
+        problems = [
+            _as_finding(r)
+            for r in validation.itertuples(index=False)
+            if r.severity in ("error", "warning")
+        ]
         problems.sort(key=lambda f: f.severity != "error")
         n_err = sum(p.severity == "error" for p in problems)
         where = source or "the program data"
         hint = "" if fatal else ' (or pass on_error="drop" to drop the offending rows)'
-        exc = DataValidationError(f"{where}: {n_err} error(s) found; fix them and load again{hint}.", problems)
+        exc = DataValidationError(
+            f"{where}: {n_err} error(s) found; fix them and load again{hint}.", problems
+        )
         exc.validation = validation  # type: ignore[attr-defined]
         raise exc
 
@@ -939,14 +1264,22 @@ def validate_tables(raws: Mapping[str, RawTable], *, as_of: Any = None, on_error
         kept = len(frame)
         flow.append((name, b.rows_read, kept, b.rows_read - kept))
     src = pd.DataFrame(sources or [], columns=list(SOURCE_COLUMNS))
-    return ProgramData(**frames, validation=validation, flow=pd.DataFrame(flow, columns=list(FLOW_COLUMNS)),
-                       sources=src, as_of=cutoff, source=source)
+    return ProgramData(
+        **frames,
+        validation=validation,
+        flow=pd.DataFrame(flow, columns=list(FLOW_COLUMNS)),
+        sources=src,
+        as_of=cutoff,
+        source=source,
+    )
 
 
 def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.DataFrame:
     cols = list(VALIDATION_COLUMNS) + list(VALIDATION_EXTRA)
     if not findings:
-        return pd.DataFrame({c: pd.Series(dtype="Int64" if c == "line" else "string") for c in cols})
+        return pd.DataFrame(
+            {c: pd.Series(dtype="Int64" if c == "line" else "string") for c in cols}
+        )
     rows = []
     for f in findings:
         action = f.get("action") or ""
@@ -957,14 +1290,27 @@ def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.Dat
                 action = "rejected"
             else:
                 action = "kept" if f.get("_pos") is not None else ""
-        rows.append([f["rule"], f["severity"], f["table"], f["file"], f["line"], f["column"], f["value"],
-                     f["message"], action])
+        rows.append(
+            [
+                f["rule"],
+                f["severity"],
+                f["table"],
+                f["file"],
+                f["line"],
+                f["column"],
+                f["value"],
+                f["message"],
+                action,
+            ]
+        )
     df = pd.DataFrame(rows, columns=cols)
     order = {"error": 0, "warning": 1, "info": 2}
     tab = {t: i for i, t in enumerate(TABLE_NAMES)}
     df["_s"] = df["severity"].map(order)
     df["_t"] = df["table"].map(tab).fillna(-1)
-    df = df.sort_values(["_t", "line", "_s"], kind="stable", na_position="first").drop(columns=["_s", "_t"])
+    df = df.sort_values(["_t", "line", "_s"], kind="stable", na_position="first").drop(
+        columns=["_s", "_t"]
+    )
     df = df.reset_index(drop=True)
     df["line"] = df["line"].astype("Int64")
     for c in cols:
@@ -974,12 +1320,25 @@ def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.Dat
 
 
 def _as_finding(r: Any) -> Finding:
-    return Finding(r.rule, r.severity, r.table, r.file, None if pd.isna(r.line) else int(r.line),
-                   None if pd.isna(r.column) else r.column, None if pd.isna(r.value) else r.value, r.message)
+    return Finding(
+        r.rule,
+        r.severity,
+        r.table,
+        r.file,
+        None if pd.isna(r.line) else int(r.line),
+        None if pd.isna(r.column) else r.column,
+        None if pd.isna(r.value) else r.value,
+        r.message,
+    )
 
 
-def build_program(tables: Mapping[str, pd.DataFrame], *, as_of: Any = None, on_error: str = "raise",
-                  source: str = "<in-memory>") -> ProgramData:
+def build_program(
+    tables: Mapping[str, pd.DataFrame],
+    *,
+    as_of: Any = None,
+    on_error: str = "raise",
+    source: str = "<in-memory>",
+) -> ProgramData:
     """Validate in-memory tables (canonical column names) into ``ProgramData``.
 
     Parameters
@@ -1014,16 +1373,26 @@ def build_program(tables: Mapping[str, pd.DataFrame], *, as_of: Any = None, on_e
     """
     unknown = [k for k in tables if k not in TABLE_NAMES]
     if unknown:
-        raise InvalidParameterError(f"tables: unknown table name(s) {', '.join(map(repr, unknown))}; "
-                                    f"tables are {', '.join(TABLE_NAMES)}.")
+        raise InvalidParameterError(
+            f"tables: unknown table name(s) {', '.join(map(repr, unknown))}; "
+            f"tables are {', '.join(TABLE_NAMES)}."
+        )
     raws: dict[str, RawTable] = {}
     for name, df in tables.items():
         if df is None:
             continue
         if not isinstance(df, pd.DataFrame):
-            raise InvalidParameterError(f"tables[{name!r}] must be a pandas DataFrame; got {type(df).__name__}.")
-        raws[name] = RawTable(name=name, data=frame_to_arrow(df.reset_index(drop=True)), file=f"{name} (in-memory)",
-                              first_line=1, line_label="row", options=TableMapping(na_values=DEFAULT_NA_VALUES))
+            raise InvalidParameterError(
+                f"tables[{name!r}] must be a pandas DataFrame; got {type(df).__name__}."
+            )
+        raws[name] = RawTable(
+            name=name,
+            data=frame_to_arrow(df.reset_index(drop=True)),
+            file=f"{name} (in-memory)",
+            first_line=1,
+            line_label="row",
+            options=TableMapping(na_values=DEFAULT_NA_VALUES),
+        )
     return validate_tables(raws, as_of=as_of, on_error=on_error, source=source)  # type: ignore[arg-type]
 
 

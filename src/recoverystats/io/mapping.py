@@ -51,11 +51,30 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 #: NA markers used when the mapping does not give ``na_values``.
-DEFAULT_NA_VALUES: tuple[str, ...] = ("", "NULL", "null", "N/A", "n/a", "NA", "-", "NaN", "nan", "#N/A")
+DEFAULT_NA_VALUES: tuple[str, ...] = (
+    "",
+    "NULL",
+    "null",
+    "N/A",
+    "n/a",
+    "NA",
+    "-",
+    "NaN",
+    "nan",
+    "#N/A",
+)
 #: Date formats always tried (unambiguous ISO forms), after any configured ``date_format``.
 ISO_DATE_FORMATS: tuple[str, ...] = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
-READ_OPTION_KEYS = ("delimiter", "encoding", "header_row", "date_format", "na_values", "sheet", "value_labels")
+READ_OPTION_KEYS = (
+    "delimiter",
+    "encoding",
+    "header_row",
+    "date_format",
+    "na_values",
+    "sheet",
+    "value_labels",
+)
 TABLE_KEYS = frozenset(
     READ_OPTION_KEYS + ("file", "database", "query", "table", "engine", "rename", "values", "types")
 )
@@ -108,8 +127,16 @@ class ProgramMapping:
 
 
 def _problem(where: str, msg: str, file: str) -> Finding:
-    return Finding("mapping_invalid", RULES["mapping_invalid"].severity, "", file, None, None, None,
-                   f"{file}: {where}: {msg}; fix: {RULES['mapping_invalid'].fix} [mapping_invalid]")
+    return Finding(
+        "mapping_invalid",
+        RULES["mapping_invalid"].severity,
+        "",
+        file,
+        None,
+        None,
+        None,
+        f"{file}: {where}: {msg}; fix: {RULES['mapping_invalid'].fix} [mapping_invalid]",
+    )
 
 
 def _as_str_tuple(value: Any) -> tuple[str, ...] | None:
@@ -131,24 +158,42 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
     file = path.name if path is not None else "mapping"
     problems: list[Finding] = []
     if not isinstance(raw, Mapping):
-        raise DataValidationError(f"mapping must be a dict or a path to program.toml; got {type(raw).__name__}.")
+        raise DataValidationError(
+            f"mapping must be a dict or a path to program.toml; got {type(raw).__name__}."
+        )
     for key in raw:
         if key not in TOP_KEYS:
-            problems.append(_problem(f"key [{key}]", f"unknown section; allowed: {', '.join(sorted(TOP_KEYS))}", file))
+            problems.append(
+                _problem(
+                    f"key [{key}]", f"unknown section; allowed: {', '.join(sorted(TOP_KEYS))}", file
+                )
+            )
     program = raw.get("program", {}) or {}
     if not isinstance(program, Mapping):
         problems.append(_problem("[program]", "must be a table", file))
         program = {}
     for key in program:
         if key not in PROGRAM_KEYS:
-            problems.append(_problem(f"[program] {key}", f"unknown key; allowed: {', '.join(sorted(PROGRAM_KEYS))}", file))
+            problems.append(
+                _problem(
+                    f"[program] {key}",
+                    f"unknown key; allowed: {', '.join(sorted(PROGRAM_KEYS))}",
+                    file,
+                )
+            )
     defaults = raw.get("defaults", {}) or {}
     if not isinstance(defaults, Mapping):
         problems.append(_problem("[defaults]", "must be a table", file))
         defaults = {}
     for key in defaults:
         if key not in READ_OPTION_KEYS:
-            problems.append(_problem(f"[defaults] {key}", f"unknown key; allowed: {', '.join(READ_OPTION_KEYS)}", file))
+            problems.append(
+                _problem(
+                    f"[defaults] {key}",
+                    f"unknown key; allowed: {', '.join(READ_OPTION_KEYS)}",
+                    file,
+                )
+            )
     tables_raw = raw.get("tables", {}) or {}
     if not isinstance(tables_raw, Mapping):
         problems.append(_problem("[tables]", "must be a table of tables", file))
@@ -157,7 +202,11 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
     for tname, spec in tables_raw.items():
         where = f"[tables.{tname}]"
         if tname not in TABLE_NAMES:
-            problems.append(_problem(where, f"unknown table {tname!r}; tables are {', '.join(TABLE_NAMES)}", file))
+            problems.append(
+                _problem(
+                    where, f"unknown table {tname!r}; tables are {', '.join(TABLE_NAMES)}", file
+                )
+            )
             continue
         if not isinstance(spec, Mapping):
             problems.append(_problem(where, "must be a table", file))
@@ -166,81 +215,152 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
         merged.update(spec)
         for key in spec:
             if key not in TABLE_KEYS:
-                problems.append(_problem(f"{where} {key}", f"unknown key; allowed: {', '.join(sorted(TABLE_KEYS))}", file))
+                problems.append(
+                    _problem(
+                        f"{where} {key}",
+                        f"unknown key; allowed: {', '.join(sorted(TABLE_KEYS))}",
+                        file,
+                    )
+                )
         tables[tname] = _table_mapping(merged, where, file, problems)
     if problems:
         raise DataValidationError(f"{file}: the mapping has {len(problems)} problem(s).", problems)
     as_of = program.get("as_of")
-    return ProgramMapping(tables=tables, path=path, name=str(program.get("name", "")),
-                          as_of=None if as_of is None else str(as_of))
+    return ProgramMapping(
+        tables=tables,
+        path=path,
+        name=str(program.get("name", "")),
+        as_of=None if as_of is None else str(as_of),
+    )
 
 
-def _table_mapping(m: Mapping[str, Any], where: str, file: str, problems: list[Finding]) -> TableMapping:
+def _table_mapping(
+    m: Mapping[str, Any], where: str, file: str, problems: list[Finding]
+) -> TableMapping:
     kw: dict[str, Any] = {}
     for key in ("file", "database", "query", "delimiter", "encoding", "engine"):
         if key in m:
             if not isinstance(m[key], str) or not m[key]:
-                problems.append(_problem(f"{where} {key}", f"must be a non-empty string; got {m[key]!r}", file))
+                problems.append(
+                    _problem(f"{where} {key}", f"must be a non-empty string; got {m[key]!r}", file)
+                )
             else:
                 kw[key] = m[key]
     if "table" in m:
         if not isinstance(m["table"], str):
-            problems.append(_problem(f"{where} table", f"must be a string; got {m['table']!r}", file))
+            problems.append(
+                _problem(f"{where} table", f"must be a string; got {m['table']!r}", file)
+            )
         else:
             kw["sql_table"] = m["table"]
     if "sheet" in m:
         if not isinstance(m["sheet"], (str, int)) or isinstance(m["sheet"], bool):
-            problems.append(_problem(f"{where} sheet", f"must be a sheet name or 0-based index; got {m['sheet']!r}", file))
+            problems.append(
+                _problem(
+                    f"{where} sheet",
+                    f"must be a sheet name or 0-based index; got {m['sheet']!r}",
+                    file,
+                )
+            )
         else:
             kw["sheet"] = m["sheet"]
     if "header_row" in m:
         h = m["header_row"]
         if not isinstance(h, int) or isinstance(h, bool) or h < 1:
-            problems.append(_problem(f"{where} header_row", f"must be a whole number >= 1 (the 1-based row of the column names); got {h!r}", file))
+            problems.append(
+                _problem(
+                    f"{where} header_row",
+                    f"must be a whole number >= 1 (the 1-based row of the column names); got {h!r}",
+                    file,
+                )
+            )
         else:
             kw["header_row"] = h
     if "delimiter" in kw and len(kw["delimiter"]) != 1:
-        problems.append(_problem(f"{where} delimiter", f"must be one character (use \"\\t\" for tabs); got {kw['delimiter']!r}", file))
+        problems.append(
+            _problem(
+                f"{where} delimiter",
+                f'must be one character (use "\\t" for tabs); got {kw["delimiter"]!r}',
+                file,
+            )
+        )
     if "engine" in kw and kw["engine"] not in ENGINES:
-        problems.append(_problem(f"{where} engine", f"must be one of {', '.join(ENGINES)}; got {kw['engine']!r}", file))
+        problems.append(
+            _problem(
+                f"{where} engine",
+                f"must be one of {', '.join(ENGINES)}; got {kw['engine']!r}",
+                file,
+            )
+        )
     if "value_labels" in m:
         if not isinstance(m["value_labels"], bool):
-            problems.append(_problem(f"{where} value_labels", f"must be true or false; got {m['value_labels']!r}", file))
+            problems.append(
+                _problem(
+                    f"{where} value_labels",
+                    f"must be true or false; got {m['value_labels']!r}",
+                    file,
+                )
+            )
         else:
             kw["value_labels"] = m["value_labels"]
     for key in ("date_format", "na_values"):
         if key in m:
             t = _as_str_tuple(m[key])
             if t is None:
-                problems.append(_problem(f"{where} {key}", f"must be a string or a list of strings; got {m[key]!r}", file))
+                problems.append(
+                    _problem(
+                        f"{where} {key}",
+                        f"must be a string or a list of strings; got {m[key]!r}",
+                        file,
+                    )
+                )
             else:
                 kw[key] = t
     sources = [k for k in ("file", "database") if k in kw]
     if len(sources) > 1:
-        problems.append(_problem(where, "give either file or database (with query/table), not both", file))
+        problems.append(
+            _problem(where, "give either file or database (with query/table), not both", file)
+        )
     if "database" in kw and "query" not in kw and "sql_table" not in kw:
-        problems.append(_problem(where, "database needs a query = \"SELECT ...\" or table = \"name\"", file))
+        problems.append(
+            _problem(where, 'database needs a query = "SELECT ..." or table = "name"', file)
+        )
     if ("query" in kw or "sql_table" in kw) and "database" not in kw:
-        problems.append(_problem(where, "query/table needs database = \"path/to/file.sqlite\"", file))
+        problems.append(_problem(where, 'query/table needs database = "path/to/file.sqlite"', file))
     rename = m.get("rename", {})
-    if not isinstance(rename, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in rename.items()):
-        problems.append(_problem(f"{where}.rename", "must map source column names to canonical names (strings)", file))
+    if not isinstance(rename, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in rename.items()
+    ):
+        problems.append(
+            _problem(
+                f"{where}.rename", "must map source column names to canonical names (strings)", file
+            )
+        )
     else:
         kw["rename"] = dict(rename)
     values = m.get("values", {})
     vals: dict[str, dict[str, str]] = {}
     if not isinstance(values, Mapping):
-        problems.append(_problem(f"{where}.values", "must be a table of per-column code maps", file))
+        problems.append(
+            _problem(f"{where}.values", "must be a table of per-column code maps", file)
+        )
     else:
         for col, cmap in values.items():
             if not isinstance(cmap, Mapping):
-                problems.append(_problem(f"{where}.values.{col}", "must map source values to codes", file))
+                problems.append(
+                    _problem(f"{where}.values.{col}", "must map source values to codes", file)
+                )
                 continue
             bad = [k for k, v in cmap.items() if not isinstance(v, (str, bool, int, float))]
             if bad:
-                problems.append(_problem(f"{where}.values.{col}", f"values for {bad!r} must be strings", file))
+                problems.append(
+                    _problem(f"{where}.values.{col}", f"values for {bad!r} must be strings", file)
+                )
                 continue
-            vals[col] = {str(k).strip(): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in cmap.items()}
+            vals[col] = {
+                str(k).strip(): (str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in cmap.items()
+            }
     kw["values"] = vals
     types = m.get("types", {})
     if not isinstance(types, Mapping):
@@ -248,7 +368,13 @@ def _table_mapping(m: Mapping[str, Any], where: str, file: str, problems: list[F
     else:
         for col, kind in types.items():
             if kind not in KIND_DTYPES:
-                problems.append(_problem(f"{where}.types.{col}", f"kind must be one of {', '.join(KIND_DTYPES)}; got {kind!r}", file))
+                problems.append(
+                    _problem(
+                        f"{where}.types.{col}",
+                        f"kind must be one of {', '.join(KIND_DTYPES)}; got {kind!r}",
+                        file,
+                    )
+                )
         kw["types"] = {k: v for k, v in types.items() if v in KIND_DTYPES}
     return TableMapping(**kw)
 
@@ -261,13 +387,29 @@ def load_mapping(mapping: str | Path | Mapping[str, Any] | ProgramMapping) -> Pr
         return parse_mapping(mapping)
     path = Path(mapping)
     if not path.is_file():
-        f = Finding("file_missing", "error", "", str(path), None, None, None,
-                    f"{path}: mapping file not found; fix: {RULES['file_missing'].fix} [file_missing]")
+        f = Finding(
+            "file_missing",
+            "error",
+            "",
+            str(path),
+            None,
+            None,
+            None,
+            f"{path}: mapping file not found; fix: {RULES['file_missing'].fix} [file_missing]",
+        )
         raise DataValidationError(f"mapping file {str(path)!r} does not exist.", [f])
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        f = Finding("mapping_invalid", "error", "", path.name, None, None, None,
-                    f"{path.name}: not valid TOML: {exc} [mapping_invalid]")
+        f = Finding(
+            "mapping_invalid",
+            "error",
+            "",
+            path.name,
+            None,
+            None,
+            None,
+            f"{path.name}: not valid TOML: {exc} [mapping_invalid]",
+        )
         raise DataValidationError(f"{path.name} is not valid TOML: {exc}", [f]) from None
     return parse_mapping(raw, path=path)

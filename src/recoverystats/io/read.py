@@ -26,9 +26,17 @@ MAPPING_NAME = "program.toml"
 
 def _failure(exc: ReadFailure, table: str, file: str) -> dict[str, Any]:
     r = RULES[exc.rule]
-    return {"rule": exc.rule, "severity": r.severity, "table": table, "file": file, "line": None,
-            "column": exc.column, "value": exc.value, "message": f"{exc.message}; fix: {r.fix} [{exc.rule}]",
-            "action": "rejected" if r.severity == "error" else ""}
+    return {
+        "rule": exc.rule,
+        "severity": r.severity,
+        "table": table,
+        "file": file,
+        "line": None,
+        "column": exc.column,
+        "value": exc.value,
+        "message": f"{exc.message}; fix: {r.fix} [{exc.rule}]",
+        "action": "rejected" if r.severity == "error" else "",
+    }
 
 
 def _display(path: Path, base: Path) -> str:
@@ -104,7 +112,9 @@ def read_program(
     """
     check_option("on_error", on_error, Literal["raise", "drop"])
     if not isinstance(source, (str, Path)):
-        raise InvalidParameterError(f"source must be a folder or a program.toml path; got {type(source).__name__}.")
+        raise InvalidParameterError(
+            f"source must be a folder or a program.toml path; got {type(source).__name__}."
+        )
     src = Path(source)
     if not src.exists():
         raise InvalidParameterError(
@@ -152,10 +162,20 @@ def read_program(
         if stem in TABLE_NAMES:
             found.setdefault(stem, []).append(p)
         elif p.resolve() not in mapped_files:
-            findings.append({"rule": "file_ignored", "severity": "info", "table": "", "file": p.name,
-                             "line": None, "column": None, "value": None, "action": "",
-                             "message": f"{p.name}: not a canonical table name; ignored; fix: {RULES['file_ignored'].fix} "
-                                        "[file_ignored]"})
+            findings.append(
+                {
+                    "rule": "file_ignored",
+                    "severity": "info",
+                    "table": "",
+                    "file": p.name,
+                    "line": None,
+                    "column": None,
+                    "value": None,
+                    "action": "",
+                    "message": f"{p.name}: not a canonical table name; ignored; fix: {RULES['file_ignored'].fix} "
+                    "[file_ignored]",
+                }
+            )
 
     raws: dict[str, RawTable] = {}
     for name in TABLE_NAMES:
@@ -165,22 +185,31 @@ def read_program(
                 db = base / opts.database
                 display = _display(db, base)
                 if not db.is_file():
-                    raise ReadFailure("file_missing", f"{display}: database named in [tables.{name}] does not exist "
-                                                      f"(looked for {db})")
+                    raise ReadFailure(
+                        "file_missing",
+                        f"{display}: database named in [tables.{name}] does not exist "
+                        f"(looked for {db})",
+                    )
                 raws[name] = read_sql(db, name, opts, display)
             elif opts.file:
                 path = base / opts.file
                 display = _display(path, base)
                 if not path.is_file():
-                    raise ReadFailure("file_missing", f"{display}: file named in [tables.{name}] does not exist "
-                                                      f"(looked for {path})")
+                    raise ReadFailure(
+                        "file_missing",
+                        f"{display}: file named in [tables.{name}] does not exist "
+                        f"(looked for {path})",
+                    )
                 raws[name] = read_file(path, name, opts, display)
             elif name in found:
                 paths = found[name]
                 display = paths[0].name
                 if len(paths) > 1:
-                    raise ReadFailure("file_ambiguous", f"{', '.join(p.name for p in paths)}: more than one file "
-                                                        f"holds table {name}")
+                    raise ReadFailure(
+                        "file_ambiguous",
+                        f"{', '.join(p.name for p in paths)}: more than one file "
+                        f"holds table {name}",
+                    )
                 raws[name] = read_file(paths[0], name, opts, display)
             else:
                 continue
@@ -191,8 +220,14 @@ def read_program(
 
     from recoverystats.io.build import validate_tables
 
-    return validate_tables(raws, as_of=as_of, on_error=on_error, source=str(src),
-                           extra_findings=findings, sources=sources)
+    return validate_tables(
+        raws,
+        as_of=as_of,
+        on_error=on_error,
+        source=str(src),
+        extra_findings=findings,
+        sources=sources,
+    )
 
 
 __all__ = ["read_program"]

@@ -59,7 +59,9 @@ class RawTable:
 class ReadFailure(Exception):
     """A file- or table-level problem that stops this table from being read (internal)."""
 
-    def __init__(self, rule: str, message: str, column: str | None = None, value: str | None = None):
+    def __init__(
+        self, rule: str, message: str, column: str | None = None, value: str | None = None
+    ):
         super().__init__(message)
         self.rule = rule
         self.message = message
@@ -67,16 +69,37 @@ class ReadFailure(Exception):
         self.value = value
 
 
-def file_finding(rule: str, table: str, file: str, detail: str, *, line: int | None = None,
-                 column: str | None = None, value: Any = None, action: str = "",
-                 label: str = "line") -> dict[str, Any]:
+def file_finding(
+    rule: str,
+    table: str,
+    file: str,
+    detail: str,
+    *,
+    line: int | None = None,
+    column: str | None = None,
+    value: Any = None,
+    action: str = "",
+    label: str = "line",
+) -> dict[str, Any]:
     """A table/file-scope finding as a row dict (message names file, rule and the fix)."""
     r = RULES[rule]
     fix = r.fix.replace("<t>", table).replace("<column>", column or "<column>")
-    where = file + (f" {label} {line}" if line is not None else "") + (f", column {column}" if column else "")
-    return {"rule": rule, "severity": r.severity, "table": table, "file": file, "line": line,
-            "column": column, "value": None if value is None else str(value),
-            "message": f"{where}: {detail}; fix: {fix} [{rule}]", "action": action}
+    where = (
+        file
+        + (f" {label} {line}" if line is not None else "")
+        + (f", column {column}" if column else "")
+    )
+    return {
+        "rule": rule,
+        "severity": r.severity,
+        "table": table,
+        "file": file,
+        "line": line,
+        "column": column,
+        "value": None if value is None else str(value),
+        "message": f"{where}: {detail}; fix: {fix} [{rule}]",
+        "action": action,
+    }
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -139,9 +162,15 @@ def column_from_objects(values: list[Any]) -> pa.Array:
     if kinds and kinds <= {"int", "float"}:
         return pa.array([None if v is None else float(v) for v in clean], type=pa.float64())
     if kinds == {"date"}:
-        return pa.array([None if v is None else (v if isinstance(v, _dt.datetime)
-                                                  else _dt.datetime(v.year, v.month, v.day)) for v in clean],
-                        type=pa.timestamp("us"))
+        return pa.array(
+            [
+                None
+                if v is None
+                else (v if isinstance(v, _dt.datetime) else _dt.datetime(v.year, v.month, v.day))
+                for v in clean
+            ],
+            type=pa.timestamp("us"),
+        )
     if not kinds:
         return pa.nulls(len(values), type=pa.string())
     return pa.array([_cell_text(v) for v in clean], type=pa.string())
@@ -201,10 +230,14 @@ def read_csv(path: Path, name: str, opts: TableMapping, display: str) -> RawTabl
     return table
 
 
-def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: str, pcsv: Any) -> RawTable:
+def _parse_csv(
+    data: bytes, path: Path, name: str, opts: TableMapping, display: str, pcsv: Any
+) -> RawTable:
     findings: list[dict[str, Any]] = []
     if len(data) == 0:
-        raise ReadFailure("file_empty", f"{display}: the file is empty (0 bytes); it has no header line")
+        raise ReadFailure(
+            "file_empty", f"{display}: the file is empty (0 bytes); it has no header line"
+        )
     buf = pa.py_buffer(data)
     bom = data[:3] == b"\xef\xbb\xbf"
     if bom:
@@ -214,21 +247,27 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
     header_row = opts.header_row or 1
     delimiter = opts.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
     if _NONSPACE.search(data, start) is None:
-        raise ReadFailure("file_empty", f"{display}: the file holds only blank lines; it has no header line")
+        raise ReadFailure(
+            "file_empty", f"{display}: the file holds only blank lines; it has no header line"
+        )
     # the header line as the user sees it (no copy of the whole file)
     pos = start
     for _ in range(header_row - 1):
         nl = data.find(b"\n", pos)
         if nl < 0:
-            raise ReadFailure("file_unreadable", f"{display}: header_row {header_row} is past the end of the file")
+            raise ReadFailure(
+                "file_unreadable", f"{display}: header_row {header_row} is past the end of the file"
+            )
         pos = nl + 1
     nl = data.find(b"\n", pos)
-    head_bytes = data[pos: nl if nl >= 0 else len(data)].rstrip(b"\r")
+    head_bytes = data[pos : nl if nl >= 0 else len(data)].rstrip(b"\r")
     try:
         head_text = head_bytes.decode(encoding)
     except UnicodeDecodeError:
         if opts.encoding:
-            raise ReadFailure("file_unreadable", f"{display}: the header is not valid {encoding}") from None
+            raise ReadFailure(
+                "file_unreadable", f"{display}: the header is not valid {encoding}"
+            ) from None
         encoding = "latin-1"
         head_text = head_bytes.decode("latin-1")
     header = _header_fields(head_text, delimiter)
@@ -239,7 +278,7 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
                 raise ReadFailure(
                     "delimiter",
                     f"{display} line {header_row}: the header {head_text[:80]!r} is one column when split on "
-                    f"{delimiter!r}; the file looks {shown!r}-delimited (set delimiter = \"{shown}\" in program.toml "
+                    f'{delimiter!r}; the file looks {shown!r}-delimited (set delimiter = "{shown}" in program.toml '
                     f"[tables.{name}])",
                 )
     names = [h.strip() for h in header]
@@ -257,12 +296,18 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
         return pcsv.read_csv(
             pa.BufferReader(buf),
             read_options=pcsv.ReadOptions(skip_rows=header_row, column_names=names, encoding=enc),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=not strict,
-                                            ignore_empty_lines=not strict,
-                                            invalid_row_handler=None if strict else on_invalid),
-            convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                null_values=list(opts.na_markers), strings_can_be_null=True,
-                                                quoted_strings_can_be_null=True),
+            parse_options=pcsv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=not strict,
+                ignore_empty_lines=not strict,
+                invalid_row_handler=None if strict else on_invalid,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                null_values=list(opts.na_markers),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
         )
 
     strict = len(names) > 1
@@ -278,9 +323,13 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
             if strict and "column" in text.lower():
                 strict = False
                 if encoding == "utf-8" and not opts.encoding and not _is_utf8(data, start):
-                    encoding = "latin-1"  # decide now: pyarrow cannot hand undecodable rows to the handler
+                    encoding = (
+                        "latin-1"  # decide now: pyarrow cannot hand undecodable rows to the handler
+                    )
                 continue
-            raise ReadFailure("file_unreadable", f"{display}: cannot parse as CSV: {text.splitlines()[0]}") from None
+            raise ReadFailure(
+                "file_unreadable", f"{display}: cannot parse as CSV: {text.splitlines()[0]}"
+            ) from None
     else:  # pragma: no cover - the loop always breaks or raises
         raise ReadFailure("file_unreadable", f"{display}: cannot parse as CSV")
     if strict and tbl.num_rows and tbl.column(0).null_count:
@@ -294,11 +343,20 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
             strict = False
             tbl = attempt(encoding, strict)
     if encoding == "latin-1" and not opts.encoding:
-        findings.append(file_finding("encoding", name, display,
-                                     "bytes that are not UTF-8 were found; the file was read as latin-1"))
+        findings.append(
+            file_finding(
+                "encoding",
+                name,
+                display,
+                "bytes that are not UTF-8 were found; the file was read as latin-1",
+            )
+        )
     if len(set(names)) != len(names):
         dups = sorted({n for n in names if names.count(n) > 1})
-        raise ReadFailure("duplicate_column", f"{display} line {header_row}: column(s) {', '.join(map(repr, dups))} appear more than once in the header")
+        raise ReadFailure(
+            "duplicate_column",
+            f"{display} line {header_row}: column(s) {', '.join(map(repr, dups))} appear more than once in the header",
+        )
     # line numbers: data starts right after the header unless blank lines sit between rows
     lines = None
     if not strict and (_has_inner_blank(data, start) or invalid):
@@ -312,8 +370,18 @@ def _parse_csv(data: bytes, path: Path, name: str, opts: TableMapping, display: 
             lines = np.array([ln for ln in lines if ln not in bad_set], dtype=np.int64)
     if lines is not None and len(lines) != tbl.num_rows:
         lines = None  # quoted newlines: fall back to sequential numbering
-    return RawTable(name=name, data=tbl, file=display, lines=lines, first_line=header_row + 1,
-                    line_label="line", options=opts, findings=findings, bad_rows=bad_rows, na_applied=True)
+    return RawTable(
+        name=name,
+        data=tbl,
+        file=display,
+        lines=lines,
+        first_line=header_row + 1,
+        line_label="line",
+        options=opts,
+        findings=findings,
+        bad_rows=bad_rows,
+        na_applied=True,
+    )
 
 
 _NONSPACE = re.compile(rb"\S")
@@ -345,7 +413,9 @@ def _line_numbers(raw: bytes, header_row: int, delimiter: str, encoding: str) ->
     return np.asarray(out, dtype=np.int64)
 
 
-def _locate_invalid(raw: bytes, header_row: int, invalid: list[Any], encoding: str) -> list[tuple[int, str]]:
+def _locate_invalid(
+    raw: bytes, header_row: int, invalid: list[Any], encoding: str
+) -> list[tuple[int, str]]:
     text_lines = raw.decode(encoding, errors="replace").split("\n")
     out = []
     used: set[int] = set()
@@ -376,7 +446,9 @@ def read_excel(path: Path, name: str, opts: TableMapping, display: str) -> RawTa
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for corrupt files
-        raise ReadFailure("file_unreadable", f"{display}: cannot open as an Excel workbook: {exc}") from None
+        raise ReadFailure(
+            "file_unreadable", f"{display}: cannot open as an Excel workbook: {exc}"
+        ) from None
     try:
         sheets = wb.sheetnames
         sheet = opts.sheet
@@ -384,11 +456,17 @@ def read_excel(path: Path, name: str, opts: TableMapping, display: str) -> RawTa
             ws = wb[sheets[0]]
         elif isinstance(sheet, int):
             if not 0 <= sheet < len(sheets):
-                raise ReadFailure("file_unreadable", f"{display}: sheet index {sheet} does not exist; sheets are {sheets}")
+                raise ReadFailure(
+                    "file_unreadable",
+                    f"{display}: sheet index {sheet} does not exist; sheets are {sheets}",
+                )
             ws = wb[sheets[sheet]]
         else:
             if sheet not in sheets:
-                raise ReadFailure("file_unreadable", f"{display}: sheet {sheet!r} not found; sheets are {sheets} (set sheet in program.toml)")
+                raise ReadFailure(
+                    "file_unreadable",
+                    f"{display}: sheet {sheet!r} not found; sheets are {sheets} (set sheet in program.toml)",
+                )
             ws = wb[sheet]
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
     finally:
@@ -400,14 +478,23 @@ def read_excel(path: Path, name: str, opts: TableMapping, display: str) -> RawTa
     if opts.header_row is not None:
         h = opts.header_row - 1
         if h >= len(rows):
-            raise ReadFailure("file_unreadable", f"{display}: header_row {opts.header_row} is past the last row ({len(rows)})")
+            raise ReadFailure(
+                "file_unreadable",
+                f"{display}: header_row {opts.header_row} is past the last row ({len(rows)})",
+            )
     else:
         window = nonempty[:20]
         widest = max(window)
         h = next(i for i, c in enumerate(window) if c == widest)
         if h > 0:
-            findings.append(file_finding("header_row", name, display,
-                                         f"{h} title row(s) above the header were skipped; column names read from row {h + 1}"))
+            findings.append(
+                file_finding(
+                    "header_row",
+                    name,
+                    display,
+                    f"{h} title row(s) above the header were skipped; column names read from row {h + 1}",
+                )
+            )
     header = rows[h]
     width = max(len(r) for r in rows)
     names = []
@@ -423,12 +510,23 @@ def read_excel(path: Path, name: str, opts: TableMapping, display: str) -> RawTa
                 continue
             nm = f"column_{j + 1}"
         if nm in cols:
-            raise ReadFailure("duplicate_column", f"{display} row {h + 1}: column {nm!r} appears more than once in the header")
+            raise ReadFailure(
+                "duplicate_column",
+                f"{display} row {h + 1}: column {nm!r} appears more than once in the header",
+            )
         cols[nm] = column_from_objects(values)
     tbl = pa.table(cols) if cols else pa.table({})
     lines = np.asarray([i for i, _ in body], dtype=np.int64)
-    return RawTable(name=name, data=tbl, file=display, lines=lines, line_label="row", options=opts,
-                    findings=findings, sources=[(name, str(path), digest, size)])
+    return RawTable(
+        name=name,
+        data=tbl,
+        file=display,
+        lines=lines,
+        line_label="row",
+        options=opts,
+        findings=findings,
+        sources=[(name, str(path), digest, size)],
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -443,8 +541,15 @@ def read_parquet(path: Path, name: str, opts: TableMapping, display: str) -> Raw
     except (pa.ArrowInvalid, OSError) as exc:
         raise ReadFailure("file_unreadable", f"{display}: cannot read as Parquet: {exc}") from None
     tbl = _decode_dictionaries(tbl)
-    return RawTable(name=name, data=tbl, file=display, first_line=1, line_label="row", options=opts,
-                    sources=[(name, str(path), digest, size)])
+    return RawTable(
+        name=name,
+        data=tbl,
+        file=display,
+        first_line=1,
+        line_label="row",
+        options=opts,
+        sources=[(name, str(path), digest, size)],
+    )
 
 
 def _decode_dictionaries(tbl: pa.Table) -> pa.Table:
@@ -464,7 +569,10 @@ def read_stat(path: Path, name: str, opts: TableMapping, display: str) -> RawTab
 
     digest, size = sha256_file(path)
     reader = pyreadstat.read_dta if path.suffix.lower() == ".dta" else pyreadstat.read_sav
-    kwargs: dict[str, Any] = {"apply_value_formats": opts.value_labels, "dates_as_pandas_datetime": True}
+    kwargs: dict[str, Any] = {
+        "apply_value_formats": opts.value_labels,
+        "dates_as_pandas_datetime": True,
+    }
     if opts.encoding:
         kwargs["encoding"] = opts.encoding
     try:
@@ -472,8 +580,15 @@ def read_stat(path: Path, name: str, opts: TableMapping, display: str) -> RawTab
     except Exception as exc:  # pyreadstat.ReadstatError and friends
         raise ReadFailure("file_unreadable", f"{display}: cannot read: {exc}") from None
     tbl = frame_to_arrow(df)
-    return RawTable(name=name, data=tbl, file=display, first_line=1, line_label="row", options=opts,
-                    sources=[(name, str(path), digest, size)])
+    return RawTable(
+        name=name,
+        data=tbl,
+        file=display,
+        first_line=1,
+        line_label="row",
+        options=opts,
+        sources=[(name, str(path), digest, size)],
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -489,13 +604,18 @@ def read_sql(path: Path, name: str, opts: TableMapping, display: str) -> RawTabl
         try:
             import duckdb
         except ImportError:
-            raise ReadFailure("sql_error", f"{where}: reading a DuckDB file needs the duckdb package; "
-                                           "install it with `pip install duckdb` (or recoverystats[sql])") from None
+            raise ReadFailure(
+                "sql_error",
+                f"{where}: reading a DuckDB file needs the duckdb package; "
+                "install it with `pip install duckdb` (or recoverystats[sql])",
+            ) from None
         try:
             con = duckdb.connect(str(path), read_only=True)
             try:
                 rel = con.sql(query)
-                fetch = getattr(rel, "to_arrow_table", None) or rel.arrow  # duckdb >= 1.4 / older releases
+                fetch = (
+                    getattr(rel, "to_arrow_table", None) or rel.arrow
+                )  # duckdb >= 1.4 / older releases
                 tbl = fetch()
                 if isinstance(tbl, pa.RecordBatchReader):
                     tbl = tbl.read_all()
@@ -517,10 +637,20 @@ def read_sql(path: Path, name: str, opts: TableMapping, display: str) -> RawTabl
                 con.close()
         except sqlite3.Error as exc:
             raise ReadFailure("sql_error", f"{where}: the query failed: {exc}") from None
-        tbl = pa.table({n: column_from_objects([r[j] for r in rows]) for j, n in enumerate(names)}) \
-            if names else pa.table({})
-    return RawTable(name=name, data=tbl, file=display, first_line=1, line_label="row", options=opts,
-                    sources=[(name, str(path), digest, size)])
+        tbl = (
+            pa.table({n: column_from_objects([r[j] for r in rows]) for j, n in enumerate(names)})
+            if names
+            else pa.table({})
+        )
+    return RawTable(
+        name=name,
+        data=tbl,
+        file=display,
+        first_line=1,
+        line_label="row",
+        options=opts,
+        sources=[(name, str(path), digest, size)],
+    )
 
 
 def read_file(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
@@ -535,11 +665,27 @@ def read_file(path: Path, name: str, opts: TableMapping, display: str) -> RawTab
     if suffix in (".sav", ".zsav", ".dta"):
         return read_stat(path, name, opts, display)
     if suffix in SQLITE_SUFFIXES + DUCKDB_SUFFIXES:
-        raise ReadFailure("mapping_invalid", f"{display}: a database needs database = ... and query = ... in program.toml, not file = ...")
+        raise ReadFailure(
+            "mapping_invalid",
+            f"{display}: a database needs database = ... and query = ... in program.toml, not file = ...",
+        )
     if suffix == ".xls":
-        raise ReadFailure("file_unreadable", f"{display}: legacy .xls is not supported; save the workbook as .xlsx")
-    raise ReadFailure("file_unreadable", f"{display}: unsupported file type {suffix!r}; use one of {', '.join(SUFFIXES)}")
+        raise ReadFailure(
+            "file_unreadable",
+            f"{display}: legacy .xls is not supported; save the workbook as .xlsx",
+        )
+    raise ReadFailure(
+        "file_unreadable",
+        f"{display}: unsupported file type {suffix!r}; use one of {', '.join(SUFFIXES)}",
+    )
 
 
-__all__ = ["RawTable", "ReadFailure", "read_file", "read_sql", "frame_to_arrow", "column_from_objects",
-           "DataValidationError"]
+__all__ = [
+    "RawTable",
+    "ReadFailure",
+    "read_file",
+    "read_sql",
+    "frame_to_arrow",
+    "column_from_objects",
+    "DataValidationError",
+]

@@ -10,5 +10,14 @@ from recoverystats.schema.spec import (
     TableSpec,
 )
 
-__all__ = ["TABLES", "TABLE_NAMES", "EVENT_TYPES", "RECIDIVISM_LEVELS", "ColumnSpec", "TableSpec",
-           "RULES", "Rule", "Finding"]
+__all__ = [
+    "TABLES",
+    "TABLE_NAMES",
+    "EVENT_TYPES",
+    "RECIDIVISM_LEVELS",
+    "ColumnSpec",
+    "TableSpec",
+    "RULES",
+    "Rule",
+    "Finding",
+]

@@ -26,12 +26,19 @@ def tables_markdown() -> str:
         if t.references:
             refs = "; ".join(f"`{c}` -> `{pt}.{pc}`" for c, (pt, pc) in t.references.items())
             out.append(f"  \nReferences: {refs}.")
-        out.append("\n\n| column | kind | required | allowed values / range | description |\n|---|---|---|---|---|")
+        out.append(
+            "\n\n| column | kind | required | allowed values / range | description |\n|---|---|---|---|---|"
+        )
         for c in t.columns:
-            allowed = ", ".join(f"`{v}`" for v in c.codes) if c.codes else (
-                f"{c.range[0]:g} to {c.range[1]:g}" if c.range else "")
+            allowed = (
+                ", ".join(f"`{v}`" for v in c.codes)
+                if c.codes
+                else (f"{c.range[0]:g} to {c.range[1]:g}" if c.range else "")
+            )
             desc = c.description + (" *(derived by the loader)*" if c.derived else "")
-            out.append(f"| `{c.name}` | {c.kind} | {'yes' if c.required else ''} | {allowed} | {desc} |")
+            out.append(
+                f"| `{c.name}` | {c.kind} | {'yes' if c.required else ''} | {allowed} | {desc} |"
+            )
         out.append("")
     return "\n".join(out).strip() + "\n"
 
@@ -45,11 +52,17 @@ def rules_markdown() -> str:
     """The validation rules: id, severity, scope, what it means and the fix."""
     lines = ["| rule | severity | scope | meaning | fix |", "|---|---|---|---|---|"]
     for r in RULES.values():
-        lines.append(f"| `{r.id}` | {r.severity} | {r.scope} | {r.title} | {r.fix.replace('|', '/')} |")
-    windows = ", ".join(f"{k}: {lo:+d} to {hi:+d} days" for k, (lo, hi) in ASSESSMENT_WINDOWS.items())
+        lines.append(
+            f"| `{r.id}` | {r.severity} | {r.scope} | {r.title} | {r.fix.replace('|', '/')} |"
+        )
+    windows = ", ".join(
+        f"{k}: {lo:+d} to {hi:+d} days" for k, (lo, hi) in ASSESSMENT_WINDOWS.items()
+    )
     lines.append("")
-    lines.append(f"Assessment windows used by `assessment_window` ({windows}; intake and followup_6m are "
-                 "measured from enrollment_date, discharge from discharge_date).")
+    lines.append(
+        f"Assessment windows used by `assessment_window` ({windows}; intake and followup_6m are "
+        "measured from enrollment_date, discharge from discharge_date)."
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -59,7 +72,9 @@ SECTIONS = {"tables": tables_markdown, "kinds": kinds_markdown, "rules": rules_m
 def render(text: str) -> str:
     """``text`` with every generated block replaced by its current content."""
     for name, fn in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- BEGIN GENERATED: {name} -->\n).*?(<!-- END GENERATED: {name} -->)", re.S)
+        pattern = re.compile(
+            rf"(<!-- BEGIN GENERATED: {name} -->\n).*?(<!-- END GENERATED: {name} -->)", re.S
+        )
         text = pattern.sub(lambda m, fn=fn: m.group(1) + fn() + m.group(2), text)
     return text
 
