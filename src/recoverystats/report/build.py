@@ -738,11 +738,12 @@ class _Context:
                                   **{f"sd|{g}": r[f"{g}|sd"] for g in allg},
                                   **{f"n|{g}": r[f"{g}|n"] for g in allg}})
                 miss = block[block["kind"] == "missing"]
-                levels = list(miss.itertuples(index=False))
-                if levels:
-                    # present: (missing) counts plus the complement "with a value"
-                    rows = [("(with a value)", {g: r[f"{g}|n"] for g in allg})]
-                    rows += [("(missing)", {g: m._asdict().get(f"{g}|n", np.nan) for g in allg}) for m in [block[block["kind"] == "missing"].iloc[0]]]
+                if len(miss):
+                    # missing values: publish "(with a value)" and "(missing)" counts so that
+                    # N - n (the number missing) is protected like any other count
+                    m0 = miss.iloc[0]
+                    rows = [("(with a value)", {g: r[f"{g}|n"] for g in allg}),
+                            ("(missing)", {g: m0[f"{g}|n"] for g in allg})]
                     for lev, vals in rows:
                         cat_rows.append({"variable": var, "level": lev, "smd": np.nan,
                                          **{f"n|{g}": float(vals[g]) for g in allg}})
@@ -775,10 +776,13 @@ class _Context:
                 cat[f"pct|{g}"] = cat[f"n|{g}"] / denom.where(denom > 0)
                 cat.loc[cat["level"].isin([TOTAL, "(missing)"]), f"pct|{g}"] = np.nan
             ids = {}
-            for i, lev in enumerate(cat["level"]):
+            for i, (var, lev) in enumerate(zip(cat["variable"], cat["level"], strict=True)):
                 if lev == TOTAL:
                     for g in allg:
                         ids[(i, f"n|{g}")] = "N|all" if g == "Overall" else f"N|{g}"
+                elif lev == "(with a value)":
+                    for g in allg:  # the same count is the n of the mean (SD) row
+                        ids[(i, f"n|{g}")] = f"t1|{var}|with_value|{g}"
             total_rows = [i for i, lev in enumerate(cat["level"]) if lev == TOTAL]
             shown_rows = [i for i in range(len(cat)) if i not in total_rows]
             counts = tuple(f"n|{g}" for g in allg)
@@ -801,12 +805,24 @@ class _Context:
         if len(cont):
             # group sizes of the continuous rows (those with a value) are counts too
             cont_counts = tuple(f"n|{g}" for g in allg)
-            dep = {f"{s}|{g}": [f"n|{g}"] for g in allg for s in ("mean", "sd")}
+            if self.suppress:
+                # a mean of fewer than min_cell people describes individuals: blank it (a
+                # suppressed complement n does not make a mean of many people unsafe)
+                for g in allg:
+                    small = cont[f"n|{g}"].astype(float) < self.min_cell
+                    cont.loc[small, [f"mean|{g}", f"sd|{g}"]] = np.nan
+            cont_ids: dict[tuple[int, str], Any] = {}
+            n_all = {g: float(nrow[f"{g}|n"]) for g in allg}
+            for i, r in cont.iterrows():
+                for g in allg:
+                    full = float(r[f"n|{g}"]) == n_all[g]
+                    cont_ids[(int(i), f"n|{g}")] = (("N|all" if g == "Overall" else f"N|{g}") if full
+                                                    else f"t1|{r['variable']}|with_value|{g}")
             self.registry.add(PendingTable(
                 key="table_one_continuous", sheet="Table 1 continuous", title="Baseline characteristics: mean (SD)",
                 raw=cont, count_columns=cont_counts,
                 margins={"total_columns": {"n|Overall": [f"n|{g}" for g in gs]}},
-                dependent=dep,
+                ids=cont_ids,
                 columns=("variable", *[c for g in allg for c in (f"mean|{g}", f"sd|{g}")], "smd"),
                 labels={"variable": "Characteristic", **{f"mean|{g}": f"{g} mean" for g in allg},
                         **{f"sd|{g}": f"{g} SD" for g in allg}, "smd": "SMD"},
