@@ -63,6 +63,10 @@ def tiny_site(tmp_path_factory):
     comp = p.index[p["group"] == "comparison"][:2]
     p["site"] = p["site"].astype("string")
     p.loc[list(peer) + list(comp), "site"] = "site_tiny"
+    # a few missing values: Table 1 then publishes "(with a value)"/"(missing)" counts
+    p["prior_incarcerations"] = p["prior_incarcerations"].astype("Float64")
+    p.loc[p.index[10:14], "prior_incarcerations"] = pd.NA
+    p.loc[p.index[20:23], "dual_diagnosis"] = pd.NA
     prog = ProgramData.from_tables(tables, as_of=sim.as_of)
     out = tmp_path_factory.mktemp("tiny") / "report"
     quarterly(prog, quarter=QUARTER).save(out)
@@ -368,6 +372,9 @@ def test_site_of_five_leaves_no_small_count_recoverable(tiny_site):
     assert tiny[["n_comparison", "n_peer_mentoring", "n_total"]].isna().all()
     # a complement was suppressed in the same column, so totals cannot give the 5 back
     assert census["n_total"].isna().sum() >= 2
+    t1 = pd.DataFrame(doc["tables"]["table_one"]["rows"])
+    miss = t1[(t1["variable"] == "prior_incarcerations") & (t1["level"] == "(missing)")]
+    assert miss["n|Overall"].isna().all()  # 4 missing: suppressed
     # in the spreadsheet and the HTML the row shows only stars
     from openpyxl import load_workbook
 
