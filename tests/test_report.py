@@ -615,3 +615,18 @@ def test_report_on_the_bundled_sample(sample_dir, tmp_path):
     ids = set(prog.participants["participant_id"]) | set(prog.mentors["mentor_id"])
     for name, data in _all_bytes(out):
         assert not [i for i in ids if i.encode() in data], name
+
+
+def test_cli_internal_error_is_a_message_not_a_traceback(sim_folder, tmp_path, capsys, monkeypatch):
+    import recoverystats.report.build as build
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(build, "quarterly", boom)
+    out = tmp_path / "x"
+    rc = cli_main(["report", str(sim_folder), "--quarter", QUARTER, "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 4
+    assert "internal error (RuntimeError: simulated bug); no report was written" in err
+    assert "Traceback" not in err and not out.exists()

@@ -3,7 +3,8 @@
 Registered by the main CLI (``recoverystats.cli``) through :func:`register`; no
 statistics here. Exit codes: 0 written, 1 the data could not be loaded (validation
 errors), 2 usage errors (bad arguments, config, quarter, output folder), 3 the privacy
-scan of the finished output failed (nothing was written).
+scan of the finished output failed (nothing was written), 4 an internal error (a bug:
+the message names it; nothing was written).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_DISCLOSURE = 0, 1, 2, 3
+EXIT_OK, EXIT_DATA, EXIT_USAGE, EXIT_DISCLOSURE, EXIT_INTERNAL = 0, 1, 2, 3, 4
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -116,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
         stages.close(False)
         print(f"recoverystats report: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # a bug: say so plainly, no traceback, nothing written
+        stages.close(False)
+        print(f"recoverystats report: internal error ({type(exc).__name__}: {exc}); no report was written. "
+              "Please report this with the command you ran.", file=sys.stderr)
+        return EXIT_INTERNAL
     finally:
         if ok:
             stages.close(True)
