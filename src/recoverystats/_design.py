@@ -1,12 +1,36 @@
-"""Design matrices for :func:`odds_ratios` (internal).
+"""Design matrices for the regression models (internal): one builder for
+:func:`~recoverystats.regression.odds_ratios` and :func:`~recoverystats.survival.hazard_ratios`.
+
+Both functions take the same ``exposure=``/``adjust=``/``formula=``/``reference=``
+arguments; this module turns them into the same terms, names, reference levels and
+error messages. The only difference between the two models is the intercept: the
+logistic model has one, the Cox model does not (``intercept=False``; categorical
+columns are still coded against a reference level, the baseline hazard absorbs the
+constant).
+
+Steps:
+
+* :func:`model_spec` checks the arguments against the data (columns exist, formula
+  names only columns, ``reference`` names model columns, not both ``formula`` and
+  ``adjust``) and says which columns the model uses;
+* :func:`build_design` builds the :class:`Design` on the rows actually analysed (after
+  each function's own row exclusions), checking that the exposure and every
+  categorical covariate have two or more levels and that no design value is infinite.
 
 Two paths build the same :class:`Design`:
 
-* the fast path (``exposure=``/``adjust=``, or a formula that is only ``y ~ a + b + c``)
+* the fast path (``exposure=``/``adjust=``, or a formula that is only ``a + b + c``)
   encodes columns directly with numpy: numeric and boolean columns as they are,
   text/categorical columns as treatment (dummy) contrasts against a reference level;
 * the formula path uses patsy (the statsmodels formula dialect) for anything richer
   (``C()``, interactions, transformations).
+
+Reference level (both paths, both models): ``reference={column: level}`` when given;
+otherwise the first category of a pandas ``Categorical``; otherwise, for the coded
+columns of the data model (``risk_level``, ``gender``, ``discharge_reason`` ... in
+:mod:`recoverystats.schema.spec`), the first code of the code list present in the data
+(``low`` for ``risk_level``); otherwise the first sorted value. A numeric column named
+in ``reference`` is treated as categorical.
 
 Term naming convention (both paths): a level of a categorical column is written
 ``column[level]`` (e.g. ``group[peer_mentoring]``), compared with the reference level
@@ -18,13 +42,15 @@ interaction joins its parts with ``:`` (``group[peer_mentoring]:age``); patsy's
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from recoverystats.errors import InvalidParameterError
+from recoverystats._checks import as_column_list, check_columns
+from recoverystats.errors import DataValidationError, InvalidParameterError
 
 _SIMPLE_RHS = re.compile(r"^\s*[A-Za-z_][A-Za-z0-9_]*(\s*\+\s*[A-Za-z_][A-Za-z0-9_]*)*\s*$")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
@@ -64,6 +90,8 @@ class Design:
     design_info: Any = None  # patsy DesignInfo on the formula path
     base_frame: pd.DataFrame | None = None  # formula path: columns needed for counterfactuals
     formula: str = ""
+    # formula path without an intercept (Cox): patsy's intercept column is dropped
+    drop_intercept: int | None = None
 
     # patsy's DesignInfo cannot be pickled: drop it and rebuild it from the formula and
     # the stored columns on unpickling (so results survive pickle / multiprocessing)
@@ -91,8 +119,27 @@ class Design:
         if self.design_info is not None:
             import patsy
 
-            return np.asarray(patsy.build_design_matrices([self.design_info], df)[0], dtype=float)
+            X = np.asarray(patsy.build_design_matrices([self.design_info], df)[0], dtype=float)
+            return X if self.drop_intercept is None else np.delete(X, self.drop_intercept, axis=1)
         return _encode(df, self.encoders, self.intercept is not None)[0]
+
+    def order(self) -> list[int]:
+        """Design columns in table order: the exposure's first, the intercept last."""
+        exp_cols = [c for t in self.exposure_terms for c in t.columns]
+        icpt = [self.intercept] if self.intercept is not None else []
+        return exp_cols + [c for c in range(self.X.shape[1]) if c not in exp_cols and c not in icpt] + icpt
+
+    def column_info(self) -> tuple[list[Any], list[Any]]:
+        """Per design column: the data column it comes from and its reference level (or None)."""
+        k = self.X.shape[1]
+        var: list[Any] = [None] * k
+        ref: list[Any] = [None] * k
+        for t in self.terms:
+            for c in t.columns:
+                var[c] = t.variable
+                if t.kind == "categorical":
+                    ref[c] = t.reference
+        return var, ref
 
     def counterfactual(self, level: Any) -> np.ndarray:
         """The design matrix with every row's exposure set to ``level``."""
@@ -128,7 +175,8 @@ def _coded_order(column: str) -> tuple[str, ...]:
     return tuple(spec.codes) if spec is not None and spec.codes else ()
 
 
-def _levels(s: pd.Series, column: str, reference: Any) -> tuple[Any, ...]:
+def category_levels(s: pd.Series, column: str, reference: Any = None) -> tuple[Any, ...]:
+    """Levels of a categorical column present in ``s``, the reference level first."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         present = set(s.dropna().unique())
         levels = [c for c in s.cat.categories if c in present]
@@ -210,12 +258,13 @@ def build_fast(
     *,
     exposure: str | None,
     reference: dict[str, Any],
+    intercept: bool = True,
 ) -> Design:
-    """Encode ``columns`` (exposure first) directly, with an intercept."""
+    """Encode ``columns`` (exposure first) directly, with an intercept unless ``intercept=False``."""
     encoders: list[tuple[str, str, tuple[Any, ...]]] = []
-    terms: list[Term] = [Term("Intercept", [0], "intercept")]
-    names = ["Intercept"]
-    pos = 1
+    terms: list[Term] = [Term("Intercept", [0], "intercept")] if intercept else []
+    names = ["Intercept"] if intercept else []
+    pos = len(names)
     exposure_kind = None
     exposure_levels: tuple[Any, ...] = ()
     for col in columns:
@@ -234,7 +283,7 @@ def build_fast(
                 if len(vals) < 2:
                     exposure_kind, exposure_levels = "binary", tuple(float(v) for v in vals)
         else:
-            levels = _levels(s, col, reference.get(col))
+            levels = category_levels(s, col, reference.get(col))
             encoders.append((col, "categorical", levels))
             cols = list(range(pos, pos + len(levels) - 1))
             terms.append(Term(col, cols, "categorical", col, tuple(levels[1:]), levels[0]))
@@ -242,8 +291,9 @@ def build_fast(
             pos += len(levels) - 1
             if col == exposure:
                 exposure_kind, exposure_levels = "categorical", levels
-    X, _ = _encode(df, encoders, True)
-    return Design(X, names, terms, 0, exposure, exposure_kind, exposure_levels, encoders)
+    X, _ = _encode(df, encoders, intercept)
+    return Design(X, names, terms, 0 if intercept else None, exposure, exposure_kind, exposure_levels, encoders,
+                  formula=" + ".join(columns))
 
 
 def _clean_name(name: str) -> str:
@@ -259,20 +309,36 @@ def build_formula(
     exposure: str | None,
     reference: dict[str, Any],
     used: list[str],
+    intercept: bool = True,
 ) -> Design:
-    """Build the design with patsy; categorical references from ``reference``."""
+    """Build the design with patsy; categorical references from ``reference``.
+
+    With ``intercept=False`` the formula is still expanded with patsy's intercept (so
+    categorical columns keep reduced-rank, reference-coded dummies) and the intercept
+    column is then dropped.
+    """
     import patsy
 
+    with_intercept = intercept
     frame = df[used].copy()
     for col in used:
         s = frame[col]
         if col in reference or not _is_numeric(s):
-            levels = _levels(s, col, reference.get(col))
+            levels = category_levels(s, col, reference.get(col))
             frame[col] = pd.Categorical(s, categories=list(levels))
     try:
         dm = patsy.dmatrix(rhs, frame, NA_action="raise", return_type="matrix")
     except patsy.PatsyError as exc:
-        raise InvalidParameterError(f"formula: patsy could not build the design for {rhs!r}: {exc}") from None
+        raise InvalidParameterError(
+            f"formula: patsy could not build the design for {rhs!r}: {exc}. Use column names of the data "
+            "and patsy syntax, e.g. 'group + age + C(risk_level)'; rows with missing values must be "
+            "excluded first."
+        ) from None
+    except Exception as exc:  # evaluating a transformation, e.g. np.log('text')
+        raise InvalidParameterError(
+            f"formula: evaluating {rhs!r} failed ({type(exc).__name__}: {exc}). Check the "
+            "transformations and the column types."
+        ) from None
     info = dm.design_info
     X = np.ascontiguousarray(np.asarray(dm, dtype=float))
     names = [_clean_name(n) for n in info.column_names]
@@ -326,7 +392,167 @@ def build_formula(
     for t in terms:
         if exposure is not None and t.variable == exposure and t.kind == "categorical" and exposure_levels:
             exposure_levels = (t.reference, *[v for v in exposure_levels if v != t.reference])
+    drop = None
+    if not with_intercept and intercept is not None:
+        drop = intercept
+        X = np.ascontiguousarray(np.delete(X, drop, axis=1))
+        del names[drop]
+        terms = [Term(t.name, [c - (c > drop) for c in t.columns], t.kind, t.variable, t.levels, t.reference)
+                 for t in terms if t.kind != "intercept"]
+        intercept = None
     return Design(
         X, names, terms, intercept, exposure, exposure_kind, exposure_levels,
-        design_info=info, base_frame=frame, formula=rhs,
+        design_info=info, base_frame=frame, formula=rhs, drop_intercept=drop,
     )
+
+
+# -- arguments -> model columns ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which columns a model uses and how (internal; from :func:`model_spec`)."""
+
+    used: list[str]  # data columns the right-hand side uses
+    rhs: str  # right-hand side (patsy dialect)
+    columns: list[str] | None  # additive columns, exposure first; None: formula path
+    exposure: str | None
+    reference: dict[str, Any]
+
+
+def check_reference(reference: Any) -> dict[str, Any]:
+    """``reference`` must map column names to levels."""
+    if reference is None:
+        return {}
+    if not isinstance(reference, Mapping):
+        raise InvalidParameterError(
+            "reference must map a column to its reference level, e.g. {'group': 'comparison'}; "
+            f"got {reference!r}."
+        )
+    return dict(reference)
+
+
+def model_spec(
+    df: pd.DataFrame,
+    *,
+    func: str,
+    exposure: str | None = None,
+    adjust: str | Iterable[str] = (),
+    formula: str | None = None,
+    rhs: str | None = None,
+    reference: Any = None,
+) -> ModelSpec:
+    """Check ``exposure``/``adjust``/``formula``/``reference`` against ``df``.
+
+    ``formula`` is the text the user gave (quoted in messages) and ``rhs`` its
+    right-hand side; ``func`` names the calling function in messages.
+    """
+    ref = check_reference(reference)
+    adjust_cols = as_column_list(adjust)
+    if exposure is not None and not isinstance(exposure, str):
+        raise InvalidParameterError(f"exposure must be one column name (str), e.g. 'group'; got {exposure!r}.")
+    if rhs is not None:
+        if adjust_cols:
+            raise InvalidParameterError(
+                "adjust: give either formula= or exposure=/adjust=, not both: put the covariates in the "
+                "formula (exposure= may accompany formula= only to say which term to list first); "
+                f"got formula={formula!r} and adjust={adjust_cols!r}."
+            )
+        used, unknown = formula_variables(rhs, df)
+        if unknown:
+            raise InvalidParameterError(
+                f"formula: column(s) {', '.join(repr(u) for u in unknown)} not found in the data, so "
+                f"formula {formula!r} could not be evaluated. Available columns: "
+                f"{', '.join(map(str, list(df.columns)[:30]))}."
+            )
+        if not used:
+            raise InvalidParameterError(
+                f"formula: {formula!r} names no column of the data; give covariates, e.g. 'group + age'."
+            )
+        columns = simple_formula_columns(rhs)
+        if exposure is not None:
+            if exposure not in used:
+                raise InvalidParameterError(
+                    f"exposure={exposure!r} does not appear in the formula {formula!r}; add it to the formula."
+                )
+            if columns is not None:
+                columns = [exposure] + [c for c in columns if c != exposure]
+    else:
+        if exposure is None and not adjust_cols:
+            raise InvalidParameterError(
+                f"{func} needs covariates: give exposure= (e.g. 'group') and/or adjust=[...], or formula=; "
+                "a model needs at least one covariate."
+            )
+        if exposure is not None:
+            check_columns(df, [exposure], "exposure")
+        check_columns(df, adjust_cols, "adjust")
+        columns = ([exposure] if exposure else []) + [c for c in adjust_cols if c != exposure]
+        used = list(columns)
+        rhs = " + ".join(columns)
+    for col in ref:
+        if col not in used:
+            raise InvalidParameterError(
+                f"reference: column {col!r} is not in the model (model columns: {', '.join(used)}); "
+                "name a column given in exposure=, adjust= or the formula."
+            )
+    return ModelSpec(used, rhs, columns, exposure, ref)
+
+
+def build_design(data: pd.DataFrame, spec: ModelSpec, *, intercept: bool = True) -> Design:
+    """The :class:`Design` of ``spec`` on the rows analysed (complete cases of ``spec.used``).
+
+    Raises ``DataValidationError`` when the exposure or a categorical covariate has a
+    single value among these rows (it would otherwise drop out of the model silently),
+    or when a design value is infinite or undefined.
+    """
+    n = len(data)
+    if spec.exposure is not None:
+        values = pd.unique(data[spec.exposure])
+        if len(values) < 2:
+            shown = f"a single value ({values[0]!r})" if len(values) else "no values"
+            raise DataValidationError(
+                f"exposure: column {spec.exposure!r} has {shown} among the {n} rows used; "
+                "a comparison needs at least two groups (check the filter or the group coding)."
+            )
+    for col in spec.used:
+        s = data[col]
+        if col != spec.exposure and (col in spec.reference or not _is_numeric(s)):
+            values = pd.unique(s)
+            if len(values) < 2:
+                raise DataValidationError(
+                    f"covariate {col!r} has a single level ({values[0]!r}) among the {n} rows used; "
+                    "it carries no information -- remove it from the model."
+                )
+    if spec.columns is not None:
+        design = build_fast(data, spec.columns, exposure=spec.exposure, reference=spec.reference,
+                            intercept=intercept)
+    else:
+        design = build_formula(data, spec.rhs, exposure=spec.exposure, reference=spec.reference,
+                               used=spec.used, intercept=intercept)
+    X = design.X
+    if X.shape[1]:
+        finite = np.isfinite(X).all(axis=0)
+        if not finite.all():
+            bad = [design.names[c] for c in np.flatnonzero(~finite)]
+            raise DataValidationError(
+                f"covariates: design column(s) {', '.join(map(repr, bad))} contain infinite or undefined "
+                "values (e.g. log of 0, or inf in the data); fix the transformation or the values."
+            )
+    return design
+
+
+def collinear_sets(XtX: np.ndarray, names: list[str]) -> list[list[str]]:
+    """Sets of design columns that are exact linear combinations of each other.
+
+    ``XtX`` is the cross-product matrix (with the intercept column for a model with an
+    intercept, or of the centred columns for one without).
+    """
+    d = np.sqrt(np.diag(XtX))
+    d = np.where(d > 0, d, 1.0)
+    R = XtX / np.outer(d, d)
+    lam, V = np.linalg.eigh(R)
+    sets = []
+    for i in np.flatnonzero(lam < 1e-10 * max(1.0, lam[-1])):
+        v = V[:, i]
+        idx = np.flatnonzero(np.abs(v) > 1e-4 * np.max(np.abs(v)))
+        sets.append([names[j] for j in idx])
+    return sets

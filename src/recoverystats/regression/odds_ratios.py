@@ -12,12 +12,12 @@ import pandas as pd
 from scipy import stats
 
 from recoverystats._checks import (
-    as_column_list,
     check_columns,
     check_conf_level,
     check_dataframe,
     check_option,
 )
+from recoverystats._design import Design, build_design, collinear_sets, model_spec
 from recoverystats.errors import (
     DataValidationError,
     EstimationError,
@@ -25,13 +25,6 @@ from recoverystats.errors import (
     SmallSampleWarning,
 )
 from recoverystats.regression import _engine as E
-from recoverystats.regression._design import (
-    Design,
-    build_fast,
-    build_formula,
-    formula_variables,
-    simple_formula_columns,
-)
 from recoverystats.results.regression import OddsRatioResult
 
 Method = Literal["auto", "mle", "firth"]
@@ -106,18 +99,6 @@ def _binary_outcome(s: pd.Series, column: str) -> np.ndarray:
         f"outcome: column {column!r} is not binary (values other than 0/1 or True/False found: {shown}). "
         f"Code the outcome as 1 = event, 0 = no event (e.g. df[{column!r}] == 'yes')."
     )
-
-
-def _collinear_sets(XtX: np.ndarray, names: list[str]) -> list[list[str]]:
-    d = np.sqrt(np.diag(XtX))
-    R = XtX / np.outer(d, d)
-    lam, V = np.linalg.eigh(R)
-    sets = []
-    for i in np.flatnonzero(lam < 1e-10 * max(1.0, lam[-1])):
-        v = V[:, i]
-        idx = np.flatnonzero(np.abs(v) > 1e-4 * np.max(np.abs(v)))
-        sets.append([names[j] for j in idx])
-    return sets
 
 
 def odds_ratios(
@@ -260,21 +241,14 @@ def odds_ratios(
     check_option("cluster_correction", cluster_correction, ClusterCorrection)
     check_option("missing", missing, Missing)
     level = check_conf_level(conf_level)
-    reference = dict(reference or {})
-    adjust_cols = as_column_list(adjust)
     notes: list[str] = []
 
-    # -- which columns -------------------------------------------------------------------
-    rhs_cols: list[str] | None
+    # -- which columns (shared with hazard_ratios: recoverystats._design) ---------------------
+    rhs: str | None = None
     if formula is not None:
         if not isinstance(formula, str) or "~" not in formula:
             raise InvalidParameterError(
                 f"formula must be a string like 'outcome ~ exposure + covariate'; got {formula!r}."
-            )
-        if adjust_cols:
-            raise InvalidParameterError(
-                "adjust: give covariates either in formula= or in adjust=, not both "
-                f"(got formula={formula!r} and adjust={adjust_cols!r})."
             )
         lhs, rhs = (part.strip() for part in formula.split("~", 1))
         if outcome is not None and outcome != lhs:
@@ -282,40 +256,16 @@ def odds_ratios(
                 f"outcome={outcome!r} differs from the formula's left-hand side {lhs!r}; pass only one."
             )
         outcome = lhs
-        used, unknown = formula_variables(rhs, df)
-        if unknown:
-            raise InvalidParameterError(
-                f"formula: column(s) {', '.join(repr(u) for u in unknown)} not found in the data "
-                f"(formula {formula!r}). Available columns: {', '.join(map(str, list(df.columns)[:30]))}."
-            )
-        rhs_cols = simple_formula_columns(rhs)
-        if exposure is not None and exposure not in used:
-            raise InvalidParameterError(
-                f"exposure={exposure!r} does not appear in the formula {formula!r}; add it to the formula."
-            )
-    else:
-        if outcome is None:
-            raise InvalidParameterError("outcome: name the 0/1 outcome column (or pass formula='y ~ x + ...').")
-        if exposure is None and not adjust_cols:
-            raise InvalidParameterError(
-                "odds_ratios needs at least one covariate: pass exposure='group' and/or adjust=[...], or a formula."
-            )
-        rhs_cols = ([exposure] if exposure else []) + [c for c in adjust_cols if c != exposure]
-        used = list(rhs_cols)
-        rhs = " + ".join(rhs_cols)
+    elif outcome is None:
+        raise InvalidParameterError("outcome: name the 0/1 outcome column (or pass formula='y ~ x + ...').")
+    spec = model_spec(df, func="odds_ratios", exposure=exposure, adjust=adjust, formula=formula, rhs=rhs,
+                      reference=reference)
+    used = spec.used
     if outcome in used:
         raise InvalidParameterError(f"outcome column {outcome!r} also appears among the covariates; remove it.")
     check_columns(df, [outcome], "outcome")
-    check_columns(df, used, "adjust" if formula is None else "formula")
-    if exposure is not None:
-        check_columns(df, [exposure], "exposure")
     if cluster is not None:
         check_columns(df, [cluster], "cluster")
-    for col in reference:
-        if col not in used:
-            raise InvalidParameterError(
-                f"reference: column {col!r} is not in the model (model columns: {', '.join(used)})."
-            )
 
     # -- rows --------------------------------------------------------------------------
     n_input = len(df)
@@ -368,28 +318,10 @@ def odds_ratios(
         )
 
     # -- design ------------------------------------------------------------------------
-    if exposure is not None:
-        nlev = data[exposure].nunique()
-        if nlev < 2:
-            raise DataValidationError(
-                f"exposure: column {exposure!r} has a single value ({data[exposure].iloc[0]!r}) among the {n} rows used; "
-                "an odds ratio needs at least two groups (check the filter or the group coding)."
-            )
-    if rhs_cols is not None:
-        order = ([exposure] if exposure else []) + [c for c in rhs_cols if c != exposure]
-        design = build_fast(data, order, exposure=exposure, reference=reference)
-        design.formula = " + ".join(order)
-    else:
-        design = build_formula(data, rhs, exposure=exposure, reference=reference, used=used)
+    design = build_design(data, spec, intercept=True)
     X = design.X
     k = X.shape[1]
     colmin, colmax = X.min(axis=0), X.max(axis=0)
-    bad = [design.names[c] for c in range(k) if not (np.isfinite(colmin[c]) and np.isfinite(colmax[c]))]
-    if bad:
-        raise DataValidationError(
-            f"covariates: design column(s) {', '.join(map(repr, bad))} contain infinite or undefined values "
-            "(e.g. log of 0, or inf in the data); fix the transformation or the values."
-        )
     for t in design.terms:
         if t.kind == "intercept":
             continue
@@ -408,7 +340,7 @@ def odds_ratios(
             f"odds_ratios: {k} coefficients but only {n} rows; remove covariates."
         )
     XtX = E.xtwx(X, np.ones(n))
-    sets = _collinear_sets(XtX, design.names)
+    sets = collinear_sets(XtX, design.names)
     if sets:
         shown = "; ".join("{" + ", ".join(s) + "}" for s in sets)
         raise DataValidationError(
@@ -563,8 +495,7 @@ def odds_ratios(
     term_tests = pd.DataFrame(term_rows, columns=["term", "df", "statistic", "p_value", "test"])
 
     # -- table -------------------------------------------------------------------------------
-    col_var: list[Any] = [None] * k
-    col_ref: list[Any] = [None] * k
+    col_var, col_ref = design.column_info()
     col_n = [pd.NA] * k
     col_ev = [pd.NA] * k
     cand = [c for c in range(k) if c != design.intercept and colmin[c] == 0.0 and colmax[c] == 1.0]
@@ -576,15 +507,7 @@ def odds_ratios(
         for c, ok, n1, e1 in zip(cand, is01, ones, ev, strict=True):
             if ok:
                 col_n[c], col_ev[c] = int(round(n1)), int(round(e1))
-    for t in design.terms:
-        for c in t.columns:
-            col_var[c] = t.variable
-            if t.kind == "categorical":
-                col_ref[c] = t.reference
-    exp_cols = [c for t in design.exposure_terms for c in t.columns]
-    icpt = [design.intercept] if design.intercept is not None else []
-    rest = [c for c in range(k) if c not in exp_cols and c not in icpt]
-    order = exp_cols + rest + icpt
+    order = design.order()
     table = pd.DataFrame(
         {
             "term": [design.names[c] for c in order],
