@@ -223,44 +223,57 @@ def read_csv(path: Path, name: str, opts: TableMapping, display: str) -> RawTabl
     import pyarrow.csv as pcsv
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        data = path.read_bytes()
-        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
-        table = _parse_csv(data, path, name, opts, display, pcsv)
-        table.sources.append((name, str(path), digest.result(), len(data)))
+        # hash in a parallel thread while pyarrow streams the file (no copy of it in memory)
+        digest = pool.submit(sha256_file, path)
+        table = _parse_csv(path, name, opts, display, pcsv)
+        sha, size = digest.result()
+        table.sources.append((name, str(path), sha, size))
     return table
 
 
-def _parse_csv(
-    data: bytes, path: Path, name: str, opts: TableMapping, display: str, pcsv: Any
-) -> RawTable:
+def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: Any) -> RawTable:
     findings: list[dict[str, Any]] = []
-    if len(data) == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise ReadFailure(
             "file_empty", f"{display}: the file is empty (0 bytes); it has no header line"
         )
-    buf = pa.py_buffer(data)
-    bom = data[:3] == b"\xef\xbb\xbf"
-    if bom:
-        buf = buf.slice(3)
-    start = 3 if bom else 0
+    whole: list[bytes] = []
+
+    def data() -> bytes:
+        """The whole file, read only on the careful path (blank lines, ragged rows, bad bytes)."""
+        if not whole:
+            whole.append(path.read_bytes())
+        return whole[0]
+
     encoding = opts.encoding or "utf-8"
     header_row = opts.header_row or 1
     delimiter = opts.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
-    if _NONSPACE.search(data, start) is None:
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+        while head.count(b"\n") < header_row and len(head) < size:
+            more = fh.read(1 << 20)
+            if not more:
+                break
+            head += more
+    start = 3 if head[:3] == b"\xef\xbb\xbf" else 0
+    if _NONSPACE.search(head, start) is None and (
+        len(head) >= size or _NONSPACE.search(data(), start) is None
+    ):
         raise ReadFailure(
             "file_empty", f"{display}: the file holds only blank lines; it has no header line"
         )
-    # the header line as the user sees it (no copy of the whole file)
+    # the header line as the user sees it
     pos = start
     for _ in range(header_row - 1):
-        nl = data.find(b"\n", pos)
+        nl = head.find(b"\n", pos)
         if nl < 0:
             raise ReadFailure(
                 "file_unreadable", f"{display}: header_row {header_row} is past the end of the file"
             )
         pos = nl + 1
-    nl = data.find(b"\n", pos)
-    head_bytes = data[pos : nl if nl >= 0 else len(data)].rstrip(b"\r")
+    nl = head.find(b"\n", pos)
+    head_bytes = head[pos : nl if nl >= 0 else len(head)].rstrip(b"\r")
     try:
         head_text = head_bytes.decode(encoding)
     except UnicodeDecodeError:
@@ -294,7 +307,7 @@ def _parse_csv(
         # raises and we re-read on the careful path; the happy path stays multi-threaded
         invalid.clear()
         return pcsv.read_csv(
-            pa.BufferReader(buf),
+            str(path),  # pyarrow streams the file and skips a UTF-8 BOM itself
             read_options=pcsv.ReadOptions(skip_rows=header_row, column_names=names, encoding=enc),
             parse_options=pcsv.ParseOptions(
                 delimiter=delimiter,
@@ -322,7 +335,7 @@ def _parse_csv(
                 continue
             if strict and "column" in text.lower():
                 strict = False
-                if encoding == "utf-8" and not opts.encoding and not _is_utf8(data, start):
+                if encoding == "utf-8" and not opts.encoding and not _is_utf8(data(), start):
                     encoding = (
                         "latin-1"  # decide now: pyarrow cannot hand undecodable rows to the handler
                     )
@@ -359,12 +372,11 @@ def _parse_csv(
         )
     # line numbers: data starts right after the header unless blank lines sit between rows
     lines = None
-    if not strict and (_has_inner_blank(data, start) or invalid):
-        raw = data[start:]
-        lines = _line_numbers(raw, header_row, delimiter, encoding)
+    if not strict and (_has_inner_blank(data(), start) or invalid):
+        lines = _line_numbers(data()[start:], header_row, delimiter, encoding)
     bad_rows: list[tuple[int, str]] = []
     if invalid:
-        bad_rows = _locate_invalid(data[start:], header_row, invalid, encoding)
+        bad_rows = _locate_invalid(data()[start:], header_row, invalid, encoding)
         if lines is not None and len(lines) == tbl.num_rows + len(bad_rows):
             bad_set = {b[0] for b in bad_rows}
             lines = np.array([ln for ln in lines if ln not in bad_set], dtype=np.int64)
