@@ -187,7 +187,15 @@ def frame_to_arrow(df: Any) -> pa.Table:
         if isinstance(s.dtype, pd.CategoricalDtype):
             s = s.astype(object).where(s.notna(), None)
         if s.dtype == object:
-            cols[key] = column_from_objects(s.tolist())
+            try:  # homogeneous objects (all str, all date, ...) convert in C
+                arr = pa.array(s, from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+                arr = None
+            if arr is None or pa.types.is_null(arr.type) and s.notna().any():
+                arr = column_from_objects(s.tolist())
+            if pa.types.is_large_string(arr.type):
+                arr = arr.cast(pa.string())
+            cols[key] = arr
             continue
         try:
             arr = pa.array(s, from_pandas=True)
