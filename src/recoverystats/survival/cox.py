@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -12,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_option
+from recoverystats._design import build_design, collinear_sets, model_spec
 from recoverystats.errors import (
     DataValidationError,
     EstimationError,
@@ -39,91 +39,6 @@ _MONOTONE = 10.0
 #: Condition number of the information matrix beyond which it is treated as singular.
 _MAX_COND = 1e12
 _MIN_EPV = 10
-
-
-def _is_categorical(s: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(s) or isinstance(s.dtype, pd.CategoricalDtype)
-
-
-def _levels(s: pd.Series) -> list[Any]:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        present = set(s.dropna().unique())
-        return [c for c in s.cat.categories if c in present]
-    return sorted(s.dropna().unique(), key=lambda v: (str(type(v)), v))
-
-
-def _check_reference(reference: Mapping[str, Any] | None, frame: pd.DataFrame) -> dict[str, Any]:
-    if reference is None:
-        return {}
-    if not isinstance(reference, Mapping):
-        raise InvalidParameterError(
-            f"reference must map a column to its reference level, e.g. {{'group': 'standard'}}; got {reference!r}."
-        )
-    out = {}
-    for col, lev in reference.items():
-        if col not in frame.columns:
-            raise InvalidParameterError(f"reference: column {col!r} is not among the model's columns.")
-        levels = _levels(frame[col])
-        if lev not in levels:
-            raise InvalidParameterError(
-                f"reference: level {lev!r} of column {col!r} does not occur in the data analysed; "
-                f"levels are {levels!r}."
-            )
-        out[col] = lev
-    return out
-
-
-def _design_columns(frame: pd.DataFrame, cols: list[str], reference: dict[str, Any]) -> tuple[np.ndarray, list[str], dict[str, list[str]]]:
-    """Numeric columns as they are, booleans as 0/1, categoricals as reference-coded dummies."""
-    blocks, names, terms_of = [], [], {}
-    for col in cols:
-        s = frame[col]
-        if pd.api.types.is_bool_dtype(s):
-            blocks.append(s.to_numpy(dtype=float)[:, None])
-            names.append(col)
-            terms_of[col] = [col]
-        elif _is_categorical(s):
-            levels = _levels(s)
-            ref = reference.get(col, levels[0])
-            others = [lev for lev in levels if lev != ref]
-            vals = s.to_numpy()
-            blocks.append(np.column_stack([(vals == lev).astype(float) for lev in others])
-                          if others else np.zeros((len(s), 0)))
-            new = [f"{col}[{lev}]" for lev in others]
-            names += new
-            terms_of[col] = new
-        else:
-            blocks.append(s.to_numpy(dtype=float)[:, None])
-            names.append(col)
-            terms_of[col] = [col]
-    return np.column_stack(blocks) if blocks else np.zeros((len(frame), 0)), names, terms_of
-
-
-def _formula_design(frame: pd.DataFrame, formula: str, reference: dict[str, Any]) -> tuple[np.ndarray, list[str], np.ndarray]:
-    import patsy
-
-    rhs = formula.split("~", 1)[1] if "~" in formula else formula
-    data = frame.copy()
-    for col, lev in reference.items():
-        levels = _levels(data[col])
-        data[col] = pd.Categorical(data[col], categories=[lev] + [v for v in levels if v != lev])
-    try:
-        dm2 = patsy.dmatrix(rhs, data, NA_action="drop", return_type="dataframe")
-    except Exception as exc:  # patsy raises many exception types; report them uniformly
-        raise InvalidParameterError(
-            f"formula {formula!r} could not be evaluated: {exc}. Use column names of the data and "
-            "patsy syntax, e.g. 'group + age + C(site)'."
-        ) from None
-    dm = dm2.drop(columns=[c for c in dm2.columns if c == "Intercept"])
-    names = [re.sub(r"\[T\.", "[", c) for c in dm.columns]
-    names = [re.sub(r"^C\(\s*([A-Za-z_][\w.]*)\s*(?:,.*)?\)\[", r"\1[", n) for n in names]
-    keep = frame.index.isin(dm.index)
-    return dm.to_numpy(dtype=float), names, keep
-
-
-def _formula_columns(formula: str, frame: pd.DataFrame) -> list[str]:
-    tokens = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula))
-    return [c for c in frame.columns if c in tokens]
 
 
 def hazard_ratios(
@@ -155,12 +70,15 @@ def hazard_ratios(
     adjust : str or list of str
         Adjustment covariates. Numeric columns enter linearly, booleans as 0/1, text
         or categorical columns as indicator terms ``col[level]`` against a reference
-        level (the first level, or ``reference[col]``).
+        level (``reference[col]``; by default the first category of a ``Categorical``,
+        the first code of a coded data-model column such as ``risk_level`` (``low``),
+        otherwise the first sorted value) -- the same coding as ``odds_ratios``.
     formula : str, optional
         Instead of ``exposure``/``adjust``: a patsy right-hand side such as
         ``"group + age + C(risk_level) + age:site"`` (a left-hand side is ignored).
     reference : dict, optional
-        ``{column: reference level}`` for categorical columns.
+        ``{column: reference level}`` for categorical columns (a numeric column named
+        here is treated as categorical).
     ties : {"efron", "breslow"}
         Handling of tied event times (Efron is R's default; Breslow is SAS/Stata's).
     strata : str or list of str, optional
@@ -212,35 +130,22 @@ def hazard_ratios(
     """
     check_option("ties", ties, Ties)
     level = check_conf_level(conf_level)
-    adjust_cols = as_column_list(adjust)
     strata_cols = as_column_list(strata)
-    if formula is None and exposure is None and not adjust_cols:
-        raise InvalidParameterError(
-            "hazard_ratios needs covariates: give exposure= (e.g. 'group'), adjust=[...] or formula=."
-        )
-    if formula is not None and (exposure is not None and adjust_cols):
-        raise InvalidParameterError(
-            "give either formula= or exposure=/adjust=, not both (exposure= may accompany formula= "
-            "only to say which term to list first)."
-        )
-    if exposure is not None:
-        check_columns(df, [exposure], "exposure")
-    if adjust_cols:
-        check_columns(df, adjust_cols, "adjust")
+    rhs = None
+    if formula is not None:
+        if not isinstance(formula, str):
+            raise InvalidParameterError(f"formula must be a string such as 'group + age'; got {formula!r}.")
+        rhs = formula.split("~", 1)[1] if "~" in formula else formula
+    # the same columns, coding and messages as odds_ratios (recoverystats._design)
+    spec = model_spec(df, func="hazard_ratios", exposure=exposure, adjust=adjust, formula=formula, rhs=rhs,
+                      reference=reference)
+    model_cols = spec.used
     if strata_cols:
         check_columns(df, strata_cols, "strata")
     if cluster is not None:
         if not isinstance(cluster, str):
             raise InvalidParameterError(f"cluster must be one column name (str); got {cluster!r}.")
         check_columns(df, [cluster], "cluster")
-    if formula is not None:
-        if not isinstance(formula, str):
-            raise InvalidParameterError(f"formula must be a string such as 'group + age'; got {formula!r}.")
-        model_cols = _formula_columns(formula, df)
-        if not model_cols:
-            raise InvalidParameterError(f"formula {formula!r} names no column of the data.")
-    else:
-        model_cols = ([exposure] if exposure else []) + [c for c in adjust_cols if c != exposure]
     if entry is not None:
         if not isinstance(entry, str):
             raise InvalidParameterError(f"entry must be one column name (str); got {entry!r}.")
@@ -249,19 +154,14 @@ def hazard_ratios(
     prep = prepare(df, time=time, event=event, others=others)
     frame, t, e = prep.frame, prep.time, prep.event
     notes = list(prep.notes)
-    ref = _check_reference(reference, frame)
-    if formula is not None:
-        x, names, keep = _formula_design(frame, formula, ref)
-        if not keep.all():
-            frame, t, e = frame.loc[keep], t[keep], e[keep]
-        if exposure is not None:
-            first = [i for i, nm in enumerate(names) if nm == exposure or nm.startswith(exposure + "[")]
-            order = first + [i for i in range(len(names)) if i not in first]
-            x, names = x[:, order], [names[i] for i in order]
-    else:
-        x, names, _ = _design_columns(frame, model_cols, ref)
+    design = build_design(frame, spec, intercept=False)
+    order = design.order()  # the exposure's columns first
+    x = np.ascontiguousarray(design.X[:, order])
+    names = [design.names[c] for c in order]
+    variables, refs = design.column_info()
+    coding = ([variables[c] for c in order], [refs[c] for c in order])
     n = len(frame)
-    factors = prep.factors if n == len(prep.frame) else None
+    factors = prep.factors
     p = x.shape[1]
     if p == 0:
         raise InvalidParameterError("the model has no covariate columns after coding; check exposure/adjust/formula.")
@@ -291,8 +191,8 @@ def hazard_ratios(
                 )
             notes.append(f"delayed entry at {entry!r}: at risk at t when {entry} < t <= {time}; "
                          "the concordance ignores delayed entry.")
-        return _fit_and_report(frame, t, e, x, names, s_codes, strata_cols, cluster, factors, ties, level, ent,
-                               notes, prep.n_excluded + int(len(prep.frame) - n), event)
+        return _fit_and_report(frame, t, e, x, names, coding, s_codes, strata_cols, cluster, factors, ties,
+                               level, ent, notes, prep.n_excluded, event)
 
 
 def _single_threaded_blas() -> Any:
@@ -307,7 +207,7 @@ def _single_threaded_blas() -> Any:
 
 
 def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.ndarray, names: list[str],
-                    s_codes: np.ndarray, strata_cols: list[str], cluster: str | None, factors: dict | None,
+                    coding: tuple[list[Any], list[Any]], s_codes: np.ndarray, strata_cols: list[str], cluster: str | None, factors: dict | None,
                     ties: str, level: float, ent: np.ndarray | None, notes: list[str], n_excluded: int,
                     event: str) -> HazardRatioResult:
     n, p = x.shape
@@ -334,9 +234,12 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
             "separate early from late events, sparse categorical levels, or collinear terms."
         )
     if not np.isfinite(cond) or cond > _MAX_COND:
+        sets = collinear_sets(xc.T @ xc, names)
+        which = ("perfectly collinear: " + "; ".join("{" + ", ".join(s_) + "}" for s_ in sets) + ". "
+                 if sets else f"terms {', '.join(names)}; ")
         raise EstimationError(
             "the information matrix is singular: some terms are collinear (or constant within every "
-            f"stratum). Terms: {', '.join(names)}. Remove redundant terms or strata."
+            f"stratum): {which}Remove one term from each set, or the strata that make a term constant."
         )
     v_model = np.linalg.inv(fit.info)
     big = [names[j] for j in range(p) if abs(beta[j]) > _MONOTONE]
@@ -367,7 +270,9 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
     pvals = 2 * stats.norm.sf(np.abs(zstat))
     table = pd.DataFrame({"term": names, "log_hazard": beta, "std_error": se, "estimate": np.exp(beta),
                           "ci_lower": np.exp(beta - z * se), "ci_upper": np.exp(beta + z * se),
-                          "p_value": pvals, "statistic": zstat})
+                          "p_value": pvals, "statistic": zstat,
+                          "variable": pd.Series(coding[0], dtype="object"),
+                          "reference": pd.Series([None if r is None else str(r) for r in coding[1]], dtype="object")})
     if cluster is not None:
         table["std_error_model"] = np.sqrt(np.diag(v_model))
     lr = 2 * (fit.loglik - fit.loglik_null)
