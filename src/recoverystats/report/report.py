@@ -259,7 +259,7 @@ class Report:
     def to_docx(self, path: str | Path) -> None:
         """An editable Word document: real tables, PNG figures, the stamp in every page header."""
         import docx
-        from docx.enum.section import WD_ORIENT  # noqa: F401 - keeps portrait explicit below
+        from docx.enum.text import WD_ALIGN_PARAGRAPH
         from docx.shared import Inches, Pt, RGBColor
 
         d = docx.Document()
@@ -321,10 +321,14 @@ class Report:
                     rest = max(usable - sum(label_w), 0.5 * max(ncol - lead, 1))
                     widths = label_w + [rest / max(ncol - lead, 1)] * (ncol - lead)
                     table.autofit = False
+                    for j, col in enumerate(table.columns):
+                        col.width = Inches(widths[j])
                     for row in table.rows:
                         for j, cell in enumerate(row.cells):
                             cell.width = Inches(widths[j])
                             for par in cell.paragraphs:
+                                if j >= lead:
+                                    par.alignment = WD_ALIGN_PARAGRAPH.RIGHT
                                 for run in par.runs:
                                     run.font.size = Pt(8)
                     for note in b.notes:
