@@ -350,22 +350,24 @@ def test_scan_small_counts_and_recoverable_cells_in_results_json(tmp_path):
     assert scan(tmp_path, _Prog(), min_cell=None).ok
 
 
-def test_scan_small_counts_in_xlsx(tmp_path):
+@pytest.mark.parametrize(("column", "header"), [("n", "N"), ("n_peer", "peer mentoring")])
+def test_scan_small_counts_in_xlsx(tmp_path, column, header):
     from openpyxl import Workbook
 
-    doc = {"tables": {"census": {"sheet": "Census", "rows": [{"g": "a", "n": 40}],
-                                 "privacy": {"count_columns": ["n"], "margins": None}}}}
+    doc = {"tables": {"census": {"sheet": "Census", "rows": [{"g": "a", column: 40}],
+                                 "headers": {"g": "Group", column: header},
+                                 "privacy": {"count_columns": [column], "margins": None}}}}
     (tmp_path / "results.json").write_text(json.dumps(doc), encoding="utf-8")
     wb = Workbook()
     ws = wb.active
     ws.title = "Census"
     ws.append(["Census by group"])
-    ws.append(["Group", "N"])
+    ws.append(["Group", header])
     ws.append(["a", 4])
     wb.save(tmp_path / "tables.xlsx")
     res = scan(tmp_path, _Prog())
     assert res.findings["file"].tolist() == ["tables.xlsx"]
-    assert "sheet 'Census' row 3 column 'n'" in res.findings["detail"].iloc[0]
+    assert f"sheet 'Census' row 3 column '{column}'" in res.findings["detail"].iloc[0]
 
 
 def test_scan_rules_skip_short_numbers_and_note_them(tmp_path):

@@ -394,7 +394,8 @@ def test_unsuppressed_report_is_stamped_everywhere(tmp_path):
     from openpyxl import load_workbook
 
     out = tmp_path / "raw"
-    report = quarterly(simulate_program(150, seed=2).program(), quarter=QUARTER, suppress=False)
+    prog = simulate_program(150, seed=2).program()
+    report = quarterly(prog, quarter=QUARTER, suppress=False)
     report.save(out)
     html = (out / "report.html").read_text(encoding="utf-8")
     assert f'<div class="stamp" role="alert">{STAMP}</div>' in html
@@ -410,6 +411,12 @@ def test_unsuppressed_report_is_stamped_everywhere(tmp_path):
     assert doc["report"]["suppression"] is False and doc["report"]["stamp"] == STAMP
     assert all(not t["suppressed_cells"] for t in doc["tables"].values())
     assert leaks(doc)  # small cells are visible: that is what the stamp warns about
+    # the scan (had it been asked to check small cells) reads the real report's sheets too
+    from recoverystats.privacy import scan
+
+    found = scan(out, prog, min_cell=MIN_CELL).findings
+    assert {"results.json", "tables.xlsx"} <= set(found.loc[found["kind"] == "small_count", "file"])
+    assert scan(out, prog, min_cell=None).ok
 
 
 def test_determinism_same_inputs_same_numbers(saved300, prog300, tmp_path):
@@ -485,6 +492,18 @@ def test_quarterly_parameter_errors(prog300, kwargs, match):
 def test_quarterly_needs_program_data():
     with pytest.raises(InvalidParameterError, match="prog must be a ProgramData .*got dict"):
         quarterly({}, quarter=QUARTER)
+    empty = ProgramData.from_tables(participants=pd.DataFrame(
+        {"participant_id": pd.Series(dtype="string"), "enrollment_date": pd.Series(dtype="datetime64[ns]"),
+         "group": pd.Series(dtype="string")}))
+    with pytest.raises(InvalidParameterError, match="prog has no participants"):
+        quarterly(empty, quarter=QUARTER)
+
+
+def test_save_to_a_file_path_is_an_error(saved300, tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    with pytest.raises(InvalidParameterError, match=r"out dir: '.*file.txt' is a file; pass a folder"):
+        saved300[0].save(f)
 
 
 @pytest.mark.parametrize(

@@ -355,7 +355,8 @@ def _check_tables(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]:
         df = pd.DataFrame(entry.get("rows", []))
         if not len(df):
             continue
-        meta_by_sheet[entry.get("sheet", key)] = (key, counts)
+        headers = entry.get("headers") or {}
+        meta_by_sheet[entry.get("sheet", key)] = (key, counts, headers)
         for c in counts:
             if c not in df:
                 continue
@@ -396,8 +397,9 @@ def _check_tables(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]:
             for ws in wb.worksheets:
                 if ws.title not in meta_by_sheet:
                     continue
-                key, counts = meta_by_sheet[ws.title]
+                key, counts, headers = meta_by_sheet[ws.title]
                 wanted = {col_label(c): c for c in counts} | {c: c for c in counts}
+                wanted |= {str(headers[c]): c for c in counts if c in headers}
                 header_row = None
                 cols: dict[int, str] = {}
                 for r_i, row in enumerate(ws.iter_rows(values_only=True)):
