@@ -12,7 +12,6 @@ The work happens in three passes so that nothing unsuppressed can reach an outpu
 
 from __future__ import annotations
 
-import datetime as _dt
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -1304,5 +1303,3 @@ def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[flo
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF boilerplate, no content
     return FigureBlock(key=key, title=title, png=png.getvalue(), svg=text)
 
-
-_ = _dt  # (kept for type checkers of generated_at in report.py)

@@ -144,6 +144,9 @@ class Report:
         Input files with SHA-256, configuration, versions, seed, as_of.
     key_numbers
         The key-numbers rows (JSON-safe).
+    prog
+        The program the report was made from, kept only so that :meth:`save` can scan the
+        output for its identifiers; it is never written anywhere.
     """
 
     title: str
