@@ -327,6 +327,17 @@ def test_exposure_with_one_level(program):
         odds_ratios(program[program.group == "comparison"], "rearrest", exposure="group", adjust=["age"])
 
 
+def test_row_and_cluster_messages_say_what_was_received(program):
+    with pytest.raises(DataValidationError, match=r"eligible: column 'eligible' must be boolean.*'yes'.*Convert it"):
+        odds_ratios(program.assign(eligible="yes"), "rearrest", exposure="group")
+    with pytest.raises(DataValidationError, match=r"no rows left to fit: all 600 rows were excluded \(600 of 600 "
+                                                  r"participants excluded as not eligible"):
+        odds_ratios(program.assign(eligible=False), "rearrest", exposure="group")
+    with pytest.raises(DataValidationError, match=r"cluster: column 'one' has a single cluster \('M'\) among the "
+                                                  r"600 rows used.*cluster=None"):
+        odds_ratios(program.assign(one="M"), "rearrest", exposure="group", cluster="one")
+
+
 def test_non_convergence_says_what_to_try(program):
     with pytest.raises(EstimationError, match=r"did not converge after 1 iterations.*method='firth'"):
         odds_ratios(program, "rearrest", exposure="group", adjust=["age"], max_iter=1)

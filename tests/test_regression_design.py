@@ -155,6 +155,14 @@ def test_same_error_messages(recid, kw, match):
     assert m_o.replace("recidivated ~ ", "") == m_h
 
 
+def test_cluster_must_be_one_column_in_both(recid):
+    msg = r"cluster must be one column name \(str\), e.g. 'mentor_id'; got \['site', 'group'\]"
+    with pytest.raises(InvalidParameterError, match=msg):
+        _or(recid, exposure="group", cluster=["site", "group"])
+    with pytest.raises(InvalidParameterError, match=msg):
+        _hr(recid, exposure="group", cluster=["site", "group"])
+
+
 def test_no_covariates_message_names_the_function(recid):
     with pytest.raises(InvalidParameterError, match=r"odds_ratios needs covariates.*at least one covariate"):
         odds_ratios(recid, "recidivated")

@@ -218,6 +218,9 @@ def test_negative_weights_rejected():
     d = pd.DataFrame({"t": [1.0, 2.0], "e": [1, 0], "w": [1.0, -2.0]})
     with pytest.raises(DataValidationError, match="weights: column 'w' must hold non-negative"):
         survival_curve(d, time="t", event="e", weights="w")
+    # the message shows what was received and where
+    with pytest.raises(DataValidationError, match=r"values such as \[-2.0\]; rows 1\)"):
+        survival_curve(d, time="t", event="e", weights="w")
 
 
 # -- RMST ----------------------------------------------------------------------------
@@ -296,6 +299,9 @@ def test_event_not_zero_one_is_an_error():
         survival_curve(d, time="t", event="e")
     d["e"] = ["yes", "no", "yes"]
     with pytest.raises(DataValidationError, match="must be coded 0 \\(censored\\) / 1 \\(event\\) or boolean"):
+        survival_curve(d, time="t", event="e")
+    # the suggested fix names the column (it used to print a literal df[name])
+    with pytest.raises(DataValidationError, match=r"e.g. df\['e'\] = \(df\['e'\] == 'yes'\)"):
         survival_curve(d, time="t", event="e")
 
 

@@ -431,6 +431,18 @@ def check_reference(reference: Any) -> dict[str, Any]:
     return dict(reference)
 
 
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (so messages show ``1``, not ``np.int64(1)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def check_one_column(df: pd.DataFrame, value: Any, param: str) -> None:
+    """``param`` (e.g. ``cluster``) must name one column of ``df``."""
+    if not isinstance(value, str):
+        raise InvalidParameterError(f"{param} must be one column name (str), e.g. 'mentor_id'; got {value!r}.")
+    check_columns(df, [value], param)
+
+
 def model_spec(
     df: pd.DataFrame,
     *,
@@ -508,7 +520,7 @@ def build_design(data: pd.DataFrame, spec: ModelSpec, *, intercept: bool = True)
     if spec.exposure is not None:
         values = pd.unique(data[spec.exposure])
         if len(values) < 2:
-            shown = f"a single value ({values[0]!r})" if len(values) else "no values"
+            shown = f"a single value ({plain(values[0])!r})" if len(values) else "no values"
             raise DataValidationError(
                 f"exposure: column {spec.exposure!r} has {shown} among the {n} rows used; "
                 "a comparison needs at least two groups (check the filter or the group coding)."
@@ -519,7 +531,7 @@ def build_design(data: pd.DataFrame, spec: ModelSpec, *, intercept: bool = True)
             values = pd.unique(s)
             if len(values) < 2:
                 raise DataValidationError(
-                    f"covariate {col!r} has a single level ({values[0]!r}) among the {n} rows used; "
+                    f"covariate {col!r} has a single level ({plain(values[0])!r}) among the {n} rows used; "
                     "it carries no information -- remove it from the model."
                 )
     if spec.columns is not None:

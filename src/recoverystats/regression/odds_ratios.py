@@ -17,7 +17,14 @@ from recoverystats._checks import (
     check_dataframe,
     check_option,
 )
-from recoverystats._design import Design, build_design, collinear_sets, model_spec
+from recoverystats._design import (
+    Design,
+    build_design,
+    check_one_column,
+    collinear_sets,
+    model_spec,
+    plain,
+)
 from recoverystats.errors import (
     DataValidationError,
     EstimationError,
@@ -265,7 +272,7 @@ def odds_ratios(
         raise InvalidParameterError(f"outcome column {outcome!r} also appears among the covariates; remove it.")
     check_columns(df, [outcome], "outcome")
     if cluster is not None:
-        check_columns(df, [cluster], "cluster")
+        check_one_column(df, cluster, "cluster")
 
     # -- rows --------------------------------------------------------------------------
     n_input = len(df)
@@ -275,7 +282,9 @@ def odds_ratios(
         elig = df["eligible"]
         if not (pd.api.types.is_bool_dtype(elig) or pd.api.types.is_numeric_dtype(elig)):
             raise DataValidationError(
-                f"column 'eligible' must be boolean (True = follow-up window complete); got dtype {elig.dtype}."
+                f"eligible: column 'eligible' must be boolean (True = follow-up window complete); got dtype "
+                f"{elig.dtype} with values such as {pd.unique(elig)[:5].tolist()!r}. Convert it (e.g. "
+                "df['eligible'] = df['eligible'] == 'yes') or drop the column to use every row."
             )
         mask = elig.fillna(False).astype(bool).to_numpy()
         n_inel = int((~mask).sum())
@@ -306,7 +315,10 @@ def odds_ratios(
             + "; ".join(detail) + ")."
         )
     if len(data) == 0:
-        raise DataValidationError("odds_ratios: no rows left to fit after exclusions.")
+        raise DataValidationError(
+            f"odds_ratios: no rows left to fit: all {n_input} rows were excluded ({'; '.join(notes)}). "
+            "Check the 'eligible' column and the missing values of the model columns."
+        )
     y = _binary_outcome(data[outcome], outcome)
     n = len(y)
     n_events = int(y.sum())
@@ -415,7 +427,8 @@ def odds_ratios(
         G = len(uniq)
         if G < 2:
             raise DataValidationError(
-                f"cluster: column {cluster!r} has a single cluster among the rows used; cluster-robust SEs need several."
+                f"cluster: column {cluster!r} has a single cluster ({plain(uniq[0])!r}) among the {n} rows used; "
+                "cluster-robust SEs need several clusters. Pass another cluster column or cluster=None."
             )
         correction = cluster_correction
         cov = E.cluster_cov(X, y, fit.p, fit.cov, codes, G, correction=correction)

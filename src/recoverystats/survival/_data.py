@@ -62,7 +62,7 @@ def as_event(values: pd.Series, name: str) -> np.ndarray:
         raise DataValidationError(
             f"event: column {name!r} must be coded 0 (censored) / 1 (event) or boolean; "
             f"got dtype {values.dtype} with values such as {list(bad)!r}. "
-            "Recode it, e.g. df[name] = (df[name] == 'yes').astype(int).",
+            f"Recode it, e.g. df[{name!r}] = (df[{name!r}] == 'yes').astype(int).",
         )
     arr = values.to_numpy(dtype=float)
     bad = ~np.isin(arr, (0.0, 1.0))

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_option
-from recoverystats._design import build_design, collinear_sets, model_spec
+from recoverystats._design import build_design, check_one_column, collinear_sets, model_spec
 from recoverystats.errors import (
     DataValidationError,
     EstimationError,
@@ -143,13 +143,9 @@ def hazard_ratios(
     if strata_cols:
         check_columns(df, strata_cols, "strata")
     if cluster is not None:
-        if not isinstance(cluster, str):
-            raise InvalidParameterError(f"cluster must be one column name (str); got {cluster!r}.")
-        check_columns(df, [cluster], "cluster")
+        check_one_column(df, cluster, "cluster")
     if entry is not None:
-        if not isinstance(entry, str):
-            raise InvalidParameterError(f"entry must be one column name (str); got {entry!r}.")
-        check_columns(df, [entry], "entry")
+        check_one_column(df, entry, "entry")
     others = [*model_cols, *strata_cols, *([cluster] if cluster else []), *([entry] if entry else [])]
     prep = prepare(df, time=time, event=event, others=others)
     frame, t, e = prep.frame, prep.time, prep.event

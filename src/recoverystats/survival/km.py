@@ -104,9 +104,11 @@ def survival_curve(
         w = pd.to_numeric(frame[weights], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(w) | (w < 0)
         if bad.any():
+            shown = pd.unique(frame[weights].to_numpy()[bad])[:5].tolist()
+            rows = ", ".join(map(str, frame.index[bad][:10]))
             raise DataValidationError(
                 f"weights: column {weights!r} must hold non-negative finite numbers; {int(bad.sum())} row(s) "
-                "do not. Fix or drop those rows.",
+                f"do not (values such as {shown!r}; rows {rows}). Fix or drop those rows.",
             )
     ent = None
     if entry is not None:
