@@ -85,12 +85,15 @@ def test_retention_and_followup_mark_suppressed_points():
 
 
 def test_forest_log_axis_and_terms():
-    t = pd.DataFrame({"outcome": ["relapse", "relapse"], "term": ["group[peer]", "age"],
-                      "estimate": [0.8, 1.02], "ci_lower": [0.5, 0.99], "ci_upper": [1.3, 1.05]})
+    t = pd.DataFrame({"outcome": ["relapse"] * 3, "term": ["group[peer]", "age", "gender[x]"],
+                      "estimate": [0.8, 1.02, np.nan], "ci_lower": [0.5, 0.99, np.nan],
+                      "ci_upper": [1.3, 1.05, np.nan]})
     ax = plot_forest(t, as_of=AS_OF)
     assert ax.get_xscale() == "log"
-    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["group[peer]", "age"]
-    np.testing.assert_allclose(ax.lines[0].get_xdata(), [0.8, 1.02])
+    assert [tick.get_text() for tick in ax.get_yticklabels()] == ["group[peer]", "age", "gender[x]"]
+    np.testing.assert_allclose(ax.lines[0].get_xdata()[:2], [0.8, 1.02])
+    assert np.isnan(ax.lines[0].get_xdata()[2])
+    assert _texts(ax) == [" * suppressed"]
 
 
 def test_enrollment_bars_and_census_line():

@@ -191,6 +191,8 @@ def plot_forest(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None) -> An
         hi = np.clip(t.loc[m, "ci_upper"].map(_num).to_numpy(), 1e-3, 1e3)
         ax.hlines(y[m], lo, hi, color=palette(j), linewidth=1.5)
         ax.plot(est, y[m], marker=MARKERS[j % len(MARKERS)], color=palette(j), linestyle="none", label=o)
+        for yy in y[m][np.isnan(est)]:  # suppressed: a small covariate level
+            ax.text(1.0, yy, f" {SUPPRESSED} suppressed", va="center", ha="left", fontsize=8, color="#555555")
     ax.axvline(1.0, color="#333333", linestyle="--", linewidth=1)
     ax.set_xscale("log")
     ax.set_yticks(y, [str(s) for s in t["term"]])
