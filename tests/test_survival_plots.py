@@ -121,3 +121,14 @@ def test_forest_plot(rossi):
     assert [t.get_text() for t in ax2.get_yticklabels()] == ["prio"]
     with pytest.raises(InvalidParameterError, match="terms: \\['nope'\\] not in the model"):
         res.plot(terms="nope")
+
+
+def test_forest_plot_labels_categorical_terms_like_the_odds_ratio_plot(rossi):
+    d = rossi.assign(aid=np.where(rossi.fin == 1, "financial_aid", "none"))
+    res = hazard_ratios(d, time="week", event="arrest", exposure="aid", adjust=["age"],
+                        reference={"aid": "none"})
+    ax = res.plot()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["aid: financial_aid vs none", "age"]
+    ax.figure.canvas.draw()
+    ticklabels = {tl.get_text() for tl in ax.get_xticklabels() if tl.get_text()}
+    assert "1" in ticklabels  # plain numbers on the log axis, not powers of ten

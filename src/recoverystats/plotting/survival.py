@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from recoverystats.errors import InvalidParameterError
+from recoverystats.plotting.regression import _plain_log_ticks, _term_label
 from recoverystats.plotting.style import FONT_SIZE, LINESTYLES, new_axes, palette, style_axes
 
 __all__ = ["plot_survival", "plot_cumulative_incidence", "plot_hazard_ratios", "format_count"]
@@ -202,7 +203,11 @@ def plot_cumulative_incidence(result: Any, ax: Any = None, *, ci: bool = True, c
 
 def plot_hazard_ratios(result: Any, ax: Any = None, *, terms: Any = None, title: str | None = None,
                        xlabel: str | None = None) -> Any:
-    """Forest plot of a :class:`HazardRatioResult`: HR and CI per term on a log axis, first term on top."""
+    """Forest plot of a :class:`HazardRatioResult`: HR and CI per term on a log axis, first term on top.
+
+    A categorical term is labelled "variable: level vs reference", as in the odds-ratio
+    forest plot; ``terms`` selects rows by their ``term`` value.
+    """
     table = result.table
     if terms is not None:
         wanted = [terms] if isinstance(terms, str) else list(terms)
@@ -222,13 +227,10 @@ def plot_hazard_ratios(result: Any, ax: Any = None, *, terms: Any = None, title:
     ax.plot(est, y, linestyle="none", marker="s", color=palette(0), markersize=6, gid="forest-points")
     ax.axvline(1.0, color="#555555", linestyle="--", linewidth=0.9, gid="forest-null")
     ax.set_xscale("log")
-    from matplotlib.ticker import FuncFormatter
-
-    fmt = FuncFormatter(lambda v, _pos: f"{v:g}")
-    ax.xaxis.set_major_formatter(fmt)
-    ax.xaxis.set_minor_formatter(fmt)
+    _plain_log_ticks(ax)
     ax.set_yticks(y)
-    ax.set_yticklabels(table["term"].tolist())
+    # the same labels as the odds-ratio forest plot: "group: peer_mentoring vs comparison"
+    ax.set_yticklabels([_term_label(r, show_counts=False) for _, r in table.iterrows()])
     ax.set_ylim(-0.7, k - 0.3)
     finite = np.concatenate((lo[np.isfinite(lo) & (lo > 0)], hi[np.isfinite(hi)]))
     if len(finite):

@@ -382,8 +382,11 @@ class HazardRatioResult(ResultMixin):
     """Cox proportional-hazards model: one row per term, the exposure's rows first.
 
     ``.table`` columns: ``term, log_hazard, std_error, estimate, ci_lower, ci_upper,
-    p_value, statistic`` (``estimate`` is the hazard ratio, Wald CI on the log scale;
-    ``std_error`` is the cluster-robust one when ``cluster`` was given).
+    p_value, statistic, variable, reference`` (+ ``std_error_model`` when clustered).
+    ``estimate`` is the hazard ratio, Wald CI on the log scale; ``std_error`` is the
+    cluster-robust one when ``cluster`` was given; ``variable`` is the data column of
+    the term and ``reference`` the level a categorical term is compared with (the same
+    coding as :class:`~recoverystats.results.regression.OddsRatioResult`).
     """
 
     _table: pd.DataFrame
