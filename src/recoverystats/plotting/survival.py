@@ -93,6 +93,26 @@ def _steps(ax: Any, x: np.ndarray, y: np.ndarray, lo: np.ndarray | None, hi: np.
         ax.fill_between(x, lo, hi, step="post", color=color, alpha=0.18, linewidth=0)
 
 
+def _censor_marks(ax: Any, cur: pd.DataFrame, color: str) -> None:
+    """``|`` marks on the curve at the times with censoring."""
+    cm = cur["censored"].to_numpy() > 0
+    if cm.any():
+        ax.plot(cur["time"].to_numpy()[cm], cur["estimate"].to_numpy()[cm], linestyle="none",
+                marker="|", markersize=7, color=color, gid="censor-marks")
+
+
+def _finish_axes(ax: Any, result: Any, by: tuple[str, ...], keys: list[tuple], tmax: float, times: Any,
+                 risk_table: bool, suppress_below: int | None, legend: bool, legend_loc: str) -> None:
+    """x range and ticks, the at-risk table under the axis, and the legend (both curve plots)."""
+    ax.set_xlim(0, tmax * 1.02)
+    ticks = _tick_times(tmax, times)
+    ax.set_xticks(ticks)
+    if risk_table:
+        _draw_risk_table(ax, result.risk_table(ticks), by, keys, ticks, suppress_below)
+    if legend and by:
+        ax.legend(title=", ".join(by), frameon=False, loc=legend_loc)
+
+
 def plot_survival(result: Any, ax: Any = None, *, ci: bool = True, censor_marks: bool = True,
                   risk_table: bool = True, times: Any = None, suppress_below: int | None = None,
                   title: str | None = None, xlabel: str | None = None,
@@ -140,18 +160,9 @@ def plot_survival(result: Any, ax: Any = None, *, ci: bool = True, censor_marks:
         _steps(ax, x, y, lo, hi, color=color, linestyle=LINESTYLES[i % len(LINESTYLES)],
                label=_group_label(by, key), ci=ci)
         if censor_marks:
-            cm = cur["censored"].to_numpy() > 0
-            if cm.any():
-                ax.plot(cur["time"].to_numpy()[cm], cur["estimate"].to_numpy()[cm], linestyle="none",
-                        marker="|", markersize=7, color=color, gid="censor-marks")
-    ax.set_xlim(0, tmax * 1.02)
+            _censor_marks(ax, cur, color)
     ax.set_ylim(0, 1.02)
-    ticks = _tick_times(tmax, times)
-    ax.set_xticks(ticks)
-    if risk_table:
-        _draw_risk_table(ax, result.risk_table(ticks), by, keys, ticks, sb)
-    if legend and by:
-        ax.legend(title=", ".join(by), frameon=False, loc="lower left")
+    _finish_axes(ax, result, by, keys, tmax, times, risk_table, sb, legend, "lower left")
     style_axes(ax, title=title if title is not None else "Kaplan-Meier estimate",
                xlabel=xlabel if xlabel is not None else result.time_column, ylabel=ylabel, n=result.n_used)
     return ax
@@ -183,18 +194,9 @@ def plot_cumulative_incidence(result: Any, ax: Any = None, *, ci: bool = True, c
         _steps(ax, x, y, lo, hi, color=palette(i), linestyle=LINESTYLES[i % len(LINESTYLES)],
                label=_group_label(by, key), ci=ci)
         if censor_marks:
-            cm = cur["censored"].to_numpy() > 0
-            if cm.any():
-                ax.plot(cur["time"].to_numpy()[cm], cur["estimate"].to_numpy()[cm], linestyle="none",
-                        marker="|", markersize=7, color=palette(i), gid="censor-marks")
-    ax.set_xlim(0, tmax * 1.02)
+            _censor_marks(ax, cur, palette(i))
     ax.set_ylim(0, min(1.0, max(top * 1.1, 0.05)))
-    ticks = _tick_times(tmax, times)
-    ax.set_xticks(ticks)
-    if risk_table:
-        _draw_risk_table(ax, result.risk_table(ticks), by, keys, ticks, sb)
-    if legend and by:
-        ax.legend(title=", ".join(by), frameon=False, loc="upper left")
+    _finish_axes(ax, result, by, keys, tmax, times, risk_table, sb, legend, "upper left")
     style_axes(ax, title=title if title is not None else f"Cumulative incidence of {result.cause}",
                xlabel=xlabel if xlabel is not None else result.time_column,
                ylabel=ylabel if ylabel is not None else "Cumulative incidence", n=result.n_used)
