@@ -200,3 +200,18 @@ def test_cox_collinear_terms_named(uis):
 
     with pytest.raises(EstimationError, match=r"singular.*perfectly collinear: \{AGE, AGE2\}"):
         hazard_ratios(uis.assign(AGE2=uis.AGE * 2), time="TIME", event="CENSOR", adjust=["AGE", "AGE2", "BECK"])
+
+
+def test_cox_formula_without_intercept_is_a_clear_error(recid):
+    """'0 + C(group)' codes every level; in a Cox model that used to surface as 'monotone likelihood'."""
+    with pytest.raises(InvalidParameterError, match=r"formula: '0 \+ C\(group\) \+ age' removes the intercept"):
+        _hr(recid, "0 + C(group) + age")
+    # the logistic model accepts it (no intercept, one coefficient per level)
+    res = _or(recid, "0 + C(group) + age")
+    assert res.table["term"].tolist()[:2] == ["group[comparison]", "group[peer_mentoring]"]
+
+
+def test_cox_stratifying_column_as_covariate_is_an_error(recid):
+    with pytest.raises(InvalidParameterError, match=r"strata: column\(s\) 'risk_level' also appear as covariate "
+                                                    r"terms"):
+        _hr(recid, exposure="group", adjust=["risk_level"], strata="risk_level")

@@ -393,6 +393,12 @@ def build_formula(
         if exposure is not None and t.variable == exposure and t.kind == "categorical" and exposure_levels:
             exposure_levels = (t.reference, *[v for v in exposure_levels if v != t.reference])
     drop = None
+    if not with_intercept and intercept is None:
+        raise InvalidParameterError(
+            f"formula: {rhs!r} removes the intercept ('0 +' or '- 1'), which makes patsy code every level of "
+            "a categorical column; this model has no intercept of its own, so categorical columns must be "
+            "coded against a reference level. Remove the '0 +' / '- 1'."
+        )
     if not with_intercept and intercept is not None:
         drop = intercept
         X = np.ascontiguousarray(np.delete(X, drop, axis=1))

@@ -151,6 +151,14 @@ def hazard_ratios(
     frame, t, e = prep.frame, prep.time, prep.event
     notes = list(prep.notes)
     design = build_design(frame, spec, intercept=False)
+    # a stratifying column as a main effect has no hazard ratio (its interactions, e.g. AGE:SITE, do)
+    both = [c for c in strata_cols if any(t.variable == c for t in design.terms)]
+    if both:
+        raise InvalidParameterError(
+            f"strata: column(s) {', '.join(map(repr, both))} also appear as covariate terms; a stratified Cox "
+            "model has a separate baseline hazard per stratum, so the stratifying column itself has no hazard "
+            "ratio. Remove it from exposure/adjust/formula (interactions with it may stay), or from strata."
+        )
     order = design.order()  # the exposure's columns first
     x = np.ascontiguousarray(design.X[:, order])
     names = [design.names[c] for c in order]
@@ -232,7 +240,7 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
     if not np.isfinite(cond) or cond > _MAX_COND:
         sets = collinear_sets(xc.T @ xc, names)
         which = ("perfectly collinear: " + "; ".join("{" + ", ".join(s_) + "}" for s_ in sets) + ". "
-                 if sets else f"terms {', '.join(names)}; ")
+                 if sets else f"the terms involved could not be isolated (terms: {', '.join(names)}). ")
         raise EstimationError(
             "the information matrix is singular: some terms are collinear (or constant within every "
             f"stratum): {which}Remove one term from each set, or the strata that make a term constant."
