@@ -146,8 +146,10 @@ def odds_ratios(
         ``"rearrest ~ group + age + C(risk_level) + group:age"``.
     reference
         Reference level per categorical column, e.g. ``{"group": "comparison"}``.
-        Default: the first category of a ``Categorical`` column, otherwise the first
-        sorted value.
+        Default: the first category of a ``Categorical`` column; for a coded column of
+        the data model (``risk_level``, ``gender``, ...) the first code of its code list
+        (``low``); otherwise the first sorted value. A numeric column named here is coded
+        as categorical. The coding is shared with ``hazard_ratios``.
     cluster
         Column identifying clusters (e.g. ``"mentor_id"``) for cluster-robust SEs.
     cluster_correction
