@@ -124,7 +124,9 @@ def quarterly(
         ctx.compute_measures()
         say("analyses")
         sections_spec = ctx.analyse()
-    ctx.warnings.extend(sorted({f"{w.category.__name__}: {w.message}" for w in caught}))
+    # warning texts can carry counts ("only 7 events"): small ones are hidden like any cell
+    ctx.warnings.extend(sorted({_hide_small_numbers(f"{w.category.__name__}: {w.message}", cell if suppress else 1)
+                                for w in caught}))
     say("suppression")
     blocks = ctx.registry.suppress_all()
     say("draw figures")
