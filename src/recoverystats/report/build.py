@@ -945,6 +945,7 @@ class _Context:
             for i, (label, method, adjust, cluster, notes) in enumerate(model_text):
                 hidden = mc is not None and bool(mc.mask.iloc[i].any())
                 n_used = "*" if hidden else f"{int(mc.data.iloc[i]['n_used']):,}" if mc is not None else "—"
+                method = _hide_small_numbers(method, self.min_cell if self.suppress else 1)
                 text = (f"{label}: {method}; n in the model = {n_used}; adjusted for "
                         f"{', '.join(adjust) if adjust else 'nothing'}; "
                         + ("clusters = first mentor (unmatched participants are their own cluster). " if cluster
@@ -1043,7 +1044,11 @@ class _Context:
                 f"than {self.min_cell} participants of its group remain at risk, so no small count can be read "
                 "off the figure; the at-risk table below suppresses small counts." if self.suppress else
                 "Kaplan-Meier curves by group (log-log 95% confidence bands).",))]
-            for tkey, label, km, n in curves:
+            for tkey, label, km, _n in curves:
+                # n in the title comes from the published at-risk table (never a suppressed count)
+                kb = blocks[tkey]
+                tot = kb.data.index[kb.data["group"] == TOTAL][0]
+                n = None if kb.mask.at[tot, "at_risk_0"] else int(kb.data.at[tot, "at_risk_0"])
                 out.append(_figure(tkey, f"{label} survival", lambda ax, km=km, label=label, n=n: plot_km(
                     km.table, ax=ax, min_at_risk=self.min_cell if self.suppress else 1, title=f"{label} survival",
                     as_of=self.as_of, n=n, group_col="_group")))
@@ -1174,9 +1179,11 @@ class _Context:
         def section(blocks: dict[str, TableBlock]) -> Section:
             s = self.prog.summary()
             f = s.get("findings", {})
-            out: list[Any] = [TextBlock(paragraphs=(
+            mc = self.min_cell if self.suppress else 1
+            out: list[Any] = [TextBlock(paragraphs=(_hide_small_numbers(
                 f"Source: {self.prog.source or 'in-memory tables'}. Validation: {f.get('error', 0)} errors, "
-                f"{f.get('warning', 0)} warnings, {f.get('info', 0)} notes (counts of records).",),
+                f"{f.get('warning', 0)} warnings, {f.get('info', 0)} notes (counts of records; "
+                f"* = fewer than {self.min_cell}).", mc),),
                 bullets=tuple(self.warnings))]
             for k in ("validation", "load_flow", "exclusions"):
                 if k in blocks and len(blocks[k].data):
