@@ -715,3 +715,11 @@ def test_quoted_newlines_in_values(tmp_path):
     prog = load(tmp_path, {"participants.csv": text})
     assert prog.participants["race"].tolist() == ["multi\nline", "x"]
     assert prog.flow.set_index("table").loc["participants"].tolist() == [2, 2, 0]
+
+
+def test_stray_carriage_return_in_header_is_a_data_error(tmp_path):
+    # found by the property test: a lone \r ends a line for pyarrow, so the header is split
+    bad = "\r" + EVENTS.split(",", 1)[1]
+    found = raised(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": bad})
+    assert "required_column" in set(found["rule"]) or "field_count" in set(found["rule"])
+    assert (found["table"] == "events").any()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,7 +219,10 @@ _OTHER_DELIMITERS = (";", "\t", "|", ",")
 def _header_fields(text: str, delimiter: str) -> list[str]:
     import csv
 
-    return next(csv.reader([text], delimiter=delimiter), [])
+    try:
+        return next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:  # e.g. a stray quote or control character: fall back to a plain split
+        return text.split(delimiter)
 
 
 def read_csv(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
@@ -259,7 +263,7 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
     delimiter = opts.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
-        while head.count(b"\n") < header_row and len(head) < size:
+        while len(head.splitlines()) <= header_row and len(head) < size:
             more = fh.read(1 << 20)
             if not more:
                 break
@@ -271,17 +275,13 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
         raise ReadFailure(
             "file_empty", f"{display}: the file holds only blank lines; it has no header line"
         )
-    # the header line as the user sees it
-    pos = start
-    for _ in range(header_row - 1):
-        nl = head.find(b"\n", pos)
-        if nl < 0:
-            raise ReadFailure(
-                "file_unreadable", f"{display}: header_row {header_row} is past the end of the file"
-            )
-        pos = nl + 1
-    nl = head.find(b"\n", pos)
-    head_bytes = head[pos : nl if nl >= 0 else len(head)].rstrip(b"\r")
+    # the header line as the user sees it (\n, \r\n or a lone \r end a line, as for pyarrow)
+    head_lines = head[start:].splitlines()
+    if len(head_lines) < header_row:
+        raise ReadFailure(
+            "file_unreadable", f"{display}: header_row {header_row} is past the end of the file"
+        )
+    head_bytes = head_lines[header_row - 1]
     try:
         head_text = head_bytes.decode(encoding)
     except UnicodeDecodeError:
@@ -310,7 +310,19 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
             invalid.append((row.number, row.text))
         return "skip"
 
+    lost: list[Any] = []
+
     def attempt(enc: str, strict: bool) -> pa.Table:
+        if not strict:  # a row pyarrow cannot hand to the handler must not vanish silently
+            hook = sys.unraisablehook
+            sys.unraisablehook = lambda u: lost.append(u.exc_value)
+            try:
+                return _read(enc, strict)
+            finally:
+                sys.unraisablehook = hook
+        return _read(enc, strict)
+
+    def _read(enc: str, strict: bool) -> pa.Table:
         # strict: blank lines are rows and no row handler, so any blank line or ragged row
         # raises and we re-read on the careful path; the happy path stays multi-threaded
         invalid.clear()
@@ -331,7 +343,22 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
             ),
         )
 
+    def careful_encoding(enc: str) -> str:
+        # pyarrow decodes a malformed row before calling the handler, so undecodable bytes
+        # must be known before the careful (handler) path: fall back to latin-1 up front
+        if enc.replace("-", "").lower() == "utf8" and not _is_utf8(data(), start):
+            if opts.encoding:
+                raise ReadFailure(
+                    "file_unreadable",
+                    f"{display}: the file is not valid {opts.encoding} although program.toml says "
+                    f"encoding = {opts.encoding!r}",
+                )
+            return "latin-1"
+        return enc
+
     strict = len(names) > 1
+    if not strict:
+        encoding = careful_encoding(encoding)
     for _ in range(4):
         try:
             tbl = attempt(encoding, strict)
@@ -343,10 +370,7 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
                 continue
             if strict and "column" in text.lower():
                 strict = False
-                if encoding == "utf-8" and not opts.encoding and not _is_utf8(data(), start):
-                    encoding = (
-                        "latin-1"  # decide now: pyarrow cannot hand undecodable rows to the handler
-                    )
+                encoding = careful_encoding(encoding)
                 continue
             raise ReadFailure(
                 "file_unreadable", f"{display}: cannot parse as CSV: {text.splitlines()[0]}"
@@ -362,7 +386,14 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
             all_null = pc.and_(all_null, pc.is_null(col))
         if pc.any(all_null).as_py():
             strict = False
+            encoding = careful_encoding(encoding)
             tbl = attempt(encoding, strict)
+    if lost:
+        raise ReadFailure(
+            "file_unreadable",
+            f"{display}: {len(lost)} malformed line(s) could not be read ({lost[0]!r}); "
+            "check the encoding and the delimiter",
+        )
     if encoding == "latin-1" and not opts.encoding:
         findings.append(
             file_finding(
