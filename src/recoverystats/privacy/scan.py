@@ -323,7 +323,7 @@ def _identifier_values(prog: Any) -> tuple[list[Any], list[Any], list[Any]]:
             continue
         for c in cols:
             if c in df:
-                ids.extend(pd.unique(df[c].dropna().astype(str)))
+                ids.extend(str(v) for v in pd.unique(df[c].dropna()))
         if tname in ("participants", "mentors"):
             for c in df.columns:
                 if _NAME_COLUMN.search(str(c)) and c not in ("participant_id", "mentor_id"):
