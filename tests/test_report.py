@@ -677,3 +677,14 @@ def test_cli_internal_error_is_a_message_not_a_traceback(sim_folder, tmp_path, c
     assert rc == 4
     assert "internal error (RuntimeError: simulated bug); no report was written" in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_output_folder_gets_ordinary_permissions(saved300):
+    import os
+    import stat
+
+    _, out = saved300
+    mode = stat.S_IMODE(out.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o777 & ~umask

@@ -16,7 +16,6 @@ import json
 import math
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -446,7 +445,9 @@ class Report:
                 "overwrite=True (--overwrite on the command line)."
             )
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+        # mkdir (not mkdtemp) so the folder gets the user's usual permissions (umask)
+        tmp = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:12]}"
+        tmp.mkdir()
         try:
             figs = tmp / "figures"
             figs.mkdir()
