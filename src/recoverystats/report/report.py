@@ -85,6 +85,8 @@ def format_cell(block: TableBlock, row: int, column: str, value: Any, suppressed
         kind = block.data.iat[row, block.data.columns.get_loc("kind")]
         v = float(value)
         return f"{v * 100:+.1f} pp" if kind == "rate" else f"{v:+,.0f}"
+    if column == "change_pp":
+        return f"{float(value) * 100:+.1f} pp"
     if column in block.percent_columns:
         v = float(value)
         return f"{v * 100:.1f}%"
