@@ -862,7 +862,14 @@ def _duplicates(
         cand[1:] |= eq
         cand[:-1] |= eq
     elif codes is not None:
-        cand = pd.Series(codes, copy=False).duplicated(keep=False).to_numpy()
+        order = np.argsort(codes, kind="stable")  # faster than hashing for int64 codes
+        sc = codes[order]
+        eq = sc[1:] == sc[:-1]
+        near = np.zeros(n, dtype=bool)
+        near[1:] |= eq
+        near[:-1] |= eq
+        cand = np.zeros(n, dtype=bool)
+        cand[order] = near
     else:
         cand = frame.duplicated(subset=keyed or canon[:3], keep=False).to_numpy()
     if not cand.any():
@@ -970,25 +977,26 @@ def _id_keys(arr: Any) -> np.ndarray | None:
 def _lookup(child: Any, parent: Any) -> tuple[np.ndarray, np.ndarray]:
     """Position of each child ID in ``parent`` (first occurrence; -1 when absent or null), and a rank.
 
-    The rank orders rows by parent ID when the child IDs are sorted (it is the position
-    in the sorted parent keys), else it is the position itself; it is only used to
-    pre-screen repeated rows. Sorted fixed-width IDs (the usual export order) take a
-    binary search; other fixed-width IDs a hash lookup on integers; anything else
-    Arrow's string ``index_in``.
+    The rank orders rows by parent ID when the child IDs are sorted (the usual export
+    order): it is the position in the sorted parent keys, so (rank, date) codes are
+    monotonic and repeated rows are neighbours. Otherwise the rank is the position
+    itself; it is only used to pre-screen repeated rows. Fixed-width IDs are joined as
+    integers (pandas hash index); anything else with Arrow's string ``index_in``.
     """
     ck, pk = _id_keys(child), _id_keys(parent)
     if ck is not None and pk is not None:
-        if len(ck) < 2 or bool((ck[1:] >= ck[:-1]).all()):
-            order = np.argsort(pk, kind="stable")
-            spk = pk[order]
-            if len(spk) and not bool((spk[1:] == spk[:-1]).any()):
-                pos = np.searchsorted(spk, ck)
-                posc = np.minimum(pos, len(spk) - 1)
-                found = spk[posc] == ck
-                return np.where(found, order[posc], -1).astype(np.int64), pos.astype(np.int64)
         index = pd.Index(pk)
         if index.is_unique:
             idx = index.get_indexer(ck).astype(np.int64)
+            if len(ck) > 1 and bool((ck[1:] >= ck[:-1]).all()):
+                order = np.argsort(pk, kind="stable")
+                rank_of = np.empty(len(pk), dtype=np.int64)
+                rank_of[order] = np.arange(len(pk), dtype=np.int64)
+                found = idx >= 0
+                rank = rank_of[np.where(found, idx, 0)]
+                if not found.all():
+                    rank[~found] = np.searchsorted(pk[order], ck[~found])
+                return idx, rank
             return idx, idx
     idx = pc.index_in(child, value_set=_arr(parent))
     out = _np_int(pc.fill_null(pc.cast(idx, pa.int64()), -1)).astype(np.int64)
