@@ -345,6 +345,8 @@ def test_no_covariates_is_an_error(rossi):
 def test_constant_covariate_is_an_error(rossi):
     with pytest.raises(InvalidParameterError, match="covariate\\(s\\) 'one' take a single value in the 432 rows"):
         hazard_ratios(rossi.assign(one=1.0), time="week", event="arrest", adjust=["fin", "one"])
+    with pytest.raises(InvalidParameterError, match="\\(every row has one = 1\\)"):
+        hazard_ratios(rossi.assign(one=1.0), time="week", event="arrest", adjust=["fin", "one"])
 
 
 def test_collinear_terms_are_an_error(rossi):

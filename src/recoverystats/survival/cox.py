@@ -175,10 +175,11 @@ def hazard_ratios(
             "Check the event coding (1 = event) or lengthen follow-up."
         )
     sd = x.std(axis=0)
-    const = [names[j] for j in range(p) if not sd[j] > 1e-12 * max(1.0, np.abs(x[:, j]).max())]
+    const = [j for j in range(p) if not sd[j] > 1e-12 * max(1.0, np.abs(x[:, j]).max())]
     if const:
         raise InvalidParameterError(
-            f"covariate(s) {', '.join(repr(c) for c in const)} take a single value in the {n} rows analysed; "
+            f"covariate(s) {', '.join(repr(names[j]) for j in const)} take a single value in the {n} rows "
+            f"analysed (every row has {', '.join(f'{names[j]} = {x[0, j]:g}' for j in const)}); "
             "drop them from the model (a constant has no hazard ratio)."
         )
     s_codes, s_keys = group_labels(frame, strata_cols, factors)
