@@ -137,6 +137,7 @@ def _message(fn, *args, **kw) -> tuple[type, str]:
          r"reference must map a column to its reference level.*got \['group', 'comparison'\]"),
         ({"exposure": "groupp"}, r"exposure: column\(s\) 'groupp' not found in the data"),
         ({"exposure": "group", "adjust": ["agee"]}, r"adjust: column\(s\) 'agee' not found in the data"),
+        ({"exposure": "group", "adjust": ["age", "age"]}, r"adjust: column\(s\) 'age' listed more than once"),
         ({"rhs": "group + agee"}, r"formula: column\(s\) 'agee' not found in the data"),
         ({"rhs": "group", "adjust": ["age"]}, r"adjust: give either formula= or exposure=/adjust=, not both"),
         ({"rhs": "group + age", "exposure": "site"}, r"exposure='site' does not appear in the formula"),

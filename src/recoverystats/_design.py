@@ -503,6 +503,12 @@ def model_spec(
         if exposure is not None:
             check_columns(df, [exposure], "exposure")
         check_columns(df, adjust_cols, "adjust")
+        twice = sorted({c for c in adjust_cols if adjust_cols.count(c) > 1})
+        if twice:
+            raise InvalidParameterError(
+                f"adjust: column(s) {', '.join(map(repr, twice))} listed more than once (got {adjust_cols!r}); "
+                "list each covariate once."
+            )
         columns = ([exposure] if exposure else []) + [c for c in adjust_cols if c != exposure]
         used = list(columns)
         rhs = " + ".join(columns)
