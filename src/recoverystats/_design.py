@@ -189,7 +189,7 @@ def category_levels(s: pd.Series, column: str, reference: Any = None) -> tuple[A
             levels = [c for c in codes if c in levels] + [v for v in levels if v not in codes]
     if reference is not None:
         if reference not in levels:
-            shown = ", ".join(repr(v) for v in levels[:20])
+            shown = ", ".join(repr(plain(v)) for v in levels[:20])
             raise InvalidParameterError(
                 f"reference: level {reference!r} of column {column!r} does not occur in the rows used; "
                 f"levels present: {shown}. Pass one of these as reference={{{column!r}: ...}}."
