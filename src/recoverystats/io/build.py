@@ -58,7 +58,7 @@ class _Ctx:
     table: str
     file: str
     line_label: str
-    lines: np.ndarray
+    lines: Any  # np.ndarray or readers.SequentialLines (same indexing)
     findings: list[dict[str, Any]] = field(default_factory=list)
 
     def where(self, pos: int, column: str | None) -> str:
@@ -193,12 +193,48 @@ def _np_int(arr: Any) -> np.ndarray:
     return arr.to_numpy(zero_copy_only=False)
 
 
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[9, 10, 11, 12, 13, 32]] = True  # what Arrow's ascii_trim_whitespace strips
+
+
+def _edge_space_free(arr: Any) -> bool:
+    """True when no value starts or ends with ASCII whitespace (so trimming changes nothing).
+
+    Reads only the first and last byte of each value from the Arrow buffers (no copy of
+    the text); ``False`` means "maybe", and the caller trims for real.
+    """
+    if not pa.types.is_string(arr.type):
+        return False
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    for c in chunks:
+        n = len(c)
+        if n == 0:
+            continue
+        bufs = c.buffers()
+        if bufs[2] is None:
+            continue
+        offs = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=c.offset * 4)
+        data = np.frombuffer(bufs[2], dtype=np.uint8)
+        start, end = offs[:-1], offs[1:]
+        nonempty = end > start
+        if not nonempty.all():
+            start, end = start[nonempty], end[nonempty]
+        if _ASCII_SPACE[data[start]].any() or _ASCII_SPACE[data[end - 1]].any():
+            return False
+    return True
+
+
 def _trim_text(arr: Any, na: tuple[str, ...], na_applied: bool) -> Any:
     """Strip surrounding whitespace and turn NA markers into nulls."""
-    trimmed = pc.ascii_trim_whitespace(arr)
-    unchanged = pc.sum(pc.binary_length(trimmed)).as_py() == pc.sum(pc.binary_length(arr)).as_py()
-    if unchanged:
-        trimmed = arr  # keep the original buffers; the trimmed copy is freed at once
+    if _edge_space_free(arr):
+        trimmed, unchanged = arr, True  # the usual case: nothing to trim, no copy made
+    else:
+        trimmed = pc.ascii_trim_whitespace(arr)
+        unchanged = (
+            pc.sum(pc.binary_length(trimmed)).as_py() == pc.sum(pc.binary_length(arr)).as_py()
+        )
+        if unchanged:
+            trimmed = arr  # keep the original buffers; the trimmed copy is freed at once
     if not na_applied or not unchanged:
         if na:
             trimmed = pc.if_else(
@@ -441,6 +477,8 @@ class _Built:
     fatal: bool = False
     #: rows dropped because the row they point at was dropped (set by the cross-table pass)
     cascade: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    #: id column -> packed integer keys (``_id_keys``), filled on first use
+    keys: dict[str, Any] = field(default_factory=dict)
 
 
 def _string_series(arr: Any) -> pd.Series:
@@ -455,8 +493,7 @@ def _to_series(arr: Any, kind: str) -> pd.Series:
     if kind in ("id", "code", "string"):
         return _string_series(arr)
     if kind == "date":
-        a = _arr(pc.cast(arr, pa.timestamp("ns")))
-        return pd.Series(a.to_numpy(zero_copy_only=False).astype("datetime64[ns]"), copy=False)
+        return pd.Series(_date_ns(arr), copy=False)
     if kind == "int":
         return pd.Series(_arrow_to_masked(arr, "Int64"), copy=False)
     if kind == "bool":
@@ -465,6 +502,31 @@ def _to_series(arr: Any, kind: str) -> pd.Series:
         a = _arr(pc.cast(arr, pa.float64()))
         return pd.Series(a.to_numpy(zero_copy_only=False), copy=False)
     raise AssertionError(kind)
+
+
+_NS_PER_DAY = 86_400 * 10**9
+_NAT = np.iinfo(np.int64).min
+
+
+def _date_ns(arr: Any) -> np.ndarray:
+    """An Arrow date32 column as ``datetime64[ns]`` (nulls -> NaT) in one numpy pass per chunk."""
+    if not pa.types.is_date32(arr.type):
+        a = _arr(pc.cast(arr, pa.timestamp("ns")))
+        return a.to_numpy(zero_copy_only=False).astype("datetime64[ns]", copy=False)
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    out = np.empty(len(arr), dtype=np.int64)
+    at = 0
+    for c in chunks:
+        m = len(c)
+        if m == 0:
+            continue
+        days = np.frombuffer(c.buffers()[1], dtype=np.int32, count=m, offset=c.offset * 4)
+        seg = out[at : at + m]
+        np.multiply(days, _NS_PER_DAY, out=seg, dtype=np.int64)
+        if c.null_count:
+            seg[_np_bool(pc.is_null(c))] = _NAT
+        at += m
+    return out.view("datetime64[ns]")
 
 
 def _null_series(kind: str, n: int) -> pd.Series:
@@ -741,9 +803,12 @@ def _build_table(raw: RawTable) -> _Built:
                 errors |= bad
     drop = np.zeros(n, dtype=bool)
     _table_date_rules(name, frame, ctx, errors)
+    keycache: dict[str, Any] = {}
     if spec.key:
-        _duplicates(spec, frame, ctx, errors, drop, ids)
-    return _Built(name, ctx, frame, ids, errors, drop, rows_read, len(raw.bad_rows))
+        _duplicates(spec, frame, ctx, errors, drop, ids, keycache=keycache)
+    return _Built(
+        name, ctx, frame, ids, errors, drop, rows_read, len(raw.bad_rows), keys=keycache
+    )
 
 
 def _cell_flagged(ctx: _Ctx, column: str, n: int) -> np.ndarray:
@@ -829,6 +894,7 @@ def _duplicates(
     drop: np.ndarray,
     ids: Mapping[str, Any],
     codes: np.ndarray | None = None,
+    keycache: dict[str, Any] | None = None,
 ) -> None:
     """Exact duplicate rows and duplicate keys.
 
@@ -845,7 +911,7 @@ def _duplicates(
     keyed = list(spec.key)
     if len(keyed) == 1 and keyed[0] in ids:
         col = ids[keyed[0]]
-        keys = _id_keys(col)
+        keys = _cached_keys(keycache, keyed[0], col)
         if keys is not None:
             if pd.Index(keys).is_unique:
                 return
@@ -953,28 +1019,53 @@ def _id_keys(arr: Any) -> np.ndarray | None:
 
     Most exports use fixed-width codes (``P000123``, ``00042``); packing their bytes
     (big-endian, so numeric order is the text order) turns string hashing into integer
-    work without parsing anything, so ``007`` and ``7`` stay different keys.
+    work without parsing anything, so ``007`` and ``7`` stay different keys. Works chunk
+    by chunk on the Arrow buffers (no combined copy of the text column).
     """
-    a = _arr(arr)
-    n = len(a)
-    if n == 0 or a.null_count or a.type != pa.string():
+    n = len(arr)
+    if n == 0 or arr.null_count or arr.type != pa.string():
         return None
-    bufs = a.buffers()
-    offs = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=a.offset * 4)
-    width = int(offs[1] - offs[0])
-    if (
-        not 1 <= width <= 8
-        or int(offs[-1] - offs[0]) != width * n
-        or not (np.diff(offs) == width).all()
-    ):
-        return None
-    data = np.frombuffer(bufs[2], dtype=np.uint8, count=width * n, offset=int(offs[0]))
-    packed = np.zeros((n, 8), dtype=np.uint8)
-    packed[:, :width] = data.reshape(n, width)
-    return packed.view(">u8").ravel().astype(np.uint64)
+    chunks = [c for c in (arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]) if len(c)]
+    width = None
+    parts = []
+    for c in chunks:
+        m = len(c)
+        bufs = c.buffers()
+        offs = np.frombuffer(bufs[1], dtype=np.int32, count=m + 1, offset=c.offset * 4)
+        w = int(offs[1] - offs[0])
+        if width is None:
+            width = w
+        if (
+            w != width
+            or not 1 <= w <= 8
+            or int(offs[-1] - offs[0]) != w * m
+            or not (np.diff(offs) == w).all()
+        ):
+            return None
+        if w == 8:
+            parts.append(
+                np.frombuffer(bufs[2], dtype=">u8", count=m, offset=int(offs[0])).astype(np.uint64)
+            )
+            continue
+        data = np.frombuffer(bufs[2], dtype=np.uint8, count=w * m, offset=int(offs[0]))
+        packed = np.zeros((m, 8), dtype=np.uint8)
+        packed[:, :w] = data.reshape(m, w)
+        parts.append(packed.view(">u8").ravel().astype(np.uint64))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def _lookup(child: Any, parent: Any) -> tuple[np.ndarray, np.ndarray]:
+def _cached_keys(cache: dict[str, Any] | None, name: str, arr: Any) -> np.ndarray | None:
+    """``_id_keys`` of a table's ID column, computed once per load."""
+    if cache is None:
+        return _id_keys(arr)
+    if name not in cache:
+        cache[name] = _id_keys(arr)
+    return cache[name]
+
+
+def _lookup(
+    child: Any, parent: Any, ck: np.ndarray | None = None, pk: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Position of each child ID in ``parent`` (first occurrence; -1 when absent or null), and a rank.
 
     The rank orders rows by parent ID when the child IDs are sorted (the usual export
@@ -983,7 +1074,10 @@ def _lookup(child: Any, parent: Any) -> tuple[np.ndarray, np.ndarray]:
     itself; it is only used to pre-screen repeated rows. Fixed-width IDs are joined as
     integers (pandas hash index); anything else with Arrow's string ``index_in``.
     """
-    ck, pk = _id_keys(child), _id_keys(parent)
+    if ck is None:
+        ck = _id_keys(child)
+    if pk is None:
+        pk = _id_keys(parent)
     if ck is not None and pk is not None:
         index = pd.Index(pk)
         if index.is_unique:
@@ -1023,7 +1117,12 @@ def _cross_rules(
             continue
         child_ids = b.ids[col]
         pids = parent.ids[pcol]
-        idx, rank = _lookup(child_ids, pids)
+        idx, rank = _lookup(
+            child_ids,
+            pids,
+            _cached_keys(b.keys, col, child_ids),
+            _cached_keys(parent.keys, pcol, pids),
+        )
         present = _np_bool(pc.is_valid(child_ids))
         orphan = (idx < 0) & present
         if orphan.any():
@@ -1173,7 +1272,7 @@ def _cross_rules(
                     )
     if not spec.key:
         codes = _row_codes(prank, d) if prank is not None else None
-        _duplicates(spec, frame, ctx, b.error_rows, b.drop_rows, b.ids, codes)
+        _duplicates(spec, frame, ctx, b.error_rows, b.drop_rows, b.ids, codes, b.keys)
     return cascade
 
 

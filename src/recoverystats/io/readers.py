@@ -51,10 +51,50 @@ class RawTable:
     #: NA markers already applied by the reader (CSV) so coercion can skip that pass.
     na_applied: bool = False
 
-    def line_numbers(self) -> np.ndarray:
+    def line_numbers(self) -> Any:
+        """Line number of each row, indexable by a position or an array of positions."""
         if self.lines is not None:
             return self.lines
-        return np.arange(self.first_line, self.first_line + self.data.num_rows, dtype=np.int64)
+        return SequentialLines(self.first_line, self.data.num_rows)
+
+
+class SequentialLines:
+    """``first + position`` for every row, computed only for the positions asked for.
+
+    Stands in for ``np.arange(first, first + n)`` (indexing by an int or an integer
+    array gives the same values) without materialising millions of line numbers on the
+    happy path, where no finding needs one.
+    """
+
+    __slots__ = ("first", "n")
+
+    def __init__(self, first: int, n: int):
+        self.first = first
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, pos: Any) -> Any:
+        if isinstance(pos, (int, np.integer)):
+            p = int(pos)
+            if not -self.n <= p < self.n:
+                raise IndexError(p)
+            return np.int64(self.first + (p % self.n if p < 0 else p))
+        if isinstance(pos, slice):
+            return np.arange(self.first, self.first + self.n, dtype=np.int64)[pos]
+        a = np.asarray(pos)
+        if a.dtype == bool:
+            if a.shape != (self.n,):
+                raise IndexError("boolean index does not match the number of rows")
+            return np.flatnonzero(a).astype(np.int64) + self.first
+        a = a.astype(np.int64)
+        if a.size and (a.min() < -self.n or a.max() >= self.n):
+            raise IndexError("row position out of range")
+        return np.where(a < 0, a + self.n, a) + self.first
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return np.arange(self.first, self.first + self.n, dtype=dtype or np.int64)
 
 
 class ReadFailure(Exception):
@@ -303,6 +343,7 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
                     f"[tables.{name}])",
                 )
     names = [h.strip() for h in header]
+    typed = _date_hints(names, name, opts)
     invalid: list[Any] = []
 
     def on_invalid(row: Any) -> str:
@@ -336,7 +377,7 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
                 invalid_row_handler=None if strict else on_invalid,
             ),
             convert_options=pcsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
+                column_types={n: typed.get(n, pa.string()) for n in names},
                 null_values=list(opts.na_markers),
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
@@ -359,12 +400,16 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
     strict = len(names) > 1
     if not strict:
         encoding = careful_encoding(encoding)
-    for _ in range(4):
+    for _ in range(5):
         try:
             tbl = attempt(encoding, strict)
             break
         except pa.ArrowInvalid as exc:
             text = str(exc)
+            if typed and "conversion error" in text.lower():
+                # a date that is not strict ISO: read every column as text, as below
+                typed = {}
+                continue
             if "UTF8" in text.upper() and not opts.encoding and encoding != "latin-1":
                 encoding = "latin-1"
                 continue
@@ -433,6 +478,41 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
         bad_rows=bad_rows,
         na_applied=True,
     )
+
+
+def _date_hints(names: list[str], name: str, opts: TableMapping) -> dict[str, pa.DataType]:
+    """Columns to parse as ``date32`` while reading: canonical date columns, ISO dates expected.
+
+    pyarrow then parses them on its reader threads (the values are exactly those the
+    cast in :mod:`recoverystats.io.build` would give, after trimming spaces). The first
+    value that is not a strict ISO date makes the read fail, and the file is read again
+    with every column as text, so anything unusual takes the careful path unchanged.
+    Only columns whose canonical name is certain (one source column per name, no value
+    map, no ``date_format``) are hinted.
+    """
+    from recoverystats.schema.spec import TABLES
+
+    spec = TABLES.get(name)
+    if spec is None or opts.date_format:
+        return {}
+    dates = {c.name for c in spec.columns if c.kind == "date" and not c.derived}
+    targets = []
+    for h in names:
+        t = opts.rename.get(h, h)
+        if t not in dates and t not in opts.rename.values():
+            t = re.sub(r"[^0-9a-z]+", "_", t.strip().lower()).strip("_")
+        targets.append(t)
+    hints: dict[str, pa.DataType] = {}
+    for h, t in zip(names, targets, strict=True):
+        if (
+            t in dates
+            and targets.count(t) == 1
+            and names.count(h) == 1
+            and t not in opts.values
+            and h not in opts.values
+        ):
+            hints[h] = pa.date32()
+    return hints
 
 
 _NONSPACE = re.compile(rb"\S")
