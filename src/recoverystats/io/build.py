@@ -806,9 +806,7 @@ def _build_table(raw: RawTable) -> _Built:
     keycache: dict[str, Any] = {}
     if spec.key:
         _duplicates(spec, frame, ctx, errors, drop, ids, keycache=keycache)
-    return _Built(
-        name, ctx, frame, ids, errors, drop, rows_read, len(raw.bad_rows), keys=keycache
-    )
+    return _Built(name, ctx, frame, ids, errors, drop, rows_read, len(raw.bad_rows), keys=keycache)
 
 
 def _cell_flagged(ctx: _Ctx, column: str, n: int) -> np.ndarray:
