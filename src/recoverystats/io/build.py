@@ -195,13 +195,16 @@ def _np_int(arr: Any) -> np.ndarray:
 
 _ASCII_SPACE = np.zeros(256, dtype=bool)
 _ASCII_SPACE[[9, 10, 11, 12, 13, 32]] = True  # what Arrow's ascii_trim_whitespace strips
+_SPACE_BYTES = (b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c")
 
 
 def _edge_space_free(arr: Any) -> bool:
     """True when no value starts or ends with ASCII whitespace (so trimming changes nothing).
 
-    Reads only the first and last byte of each value from the Arrow buffers (no copy of
-    the text); ``False`` means "maybe", and the caller trims for real.
+    Works on the Arrow buffers without copying the column: a chunk whose text holds no
+    whitespace byte at all (IDs, ISO dates, codes -- found with ``bytes.find``, i.e.
+    memchr) is clean; otherwise only the first and last byte of each value are looked
+    at. ``False`` means "maybe", and the caller trims for real.
     """
     if not pa.types.is_string(arr.type):
         return False
@@ -214,8 +217,12 @@ def _edge_space_free(arr: Any) -> bool:
         if bufs[2] is None:
             continue
         offs = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=c.offset * 4)
-        data = np.frombuffer(bufs[2], dtype=np.uint8)
-        start, end = offs[:-1], offs[1:]
+        lo, hi = int(offs[0]), int(offs[-1])
+        text = memoryview(bufs[2])[lo:hi].tobytes()
+        if not any(ch in text for ch in _SPACE_BYTES):
+            continue
+        data = np.frombuffer(text, dtype=np.uint8)
+        start, end = offs[:-1] - lo, offs[1:] - lo
         nonempty = end > start
         if not nonempty.all():
             start, end = start[nonempty], end[nonempty]
@@ -479,6 +486,8 @@ class _Built:
     cascade: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     #: id column -> packed integer keys (``_id_keys``), filled on first use
     keys: dict[str, Any] = field(default_factory=dict)
+    #: date column -> Arrow date32 values (the frame's dates before conversion)
+    dates: dict[str, Any] = field(default_factory=dict)
 
 
 def _string_series(arr: Any) -> pd.Series:
@@ -741,6 +750,7 @@ def _build_table(raw: RawTable) -> _Built:
     errors = np.zeros(n, dtype=bool)
     out: dict[str, pd.Series] = {}
     ids: dict[str, Any] = {}
+    dates: dict[str, Any] = {}  # date column -> Arrow date32 (as in the frame)
     for col in spec.columns:
         if col.derived:
             continue
@@ -750,6 +760,8 @@ def _build_table(raw: RawTable) -> _Built:
         values = _coerce_column(columns[col.name], col, opts, raw.na_applied, ctx, errors)
         if col.kind == "id":
             ids[col.name] = values
+        elif col.kind == "date":
+            dates[col.name] = values
         out[col.name] = _to_series(values, col.kind)
     extras = [c for c in new_names if c not in canon]
     for c in extras:
@@ -806,7 +818,18 @@ def _build_table(raw: RawTable) -> _Built:
     keycache: dict[str, Any] = {}
     if spec.key:
         _duplicates(spec, frame, ctx, errors, drop, ids, keycache=keycache)
-    return _Built(name, ctx, frame, ids, errors, drop, rows_read, len(raw.bad_rows), keys=keycache)
+    return _Built(
+        name,
+        ctx,
+        frame,
+        ids,
+        errors,
+        drop,
+        rows_read,
+        len(raw.bad_rows),
+        keys=keycache,
+        dates=dates,
+    )
 
 
 def _cell_flagged(ctx: _Ctx, column: str, n: int) -> np.ndarray:
@@ -938,7 +961,10 @@ def _duplicates(
         cand = frame.duplicated(subset=keyed or canon[:3], keep=False).to_numpy()
     if not cand.any():
         return
-    sub = frame.loc[cand, check_cols]
+    cand_rows = np.flatnonzero(cand)
+    sub = pd.DataFrame(
+        {c: frame[c].array.take(cand_rows) for c in check_cols}, columns=check_cols, copy=False
+    )  # column by column: the candidates are few, and this skips pandas' block machinery
     exact = np.zeros(n, dtype=bool)
     exact[np.flatnonzero(cand)] = sub.duplicated(keep="first").to_numpy()
     if exact.any() and not keyed:
@@ -1002,11 +1028,32 @@ def _duplicates(
             errors |= dk
 
 
-def _row_codes(pidx: np.ndarray, dates: np.ndarray) -> np.ndarray:
-    """One int64 per row combining the participant index and the day (for duplicate pre-screening)."""
-    days = dates.view("int64") // (86_400 * 10**9)
-    days = np.where(np.isnat(dates), -(2**20), days)
-    return pidx.astype(np.int64) * (2**24) + (days + 2**23)
+def _row_codes(pidx: np.ndarray, dates: np.ndarray, days: np.ndarray | None = None) -> np.ndarray:
+    """One int64 per row combining the participant index and the day (for duplicate pre-screening).
+
+    ``days``: the same dates as days since 1970 (int32, missing as ``-(2**20)``) when
+    the caller has them, which saves converting from nanoseconds.
+    """
+    if days is None:
+        days = dates.view("int64") // (86_400 * 10**9)
+        days = np.where(np.isnat(dates), -(2**20), days)
+    codes = pidx.astype(np.int64)
+    codes <<= 24
+    codes += days
+    codes += 2**23
+    return codes
+
+
+def _days(arr: Any) -> np.ndarray | None:
+    """A date32 column as int32 days since 1970, missing as ``-(2**20)`` (None for other types)."""
+    if not pa.types.is_date32(arr.type):
+        return None
+    a = _arr(arr)
+    days = np.frombuffer(a.buffers()[1], dtype=np.int32, count=len(a), offset=a.offset * 4)
+    if a.null_count:
+        days = days.copy()
+        days[_np_bool(pc.is_null(a))] = -(2**20)
+    return days
 
 
 # ---------------------------------------------------------------------------
@@ -1079,16 +1126,27 @@ def _lookup(
     if ck is not None and pk is not None:
         index = pd.Index(pk)
         if index.is_unique:
-            idx = index.get_indexer(ck).astype(np.int64)
             if len(ck) > 1 and bool((ck[1:] >= ck[:-1]).all()):
-                order = np.argsort(pk, kind="stable")
-                rank_of = np.empty(len(pk), dtype=np.int64)
-                rank_of[order] = np.arange(len(pk), dtype=np.int64)
-                found = idx >= 0
-                rank = rank_of[np.where(found, idx, 0)]
-                if not found.all():
-                    rank[~found] = np.searchsorted(pk[order], ck[~found])
-                return idx, rank
+                # sorted children: look up each run of equal IDs once, then repeat
+                starts = np.flatnonzero(ck[1:] != ck[:-1]) + 1
+                runs = np.diff(starts, prepend=0, append=len(ck))
+                first = np.concatenate(([0], starts))
+                u = ck[first]
+                iu = index.get_indexer(u).astype(np.int64)
+                found = iu >= 0
+                if len(pk) < 2 or bool((pk[1:] > pk[:-1]).all()):
+                    ru = iu.copy()  # parent keys sorted: the rank is the position
+                    if not found.all():
+                        ru[~found] = np.searchsorted(pk, u[~found])
+                else:
+                    order = np.argsort(pk, kind="stable")
+                    rank_of = np.empty(len(pk), dtype=np.int64)
+                    rank_of[order] = np.arange(len(pk), dtype=np.int64)
+                    ru = rank_of[np.where(found, iu, 0)]
+                    if not found.all():
+                        ru[~found] = np.searchsorted(pk[order], u[~found])
+                return np.repeat(iu, runs), np.repeat(ru, runs)
+            idx = index.get_indexer(ck).astype(np.int64)
             return idx, idx
     idx = pc.index_in(child, value_set=_arr(parent))
     out = _np_int(pc.fill_null(pc.cast(idx, pa.int64()), -1)).astype(np.int64)
@@ -1269,7 +1327,10 @@ def _cross_rules(
                         action="",
                     )
     if not spec.key:
-        codes = _row_codes(prank, d) if prank is not None else None
+        dv = b.dates.get(date_col)
+        codes = (
+            _row_codes(prank, d, None if dv is None else _days(dv)) if prank is not None else None
+        )
         _duplicates(spec, frame, ctx, b.error_rows, b.drop_rows, b.ids, codes, b.keys)
     return cascade
 
