@@ -546,6 +546,8 @@ def test_save_to_a_file_path_is_an_error(saved300, tmp_path):
         ({"analysis": {"recidivism_levels": ["rearest"]}}, r"recidivism_levels\] must list levels among rearrest"),
         ({"analysis": {"followup_window": [240, 150]}}, r"followup_window\] must be \[first_day, last_day\]"),
         ({"nonsense": {"a": 1}}, r"unknown section \[nonsense\]"),
+        ({"groups": {"mentored": []}}, r"\[groups.mentored\] must be a group level or a list of group levels"),
+        ({"groups": {"mentored": 3}}, r"\[groups.mentored\] must be a group level or a list"),
     ],
 )
 def test_config_errors(config, match):
@@ -565,6 +567,69 @@ def test_config_from_toml_file(tmp_path):
         load_config(f)
     with pytest.raises(InvalidParameterError, match=r"config: '.*nope.toml' is not a file"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_flow_matched_denominator_is_the_mentored_arm(saved300, prog300):
+    report, out = saved300
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    flow = pd.DataFrame(doc["tables"]["flow"]["rows"])
+    p = prog300.participants
+    matched_ids = set(prog300.matches["participant_id"])
+    # the comparison arm is never offered a mentor: it is not in the denominator
+    assert not p.loc[p["group"] == "comparison", "participant_id"].isin(matched_ids).any()
+    assert doc["tables"]["flow"]["measure"]["mentored_groups"] == ["peer_mentoring"]
+    m = flow[flow["stage"] == "Matched with a mentor"].iloc[0]
+    arm = p[p["group"] == "peer_mentoring"]
+    assert m["of"] == len(arm) and m["of_label"] == "in peer_mentoring"
+    census = pd.DataFrame(doc["tables"]["census_site"]["rows"])
+    assert m["of"] == census.loc[census["site"] == "Total", "n_peer_mentoring"].item()  # the arm's published n
+    assert m["n"] == arm["participant_id"].isin(matched_ids).sum()
+    assert m["pct"] == pytest.approx(m["n"] / m["of"])
+    e = flow[flow["stage"].str.startswith("Engaged")].iloc[0]
+    assert e["of"] == m["n"] and e["of_label"] == "matched"
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "as a share of the participants of the group(s) offered a mentor (peer_mentoring" in html
+    assert f"of {int(m['of'])} in peer_mentoring" in report.figures[0].svg.replace(",", "")
+
+
+def test_flow_mentored_group_from_the_config_and_small_arms_suppressed(prog300):
+    # naming the comparison arm as mentored: 0 of its members were matched (zero is shown)
+    r = quarterly(prog300, quarter=QUARTER, config={"groups": {"mentored": ["comparison", "peer_mentoring"]}})
+    flow = r.tables["flow"].data
+    m = flow[flow["stage"] == "Matched with a mentor"]
+    assert list(m["of_label"]) == ["in comparison", "in peer_mentoring"]
+    assert m["n"].iloc[0] == 0
+    n_cmp = (prog300.participants["group"] == "comparison").sum()
+    assert m["of"].iloc[0] == n_cmp
+    with pytest.raises(InvalidParameterError, match=r"\[groups\] mentored: 'mentoring' not a level of 'group'"):
+        quarterly(prog300, quarter=QUARTER, config={"groups": {"mentored": "mentoring"}})
+
+
+def test_flow_small_mentored_arm_is_suppressed_everywhere(tmp_path):
+    sim = simulate_program(300, seed=11)
+    tables = {k: v.copy() for k, v in sim.tables.items()}
+    p = tables["participants"]
+    # keep only 8 participants of the mentored arm: the arm's n (flow denominator) is small
+    keep = p.index[p["group"] == "peer_mentoring"][:8]
+    drop_ids = set(p.loc[(p["group"] == "peer_mentoring") & ~p.index.isin(keep), "participant_id"])
+    tables = {k: (v[~v["participant_id"].isin(drop_ids)] if "participant_id" in v else v) for k, v in tables.items()}
+    prog = ProgramData.from_tables(tables, as_of=sim.as_of)
+    r = quarterly(prog, quarter=QUARTER)
+    out = tmp_path / "rep"
+    r.save(out)
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert leaks(doc) == []
+    flow = pd.DataFrame(doc["tables"]["flow"]["rows"])
+    m = flow[flow["stage"] == "Matched with a mentor"].iloc[0]
+    assert m["of"] is None or pd.isna(m["of"])  # 8 people: suppressed, as in the census
+    assert pd.isna(m["pct"])
+
+
+def test_every_report_figure_is_laid_out_cleanly(saved300):
+    report, _ = saved300
+    for f in report.figures:
+        assert f.problems == (), (f.key, f.problems)
+        assert f.aspect > 0
 
 
 # ---------------------------------------------------------------------------------------

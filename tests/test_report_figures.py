@@ -118,3 +118,101 @@ def test_figures_accept_an_axes(fn):
         out = fn(pd.DataFrame({"period": ["2025Q1"], "n": [20], "events": [5], "estimate": [0.25], "centre": [0.25],
                                "lcl": [0.0], "ucl": [0.5], "signal": [0.0]}), ax=ax)
     assert out is ax
+
+
+# ---------------------------------------------------------------------------------------
+# layout: nothing clipped, nothing overlapping (what a reader would stumble on)
+# ---------------------------------------------------------------------------------------
+def _inside(inner, outer, tol=1.0) -> bool:
+    return (inner.x0 >= outer.x0 - tol and inner.y0 >= outer.y0 - tol and inner.x1 <= outer.x1 + tol
+            and inner.y1 <= outer.y1 + tol)
+
+
+def _draw(fn, *args, figsize=(7.0, 4.5), **kwargs):
+    import matplotlib as mpl
+
+    from recoverystats.plotting.style import RC, new_axes
+
+    with mpl.rc_context(RC):
+        ax = new_axes(None, figsize=figsize)
+        fn(*args, ax=ax, **kwargs)
+        ax.figure.draw_without_rendering()
+    return ax
+
+
+def test_flow_every_text_inside_the_figure_and_its_box():
+    from matplotlib.patches import FancyBboxPatch
+
+    from recoverystats.report.build import layout_problems
+
+    flow = pd.DataFrame({
+        "stage": ["Enrolled", "Matched with a mentor", "Engaged (3+ contacts in 90 days)", "Followed up at 6 months",
+                  "Discharged"],
+        "n": pd.array([1200, 492, 387, 518, 780], dtype="Int64"), "of": [np.nan, 564.0, 492.0, 780.0, 1200.0],
+        "of_label": ["", "in peer_mentoring", "matched", "due", "enrolled"]})
+    flow["pct"] = flow["n"].astype(float) / flow["of"]
+    # many reasons: the box used to run off the bottom of the figure
+    reasons = pd.DataFrame({"reason": [f"reason_{i}" for i in range(10)] + ["Total"],
+                            "n": pd.array([*range(20, 30), 245], dtype="Int64")})
+    ax = _draw(plot_flow, flow, reasons, figsize=(7.5, 5.2), as_of=AS_OF)
+    fig = ax.figure
+    r = fig._get_renderer()
+    assert layout_problems(fig) == ()
+    for t in [*ax.texts, ax.title, ax._left_title]:
+        if t.get_text():
+            assert _inside(t.get_window_extent(r), fig.bbox), t.get_text()
+    assert ax.texts[1].get_text() == "Matched with a mentor\n492 of 564 in peer_mentoring (87%)"
+    assert ax.texts[2].get_text() == "Engaged (3+ contacts in 90 days)\n387 of 492 matched (79%)"
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    assert len(boxes) == len(flow) + 1
+    for box, t in zip(boxes, ax.texts, strict=True):  # each text inside its own box, each box inside the axes
+        assert _inside(t.get_window_extent(r), box.get_window_extent(r)), t.get_text()
+        assert _inside(box.get_window_extent(r), ax.bbox)
+
+
+def test_flow_one_box_lists_every_mentored_group():
+    flow = pd.DataFrame({"stage": ["Enrolled", "Matched with a mentor", "Matched with a mentor"],
+                         "n": pd.array([300, 90, pd.NA], dtype="Int64"), "of": [np.nan, 100.0, 120.0],
+                         "of_label": ["", "in arm_a", "in arm_b"], "pct": [np.nan, 0.9, np.nan]})
+    ax = plot_flow(flow, as_of=AS_OF)
+    assert _texts(ax) == ["Enrolled\n300", "Matched with a mentor\n90 of 100 in arm_a (90%)\n* of 120 in arm_b"]
+
+
+def test_pchart_draws_no_limits_for_a_suppressed_period():
+    # a first quarter of a dozen people: huge limits, events suppressed
+    t = pd.DataFrame({
+        "period": ["2025Q3", "2025Q4", "2026Q1", "2026Q2", "Total"],
+        "n": pd.array([13, 150, 160, 140, 463], dtype="Int64"), "events": pd.array([pd.NA, 40, 35, pd.NA, 100], dtype="Int64"),
+        "estimate": [np.nan, 40 / 150, 35 / 160, np.nan, 100 / 463], "centre": [0.216] * 4 + [np.nan],
+        "lcl": [0.0, 0.115, 0.12, 0.11, np.nan], "ucl": [0.56, 0.317, 0.31, 0.32, np.nan],
+        "signal": [np.nan, 0.0, 0.0, np.nan, np.nan]})
+    from recoverystats.report.build import layout_problems
+
+    ax = _draw(plot_pchart, t, title="Rearrest", as_of=AS_OF)
+    limits = [c for c in ax.collections if c.get_label() == "3-sigma limits"]
+    xs = sorted({round(float(seg[:, 0].mean()), 6) for c in ax.collections for seg in c.get_segments()})
+    assert limits and xs == [1.0, 2.0]  # limits only where the point is shown
+    assert ax.get_ylim()[1] < 0.56  # the suppressed period's limit does not set the scale
+    assert "suppressed period (no point or limits)" in [x.get_text() for x in ax.get_legend().get_texts()]
+    assert _texts(ax).count("*") == 2
+    assert layout_problems(ax.figure) == ()
+
+
+def test_forest_with_many_terms_is_readable():
+    from recoverystats.report.build import layout_problems
+
+    terms = ["group[peer_mentoring]", "age", "gender[female]", "gender[nonbinary]", "risk_level[moderate]",
+             "risk_level[high]", "risk_level[very_high]", "prior_incarcerations", "primary_substance[cannabis]",
+             "primary_substance[cocaine]", "primary_substance[methamphetamine]", "primary_substance[opioids]",
+             "primary_substance[other]"]
+    rng = np.random.default_rng(1)
+    est = np.exp(rng.normal(0, 0.5, 2 * len(terms)))
+    est[[3, 12, 16, 25]] = np.nan
+    t = pd.DataFrame({"outcome": ["relapse within 180 days"] * 13 + ["rearrest within 365 days"] * 13,
+                      "term": terms * 2, "estimate": est, "ci_lower": est / 1.8, "ci_upper": est * 1.8})
+    ax = _draw(plot_forest, t, figsize=(7.5, 0.28 * len(t) + 1.4), as_of=AS_OF)
+    assert layout_problems(ax.figure) == ()
+    ticks = [x.get_text() for x in ax.get_xticklabels()]
+    assert "1" in ticks and all("^" not in x and "$" not in x for x in ticks)  # plain numbers, not 10^0
+    heads = [x.get_text() for x in ax.texts if x.get_fontweight() == "bold"]
+    assert heads == ["relapse within 180 days", "rearrest within 365 days"]  # each outcome's block is headed

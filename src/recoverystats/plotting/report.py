@@ -35,6 +35,14 @@ def _count_text(v: Any) -> str:
     return SUPPRESSED if np.isnan(f) else f"{int(round(f)):,}"
 
 
+def _flow_sub(row: Any) -> str:
+    """'n of N <who> (pct)' for one flow row (suppressed numbers shown as '*')."""
+    pct = _num(getattr(row, "pct", np.nan))
+    who = str(getattr(row, "of_label", "") or "")
+    of = _count_text(row.of) + (f" {who}" if who else "")
+    return f"{_count_text(row.n)} of {of}" + ("" if np.isnan(pct) else f" ({pct:.0%})")
+
+
 def plot_flow(flow: pd.DataFrame, reasons: pd.DataFrame | None = None, ax: Any = None, *,
               as_of: Any = None) -> Any:
     """Program flow diagram: one box per stage, arrows down, discharge reasons at the side.
@@ -42,45 +50,86 @@ def plot_flow(flow: pd.DataFrame, reasons: pd.DataFrame | None = None, ax: Any =
     Parameters
     ----------
     flow
-        Columns ``stage, n, of, pct`` (the report's ``flow`` table; ``<NA>`` = suppressed).
+        Columns ``stage, n, of, pct`` and optionally ``of_label`` (who the denominator is,
+        e.g. ``"in peer_mentoring"``); ``<NA>`` = suppressed. Consecutive rows with the same
+        stage (one per mentored group) share one box.
     reasons
         Columns ``reason, n`` with a ``Total`` row (discharges by reason), optional.
+
+    Every text lies inside its box and inside the figure: the boxes are sized from the
+    drawn text, and the axes grow to hold the discharge-reasons box.
     """
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     ax = new_axes(ax, figsize=(7.5, 5.2))
-    ax.set_xlim(0, 10)
-    k = len(flow)
-    ax.set_ylim(-0.5, k * 1.3)
-    ax.axis("off")
-    box_w, box_h, x0 = 4.6, 0.8, 0.4
-    tops = []
+    # one box per stage (rows of a stage split by mentored group are listed in one box)
+    stages: list[tuple[str, list[str]]] = []
     for i, row in enumerate(flow.itertuples(index=False)):
-        y = (k - 1 - i) * 1.3
-        tops.append(y)
-        pct = _num(getattr(row, "pct", np.nan))
-        sub = "" if np.isnan(_num(row.of)) and i == 0 else (
-            f"{_count_text(row.n)} of {_count_text(row.of)}" + ("" if np.isnan(pct) else f" ({pct:.0%})"))
-        text = f"{row.stage}\n{_count_text(row.n) if i == 0 else sub}"
-        ax.add_patch(FancyBboxPatch((x0, y), box_w, box_h, boxstyle="round,pad=0.05",
+        line = _count_text(row.n) if i == 0 and np.isnan(_num(row.of)) else _flow_sub(row)
+        if stages and stages[-1][0] == row.stage:
+            stages[-1][1].append(line)
+        else:
+            stages.append((str(row.stage), [line]))
+    step = 1.3
+    heights = [0.8 + 0.3 * (len(lines) - 1) for _, lines in stages]
+    box_w, x0 = 5.0, 0.3
+    ax.set_xlim(0, 10)
+    ys: list[float] = []
+    y = 0.0
+    for h in reversed(heights):  # bottom-up positions
+        ys.insert(0, y)
+        y += h + (step - 0.8)
+    top = y - (step - 0.8)
+    ax.set_ylim(-0.3, top + 0.3)
+    ax.axis("off")
+    for i, ((stage, lines), y, h) in enumerate(zip(stages, ys, heights, strict=True)):
+        ax.add_patch(FancyBboxPatch((x0, y), box_w, h, boxstyle="round,pad=0.05",
                                     facecolor="#e8f1f8", edgecolor=palette(0), linewidth=1.2))
-        ax.text(x0 + box_w / 2, y + box_h / 2, text, ha="center", va="center", fontsize=9)
+        ax.text(x0 + box_w / 2, y + h / 2, stage + "\n" + "\n".join(lines), ha="center", va="center", fontsize=9)
         if i > 0:
-            ax.add_patch(FancyArrowPatch((x0 + box_w / 2, tops[i - 1]), (x0 + box_w / 2, y + box_h + 0.05),
+            ax.add_patch(FancyArrowPatch((x0 + box_w / 2, ys[i - 1]), (x0 + box_w / 2, y + h + 0.05),
                                          arrowstyle="-|>", mutation_scale=12, color="#555555"))
     if reasons is not None and len(reasons):
         body = reasons[reasons["reason"] != "Total"]
         lines = [f"{r.reason.replace('_', ' ')}: {_count_text(r.n)}" for r in body.itertuples(index=False)]
-        y = tops[-1]
-        ax.add_patch(FancyBboxPatch((5.6, y - 0.1 * max(len(lines) - 2, 0)), 4.0, box_h + 0.18 * max(len(lines) - 2, 0),
-                                    boxstyle="round,pad=0.05", facecolor="#fbeee6", edgecolor=palette(1), linewidth=1.0))
-        ax.text(5.75, y + box_h / 2, "Discharge reasons\n" + "\n".join(lines), ha="left", va="center", fontsize=8)
-        ax.add_patch(FancyArrowPatch((x0 + box_w, y + box_h / 2), (5.6, y + box_h / 2), arrowstyle="-|>",
+        rx = 5.9
+        mid = ys[-1] + heights[-1] / 2
+        box = FancyBboxPatch((rx, mid), 3.8, 0.1, boxstyle="round,pad=0.05", facecolor="#fbeee6",
+                             edgecolor=palette(1), linewidth=1.0)
+        ax.add_patch(box)
+        txt = ax.text(rx + 0.15, mid, "Discharge reasons\n" + "\n".join(lines), ha="left", va="center", fontsize=8)
+        ax.add_patch(FancyArrowPatch((x0 + box_w, mid), (rx, mid), arrowstyle="-|>",
                                      mutation_scale=10, color="#555555"))
+        _fit_box_to_text(ax, box, txt, pad=0.12)
     n = _num(flow["n"].iloc[0]) if len(flow) else float("nan")
     style_axes(ax, title="Program flow", n=None if np.isnan(n) else int(n), as_of=as_of)
     ax.grid(False)
     return ax
+
+
+def _fit_box_to_text(ax: Any, box: Any, txt: Any, *, pad: float) -> None:
+    """Size ``box`` around the drawn extent of ``txt`` (data units) and fit the axes limits
+    around it (the y-limits grow to hold it; the x-limit ends just right of it). New
+    limits rescale the text's extent in data units, so this repeats until it is stable."""
+    fig = ax.figure
+
+    def measure() -> tuple[float, float, float, float]:
+        fig.draw_without_rendering()
+        bb = txt.get_window_extent(fig._get_renderer()).transformed(ax.transData.inverted())
+        x0, y0, x1, y1 = bb.x0 - pad, bb.y0 - pad, bb.x1 + pad, bb.y1 + pad
+        box.set_bounds(x0, y0, max(x1 - x0, 0.1), y1 - y0)
+        return x0, y0, x1, y1
+
+    ylo0, yhi0 = ax.get_ylim()
+    for _ in range(8):
+        _, y0, x1, y1 = measure()
+        want_x = (ax.get_xlim()[0], x1 + 0.25)
+        want_y = (min(ylo0, y0 - 0.15), max(yhi0, y1 + 0.15))
+        if np.allclose([*want_x, *want_y], [*ax.get_xlim(), *ax.get_ylim()], atol=1e-3):
+            return
+        ax.set_xlim(*want_x)
+        ax.set_ylim(*want_y)
+    measure()
 
 
 def plot_enrollment(enrollment: pd.DataFrame, census: pd.DataFrame, groups: Sequence[str], ax: Any = None, *,
@@ -143,7 +192,10 @@ def _percent_formatter() -> Any:
 def plot_pchart(table: pd.DataFrame, ax: Any = None, *, title: str = "", as_of: Any = None) -> Any:
     """Quarterly p-chart from a published trend table (``period, n, events, estimate, centre, lcl, ucl``).
 
-    Suppressed periods (estimate ``NaN``) are not drawn; their x position is marked '*'.
+    Suppressed periods (estimate ``NaN``) are not drawn: no point and no control limits
+    (a period of a few people has limits so wide they would dwarf the chart, and its point
+    is hidden anyway); their x position is marked '*', and the line is broken there rather
+    than drawn across the gap. Limits are drawn per period as short horizontal segments.
     """
     ax = new_axes(ax)
     t = table[table["period"] != "Total"].reset_index(drop=True)
@@ -153,51 +205,117 @@ def plot_pchart(table: pd.DataFrame, ax: Any = None, *, title: str = "", as_of: 
     ucl = t["ucl"].map(_num).to_numpy()
     centre = t["centre"].map(_num).to_numpy()
     ok = ~np.isnan(est)
-    ax.plot(x[ok], est[ok], marker="o", color=palette(0), linestyle="-", label="quarterly proportion")
+    ax.plot(x[ok], est[ok], marker="o", color=palette(0), linestyle="none", label="quarterly proportion",
+            zorder=3)
+    # join consecutive shown periods only (a suppressed period breaks the line)
+    run: list[int] = []
+    for i in [*range(len(t)), len(t)]:
+        if i < len(t) and ok[i]:
+            run.append(i)
+            continue
+        if len(run) > 1:
+            ax.plot(x[run], est[run], color=palette(0), linestyle="-", zorder=2)
+        run = []
     sig = t["signal"].map(_num).to_numpy() if "signal" in t else np.zeros(len(t))
     flag = ok & (sig == 1)
     if flag.any():
         ax.plot(x[flag], est[flag], marker="o", color=palette(1), linestyle="none", markersize=9,
-                label="special-cause signal")
-    lim_ok = ~np.isnan(lcl)
-    ax.step(x[lim_ok], ucl[lim_ok], where="mid", color="#777777", linestyle=LINESTYLES[1], label="3-sigma limits")
-    ax.step(x[lim_ok], lcl[lim_ok], where="mid", color="#777777", linestyle=LINESTYLES[1])
+                label="special-cause signal", zorder=4)
+    lim_ok = ok & ~np.isnan(lcl) & ~np.isnan(ucl)
+    if lim_ok.any():
+        half = 0.35
+        ax.hlines(ucl[lim_ok], x[lim_ok] - half, x[lim_ok] + half, color="#777777", linestyle=LINESTYLES[1],
+                  linewidth=1.2, label="3-sigma limits")
+        ax.hlines(lcl[lim_ok], x[lim_ok] - half, x[lim_ok] + half, color="#777777", linestyle=LINESTYLES[1],
+                  linewidth=1.2)
     c = centre[~np.isnan(centre)]
     if c.size:
         ax.axhline(c[0], color="#333333", linewidth=1, label="centre")
     for xx in x[~ok]:
         ax.text(xx, 0.01, SUPPRESSED, ha="center", fontsize=10)
+    if (~ok).any():
+        # a legend entry says what the '*' means (no point, no limits)
+        ax.plot([], [], linestyle="none", marker="$*$", color="#333333",
+                label="suppressed period (no point or limits)")
     ax.set_xticks(x, list(t["period"]), rotation=45, ha="right")
-    ax.set_ylim(0, max(1.0 if not ok.any() else min(1.0, np.nanmax(np.r_[est[ok], ucl[lim_ok]]) * 1.15 + 0.02), 0.05))
+    ax.set_xlim(-0.6, len(t) - 0.4)
+    top = np.nanmax(np.r_[est[ok], ucl[lim_ok]]) if ok.any() else 1.0
+    # headroom above the highest point or limit for the legend (two columns, top right)
+    ax.set_ylim(0, max(min(1.0, top * 1.3 + 0.03), 0.05) if ok.any() else 1.0)
     ax.yaxis.set_major_formatter(_percent_formatter())
-    ax.legend(frameon=False, fontsize=8, loc="upper right")
+    ax.legend(frameon=False, fontsize=8, loc="upper right", ncol=2)
     n_total = _num(table.loc[table["period"] == "Total", "n"].iloc[0]) if (table["period"] == "Total").any() else np.nan
     style_axes(ax, title=f"{title}: p-chart", xlabel="Quarter the outcome window closed", ylabel="Proportion",
                n=None if np.isnan(n_total) else int(n_total), as_of=as_of)
     return ax
 
 
+def _or_ticks(lo: float, hi: float) -> list[float]:
+    """Readable odds-ratio ticks (0.25, 0.5, 1, 2, 4 ...) covering [lo, hi] on a log axis."""
+    wide = np.log10(hi) - np.log10(lo) > 1.6
+    base = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0] if wide else \
+        [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+    return [v for v in base if lo <= v <= hi] or [1.0]
+
+
 def plot_forest(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None) -> Any:
-    """Forest plot of adjusted odds ratios (``outcome, term, estimate, ci_lower, ci_upper``), log axis."""
-    ax = new_axes(ax, figsize=(7.5, max(3.0, 0.32 * len(table) + 1.2)))
+    """Forest plot of adjusted odds ratios (``outcome, term, estimate, ci_lower, ci_upper``), log axis.
+
+    Terms of each outcome form one block (coloured and headed by the outcome when there
+    are several); the x axis has plain odds-ratio ticks (0.25, 0.5, 1, 2, 4 ...).
+    """
+    ax = new_axes(ax, figsize=(7.5, max(3.0, 0.28 * len(table) + 1.4)))
     t = table.reset_index(drop=True)
     k = len(t)
-    y = np.arange(k)[::-1].astype(float)
     outcomes = list(dict.fromkeys(t["outcome"]))
+    several = len(outcomes) > 1
+    # a gap row before each block after the first, so blocks read as groups
+    y = np.empty(k, dtype=float)
+    pos, prev = 0.0, None
+    for i, o in enumerate(t["outcome"]):
+        if several and prev is not None and o != prev:
+            pos += 1.0
+        y[i] = -pos
+        pos += 1.0
+        prev = o
+    y = y - y.min()
+    lo_all, hi_all = [], []
     for j, o in enumerate(outcomes):
         m = (t["outcome"] == o).to_numpy()
         est = t.loc[m, "estimate"].map(_num).to_numpy()
         lo = np.clip(t.loc[m, "ci_lower"].map(_num).to_numpy(), 1e-3, 1e3)
         hi = np.clip(t.loc[m, "ci_upper"].map(_num).to_numpy(), 1e-3, 1e3)
+        lo_all.extend(lo[~np.isnan(lo)])
+        hi_all.extend(hi[~np.isnan(hi)])
         ax.hlines(y[m], lo, hi, color=palette(j), linewidth=1.5)
         ax.plot(est, y[m], marker=MARKERS[j % len(MARKERS)], color=palette(j), linestyle="none", label=o)
         for yy in y[m][np.isnan(est)]:  # suppressed: a small covariate level
             ax.text(1.0, yy, f" {SUPPRESSED} suppressed", va="center", ha="left", fontsize=8, color="#555555")
     ax.axvline(1.0, color="#333333", linestyle="--", linewidth=1)
     ax.set_xscale("log")
+    lo_v = min([*lo_all, 0.8]) / 1.15
+    hi_v = max([*hi_all, 1.25]) * 1.15
+    ax.set_xlim(lo_v, hi_v)
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ax.xaxis.set_major_locator(FixedLocator(_or_ticks(lo_v, hi_v)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.set_yticks(y, [str(s) for s in t["term"]])
-    ax.legend(frameon=False, fontsize=8, loc="lower right")
-    style_axes(ax, title="Adjusted odds ratios (95% CI)", xlabel="Odds ratio (log scale)", as_of=as_of)
+    ax.set_ylim(-0.7, y.max() + 0.7)
+    if several:
+        from matplotlib.transforms import blended_transform_factory
+
+        tr = blended_transform_factory(ax.transAxes, ax.transData)
+        for j, o in enumerate(outcomes):
+            m = (t["outcome"] == o).to_numpy()
+            ax.text(0.01, y[m].max() + 0.75, str(o), transform=tr, ha="left", va="center", fontsize=9,
+                    fontweight="bold", color=palette(j))
+        ax.set_ylim(-0.7, y.max() + 1.3)
+    else:
+        ax.legend(frameon=False, fontsize=8, loc="lower right")
+    style_axes(ax, title="Adjusted odds ratios (95% CI)", xlabel="Odds ratio (log scale; < 1 = lower odds)",
+               as_of=as_of)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     return ax
 
@@ -249,7 +367,8 @@ def plot_followup(table: pd.DataFrame, *, target: float, ax: Any = None, as_of: 
     ax.errorbar(x[ok], est[ok], yerr=[est[ok] - lo[ok], hi[ok] - est[ok]], fmt="none", ecolor="#333333", capsize=4)
     for xx in x[~ok]:
         ax.text(xx, 0.02, SUPPRESSED, ha="center", fontsize=12)
-    ax.axhline(target, color=palette(1), linestyle="--", linewidth=1.5, label=f"target {target:.0%}")
+    # the target line is black, not a group colour (it must not read as one of the groups)
+    ax.axhline(target, color="#000000", linestyle="--", linewidth=1.5, label=f"target {target:.0%}")
     ax.set_xticks(x, [str(g) for g in t["group"]])
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(_percent_formatter())

@@ -213,6 +213,8 @@ class _Context:
             ref = "comparison" if "comparison" in self.groups else self.groups[0]
         self.reference = ref
         self.mentor = self._mentor_clusters()
+        self.mentored: list[str] = []
+        self.flow_definition = ""
 
     # -- helpers ------------------------------------------------------------------
     def _mentor_clusters(self) -> pd.Series:
@@ -446,6 +448,19 @@ class _Context:
         return enrolled & ~left
 
     # -- program flow ---------------------------------------------------------------------
+    def _mentored_groups(self, matched: pd.Series) -> list[str]:
+        """Groups offered a mentor: the config's ``[groups] mentored`` or every group with a match."""
+        if self.cfg.mentored is not None:
+            bad = [g for g in self.cfg.mentored if g not in self.groups]
+            if bad:
+                raise InvalidParameterError(
+                    f"config [groups] mentored: {', '.join(map(repr, bad))} not a level of "
+                    f"{self.cfg.group_column!r}; levels are {', '.join(self.groups)}."
+                )
+            return [g for g in self.groups if g in self.cfg.mentored]
+        with_match = set(self.participants.loc[matched.to_numpy(), "_group"])
+        return [g for g in self.groups if g in with_match]
+
     def _flow(self) -> Callable[[dict[str, TableBlock]], Section]:
         p = self.participants
         n_all = len(p)
@@ -464,29 +479,58 @@ class _Context:
         else:
             due, done = np.nan, np.nan
         discharged = p["discharge_date"].notna() & (p["discharge_date"] <= self.as_of)
-        flow = pd.DataFrame([
-            {"stage": "Enrolled", "n": n_all, "of": np.nan},
-            {"stage": "Matched with a mentor", "n": int(matched.sum()), "of": n_all},
-            {"stage": "Engaged (3+ contacts in 90 days)", "n": int(engaged.sum()), "of": int(matched.sum())},
-            {"stage": "Followed up at 6 months", "n": done, "of": due},
-            {"stage": "Discharged", "n": int(discharged.sum()), "of": n_all},
-        ])
+        # only the arm(s) offered a mentor can be matched: matching and engagement are shown
+        # against them (one row per mentored group, so every denominator is a published
+        # group size), never against everyone enrolled
+        mentored = self._mentored_groups(matched)
+        self.mentored = mentored
+        rows: list[dict[str, Any]] = [{"stage": "Enrolled", "n": n_all, "of": np.nan, "of_label": ""}]
+        ids: dict[tuple[int, str], Any] = {(0, "n"): "N|all"}
+        in_group = {g: (p["_group"] == g).to_numpy() for g in mentored}
+        for g in mentored:
+            i = len(rows)
+            rows.append({"stage": "Matched with a mentor", "n": int((matched.to_numpy() & in_group[g]).sum()),
+                         "of": int(in_group[g].sum()), "of_label": f"in {g}"})
+            ids[(i, "n")] = f"flow|matched|{g}"
+            ids[(i, "of")] = f"N|{g}"
+        for g in mentored:
+            i = len(rows)
+            rows.append({"stage": "Engaged (3+ contacts in 90 days)", "n": int((engaged & in_group[g]).sum()),
+                         "of": int((matched.to_numpy() & in_group[g]).sum()),
+                         "of_label": "matched" if len(mentored) == 1 else f"matched in {g}"})
+            ids[(i, "n")] = f"flow|engaged|{g}"
+            ids[(i, "of")] = f"flow|matched|{g}"
+        i = len(rows)
+        rows.append({"stage": "Followed up at 6 months", "n": done, "of": due, "of_label": "due"})
+        ids[(i, "n")] = "fu|Total|events"
+        ids[(i, "of")] = "fu|Total|n"
+        i = len(rows)
+        rows.append({"stage": "Discharged", "n": int(discharged.sum()), "of": n_all, "of_label": "enrolled"})
+        ids[(i, "n")] = "dis|Total"
+        ids[(i, "of")] = "N|all"
+        flow = pd.DataFrame(rows)
         flow["n"] = flow["n"].astype(float)
         flow["of"] = flow["of"].astype(float)
         flow["pct"] = flow["n"] / flow["of"]
-        ids = {(0, "n"): "N|all", (1, "n"): "flow|matched", (1, "of"): "N|all", (2, "n"): "flow|engaged",
-               (2, "of"): "flow|matched", (3, "n"): "fu|Total|events", (3, "of"): "fu|Total|n",
-               (4, "n"): "dis|Total", (4, "of"): "N|all"}
+        mentored_text = " and ".join(mentored) or "none"
+        how = ("the configuration's [groups] mentored" if self.cfg.mentored is not None
+               else "the groups with at least one mentor match by the cut-off")
+        self.flow_definition = (
+            f"Enrolled = enrollment date on or before the cut-off. Matched = a mentor match dated by the "
+            f"cut-off, as a share of the participants of the group(s) offered a mentor ({mentored_text}; "
+            f"taken from {how}); the other group(s) are never matched and are not in this denominator. "
+            "Engaged = matched and at least 3 mentor contacts in the first 90 days after enrollment "
+            "(engagement measure), as a share of those matched. Followed up = 6-month interview completed in "
+            "its window among those due. Discharged = discharge dated by the cut-off, of everyone enrolled.")
         self.registry.add(PendingTable(
             key="flow", sheet="Program flow", title="Program flow", raw=flow, count_columns=("n", "of"),
             margins={"complements": [("of", "n")]}, dependent={"pct": ["n", "of"]},
-            columns=("stage", "n", "of", "pct"), labels={"stage": "Stage", "n": "N", "of": "Of", "pct": "%"},
+            columns=("stage", "n", "of", "of_label", "pct"),
+            labels={"stage": "Stage", "n": "N", "of": "Of", "of_label": "Of whom", "pct": "%"},
             percent_columns=("pct",), ids=ids,
-            measure={"as_of": self.as_of.date().isoformat(),
-                     "definition": "Enrolled by the cut-off; matched = a mentor match dated by the cut-off; "
-                                   "engaged = matched and at least 3 mentor contacts in the first 90 days "
-                                   "(engagement measure); followed up = 6-month interview completed in the "
-                                   "window among those due; discharged = discharge dated by the cut-off."},
+            measure={"as_of": self.as_of.date().isoformat(), "mentored_groups": list(mentored),
+                     "numerator": "n", "denominator": "of (who: of_label)",
+                     "definition": self.flow_definition},
         ))
         reasons = p.loc[discharged, "discharge_reason"].astype("string").fillna("(not recorded)")
         from recoverystats.schema.spec import DISCHARGE_REASONS
@@ -509,8 +553,11 @@ class _Context:
             fig = _figure("flow", "Program flow", lambda ax: plot_flow(
                 blocks["flow"].data, blocks["discharge_reasons"].data, ax=ax, as_of=self.as_of), figsize=(7.5, 5.2))
             return Section("flow", "Program flow", (
-                TextBlock(paragraphs=("From enrollment to discharge, drawn from the data. Percentages are of the "
-                                      "stage named in the 'Of' column. * = suppressed small cell.",)),
+                TextBlock(paragraphs=(
+                    "From enrollment to discharge, drawn from the data. Each percentage is of the people named in "
+                    "the 'Of whom' column: matching is shown against the group(s) offered a mentor "
+                    f"({', '.join(mentored) or 'none'}), engagement against those matched. * = suppressed small "
+                    "cell.",)),
                 fig, blocks["flow"], blocks["discharge_reasons"]))
 
         return section
@@ -622,7 +669,7 @@ class _Context:
             fig = _figure("retention", "Retention by group", lambda ax: plot_retention(
                 b.data, ax=ax, as_of=self.as_of, n=len(self.participants)))
             return Section("retention", "Retention", (
-                TextBlock(paragraphs=(meta.get("definition", ""),)), fig, b))
+                TextBlock(paragraphs=(self._summary("retention"),)), fig, b))
 
         return section
 
@@ -703,9 +750,7 @@ class _Context:
         def section(blocks: dict[str, TableBlock]) -> Section:
             from recoverystats.plotting.report import plot_pchart
 
-            out: list[Any] = [TextBlock(paragraphs=tuple(
-                x for x in (self.definitions.get("relapse", {}).get("definition", ""),
-                            self.definitions.get(first, {}).get("definition", "")) if x))]
+            out: list[Any] = [TextBlock(paragraphs=(self._summary("outcomes"),))]
             out.append(blocks["outcomes"])
             for tkey, label in charts:
                 b = blocks[tkey]
@@ -1108,12 +1153,12 @@ class _Context:
             from recoverystats.plotting.report import plot_followup
 
             b = blocks["followup"]
-            out: list[Any] = [TextBlock(paragraphs=(self.definitions.get("followup", {}).get("definition", ""),))]
+            out: list[Any] = [TextBlock(paragraphs=(self._summary("followup"),))]
             out.append(_figure("followup", "Follow-up rate vs target", lambda ax: plot_followup(
                 b.data, target=target, ax=ax, as_of=self.as_of)))
             out.append(b)
             if "noms" in blocks:
-                out.append(TextBlock(paragraphs=(self.definitions.get("noms", {}).get("definition", ""),)))
+                out.append(TextBlock(paragraphs=(self._summary("noms"),)))
                 out.append(blocks["noms"])
             return Section("followup", "Follow-up and NOMs change", tuple(out))
 
@@ -1192,22 +1237,75 @@ class _Context:
 
         return section
 
+    # -- plain-language summaries (the full definitions are in the methods appendix, once) --
+    def _summary(self, key: str) -> str:
+        """A short description of a section's measure for the body of the report."""
+        cfg = self.cfg
+        see = " Full definitions and parameters: Methods and definitions."
+        if key == "retention":
+            params = self.definitions.get("retention", {}).get("parameters") or {}
+            days = ", ".join(str(d) for d in cfg.retention_days)
+            done = " (finishing the program counts as retained)" if params.get("completion_counts", True) else ""
+            return (f"Retention at {days} days: the share of participants still enrolled that many days after "
+                    f"enrollment{done}, among those enrolled long enough for that day to have passed by the "
+                    "cut-off." + see)
+        if key == "outcomes":
+            levels = ", ".join(cfg.recidivism_levels)
+            return (f"Relapse: a first relapse (a relapse or substance-use event, or a positive drug screen) within "
+                    f"{cfg.relapse_window} days of enrollment. Recidivism ({levels}): a first qualifying justice "
+                    f"event within {cfg.recidivism_window} days of release (of enrollment when there is no release "
+                    "date); technical violations are reported separately and are not recidivism. Each rate counts "
+                    "only participants observed for the whole window; a death before the event counts as no event."
+                    + see)
+        if key == "followup":
+            params = self.definitions.get("followup", {}).get("parameters") or {}
+            a, b = cfg.followup_window
+            due = ("once the window has opened (open windows without an interview count as missed)"
+                   if params.get("due_rule") == "window_opened" else "once the window has closed by the cut-off")
+            return (f"The 6-month follow-up interview is due {a} to {b} days after intake; the rate is interviews "
+                    f"completed in that window among participants due ({due}), against the target of "
+                    f"{cfg.targets.get('followup_rate', 0.8):.0%}." + see)
+        if key == "noms":
+            return ("NOMs items at intake and at the 6-month follow-up, for participants with both interviews "
+                    "(matched pairs): the share answering yes at each time, the change in percentage points, and "
+                    "McNemar's test of the change." + see)
+        return ""  # pragma: no cover - every caller passes a known key
+
     # -- methods ---------------------------------------------------------------------------
     def _methods(self) -> Callable[[dict[str, TableBlock]], Section]:
         def section(blocks: dict[str, TableBlock]) -> Section:
-            out: list[Any] = []
+            as_of = self.as_of.date().isoformat()
+            out: list[Any] = [TextBlock(paragraphs=(
+                f"Every number uses the data up to the cut-off (as_of) {as_of}, the last day of {self.quarter}. "
+                "Each measure is defined once below, with the parameters this report used.",))]
+            out.append(TextBlock(heading="Program flow", paragraphs=(self.flow_definition,)))
             used = [("retention", "Retention"), ("relapse", "Relapse"),
                     *[(lvl, lvl.capitalize()) for lvl in self.cfg.recidivism_levels],
                     ("followup", "Follow-up"), ("noms", "NOMs change"), ("engagement", "Engagement")]
+            # one entry per measure: the recidivism levels share one definition, their
+            # parameters are listed together
+            merged: dict[str, dict[str, Any]] = {}
             for key, label in used:
                 meta = self.definitions.get(key)
                 if not meta:
                     continue
-                params = ", ".join(f"{k}={v}" for k, v in (meta.get("parameters") or {}).items())
-                out.append(TextBlock(heading=f"{meta.get('title') or label}", paragraphs=(
-                    str(meta.get("definition", "")),
-                    f"Parameters: {params or 'defaults'}; data cut-off (as_of): {meta.get('as_of', self.as_of.date())}.",
-                )))
+                name = str(meta.get("name") or key)
+                entry = merged.setdefault(name, {"title": meta.get("title") or label,
+                                                  "definition": str(meta.get("definition", "")),
+                                                  "params": {}, "as_of": set()})
+                for k, v in (meta.get("parameters") or {}).items():
+                    vals = entry["params"].setdefault(k, [])
+                    text = _param_text(v)
+                    if text not in vals:
+                        vals.append(text)
+                entry["as_of"].add(str(meta.get("as_of", as_of)))
+            for entry in merged.values():
+                bullets = [f"{k}: {', '.join(v)}" for k, v in entry["params"].items()]
+                if entry["as_of"] != {as_of}:
+                    bullets.append(f"data cut-off (as_of): {', '.join(sorted(entry['as_of']))}")
+                out.append(TextBlock(heading=entry["title"], paragraphs=(
+                    entry["definition"], "Parameters used:" if bullets else "Parameters: the defaults."),
+                    bullets=tuple(bullets)))
             priv = (f"Small-cell suppression: counts from 1 to {self.min_cell - 1} are suppressed (shown as *); "
                     "complementary cells are suppressed until no suppressed cell can be recovered exactly from "
                     "totals, other cells or the difference between this and last quarter (every linear "
@@ -1221,7 +1319,9 @@ class _Context:
                 f"Proportions: Wilson score intervals ({self.cfg.conf_level:.0%}), rates.proportion (R binom.confint method='wilson').",
                 "Quarterly trends: p-chart by the quarter in which each participant's outcome window closed, "
                 "centre = pooled proportion, limits "
-                "centre ± 3·sqrt(p(1−p)/n_i) (Laney p′ when over-dispersed), rates.trend (R qcc type='p').",
+                "centre ± 3·sqrt(p(1−p)/n_i) (Laney p′ when over-dispersed), rates.trend (R qcc type='p'). "
+                "A quarter whose count is suppressed is drawn with neither its point nor its control limits "
+                "(marked * on the chart).",
                 "Baseline table: rates.table_one; SMD as R tableone (Yang & Dalton for categorical variables).",
                 "Adjusted odds ratios: logistic regression with cluster-robust (CR1) standard errors by first "
                 "mentor, Firth penalised likelihood when events are few (regression.odds_ratios; R glm/logistf + sandwich).",
@@ -1231,7 +1331,7 @@ class _Context:
                 "NOMs change: McNemar test on matched intake / follow-up pairs (exact binomial for few discordant pairs).",
             )))
             out.append(TextBlock(heading="Privacy", paragraphs=(priv,)))
-            cfg_lines = tuple(f"{k} = {v}" for k, v in self.cfg.to_dict().items())
+            cfg_lines = tuple(f"{k} = {_param_text(v)}" for k, v in self.cfg.to_dict().items())
             out.append(TextBlock(heading="Configuration used", bullets=cfg_lines))
             return Section("methods", "Methods and definitions", tuple(out))
 
@@ -1262,6 +1362,17 @@ class _Context:
             "versions": package_versions(),
             "warnings": list(self.warnings),
         }
+
+
+def _param_text(v: Any) -> str:
+    """A parameter value for reading: lists joined by commas, mappings as key = value."""
+    if isinstance(v, Mapping):
+        return ", ".join(f"{k} = {_param_text(x)}" for k, x in v.items()) or "none"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(_param_text(x) for x in v) or "none"
+    if v is None:
+        return "none"
+    return str(v)
 
 
 def _no_terms(text: str) -> str:
@@ -1304,11 +1415,66 @@ def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[flo
         fig = ax.figure
         png = io.BytesIO()
         fig.savefig(png, format="png", dpi=150, metadata={"Software": None})
+        problems = layout_problems(fig)
         fig.set_layout_engine("none")  # keep the laid-out positions: the SVG needs no second layout pass
         svg = io.StringIO()
         fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     text = svg.getvalue()
     text = text[text.find("<svg"):]  # drop the XML prolog and doctype for inline use
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF boilerplate, no content
-    return FigureBlock(key=key, title=title, png=png.getvalue(), svg=text)
+    w, h = fig.get_size_inches()
+    return FigureBlock(key=key, title=title, png=png.getvalue(), svg=text, problems=problems, aspect=float(w / h))
+
+
+def layout_problems(fig: Any, tol: float = 1.0) -> tuple[str, ...]:
+    """What a reader would stumble on in a drawn figure: any text (titles, labels, legend,
+    annotations, tick labels) reaching outside the figure, tick labels of one axis
+    overlapping each other, and shapes (boxes, bars) cut off by the edge of their axes.
+    ``tol`` is in pixels."""
+    from matplotlib.text import Text
+
+    fig.draw_without_rendering()
+    renderer = fig._get_renderer()
+    W, H = fig.bbox.width, fig.bbox.height
+    out: list[str] = []
+    tick_labels: set[int] = set()
+    for ax in fig.axes:
+        ab = ax.bbox
+        for p in ax.patches:
+            if not (p.get_visible() and p.get_clip_on()):
+                continue
+            bb = p.get_window_extent(renderer)
+            if bb.x0 < ab.x0 - tol or bb.y0 < ab.y0 - tol or bb.x1 > ab.x1 + tol or bb.y1 > ab.y1 + tol:
+                out.append(f"{type(p).__name__} cut off at the edge of the axes")
+        for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            if not (ax.axison and axis.get_visible()):
+                for tick in axis.get_major_ticks():
+                    tick_labels.add(id(tick.label1))
+                continue
+            lo, hi = sorted(axis.get_view_interval())
+            span = (hi - lo) or 1.0
+            boxes = []
+            for tick in axis.get_major_ticks():
+                lab = tick.label1
+                tick_labels.add(id(lab))
+                if not (lab.get_visible() and lab.get_text()):
+                    continue
+                if not lo - 1e-9 * span <= tick.get_loc() <= hi + 1e-9 * span:
+                    continue  # not drawn
+                bb = lab.get_window_extent(renderer)
+                boxes.append((bb, lab.get_text()))
+                if bb.x0 < -tol or bb.y0 < -tol or bb.x1 > W + tol or bb.y1 > H + tol:
+                    out.append(f"{name} tick label {lab.get_text()!r} outside the figure")
+            key = (lambda b: b[0].x0) if name == "x" else (lambda b: b[0].y0)
+            boxes.sort(key=key)
+            for (a, ta), (b, tb) in zip(boxes, boxes[1:], strict=False):
+                if a.x0 < b.x1 - tol and b.x0 < a.x1 - tol and a.y0 < b.y1 - tol and b.y0 < a.y1 - tol:
+                    out.append(f"{name} tick labels {ta!r} and {tb!r} overlap")
+    for t in fig.findobj(Text):
+        if id(t) in tick_labels or not t.get_visible() or not t.get_text().strip():
+            continue
+        bb = t.get_window_extent(renderer)
+        if bb.x0 < -tol or bb.y0 < -tol or bb.x1 > W + tol or bb.y1 > H + tol:
+            out.append(f"text {t.get_text()[:40]!r} outside the figure")
+    return tuple(out)
 

@@ -9,6 +9,7 @@ Example ``report.toml``::
     [groups]
     column = "group"              # exposure column
     reference = "comparison"      # reference level (odds ratios, risk differences)
+    mentored = ["peer_mentoring"] # groups offered a mentor (default: groups with any mentor match)
 
     [analysis]
     conf_level = 0.95
@@ -69,6 +70,9 @@ class ReportConfig:
     seed: int = 20260930
     group_column: str = "group"
     reference: str | None = None
+    #: groups offered a mentor: the denominator of "matched" in the program flow
+    #: (None: every group with at least one mentor match by the cut-off)
+    mentored: tuple[str, ...] | None = None
     conf_level: float = 0.95
     retention_days: tuple[int, ...] = (30, 60, 90, 180)
     relapse_window: int = 180
@@ -96,7 +100,7 @@ class ReportConfig:
 
 _SECTIONS = {
     "": {"title", "program", "seed"},
-    "groups": {"column", "reference"},
+    "groups": {"column", "reference", "mentored"},
     "analysis": {"conf_level", "retention_days", "relapse_window", "recidivism_window",
                  "recidivism_levels", "adjust", "cluster", "table_one", "km_times", "followup_window"},
     "targets": None,  # free keys, checked below
@@ -166,6 +170,8 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
                     kw["group_column"] = value["column"]
                 if "reference" in value:
                     kw["reference"] = value["reference"]
+                if "mentored" in value:
+                    kw["mentored"] = value["mentored"]
             elif key == "targets":
                 targets = dict(DEFAULT_TARGETS)
                 for name, v in value.items():
@@ -215,6 +221,13 @@ def _validated(kw: dict[str, Any], where: str) -> ReportConfig:
             raise _fail(where, key, kw[key], "must be text")
     if "reference" in kw and kw["reference"] is not None and not isinstance(kw["reference"], str):
         raise _fail(where, "groups.reference", kw["reference"], "must be a group level (text)")
+    if "mentored" in kw and kw["mentored"] is not None:
+        v = kw["mentored"]
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, (list, tuple)) or not v or any(not isinstance(x, str) or not x for x in v):
+            raise _fail(where, "groups.mentored", kw["mentored"], "must be a group level or a list of group levels")
+        kw["mentored"] = tuple(v)
     if "cluster" in kw and kw["cluster"] not in (None, "", False) and not isinstance(kw["cluster"], str):
         raise _fail(where, "analysis.cluster", kw["cluster"], "must be a column name or empty")
     if kw.get("cluster") in ("", False):

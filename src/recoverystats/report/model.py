@@ -101,6 +101,11 @@ class FigureBlock:
     png: bytes
     svg: str
     caption: str = ""
+    #: layout problems found when the figure was rendered (text outside the figure,
+    #: overlapping tick labels); empty for a clean figure
+    problems: tuple[str, ...] = ()
+    #: width / height of the figure (the DOCX sizes the picture to fit the page)
+    aspect: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
