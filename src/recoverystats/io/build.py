@@ -657,7 +657,7 @@ def _coerce_column(
     for rule, mask, detail in res.problems:
         if mask.any():
             pos = np.flatnonzero(mask)
-            vals = pc.take(original, pa.array(pos)).to_pylist()
+            vals = _chunked_take(original, pos).to_pylist()
             ctx.rows(rule, pos, name, vals, detail, action="")
             errors |= mask
     return res.values
@@ -963,7 +963,9 @@ def _duplicates(
         return
     cand_rows = np.flatnonzero(cand)
     sub = pd.DataFrame(
-        {c: frame[c].array.take(cand_rows) for c in check_cols}, columns=check_cols, copy=False
+        {c: _take_rows(frame[c].array, cand_rows) for c in check_cols},
+        columns=check_cols,
+        copy=False,
     )  # column by column: the candidates are few, and this skips pandas' block machinery
     exact = np.zeros(n, dtype=bool)
     exact[np.flatnonzero(cand)] = sub.duplicated(keep="first").to_numpy()
@@ -1028,6 +1030,34 @@ def _duplicates(
             errors |= dk
 
 
+def _chunked_take(arr: Any, pos: np.ndarray) -> Any:
+    """``arr.take(pos)`` for ascending ``pos``, chunk by chunk.
+
+    Arrow's take on a many-chunk column concatenates every chunk first (a copy of the
+    whole column); a few rows out of a CSV-read column need only their own chunks.
+    """
+    if not isinstance(arr, pa.ChunkedArray) or arr.num_chunks <= 1:
+        return pc.take(arr, pa.array(pos, pa.int64()))
+    bounds = np.cumsum([len(c) for c in arr.chunks])
+    which = np.searchsorted(bounds, pos, side="right")
+    starts = np.concatenate(([0], bounds[:-1]))
+    pieces = []
+    cut = np.flatnonzero(np.diff(which)) + 1
+    for seg in np.split(np.arange(len(pos)), cut) if len(pos) else []:
+        k = int(which[seg[0]])
+        local = pa.array(pos[seg] - starts[k], pa.int64())
+        pieces.append(arr.chunk(k).take(local))
+    return pa.chunked_array(pieces, type=arr.type)
+
+
+def _take_rows(values: Any, pos: np.ndarray) -> Any:
+    """Rows ``pos`` (ascending) of a pandas array; Arrow-backed text is taken chunk by chunk."""
+    data = getattr(values, "_pa_array", None)  # pandas' Arrow-backed arrays
+    if isinstance(values, pd.arrays.ArrowStringArray) and isinstance(data, pa.ChunkedArray):
+        return pd.arrays.ArrowStringArray(_chunked_take(data, pos))
+    return values.take(pos)
+
+
 def _row_codes(pidx: np.ndarray, dates: np.ndarray, days: np.ndarray | None = None) -> np.ndarray:
     """One int64 per row combining the participant index and the day (for duplicate pre-screening).
 
@@ -1072,7 +1102,8 @@ def _id_keys(arr: Any) -> np.ndarray | None:
         return None
     chunks = [c for c in (arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]) if len(c)]
     width = None
-    parts = []
+    out = np.empty(n, dtype=np.uint64)
+    at = 0
     for c in chunks:
         m = len(c)
         bufs = c.buffers()
@@ -1087,16 +1118,15 @@ def _id_keys(arr: Any) -> np.ndarray | None:
             or not (np.diff(offs) == w).all()
         ):
             return None
-        if w == 8:
-            parts.append(
-                np.frombuffer(bufs[2], dtype=">u8", count=m, offset=int(offs[0])).astype(np.uint64)
-            )
-            continue
-        data = np.frombuffer(bufs[2], dtype=np.uint8, count=w * m, offset=int(offs[0]))
-        packed = np.zeros((m, 8), dtype=np.uint8)
-        packed[:, :w] = data.reshape(m, w)
-        parts.append(packed.view(">u8").ravel().astype(np.uint64))
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if w == 8:  # big-endian bytes straight into native integers
+            out[at : at + m] = np.frombuffer(bufs[2], dtype=">u8", count=m, offset=int(offs[0]))
+        else:
+            data = np.frombuffer(bufs[2], dtype=np.uint8, count=w * m, offset=int(offs[0]))
+            packed = np.zeros((m, 8), dtype=np.uint8)
+            packed[:, :w] = data.reshape(m, w)
+            out[at : at + m] = packed.view(">u8").ravel()
+        at += m
+    return out
 
 
 def _cached_keys(cache: dict[str, Any] | None, name: str, arr: Any) -> np.ndarray | None:
@@ -1145,7 +1175,10 @@ def _lookup(
                     ru = rank_of[np.where(found, iu, 0)]
                     if not found.all():
                         ru[~found] = np.searchsorted(pk[order], u[~found])
-                return np.repeat(iu, runs), np.repeat(ru, runs)
+                idx = np.repeat(iu, runs)
+                if found.all() and np.array_equal(ru, iu):
+                    return idx, idx  # one array for both (the rank is the position)
+                return idx, np.repeat(ru, runs)
             idx = index.get_indexer(ck).astype(np.int64)
             return idx, idx
     idx = pc.index_in(child, value_set=_arr(parent))
@@ -1179,11 +1212,12 @@ def _cross_rules(
             _cached_keys(b.keys, col, child_ids),
             _cached_keys(parent.keys, pcol, pids),
         )
-        present = _np_bool(pc.is_valid(child_ids))
-        orphan = (idx < 0) & present
+        orphan = idx < 0
+        if child_ids.null_count:
+            orphan &= _np_bool(pc.is_valid(child_ids))
         if orphan.any():
             pos = np.flatnonzero(orphan)
-            vals = pc.take(child_ids, pa.array(pos)).to_pylist()
+            vals = _chunked_take(child_ids, pos).to_pylist()
             pfile = parent.ctx.file
             ctx.rows(
                 "orphan",
@@ -1205,7 +1239,7 @@ def _cross_rules(
                 lost &= ~b.error_rows
                 if lost.any():
                     pos = np.flatnonzero(lost)
-                    vals = pc.take(child_ids, pa.array(pos)).to_pylist()
+                    vals = _chunked_take(child_ids, pos).to_pylist()
                     plines = parent.ctx.lines
                     pfile = parent.ctx.file
                     ctx.rows(
@@ -1252,7 +1286,8 @@ def _cross_rules(
     if pidx is not None:
         p = built["participants"].frame
         ok = pidx >= 0
-        safe = np.where(ok, pidx, 0)
+        all_ok = bool(ok.all())
+        safe = pidx if all_ok else np.where(ok, pidx, 0)
         enr = (
             _dates(p, "enrollment_date")[safe]
             if len(p)
@@ -1263,8 +1298,9 @@ def _cross_rules(
             if len(p)
             else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
         )
-        enr = np.where(ok, enr, np.datetime64("NaT"))
-        birth = np.where(ok, birth, np.datetime64("NaT"))
+        if not all_ok:
+            enr = np.where(ok, enr, np.datetime64("NaT"))
+            birth = np.where(ok, birth, np.datetime64("NaT"))
         bad = d < birth
         if bad.any():
             pos = np.flatnonzero(bad)
@@ -1281,9 +1317,9 @@ def _cross_rules(
             b.error_rows |= bad
         before = d < enr
         if b.name == "events":
-            flag = pd.array(before, dtype="boolean")
-            flag[np.isnat(d) | np.isnat(enr)] = pd.NA
-            frame["before_enrollment"] = flag
+            unknown = np.isnat(d)
+            unknown |= np.isnat(enr)
+            frame["before_enrollment"] = pd.arrays.BooleanArray(before, unknown)
         if before.any() and b.name in ("events", "contacts"):
             first = int(np.flatnonzero(before)[0])
             what = (
@@ -1305,7 +1341,8 @@ def _cross_rules(
                 if len(p)
                 else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
             )
-            dis = np.where(ok, dis, np.datetime64("NaT"))
+            if not all_ok:
+                dis = np.where(ok, dis, np.datetime64("NaT"))
             tp = frame["timepoint"].to_numpy(dtype=object, na_value=None)
             for point, (lo, hi) in ASSESSMENT_WINDOWS.items():
                 ref = dis if point == "discharge" else enr
