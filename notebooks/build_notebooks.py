@@ -450,7 +450,7 @@ prog = rs.read_program(SAMPLE / "program.toml")
 rel = rs.relapse(prog, window_days=365)
 first_match = (prog.matches.sort_values("match_date")
                .drop_duplicates("participant_id")[["participant_id", "mentor_id"]])
-df = rel[rel["eligible"]].merge(first_match, on="participant_id", how="left")
+df = rel[rel["eligible"]].drop(columns="mentor_id").merge(first_match, on="participant_id", how="left")
 df["cluster"] = df["mentor_id"].fillna(df["participant_id"]).astype(str)
 assert len(df) == rel["eligible"].sum() and df["relapsed"].notna().all()
 
@@ -843,7 +843,7 @@ assert (first.set_index("participant_id")["mentor_id"].reindex(assigned.index) =
 
 
 def match_level(measure: pd.DataFrame) -> pd.DataFrame:
-    d = (measure.merge(first, on="participant_id")
+    d = (measure.drop(columns="mentor_id").merge(first, on="participant_id")
          .merge(mentors, on="mentor_id").merge(justice, on="participant_id"))
     d["justice_involved"] = d["release_date"].notna().astype(int)
     d["lived_incarceration"] = d["lived_incarceration"].astype(int)

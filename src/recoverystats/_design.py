@@ -449,6 +449,28 @@ def check_one_column(df: pd.DataFrame, value: Any, param: str) -> None:
     check_columns(df, [value], param)
 
 
+def singleton_clusters(df: pd.DataFrame, cluster: str) -> tuple[pd.DataFrame, str | None]:
+    """Give rows with no ``cluster`` value a cluster of their own.
+
+    Participants never matched with a mentor (e.g. the whole comparison arm) have no
+    ``mentor_id``; in a partially nested design each of them is its own cluster (the
+    usual convention for individually randomised trials with clustering in one arm).
+    Returns the frame (a copy only when something was filled) and a note, or ``None``.
+    """
+    values = df[cluster]
+    missing = values.isna().to_numpy()
+    if not missing.any():
+        return df, None
+    n = int(missing.sum())
+    filled = values.astype(object).copy()
+    filled[missing] = [f"__own_cluster_{i}" for i in np.flatnonzero(missing)]
+    out = df.copy()
+    out[cluster] = filled
+    note = (f"{n} rows with no {cluster!r} (e.g. never matched with a mentor) are each treated as their own "
+            "cluster.")
+    return out, note
+
+
 def model_spec(
     df: pd.DataFrame,
     *,

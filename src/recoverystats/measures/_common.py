@@ -173,12 +173,32 @@ def beyond_cutoff_note(prog: ProgramData, as_of: pd.Timestamp) -> str | None:
             "later as_of).")
 
 
-def base_frame(prog: ProgramData) -> tuple[pd.DataFrame, list[str]]:
-    """``participant_id, group, site``, the covariates and ``enrollment_date``, one row per participant.
+def first_mentor(prog: ProgramData, as_of: pd.Timestamp | None) -> pd.Series:
+    """The mentor of each participant's first match on or before ``as_of`` (missing when never matched).
 
-    Covariates are every participant column not in :data:`NON_COVARIATES` and not a
-    date; ``age`` is filled from ``birth_date`` (completed years at enrollment) where it
-    is missing.
+    Ties on the first match date go to the smallest ``mentor_id`` so the choice is
+    reproducible. This is the cluster for mentor-clustered analyses
+    (``cluster="mentor_id"``); unmatched participants have no mentor.
+    """
+    p = prog.participants
+    m = prog.matches
+    ids = p["participant_id"]
+    if len(m) == 0:
+        return pd.Series(pd.array([pd.NA] * len(p), dtype="string"))
+    if as_of is not None:
+        m = m[m["match_date"] <= as_of]
+    m = m.sort_values(["participant_id", "match_date", "mentor_id"], kind="mergesort")
+    first = m.drop_duplicates("participant_id").set_index("participant_id")["mentor_id"]
+    return pd.Series(first.reindex(ids.to_numpy()).to_numpy(), dtype="string")
+
+
+def base_frame(prog: ProgramData, as_of: pd.Timestamp | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """``participant_id, group, site, mentor_id``, the covariates and ``enrollment_date``, one row per participant.
+
+    ``mentor_id`` is the first mentor matched on or before ``as_of`` (missing when
+    never matched; see :func:`first_mentor`). Covariates are every participant column
+    not in :data:`NON_COVARIATES` and not a date; ``age`` is filled from ``birth_date``
+    (completed years at enrollment) where it is missing.
     """
     p = prog.participants
     out = pd.DataFrame(
@@ -186,6 +206,7 @@ def base_frame(prog: ProgramData) -> tuple[pd.DataFrame, list[str]]:
             "participant_id": p["participant_id"].to_numpy(),
             "group": p["group"].to_numpy(),
             "site": p["site"].to_numpy() if "site" in p else pd.array([pd.NA] * len(p), dtype="string"),
+            "mentor_id": first_mentor(prog, as_of).to_numpy(),
         }
     )
     covariates: list[str] = []

@@ -133,7 +133,7 @@ def followup(
     a = day_number(as_of_ts)
     p = prog.participants
     n = len(p)
-    df, covariates = base_frame(prog)
+    df, covariates = base_frame(prog, as_of_ts)
 
     e = to_days(p["enrollment_date"])
     enrolled_by = e <= a

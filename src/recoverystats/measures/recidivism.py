@@ -110,7 +110,7 @@ def recidivism(
     a = day_number(as_of_ts)
     p = prog.participants
     n = len(p)
-    df, covariates = base_frame(prog)
+    df, covariates = base_frame(prog, as_of_ts)
 
     e = to_days(p["enrollment_date"])
     rel = to_days(p["release_date"])

@@ -97,7 +97,7 @@ def retention(
     as_of_ts, as_of_source = resolve_as_of(prog, as_of, "retention")
     a = day_number(as_of_ts)
     p = prog.participants
-    df, covariates = base_frame(prog)
+    df, covariates = base_frame(prog, as_of_ts)
 
     e = to_days(p["enrollment_date"])
     d = to_days(p["discharge_date"])

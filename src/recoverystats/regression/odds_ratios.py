@@ -24,6 +24,7 @@ from recoverystats._design import (
     collinear_sets,
     model_spec,
     plain,
+    singleton_clusters,
 )
 from recoverystats.errors import (
     DataValidationError,
@@ -296,6 +297,10 @@ def odds_ratios(
             notes.append(
                 f"{n_inel} of {n_input} participants excluded as not eligible (follow-up window incomplete by the data cut-off)."
             )
+    if cluster is not None:
+        data, cluster_note = singleton_clusters(data, cluster)
+        if cluster_note:
+            notes.append(cluster_note)
     needed = [outcome, *used] + ([cluster] if cluster else [])
     na = data[needed].isna()
     if na.to_numpy().any():

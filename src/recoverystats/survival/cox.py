@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_option
-from recoverystats._design import build_design, check_one_column, collinear_sets, model_spec
+from recoverystats._design import build_design, check_one_column, collinear_sets, model_spec, singleton_clusters
 from recoverystats.errors import (
     DataValidationError,
     EstimationError,
@@ -146,10 +146,13 @@ def hazard_ratios(
         check_one_column(df, cluster, "cluster")
     if entry is not None:
         check_one_column(df, entry, "entry")
+    cluster_note = None
+    if cluster is not None:
+        df, cluster_note = singleton_clusters(df, cluster)
     others = [*model_cols, *strata_cols, *([cluster] if cluster else []), *([entry] if entry else [])]
     prep = prepare(df, time=time, event=event, others=others)
     frame, t, e = prep.frame, prep.time, prep.event
-    notes = list(prep.notes)
+    notes = list(prep.notes) + ([cluster_note] if cluster_note else [])
     design = build_design(frame, spec, intercept=False)
     # a stratifying column as a main effect has no hazard ratio (its interactions, e.g. AGE:SITE, do)
     both = [c for c in strata_cols if any(t.variable == c for t in design.terms)]
