@@ -42,12 +42,12 @@ def program():
 
 def test_measures_carry_the_first_mentor_matched_by_as_of(program):
     out = rs.retention(program, as_of="2025-03-31")
-    got = dict(zip(out["participant_id"], out["mentor_id"]))
+    got = dict(zip(out["participant_id"], out["mentor_id"], strict=True))
     # p1: first match 2025-01-10 with m1; p2: m3; p3 never matched; p4 matched after as_of
     assert got["p1"] == "m1" and got["p2"] == "m3"
     assert pd.isna(got["p3"]) and pd.isna(got["p4"])
     later = rs.retention(program, as_of="2025-12-31")
-    assert dict(zip(later["participant_id"], later["mentor_id"]))["p4"] == "m1"
+    assert dict(zip(later["participant_id"], later["mentor_id"], strict=True))["p4"] == "m1"
 
 
 def _clustered_data(seed: int = 11) -> pd.DataFrame:

@@ -11,7 +11,13 @@ import pandas as pd
 from scipy import stats
 
 from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_option
-from recoverystats._design import build_design, check_one_column, collinear_sets, model_spec, singleton_clusters
+from recoverystats._design import (
+    build_design,
+    check_one_column,
+    collinear_sets,
+    model_spec,
+    singleton_clusters,
+)
 from recoverystats.errors import (
     DataValidationError,
     EstimationError,
