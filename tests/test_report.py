@@ -261,6 +261,70 @@ def test_docx_has_every_section_real_tables_and_figures(saved300):
     assert t.rows[0].cells[0].text == "Measure"
 
 
+def _docx_tables_by_page(path):
+    """(table, usable text width in inches, landscape) of every table of a .docx, from the
+    section (page setup) each table is in."""
+    import docx
+    from docx.oxml.ns import qn
+
+    d = docx.Document(str(path))
+    body = d.element.body
+    out, pending = [], []
+    by_el = {t._tbl: t for t in d.tables}
+
+    def close(sect):
+        w = int(sect.find(qn("w:pgSz")).get(qn("w:w")))
+        h = int(sect.find(qn("w:pgSz")).get(qn("w:h")))
+        mar = sect.find(qn("w:pgMar"))
+        usable = (w - int(mar.get(qn("w:left"))) - int(mar.get(qn("w:right")))) / 1440
+        out.extend((t, usable, w > h) for t in pending)
+        pending.clear()
+
+    for el in body.iterchildren():
+        if el.tag == qn("w:tbl"):
+            pending.append(by_el[el])
+        elif el.tag == qn("w:p"):
+            sect = el.find(f"{qn('w:pPr')}/{qn('w:sectPr')}")
+            if sect is not None:
+                close(sect)
+        elif el.tag == qn("w:sectPr"):
+            close(el)
+    return d, out
+
+
+def test_docx_tables_fit_the_page_and_wide_ones_are_landscape(saved300):
+    from recoverystats.report.report import _text_inches
+
+    report, out = saved300
+    d, tables = _docx_tables_by_page(out / "report.docx")
+    assert len(tables) == len(d.tables)
+    for t, usable, _landscape in tables:
+        widths = [c.width.inches for c in t.columns]
+        assert sum(widths) <= usable + 0.01, (t.rows[0].cells[0].text, sum(widths), usable)
+        size = t.rows[1].cells[0].paragraphs[0].runs[0].font.size.pt
+        assert size >= 7
+        for j, cell in enumerate(t.rows[0].cells):  # no header word is cut in the middle
+            for word in cell.text.split():
+                assert _text_inches(word, size, bold=True) <= widths[j] - 0.1, (cell.text, widths[j])
+        assert t.rows[0]._tr.trPr is not None  # the header row repeats on every page
+    at_risk = [(t, landscape) for t, _, landscape in tables if t.rows[0].cells[1].text.startswith("At risk")]
+    assert at_risk and all(landscape for _, landscape in at_risk)  # 15 columns: a landscape page
+    assert not tables[0][2]  # the key numbers stay on the first (portrait) page
+    usable_h = 11 - 2  # letter, 1" top and bottom margins
+    for shape in d.inline_shapes:  # figures fit the page (the tall forest plot too)
+        assert shape.width.inches <= 8.5 - 1.6 + 1e-6 and shape.height.inches <= usable_h - 1
+
+
+def test_html_wide_tables_fit_the_printed_page(saved300):
+    report, out = saved300
+    html = (out / "report.html").read_text(encoding="utf-8")
+    css = html[html.index("@media print"):]
+    assert ".rs-result { overflow: visible; }" in css and "table.rs-wide" in css
+    wide = [b for s in report.sections for b in s.blocks
+            if hasattr(b, "mask") and b.show_in_document and len(b.columns) >= 10]
+    assert wide and html.count(" rs-wide\"") == len(wide)
+
+
 def test_xlsx_one_sheet_per_table(saved300):
     from openpyxl import load_workbook
 

@@ -1331,7 +1331,12 @@ class _Context:
                 "NOMs change: McNemar test on matched intake / follow-up pairs (exact binomial for few discordant pairs).",
             )))
             out.append(TextBlock(heading="Privacy", paragraphs=(priv,)))
-            cfg_lines = tuple(f"{k} = {_param_text(v)}" for k, v in self.cfg.to_dict().items())
+            shown = self.cfg.to_dict()
+            if shown.get("reference") is None:
+                shown["reference"] = f"{self.reference} (default)"
+            if shown.get("mentored") is None:
+                shown["mentored"] = f"{', '.join(self.mentored) or 'none'} (default: the groups with a mentor match)"
+            cfg_lines = tuple(f"{k} = {_param_text(v)}" for k, v in shown.items() if v not in ("", None))
             out.append(TextBlock(heading="Configuration used", bullets=cfg_lines))
             return Section("methods", "Methods and definitions", tuple(out))
 

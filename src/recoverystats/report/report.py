@@ -10,6 +10,7 @@ never appears at ``dir``.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import html as _html
 import io
 import json
@@ -31,6 +32,8 @@ from recoverystats.report.model import FigureBlock, Section, TableBlock, TextBlo
 
 __all__ = ["Report", "DisclosureError", "package_versions", "STAMP"]
 
+#: Tables with this many columns get the compact print style (``rs-wide``) in the HTML.
+WIDE_COLUMNS = 10
 #: The stamp on every page and sheet of an unsuppressed report.
 STAMP = "contains small cells — not for release"
 _TEMPLATES = Path(__file__).with_name("templates")
@@ -202,7 +205,8 @@ class Report:
                     disp = display_frame(b)
                     html = render_html_table(disp, title=b.title, notes=b.notes,
                                              labels={c: _header(b, c) for c in disp.columns}, max_rows=500,
-                                             css_class=f"rs-table rs-lead-{_lead_columns(b)}")
+                                             css_class=f"rs-table rs-lead-{_lead_columns(b)}"
+                                             + (" rs-wide" if len(disp.columns) >= WIDE_COLUMNS else ""))
                     blocks.append({"kind": "table", "html": html})
                 elif isinstance(b, FigureBlock):
                     blocks.append({"kind": "figure", "key": b.key, "title": b.title, "svg": _svg_inline(b)})
@@ -292,10 +296,13 @@ class Report:
         d.add_paragraph(f"Quarter {self.quarter} · data to {self.as_of.date().isoformat()} · "
                         + (f"counts below {self.min_cell} suppressed (*)" if self.suppressed
                            else "SMALL CELLS NOT SUPPRESSED — NOT FOR RELEASE"))
+        page = _Pages(d)
         for s in self.sections:
+            page.orient(False)
             d.add_heading(s.title, level=1)
             for b in s.blocks:
                 if isinstance(b, TextBlock):
+                    page.orient(False)
                     if b.heading:
                         d.add_heading(b.heading, level=2)
                     for p in b.paragraphs:
@@ -307,24 +314,25 @@ class Report:
                     if not b.show_in_document:
                         continue
                     disp = display_frame(b)
+                    headers = [_header(b, c) for c in disp.columns]
+                    lead = _lead_columns(b)
+                    layout = docx_table_layout(headers, [list(map(str, r)) for r in disp.itertuples(index=False)],
+                                               lead=lead)
+                    page.orient(layout.landscape)
                     cap = d.add_paragraph()
+                    cap.paragraph_format.keep_with_next = True
+                    cap.paragraph_format.space_before = Pt(10)
                     cap.add_run(b.title).bold = True
                     table = d.add_table(rows=1, cols=len(disp.columns))
                     table.style = "Light Grid Accent 1"
-                    for j, c in enumerate(disp.columns):
-                        table.rows[0].cells[j].text = _header(b, c)
+                    for j, h in enumerate(headers):
+                        table.rows[0].cells[j].text = h
                     for rec in disp.itertuples(index=False, name=None):
                         cells = table.add_row().cells
                         for j, v in enumerate(rec):
                             cells[j].text = str(v)
-                    lead = _lead_columns(b)
-                    ncol = len(disp.columns)
-                    usable = 6.9
-                    first = min(2.2, usable / 2) if ncol > 2 else usable / 2
-                    label_w = [first] + [1.1] * (lead - 1)
-                    rest = max(usable - sum(label_w), 0.5 * max(ncol - lead, 1))
-                    widths = label_w + [rest / max(ncol - lead, 1)] * (ncol - lead)
                     table.autofit = False
+                    widths = layout.widths
                     for j, col in enumerate(table.columns):
                         col.width = Inches(widths[j])
                     for row in table.rows:
@@ -334,12 +342,18 @@ class Report:
                                 if j >= lead:
                                     par.alignment = WD_ALIGN_PARAGRAPH.RIGHT
                                 for run in par.runs:
-                                    run.font.size = Pt(8)
+                                    run.font.size = Pt(layout.font_pt)
+                    _repeat_header_row(table)
                     for note in b.notes:
                         d.add_paragraph(note).runs[0].font.size = Pt(8)
                 elif isinstance(b, FigureBlock):
-                    d.add_picture(io.BytesIO(b.png), width=Inches(6.2))
+                    page.orient(False)
+                    # as wide as the text, but never taller than most of a page (tall forest plots)
+                    width = min(6.2, 7.6 * b.aspect) if b.aspect > 0 else 6.2
+                    d.add_picture(io.BytesIO(b.png), width=Inches(width))
+                    d.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
                     d.add_paragraph(b.title).runs[0].italic = True
+        page.orient(False)
         d.add_paragraph(f"* suppressed: a count below {self.min_cell}, or a cell suppressed so that a small count "
                         "cannot be worked out from totals; percentages and intervals resting on a suppressed count "
                         "are suppressed too. — = not available.")
@@ -493,6 +507,139 @@ class Report:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return dest
+
+
+# ---------------------------------------------------------------------------------------
+# DOCX layout: tables that fit the page, landscape pages for wide ones
+# ---------------------------------------------------------------------------------------
+#: usable text width (inches) of a US-letter page with 0.8" side margins
+PORTRAIT_WIDTH = 8.5 - 1.6
+LANDSCAPE_WIDTH = 11.0 - 1.6
+_CELL_PAD = 0.18  # cell margins left + right (Word: 0.08" each) and borders
+
+
+@dataclass(frozen=True)
+class DocxTableLayout:
+    """Column widths (inches), font size (pt) and page orientation of one Word table."""
+
+    widths: list[float]
+    font_pt: float
+    landscape: bool
+
+    @property
+    def total(self) -> float:
+        return float(sum(self.widths))
+
+
+@functools.lru_cache(maxsize=20000)
+def _text_inches(text: str, pt: float, bold: bool = False) -> float:
+    """Printed width of ``text`` in DejaVu Sans (matplotlib's font, and the wide fallback a
+    viewer without Calibri uses): a safe upper bound for Calibri, which is narrower."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    if not text:
+        return 0.0
+    if "t2p" not in _TEXT_TO_PATH:
+        _TEXT_TO_PATH["t2p"] = TextToPath()
+    prop = FontProperties(family="DejaVu Sans", size=pt, weight="bold" if bold else "normal")
+    w, _, _ = _TEXT_TO_PATH["t2p"].get_text_width_height_descent(text, prop, ismath=False)
+    return float(w) / 72.0
+
+
+_TEXT_TO_PATH: dict[str, Any] = {}
+
+
+def docx_table_layout(headers: list[str], rows: list[list[str]], *, lead: int = 1) -> DocxTableLayout:
+    """Widths that fit the page: every number column as wide as its widest value and the longest
+    word of its header (so nothing breaks inside a word), label columns wrapping at spaces.
+
+    8 pt on a portrait page when it fits; else 7 pt; else a landscape page (8 pt, then 7 pt);
+    as a last resort the label columns wrap harder and every column shrinks in proportion.
+    """
+    def natural(pt: float) -> tuple[list[float], list[float]]:
+        need, least = [], []
+        for j, h in enumerate(headers):
+            cells = [r[j] for r in rows]
+            word = max((_text_inches(w, pt, bold=True) for w in str(h).split()), default=0.0)
+            widest = max((_text_inches(c, pt) for c in cells), default=0.0)
+            if j < lead:  # labels wrap at spaces: at most ~2.2", at least their longest word
+                longest_word = max((_text_inches(w, pt) for c in cells for w in c.split()), default=0.0)
+                full = max(max(word, longest_word) + _CELL_PAD,
+                           min(max(widest, _text_inches(str(h), pt, True)) + _CELL_PAD, 2.2))
+                need.append(full)
+                # wrapping harder is fine down to ~1.3" (two or three short lines), not below
+                least.append(max(max(word, longest_word) + _CELL_PAD, min(full, 1.3)))
+            else:
+                w = max(word, widest) + _CELL_PAD
+                need.append(w)
+                least.append(w)
+        return need, least
+
+    for landscape, usable in ((False, PORTRAIT_WIDTH), (True, LANDSCAPE_WIDTH)):
+        for pt in (8.0, 7.0):
+            need, least = natural(pt)
+            if sum(need) <= usable:
+                return DocxTableLayout(_spread(need, usable, lead), pt, landscape)
+            if sum(least) <= usable:  # labels wrap a little more
+                extra = usable - sum(least)
+                room = [n - m for n, m in zip(need, least, strict=True)]
+                share = extra / sum(room) if sum(room) else 0.0
+                return DocxTableLayout([m + r * share for m, r in zip(least, room, strict=True)], pt, landscape)
+    need, _ = natural(7.0)
+    scale = LANDSCAPE_WIDTH / sum(need)
+    return DocxTableLayout([w * scale for w in need], 7.0, True)
+
+
+def _spread(need: list[float], usable: float, lead: int) -> list[float]:
+    """Widen a table that fits to the text width (tables narrower than half the width stay compact)."""
+    total = sum(need)
+    target = usable if total > usable * 0.5 or len(need) > 3 else max(total, usable * 0.6)
+    extra = target - total
+    if extra <= 0:
+        return need
+    # the label columns take half the extra room, the number columns share the rest
+    k = len(need) - lead
+    out = list(need)
+    for j in range(len(need)):
+        if j < lead:
+            out[j] += extra * (0.5 if k else 1.0) / lead
+        else:
+            out[j] += extra * 0.5 / k
+    return out
+
+
+def _repeat_header_row(table: Any) -> None:
+    """Mark the first row as a header repeated on every page the table runs onto."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    tr_pr = table.rows[0]._tr.get_or_add_trPr()
+    el = OxmlElement("w:tblHeader")
+    el.set(qn("w:val"), "true")
+    tr_pr.append(el)
+
+
+class _Pages:
+    """Switches the Word document between portrait and landscape sections as needed."""
+
+    def __init__(self, document: Any) -> None:
+        self.d = document
+        self.landscape = False
+
+    def orient(self, landscape: bool) -> None:
+        from docx.enum.section import WD_ORIENT, WD_SECTION
+
+        if landscape == self.landscape:
+            return
+        prev = self.d.sections[-1]
+        sec = self.d.add_section(WD_SECTION.NEW_PAGE)
+        sec.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+        long, short = max(prev.page_width, prev.page_height), min(prev.page_width, prev.page_height)
+        sec.page_width, sec.page_height = (long, short) if landscape else (short, long)
+        sec.left_margin = sec.right_margin = prev.left_margin
+        sec.top_margin, sec.bottom_margin = prev.top_margin, prev.bottom_margin
+        self.landscape = landscape
 
 
 def _sheet_names(tables: Mapping[str, TableBlock]) -> dict[str, str]:
