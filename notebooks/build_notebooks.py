@@ -441,25 +441,32 @@ sep
 ## 4. The sample program: relapse within a year, clustered by mentor
 
 Participants who share a mentor are not independent: a mentor's own effect raises or
-lowers the risk of all their mentees. We fit the adjusted model on everyone whose
-365-day window is observed, with **cluster-robust (CR1) standard errors** by mentor
-(comparison participants, who have no mentor, are each their own cluster).
+lowers the risk of all their mentees. Every measure carries `mentor_id`, the participant's
+first mentor (missing when never matched). We fit the adjusted model on everyone whose
+365-day window is observed, with **cluster-robust (CR1) standard errors** by mentor;
+`cluster="mentor_id"` treats participants without a mentor (the comparison arm) as their
+own clusters, and says so in `.notes`.
 '''),
     code('''
 prog = rs.read_program(SAMPLE / "program.toml")
 rel = rs.relapse(prog, window_days=365)
-first_match = (prog.matches.sort_values("match_date")
-               .drop_duplicates("participant_id")[["participant_id", "mentor_id"]])
-df = rel[rel["eligible"]].drop(columns="mentor_id").merge(first_match, on="participant_id", how="left")
-df["cluster"] = df["mentor_id"].fillna(df["participant_id"]).astype(str)
-assert len(df) == rel["eligible"].sum() and df["relapsed"].notna().all()
+df = rel[rel["eligible"]]
+assert df["relapsed"].notna().all()
+
+# Independent check of mentor_id: the mentor of each participant's earliest match.
+first_match = (prog.matches.sort_values(["participant_id", "match_date", "mentor_id"])
+               .drop_duplicates("participant_id").set_index("participant_id")["mentor_id"])
+mentor = df.set_index("participant_id")["mentor_id"]
+assert (mentor.dropna() == first_match.reindex(mentor.dropna().index)).all()
+assert mentor[df["group"].eq("comparison").to_numpy()].isna().all()  # comparison: never matched
 
 ref_levels = {"group": "comparison", "risk_level": "low", "gender": "male"}
 adjust = ["risk_level", "age", "gender"]
 naive = rs.odds_ratios(df, "relapsed", exposure="group", adjust=adjust, reference=ref_levels)
 clustered = rs.odds_ratios(df, "relapsed", exposure="group", adjust=adjust, reference=ref_levels,
-                           cluster="cluster")
+                           cluster="mentor_id")
 assert "cluster-robust" in clustered.method
+print(*clustered.notes, sep="\\n")
 clustered
 '''),
     code('''
@@ -828,10 +835,11 @@ assert truth.mentor_sd == 0.30
 The mentor who counts is the participant's **first** mentor (the simulator's mentor effect
 follows the first, assigned mentor — intention to treat). Participant-side: whether they
 are justice-involved (have a release date). Shared characteristics: same gender as the
-mentor, and the recorded `match_basis`.
+mentor, and the recorded `match_basis`. Every measure already carries `mentor_id`, the
+first mentor; we check it against the matches table and join the mentors' characteristics.
 '''),
     code('''
-first = (prog.matches.sort_values(["participant_id", "match_date"])
+first = (prog.matches.sort_values(["participant_id", "match_date", "mentor_id"])
          .drop_duplicates("participant_id")[["participant_id", "mentor_id", "match_basis"]])
 mentors = prog.mentors[["mentor_id", "gender", "lived_incarceration", "lived_recovery",
                         "years_in_recovery"]].rename(columns={"gender": "mentor_gender"})
@@ -843,7 +851,11 @@ assert (first.set_index("participant_id")["mentor_id"].reindex(assigned.index) =
 
 
 def match_level(measure: pd.DataFrame) -> pd.DataFrame:
-    d = (measure.drop(columns="mentor_id").merge(first, on="participant_id")
+    """Mentored participants with their first mentor's characteristics (measures carry mentor_id)."""
+    d = measure[measure["mentor_id"].notna()]
+    assert (d["mentor_id"].to_numpy() == first.set_index("participant_id")["mentor_id"]
+            .reindex(d["participant_id"]).to_numpy()).all()
+    d = (d.merge(first[["participant_id", "match_basis"]], on="participant_id")
          .merge(mentors, on="mentor_id").merge(justice, on="participant_id"))
     d["justice_involved"] = d["release_date"].notna().astype(int)
     d["lived_incarceration"] = d["lived_incarceration"].astype(int)
