@@ -1430,9 +1430,15 @@ def validate_tables(
     on_error: OnError = "raise",
     source: str = "",
     extra_findings: list[dict[str, Any]] | None = None,
-    sources: list[tuple[str, str, str, int]] | None = None,
+    sources: list[tuple[str, str, str, int]]
+    | Callable[[], list[tuple[str, str, str, int]]]
+    | None = None,
 ) -> ProgramData:
-    """Coerce, check and assemble tables read by the readers (internal; see ``read_program``)."""
+    """Coerce, check and assemble tables read by the readers (internal; see ``read_program``).
+
+    ``sources`` may be a function returning the list, called only once the tables are
+    built (``read_program`` hashes the files meanwhile).
+    """
     check_option("on_error", on_error, OnError)
     cutoff = parse_as_of(as_of)
     drop_mode = on_error == "drop"
@@ -1499,6 +1505,8 @@ def validate_tables(
         frames[name] = frame
         kept = len(frame)
         flow.append((name, b.rows_read, kept, b.rows_read - kept))
+    if callable(sources):
+        sources = sources()
     src = pd.DataFrame(sources or [], columns=list(SOURCE_COLUMNS))
     return ProgramData(
         **frames,

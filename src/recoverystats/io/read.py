@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -200,7 +201,7 @@ def read_program(
                         f"{display}: file named in [tables.{name}] does not exist "
                         f"(looked for {path})",
                     )
-                raws[name] = read_file(path, name, opts, display)
+                raws[name] = read_file(path, name, opts, display, defer_hash=True)
             elif name in found:
                 paths = found[name]
                 display = paths[0].name
@@ -210,24 +211,41 @@ def read_program(
                         f"{', '.join(p.name for p in paths)}: more than one file "
                         f"holds table {name}",
                     )
-                raws[name] = read_file(paths[0], name, opts, display)
+                raws[name] = read_file(paths[0], name, opts, display, defer_hash=True)
             else:
                 continue
         except ReadFailure as exc:
             findings.append(_failure(exc, name, display))
             continue
         sources.extend(raws[name].sources)
+        sources.extend((name, str(p), None, 0) for p in raws[name].unhashed)
 
     from recoverystats.io.build import validate_tables
 
-    return validate_tables(
-        raws,
-        as_of=as_of,
-        on_error=on_error,
-        source=str(src),
-        extra_findings=findings,
-        sources=sources,
-    )
+    # CSV files are hashed on one thread while the tables are validated (the reader used
+    # every core; validation mostly uses one), in the order they appear in ``sources``
+    pool = ThreadPoolExecutor(max_workers=1)
+    digests = {
+        i: pool.submit(sha256_file, Path(s[1])) for i, s in enumerate(sources) if s[2] is None
+    }
+
+    def hashed() -> list[tuple[str, str, str, int]]:
+        out = list(sources)
+        for i, fut in digests.items():
+            out[i] = (out[i][0], out[i][1], *fut.result())
+        return out
+
+    try:
+        return validate_tables(
+            raws,
+            as_of=as_of,
+            on_error=on_error,
+            source=str(src),
+            extra_findings=findings,
+            sources=hashed,
+        )
+    finally:
+        pool.shutdown(wait=True)
 
 
 __all__ = ["read_program"]

@@ -50,6 +50,8 @@ class RawTable:
     bad_rows: list[tuple[int, str]] = field(default_factory=list)
     #: NA markers already applied by the reader (CSV) so coercion can skip that pass.
     na_applied: bool = False
+    #: Files read but not hashed yet (``read_csv(defer_hash=True)``); see ``hash_later``.
+    unhashed: list[Path] = field(default_factory=list)
 
     def line_numbers(self) -> Any:
         """Line number of each row, indexable by a position or an array of positions."""
@@ -265,15 +267,25 @@ def _header_fields(text: str, delimiter: str) -> list[str]:
         return text.split(delimiter)
 
 
-def read_csv(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
+def read_csv(
+    path: Path, name: str, opts: TableMapping, display: str, *, defer_hash: bool = False
+) -> RawTable:
     """Read a delimited text file with pyarrow, every column as text.
 
     UTF-8 (with or without BOM) is tried first; bytes that are not UTF-8 make it fall
     back to latin-1 with an ``encoding`` info finding (or use ``encoding`` from the
     mapping). Blank lines are ignored but line numbers still count them.
+
+    ``defer_hash=True`` leaves the SHA-256 to the caller (``RawTable.unhashed``), so it
+    can run while the tables are validated (pyarrow's reader already keeps every core
+    busy; validation mostly uses one).
     """
     import pyarrow.csv as pcsv
 
+    if defer_hash:
+        table = _parse_csv(path, name, opts, display, pcsv)
+        table.unhashed.append(path)
+        return table
     with ThreadPoolExecutor(max_workers=1) as pool:
         # hash in a parallel thread while pyarrow streams the file (no copy of it in memory)
         digest = pool.submit(sha256_file, path)
@@ -784,11 +796,13 @@ def read_sql(path: Path, name: str, opts: TableMapping, display: str) -> RawTabl
     )
 
 
-def read_file(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
-    """Dispatch on the file suffix."""
+def read_file(
+    path: Path, name: str, opts: TableMapping, display: str, *, defer_hash: bool = False
+) -> RawTable:
+    """Dispatch on the file suffix (``defer_hash``: see :func:`read_csv`)."""
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return read_csv(path, name, opts, display)
+        return read_csv(path, name, opts, display, defer_hash=defer_hash)
     if suffix in (".xlsx", ".xlsm"):
         return read_excel(path, name, opts, display)
     if suffix in (".parquet", ".pq"):
