@@ -136,13 +136,27 @@ def _np_bool(arr: Any) -> np.ndarray:
     return arr.to_numpy(zero_copy_only=False)
 
 
+#: The text type columns are coerced in: what pandas' ``string[pyarrow]`` holds, so the
+#: loaded columns reach pandas without a copy (CSV files are read straight into it).
+_TEXT = pa.large_string()
+
+
 def _to_text(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """Any Arrow column as text (integral floats without '.0', dates as ISO)."""
+    """Any Arrow column as ``large_string`` text (integral floats without '.0', dates as ISO)."""
+    if pa.types.is_large_string(arr.type):
+        return arr
+    return _to_small_text(arr).cast(_TEXT)
+
+
+def _to_small_text(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Any Arrow column as ``string`` text (integral floats without '.0', dates as ISO)."""
     t = arr.type
     if pa.types.is_string(t):
         return arr
     if pa.types.is_large_string(t) or pa.types.is_dictionary(t):
-        return _to_text(arr.cast(pa.string() if pa.types.is_large_string(t) else t.value_type))
+        return _to_small_text(
+            arr.cast(pa.string() if pa.types.is_large_string(t) else t.value_type)
+        )
     if pa.types.is_null(t):
         return arr.cast(pa.string())
     if pa.types.is_floating(t):
@@ -206,8 +220,10 @@ def _edge_space_free(arr: Any) -> bool:
     memchr) is clean; otherwise only the first and last byte of each value are looked
     at. ``False`` means "maybe", and the caller trims for real.
     """
-    if not pa.types.is_string(arr.type):
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         return False
+    otype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    width = np.dtype(otype).itemsize
     chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
     for c in chunks:
         n = len(c)
@@ -216,7 +232,7 @@ def _edge_space_free(arr: Any) -> bool:
         bufs = c.buffers()
         if bufs[2] is None:
             continue
-        offs = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=c.offset * 4)
+        offs = np.frombuffer(bufs[1], dtype=otype, count=n + 1, offset=c.offset * width)
         lo, hi = int(offs[0]), int(offs[-1])
         text = memoryview(bufs[2])[lo:hi].tobytes()
         if not any(ch in text for ch in _SPACE_BYTES):
@@ -245,18 +261,18 @@ def _trim_text(arr: Any, na: tuple[str, ...], na_applied: bool) -> Any:
     if not na_applied or not unchanged:
         if na:
             trimmed = pc.if_else(
-                pc.is_in(trimmed, value_set=pa.array(list(na), pa.string())),
-                pa.scalar(None, pa.string()),
+                pc.is_in(trimmed, value_set=pa.array(list(na), trimmed.type)),
+                pa.scalar(None, trimmed.type),
                 trimmed,
             )
         else:
-            trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+            trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
     return trimmed
 
 
 def _apply_value_map(text: Any, vmap: Mapping[str, str]) -> Any:
-    keys = pa.array(list(vmap), pa.string())
-    vals = pa.array(list(vmap.values()), pa.string())
+    keys = pa.array(list(vmap), text.type)
+    vals = pa.array(list(vmap.values()), text.type)
     idx = pc.index_in(text, value_set=keys)
     return pc.if_else(pc.is_null(idx), text, pc.take(vals, idx))
 
@@ -437,7 +453,7 @@ def _coerce_code(text: Any, col: ColumnSpec) -> _Coerced:
     allowed = set(col.codes or ())
     hits = (
         pc.sum(
-            pc.is_in(text, value_set=pa.array(sorted(allowed), pa.string()), skip_nulls=True)
+            pc.is_in(text, value_set=pa.array(sorted(allowed), text.type), skip_nulls=True)
         ).as_py()
         or 0
     )
@@ -450,7 +466,7 @@ def _coerce_code(text: Any, col: ColumnSpec) -> _Coerced:
             return s, 0
         return v, 1
 
-    values, codes = _unique_map(text, norm, pa.string())
+    values, codes = _unique_map(text, norm, text.type)
     shown = ", ".join(col.codes or ())
     return _Coerced(
         values,
@@ -493,8 +509,8 @@ class _Built:
 def _string_series(arr: Any) -> pd.Series:
     if isinstance(arr, pa.Array):
         arr = pa.chunked_array([arr])
-    if arr.type != pa.string():
-        arr = arr.cast(pa.string())
+    if arr.type != _TEXT:
+        arr = arr.cast(_TEXT)  # pandas' string[pyarrow] holds large_string (CSV text already is)
     return pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)
 
 
@@ -541,7 +557,7 @@ def _date_ns(arr: Any) -> np.ndarray:
 def _null_series(kind: str, n: int) -> pd.Series:
     """An all-missing column of the canonical dtype for ``kind``."""
     if kind in ("id", "code", "string"):
-        return _string_series(pa.nulls(n, pa.string()))
+        return _string_series(pa.nulls(n, _TEXT))
     if kind == "date":
         return pd.Series(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"), copy=False)
     if kind == "float":
@@ -579,7 +595,7 @@ def _extra_series(
         return _to_series(values, kind)
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         text = _trim_text(
-            arr if pa.types.is_string(t) else arr.cast(pa.string()), opts.na_markers, na_applied
+            arr if pa.types.is_large_string(t) else arr.cast(_TEXT), opts.na_markers, na_applied
         )
         nonnull = pc.drop_null(text)
         if len(nonnull) and pc.all(pc.match_substring_regex(nonnull, _NUMBER_RE.pattern)).as_py():
@@ -611,7 +627,7 @@ def _coerce_column(
         or pa.types.is_dictionary(arr.type)
     )
     original = arr
-    if is_text and not vmap and pa.types.is_string(arr.type):
+    if is_text and not vmap and not pa.types.is_dictionary(arr.type):
         # fast paths on the untrimmed column: strict ISO dates, or every value already a code
         if col.kind == "date" and not opts.date_format:
             try:
@@ -619,7 +635,7 @@ def _coerce_column(
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 pass
         elif col.kind == "code" and na_applied:
-            allowed = pa.array(sorted(col.codes or ()), pa.string())
+            allowed = pa.array(sorted(col.codes or ()), arr.type)
             if (pc.sum(pc.is_in(arr, value_set=allowed, skip_nulls=True)).as_py() or 0) == len(
                 arr
             ) - arr.null_count:
@@ -778,7 +794,9 @@ def _build_table(raw: RawTable) -> _Built:
 
     # -- row rules within the table ----------------------------------------------
     for req in spec.required:
-        miss = frame[req].isna().to_numpy() & ~_cell_flagged(ctx, req, n)
+        miss = frame[req].isna().to_numpy()
+        if miss.any():
+            miss &= ~_cell_flagged(ctx, req, n)
         if miss.any():
             pos = np.flatnonzero(miss)
             ctx.rows(
@@ -1131,8 +1149,10 @@ def _id_keys(arr: Any) -> np.ndarray | None:
     by chunk on the Arrow buffers (no combined copy of the text column).
     """
     n = len(arr)
-    if n == 0 or arr.null_count or arr.type != pa.string():
+    if n == 0 or arr.null_count or arr.type not in (pa.string(), pa.large_string()):
         return None
+    otype = np.int64 if arr.type == pa.large_string() else np.int32
+    owidth = np.dtype(otype).itemsize
     chunks = [c for c in (arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]) if len(c)]
     width = None
     out = np.empty(n, dtype=np.uint64)
@@ -1140,7 +1160,7 @@ def _id_keys(arr: Any) -> np.ndarray | None:
     for c in chunks:
         m = len(c)
         bufs = c.buffers()
-        offs = np.frombuffer(bufs[1], dtype=np.int32, count=m + 1, offset=c.offset * 4)
+        offs = np.frombuffer(bufs[1], dtype=otype, count=m + 1, offset=c.offset * owidth)
         w = int(offs[1] - offs[0])
         if width is None:
             width = w

@@ -389,7 +389,8 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
                 invalid_row_handler=None if strict else on_invalid,
             ),
             convert_options=pcsv.ConvertOptions(
-                column_types={n: typed.get(n, pa.string()) for n in names},
+                # text as large_string: what pandas' string[pyarrow] holds (no copy later)
+                column_types={n: typed.get(n, pa.large_string()) for n in names},
                 null_values=list(opts.na_markers),
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
