@@ -689,6 +689,21 @@ def test_flow_small_mentored_arm_is_suppressed_everywhere(tmp_path):
     assert pd.isna(m["pct"])
 
 
+def test_small_program_figures_clean_and_titles_hide_a_suppressed_total():
+    # 80 participants: the enrolled total is suppressed (a small site needs a complement)
+    prog = simulate_program(80, seed=4).program()
+    r = quarterly(prog, quarter=QUARTER)
+    census = r.tables["census_site"]
+    tot = census.data.index[census.data["site"] == "Total"][0]
+    assert census.mask.at[tot, "n_total"]
+    for f in r.figures:
+        assert f.problems == (), (f.key, f.problems)
+        # no figure title gives the suppressed total back
+        assert f"n = {len(prog.participants)}," not in f.svg, f.key
+    enr = next(f for f in r.figures if f.key == "enrollment")
+    assert "(all suppressed)" in enr.svg
+
+
 def test_every_report_figure_is_laid_out_cleanly(saved300):
     report, _ = saved300
     for f in report.figures:

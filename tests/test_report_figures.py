@@ -216,3 +216,35 @@ def test_forest_with_many_terms_is_readable():
     assert "1" in ticks and all("^" not in x and "$" not in x for x in ticks)  # plain numbers, not 10^0
     heads = [x.get_text() for x in ax.texts if x.get_fontweight() == "bold"]
     assert heads == ["relapse within 180 days", "rearrest within 365 days"]  # each outcome's block is headed
+
+
+def test_enrollment_all_suppressed_group_keeps_its_legend_colour_and_stars_stay_in_the_axes():
+    from recoverystats.report.build import layout_problems
+
+    e = pd.DataFrame({"period": ["2025Q1", "2025Q2", "Total"], "new_a": pd.array([pd.NA, pd.NA, pd.NA], dtype="Int64"),
+                      "new_b": pd.array([15, 25, 40], dtype="Int64"), "new_total": [35, 45, 80]})
+    c = pd.DataFrame({"period": ["2025Q1", "2025Q2"], "active_total": [30, 60]})
+    ax = _draw(plot_enrollment, e, c, ["a", "b"], as_of=AS_OF)
+    assert ax.get_ylim()[0] == 0
+    leg = ax.get_legend()
+    labels = [t.get_text() for t in leg.get_texts()]
+    assert "new: a (all suppressed)" in labels
+    handle = leg.legend_handles[labels.index("new: a (all suppressed)")]
+    from matplotlib.colors import to_hex
+
+    from recoverystats.plotting.style import palette
+
+    assert to_hex(handle.get_facecolor()) == to_hex(palette(0))
+    assert layout_problems(ax.figure) == ()
+
+
+def test_followup_legend_is_not_over_a_bar():
+    from recoverystats.report.build import layout_problems
+
+    t = pd.DataFrame({"group": ["a", "b", "Total"], "n": [50, 60, 110], "events": [30, 40, 70],
+                      "estimate": [0.6, 0.67, 0.64], "ci_lower": [0.5, 0.55, 0.55], "ci_upper": [0.7, 0.77, 0.72],
+                      "target": [0.8] * 3})
+    ax = _draw(plot_followup, t, target=0.8, as_of=AS_OF)
+    assert layout_problems(ax.figure) == ()
+    target = [ln for ln in ax.lines if ln.get_label() == "target 80%"][0]
+    assert target.get_color() not in {palette_colour for palette_colour in ("#0072B2", "#D55E00")}

@@ -139,19 +139,33 @@ def plot_enrollment(enrollment: pd.DataFrame, census: pd.DataFrame, groups: Sequ
     e = enrollment[enrollment["period"] != "Total"].reset_index(drop=True)
     x = np.arange(len(e))
     width = 0.8 / max(len(groups), 1)
+    from matplotlib.transforms import blended_transform_factory
+
+    bottom = blended_transform_factory(ax.transData, ax.transAxes)  # '*' at the foot of the axes
+    proxies: list[Any] = []
     for j, g in enumerate(groups):
         vals = np.array([_num(v) for v in e[f"new_{g}"]])
         xs = x - 0.4 + width * (j + 0.5)
         ok = ~np.isnan(vals)
-        ax.bar(xs[ok], vals[ok], width=width * 0.95, color=palette(j), label=f"new: {g}")
+        if ok.any():
+            ax.bar(xs[ok], vals[ok], width=width * 0.95, color=palette(j), label=f"new: {g}")
+        else:  # nothing to draw: a legend entry in the group's colour still says so
+            from matplotlib.patches import Patch
+
+            proxies.append(Patch(color=palette(j), label=f"new: {g} (all suppressed)"))
         for xx in xs[~ok]:
-            ax.text(xx, 0, SUPPRESSED, ha="center", va="bottom", fontsize=9)
+            ax.text(xx, 0.01, SUPPRESSED, ha="center", va="bottom", fontsize=9, transform=bottom)
     if census is not None and len(census):
         tot = np.array([_num(v) for v in census["active_total"]])
         ok = ~np.isnan(tot)
         ax.plot(x[ok], tot[ok], color="#333333", marker="o", linestyle="-", label="active at quarter end")
     ax.set_xticks(x, list(e["period"]), rotation=45, ha="right")
-    ax.legend(frameon=False, loc="upper left")
+    ax.set_xlim(-0.6, len(e) - 0.4)
+    ax.set_ylim(bottom=0)  # bars start at zero (and the census line is read against it)
+    top = ax.get_ylim()[1]
+    ax.set_ylim(0, top * 1.25)  # headroom for the legend above the census line
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + proxies, frameon=False, loc="upper left")
     style_axes(ax, title="Enrollment and census", xlabel="Quarter", ylabel="Participants", n=n, as_of=as_of)
     return ax
 
@@ -178,7 +192,7 @@ def plot_retention(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None, n:
     ax.set_xticks(x, [f"{d} days" for d in days])
     ax.set_ylim(0, 1.02)
     ax.yaxis.set_major_formatter(_percent_formatter())
-    ax.legend(frameon=False, loc="lower left")
+    ax.legend(frameon=False, loc="best")  # never over a point, a whisker or a '*'
     style_axes(ax, title="Retention by group", ylabel="Retained (95% CI)", n=n, as_of=as_of)
     return ax
 
@@ -233,6 +247,9 @@ def plot_pchart(table: pd.DataFrame, ax: Any = None, *, title: str = "", as_of: 
         ax.axhline(c[0], color="#333333", linewidth=1, label="centre")
     for xx in x[~ok]:
         ax.text(xx, 0.01, SUPPRESSED, ha="center", fontsize=10)
+    if len(t) and not ok.any():
+        ax.text(0.5, 0.55, "Every quarter is suppressed (small counts):\nno proportion can be shown.",
+                transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555555")
     if (~ok).any():
         # a legend entry says what the '*' means (no point, no limits)
         ax.plot([], [], linestyle="none", marker="$*$", color="#333333",
@@ -372,7 +389,7 @@ def plot_followup(table: pd.DataFrame, *, target: float, ax: Any = None, as_of: 
     ax.set_xticks(x, [str(g) for g in t["group"]])
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(_percent_formatter())
-    ax.legend(frameon=False, loc="lower right")
+    ax.legend(frameon=False, loc="upper right")  # above the bars (at the bottom it covered one)
     n = _num(t.loc[t["group"] == "Total", "n"].iloc[0]) if (t["group"] == "Total").any() else np.nan
     style_axes(ax, title="Six-month follow-up rate", ylabel="Completed in window (95% CI)",
                n=None if np.isnan(n) else int(n), as_of=as_of)

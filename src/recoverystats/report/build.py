@@ -634,7 +634,7 @@ class _Context:
 
             fig = _figure("enrollment", "Enrollment and census by quarter", lambda ax: plot_enrollment(
                 blocks["enrollment"].data, blocks["census_quarter"].data, gs, ax=ax, as_of=self.as_of,
-                n=len(p)))
+                n=_published_total(blocks)))
             return Section("census", "Census and enrollment", (
                 fig, blocks["census_site"], blocks["enrollment"], blocks["census_quarter"]))
 
@@ -667,7 +667,7 @@ class _Context:
 
             b = blocks["retention"]
             fig = _figure("retention", "Retention by group", lambda ax: plot_retention(
-                b.data, ax=ax, as_of=self.as_of, n=len(self.participants)))
+                b.data, ax=ax, as_of=self.as_of, n=_published_total(blocks)))
             return Section("retention", "Retention", (
                 TextBlock(paragraphs=(self._summary("retention"),)), fig, b))
 
@@ -1380,6 +1380,60 @@ def _param_text(v: Any) -> str:
     return str(v)
 
 
+def _published_total(blocks: Mapping[str, TableBlock]) -> int | None:
+    """Participants enrolled to date as published (census Total row), or None when that
+    number is suppressed: a figure title must not give back a suppressed count."""
+    b = blocks.get("census_site")
+    if b is None:
+        return None
+    rows = b.data.index[b.data["site"] == TOTAL]
+    if not len(rows) or bool(b.mask.at[rows[0], "n_total"]):
+        return None
+    return int(b.data.at[rows[0], "n_total"])
+
+
+def _legend_covers_data(ax: Any, renderer: Any) -> list[str]:
+    """A legend inside the axes that lies over drawn data (sampled along every line)."""
+    from matplotlib.collections import LineCollection
+
+    leg = ax.get_legend()
+    if leg is None or not leg.get_visible():
+        return []
+    lb = leg.get_window_extent(renderer).padded(-2)
+    ab = ax.bbox
+    if lb.x1 <= ab.x0 or lb.x0 >= ab.x1 or lb.y1 <= ab.y0 or lb.y0 >= ab.y1:
+        return []  # outside the axes
+
+    def hit(points: np.ndarray) -> bool:
+        pts = points[np.isfinite(points).all(axis=1)]
+        if len(pts) > 1:  # sample along the segments, not only at the vertices
+            t = np.linspace(0, 1, 12)[:, None, None]
+            pts = (pts[:-1][None] * (1 - t) + pts[1:][None] * t).reshape(-1, 2)
+        return bool(((pts[:, 0] > lb.x0) & (pts[:, 0] < lb.x1) & (pts[:, 1] > lb.y0) & (pts[:, 1] < lb.y1)).any())
+
+    out = []
+    for line in ax.lines:
+        xy = line.get_xydata()
+        if line.get_visible() and len(xy) and hit(line.get_transform().transform(np.asarray(xy, float))):
+            out.append(f"legend covers the line {line.get_label()!r}")
+    for coll in ax.collections:
+        if isinstance(coll, LineCollection) and coll.get_visible():
+            tr = coll.get_transform()
+            if any(hit(tr.transform(np.asarray(seg, float))) for seg in coll.get_segments() if len(seg)):
+                out.append(f"legend covers {coll.get_label() or 'interval lines'!r}")
+    for p in ax.patches:
+        if p.get_visible():
+            bb = p.get_window_extent(renderer)
+            if bb.x0 < lb.x1 and lb.x0 < bb.x1 and bb.y0 < lb.y1 and lb.y0 < bb.y1:
+                out.append(f"legend covers a {type(p).__name__}")
+    for t in ax.texts:
+        if t.get_visible() and t.get_text().strip():
+            bb = t.get_window_extent(renderer)
+            if bb.x0 < lb.x1 and lb.x0 < bb.x1 and bb.y0 < lb.y1 and lb.y0 < bb.y1:
+                out.append(f"legend covers the text {t.get_text()[:30]!r}")
+    return out
+
+
 def _no_terms(text: str) -> str:
     """Drop the list of terms from a separation note (it names small groups whose outcome is all 0 or 1)."""
     return re.sub(r"\s*\(involves [^)]*\)", "", text)
@@ -1434,8 +1488,8 @@ def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[flo
 def layout_problems(fig: Any, tol: float = 1.0) -> tuple[str, ...]:
     """What a reader would stumble on in a drawn figure: any text (titles, labels, legend,
     annotations, tick labels) reaching outside the figure, tick labels of one axis
-    overlapping each other, and shapes (boxes, bars) cut off by the edge of their axes.
-    ``tol`` is in pixels."""
+    overlapping each other, shapes (boxes, bars) cut off by the edge of their axes, and a
+    legend drawn over the data (lines, points, bars, interval whiskers). ``tol`` is in pixels."""
     from matplotlib.text import Text
 
     fig.draw_without_rendering()
@@ -1475,6 +1529,8 @@ def layout_problems(fig: Any, tol: float = 1.0) -> tuple[str, ...]:
             for (a, ta), (b, tb) in zip(boxes, boxes[1:], strict=False):
                 if a.x0 < b.x1 - tol and b.x0 < a.x1 - tol and a.y0 < b.y1 - tol and b.y0 < a.y1 - tol:
                     out.append(f"{name} tick labels {ta!r} and {tb!r} overlap")
+    for ax in fig.axes:
+        out.extend(_legend_covers_data(ax, renderer))
     for t in fig.findobj(Text):
         if id(t) in tick_labels or not t.get_visible() or not t.get_text().strip():
             continue
