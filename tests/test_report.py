@@ -787,6 +787,7 @@ def test_report_on_larger_simulated_programs(n, tmp_path):
     assert [s["key"] for s in doc["sections"]] == list(SECTIONS)
     census = pd.DataFrame(doc["tables"]["census_site"]["rows"])
     assert census.loc[census["site"] == "Total", "n_total"].item() == n
+    assert all(f.problems == () for f in report.figures), [(f.key, f.problems) for f in report.figures]
 
 
 @pytest.mark.slow
@@ -806,6 +807,14 @@ def test_report_on_the_bundled_sample(sample_dir, tmp_path):
     ids = set(prog.participants["participant_id"]) | set(prog.mentors["mentor_id"])
     for name, data in _all_bytes(out):
         assert not [i for i in ids if i.encode() in data], name
+    # the figures a funder sees are laid out cleanly; matching is shown against the mentored arm
+    report = quarterly(prog, quarter=QUARTER)
+    assert all(f.problems == () for f in report.figures), [(f.key, f.problems) for f in report.figures]
+    flow = pd.DataFrame(doc["tables"]["flow"]["rows"])
+    m = flow[flow["stage"] == "Matched with a mentor"].iloc[0]
+    arm = prog.participants["group"] == "peer_mentoring"
+    assert m["of"] == arm.sum() and m["n"] == prog.participants.loc[arm, "participant_id"].isin(
+        prog.matches["participant_id"]).sum()
 
 
 def test_cli_internal_error_is_a_message_not_a_traceback(sim_folder, tmp_path, capsys, monkeypatch):
