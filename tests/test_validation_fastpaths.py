@@ -241,3 +241,23 @@ def test_date_hints_only_for_certain_canonical_date_columns():
     assert _date_hints(["event_date"], "events", mapped) == {}
     assert _date_hints(["event_date", "Event Date"], "events", TableMapping()) == {}
     assert _date_hints(names, "not_a_table", TableMapping()) == {}
+
+
+def test_columns_coerced_on_threads_give_the_same_findings(tmp_path, monkeypatch):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    ev = big_program(folder, n=300, per=10)
+    ev.loc[[3, 50, 51], "event_date"] = ["2025-02-30", "soon", " 2024-05-01"]
+    ev.loc[[7, 50], "event_type"] = ["Arrest", "teleportation"]
+    ev.loc[[9], "participant_id"] = ["P999999"]
+    ev.to_csv(folder / "events.csv", index=False)
+    monkeypatch.setattr(build, "_PARALLEL_ROWS", 10**12)
+    serial = rs.read_program(folder, on_error="drop")
+    monkeypatch.setattr(build, "_PARALLEL_ROWS", 1)
+    threaded = rs.read_program(folder, on_error="drop")
+    pd.testing.assert_frame_equal(serial.validation, threaded.validation)
+    pd.testing.assert_frame_equal(serial.events, threaded.events)
+    pd.testing.assert_frame_equal(serial.flow, threaded.flow)
+    assert {"date_impossible", "date_parse", "code_unknown", "orphan"} <= set(
+        threaded.validation["rule"]
+    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -40,6 +41,8 @@ from recoverystats.schema.rules import ASSESSMENT_WINDOWS, RULES, Finding
 from recoverystats.schema.spec import TABLE_NAMES, TABLES, ColumnSpec, TableSpec
 
 OnError = Literal["raise", "drop"]
+#: Tables with at least this many rows coerce their columns on two threads.
+_PARALLEL_ROWS = 200_000
 #: Extra columns of the validation frame, after the contract columns.
 VALIDATION_EXTRA = ("action",)
 
@@ -767,18 +770,40 @@ def _build_table(raw: RawTable) -> _Built:
     out: dict[str, pd.Series] = {}
     ids: dict[str, Any] = {}
     dates: dict[str, Any] = {}  # date column -> Arrow date32 (as in the frame)
+    keycache: dict[str, Any] = {}
+
+    def coerce(col: ColumnSpec) -> tuple[Any, pd.Series, _Ctx, np.ndarray, Any]:
+        # own findings list and error mask per column, merged below in column order, so
+        # the result does not depend on which column finishes first
+        local = _Ctx(ctx.table, ctx.file, ctx.line_label, ctx.lines)
+        errs = np.zeros(n, dtype=bool)
+        values = _coerce_column(columns[col.name], col, opts, raw.na_applied, local, errs)
+        keys = _id_keys(values) if col.kind == "id" else None
+        return values, _to_series(values, col.kind), local, errs, keys
+
+    todo = [c for c in spec.columns if not c.derived and c.name in columns]
+    if n >= _PARALLEL_ROWS and len(todo) > 1:
+        # Arrow kernels and large numpy operations release the GIL: coerce columns on two
+        # threads (the machine's reader threads are idle by now)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done = dict(zip([c.name for c in todo], pool.map(coerce, todo), strict=True))
+    else:
+        done = {c.name: coerce(c) for c in todo}
     for col in spec.columns:
         if col.derived:
             continue
         if col.name not in columns:
             out[col.name] = _null_series(col.kind, n)
             continue
-        values = _coerce_column(columns[col.name], col, opts, raw.na_applied, ctx, errors)
+        values, series, local, errs, keys = done.pop(col.name)
+        ctx.findings.extend(local.findings)
+        errors |= errs
         if col.kind == "id":
             ids[col.name] = values
+            keycache[col.name] = keys
         elif col.kind == "date":
             dates[col.name] = values
-        out[col.name] = _to_series(values, col.kind)
+        out[col.name] = series
     extras = [c for c in new_names if c not in canon]
     for c in extras:
         ctx.table_level(
@@ -833,7 +858,6 @@ def _build_table(raw: RawTable) -> _Built:
                 errors |= bad
     drop = np.zeros(n, dtype=bool)
     _table_date_rules(name, frame, ctx, errors)
-    keycache: dict[str, Any] = {}
     if spec.key:
         _duplicates(spec, frame, ctx, errors, drop, ids, keycache=keycache)
     return _Built(
