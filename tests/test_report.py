@@ -325,6 +325,16 @@ def test_html_wide_tables_fit_the_printed_page(saved300):
     assert wide and html.count(" rs-wide\"") == len(wide)
 
 
+def test_pchart_signal_reads_yes_or_no(saved300):
+    from recoverystats.report.report import display_frame, format_cell
+
+    report, _ = saved300
+    for key in ("pchart_relapse", "pchart_rearrest"):
+        b = report.tables[key]
+        assert set(display_frame(b)["signal"]) <= {"yes", "no", "*", "—"}
+        assert format_cell(b, 0, "signal", 0.0, False) == "no" and format_cell(b, 0, "signal", 1.0, False) == "yes"
+
+
 def test_xlsx_one_sheet_per_table(saved300):
     from openpyxl import load_workbook
 

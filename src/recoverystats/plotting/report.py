@@ -327,7 +327,8 @@ def plot_forest(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None) -> An
         for j, o in enumerate(outcomes):
             m = (t["outcome"] == o).to_numpy()
             ax.text(0.01, y[m].max() + 0.75, str(o), transform=tr, ha="left", va="center", fontsize=9,
-                    fontweight="bold", color=palette(j))
+                    fontweight="bold", color=palette(j), zorder=5,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
         ax.set_ylim(-0.7, y.max() + 1.3)
     else:
         ax.legend(frameon=False, fontsize=8, loc="lower right")

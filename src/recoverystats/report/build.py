@@ -525,8 +525,8 @@ class _Context:
         self.registry.add(PendingTable(
             key="flow", sheet="Program flow", title="Program flow", raw=flow, count_columns=("n", "of"),
             margins={"complements": [("of", "n")]}, dependent={"pct": ["n", "of"]},
-            columns=("stage", "n", "of", "of_label", "pct"),
-            labels={"stage": "Stage", "n": "N", "of": "Of", "of_label": "Of whom", "pct": "%"},
+            columns=("stage", "of_label", "n", "of", "pct"),
+            labels={"stage": "Stage", "n": "N", "of": "Of", "of_label": "Denominator (of whom)", "pct": "%"},
             percent_columns=("pct",), ids=ids,
             measure={"as_of": self.as_of.date().isoformat(), "mentored_groups": list(mentored),
                      "numerator": "n", "denominator": "of (who: of_label)",
@@ -555,7 +555,7 @@ class _Context:
             return Section("flow", "Program flow", (
                 TextBlock(paragraphs=(
                     "From enrollment to discharge, drawn from the data. Each percentage is of the people named in "
-                    "the 'Of whom' column: matching is shown against the group(s) offered a mentor "
+                    "the 'Denominator' column: matching is shown against the group(s) offered a mentor "
                     f"({', '.join(mentored) or 'none'}), engagement against those matched. * = suppressed small "
                     "cell.",)),
                 fig, blocks["flow"], blocks["discharge_reasons"]))

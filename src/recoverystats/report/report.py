@@ -82,7 +82,7 @@ def format_cell(block: TableBlock, row: int, column: str, value: Any, suppressed
         return "*"
     if _is_missing(value):
         return "—"
-    if column == "meets_target":
+    if column == "meets_target" or (column == "signal" and block.key.startswith("pchart_")):
         return "yes" if float(value) >= 0.5 else "no"
     if column == "change" and block.key == "key_numbers":
         kind = block.data.iat[row, block.data.columns.get_loc("kind")]
