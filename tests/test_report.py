@@ -306,6 +306,10 @@ def test_docx_tables_fit_the_page_and_wide_ones_are_landscape(saved300):
         for j, cell in enumerate(t.rows[0].cells):  # no header word is cut in the middle
             for word in cell.text.split():
                 assert _text_inches(word, size, bold=True) <= widths[j] - 0.1, (cell.text, widths[j])
+        for row in t.rows[1:]:  # nor a word of a label (the first column is set in bold)
+            for j, cell in enumerate(row.cells[:2]):
+                for word in cell.text.split():
+                    assert _text_inches(word, size, bold=j == 0) <= widths[j] - 0.1, (cell.text, widths[j])
         assert t.rows[0]._tr.trPr is not None  # the header row repeats on every page
     at_risk = [(t, landscape) for t, _, landscape in tables if t.rows[0].cells[1].text.startswith("At risk")]
     assert at_risk and all(landscape for _, landscape in at_risk)  # 15 columns: a landscape page

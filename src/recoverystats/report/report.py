@@ -564,7 +564,9 @@ def docx_table_layout(headers: list[str], rows: list[list[str]], *, lead: int = 
             word = max((_text_inches(w, pt, bold=True) for w in str(h).split()), default=0.0)
             widest = max((_text_inches(c, pt) for c in cells), default=0.0)
             if j < lead:  # labels wrap at spaces: at most ~2.2", at least their longest word
-                longest_word = max((_text_inches(w, pt) for c in cells for w in c.split()), default=0.0)
+                bold = j == 0  # the table style sets the first column in bold
+                widest = max((_text_inches(c, pt, bold) for c in cells), default=0.0)
+                longest_word = max((_text_inches(w, pt, bold) for c in cells for w in c.split()), default=0.0)
                 full = max(max(word, longest_word) + _CELL_PAD,
                            min(max(widest, _text_inches(str(h), pt, True)) + _CELL_PAD, 2.2))
                 need.append(full)
