@@ -258,9 +258,13 @@ def plot_pchart(table: pd.DataFrame, ax: Any = None, *, title: str = "", as_of: 
     ax.set_xlim(-0.6, len(t) - 0.4)
     top = np.nanmax(np.r_[est[ok], ucl[lim_ok]]) if ok.any() else 1.0
     # headroom above the highest point or limit for the legend (two columns, top right)
-    ax.set_ylim(0, max(min(1.0, top * 1.3 + 0.03), 0.05) if ok.any() else 1.0)
+    want = top * 1.3 + 0.03 if ok.any() else 1.0
+    ax.set_ylim(0, max(min(1.0, want), 0.05))
     ax.yaxis.set_major_formatter(_percent_formatter())
-    ax.legend(frameon=False, fontsize=8, loc="upper right", ncol=2)
+    if want <= 1.0:
+        ax.legend(frameon=False, fontsize=8, loc="upper right", ncol=2)
+    else:  # no room above the limits (tiny quarters, unsuppressed): the legend goes beside the chart
+        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     n_total = _num(table.loc[table["period"] == "Total", "n"].iloc[0]) if (table["period"] == "Total").any() else np.nan
     style_axes(ax, title=f"{title}: p-chart", xlabel="Quarter the outcome window closed", ylabel="Proportion",
                n=None if np.isnan(n_total) else int(n_total), as_of=as_of)

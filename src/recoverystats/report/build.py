@@ -1256,6 +1256,8 @@ class _Context:
                     f"event within {cfg.recidivism_window} days of release (of enrollment when there is no release "
                     "date); technical violations are reported separately and are not recidivism. Each rate counts "
                     "only participants observed for the whole window; a death before the event counts as no event."
+                    + (" On the quarterly p-charts a quarter whose count is suppressed (*) shows neither its "
+                       "proportion nor its control limits." if self.suppress else "")
                     + see)
         if key == "followup":
             params = self.definitions.get("followup", {}).get("parameters") or {}
