@@ -261,3 +261,24 @@ def test_columns_coerced_on_threads_give_the_same_findings(tmp_path, monkeypatch
     assert {"date_impossible", "date_parse", "code_unknown", "orphan"} <= set(
         threaded.validation["rule"]
     )
+
+
+@pytest.mark.parametrize("block", [1, 7, 1 << 16])
+def test_sorted_candidates_in_blocks(monkeypatch, block):
+    monkeypatch.setattr(build._RowCodes, "BLOCK", block)
+    rng = np.random.default_rng(block)
+    for _ in range(30):
+        n = int(rng.integers(1, 500))
+        rank = np.sort(rng.integers(0, 50, n))
+        dates = (np.datetime64("2024-01-01") + rng.integers(0, 20, n)).astype("datetime64[ns]")
+        order = np.lexsort((dates, rank))
+        rank, dates = rank[order], dates[order]
+        codes = build._RowCodes(rank, dates, None)
+        full = codes.full()
+        assert (np.diff(full) >= 0).all()
+        ref = pd.Series(full).duplicated(keep=False).to_numpy()
+        got = codes.sorted_candidates()
+        assert got is not None and (got == ref).all()
+        if n > 2 and len(np.unique(full)) > 1:  # out of order: no neighbour shortcut
+            swapped = build._RowCodes(rank[::-1].copy(), dates[::-1].copy(), None)
+            assert swapped.sorted_candidates() is None

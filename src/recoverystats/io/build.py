@@ -956,7 +956,7 @@ def _duplicates(
     errors: np.ndarray,
     drop: np.ndarray,
     ids: Mapping[str, Any],
-    codes: np.ndarray | None = None,
+    codes: _RowCodes | None = None,
     keycache: dict[str, Any] | None = None,
 ) -> None:
     """Exact duplicate rows and duplicate keys.
@@ -984,14 +984,12 @@ def _duplicates(
         ):
             return
     check_cols = canon + [c for c in frame.columns if c not in spec.column_names]
-    if codes is not None and bool((codes[1:] >= codes[:-1]).all()):
-        # rows sorted by participant then date (the usual export order): repeats are neighbours
-        eq = codes[1:] == codes[:-1]
-        cand = np.zeros(n, dtype=bool)
-        cand[1:] |= eq
-        cand[:-1] |= eq
-    elif codes is not None:
-        cand = _shared_codes(codes)
+    if codes is not None:
+        # rows sorted by participant then date (the usual export order): repeats are
+        # neighbours; otherwise rows sharing a (participant, day) code
+        cand = codes.sorted_candidates()
+        if cand is None:
+            cand = _shared_codes(codes.full())
     else:
         cand = frame.duplicated(subset=keyed or canon[:3], keep=False).to_numpy()
     if not cand.any():
@@ -1147,6 +1145,38 @@ def _row_codes(pidx: np.ndarray, dates: np.ndarray, days: np.ndarray | None = No
     codes += days
     codes += 2**23
     return codes
+
+
+class _RowCodes:
+    """``_row_codes`` of a table, built block by block when the rows turn out to be sorted."""
+
+    BLOCK = 1 << 16
+
+    def __init__(self, rank: np.ndarray, dates: np.ndarray, days: np.ndarray | None):
+        self.rank, self.dates, self.days = rank, dates, days
+
+    def full(self) -> np.ndarray:
+        return _row_codes(self.rank, self.dates, self.days)
+
+    def sorted_candidates(self) -> np.ndarray | None:
+        """Rows equal to a neighbour's code when the codes never decrease, else ``None``.
+
+        Works in cache-sized blocks (overlapping by one row), so no full-length code
+        array is made on the usual, sorted path.
+        """
+        n = len(self.rank)
+        cand = np.zeros(n, dtype=bool)
+        for s in range(0, max(n - 1, 0), self.BLOCK):
+            e = min(n, s + self.BLOCK + 1)
+            days = None if self.days is None else self.days[s:e]
+            c = _row_codes(self.rank[s:e], self.dates[s:e], days)
+            step = c[1:] - c[:-1]
+            if (step < 0).any():
+                return None
+            eq = step == 0
+            cand[s + 1 : e] |= eq
+            cand[s : e - 1] |= eq
+        return cand
 
 
 def _days(arr: Any) -> np.ndarray | None:
@@ -1443,7 +1473,7 @@ def _cross_rules(
     if not spec.key:
         dv = b.dates.get(date_col)
         codes = (
-            _row_codes(prank, d, None if dv is None else _days(dv)) if prank is not None else None
+            _RowCodes(prank, d, None if dv is None else _days(dv)) if prank is not None else None
         )
         _duplicates(spec, frame, ctx, b.error_rows, b.drop_rows, b.ids, codes, b.keys)
     return cascade
