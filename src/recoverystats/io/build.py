@@ -771,6 +771,7 @@ def _build_table(raw: RawTable) -> _Built:
     ids: dict[str, Any] = {}
     dates: dict[str, Any] = {}  # date column -> Arrow date32 (as in the frame)
     keycache: dict[str, Any] = {}
+    null_counts: dict[str, int] = {}  # canonical column -> missing values after coercion
 
     def coerce(col: ColumnSpec) -> tuple[Any, pd.Series, _Ctx, np.ndarray, Any]:
         # own findings list and error mask per column, merged below in column order, so
@@ -796,6 +797,7 @@ def _build_table(raw: RawTable) -> _Built:
             out[col.name] = _null_series(col.kind, n)
             continue
         values, series, local, errs, keys = done.pop(col.name)
+        null_counts[col.name] = values.null_count
         ctx.findings.extend(local.findings)
         errors |= errs
         if col.kind == "id":
@@ -819,6 +821,8 @@ def _build_table(raw: RawTable) -> _Built:
 
     # -- row rules within the table ----------------------------------------------
     for req in spec.required:
+        if null_counts.get(req) == 0:
+            continue  # nothing missing (the usual case): no per-row pass
         miss = frame[req].isna().to_numpy()
         if miss.any():
             miss &= ~_cell_flagged(ctx, req, n)
