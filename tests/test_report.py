@@ -320,12 +320,15 @@ def test_docx_tables_fit_the_page_and_wide_ones_are_landscape(saved300):
 
 
 def test_html_wide_tables_fit_the_printed_page(saved300):
+    from recoverystats.report.report import WIDE_COLUMNS
+
     report, out = saved300
     html = (out / "report.html").read_text(encoding="utf-8")
     css = html[html.index("@media print"):]
     assert ".rs-result { overflow: visible; }" in css and "table.rs-wide" in css
     wide = [b for s in report.sections for b in s.blocks
-            if hasattr(b, "mask") and b.show_in_document and len(b.columns) >= 10]
+            if hasattr(b, "mask") and b.show_in_document and len(b.columns) >= WIDE_COLUMNS]
+    assert {b.key for b in wide} >= {"km_relapse", "km_recid"}  # the at-risk tables (15 columns)
     assert wide and html.count(" rs-wide\"") == len(wide)
 
 

@@ -33,7 +33,7 @@ from recoverystats.report.model import FigureBlock, Section, TableBlock, TextBlo
 __all__ = ["Report", "DisclosureError", "package_versions", "STAMP"]
 
 #: Tables with this many columns get the compact print style (``rs-wide``) in the HTML.
-WIDE_COLUMNS = 10
+WIDE_COLUMNS = 12
 #: The stamp on every page and sheet of an unsuppressed report.
 STAMP = "contains small cells — not for release"
 _TEMPLATES = Path(__file__).with_name("templates")
