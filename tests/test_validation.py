@@ -723,3 +723,20 @@ def test_stray_carriage_return_in_header_is_a_data_error(tmp_path):
     found = raised(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": bad})
     assert "required_column" in set(found["rule"]) or "field_count" in set(found["rule"])
     assert (found["table"] == "events").any()
+
+
+def test_unterminated_quote_after_a_ragged_row_keeps_line_numbers(tmp_path):
+    # found by the property test: a quote left open swallows the rest of the file as one
+    # malformed record; the rows and the malformed records keep their own line numbers
+    events = (
+        "participant_id,event_date,event_type,result\n"
+        ",,2025-02-01,drug_screen,negative\n"
+        "002,2025-03-01,arrest,\n"
+        '",2025-04-01,relapse,\n'
+        "004,2025-05-01,drug_screen,positive\n"
+    )
+    prog = load(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": events}, on_error="drop")
+    ev = prog.validation[prog.validation["table"] == "events"]
+    assert sorted(ev[ev["rule"] == "field_count"]["line"].tolist()) == [2, 4]
+    assert prog.flow.set_index("table").loc["events"].tolist() == [3, 1, 2]
+    assert prog.events["participant_id"].tolist() == ["002"]

@@ -477,8 +477,15 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
         if lines is not None and len(lines) == tbl.num_rows + len(bad_rows):
             bad_set = {b[0] for b in bad_rows}
             lines = np.array([ln for ln in lines if ln not in bad_set], dtype=np.int64)
-    if lines is not None and len(lines) != tbl.num_rows:
-        lines = None  # quoted newlines: fall back to sequential numbering
+    if (lines is not None and len(lines) != tbl.num_rows) or any(b[0] == 0 for b in bad_rows):
+        # quoted newlines, or a malformed row not found as one line: number the records
+        # the way a CSV parser sees them (used only when the counts agree with pyarrow's)
+        rec = _record_lines(data()[start:], header_row, delimiter, encoding, len(names))
+        if rec is not None and len(rec[0]) == tbl.num_rows and len(rec[1]) == len(bad_rows):
+            lines = np.asarray(rec[0], dtype=np.int64)
+            bad_rows = [(ln, text) for ln, (_, text) in zip(rec[1], bad_rows, strict=True)]
+        elif lines is not None and len(lines) != tbl.num_rows:
+            lines = None  # fall back to sequential numbering
     return RawTable(
         name=name,
         data=tbl,
@@ -555,6 +562,39 @@ def _line_numbers(raw: bytes, header_row: int, delimiter: str, encoding: str) ->
         if line.strip(b"\r \t"):
             out.append(i)
     return np.asarray(out, dtype=np.int64)
+
+
+def _record_lines(
+    raw: bytes, header_row: int, delimiter: str, encoding: str, width: int
+) -> tuple[list[int], list[int]] | None:
+    """First physical line of each data record: (records with ``width`` fields, the others).
+
+    Blank and whitespace-only lines are skipped, as pyarrow skips them. ``None`` when
+    Python's csv module cannot split the text (the caller then keeps its numbering).
+    Rare path: only for files with malformed rows or quoted line breaks.
+    """
+    import csv
+    import io
+
+    # the header line(s) are skipped as physical lines, as pyarrow's skip_rows does
+    skip = sum(len(ln) for ln in raw.splitlines(keepends=True)[:header_row])
+    try:
+        reader = csv.reader(
+            io.StringIO(raw[skip:].decode(encoding, errors="replace"), newline=""),
+            delimiter=delimiter,
+        )
+        good: list[int] = []
+        bad: list[int] = []
+        prev = 0
+        for fields in reader:
+            first = header_row + prev + 1
+            prev = reader.line_num
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue
+            (good if len(fields) == width else bad).append(first)
+    except csv.Error:
+        return None
+    return good, bad
 
 
 def _locate_invalid(
