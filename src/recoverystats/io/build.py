@@ -41,6 +41,8 @@ from recoverystats.schema.rules import ASSESSMENT_WINDOWS, RULES, Finding
 from recoverystats.schema.spec import TABLE_NAMES, TABLES, ColumnSpec, TableSpec
 
 OnError = Literal["raise", "drop"]
+#: Rows per block where a full-length temporary is avoided by working block by block.
+_BLOCK = 1 << 16
 #: Tables with at least this many rows coerce their columns on two threads.
 _PARALLEL_ROWS = 200_000
 #: Extra columns of the validation frame, after the contract columns.
@@ -1399,20 +1401,27 @@ def _cross_rules(
         ok = pidx >= 0
         all_ok = bool(ok.all())
         safe = pidx if all_ok else np.where(ok, pidx, 0)
-        enr = (
-            _dates(p, "enrollment_date")[safe]
-            if len(p)
-            else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
-        )
-        birth = (
-            _dates(p, "birth_date")[safe]
-            if len(p)
-            else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
-        )
-        if not all_ok:
-            enr = np.where(ok, enr, np.datetime64("NaT"))
-            birth = np.where(ok, birth, np.datetime64("NaT"))
-        bad = d < birth
+        nat = np.array([np.datetime64("NaT")], dtype="datetime64[ns]")
+        enr_p = _dates(p, "enrollment_date") if len(p) else nat
+        birth_p = _dates(p, "birth_date") if len(p) else nat
+
+        def at(parent_dates: np.ndarray, rows: Any) -> Any:
+            """The participant's date for child rows ``rows`` (NaT for unknown participants)."""
+            v = parent_dates[safe[rows]]
+            return v if all_ok else np.where(ok[rows], v, np.datetime64("NaT"))
+
+        # block by block (cache-sized), so no full-length copies of the participants'
+        # dates are made for millions of event rows
+        bad = np.empty(n, dtype=bool)
+        before = np.empty(n, dtype=bool)
+        unknown = np.empty(n, dtype=bool) if b.name == "events" else None
+        for s0 in range(0, n, _BLOCK):
+            blk = slice(s0, min(n, s0 + _BLOCK))
+            e_blk = at(enr_p, blk)
+            np.less(d[blk], at(birth_p, blk), out=bad[blk])
+            np.less(d[blk], e_blk, out=before[blk])
+            if unknown is not None:
+                np.logical_or(np.isnat(d[blk]), np.isnat(e_blk), out=unknown[blk])
         if bad.any():
             pos = np.flatnonzero(bad)
             ctx.rows(
@@ -1421,15 +1430,13 @@ def _cross_rules(
                 date_col,
                 [str(x)[:10] for x in d[pos]],
                 lambda v, q: (
-                    f"{date_col} {v} is before the participant's birth_date {str(birth[q])[:10]}"
+                    f"{date_col} {v} is before the participant's birth_date "
+                    f"{str(at(birth_p, q))[:10]}"
                 ),
                 action="",
             )
             b.error_rows |= bad
-        before = d < enr
-        if b.name == "events":
-            unknown = np.isnat(d)
-            unknown |= np.isnat(enr)
+        if unknown is not None:
             frame["before_enrollment"] = pd.arrays.BooleanArray(before, unknown)
         if before.any() and b.name in ("events", "contacts"):
             first = int(np.flatnonzero(before)[0])
@@ -1447,13 +1454,8 @@ def _cross_rules(
                 action="kept",
             )
         if b.name == "assessments":
-            dis = (
-                _dates(p, "discharge_date")[safe]
-                if len(p)
-                else np.full(n, np.datetime64("NaT"), "datetime64[ns]")
-            )
-            if not all_ok:
-                dis = np.where(ok, dis, np.datetime64("NaT"))
+            enr = at(enr_p, slice(None))
+            dis = at(_dates(p, "discharge_date") if len(p) else nat, slice(None))
             tp = frame["timepoint"].to_numpy(dtype=object, na_value=None)
             for point, (lo, hi) in ASSESSMENT_WINDOWS.items():
                 ref = dis if point == "discharge" else enr
