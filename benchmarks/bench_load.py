@@ -22,27 +22,27 @@ loaded ``ProgramData`` tables. The Arrow memory pool's ``max_memory()`` is print
 (Arrow buffers only; numpy and pandas allocations are not in it, so RSS is the measure
 the target uses). ``tracemalloc`` is not used: it does not see Arrow's allocations.
 
-Results (2026-11-29, 2-core AMD EPYC VM shared with other work, load average 2-3.5, so
-single timings vary by up to 2x; "before" is commit 492442e, "after" the io changes of the
-same day; ratios are best-of-N interleaved read_program / bare read, CPU = user+sys of all
-threads):
+Results (2026-11-29, 2-core AMD EPYC VM shared with other engineers' test runs, load
+average 1.4-3.5, so the same command's ratio varied by +-0.4 between runs; "before" is
+commit 492442e, "after" the io changes of the same day; ratios are best-of-N interleaved
+read_program / bare read; CPU = user+sys of all threads; mem = peak RSS / pandas tables):
 
-==========================  =========================  =========================
-scale, events order         before: time / CPU / mem   after: time / CPU / mem
-==========================  =========================  =========================
-200k + 2M, sorted (rep 3)   2.07 / 2.01 / 2.93         1.65 (rep 5) / 1.77 / 2.90
-300k + 3M, sorted (rep 3)   2.70 / 2.80 / 2.92         1.77 / 1.71 / 2.91
-300k + 3M, shuffled (rep 3) 5.88 / 3.23 / 2.84         3.88 / 3.07 / 2.84 (busiest)
-1M + 10M, sorted (rep 2)    not run                    1.52 / 1.55 / 2.76
-==========================  =========================  =========================
+============================  ======================  =====================================
+scale, events order           before: time/CPU/mem    after: time/CPU/mem
+============================  ======================  =====================================
+200k + 2M, sorted             2.07 / 2.01 / 2.93      1.65 / 1.77 / 2.90 (rep 5)
+300k + 3M, sorted             2.70 / 2.80 / 2.92      2.14 / 1.90 / 2.91 (rep 5; 1.77-2.63)
+300k + 3M, shuffled (rep 3)   5.88 / 3.23 / 2.84      3.88 / 3.07 / 2.84 (busiest period)
+1M + 10M, sorted (rep 2)      not run                 1.52 / 1.55 / 2.76 (earlier: 1.61)
+============================  ======================  =====================================
 
-At 1M + 10M: bare read 2.38 s, read_program 3.61 s, peak RSS +2,642 MB for 958 MB of
-pandas tables (Arrow pool peak 928 MB); an earlier 1M run of nearly the same code gave
-1.37 s / 2.20 s = 1.61. The time target (<= 1.5) is at the edge, not reliably met on this
-machine; the memory target (<= 3) is met. The peak RSS is set while pyarrow parses
-events.csv and is the same for the bare read (+2,649 MB), so it cannot be lowered from
-the validation side. Cold read_program alone, best of 8 fresh processes: 200k sorted
-1.10 s -> 0.65 s; 300k shuffled (best of 6) 2.28 s -> 1.20 s.
+1M + 10M: bare read 2.38 s, read_program 3.61 s; peak RSS +2,642 MB for 958 MB of pandas
+tables (Arrow pool peak 928 MB). The time target (<= 1.5) is at the edge and not reliably
+met on this machine; the memory target (<= 3) is met. The peak RSS is reached while
+pyarrow parses events.csv and is the same for the bare read (+2,649 MB), so validation
+does not set it. Fresh-process read_program alone (best of 6-8, same files): 200k sorted
+1.10 s -> 0.65 s; 300k shuffled 2.28 s -> 1.20 s. The 1M runs predate the last small
+change (block-wise participant date checks, ~40 % faster in isolation).
 
 Usage::
 
