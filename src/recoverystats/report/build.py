@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from recoverystats.errors import InvalidParameterError, RecoveryStatsError
+from recoverystats.measures._common import first_mentor
 from recoverystats.report.config import TARGET_DIRECTIONS, ReportConfig, load_config
 from recoverystats.report.model import (
     FigureBlock,
@@ -218,13 +219,10 @@ class _Context:
 
     # -- helpers ------------------------------------------------------------------
     def _mentor_clusters(self) -> pd.Series:
-        """First mentor matched by as_of, per participant (cluster for robust SEs)."""
-        m = self.prog.matches
-        if not len(m):
-            return pd.Series(dtype="string")
-        m = m[m["match_date"] <= self.as_of].sort_values(["participant_id", "match_date", "mentor_id"])
-        first = m.drop_duplicates("participant_id").set_index("participant_id")["mentor_id"]
-        return first.astype("string")
+        """First mentor matched by as_of, indexed by participant (matched participants only)."""
+        first = first_mentor(self.prog, self.as_of)
+        first.index = self.prog.participants["participant_id"].astype(str).to_numpy()
+        return first.dropna()
 
     def _with_group(self, df: pd.DataFrame) -> pd.DataFrame:
         out = df.copy()
@@ -901,12 +899,9 @@ class _Context:
             d = d[d["eligible"].astype(bool) & d[col].notna()].copy()
             adjust = [a for a in cfg.adjust if a in d.columns and d[a].notna().any()]
             cluster = None
-            if cfg.cluster == "mentor_id" and len(self.mentor):
-                mid = d["participant_id"].astype(str).map(self.mentor)
-                # unmatched participants are their own cluster
-                d["first_mentor"] = mid.fillna("unmatched:" + d["participant_id"].astype(str))
-                cluster = "first_mentor"
-            elif cfg.cluster and cfg.cluster in d.columns:
+            # measures carry mentor_id (first mentor matched); odds_ratios makes each
+            # unmatched participant a cluster of their own
+            if cfg.cluster and cfg.cluster in d.columns and d[cfg.cluster].notna().any():
                 cluster = cfg.cluster
             gcol = cfg.group_column
             d[gcol] = d["_group"]
