@@ -523,9 +523,16 @@ def render(runs: list[Run], *, quick: bool, command: str, started: str, elapsed:
                   "|---|---|---:|---:|---:|---:|---|", *extras]
     lines += ["", "## Raw output", ""]
     for run in runs:
-        cmd = " ".join(run.cmd[-4:]) if run.cmd else "(not run)"
+        if not run.cmd:
+            cmd = "(not run)"
+        elif run.cmd[1:2] == ["-c"] and len(run.cmd) > 3:  # the peak-memory wrapper: show what it ran
+            shown = run.cmd[3:]
+            cmd = "python " + " ".join(Path(a).name if a.endswith(".py") else a for a in shown) \
+                if shown and shown[0].endswith(".py") else "python <built-in report benchmark> " + " ".join(shown[1:])
+        else:
+            cmd = " ".join(run.cmd)
         lines += [f"<details><summary>{run.name}: exit {run.returncode}, {run.seconds:.1f} s, "
-                  f"peak {fmt_mb(run.peak_mb) or 'n/a'}</summary>", "", "```", f"$ … {cmd}",
+                  f"peak {fmt_mb(run.peak_mb) or 'n/a'}</summary>", "", "```", f"$ {cmd}",
                   run.stdout.rstrip()]
         err = "\n".join(ln for ln in run.stderr.strip().splitlines() if not ln.startswith("[run_all]"))
         if run.returncode not in (0, None) and err:
