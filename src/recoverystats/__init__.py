@@ -82,7 +82,14 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from recoverystats.io.program import ProgramData
     from recoverystats.io.read import read_program
-    from recoverystats.measures import engagement, followup, noms_change, recidivism, relapse, retention
+    from recoverystats.measures import (
+        engagement,
+        followup,
+        noms_change,
+        recidivism,
+        relapse,
+        retention,
+    )
     from recoverystats.rates import (
         compare_proportions,
         incidence_rate,
@@ -92,4 +99,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         trend,
     )
     from recoverystats.regression import odds_ratios
-    from recoverystats.survival import compare_survival, cumulative_incidence, hazard_ratios, survival_curve
+    from recoverystats.survival import (
+        compare_survival,
+        cumulative_incidence,
+        hazard_ratios,
+        survival_curve,
+    )

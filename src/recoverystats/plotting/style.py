@@ -48,9 +48,8 @@ def new_axes(ax: Any = None, figsize: tuple[float, float] = FIGSIZE) -> Any:
     """Return ``ax`` or a fresh Axes on a new figure (no pyplot global state is read)."""
     if ax is not None:
         return ax
-    from matplotlib.figure import Figure
-
     import matplotlib as mpl
+    from matplotlib.figure import Figure
 
     with mpl.rc_context(RC):
         fig = Figure(figsize=figsize, layout="constrained")

@@ -6,6 +6,11 @@ Every result shares :class:`ResultMixin`, which supplies ``__repr__``,
 """
 
 from recoverystats.results.base import ResultMixin
-from recoverystats.results.render import LABELS, format_value, render_html_table, render_markdown_table
+from recoverystats.results.render import (
+    LABELS,
+    format_value,
+    render_html_table,
+    render_markdown_table,
+)
 
 __all__ = ["ResultMixin", "LABELS", "format_value", "render_html_table", "render_markdown_table"]

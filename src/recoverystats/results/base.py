@@ -43,7 +43,7 @@ def table_records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """A DataFrame as a list of JSON-safe row dicts."""
     cols = [str(c) for c in table.columns]
     return [
-        {c: json_safe(v) for c, v in zip(cols, row)}
+        {c: json_safe(v) for c, v in zip(cols, row, strict=True)}
         for row in table.itertuples(index=False, name=None)
     ]
 

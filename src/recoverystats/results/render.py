@@ -110,7 +110,7 @@ def render_html_table(
     shown = table if len(table) <= max_rows else table.head(max_rows)
     for row in shown.itertuples(index=False, name=None):
         cells = []
-        for c, v in zip(cols, row):
+        for c, v in zip(cols, row, strict=True):
             text = html.escape(format_value(v, str(c), digits))
             align = ' style="text-align:right"' if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else ""
             cells.append(f"<td{align}>{text}</td>")
@@ -136,5 +136,5 @@ def render_markdown_table(
     sep = "|" + "|".join("---:" if pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c]) else "---" for c in cols) + "|"
     lines = [head, sep]
     for row in table.itertuples(index=False, name=None):
-        lines.append("| " + " | ".join(format_value(v, str(c), digits).replace("|", "\\|") for c, v in zip(cols, row)) + " |")
+        lines.append("| " + " | ".join(format_value(v, str(c), digits).replace("|", "\\|") for c, v in zip(cols, row, strict=True)) + " |")
     return "\n".join(lines)
