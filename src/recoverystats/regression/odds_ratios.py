@@ -358,7 +358,7 @@ def odds_ratios(
         raise DataValidationError(
             f"odds_ratios: {k} coefficients but only {n} rows; remove covariates."
         )
-    XtX = E.xtwx(X, np.ones(n))
+    XtX = X.T @ X
     sets = collinear_sets(XtX, design.names)
     if sets:
         shown = "; ".join("{" + ", ".join(s) + "}" for s in sets)
