@@ -269,3 +269,17 @@ def test_plot_draws_points_and_whiskers() -> None:
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
     assert ax.get_xlim() == (0.0, 100.0)
     assert ax.get_title(loc="left").startswith("y by g (n = 6")
+
+
+def test_by_a_coded_column_lists_levels_in_code_order():
+    # data-model coded columns (risk_level) come out in code-list order, as in table_one
+    df = pd.DataFrame(
+        {
+            "risk_level": ["very_high", "low", "high", "moderate", "low", "high"],
+            "y": [1, 0, 1, 0, 1, 1],
+        }
+    )
+    t = proportion(df, "y", by="risk_level").table
+    assert list(t["risk_level"]) == ["low", "moderate", "high", "very_high"]
+    np.testing.assert_allclose(t["n"], [2, 1, 2, 1])
+    np.testing.assert_allclose(t["events"], [1, 0, 2, 1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,6 +80,22 @@ class Grouping:
     n_missing_key: int
 
 
+def ordered_levels(var: str, values: Any) -> list[Any]:
+    """Levels in the data model's code order for coded participant columns (e.g.
+    ``risk_level``: low, moderate, high, very_high), otherwise sorted."""
+    from recoverystats.schema.spec import PARTICIPANTS
+
+    try:
+        ordered = sorted(values)
+    except TypeError:
+        ordered = sorted(values, key=str)
+    spec = PARTICIPANTS.column(var)
+    if spec is not None and spec.codes:
+        rank = {code: i for i, code in enumerate(spec.codes)}
+        ordered = sorted(ordered, key=lambda v: (rank.get(v, len(rank)), str(v)))
+    return ordered
+
+
 def group_codes(df: pd.DataFrame, by: Sequence[str]) -> Grouping:
     """Combine one or several key columns into group codes (sorted keys, NaN keys -> -1).
 
@@ -102,6 +119,12 @@ def group_codes(df: pd.DataFrame, by: Sequence[str]) -> Grouping:
         else:
             codes, levels = pd.factorize(s, sort=True, use_na_sentinel=True)
             codes = codes.astype(np.int64)
+            ordered = ordered_levels(col, list(levels))
+            if ordered != list(levels):  # a coded column of the data model: code-list order
+                position = {v: i for i, v in enumerate(ordered)}
+                remap = np.array([position[v] for v in levels], dtype=np.int64)
+                codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], codes)
+                levels = ordered
         per_codes.append(codes)
         per_levels.append(pd.Index(levels))
     sizes = [max(len(lv), 1) for lv in per_levels]

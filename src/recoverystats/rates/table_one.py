@@ -12,6 +12,7 @@ from scipy import stats
 
 from recoverystats._checks import as_column_list, check_columns, check_dataframe
 from recoverystats.errors import InvalidParameterError
+from recoverystats.rates._common import ordered_levels
 from recoverystats.results.rates import TableOneResult
 
 __all__ = ["table_one", "smd_continuous", "smd_categorical"]
@@ -54,22 +55,6 @@ def smd_categorical(p1: np.ndarray, p2: np.ndarray) -> float:
     except np.linalg.LinAlgError:  # pragma: no cover
         return float("nan")
     return float(np.sqrt(max(val, 0.0)))
-
-
-def _ordered_levels(var: str, values: Any) -> list[Any]:
-    """Levels in the data model's code order for coded participant columns (e.g.
-    ``risk_level``: low, moderate, high, very_high), otherwise sorted."""
-    from recoverystats.schema.spec import PARTICIPANTS
-
-    try:
-        ordered = sorted(values)
-    except TypeError:
-        ordered = sorted(values, key=str)
-    spec = PARTICIPANTS.column(var)
-    if spec is not None and spec.codes:
-        rank = {code: i for i, code in enumerate(spec.codes)}
-        ordered = sorted(ordered, key=lambda v: (rank.get(v, len(rank)), str(v)))
-    return ordered
 
 
 def _is_binary(s: pd.Series) -> bool:
@@ -343,7 +328,7 @@ def _categorical_rows(
     elif isinstance(s.dtype, pd.CategoricalDtype):
         levels = list(s.cat.categories)
     else:
-        levels = _ordered_levels(var, pd.unique(s.dropna()))
+        levels = ordered_levels(var, pd.unique(s.dropna()))
     src = s.astype("Int64") if binary and not is_bool else s
     codes = pd.Categorical(src, categories=levels).codes
     counts = {
