@@ -422,7 +422,16 @@ def run_target(t: Target, quick: bool) -> Run:
         run.rows = [Row(work=t.name, target="", status="not run", reason=f"benchmarks/{t.script} not found")]
         return run
     run.rows = t.parse(run, scale)
+    attach_reasons(run, t.script or t.name)
     return run
+
+
+def attach_reasons(run: Run, script: str) -> None:
+    """A missed target must say why: scripts print ``reason: ...`` (or ``why: ...``) lines."""
+    stated = re.findall(r"(?im)^\s*(?:why|reason)\s*:\s*(.+?)\s*$", run.stdout)
+    for r in run.rows:
+        if r.status == "missed" and not r.reason:
+            r.reason = "; ".join(stated) if stated else f"no reason printed by benchmarks/{script}"
 
 
 def _adapt_args(path: Path, args: list[str]) -> list[str]:
@@ -521,6 +530,10 @@ def render(runs: list[Run], *, quick: bool, command: str, started: str, elapsed:
         lines += ["", "## Other benchmarks (issue targets)", "",
                   "| work | target | recoverystats | bare library, same run | ratio | peak memory | result |",
                   "|---|---|---:|---:|---:|---:|---|", *extras]
+    missed = [r for run in runs for r in run.rows if r.status == "missed"]
+    if missed:
+        lines += ["", "## Missed targets", ""]
+        lines += [f"- **{r.work}** (target {r.target}; measured {r.ratio or r.ours}): {r.reason}" for r in missed]
     lines += ["", "## Raw output", ""]
     for run in runs:
         if not run.cmd:

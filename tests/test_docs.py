@@ -294,3 +294,20 @@ def test_run_all_parses_the_scripts_output(name, expected):
     # unrecognised output is reported as a failure, never as met
     garbled = run_all.Run(name=name, cmd=["x"], returncode=0, stdout="something else\n")
     assert {r.status for r in target.parse(garbled, "scale")} == {"failed"}
+
+
+def test_run_all_states_the_reason_for_a_miss():
+    run_all = _run_all()
+    target = next(t for t in run_all.TARGETS if t.name == "survival")
+    out = BENCH_OUTPUT["survival"] + "reason: Efron ties need a second pass over tied risk sets\n"
+    run = run_all.Run(name="survival", cmd=["x"], returncode=0, stdout=out)
+    run.rows = target.parse(run, "scale")
+    run_all.attach_reasons(run, "bench_survival.py")
+    assert run.rows[1].status == "missed"
+    assert run.rows[1].reason == "Efron ties need a second pass over tied risk sets"
+    text = run_all.render([run], quick=False, command="x", started="t", elapsed=1.0, mach={}, vers={})
+    assert "## Missed targets" in text and "Efron ties need a second pass" in text
+    silent = run_all.Run(name="survival", cmd=["x"], returncode=0, stdout=BENCH_OUTPUT["survival"])
+    silent.rows = target.parse(silent, "scale")
+    run_all.attach_reasons(silent, "bench_survival.py")
+    assert silent.rows[1].reason == "no reason printed by benchmarks/bench_survival.py"
