@@ -84,7 +84,7 @@ def test_relative_links_resolve(path):
 
 def test_index_links_every_doc_page():
     linked = {t.partition("#")[0] for t in _links(DOCS / "index.md")}
-    pages = {p.name for p in DOCS.glob("*.md")} - {"index.md", "readme-benchmarks-snippet.md"}
+    pages = {p.name for p in DOCS.glob("*.md")} - {"index.md"}
     missing = sorted(pages - linked)
     assert missing == [], f"docs/index.md does not link {missing}"
 
@@ -239,13 +239,19 @@ def _run_all():
     return module
 
 
-def test_readme_snippet_table_header_matches_run_all():
+def test_readme_performance_table_is_the_one_in_results():
+    """The README's performance table has run_all's header and is RESULTS.md's targets table."""
     run_all = _run_all()
     text = run_all.render([], quick=False, command="x", started="t", elapsed=1.0, mach={}, vers={})
     header = next(ln for ln in text.splitlines() if ln.startswith("| work |"))
-    snippet = (DOCS / "readme-benchmarks-snippet.md").read_text(encoding="utf-8")
-    assert header in snippet.splitlines()
-    assert "python benchmarks/run_all.py" in snippet
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert header in readme.splitlines()
+    assert "python benchmarks/run_all.py" in readme
+    results = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    targets = results[results.index("## Targets"):]
+    targets = targets[: targets.index("\n## ", 3)]
+    rows = [ln for ln in targets.splitlines() if ln.startswith("| ")]
+    assert rows and all(r in readme.splitlines() for r in rows), "README table differs from benchmarks/RESULTS.md"
 
 
 # Lines in the exact format the per-area scripts print (see each script's print calls).
