@@ -390,7 +390,7 @@ class Target:
 
 
 TARGETS: list[Target] = [
-    Target("load", "bench_load.py", ["--participants", "1000000"], ["--participants", "20000"],
+    Target("load", "bench_load.py", ["--participants", "1000000", "--repeat", "3"], ["--participants", "20000"],
            "1M participants + 10M events", "20k participants + 200k events", parse_load),
     Target("regression", "bench_regression.py", ["--n", "1000000"], ["--n", "20000", "--repeat", "1"],
            "1M rows × 15 covariates", "20k rows × 15 covariates", parse_regression),
