@@ -70,6 +70,21 @@ class _Ctx:
         w = f"{self.file} {self.line_label} {int(self.lines[pos])}"
         return w + (f", column {column}" if column else "")
 
+    def date_rows(
+        self,
+        rule: str,
+        mask: np.ndarray,
+        column: str,
+        dates: np.ndarray,
+        detail: Callable[[Any, int], str],
+    ) -> bool:
+        """One finding per row where ``mask`` holds, the value being the row's date; True if any."""
+        if not mask.any():
+            return False
+        pos = np.flatnonzero(mask)
+        self.rows(rule, pos, column, [str(x)[:10] for x in dates[pos]], detail, action="")
+        return True
+
     def rows(
         self,
         rule: str,
@@ -897,61 +912,49 @@ def _table_date_rules(name: str, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndar
     if name == "participants":
         enr, dis = _dates(frame, "enrollment_date"), _dates(frame, "discharge_date")
         bad = dis < enr
-        if bad.any():
-            pos = np.flatnonzero(bad)
-            ctx.rows(
-                "discharge_before_enrollment",
-                pos,
-                "discharge_date",
-                [str(x)[:10] for x in dis[pos]],
-                lambda v, p: f"discharge_date {v} is before enrollment_date {str(enr[p])[:10]}",
-                action="",
-            )
+        if ctx.date_rows(
+            "discharge_before_enrollment",
+            bad,
+            "discharge_date",
+            dis,
+            lambda v, p: f"discharge_date {v} is before enrollment_date {str(enr[p])[:10]}",
+        ):
             errors |= bad
         birth = _dates(frame, "birth_date")
         for col in ("enrollment_date", "release_date", "discharge_date"):
             d = _dates(frame, col)
             bad = d < birth
-            if bad.any():
-                pos = np.flatnonzero(bad)
-                ctx.rows(
-                    "before_birth",
-                    pos,
-                    col,
-                    [str(x)[:10] for x in d[pos]],
-                    lambda v, p, c=col: f"{c} {v} is before birth_date {str(birth[p])[:10]}",
-                    action="",
-                )
+            if ctx.date_rows(
+                "before_birth",
+                bad,
+                col,
+                d,
+                lambda v, p, c=col: f"{c} {v} is before birth_date {str(birth[p])[:10]}",
+            ):
                 errors |= bad
         age = (enr - birth).astype("timedelta64[D]").astype("float64") / 365.25
         with np.errstate(invalid="ignore"):
             bad = ((age < 10) | (age > 100)) & ~np.isnat(birth) & ~np.isnat(enr) & ~(enr < birth)
-        if bad.any():
-            pos = np.flatnonzero(bad)
-            ctx.rows(
-                "range",
-                pos,
-                "birth_date",
-                [str(x)[:10] for x in birth[pos]],
-                lambda v, p: (
-                    f"birth_date {v} gives age {age[p]:.1f} at enrollment, outside the plausible range 10-100"
-                ),
-                action="",
-            )
+        if ctx.date_rows(
+            "range",
+            bad,
+            "birth_date",
+            birth,
+            lambda v, p: (
+                f"birth_date {v} gives age {age[p]:.1f} at enrollment, outside the plausible range 10-100"
+            ),
+        ):
             errors |= bad
     if name == "matches":
         start, end = _dates(frame, "match_date"), _dates(frame, "end_date")
         bad = end < start
-        if bad.any():
-            pos = np.flatnonzero(bad)
-            ctx.rows(
-                "end_before_start",
-                pos,
-                "end_date",
-                [str(x)[:10] for x in end[pos]],
-                lambda v, p: f"end_date {v} is before match_date {str(start[p])[:10]}",
-                action="",
-            )
+        if ctx.date_rows(
+            "end_before_start",
+            bad,
+            "end_date",
+            end,
+            lambda v, p: f"end_date {v} is before match_date {str(start[p])[:10]}",
+        ):
             errors |= bad
 
 
@@ -1384,18 +1387,15 @@ def _cross_rules(
         for c in cols:
             dc = _dates(frame, c)
             late = dc > np.datetime64(as_of.to_datetime64(), "ns")
-            if late.any():
-                pos = np.flatnonzero(late)
-                ctx.rows(
-                    "after_as_of",
-                    pos,
-                    c,
-                    [str(x)[:10] for x in dc[pos]],
-                    lambda v, _p, c=c: (
-                        f"{c} {v} is after the data cut-off as_of {as_of.date().isoformat()}"
-                    ),
-                    action="",
-                )
+            ctx.date_rows(
+                "after_as_of",
+                late,
+                c,
+                dc,
+                lambda v, _p, c=c: (
+                    f"{c} {v} is after the data cut-off as_of {as_of.date().isoformat()}"
+                ),
+            )
     if pidx is not None:
         p = built["participants"].frame
         ok = pidx >= 0
@@ -1422,19 +1422,15 @@ def _cross_rules(
             np.less(d[blk], e_blk, out=before[blk])
             if unknown is not None:
                 np.logical_or(np.isnat(d[blk]), np.isnat(e_blk), out=unknown[blk])
-        if bad.any():
-            pos = np.flatnonzero(bad)
-            ctx.rows(
-                "before_birth",
-                pos,
-                date_col,
-                [str(x)[:10] for x in d[pos]],
-                lambda v, q: (
-                    f"{date_col} {v} is before the participant's birth_date "
-                    f"{str(at(birth_p, q))[:10]}"
-                ),
-                action="",
-            )
+        if ctx.date_rows(
+            "before_birth",
+            bad,
+            date_col,
+            d,
+            lambda v, q: (
+                f"{date_col} {v} is before the participant's birth_date {str(at(birth_p, q))[:10]}"
+            ),
+        ):
             b.error_rows |= bad
         if unknown is not None:
             frame["before_enrollment"] = pd.arrays.BooleanArray(before, unknown)
@@ -1463,19 +1459,16 @@ def _cross_rules(
                 days = (d - ref).astype("timedelta64[D]").astype("float64")
                 with np.errstate(invalid="ignore"):
                     far = (tp == point) & ((days < lo) | (days > hi))
-                if far.any():
-                    pos = np.flatnonzero(far)
-                    ctx.rows(
-                        "assessment_window",
-                        pos,
-                        "assessment_date",
-                        [str(x)[:10] for x in d[pos]],
-                        lambda v, q, days=days, point=point, lo=lo, hi=hi, refname=refname: (
-                            f"{point} assessment on {v} is {days[q]:+.0f} days from {refname} "
-                            f"(expected {lo:+d} to {hi:+d} days)"
-                        ),
-                        action="",
-                    )
+                ctx.date_rows(
+                    "assessment_window",
+                    far,
+                    "assessment_date",
+                    d,
+                    lambda v, q, days=days, point=point, lo=lo, hi=hi, refname=refname: (
+                        f"{point} assessment on {v} is {days[q]:+.0f} days from {refname} "
+                        f"(expected {lo:+d} to {hi:+d} days)"
+                    ),
+                )
     if not spec.key:
         dv = b.dates.get(date_col)
         codes = (
