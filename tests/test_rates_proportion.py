@@ -25,6 +25,23 @@ ATOL_BOUNDARY = 1e-12
 WILSON_MEAN_COVERAGE_TOL = 0.01
 #: floating-point slack when checking that Clopper-Pearson coverage is >= nominal
 EXACT_COVERAGE_SLACK = 1e-9
+#: limits printed to 3 decimals: half a unit in the last printed digit, plus 2e-6 for
+#: one pair of cells that sits on a rounding boundary (x = 3 upper 0.7654988 is printed
+#: 0.766 and its mirror, x = 4 lower 0.2345012, 0.234: the table's own computation was
+#: a little above .xxx5 there; measured excess 1.25e-6)
+PRINTED_3DP = 5e-4 + 2e-6
+
+#: Brown, Cai & DasGupta (2001), Appendix Table A.1, 95% limits of the modified Jeffreys
+#: interval, row n = 7 (x = 0..4; the table gives x <= n/2, the rest by symmetry).
+#: Transcribed from the table as cited in Boost.Histogram's test suite
+#: (test/utility_jeffreys_interval_test.cpp); the paper itself is not in our stored sources.
+BCD_TABLE_A1_N7 = {
+    0: (0.000, 0.410),
+    1: (0.000, 0.501),
+    2: (0.065, 0.648),
+    3: (0.139, 0.766),
+    4: (0.234, 0.861),
+}
 
 SM_NAMES = {
     "wilson": "wilson",
@@ -89,11 +106,39 @@ def test_independent_formulas_written_here() -> None:
         assert t["estimate"][0] == pytest.approx(p)
 
 
-def test_jeffreys_boundary_convention_of_brown_cai_dasgupta() -> None:
+def test_jeffreys_boundary_convention_lower_0_at_x0_upper_1_at_xn() -> None:
     lo, hi = binomial_ci(np.array([0, 10]), np.array([10, 10]), method="jeffreys", conf_level=0.95)
     assert lo[0] == 0.0 and hi[1] == 1.0
     # the other end is the ordinary Beta(1/2, n + 1/2) quantile
     assert hi[0] == pytest.approx(stats.beta.ppf(0.975, 0.5, 10.5), rel=RTOL_INDEPENDENT)
+
+
+def test_modified_jeffreys_reproduces_brown_cai_dasgupta_table_a1() -> None:
+    n = 7
+    x = np.arange(n + 1)
+    lo, hi = binomial_ci(x, np.full(n + 1, n), method="jeffreys_modified", conf_level=0.95)
+    for k, (t_lo, t_hi) in BCD_TABLE_A1_N7.items():
+        assert abs(lo[k] - t_lo) <= PRINTED_3DP, (k, lo[k], t_lo)
+        assert abs(hi[k] - t_hi) <= PRINTED_3DP, (k, hi[k], t_hi)
+        # the other half of the row by the table's symmetry: [1 - U(x), 1 - L(x)] at n - x
+        assert abs(lo[n - k] - (1 - t_hi)) <= PRINTED_3DP
+        assert abs(hi[n - k] - (1 - t_lo)) <= PRINTED_3DP
+    # through the public function too (x = 2 of 7)
+    t = proportion(_frame(2, 7), "y", method="modified_jeffreys").table
+    assert abs(t["ci_lower"][0] - 0.065) <= PRINTED_3DP
+    assert abs(t["ci_upper"][0] - 0.648) <= PRINTED_3DP
+
+
+def test_plain_jeffreys_matches_table_a1_only_where_unmodified() -> None:
+    n = 7
+    lo, hi = binomial_ci(np.arange(n + 1), np.full(n + 1, n), method="jeffreys", conf_level=0.95)
+    for k in (2, 3, 4):  # interior cells: the modification does not touch them
+        t_lo, t_hi = BCD_TABLE_A1_N7[k]
+        assert abs(lo[k] - t_lo) <= PRINTED_3DP and abs(hi[k] - t_hi) <= PRINTED_3DP
+    # at x = 0 the plain upper limit (0.292) is well below the modified 0.410, and at
+    # x = 1 the plain lower limit is 0.016, not 0
+    assert hi[0] < BCD_TABLE_A1_N7[0][1] - 0.1
+    assert lo[1] > 0.01
 
 
 def _coverage(method: str, n: int, ps: np.ndarray, level: float = 0.95) -> np.ndarray:
@@ -120,6 +165,19 @@ def test_exact_coverage_by_binomial_sums() -> None:
     assert all(abs(m - 0.95) < 2 * WILSON_MEAN_COVERAGE_TOL for m in wilson_means)
     # ... while Wald falls clearly short (their headline finding)
     assert np.mean(wald_means) < 0.93
+
+
+def test_modified_jeffreys_lifts_coverage_near_the_boundary() -> None:
+    """BCD §4.1.2: the modification removes the plain interval's coverage dips near 0."""
+    ps = np.linspace(0.0005, 0.05, 200)
+    ns = range(10, 201, 5)
+    plain = min(_coverage("jeffreys", n, ps).min() for n in ns)
+    modified = min(_coverage("jeffreys_modified", n, ps).min() for n in ns)
+    # measured: plain 0.878, modified 0.927
+    assert plain < 0.90 and modified > 0.92
+    grid = np.linspace(0.005, 0.995, 397)
+    mean = np.mean([_coverage("jeffreys_modified", n, grid).mean() for n in ns])
+    assert abs(mean - 0.95) < WILSON_MEAN_COVERAGE_TOL
 
 
 def test_real_data_counts_rossi_and_uis() -> None:

@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 from scipy import special, stats
 
-RateMethod = Literal["wilson", "exact", "jeffreys", "agresti_coull", "wald"]
+RateMethod = Literal["wilson", "exact", "jeffreys", "jeffreys_modified", "agresti_coull", "wald"]
 
 #: Accepted spellings of each proportion CI method (R/statsmodels names included).
 METHOD_ALIASES: dict[str, str] = {
@@ -22,6 +22,8 @@ METHOD_ALIASES: dict[str, str] = {
     "clopper-pearson": "exact",
     "beta": "exact",
     "jeffreys": "jeffreys",
+    "jeffreys_modified": "jeffreys_modified",
+    "modified_jeffreys": "jeffreys_modified",
     "agresti_coull": "agresti_coull",
     "agresti-coull": "agresti_coull",
     "wald": "wald",
@@ -32,6 +34,7 @@ METHOD_LABELS: dict[str, str] = {
     "wilson": "Wilson score",
     "exact": "Clopper-Pearson exact",
     "jeffreys": "Jeffreys (equal-tailed)",
+    "jeffreys_modified": "Jeffreys, Brown-Cai-DasGupta modification",
     "agresti_coull": "Agresti-Coull",
     "wald": "Wald",
 }
@@ -66,9 +69,21 @@ def binomial_ci(
         elif method == "jeffreys":
             lo = special.betaincinv(x + 0.5, nn - x + 0.5, alpha / 2.0)
             hi = special.betaincinv(x + 0.5, nn - x + 0.5, 1.0 - alpha / 2.0)
-            # Brown, Cai & DasGupta (2001, section 4.1.2): lower = 0 at x = 0, upper = 1 at x = n
+            # the convention of R DescTools::BinomCI: lower = 0 at x = 0 and
+            # upper = 1 at x = n; the other end stays the Beta quantile
             lo = np.where(x == 0, 0.0, lo)
             hi = np.where(x == nn, 1.0, hi)
+        elif method == "jeffreys_modified":
+            # Brown, Cai & DasGupta (2001, section 4.1.2): at x = 0 the upper limit is the
+            # Clopper-Pearson one, 1 - (alpha/2)^(1/n), and the lower limit is 0 at x = 0
+            # and x = 1 (mirrored at x = n and n - 1), which removes the coverage dips
+            # of the plain interval near p = 0 and 1.
+            lo = special.betaincinv(x + 0.5, nn - x + 0.5, alpha / 2.0)
+            hi = special.betaincinv(x + 0.5, nn - x + 0.5, 1.0 - alpha / 2.0)
+            edge = (alpha / 2.0) ** (1.0 / nn)
+            # the x = 0 and x = n rules take precedence (they decide n = 1)
+            lo = np.where(x == nn, edge, np.where(x <= 1, 0.0, lo))
+            hi = np.where(x == 0, 1.0 - edge, np.where(x >= nn - 1, 1.0, hi))
         elif method == "agresti_coull":
             z = z_value(conf_level)
             nt = nn + z * z

@@ -55,8 +55,9 @@ def proportion(
         excluded and counted.
     method
         ``"wilson"`` (default), ``"exact"`` (Clopper-Pearson), ``"jeffreys"``,
-        ``"agresti_coull"`` or ``"wald"``. Aliases ``"clopper_pearson"``, ``"beta"``,
-        ``"score"``, ``"normal"`` are accepted.
+        ``"jeffreys_modified"``, ``"agresti_coull"`` or ``"wald"``. Aliases
+        ``"clopper_pearson"``, ``"beta"``, ``"score"``, ``"normal"``,
+        ``"modified_jeffreys"`` are accepted.
     conf_level
         Confidence level, default 0.95.
 
@@ -74,7 +75,10 @@ def proportion(
     - exact (Clopper-Pearson): ``Beta(α/2; x, n-x+1)`` to ``Beta(1-α/2; x+1, n-x)``,
       with 0 at ``x = 0`` and 1 at ``x = n``;
     - Jeffreys: equal-tailed ``Beta(x+½, n-x+½)`` quantiles, lower limit 0 at ``x = 0``
-      and upper limit 1 at ``x = n`` (Brown, Cai & DasGupta 2001, §4.1.2);
+      and upper limit 1 at ``x = n`` (the convention of R DescTools ``BinomCI``);
+    - modified Jeffreys (Brown, Cai & DasGupta 2001, §4.1.2 and Table A.1): as Jeffreys,
+      but the upper limit at ``x = 0`` is ``1 - (α/2)^(1/n)`` and the lower limit is 0 at
+      ``x = 0`` and ``x = 1`` (mirrored at ``x = n`` and ``n - 1``);
     - Agresti-Coull: Wald interval around ``p̃ = (x + z²/2)/(n + z²)`` with ``ñ = n + z²``,
       clipped to [0, 1];
     - Wald: ``p ± z sqrt(p(1-p)/n)``, clipped to [0, 1] (poor coverage: for comparison only).
