@@ -1,10 +1,12 @@
-"""cumulative_incidence: Aalen-Johansen against lifelines, Gray's test against a scalar re-derivation
-and the log-rank score, competing events from recidivism(...), bad inputs."""
+"""cumulative_incidence: Aalen-Johansen against lifelines, CIF and Gray's test against R cmprsk::cuminc
+output printed for the BMT data, Gray's test against a scalar re-derivation and the log-rank score,
+competing events from recidivism(...), bad inputs."""
 
 from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,12 @@ from recoverystats.survival.cif import gray_test_arrays
 #: Independent implementations (lifelines, a direct loop here).
 RTOL_IMPL = 1e-6
 EXACT = 1e-12
+#: Published output printed to 7 decimals (knitr::kable, Gray's test): half a unit in the last digit.
+HALF_UNIT_7DP = 5e-8
+#: Published output printed to 4 decimals (CIF estimates): half a unit in the last digit.
+HALF_UNIT_4DP = 5e-5
+
+DATA = Path(__file__).resolve().parent / "data"
 
 
 def _competing(n: int, seed: int, groups=("a", "b", "c"), tied: bool = False) -> pd.DataFrame:
@@ -71,6 +79,61 @@ def test_cif_plus_competing_cif_plus_survival_is_one():
     f2 = cumulative_incidence(d, time="time", event="status", cause=2).table
     s = survival_curve(d.assign(any=(d.status > 0).astype(int)), time="time", event="any").table
     assert_allclose(f1["estimate"] + f2["estimate"] + s["estimate"], 1.0, rtol=EXACT)
+
+
+# -- published reference: R cmprsk::cuminc on the BMT data --------------------------------
+
+def _bmt() -> pd.DataFrame:
+    """Klein & Moeschberger's bone marrow transplant data as CAMIS ships it (tests/data/README.md)."""
+    d = pd.read_csv(DATA / "bmt_camis.tsv", sep="\t")
+    assert d.shape == (137, 4)
+    labels = {1: "ALL", 2: "AML-Low Risk", 3: "AML-High Risk"}
+    return d.assign(group=d["Group"].map(labels), years=d["T"] / 365.25)
+
+
+# Gray's test per cause, as printed: (statistic, p-value); df = 2 for both.
+CMPRSK_BMT_GRAY = {1: (11.9228820, 0.0025762), 2: (0.1374108, 0.9336017)}
+# Relapse CIF of the AML-Low Risk group at 0.5, 1, 1.5, 2, 3 years, as printed.
+CMPRSK_BMT_CIF_TIMES = [0.5, 1.0, 1.5, 2.0, 3.0]
+CMPRSK_BMT_CIF_AML_LOW = [0.0000, 0.0741, 0.1296, 0.1481, 0.1667]
+
+
+def test_matches_r_cmprsk_cuminc_on_bmt():
+    """CIF and Gray's test against R ``cmprsk::cuminc`` (Gray's own implementation) on published data.
+
+    Source: CAMIS (PHUSE), https://github.com/PSIAIMS/CAMIS, page ``R/survival_cif`` (rendered
+    output in ``_freeze/R/survival_cif/execute-results/html.json`` and ``R/survival_cif.html``;
+    cmprsk 2.2-12 through tidycmprsk 1.1.0, R 4.4). The R call there::
+
+        bmt <- mutate(bmt, Group = factor(Group, 1:3, c('ALL', 'AML-Low Risk', 'AML-High Risk')),
+                      Status = factor(Status, 0:2, c('Censored', 'Relapse', 'Death')),
+                      TYears = T / 365.25)
+        cif.1 <- tidycmprsk::cuminc(Surv(TYears, Status) ~ Group, data = bmt)  # cmprsk::cuminc, rho = 0
+        glance(cif.1)                                          # Gray's test per cause
+        tidy(cif.1, times = c(0.5, 1, 1.5, 2, 3))              # CIF at the times
+
+    Data: the same page's ``data/bmt.txt`` (tests/data/bmt_camis.tsv; KMsurv::bmt). Event times are
+    tied across causes and groups (e.g. day 48: a relapse in one group and a death in another),
+    so cmprsk's handling of ties is exercised. Gray's statistic and p-value are printed to 7
+    decimals, the CIF to 4: tolerance half a unit in the last printed digit.
+
+    Not compared: the printed ``std.error`` (0.0360, 0.0463, 0.0489, 0.0514 at 1-3 years) is
+    cmprsk's Aalen (1978) variance; ours is the delta-method variance of SAS ``error=delta`` and
+    lifelines (0.0356, 0.0457, 0.0483, 0.0507 here), checked against lifelines above.
+    """
+    d = _bmt()
+    for cause, (stat, p) in CMPRSK_BMT_GRAY.items():
+        gt = cumulative_incidence(d, time="years", event="Status", cause=cause, by="group").gray_test
+        assert_allclose(gt.statistic, stat, rtol=0, atol=HALF_UNIT_7DP)
+        assert_allclose(gt.p_value, p, rtol=0, atol=HALF_UNIT_7DP)
+        assert gt.table["df"].iloc[0] == 2
+    res = cumulative_incidence(d, time="years", event="Status", cause=1, by="group")
+    at = res.at(CMPRSK_BMT_CIF_TIMES)
+    aml_low = at[at["group"] == "AML-Low Risk"]
+    assert_allclose(aml_low["estimate"], CMPRSK_BMT_CIF_AML_LOW, rtol=0, atol=HALF_UNIT_4DP)
+    # Nobody in that group is censored before day 847, so up to 2 years the CIF is the plain
+    # proportion relapsed out of 54 (0, 4, 7, 8): an exact check of the printed values' source.
+    assert_allclose(aml_low["estimate"].iloc[:4], np.array([0, 4, 7, 8]) / 54, rtol=EXACT, atol=1e-15)
 
 
 def _gray_loop(time, status, group, rho=0.0):
