@@ -842,7 +842,7 @@ def _build_table(raw: RawTable) -> _Built:
             continue  # nothing missing (the usual case): no per-row pass
         miss = frame[req].isna().to_numpy()
         if miss.any():
-            miss &= ~_cell_flagged(ctx, req, n)
+            miss = miss & ~_cell_flagged(ctx, req, n)
         if miss.any():
             pos = np.flatnonzero(miss)
             ctx.rows(

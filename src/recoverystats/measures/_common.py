@@ -258,7 +258,7 @@ def usable_events(prog: ProgramData, types: Sequence[str], as_of_day: float, *,
     keep = ev["event_type"].isin(list(types)).fillna(False).to_numpy(dtype=bool)
     if honor_history_flag and "before_enrollment" in ev:
         hist = ev["before_enrollment"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-        keep &= ~hist
+        keep = keep & ~hist
     ev = ev.loc[keep]
     day = to_days(ev["event_date"])
     pos = positions(prog, ev["participant_id"])
