@@ -643,12 +643,16 @@ def _str(values: np.ndarray) -> pd.Series:
 
 
 def _take_str(labels: np.ndarray, codes: np.ndarray) -> pd.Series:
-    """``labels[codes]`` as a ``string`` Series (codes < 0 are missing); labels are shared objects."""
-    lab = np.empty(len(labels) + 1, dtype=object)
-    lab[:-1] = labels
-    lab[-1] = pd.NA
-    codes = np.asarray(codes)
-    return pd.Series(pd.arrays.StringArray(lab[np.where(codes < 0, len(labels), codes)]))
+    """``labels[codes]`` as a ``string`` Series (codes < 0 are missing).
+
+    The labels are converted once and then taken, so the result has the default
+    ``string`` storage of the installed pandas (python objects under pandas 2, pyarrow
+    under pandas 3) like every other ``string`` column; building a ``StringArray``
+    directly would give python storage under a pyarrow dtype on pandas 3, which
+    ``merge`` cannot join.
+    """
+    lab = pd.array(np.asarray(labels, dtype=object), dtype="string")
+    return pd.Series(lab.take(np.asarray(codes, dtype=np.intp), allow_fill=True))
 
 
 def _dates(base: np.datetime64, days: np.ndarray) -> np.ndarray:
