@@ -289,6 +289,9 @@ def test_object_dtype_01_outcome_is_accepted(program):
     a = odds_ratios(program.assign(rearrest=program.rearrest.astype(object)), "rearrest", exposure="group")
     b = odds_ratios(program, "rearrest", exposure="group")
     assert_allclose(a.table["log_odds"], b.table["log_odds"], rtol=RTOL)
+    # text '0'/'1': object dtype under pandas 2, the default str dtype under pandas 3
+    c = odds_ratios(program.assign(rearrest=program.rearrest.astype(str)), "rearrest", exposure="group")
+    assert_allclose(c.table["log_odds"], b.table["log_odds"], rtol=RTOL)
 
 
 def test_constant_covariate(program):

@@ -89,7 +89,9 @@ class FittedModel:
 
 
 def _binary_outcome(s: pd.Series, column: str) -> np.ndarray:
-    if s.dtype == object:
+    # text 0/1 is object dtype under pandas 2 and the default ``str`` dtype (a StringDtype
+    # with NaN as its missing value) under pandas 3: convert both alike
+    if s.dtype == object or (isinstance(s.dtype, pd.StringDtype) and s.dtype.na_value is np.nan):
         converted = pd.to_numeric(s, errors="coerce")
         if not converted.isna().any():
             s = converted
