@@ -568,7 +568,7 @@ def suppress(
         if isinstance(force, pd.DataFrame):
             fm = force.reset_index(drop=True)
             for c in fm.columns:
-                for i in np.flatnonzero(fm[c].fillna(False).to_numpy(dtype=bool)):
+                for i in np.flatnonzero(fm[c].to_numpy(dtype=bool, na_value=False)):
                     forced.append((int(i), str(c)))
         else:
             forced = [(int(i), str(c)) for i, c in force]

@@ -291,7 +291,7 @@ def _new_data(model, result, data: pd.DataFrame):
     d = data
     notes = []
     if "eligible" in d.columns:
-        d = d.loc[d["eligible"].fillna(False).astype(bool).to_numpy()]
+        d = d.loc[d["eligible"].to_numpy(dtype=bool, na_value=False)]
     if result.outcome not in d.columns:
         raise InvalidParameterError(f"data: outcome column {result.outcome!r} not found in the new data.")
     needed = [result.outcome]

@@ -291,7 +291,7 @@ def odds_ratios(
                 f"{elig.dtype} with values such as {pd.unique(elig)[:5].tolist()!r}. Convert it (e.g. "
                 "df['eligible'] = df['eligible'] == 'yes') or drop the column to use every row."
             )
-        mask = elig.fillna(False).astype(bool).to_numpy()
+        mask = elig.to_numpy(dtype=bool, na_value=False)  # missing = not eligible, any dtype
         n_inel = int((~mask).sum())
         if n_inel:
             data = df.loc[mask]

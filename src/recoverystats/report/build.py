@@ -467,7 +467,9 @@ class _Context:
         eng = self.measures.get("engagement")
         if eng is not None:
             e_ok = eng.set_index(eng["participant_id"].astype(str))["engaged"].reindex(p["participant_id"].astype(str))
-            engaged = (e_ok.fillna(False).astype(bool).to_numpy()) & matched.to_numpy()
+            # engaged is float (1.0/0.0/NaN): missing counts as not engaged, without
+            # fillna(False) on a float column (deprecated in pandas 3)
+            engaged = e_ok.to_numpy(dtype=bool, na_value=False) & matched.to_numpy()
         else:
             engaged = np.zeros(n_all, dtype=bool)
         fu = self.measures.get("followup")
