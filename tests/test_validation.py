@@ -476,6 +476,19 @@ def test_blank_line_in_the_middle_keeps_line_numbers(tmp_path):
     assert f["line"] == 5  # header 1, row 2, blank 3, row 4, bad row 5
 
 
+def test_blank_lines_above_the_header_count_in_line_numbers(tmp_path):
+    # found by the hypothesis property test: a blank first line plus a ragged row made
+    # the rows after it numbered two lines too early (line 3 reported twice)
+    bad = "\n \n" + PARTICIPANTS.replace(
+        "002,2025-02-01,comparison,south", "002,2025-02-01,comparison,south,extra"
+    ).replace("2025-03-15", "2025-02-30")
+    found = raised(tmp_path, {"participants.csv": bad})
+    assert one(found, "field_count")["line"] == 5  # blank 1, blank 2, header 3, row 4, ragged 5
+    assert one(found, "date_impossible")["line"] == 6
+    prog = load(tmp_path / "ok", {"participants.csv": "\r\n" + PARTICIPANTS})
+    assert prog.participants["participant_id"].tolist() == ["001", "002", "003"]
+
+
 def test_whitespace_around_ids_is_stripped(tmp_path):
     events = EVENTS.replace("001,", " 001 ,").replace("002,2025", "002\t,2025")
     prog = load(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": events})

@@ -315,12 +315,16 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
     delimiter = opts.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
     with open(path, "rb") as fh:
         head = fh.read(1 << 16)
+        start = 3 if head[:3] == b"\xef\xbb\xbf" else 0
+        if opts.header_row is None:
+            # blank lines above the header: the header is the first non-blank line, and
+            # data line numbers count the blank lines (as a text editor shows them)
+            header_row = 1 + _leading_blank_lines(head if _NONSPACE.search(head, start) else data(), start)
         while len(head.splitlines()) <= header_row and len(head) < size:
             more = fh.read(1 << 20)
             if not more:
                 break
             head += more
-    start = 3 if head[:3] == b"\xef\xbb\xbf" else 0
     if _NONSPACE.search(head, start) is None and (
         len(head) >= size or _NONSPACE.search(data(), start) is None
     ):
@@ -545,6 +549,16 @@ def _is_utf8(data: bytes, start: int) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def _leading_blank_lines(data: bytes, start: int) -> int:
+    """How many blank or whitespace-only lines come before the first non-blank one."""
+    m = _NONSPACE.search(data, start)
+    if m is None:
+        return 0
+    prefix = data[start : m.start()]
+    cut = max(prefix.rfind(b"\n"), prefix.rfind(b"\r"))
+    return len(prefix[: cut + 1].splitlines()) if cut >= 0 else 0
 
 
 def _has_inner_blank(data: bytes, start: int) -> bool:
