@@ -401,6 +401,14 @@ def test_missing_covariate_rows_excluded(rossi):
     res = hazard_ratios(d, time="week", event="arrest", exposure="fin", adjust=["age"])
     assert res.n_used == 429 and res.n_excluded == 3
     assert any("3 row(s) with missing values excluded" in n for n in res.notes)
+    with pytest.raises(DataValidationError, match="missing values in model columns") as info:
+        hazard_ratios(d, time="week", event="arrest", exposure="fin", adjust=["age"], missing="raise")
+    assert info.value.problems == ["column 'age': 3 missing"]
+    # complete data: "raise" fits exactly as "drop"
+    full = hazard_ratios(rossi, time="week", event="arrest", exposure="fin", missing="raise")
+    assert full.n_excluded == 0
+    with pytest.raises(InvalidParameterError, match="missing"):
+        hazard_ratios(rossi, time="week", event="arrest", exposure="fin", missing="ignore")
 
 
 def test_concordance_engine_with_heavy_ties_matches_lifelines():

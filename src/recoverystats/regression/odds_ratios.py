@@ -167,7 +167,9 @@ def odds_ratios(
     missing
         ``"raise"`` (default) stops when a used column has missing values, naming
         the columns and counts; ``"drop"`` fits complete cases and records how many
-        rows were dropped in ``n_excluded`` and ``.notes``.
+        rows were dropped in ``n_excluded`` and ``.notes``. (``hazard_ratios`` takes
+        the same argument but drops by default: measure tables leave ``time_days``
+        missing for people enrolled after ``as_of``.)
     max_iter
         Maximum Newton iterations.
 

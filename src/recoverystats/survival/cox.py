@@ -38,6 +38,7 @@ from recoverystats.survival._km import km_arrays
 __all__ = ["hazard_ratios", "Ties"]
 
 Ties = Literal["efron", "breslow"]
+Missing = Literal["drop", "raise"]
 
 _MIN_CLUSTERS = 20
 #: |log HR| beyond which a coefficient is treated as diverging (HR > 22,000).
@@ -60,6 +61,7 @@ def hazard_ratios(
     strata: str | Sequence[str] | None = None,
     cluster: str | None = None,
     entry: str | None = None,
+    missing: Missing = "drop",
     conf_level: float = 0.95,
 ) -> HazardRatioResult:
     """Cox proportional-hazards regression: hazard ratios with CIs and model tests.
@@ -97,6 +99,14 @@ def hazard_ratios(
         Delayed entry (left truncation): a person is in the risk set at t only when
         ``entry < t <= time`` (R ``Surv(entry, time, event)``), e.g. time measured from
         release for people who enrolled later. Must be < ``time``.
+    missing : {"drop", "raise"}
+        ``"drop"`` (default) fits the complete cases: rows with a missing value in any
+        column used (time, event, covariates, strata, entry) are excluded, counted in
+        ``n_excluded`` and listed per column in ``notes``. Measure tables have missing
+        ``time_days`` for people enrolled after ``as_of``, which this drops.
+        ``"raise"`` stops with a ``DataValidationError`` naming each column and its
+        count instead. (``odds_ratios`` raises by default, because a fixed-window table
+        marks incomplete windows in ``eligible``, not by missing values.)
     conf_level : float
         Confidence level of the Wald intervals.
 
@@ -135,6 +145,7 @@ def hazard_ratios(
     (-658.748, 0.684)
     """
     check_option("ties", ties, Ties)
+    check_option("missing", missing, Missing)
     level = check_conf_level(conf_level)
     strata_cols = as_column_list(strata)
     rhs = None
@@ -157,6 +168,14 @@ def hazard_ratios(
         df, cluster_note = singleton_clusters(df, cluster)
     others = [*model_cols, *strata_cols, *([cluster] if cluster else []), *([entry] if entry else [])]
     prep = prepare(df, time=time, event=event, others=others)
+    if missing == "raise" and prep.n_excluded:
+        used = dict.fromkeys([time, event, *others])
+        counts = {c: int(df[c].isna().sum()) for c in used}
+        raise DataValidationError(
+            "hazard_ratios: missing values in model columns (pass missing='drop' to fit complete cases, "
+            "or impute first).",
+            [f"column {c!r}: {k} missing" for c, k in counts.items() if k],
+        )
     frame, t, e = prep.frame, prep.time, prep.event
     notes = list(prep.notes) + ([cluster_note] if cluster_note else [])
     design = build_design(frame, spec, intercept=False)
