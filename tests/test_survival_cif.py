@@ -1,6 +1,7 @@
 """cumulative_incidence: Aalen-Johansen against lifelines, CIF and Gray's test against R cmprsk::cuminc
-output printed for the BMT data, Gray's test against a scalar re-derivation and the log-rank score,
-competing events from recidivism(...), bad inputs."""
+output printed for the BMT data, cmprsk's Aalen variance (SEs and CIs as printed, a transliteration
+of its Fortran, a closed form without competing events, a hand-worked example), Gray's test against a
+scalar re-derivation and the log-rank score, competing events from recidivism(...), bad inputs."""
 
 from __future__ import annotations
 
@@ -117,9 +118,9 @@ def test_matches_r_cmprsk_cuminc_on_bmt():
     so cmprsk's handling of ties is exercised. Gray's statistic and p-value are printed to 7
     decimals, the CIF to 4: tolerance half a unit in the last printed digit.
 
-    Not compared: the printed ``std.error`` (0.0360, 0.0463, 0.0489, 0.0514 at 1-3 years) is
-    cmprsk's Aalen (1978) variance; ours is the delta-method variance of SAS ``error=delta`` and
-    lifelines (0.0356, 0.0457, 0.0483, 0.0507 here), checked against lifelines above.
+    The printed ``std.error`` and CI bounds are cmprsk's Aalen (1978) variance, compared with
+    ``variance="aalen"`` in the next test; the default delta-method variance (SAS ``error=delta``,
+    lifelines; 0.0356, 0.0457, 0.0483, 0.0507 here) is checked against lifelines above.
     """
     d = _bmt()
     for cause, (stat, p) in CMPRSK_BMT_GRAY.items():
@@ -134,6 +135,166 @@ def test_matches_r_cmprsk_cuminc_on_bmt():
     # Nobody in that group is censored before day 847, so up to 2 years the CIF is the plain
     # proportion relapsed out of 54 (0, 4, 7, 8): an exact check of the printed values' source.
     assert_allclose(aml_low["estimate"].iloc[:4], np.array([0, 4, 7, 8]) / 54, rtol=EXACT, atol=1e-15)
+
+
+# The same tidy() output, same page and call: std.error = sqrt(cmprsk's variance) and conf.low/conf.high
+# (tidycmprsk add_conf.int(): F^exp(-/+ qnorm(0.975) SE / (F log F)), i.e. the log(-log F) interval),
+# as printed to 4 decimals. At 0.5 years F = 0: std.error 0.0000 and both bounds NA (ours are 0).
+CMPRSK_BMT_SE_AML_LOW = [0.0000, 0.0360, 0.0463, 0.0489, 0.0514]
+CMPRSK_BMT_CI_AML_LOW = {1.0: (0.0234, 0.1646), 1.5: (0.0563, 0.2344), 2.0: (0.0685, 0.2565), 3.0: (0.0813, 0.2783)}
+
+
+def test_aalen_variance_matches_r_cmprsk_se_and_ci_on_bmt():
+    """``variance="aalen"`` reproduces the SEs and log-log CIs R ``tidycmprsk::tidy(cuminc(...))`` prints.
+
+    Source and call as in ``test_matches_r_cmprsk_cuminc_on_bmt`` (CAMIS ``R/survival_cif``,
+    ``_freeze/R/survival_cif/execute-results/html.json``; cmprsk 2.2-12, tidycmprsk 1.1.0): the
+    ``std.error``, ``conf.low`` and ``conf.high`` columns of the relapse rows for AML-Low Risk.
+    Tolerance: half a unit in the 4th decimal. The delta-method SEs miss them by 4e-4 to 7e-4.
+    """
+    d = _bmt()
+    res = cumulative_incidence(d, time="years", event="Status", cause=1, by="group", variance="aalen")
+    assert res.method == "aalen-johansen (log-log CI, Aalen variance as R cmprsk)"
+    at = res.at(CMPRSK_BMT_CIF_TIMES)
+    aml_low = at[at["group"] == "AML-Low Risk"].set_index("time")
+    assert_allclose(aml_low["estimate"], CMPRSK_BMT_CIF_AML_LOW, rtol=0, atol=HALF_UNIT_4DP)
+    assert_allclose(aml_low["std_error"], CMPRSK_BMT_SE_AML_LOW, rtol=0, atol=HALF_UNIT_4DP)
+    times = list(CMPRSK_BMT_CI_AML_LOW)
+    lower, upper = (np.array([CMPRSK_BMT_CI_AML_LOW[t][i] for t in times]) for i in (0, 1))
+    assert_allclose(aml_low.loc[times, "ci_lower"], lower, rtol=0, atol=HALF_UNIT_4DP)
+    assert_allclose(aml_low.loc[times, "ci_upper"], upper, rtol=0, atol=HALF_UNIT_4DP)
+    assert aml_low.loc[0.5, "ci_lower"] == 0.0 and aml_low.loc[0.5, "ci_upper"] == 0.0
+    # The check discriminates: the default (delta-method) SEs are outside the tolerance.
+    delta = cumulative_incidence(d, time="years", event="Status", cause=1, by="group").at(CMPRSK_BMT_CIF_TIMES)
+    miss = np.abs(delta[delta["group"] == "AML-Low Risk"]["std_error"].to_numpy() - CMPRSK_BMT_SE_AML_LOW)[1:]
+    assert miss.min() > 5 * HALF_UNIT_4DP
+
+
+def _cinc_loop(y, ic, icc):
+    """R cmprsk's Fortran ``cinc`` (src/cincsub.f) transliterated line by line, scalar loops (independent).
+
+    y sorted times; ic 1 for an event of any cause; icc 1 for the cause of interest. Returns the
+    step-function corners x, f, v as cmprsk does (x[0] = 0; two corners per cause-event time;
+    the last corner at the largest follow-up time).
+    """
+    n = len(y)
+    x, f, v = [0.0], [0.0], [0.0]
+    fk, v1, v2, v3 = 1.0, 0.0, 0.0, 0.0
+    rs = float(n)
+    ll = 0
+    while ll < n:
+        lend = ll
+        while lend + 1 < n and y[lend + 1] == y[ll]:
+            lend += 1
+        nd1 = int(sum(icc[ll:lend + 1]))
+        nd2 = int(sum(ic[ll:lend + 1])) - nd1
+        nd = nd1 + nd2
+        if nd > 0:
+            fkn = fk * (rs - nd) / rs
+            if nd1 > 0:
+                f.append(f[-1])
+                f.append(f[-1] + fk * nd1 / rs)
+            if nd2 > 0 and fkn > 0:
+                t5 = 1 - (nd2 - 1.0) / (rs - 1.0) if nd2 > 1 else 1.0
+                t6 = fk * fk * t5 * nd2 / (rs * rs)
+                t3 = 1.0 / fkn
+                t4 = f[-1] / fkn
+                v1 += t4 * t4 * t6
+                v2 += t3 * t4 * t6
+                v3 += t3 * t3 * t6
+            if nd1 > 0:
+                t5 = 1 - (nd1 - 1.0) / (rs - 1.0) if nd1 > 1 else 1.0
+                t6 = fk * fk * t5 * nd1 / (rs * rs)
+                t3 = 1.0 / fkn if fkn > 0 else 0.0
+                t4 = 1 + t3 * f[-1]
+                v1 += t4 * t4 * t6
+                v2 += t3 * t4 * t6
+                v3 += t3 * t3 * t6
+                t2 = f[-1]
+                x += [y[lend], y[lend]]
+                v += [v[-1], v1 + t2 * t2 * v3 - 2 * t2 * v2]
+            fk = fkn
+        rs = n - (lend + 1.0)
+        ll = lend + 1
+    x.append(y[-1])
+    f.append(f[-1])
+    v.append(v[-1])
+    return np.array(x), np.array(f), np.array(v)
+
+
+def _competing_edges() -> pd.DataFrame:
+    """Small groups that end in cmprsk's special cases: a last cause event with one at risk (S -> 0,
+    t3 = 0), everyone left failing from a competing cause (competing term skipped), two cause events
+    among the last two at risk (tie factor 0), cross-cause ties."""
+    rows = {"a": ([1, 1, 2, 3, 3, 4, 5], [1, 2, 0, 1, 1, 2, 1]),
+            "b": ([1, 2, 2, 3, 4, 4], [2, 1, 2, 0, 2, 2]),
+            "c": ([1, 2, 3, 3, 4, 4], [1, 0, 1, 2, 1, 1])}
+    return pd.concat([pd.DataFrame({"time": np.array(t, float), "status": s, "grp": g})
+                      for g, (t, s) in rows.items()], ignore_index=True)
+
+
+@pytest.mark.parametrize("case", ["tied", "continuous", "edges"])
+def test_aalen_variance_matches_cmprsk_fortran_loop(case):
+    d = {"tied": lambda: _competing(400, 11, tied=True), "continuous": lambda: _competing(250, 12),
+         "edges": _competing_edges}[case]()
+    res = cumulative_incidence(d, time="time", event="status", cause=1, by="grp", variance="aalen")
+    cross_ties = False
+    for g in sorted(d.grp.unique()):
+        sub = d[d.grp == g].sort_values("time", kind="stable")
+        x, f, v = _cinc_loop(sub.time.to_numpy(), (sub.status > 0).astype(int).to_numpy(),
+                             (sub.status == 1).astype(int).to_numpy())
+        mine = res.table[res.table.grp == g]
+        # cmprsk::timepoints (Fortran tpoi) reads the corner at or before t, the value after any jump at t.
+        idx = np.searchsorted(x, mine["time"].to_numpy(), side="right") - 1
+        assert_allclose(mine["estimate"], f[idx], rtol=RTOL_IMPL, atol=1e-15)
+        assert_allclose(mine["std_error"] ** 2, v[idx], rtol=RTOL_IMPL, atol=1e-15)
+        cross_ties |= bool(((mine["events"] > 0) & (mine["competing"] > 0)).any())
+        # As cmprsk's step function: the SE changes only where F does (exactly, not to rounding).
+        se = mine["std_error"].to_numpy()
+        assert (np.diff(se)[mine["events"].to_numpy()[1:] == 0] == 0).all()
+    assert cross_ties or case == "continuous"  # the tied cases exercise cmprsk's per-cause tie terms
+
+
+def test_aalen_variance_without_competing_events_closed_form():
+    # With one cause, F = 1 - S and a_j = S(t_j) - S(t), so 1 - a_j/S(t_j) = S(t)/S(t_j) and
+    # S(t_{j-1})^2 / S(t_j)^2 = n_j^2 / (n_j - d_j)^2: each term w_j S(t)^2 / S(t_j)^2 is
+    # S(t)^2 d_j / ((n_j - 1)(n_j - d_j)) (for d_j = 1 and d_j > 1 alike). So cmprsk's variance of
+    # 1 - KM is Greenwood's S^2 sum d/(n(n - d)) with n replaced by n - 1 in the first factor,
+    # here computed from the Kaplan-Meier table (a different code path), while S(t) > 0.
+    d = _competing(300, 2, tied=True).assign(status=lambda x: (x.status > 0).astype(int))
+    res = cumulative_incidence(d, time="time", event="status", cause=1, variance="aalen").table
+    km = survival_curve(d, time="time", event="status").table
+    n, dd = km["n_at_risk"].to_numpy(), km["events"].to_numpy()
+    assert (dd > 1).any()  # tied events: the tie factor is exercised
+    ok = np.cumprod((n > 1) & (n > dd)).astype(bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        closed = km["estimate"].to_numpy() ** 2 * np.cumsum(np.where(dd > 0, dd / ((n - 1) * (n - dd)), 0.0))
+    assert_allclose((res["std_error"] ** 2).to_numpy()[ok], closed[ok], rtol=RTOL_IMPL, atol=1e-15)
+    # ... and it is not the delta method (which is Greenwood here).
+    greenwood = km["estimate"].to_numpy() ** 2 * np.cumsum(dd / (n * (n - dd)))
+    delta = cumulative_incidence(d, time="time", event="status", cause=1).table["std_error"].to_numpy() ** 2
+    assert_allclose(delta[ok], greenwood[ok], rtol=RTOL_IMPL, atol=1e-15)
+    assert np.all(closed[ok][dd[ok].cumsum() > 0] > greenwood[ok][dd[ok].cumsum() > 0] * (1 + 1e-4))
+
+
+def test_aalen_variance_hand_computed():
+    # 7 people: t=1 one relapse (cause 1) and one death (competing); t=2 censored; t=3 two relapses;
+    # t=4 one death; t=5 censored.
+    #   t=1: n=7, S(0)=1, F(1) = 1/7, S(1) = 5/7
+    #   t=3: n=4, F(3) = 1/7 + (5/7)(2/4) = 1/2, S(3) = 5/14;  t=4: n=2, S(4) = 5/28, F stays 1/2
+    # Weights w = S(t_{j-1})^2 t5 d / n^2, t5 = 1 - (d - 1)/(n - 1) for d > 1:
+    #   t=1: w_1 = 1/49 (relapse), w_2 = 1/49 (death);  t=3: w_1 = (25/49)(2/3)(2/16) = 25/588
+    # Var F(1) = w_1 (1 - 0)^2 = 1/49 (the death at t=1 adds (a/S)^2 w_2 = 0).
+    # Var F(3): a_1 = F(3) - F(1) = 5/14, a_1/S(1) = 1/2:
+    #   t=1: (1/49)(1 - 1/2)^2 + (1/49)(1/2)^2 = 6/588;  t=3: a = 0, 25/588;  total 31/588.
+    #   (Weighting a^2 by d/((n-1)(n-d)) without splitting the causes would give 30/588.)
+    # Var F(4) = Var F(3): the death at t=4 has a = 0; Var F(5) too (censoring only).
+    d = pd.DataFrame({"t": [1, 1, 2, 3, 3, 4, 5], "s": [1, 2, 0, 1, 1, 2, 0]})
+    tab = cumulative_incidence(d, time="t", event="s", cause=1, variance="aalen").table
+    assert_allclose(tab["estimate"], [1 / 7, 1 / 7, 1 / 2, 1 / 2, 1 / 2], rtol=EXACT)
+    assert_allclose(tab["std_error"] ** 2, [1 / 49, 1 / 49, 31 / 588, 31 / 588, 31 / 588], rtol=EXACT)
+    x, _, v = _cinc_loop(d.t.to_numpy(float), (d.s > 0).astype(int).to_numpy(), (d.s == 1).astype(int).to_numpy())
+    assert_allclose(v[np.searchsorted(x, [1, 3, 5], side="right") - 1], [1 / 49, 31 / 588, 31 / 588], rtol=EXACT)
 
 
 def _gray_loop(time, status, group, rho=0.0):
@@ -296,6 +457,10 @@ def test_other_bad_inputs():
         cumulative_incidence(d.assign(time=np.r_[-1.0, d.time.to_numpy()[1:]]), time="time", event="status", cause=1)
     with pytest.raises(InvalidParameterError, match="conf_type must be one of 'log-log', 'plain'; got 'log'"):
         cumulative_incidence(d, time="time", event="status", cause=1, conf_type="log")
+    with pytest.raises(InvalidParameterError, match="variance must be one of 'delta', 'aalen'; got 'greenwood'"):
+        cumulative_incidence(d, time="time", event="status", cause=1, variance="greenwood")
+    assert cumulative_incidence(d, time="time", event="status", cause=1).method == (
+        "aalen-johansen (log-log CI, delta-method variance)")
     one = d.assign(grp="a")
     res = cumulative_incidence(one, time="time", event="status", cause=1, by="grp")
     assert res.gray_test is None and any("only one group" in n for n in res.notes)

@@ -14,16 +14,19 @@ from recoverystats.errors import EstimationError, InvalidParameterError
 from recoverystats.results.survival import CumulativeIncidenceResult, _z
 from recoverystats.survival._data import group_labels, prepare
 
-__all__ = ["cumulative_incidence", "aalen_johansen_arrays", "gray_test_arrays", "CIFConfType"]
+__all__ = ["cumulative_incidence", "aalen_johansen_arrays", "gray_test_arrays", "CIFConfType", "CIFVariance"]
 
 CIFConfType = Literal["log-log", "plain"]
+CIFVariance = Literal["delta", "aalen"]
 
 
-def aalen_johansen_arrays(time: np.ndarray, status: np.ndarray) -> dict[str, np.ndarray]:
-    """Aalen-Johansen CIF of status 1 (2 = competing, 0 = censored) and its delta-method variance.
+def aalen_johansen_arrays(time: np.ndarray, status: np.ndarray, *, variance: CIFVariance = "delta") -> dict[str, np.ndarray]:
+    """Aalen-Johansen CIF of status 1 (2 = competing, 0 = censored) and its variance.
 
-    Returns arrays over the distinct times: ``time, n_at_risk, events, competing,
-    censored, estimate, variance``.
+    ``variance="delta"`` (default) is the delta-method variance, ``"aalen"`` the Aalen
+    (1978) variance exactly as R ``cmprsk``'s Fortran routine ``cinc`` computes it (see
+    :func:`cumulative_incidence`). Returns arrays over the distinct times: ``time,
+    n_at_risk, events, competing, censored, estimate, variance``.
     """
     times, inv = np.unique(time, return_inverse=True)
     m = len(times)
@@ -35,6 +38,9 @@ def aalen_johansen_arrays(time: np.ndarray, status: np.ndarray) -> dict[str, np.
     surv = np.cumprod(1.0 - d / n)
     s_prev = np.concatenate(([1.0], surv[:-1]))
     f = np.cumsum(s_prev * d1 / n)
+    out = {"time": times, "n_at_risk": n, "events": d1, "competing": d2, "censored": removed - d, "estimate": f}
+    if variance == "aalen":
+        return {**out, "variance": _aalen_variance(n, d1, d2, s_prev, surv, f)}
     with np.errstate(divide="ignore", invalid="ignore"):
         a = np.where((d > 0) & (n - d > 0), d / (n * (n - d)), 0.0)
     b = s_prev**2 * d1 * (n - d1) / n**3
@@ -43,9 +49,36 @@ def aalen_johansen_arrays(time: np.ndarray, status: np.ndarray) -> dict[str, np.
     cb, cc, ccf = np.cumsum(b), np.cumsum(c), np.cumsum(c * f)
     # sum_j [(F_k - F_j)^2 a_j + b_j - 2 (F_k - F_j) c_j] for j <= k, expanded into prefix sums
     var = f * f * ca - 2 * f * caf + caf2 + cb - 2 * (f * cc - ccf)
-    var = np.maximum(var, 0.0)
-    return {"time": times, "n_at_risk": n, "events": d1, "competing": d2, "censored": removed - d,
-            "estimate": f, "variance": var}
+    return {**out, "variance": np.maximum(var, 0.0)}
+
+
+def _aalen_variance(n: np.ndarray, d1: np.ndarray, d2: np.ndarray, s_prev: np.ndarray, surv: np.ndarray,
+                    f: np.ndarray) -> np.ndarray:
+    """Aalen (1978) variance of the CIF as R ``cmprsk`` computes it (Fortran ``cinc``, cincsub.f).
+
+    cmprsk accumulates, over distinct times j with events, ``v1 += t6 t4^2``, ``v2 += t6 t3 t4``,
+    ``v3 += t6 t3^2`` once for the competing events (t4 = F_j / S_j) and once for the cause
+    (t4 = 1 + F_j / S_j), with t3 = 1 / S_j, t6 = S_{j-1}^2 t5 d / n_j^2 and the tie factor
+    t5 = 1 - (d - 1)/(n_j - 1) for d > 1 (else 1); the competing term is skipped and t3 = 0
+    once S_j = 0. Var F(t) = v1 + F^2 v3 - 2 F v2, recorded at the cause's event times only and
+    carried forward between them (as ``cmprsk::timepoints`` reads the step function). The same
+    sums are prefix sums here.
+    """
+    def t6(dk: np.ndarray) -> np.ndarray:
+        tie = np.where(dk > 1, 1.0 - (dk - 1.0) / np.where(n > 1, n - 1.0, 1.0), 1.0)
+        return s_prev**2 * tie * dk / n**2
+
+    alive = surv > 0
+    t3 = np.where(alive, 1.0 / np.where(alive, surv, 1.0), 0.0)
+    w_cause, w_comp = t6(d1), np.where(alive, t6(d2), 0.0)
+    t4_cause, t4_comp = 1.0 + t3 * f, t3 * f
+    v1 = np.cumsum(w_comp * t4_comp**2 + w_cause * t4_cause**2)
+    v2 = np.cumsum(w_comp * t3 * t4_comp + w_cause * t3 * t4_cause)
+    v3 = np.cumsum((w_comp + w_cause) * t3**2)
+    at_cause = v1 + f * f * v3 - 2.0 * f * v2
+    last = np.maximum.accumulate(np.where(d1 > 0, np.arange(len(f)), -1))
+    var = np.where(last >= 0, at_cause[np.maximum(last, 0)], 0.0)
+    return np.maximum(var, 0.0)  # rounding only: the sum is of squares times t6 >= 0
 
 
 def _cif_ci(f: np.ndarray, var: np.ndarray, z: float, conf_type: str) -> tuple[np.ndarray, np.ndarray]:
@@ -159,6 +192,7 @@ def cumulative_incidence(
     strata: str | Sequence[str] | None = None,
     conf_type: CIFConfType = "log-log",
     conf_level: float = 0.95,
+    variance: CIFVariance = "delta",
 ) -> CumulativeIncidenceResult:
     """Cumulative incidence of one cause when other events compete (Aalen-Johansen).
 
@@ -182,10 +216,15 @@ def cumulative_incidence(
     strata : str or list of str, optional
         Strata for Gray's test (the curves are not stratified).
     conf_type : {"log-log", "plain"}
-        Pointwise CI: delta-method SE on the log(-log F) scale (default, bounds
-        inside (0, 1)) or F +/- z SE.
+        Pointwise CI: the SE carried to the log(-log F) scale by the delta method
+        (default, bounds inside (0, 1)) or F +/- z SE.
     conf_level : float
         Confidence level.
+    variance : {"delta", "aalen"}
+        Variance of F_1(t) behind ``std_error`` and the CIs: the delta-method
+        (Greenwood-type) estimator (default; SAS ``PROC LIFETEST error=delta``,
+        lifelines, statsmodels) or Aalen's (1978) estimator exactly as R
+        ``cmprsk::cuminc`` computes it (and so ``tidycmprsk``). Estimates are the same.
 
     Returns
     -------
@@ -196,14 +235,39 @@ def cumulative_incidence(
 
     Notes
     -----
-    F_1(t) = sum_{t_j <= t} S(t_{j-1}) d_1j / n_j with S the all-cause Kaplan-Meier.
-    Var F_1(t) = sum_{t_j <= t} { [F_1(t) - F_1(t_j)]^2 d_j / (n_j (n_j - d_j))
+    F_1(t) = sum_{t_j <= t} S(t_{j-1}) d_1j / n_j with S the all-cause Kaplan-Meier,
+    d_1j events of the cause, d_2j competing events (all competing codes together),
+    d_j = d_1j + d_2j, n_j at risk, at the distinct times t_j.
+
+    ``variance="delta"``: Var F_1(t) = sum_{t_j <= t} { [F_1(t) - F_1(t_j)]^2 d_j / (n_j (n_j - d_j))
     + S(t_{j-1})^2 d_1j (n_j - d_1j) / n_j^3
     - 2 [F_1(t) - F_1(t_j)] S(t_{j-1}) d_1j / n_j^2 } (delta method, as SAS
-    ``PROC LIFETEST`` and lifelines ``AalenJohansenFitter``, which it matches when no
+    ``PROC LIFETEST error=delta`` and lifelines ``AalenJohansenFitter``, which it matches when no
     event times are tied across causes; lifelines jitters such ties, this does not; at a
     last time where everyone at risk has an event the 0/0 first term is taken as 0, as
     survRM2 does for the Greenwood term, where lifelines returns NaN).
+
+    ``variance="aalen"``: with a_j = F_1(t) - F_1(t_j), S_j = S(t_j) and, for k = 1, 2,
+    w_kj = S(t_{j-1})^2 d_kj (n_j - d_kj) / (n_j^2 (n_j - 1)) (w_kj = S(t_{j-1})^2 / n_j^2
+    when d_kj = 1, including n_j = 1),
+    Var F_1(t) = sum_{t_j <= t} { w_1j (1 - a_j / S_j)^2 + w_2j (a_j / S_j)^2 },
+    with a_j / S_j taken as 0 where S_j = 0. This is R ``cmprsk``'s Fortran routine
+    ``cinc`` (src/cincsub.f of the CRAN sources) term for term: it keeps the sums
+    v1 = sum w t4^2, v2 = sum w t3 t4, v3 = sum w t3^2 (t3 = 1/S_j; t4 = F_1(t_j)/S_j for the
+    competing term, 1 + F_1(t_j)/S_j for the cause's) and returns v1 + F^2 v3 - 2 F v2, the
+    same prefix sums computed here, vectorised. Expanded (while n_j > d_j), it is
+    sum { a_j^2 [d_1j (n_j - d_1j) + d_2j (n_j - d_2j)] / ((n_j - 1)(n_j - d_j)^2)
+    + S(t_{j-1})^2 d_1j (n_j - d_1j) / (n_j^2 (n_j - 1))
+    - 2 a_j S(t_{j-1}) d_1j (n_j - d_1j) / (n_j (n_j - 1)(n_j - d_j)) }: the first weight
+    is d_j / ((n_j - 1)(n_j - d_j)) unless both causes occur at the same t_j. Without
+    competing events (and while S(t) > 0) it is S(t)^2 sum d_j / ((n_j - 1)(n_j - d_j)), Greenwood's
+    sum with n_j replaced by n_j - 1, so the SEs are slightly larger than the
+    delta method's. Matches the standard errors and log-log CIs R ``tidycmprsk::cuminc``
+    prints (``tidy(cuminc(Surv(time, status) ~ group, data))``, CI
+    F^exp(+/- z SE / (F log F))). Written by hand: no maintained Python library provides
+    cmprsk's variance (lifelines ``AalenJohansenFitter`` and statsmodels
+    ``CumIncidenceRight`` compute the delta-method variance only).
+
     1 - KM of the cause (treating competing events as censoring) would overstate
     the incidence; this estimator does not. Gray's test (Gray 1988, rho = 0) compares
     the cause's subdistribution hazards across groups, as R ``cmprsk::cuminc``; it is
@@ -217,12 +281,22 @@ def cumulative_incidence(
     >>> cumulative_incidence(d, time="t", event="status", cause=1).at([3, 6])["estimate"].round(4).tolist()
     [0.3333, 0.5833]
 
+    Standard errors at t = 1 (one event among 6): delta method sqrt(5/216), cmprsk's Aalen 1/6.
+
+    >>> [cumulative_incidence(d, time="t", event="status", cause=1, variance=v).at([1])["std_error"].round(4).tolist()
+    ...  for v in ("delta", "aalen")]
+    [[0.1521], [0.1667]]
+
     References
     ----------
+    Aalen O (1978). Nonparametric estimation of partial transition probabilities in
+    multiple decrement models. Annals of Statistics 6:534-545.
+
     Gray RJ (1988). A class of K-sample tests for comparing the cumulative incidence
     of a competing risk. Annals of Statistics 16:1141-1154.
     """
     check_option("conf_type", conf_type, CIFConfType)
+    check_option("variance", variance, CIFVariance)
     level = check_conf_level(conf_level)
     by_cols = as_column_list(by)
     strata_cols = as_column_list(strata)
@@ -260,7 +334,7 @@ def cumulative_incidence(
     parts, group_rows = [], []
     for code, key in enumerate(keys):
         m = g == code
-        arr = aalen_johansen_arrays(t[m], status[m])
+        arr = aalen_johansen_arrays(t[m], status[m], variance=variance)
         lo, hi = _cif_ci(arr["estimate"], arr["variance"], z, conf_type)
         keycols = {c: np.repeat(np.array([kk], dtype=object), len(arr["time"])) for c, kk in zip(by_cols, key, strict=False)}
         parts.append(pd.DataFrame({**keycols, "time": arr["time"], "n_at_risk": arr["n_at_risk"],
@@ -294,10 +368,13 @@ def cumulative_incidence(
                                  "p_value": [float(stats.chi2.sf(stat, dof)) if dof > 0 else np.nan],
                                  "test": [name]})
     return CumulativeIncidenceResult(
-        _table=table, conf_level=level, method=f"aalen-johansen ({conf_type} CI)", n_used=len(frame),
+        _table=table, conf_level=level, method=f"aalen-johansen ({conf_type} CI, {_VARIANCE_LABEL[variance]})", n_used=len(frame),
         n_excluded=prep.n_excluded, notes=tuple(notes), by=tuple(by_cols), cause=cause, time_column=time,
         _groups=pd.DataFrame(group_rows), _gray=gray,
     )
+
+
+_VARIANCE_LABEL = {"delta": "delta-method variance", "aalen": "Aalen variance as R cmprsk"}
 
 
 def _same(a: Any, b: Any) -> bool:
