@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run_all.py             # full scale (the published table; ~tens of minutes)
+    python benchmarks/run_all.py             # full scale (the published table; about two minutes on 2 cores)
     python benchmarks/run_all.py --quick     # small scales, a minute or two (development)
     python benchmarks/run_all.py --only import,survival --quick
 
