@@ -58,6 +58,9 @@ _ETHNICITIES = ("not_hispanic", "hispanic")
 _SUBSTANCES = ("opioids", "alcohol", "methamphetamine", "cocaine", "cannabis", "other")
 _MODALITIES = ("in_person", "phone", "text", "video", "group")
 _MATCH_BASES = ("shared_substance", "shared_justice_history", "gender", "availability")
+#: Share of mentors with lived experience of incarceration / of recovery (independent).
+_P_MENTOR_LIVED_INCARCERATION = 0.6
+_P_MENTOR_LIVED_RECOVERY = 0.9
 #: LSI-R-style score bands of the four risk levels (inclusive).
 _RISK_SCORE_BANDS = ((0, 13), (14, 23), (24, 33), (34, 54))
 _NOMS_ITEMS = (
@@ -87,13 +90,20 @@ class SimulationParameters:
             + b_risk[risk_level]                     (low = 0)
             + b_age * (age - 35)                      (per year of age)
             + b_female * [gender == female] + b_nonbinary * [gender == nonbinary]
+            + b_mentor_lived_incarceration * [mentor m has lived_incarceration]
+            + b_mentor_lived_recovery * [mentor m has lived_recovery]
             + u_m                                     (relapse and rearrest only)
 
     with a Weibull baseline ``H0(t) = (t / scale) ** shape`` (``dropout``:
-    exponential, ``H0(t) = dropout_rate * t``). ``u_m ~ Normal(0, mentor_sd**2)`` is
-    the effect of the participant's assigned primary mentor; it is 0 for the
-    comparison group and for mentored participants never matched. The realised effects
-    are centred so that their average over matched participants is exactly 0. Relapse time is
+    exponential, ``H0(t) = dropout_rate * t``). ``m`` is the participant's assigned
+    (first) mentor; the mentor terms are 0 for the comparison group and for mentored
+    participants never matched. ``u_m ~ Normal(0, mentor_sd**2)`` is the mentor's
+    random effect, independent of the mentor's characteristics; the realised effects
+    are centred so that their average over matched participants is exactly 0. The
+    mentor-characteristic coefficients (``<outcome>_mentor_lived_incarceration``,
+    ``<outcome>_mentor_lived_recovery``) are 0 by default: mentor characteristics then
+    have no effect. With a nonzero one, ``b_mentoring`` is the effect of mentoring by
+    a mentor without the characteristic. Relapse time is
     measured from ``enrollment_date``; rearrest time from ``release_date`` (the
     ``enrollment_date`` when the participant has no release date).
     """
@@ -131,6 +141,10 @@ class SimulationParameters:
     relapse_age: float = -0.015
     relapse_female: float = -0.10
     relapse_nonbinary: float = 0.0
+    relapse_mentor_lived_incarceration: float = 0.0
+    """Log-HR for a matched participant whose assigned mentor has lived experience of incarceration."""
+    relapse_mentor_lived_recovery: float = 0.0
+    """Log-HR for a matched participant whose assigned mentor has lived experience of recovery."""
     # --- rearrest (time from release/enrollment, days) ---------------------------
     rearrest_shape: float = 0.9
     rearrest_scale: float = 2700.0
@@ -141,6 +155,10 @@ class SimulationParameters:
     rearrest_age: float = -0.025
     rearrest_female: float = -0.35
     rearrest_nonbinary: float = 0.0
+    rearrest_mentor_lived_incarceration: float = 0.0
+    """Log-HR for a matched participant whose assigned mentor has lived experience of incarceration."""
+    rearrest_mentor_lived_recovery: float = 0.0
+    """Log-HR for a matched participant whose assigned mentor has lived experience of recovery."""
     rearrest_repeat_rate: float = 0.5
     """Yearly rate (times exp(eta)) of further arrests after the first (at most 4 more)."""
     p_conviction: float = 0.55
@@ -161,6 +179,10 @@ class SimulationParameters:
     dropout_age: float = -0.01
     dropout_female: float = 0.0
     dropout_nonbinary: float = 0.0
+    dropout_mentor_lived_incarceration: float = 0.0
+    """Log-HR for a matched participant whose assigned mentor has lived experience of incarceration."""
+    dropout_mentor_lived_recovery: float = 0.0
+    """Log-HR for a matched participant whose assigned mentor has lived experience of recovery."""
     program_days: int = 365
     """Planned program length; completion is at program_days + Uniform{-30..30} days."""
     followup_days: int = 730
@@ -211,7 +233,13 @@ class SimulationParameters:
 
     # ------------------------------------------------------------------
     def coefficients(self, outcome: str) -> dict[str, float]:
-        """The log-hazard coefficients of one outcome, keyed by patsy-style term name."""
+        """The log-hazard coefficients of one outcome, keyed by patsy-style term name.
+
+        The participant terms (``group[peer_mentoring]``, ``risk_level[...]``, ``age``,
+        ``gender[...]``), then the mentor-characteristic terms
+        ``mentor_lived_incarceration`` and ``mentor_lived_recovery`` (indicators of the
+        assigned mentor's characteristic; 0 for participants without a mentor).
+        """
         check_option("outcome", outcome, OUTCOMES)
         g = lambda name: float(getattr(self, f"{outcome}_{name}"))  # noqa: E731
         return {
@@ -222,6 +250,8 @@ class SimulationParameters:
             "age": g("age"),
             "gender[female]": g("female"),
             "gender[nonbinary]": g("nonbinary"),
+            "mentor_lived_incarceration": g("mentor_lived_incarceration"),
+            "mentor_lived_recovery": g("mentor_lived_recovery"),
         }
 
     def baseline_cumhaz(self, outcome: str, days: Any) -> np.ndarray:
@@ -331,7 +361,9 @@ class SimulationTruth:
         dated after it; it is the default ``as_of`` of :meth:`SimulatedProgram.program`.
     coefficients
         ``outcome, term, log_hazard, hazard_ratio`` for ``relapse``, ``rearrest`` and
-        ``dropout`` (natural-log hazard scale, time in days; age per year).
+        ``dropout`` (natural-log hazard scale, time in days; age per year), including
+        the planted effects of mentor characteristics (terms
+        ``mentor_lived_incarceration`` and ``mentor_lived_recovery``; 0 unless set).
     mentor_sd
         SD of the mentor random effect on the log-hazard of relapse and rearrest.
     mentor_effects
@@ -390,11 +422,17 @@ class SimulationTruth:
     def __repr__(self) -> str:
         s = self.settings
         beta = self.coefficients.set_index(["outcome", "term"])["log_hazard"]
+        planted = "".join(
+            f", {outcome} log-HR({term})={b:g}"
+            for (outcome, term), b in beta.items()
+            if term.startswith("mentor_") and b != 0
+        )
         return (
             f"SimulationTruth(n_participants={s['n_participants']}, seed={s['seed']}, "
             f"as_of={self.as_of.date()}, relapse log-HR(mentoring)="
             f"{beta['relapse', 'group[peer_mentoring]']:g}, rearrest log-HR(mentoring)="
-            f"{beta['rearrest', 'group[peer_mentoring]']:g}, mentor_sd={self.mentor_sd:g})"
+            f"{beta['rearrest', 'group[peer_mentoring]']:g}, mentor_sd={self.mentor_sd:g}"
+            f"{planted})"
         )
 
     def log_hazard_ratio(self, outcome: str, term: str = "group[peer_mentoring]") -> float:
@@ -434,24 +472,43 @@ class SimulationTruth:
         age: Any = AGE_CENTER,
         gender: Any = "male",
         mentor_effect: Any = 0.0,
+        mentor_lived_incarceration: Any = False,
+        mentor_lived_recovery: Any = False,
     ) -> np.ndarray:
         """True ``P(T <= days | x)`` in the absence of death and censoring (vectorised).
 
         ``1 - exp(-H0(days) * exp(eta(x)))`` with ``eta`` as in
         :class:`SimulationParameters`; ``mentor_effect`` is ignored for ``dropout``.
+        ``mentor_lived_incarceration`` / ``mentor_lived_recovery`` are the assigned
+        mentor's characteristics (only a ``peer_mentoring`` participant has a mentor).
         """
         p = self.parameters
         check_option("outcome", outcome, OUTCOMES)
         groups = np.atleast_1d(np.asarray(group, dtype=object))
         if not np.isin(groups, GROUPS).all():
             raise InvalidParameterError(f"group must be one of {', '.join(GROUPS)}; got {group!r}.")
+        mentored = groups == "peer_mentoring"
+        chars = {}
+        for name, value in (
+            ("mentor_lived_incarceration", mentor_lived_incarceration),
+            ("mentor_lived_recovery", mentor_lived_recovery),
+        ):
+            v = np.atleast_1d(np.asarray(value, dtype=bool))
+            if (v & ~mentored).any():
+                raise InvalidParameterError(
+                    f"{name} must be False for group 'comparison' (only a peer_mentoring "
+                    f"participant has a mentor); got {value!r} with group {group!r}."
+                )
+            chars[name] = v.astype(float)
         eta = _linear_predictor(
             p,
             outcome,
-            (groups == "peer_mentoring").astype(float),
+            mentored.astype(float),
             _risk_index(np.atleast_1d(risk_level)),
             np.asarray(np.atleast_1d(age), dtype=float),
             _gender_index(np.atleast_1d(gender)),
+            mentor_lived_incarceration=chars["mentor_lived_incarceration"],
+            mentor_lived_recovery=chars["mentor_lived_recovery"],
         )
         if outcome != "dropout":
             eta = eta + np.asarray(mentor_effect, dtype=float)
@@ -481,7 +538,11 @@ def _linear_predictor(
     risk: np.ndarray,
     age: np.ndarray,
     gender: np.ndarray,
+    *,
+    mentor_lived_incarceration: np.ndarray | float = 0.0,
+    mentor_lived_recovery: np.ndarray | float = 0.0,
 ) -> np.ndarray:
+    """``eta`` without ``u_m``; the mentor characteristics are 0/1 indicators (0: no mentor)."""
     c = p.coefficients(outcome)
     risk_b = np.array(
         [0.0, c["risk_level[moderate]"], c["risk_level[high]"], c["risk_level[very_high]"]]
@@ -492,6 +553,8 @@ def _linear_predictor(
         + risk_b[risk]
         + c["age"] * (age - AGE_CENTER)
         + gender_b[gender]
+        + c["mentor_lived_incarceration"] * mentor_lived_incarceration
+        + c["mentor_lived_recovery"] * mentor_lived_recovery
     )
 
 
@@ -531,12 +594,34 @@ def _population_marginal(
     def risk_given(u: np.ndarray | float) -> float:
         return float(np.sum(w * -np.expm1(-h0 * np.exp(eta + u))))
 
-    if outcome == "dropout" or not mentoring or p.mentor_sd == 0 or p.p_match == 0:
+    c = p.coefficients(outcome)
+    b_inc, b_rec = c["mentor_lived_incarceration"], c["mentor_lived_recovery"]
+    sd = 0.0 if outcome == "dropout" else p.mentor_sd
+    if not mentoring or p.p_match == 0 or (sd == 0 and b_inc == 0 and b_rec == 0):
         return risk_given(0.0)
     # E over u ~ N(0, sd^2) by Gauss-Hermite quadrature (probabilists' weights)
     x, wq = np.polynomial.hermite_e.hermegauss(60)
     wq = wq / wq.sum()
-    with_mentor = sum(wi * risk_given(p.mentor_sd * xi) for xi, wi in zip(x, wq, strict=True))
+
+    def given_shift(shift: float) -> float:
+        if sd == 0:
+            return risk_given(shift)
+        return sum(wi * risk_given(shift + sd * xi) for xi, wi in zip(x, wq, strict=True))
+
+    if b_inc == 0 and b_rec == 0:
+        with_mentor = sum(wi * risk_given(sd * xi) for xi, wi in zip(x, wq, strict=True))
+    else:
+        # the assigned mentor's characteristics: independent Bernoulli over the mentor population
+        pi, pr = _P_MENTOR_LIVED_INCARCERATION, _P_MENTOR_LIVED_RECOVERY
+        with_mentor = sum(
+            w * given_shift(b_inc * inc + b_rec * rec)
+            for inc, rec, w in (
+                (1, 1, pi * pr),
+                (1, 0, pi * (1 - pr)),
+                (0, 1, (1 - pi) * pr),
+                (0, 0, (1 - pi) * (1 - pr)),
+            )
+        )
     return p.p_match * with_mentor + (1 - p.p_match) * risk_given(0.0)
 
 
@@ -765,18 +850,33 @@ def simulate_program(
     hazard scale with time in days (see :class:`SimulationParameters`)::
 
         H(t | x) = H0(t) exp(eta),  eta = b_mentoring [mentoring] + b_risk[level]
-                   + b_age (age - 35) + b_gender[gender] + u_m
+                   + b_age (age - 35) + b_gender[gender]
+                   + b_mentor_lived_incarceration [mentor m has lived incarceration]
+                   + b_mentor_lived_recovery [mentor m has lived recovery] + u_m
 
-    with Weibull baselines ``H0(t) = (t/scale)^shape`` (dropout: exponential). Latent
-    times are drawn by inversion, ``T = scale (E exp(-eta))^(1/shape)``, ``E ~ Exp(1)``,
-    and an event is dated ``ceil(T)`` days after its origin (so "within 365 days" is
-    exactly ``T <= 365``). A Cox model of time to the first relapse/rearrest event with
-    these covariates recovers the coefficients, up to the attenuation of the group
-    log-HR towards 0 caused by the unmodelled mentor effect (about 0.02 at the default
-    SD 0.3); add ``truth.latent.mentor_effect`` as a covariate (or offset) for exact
-    recovery. Events are observed until ``min(followup_end_date, death,
-    truth.as_of)``; convictions follow arrests and incarcerations follow convictions,
-    so rearrest ⊇ reconviction ⊇ reincarceration per participant. The full model is in
+    where ``m`` is the participant's assigned (first) mentor; the mentor terms and
+    ``u_m`` are 0 without one, and ``u_m`` is absent for dropout. With Weibull
+    baselines ``H0(t) = (t/scale)^shape`` (dropout: exponential). Latent times are drawn
+    by inversion, ``T = scale (E exp(-eta))^(1/shape)``, ``E ~ Exp(1)``, and an event is
+    dated ``ceil(T)`` days after its origin (so "within 365 days" is exactly
+    ``T <= 365``). A Cox model of time to the first relapse/rearrest event with these
+    covariates recovers the coefficients, up to the attenuation of the group log-HR
+    towards 0 caused by the unmodelled mentor effect (about 0.02 at the default SD 0.3);
+    add ``truth.latent.mentor_effect`` as a covariate (or offset) for exact recovery.
+
+    The mentor-characteristic coefficients default to 0 (mentor characteristics have no
+    effect); plant one with e.g. ``rearrest_mentor_lived_incarceration=-0.5``, and the
+    truth is in ``truth.coefficients`` (term ``mentor_lived_incarceration``). The
+    mentor's characteristic (from ``matches`` and ``mentors``) then enters the Cox model
+    as a covariate; ``b_mentoring`` is the effect of a mentor without the
+    characteristic. Because ``u_m`` is drawn independently of the characteristics, the
+    estimate also carries the realised difference in mean ``u_m`` between mentors with
+    and without the characteristic (SD about ``mentor_sd * sqrt(1/k1 + 1/k0)`` for
+    ``k1``, ``k0`` mentors): use standard errors clustered by mentor.
+
+    Events are observed until ``min(followup_end_date, death, truth.as_of)``;
+    convictions follow arrests and incarcerations follow convictions, so rearrest ⊇
+    reconviction ⊇ reincarceration per participant. The full model is in
     ``docs/simulator.md``. Hand-written (no maintained library simulates this).
 
     Examples
@@ -867,8 +967,8 @@ def simulate_program(
         n_mentors
     )  # drawn even when sd = 0 (same streams)
     m_gender = _choice(rng_mentor, (0.6, 0.38, 0.02), n_mentors)
-    m_lived_inc = rng_mentor.random(n_mentors) < 0.6
-    m_lived_rec = rng_mentor.random(n_mentors) < 0.9
+    m_lived_inc = rng_mentor.random(n_mentors) < _P_MENTOR_LIVED_INCARCERATION
+    m_lived_rec = rng_mentor.random(n_mentors) < _P_MENTOR_LIVED_RECOVERY
     m_years = np.round(np.where(m_lived_rec, 2 + rng_mentor.gamma(2.0, 3.0, n_mentors), np.nan), 1)
     m_cert = np.floor(-30 - rng_mentor.random(n_mentors) * 5 * 365)
     m_cert_missing = rng_mentor.random(n_mentors) < 0.1
@@ -902,9 +1002,14 @@ def simulate_program(
     # ---------------------------------------------------------------- latent outcome times
     g_idx = gender
     m_f = mentoring.astype(float)
-    lp_relapse = _linear_predictor(p, "relapse", m_f, risk, age, g_idx) + u_part
-    lp_rearrest = _linear_predictor(p, "rearrest", m_f, risk, age, g_idx) + u_part
-    lp_dropout = _linear_predictor(p, "dropout", m_f, risk, age, g_idx)
+    # the assigned mentor's characteristics (0 without a mentor); they act like u_m, from enrollment
+    mentor_chars = {
+        "mentor_lived_incarceration": (matched & m_lived_inc[mentor1]).astype(float),
+        "mentor_lived_recovery": (matched & m_lived_rec[mentor1]).astype(float),
+    }
+    lp_relapse = _linear_predictor(p, "relapse", m_f, risk, age, g_idx, **mentor_chars) + u_part
+    lp_rearrest = _linear_predictor(p, "rearrest", m_f, risk, age, g_idx, **mentor_chars) + u_part
+    lp_dropout = _linear_predictor(p, "dropout", m_f, risk, age, g_idx, **mentor_chars)
     t_relapse = _weibull_times(rng_out, p.relapse_shape, p.relapse_scale, lp_relapse)
     t_arrest1 = _weibull_times(rng_out, p.rearrest_shape, p.rearrest_scale, lp_rearrest)
     t_dropout = _exp_times(rng_out.standard_exponential(n), p.dropout_rate * np.exp(lp_dropout))
