@@ -800,7 +800,9 @@ NB05 = [
 
 Programs want to know which mentors help most: does a mentor's own **lived experience of
 incarceration** or of **recovery** predict better outcomes for their mentees, and does a
-**shared characteristic** (same gender, a match made on shared justice history) help?
+**shared characteristic** (same gender, a match made on shared justice history) help? A
+program evaluator's version: *do mentors with lived experience of incarceration get
+better outcomes?*
 
 This is a **match-level** analysis: one row per mentored participant, with their
 (first, assigned) mentor's characteristics joined on. Two things make it harder than it
@@ -812,28 +814,43 @@ looks:
   for it is the number of mentors, not of mentees.
 
 We run it on the program simulator, where the truth is known. **What the simulator
-encodes** (`docs/simulator.md`): each mentor has a random effect `u_m ~ N(0, 0.30²)` on the
-log-hazard of relapse and re-arrest of their mentees, drawn **independently of the
-mentor's characteristics**. So the true effect of lived incarceration, lived recovery,
-gender match and match basis is exactly **zero**; what differs between mentors is the
-random effect. The honest analysis should find no characteristic effect, and should
-recover the mentor effects themselves.
+encodes** (`docs/simulator.md`):
+
+- each mentor has a random effect `u_m ~ N(0, 0.30²)` on the log-hazard of relapse and
+  re-arrest of their mentees, drawn **independently of the mentor's characteristics**;
+- **one planted characteristic effect**: `rearrest_mentor_lived_incarceration=-0.5`, so
+  the re-arrest hazard of a mentee whose mentor has lived experience of incarceration is
+  multiplied by exp(−0.5) = 0.61 (the same for justice-involved mentees and others);
+- nothing else: lived incarceration has no effect on *relapse*, and lived recovery,
+  gender match and match basis have no effect on anything.
+
+So the honest analysis should find the one real effect, find nothing for the rest — and
+we will see how chance can still make a null characteristic look "significant".
 '''),
     code(SETUP),
     code('''
 from recoverystats.datasets import simulate_program
 
-sim = simulate_program(6000, n_mentors=40, seed=5, contacts=False, assessments=False)
+PLANTED = -0.5  # log hazard ratio of re-arrest for a mentor with lived incarceration
+sim = simulate_program(6000, n_mentors=40, seed=5, contacts=False, assessments=False,
+                       rearrest_mentor_lived_incarceration=PLANTED)
 prog = sim.program()
 truth = sim.truth
 print(truth)
 assert truth.mentor_sd == 0.30
+assert truth.log_hazard_ratio("rearrest", "mentor_lived_incarceration") == PLANTED
+# every other mentor-characteristic effect is exactly zero
+c = truth.coefficients
+mentor_rows = c[c["term"].str.startswith("mentor_")]
+planted = mentor_rows[mentor_rows["log_hazard"] != 0]
+assert planted[["outcome", "term"]].to_numpy().tolist() == [["rearrest", "mentor_lived_incarceration"]]
+mentor_rows
 '''),
     md('''
 ## Build the match-level table
 
-The mentor who counts is the participant's **first** mentor (the simulator's mentor effect
-follows the first, assigned mentor — intention to treat). Participant-side: whether they
+The mentor who counts is the participant's **first** mentor (the simulator's mentor effects
+follow the first, assigned mentor — intention to treat). Participant-side: whether they
 are justice-involved (have a release date). Shared characteristics: same gender as the
 mentor, and the recorded `match_basis`. Every measure already carries `mentor_id`, the
 first mentor; we check it against the matches table and join the mentors' characteristics.
@@ -874,15 +891,17 @@ d.groupby("mentor_id").size().describe()
 # How the mentors split: a characteristic shared by nearly every mentor leaves very few
 # mentors on the other side of the comparison.
 mentor_counts = prog.mentors[["lived_incarceration", "lived_recovery"]].astype(int).agg(["sum", "count"])
+assert mentor_counts.loc["sum", "lived_incarceration"] == 24 and mentor_counts.loc["sum", "lived_recovery"] == 37
 mentor_counts
 '''),
     md('''
-## The model: characteristics, an interaction, clustered by mentor
+## Relapse: no characteristic matters (and two look as if they do)
 
-Does lived incarceration experience matter *more for justice-involved mentees*? That is
-the interaction `lived_incarceration:justice_involved`. With only 40 clusters the package
-warns that CR1 standard errors are biased downward and suggests the Bell-McCaffrey
-**CR2** correction, which we use.
+First the outcome on which **no mentor characteristic has an effect**: relapse within a
+year. Does lived incarceration experience matter *more for justice-involved mentees*? That
+is the interaction `lived_incarceration:justice_involved`. With only 40 clusters the
+package warns that CR1 standard errors are biased downward and suggests the
+Bell-McCaffrey **CR2** correction, which we use.
 '''),
     code('''
 import warnings
@@ -903,7 +922,8 @@ mentor_terms = ["lived_incarceration", "justice_involved", "lived_incarceration:
 ft = fit.table.set_index("term").loc[mentor_terms, ["log_odds", "std_error", "estimate", "ci_lower", "ci_upper",
                                                     "p_value"]]
 ft = ft.rename(columns={"estimate": "odds_ratio"})
-ft["true_odds_ratio"] = 1.0  # the simulator has no mentor-characteristic effects
+ft["true_odds_ratio"] = 1.0  # no mentor characteristic acts on relapse
+assert (mentor_rows.loc[mentor_rows["outcome"] == "relapse", "log_hazard"] == 0).all()
 # With this seed two null terms come out "significant" -- the point of the next cells.
 assert ft.loc["lived_recovery", "p_value"] < 0.05 and ft.loc["same_gender", "p_value"] < 0.05
 assert ft.loc["lived_incarceration:justice_involved", "p_value"] > 0.05
@@ -911,10 +931,10 @@ ft
 '''),
     md('''
 **Reading it against the truth.** Lived incarceration experience and its interaction with
-the mentee's justice involvement are, correctly, compatible with no effect. But lived
-recovery experience and a gender match come out "significant" (p < 0.05) although their
-true effect is zero. Why? A mentor characteristic is compared *between mentors*, and each
-mentor carries a random effect. Only 3 of the 40 mentors have no lived recovery
+the mentee's justice involvement are, correctly, compatible with no effect on relapse. But
+lived recovery experience and a gender match come out "significant" (p < 0.05) although
+their true effect is zero. Why? A mentor characteristic is compared *between mentors*, and
+each mentor carries a random effect. Only 3 of the 40 mentors have no lived recovery
 experience; if those 3 happened to draw harmful random effects, their mentees did relapse
 more — the model reports that faithfully — but it is luck, not lived experience. The
 realised mentor effects by characteristic show it:
@@ -953,26 +973,89 @@ assert abs(ot.loc["mentor_effect", "log_odds"] - 1) < 3 * ot.loc["mentor_effect"
 ot.loc[[*mentor_terms, "mentor_effect"], ["log_odds", "std_error", "p_value"]]
 '''),
     md('''
-The same analysis for **re-arrest within a year** (the mentor effect also acts on
-re-arrest), with the lived-incarceration × justice-involved interaction:
+## Re-arrest: the planted effect of lived incarceration
+
+Now the evaluator's question, on the outcome where the simulator *does* plant an effect.
+The planted quantity is a **hazard ratio** (0.61), so the model that targets it is a Cox
+model of time to first re-arrest (from release, or enrollment when there is none), with
+the same mentor-clustered (sandwich) standard errors, as R
+`coxph(Surv(time_days, event) ~ ..., cluster = mentor_id)`.
+'''),
+    code('''
+rearrest = match_level(rs.recidivism(prog, window_days=None))
+adjust = " + C(risk_level, Treatment('low')) + age + C(gender, Treatment('male'))"
+cox_r = rs.hazard_ratios(rearrest, time="time_days", event="event", cluster="mentor_id",
+                         formula="lived_incarceration + lived_recovery + same_gender" + adjust)
+cr = cox_r.table.set_index("term").loc[["lived_incarceration", "lived_recovery", "same_gender"],
+                                       ["log_hazard", "std_error", "estimate", "ci_lower", "ci_upper", "p_value"]]
+cr = cr.rename(columns={"estimate": "hazard_ratio"})
+cr["true_hazard_ratio"] = [np.exp(truth.log_hazard_ratio("rearrest", f"mentor_{t}"))
+                           for t in ["lived_incarceration", "lived_recovery"]] + [1.0]
+# The planted effect is recovered: its true HR is inside the 95% CI, which excludes 1.
+assert cr.loc["lived_incarceration", "ci_lower"] < np.exp(PLANTED) < cr.loc["lived_incarceration", "ci_upper"]
+assert cr.loc["lived_incarceration", "ci_upper"] < 1
+# ... and the null characteristics are, this time, compatible with no effect.
+assert (cr.loc[["lived_recovery", "same_gender"], "ci_lower"] < 1).all()
+assert (cr.loc[["lived_recovery", "same_gender"], "ci_upper"] > 1).all()
+cr
+'''),
+    md('''
+The estimate is not exactly 0.61: mentees' outcomes are random, and with 24 mentors on
+one side and 16 on the other, so are the mentors' random effects. Here the luck of the
+draw is small — the realised mean `u_m` hardly differs between mentors with and without
+lived incarceration — so the interval is mostly mentee-level noise:
+'''),
+    code('''
+by_inc = effects.groupby("lived_incarceration")["effect"].agg(["count", "mean"])
+luck = by_inc.loc[True, "mean"] - by_inc.loc[False, "mean"]
+assert abs(luck) < 0.05
+print(f"realised mean mentor effect, lived incarceration minus none: {luck:+.3f} (log-hazard scale)")
+by_inc
+'''),
+    md('''
+**Does it matter more for justice-involved mentees?** The planted effect is the same for
+everyone, so the interaction's true value is 0 (HR 1); with the interaction in the model,
+`lived_incarceration` is the effect for mentees who are *not* justice-involved, still
+0.61 in truth.
+'''),
+    code('''
+cox_i = rs.hazard_ratios(rearrest, time="time_days", event="event", cluster="mentor_id",
+                         formula="lived_incarceration * justice_involved + lived_recovery + same_gender" + adjust)
+ci = cox_i.table.set_index("term").loc[["lived_incarceration", "justice_involved",
+                                        "lived_incarceration:justice_involved"],
+                                       ["estimate", "ci_lower", "ci_upper", "p_value"]]
+inter = ci.loc["lived_incarceration:justice_involved"]
+assert inter["ci_lower"] < 1 < inter["ci_upper"]  # no interaction, correctly
+main = ci.loc["lived_incarceration"]
+assert main["ci_lower"] < np.exp(PLANTED) < main["ci_upper"]
+ci
+'''),
+    md('''
+On the **odds** scale, for "re-arrested within a year" among those with a complete year,
+the same question with `odds_ratios` (CR2) points the same way. The odds ratio is not the
+planted hazard ratio (it depends on the baseline risk), so here we only ask whether it
+excludes 1; the null characteristics' intervals include it.
 '''),
     code('''
 rec = rs.recidivism(prog, window_days=365)
 dr = match_level(rec[rec["eligible"]])
-fit_r = rs.odds_ratios(dr, formula=formula.replace("relapsed", "recidivated"), cluster="mentor_id",
-                       cluster_correction="CR2")
-fr = fit_r.table.set_index("term").loc[mentor_terms, ["estimate", "ci_lower", "ci_upper", "p_value"]]
+f_or = "recidivated ~ lived_incarceration + justice_involved + lived_recovery + same_gender" + adjust
+fit_r = rs.odds_ratios(dr, formula=f_or, cluster="mentor_id", cluster_correction="CR2")
+fr = fit_r.table.set_index("term").loc[["lived_incarceration", "lived_recovery", "same_gender"],
+                                       ["estimate", "ci_lower", "ci_upper", "p_value"]]
 fr = fr.rename(columns={"estimate": "odds_ratio"})
-assert (fr["ci_lower"] < 1).all() and (fr["ci_upper"] > 1).all()  # here every interval covers the truth (OR 1)
+assert fr.loc["lived_incarceration", "ci_upper"] < 1
+assert (fr.loc[["lived_recovery", "same_gender"], "ci_lower"] < 1).all()
+assert (fr.loc[["lived_recovery", "same_gender"], "ci_upper"] > 1).all()
 fr
 '''),
     md('''
 ## Recovering the mentor effects themselves
 
-What the simulator *does* encode is that mentors differ. A Cox model of time to relapse
-with one indicator per mentor (adjusted for the mentee's risk, age and gender) estimates
-each mentor's log hazard ratio relative to the first mentor; centred, these should track
-the true `u_m`.
+Beyond the one planted characteristic, what the simulator encodes is that mentors differ.
+A Cox model of time to relapse (where no characteristic acts) with one indicator per
+mentor (adjusted for the mentee's risk, age and gender) estimates each mentor's log
+hazard ratio relative to the first mentor; centred, these should track the true `u_m`.
 '''),
     code('''
 rel_t = match_level(rs.relapse(prog))
@@ -1006,15 +1089,23 @@ assert len(ax.collections[0].get_offsets()) == 40
     md('''
 ## What to take away
 
-- In this simulated program **no mentor characteristic has an effect**; the differences
-  between mentors are random. A match-level model clustered by mentor mostly says so — but a
-  characteristic held by only a handful of mentors can look "significant" purely because
-  of which mentors happen to have it. Count the mentors on each side before believing a
-  mentor-characteristic finding, and prefer CR2 (or a mixed model) with few clusters.
+- **A real mentor-characteristic effect is found.** Lived experience of incarceration
+  lowers mentees' re-arrest hazard by a planted HR of 0.61; a Cox model of time to
+  re-arrest with the mentor's characteristics, clustered by mentor, recovers it (the truth
+  is inside the 95% CI, which excludes 1), and finds no interaction with the mentee's
+  justice involvement, as planted.
+- **Null characteristics can still look "significant".** For relapse, where no
+  characteristic has any effect, lived recovery and a gender match came out at p < 0.05:
+  a characteristic held by only a handful of mentors inherits those mentors' luck. Count
+  the mentors on each side before believing a mentor-characteristic finding, and prefer CR2
+  (or a mixed model) with few clusters. One real finding next to two false ones is the
+  ordinary picture when several characteristics are tested on 40 mentors.
 - The mentor effects themselves are real and recoverable: mentors differ, and per-mentor
   estimates track the truth.
-- To test a *real* characteristic effect, the simulator would need one (it has no
-  parameter for it today); the analysis above is the template.
+- To plant other effects, `simulate_program` takes
+  `<outcome>_mentor_lived_incarceration` and `<outcome>_mentor_lived_recovery` for
+  `relapse`, `rearrest` and `dropout` (`docs/simulator.md`); the analysis above is the
+  template for checking that a method finds them.
 '''),
 ]
 
