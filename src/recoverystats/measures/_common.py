@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -187,9 +188,20 @@ def first_mentor(prog: ProgramData, as_of: pd.Timestamp | None) -> pd.Series:
         return pd.Series(pd.array([pd.NA] * len(p), dtype="string"))
     if as_of is not None:
         m = m[m["match_date"] <= as_of]
-    m = m.sort_values(["participant_id", "match_date", "mentor_id"], kind="mergesort")
-    first = m.drop_duplicates("participant_id").set_index("participant_id")["mentor_id"]
-    return pd.Series(first.reindex(ids.to_numpy()).to_numpy(), dtype="string")
+    # Each matched participant's first match: sort on integer codes (participant, match
+    # time with NaT last, mentor_id rank with missing last; np.lexsort is stable, so data
+    # order breaks the remaining ties), not on the id strings themselves.
+    who, matched_ids = pd.factorize(m["participant_id"], use_na_sentinel=False)
+    when = m["match_date"].to_numpy(dtype="datetime64[ns]")
+    when_key = np.where(np.isnat(when), np.iinfo(np.int64).max, when.view(np.int64))
+    mentor_rank, mentors = pd.factorize(m["mentor_id"], sort=True)
+    mentor_rank = np.where(mentor_rank < 0, len(mentors), mentor_rank)
+    order = np.lexsort((mentor_rank, when_key, who))
+    starts = np.r_[True, who[order][1:] != who[order][:-1]] if len(order) else np.array([], dtype=bool)
+    first_row = order[starts]  # first_row[j]: the row of matched_ids[j]'s first match
+    at = lookup(pd.Series(matched_ids), ids)
+    rows = np.where(at >= 0, first_row[np.maximum(at, 0)], -1) if len(first_row) else np.full(len(ids), -1)
+    return pd.Series(m["mentor_id"].array.take(rows, allow_fill=True), dtype="string")
 
 
 def base_frame(prog: ProgramData, as_of: pd.Timestamp | None = None) -> tuple[pd.DataFrame, list[str]]:
@@ -203,10 +215,10 @@ def base_frame(prog: ProgramData, as_of: pd.Timestamp | None = None) -> tuple[pd
     p = prog.participants
     out = pd.DataFrame(
         {
-            "participant_id": p["participant_id"].to_numpy(),
-            "group": p["group"].to_numpy(),
-            "site": p["site"].to_numpy() if "site" in p else pd.array([pd.NA] * len(p), dtype="string"),
-            "mentor_id": first_mentor(prog, as_of).to_numpy(),
+            "participant_id": text_column(p["participant_id"]),
+            "group": text_column(p["group"]),
+            "site": text_column(p["site"]) if "site" in p else pd.array([pd.NA] * len(p), dtype="string"),
+            "mentor_id": text_column(first_mentor(prog, as_of)),
         }
     )
     covariates: list[str] = []
@@ -214,7 +226,7 @@ def base_frame(prog: ProgramData, as_of: pd.Timestamp | None = None) -> tuple[pd
         if col in NON_COVARIATES or pd.api.types.is_datetime64_any_dtype(p[col]):
             continue
         covariates.append(col)
-        out[col] = p[col].to_numpy() if col != "age" else _age(p)
+        out[col] = text_column(p[col]) if col != "age" else _age(p)
     if "age" not in covariates and "birth_date" in p:
         covariates.append("age")
         out["age"] = _age(p)
@@ -238,65 +250,149 @@ def _age(p: pd.DataFrame) -> np.ndarray:
 
 def positions(prog: ProgramData, ids: pd.Series) -> np.ndarray:
     """Row position in ``prog.participants`` of each id (``-1`` for an unknown id)."""
-    index = pd.Index(prog.participants["participant_id"].astype("string"))
-    return index.get_indexer(pd.Series(ids, dtype="string"))
+    return lookup(prog.participants["participant_id"], ids)
+
+
+def lookup(keys: pd.Series, values: Any) -> np.ndarray:
+    """Position in ``keys`` of each of ``values``, compared as strings (``-1`` when absent).
+
+    ``Index(keys).get_indexer(values)``: a missing value matches a missing key, and
+    duplicated keys raise ``InvalidIndexError``. When both sides are Arrow-backed
+    strings (pandas 3's default) the lookup is pyarrow's ``index_in``, which hashes the
+    Arrow buffers directly; ``get_indexer`` would first turn every id into a Python
+    string object (3-6 times slower on 1M ids).
+    """
+    k = pd.Series(keys).astype("string").array
+    v = pd.Series(values, dtype="string").array
+    if isinstance(k, pd.arrays.ArrowStringArray) and isinstance(v, pd.arrays.ArrowStringArray):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        key_set, probe = pa.array(k), pa.array(v)
+        if pc.count_distinct(key_set, mode="all").as_py() == len(key_set):  # else get_indexer raises
+            found = pc.index_in(probe, value_set=key_set.cast(probe.type))
+            return pc.fill_null(found, -1).to_numpy().astype(np.intp)
+    return pd.Index(k).get_indexer(v)
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """Usable events as parallel arrays: participant row position, day number, and the
+    event's row position in ``prog.events`` (to look up its type or result)."""
+
+    pos: np.ndarray
+    day: np.ndarray
+    row: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def subset(self, keep: np.ndarray) -> Events:
+        return Events(self.pos[keep], self.day[keep], self.row[keep])
 
 
 def usable_events(prog: ProgramData, types: Sequence[str], as_of_day: float, *,
-                  honor_history_flag: bool = True) -> pd.DataFrame:
-    """Events of the given types up to ``as_of``: columns ``pos, day, event_type`` (+ ``result``).
+                  honor_history_flag: bool = True) -> Events:
+    """Events of the given types up to ``as_of``, as :class:`Events` (in data order).
 
     Drops events of unknown participants, without a date, after ``as_of``, and (with
     ``honor_history_flag``) those flagged as history (a true ``before_enrollment``
     column, when present). Measures indexed on a date other than enrollment (recidivism
     from release) pass ``honor_history_flag=False`` and filter on their own index date.
+    Text columns are not copied: callers read them at ``row`` (see :func:`column_is`,
+    :func:`text_take`).
     """
     ev = prog.events
     if not len(ev):
-        return pd.DataFrame({"pos": np.array([], dtype="int64"), "day": np.array([], dtype="float64"),
-                             "event_type": pd.Series([], dtype="string"), "result": pd.Series([], dtype="string")})
+        return Events(np.array([], dtype=np.intp), np.array([], dtype="float64"), np.array([], dtype=np.intp))
     keep = ev["event_type"].isin(list(types)).fillna(False).to_numpy(dtype=bool)
     if honor_history_flag and "before_enrollment" in ev:
         hist = ev["before_enrollment"].astype("boolean").fillna(False).to_numpy(dtype=bool)
         keep = keep & ~hist
-    ev = ev.loc[keep]
-    day = to_days(ev["event_date"])
-    pos = positions(prog, ev["participant_id"])
+    rows = np.flatnonzero(keep)
+    day = to_days(ev["event_date"].take(rows))
+    pos = positions(prog, ev["participant_id"].take(rows))
     ok = (pos >= 0) & ~np.isnan(day) & (day <= as_of_day)
-    out = pd.DataFrame(
-        {
-            "pos": pos[ok],
-            "day": day[ok],
-            "event_type": ev["event_type"].to_numpy()[ok],
-            "result": ev["result"].to_numpy()[ok] if "result" in ev else pd.array([pd.NA] * int(ok.sum()), dtype="string"),
-        }
-    )
-    return out
+    return Events(pos[ok], day[ok], rows[ok])
 
 
-def first_event(ev: pd.DataFrame, n: int, start: np.ndarray, end: np.ndarray,
-                label: str = "event_type") -> tuple[np.ndarray, np.ndarray]:
+def column_is(table: pd.DataFrame, column: str, value: str) -> np.ndarray:
+    """``table[column] == value`` as a bool array (``False`` where missing or no such column)."""
+    if column not in table:
+        return np.zeros(len(table), dtype=bool)
+    return table[column].isin([value]).to_numpy(dtype=bool, na_value=False)
+
+
+def first_event(ev: Events, n: int, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First event strictly after ``start`` and on or before ``end`` for each participant.
 
-    Returns ``(day, label)`` arrays of length ``n``: the day number of the first
-    qualifying event (``NaN`` when none) and its ``label`` column value (``None``).
+    Returns ``(day, row)`` arrays of length ``n``: the day number of the first
+    qualifying event (``NaN`` when none) and its row in ``prog.events`` (``-1``).
     Ties on the same day take the first row in data order.
     """
     first_day = np.full(n, np.nan)
-    first_lab = np.full(n, None, dtype=object)
+    first_row = np.full(n, -1, dtype=np.intp)
     if not len(ev):
-        return first_day, first_lab
-    pos = ev["pos"].to_numpy()
-    day = ev["day"].to_numpy()
+        return first_day, first_row
+    pos, day, row = ev.pos, ev.day, ev.row
     ok = (day > start[pos]) & (day <= end[pos])
     if not ok.any():
-        return first_day, first_lab
-    sub = pd.DataFrame({"pos": pos[ok], "day": day[ok], "lab": ev[label].to_numpy()[ok]})
-    sub = sub.sort_values(["pos", "day"], kind="stable").drop_duplicates("pos", keep="first")
-    idx = sub["pos"].to_numpy()
-    first_day[idx] = sub["day"].to_numpy()
-    first_lab[idx] = sub["lab"].to_numpy(dtype=object)
-    return first_day, first_lab
+        return first_day, first_row
+    pos, day, row = pos[ok], day[ok], row[ok]
+    # The smallest (day, row) pair per participant in one pass: both are whole numbers,
+    # so they pack into one int64 key (day offset in the high 32 bits, row in the low
+    # 32) whose per-participant minimum np.minimum.at finds without sorting.
+    d0 = day.min()
+    key = ((day - d0).astype(np.int64) << 32) | row.astype(np.int64)
+    best = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(best, pos, key)
+    hit = best != np.iinfo(np.int64).max
+    first_day[hit] = (best[hit] >> 32).astype("float64") + d0
+    first_row[hit] = best[hit] & 0xFFFFFFFF
+    return first_day, first_row
+
+
+def _inferred_str_dtype() -> Any:
+    """The dtype pandas infers for a column made from an object array of strings when
+    that is not ``object``: ``str`` under pandas 3 (``future.infer_string``), else ``None``."""
+    dtype = pd.Series(np.array(["a"], dtype=object)).dtype
+    return None if pd.api.types.is_object_dtype(dtype) else dtype
+
+
+def text_column(values: pd.Series) -> Any:
+    """``values.to_numpy()``, as a DataFrame column holds it once assigned.
+
+    Under pandas 3 a DataFrame infers ``str`` from an object array of strings and
+    converts it back to Arrow; for a string column that round trip through Python
+    objects is a cast, done here directly. All-missing values stay an object array (the
+    inference finds no string there either).
+    """
+    target = _inferred_str_dtype()
+    if target is not None and isinstance(values.dtype, pd.StringDtype) and values.notna().any():
+        return values.array.astype(target)
+    return values.to_numpy()
+
+
+def text_take(values: pd.Series, rows: np.ndarray) -> Any:
+    """``values.to_numpy()[rows]`` with ``None`` where ``rows == -1``, as a DataFrame column holds it."""
+    arr = values.array
+    target = _inferred_str_dtype()
+    if target is not None and isinstance(arr.dtype, pd.StringDtype):
+        taken = arr.take(rows, allow_fill=True)
+        if not taken.isna().all():
+            return taken.astype(target)
+    hit = rows >= 0
+    out = np.full(len(rows), None, dtype=object)
+    out[hit] = arr.take(rows[hit]).to_numpy()
+    return out
+
+
+def text_from_codes(codes: np.ndarray, labels: Sequence[str]) -> Any:
+    """``labels[codes]`` with ``None`` where ``codes == -1``, as a DataFrame column holds it."""
+    target = _inferred_str_dtype()
+    if target is not None and (codes >= 0).any():
+        return pd.array(list(labels), dtype=target).take(codes, allow_fill=True)
+    return np.array([*labels, None], dtype=object)[codes]
 
 
 def death_day(prog: ProgramData, as_of_day: float) -> np.ndarray:
@@ -307,8 +403,7 @@ def death_day(prog: ProgramData, as_of_day: float) -> np.ndarray:
     ev = usable_events(prog, ("death",), as_of_day)
     d = np.full(n, np.nan)
     if len(ev):
-        m = ev.groupby("pos")["day"].min()
-        d[m.index.to_numpy()] = m.to_numpy()
+        np.fmin.at(d, ev.pos, ev.day)
     if "discharge_reason" in p:
         died = (p["discharge_reason"] == "died").fillna(False).to_numpy(dtype=bool)
         dis = to_days(p["discharge_date"])

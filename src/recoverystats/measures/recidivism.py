@@ -22,6 +22,7 @@ from recoverystats.measures._common import (
     first_event,
     nan_min,
     resolve_as_of,
+    text_take,
     to_dates,
     to_days,
     usable_events,
@@ -127,10 +128,9 @@ def recidivism(
     c = np.where(indexed, c, np.nan)
 
     ev = usable_events(prog, RECIDIVISM_LEVELS[level], a, honor_history_flag=False)
-    r, rtype = first_event(ev, n, s, c)
+    r, r_row = first_event(ev, n, s, c)
     end_obs = nan_min(c, death)
     r = np.where(r <= end_obs, r, np.nan)  # a qualifying event after death cannot count
-    rtype = np.where(np.isnan(r), None, rtype)
     recid = ~np.isnan(r) & indexed
     died_first = ~recid & ~np.isnan(death) & (death <= c) & indexed
     t_end = np.where(recid, r, np.where(died_first, death, c))
@@ -139,13 +139,13 @@ def recidivism(
     event_type = np.where(recid, 1, np.where(died_first, 2, 0)).astype("int64")
 
     tv = usable_events(prog, TECHNICAL_VIOLATION_TYPES, a, honor_history_flag=False)
-    v, vtype = first_event(tv, n, s, end_obs)
+    v, v_row = first_event(tv, n, s, end_obs)
 
     df["index_date"] = to_dates(s).to_numpy()
     df["index_source"] = np.where(no_release, "enrollment_date", "release_date")
     df["release_date_missing"] = no_release
     df["recidivism_date"] = to_dates(np.where(recid, r, np.nan)).to_numpy()
-    df["recidivism_type"] = np.where(recid, rtype, None)
+    df["recidivism_type"] = text_take(prog.events["event_type"], np.where(recid, r_row, -1))
     df["death_date"] = to_dates(np.where(indexed, death, np.nan)).to_numpy()
     df["end_date"] = to_dates(np.where(indexed, t_end, np.nan)).to_numpy()
     df["event_type"] = event_type
@@ -169,7 +169,7 @@ def recidivism(
         df["technical_violation"] = window_outcome(eligible, ~np.isnan(v) & (v - s <= W))
     why[excluded] = REASON_NO_RELEASE
     df["technical_violation_date"] = to_dates(np.where(indexed, v, np.nan)).to_numpy()
-    df["technical_violation_type"] = np.where(indexed & ~np.isnan(v), vtype, None)
+    df["technical_violation_type"] = text_take(prog.events["event_type"], np.where(indexed & ~np.isnan(v), v_row, -1))
     df["technical_violation_days"] = np.where(indexed, v - s, np.nan)
     df["eligible"] = eligible
     df["exclusion_reason"] = why

@@ -16,11 +16,13 @@ from recoverystats.measures._common import (
     beyond_cutoff_note,
     check_days,
     check_program,
+    column_is,
     day_number,
     death_day,
     first_event,
     nan_min,
     resolve_as_of,
+    text_take,
     to_dates,
     to_days,
     usable_events,
@@ -101,10 +103,10 @@ def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = N
 
     ev = usable_events(prog, RELAPSE_EVENT_TYPES, a)
     if len(ev):
-        is_screen = (ev["event_type"] == "drug_screen").to_numpy(dtype=bool)
-        positive = (ev["result"] == "positive").fillna(False).to_numpy(dtype=bool)  # canonical codes are lower case
-        ev = ev.loc[~is_screen | positive]
-    r, rtype = first_event(ev, n, e, c)
+        is_screen = column_is(prog.events, "event_type", "drug_screen")[ev.row]
+        positive = column_is(prog.events, "result", "positive")[ev.row]  # canonical codes are lower case
+        ev = ev.subset(~is_screen | positive)
+    r, r_row = first_event(ev, n, e, c)
     event = ~np.isnan(r) & enrolled_by
     time = np.where(event, r, c) - e
     time = np.maximum(time, 0.0)
@@ -113,7 +115,7 @@ def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = N
     end_reason[~enrolled_by] = None
 
     df["relapse_date"] = to_dates(np.where(event, r, np.nan)).to_numpy()
-    df["relapse_type"] = np.where(event, rtype, None)
+    df["relapse_type"] = text_take(prog.events["event_type"], np.where(event, r_row, -1))
     df["end_date"] = to_dates(np.where(enrolled_by, np.where(event, r, c), np.nan)).to_numpy()
     df["end_reason"] = end_reason
     df["event"] = event.astype("int64")
