@@ -215,10 +215,10 @@ def base_frame(prog: ProgramData, as_of: pd.Timestamp | None = None) -> tuple[pd
     p = prog.participants
     out = pd.DataFrame(
         {
-            "participant_id": text_column(p["participant_id"]),
-            "group": text_column(p["group"]),
-            "site": text_column(p["site"]) if "site" in p else pd.array([pd.NA] * len(p), dtype="string"),
-            "mentor_id": text_column(first_mentor(prog, as_of)),
+            "participant_id": as_column(p["participant_id"]),
+            "group": as_column(p["group"]),
+            "site": as_column(p["site"]) if "site" in p else pd.array([pd.NA] * len(p), dtype="string"),
+            "mentor_id": as_column(first_mentor(prog, as_of)),
         }
     )
     covariates: list[str] = []
@@ -226,7 +226,7 @@ def base_frame(prog: ProgramData, as_of: pd.Timestamp | None = None) -> tuple[pd
         if col in NON_COVARIATES or pd.api.types.is_datetime64_any_dtype(p[col]):
             continue
         covariates.append(col)
-        out[col] = text_column(p[col]) if col != "age" else _age(p)
+        out[col] = as_column(p[col]) if col != "age" else _age(p)
     if "age" not in covariates and "birth_date" in p:
         covariates.append("age")
         out["age"] = _age(p)
@@ -359,18 +359,32 @@ def _inferred_str_dtype() -> Any:
     return None if pd.api.types.is_object_dtype(dtype) else dtype
 
 
-def text_column(values: pd.Series) -> Any:
-    """``values.to_numpy()``, as a DataFrame column holds it once assigned.
+def _missing_column(values: np.ndarray) -> pd.Series:
+    """An all-missing object array as an object Series (default index).
 
-    Under pandas 3 a DataFrame infers ``str`` from an object array of strings and
-    converts it back to Arrow; for a string column that round trip through Python
-    objects is a cast, done here directly. All-missing values stay an object array (the
-    inference finds no string there either).
+    pandas keeps such a column ``object`` either way, but handed a bare object array it
+    first scans every value for a dtype to infer (7-10 ms per 100k rows).
     """
+    return pd.Series(values, dtype=object, copy=False)
+
+
+# The helpers below give a measure's text columns exactly as the plain code would
+# (an object array assigned to the frame: ``object`` under pandas 2, inferred ``str``
+# under pandas 3 unless every value is missing) without building Python strings for
+# pandas 3 to convert back to Arrow. Series they return carry the default index: assign
+# them to frames with one (base_frame's).
+
+
+def as_column(values: pd.Series) -> Any:
+    """``values.to_numpy()`` as a DataFrame column holds it once assigned."""
     target = _inferred_str_dtype()
-    if target is not None and isinstance(values.dtype, pd.StringDtype) and values.notna().any():
+    has_value = bool(values.notna().any())
+    if target is not None and has_value and isinstance(values.dtype, pd.StringDtype):
         return values.array.astype(target)
-    return values.to_numpy()
+    out = values.to_numpy()
+    if not has_value and out.dtype == object and isinstance(values.dtype, (pd.StringDtype, pd.BooleanDtype)):
+        return _missing_column(out)
+    return out
 
 
 def text_take(values: pd.Series, rows: np.ndarray) -> Any:
@@ -384,15 +398,39 @@ def text_take(values: pd.Series, rows: np.ndarray) -> Any:
     hit = rows >= 0
     out = np.full(len(rows), None, dtype=object)
     out[hit] = arr.take(rows[hit]).to_numpy()
-    return out
+    return out if hit.any() else _missing_column(out)
 
 
-def text_from_codes(codes: np.ndarray, labels: Sequence[str]) -> Any:
-    """``labels[codes]`` with ``None`` where ``codes == -1``, as a DataFrame column holds it."""
-    target = _inferred_str_dtype()
-    if target is not None and (codes >= 0).any():
-        return pd.array(list(labels), dtype=target).take(codes, allow_fill=True)
-    return np.array([*labels, None], dtype=object)[codes]
+class LabelColumn:
+    """A text column of a few labels, filled by masked assignment and kept as integer codes.
+
+    ``col[mask] = "label"`` (or ``None``) as on an object array initialised to ``fill``;
+    :meth:`values` gives the column.
+    """
+
+    def __init__(self, n: int, fill: str | None = None) -> None:
+        self.labels: list[str] = []
+        self.codes = np.full(n, -1, dtype=np.int16)
+        if fill is not None:
+            self[np.ones(n, dtype=bool)] = fill
+
+    def __setitem__(self, mask: np.ndarray, label: str | None) -> None:
+        if label is None:
+            self.codes[mask] = -1
+            return
+        if label not in self.labels:
+            self.labels.append(label)
+        self.codes[mask] = self.labels.index(label)
+
+    def values(self, *, unicode: bool = False) -> Any:
+        """The column as an object array of the labels (``None`` unset) would be held;
+        ``unicode=True``: as a NumPy unicode array would (``str`` under pandas 3 even when empty)."""
+        target = _inferred_str_dtype()
+        has_label = bool((self.codes >= 0).any())
+        if target is not None and (has_label or unicode):
+            return pd.array(self.labels, dtype=target).take(self.codes, allow_fill=True)
+        out = np.array([*self.labels, None], dtype=object)[self.codes]
+        return out if has_label else _missing_column(out)
 
 
 def death_day(prog: ProgramData, as_of_day: float) -> np.ndarray:

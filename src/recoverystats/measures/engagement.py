@@ -12,6 +12,7 @@ from recoverystats.io.program import ProgramData
 from recoverystats.measures._common import (
     REASON_ENROLLED_AFTER,
     REASON_WINDOW,
+    LabelColumn,
     attach,
     base_frame,
     beyond_cutoff_note,
@@ -143,10 +144,10 @@ def engagement(
     df["event"] = matched.astype("int64")
     df["time_days"] = time
     df["eligible"] = eligible
-    why = np.full(n, None, dtype=object)
+    why = LabelColumn(n)
     why[enrolled_by & ~eligible] = REASON_WINDOW
     why[~enrolled_by] = REASON_ENROLLED_AFTER
-    df["exclusion_reason"] = why
+    df["exclusion_reason"] = why.values()
 
     notes = [n for n in (beyond_cutoff_note(prog, as_of_ts),) if n]
     n_pre = int((matched & (match_day < e)).sum())

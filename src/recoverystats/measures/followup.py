@@ -14,6 +14,7 @@ from recoverystats.io.program import ProgramData
 from recoverystats.measures._common import (
     REASON_ENROLLED_AFTER,
     REASON_WINDOW,
+    LabelColumn,
     attach,
     base_frame,
     beyond_cutoff_note,
@@ -140,7 +141,8 @@ def followup(
     warn_as_of_before_enrollment(e, a, as_of_ts, "followup")
     intake = intake_days(prog, a)
     idx = np.where(np.isnan(intake), e, intake)
-    idx_src = np.where(np.isnan(intake), "enrollment_date", "intake_assessment")
+    idx_src = LabelColumn(n, fill="intake_assessment")
+    idx_src[np.isnan(intake)] = "enrollment_date"
 
     # the follow-up interview: the first followup_6m assessment in the window, else the first one
     fu_day = np.full(n, np.nan)
@@ -168,7 +170,7 @@ def followup(
     due = (closed if due_rule == "window_closed" else opened) & ~died_before
 
     df["index_date"] = to_dates(idx).to_numpy()
-    df["index_source"] = idx_src
+    df["index_source"] = idx_src.values(unicode=True)
     df["window_open"] = to_dates(idx + lo).to_numpy()
     df["window_close"] = to_dates(idx + hi).to_numpy()
     df["followup_date"] = to_dates(np.where(completed, fu_day, np.nan)).to_numpy()
@@ -182,11 +184,11 @@ def followup(
     cens = nan_min(np.full(n, a), idx + hi, death)
     df["time_days"] = np.where(enrolled_by, np.maximum(np.where(in_win, fu_day, cens) - idx, 0.0), np.nan)
     df["eligible"] = due
-    why = np.full(n, None, dtype=object)
+    why = LabelColumn(n)
     why[enrolled_by & ~due] = REASON_WINDOW
     why[enrolled_by & died_before] = REASON_DIED
     why[~enrolled_by] = REASON_ENROLLED_AFTER
-    df["exclusion_reason"] = why
+    df["exclusion_reason"] = why.values()
 
     n_due = int(due.sum())
     n_in = int((due & in_win).sum())

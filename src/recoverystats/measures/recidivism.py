@@ -12,6 +12,7 @@ from recoverystats.io.program import ProgramData
 from recoverystats.measures._common import (
     REASON_ENROLLED_AFTER,
     REASON_WINDOW,
+    LabelColumn,
     attach,
     base_frame,
     beyond_cutoff_note,
@@ -142,7 +143,9 @@ def recidivism(
     v, v_row = first_event(tv, n, s, end_obs)
 
     df["index_date"] = to_dates(s).to_numpy()
-    df["index_source"] = np.where(no_release, "enrollment_date", "release_date")
+    index_source = LabelColumn(n, fill="release_date")
+    index_source[no_release] = "enrollment_date"
+    df["index_source"] = index_source.values(unicode=True)
     df["release_date_missing"] = no_release
     df["recidivism_date"] = to_dates(np.where(recid, r, np.nan)).to_numpy()
     df["recidivism_type"] = text_take(prog.events["event_type"], np.where(recid, r_row, -1))
@@ -152,7 +155,7 @@ def recidivism(
     df["event"] = recid.astype("int64")
     df["time_days"] = time
 
-    why = np.full(n, None, dtype=object)
+    why = LabelColumn(n)
     why[enrolled_by & ~indexed] = REASON_RELEASED_AFTER
     why[~enrolled_by] = REASON_ENROLLED_AFTER
     excluded = no_release & enrolled_by if missing_release == "exclude" else np.zeros(n, dtype=bool)
@@ -172,7 +175,7 @@ def recidivism(
     df["technical_violation_type"] = text_take(prog.events["event_type"], np.where(indexed & ~np.isnan(v), v_row, -1))
     df["technical_violation_days"] = np.where(indexed, v - s, np.nan)
     df["eligible"] = eligible
-    df["exclusion_reason"] = why
+    df["exclusion_reason"] = why.values()
 
     notes = [n for n in (beyond_cutoff_note(prog, as_of_ts),) if n]
     n_missing = int((no_release & enrolled_by).sum())

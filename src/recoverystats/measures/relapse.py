@@ -11,6 +11,7 @@ from recoverystats.io.program import ProgramData
 from recoverystats.measures._common import (
     REASON_ENROLLED_AFTER,
     REASON_WINDOW,
+    LabelColumn,
     attach,
     base_frame,
     beyond_cutoff_note,
@@ -94,12 +95,14 @@ def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = N
     fu = to_days(p["followup_end_date"])
     dis = to_days(p["discharge_date"])
     obs_end_planned = np.where(~np.isnan(fu), fu, dis)
-    planned_src = np.where(~np.isnan(fu), "followup_end", np.where(~np.isnan(dis), "discharge", "as_of"))
     death = death_day(prog, a)
     c = nan_min(obs_end_planned, death, np.full(n, a))
     # which date ends observation (ties: death first, then the planned end, then as_of)
-    end_reason = np.where(~np.isnan(death) & (death <= c), "death",
-                          np.where(~np.isnan(obs_end_planned) & (obs_end_planned <= c), planned_src, "as_of"))
+    end_reason = LabelColumn(n, fill="as_of")
+    planned_end = ~np.isnan(obs_end_planned) & (obs_end_planned <= c)
+    end_reason[planned_end & ~np.isnan(dis)] = "discharge"
+    end_reason[planned_end & ~np.isnan(fu)] = "followup_end"
+    end_reason[~np.isnan(death) & (death <= c)] = "death"
 
     ev = usable_events(prog, RELAPSE_EVENT_TYPES, a)
     if len(ev):
@@ -111,17 +114,17 @@ def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = N
     time = np.where(event, r, c) - e
     time = np.maximum(time, 0.0)
     time[~enrolled_by] = np.nan
-    end_reason = np.where(event, "relapse", end_reason).astype(object)
+    end_reason[event] = "relapse"
     end_reason[~enrolled_by] = None
 
     df["relapse_date"] = to_dates(np.where(event, r, np.nan)).to_numpy()
     df["relapse_type"] = text_take(prog.events["event_type"], np.where(event, r_row, -1))
     df["end_date"] = to_dates(np.where(enrolled_by, np.where(event, r, c), np.nan)).to_numpy()
-    df["end_reason"] = end_reason
+    df["end_reason"] = end_reason.values()
     df["event"] = event.astype("int64")
     df["time_days"] = time
 
-    why = np.full(n, None, dtype=object)
+    why = LabelColumn(n)
     why[~enrolled_by] = REASON_ENROLLED_AFTER
     if W is None:
         eligible = enrolled_by.copy()
@@ -136,7 +139,7 @@ def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = N
         df["relapsed"] = window_outcome(eligible, hit)
         df["died_in_window"] = ended_by_death & ~hit & enrolled_by
     df["eligible"] = eligible
-    df["exclusion_reason"] = why
+    df["exclusion_reason"] = why.values()
 
     notes = [n for n in (beyond_cutoff_note(prog, as_of_ts),) if n]
     n_pre = int(np.sum(~np.isnan(fu) & ~np.isnan(e) & (fu < e)))

@@ -13,6 +13,8 @@ from recoverystats.io.program import ProgramData
 from recoverystats.measures._common import (
     REASON_ENROLLED_AFTER,
     REASON_WINDOW,
+    LabelColumn,
+    as_column,
     attach,
     base_frame,
     beyond_cutoff_note,
@@ -113,7 +115,7 @@ def retention(
     los[~enrolled_by] = np.nan
 
     df["discharge_date"] = p["discharge_date"].to_numpy()
-    df["discharge_reason"] = reason.to_numpy()
+    df["discharge_reason"] = as_column(reason)
     df["completed"] = completed
     df["length_of_stay"] = los
     for k in horizons:
@@ -127,10 +129,10 @@ def retention(
     df["time_days"] = los
     kmax = horizons[-1]
     df["eligible"] = df[f"eligible_{kmax}"].to_numpy()
-    why = np.full(len(df), None, dtype=object)
+    why = LabelColumn(len(df))
     why[enrolled_by & ~df["eligible"].to_numpy()] = REASON_WINDOW
     why[~enrolled_by] = REASON_ENROLLED_AFTER
-    df["exclusion_reason"] = why
+    df["exclusion_reason"] = why.values()
 
     notes = [n for n in (beyond_cutoff_note(prog, as_of_ts),) if n]
     n_future = int((~np.isnan(d) & (d > a)).sum())
