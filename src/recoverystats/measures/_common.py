@@ -269,7 +269,7 @@ def lookup(keys: pd.Series, values: Any) -> np.ndarray:
         import pyarrow.compute as pc
 
         key_set, probe = pa.array(k), pa.array(v)
-        if pc.count_distinct(key_set, mode="all").as_py() == len(key_set):  # else get_indexer raises
+        if len(pc.unique(key_set)) == len(key_set):  # else get_indexer raises
             found = pc.index_in(probe, value_set=key_set.cast(probe.type))
             return pc.fill_null(found, -1).to_numpy().astype(np.intp)
     return pd.Index(k).get_indexer(v)
@@ -323,6 +323,24 @@ def column_is(table: pd.DataFrame, column: str, value: str) -> np.ndarray:
     return table[column].isin([value]).to_numpy(dtype=bool, na_value=False)
 
 
+def earliest(pos: np.ndarray, day: np.ndarray, n: int) -> np.ndarray:
+    """Index of each participant's earliest entry (``-1`` when none), ties to the first in order.
+
+    ``pos`` are participant positions (``0 <= pos < n``) and ``day`` whole day numbers
+    without ``NaN``. Each (day, index) pair is packed into one int64 (day offset in the
+    high 32 bits, index in the low 32), so a single ``np.minimum.at`` finds the
+    per-participant minimum without sorting.
+    """
+    best = np.full(n, np.iinfo(np.int64).max)
+    if len(pos):
+        key = ((day - day.min()).astype(np.int64) << 32) | np.arange(len(pos), dtype=np.int64)
+        np.minimum.at(best, pos, key)
+    hit = best != np.iinfo(np.int64).max
+    out = np.full(n, -1, dtype=np.intp)
+    out[hit] = best[hit] & 0xFFFFFFFF
+    return out
+
+
 def first_event(ev: Events, n: int, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """First event strictly after ``start`` and on or before ``end`` for each participant.
 
@@ -334,21 +352,12 @@ def first_event(ev: Events, n: int, start: np.ndarray, end: np.ndarray) -> tuple
     first_row = np.full(n, -1, dtype=np.intp)
     if not len(ev):
         return first_day, first_row
-    pos, day, row = ev.pos, ev.day, ev.row
-    ok = (day > start[pos]) & (day <= end[pos])
-    if not ok.any():
-        return first_day, first_row
-    pos, day, row = pos[ok], day[ok], row[ok]
-    # The smallest (day, row) pair per participant in one pass: both are whole numbers,
-    # so they pack into one int64 key (day offset in the high 32 bits, row in the low
-    # 32) whose per-participant minimum np.minimum.at finds without sorting.
-    d0 = day.min()
-    key = ((day - d0).astype(np.int64) << 32) | row.astype(np.int64)
-    best = np.full(n, np.iinfo(np.int64).max)
-    np.minimum.at(best, pos, key)
-    hit = best != np.iinfo(np.int64).max
-    first_day[hit] = (best[hit] >> 32).astype("float64") + d0
-    first_row[hit] = best[hit] & 0xFFFFFFFF
+    ok = (ev.day > start[ev.pos]) & (ev.day <= end[ev.pos])
+    sub = ev.subset(ok)
+    i = earliest(sub.pos, sub.day, n)
+    hit = i >= 0
+    first_day[hit] = sub.day[i[hit]]
+    first_row[hit] = sub.row[i[hit]]
     return first_day, first_row
 
 

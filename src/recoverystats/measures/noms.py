@@ -16,8 +16,10 @@ from recoverystats.measures._common import (
     beyond_cutoff_note,
     check_program,
     day_number,
+    earliest,
     positions,
     resolve_as_of,
+    text_take,
     to_days,
 )
 from recoverystats.measures.followup import FOLLOWUP_TIMEPOINT, check_window
@@ -72,18 +74,21 @@ def mcnemar_test(b: np.ndarray, c: np.ndarray, *, exact_threshold: int = 25) -> 
 def _first_per_participant(prog: ProgramData, timepoint: str, cols: list[str], as_of_day: float,
                            index_day: np.ndarray | None = None, window: tuple[int, int] | None = None) -> pd.DataFrame:
     a = prog.assessments
-    m = (a["timepoint"] == timepoint).fillna(False).to_numpy(dtype=bool)
-    sub = a.loc[m]
-    day = to_days(sub["assessment_date"])
-    pos = positions(prog, sub["participant_id"])
+    rows = np.flatnonzero((a["timepoint"] == timepoint).fillna(False).to_numpy(dtype=bool))
+    day = to_days(a["assessment_date"].take(rows))
+    pos = positions(prog, a["participant_id"].take(rows))
     ok = (pos >= 0) & ~np.isnan(day) & (day <= as_of_day)
     if window is not None and index_day is not None:
         rel = day - index_day[np.maximum(pos, 0)]
         ok &= (rel >= window[0]) & (rel <= window[1])
-    out = pd.DataFrame({"pos": pos[ok], "day": day[ok]})
+    # each participant's earliest assessment (ties: data order), in participant order
+    kept = np.flatnonzero(ok)
+    i = earliest(pos[kept], day[kept], len(prog.participants))
+    first = kept[i[i >= 0]]
+    out = pd.DataFrame({"pos": pos[first], "day": day[first]})
     for c in cols:
-        out[c] = sub[c].astype("boolean").to_numpy()[ok]
-    return out.sort_values(["pos", "day"], kind="stable").drop_duplicates("pos")
+        out[c] = a[c].take(rows).astype("boolean").array.take(first)
+    return out
 
 
 def noms_change(
@@ -171,7 +176,9 @@ def noms_change(
     fu = _first_per_participant(prog, FOLLOWUP_TIMEPOINT, cols, a, idx, win)
     pairs = intake.merge(fu, on="pos", suffixes=("_intake", "_fu"))
     for c in by_cols:
-        pairs[c] = p[c].astype(object).to_numpy()[pairs["pos"].to_numpy()]
+        at = pairs["pos"].to_numpy()
+        pairs[c] = text_take(p[c], at) if isinstance(p[c].dtype, pd.StringDtype) else p[c].astype(object).to_numpy()[at]
+    levels = p[by_cols].astype(object).drop_duplicates().sort_values(by_cols, na_position="last") if by_cols else None
 
     rows = []
     for item in items:
@@ -191,10 +198,9 @@ def noms_change(
             "no_to_yes": (ok & ~y0 & y1).astype("int64"),
         })
         for c in by_cols:
-            t[c] = pairs[c].to_numpy()
-        if by_cols:
+            t[c] = pairs[c]  # same default index; keeps the dtype without re-inferring it
+        if levels is not None:
             g = t.groupby(by_cols, dropna=False, observed=True).sum().reset_index()
-            levels = p[by_cols].astype(object).drop_duplicates().sort_values(by_cols, na_position="last")
             g = levels.merge(g, on=by_cols, how="left").fillna(
                 {k: 0 for k in ("n_pairs", "intake_yes", "followup_yes", "yes_to_no", "no_to_yes")})
         else:
