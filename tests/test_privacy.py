@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from recoverystats.errors import InvalidParameterError
@@ -434,3 +434,286 @@ def test_scan_ignores_schema_urls_but_not_data(tmp_path):
     assert scan(tmp_path, _Prog(births=("1999-02-22",))).ok
     (tmp_path / "g.svg").write_text("<svg><text>born 1999/02/22</text></svg>", encoding="utf-8")
     assert scan(tmp_path, _Prog(births=("1999-02-22",))).findings["kind"].tolist() == ["birth_date"]
+
+
+# ---------------------------------------------------------------------------------------
+# interval (bounds) disclosure
+# ---------------------------------------------------------------------------------------
+BOUND_TOL = 1e-6  # LP bounds are compared after HiGHS's 1e-7 feasibility tolerance
+
+
+def interval_ok(lower: float, upper: float, *, published: bool) -> bool:
+    """The interval rule, written out independently of ``interval_shortfall``."""
+    wide = upper - lower >= MIN_CELL - 1  # at least as wide as the band 1..10
+    reaches = upper >= MIN_CELL  # a suppressed mark cannot be told to be a small count
+    return wide and (reaches or not published)
+
+
+def two_way(body: np.ndarray) -> tuple[pd.DataFrame, list[str], dict]:
+    """A two-way table with a total column and a total row."""
+    nr, nc = body.shape
+    cols = [f"c{j}" for j in range(nc)]
+    t = pd.DataFrame(body, columns=cols)
+    t.insert(0, "row", [f"r{i}" for i in range(nr)])
+    t["total"] = body.sum(axis=1)
+    tot = {"row": "Total", **{c: int(t[c].sum()) for c in [*cols, "total"]}}
+    t = pd.concat([t, pd.DataFrame([tot])], ignore_index=True)
+    return t, [*cols, "total"], {"total_row": {"row": "Total"}, "total_columns": {"total": cols}}
+
+
+class TooManyCompletions(Exception):
+    """The brute-force enumeration went over its node budget (the test skips the example)."""
+
+
+def brute_force_two_way(full: np.ndarray, mask: np.ndarray, *, zero_ok: bool = True,
+                        budget: int | None = None) -> dict[tuple[int, int], tuple[int, int]]:
+    """Range of every suppressed cell over all integer completions of a two-way table.
+
+    ``full`` is the ``(nr + 1, nc + 1)`` table with its margins (last row and column),
+    ``mask`` marks the suppressed cells. Every completion of the unknown inner cells is
+    enumerated depth first; a published margin fixes the sum of its inner cells, and the
+    last unknown cell of such a line is forced. Margins follow from the inner cells. A
+    suppressed cell is at least 1 when zeros are shown and its value is not 0 (the
+    reader's knowledge that ``suppress`` models); other cells are at least 0. A cell in no
+    published line is searched up to ``cap`` and reported as ``cap`` when it reaches it.
+    More than ``budget`` search nodes raise ``TooManyCompletions``.
+    """
+    nr, nc = full.shape[0] - 1, full.shape[1] - 1
+    cap = int(full[nr, nc]) + 5
+    low = np.where(mask & zero_ok & (full >= 1), 1, 0)
+    lines = [([(i, j) for j in range(nc)], (i, nc)) for i in range(nr)]
+    lines += [([(i, j) for i in range(nr)], (nr, j)) for j in range(nc)]
+    lines += [([(i, j) for i in range(nr) for j in range(nc)], (nr, nc))]
+    lines = [(cells, tot) for cells, tot in lines if not mask[tot]]  # published margins only
+    unknown = [(i, j) for i in range(nr) for j in range(nc) if mask[i, j]]
+    order = {p: k for k, p in enumerate(unknown)}
+    residual = [int(full[tot]) - sum(int(full[p]) for p in cells if not mask[p]) for cells, tot in lines]
+    last = [max((order[p] for p in cells if mask[p]), default=-1) for cells, _ in lines]
+    of_cell = {p: [k for k, (cells, _) in enumerate(lines) if p in cells] for p in unknown}
+    x = np.where(mask, 0, full).astype(int)
+    found: dict[tuple[int, int], list[int]] = {}
+    nodes = [0]
+
+    def leaf() -> None:
+        y = x.copy()
+        y[:nr, nc] = y[:nr, :nc].sum(axis=1)
+        y[nr, :nc] = y[:nr, :nc].sum(axis=0)
+        y[nr, nc] = y[:nr, :nc].sum()
+        if np.any(mask & (y < low)):
+            return
+        for p in zip(*np.nonzero(mask), strict=True):
+            seen = found.setdefault((int(p[0]), int(p[1])), [int(y[p]), int(y[p])])
+            seen[0], seen[1] = min(seen[0], int(y[p])), max(seen[1], int(y[p]))
+
+    def dfs(k: int) -> None:
+        nodes[0] += 1
+        if budget is not None and nodes[0] > budget:
+            raise TooManyCompletions
+        if k == len(unknown):
+            leaf()
+            return
+        p = unknown[k]
+        mine = of_cell[p]
+        forced = {residual[q] for q in mine if last[q] == k}
+        if len(forced) > 1:
+            return
+        if forced:
+            choices = [v for v in forced if v >= low[p]]
+        else:
+            top = min([residual[q] for q in mine], default=cap)
+            choices = range(int(low[p]), min(top, cap) + 1)
+        for v in choices:
+            x[p] = v
+            for q in mine:
+                residual[q] -= v
+            if all(residual[q] >= 0 for q in mine):
+                dfs(k + 1)
+            for q in mine:
+                residual[q] += v
+
+    if all(r == 0 for r, lst in zip(residual, last, strict=True) if lst < 0):
+        dfs(0)
+    return {p: (lo, min(hi, cap)) for p, (lo, hi) in found.items()}
+
+
+def audit_two_way(t: pd.DataFrame, r, cols: list[str], *, integer: bool = True) -> dict[tuple[int, int], tuple]:
+    from recoverystats.privacy import audit_intervals
+
+    a = audit_intervals(t, r, integer=integer).table
+    pos = {c: j for j, c in enumerate(cols)}
+    return {(int(row.row), pos[row.column]): (row.lower, row.upper, bool(row.sensitive), bool(row.protected))
+            for row in a.itertuples()}
+
+
+def test_interval_pinned_one_way_cells_are_protected():
+    # four exclusions of 3 add up to 12: no line adds to a small count and no cell can be
+    # recovered exactly (4 unknowns, 1 relation), but every one is >= 1 (zeros are shown),
+    # so each is at most 12 - 3 = 9: a reader knows all four are small counts
+    from recoverystats.privacy import audit_intervals
+
+    t = pd.DataFrame({"reason": ["a", "b", "c", "d", "e", "Total"], "n": [3, 3, 3, 3, 500, 512]})
+    m = {"total_row": {"reason": "Total"}}
+    off = suppress(t, count_columns="n", margins=m, interval_protection=False)
+    assert off.table["n"].isna().tolist() == [True, True, True, True, False, False]
+    audit = audit_intervals(t, off)
+    assert audit.n_pinned == 4
+    np.testing.assert_allclose(audit.table[["lower", "upper"]].to_numpy(), [[1, 9]] * 4, atol=BOUND_TOL)
+    assert not audit.ok
+    on = suppress(t, count_columns="n", margins=m)
+    assert on.table["n"].isna().tolist() == [True, True, True, True, True, False]
+    assert on.log.set_index("row").loc[4, "reason"] == "interval"
+    assert "widens the range" in on.log.set_index("row").loc[4, "detail"]
+    after = audit_intervals(t, on)
+    assert after.ok and after.n_sensitive == 4
+    np.testing.assert_allclose(after.table["upper"].iloc[:4], 512 - 4, atol=BOUND_TOL)  # the 4 others >= 1
+    assert_protected(t, on, ["n"], m)
+
+
+def test_interval_pinned_two_way_cell_matches_brute_force():
+    # exact recovery is impossible, yet r0/c1 (10) lies in [7, 11]: r0 gives c1 + c2 = 12,
+    # and column c2 adds to 12 with r1/c2 = 19 - r1/c0 >= 6 (r2/c0 = 14 - r1/c0 >= 1), so
+    # r0/c2 <= 12 - 6 - 1 = 5 and r0/c1 >= 7; likewise r1/c2 (8) lies in [6, 10]
+    body = np.array([[25, 10, 2], [11, 42, 8], [3, 24, 2]])
+    t, cols, m = two_way(body)
+    off = suppress(t, count_columns=cols, margins=m, interval_protection=False)
+    assert_protected(t, off, cols, m)  # no exact recovery
+    got = audit_two_way(t, off, cols)
+    assert got[(0, 1)][:2] == (7.0, 11.0) and got[(1, 2)][:2] == (6.0, 10.0)
+    assert not got[(0, 1)][3] and not got[(1, 2)][3]
+    mask = off.mask[cols].to_numpy()
+    full = t[cols].to_numpy()
+    brute = brute_force_two_way(full, mask)
+    assert brute[(0, 1)] == (7, 11) and brute[(1, 2)] == (6, 10)
+    assert {p: v[:2] for p, v in got.items()} == {p: (float(a), float(b)) for p, (a, b) in brute.items()}
+    # with the protection on, every small cell's brute-force range passes the rule
+    on = suppress(t, count_columns=cols, margins=m)
+    assert (on.log["reason"] == "interval").sum() >= 1
+    assert_protected(t, on, cols, m)
+    brute_on = brute_force_two_way(full, on.mask[cols].to_numpy())
+    for (i, j), (lo, hi) in brute_on.items():
+        if 1 <= full[i, j] < MIN_CELL:
+            assert interval_ok(lo, hi, published=True), ((i, j), lo, hi)
+
+
+BRUTE_FORCE_BUDGET = 60_000  # search nodes (a fraction of a second); bigger examples are skipped
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.integers(min_value=2, max_value=3), st.integers(min_value=2, max_value=3), st.booleans(), st.data())
+def test_property_attacker_bounds_match_brute_force_two_way(nr, nc, protect, data):
+    cell = st.one_of(st.integers(0, 10), st.integers(11, 20))
+    body = np.array([[data.draw(cell) for _ in range(nc)] for _ in range(nr)])
+    t, cols, m = two_way(body)
+    r = suppress(t, count_columns=cols, margins=m, interval_protection=protect)
+    full = t[cols].to_numpy()
+    try:
+        brute = brute_force_two_way(full, r.mask[cols].to_numpy(), budget=BRUTE_FORCE_BUDGET)
+    except TooManyCompletions:
+        assume(False)
+    cap = int(full[-1, -1]) + 5
+    got = audit_two_way(t, r, cols)
+    lp = audit_two_way(t, r, cols, integer=False)
+    assert set(got) == set(brute)
+    for p, (lo, hi) in brute.items():
+        a_lo, a_hi, sensitive, protected = got[p]
+        assert a_lo == lo, (p, a_lo, lo)
+        assert (a_hi == hi) if hi < cap else (a_hi >= cap), (p, a_hi, hi)
+        # a two-way table with margins is totally unimodular: the LP optimum is a whole number
+        np.testing.assert_allclose(lp[p][0], a_lo, atol=BOUND_TOL)
+        if np.isfinite(a_hi):
+            np.testing.assert_allclose(lp[p][1], a_hi, atol=BOUND_TOL)
+        assert sensitive == bool(1 <= full[p] < MIN_CELL)
+        assert protected == (not sensitive or interval_ok(lo, hi if hi < cap else np.inf, published=True))
+        if protect and sensitive:
+            assert protected, (p, lo, hi)
+
+
+def test_interval_protection_off_leaves_the_pinned_cell():
+    # the check can fail: without the protection the pinned cells stay pinned, the
+    # exact-recovery checks still pass, and the independent rule flags the ranges
+    body = np.array([[25, 10, 2], [11, 42, 8], [3, 24, 2]])
+    t, cols, m = two_way(body)
+    off = suppress(t, count_columns=cols, margins=m, interval_protection=False)
+    brute = brute_force_two_way(t[cols].to_numpy(), off.mask[cols].to_numpy())
+    assert not interval_ok(*brute[(0, 1)], published=True)
+    assert "interval" not in set(off.log["reason"])
+    assert off.interval_protection is False and off.zero_ok is True
+
+
+def test_attacker_bounds_integer_program_narrows_a_fractional_range():
+    # 2x + 3y = 13 over non-negative cells: the LP allows x in [0, 6.5]; whole numbers
+    # only (5, 1) and (2, 3), so x in [2, 5] and y in [1, 3]
+    from recoverystats.privacy import attacker_bounds
+
+    A = np.array([[2.0, 3.0, -1.0]])
+    values = np.array([2.0, 3.0, 13.0])
+    unknown = np.array([True, True, False])
+    lo, hi = attacker_bounds(A, values, unknown, integer=False)
+    np.testing.assert_allclose(lo, [0, 0], atol=BOUND_TOL)
+    np.testing.assert_allclose(hi, [6.5, 13 / 3], atol=BOUND_TOL)
+    lo, hi = attacker_bounds(A, values, unknown)
+    brute = [(x, y) for x in range(14) for y in range(14) if 2 * x + 3 * y == 13]
+    assert (lo.tolist(), hi.tolist()) == ([min(x for x, _ in brute), min(y for _, y in brute)],
+                                          [max(x for x, _ in brute), max(y for _, y in brute)])
+
+
+def test_attacker_bounds_unbounded_free_and_errors():
+    from recoverystats.privacy import attacker_bounds
+
+    # x + y = z with z suppressed too: nothing bounds x from above; a cell in no relation
+    A = np.array([[1.0, 1.0, -1.0, 0.0]])
+    values = np.array([3.0, 4.0, 7.0, 5.0])
+    lo, hi = attacker_bounds(A, values, np.array([True, True, True, True]), lower=np.array([1, 1, 1, 1]))
+    assert lo.tolist() == [1, 1, 2, 1] and np.isinf(hi).all()
+    with pytest.raises(InvalidParameterError, match="targets: cell 2 is published"):
+        attacker_bounds(A, values, np.array([True, True, False, False]), targets=[2])
+    # a total that does not add up is not a relation anybody can use: dropped
+    lo, hi = attacker_bounds(A, np.array([3.0, 4.0, 9.0, 5.0]), np.array([True, False, False, False]))
+    assert lo.tolist() == [0] and np.isinf(hi).all()
+    # published cells that leave no non-negative table
+    B = np.array([[1.0, 1.0, -1.0], [1.0, 0.0, -1.0]])
+    with pytest.raises(InvalidParameterError, match="admit no table with non-negative counts"):
+        attacker_bounds(B, np.array([np.nan, 5.0, 2.0]), np.array([True, False, False]))
+
+
+def test_interval_hidden_counts_need_width_not_reach():
+    # a group of exactly 11 with 5 events: events (suppressed) is in [1, 11], so the hidden
+    # non-events (6) are in [0, 10]: as wide as the band, and hidden counts carry no mark
+    from recoverystats.privacy import audit_intervals
+
+    t = pd.DataFrame({"g": ["a", "b", "Total"], "n": [11, 40, 51], "events": [5, 30, 35]})
+    m = {"total_row": {"g": "Total"}, "complements": {"n": "events"}}
+    r = suppress(t, count_columns=["n", "events"], margins=m)
+    a = audit_intervals(t, r).table
+    hid = a[a["kind"] == "hidden"].set_index("row")
+    assert hid.loc[0, "sensitive"] and hid.loc[0, "protected"]
+    np.testing.assert_allclose(hid.loc[0, ["lower", "upper"]].astype(float), [0, 10], atol=BOUND_TOL)
+    assert r.table["n"].notna().all()  # n = 11 stays published
+
+
+def test_interval_protection_parameter_errors():
+    t = pd.DataFrame({"g": ["a", "b"], "n": [40, 50]})
+    with pytest.raises(InvalidParameterError, match="interval_protection must be True or False; got 'yes'"):
+        suppress(t, count_columns="n", interval_protection="yes")
+    from recoverystats.privacy import audit_intervals
+
+    r = suppress(t, count_columns="n")
+    with pytest.raises(InvalidParameterError, match="table has 1 rows but the suppression result has 2"):
+        audit_intervals(t.iloc[:1], r)
+
+
+def test_interval_protection_that_cannot_be_met_raises_and_the_audit_renders():
+    # the only cells that could widen the ranges are exempt: say so instead of publishing
+    t = pd.DataFrame({"reason": ["a", "b", "c", "d", "e", "Total"], "n": [3, 3, 3, 3, 500, 512]})
+    m = {"total_row": {"reason": "Total"}}
+    with pytest.raises(InvalidParameterError, match="against interval disclosure: every other cell is already"):
+        suppress(t, count_columns="n", margins=m, exempt_rows=[4, 5])
+    from recoverystats.privacy import audit_intervals
+
+    audit = audit_intervals(t, suppress(t, count_columns="n", margins=m, interval_protection=False))
+    assert "pinned=4" in repr(audit)
+    assert "4 of 4 sensitive cells pinned" in audit._repr_html_()
+    d = audit.to_dict()
+    assert d["n_pinned"] == 4 and d["table"][0]["upper"] == 9.0
+    assert audit.to_markdown().splitlines()[0].startswith("| Row | Column | Kind | Sensitive | Lower | Upper")

@@ -2,11 +2,14 @@
 
 :func:`suppress` applies primary, complementary and dependent suppression to a table;
 :func:`scan` checks a finished output folder (every file, inside ``.docx``/``.xlsx`` zips
-too) for participant/mentor identifiers, birth dates and unsuppressed small counts.
+too) for participant/mentor identifiers, birth dates and unsuppressed small counts;
+:func:`audit_intervals` gives the range a reader can derive for each suppressed count
+(the attacker's linear programs) and checks the interval rule that ``suppress`` enforces.
 """
 
 from __future__ import annotations
 
+from recoverystats.privacy.intervals import IntervalAuditResult, attacker_bounds, audit_intervals
 from recoverystats.privacy.scan import ScanResult, scan
 from recoverystats.privacy.suppress import (
     SUPPRESSED_MARK,
@@ -16,4 +19,5 @@ from recoverystats.privacy.suppress import (
     suppress,
 )
 
-__all__ = ["Margins", "SuppressionResult", "suppress", "recoverable", "scan", "ScanResult", "SUPPRESSED_MARK"]
+__all__ = ["Margins", "SuppressionResult", "suppress", "recoverable", "audit_intervals", "IntervalAuditResult",
+           "attacker_bounds", "scan", "ScanResult", "SUPPRESSED_MARK"]

@@ -43,6 +43,7 @@ SUPPRESSED_MARK = "*"
 LOG_COLUMNS: tuple[str, ...] = ("row", "column", "reason", "detail")
 
 _TOL = 1e-9  # numerical zero for null-space components
+_INTERVAL_TOL = 1e-6  # a range short of the required band by less than this is not short
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +130,9 @@ class SuppressionResult:
         Boolean frame of the same shape: ``True`` where a cell was suppressed.
     log
         One row per suppressed cell: ``row`` (position), ``column``, ``reason``
-        (``primary``/``complementary``/``dependent``/``linked``) and ``detail``. The log
+        (``primary``/``complementary``/``interval``/``dependent``/``linked``) and ``detail``. The log
         holds no suppressed values, so it is safe to keep next to the output.
-    min_cell, count_columns, margins
+    min_cell, count_columns, margins, dependent_columns, zero_ok, interval_protection
         The settings used.
     """
 
@@ -142,6 +143,8 @@ class SuppressionResult:
     count_columns: tuple[str, ...]
     margins: Margins
     dependent_columns: Mapping[str, tuple[str, ...]]
+    zero_ok: bool = True
+    interval_protection: bool = True
 
     @property
     def n_suppressed(self) -> int:
@@ -234,20 +237,61 @@ def recoverable(constraints: np.ndarray, unknown: np.ndarray) -> np.ndarray:
 
 def _protect(values: np.ndarray, constraints: np.ndarray, published: np.ndarray,
              primary: np.ndarray, candidate: np.ndarray, min_cell: int,
-             labels: Sequence[str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
+             labels: Sequence[str], *, zero_ok: bool = True,
+             interval: bool = False) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
     """Greedy complementary suppression to a fixed point.
 
     ``values`` may contain NaN (unknown values: never sensitive, never complements).
     Hidden cells (``~published``) are always unknown; they are sensitive when their value
-    is in ``1..min_cell-1``. Returns the suppressed mask over all cells and the list of
-    ``(cell, detail)`` complementary choices.
+    is in ``1..min_cell-1``. With ``interval`` the fixed point also satisfies the interval
+    rule (:func:`~recoverystats.privacy.intervals.interval_shortfall`) for every sensitive
+    cell. Returns the suppressed mask over all cells and the list of
+    ``(cell, reason, detail)`` choices (reason ``complementary`` or ``interval``).
     """
     n = values.shape[0]
     supp = primary.copy()
     hidden = ~published
     small_hidden = hidden & np.isfinite(values) & (values >= 1) & (values < min_cell)
-    chosen: list[tuple[int, str]] = []
+    chosen: list[tuple[int, str, str]] = []
     member = [np.flatnonzero(constraints[:, j]) for j in range(n)]
+    eligible = candidate & published & np.isfinite(values)
+    if interval:
+        from recoverystats.privacy.intervals import (
+            attacker_bounds,
+            cell_lower_bounds,
+            interval_shortfall,
+            sensitive_cells,
+        )
+
+        lower = cell_lower_bounds(values, published, zero_ok)
+        nan_cells = ~np.isfinite(values)
+        # sensitive: the small primary cells and the small hidden counts (complements are
+        # never small: every small published count is primary already)
+        sensitive = np.flatnonzero(sensitive_cells(values, published, supp | hidden, min_cell, zero_ok))
+
+        def shortfall(trial: np.ndarray, cells: np.ndarray) -> np.ndarray:
+            """How far each cell's derivable range falls short of the rule (0 = protected)."""
+            lo, hi = attacker_bounds(constraints, values, trial | hidden | nan_cells, targets=cells, lower=lower)
+            return interval_shortfall(lo, hi, min_cell, reach=published[cells])
+
+    def lines_through(cells: np.ndarray) -> np.ndarray:
+        """Every cell that shares a relation with one of ``cells``."""
+        rows = np.unique(np.concatenate([member[int(c)] for c in cells])) if cells.size else np.zeros(0, int)
+        if rows.size == 0:
+            return np.zeros(0, dtype=int)
+        return np.flatnonzero(np.abs(constraints[rows]).sum(axis=0) > 0)
+
+    def component(cell: int, unknown: np.ndarray) -> np.ndarray:
+        """The unknown cells linked to ``cell`` through chains of relations."""
+        seen = np.zeros(n, dtype=bool)
+        seen[cell] = True
+        frontier = np.array([cell])
+        while frontier.size:
+            nxt = lines_through(frontier)
+            nxt = nxt[unknown[nxt] & ~seen[nxt]]
+            seen[nxt] = True
+            frontier = nxt
+        return np.flatnonzero(seen)
 
     def order(cands: np.ndarray) -> list[int]:
         # smallest non-zero value first; zeros last (weak protection); totals are just
@@ -276,7 +320,54 @@ def _protect(values: np.ndarray, constraints: np.ndarray, published: np.ndarray,
             if 1 <= total < min_cell:
                 line_fix.append((r, int(inline[0])))
         if exposed.size == 0 and not line_fix:
-            return supp, chosen
+            if not interval or sensitive.size == 0:
+                return supp, chosen
+            short = shortfall(supp, sensitive)
+            failing = sensitive[short > _INTERVAL_TOL]
+            if failing.size == 0:
+                return supp, chosen
+            s = int(failing[0])
+            current = float(short[short > _INTERVAL_TOL][0])
+            picked = None
+            tried: set[int] = set()
+            # widen step by step: the cell's own lines, then the lines of the unknown cells
+            # met there, then the lines of every unknown cell linked to it (no other cell
+            # can move its range)
+            unknown_now = supp | hidden | nan_cells
+            near = lines_through(np.array([s]))
+            second = lines_through(near[unknown_now[near]])
+            linked = lines_through(component(s, unknown_now))
+            for pool in (near, second, linked):
+                cands = [c for c in order(pool[eligible[pool] & ~supp[pool]]) if c not in tried]
+                best, best_short = None, current
+                for c in cands:
+                    tried.add(c)
+                    trial = supp.copy()
+                    trial[c] = True
+                    got = float(shortfall(trial, np.array([s]))[0])
+                    if got < best_short - _INTERVAL_TOL:
+                        best, best_short = c, got
+                        if got <= _INTERVAL_TOL:
+                            break
+                if best is not None:
+                    picked = best
+                    break
+            if picked is None:
+                # no single cell widens the range: suppress the smallest cell of its lines and
+                # let the next round (exact recovery first) build on it
+                cands = near[eligible[near] & ~supp[near]]
+                if cands.size == 0:
+                    cands = np.flatnonzero(eligible & ~supp)
+                if cands.size == 0:
+                    raise InvalidParameterError(
+                        f"cannot protect suppressed cell {labels[s]} against interval disclosure: every "
+                        "other cell is already suppressed or not eligible as a complement; aggregate the "
+                        "table or pass interval_protection=False (and check the ranges yourself)."
+                    )
+                picked = order(cands)[0]
+            supp[picked] = True
+            chosen.append((picked, "interval", f"widens the range a reader can derive for {labels[s]}"))
+            continue
         if exposed.size:
             s = int(exposed[0])
             rel = member[s]
@@ -304,7 +395,7 @@ def _protect(values: np.ndarray, constraints: np.ndarray, published: np.ndarray,
                     )
                 picked = order(wider)[0]
             supp[picked] = True
-            chosen.append((picked, why))
+            chosen.append((picked, "complementary", why))
         else:
             r, s = line_fix[0]
             pool = np.flatnonzero(constraints[r] != 0)
@@ -322,7 +413,8 @@ def _protect(values: np.ndarray, constraints: np.ndarray, published: np.ndarray,
                     )
             picked = order(cands)[0]
             supp[picked] = True
-            chosen.append((picked, f"the suppressed cells of the line through {labels[s]} add to a small count"))
+            chosen.append((picked, "complementary",
+                           f"the suppressed cells of the line through {labels[s]} add to a small count"))
     raise InvalidParameterError("complementary suppression did not reach a fixed point")  # pragma: no cover
 
 
@@ -440,6 +532,7 @@ def suppress(
     dependent_columns: Mapping[str, str | Sequence[str]] | None = None,
     force: pd.DataFrame | Sequence[tuple[int, str]] | None = None,
     exempt_rows: Sequence[int] | None = None,
+    interval_protection: bool = True,
 ) -> SuppressionResult:
     """Suppress small counts, their complements and everything computed from them.
 
@@ -472,6 +565,12 @@ def suppress(
     exempt_rows
         Row positions whose cells are never chosen as complements (e.g. a grand total
         that is published elsewhere).
+    interval_protection
+        Also protect every small count against *interval* disclosure (default): the range
+        a reader can derive for it from the published cells, the margins and the fact that
+        counts are non-negative whole numbers must contain the band of
+        :func:`~recoverystats.privacy.intervals.required_band` (``1 .. min_cell``, or
+        ``0 .. min_cell`` with ``zero_ok=False``). ``False`` checks exact recovery only.
 
     Returns
     -------
@@ -491,13 +590,22 @@ def suppress(
        possible, makes ``s`` undetermined. In a one-dimensional table with a total row
        this is the classic rule "at least two suppressed cells per line"; in two-way
        tables it also removes the "bridge" patterns that the two-per-line rule misses.
-    3. *Dependent*: suppress each derived column where one of its counts is suppressed.
+    3. *Interval* (``interval_protection=True``): for every small count ``s`` (primary, or
+       a hidden count between 1 and ``min_cell - 1``) solve the attacker's linear programs
+       ``min / max x_s`` subject to ``A x = 0``, the published cells fixed and every
+       unknown cell ``>= 0`` (``>= 1`` for a suppressed cell when zeros are shown), with
+       HiGHS (:func:`~recoverystats.privacy.intervals.attacker_bounds`). While the range
+       misses ``1`` (``0`` when zeros are suppressed) or ``min_cell``, suppress the cell
+       that widens it (the smallest non-zero published cell of its lines first) and go
+       back to step 2.
+    4. *Dependent*: suppress each derived column where one of its counts is suppressed.
 
     Hand-written (no maintained Python library implements complementary suppression);
     the protection criterion is the exact-linear-recovery criterion of tau-ARGUS /
     R ``sdcTable::protectTable`` (which solve it optimally; this greedy version may
-    suppress more cells). Interval (bounds) disclosure beyond the line-sum rule is not
-    checked.
+    suppress more cells). The interval rule follows the attacker problem of tau-ARGUS,
+    sdcTable (``attack``) and GaussSuppression (``ComputeIntervals``); its band is
+    stricter than their default protection levels (see ``docs/privacy.md``).
 
     Examples
     --------
@@ -517,6 +625,9 @@ def suppress(
             f"min_cell must be a whole number >= 1 (1 turns suppression off); got {min_cell!r}."
         )
     min_cell = int(min_cell)
+    for name, flag in (("zero_ok", zero_ok), ("interval_protection", interval_protection)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise InvalidParameterError(f"{name} must be True or False; got {flag!r}.")
     m = Margins.coerce(margins)
     for col in list(m.total_row) + list(m.by):
         check_columns(table, [col], "margins")
@@ -586,9 +697,10 @@ def suppress(
     for i in exempt_rows or ():
         for c in counts:
             candidate[index[(int(i), c)]] = False
-    supp, chosen = _protect(values, A, published, primary, candidate, min_cell, labels)
-    for j, why in chosen:
-        reasons.setdefault(j, ("complementary", why))
+    supp, chosen = _protect(values, A, published, primary, candidate, min_cell, labels,
+                            zero_ok=bool(zero_ok), interval=bool(interval_protection) and min_cell > 1)
+    for j, reason, why in chosen:
+        reasons.setdefault(j, (reason, why))
 
     mask = pd.DataFrame(False, index=table.index, columns=table.columns)
     for (i, c), j in index.items():
@@ -625,4 +737,5 @@ def suppress(
             out[c] = out[c].round().astype("Int64")
     log = pd.DataFrame(log_rows, columns=list(LOG_COLUMNS))
     return SuppressionResult(table=out, mask=mask, log=log, min_cell=min_cell,
-                             count_columns=tuple(counts), margins=m, dependent_columns=deps)
+                             count_columns=tuple(counts), margins=m, dependent_columns=deps,
+                             zero_ok=bool(zero_ok), interval_protection=bool(interval_protection))
