@@ -43,7 +43,7 @@ SUPPRESSED_MARK = "*"
 LOG_COLUMNS: tuple[str, ...] = ("row", "column", "reason", "detail")
 
 _TOL = 1e-9  # numerical zero for null-space components
-_INTERVAL_TOL = 1e-6  # a range short of the required band by less than this is not short
+_INTERVAL_TOL = 1e-6  # a range short of the interval rule by less than this is not short
 
 
 @dataclass(frozen=True, slots=True)
@@ -568,9 +568,10 @@ def suppress(
     interval_protection
         Also protect every small count against *interval* disclosure (default): the range
         a reader can derive for it from the published cells, the margins and the fact that
-        counts are non-negative whole numbers must contain the band of
-        :func:`~recoverystats.privacy.intervals.required_band` (``1 .. min_cell``, or
-        ``0 .. min_cell`` with ``zero_ok=False``). ``False`` checks exact recovery only.
+        counts are non-negative whole numbers must be at least ``min_cell - 1`` wide and,
+        for a published cell, reach ``min_cell``
+        (:func:`~recoverystats.privacy.intervals.interval_shortfall`). ``False`` checks
+        exact recovery only.
 
     Returns
     -------
@@ -594,18 +595,19 @@ def suppress(
        a hidden count between 1 and ``min_cell - 1``) solve the attacker's linear programs
        ``min / max x_s`` subject to ``A x = 0``, the published cells fixed and every
        unknown cell ``>= 0`` (``>= 1`` for a suppressed cell when zeros are shown), with
-       HiGHS (:func:`~recoverystats.privacy.intervals.attacker_bounds`). While the range
-       misses ``1`` (``0`` when zeros are suppressed) or ``min_cell``, suppress the cell
-       that widens it (the smallest non-zero published cell of its lines first) and go
-       back to step 2.
+       HiGHS (:func:`~recoverystats.privacy.intervals.attacker_bounds`). While a range is
+       narrower than ``min_cell - 1`` or (published cells) stops below ``min_cell``,
+       suppress the first cell, smallest non-zero value first, that makes it pass (else
+       the one that widens it most), and go back to step 2.
     4. *Dependent*: suppress each derived column where one of its counts is suppressed.
 
     Hand-written (no maintained Python library implements complementary suppression);
     the protection criterion is the exact-linear-recovery criterion of tau-ARGUS /
     R ``sdcTable::protectTable`` (which solve it optimally; this greedy version may
     suppress more cells). The interval rule follows the attacker problem of tau-ARGUS,
-    sdcTable (``attack``) and GaussSuppression (``ComputeIntervals``); its band is
-    stricter than their default protection levels (see ``docs/privacy.md``).
+    sdcTable (``attack``) and GaussSuppression (``ComputeIntervals``); the required
+    width and reach are stricter than their default protection levels (see
+    ``docs/privacy.md``).
 
     Examples
     --------
