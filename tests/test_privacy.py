@@ -600,15 +600,16 @@ BRUTE_FORCE_BUDGET = 60_000  # search nodes (a fraction of a second); bigger exa
 
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(st.integers(min_value=2, max_value=3), st.integers(min_value=2, max_value=3), st.booleans(), st.data())
-def test_property_attacker_bounds_match_brute_force_two_way(nr, nc, protect, data):
+@given(st.integers(min_value=2, max_value=3), st.integers(min_value=2, max_value=3), st.booleans(),
+       st.booleans(), st.data())
+def test_property_attacker_bounds_match_brute_force_two_way(nr, nc, protect, zero_ok, data):
     cell = st.one_of(st.integers(0, 10), st.integers(11, 20))
     body = np.array([[data.draw(cell) for _ in range(nc)] for _ in range(nr)])
     t, cols, m = two_way(body)
-    r = suppress(t, count_columns=cols, margins=m, interval_protection=protect)
+    r = suppress(t, count_columns=cols, margins=m, interval_protection=protect, zero_ok=zero_ok)
     full = t[cols].to_numpy()
     try:
-        brute = brute_force_two_way(full, r.mask[cols].to_numpy(), budget=BRUTE_FORCE_BUDGET)
+        brute = brute_force_two_way(full, r.mask[cols].to_numpy(), zero_ok=zero_ok, budget=BRUTE_FORCE_BUDGET)
     except TooManyCompletions:
         assume(False)
     cap = int(full[-1, -1]) + 5
@@ -623,7 +624,7 @@ def test_property_attacker_bounds_match_brute_force_two_way(nr, nc, protect, dat
         np.testing.assert_allclose(lp[p][0], a_lo, atol=BOUND_TOL)
         if np.isfinite(a_hi):
             np.testing.assert_allclose(lp[p][1], a_hi, atol=BOUND_TOL)
-        assert sensitive == bool(1 <= full[p] < MIN_CELL)
+        assert sensitive == bool(1 <= full[p] < MIN_CELL or (full[p] == 0 and not zero_ok))
         assert protected == (not sensitive or interval_ok(lo, hi if hi < cap else np.inf, published=True))
         if protect and sensitive:
             assert protected, (p, lo, hi)
