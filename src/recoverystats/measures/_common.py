@@ -3,7 +3,7 @@
 Everything here is vectorised: participants are addressed by their row position in
 ``prog.participants`` and dates are handled as float day numbers (days since
 1970-01-01, ``NaN`` for a missing date), so a measure over 100k participants and 2M
-events is a handful of numpy operations and one ``groupby``.
+events is a handful of numpy operations (per-participant minima with ``ufunc.at``).
 """
 
 from __future__ import annotations

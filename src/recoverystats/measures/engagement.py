@@ -72,7 +72,7 @@ def engagement(
     for participants with :math:`e_i + F - 1 \\le a`. Time to first match is right-
     censored at the earliest of discharge, death and ``as_of`` for never-matched participants
     (R: ``survfit(Surv(time_days, event) ~ group)``). Minutes missing on a contact count
-    as 0 in the minute totals. Hand-written with a single ``groupby``: no library
+    as 0 in the minute totals. Hand-written with ``bincount`` and per-participant minima: no library
     defines mentor engagement.
     """
     check_program(prog, "engagement")
@@ -112,9 +112,7 @@ def engagement(
         m_total = np.bincount(pos[after], weights=mins[after], minlength=n)
         c_first = np.bincount(pos[early], minlength=n).astype("float64")
         m_first = np.bincount(pos[early], weights=mins[early], minlength=n)
-        if after.any():
-            fc = pd.Series(day[after]).groupby(pos[after]).min()
-            first_contact[fc.index.to_numpy()] = fc.to_numpy()
+        np.fmin.at(first_contact, pos[after], day[after])  # per-participant minimum (NaN: none)
 
     match_day = np.full(n, np.nan)
     mt = prog.matches
@@ -122,9 +120,7 @@ def engagement(
         day = to_days(mt["match_date"])
         pos = positions(prog, mt["participant_id"])
         ok = (pos >= 0) & ~np.isnan(day) & (day <= a)
-        if ok.any():
-            fm = pd.Series(day[ok]).groupby(pos[ok]).min()
-            match_day[fm.index.to_numpy()] = fm.to_numpy()
+        np.fmin.at(match_day, pos[ok], day[ok])
     matched = ~np.isnan(match_day) & enrolled_by
     dis = to_days(p["discharge_date"])
     cens = nan_min(np.where(dis <= a, dis, np.nan), death_day(prog, a), np.full(n, a))

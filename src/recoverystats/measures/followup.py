@@ -71,9 +71,7 @@ def intake_days(prog: ProgramData, as_of_day: float) -> np.ndarray:
     day = to_days(a.loc[m, "assessment_date"])
     pos = positions(prog, a.loc[m, "participant_id"])
     ok = (pos >= 0) & ~np.isnan(day) & (day <= as_of_day)
-    if ok.any():
-        first = pd.Series(day[ok]).groupby(pos[ok]).min()
-        out[first.index.to_numpy()] = first.to_numpy()
+    np.fmin.at(out, pos[ok], day[ok])  # per-participant minimum (NaN: none)
     return out
 
 
