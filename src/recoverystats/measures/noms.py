@@ -71,19 +71,22 @@ def mcnemar_test(b: np.ndarray, c: np.ndarray, *, exact_threshold: int = 25) -> 
     return test, stat, p
 
 
-def _first_per_participant(prog: ProgramData, timepoint: str, cols: list[str], as_of_day: float,
-                           index_day: np.ndarray | None = None, window: tuple[int, int] | None = None) -> pd.DataFrame:
-    a = prog.assessments
+def _first_per_participant(a: pd.DataFrame, pos_all: np.ndarray, day_all: np.ndarray, n: int, timepoint: str,
+                           cols: list[str], as_of_day: float, index_day: np.ndarray | None = None,
+                           window: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Each participant's first ``timepoint`` assessment up to ``as_of`` (within ``window``
+    days of ``index_day`` when given): ``pos, day`` and the ``cols`` as "boolean", by ``pos``.
+    ``pos_all``/``day_all``: participant position (of ``n``) and day number of every row of ``a``."""
     rows = np.flatnonzero((a["timepoint"] == timepoint).fillna(False).to_numpy(dtype=bool))
-    day = to_days(a["assessment_date"].take(rows))
-    pos = positions(prog, a["participant_id"].take(rows))
+    day = day_all[rows]
+    pos = pos_all[rows]
     ok = (pos >= 0) & ~np.isnan(day) & (day <= as_of_day)
     if window is not None and index_day is not None:
         rel = day - index_day[np.maximum(pos, 0)]
         ok &= (rel >= window[0]) & (rel <= window[1])
     # each participant's earliest assessment (ties: data order), in participant order
     kept = np.flatnonzero(ok)
-    i = earliest(pos[kept], day[kept], len(prog.participants))
+    i = earliest(pos[kept], day[kept], n)
     first = kept[i[i >= 0]]
     out = pd.DataFrame({"pos": pos[first], "day": day[first]})
     for c in cols:
@@ -170,10 +173,13 @@ def noms_change(
         if c not in prog.assessments.columns:
             raise InvalidParameterError(f"items: assessments has no column {c!r}; add it or drop the item.")
 
-    intake = _first_per_participant(prog, "intake", cols, a)
+    asm = prog.assessments
+    pos_all = positions(prog, asm["participant_id"])  # one lookup for both timepoints
+    day_all = to_days(asm["assessment_date"])
+    intake = _first_per_participant(asm, pos_all, day_all, len(p), "intake", cols, a)
     idx = np.full(len(p), np.nan)
     idx[intake["pos"].to_numpy()] = intake["day"].to_numpy()
-    fu = _first_per_participant(prog, FOLLOWUP_TIMEPOINT, cols, a, idx, win)
+    fu = _first_per_participant(asm, pos_all, day_all, len(p), FOLLOWUP_TIMEPOINT, cols, a, idx, win)
     pairs = intake.merge(fu, on="pos", suffixes=("_intake", "_fu"))
     for c in by_cols:
         at = pairs["pos"].to_numpy()
