@@ -72,7 +72,7 @@ def engagement(
     for participants with :math:`e_i + F - 1 \\le a`. Time to first match is right-
     censored at the earliest of discharge, death and ``as_of`` for never-matched participants
     (R: ``survfit(Surv(time_days, event) ~ group)``). Minutes missing on a contact count
-    as 0 in the minute totals. Hand-written with a single ``groupby``: no library
+    as 0 in the minute totals. Hand-written with numpy per-participant sums and minima: no library
     defines mentor engagement.
     """
     check_program(prog, "engagement")
