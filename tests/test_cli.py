@@ -122,12 +122,36 @@ def test_simulate_writes_canonical_csvs_that_validate(tmp_path, capsys):
     assert main(["simulate", "--out", str(out), "--participants", "60", "--seed", "3"]) == EXIT_OK
     msg = capsys.readouterr().out
     assert "Wrote 6 tables" in msg and "participants 60" in msg and "seed 3" in msg
+    assert "truth.json" in msg
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{t}.csv"
-        for t in ("participants", "mentors", "matches", "contacts", "events", "assessments")
+        [f"{t}.csv" for t in ("participants", "mentors", "matches", "contacts", "events", "assessments")]
+        + ["program.toml", "truth.json"]
     )
     assert main(["validate", str(out)]) == EXIT_OK
-    assert "Participants: 60" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "Participants: 60" in text
+    # the folder is read through its program.toml: the simulation's cut-off, not today's date
+    assert "2026-09-30" in text
+
+
+def test_simulate_truth_json_holds_the_planted_effects(tmp_path):
+    """truth.json is the simulator's truth: the planted log-hazard ratios and true risks."""
+    from recoverystats.datasets import simulate_program
+
+    out = tmp_path / "sim"
+    assert main(["simulate", "--out", str(out), "--participants", "80", "--seed", "4"]) == EXIT_OK
+    truth = json.loads((out / "truth.json").read_text(encoding="utf-8"))
+    ref = simulate_program(80, seed=4).truth
+    coef = {(r["outcome"], r["term"]): r["log_hazard"] for r in truth["coefficients"]}
+    assert coef[("relapse", "group[peer_mentoring]")] == ref.log_hazard_ratio("relapse")
+    assert coef[("rearrest", "group[peer_mentoring]")] == ref.log_hazard_ratio("rearrest")
+    assert truth["as_of"] == str(ref.as_of.date()) and truth["settings"]["seed"] == 4
+    assert truth["parameters"]["mentor_sd"] == ref.mentor_sd
+    marg = ref.marginal
+    first = truth["marginal"][0]
+    row = marg[(marg["outcome"] == first["outcome"]) & (marg["days"] == first["days"])
+               & (marg["group"] == first["group"])].iloc[0]
+    assert first["population"] == float(row["population"])
 
 
 def test_report_subcommand_is_registered_lazily(monkeypatch, capsys):

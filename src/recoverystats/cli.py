@@ -179,6 +179,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     print(
         f"Wrote {len(paths)} tables to {args.out} ({rows}); seed {args.seed}; as_of {sim.as_of.date()}"
     )
+    print("Also wrote program.toml (the mapping) and truth.json (planted effects, true event probabilities).")
     return EXIT_OK
 
 

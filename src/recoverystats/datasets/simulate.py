@@ -435,6 +435,41 @@ class SimulationTruth:
             f"{planted})"
         )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The truth as JSON-safe data (what ``recoverystats simulate`` writes to ``truth.json``).
+
+        Holds ``settings``, ``as_of``, ``parameters`` (every :class:`SimulationParameters`
+        field), ``mentor_sd`` and the tables ``coefficients`` (planted log-hazard effects),
+        ``mentor_effects``, ``marginal`` (true event probabilities by group),
+        ``contrasts``, ``noms`` and ``realized`` as lists of records. The per-participant
+        ``latent`` table is left out (it is as large as the data; use the Python API).
+        """
+        from recoverystats.results.base import table_records
+
+        def plain(v: Any) -> Any:
+            if isinstance(v, pd.Timestamp):
+                return v.date().isoformat()
+            if isinstance(v, np.generic):
+                return v.item()
+            if isinstance(v, tuple | list):
+                return [plain(x) for x in v]
+            if isinstance(v, Mapping):
+                return {str(k): plain(x) for k, x in v.items()}
+            return v
+
+        return {
+            "settings": plain(dict(self.settings)),
+            "as_of": self.as_of.date().isoformat(),
+            "parameters": plain(dataclasses.asdict(self.parameters)),
+            "mentor_sd": float(self.mentor_sd),
+            "coefficients": table_records(self.coefficients),
+            "mentor_effects": table_records(self.mentor_effects),
+            "marginal": table_records(self.marginal),
+            "contrasts": table_records(self.contrasts),
+            "noms": table_records(self.noms),
+            "realized": table_records(self.realized),
+        }
+
     def log_hazard_ratio(self, outcome: str, term: str = "group[peer_mentoring]") -> float:
         """One true coefficient on the log-hazard scale (e.g. ``("rearrest", "age")``)."""
         check_option("outcome", outcome, OUTCOMES)
@@ -675,8 +710,13 @@ class SimulatedProgram:
         """Write the six tables as ``<directory>/<table>.<format>`` (canonical stems).
 
         Dates are written as ``YYYY-MM-DD``, booleans as ``true``/``false``, missing
-        values as empty cells (CSV). Returns ``{table: path}``. The directory is created
-        when missing; existing files of the same names are overwritten.
+        values as empty cells (CSV). Beside them, ``program.toml`` (the program's name,
+        its cut-off ``as_of`` and the six files, so that ``read_program(directory)`` and
+        ``recoverystats report directory`` need no other input) and ``truth.json``
+        (:meth:`SimulationTruth.to_dict`: the planted effects and true event
+        probabilities to compare estimates with). Returns ``{table: path}`` for the six
+        tables. The directory is created when missing; existing files of the same names
+        are overwritten.
         """
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -712,6 +752,23 @@ class SimulatedProgram:
             else:
                 pq.write_table(table, path)
             paths[name] = path
+        s = self.truth.settings
+        toml = [
+            "# A program simulated by recoverystats (simulate_program); its truth is in truth.json.",
+            "# Format: docs/mapping.md. Paths are relative to this file.",
+            "",
+            "[program]",
+            f'name = "Simulated peer-mentoring program ({s["n_participants"]} participants, seed {s["seed"]})"',
+            f'as_of = "{self.as_of.date().isoformat()}"',
+        ]
+        for name, path in paths.items():
+            toml += ["", f"[tables.{name}]", f'file = "{path.name}"']
+        (out / "program.toml").write_text("\n".join(toml) + "\n", encoding="utf-8")
+        import json
+
+        (out / "truth.json").write_text(
+            json.dumps(self.truth.to_dict(), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
         return paths
 
 
