@@ -1,6 +1,6 @@
 """Benchmark: load + validate program CSVs vs a bare ``pyarrow.csv.read_csv`` of the same files.
 
-Target (DESIGN section 10): 1M participants + ~10M events, ``read_program`` <= 1.5 x the
+Target (docs/performance.md): 1M participants + ~10M events, ``read_program`` <= 1.5 x the
 bare pyarrow read, peak memory <= 3 x the in-memory tables.
 
 Each timed step runs in its own fresh Python process (so peak RSS is that step's own),

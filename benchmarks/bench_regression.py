@@ -1,6 +1,6 @@
 """Benchmark: odds_ratios vs statsmodels Logit (array API) on the same matrix.
 
-Targets (DESIGN.md section 10):
+Targets (docs/performance.md):
 
 * ``odds_ratios``, 1M rows x 15 covariates, with SEs: <= 1.0 x statsmodels
   ``Logit(y, X).fit()`` (+ ``.bse``), also with cluster-robust SEs

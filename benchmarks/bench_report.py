@@ -7,7 +7,7 @@ Usage::
     python benchmarks/bench_report.py --n 100000 --from-csv   # also time read_program on written CSVs
 
 The program is simulated first (not timed; ``screen_rate`` is raised so that events are
-about 20 per participant, i.e. ~2M events at 100k participants, as DESIGN section 10
+about 20 per participant, i.e. ~2M events at 100k participants, as docs/performance.md
 asks). Then ``recoverystats.report.quarterly(...)`` and ``Report.save(...)`` (HTML, DOCX,
 XLSX, figures, results.json and the privacy scan) are timed stage by stage. Target:
 total <= 60 s and peak memory <= 4 GB on a 2-core machine. There is no bare-library

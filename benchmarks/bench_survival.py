@@ -1,6 +1,6 @@
 """Benchmark: survival_curve and hazard_ratios against lifelines, measured in the same run.
 
-Targets (DESIGN section 10):
+Targets (docs/performance.md):
 
 - ``survival_curve`` on 1M rows (two groups) <= 1.0 x lifelines ``KaplanMeierFitter``
   fitted once per group (the same estimates, Greenwood variances and log-log CIs);

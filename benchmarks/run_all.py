@@ -1,4 +1,4 @@
-"""Run every performance target of DESIGN section 10 and write ``benchmarks/RESULTS.md``.
+"""Run every performance target of docs/performance.md and write ``benchmarks/RESULTS.md``.
 
 Usage::
 
@@ -504,7 +504,7 @@ def render(runs: list[Run], *, quick: bool, command: str, started: str, elapsed:
            mach: dict[str, str], vers: dict[str, str]) -> str:
     lines = ["# Benchmark results", ""]
     if quick:
-        lines += ["> **Quick run at small scales** — these are development numbers, not the DESIGN targets' "
+        lines += ["> **Quick run at small scales** — these are development numbers, not the targets' "
                   "scales. Run `python benchmarks/run_all.py` for the published table.", ""]
     lines += [f"Made by `{command}` on {started} UTC ({elapsed / 60:.1f} min). Each ratio is recoverystats time "
               "÷ the bare library doing the same math, measured in the same run (below 1 = faster). "
@@ -514,7 +514,7 @@ def render(runs: list[Run], *, quick: bool, command: str, started: str, elapsed:
     lines += [f"| {k} | {v} |" for k, v in mach.items()]
     lines += ["", "## Versions", "", "| package | version |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in vers.items()]
-    lines += ["", "## Targets (DESIGN section 10)", "",
+    lines += ["", "## Targets (docs/performance.md)", "",
               "| work | target | recoverystats | bare library, same run | ratio | peak memory | result |",
               "|---|---|---:|---:|---:|---:|---|"]
     extras = []
@@ -559,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--quick", action="store_true", help="small scales (development); writes RESULTS-quick.md")
     ap.add_argument("--only", default="", help="comma-separated subset: import," + ",".join(t.name for t in TARGETS))
-    ap.add_argument("--skip-extra", action="store_true", help="only the DESIGN section 10 targets")
+    ap.add_argument("--skip-extra", action="store_true", help="only the targets in docs/performance.md")
     ap.add_argument("--out", default=None, help="output Markdown file")
     args = ap.parse_args(argv)
 

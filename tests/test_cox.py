@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from recoverystats.errors import (
 )
 from recoverystats.survival import hazard_ratios
 
-REF = Path("/work/shared/reference")
+REF = Path(str(resources.files("recoverystats.datasets").joinpath("data")))
 #: Published tables: half a unit in the last printed digit.
 TOL_COEF_4DP = 0.5e-4  # Rossi coefficients / SEs printed to 4 decimals
 TOL_LOGLIK = 0.5e-3  # -658.748

@@ -216,7 +216,7 @@ def test_rossi_as_program_cox_in_days_equals_cox_in_weeks():
 # ---------------------------------------------------------------------------
 # packaging and provenance
 # ---------------------------------------------------------------------------
-#: SHA-256 of the files as copied byte-for-byte from ../shared/reference/.
+#: SHA-256 of the files as copied byte for byte from their sources (quantreg's uis, lifelines' rossi; README, "Data and acknowledgements").
 EXPECTED_SHA256 = {
     "uis.csv": "4b4d064be69d40eee53f5a1a8829ac232e142438d6bd54a39ee7e540f93336da",
     "rossi.csv": "0214400170e07f3015a285edca2014cac0dae8aac125fcbaad642490e05f892c",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from scipy.special import expit
 from recoverystats.errors import InvalidParameterError
 from recoverystats.regression import odds_ratios
 
-REF_DIR = Path("/work/shared/reference")
+REF_DIR = Path(str(resources.files("recoverystats.datasets").joinpath("data")))
 #: exact identities / independent implementation
 RTOL = 1e-6
 #: numerical-derivative delta method in this file (central differences, h = 1e-6)

@@ -7,6 +7,7 @@ are counted from the enrollment/index date, day 0).
 from __future__ import annotations
 
 import warnings
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from recoverystats.measures import DEFINITIONS, recidivism, relapse, retention
 EXACT = 0.0
 
 D0 = pd.Timestamp("2025-01-01")
-ROSSI_CSV = Path("/work/shared/reference/rossi.csv")
+ROSSI_CSV = Path(str(resources.files("recoverystats.datasets").joinpath("data", "rossi.csv")))
 
 
 def day(k: int) -> pd.Timestamp:
@@ -532,7 +533,7 @@ def rossi_program(*, followup_days: int = 365) -> ProgramData:
     return ProgramData.from_tables(participants=parts, events=events, as_of="1977-12-31")
 
 
-@pytest.mark.skipif(not ROSSI_CSV.exists(), reason="shared reference data not present")
+@pytest.mark.skipif(not ROSSI_CSV.exists(), reason="Rossi data not shipped with the package")
 def test_rossi_one_year_rearrest_114_of_432():
     # Source: Rossi, Berk & Lenihan (1980); REFERENCE_VALUES.md: 432 released, 114 arrested in
     # one year; by fin: 66/216 (fin = 0: 150 of 216 not re-arrested) and 48/216 (fin = 1: 168).
@@ -549,7 +550,7 @@ def test_rossi_one_year_rearrest_114_of_432():
     assert_array_equal(df["event"].to_numpy(), r["arrest"].to_numpy())
 
 
-@pytest.mark.skipif(not ROSSI_CSV.exists(), reason="shared reference data not present")
+@pytest.mark.skipif(not ROSSI_CSV.exists(), reason="Rossi data not shipped with the package")
 def test_rossi_52_week_followup_needs_a_52_week_window():
     # With research follow-up ending after 52 weeks (364 days), a 365-day window is not observed for
     # the non-arrested: they are excluded, not counted as successes (strict whole-window rule).

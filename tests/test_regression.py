@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from recoverystats.errors import (
 )
 from recoverystats.regression import odds_ratios
 
-REF_DIR = Path("/work/shared/reference")
+REF_DIR = Path(str(resources.files("recoverystats.datasets").joinpath("data")))
 #: independent implementation (statsmodels) at machine precision (STYLE.md)
 RTOL = 1e-6
 #: published values printed with 4 decimals: half a unit in the last digit

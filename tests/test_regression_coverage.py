@@ -17,7 +17,7 @@ from recoverystats.regression import odds_ratios
 
 N_SIM = 2000
 NOMINAL = 0.95
-#: accept within 3 Monte Carlo standard errors of nominal (DESIGN.md section 11)
+#: accept within 3 Monte Carlo standard errors of nominal (docs/architecture.md, "Checked against references")
 MC_SE = np.sqrt(NOMINAL * (1 - NOMINAL) / N_SIM)
 TRUE_LOG_OR = np.log(0.6)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ from recoverystats.errors import DataValidationError, InvalidParameterError
 from recoverystats.regression import odds_ratios
 from recoverystats.survival import hazard_ratios
 
-REF = Path("/work/shared/reference")
+REF = Path(str(resources.files("recoverystats.datasets").joinpath("data")))
 #: independent implementations (lifelines) at machine precision (STYLE.md)
 RTOL_IMPL = 1e-6
 #: the same model coded two ways in this package: only floating-point error

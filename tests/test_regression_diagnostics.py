@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from statsmodels.stats.outliers_influence import variance_inflation_factor
 from recoverystats.errors import SmallSampleWarning
 from recoverystats.regression import odds_ratios
 
-REF_DIR = Path("/work/shared/reference")
+REF_DIR = Path(str(resources.files("recoverystats.datasets").joinpath("data")))
 #: independent implementations (sklearn, statsmodels, direct code in this file)
 RTOL = 1e-6
 

@@ -43,7 +43,7 @@ def first_event(sim: SimulatedProgram, kind: str) -> pd.DataFrame:
     """Time to the first relapse / rearrest computed directly with pandas from the tables.
 
     Origin: enrollment (relapse) or release, else enrollment (rearrest); censoring at
-    min(followup_end_date, death, as_of) -- the DESIGN section 4 definitions.
+    min(followup_end_date, death, as_of) -- the docs/measures.md definitions.
     """
     P = sim.tables["participants"].set_index("participant_id")
     E = sim.tables["events"]

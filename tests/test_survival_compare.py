@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from numpy.testing import assert_allclose
 from recoverystats.errors import DataValidationError, EstimationError, InvalidParameterError
 from recoverystats.survival import compare_survival
 
-REF = Path("/work/shared/reference")
+REF = Path(str(resources.files("recoverystats.datasets").joinpath("data")))
 #: Independent implementations (statsmodels, lifelines): the issue's rtol.
 RTOL_IMPL = 1e-6
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from numpy.testing import assert_allclose
 from recoverystats.errors import DataValidationError, InvalidParameterError
 from recoverystats.survival import survival_curve
 
-REF = Path("/work/shared/reference")
+REF = Path(str(resources.files("recoverystats.datasets").joinpath("data")))
 #: Exact reference values (ratios of integers) — only floating-point error allowed.
 EXACT = 1e-12
 #: Independent implementations (lifelines, statsmodels, a direct loop in the test).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +17,7 @@ from numpy.testing import assert_allclose  # noqa: E402
 from recoverystats.errors import InvalidParameterError  # noqa: E402
 from recoverystats.survival import cumulative_incidence, hazard_ratios, survival_curve  # noqa: E402
 
-REF = Path("/work/shared/reference")
+REF = Path(str(resources.files("recoverystats.datasets").joinpath("data")))
 
 
 @pytest.fixture(scope="module")
