@@ -615,7 +615,7 @@ def check_out_dir(directory: str | Path, *, overwrite: bool = False,
     target = dest.resolve()
     for src in sources:
         sp = Path(src).resolve()
-        folders = [sp] if sp.is_dir() else [sp, sp.parent]
+        folders = [sp] if sp.is_dir() else [sp.parent, sp]
         for f in folders:
             if _inside(f, target):
                 raise InvalidParameterError(
