@@ -513,10 +513,12 @@ class Report:
                             f"the privacy scan of the report found {len(lines)} problem(s); nothing was "
                             f"written to {str(dest)!r}:\n  " + "\n  ".join(lines[:30]), result.findings)
                 say("publish")
-                (tmp / PARTIAL_LOCK).unlink()  # our flock stays on the open file until it is closed
                 if dest.exists():
                     # re-checked: the folder may have changed while the report was written
                     check_out_dir(dest, overwrite=overwrite, sources=_program_sources(self.prog))
+                if dest.exists() and not any(dest.iterdir()):
+                    dest.rmdir()  # an empty folder: nothing to keep until the rename
+                if dest.exists():
                     old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
                     dest.rename(old)
                     try:
@@ -527,6 +529,7 @@ class Report:
                     shutil.rmtree(old, ignore_errors=True)
                 else:
                     tmp.rename(dest)
+                (dest / PARTIAL_LOCK).unlink(missing_ok=True)  # kept until now: a killed save stays sweepable
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
