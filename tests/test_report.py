@@ -219,7 +219,7 @@ def _all_bytes(folder: Path):
 def test_outputs_written(saved300):
     report, out = saved300
     names = {p.name for p in out.iterdir()}
-    assert names == {"report.html", "report.docx", "tables.xlsx", "figures", "results.json"}
+    assert names == {"report.html", "report.docx", "tables.xlsx", "figures", "results.json", ".recoverystats-report"}
     figs = {p.name for p in (out / "figures").iterdir()}
     for f in report.figures:
         assert {f"{f.key}.png", f"{f.key}.svg"} <= figs
@@ -570,8 +570,13 @@ def test_save_refuses_a_non_empty_folder_unless_overwrite(saved300, tmp_path):
     (out / "old.txt").write_text("x")
     with pytest.raises(InvalidParameterError, match="already exists and is not empty"):
         report.save(out)
+    # overwrite replaces only an earlier report (tests/test_report_writer.py has the details)
+    with pytest.raises(InvalidParameterError, match="was not written by recoverystats report"):
+        report.save(out, overwrite=True)
+    (out / "old.txt").unlink()
+    report.save(out)
     report.save(out, overwrite=True)
-    assert not (out / "old.txt").exists() and (out / "report.html").exists()
+    assert (out / "report.html").exists() and (out / ".recoverystats-report").exists()
 
 
 def test_repr_html_previews_the_report(saved300):
@@ -784,7 +789,8 @@ def test_cli_progress_goes_to_stderr(sim_folder, tmp_path, capsys):
     for stage in ("load and validate", "measures", "suppression", "privacy scan"):
         assert stage in cap.err
     assert cap.out.strip() == str(out)
-    assert {p.name for p in out.iterdir()} == {"report.html", "report.docx", "tables.xlsx", "figures", "results.json"}
+    assert {p.name for p in out.iterdir()} == {"report.html", "report.docx", "tables.xlsx", "figures", "results.json",
+                                               ".recoverystats-report"}
     assert json.loads((out / "results.json").read_text(encoding="utf-8"))["report"]["min_cell"] == 5
 
 

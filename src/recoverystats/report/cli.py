@@ -35,7 +35,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-suppress", action="store_true",
                    help="publish small cells; every page is stamped 'contains small cells — not for release'")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier report in --out (only a folder this command wrote, holding "
+                        "nothing else; never the data's folder)")
     p.add_argument("--mapping", default=None, help="mapping TOML (default: SOURCE/program.toml when present)")
     p.add_argument("--on-error", choices=("raise", "drop"), default="raise",
                    help="raise: stop on validation errors (default); drop: drop offending rows and report them")
@@ -92,9 +94,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         from recoverystats.io.read import read_program
         from recoverystats.report.build import parse_quarter, quarterly
-        from recoverystats.report.report import DisclosureError
+        from recoverystats.report.report import DisclosureError, SaveInterrupted, check_out_dir
 
         parse_quarter(args.quarter)  # a bad quarter is a usage error before any loading
+        # so is an output folder that may not be written (the data's folder, a non-report
+        # folder, a non-empty one without --overwrite): checked again, with every input
+        # file, when the report is saved
+        check_out_dir(args.out, overwrite=args.overwrite,
+                      sources=[s for s in (args.source, args.mapping) if s is not None])
         stages("load and validate")
         prog = read_program(args.source, on_error=args.on_error, mapping=args.mapping)
         report = quarterly(prog, quarter=args.quarter, config=args.config, min_cell=args.min_cell,
@@ -105,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
         stages.close(False)
         print(f"recoverystats report: error: the data could not be loaded: {exc}", file=sys.stderr)
         return EXIT_DATA
+    except SaveInterrupted as exc:
+        stages.close(False)
+        print("recoverystats report: terminated (SIGTERM) while saving; the partial output was removed and "
+              "no report was written.", file=sys.stderr)
+        return int(exc.code) if isinstance(exc.code, int) else 143
     except DisclosureError as exc:
         stages.close(False)
         print(f"recoverystats report: error: {exc}", file=sys.stderr)

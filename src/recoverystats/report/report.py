@@ -3,8 +3,17 @@
 ``Report.save(dir)`` writes everything into a temporary folder next to ``dir``, runs the
 privacy scan on it (identifiers, birth dates, small counts; inside the .docx and .xlsx
 too), and only when the scan is clean moves the folder into place with a rename. A
-failure at any point removes the temporary folder, so a half-written or unscanned report
-never appears at ``dir``.
+failure at any point (SIGINT and SIGTERM included) removes the temporary folder, so a
+half-written or unscanned report never appears at ``dir``; a temporary folder left by a
+killed process (SIGKILL, power loss) is removed by the next save into the same parent.
+
+Every saved report carries a marker file (:data:`MARKER`) listing the files it wrote;
+``overwrite`` replaces only a folder with that marker and nothing else in it, and never a
+folder that holds (or lies inside) the program's input files (:func:`check_out_dir`).
+
+The writers are deterministic: the same report gives byte-identical files (zip members
+of the .docx and .xlsx carry the cut-off date as their time, in a fixed order), apart
+from ``generated_at`` in results.json.
 """
 
 from __future__ import annotations
@@ -15,10 +24,15 @@ import html as _html
 import io
 import json
 import math
+import os
 import re
 import shutil
+import signal
+import threading
 import uuid
-from collections.abc import Callable, Mapping
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,13 +44,27 @@ from recoverystats.errors import InvalidParameterError, RecoveryStatsError
 from recoverystats.report.config import ReportConfig
 from recoverystats.report.model import FigureBlock, Section, TableBlock, TextBlock
 
-__all__ = ["Report", "DisclosureError", "package_versions", "STAMP"]
+__all__ = ["Report", "DisclosureError", "package_versions", "STAMP", "MARKER", "MAX_LABEL_CHARS", "check_out_dir",
+           "check_label_lengths"]
 
 #: Tables with this many columns get the compact print style (``rs-wide``) in the HTML.
 WIDE_COLUMNS = 12
 #: The stamp on every page and sheet of an unsuppressed report.
 STAMP = "contains small cells — not for release"
 _TEMPLATES = Path(__file__).with_name("templates")
+#: The marker file in every saved report folder: JSON naming the tool, its version and the
+#: files the report wrote. ``overwrite`` replaces only a folder carrying it.
+MARKER = ".recoverystats-report"
+#: Lock file inside a temporary ``.<name>.partial-*`` folder while a save is running
+#: (flock held by the saving process; the next save removes the folder once the lock is free).
+PARTIAL_LOCK = ".recoverystats-partial"
+#: Longest label (site, group or level name, column header, table or report title) written
+#: to an output, in characters. Longer labels are refused (not truncated: two truncated
+#: labels could merge), so a runaway cell cannot bloat every output or the save time.
+MAX_LABEL_CHARS = 200
+#: Text cells starting with one of these would be read as a formula by a spreadsheet
+#: (OWASP "CSV injection"); they are written as text cells with Excel's quote prefix.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 class DisclosureError(RecoveryStatsError):
@@ -358,6 +386,7 @@ class Report:
                         "cannot be worked out from totals; percentages and intervals resting on a suppressed count "
                         "are suppressed too. — = not available.")
         d.save(str(path))
+        _normalise_zip(path, fixed)
 
     # -- XLSX --------------------------------------------------------------------------
     def to_xlsx(self, path: str | Path) -> None:
@@ -374,8 +403,9 @@ class Report:
                  [], ["Sheet", "Table"]]
         for key, b in self.tables.items():
             about.append([names[key], b.title])
-        for r in about:
-            info.append(r)
+        for i, r in enumerate(about, start=1):
+            for j, v in enumerate(r, start=1):
+                _text_cell(info.cell(row=i, column=j), v)
         info["A1"].font = Font(bold=True, size=13)
         info.column_dimensions["A"].width = 28
         info.column_dimensions["B"].width = 80
@@ -383,14 +413,14 @@ class Report:
             ws = wb.create_sheet(names[key])
             r0 = 1
             if self.stamp:
-                ws.cell(row=1, column=1, value=self.stamp.upper()).font = Font(bold=True, color="FFFFFF")
+                _text_cell(ws.cell(row=1, column=1), self.stamp.upper()).font = Font(bold=True, color="FFFFFF")
                 ws.cell(row=1, column=1).fill = PatternFill("solid", fgColor="B3261E")
                 ws.oddHeader.center.text = self.stamp
                 r0 = 2
-            ws.cell(row=r0, column=1, value=b.title).font = Font(bold=True)
+            _text_cell(ws.cell(row=r0, column=1), b.title).font = Font(bold=True)
             cols = list(b.sheet_columns)
             for j, c in enumerate(cols, start=1):
-                cell = ws.cell(row=r0 + 1, column=j, value=_header(b, c))
+                cell = _text_cell(ws.cell(row=r0 + 1, column=j), _header(b, c))
                 cell.font = Font(bold=True)
                 cell.alignment = Alignment(wrap_text=True, vertical="bottom")
                 ws.column_dimensions[cell.column_letter].width = max(10, min(40, len(str(cell.value)) + 2))
@@ -416,31 +446,36 @@ class Report:
                     elif isinstance(v, pd.Timestamp):
                         cell.value = v.date().isoformat()
                     else:
-                        cell.value = str(v)
+                        _text_cell(cell, str(v))
             ws.freeze_panes = ws.cell(row=r0 + 2, column=1)
         wb.properties.creator = "recoverystats"
         fixed = _dt.datetime(self.as_of.year, self.as_of.month, self.as_of.day)
         wb.properties.created = fixed
-        wb.properties.modified = fixed
+        wb.properties.modified = fixed  # openpyxl overwrites it with the clock; _normalise_zip fixes it
         wb.save(str(path))
+        _normalise_zip(path, fixed)
 
     # -- save -------------------------------------------------------------------------
     def save(self, directory: str | Path, *, overwrite: bool = False,
              progress: Callable[[str], None] | None = None) -> Path:
         """Write the report into ``directory`` (scanned first; fails closed).
 
-        Writes ``report.html``, ``report.docx``, ``tables.xlsx``, ``figures/<key>.png|svg``
-        and ``results.json`` into a temporary sibling folder, runs
-        :func:`recoverystats.privacy.scan` on it, and renames it to ``directory`` only
-        when the scan is clean. On any error the temporary folder is removed and
-        ``directory`` is left as it was.
+        Writes ``report.html``, ``report.docx``, ``tables.xlsx``, ``figures/<key>.png|svg``,
+        ``results.json`` and the marker file ``.recoverystats-report`` into a temporary
+        sibling folder, runs :func:`recoverystats.privacy.scan` on it, and renames it to
+        ``directory`` only when the scan is clean. On any error, SIGINT or SIGTERM the
+        temporary folder is removed and ``directory`` is left as it was. Temporary folders
+        of earlier saves killed outright (SIGKILL) are removed first.
 
         Parameters
         ----------
         directory
-            The output folder. It must not exist or be empty, unless ``overwrite``.
+            The output folder. It must not exist or be empty, unless ``overwrite``. It
+            must not hold, equal or lie inside any input file or folder of the program.
         overwrite
-            Replace an existing non-empty ``directory`` (atomically, after the scan).
+            Replace an existing report folder (atomically, after the scan). Only a folder
+            written by an earlier ``save`` (with its marker file and no other files) is
+            replaced; anything else is refused (see :func:`check_out_dir`).
         progress
             Optional callback receiving each stage name.
 
@@ -448,65 +483,406 @@ class Report:
         ------
         DisclosureError
             The scan found identifiers, birth dates or small counts in the output.
+        InvalidParameterError
+            ``directory`` may not be written (see :func:`check_out_dir`), or a label is
+            longer than :data:`MAX_LABEL_CHARS` (see :func:`check_label_lengths`).
         """
         from recoverystats.privacy import scan
 
         say = progress or (lambda stage: None)
-        dest = Path(directory)
-        if dest.exists() and not dest.is_dir():
-            raise InvalidParameterError(f"out dir: {str(dest)!r} is a file; pass a folder for the report.")
-        if dest.exists() and any(dest.iterdir()) and not overwrite:
-            raise InvalidParameterError(
-                f"out dir: {str(dest)!r} already exists and is not empty; choose a new folder or pass "
-                "overwrite=True (--overwrite on the command line)."
-            )
+        dest = check_out_dir(directory, overwrite=overwrite, sources=_program_sources(self.prog))
+        check_label_lengths(self)
         dest.parent.mkdir(parents=True, exist_ok=True)
+        sweep_partial_folders(dest.parent)
         # mkdir (not mkdtemp) so the folder gets the user's usual permissions (umask)
         tmp = dest.parent / f".{dest.name}.partial-{uuid.uuid4().hex[:12]}"
         tmp.mkdir()
+        lock = None
         try:
-            figs = tmp / "figures"
-            figs.mkdir()
-            say("write figures")
-            for f in self.figures:
-                (figs / f"{f.key}.png").write_bytes(f.png)
-                (figs / f"{f.key}.svg").write_text(_svg_file(f), encoding="utf-8")
-            say("write html")
-            (tmp / "report.html").write_text(self.to_html(), encoding="utf-8")
-            say("write docx")
-            self.to_docx(tmp / "report.docx")
-            say("write xlsx")
-            self.to_xlsx(tmp / "tables.xlsx")
-            say("write results.json")
-            now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-            doc = self.to_json_dict(generated_at=now)
-            (tmp / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
-                                              encoding="utf-8")
-            say("privacy scan")
-            if self.prog is not None:
-                result = scan(tmp, self.prog, min_cell=self.min_cell if self.suppressed else None)
-                if not result.ok:
-                    lines = [f"{r.kind}: {r.file}{'!' + r.member if r.member else ''}: {r.detail}"
-                             for r in result.findings.itertuples(index=False)]
-                    raise DisclosureError(
-                        f"the privacy scan of the report found {len(lines)} problem(s); nothing was written "
-                        f"to {str(dest)!r}:\n  " + "\n  ".join(lines[:30]), result.findings)
-            say("publish")
-            if dest.exists():
-                old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
-                dest.rename(old)
-                try:
+            with _terminate_cleanly():
+                lock = _hold_partial_lock(tmp)
+                written = self._write_files(tmp, say)
+                _write_marker(tmp, written)
+                say("privacy scan")
+                if self.prog is not None:
+                    result = scan(tmp, self.prog, min_cell=self.min_cell if self.suppressed else None)
+                    if not result.ok:
+                        lines = [f"{r.kind}: {r.file}{'!' + r.member if r.member else ''}: {r.detail}"
+                                 for r in result.findings.itertuples(index=False)]
+                        raise DisclosureError(
+                            f"the privacy scan of the report found {len(lines)} problem(s); nothing was "
+                            f"written to {str(dest)!r}:\n  " + "\n  ".join(lines[:30]), result.findings)
+                say("publish")
+                if dest.exists():
+                    # re-checked: the folder may have changed while the report was written
+                    check_out_dir(dest, overwrite=overwrite, sources=_program_sources(self.prog))
+                if dest.exists() and not any(dest.iterdir()):
+                    dest.rmdir()  # an empty folder: nothing to keep until the rename
+                if dest.exists():
+                    old = dest.with_name(f".{dest.name}.old-{uuid.uuid4().hex[:8]}")
+                    dest.rename(old)
+                    try:
+                        tmp.rename(dest)
+                    except OSError:  # pragma: no cover - put the old folder back
+                        old.rename(dest)
+                        raise
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
                     tmp.rename(dest)
-                except OSError:  # pragma: no cover - put the old folder back
-                    old.rename(dest)
-                    raise
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(dest)
+                (dest / PARTIAL_LOCK).unlink(missing_ok=True)  # kept until now: a killed save stays sweepable
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        finally:
+            if lock is not None:
+                lock.close()
         return dest
+
+    def _write_files(self, tmp: Path, say: Callable[[str], None]) -> list[str]:
+        """Write every output into ``tmp``; the relative paths written, in order."""
+        figs = tmp / "figures"
+        figs.mkdir()
+        written: list[str] = []
+        say("write figures")
+        for f in self.figures:
+            (figs / f"{f.key}.png").write_bytes(f.png)
+            (figs / f"{f.key}.svg").write_text(_svg_file(f), encoding="utf-8")
+            written += [f"figures/{f.key}.png", f"figures/{f.key}.svg"]
+        say("write html")
+        (tmp / "report.html").write_text(self.to_html(), encoding="utf-8")
+        say("write docx")
+        self.to_docx(tmp / "report.docx")
+        say("write xlsx")
+        self.to_xlsx(tmp / "tables.xlsx")
+        say("write results.json")
+        now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+        doc = self.to_json_dict(generated_at=now)
+        (tmp / "results.json").write_text(json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n",
+                                          encoding="utf-8")
+        return written + ["report.html", "report.docx", "tables.xlsx", "results.json"]
+
+
+# ---------------------------------------------------------------------------------------
+# the output folder: what may be replaced, stale temporary folders, signals
+# ---------------------------------------------------------------------------------------
+def _program_sources(prog: Any) -> list[Path]:
+    """The input files of a loaded program (``prog.sources``), the mapping file included."""
+    sources = getattr(prog, "sources", None)
+    if sources is None or not len(sources) or "path" not in sources:
+        return []
+    return [Path(str(x)) for x in sources["path"].dropna()]
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_out_dir(directory: str | Path, *, overwrite: bool = False,
+                  sources: Iterable[str | Path] = ()) -> Path:
+    """Check that a report may be written to ``directory``, before any work is done.
+
+    The rules (the command line applies them before loading the data, and
+    :meth:`Report.save` again before and just before replacing anything):
+
+    - ``directory`` must not be a file;
+    - it must not equal, hold or lie inside any of ``sources`` (input files, the mapping
+      file, and the folders holding them): a report never replaces or mixes with the data;
+    - an existing non-empty folder is replaced only with ``overwrite`` and only when an
+      earlier report wrote it: it carries the marker file :data:`MARKER` and holds no file
+      the marker does not list (a note added to the folder is never deleted).
+
+    Parameters
+    ----------
+    directory
+        The output folder.
+    overwrite
+        Whether an existing report folder may be replaced.
+    sources
+        Input files and folders of the program (a folder given as the source, the mapping
+        file, every data file); the folder of each file counts too.
+
+    Returns
+    -------
+    Path
+        ``directory`` as a ``Path``.
+
+    Raises
+    ------
+    InvalidParameterError
+        Any rule is broken; the message says which and how to fix it.
+    """
+    dest = Path(directory)
+    shown = str(dest)
+    if dest.exists() and not dest.is_dir():
+        raise InvalidParameterError(f"out dir: {shown!r} is a file; pass a folder for the report.")
+    target = dest.resolve()
+    for src in sources:
+        sp = Path(src).resolve()
+        folders = [sp] if sp.is_dir() else [sp.parent, sp]
+        for f in folders:
+            if _inside(f, target):
+                raise InvalidParameterError(
+                    f"out dir: {shown!r} {'is' if f == target else 'holds'} the program's input "
+                    f"{'folder' if f.is_dir() else 'file'} {str(f)!r}; a report is never written over its data. "
+                    "Choose a folder outside the program's exports (e.g. reports/2026Q3).")
+            if _inside(target, f):
+                raise InvalidParameterError(
+                    f"out dir: {shown!r} lies inside the program's input folder {str(f)!r}; a report is never "
+                    "written among its data. Choose a folder outside the program's exports (e.g. reports/2026Q3).")
+    if not dest.exists() or not any(dest.iterdir()):
+        return dest
+    if not overwrite:
+        raise InvalidParameterError(
+            f"out dir: {shown!r} already exists and is not empty; choose a new folder or pass "
+            "overwrite=True (--overwrite on the command line) to replace an earlier report."
+        )
+    listed = _read_marker(dest)
+    if listed is None:
+        raise InvalidParameterError(
+            f"out dir: {shown!r} was not written by recoverystats report (it has no valid {MARKER} marker "
+            "file), so --overwrite will not replace it. Choose a new folder, or empty it yourself."
+        )
+    allowed = set(listed) | {MARKER, PARTIAL_LOCK, "figures"}
+    others = sorted(str(p.relative_to(dest)).replace(os.sep, "/") for p in dest.rglob("*"))
+    others = [p for p in others if p not in allowed]
+    if others:
+        more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+        raise InvalidParameterError(
+            f"out dir: {shown!r} holds files an earlier report did not write ({', '.join(others[:5])}{more}), "
+            "so --overwrite will not replace it. Move them out, or choose a new folder."
+        )
+    return dest
+
+
+def _write_marker(folder: Path, written: list[str]) -> None:
+    import recoverystats
+
+    doc = {"tool": "recoverystats report", "version": recoverystats.__version__, "files": sorted(written)}
+    (folder / MARKER).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+
+
+def _read_marker(folder: Path) -> list[str] | None:
+    """The files listed by a report folder's marker; None when it has no valid marker."""
+    try:
+        doc = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("tool") != "recoverystats report":
+        return None
+    files = doc.get("files")
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return None
+    return files
+
+
+class _Lock:
+    """An open lock file holding an exclusive ``flock`` (POSIX); a plain open file elsewhere."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _hold_partial_lock(tmp: Path) -> _Lock:
+    """Create ``tmp/.recoverystats-partial``, lock it, then write a line into it.
+
+    The line is written after the lock is taken, so a sweeper that finds the file empty
+    knows its owner is still starting and leaves it alone. (No pid: the file is scanned
+    with the outputs, and a number could match an identifier.)
+    """
+    fh = open(tmp / PARTIAL_LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - held open for the whole save
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no flock; see sweep_partial_folders
+        pass
+    else:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    fh.write("locked by a running recoverystats report save\n")
+    fh.flush()
+    return _Lock(fh)
+
+
+#: Without flock (Windows), a temporary folder is taken as abandoned after this many seconds.
+STALE_AFTER_SECONDS = 24 * 3600
+
+
+def _is_abandoned(lock_file: Path) -> bool:
+    try:
+        if lock_file.stat().st_size == 0:
+            return False  # its owner is between creating and locking it
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        import time
+
+        return time.time() - lock_file.stat().st_mtime > STALE_AFTER_SECONDS
+    except OSError:
+        return False
+    try:
+        with open(lock_file, encoding="utf-8") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False  # a running save holds it
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            return True
+    except OSError:
+        return False
+
+
+def sweep_partial_folders(parent: str | Path) -> list[Path]:
+    """Remove temporary folders that killed saves left in ``parent``; the folders removed.
+
+    A folder is removed only when it is this tool's: named ``.<name>.partial-<hex>``,
+    holding the lock file ``.recoverystats-partial`` of the save that made it, and that lock is not held (POSIX ``flock``: the lock dies with its process, whatever
+    killed it; without flock, when the lock file is older than
+    :data:`STALE_AFTER_SECONDS`). ``.<name>.old-<hex>`` folders (an earlier report being
+    replaced when the process died) are removed when they carry the report marker and the
+    new ``<name>`` report is in place.
+    """
+    parent = Path(parent)
+    removed: list[Path] = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for p in entries:
+        m = re.fullmatch(r"\.(.+)\.(partial-[0-9a-f]{12}|old-[0-9a-f]{8})", p.name)
+        if not m or not p.is_dir() or p.is_symlink():
+            continue
+        if m.group(2).startswith("partial"):
+            stale = (p / PARTIAL_LOCK).is_file() and _is_abandoned(p / PARTIAL_LOCK)
+        else:
+            stale = _read_marker(p) is not None and _read_marker(parent / m.group(1)) is not None
+        if stale:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+class SaveInterrupted(SystemExit):
+    """SIGTERM arrived during :meth:`Report.save`: the temporary folder was removed.
+
+    A ``SystemExit`` with code 143 (128 + SIGTERM), so an uncaught one ends the program
+    the way SIGTERM would have, after the clean-up.
+    """
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """Turn SIGTERM into :class:`SaveInterrupted` while the block runs (main thread only,
+    and only when SIGTERM has its default action), so the clean-up code runs as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SaveInterrupted(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+# ---------------------------------------------------------------------------------------
+# text cells, deterministic zips, label lengths
+# ---------------------------------------------------------------------------------------
+def _text_cell(cell: Any, value: Any) -> Any:
+    """Write ``value`` to an openpyxl cell as text, never as a formula.
+
+    openpyxl stores any string starting with ``=`` as a live formula; here every string is
+    a text cell (``t="inlineStr"``), and one that a spreadsheet would take for a formula
+    when edited (``= + - @``, tab, CR, LF: OWASP CSV-injection guidance) also gets Excel's
+    quote prefix, so re-entering the cell keeps it text. ``None`` leaves the cell empty.
+    """
+    if value is None:
+        cell.value = None
+        return cell
+    text = str(value)
+    cell.value = text
+    cell.data_type = "s"
+    if text.startswith(FORMULA_START):
+        cell.quotePrefix = True
+    return cell
+
+
+def _normalise_zip(path: str | Path, when: _dt.datetime) -> None:
+    """Rewrite an Office zip (.docx/.xlsx) byte-for-byte reproducibly.
+
+    Every member gets the time ``when`` (the cut-off date, not the clock), the same
+    permissions and deflate level, ``[Content_Types].xml`` first and the rest in name order;
+    ``dcterms:created``/``dcterms:modified`` in ``docProps/core.xml`` are set to ``when``
+    (openpyxl writes the clock there on save). Hand-written: neither python-docx nor openpyxl
+    has an option for reproducible output.
+    """
+    path = Path(path)
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    date_time = (max(1980, when.year), when.month, when.day, 0, 0, 0)
+    with zipfile.ZipFile(path) as zin:
+        members = [(i.filename, zin.read(i)) for i in zin.infolist()]
+    members.sort(key=lambda m: (m[0] != "[Content_Types].xml", m[0]))
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w") as zout:
+        for name, data in members:
+            if name == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(created|modified)\b[^>]*>)[^<]*(</dcterms:\2>)",
+                              lambda m: m.group(1) + stamp.encode() + m.group(3), data)
+            info = zipfile.ZipInfo(name, date_time=date_time)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            zout.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
+    os.replace(tmp, path)
+
+
+def check_label_lengths(report: Report, *, limit: int = MAX_LABEL_CHARS) -> None:
+    """Refuse a report whose outputs would carry a label longer than ``limit`` characters.
+
+    Checked: the report title and program name, section, table and figure titles, column
+    headers and every text cell of every table (site, group and level names come through
+    these). Refused rather than truncated: two long labels cut to the same prefix would be
+    merged in the reader's eyes. The message names the table, column and row, and the
+    length, but not the label itself (it may be any cell of the input).
+
+    Raises
+    ------
+    InvalidParameterError
+        A label is longer than ``limit``.
+    """
+    def refuse(where: str, n: int) -> None:
+        raise InvalidParameterError(
+            f"label too long: {where} is {n:,} characters; outputs allow at most {limit} "
+            f"(MAX_LABEL_CHARS). Shorten or recode the value in the program's data or the report "
+            "config (e.g. recode long site names to short ones when loading) and run again."
+        )
+
+    for where, text in (("the report title", report.title), ("the program name", report.program)):
+        if len(text or "") > limit:
+            refuse(where, len(text))
+    for sec in report.sections:
+        if len(sec.title) > limit:
+            refuse(f"the title of section {sec.key!r}", len(sec.title))
+        for b in sec.blocks:
+            if isinstance(b, FigureBlock) and len(b.title) > limit:
+                refuse(f"the title of figure {b.key!r}", len(b.title))
+    for key, b in report.tables.items():
+        if len(b.title) > limit:
+            refuse(f"the title of table {key!r}", len(b.title))
+        for c in b.data.columns:
+            h = _header(b, c)
+            if len(h) > limit:
+                refuse(f"a column header of table {key!r}", len(h))
+            col = b.data[c]
+            if col.dtype.kind in "biufcmM":
+                continue
+            lengths = col.map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy()
+            if len(lengths) and lengths.max() > limit:
+                i = int(np.argmax(lengths))
+                refuse(f"table {key!r}, column {str(c)!r}, row {i + 1}", int(lengths[i]))
 
 
 # ---------------------------------------------------------------------------------------
