@@ -27,6 +27,10 @@ NB_DIR = ROOT / "notebooks"
 #: Upper bound on one notebook's execution (the target is ~30 s on a quiet 2-core machine;
 #: the CI machine is shared, so the per-cell timeout is generous).
 CELL_TIMEOUT_S = 300
+#: The backend a Jupyter kernel uses by default: figures made through pyplot during a cell
+#: are displayed (as image/png) when the cell ends. CI exports MPLBACKEND=Agg for the test
+#: process, so the kernel's backend is set explicitly.
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 EXPECTED = [
     "01-quickstart.ipynb",
@@ -85,7 +89,7 @@ def _execute(name: str) -> tuple[nbformat.NotebookNode, float]:
         allow_errors=False,
     )
     env_backend = os.environ.get("MPLBACKEND")
-    os.environ["MPLBACKEND"] = "Agg"  # inherited by the kernel: no display needed
+    os.environ["MPLBACKEND"] = INLINE_BACKEND  # inherited by the kernel (CI exports Agg)
     t0 = time.perf_counter()
     try:
         client.execute()
@@ -114,6 +118,14 @@ def test_notebook_executes(name):
     first = code_cells[0].outputs
     shown = [o["data"]["text/plain"] for o in first if o.get("output_type") == "execute_result"]
     assert shown == [repr(__version__)], shown
+    # every cell that draws shows its figure inline; no other cell shows one (the report's own
+    # figures are rendered off pyplot and must not leak into the notebook as images)
+    for c in code_cells:
+        images = [o for o in c.outputs if "image/png" in o.get("data", {})]
+        if ".plot(" in c.source:
+            assert images, f"{name} cell {c.id}: calls .plot( but shows no image:\n{c.source}"
+        elif "plt." not in c.source:
+            assert not images, f"{name} cell {c.id}: shows {len(images)} image(s) but draws nothing"
     print(f"{name}: {seconds:.1f} s on {sys.executable}")
 
 
