@@ -78,7 +78,6 @@ def new_axes(ax: Any = None, figsize: tuple[float, float] = FIGSIZE, *,
     if ax is not None:
         return ax
     import matplotlib as mpl
-
     from matplotlib.figure import Figure
 
     if pyplot is None:
