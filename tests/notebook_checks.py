@@ -223,16 +223,20 @@ def nb02_uis_age():
 def nb02_uis_multi():
     # Independent implementation: statsmodels
     #   smf.logit("DFREE ~ TREAT + AGE + BECK + C(IV, Treatment('never')) + NDT + RACE + SITE", uis)
+    import re
+
     import statsmodels.formula.api as smf
 
     INDEPENDENT_RTOL = 1e-6  # two implementations of the same maximum-likelihood fit
     sm_fit = smf.logit("DFREE ~ TREAT + AGE + BECK + C(IV, Treatment('never')) + NDT + RACE + SITE",
                        uis).fit(disp=0)
     mt = multi.table.set_index("term")
-    np.testing.assert_allclose(mt.loc["TREAT", "log_odds"], sm_fit.params["TREAT"], rtol=INDEPENDENT_RTOL)
-    np.testing.assert_allclose(mt.loc["TREAT", "std_error"], sm_fit.bse["TREAT"], rtol=INDEPENDENT_RTOL)
-    np.testing.assert_allclose(mt.loc["IV[recent]", "log_odds"],
-                               sm_fit.params["C(IV, Treatment('never'))[T.recent]"], rtol=INDEPENDENT_RTOL)
+    # every term of the model ("IV[recent]" here is patsy's "C(IV, Treatment('never'))[T.recent]")
+    sm_name = {t: re.sub(r"^IV\[(\w+)\]$", r"C(IV, Treatment('never'))[T.\1]", t) for t in mt.index}
+    assert sorted(sm_name.values()) == sorted(sm_fit.params.index), (sm_name, list(sm_fit.params.index))
+    for term, name in sm_name.items():
+        np.testing.assert_allclose(mt.loc[term, "log_odds"], sm_fit.params[name], rtol=INDEPENDENT_RTOL)
+        np.testing.assert_allclose(mt.loc[term, "std_error"], sm_fit.bse[name], rtol=INDEPENDENT_RTOL)
 
 
 @check(NB02, "uis-forest")
@@ -263,8 +267,9 @@ def nb02_rossi_adjusted():
         np.testing.assert_allclose(at.loc[term, "log_odds"], ref.params[term], rtol=INDEPENDENT_RTOL)
         np.testing.assert_allclose(at.loc[term, "std_error"], ref.bse[term], rtol=INDEPENDENT_RTOL)
     ci = ref.conf_int()
-    np.testing.assert_allclose(np.log(at.loc["fin", ["ci_lower", "ci_upper"]].astype(float)),
-                               ci.loc["fin"], rtol=INDEPENDENT_RTOL)
+    for term in ["fin", *covariates]:
+        np.testing.assert_allclose(np.log(at.loc[term, ["ci_lower", "ci_upper"]].astype(float)),
+                                   ci.loc[term], rtol=INDEPENDENT_RTOL)
 
 
 @check(NB02, "rossi-rd")
@@ -358,17 +363,18 @@ def nb03_rossi_km():
     from statsmodels.duration.survfunc import SurvfuncRight
 
     INDEPENDENT_RTOL = 1e-6
-    arm = rossi[rossi["fin"] == 1]
-    sf = SurvfuncRight(arm["week"], arm["arrest"])
-    i = np.searchsorted(sf.surv_times, 52, side="right") - 1
-    np.testing.assert_allclose(at52.loc[1, "estimate"], sf.surv_prob[i], rtol=INDEPENDENT_RTOL)
-    np.testing.assert_allclose(at52.loc[1, "std_error"], sf.surv_prob_se[i], rtol=INDEPENDENT_RTOL)
-    # log-log interval by hand: S ** exp(+-z * se / (S * log S))
-    S, se = sf.surv_prob[i], sf.surv_prob_se[i]
-    z = norm.ppf(0.975)
-    by_hand = sorted(S ** np.exp(np.array([-1, 1]) * z * se / (S * np.log(S))))
-    np.testing.assert_allclose(at52.loc[1, ["ci_lower", "ci_upper"]].astype(float), by_hand,
-                               rtol=INDEPENDENT_RTOL)
+    for fin in (0, 1):
+        arm = rossi[rossi["fin"] == fin]
+        sf = SurvfuncRight(arm["week"], arm["arrest"])
+        i = np.searchsorted(sf.surv_times, 52, side="right") - 1
+        np.testing.assert_allclose(at52.loc[fin, "estimate"], sf.surv_prob[i], rtol=INDEPENDENT_RTOL)
+        np.testing.assert_allclose(at52.loc[fin, "std_error"], sf.surv_prob_se[i], rtol=INDEPENDENT_RTOL)
+        # log-log interval by hand: S ** exp(+-z * se / (S * log S))
+        S, se = sf.surv_prob[i], sf.surv_prob_se[i]
+        z = norm.ppf(0.975)
+        by_hand = sorted(S ** np.exp(np.array([-1, 1]) * z * se / (S * np.log(S))))
+        np.testing.assert_allclose(at52.loc[fin, ["ci_lower", "ci_upper"]].astype(float), by_hand,
+                                   rtol=INDEPENDENT_RTOL)
 
 
 @check(NB03, "rossi-logrank")
