@@ -48,7 +48,7 @@ def test_km_plot_draws_steps_bands_censor_marks_and_risk_table(rossi):
     assert _texts(ax, "risk-table-label") == ["0", "1"]
     assert ax.get_ylim() == (0.0, 1.02)
     assert list(ax.get_xticks()) == [0, 10, 20, 30, 40, 50]
-    assert ax.get_xlabel() == "week" and ax.get_title(loc="left").startswith("Kaplan-Meier estimate (n = 432")
+    assert ax.get_xlabel() == "Weeks of follow-up" and ax.get_title(loc="left").startswith("Kaplan-Meier estimate (n = 432")
     assert ax.get_legend().get_title().get_text() == "fin"
     assert ax.figure.__class__.__name__ == "Figure"
 

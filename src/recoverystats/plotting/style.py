@@ -1,7 +1,7 @@
 """One look for every figure: colour-blind-safe palette, print-readable sizes.
 
 Use :func:`new_axes` to get a fresh figure when the caller passed ``ax=None`` (never
-``plt.gca()``), :func:`palette` for group colours, and :func:`style_axes` to finish.
+``plt.gca()``; shown inline in Jupyter, a bare Figure in scripts), :func:`palette` for group colours, and :func:`style_axes` to finish.
 """
 
 from __future__ import annotations
@@ -44,16 +44,68 @@ def palette(i: int) -> str:
     return PALETTE[i % len(PALETTE)]
 
 
-def new_axes(ax: Any = None, figsize: tuple[float, float] = FIGSIZE) -> Any:
-    """Return ``ax`` or a fresh Axes on a new figure (no pyplot global state is read)."""
+def new_axes(ax: Any = None, figsize: tuple[float, float] = FIGSIZE, *,
+             pyplot: bool | None = None) -> Any:
+    """Return ``ax``, or a fresh Axes on a new figure when ``ax`` is None.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes, optional
+        Returned unchanged when given (the caller owns the figure).
+    figsize : tuple of float, default FIGSIZE
+        Size of the new figure in inches.
+    pyplot : bool, optional
+        Whether the new figure is created through pyplot (``plt.figure``) or as a bare
+        ``matplotlib.figure.Figure``. ``None`` (the default) decides from the session:
+        pyplot in an interactive session, a bare Figure otherwise (see Notes).
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Notes
+    -----
+    A session is interactive when an IPython shell is running (a Jupyter kernel, qtconsole,
+    terminal IPython) or Python was started at its interactive prompt (``sys.ps1`` is set).
+    There the figure is made with ``plt.figure`` so the front end shows it: Jupyter's inline
+    backend displays (and closes) every pyplot figure at the end of the cell, so
+    ``result.plot()`` draws inline with no extra call; at a terminal prompt ``plt.show()``
+    shows it. Scripts, tests and the report (which passes ``pyplot=False``) get a bare
+    Figure: nothing is registered with pyplot, so figures do not accumulate in pyplot's
+    figure list and no GUI backend is touched. pyplot global state is never *read* (no
+    ``plt.gca()``), and ``plt.show()`` is never called.
+    """
     if ax is not None:
         return ax
     import matplotlib as mpl
     from matplotlib.figure import Figure
 
-    with mpl.rc_context(RC):
+    if pyplot is None:
+        pyplot = _interactive_session()
+    if pyplot:
+        import matplotlib.pyplot as plt
+
+        # Outside rc_context: the first pyplot figure loads the backend, and Jupyter's inline
+        # backend turns interactive mode on then (which is what makes it display the figure);
+        # rc_context would restore ``interactive`` to off on exit. RC holds no figure-level keys.
+        fig = plt.figure(figsize=figsize, layout="constrained")
+    else:
         fig = Figure(figsize=figsize, layout="constrained")
+    with mpl.rc_context(RC):
         return fig.add_subplot()
+
+
+def _interactive_session() -> bool:
+    """True inside an IPython shell (Jupyter kernel included) or at Python's own prompt.
+
+    IPython is not imported here: if it is not already imported, no shell is running.
+    """
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None:
+        return True
+    return hasattr(sys, "ps1")
 
 
 def style_axes(ax: Any, *, title: str | None = None, xlabel: str | None = None,

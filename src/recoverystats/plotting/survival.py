@@ -93,12 +93,41 @@ def _steps(ax: Any, x: np.ndarray, y: np.ndarray, lo: np.ndarray | None, hi: np.
         ax.fill_between(x, lo, hi, step="post", color=color, alpha=0.18, linewidth=0)
 
 
+def _censor_mark_size(k: int) -> tuple[float, float]:
+    """Marker size and edge width (points) for ``k`` censor marks on one curve.
+
+    Up to 40 marks: 7 pt, 1 pt wide. Beyond, the size shrinks as 1/sqrt(k) to 2.5 pt (at
+    about 300 marks) and the stroke to 0.5 pt, so that with hundreds of censoring times (n in
+    the thousands) the marks stay ticks on the curve instead of merging into a thick band.
+    """
+    if k <= 40:
+        return 7.0, 1.0
+    return max(2.5, 7.0 * (40 / k) ** 0.5), 0.5
+
+
+#: Axis labels in words for the usual names of the time column (other names are shown with
+#: spaces for underscores). "Follow-up" because the origin depends on the measure
+#: (enrollment for relapse, release or enrollment for recidivism).
+_TIME_LABELS: dict[str, str] = {
+    "time_days": "Days of follow-up", "days": "Days of follow-up", "day": "Days of follow-up",
+    "week": "Weeks of follow-up", "weeks": "Weeks of follow-up",
+    "month": "Months of follow-up", "months": "Months of follow-up",
+    "year": "Years of follow-up", "years": "Years of follow-up",
+}
+
+
+def _time_label(column: str) -> str:
+    """x-axis label for the time column ``column``, in words."""
+    return _TIME_LABELS.get(str(column).lower(), str(column).replace("_", " "))
+
+
 def _censor_marks(ax: Any, cur: pd.DataFrame, color: str) -> None:
-    """``|`` marks on the curve at the times with censoring."""
+    """``|`` marks on the curve at the times with censoring (smaller when there are many)."""
     cm = cur["censored"].to_numpy() > 0
     if cm.any():
+        size, width = _censor_mark_size(int(cm.sum()))
         ax.plot(cur["time"].to_numpy()[cm], cur["estimate"].to_numpy()[cm], linestyle="none",
-                marker="|", markersize=7, color=color, gid="censor-marks")
+                marker="|", markersize=size, markeredgewidth=width, color=color, gid="censor-marks")
 
 
 def _finish_axes(ax: Any, result: Any, by: tuple[str, ...], keys: list[tuple], tmax: float, times: Any,
@@ -127,13 +156,16 @@ def plot_survival(result: Any, ax: Any = None, *, ci: bool = True, censor_marks:
     ci : bool
         Shade the pointwise confidence band.
     censor_marks : bool
-        Mark censoring times with ``|``.
+        Mark censoring times with ``|`` (smaller and thinner when a curve has more than 40).
     risk_table : bool
         Write the number at risk at ``times`` (default: the x ticks) under the axis.
     times : sequence of float, optional
         Times for the at-risk table and x ticks.
     suppress_below : int, optional
         Show at-risk counts from 1 to ``suppress_below - 1`` as ``"<suppress_below"``.
+    title, xlabel, ylabel : str, optional
+        Override the title, the x label (default: the time column in words, e.g.
+        ``time_days`` -> "Days of follow-up") and the y label.
 
     Returns
     -------
@@ -164,7 +196,8 @@ def plot_survival(result: Any, ax: Any = None, *, ci: bool = True, censor_marks:
     ax.set_ylim(0, 1.02)
     _finish_axes(ax, result, by, keys, tmax, times, risk_table, sb, legend, "lower left")
     style_axes(ax, title=title if title is not None else "Kaplan-Meier estimate",
-               xlabel=xlabel if xlabel is not None else result.time_column, ylabel=ylabel, n=result.n_used)
+               xlabel=xlabel if xlabel is not None else _time_label(result.time_column), ylabel=ylabel,
+               n=result.n_used)
     return ax
 
 
@@ -198,7 +231,7 @@ def plot_cumulative_incidence(result: Any, ax: Any = None, *, ci: bool = True, c
     ax.set_ylim(0, min(1.0, max(top * 1.1, 0.05)))
     _finish_axes(ax, result, by, keys, tmax, times, risk_table, sb, legend, "upper left")
     style_axes(ax, title=title if title is not None else f"Cumulative incidence of {result.cause}",
-               xlabel=xlabel if xlabel is not None else result.time_column,
+               xlabel=xlabel if xlabel is not None else _time_label(result.time_column),
                ylabel=ylabel if ylabel is not None else "Cumulative incidence", n=result.n_used)
     return ax
 

@@ -1469,7 +1469,7 @@ def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[flo
     from recoverystats.plotting.style import FIGSIZE, RC, new_axes
 
     with mpl.rc_context(RC):
-        ax = new_axes(None, figsize=figsize or FIGSIZE)
+        ax = new_axes(None, figsize=figsize or FIGSIZE, pyplot=False)  # never pyplot: no inline copy in Jupyter
         draw(ax)
         fig = ax.figure
         png = io.BytesIO()

@@ -233,6 +233,7 @@ class Report:
                     disp = display_frame(b)
                     html = render_html_table(disp, title=b.title, notes=b.notes,
                                              labels={c: _header(b, c) for c in disp.columns}, max_rows=500,
+                                             align_text=False,  # report.css aligns the columns
                                              css_class=f"rs-table rs-lead-{_lead_columns(b)}"
                                              + (" rs-wide" if len(disp.columns) >= WIDE_COLUMNS else ""))
                     blocks.append({"kind": "table", "html": html})

@@ -52,7 +52,20 @@ LABELS: dict[str, str] = {
     "column": "Column",
     "value": "Value",
     "message": "Message",
+    "term_p_value": "p (all levels)",
+    "n_reference": "N (reference)",
+    "events_reference": "Events (reference)",
+    "risk_reference": "Risk (reference)",
+    "competing": "Competing events",
 }
+
+#: Columns shown as integers when a value is whole: counts, and times (a whole number of days
+#: or weeks reads "90", not "90.000").
+WHOLE_NUMBER_COLUMNS: frozenset[str] = frozenset({
+    "n", "events", "n_at_risk", "censored", "competing", "n_reference", "events_reference",
+    "rows_read", "rows_kept", "rows_dropped", "df", "line",
+    "time", "time_days", "days", "day", "week", "weeks", "month", "months",
+})
 
 
 def label(column: str, labels: Mapping[str, str] | None = None) -> str:
@@ -73,7 +86,7 @@ def format_value(value: Any, column: str = "", digits: int = 3) -> str:
             return "∞" if value > 0 else "−∞"
         if column == "p_value":
             return "<0.001" if value < 0.001 else f"{value:.3f}"
-        if float(value).is_integer() and column in {"n", "events", "n_at_risk", "censored", "rows_read", "rows_kept", "rows_dropped", "df", "line"}:
+        if float(value).is_integer() and column in WHOLE_NUMBER_COLUMNS:
             return f"{int(value):,}"
         a = abs(value)
         if a != 0 and (a < 10 ** -(digits) or a >= 1e6):
@@ -99,20 +112,33 @@ def render_html_table(
     digits: int = 3,
     max_rows: int = 60,
     css_class: str = "rs-table",
+    align_text: bool = True,
 ) -> str:
-    """Render a tidy table as an HTML ``<table>`` (escaped, numbers formatted)."""
+    """Render a tidy table as an HTML ``<table>`` (escaped, numbers formatted).
+
+    Numbers are right-aligned. With ``align_text`` (the default) text cells and the headers
+    of text columns are left-aligned explicitly, since Jupyter right-aligns every cell; the
+    report passes ``align_text=False`` because its stylesheet aligns its (pre-formatted)
+    columns itself.
+    """
     cols = list(table.columns)
+    left = ' style="text-align:left"'
+    text_cols = {c for c in cols if align_text and not _numeric_column(table[c])}
     parts = [f'<div class="rs-result"><table class="{css_class}">']
     if title:
         parts.append(f"<caption>{html.escape(title)}</caption>")
-    parts.append("<thead><tr>" + "".join(f"<th>{html.escape(label(c, labels))}</th>" for c in cols) + "</tr></thead>")
+    parts.append("<thead><tr>" + "".join(f"<th{left if c in text_cols else ''}>{html.escape(label(c, labels))}</th>"
+                                         for c in cols) + "</tr></thead>")
     parts.append("<tbody>")
     shown = table if len(table) <= max_rows else table.head(max_rows)
     for row in shown.itertuples(index=False, name=None):
         cells = []
         for c, v in zip(cols, row, strict=True):
             text = html.escape(format_value(v, str(c), digits))
-            align = ' style="text-align:right"' if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else ""
+            if isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_)):
+                align = ' style="text-align:right"'
+            else:
+                align = left if align_text else ""
             cells.append(f"<td{align}>{text}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</tbody></table>")
@@ -122,6 +148,10 @@ def render_html_table(
         parts.append(f'<p class="rs-note">{html.escape(note)}</p>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def _numeric_column(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
 def render_markdown_table(
