@@ -99,10 +99,18 @@ def render_html_table(
     digits: int = 3,
     max_rows: int = 60,
     css_class: str = "rs-table",
+    headline: str = "",
 ) -> str:
-    """Render a tidy table as an HTML ``<table>`` (escaped, numbers formatted)."""
+    """Render a tidy table as an HTML ``<table>`` (escaped, numbers formatted).
+
+    ``headline`` (optional) is a sentence shown first, above the table, in bold: for
+    a change of method the reader must not miss (e.g. Firth instead of ML).
+    """
     cols = list(table.columns)
-    parts = [f'<div class="rs-result"><table class="{css_class}">']
+    parts = ['<div class="rs-result">']
+    if headline:
+        parts.append(f'<p class="rs-headline"><strong>{html.escape(headline)}</strong></p>')
+    parts.append(f'<table class="{css_class}">')
     if title:
         parts.append(f"<caption>{html.escape(title)}</caption>")
     parts.append("<thead><tr>" + "".join(f"<th>{html.escape(label(c, labels))}</th>" for c in cols) + "</tr></thead>")
