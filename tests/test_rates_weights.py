@@ -297,3 +297,35 @@ def test_sampling_weights_refuse_exact_tests_and_mh() -> None:
         compare_proportions(d, "y", group="arm", measure="or", test="fisher", weights="w", weight_type="sampling")
     with pytest.raises(InvalidParameterError, match=r"Mantel-Haenszel pooling .* take frequency weights only"):
         compare_proportions(d.assign(s=d.x > 1), "y", group="arm", strata="s", weights="w", weight_type="sampling")
+
+
+def _glm_cluster(frame: pd.DataFrame, yname: str, family, *, arm: bool, offset=None, weights: str = "w"):
+    X = sm.add_constant((frame["arm"] == "trt").astype(float)) if arm else np.ones((len(frame), 1))
+    fit = sm.GLM(frame[yname], X, family=family, var_weights=frame[weights], offset=offset).fit(
+        cov_type="cluster", cov_kwds={"groups": frame["site"].to_numpy(), "use_correction": False})
+    G = frame["site"].nunique()
+    return np.asarray(fit.params), np.asarray(fit.cov_params()) * G / (G - 1)  # survey's G/(G-1)
+
+
+@pytest.mark.filterwarnings("ignore:cov_type not fully supported with var_weights")
+def test_cluster_robust_rates_match_clustered_glm_sandwich() -> None:
+    d = _sampling_frame().assign(site=lambda f: np.arange(len(f)) % 23, one=1.0)
+    # proportion, weighted and unweighted (cluster= alone means weights of 1)
+    for weights in ("w", None):
+        r = proportion(d, "y", weights=weights, weight_type="sampling", cluster="site", method="wald").table
+        beta, V = _glm_cluster(d, "y", sm.families.Binomial(), arm=False, weights=weights or "one")
+        p = 1 / (1 + np.exp(-beta[0]))
+        assert r["estimate"][0] == pytest.approx(p, rel=RTOL_INDEPENDENT)
+        assert r["std_error"][0] == pytest.approx(np.sqrt(V[0, 0]) * p * (1 - p), rel=RTOL_INDEPENDENT)
+    # odds ratio: clusters hold both arms, so the two proportions covary
+    t = compare_proportions(d, "y", group="arm", reference="ctl", measure="or", weights="w",
+                            weight_type="sampling", cluster="site").table
+    beta, V = _glm_cluster(d, "y", sm.families.Binomial(), arm=True)
+    assert t["estimate"][0] == pytest.approx(np.exp(beta[1]), rel=RTOL_INDEPENDENT)
+    assert t["std_error"][0] == pytest.approx(np.sqrt(V[1, 1]), rel=RTOL_INDEPENDENT)
+    # incidence rate
+    r = incidence_rate(d, events="x", person_time="days", weights="w", weight_type="sampling", cluster="site").table
+    beta, V = _glm_cluster(d, "x", sm.families.Poisson(), arm=False, offset=np.log(d["days"]))
+    assert r["std_error"][0] == pytest.approx(np.exp(beta[0]) * np.sqrt(V[0, 0]), rel=RTOL_INDEPENDENT)
+    with pytest.raises(InvalidParameterError, match=r"frequency weights \(counts\) have no clusters"):
+        proportion(d.assign(k=1), "y", weights="k", cluster="site")

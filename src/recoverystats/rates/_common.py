@@ -265,3 +265,42 @@ def weight_note(weights: str, weight_type: str) -> str:
         f"Sampling weights from {weights!r}: weighted estimates with robust (linearisation) "
         "standard errors and Wald-type intervals."
     )
+
+
+def cluster_codes(df: pd.DataFrame, cluster: str | None, *, func: str) -> np.ndarray | None:
+    """Integer codes of the ``cluster=`` column (-1 where missing), or ``None``."""
+    if cluster is None:
+        return None
+    if not isinstance(cluster, str):
+        raise InvalidParameterError(f"cluster must be one column name; got {cluster!r}.")
+    if cluster not in df.columns:
+        avail = ", ".join(map(str, list(df.columns)[:30]))
+        raise InvalidParameterError(
+            f"{func}: cluster column {cluster!r} not found in the data. Available columns: {avail}."
+        )
+    codes, _ = pd.factorize(df[cluster], use_na_sentinel=True)
+    return codes.astype(np.int64)
+
+
+def robust_group_variance(
+    z: np.ndarray, groups: np.ndarray, k: int, clusters: np.ndarray | None
+) -> tuple[np.ndarray, int]:
+    """Linearisation variance per group from per-row influence values ``z`` (internal).
+
+    ``Var_g = G/(G-1) Σ_c (Σ_{i in c, i in g} z_i)²`` with ``G`` the number of
+    clusters among the rows given (each row its own cluster when ``clusters`` is
+    None: ``n/(n-1) Σ z_i²``) — the with-replacement (Hansen-Hurwitz) variance of R
+    ``survey`` for ``svydesign(ids = ~cluster, weights = ~w)``. ``z`` sums to 0 within
+    each group. Returns the variances and ``G``.
+    """
+    if clusters is None:
+        G = len(z)
+        ss = np.bincount(groups, weights=z * z, minlength=k)
+    else:
+        cl, uniq = pd.factorize(clusters)
+        G = len(uniq)
+        combo = groups.astype(np.int64) * G + cl
+        sums = np.bincount(combo, weights=z, minlength=k * G)
+        ss = (sums * sums).reshape(k, G).sum(axis=1)
+    factor = G / (G - 1.0) if G > 1 else np.nan
+    return factor * ss, G

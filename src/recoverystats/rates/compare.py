@@ -30,7 +30,9 @@ from recoverystats.rates._common import (
     WeightType,
     binary_outcome,
     case_weights,
+    cluster_codes,
     plural,
+    robust_group_variance,
     weight_note,
 )
 from recoverystats.rates._intervals import exact_odds_ratio, newcombe_difference, z_value
@@ -59,6 +61,7 @@ def compare_proportions(
     continuity: bool = False,
     weights: str | None = None,
     weight_type: WeightType = "frequency",
+    cluster: str | None = None,
 ) -> ComparisonResult:
     """Compare the proportion with the outcome between groups (RD, RR or OR).
 
@@ -118,6 +121,12 @@ def compare_proportions(
         the unweighted row counts and ``risk`` the weighted proportions. Exact and chi-square
         tests and Mantel-Haenszel pooling are not defined for sampling weights and
         raise an error.
+    cluster
+        Column identifying clusters (e.g. mentors, sites): robust variances sum the
+        influence values within clusters, ``G/(G-1) Σ_c (Σ_i z_i)²``, as ``survey`` with
+        ``svydesign(ids = ~cluster, weights = ~w)``. Implies the sampling-weight
+        analysis (weights of 1 when ``weights`` is not given); not with frequency
+        weights or ``strata``. Rows with a missing cluster are excluded and counted.
 
     Returns
     -------
@@ -210,6 +219,16 @@ def compare_proportions(
             "(or use measure='or' without strata)."
         )
     w = case_weights(df, weights, weight_type, func="compare_proportions")
+    ccodes = cluster_codes(df, cluster, func="compare_proportions")
+    if ccodes is not None:
+        if w is not None and weight_type == "frequency":
+            raise InvalidParameterError(
+                "compare_proportions: cluster= gives cluster-robust variances for sampling weights; with "
+                "frequency weights (counts) pass weight_type='sampling' only if the weights are not counts."
+            )
+        if w is None:
+            w = np.ones(len(df))
+            weights, weight_type = None, "sampling"
     sampling = w is not None and weight_type == "sampling"
     if sampling:
         if strata_cols:
@@ -231,16 +250,21 @@ def compare_proportions(
     keep = ~np.isnan(y) & g.notna().to_numpy()
     for s in strata_cols:
         keep &= df[s].notna().to_numpy()
+    if ccodes is not None:
+        keep &= ccodes >= 0
     notes: list[str] = []
     if w is not None:
         positive = w > 0
         n_missing = int(round(w[~keep & positive].sum())) if not sampling else int((~keep & positive).sum())
         keep &= positive
-        notes.append(weight_note(weights, weight_type))  # type: ignore[arg-type]
+        if weights is not None:
+            notes.append(weight_note(weights, weight_type))
+        if ccodes is not None:
+            notes.append(f"Cluster-robust (linearisation) standard errors over the clusters of {cluster!r}.")
     else:
         n_missing = int(len(df) - keep.sum())
     if n_missing:
-        cols = ", ".join(repr(c) for c in [outcome, group, *strata_cols])
+        cols = ", ".join(repr(c) for c in [outcome, group, *strata_cols, *([cluster] if cluster else [])])
         notes.append(f"{plural(n_missing, 'row')} with a missing value in {cols} excluded.")
 
     levels = _levels(g)
@@ -259,6 +283,8 @@ def compare_proportions(
 
     data = pd.DataFrame({"y": y[keep], "g": g.to_numpy()[keep]})
     data["w"] = 1.0 if w is None else w[keep]
+    if ccodes is not None:
+        data["c"] = ccodes[keep]
     if strata_cols:
         data["s"] = _stratum_key(df.loc[keep, strata_cols])
     rows = []
@@ -481,26 +507,37 @@ def _simple_row(
     }
 
 
-def weighted_proportion_variance(
-    y: np.ndarray, w: np.ndarray, codes: np.ndarray, k: int, n: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted proportions per group and their linearisation variances (internal).
+def weighted_proportion_influence(
+    y: np.ndarray, w: np.ndarray, codes: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted proportions per group and each row's influence value (internal).
 
-    ``p_g = Σ w y / Σ w`` over the rows of group ``g``; the variance is the with-
-    replacement (Hansen-Hurwitz) estimator of the ratio's influence function,
-    ``n/(n-1) Σ_{i in g} w_i² (y_i - p_g)² / (Σ_{i in g} w_i)²`` with ``n`` the rows of
-    the whole analysis (domain estimation), as R ``survey::svymean`` / ``svyby`` on
-    ``svydesign(ids = ~1, weights = ~w)``. Returns ``(p, variance, total weight)``.
+    ``p_g = Σ w y / Σ w`` over the rows of group ``g``; row ``i`` of group ``g`` has
+    influence ``z_i = w_i (y_i - p_g) / Σ_g w``. The variance of ``p_g`` is then
+    :func:`~recoverystats.rates._common.robust_group_variance` of ``z`` (R
+    ``survey::svymean`` / ``svyby``, domain estimation over all rows given).
     """
     wt = np.bincount(codes, weights=w, minlength=k)
     wy = np.bincount(codes, weights=w * y, minlength=k)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(wt > 0, wy / np.where(wt > 0, wt, 1.0), np.nan)
-        resid = w * (y - p[codes])
-        ss = np.bincount(codes, weights=resid * resid, minlength=k)
-        factor = n / (n - 1.0) if n > 1 else np.nan
-        var = np.where(wt > 0, factor * ss / np.where(wt > 0, wt, 1.0) ** 2, np.nan)
-    return p, var, wt
+        z = w * (y - p[codes]) / np.where(wt > 0, wt, 1.0)[codes]
+    return p, z
+
+
+def weighted_proportion_variance(
+    y: np.ndarray, w: np.ndarray, codes: np.ndarray, k: int, clusters: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted proportions per group and their linearisation variances (internal).
+
+    ``Var(p_g) = G/(G-1) Σ_c (Σ_{i in c, g} w_i (y_i - p_g))² / (Σ_g w)²``, ``G`` the
+    clusters (rows when unclustered: ``n/(n-1)``) of the whole analysis, as R
+    ``survey::svymean`` / ``svyby`` on ``svydesign(ids = ~cluster, weights = ~w)``.
+    Returns ``(p, variance)``.
+    """
+    p, z = weighted_proportion_influence(y, w, codes, k)
+    var, _ = robust_group_variance(z, codes, k, clusters)
+    return p, np.where(np.isfinite(p), var, np.nan)
 
 
 def _sampling_row(
@@ -511,17 +548,22 @@ def _sampling_row(
     codes = is1.astype(np.intp)  # 1 = group, 0 = reference
     y = sub["y"].to_numpy()
     w = sub["w"].to_numpy()
-    (p0, p1), (v0, v1), _ = weighted_proportion_variance(y, w, codes, 2, len(y))
+    clusters = sub["c"].to_numpy() if "c" in sub.columns else None
+    (p0, p1), infl = weighted_proportion_influence(y, w, codes, 2)
     z = z_value(conf_level)
     with np.errstate(divide="ignore", invalid="ignore"):
+        # influence of the measure on its own scale: delta method row by row, so that a
+        # cluster holding both groups contributes its covariance
         if measure == "rd":
-            theta, se = p1 - p0, float(np.sqrt(v1 + v0))
+            theta, d1, d0 = p1 - p0, 1.0, 1.0
         elif measure == "rr":
-            theta = np.log(p1 / p0)
-            se = float(np.sqrt(v1 / p1**2 + v0 / p0**2))
+            theta, d1, d0 = np.log(p1 / p0), 1.0 / p1, 1.0 / p0
         else:
             theta = np.log(p1 / (1 - p1)) - np.log(p0 / (1 - p0))
-            se = float(np.sqrt(v1 / (p1 * (1 - p1)) ** 2 + v0 / (p0 * (1 - p0)) ** 2))
+            d1, d0 = 1.0 / (p1 * (1 - p1)), 1.0 / (p0 * (1 - p0))
+        zm = np.where(is1, d1 * infl, -d0 * infl)
+        var, _ = robust_group_variance(zm, np.zeros(len(zm), dtype=np.int64), 1, clusters)
+        se = float(np.sqrt(var[0]))
     n1, n0 = int(is1.sum()), int((~is1).sum())
     if not (np.isfinite(theta) and np.isfinite(se) and se > 0):
         est = float(np.exp(theta)) if measure != "rd" and np.isfinite(theta) else float(theta)

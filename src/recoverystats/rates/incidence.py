@@ -11,7 +11,15 @@ from scipy import special, stats
 
 from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_dataframe
 from recoverystats.errors import InvalidParameterError
-from recoverystats.rates._common import WeightType, case_weights, group_codes, plural, weight_note
+from recoverystats.rates._common import (
+    WeightType,
+    case_weights,
+    cluster_codes,
+    group_codes,
+    plural,
+    robust_group_variance,
+    weight_note,
+)
 from recoverystats.rates._intervals import poisson_ci, z_value
 from recoverystats.results.rates import ComparisonResult, RateResult
 
@@ -67,6 +75,7 @@ def incidence_rate(
     conf_level: float = 0.95,
     weights: str | None = None,
     weight_type: WeightType = "frequency",
+    cluster: str | None = None,
 ) -> RateResult:
     """Events per unit of person-time with exact Poisson (Garwood) confidence intervals.
 
@@ -99,6 +108,12 @@ def incidence_rate(
         used in all groups), a Wald interval on the log scale and NaN limits when a
         group has no events. ``events`` and ``person_time`` are then the weighted
         totals and ``n`` the rows.
+    cluster
+        Column identifying clusters: the robust variance sums ``w (x - r t)`` within
+        clusters, ``G/(G-1) Σ_c (Σ_i w_i (x_i - r t_i))² / (Σ w t)²`` (``svyratio`` with
+        ``svydesign(ids = ~cluster, weights = ~w)``). Implies the sampling-weight
+        analysis (weights of 1 when ``weights`` is not given); not with frequency
+        weights. Rows with a missing cluster are excluded and counted.
 
     Returns
     -------
@@ -142,15 +157,27 @@ def incidence_rate(
     by_cols = as_column_list(by)
     check_columns(df, by_cols, "by")
     wts = case_weights(df, weights, weight_type, func="incidence_rate")
+    ccodes = cluster_codes(df, cluster, func="incidence_rate")
+    if ccodes is not None:
+        if wts is not None and weight_type == "frequency":
+            raise InvalidParameterError(
+                "incidence_rate: cluster= gives cluster-robust variances for sampling weights; frequency "
+                "weights (counts) have no clusters. Pass weight_type='sampling' or drop cluster=."
+            )
+        if wts is None:
+            wts, weight_type = np.ones(len(df)), "sampling"
     n_input = len(df)
     source = df
     if wts is not None and not (wts > 0).all():
         positive = wts > 0
         source = df.loc[positive]
         x, t, wts = x[positive], t[positive], wts[positive]
+        ccodes = None if ccodes is None else ccodes[positive]
     grouping = group_codes(source, by_cols)
     codes = grouping.codes
     ok = np.isfinite(x) & np.isfinite(t) & (codes >= 0)
+    if ccodes is not None:
+        ok &= ccodes >= 0
     k = len(grouping.keys)
     w = np.ones(len(x)) if wts is None else wts
     d = np.bincount(codes[ok], weights=(w * x)[ok], minlength=k)
@@ -165,11 +192,10 @@ def incidence_rate(
         safe = np.where(pos, pt, 1.0)
         est = np.where(pos, d / safe * per, np.nan)
         if sampling:
-            m = int(ok.sum())
             r = d / safe
             resid = np.where(ok, w * (x - r[np.maximum(codes, 0)] * t), 0.0)
-            ss = np.bincount(codes[ok], weights=(resid * resid)[ok], minlength=k)
-            var_r = (m / (m - 1.0) if m > 1 else np.nan) * ss / safe**2
+            ss, _ = robust_group_variance(resid[ok], codes[ok], k, None if ccodes is None else ccodes[ok])
+            var_r = ss / safe**2
             se = np.where(pos, np.sqrt(var_r) * per, np.nan)
             z = z_value(conf_level)
             half = np.where(d > 0, z * np.sqrt(var_r) / np.where(d > 0, r, 1.0), np.nan)
@@ -195,7 +221,10 @@ def incidence_rate(
     elif sampling:
         n_used = int(ok.sum())
         n_exc = int(n_input - n_used)
-        notes.append(weight_note(weights, weight_type))  # type: ignore[arg-type]
+        if weights is not None:
+            notes.append(weight_note(weights, weight_type))
+        if ccodes is not None:
+            notes.append(f"Cluster-robust (linearisation) standard errors over the clusters of {cluster!r}.")
     else:
         n_used = int(nrows.sum())
         n_exc = int(round(float(wts[~ok].sum())))

@@ -19,6 +19,7 @@ from recoverystats.rates._common import (
     WeightType,
     binary_outcome,
     case_weights,
+    cluster_codes,
     group_codes,
     plural,
     weight_note,
@@ -46,6 +47,7 @@ def proportion(
     conf_level: float = 0.95,
     weights: str | None = None,
     weight_type: WeightType = "frequency",
+    cluster: str | None = None,
 ) -> RateResult:
     """Proportion of rows with the outcome, with a confidence interval, overall or by group.
 
@@ -83,6 +85,12 @@ def proportion(
         sample size ``n_eff = p(1-p)/Var(p)`` (Korn & Graubard 1998; ``"wald"`` is then
         exactly ``p ± z SE``, as ``confint(svymean(...))``). ``n`` and ``events`` are
         then unweighted row counts and ``n_effective`` is added.
+    cluster
+        Column identifying clusters (e.g. mentors, sites): the robust variance sums
+        ``w (y - p)`` within clusters, ``G/(G-1) Σ_c (Σ_i w_i (y_i - p))² / (Σ w)²``, as
+        ``survey`` with ``svydesign(ids = ~cluster, weights = ~w)``. Implies the
+        sampling-weight analysis (weights of 1 when ``weights`` is not given); not with
+        frequency weights. Rows with a missing cluster are excluded and counted.
 
     Returns
     -------
@@ -153,9 +161,19 @@ def proportion(
         )
 
     w = case_weights(df, weights, weight_type, func="proportion")
+    ccodes = cluster_codes(df, cluster, func="proportion")
+    if ccodes is not None:
+        if w is not None and weight_type == "frequency":
+            raise InvalidParameterError(
+                "proportion: cluster= gives cluster-robust variances for sampling weights; frequency weights "
+                "(counts) have no clusters. Pass weight_type='sampling' or drop cluster=."
+            )
+        if w is None:
+            w, weight_type = np.ones(len(df)), "sampling"
     if w is not None:
         return _weighted_proportion(
-            df, outcome, by_cols, w, weights, weight_type, method=method, conf_level=conf_level  # type: ignore[arg-type]
+            df, outcome, by_cols, w, weights, weight_type, method=method, conf_level=conf_level,
+            clusters=ccodes, cluster=cluster,
         )
     y = binary_outcome(df, outcome)
     grouping = group_codes(df, by_cols)
@@ -208,24 +226,34 @@ def _weighted_proportion(
     outcome: str,
     by_cols: list[str],
     w: np.ndarray,
-    weights: str,
+    weights: str | None,
     weight_type: str,
     *,
     method: str,
     conf_level: float,
+    clusters: np.ndarray | None = None,
+    cluster: str | None = None,
 ) -> RateResult:
     from recoverystats.rates.compare import weighted_proportion_variance
 
     positive = w > 0
     sub = df.loc[positive] if not positive.all() else df
     w = w[positive]
+    if clusters is not None:
+        clusters = clusters[positive]
     y = binary_outcome(sub, outcome)
     grouping = group_codes(sub, by_cols)
     codes = grouping.codes
     k = len(grouping.keys)
     ok = ~np.isnan(y) & (codes >= 0)
     frequency = weight_type == "frequency"
-    notes: list[str] = [weight_note(weights, weight_type)]
+    notes: list[str] = [weight_note(weights, weight_type)] if weights is not None else []
+    if clusters is not None:
+        missing_cl = ok & (clusters < 0)
+        if missing_cl.any():
+            notes.append(f"{plural(int(missing_cl.sum()), 'row')} with a missing {cluster!r} excluded.")
+        ok &= clusters >= 0
+        notes.append(f"Cluster-robust (linearisation) standard errors over the clusters of {cluster!r}.")
     unit = "row"  # frequency weights: rows of the expanded data
     n_missing_y = w[np.isnan(y)].sum() if frequency else np.isnan(y).sum()
     if n_missing_y:
@@ -244,7 +272,7 @@ def _weighted_proportion(
         n_excluded = int(round(float(np.sum(df[weights].to_numpy(dtype=float))))) - n_used
     else:
         yy, ww, cc = y[ok], w[ok], codes[ok]
-        p, var, _ = weighted_proportion_variance(yy, ww, cc, k, len(yy))
+        p, var = weighted_proportion_variance(yy, ww, cc, k, None if clusters is None else clusters[ok])
         n = np.bincount(cc, minlength=k).astype(np.int64)
         events = np.bincount(cc, weights=yy, minlength=k).round().astype(np.int64)
         with np.errstate(divide="ignore", invalid="ignore"):
