@@ -412,6 +412,10 @@ def odds_ratios(
     freq = wts is not None and not sampling
     n = len(y)
     n_w = float(wts.sum()) if freq else float(n)  # participants represented
+    if freq:
+        # participants excluded (ineligible, missing values): the expanded data's count
+        total = float(pd.to_numeric(df[weights], errors="coerce").fillna(0.0).clip(lower=0.0).sum())
+        n_excluded = int(round(total - n_w))
     n_events = int(round(float(wts @ y))) if freq else int(y.sum())
     if n_events == 0 or n_events == (n_w if freq else n):
         only = "0 (no events)" if n_events == 0 else "1 (every row is an event)"

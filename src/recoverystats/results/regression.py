@@ -189,8 +189,13 @@ class OddsRatioResult(ResultMixin):
                 ref_rows = X[:, cols[0]] == model.exposure_levels[0]
             else:
                 ref_rows = ~(X[:, cols] != 0).any(axis=1)
-            t.loc[main, "n"] = int(ref_rows.sum())
-            t.loc[main, "events"] = int(model.y[ref_rows].sum())
+            w = getattr(model, "weights", None)
+            if w is not None and getattr(model, "weight_type", None) == "frequency":
+                t.loc[main, "n"] = int(round(float(w[ref_rows].sum())))
+                t.loc[main, "events"] = int(round(float((w * model.y)[ref_rows].sum())))
+            else:
+                t.loc[main, "n"] = int(ref_rows.sum())
+                t.loc[main, "events"] = int(model.y[ref_rows].sum())
         else:
             t.loc[main, ["n", "events"]] = pd.NA
         note = f"Exposure odds ratios inverted (1/OR): odds of the outcome in the reference level relative to each level of {self.exposure!r}."
