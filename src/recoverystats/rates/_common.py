@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -198,3 +198,109 @@ def _keep_mask(
 
 def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+WeightType = Literal["frequency", "sampling"]
+
+
+def case_weights(
+    df: pd.DataFrame, weights: str | None, weight_type: str, *, func: str
+) -> np.ndarray | None:
+    """The ``weights=`` column as a float array (``None`` when no weights are given).
+
+    Weights must be non-negative and finite (missing is not allowed: a row without a
+    weight is an error, not an exclusion). Frequency weights must be whole numbers: a
+    row of weight 3 stands for 3 identical units, and counts, exact tests and
+    intervals are computed as if the data had been expanded. Non-integer weights are
+    sampling (analytic) weights: pass ``weight_type="sampling"``.
+    """
+    from recoverystats._checks import check_option
+
+    check_option("weight_type", weight_type, WeightType)
+    if weights is None:
+        return None
+    if not isinstance(weights, str):
+        raise InvalidParameterError(f"weights must be one column name; got {weights!r}.")
+    if weights not in df.columns:
+        avail = ", ".join(map(str, list(df.columns)[:30]))
+        raise InvalidParameterError(
+            f"weights: column {weights!r} not found in the data. Available columns: {avail}."
+        )
+    s = df[weights]
+    if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
+        raise InvalidParameterError(
+            f"weights: column {weights!r} must be numeric (non-negative case weights); got dtype {s.dtype}."
+        )
+    w = s.astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        shown = ", ".join(repr(float(v)) for v in pd.unique(w[bad])[:5])
+        raise InvalidParameterError(
+            f"{func}: weights column {weights!r} must hold non-negative finite numbers; "
+            f"{plural(int(bad.sum()), 'row')} hold {shown} (first at position {first}). "
+            "Fix or drop those rows."
+        )
+    if weight_type == "frequency":
+        frac = np.abs(w - np.round(w)) > 1e-9
+        if frac.any():
+            first = int(np.flatnonzero(frac)[0])
+            raise InvalidParameterError(
+                f"{func}: frequency weights in {weights!r} must be whole numbers (a row of weight 3 "
+                f"counts as 3 people); found {w[first]!r} at position {first}. For survey, "
+                "inverse-probability or balancing weights pass weight_type='sampling'."
+            )
+        w = np.round(w)
+    return w
+
+
+def weight_note(weights: str, weight_type: str) -> str:
+    """The note every weighted rate result carries."""
+    if weight_type == "frequency":
+        return (
+            f"Frequency weights from {weights!r}: each row counts as that many units; results "
+            "equal those of the expanded data."
+        )
+    return (
+        f"Sampling weights from {weights!r}: weighted estimates with robust (linearisation) "
+        "standard errors and Wald-type intervals."
+    )
+
+
+def cluster_codes(df: pd.DataFrame, cluster: str | None, *, func: str) -> np.ndarray | None:
+    """Integer codes of the ``cluster=`` column (-1 where missing), or ``None``."""
+    if cluster is None:
+        return None
+    if not isinstance(cluster, str):
+        raise InvalidParameterError(f"cluster must be one column name; got {cluster!r}.")
+    if cluster not in df.columns:
+        avail = ", ".join(map(str, list(df.columns)[:30]))
+        raise InvalidParameterError(
+            f"{func}: cluster column {cluster!r} not found in the data. Available columns: {avail}."
+        )
+    codes, _ = pd.factorize(df[cluster], use_na_sentinel=True)
+    return codes.astype(np.int64)
+
+
+def robust_group_variance(
+    z: np.ndarray, groups: np.ndarray, k: int, clusters: np.ndarray | None
+) -> tuple[np.ndarray, int]:
+    """Linearisation variance per group from per-row influence values ``z`` (internal).
+
+    ``Var_g = G/(G-1) Σ_c (Σ_{i in c, i in g} z_i)²`` with ``G`` the number of
+    clusters among the rows given (each row its own cluster when ``clusters`` is
+    None: ``n/(n-1) Σ z_i²``) — the with-replacement (Hansen-Hurwitz) variance of R
+    ``survey`` for ``svydesign(ids = ~cluster, weights = ~w)``. ``z`` sums to 0 within
+    each group. Returns the variances and ``G``.
+    """
+    if clusters is None:
+        G = len(z)
+        ss = np.bincount(groups, weights=z * z, minlength=k)
+    else:
+        cl, uniq = pd.factorize(clusters)
+        G = len(uniq)
+        combo = groups.astype(np.int64) * G + cl
+        sums = np.bincount(combo, weights=z, minlength=k * G)
+        ss = (sums * sums).reshape(k, G).sum(axis=1)
+    factor = G / (G - 1.0) if G > 1 else np.nan
+    return factor * ss, G

@@ -26,7 +26,15 @@ from recoverystats._checks import (
     check_option,
 )
 from recoverystats.errors import InvalidParameterError
-from recoverystats.rates._common import binary_outcome, plural
+from recoverystats.rates._common import (
+    WeightType,
+    binary_outcome,
+    case_weights,
+    cluster_codes,
+    plural,
+    robust_group_variance,
+    weight_note,
+)
 from recoverystats.rates._intervals import exact_odds_ratio, newcombe_difference, z_value
 from recoverystats.results.rates import ComparisonResult
 
@@ -34,6 +42,7 @@ __all__ = ["compare_proportions"]
 
 Measure = Literal["rd", "rr", "or"]
 TestKind = Literal["auto", "chi2", "fisher"]
+OddsRatioCI = Literal["auto", "exact", "woolf"]
 
 MEASURE_NAMES = {"rd": "risk difference", "rr": "risk ratio", "or": "odds ratio"}
 
@@ -48,6 +57,11 @@ def compare_proportions(
     reference: Any = None,
     conf_level: float = 0.95,
     test: TestKind = "auto",
+    ci: OddsRatioCI = "auto",
+    continuity: bool = False,
+    weights: str | None = None,
+    weight_type: WeightType = "frequency",
+    cluster: str | None = None,
 ) -> ComparisonResult:
     """Compare the proportion with the outcome between groups (RD, RR or OR).
 
@@ -78,6 +92,41 @@ def compare_proportions(
         continuity correction), ``"fisher"`` (Fisher's exact test, two-sided), or
         ``"auto"`` (Fisher when any expected count is below 5, else chi-square). With
         ``strata`` the p-value is always the Cochran-Mantel-Haenszel test.
+    ci
+        Interval for an unstratified odds ratio: ``"exact"`` (conditional maximum-
+        likelihood estimate and exact conditional interval, as R ``fisher.test``),
+        ``"woolf"`` (sample odds ratio ``ad/bc`` with Woolf's logit interval; 0.5 is
+        added to every cell when one is zero, with a note), or ``"auto"`` (default):
+        exact whenever the p-value is Fisher's exact test (``test="fisher"``, or
+        ``"auto"`` with an expected count below 5) or a cell is zero, otherwise Woolf.
+        The p-value and the interval thus come from the same method. Only ``"auto"``
+        applies to risk differences, risk ratios and stratified comparisons.
+    continuity
+        Continuity correction of the chi-square tests (default ``False``). ``True``
+        gives Yates' corrected Pearson chi-square (R ``chisq.test``'s default) and the
+        corrected Cochran-Mantel-Haenszel test (R ``mantelhaen.test``'s default
+        ``correct = TRUE``). Fisher's exact test and the estimates are unaffected.
+    weights
+        Column of non-negative case weights (see ``weight_type``). Rows of weight 0
+        are left out, as if absent.
+    weight_type
+        ``"frequency"`` (default): whole-number weights, each row stands for that many
+        identical units (e.g. one row per cell of a 2x2 or stratified table with its
+        count); every estimate, interval and test (exact ones included) equals the
+        result on the expanded data. ``"sampling"``: survey, inverse-probability or
+        balancing weights; unstratified comparisons only, with robust (linearisation)
+        standard errors, Wald intervals on the measure's scale (risk, log RR, log OR)
+        and a Wald test, as R ``survey::svyglm`` on ``svydesign(ids = ~1, weights = ~w)``
+        (factor ``n/(n-1)``, ``n`` the rows of the two groups); ``n``/``events`` are then
+        the unweighted row counts and ``risk`` the weighted proportions. Exact and chi-square
+        tests and Mantel-Haenszel pooling are not defined for sampling weights and
+        raise an error.
+    cluster
+        Column identifying clusters (e.g. mentors, sites): robust variances sum the
+        influence values within clusters, ``G/(G-1) Σ_c (Σ_i z_i)²``, as ``survey`` with
+        ``svydesign(ids = ~cluster, weights = ~w)``. Implies the sampling-weight
+        analysis (weights of 1 when ``weights`` is not given); not with frequency
+        weights or ``strata``. Rows with a missing cluster are excluded and counted.
 
     Returns
     -------
@@ -113,9 +162,12 @@ def compare_proportions(
       log OR_MH (as statsmodels ``StratifiedTable.logodds_pooled_se``), Greenland-Robins
       (1985) for log RR_MH, ``Σ(n1 n0 m1 − a c N)/N² / (Σ a n0/N · Σ c n1/N)``, and
       Sato (1989) for RD_MH, ``(RD·P + Q)/W²`` (consistent in sparse and large strata).
-      The p-value is the Cochran-Mantel-Haenszel test without continuity correction
-      (SAS ``PROC FREQ / CMH``; statsmodels ``test_null_odds(correction=False)``; R
-      ``mantelhaen.test(correct = FALSE)``). Homogeneity: Breslow-Day with Tarone's
+      The p-value is the Cochran-Mantel-Haenszel test
+      ``(|Σa − ΣE(a)| − c)² / Σ Var(a)`` with ``E(a) = n1 m1/N`` and
+      ``Var(a) = n1 n0 m1 m0 / (N² (N − 1))``; ``c = 0`` by default (SAS
+      ``PROC FREQ / CMH``; statsmodels ``test_null_odds(correction=False)``; R
+      ``mantelhaen.test(correct = FALSE)``) and ``c = 0.5`` (when ``|Σa − ΣE(a)| ≥ 0.5``)
+      with ``continuity=True`` (R's default ``mantelhaen.test(correct = TRUE)``). Homogeneity: Breslow-Day with Tarone's
       correction for OR (statsmodels ``test_equal_odds(adjust=True)``); Cochran's Q on
       the inverse-variance weighted log RR or RD (Woolf-type test) for RR and RD.
       Strata in which one of the two groups is absent carry no information and are
@@ -148,6 +200,9 @@ def compare_proportions(
     check_dataframe(df)
     measure = check_option("measure", measure, Measure)
     test = check_option("test", test, TestKind)
+    ci = check_option("ci", ci, OddsRatioCI)
+    if not isinstance(continuity, (bool, np.bool_)):
+        raise InvalidParameterError(f"continuity must be True or False; got {continuity!r}.")
     conf_level = check_conf_level(conf_level)
     if not isinstance(group, str):
         raise InvalidParameterError(f"group must be one column name; got {group!r}.")
@@ -157,16 +212,59 @@ def compare_proportions(
     check_columns(df, strata_cols, "strata")
     if group in strata_cols:
         raise InvalidParameterError(f"strata: the group column {group!r} cannot also be a stratum.")
+    if ci != "auto" and (measure != "or" or strata_cols):
+        what = "stratified comparisons" if strata_cols else f"measure={measure!r}"
+        raise InvalidParameterError(
+            f"ci={ci!r} applies to unstratified odds ratios only; got {what}. Leave ci='auto' "
+            "(or use measure='or' without strata)."
+        )
+    w = case_weights(df, weights, weight_type, func="compare_proportions")
+    ccodes = cluster_codes(df, cluster, func="compare_proportions")
+    if ccodes is not None:
+        if w is not None and weight_type == "frequency":
+            raise InvalidParameterError(
+                "compare_proportions: cluster= gives cluster-robust variances for sampling weights; with "
+                "frequency weights (counts) pass weight_type='sampling' only if the weights are not counts."
+            )
+        if w is None:
+            w = np.ones(len(df))
+            weights, weight_type = None, "sampling"
+    sampling = w is not None and weight_type == "sampling"
+    if sampling:
+        if strata_cols:
+            raise InvalidParameterError(
+                "compare_proportions: Mantel-Haenszel pooling and the Cochran-Mantel-Haenszel test take "
+                "frequency weights only; with sampling weights fit odds_ratios(df, outcome, exposure=group, "
+                f"adjust={strata_cols!r}, weights={weights!r}, weight_type='sampling') instead."
+            )
+        if test != "auto" or ci != "auto" or continuity:
+            raise InvalidParameterError(
+                "compare_proportions: with weight_type='sampling' the p-value is a robust Wald test and the "
+                "interval a Wald interval; exact (Fisher), chi-square and continuity-corrected tests assume "
+                f"counts. Got test={test!r}, ci={ci!r}, continuity={continuity!r}: leave them at their defaults, "
+                "or use weight_type='frequency' for whole-number counts."
+            )
 
     y = binary_outcome(df, outcome)
     g = df[group]
     keep = ~np.isnan(y) & g.notna().to_numpy()
     for s in strata_cols:
         keep &= df[s].notna().to_numpy()
+    if ccodes is not None:
+        keep &= ccodes >= 0
     notes: list[str] = []
-    n_missing = int(len(df) - keep.sum())
+    if w is not None:
+        positive = w > 0
+        n_missing = int(round(w[~keep & positive].sum())) if not sampling else int((~keep & positive).sum())
+        keep &= positive
+        if weights is not None:
+            notes.append(weight_note(weights, weight_type))
+        if ccodes is not None:
+            notes.append(f"Cluster-robust (linearisation) standard errors over the clusters of {cluster!r}.")
+    else:
+        n_missing = int(len(df) - keep.sum())
     if n_missing:
-        cols = ", ".join(repr(c) for c in [outcome, group, *strata_cols])
+        cols = ", ".join(repr(c) for c in [outcome, group, *strata_cols, *([cluster] if cluster else [])])
         notes.append(f"{plural(n_missing, 'row')} with a missing value in {cols} excluded.")
 
     levels = _levels(g)
@@ -184,16 +282,24 @@ def compare_proportions(
         )
 
     data = pd.DataFrame({"y": y[keep], "g": g.to_numpy()[keep]})
+    data["w"] = 1.0 if w is None else w[keep]
+    if ccodes is not None:
+        data["c"] = ccodes[keep]
     if strata_cols:
         data["s"] = _stratum_key(df.loc[keep, strata_cols])
     rows = []
     for lv in others:
         sub = data[(data["g"] == lv) | (data["g"] == ref)]
         if strata_cols:
-            row = _stratified_row(sub, lv, ref, measure=measure, conf_level=conf_level, notes=notes)
+            row = _stratified_row(
+                sub, lv, ref, measure=measure, conf_level=conf_level, continuity=continuity, notes=notes
+            )
+        elif sampling:
+            row = _sampling_row(sub, lv, ref, measure=measure, conf_level=conf_level, notes=notes)
         else:
             row = _simple_row(
-                sub, lv, ref, measure=measure, conf_level=conf_level, test=test, notes=notes
+                sub, lv, ref, measure=measure, conf_level=conf_level, test=test, ci=ci,
+                continuity=continuity, notes=notes,
             )
         row = {"comparison": f"{lv} vs {ref}", **row}
         rows.append(row)
@@ -205,7 +311,7 @@ def compare_proportions(
         _table=table,
         conf_level=conf_level,
         method="; ".join(methods),
-        n_used=int(keep.sum()),
+        n_used=int(keep.sum()) if w is None or sampling else int(round(w[keep].sum())),
         n_excluded=n_missing,
         notes=tuple(dict.fromkeys(notes)),
         measure=measure,
@@ -257,10 +363,11 @@ def _stratum_key(frame: pd.DataFrame) -> np.ndarray:
 def _counts(sub: pd.DataFrame, lv: Any, ref: Any) -> tuple[int, int, int, int]:
     is1 = (sub["g"] == lv).to_numpy()
     y = sub["y"].to_numpy()
-    a = int(y[is1].sum())
-    n1 = int(is1.sum())
-    c = int(y[~is1].sum())
-    n0 = int((~is1).sum())
+    w = sub["w"].to_numpy()
+    a = int(round(float((w * y)[is1].sum())))
+    n1 = int(round(float(w[is1].sum())))
+    c = int(round(float((w * y)[~is1].sum())))
+    n0 = int(round(float(w[~is1].sum())))
     return a, n1, c, n0
 
 
@@ -274,8 +381,15 @@ def _expected_small(a: int, n1: int, c: int, n0: int) -> bool:
     return bool((expected < 5).any())
 
 
-def two_by_two_pvalue(a: int, n1: int, c: int, n0: int, *, test: str) -> tuple[float, str]:
-    """p-value for a 2x2 table: Pearson chi-square (no correction) or Fisher's exact test."""
+def two_by_two_pvalue(
+    a: int, n1: int, c: int, n0: int, *, test: str, continuity: bool = False
+) -> tuple[float, str]:
+    """p-value for a 2x2 table: Pearson chi-square or Fisher's exact test.
+
+    ``continuity=True`` applies Yates' correction as R ``chisq.test``: the
+    ``|ad - bc|`` term is reduced by ``min(N/2, |ad - bc|)`` (i.e. each
+    ``|O - E|`` by ``min(0.5, |O - E|)``).
+    """
     b, d = n1 - a, n0 - c
     if test == "auto":
         test = "fisher" if _expected_small(a, n1, c, n0) else "chi2"
@@ -284,7 +398,10 @@ def two_by_two_pvalue(a: int, n1: int, c: int, n0: int, *, test: str) -> tuple[f
     m1, m0, n = a + c, b + d, n1 + n0
     if min(m1, m0, n1, n0) == 0:
         return float("nan"), "Pearson chi-square"
-    chi2 = n * (a * d - b * c) ** 2 / (n1 * n0 * m1 * m0)
+    diff = abs(a * d - b * c)
+    if continuity:
+        diff -= min(n / 2.0, diff)
+    chi2 = n * diff**2 / (n1 * n0 * m1 * m0)
     return float(stats.chi2.sf(chi2, 1)), "Pearson chi-square"
 
 
@@ -296,6 +413,8 @@ def _simple_row(
     measure: str,
     conf_level: float,
     test: str,
+    ci: str = "auto",
+    continuity: bool = False,
     notes: list[str],
 ) -> dict[str, Any]:
     a, n1, c, n0 = _counts(sub, lv, ref)
@@ -305,7 +424,7 @@ def _simple_row(
     if n1 == 0:
         p_value, test_name = float("nan"), ""
     else:
-        p_value, test_name = two_by_two_pvalue(a, n1, c, n0, test=test)
+        p_value, test_name = two_by_two_pvalue(a, n1, c, n0, test=test, continuity=continuity)
     if n1 == 0:
         est = lo = hi = float("nan")
         method = "none"
@@ -333,22 +452,43 @@ def _simple_row(
             float(np.exp(log_rr + z * se)),
         )
     else:  # odds ratio
-        if min(a, b, c, d) == 0 or _expected_small(a, n1, c, n0):
+        zero = min(a, b, c, d) == 0
+        use_exact = ci == "exact" or (ci == "auto" and (test_name == "Fisher exact" or zero))
+        if use_exact:
             est, lo, hi = exact_odds_ratio(a, b, c, d, conf_level=conf_level)
             method = "conditional MLE, exact (Cornfield) CI"
-            notes.append(
-                f"{lv} vs {ref}: an expected count below 5 or a zero cell; the conditional "
-                "maximum-likelihood odds ratio with an exact CI (as R fisher.test) is reported instead of Woolf's."
-            )
+            if ci == "auto" and test == "auto":
+                notes.append(
+                    f"{lv} vs {ref}: an expected count below 5 or a zero cell; the conditional "
+                    "maximum-likelihood odds ratio with an exact CI (as R fisher.test) is reported instead of Woolf's."
+                )
+            elif ci == "auto" and test_name != "Fisher exact":
+                notes.append(
+                    f"{lv} vs {ref}: a zero cell; the conditional maximum-likelihood odds ratio with an "
+                    "exact CI (as R fisher.test) is reported instead of Woolf's (set ci='woolf' for Woolf's "
+                    "interval with 0.5 added to each cell)."
+                )
         else:
-            log_or = np.log(a * d / (b * c))
-            se = float(np.sqrt(1 / a + 1 / b + 1 / c + 1 / d))
+            aa, bb, cc, dd = float(a), float(b), float(c), float(d)
+            method = "Woolf logit"
+            if zero:
+                aa, bb, cc, dd = aa + 0.5, bb + 0.5, cc + 0.5, dd + 0.5
+                method = "Woolf logit (0.5 added to each cell)"
+                notes.append(
+                    f"{lv} vs {ref}: a zero cell; 0.5 was added to every cell for the odds ratio and its CI."
+                )
+            log_or = np.log(aa * dd / (bb * cc))
+            se = float(np.sqrt(1 / aa + 1 / bb + 1 / cc + 1 / dd))
             est, lo, hi = (
                 float(np.exp(log_or)),
                 float(np.exp(log_or - z * se)),
                 float(np.exp(log_or + z * se)),
             )
-            method = "Woolf logit"
+            if test_name == "Fisher exact":
+                notes.append(
+                    f"{lv} vs {ref}: Woolf's interval (ci='woolf') with Fisher's exact p-value: the two can "
+                    "disagree near the significance level."
+                )
     return {
         "estimate": est,
         "ci_lower": lo,
@@ -363,6 +503,97 @@ def _simple_row(
         "std_error": se,
         "method": method,
         "test": test_name,
+        "continuity_correction": bool(continuity and test_name == "Pearson chi-square"),
+    }
+
+
+def weighted_proportion_influence(
+    y: np.ndarray, w: np.ndarray, codes: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted proportions per group and each row's influence value (internal).
+
+    ``p_g = Σ w y / Σ w`` over the rows of group ``g``; row ``i`` of group ``g`` has
+    influence ``z_i = w_i (y_i - p_g) / Σ_g w``. The variance of ``p_g`` is then
+    :func:`~recoverystats.rates._common.robust_group_variance` of ``z`` (R
+    ``survey::svymean`` / ``svyby``, domain estimation over all rows given).
+    """
+    wt = np.bincount(codes, weights=w, minlength=k)
+    wy = np.bincount(codes, weights=w * y, minlength=k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(wt > 0, wy / np.where(wt > 0, wt, 1.0), np.nan)
+        z = w * (y - p[codes]) / np.where(wt > 0, wt, 1.0)[codes]
+    return p, z
+
+
+def weighted_proportion_variance(
+    y: np.ndarray, w: np.ndarray, codes: np.ndarray, k: int, clusters: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted proportions per group and their linearisation variances (internal).
+
+    ``Var(p_g) = G/(G-1) Σ_c (Σ_{i in c, g} w_i (y_i - p_g))² / (Σ_g w)²``, ``G`` the
+    clusters (rows when unclustered: ``n/(n-1)``) of the whole analysis, as R
+    ``survey::svymean`` / ``svyby`` on ``svydesign(ids = ~cluster, weights = ~w)``.
+    Returns ``(p, variance)``.
+    """
+    p, z = weighted_proportion_influence(y, w, codes, k)
+    var, _ = robust_group_variance(z, codes, k, clusters)
+    return p, np.where(np.isfinite(p), var, np.nan)
+
+
+def _sampling_row(
+    sub: pd.DataFrame, lv: Any, ref: Any, *, measure: str, conf_level: float, notes: list[str]
+) -> dict[str, Any]:
+    """One comparison with sampling weights: Wald interval and test with robust variances."""
+    is1 = (sub["g"] == lv).to_numpy()
+    codes = is1.astype(np.intp)  # 1 = group, 0 = reference
+    y = sub["y"].to_numpy()
+    w = sub["w"].to_numpy()
+    clusters = sub["c"].to_numpy() if "c" in sub.columns else None
+    (p0, p1), infl = weighted_proportion_influence(y, w, codes, 2)
+    z = z_value(conf_level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # influence of the measure on its own scale: delta method row by row, so that a
+        # cluster holding both groups contributes its covariance
+        if measure == "rd":
+            theta, d1, d0 = p1 - p0, 1.0, 1.0
+        elif measure == "rr":
+            theta, d1, d0 = np.log(p1 / p0), 1.0 / p1, 1.0 / p0
+        else:
+            theta = np.log(p1 / (1 - p1)) - np.log(p0 / (1 - p0))
+            d1, d0 = 1.0 / (p1 * (1 - p1)), 1.0 / (p0 * (1 - p0))
+        zm = np.where(is1, d1 * infl, -d0 * infl)
+        var, _ = robust_group_variance(zm, np.zeros(len(zm), dtype=np.int64), 1, clusters)
+        se = float(np.sqrt(var[0]))
+    n1, n0 = int(is1.sum()), int((~is1).sum())
+    if not (np.isfinite(theta) and np.isfinite(se) and se > 0):
+        est = float(np.exp(theta)) if measure != "rd" and np.isfinite(theta) else float(theta)
+        lo = hi = p_value = float("nan")
+        notes.append(
+            f"{lv} vs {ref}: a weighted proportion of 0 or 1 (or a group without rows); the robust "
+            f"{MEASURE_NAMES[measure]} interval and test are undefined (NaN)."
+        )
+    else:
+        lo, hi = theta - z * se, theta + z * se
+        p_value = float(2 * stats.norm.sf(abs(theta / se)))
+        est = float(theta)
+        if measure != "rd":
+            est, lo, hi = float(np.exp(theta)), float(np.exp(lo)), float(np.exp(hi))
+    scale = {"rd": "risk", "rr": "log risk ratio", "or": "log odds ratio"}[measure]
+    return {
+        "estimate": est,
+        "ci_lower": float(lo),
+        "ci_upper": float(hi),
+        "p_value": p_value,
+        "n": n1,
+        "events": int(y[is1].sum()),
+        "risk": float(p1),
+        "n_reference": n0,
+        "events_reference": int(y[~is1].sum()),
+        "risk_reference": float(p0),
+        "std_error": se,
+        "method": f"weighted, robust (linearisation) Wald CI on the {scale} scale",
+        "test": "Wald (robust)",
+        "continuity_correction": False,
     }
 
 
@@ -390,18 +621,21 @@ def _strata_counts(sub: pd.DataFrame, lv: Any) -> tuple[_Strata, int]:
     is1 = (sub["g"] == lv).to_numpy()
     y = sub["y"].to_numpy()
     s = sub["s"].to_numpy()
+    w = sub["w"].to_numpy()
     keys, inv = np.unique(s, return_inverse=True)
     k = len(keys)
-    a = np.bincount(inv, weights=y * is1, minlength=k)
-    n1 = np.bincount(inv, weights=is1.astype(float), minlength=k)
-    c = np.bincount(inv, weights=y * ~is1, minlength=k)
-    n0 = np.bincount(inv, weights=(~is1).astype(float), minlength=k)
+    a = np.bincount(inv, weights=w * y * is1, minlength=k).round()
+    n1 = np.bincount(inv, weights=w * is1, minlength=k).round()
+    c = np.bincount(inv, weights=w * y * ~is1, minlength=k).round()
+    n0 = np.bincount(inv, weights=w * ~is1, minlength=k).round()
     informative = (n1 > 0) & (n0 > 0)
     st = _Strata(a[informative], (n1 - a)[informative], c[informative], (n0 - c)[informative])
     return st, int(k - informative.sum())
 
 
-def mantel_haenszel(st: _Strata, measure: str, conf_level: float) -> dict[str, float]:
+def mantel_haenszel(
+    st: _Strata, measure: str, conf_level: float, *, continuity: bool = False
+) -> dict[str, float]:
     """Mantel-Haenszel pooled estimate, CI, CMH test and homogeneity test (internal)."""
     a, b, c, d = st.a, st.b, st.c, st.d
     n1, n0, n = st.n1, st.n0, st.n
@@ -441,10 +675,14 @@ def mantel_haenszel(st: _Strata, measure: str, conf_level: float) -> dict[str, f
             se = float(np.sqrt(var))
             lo, hi = est - z * se, est + z * se
             het = _cochran_q(st, "rd", est)
-        # Cochran-Mantel-Haenszel test (no continuity correction)
+        # Cochran-Mantel-Haenszel test; R mantelhaen.test(correct = TRUE) subtracts 0.5
+        # from |delta| only when |delta| >= 0.5
         ea = n1 * m1 / n
         va = np.where(n > 1, n1 * n0 * m1 * m0 / (n**2 * (n - 1)), 0.0)
-        cmh = (a.sum() - ea.sum()) ** 2 / va.sum()
+        delta = abs(a.sum() - ea.sum())
+        if continuity and delta >= 0.5:
+            delta -= 0.5
+        cmh = delta**2 / va.sum()
     p_value = float(stats.chi2.sf(cmh, 1)) if np.isfinite(cmh) else float("nan")
     return {
         "estimate": float(est),
@@ -544,7 +782,14 @@ def _cochran_q(st: _Strata, measure: str, pooled: float) -> dict[str, Any]:
 
 
 def _stratified_row(
-    sub: pd.DataFrame, lv: Any, ref: Any, *, measure: str, conf_level: float, notes: list[str]
+    sub: pd.DataFrame,
+    lv: Any,
+    ref: Any,
+    *,
+    measure: str,
+    conf_level: float,
+    continuity: bool = False,
+    notes: list[str],
 ) -> dict[str, Any]:
     st, dropped = _strata_counts(sub, lv)
     if dropped:
@@ -560,6 +805,7 @@ def _stratified_row(
             "p_value": np.nan,
             "std_error": np.nan,
             "n_strata": 0,
+            "cmh_statistic": np.nan,
             "homogeneity_statistic": np.nan,
             "homogeneity_df": 0,
             "homogeneity_p_value": np.nan,
@@ -567,8 +813,7 @@ def _stratified_row(
         }
         notes.append(f"{lv} vs {ref}: no stratum holds both groups; nothing to pool.")
     else:
-        res = mantel_haenszel(st, measure, conf_level)
-        res.pop("cmh_statistic")
+        res = mantel_haenszel(st, measure, conf_level, continuity=continuity)
         if not (np.isfinite(res["ci_lower"]) and np.isfinite(res["ci_upper"])):
             notes.append(
                 f"{lv} vs {ref}: the Mantel-Haenszel {MEASURE_NAMES[measure]} or its CI is undefined "
@@ -590,6 +835,8 @@ def _stratified_row(
         "std_error": res["std_error"],
         "method": f"Mantel-Haenszel ({variance} variance)",
         "test": "Cochran-Mantel-Haenszel",
+        "statistic": res["cmh_statistic"],
+        "continuity_correction": bool(continuity),
         "n_strata": res["n_strata"],
         "homogeneity_statistic": res["homogeneity_statistic"],
         "homogeneity_df": res["homogeneity_df"],

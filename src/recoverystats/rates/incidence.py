@@ -11,7 +11,15 @@ from scipy import special, stats
 
 from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_dataframe
 from recoverystats.errors import InvalidParameterError
-from recoverystats.rates._common import group_codes, plural
+from recoverystats.rates._common import (
+    WeightType,
+    case_weights,
+    cluster_codes,
+    group_codes,
+    plural,
+    robust_group_variance,
+    weight_note,
+)
 from recoverystats.rates._intervals import poisson_ci, z_value
 from recoverystats.results.rates import ComparisonResult, RateResult
 
@@ -65,6 +73,9 @@ def incidence_rate(
     by: str | Sequence[str] | None = None,
     per: float = 1.0,
     conf_level: float = 0.95,
+    weights: str | None = None,
+    weight_type: WeightType = "frequency",
+    cluster: str | None = None,
 ) -> RateResult:
     """Events per unit of person-time with exact Poisson (Garwood) confidence intervals.
 
@@ -83,12 +94,33 @@ def incidence_rate(
         1,000 person-years; ``estimate`` and the CI are multiplied, ``person_time`` is not.
     conf_level
         Confidence level.
+    weights
+        Column of non-negative case weights (see ``weight_type``); rows of weight 0
+        are left out.
+    weight_type
+        ``"frequency"`` (default): whole-number weights, a row stands for that many
+        identical participants (e.g. one row per stratum with its count and per-person
+        events and time); events, person-time, ``n`` and the exact interval equal those
+        of the expanded data. ``"sampling"``: survey, inverse-probability or balancing
+        weights; the rate is the ratio ``Σ w x / Σ w t`` with the robust
+        (linearisation) variance ``n/(n-1) Σ w² (x - r t)² / (Σ w t)²`` (R
+        ``survey::svyratio`` on ``svydesign(ids = ~1, weights = ~w)``; ``n`` the rows
+        used in all groups), a Wald interval on the log scale and NaN limits when a
+        group has no events. ``events`` and ``person_time`` are then the weighted
+        totals and ``n`` the rows.
+    cluster
+        Column identifying clusters: the robust variance sums ``w (x - r t)`` within
+        clusters, ``G/(G-1) Σ_c (Σ_i w_i (x_i - r t_i))² / (Σ w t)²`` (``svyratio`` with
+        ``svydesign(ids = ~cluster, weights = ~w)``). Implies the sampling-weight
+        analysis (weights of 1 when ``weights`` is not given); not with frequency
+        weights. Rows with a missing cluster are excluded and counted.
 
     Returns
     -------
     RateResult
         ``.table`` columns: by-columns, ``events``, ``person_time``, ``estimate``,
-        ``ci_lower``, ``ci_upper``, ``n`` (rows), ``std_error`` (``sqrt(D)/T · per``).
+        ``ci_lower``, ``ci_upper``, ``n`` (rows), ``std_error`` (``sqrt(D)/T · per``, or
+        the robust SE with sampling weights).
 
     Notes
     -----
@@ -124,21 +156,56 @@ def incidence_rate(
     x, t = _inputs(df, events, person_time)
     by_cols = as_column_list(by)
     check_columns(df, by_cols, "by")
-    grouping = group_codes(df, by_cols)
+    wts = case_weights(df, weights, weight_type, func="incidence_rate")
+    ccodes = cluster_codes(df, cluster, func="incidence_rate")
+    if ccodes is not None:
+        if wts is not None and weight_type == "frequency":
+            raise InvalidParameterError(
+                "incidence_rate: cluster= gives cluster-robust variances for sampling weights; frequency "
+                "weights (counts) have no clusters. Pass weight_type='sampling' or drop cluster=."
+            )
+        if wts is None:
+            wts, weight_type = np.ones(len(df)), "sampling"
+    n_input = len(df)
+    source = df
+    if wts is not None and not (wts > 0).all():
+        positive = wts > 0
+        source = df.loc[positive]
+        x, t, wts = x[positive], t[positive], wts[positive]
+        ccodes = None if ccodes is None else ccodes[positive]
+    grouping = group_codes(source, by_cols)
     codes = grouping.codes
     ok = np.isfinite(x) & np.isfinite(t) & (codes >= 0)
+    if ccodes is not None:
+        ok &= ccodes >= 0
     k = len(grouping.keys)
-    d = np.bincount(codes[ok], weights=x[ok], minlength=k)
-    pt = np.bincount(codes[ok], weights=t[ok], minlength=k)
-    nrows = np.bincount(codes[ok], minlength=k)
-    lo, hi = poisson_ci(d, conf_level=conf_level)
+    w = np.ones(len(x)) if wts is None else wts
+    d = np.bincount(codes[ok], weights=(w * x)[ok], minlength=k)
+    pt = np.bincount(codes[ok], weights=(w * t)[ok], minlength=k)
+    sampling = wts is not None and weight_type == "sampling"
+    if sampling:
+        nrows = np.bincount(codes[ok], minlength=k)
+    else:
+        nrows = np.bincount(codes[ok], weights=w[ok], minlength=k).round().astype(np.int64)
     with np.errstate(divide="ignore", invalid="ignore"):
         pos = pt > 0
         safe = np.where(pos, pt, 1.0)
         est = np.where(pos, d / safe * per, np.nan)
-        lo = np.where(pos, lo / safe * per, np.nan)
-        hi = np.where(pos, hi / safe * per, np.nan)
-        se = np.where(pos, np.sqrt(d) / safe * per, np.nan)
+        if sampling:
+            r = d / safe
+            resid = np.where(ok, w * (x - r[np.maximum(codes, 0)] * t), 0.0)
+            ss, _ = robust_group_variance(resid[ok], codes[ok], k, None if ccodes is None else ccodes[ok])
+            var_r = ss / safe**2
+            se = np.where(pos, np.sqrt(var_r) * per, np.nan)
+            z = z_value(conf_level)
+            half = np.where(d > 0, z * np.sqrt(var_r) / np.where(d > 0, r, 1.0), np.nan)
+            lo = np.where(pos & (d > 0), est * np.exp(-half), np.nan)
+            hi = np.where(pos & (d > 0), est * np.exp(half), np.nan)
+        else:
+            lo, hi = poisson_ci(d, conf_level=conf_level)
+            lo = np.where(pos, lo / safe * per, np.nan)
+            hi = np.where(pos, hi / safe * per, np.nan)
+            se = np.where(pos, np.sqrt(d) / safe * per, np.nan)
     table = grouping.keys.reset_index(drop=True).copy() if by_cols else pd.DataFrame(index=range(1))
     table["events"] = d
     table["person_time"] = pt
@@ -148,7 +215,20 @@ def incidence_rate(
     table["n"] = nrows
     table["std_error"] = se
     notes = []
-    n_exc = int(len(df) - ok.sum())
+    if wts is None:
+        n_exc = int(n_input - ok.sum())
+        n_used = int(ok.sum())
+    elif sampling:
+        n_used = int(ok.sum())
+        n_exc = int(n_input - n_used)
+        if weights is not None:
+            notes.append(weight_note(weights, weight_type))
+        if ccodes is not None:
+            notes.append(f"Cluster-robust (linearisation) standard errors over the clusters of {cluster!r}.")
+    else:
+        n_used = int(nrows.sum())
+        n_exc = int(round(float(wts[~ok].sum())))
+        notes.append(weight_note(weights, weight_type))  # type: ignore[arg-type]
     if n_exc:
         notes.append(
             f"{plural(n_exc, 'row')} with missing {events!r}, {person_time!r} or grouping value excluded."
@@ -157,13 +237,18 @@ def incidence_rate(
         notes.append(
             f"{plural(int((~pos).sum()), 'group')} with no person-time: rate and CI are NaN."
         )
+    if sampling and (pos & (d == 0)).any():
+        notes.append(
+            f"{plural(int((pos & (d == 0)).sum()), 'group')} without events: with sampling weights the "
+            "log-scale interval is undefined (NaN)."
+        )
     if per != 1.0:
         notes.append(f"Rates are per {per:g} units of {person_time!r}.")
     return RateResult(
         _table=table,
         conf_level=conf_level,
-        method="exact Poisson (Garwood)",
-        n_used=int(ok.sum()),
+        method="weighted ratio, robust (linearisation) log-Wald CI" if sampling else "exact Poisson (Garwood)",
+        n_used=n_used,
         n_excluded=n_exc,
         notes=tuple(notes),
         by=tuple(by_cols),

@@ -15,7 +15,15 @@ from recoverystats._checks import (
     check_option,
 )
 from recoverystats.errors import InvalidParameterError
-from recoverystats.rates._common import binary_outcome, group_codes, plural
+from recoverystats.rates._common import (
+    WeightType,
+    binary_outcome,
+    case_weights,
+    cluster_codes,
+    group_codes,
+    plural,
+    weight_note,
+)
 from recoverystats.rates._intervals import METHOD_ALIASES, RateMethod, binomial_ci
 from recoverystats.results.rates import RateResult
 
@@ -37,6 +45,9 @@ def proportion(
     by: str | Sequence[str] | None = None,
     method: RateMethod = "wilson",
     conf_level: float = 0.95,
+    weights: str | None = None,
+    weight_type: WeightType = "frequency",
+    cluster: str | None = None,
 ) -> RateResult:
     """Proportion of rows with the outcome, with a confidence interval, overall or by group.
 
@@ -60,12 +71,33 @@ def proportion(
         ``"modified_jeffreys"`` are accepted.
     conf_level
         Confidence level, default 0.95.
+    weights
+        Column of non-negative case weights (see ``weight_type``); a row of weight 0
+        is left out.
+    weight_type
+        ``"frequency"`` (default): whole-number weights, a row stands for that many
+        identical units (e.g. one row per cell of an aggregated table with its count);
+        ``n``, ``events``, the estimate and every interval equal those of the expanded
+        data. ``"sampling"``: survey, inverse-probability or balancing weights; the
+        estimate is ``Σ w y / Σ w`` with the robust (linearisation) variance of R
+        ``survey::svymean`` on ``svydesign(ids = ~1, weights = ~w)`` (``svyby`` with
+        ``by=``), and the interval is the chosen ``method`` applied at the effective
+        sample size ``n_eff = p(1-p)/Var(p)`` (Korn & Graubard 1998; ``"wald"`` is then
+        exactly ``p ± z SE``, as ``confint(svymean(...))``). ``n`` and ``events`` are
+        then unweighted row counts and ``n_effective`` is added.
+    cluster
+        Column identifying clusters (e.g. mentors, sites): the robust variance sums
+        ``w (y - p)`` within clusters, ``G/(G-1) Σ_c (Σ_i w_i (y_i - p))² / (Σ w)²``, as
+        ``survey`` with ``svydesign(ids = ~cluster, weights = ~w)``. Implies the
+        sampling-weight analysis (weights of 1 when ``weights`` is not given); not with
+        frequency weights. Rows with a missing cluster are excluded and counted.
 
     Returns
     -------
     RateResult
         ``.table`` columns: by-columns, ``n``, ``events``, ``estimate``, ``ci_lower``,
-        ``ci_upper``, ``std_error`` (binomial SE ``sqrt(p(1-p)/n)``).
+        ``ci_upper``, ``std_error`` (binomial SE ``sqrt(p(1-p)/n)``, or the robust SE
+        with sampling weights; then also ``n_effective``).
 
     Notes
     -----
@@ -91,8 +123,16 @@ def proportion(
     Equivalent R: ``binom::binom.confint(x, n, methods = "wilson")``; Stata:
     ``ci proportions outcome, wilson``.
 
+    With sampling weights the variance is ``n/(n-1) Σ_g w_i² (y_i - p_g)² / (Σ_g w_i)²``
+    summed over the rows of group ``g``, ``n`` the rows used in all groups (domain
+    estimation). With no events (or no non-events) the variance is 0 and ``n_eff`` is
+    taken as the number of rows.
+
     References
     ----------
+    Korn EL, Graubard BI (1998). Confidence intervals for proportions with small
+    expected number of positive counts estimated from survey data. Survey Methodology
+    24:193-201.
     Brown LD, Cai TT, DasGupta A (2001). Interval estimation for a binomial proportion.
     Statistical Science 16:101-133.
 
@@ -120,6 +160,21 @@ def proportion(
             f"by: the outcome column {outcome!r} cannot also be a grouping column."
         )
 
+    w = case_weights(df, weights, weight_type, func="proportion")
+    ccodes = cluster_codes(df, cluster, func="proportion")
+    if ccodes is not None:
+        if w is not None and weight_type == "frequency":
+            raise InvalidParameterError(
+                "proportion: cluster= gives cluster-robust variances for sampling weights; frequency weights "
+                "(counts) have no clusters. Pass weight_type='sampling' or drop cluster=."
+            )
+        if w is None:
+            w, weight_type = np.ones(len(df)), "sampling"
+    if w is not None:
+        return _weighted_proportion(
+            df, outcome, by_cols, w, weights, weight_type, method=method, conf_level=conf_level,
+            clusters=ccodes, cluster=cluster,
+        )
     y = binary_outcome(df, outcome)
     grouping = group_codes(df, by_cols)
     codes = grouping.codes
@@ -159,6 +214,96 @@ def proportion(
         method=method,
         n_used=n_used,
         n_excluded=int(len(df) - n_used),
+        notes=tuple(notes),
+        by=tuple(by_cols),
+        outcome=outcome,
+        kind="proportion",
+    )
+
+
+def _weighted_proportion(
+    df: pd.DataFrame,
+    outcome: str,
+    by_cols: list[str],
+    w: np.ndarray,
+    weights: str | None,
+    weight_type: str,
+    *,
+    method: str,
+    conf_level: float,
+    clusters: np.ndarray | None = None,
+    cluster: str | None = None,
+) -> RateResult:
+    from recoverystats.rates.compare import weighted_proportion_variance
+
+    positive = w > 0
+    sub = df.loc[positive] if not positive.all() else df
+    w = w[positive]
+    if clusters is not None:
+        clusters = clusters[positive]
+    y = binary_outcome(sub, outcome)
+    grouping = group_codes(sub, by_cols)
+    codes = grouping.codes
+    k = len(grouping.keys)
+    ok = ~np.isnan(y) & (codes >= 0)
+    frequency = weight_type == "frequency"
+    notes: list[str] = [weight_note(weights, weight_type)] if weights is not None else []
+    if clusters is not None:
+        missing_cl = ok & (clusters < 0)
+        if missing_cl.any():
+            notes.append(f"{plural(int(missing_cl.sum()), 'row')} with a missing {cluster!r} excluded.")
+        ok &= clusters >= 0
+        notes.append(f"Cluster-robust (linearisation) standard errors over the clusters of {cluster!r}.")
+    unit = "row"  # frequency weights: rows of the expanded data
+    n_missing_y = w[np.isnan(y)].sum() if frequency else np.isnan(y).sum()
+    if n_missing_y:
+        notes.append(f"{plural(int(n_missing_y), unit)} with missing {outcome!r} excluded.")
+    miss_key = (codes < 0) & ~np.isnan(y)
+    n_missing_key = w[miss_key].sum() if frequency else miss_key.sum()
+    if n_missing_key:
+        notes.append(
+            f"{plural(int(n_missing_key), unit)} with a missing value in {', '.join(map(repr, by_cols))} excluded."
+        )
+    if frequency:
+        n = np.bincount(codes[ok], weights=w[ok], minlength=k).round().astype(np.int64)
+        events = np.bincount(codes[ok], weights=(w * y)[ok], minlength=k).round().astype(np.int64)
+        table = _rate_table(grouping.keys, by_cols, n, events, method=method, conf_level=conf_level)
+        n_used = int(n.sum())
+        n_excluded = int(round(float(np.sum(df[weights].to_numpy(dtype=float))))) - n_used
+    else:
+        yy, ww, cc = y[ok], w[ok], codes[ok]
+        p, var = weighted_proportion_variance(yy, ww, cc, k, None if clusters is None else clusters[ok])
+        n = np.bincount(cc, minlength=k).astype(np.int64)
+        events = np.bincount(cc, weights=yy, minlength=k).round().astype(np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n_eff = np.where(var > 0, p * (1 - p) / var, n.astype(float))
+        lo, hi = binomial_ci(p * n_eff, n_eff, method=method, conf_level=conf_level)
+        lo = np.where(n > 0, lo, np.nan)
+        hi = np.where(n > 0, hi, np.nan)
+        table = grouping.keys.reset_index(drop=True).copy() if by_cols else pd.DataFrame(index=range(1))
+        table["n"] = n
+        table["events"] = events
+        table["estimate"] = p
+        table["ci_lower"] = lo
+        table["ci_upper"] = hi
+        table["std_error"] = np.sqrt(var)
+        table["n_effective"] = np.where(n > 0, n_eff, np.nan)
+        n_used = int(ok.sum())
+        n_excluded = int(len(df) - n_used)
+        method = f"{method}, weighted (effective sample size)"
+    empty = int((n == 0).sum())
+    if empty:
+        notes.append(
+            f"{plural(empty, 'group')} with no usable rows (n = 0): estimate and CI are NaN."
+            if by_cols
+            else "No usable rows (n = 0): estimate and CI are NaN."
+        )
+    return RateResult(
+        _table=table,
+        conf_level=conf_level,
+        method=method,
+        n_used=n_used,
+        n_excluded=n_excluded,
         notes=tuple(notes),
         by=tuple(by_cols),
         outcome=outcome,

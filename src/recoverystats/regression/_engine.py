@@ -363,6 +363,8 @@ def cluster_cov(
     G: int,
     *,
     correction: str = "CR1",
+    weights: np.ndarray | None = None,
+    n_obs: float | None = None,
 ) -> np.ndarray:
     """Cluster-robust sandwich covariance ``B M B`` with ``B`` the model covariance.
 
@@ -376,14 +378,22 @@ def cluster_cov(
     ``M = sum_g Xt_g' A_g e_g e_g' A_g Xt_g`` with ``A_g = (I - H_gg)^{-1/2}``.
     ``A_g`` is applied through the (rank <= K) eigen-decomposition of ``H_gg`` so
     large clusters cost O(n_g K^2), not O(n_g^3).
+
+    ``weights`` (CR1 only): case weights multiply the scores, ``U_g = sum w_i x_i r_i``
+    (``bread`` is then the inverse of the weighted information); ``n_obs`` replaces
+    ``N`` in the factor (the sum of frequency weights, so the result equals the one on
+    the expanded data).
     """
     n, k = X.shape
-    r = y - p
+    r = y - p if weights is None else weights * (y - p)
     if correction == "CR1":
         U = _group_sums(X * r[:, None], codes, G)
         meat = U.T @ U
-        c = G / (G - 1.0) * (n - 1.0) / (n - k)
+        nn = float(n if n_obs is None else n_obs)
+        c = G / (G - 1.0) * (nn - 1.0) / (nn - k)
         return c * bread @ meat @ bread
+    if weights is not None:  # pragma: no cover - refused by odds_ratios
+        raise ValueError("CR2 with weights is not implemented")
     # CR2
     sw = np.sqrt(p * (1.0 - p))
     Xt = X * sw[:, None]
@@ -418,6 +428,20 @@ def cluster_cov(
         U[g] = Xg.T @ Ae if Ae.size else base
     meat = U.T @ U
     return bread @ meat @ bread
+
+
+def sandwich_cov(X: np.ndarray, y: np.ndarray, p: np.ndarray, bread: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Robust covariance for sampling weights: ``n/(n-1) B (sum w_i^2 r_i^2 x_i x_i') B``.
+
+    ``B`` is the inverse weighted information ``(X' diag(w p (1-p)) X)^{-1}`` and
+    ``r = y - p``. The ``n/(n-1)`` factor is Stata's for ``[pweight]`` and R
+    ``survey::svyglm``'s for a one-stage with-replacement design; it is statsmodels
+    ``GLM(var_weights=w).fit(cov_type="HC0")`` times ``n/(n-1)``.
+    """
+    n = X.shape[0]
+    s = weights * (y - p)
+    meat = xtwx(X, s * s)
+    return n / (n - 1.0) * bread @ meat @ bread
 
 
 # ---------------------------------------------------------------------------

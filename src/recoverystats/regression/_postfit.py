@@ -83,10 +83,19 @@ def standardised_effect(model, result, *, measure: str, n_boot: int = 0, seed: i
     X_ref = design.counterfactual(ref)
     X_levels = [design.counterfactual(lv) for lv in levels[1:]]
     n = len(model.y)
+    wts = getattr(model, "weights", None)
+    if wts is not None and n_boot > 0:
+        raise InvalidParameterError(
+            "bootstrap intervals are not available for weighted fits (resampling would have to follow the "
+            "weights' design); use the delta method (n_boot=0), whose covariance already reflects the weights."
+        )
+    avg_w = None if wts is None else wts / wts.sum()
 
     def risk_and_grad(Xa):
         pa = expit(Xa @ beta)
-        return pa.mean(), ((pa * (1 - pa))[:, None] * Xa).mean(axis=0)
+        if avg_w is None:
+            return pa.mean(), ((pa * (1 - pa))[:, None] * Xa).mean(axis=0)
+        return float(avg_w @ pa), (avg_w * pa * (1 - pa)) @ Xa
 
     r0, g0 = risk_and_grad(X_ref)
     rows = []
@@ -332,6 +341,11 @@ def diagnostics(model, result, *, data: pd.DataFrame | None = None, groups: int 
     if not isinstance(groups, (int, np.integer)) or groups < 3:
         raise InvalidParameterError(f"groups must be an integer >= 3 (e.g. 10); got {groups!r}.")
     notes: list[str] = []
+    if data is None and getattr(model, "weights", None) is not None:
+        raise InvalidParameterError(
+            "diagnostics(): AUC, Brier, Hosmer-Lemeshow and calibration on the fitting data are not "
+            "computed for weighted fits; pass data= (one row per participant) to evaluate the model on rows."
+        )
     if data is None:
         X, y = model.design.X, model.y
         p = model.p

@@ -32,6 +32,7 @@ from recoverystats.errors import (
     InvalidParameterError,
     SmallSampleWarning,
 )
+from recoverystats.rates._common import WeightType, case_weights
 from recoverystats.regression import _engine as E
 from recoverystats.results.regression import OddsRatioResult
 
@@ -75,6 +76,8 @@ class FittedModel:
     conf_level: float
     n_excluded: int
     loglik: float
+    weights: np.ndarray | None = None  # case weights of the rows used (None: unweighted)
+    weight_type: str | None = None
 
     def crit(self, conf_level: float) -> float:
         a = 1.0 - conf_level
@@ -125,6 +128,8 @@ def odds_ratios(
     conf_level: float = 0.95,
     missing: Missing = "raise",
     max_iter: int = 50,
+    weights: str | None = None,
+    weight_type: WeightType = "frequency",
 ) -> OddsRatioResult:
     """Adjusted odds ratios from a logistic regression.
 
@@ -172,14 +177,39 @@ def odds_ratios(
         missing for people enrolled after ``as_of``.)
     max_iter
         Maximum Newton iterations.
+    weights
+        Column of non-negative case weights (see ``weight_type``). Rows of weight 0
+        are left out; a missing weight is an error.
+    weight_type
+        ``"frequency"`` (default): whole-number weights, each row stands for that many
+        identical participants (aggregated data, e.g. one row per covariate pattern
+        with its count). Estimates, SEs, CIs, p-values, the likelihood-ratio tests,
+        AIC/BIC (with ``n`` = the sum of the weights), the ``n``/``events`` columns and
+        Firth's method all equal the fit on the expanded data, as R ``glm(...,
+        weights = w)`` and statsmodels ``GLM(freq_weights=w)`` (R's ``BIC()`` counts
+        the non-zero-weight rows instead). Cluster-robust SEs (CR1) sum the weighted
+        scores within clusters; CR2 is not available with weights.
+        ``"sampling"``: survey, inverse-probability or balancing weights: the weighted
+        (pseudo-)likelihood estimates with the robust sandwich covariance
+        ``n/(n-1) B (Σ w_i² r_i² x_i x_i') B``, ``B = (X'WX)^{-1}``, ``r_i = y_i - p_i``,
+        as Stata ``logit y x [pw = w]`` and R ``survey::svyglm`` on
+        ``svydesign(ids = ~1, weights = ~w)`` (= statsmodels ``GLM(var_weights=w)``
+        with ``cov_type="HC0"`` times ``n/(n-1)``); with ``cluster=`` the CR1 formula
+        on the weighted scores. Likelihood-ratio tests are not valid for sampling
+        weights: term and model tests are robust Wald tests and AIC/BIC are NaN.
+        Firth's method (explicit, or automatic for few events) is not used with
+        sampling weights; separation raises ``EstimationError``.
 
     Returns
     -------
     OddsRatioResult
         ``.table`` with ``term, log_odds, std_error, estimate, ci_lower, ci_upper,
         p_value`` (+ ``statistic, variable, reference, n, events, term_p_value``);
+        ``.model_tests`` (likelihood-ratio and Wald tests of the whole model),
+        ``.term_tests``, ``.loglik``, ``.loglik_null``, ``.aic``, ``.bic``, ``.vcov``;
         ``.risk_difference()``, ``.risk_ratio()``, ``.diagnostics()``, ``.plot()``,
-        ``.inverted()``.
+        ``.inverted()``. When ``method="auto"`` switched to Firth, the first line of
+        the printed and HTML result says so (``.headline``).
 
     Raises
     ------
@@ -203,8 +233,24 @@ def odds_ratios(
 
     Multi-column terms (a categorical covariate with 3+ levels, or an interaction
     with several columns) get a global likelihood-ratio test (penalised LR for Firth;
-    a cluster-robust Wald test when clustered: chi-square for CR1, F(q, G-1) for
-    CR2), in ``term_p_value`` and ``.term_tests`` (as R ``drop1(fit, test="LRT")``).
+    a cluster-robust Wald test when clustered or with sampling weights: chi-square for
+    CR1, F(q, G-1) for CR2), in ``term_p_value`` and ``.term_tests`` (as R
+    ``drop1(fit, test="LRT")``, ``anova(reduced, fit, test="LRT")`` and gtsummary's
+    ``add_global_p()``).
+
+    Model tests (``.model_tests``, one row per test, columns ``test, statistic, df,
+    p_value, robust``): ``"likelihood ratio"`` ``2(l(b) - l_0)`` against the
+    intercept-only model (R ``anova(glm(y ~ 1), fit, test = "LRT")``, statsmodels
+    ``llr``; penalised for Firth, as ``logistf``'s likelihood-ratio test; absent with
+    sampling weights) and ``"wald"`` ``b' V^{-1} b`` over the non-intercept
+    coefficients, with ``robust`` True when ``V`` is the sandwich (clustered or
+    sampling weights; CR2: ``F = W/q`` on ``(q, G-1)`` df, ``df_denominator`` set; NaN
+    when clustered with ``G - 1 < q``, as the robust covariance then has too low a rank).
+    The test names never change; the ``robust`` column says which covariance was
+    used. ``.loglik_null`` is the intercept-only log-likelihood (statsmodels
+    ``llnull``), ``.aic = -2 l + 2k`` and ``.bic = -2 l + k log(n)`` (R ``AIC``/
+    ``BIC``, statsmodels ``aic``/``bic_llf``), NaN for Firth (penalised likelihood)
+    and for sampling weights.
 
     Firth (``method="firth"``): maximises ``l(b) + 0.5 log|X'WX|``; SEs from
     ``(X'WX)^{-1}`` at the estimate, profile penalised-likelihood CIs and penalised
@@ -325,15 +371,53 @@ def odds_ratios(
             f"{n_drop} rows with missing values dropped (complete-case analysis; "
             + "; ".join(detail) + ")."
         )
+    wts = None
+    sampling = False
+    check_option("weight_type", weight_type, WeightType)
+    if weights is not None:
+        if weights in used or weights == outcome:
+            raise InvalidParameterError(f"weights: column {weights!r} is also a model column; pass a separate weight column.")
+        wts = case_weights(data, weights, weight_type, func="odds_ratios")
+        sampling = weight_type == "sampling"
+        if sampling and method == "firth":
+            raise InvalidParameterError(
+                "method='firth' takes frequency weights only; with weight_type='sampling' use method='auto' or 'mle'."
+            )
+        if cluster_correction == "CR2" and cluster is not None:
+            raise InvalidParameterError(
+                "cluster_correction='CR2' is not available with weights; use cluster_correction='CR1'."
+            )
+        zero = wts == 0
+        if zero.any():
+            data = data.loc[~zero]
+            if not sampling:
+                notes.append(f"{int(zero.sum())} rows of weight 0 left out.")
+            else:
+                n_excluded += int(zero.sum())
+                notes.append(f"{int(zero.sum())} rows of weight 0 left out.")
+            wts = wts[~zero]
+        if sampling:
+            notes.append(
+                f"Sampling weights from {weights!r}: weighted estimates with robust (sandwich) standard errors"
+                + (f" clustered by {cluster!r}." if cluster is not None else ".")
+            )
+        else:
+            notes.append(f"Frequency weights from {weights!r}: each row counts as that many participants.")
     if len(data) == 0:
         raise DataValidationError(
             f"odds_ratios: no rows left to fit: all {n_input} rows were excluded ({'; '.join(notes)}). "
             "Check the 'eligible' column and the missing values of the model columns."
         )
     y = _binary_outcome(data[outcome], outcome)
+    freq = wts is not None and not sampling
     n = len(y)
-    n_events = int(y.sum())
-    if n_events == 0 or n_events == n:
+    n_w = float(wts.sum()) if freq else float(n)  # participants represented
+    if freq:
+        # participants excluded (ineligible, missing values): the expanded data's count
+        total = float(pd.to_numeric(df[weights], errors="coerce").fillna(0.0).clip(lower=0.0).sum())
+        n_excluded = int(round(total - n_w))
+    n_events = int(round(float(wts @ y))) if freq else int(y.sum())
+    if n_events == 0 or n_events == (n_w if freq else n):
         only = "0 (no events)" if n_events == 0 else "1 (every row is an event)"
         raise DataValidationError(
             f"outcome: column {outcome!r} has only one class among the {n} rows used: all {only}. "
@@ -358,7 +442,7 @@ def odds_ratios(
                     f"covariate {src!r}: design column {design.names[c]!r} is constant among the {n} rows used "
                     "(a level that never or always occurs); remove the term or merge rare levels."
                 )
-    if k >= n:
+    if k >= n_w:
         raise DataValidationError(
             f"odds_ratios: {k} coefficients but only {n} rows; remove covariates."
         )
@@ -372,13 +456,14 @@ def odds_ratios(
         )
 
     # -- fit -----------------------------------------------------------------------------
-    n_min = min(n_events, n - n_events)
+    n_min = min(n_events, int(round(n_w)) - n_events)
     epv = n_min / max(k - (1 if design.intercept is not None else 0), 1)
     use_firth = method == "firth"
     sep = None
     fit = None
+    headline = ""
     if method in ("auto", "mle"):
-        fit = E.fit_mle(X, y, max_iter=max_iter, xtx=XtX)
+        fit = E.fit_mle(X, y, weights=wts, max_iter=max_iter, xtx=XtX)
         # separation makes Newton diverge (coefficients grow without bound, fitted
         # probabilities reach 0/1): confirm with the linear-programming check
         if not fit.converged or np.max(np.abs(fit.eta)) > E.ETA_LIMIT:
@@ -386,21 +471,35 @@ def odds_ratios(
         if sep is not None and sep.separated:
             what = "complete" if sep.complete else "quasi-complete"
             cols = ", ".join(design.names[j] for j in sep.columns if design.names[j] != "Intercept") or "the design"
-            if method == "mle":
+            if method == "mle" or sampling:
                 raise EstimationError(
                     f"{what} separation: the maximum-likelihood estimates do not exist (involves {cols}); "
                     "use method='firth' (or 'auto') for Firth's penalised likelihood, or merge sparse levels."
                 )
             use_firth = True
             notes.append(f"{what.capitalize()} separation detected (involves {cols}): Firth penalised likelihood used.")
+            headline = (
+                f"Firth ({what} separation: the ML estimates do not exist): method='auto' switched from "
+                "maximum likelihood"
+            )
         elif not fit.converged:
             raise EstimationError(
                 f"the logistic model did not converge after {max_iter} iterations (no separation found). "
                 "Try: rescaling covariates with very large values, removing near-duplicate covariates, "
                 "a larger max_iter, or method='firth'."
             )
+        elif method == "auto" and (n_min < FIRTH_MIN_EVENTS or epv < FIRTH_EPV) and sampling:
+            notes.append(
+                f"Few events ({n_min} in the smaller outcome class, {epv:.1f} per coefficient), but Firth's "
+                "penalised likelihood is not used with sampling weights: maximum-likelihood estimates are shown."
+            )
         elif method == "auto" and (n_min < FIRTH_MIN_EVENTS or epv < FIRTH_EPV):
             use_firth = True
+            why = (
+                f"events per variable {epv:.1f} < {FIRTH_EPV:g}" if epv < FIRTH_EPV
+                else f"{n_min} events < {FIRTH_MIN_EVENTS}"
+            )
+            headline = f"Firth ({why}): set method='mle' for ML"
             notes.append(
                 f"Few events ({n_min} in the smaller outcome class, {epv:.1f} per coefficient): Firth penalised "
                 f"likelihood used to reduce small-sample bias (rule: < {FIRTH_MIN_EVENTS} events or < {FIRTH_EPV:g} per coefficient)."
@@ -412,8 +511,8 @@ def odds_ratios(
         if fit is not None and fit.converged:
             start = fit.beta
         elif design.intercept is not None:
-            start[design.intercept] = np.log((n_events + 0.5) / (n - n_events + 0.5))
-        fit = E.fit_firth(X, y, max_iter=max(max_iter, 100), beta0=start)
+            start[design.intercept] = np.log((n_events + 0.5) / (n_w - n_events + 0.5))
+        fit = E.fit_firth(X, y, weights=wts, max_iter=max(max_iter, 100), beta0=start)
         if not fit.converged:
             raise EstimationError(
                 f"Firth's penalised likelihood did not converge after {max(max_iter, 100)} iterations. "
@@ -442,7 +541,8 @@ def odds_ratios(
                 "cluster-robust SEs need several clusters. Pass another cluster column or cluster=None."
             )
         correction = cluster_correction
-        cov = E.cluster_cov(X, y, fit.p, fit.cov, codes, G, correction=correction)
+        cov = E.cluster_cov(X, y, fit.p, fit.cov, codes, G, correction=correction, weights=wts,
+                            n_obs=n_w)
         if correction == "CR2":
             ref_dist, df_resid = "t", float(G - 1)
         if correction == "CR1" and G < CR1_MIN_CLUSTERS:
@@ -457,9 +557,13 @@ def odds_ratios(
                 f"with fewer than {CR2_MIN_CLUSTERS} clusters; interpret intervals cautiously.",
                 SmallSampleWarning, stacklevel=2,
             )
+    elif sampling:
+        cov = E.sandwich_cov(X, y, fit.p, fit.cov, wts)
+    robust = cluster is not None or sampling
     model = FittedModel(
         design, y, fit.beta, cov, fit.cov, fit.p, use_firth, codes, G, correction, ref_dist, df_resid,
         design.exposure_kind, design.exposure_levels, level, n_excluded, fit.pen_loglik,
+        weights=wts, weight_type=weight_type if wts is not None else None,
     )
     crit = model.crit(level)
     beta = fit.beta
@@ -484,8 +588,8 @@ def odds_ratios(
                 + " only; Wald CIs and p-values (from the penalised fit) for the other rows."
             )
         for j in profile:
-            lo[j], hi[j] = E.profile_ci_firth(X, y, fit, j, chi_crit)
-            s, _ = E.penalised_lr_test(X, y, fit, [j])
+            lo[j], hi[j] = E.profile_ci_firth(X, y, fit, j, chi_crit, weights=wts)
+            s, _ = E.penalised_lr_test(X, y, fit, [j], weights=wts)
             stat[j] = s
             p[j] = stats.chi2.sf(s, 1)
     elif use_firth:
@@ -499,19 +603,21 @@ def odds_ratios(
             continue
         cols = t.columns
         q = len(cols)
-        if cluster is not None:
+        if robust:
             b = beta[cols]
             W = float(b @ np.linalg.solve(cov[np.ix_(cols, cols)], b))
             if correction == "CR2":
                 statv, pv, test = W / q, float(stats.f.sf(W / q, q, G - 1)), f"Wald F ({q}, {G - 1}), CR2"
             else:
-                statv, pv, test = W, float(stats.chi2.sf(W, q)), "Wald chi-square, CR1"
+                statv, pv, test = W, float(stats.chi2.sf(W, q)), (
+                    "Wald chi-square, CR1" if cluster is not None else "Wald chi-square, robust (sampling weights)"
+                )
         elif use_firth:
-            statv, _ = E.penalised_lr_test(X, y, fit, cols)
+            statv, _ = E.penalised_lr_test(X, y, fit, cols, weights=wts)
             pv, test = float(stats.chi2.sf(statv, q)), "penalised likelihood ratio"
         else:
             keep = [j for j in range(k) if j not in cols]
-            f0 = E.fit_mle(X[:, keep], y, max_iter=max_iter)
+            f0 = E.fit_mle(X[:, keep], y, weights=wts, max_iter=max_iter)
             statv = max(2.0 * (fit.loglik - f0.loglik), 0.0)
             pv, test = float(stats.chi2.sf(statv, q)), "likelihood ratio"
         term_rows.append({"term": t.name, "df": q, "statistic": statv, "p_value": pv, "test": test})
@@ -526,8 +632,8 @@ def odds_ratios(
     if cand:
         block = X[:, cand]
         is01 = ((block == 0.0) | (block == 1.0)).all(axis=0)
-        ones = block.sum(axis=0)
-        ev = y @ block
+        ones = block.sum(axis=0) if not freq else wts @ block
+        ev = y @ block if not freq else (wts * y) @ block
         for c, ok, n1, e1 in zip(cand, is01, ones, ev, strict=True):
             if ok:
                 col_n[c], col_ev[c] = int(round(n1)), int(round(e1))
@@ -561,12 +667,24 @@ def odds_ratios(
             f"; cluster-robust {correction} SEs by {cluster!r} ({G} clusters"
             + (f", t with {G - 1} df)" if correction == "CR2" else ", normal reference)")
         )
+    # -- model tests, information criteria -----------------------------------------------------
+    tests, ll_null, aic, bic = _model_tests(
+        X, y, wts, fit, design, cov, use_firth=use_firth, sampling=sampling, robust=robust,
+        correction=correction, G=G, n_obs=n_w, max_iter=max_iter,
+    )
+    names = design.names
+    vcov = pd.DataFrame(cov[np.ix_(order, order)], index=[names[c] for c in order],
+                        columns=[names[c] for c in order])
+    if sampling:
+        mstr += "; sampling weights, robust sandwich SEs" + ("" if cluster is None else " (clustered)")
+    elif freq:
+        mstr += "; frequency weights"
     lhs_text = outcome
     return OddsRatioResult(
         _table=table,
         conf_level=level,
         method=mstr,
-        n_used=n,
+        n_used=int(round(n_w)) if freq else n,
         n_excluded=n_excluded,
         notes=tuple(notes),
         outcome=outcome,
@@ -579,5 +697,61 @@ def odds_ratios(
         cluster_correction=correction,
         loglik=float(fit.pen_loglik),
         formula=f"{lhs_text} ~ {design.formula}",
+        headline=headline,
+        loglik_null=ll_null,
+        aic=aic,
+        bic=bic,
+        weights=weights,
+        weight_type=weight_type if weights is not None else None,
+        _tests=tests,
+        _vcov=vcov,
         _model=model,
     )
+
+
+def _model_tests(X, y, wts, fit, design, cov, *, use_firth, sampling, robust, correction, G, n_obs, max_iter):
+    """Whole-model tests against the intercept-only model, null log-likelihood, AIC, BIC."""
+    k = X.shape[1]
+    icpt = design.intercept
+    slopes = [j for j in range(k) if j != icpt]
+    q = len(slopes)
+    rows = []
+    ll_null = float("nan")
+    if not sampling:
+        if use_firth:
+            statv, _ = E.penalised_lr_test(X, y, fit, slopes, weights=wts) if q else (0.0, 0)
+            # the penalised null log-likelihood: the intercept-only Firth fit with the full penalty
+            ll_null = float(fit.pen_loglik - statv / 2.0)
+        else:
+            if icpt is not None:
+                f0 = E.fit_mle(X[:, [icpt]], y, weights=wts, max_iter=max_iter)
+                ll_null = float(f0.loglik)
+            else:
+                ll_null = float(np.log(0.5) * (len(y) if wts is None else wts.sum()))
+            statv = max(2.0 * (fit.loglik - ll_null), 0.0)
+        rows.append({"test": "likelihood ratio", "statistic": float(statv), "df": q,
+                     "df_denominator": np.nan, "p_value": float(stats.chi2.sf(statv, q)) if q else np.nan,
+                     "robust": False})
+    if q:
+        b = fit.beta[slopes]
+        try:
+            W = float(b @ np.linalg.solve(cov[np.ix_(slopes, slopes)], b))
+        except np.linalg.LinAlgError:
+            W = float("nan")
+        if G is not None and q > G - 1:
+            # a cluster-robust covariance has rank <= G - 1: the joint test is not
+            # defined (Stata likewise omits it)
+            W = float("nan")
+        if correction == "CR2":
+            rows.append({"test": "wald", "statistic": W / q, "df": q, "df_denominator": float(G - 1),
+                         "p_value": float(stats.f.sf(W / q, q, G - 1)), "robust": True})
+        else:
+            rows.append({"test": "wald", "statistic": W, "df": q, "df_denominator": np.nan,
+                         "p_value": float(stats.chi2.sf(W, q)), "robust": bool(robust)})
+    tests = pd.DataFrame(rows, columns=["test", "statistic", "df", "df_denominator", "p_value", "robust"])
+    if use_firth or sampling:
+        aic = bic = float("nan")
+    else:
+        aic = float(-2.0 * fit.loglik + 2.0 * k)
+        bic = float(-2.0 * fit.loglik + k * np.log(n_obs))
+    return tests, ll_null, aic, bic

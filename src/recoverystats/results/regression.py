@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recoverystats.results.base import ResultMixin
+from recoverystats.results.base import ResultMixin, json_safe
+from recoverystats.results.render import render_html_table
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -49,6 +50,19 @@ class OddsRatioResult(ResultMixin):
         The maximised log-likelihood (penalised for Firth).
     formula
         The model formula that was fitted (patsy dialect).
+    headline
+        Set when ``method="auto"`` fitted Firth's penalised likelihood instead of
+        maximum likelihood, e.g. ``"Firth (events per variable 3.7 < 5): set
+        method='mle' for ML"``; printed as the first line of ``repr`` and of the HTML
+        display. Empty otherwise.
+    loglik_null
+        Log-likelihood of the intercept-only model (penalised for Firth; NaN with
+        sampling weights).
+    aic, bic
+        ``-2 loglik + 2k`` and ``-2 loglik + k log(n)`` (``n`` the participants, the
+        sum of frequency weights); NaN for Firth and with sampling weights.
+    weights, weight_type
+        The case-weight column and ``"frequency"``/``"sampling"`` (``None`` if unweighted).
     """
 
     _table: pd.DataFrame
@@ -67,9 +81,49 @@ class OddsRatioResult(ResultMixin):
     cluster_correction: str | None = None
     loglik: float = float("nan")
     formula: str = ""
+    headline: str = ""
+    loglik_null: float = float("nan")
+    aic: float = float("nan")
+    bic: float = float("nan")
+    weights: str | None = None
+    weight_type: str | None = None
+    _tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    _vcov: pd.DataFrame = field(default_factory=pd.DataFrame)
     _model: Any = field(default=None, compare=False)
 
     _title = "Adjusted odds ratios"
+
+    @property
+    def model_tests(self) -> pd.DataFrame:
+        """Tests that every non-intercept coefficient is 0: ``test, statistic, df,
+        df_denominator, p_value, robust``.
+
+        ``"likelihood ratio"`` (against the intercept-only model; penalised for Firth;
+        absent with sampling weights) and ``"wald"`` (``robust`` is True when the
+        covariance is cluster-robust or a sampling-weight sandwich). The names are
+        stable; R ``anova(glm(y ~ 1, binomial), fit, test = "LRT")`` gives the first.
+        """
+        return self._tests.copy()
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance matrix of the log odds ratios over the terms, in table order (the one
+        used for the SEs: cluster-robust or sandwich when those were requested)."""
+        return self._vcov.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict including the model tests (the covariance matrix is left out)."""
+        out = ResultMixin.to_dict(self)
+        out["model_tests"] = json_safe(self._tests)
+        return out
+
+    def __repr__(self) -> str:
+        text = ResultMixin.__repr__(self)
+        return f"{self.headline}\n{text}" if self.headline else text
+
+    def _repr_html_(self) -> str:
+        caption = f"{self._title} ({self._meta_line()})"
+        return render_html_table(self._display_table(), title=caption, notes=self.notes, headline=self.headline)
 
     def _display_table(self) -> pd.DataFrame:
         cols = ["term", "reference", "estimate", "ci_lower", "ci_upper", "p_value", "n", "events"]
@@ -135,8 +189,13 @@ class OddsRatioResult(ResultMixin):
                 ref_rows = X[:, cols[0]] == model.exposure_levels[0]
             else:
                 ref_rows = ~(X[:, cols] != 0).any(axis=1)
-            t.loc[main, "n"] = int(ref_rows.sum())
-            t.loc[main, "events"] = int(model.y[ref_rows].sum())
+            w = getattr(model, "weights", None)
+            if w is not None and getattr(model, "weight_type", None) == "frequency":
+                t.loc[main, "n"] = int(round(float(w[ref_rows].sum())))
+                t.loc[main, "events"] = int(round(float((w * model.y)[ref_rows].sum())))
+            else:
+                t.loc[main, "n"] = int(ref_rows.sum())
+                t.loc[main, "events"] = int(model.y[ref_rows].sum())
         else:
             t.loc[main, ["n", "events"]] = pd.NA
         note = f"Exposure odds ratios inverted (1/OR): odds of the outcome in the reference level relative to each level of {self.exposure!r}."

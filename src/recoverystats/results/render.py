@@ -113,18 +113,23 @@ def render_html_table(
     max_rows: int = 60,
     css_class: str = "rs-table",
     align_text: bool = True,
+    headline: str = "",
 ) -> str:
     """Render a tidy table as an HTML ``<table>`` (escaped, numbers formatted).
 
     Numbers are right-aligned. With ``align_text`` (the default) text cells and the headers
     of text columns are left-aligned explicitly, since Jupyter right-aligns every cell; the
     report passes ``align_text=False`` because its stylesheet aligns its (pre-formatted)
-    columns itself.
+    columns itself. ``headline`` (optional) is a sentence shown first, above the table, in
+    bold: for a change of method the reader must not miss (e.g. Firth instead of ML).
     """
     cols = list(table.columns)
     left = ' style="text-align:left"'
     text_cols = {c for c in cols if align_text and not _numeric_column(table[c])}
-    parts = [f'<div class="rs-result"><table class="{css_class}">']
+    parts = ['<div class="rs-result">']
+    if headline:
+        parts.append(f'<p class="rs-headline"><strong>{html.escape(headline)}</strong></p>')
+    parts.append(f'<table class="{css_class}">')
     if title:
         parts.append(f"<caption>{html.escape(title)}</caption>")
     parts.append("<thead><tr>" + "".join(f"<th{left if c in text_cols else ''}>{html.escape(label(c, labels))}</th>"
