@@ -10,6 +10,7 @@ recovery (rank test), and they search every byte of every output file (zip membe
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import zipfile
 from pathlib import Path
@@ -743,6 +744,17 @@ def sim_folder(tmp_path_factory):
     return d
 
 
+def test_cli_quarter_after_the_last_date_without_as_of(sim_folder, tmp_path, capsys):
+    """Without a program.toml (no as_of), a quarter after the latest date has no data."""
+    bare = tmp_path / "bare"
+    shutil.copytree(sim_folder, bare)
+    (bare / "program.toml").unlink()
+    rc = cli_main(["report", str(bare), "--out", str(tmp_path / "x"), "--quiet", "--quarter", "2027Q1"])
+    assert rc == 2
+    assert re.search(r"quarter '2027Q1' \(2027-01-01 to 2027-03-31\) has no data: the latest date in the data "
+                     r"is 2026-09-30; choose 2026Q3 or earlier", capsys.readouterr().err)
+
+
 def test_cli_broken_input_clear_error_and_no_output(sim_folder, tmp_path, capsys):
     broken = tmp_path / "broken"
     shutil.copytree(sim_folder, broken)
@@ -767,7 +779,8 @@ def test_cli_broken_input_clear_error_and_no_output(sim_folder, tmp_path, capsys
     ("extra", "code", "match"),
     [
         (["--quarter", "Q3-2026"], 2, "quarter must look like 2026Q3"),
-        (["--quarter", "2027Q1"], 2, r"quarter '2027Q1' \(2027-01-01 to 2027-03-31\) has no data: the latest date in the data is 2026-09-30; choose 2026Q3 or earlier"),
+        # the folder's program.toml (written by simulate) sets as_of = 2026-09-30
+        (["--quarter", "2027Q1"], 2, r"quarter '2027Q1' ends 2027-03-31, after the data cut-off 2026-09-30 \(as_of\); choose 2026Q3 or earlier"),
         (["--quarter", QUARTER, "--min-cell", "0"], 2, "min_cell must be a whole number"),
     ],
 )
