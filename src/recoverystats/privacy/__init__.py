@@ -9,7 +9,12 @@ too) for participant/mentor identifiers, birth dates and unsuppressed small coun
 
 from __future__ import annotations
 
-from recoverystats.privacy.derived import DerivedAttackResult, PublishedStatistic, audit_derived, derived_bounds
+from recoverystats.privacy.derived import (
+    DerivedAttackResult,
+    PublishedStatistic,
+    audit_derived,
+    derived_bounds,
+)
 from recoverystats.privacy.intervals import IntervalAuditResult, attacker_bounds, audit_intervals
 from recoverystats.privacy.scan import ScanResult, scan
 from recoverystats.privacy.suppress import (

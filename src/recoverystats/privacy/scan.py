@@ -452,7 +452,7 @@ def _check_derived(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]
             continue
         supp = {(int(i), str(c)) for i, c in entry.get("suppressed_cells", [])}
 
-        def shown(i: int, c: str) -> bool:
+        def shown(i: int, c: str, df: pd.DataFrame = df) -> bool:
             if c not in df or not 0 <= i < len(df):
                 return False
             v = df.iat[i, df.columns.get_loc(c)]
