@@ -1402,8 +1402,11 @@ class _Context:
                     "complementary cells are suppressed until no suppressed cell can be recovered exactly from "
                     "totals, other cells or the difference between this and last quarter (every linear "
                     "combination is checked), nor bounded by them to a range narrower than "
-                    f"{self.min_cell - 1} (checked by linear programming), and every percentage, rate, confidence limit, control limit and "
-                    "survival estimate computed from a suppressed count is suppressed. A number suppressed in "
+                    f"{self.min_cell - 1} (checked by linear programming), and every statistic computed from a suppressed "
+                    "count is suppressed: percentages, rates, confidence limits, control limits, survival estimates, "
+                    "means and SDs, standardized mean differences (an SMD uses every level count of the compared "
+                    "groups), and every odds ratio of a covariate whose reference level has fewer than "
+                    f"{self.min_cell} participants, events or non-events. A number suppressed in "
                     "one table is suppressed in every table that shows it. Zeros are shown. Kaplan-Meier curves "
                     f"stop where fewer than {self.min_cell} remain at risk. No identifiers or dates of birth are "
                     "reported; the finished output is scanned for them before it is released.") if self.suppress \
