@@ -574,7 +574,11 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
     are not searched (the report writes no dates of birth and no date columns of people).
     Small counts are checked in the tables of ``results.json`` whose ``privacy`` entry
     names count columns, using the same exact-linear-recovery test as :func:`suppress`,
-    and in the matching sheets of ``tables.xlsx``. Hand-written: no library does this.
+    and in the matching sheets of ``tables.xlsx``. Statistics computed from counts
+    (``dependent_columns`` and the ``derived`` entries of a table's ``privacy``) are checked
+    too (finding ``derived_statistic``): none may be published with a suppressed input, and
+    ratios and categorical SMDs are put through the enumeration attacker of
+    :func:`recoverystats.privacy.derived_bounds`. Hand-written: no library does this.
     """
     root = Path(out_dir)
     if not root.is_dir():
