@@ -337,3 +337,25 @@ def test_random_programs_publish_no_statistic_of_a_suppressed_count(n, seed, tmp
     quarterly(prog, quarter=QUARTER).save(out)  # the save scans; a finding would raise
     result = scan(out, prog)
     assert not (result.findings["kind"] == "derived_statistic").any()
+
+
+def test_odds_ratios_of_a_covariate_with_a_small_reference_level_are_suppressed(reports400, prog400):
+    from recoverystats import measures as M
+    from recoverystats.report import load_config
+
+    on, off_dir, _ = reports400
+    cfg = load_config(None)
+    d = M.relapse(prog400, window_days=cfg.relapse_window, as_of=pd.Timestamp("2026-09-30"))
+    d = d[d["eligible"].astype(bool) & d["relapsed"].notna()]
+    d = d[d[list(cfg.adjust)].notna().all(axis=1)]
+    ref = d[d["risk_level"].astype("string") == "low"]
+    n_ref, e_ref = len(ref), int(ref["relapsed"].astype(float).sum())
+    assert any(1 <= v < MIN_CELL for v in (n_ref, e_ref, n_ref - e_ref))  # the fixture's small reference
+    label = f"relapse within {cfg.relapse_window} days"
+    for out, published in ((on, False), (off_dir, True)):
+        t = _rows(out, "odds_ratios")
+        rows = t[(t["outcome"] == label) & t["term"].str.startswith("risk_level[")]
+        assert len(rows) == 3
+        assert rows["estimate"].notna().any() == published
+        if not published:
+            assert rows[["n", "events", "ci_lower", "ci_upper", "p_value"]].isna().all().all()
