@@ -9,6 +9,12 @@ too) for participant/mentor identifiers, birth dates and unsuppressed small coun
 
 from __future__ import annotations
 
+from recoverystats.privacy.derived import (
+    DerivedAttackResult,
+    PublishedStatistic,
+    audit_derived,
+    derived_bounds,
+)
 from recoverystats.privacy.intervals import IntervalAuditResult, attacker_bounds, audit_intervals
 from recoverystats.privacy.scan import ScanResult, scan
 from recoverystats.privacy.suppress import (
@@ -20,4 +26,5 @@ from recoverystats.privacy.suppress import (
 )
 
 __all__ = ["Margins", "SuppressionResult", "suppress", "recoverable", "audit_intervals", "IntervalAuditResult",
-           "attacker_bounds", "scan", "ScanResult", "SUPPRESSED_MARK"]
+           "attacker_bounds", "scan", "ScanResult", "SUPPRESSED_MARK", "derived_bounds", "audit_derived",
+           "PublishedStatistic", "DerivedAttackResult"]

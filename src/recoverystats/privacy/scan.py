@@ -43,7 +43,7 @@ class ScanResult:
     ----------
     findings
         One row per problem: ``kind`` (``identifier``, ``birth_date``, ``name``,
-        ``small_count``, ``recoverable_count``), ``file`` (relative path), ``member``
+        ``small_count``, ``recoverable_count``, ``derived_statistic``), ``file`` (relative path), ``member``
         (zip member for .docx/.xlsx, else empty), ``detail`` (what was found, with the
         identifier itself masked).
     files_scanned
@@ -418,6 +418,109 @@ def _check_tables(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]:
     return found
 
 
+def _check_derived(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]:
+    """Statistics of ``results.json`` computed from suppressed counts (finding ``derived_statistic``).
+
+    Two checks per table with a ``privacy`` entry:
+
+    1. every published statistic one of whose input counts is suppressed: a derived column
+       (``dependent_columns``, same row) or a ``derived`` entry (any cells);
+    2. for the statistics the attacker models (:data:`~recoverystats.privacy.derived.MODELLED_STATISTICS`:
+       percentages/ratios, categorical SMDs), the enumeration attacker
+       (:func:`~recoverystats.privacy.derived.derived_bounds`): a suppressed or hidden count
+       whose range the statistics narrow to one that fails the interval rule while it can
+       hold a small count (lower end below ``min_cell``), or a group of cells too large to
+       enumerate.
+    """
+    from recoverystats.privacy.derived import MODELLED_STATISTICS, derived_bounds, table_statistics
+    from recoverystats.privacy.intervals import INTEGRAL_TOL, attacker_bounds, interval_shortfall
+    from recoverystats.privacy.suppress import Margins, build_structure
+
+    found: list[tuple[str, str, str, str]] = []
+    rj = root / "results.json"
+    if not rj.exists():
+        return found
+    try:
+        results = json.loads(rj.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return found  # reported by _check_tables
+    for key, entry in (results.get("tables") or {}).items():
+        priv = entry.get("privacy") or {}
+        counts = [c for c in priv.get("count_columns", []) if c]
+        df = pd.DataFrame(entry.get("rows", []))
+        if not counts or not len(df):
+            continue
+        supp = {(int(i), str(c)) for i, c in entry.get("suppressed_cells", [])}
+
+        def shown(i: int, c: str, df: pd.DataFrame = df) -> bool:
+            if c not in df or not 0 <= i < len(df):
+                return False
+            v = df.iat[i, df.columns.get_loc(c)]
+            return v is not None and not (isinstance(v, float) and np.isnan(v))
+
+        for dcol, srcs in (priv.get("dependent_columns") or {}).items():
+            for i in range(len(df)):
+                hit = [s for s in srcs if (i, s) in supp]
+                if hit and shown(i, dcol):
+                    found.append(("derived_statistic", "results.json", "",
+                                  f"table {key!r} row {i} column {dcol!r}: published, but computed from the "
+                                  f"suppressed count(s) {', '.join(map(repr, hit))} of its row"))
+        derived = list(priv.get("derived") or [])
+        risky = []
+        for d in derived:
+            r, c = int(d["row"]), str(d["column"])
+            hit = [(int(a), str(b)) for a, b in d.get("inputs", []) if (int(a), str(b)) in supp]
+            if hit and shown(r, c):
+                found.append(("derived_statistic", "results.json", "",
+                              f"table {key!r} row {r} column {c!r}: {d.get('statistic')} is published, but computed "
+                              f"from {len(hit)} suppressed count(s) (first: row {hit[0][0]} column {hit[0][1]!r})"))
+                if d.get("statistic") in MODELLED_STATISTICS:
+                    risky.append(d)
+        if not risky:
+            continue
+        # the enumeration attacker: does a published statistic narrow a suppressed count?
+        try:
+            filled = df.copy()
+            for c in counts:
+                filled[c] = pd.to_numeric(filled[c], errors="coerce").astype("float64") if c in filled else np.nan
+            vals, A, published, labels, index = build_structure(filled, counts, Margins.coerce(priv.get("margins")))
+            unknown = ~np.isfinite(vals) | ~published
+            for (i, c), j in index.items():
+                if (i, c) in supp:
+                    unknown[j] = True
+            stats = table_statistics(risky, df, index)
+            is_target = ~published.copy()
+            is_target[[index[cell] for cell in supp if cell in index]] = True
+            targets = np.flatnonzero(unknown & is_target)
+            for zero_shown in (True, False):
+                lower = np.zeros(vals.size)
+                if zero_shown:
+                    lower[published & unknown] = 1.0  # zeros are printed: a suppressed count is >= 1
+                lo_lin, hi_lin = attacker_bounds(A, np.where(unknown, np.nan, vals), unknown, targets=targets,
+                                                 lower=lower)
+                res = derived_bounds(A, np.where(unknown, np.nan, vals), unknown, statistics=stats,
+                                     targets=targets, lower=lower)
+                if res.n_completions or not res.exhaustive:
+                    break
+        except Exception as exc:  # noqa: BLE001 - report as a finding, never crash the scan
+            found.append(("derived_statistic", "results.json", "",
+                          f"table {key!r}: statistics computed from suppressed counts could not be checked ({exc})"))
+            continue
+        if not res.exhaustive:
+            found.append(("derived_statistic", "results.json", "",
+                          f"table {key!r}: statistics computed from suppressed counts cannot be verified by "
+                          f"enumeration ({res.reason})"))
+            continue
+        short = interval_shortfall(res.lower, res.upper, min_cell, published[targets])
+        for k, j in enumerate(targets):
+            narrowed = res.lower[k] > lo_lin[k] + INTEGRAL_TOL or res.upper[k] < hi_lin[k] - INTEGRAL_TOL
+            if narrowed and res.lower[k] < min_cell and short[k] > INTEGRAL_TOL:
+                found.append(("derived_statistic", "results.json", "",
+                              f"table {key!r}: the published statistics narrow suppressed {labels[j]} to a range "
+                              f"narrower than the interval rule (width {min_cell - 1}, reaching {min_cell})"))
+    return found
+
+
 def _solve_hidden(A: np.ndarray, vals: np.ndarray, published: np.ndarray, rec: np.ndarray) -> dict[int, float]:
     """Values of hidden cells that a reader can compute (least squares on the known cells)."""
     hidden_rec = np.flatnonzero(rec & ~published)
@@ -471,7 +574,11 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
     are not searched (the report writes no dates of birth and no date columns of people).
     Small counts are checked in the tables of ``results.json`` whose ``privacy`` entry
     names count columns, using the same exact-linear-recovery test as :func:`suppress`,
-    and in the matching sheets of ``tables.xlsx``. Hand-written: no library does this.
+    and in the matching sheets of ``tables.xlsx``. Statistics computed from counts
+    (``dependent_columns`` and the ``derived`` entries of a table's ``privacy``) are checked
+    too (finding ``derived_statistic``): none may be published with a suppressed input, and
+    ratios and categorical SMDs are put through the enumeration attacker of
+    :func:`recoverystats.privacy.derived_bounds`. Hand-written: no library does this.
     """
     root = Path(out_dir)
     if not root.is_dir():
@@ -514,6 +621,8 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
                     add(("name", fname, member, f"a name ({_mask(s)}) appears"))
     if min_cell is not None:
         for row in _check_tables(root, int(min_cell)):
+            add(row)
+        for row in _check_derived(root, int(min_cell)):
             add(row)
     notes = []
     if skipped:

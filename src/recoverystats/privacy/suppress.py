@@ -438,6 +438,32 @@ def _check_counts(table: pd.DataFrame, cols: Sequence[str]) -> None:
             )
 
 
+def _check_derived_cells(table: pd.DataFrame, counts: Sequence[str],
+                         derived_cells: Mapping[tuple[int, str], Sequence[tuple[int, str]]] | None
+                         ) -> dict[tuple[int, str], list[tuple[int, str]]]:
+    """Validate ``derived_cells``: statistic cells outside the count columns, inputs inside."""
+    out: dict[tuple[int, str], list[tuple[int, str]]] = {}
+    nrow = len(table)
+    for cell, srcs in dict(derived_cells or {}).items():
+        i, c = int(cell[0]), str(cell[1])
+        if c not in table.columns or not 0 <= i < nrow or c in counts:
+            raise InvalidParameterError(
+                f"derived_cells: ({i}, {c!r}) must be a cell of the table outside count_columns "
+                f"({', '.join(map(repr, counts))}); the table has {nrow} rows."
+            )
+        ins = []
+        for r, s in srcs:
+            r, s = int(r), str(s)
+            if s not in counts or not 0 <= r < nrow:
+                raise InvalidParameterError(
+                    f"derived_cells[({i}, {c!r})]: input ({r}, {s!r}) must be a cell of a count column "
+                    f"({', '.join(map(repr, counts))}) in rows 0..{nrow - 1}."
+                )
+            ins.append((r, s))
+        out[(i, c)] = ins
+    return out
+
+
 def build_structure(table: pd.DataFrame, count_columns: Sequence[str], margins: Margins
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], dict[tuple[int, str], int]]:
     """Flatten a table's count cells and its additive structure.
@@ -533,6 +559,7 @@ def suppress(
     force: pd.DataFrame | Sequence[tuple[int, str]] | None = None,
     exempt_rows: Sequence[int] | None = None,
     interval_protection: bool = True,
+    derived_cells: Mapping[tuple[int, str], Sequence[tuple[int, str]]] | None = None,
 ) -> SuppressionResult:
     """Suppress small counts, their complements and everything computed from them.
 
@@ -572,6 +599,14 @@ def suppress(
         for a published cell, reach ``min_cell``
         (:func:`~recoverystats.privacy.intervals.interval_shortfall`). ``False`` checks
         exact recovery only.
+    derived_cells
+        ``{(row, column): [(row, column), ...]}``: a statistic in one cell computed from
+        count cells anywhere in the table (a percentage of a level over the total row, a
+        standardized mean difference over every level count of two groups). The statistic
+        is suppressed (``reason="dependent"``) when any of its count cells is; the
+        row-wise ``dependent_columns`` cannot express inputs in other rows. See
+        :mod:`recoverystats.privacy.derived` for the attacker that checks what a published
+        statistic tells about suppressed counts.
 
     Returns
     -------
@@ -599,7 +634,8 @@ def suppress(
        narrower than ``min_cell - 1`` or (published cells) stops below ``min_cell``,
        suppress the first cell, smallest non-zero value first, that makes it pass (else
        the one that widens it most), and go back to step 2.
-    4. *Dependent*: suppress each derived column where one of its counts is suppressed.
+    4. *Dependent*: suppress each derived column where one of its counts is suppressed,
+       and each ``derived_cells`` statistic one of whose count cells is suppressed.
 
     Hand-written (no maintained Python library implements complementary suppression);
     the protection criterion is the exact-linear-recovery criterion of tau-ARGUS /
@@ -665,6 +701,7 @@ def suppress(
             )
     _check_counts(table, counts)
     table = table.reset_index(drop=True)
+    dcells = _check_derived_cells(table, counts, derived_cells)
 
     values, A, published, labels, index = build_structure(table, counts, m)
     ncell = values.shape[0]
@@ -717,6 +754,13 @@ def suppress(
             if hit and not mask.iat[i, pos]:
                 mask.iat[i, pos] = True
                 log_rows.append((i, dcol, "dependent", f"computed from suppressed {', '.join(hit)}"))
+    for (i, dcol), srcs in dcells.items():
+        pos = table.columns.get_loc(dcol)
+        hit = [(r, s) for r, s in srcs if mask.iat[r, table.columns.get_loc(s)]]
+        if hit and not mask.iat[i, pos]:
+            mask.iat[i, pos] = True
+            where = ", ".join(f"row {r} column {s!r}" for r, s in hit[:4]) + (" ..." if len(hit) > 4 else "")
+            log_rows.append((i, dcol, "dependent", f"computed from suppressed {where}"))
     for i, c in forced_derived:
         if not mask.iat[i, table.columns.get_loc(c)]:
             mask.iat[i, table.columns.get_loc(c)] = True

@@ -65,6 +65,7 @@ def quarterly(
     min_cell: int | None = None,
     suppress: bool = True,
     progress: Progress | None = None,
+    _protect_derived: bool = True,
 ) -> Report:  # noqa: F821 - defined in report.report
     """Build the quarterly report of a program.
 
@@ -86,6 +87,11 @@ def quarterly(
         page and sheet "contains small cells — not for release".
     progress
         Optional callback receiving the name of each stage (the CLI shows it with rich).
+    _protect_derived
+        For tests of the privacy scan only: ``False`` publishes statistics computed from
+        suppressed counts (SMDs, percentages, means, p-chart limits, survival estimates)
+        and odds ratios of covariates whose reference level is small, as releases before
+        issue 11 did. The scan then fails (``derived_statistic`` findings).
 
     Returns
     -------
@@ -118,7 +124,8 @@ def quarterly(
     prev_as_of = start - pd.Timedelta(days=1)
     _check_program(prog, as_of, quarter, cfg)
     ctx = _Context(prog=prog, cfg=cfg, quarter=_label_quarter(as_of), start=start, as_of=as_of,
-                   prev_as_of=prev_as_of, min_cell=cell, suppress=bool(suppress))
+                   prev_as_of=prev_as_of, min_cell=cell, suppress=bool(suppress),
+                   protect_derived=bool(_protect_derived))
     say("measures")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -183,7 +190,8 @@ class _Context:
     """State of one report computation (internal)."""
 
     def __init__(self, *, prog: Any, cfg: ReportConfig, quarter: str, start: pd.Timestamp,
-                 as_of: pd.Timestamp, prev_as_of: pd.Timestamp, min_cell: int, suppress: bool) -> None:
+                 as_of: pd.Timestamp, prev_as_of: pd.Timestamp, min_cell: int, suppress: bool,
+                 protect_derived: bool = True) -> None:
         self.prog = prog
         self.cfg = cfg
         self.quarter = quarter
@@ -193,7 +201,8 @@ class _Context:
         self.prev_as_of = prev_as_of
         self.min_cell = min_cell
         self.suppress = suppress
-        self.registry = TableRegistry(min_cell=min_cell, enabled=suppress)
+        self.protect_derived = protect_derived
+        self.registry = TableRegistry(min_cell=min_cell, enabled=suppress, protect_derived=protect_derived)
         self.measures: dict[str, pd.DataFrame] = {}
         self.prev: dict[str, pd.DataFrame] = {}
         self.definitions: dict[str, dict[str, Any]] = {}
@@ -544,6 +553,8 @@ class _Context:
             count_columns=("n",), margins={"total_row": {"reason": TOTAL}}, dependent={"pct": ["n"]},
             labels={"reason": "Reason", "pct": "% of discharges"}, percent_columns=("pct",),
             ids={(len(levels), "n"): "dis|Total"},
+            # % of discharges = n / Total: a published share with a suppressed Total gives it back
+            derived=[_derived(i, "pct", "ratio", [(i, "n"), (len(levels), "n")]) for i in range(len(levels))],
             measure={"as_of": self.as_of.date().isoformat(), "definition": "Discharges dated by the cut-off, by discharge_reason."},
         ))
 
@@ -720,6 +731,7 @@ class _Context:
             d["_window_closed"] = index + pd.to_timedelta(days, unit="D")
             tr = trend(d, col, date="_window_closed", freq="Q", conf_level=self.cfg.conf_level).table
             keep = ["period", "n", "events", "estimate", "ci_lower", "ci_upper", "centre", "lcl", "ucl", "signal"]
+            laney = "chart" in tr and bool((tr["chart"].astype("string") == "laney").any())
             tr = tr[keep].copy()
             tr["signal"] = tr["signal"].astype(float)
             tot = {"period": TOTAL, "n": tr["n"].sum(), "events": tr["events"].sum()}
@@ -731,6 +743,19 @@ class _Context:
                 (len(tr) - 1, "n"): (f"out|{key}|{TOTAL}|n", f"elig|{TOTAL}|{int(tot['n'])}"),
                 (len(tr) - 1, "events"): f"out|{key}|{TOTAL}|events"}
             tkey = f"pchart_{key}"
+            tot_i = len(tr) - 1
+            tot_cells = [(tot_i, "n"), (tot_i, "events")]
+            all_cells = [(i, c) for i in range(tot_i) for c in ("n", "events")]
+            pderived: list[dict[str, Any]] = []
+            for i in range(tot_i):
+                # centre = pooled proportion (Total events / Total n); the limits also use the
+                # quarter's n and, on a Laney p' chart, sigma_z from every quarter; a run
+                # signal compares neighbouring quarters with the centre
+                pderived.append(_derived(i, "centre", "ratio", [(tot_i, "events"), (tot_i, "n")]))
+                lim_in = all_cells + tot_cells if laney else [(i, "n"), *tot_cells]
+                pderived.append(_derived(i, "lcl", "control_limit", lim_in))
+                pderived.append(_derived(i, "ucl", "control_limit", lim_in))
+                pderived.append(_derived(i, "signal", "control_signal", all_cells + tot_cells))
             self.registry.add(PendingTable(
                 key=tkey, sheet=f"p-chart {key}"[:31], title=f"{label}: quarterly p-chart (by quarter the outcome window closed)",
                 raw=tr, count_columns=("n", "events"),
@@ -739,6 +764,7 @@ class _Context:
                 labels={"period": "Window closed", "centre": "Centre", "lcl": "LCL", "ucl": "UCL",
                         "signal": "Signal"},
                 percent_columns=("estimate", "ci_lower", "ci_upper", "centre", "lcl", "ucl"), ids=tid,
+                derived=[d for d in pderived if np.isfinite(float(tr.at[d["row"], d["column"]]))],
                 measure={"definition": "Per quarter in which the outcome window closed (index date + window): "
                                        "proportion with the outcome among eligible participants; p-chart "
                                        "centre = pooled proportion, limits "
@@ -831,6 +857,7 @@ class _Context:
                         ids[(i, f"n|{g}")] = f"t1|{var}|with_value|{g}"
             total_rows = [i for i, lev in enumerate(cat["level"]) if lev == TOTAL]
             shown_rows = [i for i in range(len(cat)) if i not in total_rows]
+            derived = _table_one_derived(cat, allg, gs)
             counts = tuple(f"n|{g}" for g in allg)
             self.registry.add(PendingTable(
                 key="table_one", sheet="Table 1", title="Baseline characteristics by group: n (%)",
@@ -843,6 +870,7 @@ class _Context:
                         **{f"n|{g}": f"{g} n" for g in allg}, **{f"pct|{g}": f"{g} %" for g in allg},
                         "smd": "SMD"},
                 percent_columns=tuple(f"pct|{g}" for g in allg), ids=ids, display_rows=shown_rows,
+                derived=derived,
                 measure={"definition": "Participants enrolled by the cut-off; % of those with a recorded value; "
                                        "SMD = standardized mean difference (Yang & Dalton for categorical).",
                          "as_of": self.as_of.date().isoformat()},
@@ -864,11 +892,22 @@ class _Context:
                     full = float(r[f"n|{g}"]) == n_all[g]
                     cont_ids[(int(i), f"n|{g}")] = (("N|all" if g == "Overall" else f"N|{g}") if full
                                                     else f"t1|{r['variable']}|with_value|{g}")
+            # a mean or SD of integer values at full precision gives its n back (the
+            # denominator of the fraction), and the Overall mean is the n-weighted group
+            # means: both are suppressed with their n; the SMD with the n of either group
+            cont_derived: list[dict[str, Any]] = []
+            for i, r in cont.iterrows():
+                for g in allg:
+                    for stat in ("mean", "sd"):
+                        if np.isfinite(float(r[f"{stat}|{g}"])):
+                            cont_derived.append(_derived(int(i), f"{stat}|{g}", stat, [(int(i), f"n|{g}")]))
+                if np.isfinite(float(r["smd"])):
+                    cont_derived.append(_derived(int(i), "smd", "smd_continuous", [(int(i), f"n|{g}") for g in gs]))
             self.registry.add(PendingTable(
                 key="table_one_continuous", sheet="Table 1 continuous", title="Baseline characteristics: mean (SD)",
                 raw=cont, count_columns=cont_counts,
                 margins={"total_columns": {"n|Overall": [f"n|{g}" for g in gs]}},
-                ids=cont_ids,
+                ids=cont_ids, derived=cont_derived,
                 columns=("variable", *[c for g in allg for c in (f"mean|{g}", f"sd|{g}")], "smd"),
                 labels={"variable": "Characteristic", **{f"mean|{g}": f"{g} mean" for g in allg},
                         **{f"sd|{g}": f"{g} SD" for g in allg}, "smd": "SMD"},
@@ -916,16 +955,28 @@ class _Context:
                 continue
             results.append((key, label, r, rd, adjust, cluster))
         or_parts, rd_parts, model_rows, model_ids, model_text = [], [], [], {}, []
+        or_force: list[tuple[int, str]] = []
+        offset = 0
         for key, label, r, rd, adjust, cluster in results:
             t = r.table
-            t = t[t["term"] != "Intercept"].copy()
+            t = t[t["term"] != "Intercept"].reset_index(drop=True)
             t.insert(0, "outcome", label)
+            # every odds ratio of a categorical covariate is relative to its reference level:
+            # with few people, events or non-events there, the ratios describe that small
+            # group (and n_used minus the published level counts gives its size back), so
+            # the whole covariate is suppressed
+            small_ref = self._small_reference_levels(key, r, adjust) if self.suppress and self.protect_derived else set()
+            for i in np.flatnonzero(t["variable"].astype("string").isin(list(small_ref)).fillna(False).to_numpy()):
+                or_force += [(offset + int(i), "n"), (offset + int(i), "events")]
+            offset += len(t)
             # per-level n/events are not shown, but they decide suppression: the odds ratio of a
             # covariate level with few participants, events or non-events would tell readers
             # how a small group fared (e.g. "nobody in it was re-arrested")
             or_parts.append(t[["outcome", "term", "estimate", "ci_lower", "ci_upper", "p_value", "n", "events"]])
             dt = rd.table.copy()
             dt.insert(0, "outcome", label)
+            if self.cfg.group_column in small_ref:  # the standardised risks describe the small group
+                dt[["estimate", "ci_lower", "ci_upper", "p_value", "risk_exposed", "risk_reference"]] = np.nan
             rd_parts.append(dt[["outcome", "comparison", "estimate", "ci_lower", "ci_upper", "p_value",
                                 "risk_exposed", "risk_reference"]])
             d = self.measures[key]
@@ -962,7 +1013,7 @@ class _Context:
             self.registry.add(PendingTable(
                 key="odds_ratios", sheet="Adjusted odds ratios", title="Adjusted odds ratios (logistic regression)",
                 raw=ot, count_columns=("n", "events"), margins={"complements": [("n", "events")]},
-                dependent={"estimate": dep, "ci_lower": dep, "ci_upper": dep, "p_value": dep},
+                dependent={"estimate": dep, "ci_lower": dep, "ci_upper": dep, "p_value": dep}, force=or_force,
                 columns=("outcome", "term", "estimate", "ci_lower", "ci_upper", "p_value"),
                 labels={"outcome": "Outcome", "estimate": "OR"},
                 measure={"definition": "Odds ratios from logistic regression (regression.odds_ratios).",
@@ -1014,6 +1065,31 @@ class _Context:
             return Section("adjusted", "Adjusted comparison of groups", tuple(out))
 
         return section
+
+    def _small_reference_levels(self, key: str, r: Any, adjust: list[str]) -> set[str]:
+        """Categorical model variables whose reference level has 1..min_cell-1 people, events or non-events.
+
+        Counted on the model's complete cases (the participants the odds ratios are fitted on).
+        """
+        col = "relapsed" if key == "relapse" else "recidivated"
+        d = self.measures[key]
+        d = d[d["eligible"].astype(bool) & d[col].notna()]
+        if adjust:
+            d = d[d[adjust].notna().all(axis=1)]
+        y = d[col].astype(float).to_numpy()
+        tab = r.table
+        out: set[str] = set()
+        for var, ref in zip(tab["variable"], tab["reference"], strict=False):
+            if var is None or ref is None or (isinstance(ref, float) and np.isnan(ref)) or var in out:
+                continue
+            src = "_group" if var == self.cfg.group_column else var
+            if src not in d:
+                continue
+            at_ref = (d[src].astype("string") == str(ref)).fillna(False).to_numpy()
+            n, e = int(at_ref.sum()), float(y[at_ref].sum())
+            if any(1 <= v < self.min_cell for v in (n, e, n - e)):
+                out.add(str(var))
+        return out
 
     # -- survival -----------------------------------------------------------------------
     def _survival(self) -> Callable[[dict[str, TableBlock]], Section]:
@@ -1072,6 +1148,10 @@ class _Context:
                         **{f"events_{t}": f"Events by day {t}" for t in times},
                         **{f"surv_{t}": f"S({t})" for t in times}},
                 percent_columns=tuple(f"surv_{t}" for t in times), ids=kid,
+                # S(t) is the product of the steps up to t: every earlier at-risk and event cell
+                derived=[_derived(i, f"surv_{t}", "survival",
+                                  [(i, f"{c}_{u}") for u in times if u <= t for c in ("at_risk", "events")])
+                         for i in range(len(wide)) for t in times if np.isfinite(float(wide.at[i, f"surv_{t}"]))],
                 measure={"definition": "Kaplan-Meier estimate by group (survival.survival_curve); at-risk and "
                                        "cumulative event counts at the listed days.",
                          "as_of": self.as_of.date().isoformat()},
@@ -1169,15 +1249,29 @@ class _Context:
             vv = v[cols].astype("string").fillna("")
             vs = vv.groupby(cols, sort=True, dropna=False).size().reset_index(name="n_findings")
             vs["n_findings"] = vs["n_findings"].astype(float)
+            # one Total row per severity: the section's "N errors, W warnings" are these sums,
+            # so they are published (or suppressed) as cells of the table, never in free text
+            # next to a suppressed part
+            sev_order = {"error": 0, "warning": 1, "info": 2}
+            tots = vs.groupby("severity", sort=False)["n_findings"].sum().reset_index()
+            tots["rule"], tots["table"], tots["column"] = TOTAL, "", ""
+            vs = pd.concat([vs, tots[cols + ["n_findings"]]], ignore_index=True)
+            vs = vs.sort_values(["severity", "rule"], key=lambda c: c.map(sev_order).fillna(9) if c.name == "severity"
+                                else c.eq(TOTAL), kind="stable").reset_index(drop=True)
         else:
             vs = pd.DataFrame({"rule": pd.Series(dtype="string"), "severity": pd.Series(dtype="string"),
                                "table": pd.Series(dtype="string"), "column": pd.Series(dtype="string"),
                                "n_findings": pd.Series(dtype=float)})
         self.registry.add(PendingTable(
             key="validation", sheet="Validation findings", title="Validation findings by rule (records, not people)",
-            raw=vs, count_columns=("n_findings",) if len(vs) else (), labels={"n_findings": "Records"},
-            measure={"definition": "Findings of the loader's validation rules, counted by rule, table and column. "
-                                   "Values and row numbers are not reported (they could identify people)."},
+            raw=vs, count_columns=("n_findings",) if len(vs) else (),
+            margins={"total_row": {"rule": TOTAL}, "by": ["severity"]} if len(vs) else None,
+            labels={"n_findings": "Findings (records)"},
+            measure={"definition": "Findings of the loader's validation rules, counted by rule, table and column, "
+                                   "with a Total per severity. Each finding is one record (row) of an input "
+                                   "table, not one person: one person's records can be few, so counts from 1 to "
+                                   "min_cell - 1 are suppressed like counts of people. Values and row numbers are "
+                                   "not reported (they could identify people)."},
         ))
         flow = self.prog.flow.copy()
         if len(flow):
@@ -1219,13 +1313,12 @@ class _Context:
             ))
 
         def section(blocks: dict[str, TableBlock]) -> Section:
-            s = self.prog.summary()
-            f = s.get("findings", {})
             mc = self.min_cell if self.suppress else 1
+            f = _severity_totals(blocks.get("validation"))
             out: list[Any] = [TextBlock(paragraphs=(_hide_small_numbers(
-                f"Source: {self.prog.source or 'in-memory tables'}. Validation: {f.get('error', 0)} errors, "
-                f"{f.get('warning', 0)} warnings, {f.get('info', 0)} notes (counts of records; "
-                f"* = fewer than {self.min_cell}).", mc),),
+                f"Source: {self.prog.source or 'in-memory tables'}. Validation findings (records, not people): "
+                f"{f['error']} errors, {f['warning']} warnings, {f['info']} notes "
+                f"(* = suppressed: counts of records from 1 to {self.min_cell - 1} are suppressed too).", mc),),
                 bullets=tuple(self.warnings))]
             for k in ("validation", "load_flow", "exclusions"):
                 if k in blocks and len(blocks[k].data):
@@ -1309,8 +1402,11 @@ class _Context:
                     "complementary cells are suppressed until no suppressed cell can be recovered exactly from "
                     "totals, other cells or the difference between this and last quarter (every linear "
                     "combination is checked), nor bounded by them to a range narrower than "
-                    f"{self.min_cell - 1} (checked by linear programming), and every percentage, rate, confidence limit, control limit and "
-                    "survival estimate computed from a suppressed count is suppressed. A number suppressed in "
+                    f"{self.min_cell - 1} (checked by linear programming), and every statistic computed from a suppressed "
+                    "count is suppressed: percentages, rates, confidence limits, control limits, survival estimates, "
+                    "means and SDs, standardized mean differences (an SMD uses every level count of the compared "
+                    "groups), and every odds ratio of a covariate whose reference level has fewer than "
+                    f"{self.min_cell} participants, events or non-events. A number suppressed in "
                     "one table is suppressed in every table that shows it. Zeros are shown. Kaplan-Meier curves "
                     f"stop where fewer than {self.min_cell} remain at risk. No identifiers or dates of birth are "
                     "reported; the finished output is scanned for them before it is released.") if self.suppress \
@@ -1367,6 +1463,65 @@ class _Context:
             "versions": package_versions(),
             "warnings": list(self.warnings),
         }
+
+
+def _severity_totals(block: TableBlock | None) -> dict[str, str]:
+    """Published Total of each severity of the validation table ('*' when suppressed)."""
+    out = {"error": "0", "warning": "0", "info": "0"}
+    if block is None or not len(block.data) or "n_findings" not in block.data:
+        return out
+    d = block.data
+    for i in np.flatnonzero((d["rule"].astype("string") == TOTAL).fillna(False).to_numpy()):
+        sev = str(d.at[int(i), "severity"])
+        if sev in out:
+            hidden = bool(block.mask.at[int(i), "n_findings"])
+            out[sev] = "*" if hidden else f"{int(d.at[int(i), 'n_findings']):,}"
+    return out
+
+
+def _derived(row: int, column: str, statistic: str, inputs: list[tuple[int, str]],
+             params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One published statistic and the count cells it is computed from (privacy.derived).
+
+    ``digits`` is the precision of the most precise published copy: ``None`` = full
+    precision (results.json and tables.xlsx hold the unrounded value).
+    """
+    out: dict[str, Any] = {"row": int(row), "column": str(column), "statistic": statistic,
+                           "inputs": [[int(r), str(c)] for r, c in inputs], "digits": None}
+    if params:
+        out["params"] = dict(params)
+    return out
+
+
+def _table_one_derived(cat: pd.DataFrame, allg: list[str], gs: list[str]) -> list[dict[str, Any]]:
+    """Statistics of the categorical Table 1 and their count cells.
+
+    ``pct|g`` of a level = n / (Total - missing) of its variable (a ``ratio``); the SMD of
+    a variable is a function of every level count of the compared groups
+    (``smd_categorical``, Yang & Dalton, inputs group-major: groups x levels).
+    """
+    out: list[dict[str, Any]] = []
+    for _var, block in cat.groupby("variable", sort=False):
+        idx = [int(i) for i in block.index]
+        levels = [i for i in idx if cat.at[i, "level"] not in (TOTAL, "(missing)")]
+        tot = [i for i in idx if cat.at[i, "level"] == TOTAL]
+        miss = [i for i in idx if cat.at[i, "level"] == "(missing)"]
+        if not tot:
+            continue
+        for i in levels:
+            for g in allg:
+                if np.isfinite(float(cat.at[i, f"pct|{g}"])):
+                    ins = [(i, f"n|{g}"), (tot[0], f"n|{g}")] + [(m, f"n|{g}") for m in miss]
+                    out.append(_derived(i, f"pct|{g}", "ratio", ins,
+                                        {"denominator_weights": [1.0] + [-1.0] * len(miss)}))
+        smd_levels = [i for i in levels if cat.at[i, "level"] != "(with a value)"]
+        if len(gs) >= 2 and smd_levels:
+            ins = [(i, f"n|{g}") for g in gs for i in smd_levels]
+            for i in idx:
+                if np.isfinite(float(cat.at[i, "smd"])):
+                    out.append(_derived(i, "smd", "smd_categorical", ins,
+                                        {"groups": len(gs), "levels": len(smd_levels)}))
+    return out
 
 
 def _param_text(v: Any) -> str:

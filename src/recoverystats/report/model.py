@@ -151,14 +151,22 @@ class PendingTable:
     display_rows: Sequence[int] | None = None
     exempt_rows: Sequence[int] = ()
     coalesce: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: statistics computed from count cells of other rows too (privacy.derived entries:
+    #: row, column, statistic, inputs [[row, column], ...], digits, params); suppressed with
+    #: any of their inputs and written to results.json for the scan's attacker
+    derived: Sequence[Mapping[str, Any]] = ()
+    #: (row position, column) count cells suppressed whatever their value (reason "linked")
+    force: Sequence[tuple[int, str]] = ()
 
 
 class TableRegistry:
     """Collects raw tables and suppresses them jointly (linked cells stay consistent)."""
 
-    def __init__(self, *, min_cell: int, enabled: bool) -> None:
+    def __init__(self, *, min_cell: int, enabled: bool, protect_derived: bool = True) -> None:
         self.min_cell = int(min_cell)
         self.enabled = bool(enabled)
+        #: suppress derived statistics with their inputs (False only to test the scan)
+        self.protect_derived = bool(protect_derived)
         self.pending: dict[str, PendingTable] = {}
         self.blocks: dict[str, TableBlock] = {}
 
@@ -183,12 +191,14 @@ class TableRegistry:
                     results[key] = None
                     continue
                 force = [cell for cell, cid in t.ids.items() if not forced.isdisjoint(_as_ids(cid))]
+                force += [(int(i), str(c)) for i, c in t.force if (int(i), str(c)) not in force]
                 if key in results and used_force.get(key) == frozenset(force):
                     res = results[key]  # nothing new forced on this table: same answer
                 else:
                     res = suppress(t.raw, count_columns=list(t.count_columns), min_cell=self.min_cell,
                                    margins=t.margins, dependent_columns=dict(t.dependent), force=force,
-                                   exempt_rows=list(t.exempt_rows))
+                                   exempt_rows=list(t.exempt_rows),
+                                   derived_cells=_derived_cells(t.derived) if self.protect_derived else None)
                     used_force[key] = frozenset(force)
                 results[key] = res
                 for (i, c), cid in t.ids.items():
@@ -217,6 +227,9 @@ class TableRegistry:
                     "dependent_columns": {k: list(v) if not isinstance(v, str) else [v] for k, v in t.dependent.items()},
                     "suppressed_cells": int(mask.to_numpy().sum()),
                 }
+                if t.derived:
+                    privacy["derived"] = [dict(d) for d in t.derived]
+                    privacy["derived_protected"] = self.protect_derived and self.enabled
             self.blocks[key] = TableBlock(
                 key=key, title=t.title, data=data, mask=mask, columns=t.columns, labels=dict(t.labels),
                 percent_columns=t.percent_columns, notes=t.notes, privacy=privacy, measure=dict(t.measure),
@@ -224,6 +237,10 @@ class TableRegistry:
                 coalesce=dict(t.coalesce),
             )
         return self.blocks
+
+
+def _derived_cells(derived: Sequence[Mapping[str, Any]]) -> dict[tuple[int, str], list[tuple[int, str]]]:
+    return {(int(d["row"]), str(d["column"])): [(int(r), str(c)) for r, c in d["inputs"]] for d in derived}
 
 
 def _as_ids(cid: str | tuple[str, ...]) -> tuple[str, ...]:
