@@ -628,7 +628,8 @@ def _extra_series(
             return _to_series(f, "float")
         return _string_series(text)
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return _to_series(_coerce_date(arr, opts).values, "date")
+        values = _check_date_range(_coerce_date(arr, opts).values, arr, ctx, column, errors)
+        return _to_series(values, "date")
     if pa.types.is_boolean(t):
         return _to_series(arr, "bool")
     a = arr.to_pandas() if hasattr(arr, "to_pandas") else pd.Series(arr)
@@ -651,9 +652,11 @@ def _coerce_column(
         # fast paths on the untrimmed column: strict ISO dates, or every value already a code
         if col.kind == "date" and not opts.date_format:
             try:
-                return pc.cast(arr, pa.date32())
+                fast = pc.cast(arr, pa.date32())
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 pass
+            else:
+                return _check_date_range(fast, arr, ctx, name, errors)
         elif col.kind == "code" and na_applied:
             allowed = pa.array(sorted(col.codes or ()), arr.type)
             if (pc.sum(pc.is_in(arr, value_set=allowed, skip_nulls=True)).as_py() or 0) == len(
@@ -696,7 +699,100 @@ def _coerce_column(
             vals = _chunked_take(original, pos).to_pylist()
             ctx.rows(rule, pos, name, vals, detail, action="")
             errors |= mask
+    if kind == "date":
+        return _check_date_range(res.values, original, ctx, name, errors)
     return res.values
+
+
+#: Placeholder dates that source systems write for "unknown" or "open-ended": SQL
+#: Server's ``datetime`` minimum (1753-01-01), the 1900 epoch of Excel and SQL Server
+#: (1900-01-01) and the OLE/Excel zero date (1899-12-30, 1899-12-31), the .NET/ISO
+#: minimum (0001-01-01) and the "end of time" dates (9999-12-31, 9999-01-01,
+#: 2999-12-31, 3000-01-01). Read as missing with a ``date_sentinel`` warning.
+SENTINEL_DATES: tuple[str, ...] = (
+    "0001-01-01",
+    "1753-01-01",
+    "1899-12-30",
+    "1899-12-31",
+    "1900-01-01",
+    "2999-12-31",
+    "3000-01-01",
+    "9999-01-01",
+    "9999-12-31",
+)
+#: The plausible window for any date in the data model (inclusive); dates outside it
+#: are ``date_out_of_range`` errors. Every date inside it is representable as
+#: ``datetime64[ns]`` (1677-09-21 .. 2262-04-11), so no date ever wraps around.
+DATE_MIN, DATE_MAX = "1900-01-01", "2099-12-31"
+_EPOCH = _dt.date(1970, 1, 1)
+_SENTINEL_DAYS = np.array(
+    [(_dt.date.fromisoformat(d) - _EPOCH).days for d in SENTINEL_DATES], dtype=np.int64
+)
+_MIN_DAY = (_dt.date.fromisoformat(DATE_MIN) - _EPOCH).days
+_MAX_DAY = (_dt.date.fromisoformat(DATE_MAX) - _EPOCH).days
+
+
+def _date_days(values: Any) -> np.ndarray:
+    """Days since 1970-01-01 of an Arrow date32 column as int64 (nulls -> 0, never flagged)."""
+    a = _arr(values)
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return _np_int(pc.cast(a, pa.int32())).astype(np.int64, copy=False)
+
+
+def _check_date_range(
+    values: Any, original: Any, ctx: _Ctx, column: str, errors: np.ndarray
+) -> Any:
+    """Placeholder and out-of-range dates: findings with the source text, values set to missing.
+
+    Runs on the date32 values (day precision), before anything is converted to
+    ``datetime64[ns]``; the check is two integer comparisons over the column, and the
+    source text is looked up only for the offending rows.
+    """
+    days = _date_days(values)
+    if days.size == 0:
+        return values
+    valid = _np_bool(pc.is_valid(values)) if values.null_count else None
+    sentinel = np.isin(days, _SENTINEL_DAYS)
+    out = (days < _MIN_DAY) | (days > _MAX_DAY)
+    if valid is not None:
+        sentinel &= valid
+        out &= valid
+    out &= ~sentinel
+    if not (sentinel.any() or out.any()):
+        return values
+
+    def source_text(pos: np.ndarray) -> list[Any]:
+        vals = _chunked_take(original, pos).to_pylist()
+        return [v.isoformat() if isinstance(v, (_dt.date, _dt.datetime)) else v for v in vals]
+
+    if sentinel.any():
+        pos = np.flatnonzero(sentinel)
+        ctx.rows(
+            "date_sentinel",
+            pos,
+            column,
+            source_text(pos),
+            lambda v, _p: (
+                f"{_shown(v)} is a placeholder date that source systems write for "
+                "'unknown' or 'open-ended'; read as missing"
+            ),
+            action="set_missing",
+        )
+    if out.any():
+        pos = np.flatnonzero(out)
+        ctx.rows(
+            "date_out_of_range",
+            pos,
+            column,
+            source_text(pos),
+            lambda v, _p: (
+                f"{_shown(v)} is outside the plausible dates {DATE_MIN} to {DATE_MAX}"
+            ),
+            action="",
+        )
+        errors |= out
+    return pc.if_else(pa.array(sentinel | out), pa.scalar(None, pa.date32()), _arr(values))
 
 
 def _build_table(raw: RawTable) -> _Built:
@@ -899,7 +995,7 @@ def _cell_flagged(ctx: _Ctx, column: str, n: int) -> np.ndarray:
     """Rows that already have a cell finding for ``column`` (so 'missing' is not reported twice)."""
     m = np.zeros(n, dtype=bool)
     for f in ctx.findings:
-        if f.get("column") == column and f.get("_pos", -1) >= 0:
+        if f.get("column") == column and f.get("_pos", -1) >= 0 and f["severity"] == "error":
             m[f["_pos"]] = True
     return m
 
@@ -1456,7 +1552,12 @@ def _cross_rules(
             for point, (lo, hi) in ASSESSMENT_WINDOWS.items():
                 ref = dis if point == "discharge" else enr
                 refname = "discharge_date" if point == "discharge" else "enrollment_date"
-                days = (d - ref).astype("timedelta64[D]").astype("float64")
+                # NaT - anything is NaT, whose int64 is -2**63: make it NaN so a missing
+                # date never compares (nor prints as -9223372036854775808 days)
+                gap = d - ref
+                days = np.where(
+                    np.isnat(gap), np.nan, gap.astype("timedelta64[D]").astype("float64")
+                )
                 with np.errstate(invalid="ignore"):
                     far = (tp == point) & ((days < lo) | (days > hi))
                 ctx.date_rows(

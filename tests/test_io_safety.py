@@ -1,0 +1,142 @@
+"""Issue 11 (loader): no input is silently altered, no file outside the source is read,
+and hostile inputs (zip bombs, huge cells, millions of bad rows) fail fast and clearly.
+
+Every finding asserted here names its file, line and column; the value is the source
+text as written (never a value the loader derived from it).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import recoverystats as rs
+from recoverystats.errors import DataValidationError
+
+PARTICIPANTS = """\
+participant_id,enrollment_date,group,site,birth_date,discharge_date
+001,2025-01-10,peer_mentoring,north,1990-05-01,
+002,2025-02-01,comparison,south,1985-03-02,2025-06-30
+003,2025-03-15,peer_mentoring,north,1979-11-30,
+"""
+
+
+def write(folder: Path, files: dict[str, str | bytes]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return folder
+
+
+def findings_of(tmp_path: Path, files: dict[str, str | bytes], **kw) -> pd.DataFrame:
+    """The findings of a load, whether it raised or not."""
+    try:
+        prog = rs.read_program(write(tmp_path / "src", files), **kw)
+    except DataValidationError as exc:
+        return exc.validation
+    return prog.validation
+
+
+def rows(findings: pd.DataFrame, rule: str) -> pd.DataFrame:
+    out = findings[findings["rule"] == rule]
+    assert len(out), f"no {rule} finding in:\n{findings[['rule', 'line', 'column', 'value']]}"
+    return out
+
+
+# ---------------------------------------------------------------------------
+# 3.1 dates outside the representable range and placeholder dates
+# ---------------------------------------------------------------------------
+def test_far_future_event_date_is_an_error_with_the_source_text(tmp_path):
+    events = (
+        "participant_id,event_date,event_type\n"
+        "001,2025-02-01,relapse\n002,2300-05-01,death\n003,2025-04-01,arrest\n"
+    )
+    f = findings_of(tmp_path, {"participants.csv": PARTICIPANTS, "events.csv": events})
+    r = rows(f, "date_out_of_range").iloc[0]
+    assert (r["file"], r["line"], r["column"], r["value"]) == (
+        "events.csv", 3, "event_date", "2300-05-01"
+    )
+    assert r["severity"] == "error"
+    assert "2300-05-01" in r["message"] and "1715" not in r["message"]
+    # on_error="drop" drops the row and counts it; nothing wraps into another century
+    prog = rs.read_program(tmp_path / "src", on_error="drop")
+    assert len(prog.events) == 2
+    assert prog.events["event_date"].min() >= pd.Timestamp("2025-01-01")
+    flow = prog.flow.set_index("table")
+    assert flow.loc["events", "rows_dropped"] == 1
+
+
+def test_placeholder_dates_are_read_as_missing_with_a_warning(tmp_path):
+    p = PARTICIPANTS.replace("1985-03-02,2025-06-30", "1900-01-01,9999-12-31").replace(
+        "1979-11-30,", "1979-11-30,1753-01-01"
+    )
+    prog = rs.read_program(write(tmp_path / "src", {"participants.csv": p}))
+    f = rows(prog.validation, "date_sentinel")
+    got = sorted(zip(f["line"], f["column"], f["value"], f["severity"], f["action"]))
+    assert got == [
+        (3, "birth_date", "1900-01-01", "warning", "set_missing"),
+        (3, "discharge_date", "9999-12-31", "warning", "set_missing"),
+        (4, "discharge_date", "1753-01-01", "warning", "set_missing"),
+    ]
+    d = prog.participants.set_index("participant_id")
+    assert pd.isna(d.loc["002", "discharge_date"]) and pd.isna(d.loc["002", "birth_date"])
+    assert pd.isna(d.loc["003", "discharge_date"])
+    # no wrapped date anywhere
+    assert d["discharge_date"].dropna().between("2025-01-01", "2025-12-31").all()
+
+
+def test_placeholder_in_a_required_date_is_still_an_error(tmp_path):
+    p = PARTICIPANTS.replace("2025-02-01,comparison", "9999-12-31,comparison")
+    f = findings_of(tmp_path, {"participants.csv": p})
+    assert rows(f, "date_sentinel").iloc[0]["value"] == "9999-12-31"
+    miss = rows(f, "missing_value").iloc[0]
+    assert (miss["line"], miss["column"], miss["severity"]) == (3, "enrollment_date", "error")
+
+
+def test_typed_dates_from_parquet_are_range_checked(tmp_path):
+    import datetime as dt
+
+    df = pd.DataFrame(
+        {
+            "participant_id": ["001", "002"],
+            "enrollment_date": [dt.date(2025, 1, 10), dt.date(2025, 2, 1)],
+            "group": ["peer_mentoring", "comparison"],
+            "discharge_date": [dt.date(9999, 12, 31), dt.date(2262, 5, 1)],
+        }
+    )
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    df.to_parquet(folder / "participants.parquet")
+    with pytest.raises(DataValidationError) as info:
+        rs.read_program(folder)
+    f = info.value.validation
+    assert rows(f, "date_sentinel")["value"].tolist() == ["9999-12-31"]
+    r = rows(f, "date_out_of_range").iloc[0]
+    assert (r["line"], r["column"], r["value"]) == (2, "discharge_date", "2262-05-01")
+
+
+def test_missing_discharge_date_never_prints_nat_as_days(tmp_path):
+    a = (
+        "participant_id,assessment_date,timepoint\n001,2025-01-12,intake\n"
+        "001,2025-08-01,discharge\n002,2025-02-03,discharge\n"
+    )
+    prog = rs.read_program(
+        write(tmp_path / "src", {"participants.csv": PARTICIPANTS, "assessments.csv": a})
+    )
+    msgs = " ".join(prog.validation["message"].tolist())
+    assert "9223372036854775808" not in msgs
+    # participant 001 has no discharge_date: no window finding for its discharge assessment;
+    # 002's discharge assessment (2025-02-03, discharged 2025-06-30) is far from it and is one
+    f = prog.validation[prog.validation["rule"] == "assessment_window"]
+    assert f["line"].tolist() == [4]
