@@ -7,9 +7,7 @@ text as written (never a value the loader derived from it).
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +81,7 @@ def test_placeholder_dates_are_read_as_missing_with_a_warning(tmp_path):
     )
     prog = rs.read_program(write(tmp_path / "src", {"participants.csv": p}))
     f = rows(prog.validation, "date_sentinel")
-    got = sorted(zip(f["line"], f["column"], f["value"], f["severity"], f["action"]))
+    got = sorted(zip(*(f[c] for c in ("line", "column", "value", "severity", "action")), strict=True))
     assert got == [
         (3, "birth_date", "1900-01-01", "warning", "set_missing"),
         (3, "discharge_date", "9999-12-31", "warning", "set_missing"),
@@ -140,3 +138,65 @@ def test_missing_discharge_date_never_prints_nat_as_days(tmp_path):
     # 002's discharge assessment (2025-02-03, discharged 2025-06-30) is far from it and is one
     f = prog.validation[prog.validation["rule"] == "assessment_window"]
     assert f["line"].tolist() == [4]
+
+
+# ---------------------------------------------------------------------------
+# 4.1 validate on many bad rows: capped printing, every finding kept
+# ---------------------------------------------------------------------------
+def many_bad_events(folder: Path, n: int, bad: int) -> Path:
+    rng = np.random.default_rng(3)
+    ids = rng.choice(["001", "002", "003"], n)
+    types = np.array(["relapse"] * n, dtype=object)
+    types[:bad] = "relapsed"  # not a code
+    rng.shuffle(types)
+    ev = pd.DataFrame({"participant_id": ids, "event_date": "2025-04-01", "event_type": types})
+    write(folder, {"participants.csv": PARTICIPANTS})
+    ev.to_csv(folder / "events.csv", index=False)
+    return folder
+
+
+def test_validate_prints_a_capped_list_and_json_keeps_every_finding(tmp_path, capsys):
+    from recoverystats.cli import EXIT_DATA, MAX_PER_RULE, main
+
+    folder = many_bad_events(tmp_path / "src", 5000, 3000)
+    assert main(["validate", str(folder)]) == EXIT_DATA
+    out = capsys.readouterr().out
+    printed = [ln for ln in out.splitlines() if ln.startswith("  ERROR")]
+    assert len(printed) == MAX_PER_RULE
+    assert "code_unknown 3,000 (error)" in out
+    assert "2,980 more findings not printed" in out
+    # each printed finding names file, line and column
+    assert all("events.csv line " in ln and "column event_type" in ln for ln in printed)
+    assert main(["validate", str(folder), "--format", "json"]) == EXIT_DATA
+    doc = json.loads(capsys.readouterr().out)
+    assert sum(f["rule"] == "code_unknown" for f in doc["findings"]) == 3000
+    assert main(["validate", str(folder), "--max-per-rule", "0"]) == EXIT_DATA
+    out = capsys.readouterr().out
+    assert sum(ln.startswith("  ERROR") for ln in out.splitlines()) == 3000
+
+
+def test_printed_findings_stay_under_one_megabyte(tmp_path, capsys):
+    from recoverystats.cli import EXIT_DATA, main
+
+    long = "x" * 20_000
+    ev = "participant_id,event_date,event_type\n" + "".join(
+        f"001,2025-04-01,{long}{i}\n" for i in range(200)
+    )
+    folder = write(tmp_path / "src", {"participants.csv": PARTICIPANTS, "events.csv": ev})
+    assert main(["validate", str(folder), "--max-per-rule", "100"]) == EXIT_DATA
+    out = capsys.readouterr().out
+    assert len(out.encode()) < 1_000_000
+    assert out.count("more characters)") == 100
+
+
+def test_error_problems_are_every_finding_without_a_copy_per_row(tmp_path):
+    folder = many_bad_events(tmp_path / "src", 2000, 1500)
+    with pytest.raises(DataValidationError) as info:
+        rs.read_program(folder)
+    exc = info.value
+    assert len(exc.problems) == 1500
+    first, last = exc.problems[0], exc.problems[-1]
+    assert first.rule == last.rule == "code_unknown" and first.file == "events.csv"
+    assert first.column == "event_type" and first.line < last.line
+    assert sum(1 for _ in exc.problems) == 1500
+    assert "... and 1450 more problems" in str(exc)

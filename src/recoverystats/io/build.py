@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -94,24 +94,40 @@ class _Ctx:
         detail: Callable[[Any, int], str],
         action: str,
     ) -> None:
-        """One finding per offending row (Python runs only over the offenders)."""
+        """One finding per offending row (Python runs only over the offenders).
+
+        The findings are kept as one block (arrays of lines, values and messages), not
+        a dict per row: a file with a million bad rows costs a million short strings,
+        not a million dicts.
+        """
+        if len(positions) == 0:
+            return
         r = RULES[rule]
         fix = r.fix.replace("<t>", self.table).replace("<column>", column or "<column>")
-        for pos, value in zip(positions.tolist(), values, strict=False):
-            self.findings.append(
-                {
-                    "rule": rule,
-                    "severity": r.severity,
-                    "table": self.table,
-                    "file": self.file,
-                    "line": int(self.lines[pos]),
-                    "column": column,
-                    "value": None if value is None else str(value),
-                    "message": f"{self.where(pos, column)}: {detail(value, pos)}; fix: {fix} [{rule}]",
-                    "action": action,
-                    "_pos": pos,
-                }
-            )
+        pos_list = positions.tolist()
+        lines = np.asarray(self.lines[positions], dtype=np.int64)
+        head = f"{self.file} {self.line_label} "
+        col = f", column {column}" if column else ""
+        tail = f"; fix: {fix} [{rule}]"
+        messages = [
+            f"{head}{line}{col}: {detail(value, pos)}{tail}"
+            for pos, value, line in zip(pos_list, values, lines.tolist(), strict=False)
+        ]
+        self.findings.append(
+            {
+                "_block": True,
+                "rule": rule,
+                "severity": r.severity,
+                "table": self.table,
+                "file": self.file,
+                "line": lines,
+                "column": column,
+                "value": [None if v is None else str(v) for v in values],
+                "message": messages,
+                "action": action,
+                "_pos": np.asarray(positions, dtype=np.int64),
+            }
+        )
 
     def table_level(
         self,
@@ -995,7 +1011,11 @@ def _cell_flagged(ctx: _Ctx, column: str, n: int) -> np.ndarray:
     """Rows that already have a cell finding for ``column`` (so 'missing' is not reported twice)."""
     m = np.zeros(n, dtype=bool)
     for f in ctx.findings:
-        if f.get("column") == column and f.get("_pos", -1) >= 0 and f["severity"] == "error":
+        if f.get("column") != column or f["severity"] != "error":
+            continue
+        if f.get("_block"):
+            m[f["_pos"]] = True
+        elif f.get("_pos", -1) >= 0:
             m[f["_pos"]] = True
     return m
 
@@ -1649,13 +1669,11 @@ def validate_tables(
     has_errors = fatal or any(b.error_rows.any() or b.bad_rows for b in built.values())
     validation = _validation_frame(findings, drop_mode and not fatal)
     if fatal or (has_errors and not drop_mode):
-        problems = [
-            _as_finding(r)
-            for r in validation.itertuples(index=False)
-            if r.severity in ("error", "warning")
-        ]
-        problems.sort(key=lambda f: f.severity != "error")
-        n_err = sum(p.severity == "error" for p in problems)
+        sev = validation["severity"]
+        problems = _FindingList(
+            pd.concat([validation[sev == "error"], validation[sev == "warning"]])
+        )
+        n_err = int((sev == "error").sum())
         where = source or "the program data"
         hint = "" if fatal else ' (or pass on_error="drop" to drop the offending rows)'
         exc = DataValidationError(
@@ -1693,12 +1711,19 @@ def validate_tables(
 
 
 def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.DataFrame:
+    """All findings as one frame, ordered by table, line and severity.
+
+    Per-row findings arrive as blocks (``_Ctx.rows``); they are concatenated column by
+    column, so the cost is a few arrays per block, not a dict per finding.
+    """
     cols = list(VALIDATION_COLUMNS) + list(VALIDATION_EXTRA)
     if not findings:
         return pd.DataFrame(
             {c: pd.Series(dtype="Int64" if c == "line" else "string") for c in cols}
         )
-    rows = []
+    order = {"error": 0, "warning": 1, "info": 2}
+    tab = {t: i for i, t in enumerate(TABLE_NAMES)}
+    parts: dict[str, list[Any]] = {c: [] for c in (*cols, "_s", "_t")}
     for f in findings:
         action = f.get("action") or ""
         if not action:
@@ -1708,33 +1733,72 @@ def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.Dat
                 action = "rejected"
             else:
                 action = "kept" if f.get("_pos") is not None else ""
-        rows.append(
-            [
-                f["rule"],
-                f["severity"],
-                f["table"],
-                f["file"],
-                f["line"],
-                f["column"],
-                f["value"],
-                f["message"],
-                action,
-            ]
-        )
-    df = pd.DataFrame(rows, columns=cols)
-    order = {"error": 0, "warning": 1, "info": 2}
-    tab = {t: i for i, t in enumerate(TABLE_NAMES)}
-    df["_s"] = df["severity"].map(order)
-    df["_t"] = df["table"].map(tab).fillna(-1)
+        k = len(f["message"]) if f.get("_block") else 1
+        for c in cols:
+            v = f[c] if c != "action" else action
+            if f.get("_block") and c in ("line", "value", "message"):
+                parts[c].append(np.asarray(v, dtype=np.int64 if c == "line" else object))
+            else:
+                parts[c].append(np.full(k, v, dtype=object))
+        parts["_s"].append(np.full(k, order[f["severity"]], dtype=np.int8))
+        parts["_t"].append(np.full(k, tab.get(f["table"], -1), dtype=np.int8))
+    data: dict[str, Any] = {}
+    for c, chunks in parts.items():
+        if c == "line":
+            lines = np.concatenate([np.asarray(x, dtype=object) for x in chunks])
+            na = pd.isna(lines)
+            vals = np.where(na, 0, lines).astype(np.int64)
+            data[c] = pd.arrays.IntegerArray(vals, na.astype(bool))
+        else:
+            data[c] = np.concatenate(chunks)
+    df = pd.DataFrame(data)
     df = df.sort_values(["_t", "line", "_s"], kind="stable", na_position="first").drop(
         columns=["_s", "_t"]
     )
     df = df.reset_index(drop=True)
-    df["line"] = df["line"].astype("Int64")
     for c in cols:
         if c != "line":
             df[c] = df[c].astype("string")
     return df
+
+
+class _FindingList(Sequence[Finding]):
+    """The findings of a validation frame as :class:`Finding` objects, made on access.
+
+    What ``DataValidationError.problems`` holds: a million-row error list stays one
+    frame, and only the findings that are looked at become objects.
+    """
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+
+    def __len__(self) -> int:
+        return len(self._frame)
+
+    @overload
+    def __getitem__(self, i: int) -> Finding: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Finding]: ...
+    def __getitem__(self, i: int | slice) -> Finding | list[Finding]:
+        if isinstance(i, slice):
+            return [_as_finding(r) for r in self._frame.iloc[i].itertuples(index=False)]
+        n = len(self._frame)
+        if not -n <= i < n:
+            raise IndexError(i)
+        return _as_finding(next(self._frame.iloc[[i]].itertuples(index=False)))
+
+    def __iter__(self) -> Iterator[Finding]:
+        step = 4096
+        for s0 in range(0, len(self._frame), step):
+            yield from self[s0 : s0 + step]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} findings>"
 
 
 def _as_finding(r: Any) -> Finding:
