@@ -109,10 +109,14 @@ class _Ctx:
         head = f"{self.file} {self.line_label} "
         col = f", column {column}" if column else ""
         tail = f"; fix: {fix} [{rule}]"
-        messages = [
-            f"{head}{line}{col}: {detail(value, pos)}{tail}"
-            for pos, value, line in zip(pos_list, values, lines.tolist(), strict=False)
-        ]
+        # held as Arrow text at once: the Python strings of one block live only here
+        messages = pa.array(
+            [
+                f"{head}{line}{col}: {detail(value, pos)}{tail}"
+                for pos, value, line in zip(pos_list, values, lines.tolist(), strict=False)
+            ],
+            type=_TEXT,
+        )
         self.findings.append(
             {
                 "_block": True,
@@ -122,7 +126,7 @@ class _Ctx:
                 "file": self.file,
                 "line": lines,
                 "column": column,
-                "value": [None if v is None else str(v) for v in values],
+                "value": pa.array([None if v is None else str(v) for v in values], type=_TEXT),
                 "message": messages,
                 "action": action,
                 "_pos": np.asarray(positions, dtype=np.int64),
@@ -1668,10 +1672,17 @@ def validate_tables(
     )
     has_errors = fatal or any(b.error_rows.any() or b.bad_rows for b in built.values())
     validation = _validation_frame(findings, drop_mode and not fatal)
+    del findings
+    for b in built.values():
+        b.ctx.findings.clear()  # the blocks now live in ``validation`` only
     if fatal or (has_errors and not drop_mode):
         sev = validation["severity"]
+        sev_np = sev.to_numpy(dtype=object)
         problems = _FindingList(
-            pd.concat([validation[sev == "error"], validation[sev == "warning"]])
+            validation,
+            np.concatenate(
+                [np.flatnonzero(sev_np == "error"), np.flatnonzero(sev_np == "warning")]
+            ),
         )
         n_err = int((sev == "error").sum())
         where = source or "the program data"
@@ -1713,8 +1724,11 @@ def validate_tables(
 def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.DataFrame:
     """All findings as one frame, ordered by table, line and severity.
 
-    Per-row findings arrive as blocks (``_Ctx.rows``); they are concatenated column by
-    column, so the cost is a few arrays per block, not a dict per finding.
+    Per-row findings arrive as blocks (``_Ctx.rows``). The frame is assembled in Arrow:
+    the columns that are constant within a block (rule, severity, table, file, column,
+    action) as dictionary codes, lines as one integer array, values and messages as one
+    text array each; the text columns reach pandas as ``string[pyarrow]`` without a
+    Python object per cell.
     """
     cols = list(VALIDATION_COLUMNS) + list(VALIDATION_EXTRA)
     if not findings:
@@ -1723,7 +1737,22 @@ def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.Dat
         )
     order = {"error": 0, "warning": 1, "info": 2}
     tab = {t: i for i, t in enumerate(TABLE_NAMES)}
-    parts: dict[str, list[Any]] = {c: [] for c in (*cols, "_s", "_t")}
+    const_cols = ("rule", "severity", "table", "file", "column", "action")
+    consts: dict[str, list[Any]] = {c: [] for c in const_cols}
+    sizes: list[int] = []
+    lines: list[np.ndarray] = []
+    values: list[pa.Array] = []
+    messages: list[pa.Array] = []
+    single_values: list[Any] = []
+    single_messages: list[Any] = []
+
+    def flush() -> None:
+        if single_messages:
+            values.append(pa.array(single_values, type=_TEXT))
+            messages.append(pa.array(single_messages, type=_TEXT))
+            single_values.clear()
+            single_messages.clear()
+
     for f in findings:
         action = f.get("action") or ""
         if not action:
@@ -1733,33 +1762,59 @@ def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.Dat
                 action = "rejected"
             else:
                 action = "kept" if f.get("_pos") is not None else ""
-        k = len(f["message"]) if f.get("_block") else 1
-        for c in cols:
-            v = f[c] if c != "action" else action
-            if f.get("_block") and c in ("line", "value", "message"):
-                parts[c].append(np.asarray(v, dtype=np.int64 if c == "line" else object))
-            else:
-                parts[c].append(np.full(k, v, dtype=object))
-        parts["_s"].append(np.full(k, order[f["severity"]], dtype=np.int8))
-        parts["_t"].append(np.full(k, tab.get(f["table"], -1), dtype=np.int8))
-    data: dict[str, Any] = {}
-    for c, chunks in parts.items():
-        if c == "line":
-            lines = np.concatenate([np.asarray(x, dtype=object) for x in chunks])
-            na = pd.isna(lines)
-            vals = np.where(na, 0, lines).astype(np.int64)
-            data[c] = pd.arrays.IntegerArray(vals, na.astype(bool))
+        for c in const_cols:
+            v = action if c == "action" else f[c]
+            consts[c].append(None if v is None else str(v))
+        if f.get("_block"):
+            flush()
+            sizes.append(len(f["message"]))
+            lines.append(np.asarray(f["line"], dtype=np.int64))
+            # moved, not shared: once sorted into the frame the block's text is freed
+            values.append(f.pop("value"))
+            messages.append(f.pop("message"))
+            f["value"] = f["message"] = None
         else:
-            data[c] = np.concatenate(chunks)
-    df = pd.DataFrame(data)
-    df = df.sort_values(["_t", "line", "_s"], kind="stable", na_position="first").drop(
-        columns=["_s", "_t"]
-    )
-    df = df.reset_index(drop=True)
+            sizes.append(1)
+            line = f["line"]
+            lines.append(np.array([-1 if line is None or pd.isna(line) else int(line)], np.int64))
+            single_values.append(None if f["value"] is None else str(f["value"]))
+            single_messages.append(f["message"])
+    flush()
+    k = np.asarray(sizes, dtype=np.int64)
+    line = np.concatenate(lines)
+
+    sev_code = np.repeat(np.array([order[v] for v in consts["severity"]], np.int8), k)
+    tab_code = np.repeat(np.array([tab.get(v, -1) for v in consts["table"]], np.int8), k)
+    # table, then line (whole-table findings, line -1, first), then severity; stable
+    idx = np.lexsort((sev_code, line, tab_code))
+    in_order = bool((idx[1:] > idx[:-1]).all())
+
+    def repeated(per_block: list[Any]) -> pa.Array:
+        index: dict[Any, int] = {}
+        codes = np.array([index.setdefault(v, len(index)) for v in per_block], dtype=np.int32)
+        rows = np.repeat(codes, k)
+        dictionary = pa.array(list(index), type=_TEXT)
+        return pa.DictionaryArray.from_arrays(
+            pa.array(rows if in_order else rows[idx]), dictionary
+        ).cast(_TEXT)
+
+    def text(parts: list[pa.Array]) -> pa.ChunkedArray:
+        arr = pa.chunked_array(parts, type=_TEXT)
+        parts.clear()
+        return arr if in_order else arr.take(pa.array(idx))
+
+    data: dict[str, Any] = {}
     for c in cols:
-        if c != "line":
-            df[c] = df[c].astype("string")
-    return df
+        if c == "line":
+            ln = line if in_order else line[idx]
+            data[c] = pd.arrays.IntegerArray(np.where(ln < 0, 0, ln), ln < 0)
+        else:
+            if c in consts:
+                arr = pa.chunked_array([repeated(consts[c])])
+            else:
+                arr = text(values if c == "value" else messages)
+            data[c] = pd.arrays.ArrowStringArray(arr)
+    return pd.DataFrame(data)
 
 
 class _FindingList(Sequence[Finding]):
@@ -1769,11 +1824,12 @@ class _FindingList(Sequence[Finding]):
     frame, and only the findings that are looked at become objects.
     """
 
-    def __init__(self, frame: pd.DataFrame) -> None:
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray) -> None:
         self._frame = frame
+        self._rows = rows  # positions in ``frame``, in the order of the list
 
     def __len__(self) -> int:
-        return len(self._frame)
+        return len(self._rows)
 
     @overload
     def __getitem__(self, i: int) -> Finding: ...
@@ -1781,15 +1837,13 @@ class _FindingList(Sequence[Finding]):
     def __getitem__(self, i: slice) -> list[Finding]: ...
     def __getitem__(self, i: int | slice) -> Finding | list[Finding]:
         if isinstance(i, slice):
-            return [_as_finding(r) for r in self._frame.iloc[i].itertuples(index=False)]
-        n = len(self._frame)
-        if not -n <= i < n:
-            raise IndexError(i)
-        return _as_finding(next(self._frame.iloc[[i]].itertuples(index=False)))
+            part = self._frame.iloc[self._rows[i]]
+            return [_as_finding(r) for r in part.itertuples(index=False)]
+        return _as_finding(next(self._frame.iloc[[self._rows[i]]].itertuples(index=False)))
 
     def __iter__(self) -> Iterator[Finding]:
         step = 4096
-        for s0 in range(0, len(self._frame), step):
+        for s0 in range(0, len(self), step):
             yield from self[s0 : s0 + step]
 
     def __eq__(self, other: object) -> bool:
