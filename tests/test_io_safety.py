@@ -200,3 +200,51 @@ def test_error_problems_are_every_finding_without_a_copy_per_row(tmp_path):
     assert first.column == "event_type" and first.line < last.line
     assert sum(1 for _ in exc.problems) == 1500
     assert "... and 1450 more problems" in str(exc)
+
+
+# ---------------------------------------------------------------------------
+# 2. paths in program.toml stay in the mapping's folder; errors never echo file content
+# ---------------------------------------------------------------------------
+SECRET = "root:x:0:0:topsecret-header\nhunter2-password,a,b\nsecond-secret-line,c,d\n"
+
+
+def test_relative_path_leaving_the_mapping_folder_is_refused(tmp_path):
+    write(tmp_path / "outside", {"secret.csv": SECRET})
+    toml = '[tables.participants]\nfile = "../outside/secret.csv"\n'
+    folder = write(tmp_path / "src", {"program.toml": toml})
+    with pytest.raises(DataValidationError) as info:
+        rs.read_program(folder)
+    f = info.value.validation
+    r = rows(f, "mapping_invalid").iloc[0]
+    assert r["table"] == "participants" and "../outside/secret.csv" in r["message"]
+    assert "points outside the mapping's folder" in r["message"]
+    text = str(info.value) + " ".join(f["message"])
+    assert "topsecret" not in text and "hunter2" not in text
+
+
+def test_symlink_leading_out_of_the_mapping_folder_is_refused(tmp_path):
+    write(tmp_path / "outside", {"secret.csv": SECRET})
+    folder = write(tmp_path / "src", {"program.toml": '[tables.participants]\nfile = "p.csv"\n'})
+    (folder / "p.csv").symlink_to(tmp_path / "outside" / "secret.csv")
+    with pytest.raises(DataValidationError, match="points outside the mapping's folder"):
+        rs.read_program(folder)
+
+
+def test_absolute_path_is_read_and_errors_show_no_content_beyond_column_names(tmp_path):
+    write(tmp_path / "outside", {"secret.csv": SECRET})
+    target = (tmp_path / "outside" / "secret.csv").as_posix()
+    folder = write(tmp_path / "src", {"program.toml": f'[tables.participants]\nfile = "{target}"\n'})
+    with pytest.raises(DataValidationError) as info:
+        rs.read_program(folder)
+    f = info.value.validation
+    assert "required_column" in set(f["rule"])  # the file was read: it is not a participants table
+    text = str(info.value) + " ".join(f["message"]) + " ".join(f["value"].dropna())
+    assert "hunter2" not in text and "second-secret" not in text
+
+
+def test_relative_paths_are_resolved_against_the_mapping_file(tmp_path):
+    write(tmp_path / "maps", {"clients.csv": PARTICIPANTS})
+    mapping = write(tmp_path / "maps", {"program.toml": '[tables.participants]\nfile = "clients.csv"\n'})
+    src = write(tmp_path / "src", {"notes.txt": "x"})
+    prog = rs.read_program(src, mapping=mapping / "program.toml")
+    assert prog.participants["participant_id"].tolist() == ["001", "002", "003"]

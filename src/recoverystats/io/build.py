@@ -831,7 +831,9 @@ def _build_table(raw: RawTable) -> _Built:
                     "field_count",
                     name,
                     raw.file,
-                    f"the line {text[:80]!r} does not have the header's number of fields",
+                    # the line's text is not quoted: an error never echoes file content
+                    # beyond column names (the file may not be what the mapping meant)
+                    f"the line does not have the header's {data.num_columns} fields",
                     line=line,
                     action="dropped",
                 ),

@@ -258,6 +258,12 @@ def frame_to_arrow(df: Any) -> pa.Table:
 _OTHER_DELIMITERS = (";", "\t", "|", ",")
 
 
+def _no_content(message: str) -> str:
+    """A parser message without the row text that pyarrow appends after ``got N: ``."""
+    first = message.splitlines()[0] if message else ""
+    return re.sub(r"(got \d+ columns?)\s*:.*$", r"\1", first)[:200]
+
+
 def _header_fields(text: str, delimiter: str) -> list[str]:
     import csv
 
@@ -354,7 +360,7 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
                 shown = "\\t" if other == "\t" else other
                 raise ReadFailure(
                     "delimiter",
-                    f"{display} line {header_row}: the header {head_text[:80]!r} is one column when split on "
+                    f"{display} line {header_row}: the header is one column when split on "
                     f'{delimiter!r}; the file looks {shown!r}-delimited (set delimiter = "{shown}" in program.toml '
                     f"[tables.{name}])",
                 )
@@ -435,7 +441,7 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
                 encoding = careful_encoding(encoding)
                 continue
             raise ReadFailure(
-                "file_unreadable", f"{display}: cannot parse as CSV: {text.splitlines()[0]}"
+                "file_unreadable", f"{display}: cannot parse as CSV: {_no_content(text)}"
             ) from None
     else:  # pragma: no cover - the loop always breaks or raises
         raise ReadFailure("file_unreadable", f"{display}: cannot parse as CSV")
@@ -453,7 +459,8 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
     if lost:
         raise ReadFailure(
             "file_unreadable",
-            f"{display}: {len(lost)} malformed line(s) could not be read ({lost[0]!r}); "
+            f"{display}: {len(lost)} malformed line(s) could not be read "
+            f"({type(lost[0]).__name__}: {_no_content(str(lost[0]))}); "
             "check the encoding and the delimiter",
         )
     if encoding == "latin-1" and not opts.encoding:

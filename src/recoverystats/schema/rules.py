@@ -74,7 +74,7 @@ RULES: dict[str, Rule] = {
             "error",
             "file",
             "input file not found",
-            "check the path in program.toml (relative paths are resolved against the source folder)",
+            "check the path in program.toml (relative paths are resolved against the folder holding program.toml)",
         ),
         _R(
             "file_unreadable",
