@@ -824,7 +824,7 @@ def _build_table(raw: RawTable) -> _Built:
     n = data.num_rows
     opts = raw.options
     rows_read = n + len(raw.bad_rows)
-    for line, text in raw.bad_rows:
+    for line, _text in raw.bad_rows:
         ctx.findings.append(
             {
                 **file_finding(
