@@ -8,6 +8,7 @@ text as written (never a value the loader derived from it).
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -248,3 +249,125 @@ def test_relative_paths_are_resolved_against_the_mapping_file(tmp_path):
     src = write(tmp_path / "src", {"notes.txt": "x"})
     prog = rs.read_program(src, mapping=mapping / "program.toml")
     assert prog.participants["participant_id"].tolist() == ["001", "002", "003"]
+
+
+# ---------------------------------------------------------------------------
+# 3.3 formula cells without a value, unlabelled SPSS codes, control characters
+# ---------------------------------------------------------------------------
+def participants_workbook(path: Path, *, formula: str | None = None) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["participant_id", "enrollment_date", "group", "risk_score"])
+    ws.append(["001", "2025-01-10", "peer_mentoring", 3])
+    ws.append(["002", "2025-02-01", "comparison", formula or 4])
+    ws.append(["003", "2025-03-15", "peer_mentoring", 5])
+    wb.save(path)  # openpyxl stores no cached value for a formula
+
+
+def test_formula_cell_without_saved_value_is_a_finding(tmp_path):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    participants_workbook(folder / "participants.xlsx", formula="=B2*2")
+    with pytest.raises(DataValidationError) as info:
+        rs.read_program(folder)
+    r = rows(info.value.validation, "formula_no_value").iloc[0]
+    assert (r["file"], r["line"], r["column"], r["severity"]) == (
+        "participants.xlsx", 3, "risk_score", "error"
+    )
+    assert "no saved value" in r["message"]
+    prog = rs.read_program(folder, on_error="drop")
+    assert prog.participants["participant_id"].tolist() == ["001", "003"]
+
+
+def test_workbook_without_formulas_has_no_formula_finding(tmp_path):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    participants_workbook(folder / "participants.xlsx")
+    prog = rs.read_program(folder)
+    assert "formula_no_value" not in set(prog.validation["rule"])
+    assert prog.participants["risk_score"].tolist() == [3, 4, 5]
+
+
+def test_unlabelled_spss_code_is_a_finding(tmp_path):
+    pyreadstat = pytest.importorskip("pyreadstat")
+    folder = tmp_path / "src"
+    folder.mkdir()
+    df = pd.DataFrame(
+        {
+            "participant_id": ["001", "002", "003"],
+            "enrollment_date": ["2025-01-10", "2025-02-01", "2025-03-15"],
+            "group": ["peer_mentoring", "comparison", "peer_mentoring"],
+            "housing": [1.0, 9.0, 2.0],
+        }
+    )
+    pyreadstat.write_sav(
+        df, str(folder / "participants.sav"),
+        variable_value_labels={"housing": {1.0: "stable", 2.0: "unstable"}},
+    )
+    prog = rs.read_program(folder)
+    r = rows(prog.validation, "code_unlabelled").iloc[0]
+    assert (r["file"], r["line"], r["column"], r["value"], r["severity"]) == (
+        "participants.sav", 2, "housing", "9", "warning"
+    )
+    assert "no value label" in r["message"]
+
+
+@pytest.mark.parametrize("bad", ["nor\x00th", "so\x07uth", "x\x1b[31mred"])
+def test_control_characters_are_errors_naming_the_cell(tmp_path, bad):
+    p = PARTICIPANTS.replace("002,2025-02-01,comparison,south", f"002,2025-02-01,comparison,{bad}")
+    f = findings_of(tmp_path, {"participants.csv": p})
+    r = rows(f, "control_character").iloc[0]
+    assert (r["file"], r["line"], r["column"], r["severity"]) == (
+        "participants.csv", 3, "site", "error"
+    )
+    assert "\\x" in r["value"]  # shown escaped, never raw
+
+
+def test_tab_and_newline_in_quoted_text_are_not_control_characters(tmp_path):
+    p = PARTICIPANTS.replace(
+        "002,2025-02-01,comparison,south", '002,2025-02-01,comparison,"so\tuth\nside"'
+    )
+    prog = rs.read_program(write(tmp_path / "src", {"participants.csv": p}))
+    assert "control_character" not in set(prog.validation["rule"])
+
+
+# ---------------------------------------------------------------------------
+# 4.2 zip bombs and over-long cells
+# ---------------------------------------------------------------------------
+def test_zip_bomb_xlsx_is_refused_before_it_is_inflated(tmp_path):
+    from recoverystats.io.mapping import TableMapping
+    from recoverystats.io.readers import ReadFailure, read_excel
+
+    path = tmp_path / "participants.xlsx"
+    participants_workbook(path)
+    # a real workbook plus one member of 8 MB of zeros (inflates ~1,000-fold)
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/media/padding.bin", b"\0" * (8 * 2**20))
+    with pytest.raises(ReadFailure) as info:
+        read_excel(path, "participants", TableMapping(), "participants.xlsx")
+    assert info.value.rule == "file_too_large"
+    assert "participants.xlsx" in info.value.message and "-fold" in info.value.message
+    # the total-size limit, lowered through the parameter (no need to write 1 GB)
+    path2 = tmp_path / "p2.xlsx"
+    participants_workbook(path2)
+    with pytest.raises(ReadFailure, match="inflates to .* over the limit of 1,000 bytes"):
+        read_excel(path2, "participants", TableMapping(), "p2.xlsx", max_uncompressed=1000)
+    # through read_program: a file-scope error naming the file
+    folder = tmp_path / "src"
+    folder.mkdir()
+    path.rename(folder / "participants.xlsx")
+    with pytest.raises(DataValidationError) as info2:
+        rs.read_program(folder)
+    r = rows(info2.value.validation, "file_too_large").iloc[0]
+    assert r["file"] == "participants.xlsx" and r["severity"] == "error"
+
+
+def test_over_long_cell_is_an_error_and_messages_stay_short(tmp_path):
+    long = "A" * 40_000
+    p = PARTICIPANTS.replace("002,2025-02-01,comparison,south", f"002,2025-02-01,{long},south")
+    f = findings_of(tmp_path, {"participants.csv": p})
+    r = rows(f, "cell_too_long").iloc[0]
+    assert (r["line"], r["column"], r["value"]) == (3, "group", "40,000 characters")
+    assert f["message"].str.len().max() < 2000  # no message quotes the 40,000 characters

@@ -158,6 +158,9 @@ class _Ctx:
 
 
 def _shown(v: Any) -> str:
+    """A value as quoted in a message (cut after 200 characters: a message stays a line)."""
+    if isinstance(v, str) and len(v) > 200:
+        return repr(v[:200]) + f"... ({len(v):,} characters)"
     return repr(v) if isinstance(v, str) else str(v)
 
 
@@ -900,8 +903,14 @@ def _build_table(raw: RawTable) -> _Built:
         ctx.table_level("no_rows", "the table has a header but no data rows")
     columns = dict(zip(new_names, data.columns, strict=False))
 
-    # -- coerce ------------------------------------------------------------------
+    # -- cells no column type can catch ------------------------------------------
     errors = np.zeros(n, dtype=bool)
+    renamed = dict(zip(names, new_names, strict=False))
+    _reader_cell_problems(raw, renamed, ctx, errors)
+    for c, arr in columns.items():
+        _text_cell_rules(arr, c, ctx, errors)
+
+    # -- coerce ------------------------------------------------------------------
     out: dict[str, pd.Series] = {}
     ids: dict[str, Any] = {}
     dates: dict[str, Any] = {}  # date column -> Arrow date32 (as in the frame)
@@ -1011,6 +1020,92 @@ def _build_table(raw: RawTable) -> _Built:
         keys=keycache,
         dates=dates,
     )
+
+
+#: Longest text accepted in one input cell (Excel's own cell limit). Longer values are
+#: ``cell_too_long`` errors: no field of this data model is that long, and a huge label
+#: would slow every output that shows it.
+MAX_CELL_CHARS = 32_767
+#: Control characters that are not text: C0 controls other than tab, line feed and
+#: carriage return (none of them may appear in XML, so no report could show them), and DEL.
+_CONTROL_RE = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0, 9), 11, 12, *range(14, 32), 127]] = True
+
+
+def _reader_cell_problems(
+    raw: RawTable, renamed: Mapping[str, str], ctx: _Ctx, errors: np.ndarray
+) -> None:
+    """Findings for cells the reader flagged (formula without value, unlabelled code)."""
+    groups: dict[tuple[str, str], list[tuple[int, Any, str]]] = {}
+    for rule, pos, column, value, detail in raw.cell_problems:
+        groups.setdefault((rule, renamed.get(column, column)), []).append((pos, value, detail))
+    for (rule, column), items in groups.items():
+        pos = np.array([p for p, _, _ in items], dtype=np.int64)
+        details = {p: d for p, _, d in items}
+        ctx.rows(rule, pos, column, [v for _, v, _ in items], lambda _v, p, details=details: details[p], action="")
+        if RULES[rule].severity == "error":
+            errors[pos] = True
+
+
+def _text_cell_rules(
+    arr: Any, column: str, ctx: _Ctx, errors: np.ndarray, *, max_chars: int = MAX_CELL_CHARS
+) -> None:
+    """Control characters and over-long values in a text column (``control_character``, ``cell_too_long``).
+
+    One pass over the column's bytes finds whether any control byte is there at all
+    (the usual answer is no, and nothing else runs); lengths come from the offsets.
+    """
+    t = arr.type
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    has_control = False
+    too_long = False
+    otype = np.int64 if pa.types.is_large_string(t) else np.int32
+    width = np.dtype(otype).itemsize
+    for c in chunks:
+        if len(c) == 0 or c.buffers()[2] is None:
+            continue
+        bufs = c.buffers()
+        offs = np.frombuffer(bufs[1], dtype=otype, count=len(c) + 1, offset=c.offset * width)
+        lo, hi = int(offs[0]), int(offs[-1])
+        if not has_control:
+            data = np.frombuffer(bufs[2], dtype=np.uint8)[lo:hi]
+            has_control = bool(_CONTROL_BYTES[data].any())
+        if not too_long and len(c) and int(np.diff(offs).max()) > max_chars:
+            too_long = True  # bytes >= characters: checked in characters below
+    if too_long:
+        bad = _np_bool(pc.greater(pc.utf8_length(arr), max_chars))
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            lens = _np_int(pc.utf8_length(_chunked_take(arr, pos)))
+            ctx.rows(
+                "cell_too_long",
+                pos,
+                column,
+                [f"{int(k):,} characters" for k in lens],
+                lambda v, _p: f"the value is {v} long, over the limit of {max_chars:,}",
+                action="",
+            )
+            errors |= bad
+    if has_control:
+        bad = _np_bool(pc.match_substring_regex(arr, _CONTROL_RE))
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            vals = _chunked_take(arr, pos).to_pylist()
+            shown = [
+                repr(v[:60] + ("..." if len(v) > 60 else "")) for v in vals
+            ]  # repr shows the control characters as escapes
+            ctx.rows(
+                "control_character",
+                pos,
+                column,
+                shown,
+                lambda v, _p: f"{v} holds a control character (NUL or another non-text byte)",
+                action="",
+            )
+            errors |= bad
 
 
 def _cell_flagged(ctx: _Ctx, column: str, n: int) -> np.ndarray:
