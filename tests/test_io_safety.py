@@ -371,3 +371,54 @@ def test_over_long_cell_is_an_error_and_messages_stay_short(tmp_path):
     r = rows(f, "cell_too_long").iloc[0]
     assert (r["line"], r["column"], r["value"]) == (3, "group", "40,000 characters")
     assert f["message"].str.len().max() < 2000  # no message quotes the 40,000 characters
+
+
+# ---------------------------------------------------------------------------
+# 3.2 a list of date formats over a column that mixes them
+# ---------------------------------------------------------------------------
+def test_ambiguous_value_in_a_column_mixing_day_and_month_first_is_an_error(tmp_path):
+    p = (
+        "participant_id,enrollment_date,group\n"
+        "001,01/31/2025,peer_mentoring\n"  # only month-first reads it
+        "002,31/01/2025,comparison\n"  # only day-first reads it
+        "003,02/03/2025,peer_mentoring\n"  # Feb 3 or 2 Mar: ambiguous
+    )
+    write(tmp_path / "src", {"participants.csv": p})
+    mapping = {"tables": {"participants": {"date_format": ["%m/%d/%Y", "%d/%m/%Y"]}}}
+    with pytest.raises(DataValidationError) as info:
+        rs.read_program(tmp_path / "src", mapping=mapping)
+    f = info.value.validation
+    r = rows(f, "date_format_mixed")
+    assert len(r) == 1
+    r = r.iloc[0]
+    assert (r["file"], r["line"], r["column"], r["value"], r["severity"]) == (
+        "participants.csv", 4, "enrollment_date", "02/03/2025", "error"
+    )
+    assert "2025-02-03" in r["message"] and "2025-03-02" in r["message"]
+
+
+def test_ambiguous_values_in_a_column_of_one_format_are_read_quietly(tmp_path):
+    p = (
+        "participant_id,enrollment_date,group\n"
+        "001,01/31/2025,peer_mentoring\n002,02/03/2025,comparison\n"
+    )
+    write(tmp_path / "src", {"participants.csv": p})
+    mapping = {"tables": {"participants": {"date_format": ["%m/%d/%Y", "%d/%m/%Y"]}}}
+    prog = rs.read_program(tmp_path / "src", mapping=mapping)
+    assert "date_format_mixed" not in set(prog.validation["rule"])
+    assert prog.participants["enrollment_date"].tolist() == [
+        pd.Timestamp("2025-01-31"), pd.Timestamp("2025-02-03")
+    ]
+
+
+def test_day_first_column_with_month_first_listed_first_is_not_misread(tmp_path):
+    p = (
+        "participant_id,enrollment_date,group\n"
+        "001,31/01/2025,peer_mentoring\n002,02/03/2025,comparison\n"
+    )
+    write(tmp_path / "src", {"participants.csv": p})
+    mapping = {"tables": {"participants": {"date_format": ["%m/%d/%Y", "%d/%m/%Y"]}}}
+    with pytest.raises(DataValidationError) as info:
+        rs.read_program(tmp_path / "src", mapping=mapping)
+    r = rows(info.value.validation, "date_format_mixed").iloc[0]
+    assert (r["line"], r["value"]) == (3, "02/03/2025")

@@ -383,18 +383,52 @@ def _coerce_date(arr: Any, opts: TableMapping) -> _Coerced:
             pass
     formats = opts.date_formats
     shapes = [_date_shape(f) for f in formats]
+    # per distinct value: the formats that read it, and the dates they give
+    readings: dict[str, list[tuple[int, _dt.date]]] = {}
 
     def parse(v: str) -> tuple[Any, int]:
-        for f in formats:
+        got: list[tuple[int, _dt.date]] = []
+        for i, f in enumerate(formats):
             try:
-                return _dt.datetime.strptime(v, f).date(), 0
+                got.append((i, _dt.datetime.strptime(v, f).date()))
             except ValueError:
                 continue
+            if len(formats) == 1:
+                break
+        if got:
+            readings[v] = got
+            return got[0][1], 0
         if any(s.match(v) for s in shapes):
             return None, 2
         return None, 1
 
     values, codes = _unique_map(text, parse, pa.date32())
+    problems: list[tuple[str, np.ndarray, Callable[[Any, int], str]]] = []
+    if len(formats) > 1 and readings:
+        # formats the column is shown to use: those that alone read some value (or read
+        # it to one date whichever applies). A value that two formats read to different
+        # dates is ambiguous; when the column also holds values only another format
+        # reads, its formats are mixed and the ambiguous value cannot be trusted.
+        shown_fmt = {g[0][0] for g in readings.values() if len(g) == 1}
+        ambiguous = {
+            v: g
+            for v, g in readings.items()
+            if len({d for _, d in g}) > 1 and shown_fmt - {g[0][0]}
+        }
+        if ambiguous:
+            hit = _np_bool(pc.is_in(text, value_set=pa.array(list(ambiguous), text.type)))
+            values = pc.if_else(pa.array(hit), pa.scalar(None, pa.date32()), _arr(values))
+            used = sorted(shown_fmt)
+
+            def mixed(v: Any, _p: int) -> str:
+                g = ambiguous.get(v) or ambiguous.get(str(v).strip(), [])
+                reads = "; ".join(f"{d.isoformat()} as {_fmt_hint((formats[i],))}" for i, d in g)
+                return (
+                    f"{_shown(v)} is ambiguous ({reads}) in a column whose other values use "
+                    f"{' and '.join(_fmt_hint((formats[i],)) for i in used)}; not read"
+                )
+
+            problems.append(("date_format_mixed", hit, mixed))
     hint = _fmt_hint(formats)
     return _Coerced(
         values,
@@ -411,6 +445,7 @@ def _coerce_date(arr: Any, opts: TableMapping) -> _Coerced:
                 codes == 2,
                 lambda v, _p: f"{_shown(v)} is not a real calendar date",
             ),
+            *problems,
         ],
     )
 
