@@ -807,9 +807,15 @@ def _check_date_range(
     ``datetime64[ns]``; the check is two integer comparisons over the column, and the
     source text is looked up only for the offending rows.
     """
-    days = _date_days(values)
-    if days.size == 0:
+    if len(values) == 0 or values.null_count == len(values):
         return values
+    # the usual case in one Arrow pass: every date inside (DATE_MIN, DATE_MAX], where
+    # the only placeholder (1900-01-01 == DATE_MIN) cannot be either
+    mm = pc.min_max(pc.cast(values, pa.int32()))  # days since 1970-01-01
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if lo is not None and hi is not None and lo > _MIN_DAY and hi <= _MAX_DAY:
+        return values
+    days = _date_days(values)
     valid = _np_bool(pc.is_valid(values)) if values.null_count else None
     sentinel = np.isin(days, _SENTINEL_DAYS)
     out = (days < _MIN_DAY) | (days > _MAX_DAY)
@@ -1062,10 +1068,10 @@ def _build_table(raw: RawTable) -> _Built:
 #: would slow every output that shows it.
 MAX_CELL_CHARS = 32_767
 #: Control characters that are not text: C0 controls other than tab, line feed and
-#: carriage return (none of them may appear in XML, so no report could show them), and DEL.
-_CONTROL_RE = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
+#: carriage return (none of them may appear in XML, so no report could show them).
+_CONTROL_RE = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
 _CONTROL_BYTES = np.zeros(256, dtype=bool)
-_CONTROL_BYTES[[*range(0, 9), 11, 12, *range(14, 32), 127]] = True
+_CONTROL_BYTES[[*range(0, 9), 11, 12, *range(14, 32)]] = True
 
 
 def _reader_cell_problems(
@@ -1105,9 +1111,12 @@ def _text_cell_rules(
         bufs = c.buffers()
         offs = np.frombuffer(bufs[1], dtype=otype, count=len(c) + 1, offset=c.offset * width)
         lo, hi = int(offs[0]), int(offs[-1])
-        if not has_control:
+        if not has_control and hi > lo:
             data = np.frombuffer(bufs[2], dtype=np.uint8)[lo:hi]
-            has_control = bool(_CONTROL_BYTES[data].any())
+            # one reduction (no temporary): text without any byte below 0x20 is clean;
+            # only then are tabs and line breaks told apart from control characters
+            if int(data.min()) < 0x20:
+                has_control = bool(_CONTROL_BYTES[data].any())
         if not too_long and len(c) and int(np.diff(offs).max()) > max_chars:
             too_long = True  # bytes >= characters: checked in characters below
     if too_long:
