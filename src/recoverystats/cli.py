@@ -145,6 +145,25 @@ def _progress(text: str) -> Iterator[None]:
         yield
 
 
+def _print_json(doc: dict[str, Any], findings: Any, *, chunk: int = 20_000) -> None:
+    """``doc`` with a last key ``findings`` holding every finding, written in chunks.
+
+    A million findings are never one list of dicts or one string in memory: the
+    document is printed up to the list, then the findings ``chunk`` rows at a time.
+    """
+    head = json.dumps({**doc, "findings": []}, indent=2, default=str)
+    assert head.endswith('"findings": []\n}')
+    out = sys.stdout
+    out.write(head[: -len("[]\n}")] + "[")
+    for start in range(0, len(findings), chunk):
+        recs = _records(findings.iloc[start : start + chunk])
+        out.write(
+            ("," if start else "")
+            + ",".join("\n    " + json.dumps(r, default=str) for r in recs)
+        )
+    out.write(("\n  " if len(findings) else "") + "]\n}\n")
+
+
 def _records(df: Any) -> list[dict[str, Any]]:
     from recoverystats.results.base import table_records
 
@@ -163,22 +182,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     except DataValidationError as exc:
         validation = getattr(exc, "validation", None)
         if args.format == "json":
-            problems = (
-                _records(validation)
-                if validation is not None
-                else [{"message": str(p)} for p in exc.problems]
-            )
-            print(
-                json.dumps(
-                    {
-                        "status": "error",
-                        "source": str(args.source),
-                        "message": exc.summary,
-                        "findings": problems,
-                    },
-                    indent=2,
-                )
-            )
+            doc = {"status": "error", "source": str(args.source), "message": exc.summary}
+            if validation is not None:
+                _print_json(doc, validation)
+            else:
+                doc["findings"] = [{"message": str(p)} for p in exc.problems]
+                print(json.dumps(doc, indent=2))
         else:
             if validation is not None:
                 print("\n".join(_findings_text(validation, max_per_rule=args.max_per_rule)))
@@ -190,14 +199,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"recoverystats validate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.format == "json":
+        summary = prog.summary()
+        summary.pop("findings", None)  # replaced by the list of findings, as before
         doc = {
             "status": "ok",
-            **prog.summary(),
+            **summary,
             "flow": _records(prog.flow),
             "sources": _records(prog.sources),
-            "findings": _records(prog.validation),
         }
-        print(json.dumps(doc, indent=2, default=str))
+        _print_json(doc, prog.validation)
     else:
         print("\n".join(_summary_text(prog)))
         print()
