@@ -156,10 +156,13 @@ def _print_json(doc: dict[str, Any], findings: Any, *, chunk: int = 20_000) -> N
     out = sys.stdout
     out.write(head[: -len("[]\n}")] + "[")
     for start in range(0, len(findings), chunk):
-        recs = _records(findings.iloc[start : start + chunk])
+        # pandas' C JSON writer: one record per line, nulls for missing values
+        part = findings.iloc[start : start + chunk].to_json(
+            orient="records", lines=True, force_ascii=False
+        )
         out.write(
             ("," if start else "")
-            + ",".join("\n    " + json.dumps(r, default=str) for r in recs)
+            + ",".join("\n    " + r for r in part.splitlines() if r)
         )
     out.write(("\n  " if len(findings) else "") + "]\n}\n")
 
