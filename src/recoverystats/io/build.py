@@ -93,30 +93,51 @@ class _Ctx:
         values: list[Any],
         detail: Callable[[Any, int], str],
         action: str,
+        by_value: bool = False,
     ) -> None:
         """One finding per offending row (Python runs only over the offenders).
 
         The findings are kept as one block (arrays of lines, values and messages), not
         a dict per row: a file with a million bad rows costs a million short strings,
-        not a million dicts.
+        not a million dicts. ``by_value``: ``detail`` depends on the value only, so it
+        is called once per distinct value and the messages are joined in Arrow.
         """
         if len(positions) == 0:
             return
         r = RULES[rule]
         fix = r.fix.replace("<t>", self.table).replace("<column>", column or "<column>")
-        pos_list = positions.tolist()
         lines = np.asarray(self.lines[positions], dtype=np.int64)
         head = f"{self.file} {self.line_label} "
         col = f", column {column}" if column else ""
         tail = f"; fix: {fix} [{rule}]"
-        # held as Arrow text at once: the Python strings of one block live only here
-        messages = pa.array(
-            [
-                f"{head}{line}{col}: {detail(value, pos)}{tail}"
-                for pos, value, line in zip(pos_list, values, lines.tolist(), strict=False)
-            ],
-            type=_TEXT,
-        )
+        if by_value:
+            index: dict[Any, int] = {}
+            codes = pa.array(
+                [index.setdefault(v, len(index)) for v in values], type=pa.int32()
+            )
+            shown = pa.array([None if v is None else str(v) for v in index], type=_TEXT)
+            details = pa.array([detail(v, -1) for v in index], type=_TEXT)
+            messages = pc.binary_join_element_wise(
+                pa.scalar(head, _TEXT),
+                pc.cast(pa.array(lines), _TEXT),
+                pa.scalar(f"{col}: ", _TEXT),
+                details.take(codes),
+                pa.scalar(tail, _TEXT),
+                pa.scalar("", _TEXT),
+            )
+            value_col = shown.take(codes)
+        else:
+            # held as Arrow text at once: the Python strings of one block live only here
+            messages = pa.array(
+                [
+                    f"{head}{line}{col}: {detail(value, pos)}{tail}"
+                    for pos, value, line in zip(
+                        positions.tolist(), values, lines.tolist(), strict=False
+                    )
+                ],
+                type=_TEXT,
+            )
+            value_col = pa.array([None if v is None else str(v) for v in values], type=_TEXT)
         self.findings.append(
             {
                 "_block": True,
@@ -126,7 +147,7 @@ class _Ctx:
                 "file": self.file,
                 "line": lines,
                 "column": column,
-                "value": pa.array([None if v is None else str(v) for v in values], type=_TEXT),
+                "value": value_col,
                 "message": messages,
                 "action": action,
                 "_pos": np.asarray(positions, dtype=np.int64),
@@ -755,7 +776,7 @@ def _coerce_column(
         if mask.any():
             pos = np.flatnonzero(mask)
             vals = _chunked_take(original, pos).to_pylist()
-            ctx.rows(rule, pos, name, vals, detail, action="")
+            ctx.rows(rule, pos, name, vals, detail, action="", by_value=True)
             errors |= mask
     if kind == "date":
         return _check_date_range(res.values, original, ctx, name, errors)
@@ -1605,6 +1626,7 @@ def _cross_rules(
                     f"{_shown(v)} is not a {ptable[:-1]} in {pfile}"
                 ),
                 action="",
+                by_value=True,
             )
             b.error_rows |= orphan
         if drop_mode:
