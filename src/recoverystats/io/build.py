@@ -1962,9 +1962,11 @@ def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.Dat
         ).cast(_TEXT)
 
     def text(parts: list[pa.Array]) -> pa.ChunkedArray:
-        arr = pa.chunked_array(parts, type=_TEXT)
+        # one contiguous copy, the blocks released, then the sorted copy: at most two
+        # copies of the text at once (a chunked take would hold three)
+        arr = pa.concat_arrays([_arr(x) for x in parts]) if len(parts) > 1 else _arr(parts[0])
         parts.clear()
-        return arr if in_order else arr.take(pa.array(idx))
+        return pa.chunked_array([arr if in_order else arr.take(pa.array(idx))])
 
     data: dict[str, Any] = {}
     for c in cols:
