@@ -195,7 +195,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             if validation is not None:
                 print("\n".join(_findings_text(validation, max_per_rule=args.max_per_rule)))
             else:
-                print("\n".join(f"  ERROR   {p}" for p in exc.problems[:MAX_PER_RULE]))
+                # mapping problems (no findings frame): few, all printed
+                print("\n".join(f"  ERROR   {p}" for p in exc.problems))
         print(f"recoverystats validate: {exc.summary}", file=sys.stderr)
         return EXIT_DATA
     except RecoveryStatsError as exc:  # InvalidParameterError and friends: usage problems
