@@ -140,8 +140,11 @@ def _progress(text: str) -> Iterator[None]:
         yield
         return
     from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    with Console(stderr=True).status(f"{text} ...", spinner="dots"):
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        bar.add_task(f"{text} ...", total=None)
         yield
 
 
