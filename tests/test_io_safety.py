@@ -7,6 +7,7 @@ text as written (never a value the loader derived from it).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import zipfile
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import recoverystats as rs
 from recoverystats.errors import DataValidationError
@@ -104,8 +107,6 @@ def test_placeholder_in_a_required_date_is_still_an_error(tmp_path):
 
 
 def test_typed_dates_from_parquet_are_range_checked(tmp_path):
-    import datetime as dt
-
     df = pd.DataFrame(
         {
             "participant_id": ["001", "002"],
@@ -422,3 +423,36 @@ def test_day_first_column_with_month_first_listed_first_is_not_misread(tmp_path)
         rs.read_program(tmp_path / "src", mapping=mapping)
     r = rows(info.value.validation, "date_format_mixed").iloc[0]
     assert (r["line"], r["value"]) == (3, "02/03/2025")
+
+
+# ---------------------------------------------------------------------------
+# property: no date is ever read as another date
+# ---------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.dates(min_value=dt.date(1, 1, 1), max_value=dt.date(9999, 12, 31)), min_size=1, max_size=6))
+def test_every_date_is_read_as_itself_or_reported_with_its_text(dates):
+    text = [d.isoformat() for d in dates]
+    n = len(text)
+    participants = pd.DataFrame(
+        {
+            "participant_id": [f"{i:03d}" for i in range(n)],
+            "enrollment_date": ["2025-01-10"] * n,
+            "group": ["peer_mentoring"] * n,
+            "discharge_date": text,
+        }
+    )
+    try:
+        prog = rs.ProgramData.from_tables(participants=participants, on_error="drop")
+    except DataValidationError as exc:  # pragma: no cover - drop mode only raises on tables
+        raise AssertionError(exc) from None
+    f = prog.validation
+    flagged = f[f["rule"].isin(["date_sentinel", "date_out_of_range"])]
+    by_line = dict(zip(flagged["line"].astype(int), flagged["value"], strict=True))
+    kept = prog.participants.set_index("participant_id")["discharge_date"]
+    for i, t in enumerate(text):
+        pid = f"{i:03d}"
+        if i + 1 in by_line:  # reported, quoting the text as given
+            assert by_line[i + 1] == t
+            assert pid not in kept.index or pd.isna(kept[pid])
+        elif pid in kept.index and pd.notna(kept[pid]):
+            assert kept[pid].date().isoformat() == t  # read as itself, never wrapped
