@@ -685,7 +685,7 @@ def check_zip_limits(
             f"{max_uncompressed:,} bytes",
         )
     for m in members:
-        if m.file_size > XLSX_RATIO_FLOOR or (max_uncompressed < XLSX_RATIO_FLOOR and m.file_size):
+        if m.file_size > XLSX_RATIO_FLOOR:
             ratio = m.file_size / max(m.compress_size, 1)
             if ratio > max_ratio:
                 raise ReadFailure(
