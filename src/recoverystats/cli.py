@@ -9,9 +9,10 @@ messages, never as tracebacks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 EXIT_OK = 0
@@ -78,13 +79,27 @@ def _summary_text(prog: Any) -> list[str]:
     return out
 
 
-def _findings_text(validation: Any) -> list[str]:
+#: Findings printed per rule by ``validate`` (text output) unless --max-per-rule says otherwise.
+MAX_PER_RULE = 20
+#: Characters of one printed finding; longer messages (a huge cell value) are cut.
+MAX_MESSAGE_CHARS = 500
+#: Characters of printed findings in all (DESIGN 14: validate prints at most 1 MB).
+MAX_PRINTED_CHARS = 900_000
+
+
+def _findings_text(validation: Any, *, max_per_rule: int = MAX_PER_RULE) -> list[str]:
+    """The findings summary and the first ``max_per_rule`` findings of each rule (0: all).
+
+    The full list is in ``--format json`` and ``ProgramData.validation``; with a cap the
+    text output stays under about 1 MB whatever the number of bad rows (long messages
+    are cut at ``MAX_MESSAGE_CHARS``). ``max_per_rule=0`` prints every finding in full.
+    """
     if validation is None or not len(validation):
         return ["No findings."]
     counts = validation["severity"].value_counts()
     head = (
-        f"Findings: {int(counts.get('error', 0))} errors, {int(counts.get('warning', 0))} warnings, "
-        f"{int(counts.get('info', 0))} info"
+        f"Findings: {int(counts.get('error', 0)):,} errors, {int(counts.get('warning', 0)):,} warnings, "
+        f"{int(counts.get('info', 0)):,} info"
     )
     lines = [head]
     by_rule = validation.groupby(["severity", "rule"], sort=False).size()
@@ -92,9 +107,67 @@ def _findings_text(validation: Any) -> list[str]:
         "  by rule: "
         + ", ".join(f"{rule} {int(n):,} ({sev})" for (sev, rule), n in by_rule.items())
     )
-    for sev, msg in zip(validation["severity"], validation["message"], strict=True):
-        lines.append(f"  {str(sev).upper():<8}{msg}")
+    if max_per_rule:
+        shown = validation.groupby("rule", sort=False).head(max_per_rule)
+    else:
+        shown = validation
+    budget = MAX_PRINTED_CHARS if max_per_rule else float("inf")
+    printed = 0
+    for sev, msg in zip(shown["severity"], shown["message"], strict=True):
+        text = str(msg)
+        if max_per_rule and len(text) > MAX_MESSAGE_CHARS:
+            text = text[:MAX_MESSAGE_CHARS] + f"... ({len(text) - MAX_MESSAGE_CHARS:,} more characters)"
+        line = f"  {str(sev).upper():<8}{text}"
+        budget -= len(line) + 1
+        if budget < 0:
+            break
+        lines.append(line)
+        printed += 1
+    left = len(validation) - printed
+    if left:
+        lines.append(
+            f"  ... {left:,} more findings not printed (the first {max_per_rule} of each rule "
+            "shown, up to 1 MB); the full list is in "
+            "--format json (or ProgramData.validation); --max-per-rule 0 prints all"
+        )
     return lines
+
+
+@contextlib.contextmanager
+def _progress(text: str) -> Iterator[None]:
+    """A spinner with the elapsed time on stderr while the data loads (only on a terminal)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        bar.add_task(f"{text} ...", total=None)
+        yield
+
+
+def _print_json(doc: dict[str, Any], findings: Any, *, chunk: int = 20_000) -> None:
+    """``doc`` with a last key ``findings`` holding every finding, written in chunks.
+
+    A million findings are never one list of dicts or one string in memory: the
+    document is printed up to the list, then the findings ``chunk`` rows at a time.
+    """
+    head = json.dumps({**doc, "findings": []}, indent=2, default=str)
+    assert head.endswith('"findings": []\n}')
+    out = sys.stdout
+    out.write(head[: -len("[]\n}")] + "[")
+    for start in range(0, len(findings), chunk):
+        # pandas' C JSON writer: one record per line, nulls for missing values
+        part = findings.iloc[start : start + chunk].to_json(
+            orient="records", lines=True, force_ascii=False
+        )
+        out.write(
+            ("," if start else "")
+            + ",".join("\n    " + r for r in part.splitlines() if r)
+        )
+    out.write(("\n  " if len(findings) else "") + "]\n}\n")
 
 
 def _records(df: Any) -> list[dict[str, Any]]:
@@ -108,32 +181,24 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from recoverystats.io.read import read_program
 
     try:
-        prog = read_program(
-            args.source, as_of=args.as_of, on_error=args.on_error, mapping=args.mapping
-        )
+        with _progress(f"Loading and validating {args.source}"):
+            prog = read_program(
+                args.source, as_of=args.as_of, on_error=args.on_error, mapping=args.mapping
+            )
     except DataValidationError as exc:
         validation = getattr(exc, "validation", None)
         if args.format == "json":
-            problems = (
-                _records(validation)
-                if validation is not None
-                else [{"message": str(p)} for p in exc.problems]
-            )
-            print(
-                json.dumps(
-                    {
-                        "status": "error",
-                        "source": str(args.source),
-                        "message": exc.summary,
-                        "findings": problems,
-                    },
-                    indent=2,
-                )
-            )
+            doc = {"status": "error", "source": str(args.source), "message": exc.summary}
+            if validation is not None:
+                _print_json(doc, validation)
+            else:
+                doc["findings"] = [{"message": str(p)} for p in exc.problems]
+                print(json.dumps(doc, indent=2))
         else:
             if validation is not None:
-                print("\n".join(_findings_text(validation)))
+                print("\n".join(_findings_text(validation, max_per_rule=args.max_per_rule)))
             else:
+                # mapping problems (no findings frame): few, all printed
                 print("\n".join(f"  ERROR   {p}" for p in exc.problems))
         print(f"recoverystats validate: {exc.summary}", file=sys.stderr)
         return EXIT_DATA
@@ -141,18 +206,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(f"recoverystats validate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.format == "json":
+        summary = prog.summary()
+        summary.pop("findings", None)  # replaced by the list of findings, as before
         doc = {
             "status": "ok",
-            **prog.summary(),
+            **summary,
             "flow": _records(prog.flow),
             "sources": _records(prog.sources),
-            "findings": _records(prog.validation),
         }
-        print(json.dumps(doc, indent=2, default=str))
+        _print_json(doc, prog.validation)
     else:
         print("\n".join(_summary_text(prog)))
         print()
-        print("\n".join(_findings_text(prog.validation)))
+        print("\n".join(_findings_text(prog.validation, max_per_rule=args.max_per_rule)))
     return EXIT_OK
 
 
@@ -194,6 +260,16 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number; got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more; got {v}")
+    return v
+
+
 def _date(text: str) -> str:
     import datetime as _dt
 
@@ -217,9 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser(
         "validate",
-        help="load and validate program data; print a summary and every finding",
+        help="load and validate program data; print a summary and the findings",
         description="Load a folder of exports (or a program.toml mapping), validate it, and print "
-        "a summary and every finding. Exit 0 when loadable, 1 on validation errors, "
+        "a summary and the findings (the first of each rule; all with --format json). "
+        "Exit 0 when loadable, 1 on validation errors, "
         "2 on usage errors.",
     )
     v.add_argument("source", help="folder of table files, or a program.toml mapping")
@@ -235,6 +312,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     v.add_argument(
         "--mapping", default=None, help="program.toml to use instead of the one in SOURCE"
+    )
+    v.add_argument(
+        "--max-per-rule",
+        type=_non_negative_int,
+        default=MAX_PER_RULE,
+        help=f"findings printed per rule in text output (default {MAX_PER_RULE}, at most 1 MB in "
+        "all; 0 prints every finding); --format json always lists every finding",
     )
     v.set_defaults(func=_cmd_validate)
 

@@ -37,7 +37,10 @@ class DataValidationError(RecoveryStatsError, ValueError):
     """
 
     def __init__(self, message: str, problems: Sequence[Any] = ()) -> None:
-        self.problems = list(problems)
+        # a lazy sequence (the loader's findings, which may be millions) is kept as it
+        # is; lists, tuples and iterables become a list as before
+        lazy = isinstance(problems, Sequence) and not isinstance(problems, (list, tuple, str))
+        self.problems = problems if lazy else list(problems)
         self.summary = message
         lines = [message]
         shown = self.problems[:50]

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -93,25 +93,66 @@ class _Ctx:
         values: list[Any],
         detail: Callable[[Any, int], str],
         action: str,
+        by_value: bool = False,
     ) -> None:
-        """One finding per offending row (Python runs only over the offenders)."""
+        """One finding per offending row (Python runs only over the offenders).
+
+        The findings are kept as one block (arrays of lines, values and messages), not
+        a dict per row: a file with a million bad rows costs a million short strings,
+        not a million dicts. ``by_value``: ``detail`` depends on the value only, so it
+        is called once per distinct value and the messages are joined in Arrow.
+        """
+        if len(positions) == 0:
+            return
         r = RULES[rule]
         fix = r.fix.replace("<t>", self.table).replace("<column>", column or "<column>")
-        for pos, value in zip(positions.tolist(), values, strict=False):
-            self.findings.append(
-                {
-                    "rule": rule,
-                    "severity": r.severity,
-                    "table": self.table,
-                    "file": self.file,
-                    "line": int(self.lines[pos]),
-                    "column": column,
-                    "value": None if value is None else str(value),
-                    "message": f"{self.where(pos, column)}: {detail(value, pos)}; fix: {fix} [{rule}]",
-                    "action": action,
-                    "_pos": pos,
-                }
+        lines = np.asarray(self.lines[positions], dtype=np.int64)
+        head = f"{self.file} {self.line_label} "
+        col = f", column {column}" if column else ""
+        tail = f"; fix: {fix} [{rule}]"
+        if by_value:
+            index: dict[Any, int] = {}
+            codes = pa.array(
+                [index.setdefault(v, len(index)) for v in values], type=pa.int32()
             )
+            shown = pa.array([None if v is None else str(v) for v in index], type=_TEXT)
+            details = pa.array([detail(v, -1) for v in index], type=_TEXT)
+            messages = pc.binary_join_element_wise(
+                pa.scalar(head, _TEXT),
+                pc.cast(pa.array(lines), _TEXT),
+                pa.scalar(f"{col}: ", _TEXT),
+                details.take(codes),
+                pa.scalar(tail, _TEXT),
+                pa.scalar("", _TEXT),
+            )
+            value_col = shown.take(codes)
+        else:
+            # held as Arrow text at once: the Python strings of one block live only here
+            messages = pa.array(
+                [
+                    f"{head}{line}{col}: {detail(value, pos)}{tail}"
+                    for pos, value, line in zip(
+                        positions.tolist(), values, lines.tolist(), strict=False
+                    )
+                ],
+                type=_TEXT,
+            )
+            value_col = pa.array([None if v is None else str(v) for v in values], type=_TEXT)
+        self.findings.append(
+            {
+                "_block": True,
+                "rule": rule,
+                "severity": r.severity,
+                "table": self.table,
+                "file": self.file,
+                "line": lines,
+                "column": column,
+                "value": value_col,
+                "message": messages,
+                "action": action,
+                "_pos": np.asarray(positions, dtype=np.int64),
+            }
+        )
 
     def table_level(
         self,
@@ -138,6 +179,9 @@ class _Ctx:
 
 
 def _shown(v: Any) -> str:
+    """A value as quoted in a message (cut after 200 characters: a message stays a line)."""
+    if isinstance(v, str) and len(v) > 200:
+        return repr(v[:200]) + f"... ({len(v):,} characters)"
     return repr(v) if isinstance(v, str) else str(v)
 
 
@@ -360,18 +404,52 @@ def _coerce_date(arr: Any, opts: TableMapping) -> _Coerced:
             pass
     formats = opts.date_formats
     shapes = [_date_shape(f) for f in formats]
+    # per distinct value: the formats that read it, and the dates they give
+    readings: dict[str, list[tuple[int, _dt.date]]] = {}
 
     def parse(v: str) -> tuple[Any, int]:
-        for f in formats:
+        got: list[tuple[int, _dt.date]] = []
+        for i, f in enumerate(formats):
             try:
-                return _dt.datetime.strptime(v, f).date(), 0
+                got.append((i, _dt.datetime.strptime(v, f).date()))
             except ValueError:
                 continue
+            if len(formats) == 1:
+                break
+        if got:
+            readings[v] = got
+            return got[0][1], 0
         if any(s.match(v) for s in shapes):
             return None, 2
         return None, 1
 
     values, codes = _unique_map(text, parse, pa.date32())
+    problems: list[tuple[str, np.ndarray, Callable[[Any, int], str]]] = []
+    if len(formats) > 1 and readings:
+        # formats the column is shown to use: those that alone read some value (or read
+        # it to one date whichever applies). A value that two formats read to different
+        # dates is ambiguous; when the column also holds values only another format
+        # reads, its formats are mixed and the ambiguous value cannot be trusted.
+        shown_fmt = {g[0][0] for g in readings.values() if len(g) == 1}
+        ambiguous = {
+            v: g
+            for v, g in readings.items()
+            if len({d for _, d in g}) > 1 and shown_fmt - {g[0][0]}
+        }
+        if ambiguous:
+            hit = _np_bool(pc.is_in(text, value_set=pa.array(list(ambiguous), text.type)))
+            values = pc.if_else(pa.array(hit), pa.scalar(None, pa.date32()), _arr(values))
+            used = sorted(shown_fmt)
+
+            def mixed(v: Any, _p: int) -> str:
+                g = ambiguous.get(v) or ambiguous.get(str(v).strip(), [])
+                reads = "; ".join(f"{d.isoformat()} as {_fmt_hint((formats[i],))}" for i, d in g)
+                return (
+                    f"{_shown(v)} is ambiguous ({reads}) in a column whose other values use "
+                    f"{' and '.join(_fmt_hint((formats[i],)) for i in used)}; not read"
+                )
+
+            problems.append(("date_format_mixed", hit, mixed))
     hint = _fmt_hint(formats)
     return _Coerced(
         values,
@@ -388,6 +466,7 @@ def _coerce_date(arr: Any, opts: TableMapping) -> _Coerced:
                 codes == 2,
                 lambda v, _p: f"{_shown(v)} is not a real calendar date",
             ),
+            *problems,
         ],
     )
 
@@ -628,7 +707,8 @@ def _extra_series(
             return _to_series(f, "float")
         return _string_series(text)
     if pa.types.is_timestamp(t) or pa.types.is_date(t):
-        return _to_series(_coerce_date(arr, opts).values, "date")
+        values = _check_date_range(_coerce_date(arr, opts).values, arr, ctx, column, errors)
+        return _to_series(values, "date")
     if pa.types.is_boolean(t):
         return _to_series(arr, "bool")
     a = arr.to_pandas() if hasattr(arr, "to_pandas") else pd.Series(arr)
@@ -651,9 +731,11 @@ def _coerce_column(
         # fast paths on the untrimmed column: strict ISO dates, or every value already a code
         if col.kind == "date" and not opts.date_format:
             try:
-                return pc.cast(arr, pa.date32())
+                fast = pc.cast(arr, pa.date32())
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 pass
+            else:
+                return _check_date_range(fast, arr, ctx, name, errors)
         elif col.kind == "code" and na_applied:
             allowed = pa.array(sorted(col.codes or ()), arr.type)
             if (pc.sum(pc.is_in(arr, value_set=allowed, skip_nulls=True)).as_py() or 0) == len(
@@ -694,9 +776,108 @@ def _coerce_column(
         if mask.any():
             pos = np.flatnonzero(mask)
             vals = _chunked_take(original, pos).to_pylist()
-            ctx.rows(rule, pos, name, vals, detail, action="")
+            ctx.rows(rule, pos, name, vals, detail, action="", by_value=True)
             errors |= mask
+    if kind == "date":
+        return _check_date_range(res.values, original, ctx, name, errors)
     return res.values
+
+
+#: Placeholder dates that source systems write for "unknown" or "open-ended": SQL
+#: Server's ``datetime`` minimum (1753-01-01), the 1900 epoch of Excel and SQL Server
+#: (1900-01-01) and the OLE/Excel zero date (1899-12-30, 1899-12-31), the .NET/ISO
+#: minimum (0001-01-01) and the "end of time" dates (9999-12-31, 9999-01-01,
+#: 2999-12-31, 3000-01-01). Read as missing with a ``date_sentinel`` warning.
+SENTINEL_DATES: tuple[str, ...] = (
+    "0001-01-01",
+    "1753-01-01",
+    "1899-12-30",
+    "1899-12-31",
+    "1900-01-01",
+    "2999-12-31",
+    "3000-01-01",
+    "9999-01-01",
+    "9999-12-31",
+)
+#: The plausible window for any date in the data model (inclusive); dates outside it
+#: are ``date_out_of_range`` errors. Every date inside it is representable as
+#: ``datetime64[ns]`` (1677-09-21 .. 2262-04-11), so no date ever wraps around.
+DATE_MIN, DATE_MAX = "1900-01-01", "2099-12-31"
+_EPOCH = _dt.date(1970, 1, 1)
+_SENTINEL_DAYS = np.array(
+    [(_dt.date.fromisoformat(d) - _EPOCH).days for d in SENTINEL_DATES], dtype=np.int64
+)
+_MIN_DAY = (_dt.date.fromisoformat(DATE_MIN) - _EPOCH).days
+_MAX_DAY = (_dt.date.fromisoformat(DATE_MAX) - _EPOCH).days
+
+
+def _date_days(values: Any) -> np.ndarray:
+    """Days since 1970-01-01 of an Arrow date32 column as int64 (nulls -> 0, never flagged)."""
+    a = _arr(values)
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return _np_int(pc.cast(a, pa.int32())).astype(np.int64, copy=False)
+
+
+def _check_date_range(
+    values: Any, original: Any, ctx: _Ctx, column: str, errors: np.ndarray
+) -> Any:
+    """Placeholder and out-of-range dates: findings with the source text, values set to missing.
+
+    Runs on the date32 values (day precision), before anything is converted to
+    ``datetime64[ns]``; the check is two integer comparisons over the column, and the
+    source text is looked up only for the offending rows.
+    """
+    if len(values) == 0 or values.null_count == len(values):
+        return values
+    # the usual case in one Arrow pass: every date inside (DATE_MIN, DATE_MAX], where
+    # the only placeholder (1900-01-01 == DATE_MIN) cannot be either
+    mm = pc.min_max(pc.cast(values, pa.int32()))  # days since 1970-01-01
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if lo is not None and hi is not None and lo > _MIN_DAY and hi <= _MAX_DAY:
+        return values
+    days = _date_days(values)
+    valid = _np_bool(pc.is_valid(values)) if values.null_count else None
+    sentinel = np.isin(days, _SENTINEL_DAYS)
+    out = (days < _MIN_DAY) | (days > _MAX_DAY)
+    if valid is not None:
+        sentinel &= valid
+        out &= valid
+    out &= ~sentinel
+    if not (sentinel.any() or out.any()):
+        return values
+
+    def source_text(pos: np.ndarray) -> list[Any]:
+        vals = _chunked_take(original, pos).to_pylist()
+        return [v.isoformat() if isinstance(v, (_dt.date, _dt.datetime)) else v for v in vals]
+
+    if sentinel.any():
+        pos = np.flatnonzero(sentinel)
+        ctx.rows(
+            "date_sentinel",
+            pos,
+            column,
+            source_text(pos),
+            lambda v, _p: (
+                f"{_shown(v)} is a placeholder date that source systems write for "
+                "'unknown' or 'open-ended'; read as missing"
+            ),
+            action="set_missing",
+        )
+    if out.any():
+        pos = np.flatnonzero(out)
+        ctx.rows(
+            "date_out_of_range",
+            pos,
+            column,
+            source_text(pos),
+            lambda v, _p: (
+                f"{_shown(v)} is outside the plausible dates {DATE_MIN} to {DATE_MAX}"
+            ),
+            action="",
+        )
+        errors |= out
+    return pc.if_else(pa.array(sentinel | out), pa.scalar(None, pa.date32()), _arr(values))
 
 
 def _build_table(raw: RawTable) -> _Built:
@@ -708,14 +889,16 @@ def _build_table(raw: RawTable) -> _Built:
     n = data.num_rows
     opts = raw.options
     rows_read = n + len(raw.bad_rows)
-    for line, text in raw.bad_rows:
+    for line, _text in raw.bad_rows:
         ctx.findings.append(
             {
                 **file_finding(
                     "field_count",
                     name,
                     raw.file,
-                    f"the line {text[:80]!r} does not have the header's number of fields",
+                    # the line's text is not quoted: an error never echoes file content
+                    # beyond column names (the file may not be what the mapping meant)
+                    f"the line does not have the header's {data.num_columns} fields",
                     line=line,
                     action="dropped",
                 ),
@@ -782,8 +965,14 @@ def _build_table(raw: RawTable) -> _Built:
         ctx.table_level("no_rows", "the table has a header but no data rows")
     columns = dict(zip(new_names, data.columns, strict=False))
 
-    # -- coerce ------------------------------------------------------------------
+    # -- cells no column type can catch ------------------------------------------
     errors = np.zeros(n, dtype=bool)
+    renamed = dict(zip(names, new_names, strict=False))
+    _reader_cell_problems(raw, renamed, ctx, errors)
+    for c, arr in columns.items():
+        _text_cell_rules(arr, c, ctx, errors)
+
+    # -- coerce ------------------------------------------------------------------
     out: dict[str, pd.Series] = {}
     ids: dict[str, Any] = {}
     dates: dict[str, Any] = {}  # date column -> Arrow date32 (as in the frame)
@@ -895,11 +1084,104 @@ def _build_table(raw: RawTable) -> _Built:
     )
 
 
+#: Longest text accepted in one input cell (Excel's own cell limit). Longer values are
+#: ``cell_too_long`` errors: no field of this data model is that long, and a huge label
+#: would slow every output that shows it.
+MAX_CELL_CHARS = 32_767
+#: Control characters that are not text: C0 controls other than tab, line feed and
+#: carriage return (none of them may appear in XML, so no report could show them).
+_CONTROL_RE = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]"
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0, 9), 11, 12, *range(14, 32)]] = True
+
+
+def _reader_cell_problems(
+    raw: RawTable, renamed: Mapping[str, str], ctx: _Ctx, errors: np.ndarray
+) -> None:
+    """Findings for cells the reader flagged (formula without value, unlabelled code)."""
+    groups: dict[tuple[str, str], list[tuple[int, Any, str]]] = {}
+    for rule, pos, column, value, detail in raw.cell_problems:
+        groups.setdefault((rule, renamed.get(column, column)), []).append((pos, value, detail))
+    for (rule, column), items in groups.items():
+        pos = np.array([p for p, _, _ in items], dtype=np.int64)
+        details = {p: d for p, _, d in items}
+        ctx.rows(rule, pos, column, [v for _, v, _ in items], lambda _v, p, details=details: details[p], action="")
+        if RULES[rule].severity == "error":
+            errors[pos] = True
+
+
+def _text_cell_rules(
+    arr: Any, column: str, ctx: _Ctx, errors: np.ndarray, *, max_chars: int = MAX_CELL_CHARS
+) -> None:
+    """Control characters and over-long values in a text column (``control_character``, ``cell_too_long``).
+
+    One pass over the column's bytes finds whether any control byte is there at all
+    (the usual answer is no, and nothing else runs); lengths come from the offsets.
+    """
+    t = arr.type
+    if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    has_control = False
+    too_long = False
+    otype = np.int64 if pa.types.is_large_string(t) else np.int32
+    width = np.dtype(otype).itemsize
+    for c in chunks:
+        if len(c) == 0 or c.buffers()[2] is None:
+            continue
+        bufs = c.buffers()
+        offs = np.frombuffer(bufs[1], dtype=otype, count=len(c) + 1, offset=c.offset * width)
+        lo, hi = int(offs[0]), int(offs[-1])
+        if not has_control and hi > lo:
+            data = np.frombuffer(bufs[2], dtype=np.uint8)[lo:hi]
+            # one reduction (no temporary): text without any byte below 0x20 is clean;
+            # only then are tabs and line breaks told apart from control characters
+            if int(data.min()) < 0x20:
+                has_control = bool(_CONTROL_BYTES[data].any())
+        if not too_long and len(c) and int(np.diff(offs).max()) > max_chars:
+            too_long = True  # bytes >= characters: checked in characters below
+    if too_long:
+        bad = _np_bool(pc.greater(pc.utf8_length(arr), max_chars))
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            lens = _np_int(pc.utf8_length(_chunked_take(arr, pos)))
+            ctx.rows(
+                "cell_too_long",
+                pos,
+                column,
+                [f"{int(k):,} characters" for k in lens],
+                lambda v, _p: f"the value is {v} long, over the limit of {max_chars:,}",
+                action="",
+            )
+            errors |= bad
+    if has_control:
+        bad = _np_bool(pc.match_substring_regex(arr, _CONTROL_RE))
+        if bad.any():
+            pos = np.flatnonzero(bad)
+            vals = _chunked_take(arr, pos).to_pylist()
+            shown = [
+                repr(v[:60] + ("..." if len(v) > 60 else "")) for v in vals
+            ]  # repr shows the control characters as escapes
+            ctx.rows(
+                "control_character",
+                pos,
+                column,
+                shown,
+                lambda v, _p: f"{v} holds a control character (NUL or another non-text byte)",
+                action="",
+            )
+            errors |= bad
+
+
 def _cell_flagged(ctx: _Ctx, column: str, n: int) -> np.ndarray:
     """Rows that already have a cell finding for ``column`` (so 'missing' is not reported twice)."""
     m = np.zeros(n, dtype=bool)
     for f in ctx.findings:
-        if f.get("column") == column and f.get("_pos", -1) >= 0:
+        if f.get("column") != column or f["severity"] != "error":
+            continue
+        if f.get("_block"):
+            m[f["_pos"]] = True
+        elif f.get("_pos", -1) >= 0:
             m[f["_pos"]] = True
     return m
 
@@ -1344,6 +1626,7 @@ def _cross_rules(
                     f"{_shown(v)} is not a {ptable[:-1]} in {pfile}"
                 ),
                 action="",
+                by_value=True,
             )
             b.error_rows |= orphan
         if drop_mode:
@@ -1456,7 +1739,12 @@ def _cross_rules(
             for point, (lo, hi) in ASSESSMENT_WINDOWS.items():
                 ref = dis if point == "discharge" else enr
                 refname = "discharge_date" if point == "discharge" else "enrollment_date"
-                days = (d - ref).astype("timedelta64[D]").astype("float64")
+                # NaT - anything is NaT, whose int64 is -2**63: make it NaN so a missing
+                # date never compares (nor prints as -9223372036854775808 days)
+                gap = d - ref
+                days = np.where(
+                    np.isnat(gap), np.nan, gap.astype("timedelta64[D]").astype("float64")
+                )
                 with np.errstate(invalid="ignore"):
                     far = (tp == point) & ((days < lo) | (days > hi))
                 ctx.date_rows(
@@ -1547,14 +1835,19 @@ def validate_tables(
     )
     has_errors = fatal or any(b.error_rows.any() or b.bad_rows for b in built.values())
     validation = _validation_frame(findings, drop_mode and not fatal)
+    del findings
+    for b in built.values():
+        b.ctx.findings.clear()  # the blocks now live in ``validation`` only
     if fatal or (has_errors and not drop_mode):
-        problems = [
-            _as_finding(r)
-            for r in validation.itertuples(index=False)
-            if r.severity in ("error", "warning")
-        ]
-        problems.sort(key=lambda f: f.severity != "error")
-        n_err = sum(p.severity == "error" for p in problems)
+        sev = validation["severity"]
+        sev_np = sev.to_numpy(dtype=object)
+        problems = _FindingList(
+            validation,
+            np.concatenate(
+                [np.flatnonzero(sev_np == "error"), np.flatnonzero(sev_np == "warning")]
+            ),
+        )
+        n_err = int((sev == "error").sum())
         where = source or "the program data"
         hint = "" if fatal else ' (or pass on_error="drop" to drop the offending rows)'
         exc = DataValidationError(
@@ -1592,12 +1885,37 @@ def validate_tables(
 
 
 def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.DataFrame:
+    """All findings as one frame, ordered by table, line and severity.
+
+    Per-row findings arrive as blocks (``_Ctx.rows``). The frame is assembled in Arrow:
+    the columns that are constant within a block (rule, severity, table, file, column,
+    action) as dictionary codes, lines as one integer array, values and messages as one
+    text array each; the text columns reach pandas as ``string[pyarrow]`` without a
+    Python object per cell.
+    """
     cols = list(VALIDATION_COLUMNS) + list(VALIDATION_EXTRA)
     if not findings:
         return pd.DataFrame(
             {c: pd.Series(dtype="Int64" if c == "line" else "string") for c in cols}
         )
-    rows = []
+    order = {"error": 0, "warning": 1, "info": 2}
+    tab = {t: i for i, t in enumerate(TABLE_NAMES)}
+    const_cols = ("rule", "severity", "table", "file", "column", "action")
+    consts: dict[str, list[Any]] = {c: [] for c in const_cols}
+    sizes: list[int] = []
+    lines: list[np.ndarray] = []
+    values: list[pa.Array] = []
+    messages: list[pa.Array] = []
+    single_values: list[Any] = []
+    single_messages: list[Any] = []
+
+    def flush() -> None:
+        if single_messages:
+            values.append(pa.array(single_values, type=_TEXT))
+            messages.append(pa.array(single_messages, type=_TEXT))
+            single_values.clear()
+            single_messages.clear()
+
     for f in findings:
         action = f.get("action") or ""
         if not action:
@@ -1607,33 +1925,99 @@ def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.Dat
                 action = "rejected"
             else:
                 action = "kept" if f.get("_pos") is not None else ""
-        rows.append(
-            [
-                f["rule"],
-                f["severity"],
-                f["table"],
-                f["file"],
-                f["line"],
-                f["column"],
-                f["value"],
-                f["message"],
-                action,
-            ]
-        )
-    df = pd.DataFrame(rows, columns=cols)
-    order = {"error": 0, "warning": 1, "info": 2}
-    tab = {t: i for i, t in enumerate(TABLE_NAMES)}
-    df["_s"] = df["severity"].map(order)
-    df["_t"] = df["table"].map(tab).fillna(-1)
-    df = df.sort_values(["_t", "line", "_s"], kind="stable", na_position="first").drop(
-        columns=["_s", "_t"]
-    )
-    df = df.reset_index(drop=True)
-    df["line"] = df["line"].astype("Int64")
+        for c in const_cols:
+            v = action if c == "action" else f[c]
+            consts[c].append(None if v is None else str(v))
+        if f.get("_block"):
+            flush()
+            sizes.append(len(f["message"]))
+            lines.append(np.asarray(f["line"], dtype=np.int64))
+            # moved, not shared: once sorted into the frame the block's text is freed
+            values.append(f.pop("value"))
+            messages.append(f.pop("message"))
+            f["value"] = f["message"] = None
+        else:
+            sizes.append(1)
+            line = f["line"]
+            lines.append(np.array([-1 if line is None or pd.isna(line) else int(line)], np.int64))
+            single_values.append(None if f["value"] is None else str(f["value"]))
+            single_messages.append(f["message"])
+    flush()
+    k = np.asarray(sizes, dtype=np.int64)
+    line = np.concatenate(lines)
+
+    sev_code = np.repeat(np.array([order[v] for v in consts["severity"]], np.int8), k)
+    tab_code = np.repeat(np.array([tab.get(v, -1) for v in consts["table"]], np.int8), k)
+    # table, then line (whole-table findings, line -1, first), then severity; stable
+    idx = np.lexsort((sev_code, line, tab_code))
+    in_order = bool((idx[1:] > idx[:-1]).all())
+
+    def repeated(per_block: list[Any]) -> pa.Array:
+        index: dict[Any, int] = {}
+        codes = np.array([index.setdefault(v, len(index)) for v in per_block], dtype=np.int32)
+        rows = np.repeat(codes, k)
+        dictionary = pa.array(list(index), type=_TEXT)
+        return pa.DictionaryArray.from_arrays(
+            pa.array(rows if in_order else rows[idx]), dictionary
+        ).cast(_TEXT)
+
+    def text(parts: list[pa.Array]) -> pa.ChunkedArray:
+        # one contiguous copy, the blocks released, then the sorted copy: at most two
+        # copies of the text at once (a chunked take would hold three)
+        arr = pa.concat_arrays([_arr(x) for x in parts]) if len(parts) > 1 else _arr(parts[0])
+        parts.clear()
+        return pa.chunked_array([arr if in_order else arr.take(pa.array(idx))])
+
+    data: dict[str, Any] = {}
     for c in cols:
-        if c != "line":
-            df[c] = df[c].astype("string")
-    return df
+        if c == "line":
+            ln = line if in_order else line[idx]
+            data[c] = pd.arrays.IntegerArray(np.where(ln < 0, 0, ln), ln < 0)
+        else:
+            if c in consts:
+                arr = pa.chunked_array([repeated(consts[c])])
+            else:
+                arr = text(values if c == "value" else messages)
+            data[c] = pd.arrays.ArrowStringArray(arr)
+    return pd.DataFrame(data)
+
+
+class _FindingList(Sequence[Finding]):
+    """The findings of a validation frame as :class:`Finding` objects, made on access.
+
+    What ``DataValidationError.problems`` holds: a million-row error list stays one
+    frame, and only the findings that are looked at become objects.
+    """
+
+    def __init__(self, frame: pd.DataFrame, rows: np.ndarray) -> None:
+        self._frame = frame
+        self._rows = rows  # positions in ``frame``, in the order of the list
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, i: int) -> Finding: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Finding]: ...
+    def __getitem__(self, i: int | slice) -> Finding | list[Finding]:
+        if isinstance(i, slice):
+            part = self._frame.iloc[self._rows[i]]
+            return [_as_finding(r) for r in part.itertuples(index=False)]
+        return _as_finding(next(self._frame.iloc[[self._rows[i]]].itertuples(index=False)))
+
+    def __iter__(self) -> Iterator[Finding]:
+        step = 4096
+        for s0 in range(0, len(self), step):
+            yield from self[s0 : s0 + step]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} findings>"
 
 
 def _as_finding(r: Any) -> Finding:

@@ -40,6 +40,30 @@ def _failure(exc: ReadFailure, table: str, file: str) -> dict[str, Any]:
     }
 
 
+def _mapped_path(given: str, root: Path, table: str, key: str) -> Path:
+    """A ``file``/``database`` path of ``[tables.<table>]``, confined to the mapping's folder.
+
+    A relative path is resolved against ``root`` (the folder holding ``program.toml``)
+    and must stay inside it after ``..`` and symbolic links are resolved; reading a file
+    elsewhere takes an absolute path, written out in the mapping. Hand-written: a few
+    lines of :mod:`pathlib`.
+    """
+    path = Path(given)
+    if path.is_absolute():
+        return path
+    full = root / path
+    inside = root.resolve()
+    target = full.resolve()
+    if target != inside and inside not in target.parents:
+        raise ReadFailure(
+            "mapping_invalid",
+            f"program.toml [tables.{table}] {key} = {given!r} points outside the mapping's "
+            f"folder {str(root)!r}; relative paths must stay inside it (write an absolute path "
+            "to read a file elsewhere on purpose)",
+        )
+    return full
+
+
 def _display(path: Path, base: Path) -> str:
     try:
         return str(path.relative_to(base))
@@ -77,9 +101,11 @@ def read_program(
         column, an unreadable file) always raise.
     mapping
         A ``program.toml`` path or an equivalent dict, overriding any
-        ``program.toml`` in the folder. Relative file paths in a mapping are resolved
-        against the ``source`` folder when ``source`` is a folder, else against the
-        mapping file's folder. The format is documented in ``docs/data-model.md``.
+        ``program.toml`` in the folder. Relative ``file``/``database`` paths in a
+        mapping file are resolved against the mapping file's folder (in a dict, against
+        the ``source`` folder) and must stay inside it (``..`` or a symbolic link leading
+        out is a ``mapping_invalid`` error); an absolute path reads a file anywhere. The
+        format is documented in ``docs/data-model.md``.
 
     Returns
     -------
@@ -143,6 +169,9 @@ def read_program(
     else:
         prog_map = ProgramMapping(tables={})
     base = src if src.is_dir() else src.parent
+    # relative file/database paths in a mapping file are resolved against its own folder
+    # (a dict mapping: against the source folder) and may not leave it
+    root = mapping_path.parent if mapping_path is not None else base
     if as_of is None and prog_map.as_of is not None:
         as_of = prog_map.as_of
 
@@ -154,8 +183,8 @@ def read_program(
 
     # canonical-stem files in the folder (used for tables the mapping does not name)
     found: dict[str, list[Path]] = {}
-    mapped_files = {(base / t.file).resolve() for t in prog_map.tables.values() if t.file}
-    mapped_files |= {(base / t.database).resolve() for t in prog_map.tables.values() if t.database}
+    mapped_files = {(root / t.file).resolve() for t in prog_map.tables.values() if t.file}
+    mapped_files |= {(root / t.database).resolve() for t in prog_map.tables.values() if t.database}
     for p in sorted(base.iterdir()):
         if not p.is_file() or p.suffix.lower() not in SUFFIXES or p.name.startswith((".", "~$")):
             continue
@@ -182,9 +211,10 @@ def read_program(
     for name in TABLE_NAMES:
         opts: TableMapping = prog_map.table(name)
         try:
+            display = f"[tables.{name}]"
             if opts.database:
-                db = base / opts.database
-                display = _display(db, base)
+                db = _mapped_path(opts.database, root, name, "database")
+                display = _display(db, root)
                 if not db.is_file():
                     raise ReadFailure(
                         "file_missing",
@@ -193,8 +223,8 @@ def read_program(
                     )
                 raws[name] = read_sql(db, name, opts, display)
             elif opts.file:
-                path = base / opts.file
-                display = _display(path, base)
+                path = _mapped_path(opts.file, root, name, "file")
+                display = _display(path, root)
                 if not path.is_file():
                     raise ReadFailure(
                         "file_missing",

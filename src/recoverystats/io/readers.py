@@ -52,6 +52,9 @@ class RawTable:
     na_applied: bool = False
     #: Files read but not hashed yet (``read_csv(defer_hash=True)``); see ``hash_later``.
     unhashed: list[Path] = field(default_factory=list)
+    #: Cell problems the reader saw and the data cannot show (a formula without a saved
+    #: value, an unlabelled SPSS code): ``(rule, position, source column, value, detail)``.
+    cell_problems: list[tuple[str, int, str, Any, str]] = field(default_factory=list)
 
     def line_numbers(self) -> Any:
         """Line number of each row, indexable by a position or an array of positions."""
@@ -258,6 +261,12 @@ def frame_to_arrow(df: Any) -> pa.Table:
 _OTHER_DELIMITERS = (";", "\t", "|", ",")
 
 
+def _no_content(message: str) -> str:
+    """A parser message without the row text that pyarrow appends after ``got N: ``."""
+    first = message.splitlines()[0] if message else ""
+    return re.sub(r"(got \d+ columns?)\s*:.*$", r"\1", first)[:200]
+
+
 def _header_fields(text: str, delimiter: str) -> list[str]:
     import csv
 
@@ -354,7 +363,7 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
                 shown = "\\t" if other == "\t" else other
                 raise ReadFailure(
                     "delimiter",
-                    f"{display} line {header_row}: the header {head_text[:80]!r} is one column when split on "
+                    f"{display} line {header_row}: the header is one column when split on "
                     f'{delimiter!r}; the file looks {shown!r}-delimited (set delimiter = "{shown}" in program.toml '
                     f"[tables.{name}])",
                 )
@@ -435,7 +444,7 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
                 encoding = careful_encoding(encoding)
                 continue
             raise ReadFailure(
-                "file_unreadable", f"{display}: cannot parse as CSV: {text.splitlines()[0]}"
+                "file_unreadable", f"{display}: cannot parse as CSV: {_no_content(text)}"
             ) from None
     else:  # pragma: no cover - the loop always breaks or raises
         raise ReadFailure("file_unreadable", f"{display}: cannot parse as CSV")
@@ -453,7 +462,8 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
     if lost:
         raise ReadFailure(
             "file_unreadable",
-            f"{display}: {len(lost)} malformed line(s) could not be read ({lost[0]!r}); "
+            f"{display}: {len(lost)} malformed line(s) could not be read "
+            f"({type(lost[0]).__name__}: {_no_content(str(lost[0]))}); "
             "check the encoding and the delimiter",
         )
     if encoding == "latin-1" and not opts.encoding:
@@ -636,10 +646,91 @@ def _locate_invalid(
 # ---------------------------------------------------------------------------
 # Excel
 # ---------------------------------------------------------------------------
-def read_excel(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
-    """Read one sheet with openpyxl; title rows above the header are detected and skipped."""
+#: Limits on what an ``.xlsx`` may inflate to (it is a zip archive): the members'
+#: uncompressed size in all, and the compression ratio of any member larger than
+#: ``XLSX_RATIO_FLOOR`` bytes. Sheet XML compresses about 5-30x; a zip bomb 1,000x.
+#: A workbook of Excel's full 1,048,576 rows x 20 short columns is about 400 MB of XML.
+XLSX_MAX_UNCOMPRESSED = 512 * 2**20
+XLSX_MAX_RATIO = 200
+XLSX_RATIO_FLOOR = 2**20
+
+
+def check_zip_limits(
+    path: Path,
+    display: str,
+    *,
+    max_uncompressed: int = XLSX_MAX_UNCOMPRESSED,
+    max_ratio: float = XLSX_MAX_RATIO,
+) -> None:
+    """Refuse a zip-based file (``.xlsx``) that would inflate past the limits (a zip bomb).
+
+    Reads only the archive's directory (the sizes each member declares; Python's
+    ``zipfile``, which openpyxl reads through, never inflates a member past its declared
+    size). Hand-written: a few lines over :mod:`zipfile`.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ReadFailure(
+            "file_unreadable", f"{display}: cannot open as an Excel workbook: {exc}"
+        ) from None
+    total = sum(m.file_size for m in members)
+    if total > max_uncompressed:
+        raise ReadFailure(
+            "file_too_large",
+            f"{display}: the workbook inflates to {total:,} bytes, over the limit of "
+            f"{max_uncompressed:,} bytes",
+        )
+    for m in members:
+        if m.file_size > XLSX_RATIO_FLOOR:
+            ratio = m.file_size / max(m.compress_size, 1)
+            if ratio > max_ratio:
+                raise ReadFailure(
+                    "file_too_large",
+                    f"{display}: member {m.filename!r} inflates {ratio:,.0f}-fold "
+                    f"({m.compress_size:,} to {m.file_size:,} bytes), over the limit of "
+                    f"{max_ratio:g}-fold",
+                )
+
+
+def _has_formulas(path: Path) -> bool:
+    """Whether any worksheet's XML holds a formula element (streamed, nothing kept)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        for n in zf.namelist():
+            if not (n.startswith("xl/worksheets/") and n.endswith(".xml")):
+                continue
+            with zf.open(n) as fh:
+                tail = b""
+                while chunk := fh.read(1 << 20):
+                    if b"<f>" in tail + chunk or b"<f " in tail + chunk or b":f>" in tail + chunk:
+                        return True
+                    tail = chunk[-8:]
+    return False
+
+
+def read_excel(
+    path: Path,
+    name: str,
+    opts: TableMapping,
+    display: str,
+    *,
+    max_uncompressed: int = XLSX_MAX_UNCOMPRESSED,
+    max_ratio: float = XLSX_MAX_RATIO,
+) -> RawTable:
+    """Read one sheet with openpyxl; title rows above the header are detected and skipped.
+
+    The archive is checked against the size limits first (:func:`check_zip_limits`).
+    Formula cells are read by their saved value; a formula without one (a workbook
+    written by a program that does not calculate) is a ``formula_no_value`` finding.
+    """
     import openpyxl
 
+    check_zip_limits(path, display, max_uncompressed=max_uncompressed, max_ratio=max_ratio)
     digest, size = sha256_file(path)
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
@@ -647,6 +738,7 @@ def read_excel(path: Path, name: str, opts: TableMapping, display: str) -> RawTa
         raise ReadFailure(
             "file_unreadable", f"{display}: cannot open as an Excel workbook: {exc}"
         ) from None
+    formulas: list[list[Any]] | None = None
     try:
         sheets = wb.sheetnames
         sheet = opts.sheet
@@ -667,6 +759,12 @@ def read_excel(path: Path, name: str, opts: TableMapping, display: str) -> RawTa
                 )
             ws = wb[sheet]
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        if _has_formulas(path):
+            fwb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+            try:
+                formulas = [list(r) for r in fwb[ws.title].iter_rows(values_only=True)]
+            finally:
+                fwb.close()
     finally:
         wb.close()
     findings: list[dict[str, Any]] = []
@@ -715,6 +813,24 @@ def read_excel(path: Path, name: str, opts: TableMapping, display: str) -> RawTa
         cols[nm] = column_from_objects(values)
     tbl = pa.table(cols) if cols else pa.table({})
     lines = np.asarray([i for i, _ in body], dtype=np.int64)
+    problems: list[tuple[str, int, str, Any, str]] = []
+    if formulas is not None:
+        for pos, (line, r) in enumerate(body):
+            frow = formulas[line - 1] if line - 1 < len(formulas) else []
+            for j, nm in enumerate(names):
+                f = frow[j] if j < len(frow) else None
+                v = r[j] if j < len(r) else None
+                if v is None and isinstance(f, str) and f.startswith("="):
+                    problems.append(
+                        (
+                            "formula_no_value",
+                            pos,
+                            nm or f"column_{j + 1}",
+                            None,
+                            "the cell holds a formula with no saved value (the workbook "
+                            "was not calculated before saving); read as missing",
+                        )
+                    )
     return RawTable(
         name=name,
         data=tbl,
@@ -724,6 +840,7 @@ def read_excel(path: Path, name: str, opts: TableMapping, display: str) -> RawTa
         options=opts,
         findings=findings,
         sources=[(name, str(path), digest, size)],
+        cell_problems=problems,
     )
 
 
@@ -761,6 +878,10 @@ def _decode_dictionaries(tbl: pa.Table) -> pa.Table:
     return pa.table(cols, names=[str(n) for n in tbl.column_names])
 
 
+def _label_key(k: Any) -> str:
+    return _cell_text(float(k) if isinstance(k, (int, float)) else k) or ""
+
+
 def read_stat(path: Path, name: str, opts: TableMapping, display: str) -> RawTable:
     """SPSS ``.sav``/``.zsav`` and Stata ``.dta`` via pyreadstat, value labels applied."""
     import pyreadstat
@@ -774,9 +895,34 @@ def read_stat(path: Path, name: str, opts: TableMapping, display: str) -> RawTab
     if opts.encoding:
         kwargs["encoding"] = opts.encoding
     try:
-        df, _meta = reader(str(path), **kwargs)
+        df, meta = reader(str(path), **kwargs)
     except Exception as exc:  # pyreadstat.ReadstatError and friends
         raise ReadFailure("file_unreadable", f"{display}: cannot read: {exc}") from None
+    problems: list[tuple[str, int, str, Any, str]] = []
+    if opts.value_labels:
+        # with labels applied, a labelled value became its label (text); a value left as
+        # a number in a labelled variable has no label: say so instead of letting it
+        # become a new category level unnoticed
+        for var, labels in (getattr(meta, "variable_value_labels", None) or {}).items():
+            if not labels or var not in df.columns:
+                continue
+            col = df[var].to_numpy(dtype=object)
+            for pos in np.flatnonzero(
+                [isinstance(v, (int, float, np.integer, np.floating)) and v == v for v in col]
+            ).tolist():
+                v = col[pos]
+                shown = _cell_text(float(v))
+                problems.append(
+                    (
+                        "code_unlabelled",
+                        pos,
+                        str(var),
+                        shown,
+                        f"{shown} has no value label (labelled values: "
+                        f"{', '.join(_label_key(k) for k in list(labels)[:10])}); "
+                        "kept as the code",
+                    )
+                )
     tbl = frame_to_arrow(df)
     return RawTable(
         name=name,
@@ -786,6 +932,7 @@ def read_stat(path: Path, name: str, opts: TableMapping, display: str) -> RawTab
         line_label="row",
         options=opts,
         sources=[(name, str(path), digest, size)],
+        cell_problems=problems,
     )
 
 
