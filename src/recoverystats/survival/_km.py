@@ -108,13 +108,24 @@ def km_ci(
 
 
 def step_quantile(times: np.ndarray, curve: np.ndarray, p: float, tol: float = 1e-10) -> float:
-    """First time a decreasing step curve falls to ``p`` or below (R ``survfit`` rule).
+    """First time a decreasing step curve falls to ``p`` or below (R ``quantile.survfit`` rule).
 
     If the curve equals ``p`` exactly on an interval, the midpoint between the start of
-    that interval and the next time the curve drops below ``p`` is returned (as R's
-    ``quantile.survfit``). ``nan`` when the curve never reaches ``p``.
+    that interval and the next time the curve drops below ``p`` is returned; if it stays
+    at ``p`` to the end, the midpoint with the last time (censoring included), as R's
+    ``quantile.survfit``. Undefined points of the curve (NaN: a confidence bound where
+    S(t) = 0, whose variance is undefined) are dropped, as R's ``approx`` drops them, so
+    a bound that reaches ``p`` only where it is undefined never reaches it: ``nan``
+    (R prints NA). ``nan`` when the curve never reaches ``p``.
     """
-    y = np.where(np.isnan(curve), -np.inf, curve)  # undefined bounds (S = 0) count as 0
+    times = np.asarray(times, dtype=float)
+    y = np.asarray(curve, dtype=float)
+    if len(times) == 0:
+        return float("nan")
+    last_time = float(times[-1])
+    last_defined = bool(np.isfinite(y[-1]))
+    keep = np.isfinite(y)
+    times, y = times[keep], y[keep]
     hit = np.flatnonzero(y <= p + tol)
     if len(hit) == 0:
         return float("nan")
@@ -123,6 +134,8 @@ def step_quantile(times: np.ndarray, curve: np.ndarray, p: float, tol: float = 1
         below = np.flatnonzero(y < p - tol)
         if len(below):
             return float((times[j] + times[below[0]]) / 2.0)
+        if last_defined:  # flat at p to the end of follow-up
+            return float((times[j] + last_time) / 2.0)
     return float(times[j])
 
 
