@@ -500,3 +500,53 @@ def test_delayed_entry_must_precede_time():
     d.loc[d.index[3], "entry"] = d.loc[d.index[3], "time"] + 1
     with pytest.raises(DataValidationError, match="entry: column 'entry' must be earlier than 'time'.*rows 3"):
         hazard_ratios(d, time="time", event="event", exposure="a", entry="entry")
+
+
+# -- stable names (issue 13) ---------------------------------------------------------
+
+def test_clustered_model_tests_keep_their_names_and_add_the_robust_score_test(uis):
+    # The Wald row is "wald" with or without clustering (a lookup by name must not break);
+    # the "variance" column says which variance each test uses. The robust score test
+    # (R coxph prints it as "Robust") is U(0)' (sum_c U_c(0) U_c(0)')^-1 U(0), with U_c(0)
+    # the Efron score residuals at beta = 0 summed per cluster: checked by a plain loop.
+    plain = hazard_ratios(uis, time="TIME", event="CENSOR", adjust=UIS_COVS)
+    res = hazard_ratios(uis, time="TIME", event="CENSOR", adjust=UIS_COVS, cluster="mentor")
+    assert plain.model_tests["test"].tolist() == ["likelihood ratio", "wald", "score"]
+    assert plain.model_tests["variance"].tolist() == ["model"] * 3
+    tests = res.model_tests.set_index("test")
+    assert tests.index.tolist() == ["likelihood ratio", "wald", "score", "robust score"]
+    assert tests["variance"].tolist() == ["model", "robust", "model", "robust"]
+    b = res.table["log_hazard"].to_numpy()
+    assert_allclose(tests.loc["wald", "statistic"], b @ np.linalg.solve(res.vcov.to_numpy(), b), rtol=RTOL_IMPL)
+    x = uis[UIS_COVS].to_numpy(float)
+    u0 = _efron_score_residuals_loop(x, uis.TIME.to_numpy(float), uis.CENSOR.to_numpy(), np.zeros(x.shape[1]))
+    summed = pd.DataFrame(u0).groupby(uis.mentor.to_numpy()).sum().to_numpy()
+    u = u0.sum(axis=0)
+    expected = u @ np.linalg.solve(summed.T @ summed, u)
+    assert_allclose(tests.loc["robust score", "statistic"], expected, rtol=RTOL_IMPL)
+    assert tests.loc["robust score", "df"] == len(UIS_COVS)
+    # the non-robust tests are the same numbers as without clustering
+    assert_allclose(tests.loc[["likelihood ratio", "score"], "statistic"],
+                    plain.model_tests.set_index("test").loc[["likelihood ratio", "score"], "statistic"],
+                    rtol=1e-12)
+
+
+def test_formula_terms_in_written_order_and_interactions_have_a_variable(uis):
+    d = uis.assign(SITEc=uis.SITE.map({0: "A", 1: "B"}))
+    res = hazard_ratios(d, time="TIME", event="CENSOR", formula="AGE:SITE + TREAT + C(SITEc) + AGE")
+    t = res.table
+    # patsy would give SITEc[B], AGE:SITE, TREAT, AGE (categorical main effects first)
+    assert t["term"].tolist() == ["AGE:SITE", "TREAT", "SITEc[B]", "AGE"]
+    assert t["variable"].tolist() == ["AGE:SITE", "TREAT", "SITEc", "AGE"]
+    assert res.vcov.index.tolist() == t["term"].tolist()
+    # the same model as the additive product-column fit, term by term
+    ref = hazard_ratios(d.assign(AGExSITE=d.AGE * d.SITE), time="TIME", event="CENSOR",
+                        adjust=["AGExSITE", "TREAT", "SITE", "AGE"])
+    assert_allclose(t["log_hazard"], ref.table["log_hazard"], rtol=1e-8)
+    assert_allclose(t["std_error"], ref.table["std_error"], rtol=1e-8)
+    # a*b expands in place; the exposure still comes first; a transformation names its column
+    res2 = hazard_ratios(d, time="TIME", event="CENSOR", formula="np.log(AGE) + TREAT*BECK + IV3",
+                         exposure="BECK")
+    assert res2.table["term"].tolist() == ["BECK", "np.log(AGE)", "TREAT", "TREAT:BECK", "IV3"]
+    assert res2.table["variable"].tolist() == ["BECK", "AGE", "TREAT", "TREAT:BECK", "IV3"]
+    assert res2.table["variable"].notna().all()

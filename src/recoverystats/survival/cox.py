@@ -15,6 +15,7 @@ from recoverystats._design import (
     build_design,
     check_one_column,
     collinear_sets,
+    formula_variables,
     model_spec,
     singleton_clusters,
 )
@@ -187,10 +188,15 @@ def hazard_ratios(
             "model has a separate baseline hazard per stratum, so the stratifying column itself has no hazard "
             "ratio. Remove it from exposure/adjust/formula (interactions with it may stay), or from strata."
         )
-    order = design.order()  # the exposure's columns first
+    order = _written_order(design, spec.rhs)  # the exposure's columns first, then as written
     x = np.ascontiguousarray(design.X[:, order])
     names = [design.names[c] for c in order]
     variables, refs = design.column_info()
+    for term in design.terms:  # interactions and transformations: the data columns they use
+        if term.variable is None and term.kind != "intercept":
+            used = formula_variables(term.name, frame)[0]
+            for c in term.columns:
+                variables[c] = ":".join(used) if used else term.name
     coding = ([variables[c] for c in order], [refs[c] for c in order])
     n = len(frame)
     factors = prep.factors
@@ -226,6 +232,37 @@ def hazard_ratios(
                          "the concordance ignores delayed entry.")
         return _fit_and_report(frame, t, e, x, names, coding, s_codes, strata_cols, cluster, factors, ties,
                                level, ent, notes, prep.n_excluded, event)
+
+
+def _written_order(design: Any, rhs: str) -> list[int]:
+    """Design columns with the exposure's first, then the terms in the order the formula wrote them.
+
+    patsy groups a formula's terms by their factors (main effects of numeric columns,
+    then categorical ones, interactions after the terms they contain), which is not the
+    order a reader wrote; ``patsy.ModelDesc`` keeps the written order (``a*b`` expands to
+    ``a, b, a:b`` in place). Without a formula the order is exposure, then ``adjust``.
+    """
+    base = design.order()
+    info = design.design_info
+    if info is None:
+        return base
+    import patsy
+
+    try:
+        written = [t for t in patsy.ModelDesc.from_formula(rhs).rhs_termlist if t.factors]
+    except patsy.PatsyError:  # pragma: no cover - the design was built from the same text
+        return base
+    drop = design.drop_intercept
+    slices = info.term_slices
+    ordered: list[int] = []
+    for term in written:
+        sl = slices.get(term)
+        if sl is None:
+            continue
+        ordered += [c - (drop is not None and c > drop) for c in range(sl.start, sl.stop)]
+    ordered += [c for c in range(design.X.shape[1]) if c not in ordered]
+    exp_cols = [c for t in design.exposure_terms for c in t.columns]
+    return exp_cols + [c for c in ordered if c not in exp_cols]
 
 
 def _single_threaded_blas() -> Any:
@@ -314,9 +351,23 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
     except np.linalg.LinAlgError:
         wald = float("nan")
     score = float(fit.score_null @ np.linalg.solve(fit.info_null, fit.score_null))
-    tests = pd.DataFrame({"test": ["likelihood ratio", "wald" + (" (robust)" if cluster else ""), "score"],
-                          "statistic": [lr, wald, score], "df": [p, p, p],
-                          "p_value": [float(stats.chi2.sf(s_, p)) for s_ in (lr, wald, score)]})
+    labels = ["likelihood ratio", "wald", "score"]
+    variances = ["model", "robust" if cluster else "model", "model"]
+    values = [lr, wald, score]
+    if cluster is not None:
+        # robust score test (R coxph prints it as "Robust"): U(0)' (sum_c U_c(0) U_c(0)')^-1 U(0)
+        # with U_c(0) the score residuals at beta = 0 summed within cluster c
+        u0 = np.zeros((n_clusters, p))
+        np.add.at(u0, cl_codes, cox_score_residuals(data, np.zeros(p)))
+        try:
+            robust_score = float(fit.score_null @ np.linalg.solve(u0.T @ u0, fit.score_null))
+        except np.linalg.LinAlgError:
+            robust_score = float("nan")
+        labels.append("robust score")
+        variances.append("robust")
+        values.append(robust_score)
+    tests = pd.DataFrame({"test": labels, "statistic": values, "df": [p] * len(values),
+                          "p_value": [float(stats.chi2.sf(s_, p)) for s_ in values], "variance": variances})
     risk = xc @ beta
     c_index, n_pairs = concordance(t, e, risk, s_codes)
     if n_pairs == 0:
