@@ -442,14 +442,75 @@ def test_cluster_robust_with_strata_matches_statsmodels(uis):
     assert "strata SITE" in res.method and "cluster-robust by mentor" in res.method
 
 
-def test_monotone_likelihood_is_a_clear_error():
-    # Every event is in x = 1: the partial likelihood increases without bound in the x coefficient.
+def _monotone_data(events_in: int = 1) -> pd.DataFrame:
+    # every event is in one level of x: the partial likelihood increases without bound in x's coefficient
     rng = np.random.default_rng(0)
     n = 100
     x = rng.binomial(1, 0.5, n)
-    d = pd.DataFrame({"t": rng.exponential(10, n), "e": (x == 1).astype(int), "x": x, "age": rng.normal(40, 10, n)})
-    with pytest.raises(EstimationError, match="monotone likelihood: the log hazard ratio of 'x' grows without bound"):
-        hazard_ratios(d, time="t", event="e", exposure="x", adjust=["age"])
+    return pd.DataFrame({"t": rng.exponential(10, n), "e": (x == events_in).astype(int), "x": x,
+                         "age": rng.normal(40, 10, n)})
+
+
+def test_monotone_likelihood_gives_lr_test_and_profile_bound_not_a_wald_p_of_one():
+    # Before: log HR 34 with SE 1e7 and a Wald p of 0.99999. Now: HR infinite, no SE or Wald test,
+    # the LR test of log HR = 0 and the finite end of the profile-likelihood CI, checked against
+    # statsmodels PHReg.loglike (an independent partial likelihood): with x = 0 rows leaving
+    # the risk sets in the limit, l_max is the null partial log-likelihood of the x = 1 rows.
+    import statsmodels.api as sm
+
+    d = _monotone_data()
+    res = hazard_ratios(d, time="t", event="e", exposure="x")
+    row = res.table.iloc[0]
+    assert row["log_hazard"] == np.inf and row["estimate"] == np.inf
+    assert np.isnan(row["std_error"]) and np.isnan(row["statistic"]) and row["ci_upper"] == np.inf
+    full = sm.PHReg(d.t, d[["x"]].astype(float), status=d.e, ties="efron")
+    sub = d[d.x == 1]
+    l_max = sm.PHReg(sub.t, sub[["x"]].astype(float), status=sub.e, ties="efron").loglike(np.zeros(1))
+    lr = 2 * (l_max - full.loglike(np.zeros(1)))
+    assert_allclose(res.loglik, l_max, rtol=1e-9)
+    assert_allclose(res.model_tests.set_index("test").loc["likelihood ratio", "statistic"], lr, rtol=1e-8)
+    assert_allclose(row["p_value"], stats_chi2_sf(lr, 1), rtol=1e-6)
+    assert row["p_value"] < 1e-10
+    # the finite (lower) end L of the 95% profile interval: 2 (l_max - l(log L)) = chi2_1(0.95)
+    dev = 2 * (l_max - full.loglike(np.array([np.log(row["ci_lower"])])))
+    assert_allclose(dev, 3.841458820694124, rtol=1e-7)
+    tests = res.model_tests.set_index("test")
+    assert np.isnan(tests.loc["wald", "statistic"]) and np.isnan(tests.loc["wald", "p_value"])
+    assert (res.table["p_value"].dropna() < 0.999).all()
+    assert any("monotone likelihood for x" in n and "profile-likelihood" in n for n in res.notes)
+
+
+def test_monotone_term_with_other_covariates_and_the_other_direction():
+    # events only in x = 0: log HR -> -infinity, HR 0, CI (0, U). The other coefficient is
+    # estimated at the limit, where the x = 1 rows have left the risk sets: the Cox fit of
+    # age on the x = 0 rows alone (lifelines).
+    import statsmodels.api as sm
+
+    d = _monotone_data(events_in=0)
+    res = hazard_ratios(d, time="t", event="e", exposure="x", adjust=["age"])
+    t = res.table.set_index("term")
+    assert t.loc["x", "estimate"] == 0.0 and t.loc["x", "ci_lower"] == 0.0
+    assert 0 < t.loc["x", "ci_upper"] < 1
+    sub = d[d.x == 0]
+    ref = _lifelines(sub[["t", "e", "age"]], "t", "e")
+    assert_allclose(t.loc["age", "log_hazard"], ref.params_["age"], rtol=1e-6)
+    assert_allclose(t.loc["age", "std_error"], ref.standard_errors_["age"], rtol=1e-6)
+    assert res.vcov.loc["x"].isna().all() and np.isfinite(res.vcov.loc["age", "age"])
+    # profile bound: maximise over age with log HR(x) fixed at log U (statsmodels, independent)
+    full = sm.PHReg(d.t, d[["x", "age"]].astype(float), status=d.e, ties="efron")
+    from scipy.optimize import minimize_scalar
+
+    b = np.log(t.loc["x", "ci_upper"])
+    prof = -minimize_scalar(lambda a: -full.loglike(np.array([b, a])), bracket=(-0.1, 0.1)).fun
+    assert_allclose(2 * (res.loglik - prof), 3.841458820694124, rtol=1e-6)
+    # the PH tests cover the finite terms only
+    assert res.check_proportional_hazards().table["term"].tolist() == ["age", "GLOBAL"]
+
+
+def stats_chi2_sf(x, df):
+    from scipy import stats
+
+    return float(stats.chi2.sf(x, df))
 
 
 def _delayed_entry_data(seed: int = 5, n: int = 600) -> pd.DataFrame:

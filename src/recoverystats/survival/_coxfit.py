@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CoxData", "CoxFit", "cox_prepare", "cox_newton", "cox_score_residuals",
+__all__ = ["CoxData", "CoxFit", "cox_prepare", "cox_newton", "cox_loglik", "cox_score_residuals",
            "cox_schoenfeld", "concordance"]
 
 
@@ -145,19 +145,36 @@ def _loglik_grad_info(data: CoxData, beta: np.ndarray, want_info: bool = True):
     return ll, grad, info
 
 
-def cox_newton(data: CoxData, *, max_iter: int = 50, tol: float = 1e-10) -> CoxFit:
-    """Newton-Raphson with step halving, started at beta = 0."""
+def cox_newton(data: CoxData, *, max_iter: int = 50, tol: float = 1e-10, start: np.ndarray | None = None,
+               free: np.ndarray | None = None) -> CoxFit:
+    """Newton-Raphson with step halving, started at beta = 0 (or ``start``).
+
+    With ``free`` (a boolean mask) only those coefficients move and the others stay at
+    their ``start`` values: the profile likelihood of the fixed ones. ``loglik_null``,
+    ``score_null`` and ``info_null`` are those at beta = 0 whatever the start.
+    """
     p = data.p
-    beta = np.zeros(p)
-    ll, grad, info = _loglik_grad_info(data, beta)
-    ll0, grad0, info0 = ll, grad.copy(), info.copy()
+    zero = np.zeros(p)
+    ll0, grad0, info0 = _loglik_grad_info(data, zero)
+    beta = zero.copy() if start is None else np.asarray(start, dtype=float).copy()
+    idx = np.arange(p) if free is None else np.flatnonzero(free)
+    if start is None:
+        ll, grad, info = ll0, grad0.copy(), info0.copy()
+    else:
+        ll, grad, info = _loglik_grad_info(data, beta)
     converged = False
     it = 0
+    if len(idx) == 0:
+        return CoxFit(beta=beta, loglik=float(ll), loglik_null=float(ll0), score_null=grad0, info_null=info0,
+                      info=info, iterations=0, converged=True)
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported after the loop
+        sub = info[np.ix_(idx, idx)]
         try:
-            step = np.linalg.solve(info, grad)
+            step_free = np.linalg.solve(sub, grad[idx])
         except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(info, grad, rcond=None)[0]
+            step_free = np.linalg.lstsq(sub, grad[idx], rcond=None)[0]
+        step = np.zeros(p)
+        step[idx] = step_free
         new_beta = beta + step
         new_ll, new_grad, new_info = _loglik_grad_info(data, new_beta)
         halvings = 0
@@ -167,11 +184,16 @@ def cox_newton(data: CoxData, *, max_iter: int = 50, tol: float = 1e-10) -> CoxF
             new_ll, new_grad, new_info = _loglik_grad_info(data, new_beta)
             halvings += 1
         beta, ll_old, ll, grad, info = new_beta, ll, new_ll, new_grad, new_info
-        if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(beta))) or abs(ll - ll_old) < 1e-14 * (1 + abs(ll)):
+        if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(beta[idx]))) or abs(ll - ll_old) < 1e-14 * (1 + abs(ll)):
             converged = True
             break
     return CoxFit(beta=beta, loglik=float(ll), loglik_null=float(ll0), score_null=grad0, info_null=info0,
                   info=info, iterations=it, converged=converged)
+
+
+def cox_loglik(data: CoxData, beta: np.ndarray) -> float:
+    """The partial log-likelihood at ``beta`` (no derivatives)."""
+    return float(_loglik_grad_info(data, np.asarray(beta, dtype=float), want_info=False)[0])
 
 
 def cox_score_residuals(data: CoxData, beta: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from recoverystats.errors import (
 from recoverystats.results.survival import HazardRatioResult, _z
 from recoverystats.survival._coxfit import (
     concordance,
+    cox_loglik,
     cox_newton,
     cox_prepare,
     cox_schoenfeld,
@@ -44,6 +45,9 @@ Missing = Literal["drop", "raise"]
 _MIN_CLUSTERS = 20
 #: |log HR| beyond which a coefficient is treated as diverging (HR > 22,000).
 _MONOTONE = 10.0
+#: A diverging coefficient is fixed at this many log units across the covariate's range
+#: (a hazard ratio of e^60 between its extremes: its rows leave the risk sets numerically).
+_INFINITE = 60.0
 #: Condition number of the information matrix beyond which it is treated as singular.
 _MAX_COND = 1e12
 _MIN_EPV = 10
@@ -131,6 +135,14 @@ def hazard_ratios(
     score residuals are the Efron-consistent ones R uses). Tests: LR = 2(l(b) - l(0)),
     Wald = b' V^-1 b (robust V when clustered), score = U(0)' I(0)^-1 U(0), all
     chi-square on p df. Concordance is Harrell's C (within strata).
+    With ``cluster`` the ``"wald"`` row of ``model_tests`` uses the robust V (its
+    ``variance`` column says ``"robust"``) and a ``"robust score"`` row,
+    U(0)' (sum_c U_c(0) U_c(0)')^-1 U(0), is added (R prints it as "Robust").
+    Monotone likelihood (e.g. every event in one level): the term's log HR is +/-inf
+    with no SE or Wald test; its p-value is the likelihood-ratio test of log HR = 0
+    and its CI the profile-likelihood interval (one finite end); the other terms are
+    estimated at the limit, and a note says so. Terms come in the order the formula
+    writes them (the exposure's first).
     Matches R ``coxph(Surv(time, event) ~ ..., ties = "efron")``, lifelines
     ``CoxPHFitter`` and statsmodels ``PHReg``.
     Rows with missing values in any column used are excluded (counted in
@@ -234,6 +246,59 @@ def hazard_ratios(
                                level, ent, notes, prep.n_excluded, event)
 
 
+def _monotone_terms(data: Any, fit: Any, span: np.ndarray, fixed: np.ndarray) -> dict[int, float]:
+    """Coefficients whose partial likelihood still rises as they move further out: {index: sign}.
+
+    A candidate has |beta| x (its covariate's range) > ``_MONOTONE``; it is monotone when
+    moving it ``_MONOTONE / range`` further in the same direction does not lower the
+    log-likelihood (for a large finite estimate the log-likelihood falls steeply).
+    """
+    out: dict[int, float] = {}
+    ll = cox_loglik(data, fit.beta)
+    for j in range(len(span)):
+        b = fit.beta[j]
+        if fixed[j] or not np.isfinite(b) or abs(b) * span[j] <= _MONOTONE:
+            continue
+        further = fit.beta.copy()
+        further[j] += np.sign(b) * _MONOTONE / span[j]
+        if cox_loglik(data, further) >= ll - 1e-9 * max(1.0, abs(ll)):
+            out[j] = float(np.sign(b))
+    return out
+
+
+def _profile_likelihood(data: Any, fit: Any, free: np.ndarray, j: int, sgn: float, span: float,
+                        level: float) -> tuple[float, float]:
+    """LR statistic of beta_j = 0 and the finite end of the profile-likelihood CI of a monotone beta_j.
+
+    D(b) = 2 (l_max - max_{others} l(beta_j = b)), with l_max the limit of the partial
+    log-likelihood (``fit`` has beta_j, and any other monotone coefficient, fixed at
+    "infinity"; the others stay there while the ``free`` ones are maximised); the interval is
+    {b : D(b) <= chi2_1(level)}, unbounded on the diverging side. Returns (D(0), bound);
+    the bound is NaN if D stays below the cut-off within 64 range units.
+    """
+    from scipy.optimize import brentq
+
+    crit = float(stats.chi2.ppf(level, 1))
+
+    def deviance(b: float) -> float:
+        start = fit.beta.copy()
+        start[j] = b
+        prof = cox_newton(data, start=start, free=free)
+        return 2.0 * (fit.loglik - prof.loglik)
+
+    d0 = deviance(0.0)
+    if d0 >= crit:
+        bound = brentq(lambda b: deviance(b) - crit, 0.0, float(fit.beta[j]), xtol=1e-10)
+        return d0, float(bound)
+    prev, step = 0.0, 1.0 / span
+    while step <= 64.0 / span:
+        b = -sgn * step
+        if deviance(b) >= crit:
+            return d0, float(brentq(lambda x: deviance(x) - crit, prev, b, xtol=1e-10))
+        prev, step = b, step * 2.0
+    return d0, float("nan")
+
+
 def _written_order(design: Any, rhs: str) -> list[int]:
     """Design columns with the exposure's first, then the terms in the order the formula wrote them.
 
@@ -284,24 +349,31 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
     xc = x - x.mean(axis=0)
     data = cox_prepare(xc, t, e, s_codes, ties, ent)
     fit = cox_newton(data)
+    span = np.ptp(xc, axis=0)  # > 0: constant columns were rejected
+    fixed = np.zeros(p, dtype=bool)
+    sign = np.zeros(p)
+    for _ in range(p):  # fix each diverging coefficient at "infinity", refit the others
+        new = _monotone_terms(data, fit, span, fixed)
+        if not new:
+            break
+        start = fit.beta.copy()
+        for j, sgn in new.items():
+            fixed[j], sign[j] = True, sgn
+            start[j] = sgn * _INFINITE / span[j]
+        fit = cox_newton(data, start=start, free=~fixed)
+    free = np.flatnonzero(~fixed)
+    mono = np.flatnonzero(fixed)
     beta = fit.beta
+    info_free = fit.info[np.ix_(free, free)]
     try:
-        cond = float(np.linalg.cond(fit.info))
+        cond = float(np.linalg.cond(info_free)) if len(free) else 1.0
     except np.linalg.LinAlgError:
         cond = np.inf
-    diverging = [names[j] for j in range(p) if not np.isfinite(beta[j]) or abs(beta[j]) > _MONOTONE]
-    if diverging and (not fit.converged or not np.isfinite(cond) or cond > _MAX_COND):
-        raise EstimationError(
-            f"monotone likelihood: the log hazard ratio of {', '.join(repr(d) for d in diverging)} grows without "
-            "bound (e.g. every event is in one level, or the covariate orders the event times perfectly), so "
-            "the hazard ratio is infinite and has no Wald CI. Combine sparse levels, drop the term, or "
-            "report the groups descriptively (Kaplan-Meier, log-rank test)."
-        )
     if not fit.converged or not np.all(np.isfinite(beta)):
         raise EstimationError(
             f"the Cox model did not converge in {fit.iterations} Newton-Raphson iterations "
-            f"(largest |log HR| {np.nanmax(np.abs(beta)):.3g}). Check for covariates that perfectly "
-            "separate early from late events, sparse categorical levels, or collinear terms."
+            f"(largest |log HR| {np.nanmax(np.abs(beta[free])) if len(free) else np.nan:.3g}). Check for "
+            "covariates that perfectly separate early from late events, sparse categorical levels, or collinear terms."
         )
     if not np.isfinite(cond) or cond > _MAX_COND:
         sets = collinear_sets(xc.T @ xc, names)
@@ -311,23 +383,26 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
             "the information matrix is singular: some terms are collinear (or constant within every "
             f"stratum): {which}Remove one term from each set, or the strata that make a term constant."
         )
-    v_model = np.linalg.inv(fit.info)
-    big = [names[j] for j in range(p) if abs(beta[j]) > _MONOTONE]
+    v_free = np.linalg.inv(info_free) if len(free) else np.zeros((0, 0))
+    v_model = np.full((p, p), np.nan)
+    v_model[np.ix_(free, free)] = v_free
+    big = [names[j] for j in free if abs(beta[j]) > _MONOTONE]
     if big:
         notes.append(
-            f"very large log hazard ratio(s) for {', '.join(big)}: the likelihood may be monotone "
-            "(an infinite estimate); treat these rows with caution."
+            f"very large log hazard ratio(s) for {', '.join(big)}: check the covariate's scale and coding; "
+            "treat these rows with caution."
         )
     n_clusters = None
-    v = v_model
+    v = v_model.copy()
+    cl_codes = None
     if cluster is not None:
         u = cox_score_residuals(data, beta)
-        dfbeta = u @ v_model
+        dfbeta = u[:, free] @ v_free
         cl_codes, cl_keys = group_labels(frame, [cluster], factors)
         n_clusters = len(cl_keys)
-        summed = np.zeros((n_clusters, p))
+        summed = np.zeros((n_clusters, len(free)))
         np.add.at(summed, cl_codes, dfbeta)
-        v = summed.T @ summed
+        v[np.ix_(free, free)] = summed.T @ summed
         notes.append(f"cluster-robust (sandwich) standard errors over {n_clusters} clusters of {cluster!r}.")
         if n_clusters < _MIN_CLUSTERS:
             msg = (f"only {n_clusters} clusters in {cluster!r}: sandwich standard errors are unreliable with "
@@ -338,8 +413,30 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
     z = _z(level)
     zstat = beta / se
     pvals = 2 * stats.norm.sf(np.abs(zstat))
-    table = pd.DataFrame({"term": names, "log_hazard": beta, "std_error": se, "estimate": np.exp(beta),
-                          "ci_lower": np.exp(beta - z * se), "ci_upper": np.exp(beta + z * se),
+    shown = beta.copy()
+    ci_lo, ci_hi = np.exp(beta - z * se), np.exp(beta + z * se)
+    for j in mono:  # infinite estimate: LR test and profile-likelihood interval instead of Wald
+        lr_j, bound = _profile_likelihood(data, fit, ~fixed, j, sign[j], span[j], level)
+        shown[j] = sign[j] * np.inf
+        pvals[j] = float(stats.chi2.sf(lr_j, 1))
+        if sign[j] < 0:
+            ci_lo[j], ci_hi[j] = 0.0, np.exp(bound)
+        else:
+            ci_lo[j], ci_hi[j] = np.exp(bound), np.inf
+        side = "upper" if sign[j] < 0 else "lower"
+        notes.append(
+            f"monotone likelihood for {names[j]}: the partial likelihood keeps increasing as its log hazard "
+            f"ratio goes to {'-' if sign[j] < 0 else '+'}infinity (e.g. no events in one level), so the hazard "
+            f"ratio is {'0' if sign[j] < 0 else 'infinite'} and has no standard error or Wald test. Its p-value "
+            f"is the likelihood-ratio test of log HR = 0 (chi-square {lr_j:.4g} on 1 df) and its CI the "
+            f"profile-likelihood interval, whose finite {side} limit is {np.exp(bound):.4g} (where "
+            f"2 (l_max - l_profile) = {stats.chi2.ppf(level, 1):.4g}); the other terms are estimated at that limit. "
+            "Firth's penalised Cox model (R coxphf) is an alternative that gives a finite estimate."
+        )
+    se[mono] = np.nan
+    zstat[mono] = np.nan
+    table = pd.DataFrame({"term": names, "log_hazard": shown, "std_error": se, "estimate": np.exp(shown),
+                          "ci_lower": ci_lo, "ci_upper": ci_hi,
                           "p_value": pvals, "statistic": zstat,
                           "variable": pd.Series(coding[0], dtype="object"),
                           "reference": pd.Series([None if r is None else str(r) for r in coding[1]], dtype="object")})
@@ -347,9 +444,13 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
         table["std_error_model"] = np.sqrt(np.diag(v_model))
     lr = 2 * (fit.loglik - fit.loglik_null)
     try:
-        wald = float(beta @ np.linalg.solve(v, beta))
+        wald = float(beta @ np.linalg.solve(v, beta)) if not len(mono) else float("nan")
     except np.linalg.LinAlgError:
         wald = float("nan")
+    if len(mono):
+        notes.append("the Wald test of the model is undefined with an infinite estimate (NaN); use the "
+                     "likelihood-ratio test, which is 2 (l_max - l(0)) with l_max the limit of the partial "
+                     "log-likelihood.")
     score = float(fit.score_null @ np.linalg.solve(fit.info_null, fit.score_null))
     labels = ["likelihood ratio", "wald", "score"]
     variances = ["model", "robust" if cluster else "model", "model"]
@@ -358,7 +459,7 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
         # robust score test (R coxph prints it as "Robust"): U(0)' (sum_c U_c(0) U_c(0)')^-1 U(0)
         # with U_c(0) the score residuals at beta = 0 summed within cluster c
         u0 = np.zeros((n_clusters, p))
-        np.add.at(u0, cl_codes, cox_score_residuals(data, np.zeros(p)))
+        np.add.at(u0, cl_codes, cox_score_residuals(data, np.zeros(p)))  # type: ignore[arg-type]
         try:
             robust_score = float(fit.score_null @ np.linalg.solve(u0.T @ u0, fit.score_null))
         except np.linalg.LinAlgError:
@@ -372,7 +473,7 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
     c_index, n_pairs = concordance(t, e, risk, s_codes)
     if n_pairs == 0:
         notes.append("no comparable pairs (e.g. every time tied): concordance is undefined (NaN).")
-    ph = _ph_tests(data, beta, v_model, t, e, names)
+    ph = _ph_tests(data, beta, v_free, t, e, names, free)
     n_events = int(e.sum())
     if n_events / p < _MIN_EPV:
         notes.append(f"{n_events} events for {p} terms (< {_MIN_EPV} events per term): estimates may be "
@@ -393,9 +494,14 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
 
 
 def _ph_tests(data: Any, beta: np.ndarray, v: np.ndarray, time: np.ndarray, event: np.ndarray,
-              names: list[str]) -> pd.DataFrame:
-    """Grambsch-Therneau tests for all four time transforms (computed once, kept aggregated)."""
+              names: list[str], keep: np.ndarray) -> pd.DataFrame:
+    """Grambsch-Therneau tests for all four time transforms (computed once, kept aggregated).
+
+    Only the ``keep`` terms (those with a finite estimate; ``v`` is their covariance) are tested.
+    """
     resid, te = cox_schoenfeld(data, beta, time)
+    resid = resid[:, keep]
+    names = [names[j] for j in keep]
     d = len(te)
     p = len(names)
     rows = []
