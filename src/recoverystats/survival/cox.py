@@ -35,7 +35,7 @@ from recoverystats.survival._coxfit import (
     cox_score_residuals,
 )
 from recoverystats.survival._data import group_labels, prepare
-from recoverystats.survival._km import km_arrays
+from recoverystats.survival._km import WeightType, km_arrays
 
 __all__ = ["hazard_ratios", "Ties"]
 
@@ -66,6 +66,8 @@ def hazard_ratios(
     strata: str | Sequence[str] | None = None,
     cluster: str | None = None,
     entry: str | None = None,
+    weights: str | None = None,
+    weight_type: WeightType = "frequency",
     missing: Missing = "drop",
     conf_level: float = 0.95,
 ) -> HazardRatioResult:
@@ -104,6 +106,18 @@ def hazard_ratios(
         Delayed entry (left truncation): a person is in the risk set at t only when
         ``entry < t <= time`` (R ``Surv(entry, time, event)``), e.g. time measured from
         release for people who enrolled later. Must be < ``time``.
+    weights : str, optional
+        A column of non-negative case weights (R ``coxph(weights = w)``).
+    weight_type : {"frequency", "sampling"}
+        ``"frequency"`` (default): a row of weight k is k people (an aggregated table);
+        every estimate, SE, test and the concordance equal those of the expanded data
+        exactly (with Efron's ties the weights must be whole numbers: a tie group of
+        events with total weight D is D tied events). ``"sampling"``: inverse-probability,
+        balancing or follow-up weights; the weighted partial likelihood with R's form of
+        Efron's correction and the robust (sandwich) variance of R ``coxph(weights = w,
+        robust = TRUE)``, clustered by ``cluster`` when given (each row its own cluster
+        otherwise). The likelihood-ratio and score tests then assume independent,
+        unweighted rows; the ``"wald"`` and ``"robust score"`` tests do not.
     missing : {"drop", "raise"}
         ``"drop"`` (default) fits the complete cases: rows with a missing value in any
         column used (time, event, covariates, strata, entry) are excluded, counted in
@@ -158,6 +172,11 @@ def hazard_ratios(
     (-658.748, 0.684)
     """
     check_option("ties", ties, Ties)
+    check_option("weight_type", weight_type, WeightType)
+    if weight_type == "sampling" and weights is None:
+        raise InvalidParameterError(
+            "weight_type='sampling' needs weights= (the column of sampling weights); got weights=None."
+        )
     check_option("missing", missing, Missing)
     level = check_conf_level(conf_level)
     strata_cols = as_column_list(strata)
@@ -176,10 +195,13 @@ def hazard_ratios(
         check_one_column(df, cluster, "cluster")
     if entry is not None:
         check_one_column(df, entry, "entry")
+    if weights is not None:
+        check_one_column(df, weights, "weights")
     cluster_note = None
     if cluster is not None:
         df, cluster_note = singleton_clusters(df, cluster)
-    others = [*model_cols, *strata_cols, *([cluster] if cluster else []), *([entry] if entry else [])]
+    others = [*model_cols, *strata_cols, *([cluster] if cluster else []), *([entry] if entry else []),
+              *([weights] if weights else [])]
     prep = prepare(df, time=time, event=event, others=others)
     if missing == "raise" and prep.n_excluded:
         used = dict.fromkeys([time, event, *others])
@@ -228,6 +250,26 @@ def hazard_ratios(
             f"analysed (every row has {', '.join(f'{names[j]} = {x[0, j]:g}' for j in const)}); "
             "drop them from the model (a constant has no hazard ratio)."
         )
+    w = None
+    if weights is not None:
+        w = pd.to_numeric(frame[weights], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(w) | (w < 0)
+        if weight_type == "frequency" and ties == "efron":
+            bad |= np.abs(w - np.rint(w)) > 1e-9
+        if bad.any():
+            shown = pd.unique(frame[weights].to_numpy()[bad])[:5].tolist()
+            rows = ", ".join(map(str, frame.index[bad][:10]))
+            need = ("whole numbers >= 0 (frequency weights with Efron's ties: a weight counts people; use "
+                    "ties='breslow' or weight_type='sampling' for fractional weights)"
+                    if weight_type == "frequency" and ties == "efron" else "non-negative finite numbers")
+            raise DataValidationError(
+                f"weights: column {weights!r} must hold {need}; {int(bad.sum())} row(s) do not (values such as "
+                f"{shown!r}; rows {rows}). Fix or drop those rows."
+            )
+        if not (w[e > 0] > 0).any():
+            raise EstimationError(
+                f"no events with a positive weight in {weights!r}: a Cox model cannot be estimated."
+            )
     s_codes, s_keys = group_labels(frame, strata_cols, factors)
     with _single_threaded_blas():
         ent = None
@@ -243,7 +285,8 @@ def hazard_ratios(
             notes.append(f"delayed entry at {entry!r}: at risk at t when {entry} < t <= {time}; "
                          "the concordance ignores delayed entry.")
         return _fit_and_report(frame, t, e, x, names, coding, s_codes, strata_cols, cluster, factors, ties,
-                               level, ent, notes, prep.n_excluded, event)
+                               level, ent, notes, prep.n_excluded, event, w,
+                               weight_type if weights is not None else None, weights)
 
 
 def _monotone_terms(data: Any, fit: Any, span: np.ndarray, fixed: np.ndarray) -> dict[int, float]:
@@ -344,10 +387,12 @@ def _single_threaded_blas() -> Any:
 def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.ndarray, names: list[str],
                     coding: tuple[list[Any], list[Any]], s_codes: np.ndarray, strata_cols: list[str], cluster: str | None, factors: dict | None,
                     ties: str, level: float, ent: np.ndarray | None, notes: list[str], n_excluded: int,
-                    event: str) -> HazardRatioResult:
+                    event: str, w: np.ndarray | None = None, weight_type: str | None = None,
+                    weights: str | None = None) -> HazardRatioResult:
     n, p = x.shape
     xc = x - x.mean(axis=0)
-    data = cox_prepare(xc, t, e, s_codes, ties, ent)
+    data = cox_prepare(xc, t, e, s_codes, ties, ent, w, weight_type or "frequency")
+    robust = cluster is not None or weight_type == "sampling"
     fit = cox_newton(data)
     span = np.ptp(xc, axis=0)  # > 0: constant columns were rejected
     fixed = np.zeros(p, dtype=bool)
@@ -395,16 +440,22 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
     n_clusters = None
     v = v_model.copy()
     cl_codes = None
-    if cluster is not None:
+    if robust:
         u = cox_score_residuals(data, beta)
         dfbeta = u[:, free] @ v_free
-        cl_codes, cl_keys = group_labels(frame, [cluster], factors)
-        n_clusters = len(cl_keys)
+        if cluster is not None:
+            cl_codes, cl_keys = group_labels(frame, [cluster], factors)
+            n_clusters = len(cl_keys)
+        else:  # sampling weights without clusters: every row is its own cluster
+            cl_codes, n_clusters = np.arange(n), n
         summed = np.zeros((n_clusters, len(free)))
         np.add.at(summed, cl_codes, dfbeta)
         v[np.ix_(free, free)] = summed.T @ summed
-        notes.append(f"cluster-robust (sandwich) standard errors over {n_clusters} clusters of {cluster!r}.")
-        if n_clusters < _MIN_CLUSTERS:
+        if cluster is not None:
+            notes.append(f"cluster-robust (sandwich) standard errors over {n_clusters} clusters of {cluster!r}.")
+        else:
+            notes.append("robust (sandwich) standard errors for the sampling weights (R coxph(robust = TRUE)).")
+        if cluster is not None and n_clusters < _MIN_CLUSTERS:
             msg = (f"only {n_clusters} clusters in {cluster!r}: sandwich standard errors are unreliable with "
                    f"fewer than {_MIN_CLUSTERS} clusters.")
             notes.append(msg)
@@ -440,7 +491,7 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
                           "p_value": pvals, "statistic": zstat,
                           "variable": pd.Series(coding[0], dtype="object"),
                           "reference": pd.Series([None if r is None else str(r) for r in coding[1]], dtype="object")})
-    if cluster is not None:
+    if robust:
         table["std_error_model"] = np.sqrt(np.diag(v_model))
     lr = 2 * (fit.loglik - fit.loglik_null)
     try:
@@ -453,9 +504,9 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
                      "log-likelihood.")
     score = float(fit.score_null @ np.linalg.solve(fit.info_null, fit.score_null))
     labels = ["likelihood ratio", "wald", "score"]
-    variances = ["model", "robust" if cluster else "model", "model"]
+    variances = ["model", "robust" if robust else "model", "model"]
     values = [lr, wald, score]
-    if cluster is not None:
+    if robust:
         # robust score test (R coxph prints it as "Robust"): U(0)' (sum_c U_c(0) U_c(0)')^-1 U(0)
         # with U_c(0) the score residuals at beta = 0 summed within cluster c
         u0 = np.zeros((n_clusters, p))
@@ -470,21 +521,30 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
     tests = pd.DataFrame({"test": labels, "statistic": values, "df": [p] * len(values),
                           "p_value": [float(stats.chi2.sf(s_, p)) for s_ in values], "variance": variances})
     risk = xc @ beta
-    c_index, n_pairs = concordance(t, e, risk, s_codes)
+    c_index, n_pairs = concordance(t, e, risk, s_codes, w)
     if n_pairs == 0:
         notes.append("no comparable pairs (e.g. every time tied): concordance is undefined (NaN).")
-    ph = _ph_tests(data, beta, v_free, t, e, names, free)
-    n_events = int(e.sum())
+    ph = _ph_tests(data, beta, v_free, t, e, names, free, w)
+    # frequency weights: events are people (as the expanded data); sampling weights: event rows
+    n_events = int(round(float(w[e > 0].sum()))) if weight_type == "frequency" else int((e > 0).sum())
+    if weight_type == "frequency":
+        notes.append(f"frequency weights from {weights!r}: a row of weight k counts as k people (the same "
+                     "results as the expanded data).")
+    elif weight_type == "sampling":
+        notes.append(f"sampling weights from {weights!r}: weighted partial likelihood (R's Efron form); the "
+                     "likelihood-ratio and score tests assume independent unweighted rows, the Wald and robust "
+                     "score tests use the robust variance.")
     if n_events / p < _MIN_EPV:
         notes.append(f"{n_events} events for {p} terms (< {_MIN_EPV} events per term): estimates may be "
                      "biased and unstable.")
-    if len(np.unique(t[e > 0])) < n_events:
+    if len(np.unique(t[e > 0])) < int((e > 0).sum()) or (weight_type == "frequency" and (w[e > 0] > 1).any()):
         notes.append(f"tied event times handled by the {ties.capitalize()} method.")
     vdf = pd.DataFrame(v, index=names, columns=names)
     vmdf = pd.DataFrame(v_model, index=names, columns=names)
     method = f"cox ({ties} ties" + (", delayed entry" if ent is not None else "") + \
         (f", strata {', '.join(strata_cols)}" if strata_cols else "") + \
-        (f", cluster-robust by {cluster}" if cluster else "") + ")"
+        (f", {weight_type} weights" if weight_type else "") + \
+        (f", cluster-robust by {cluster}" if cluster else (", robust" if robust else "")) + ")"
     return HazardRatioResult(
         _table=table, conf_level=level, method=method, n_used=n, n_excluded=n_excluded,
         notes=tuple(notes), ties=ties, n_events=n_events, loglik=fit.loglik, loglik_null=fit.loglik_null,
@@ -494,44 +554,51 @@ def _fit_and_report(frame: pd.DataFrame, t: np.ndarray, e: np.ndarray, x: np.nda
 
 
 def _ph_tests(data: Any, beta: np.ndarray, v: np.ndarray, time: np.ndarray, event: np.ndarray,
-              names: list[str], keep: np.ndarray) -> pd.DataFrame:
+              names: list[str], keep: np.ndarray, weights: np.ndarray | None = None) -> pd.DataFrame:
     """Grambsch-Therneau tests for all four time transforms (computed once, kept aggregated).
 
-    Only the ``keep`` terms (those with a finite estimate; ``v`` is their covariance) are tested.
+    Only the ``keep`` terms (those with a finite estimate; ``v`` is their covariance) are
+    tested. With case weights each event row counts w_i times (d = sum of the weights,
+    weighted centring and sums, the weighted KM and weighted mid-ranks), which is the
+    expanded data's test for frequency weights.
     """
-    resid, te = cox_schoenfeld(data, beta, time)
+    resid, te, wt = cox_schoenfeld(data, beta, time)
     resid = resid[:, keep]
     names = [names[j] for j in keep]
-    d = len(te)
+    d = float(wt.sum())
     p = len(names)
     rows = []
-    if d < 2:
+    if len(te) < 2 or d < 2:
         return pd.DataFrame(columns=["transform", "term", "rho", "statistic", "df", "p_value"])
-    km = km_arrays(time, event)
+    km = km_arrays(time, event, weights)
     s_left = np.concatenate(([1.0], km["estimate"][:-1]))
     km_left = s_left[np.searchsorted(km["time"], te)]
+    ut, inv = np.unique(te, return_inverse=True)
+    w_u = np.bincount(inv, weights=wt)
+    mid_rank = (np.cumsum(w_u) - w_u + (w_u + 1.0) / 2.0)[inv]  # average rank in the expanded data
     transforms = {
         "km": 1.0 - km_left,
         "identity": te,
-        "rank": stats.rankdata(te),
+        "rank": mid_rank,
         "log": np.log(np.where(te > 0, te, np.nan)),
     }
     r2 = resid @ v * d  # scaled Schoenfeld residuals (without the + beta, which cancels)
     for name, g in transforms.items():
         if not np.all(np.isfinite(g)):
             continue
-        xx = g - g.mean()
-        sxx = float(xx @ xx)
+        xx = g - (wt @ g) / d
+        sxx = float(wt @ xx**2)
         if sxx == 0:
             continue
-        test = xx @ r2
+        test = (wt * xx) @ r2
         zk = test**2 / (np.diag(v) * d * sxx)
+        rc = r2 - (wt @ r2) / d
         with np.errstate(invalid="ignore", divide="ignore"):
-            rho = np.array([np.corrcoef(xx, r2[:, k])[0, 1] for k in range(p)])
+            rho = ((wt * xx) @ rc) / np.sqrt(sxx * (wt @ rc**2))
         for k in range(p):
             rows.append({"transform": name, "term": names[k], "rho": rho[k], "statistic": zk[k], "df": 1,
                          "p_value": float(stats.chi2.sf(zk[k], 1))})
-        tg = xx @ resid
+        tg = (wt * xx) @ resid
         glob = float(tg @ v @ tg * d / sxx)
         rows.append({"transform": name, "term": "GLOBAL", "rho": np.nan, "statistic": glob, "df": p,
                      "p_value": float(stats.chi2.sf(glob, p))})
