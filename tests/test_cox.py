@@ -611,3 +611,139 @@ def test_formula_terms_in_written_order_and_interactions_have_a_variable(uis):
     assert res2.table["term"].tolist() == ["BECK", "np.log(AGE)", "TREAT", "TREAT:BECK", "IV3"]
     assert res2.table["variable"].tolist() == ["BECK", "AGE", "TREAT", "TREAT:BECK", "IV3"]
     assert res2.table["variable"].notna().all()
+
+
+# -- case weights (issue 13): frequency = expanded data; sampling = R coxph(weights, robust=TRUE) --
+
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _weighted_cox_rows(draw):
+    n = draw(st.integers(10, 24))
+    ints = st.lists(st.integers(1, 6), min_size=n, max_size=n)
+    d = pd.DataFrame({
+        "t": draw(ints),  # few distinct times: heavy ties
+        "e": draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)),
+        "w": draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)),
+        "x": draw(st.lists(st.floats(-2, 2, allow_nan=False).map(lambda v: round(v, 2)), min_size=n, max_size=n)),
+        "g": draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n)),
+        "c": draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)),
+    })
+    d["entry"] = [draw(st.integers(0, t - 1)) for t in d["t"]]
+    return d
+
+
+@settings(max_examples=20, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(_weighted_cox_rows(), st.sampled_from(["efron", "breslow"]), st.booleans(), st.booleans())
+def test_frequency_weights_equal_the_expanded_data_property(d, ties, delayed, clustered):
+    expanded = d.loc[d.index.repeat(d["w"])].reset_index(drop=True)
+    kw = {"time": "t", "event": "e", "exposure": "x", "adjust": ["g"], "ties": ties,
+          "entry": "entry" if delayed else None, "cluster": "c" if clustered else None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ref = hazard_ratios(expanded, **kw)
+        except (EstimationError, DataValidationError, InvalidParameterError):
+            assume(False)
+        # well-posed fits only: tiny random tables often have (jointly) monotone likelihoods or fewer
+        # clusters than terms, where the limits are not identified and V is singular
+        lh, se = ref.table["log_hazard"].to_numpy(), ref.table["std_error"].to_numpy()
+        assume(np.isfinite(lh).all() and np.abs(lh).max() < 5 and np.isfinite(se).all() and se.max() < 5)
+        assume(np.linalg.cond(ref.vcov.to_numpy()) < 1e8)
+        res = hazard_ratios(d, weights="w", **kw)
+    cols = ["log_hazard", "std_error", "ci_lower", "ci_upper", "p_value"]
+    assert res.table["term"].tolist() == ref.table["term"].tolist()
+    assert_allclose(res.table[cols].to_numpy(float), ref.table[cols].to_numpy(float), rtol=1e-6, atol=1e-9,
+                    equal_nan=True)
+    assert_allclose([res.loglik, res.loglik_null], [ref.loglik, ref.loglik_null], rtol=1e-9)
+    assert_allclose(res.model_tests["statistic"], ref.model_tests["statistic"], rtol=1e-6, atol=1e-9,
+                    equal_nan=True)
+    assert_allclose(res.concordance, ref.concordance, rtol=1e-10, equal_nan=True)
+    assert res.n_events == ref.n_events
+    for tr in ("km", "identity", "rank"):
+        a = res.check_proportional_hazards(transform=tr).table
+        b = ref.check_proportional_hazards(transform=tr).table
+        assert_allclose(a[["statistic", "rho"]].to_numpy(float), b[["statistic", "rho"]].to_numpy(float),
+                        rtol=1e-6, atol=1e-9, equal_nan=True)
+
+
+def _weighted_efron_score_residuals_loop(x, t, e, w, beta):
+    """R coxph's weighted Efron score residuals (w_i U_i, tie terms times the mean weight), a plain loop."""
+    n, p = x.shape
+    r = np.exp(x @ beta)
+    u = np.zeros((n, p))
+    for tj in np.unique(t[e == 1]):
+        dead = np.flatnonzero((t == tj) & (e == 1))
+        risk = np.flatnonzero(t >= tj)
+        d = len(dead)
+        meanwt = w[dead].mean()
+        s0, s1 = (w * r)[risk].sum(), ((w * r)[risk, None] * x[risk]).sum(0)
+        d0, d1 = (w * r)[dead].sum(), ((w * r)[dead, None] * x[dead]).sum(0)
+        is_dead = np.isin(risk, dead)
+        means = []
+        for k in range(d):
+            den = s0 - k / d * d0
+            mean = (s1 - k / d * d1) / den
+            means.append(mean)
+            c = np.where(is_dead, 1 - k / d, 1.0)
+            u[risk] -= meanwt * (c * r[risk])[:, None] * (x[risk] - mean) / den
+        u[dead] += x[dead] - np.mean(means, axis=0)
+    return u * w[:, None]
+
+
+def _sampling_data(seed=3, n=300):
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({"x": rng.normal(size=n), "z": rng.binomial(1, 0.4, n)})
+    d["t"] = rng.exponential(np.exp(-0.5 * d.x))
+    d["e"] = rng.binomial(1, 0.7, n)
+    d["w"] = rng.uniform(0.2, 3.0, n)
+    return d
+
+
+def test_sampling_weights_match_lifelines_robust_without_ties():
+    # lifelines CoxPHFitter().fit(d, "t", "e", weights_col="w", robust=True); continuous times
+    # (lifelines' robust variance ignores ties)
+    d = _sampling_data()
+    ref = _lifelines(d[["t", "e", "x", "z", "w"]], "t", "e", weights_col="w", robust=True)
+    res = hazard_ratios(d, time="t", event="e", adjust=["x", "z"], weights="w", weight_type="sampling")
+    assert_allclose(res.table["log_hazard"], ref.params_, rtol=RTOL_IMPL)
+    assert_allclose(res.table["std_error"], ref.standard_errors_, rtol=RTOL_IMPL)
+    assert res.model_tests.set_index("test").loc["wald", "variance"] == "robust"
+    assert "sampling weights" in res.method and "std_error_model" in res.table.columns
+    # not the same as treating them as frequency weights (those are not scale-free)
+    freq = hazard_ratios(d, time="t", event="e", adjust=["x", "z"], weights="w", weight_type="frequency",
+                         ties="breslow")
+    assert not np.allclose(freq.table["std_error"], res.table["std_error"], rtol=1e-3)
+
+
+def test_sampling_weights_with_ties_r_efron_form_and_robust_variance():
+    # tied times: the estimate maximises R's weighted Efron likelihood (lifelines uses the same form,
+    # its coefficients agree) and the robust variance is built from R's weighted score residuals
+    # (plain loop): V = D'D with D = (w_i U_i) V_model, each row its own cluster.
+    d = _sampling_data().assign(t=lambda f: np.ceil(f.t * 5))
+    ref = _lifelines(d[["t", "e", "x", "z", "w"]], "t", "e", weights_col="w")
+    res = hazard_ratios(d, time="t", event="e", adjust=["x", "z"], weights="w", weight_type="sampling")
+    assert_allclose(res.table["log_hazard"], ref.params_, rtol=RTOL_IMPL)
+    beta = res.table["log_hazard"].to_numpy()
+    x = d[["x", "z"]].to_numpy(float)
+    xc = x - x.mean(0)
+    u = _weighted_efron_score_residuals_loop(xc, d.t.to_numpy(float), d.e.to_numpy(), d.w.to_numpy(), beta)
+    assert_allclose(u.sum(0), 0, atol=1e-8)
+    dfb = u @ res.vcov_model.to_numpy()
+    assert_allclose(res.vcov.to_numpy(), dfb.T @ dfb, rtol=RTOL_IMPL)
+    scaled = hazard_ratios(d.assign(w=d.w * 10), time="t", event="e", adjust=["x", "z"], weights="w",
+                           weight_type="sampling")
+    assert_allclose(scaled.table["std_error"], res.table["std_error"], rtol=1e-8)
+
+
+def test_weights_errors():
+    d = _sampling_data(n=40)
+    with pytest.raises(DataValidationError, match="whole numbers"):
+        hazard_ratios(d, time="t", event="e", exposure="x", weights="w")  # fractional, Efron
+    with pytest.raises(InvalidParameterError, match="weight_type='sampling' needs weights="):
+        hazard_ratios(d, time="t", event="e", exposure="x", weight_type="sampling")
+    with pytest.raises(DataValidationError, match="non-negative"):
+        hazard_ratios(d.assign(w=-d.w), time="t", event="e", exposure="x", weights="w", ties="breslow")

@@ -213,6 +213,15 @@ def hazard_ratios(
         )
     frame, t, e = prep.frame, prep.time, prep.event
     notes = list(prep.notes) + ([cluster_note] if cluster_note else [])
+    n_excluded = prep.n_excluded
+    if weights is not None:
+        wcol = pd.to_numeric(frame[weights], errors="coerce").to_numpy(dtype=float)
+        zero = wcol == 0
+        if zero.any():  # a row of weight 0 stands for nobody (and must not create a level or a time)
+            keep = ~zero
+            frame, t, e = frame.loc[keep], t[keep], e[keep]
+            n_excluded += int(zero.sum())
+            notes.append(f"{int(zero.sum())} row(s) with weight 0 in {weights!r} excluded.")
     design = build_design(frame, spec, intercept=False)
     # a stratifying column as a main effect has no hazard ratio (its interactions, e.g. AGE:SITE, do)
     both = [c for c in strata_cols if any(t.variable == c for t in design.terms)]
@@ -285,7 +294,7 @@ def hazard_ratios(
             notes.append(f"delayed entry at {entry!r}: at risk at t when {entry} < t <= {time}; "
                          "the concordance ignores delayed entry.")
         return _fit_and_report(frame, t, e, x, names, coding, s_codes, strata_cols, cluster, factors, ties,
-                               level, ent, notes, prep.n_excluded, event, w,
+                               level, ent, notes, n_excluded, event, w,
                                weight_type if weights is not None else None, weights)
 
 
@@ -330,15 +339,20 @@ def _profile_likelihood(data: Any, fit: Any, free: np.ndarray, j: int, sgn: floa
         return 2.0 * (fit.loglik - prof.loglik)
 
     d0 = deviance(0.0)
-    if d0 >= crit:
-        bound = brentq(lambda b: deviance(b) - crit, 0.0, float(fit.beta[j]), xtol=1e-10)
-        return d0, float(bound)
-    prev, step = 0.0, 1.0 / span
-    while step <= 64.0 / span:
-        b = -sgn * step
-        if deviance(b) >= crit:
-            return d0, float(brentq(lambda x: deviance(x) - crit, prev, b, xtol=1e-10))
-        prev, step = b, step * 2.0
+    if not np.isfinite(d0):
+        return float("nan"), float("nan")
+    try:  # a profile fit that breaks down numerically (NaN) leaves the bound undefined
+        if d0 >= crit:
+            bound = brentq(lambda b: deviance(b) - crit, 0.0, float(fit.beta[j]), xtol=1e-10)
+            return d0, float(bound)
+        prev, step = 0.0, 1.0 / span
+        while step <= 64.0 / span:
+            b = -sgn * step
+            if deviance(b) >= crit:
+                return d0, float(brentq(lambda x: deviance(x) - crit, prev, b, xtol=1e-10))
+            prev, step = b, step * 2.0
+    except ValueError:
+        pass
     return d0, float("nan")
 
 
@@ -602,4 +616,4 @@ def _ph_tests(data: Any, beta: np.ndarray, v: np.ndarray, time: np.ndarray, even
         glob = float(tg @ v @ tg * d / sxx)
         rows.append({"transform": name, "term": "GLOBAL", "rho": np.nan, "statistic": glob, "df": p,
                      "p_value": float(stats.chi2.sf(glob, p))})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["transform", "term", "rho", "statistic", "df", "p_value"])
