@@ -15,7 +15,6 @@ from recoverystats._design import (
     build_design,
     check_one_column,
     collinear_sets,
-    formula_variables,
     model_spec,
     singleton_clusters,
 )
@@ -231,15 +230,10 @@ def hazard_ratios(
             "model has a separate baseline hazard per stratum, so the stratifying column itself has no hazard "
             "ratio. Remove it from exposure/adjust/formula (interactions with it may stay), or from strata."
         )
-    order = _written_order(design, spec.rhs)  # the exposure's columns first, then as written
+    order = design.order()  # the exposure's columns first, then as the formula writes them
     x = np.ascontiguousarray(design.X[:, order])
     names = [design.names[c] for c in order]
     variables, refs = design.column_info()
-    for term in design.terms:  # interactions and transformations: the data columns they use
-        if term.variable is None and term.kind != "intercept":
-            used = formula_variables(term.name, frame)[0]
-            for c in term.columns:
-                variables[c] = ":".join(used) if used else term.name
     coding = ([variables[c] for c in order], [refs[c] for c in order])
     n = len(frame)
     factors = prep.factors
@@ -354,37 +348,6 @@ def _profile_likelihood(data: Any, fit: Any, free: np.ndarray, j: int, sgn: floa
     except ValueError:
         pass
     return d0, float("nan")
-
-
-def _written_order(design: Any, rhs: str) -> list[int]:
-    """Design columns with the exposure's first, then the terms in the order the formula wrote them.
-
-    patsy groups a formula's terms by their factors (main effects of numeric columns,
-    then categorical ones, interactions after the terms they contain), which is not the
-    order a reader wrote; ``patsy.ModelDesc`` keeps the written order (``a*b`` expands to
-    ``a, b, a:b`` in place). Without a formula the order is exposure, then ``adjust``.
-    """
-    base = design.order()
-    info = design.design_info
-    if info is None:
-        return base
-    import patsy
-
-    try:
-        written = [t for t in patsy.ModelDesc.from_formula(rhs).rhs_termlist if t.factors]
-    except patsy.PatsyError:  # pragma: no cover - the design was built from the same text
-        return base
-    drop = design.drop_intercept
-    slices = info.term_slices
-    ordered: list[int] = []
-    for term in written:
-        sl = slices.get(term)
-        if sl is None:
-            continue
-        ordered += [c - (drop is not None and c > drop) for c in range(sl.start, sl.stop)]
-    ordered += [c for c in range(design.X.shape[1]) if c not in ordered]
-    exp_cols = [c for t in design.exposure_terms for c in t.columns]
-    return exp_cols + [c for c in ordered if c not in exp_cols]
 
 
 def _single_threaded_blas() -> Any:
