@@ -132,7 +132,9 @@ def hazard_ratios(
     -------
     HazardRatioResult
         ``.table``: term, log_hazard, std_error, estimate (HR), ci_lower, ci_upper,
-        p_value, statistic (z). ``.model_tests`` (likelihood ratio, Wald, score),
+        p_value, statistic (z), variable, reference. ``.model_tests`` (test,
+        statistic, df, p_value, variance: likelihood ratio, wald, score, and robust
+        score when the variance is robust),
         ``.concordance``, ``.loglik``, ``.vcov``, ``.check_proportional_hazards()``,
         ``.plot()`` (forest plot).
 

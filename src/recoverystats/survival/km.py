@@ -44,7 +44,9 @@ def survival_curve(
         Grouping column(s); one curve per combination.
     conf_type : {"log-log", "log", "plain"}
         Pointwise CI transformation, as R ``survfit(conf.type=)``. "log-log" (the
-        default) keeps the bounds inside (0, 1) and has good coverage in small samples.
+        default, as Stata ``sts list`` and lifelines) keeps the bounds inside (0, 1) and
+        has good coverage in small samples; R ``survfit``'s default is "log", so pass
+        ``conf_type="log"`` to reproduce R (the result's first line says which is used).
     entry : str, optional
         Delayed-entry (left-truncation) time: a person is at risk at t only if
         ``entry < t <= time`` (R ``Surv(entry, time, event)``). Must be < ``time``.
@@ -85,7 +87,8 @@ def survival_curve(
 
     Matches R ``survfit(Surv(time, event) ~ by, conf.type = "log-log")`` and
     lifelines ``KaplanMeierFitter`` (whose default CI is log-log). Where S(t) = 1
-    the interval is (1, 1); where S(t) = 0 the SE and interval are NaN. Rows with a
+    the interval is (1, 1); where S(t) = 0 the SE and interval are NaN, and a median
+    (quantile) CI limit that the bound reaches only there is NaN, as R prints NA. Rows with a
     missing value in any column used are excluded and counted in ``n_excluded``.
     If nobody had the event the curve is 1 throughout (noted), and the median is NaN.
 
