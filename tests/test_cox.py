@@ -442,14 +442,75 @@ def test_cluster_robust_with_strata_matches_statsmodels(uis):
     assert "strata SITE" in res.method and "cluster-robust by mentor" in res.method
 
 
-def test_monotone_likelihood_is_a_clear_error():
-    # Every event is in x = 1: the partial likelihood increases without bound in the x coefficient.
+def _monotone_data(events_in: int = 1) -> pd.DataFrame:
+    # every event is in one level of x: the partial likelihood increases without bound in x's coefficient
     rng = np.random.default_rng(0)
     n = 100
     x = rng.binomial(1, 0.5, n)
-    d = pd.DataFrame({"t": rng.exponential(10, n), "e": (x == 1).astype(int), "x": x, "age": rng.normal(40, 10, n)})
-    with pytest.raises(EstimationError, match="monotone likelihood: the log hazard ratio of 'x' grows without bound"):
-        hazard_ratios(d, time="t", event="e", exposure="x", adjust=["age"])
+    return pd.DataFrame({"t": rng.exponential(10, n), "e": (x == events_in).astype(int), "x": x,
+                         "age": rng.normal(40, 10, n)})
+
+
+def test_monotone_likelihood_gives_lr_test_and_profile_bound_not_a_wald_p_of_one():
+    # Before: log HR 34 with SE 1e7 and a Wald p of 0.99999. Now: HR infinite, no SE or Wald test,
+    # the LR test of log HR = 0 and the finite end of the profile-likelihood CI, checked against
+    # statsmodels PHReg.loglike (an independent partial likelihood): with x = 0 rows leaving
+    # the risk sets in the limit, l_max is the null partial log-likelihood of the x = 1 rows.
+    import statsmodels.api as sm
+
+    d = _monotone_data()
+    res = hazard_ratios(d, time="t", event="e", exposure="x")
+    row = res.table.iloc[0]
+    assert row["log_hazard"] == np.inf and row["estimate"] == np.inf
+    assert np.isnan(row["std_error"]) and np.isnan(row["statistic"]) and row["ci_upper"] == np.inf
+    full = sm.PHReg(d.t, d[["x"]].astype(float), status=d.e, ties="efron")
+    sub = d[d.x == 1]
+    l_max = sm.PHReg(sub.t, sub[["x"]].astype(float), status=sub.e, ties="efron").loglike(np.zeros(1))
+    lr = 2 * (l_max - full.loglike(np.zeros(1)))
+    assert_allclose(res.loglik, l_max, rtol=1e-9)
+    assert_allclose(res.model_tests.set_index("test").loc["likelihood ratio", "statistic"], lr, rtol=1e-8)
+    assert_allclose(row["p_value"], stats_chi2_sf(lr, 1), rtol=1e-6)
+    assert row["p_value"] < 1e-10
+    # the finite (lower) end L of the 95% profile interval: 2 (l_max - l(log L)) = chi2_1(0.95)
+    dev = 2 * (l_max - full.loglike(np.array([np.log(row["ci_lower"])])))
+    assert_allclose(dev, 3.841458820694124, rtol=1e-7)
+    tests = res.model_tests.set_index("test")
+    assert np.isnan(tests.loc["wald", "statistic"]) and np.isnan(tests.loc["wald", "p_value"])
+    assert (res.table["p_value"].dropna() < 0.999).all()
+    assert any("monotone likelihood for x" in n and "profile-likelihood" in n for n in res.notes)
+
+
+def test_monotone_term_with_other_covariates_and_the_other_direction():
+    # events only in x = 0: log HR -> -infinity, HR 0, CI (0, U). The other coefficient is
+    # estimated at the limit, where the x = 1 rows have left the risk sets: the Cox fit of
+    # age on the x = 0 rows alone (lifelines).
+    import statsmodels.api as sm
+
+    d = _monotone_data(events_in=0)
+    res = hazard_ratios(d, time="t", event="e", exposure="x", adjust=["age"])
+    t = res.table.set_index("term")
+    assert t.loc["x", "estimate"] == 0.0 and t.loc["x", "ci_lower"] == 0.0
+    assert 0 < t.loc["x", "ci_upper"] < 1
+    sub = d[d.x == 0]
+    ref = _lifelines(sub[["t", "e", "age"]], "t", "e")
+    assert_allclose(t.loc["age", "log_hazard"], ref.params_["age"], rtol=1e-6)
+    assert_allclose(t.loc["age", "std_error"], ref.standard_errors_["age"], rtol=1e-6)
+    assert res.vcov.loc["x"].isna().all() and np.isfinite(res.vcov.loc["age", "age"])
+    # profile bound: maximise over age with log HR(x) fixed at log U (statsmodels, independent)
+    full = sm.PHReg(d.t, d[["x", "age"]].astype(float), status=d.e, ties="efron")
+    from scipy.optimize import minimize_scalar
+
+    b = np.log(t.loc["x", "ci_upper"])
+    prof = -minimize_scalar(lambda a: -full.loglike(np.array([b, a])), bracket=(-0.1, 0.1)).fun
+    assert_allclose(2 * (res.loglik - prof), 3.841458820694124, rtol=1e-6)
+    # the PH tests cover the finite terms only
+    assert res.check_proportional_hazards().table["term"].tolist() == ["age", "GLOBAL"]
+
+
+def stats_chi2_sf(x, df):
+    from scipy import stats
+
+    return float(stats.chi2.sf(x, df))
 
 
 def _delayed_entry_data(seed: int = 5, n: int = 600) -> pd.DataFrame:
@@ -500,3 +561,189 @@ def test_delayed_entry_must_precede_time():
     d.loc[d.index[3], "entry"] = d.loc[d.index[3], "time"] + 1
     with pytest.raises(DataValidationError, match="entry: column 'entry' must be earlier than 'time'.*rows 3"):
         hazard_ratios(d, time="time", event="event", exposure="a", entry="entry")
+
+
+# -- stable names (issue 13) ---------------------------------------------------------
+
+def test_clustered_model_tests_keep_their_names_and_add_the_robust_score_test(uis):
+    # The Wald row is "wald" with or without clustering (a lookup by name must not break);
+    # the "variance" column says which variance each test uses. The robust score test
+    # (R coxph prints it as "Robust") is U(0)' (sum_c U_c(0) U_c(0)')^-1 U(0), with U_c(0)
+    # the Efron score residuals at beta = 0 summed per cluster: checked by a plain loop.
+    plain = hazard_ratios(uis, time="TIME", event="CENSOR", adjust=UIS_COVS)
+    res = hazard_ratios(uis, time="TIME", event="CENSOR", adjust=UIS_COVS, cluster="mentor")
+    assert plain.model_tests["test"].tolist() == ["likelihood ratio", "wald", "score"]
+    assert plain.model_tests["variance"].tolist() == ["model"] * 3
+    tests = res.model_tests.set_index("test")
+    assert tests.index.tolist() == ["likelihood ratio", "wald", "score", "robust score"]
+    assert tests["variance"].tolist() == ["model", "robust", "model", "robust"]
+    b = res.table["log_hazard"].to_numpy()
+    assert_allclose(tests.loc["wald", "statistic"], b @ np.linalg.solve(res.vcov.to_numpy(), b), rtol=RTOL_IMPL)
+    x = uis[UIS_COVS].to_numpy(float)
+    u0 = _efron_score_residuals_loop(x, uis.TIME.to_numpy(float), uis.CENSOR.to_numpy(), np.zeros(x.shape[1]))
+    summed = pd.DataFrame(u0).groupby(uis.mentor.to_numpy()).sum().to_numpy()
+    u = u0.sum(axis=0)
+    expected = u @ np.linalg.solve(summed.T @ summed, u)
+    assert_allclose(tests.loc["robust score", "statistic"], expected, rtol=RTOL_IMPL)
+    assert tests.loc["robust score", "df"] == len(UIS_COVS)
+    # the non-robust tests are the same numbers as without clustering
+    assert_allclose(tests.loc[["likelihood ratio", "score"], "statistic"],
+                    plain.model_tests.set_index("test").loc[["likelihood ratio", "score"], "statistic"],
+                    rtol=1e-12)
+
+
+def test_formula_terms_in_written_order_and_interactions_have_a_variable(uis):
+    d = uis.assign(SITEc=uis.SITE.map({0: "A", 1: "B"}))
+    res = hazard_ratios(d, time="TIME", event="CENSOR", formula="AGE:SITE + TREAT + C(SITEc) + AGE")
+    t = res.table
+    # patsy would give SITEc[B], AGE:SITE, TREAT, AGE (categorical main effects first)
+    assert t["term"].tolist() == ["AGE:SITE", "TREAT", "SITEc[B]", "AGE"]
+    assert t["variable"].tolist() == ["AGE:SITE", "TREAT", "SITEc", "AGE"]
+    assert res.vcov.index.tolist() == t["term"].tolist()
+    # the same model as the additive product-column fit, term by term
+    ref = hazard_ratios(d.assign(AGExSITE=d.AGE * d.SITE), time="TIME", event="CENSOR",
+                        adjust=["AGExSITE", "TREAT", "SITE", "AGE"])
+    assert_allclose(t["log_hazard"], ref.table["log_hazard"], rtol=1e-8)
+    assert_allclose(t["std_error"], ref.table["std_error"], rtol=1e-8)
+    # a*b expands in place; the exposure still comes first; a transformation names its column
+    res2 = hazard_ratios(d, time="TIME", event="CENSOR", formula="np.log(AGE) + TREAT*BECK + IV3",
+                         exposure="BECK")
+    assert res2.table["term"].tolist() == ["BECK", "np.log(AGE)", "TREAT", "TREAT:BECK", "IV3"]
+    assert res2.table["variable"].tolist() == ["BECK", "AGE", "TREAT", "TREAT:BECK", "IV3"]
+    assert res2.table["variable"].notna().all()
+
+
+# -- case weights (issue 13): frequency = expanded data; sampling = R coxph(weights, robust=TRUE) --
+
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _weighted_cox_rows(draw):
+    n = draw(st.integers(10, 24))
+    ints = st.lists(st.integers(1, 6), min_size=n, max_size=n)
+    d = pd.DataFrame({
+        "t": draw(ints),  # few distinct times: heavy ties
+        "e": draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)),
+        "w": draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)),
+        "x": draw(st.lists(st.floats(-2, 2, allow_nan=False).map(lambda v: round(v, 2)), min_size=n, max_size=n)),
+        "g": draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n)),
+        "c": draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)),
+    })
+    d["entry"] = [draw(st.integers(0, t - 1)) for t in d["t"]]
+    return d
+
+
+@settings(max_examples=20, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(_weighted_cox_rows(), st.sampled_from(["efron", "breslow"]), st.booleans(), st.booleans())
+def test_frequency_weights_equal_the_expanded_data_property(d, ties, delayed, clustered):
+    expanded = d.loc[d.index.repeat(d["w"])].reset_index(drop=True)
+    kw = {"time": "t", "event": "e", "exposure": "x", "adjust": ["g"], "ties": ties,
+          "entry": "entry" if delayed else None, "cluster": "c" if clustered else None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ref = hazard_ratios(expanded, **kw)
+        except (EstimationError, DataValidationError, InvalidParameterError):
+            assume(False)
+        # well-posed fits only: tiny random tables often have (jointly) monotone likelihoods or fewer
+        # clusters than terms, where the limits are not identified and V is singular
+        lh, se = ref.table["log_hazard"].to_numpy(), ref.table["std_error"].to_numpy()
+        assume(np.isfinite(lh).all() and np.abs(lh).max() < 5 and np.isfinite(se).all() and se.max() < 5)
+        assume(np.linalg.cond(ref.vcov.to_numpy()) < 1e8)
+        res = hazard_ratios(d, weights="w", **kw)
+    cols = ["log_hazard", "std_error", "ci_lower", "ci_upper", "p_value"]
+    assert res.table["term"].tolist() == ref.table["term"].tolist()
+    assert_allclose(res.table[cols].to_numpy(float), ref.table[cols].to_numpy(float), rtol=1e-6, atol=1e-9,
+                    equal_nan=True)
+    assert_allclose([res.loglik, res.loglik_null], [ref.loglik, ref.loglik_null], rtol=1e-9)
+    assert_allclose(res.model_tests["statistic"], ref.model_tests["statistic"], rtol=1e-6, atol=1e-9,
+                    equal_nan=True)
+    assert_allclose(res.concordance, ref.concordance, rtol=1e-10, equal_nan=True)
+    assert res.n_events == ref.n_events
+    for tr in ("km", "identity", "rank"):
+        a = res.check_proportional_hazards(transform=tr).table
+        b = ref.check_proportional_hazards(transform=tr).table
+        assert_allclose(a[["statistic", "rho"]].to_numpy(float), b[["statistic", "rho"]].to_numpy(float),
+                        rtol=1e-6, atol=1e-9, equal_nan=True)
+
+
+def _weighted_efron_score_residuals_loop(x, t, e, w, beta):
+    """R coxph's weighted Efron score residuals (w_i U_i, tie terms times the mean weight), a plain loop."""
+    n, p = x.shape
+    r = np.exp(x @ beta)
+    u = np.zeros((n, p))
+    for tj in np.unique(t[e == 1]):
+        dead = np.flatnonzero((t == tj) & (e == 1))
+        risk = np.flatnonzero(t >= tj)
+        d = len(dead)
+        meanwt = w[dead].mean()
+        s0, s1 = (w * r)[risk].sum(), ((w * r)[risk, None] * x[risk]).sum(0)
+        d0, d1 = (w * r)[dead].sum(), ((w * r)[dead, None] * x[dead]).sum(0)
+        is_dead = np.isin(risk, dead)
+        means = []
+        for k in range(d):
+            den = s0 - k / d * d0
+            mean = (s1 - k / d * d1) / den
+            means.append(mean)
+            c = np.where(is_dead, 1 - k / d, 1.0)
+            u[risk] -= meanwt * (c * r[risk])[:, None] * (x[risk] - mean) / den
+        u[dead] += x[dead] - np.mean(means, axis=0)
+    return u * w[:, None]
+
+
+def _sampling_data(seed=3, n=300):
+    rng = np.random.default_rng(seed)
+    d = pd.DataFrame({"x": rng.normal(size=n), "z": rng.binomial(1, 0.4, n)})
+    d["t"] = rng.exponential(np.exp(-0.5 * d.x))
+    d["e"] = rng.binomial(1, 0.7, n)
+    d["w"] = rng.uniform(0.2, 3.0, n)
+    return d
+
+
+def test_sampling_weights_match_lifelines_robust_without_ties():
+    # lifelines CoxPHFitter().fit(d, "t", "e", weights_col="w", robust=True); continuous times
+    # (lifelines' robust variance ignores ties)
+    d = _sampling_data()
+    ref = _lifelines(d[["t", "e", "x", "z", "w"]], "t", "e", weights_col="w", robust=True)
+    res = hazard_ratios(d, time="t", event="e", adjust=["x", "z"], weights="w", weight_type="sampling")
+    assert_allclose(res.table["log_hazard"], ref.params_, rtol=RTOL_IMPL)
+    assert_allclose(res.table["std_error"], ref.standard_errors_, rtol=RTOL_IMPL)
+    assert res.model_tests.set_index("test").loc["wald", "variance"] == "robust"
+    assert "sampling weights" in res.method and "std_error_model" in res.table.columns
+    # not the same as treating them as frequency weights (those are not scale-free)
+    freq = hazard_ratios(d, time="t", event="e", adjust=["x", "z"], weights="w", weight_type="frequency",
+                         ties="breslow")
+    assert not np.allclose(freq.table["std_error"], res.table["std_error"], rtol=1e-3)
+
+
+def test_sampling_weights_with_ties_r_efron_form_and_robust_variance():
+    # tied times: the estimate maximises R's weighted Efron likelihood (lifelines uses the same form,
+    # its coefficients agree) and the robust variance is built from R's weighted score residuals
+    # (plain loop): V = D'D with D = (w_i U_i) V_model, each row its own cluster.
+    d = _sampling_data().assign(t=lambda f: np.ceil(f.t * 5))
+    ref = _lifelines(d[["t", "e", "x", "z", "w"]], "t", "e", weights_col="w")
+    res = hazard_ratios(d, time="t", event="e", adjust=["x", "z"], weights="w", weight_type="sampling")
+    assert_allclose(res.table["log_hazard"], ref.params_, rtol=RTOL_IMPL)
+    beta = res.table["log_hazard"].to_numpy()
+    x = d[["x", "z"]].to_numpy(float)
+    xc = x - x.mean(0)
+    u = _weighted_efron_score_residuals_loop(xc, d.t.to_numpy(float), d.e.to_numpy(), d.w.to_numpy(), beta)
+    assert_allclose(u.sum(0), 0, atol=1e-8)
+    dfb = u @ res.vcov_model.to_numpy()
+    assert_allclose(res.vcov.to_numpy(), dfb.T @ dfb, rtol=RTOL_IMPL)
+    scaled = hazard_ratios(d.assign(w=d.w * 10), time="t", event="e", adjust=["x", "z"], weights="w",
+                           weight_type="sampling")
+    assert_allclose(scaled.table["std_error"], res.table["std_error"], rtol=1e-8)
+
+
+def test_weights_errors():
+    d = _sampling_data(n=40)
+    with pytest.raises(DataValidationError, match="whole numbers"):
+        hazard_ratios(d, time="t", event="e", exposure="x", weights="w")  # fractional, Efron
+    with pytest.raises(InvalidParameterError, match="weight_type='sampling' needs weights="):
+        hazard_ratios(d, time="t", event="e", exposure="x", weight_type="sampling")
+    with pytest.raises(DataValidationError, match="non-negative"):
+        hazard_ratios(d.assign(w=-d.w), time="t", event="e", exposure="x", weights="w", ties="breslow")

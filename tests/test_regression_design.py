@@ -81,9 +81,10 @@ def test_same_terms_through_a_formula_with_interaction(recid):
     rhs = "group + age + C(risk_level) + group:age"
     o, h = _or(recid, rhs, exposure="group"), _hr(recid, rhs, exposure="group")
     pd.testing.assert_frame_equal(_coding(o), _coding(h))
-    # the exposure's main effect first; the interaction keeps its place (it is not the exposure's row)
+    # the exposure's main effect first, then the terms as written (issue 13: not patsy's grouping);
+    # the interaction keeps its place (it is not the exposure's row)
     assert _coding(h)["term"].tolist() == [
-        "group[peer_mentoring]", "risk_level[moderate]", "risk_level[high]", "risk_level[very_high]", "age",
+        "group[peer_mentoring]", "age", "risk_level[moderate]", "risk_level[high]", "risk_level[very_high]",
         "group[peer_mentoring]:age",
     ]
 

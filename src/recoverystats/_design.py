@@ -124,19 +124,51 @@ class Design:
         return _encode(df, self.encoders, self.intercept is not None)[0]
 
     def order(self) -> list[int]:
-        """Design columns in table order: the exposure's first, the intercept last."""
+        """Design columns in table order: the exposure's first, the intercept last.
+
+        The other terms come in the order the formula writes them (``a*b`` expands in
+        place to ``a, b, a:b``), not in patsy's, which groups terms by their factors.
+        """
         exp_cols = [c for t in self.exposure_terms for c in t.columns]
         icpt = [self.intercept] if self.intercept is not None else []
-        return exp_cols + [c for c in range(self.X.shape[1]) if c not in exp_cols and c not in icpt] + icpt
+        return exp_cols + [c for c in self._written_columns() if c not in exp_cols and c not in icpt] + icpt
+
+    def _written_columns(self) -> list[int]:
+        """All design columns, grouped by term in the formula's written order (patsy.ModelDesc)."""
+        columns = list(range(self.X.shape[1]))
+        if self.design_info is None:
+            return columns
+        import patsy
+
+        try:
+            written = patsy.ModelDesc.from_formula(self.formula).rhs_termlist
+        except patsy.PatsyError:  # pragma: no cover - the design was built from the same text
+            return columns
+        drop = self.drop_intercept
+        ordered: list[int] = []
+        for term in written:
+            sl = self.design_info.term_slices.get(term)
+            if sl is not None and term.factors:
+                ordered += [c - (drop is not None and c > drop) for c in range(sl.start, sl.stop)
+                            if c != drop]
+        return ordered + [c for c in columns if c not in ordered]
 
     def column_info(self) -> tuple[list[Any], list[Any]]:
-        """Per design column: the data column it comes from and its reference level (or None)."""
+        """Per design column: the data column it comes from and its reference level (or None).
+
+        An interaction names its columns joined by ":" (``age:site``), a transformation
+        the column it transforms (``np.log(age)`` -> ``age``); the intercept has None.
+        """
         k = self.X.shape[1]
         var: list[Any] = [None] * k
         ref: list[Any] = [None] * k
         for t in self.terms:
+            variable = t.variable
+            if variable is None and t.kind != "intercept" and self.base_frame is not None:
+                used, _ = formula_variables(t.name, self.base_frame)
+                variable = ":".join(used) if used else t.name
             for c in t.columns:
-                var[c] = t.variable
+                var[c] = variable
                 if t.kind == "categorical":
                     ref[c] = t.reference
         return var, ref

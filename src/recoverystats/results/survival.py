@@ -77,8 +77,18 @@ class SurvivalResult(ResultMixin):
     _curve: pd.DataFrame = field(default_factory=pd.DataFrame)
     _groups: pd.DataFrame = field(default_factory=pd.DataFrame)
     _entries: pd.DataFrame | None = None
+    weight_type: str | None = None
 
     _title = "Kaplan-Meier survival"
+
+    def _meta_line(self) -> str:
+        # the CI type leads the first line of repr/HTML: the default (log-log) is not R's (log)
+        if self.conf_type == "log":
+            ci = "CI: log (as R survfit's default)"
+        else:
+            ci = (f"CI: {self.conf_type} (R survfit's default is log: set conf_type='log' to reproduce R; "
+                  "Stata sts list uses log-log)")
+        return f"{ci}; {ResultMixin._meta_line(self)}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict: metadata, notes, the curve table, group sizes and medians with CIs."""
@@ -172,7 +182,8 @@ class SurvivalResult(ResultMixin):
     def median(self) -> pd.DataFrame:
         """Median survival time and its Brookmeyer-Crowley CI, per group.
 
-        Columns: by-columns..., ``n, events, estimate, ci_lower, ci_upper``. The CI
+        Columns: by-columns..., ``n, events, estimate, ci_lower, ci_upper`` (``n`` and
+        ``events`` are weighted with frequency weights, as in the expanded data). The CI
         is the set of times whose pointwise CI for S(t) (of ``conf_type``) contains
         0.5, as R ``survfit`` prints it; NaN where the curve (or a bound) never falls
         to 0.5.
@@ -191,7 +202,9 @@ class SurvivalResult(ResultMixin):
             tt = cur["time"].to_numpy()
             s = cur["estimate"].to_numpy()
             _, lo, hi = km_ci(s, cur["greenwood"].to_numpy(), _z(self.conf_level), self.conf_type)  # type: ignore[arg-type]
-            rows.append({**{c: k for c, k in zip(self.by, key, strict=False)}, "n": int(g["n"]), "events": float(g["events"]),
+            # frequency weights: n is the number of people the rows stand for (as the expanded data)
+            n_g = float(g["weight"]) if self.weight_type == "frequency" else int(g["n"])
+            rows.append({**{c: k for c, k in zip(self.by, key, strict=False)}, "n": n_g, "events": float(g["events"]),
                          "estimate": step_quantile(tt, s, p), "ci_lower": step_quantile(tt, lo, p),
                          "ci_upper": step_quantile(tt, hi, p)})
         return pd.DataFrame(rows)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CoxData", "CoxFit", "cox_prepare", "cox_newton", "cox_score_residuals",
+__all__ = ["CoxData", "CoxFit", "cox_prepare", "cox_newton", "cox_loglik", "cox_score_residuals",
            "cox_schoenfeld", "concordance"]
 
 
@@ -29,9 +29,15 @@ class _Stratum:
     block: np.ndarray  # event -> index of its distinct event time
     block_start: np.ndarray  # first event (position in ev) of each block
     first: np.ndarray  # first row position at risk at each distinct event time
-    frac: np.ndarray  # Efron fraction l / d for each event (0 for Breslow)
     row_block: np.ndarray  # for every row: last block with event time <= the row's time (-1: none)
     n_blocks: int
+    # case weights (1 without weights) and the "pseudo-events" of the partial likelihood: one per
+    # event row (Breslow; Efron as R with sampling weights, multiplied by the tie group's mean
+    # weight), or, with frequency weights and Efron, w_i per event row as in the expanded data
+    w: np.ndarray
+    pblock: np.ndarray
+    pfrac: np.ndarray
+    pmult: np.ndarray
     # delayed entry (left truncation): rows sorted by entry, where the rows with entry >= t_g
     # start in that order, and the last block each row has not yet entered for (-1: none)
     entry_order: np.ndarray | None = None
@@ -60,10 +66,16 @@ class CoxFit:
 
 
 def cox_prepare(x: np.ndarray, time: np.ndarray, event: np.ndarray, strata: np.ndarray,
-                ties: str, entry: np.ndarray | None = None) -> CoxData:
+                ties: str, entry: np.ndarray | None = None, weights: np.ndarray | None = None,
+                weight_type: str = "frequency") -> CoxData:
     """Sort each stratum by time and precompute the tie structure (done once per fit).
 
     With ``entry`` a row is at risk at t when entry < t <= time (R ``Surv(entry, time, event)``).
+    With ``weights`` every sum over people is weighted. Efron's correction for a tie group
+    of event rows with weights w_i: ``"frequency"`` uses D = sum w_i pseudo-events with
+    fractions l / D (whole-number weights), exactly the expanded data; ``"sampling"`` uses
+    R ``coxph``'s form, d = number of rows with fractions l / d, each term multiplied by
+    the group's mean weight. Breslow's form is the same for both.
     """
     out = []
     n_events = 0
@@ -78,11 +90,23 @@ def cox_prepare(x: np.ndarray, time: np.ndarray, event: np.ndarray, strata: np.n
         ut, block, d = np.unique(t[ev], return_inverse=True, return_counts=True)
         block_start = np.concatenate(([0], np.cumsum(d)[:-1])).astype(np.intp)
         first = np.searchsorted(t, ut, side="left")
-        if ties == "efron" and len(ev):
+        w = np.ones(len(rows)) if weights is None else weights[rows].astype(float)
+        wev = w[ev]
+        nb = len(ut)
+        if ties != "efron" or not len(ev):  # Breslow: one term per event row, weight w_i
+            pblock, pfrac, pmult = block, np.zeros(len(ev)), wev
+        elif weights is None or weight_type == "sampling":
             rank = np.arange(len(ev)) - block_start[block]
-            frac = rank / d[block]
-        else:
-            frac = np.zeros(len(ev))
+            pblock, pfrac = block, rank / d[block]
+            pmult = np.bincount(block, weights=wev, minlength=nb)[block] / d[block]
+        else:  # frequency weights: the tie group of the expanded data
+            big_d = np.rint(np.bincount(block, weights=wev, minlength=nb)).astype(np.int64)
+            keep = big_d > 0
+            pblock = np.repeat(np.arange(nb)[keep], big_d[keep])
+            starts = np.concatenate(([0], np.cumsum(big_d[keep])[:-1]))
+            rank = np.arange(len(pblock)) - np.repeat(starts, big_d[keep])
+            pfrac = rank / big_d[pblock]
+            pmult = np.ones(len(pblock))
         row_block = np.searchsorted(ut, t, side="right") - 1
         e_order = e_first = e_block = None
         if entry is not None:
@@ -91,7 +115,8 @@ def cox_prepare(x: np.ndarray, time: np.ndarray, event: np.ndarray, strata: np.n
             e_first = np.searchsorted(ent[e_order], ut, side="left")
             e_block = np.searchsorted(ut, ent, side="right") - 1
         out.append(_Stratum(rows=rows, x=x[rows], t=t, ev=ev, block=block, block_start=block_start,
-                            first=first, frac=frac, row_block=row_block, n_blocks=len(ut),
+                            first=first, row_block=row_block, n_blocks=len(ut), w=w, pblock=pblock,
+                            pfrac=pfrac, pmult=pmult,
                             entry_order=e_order, entry_first=e_first, row_entry_block=e_block))
     return CoxData(strata=tuple(out), n=len(time), p=x.shape[1], n_events=n_events)
 
@@ -101,25 +126,26 @@ def _stratum_terms(st: _Stratum, beta: np.ndarray):
     eta = st.x @ beta
     c = eta.max() if len(eta) else 0.0
     r = np.exp(eta - c)
-    rx = r[:, None] * st.x
+    rx = (st.w * r)[:, None] * st.x
     # rows from first[g] to first[g+1] join the risk set at t_g: sum those blocks, then a
     # reverse cumulative sum over the (few) distinct event times
-    s0 = np.cumsum(np.add.reduceat(r, st.first)[::-1])[::-1]
+    rw = st.w * r
+    s0 = np.cumsum(np.add.reduceat(rw, st.first)[::-1])[::-1]
     s1 = np.cumsum(np.add.reduceat(rx, st.first, axis=0)[::-1], axis=0)[::-1]
     if st.entry_order is not None:  # remove those who have not entered yet (entry >= t_g)
-        r_e = r[st.entry_order]
+        r_e = rw[st.entry_order]
         rx_e = rx[st.entry_order]
         late0 = np.append(np.cumsum(r_e[::-1])[::-1], 0.0)
         late1 = np.vstack((np.cumsum(rx_e[::-1], axis=0)[::-1], np.zeros((1, rx.shape[1]))))
         s0 = s0 - late0[st.entry_first]
         s1 = s1 - late1[st.entry_first]
-    re = r[st.ev]
+    re = rw[st.ev]
     d0 = np.add.reduceat(re, st.block_start) if len(st.ev) else np.zeros(0)
     d1 = np.add.reduceat(rx[st.ev], st.block_start, axis=0) if len(st.ev) else np.zeros((0, len(beta)))
-    b = st.block
-    denom = s0[b] - st.frac * d0[b]
-    means = (s1[b] - st.frac[:, None] * d1[b]) / denom[:, None]
-    return eta, c, r, denom, means
+    b = st.pblock
+    denom = s0[b] - st.pfrac * d0[b]
+    means = (s1[b] - st.pfrac[:, None] * d1[b]) / denom[:, None]
+    return eta, c, r, denom, means  # r: exp(eta - c) per unit weight; denom, means: per pseudo-event
 
 
 def _loglik_grad_info(data: CoxData, beta: np.ndarray, want_info: bool = True):
@@ -131,33 +157,53 @@ def _loglik_grad_info(data: CoxData, beta: np.ndarray, want_info: bool = True):
         if len(st.ev) == 0:
             continue
         eta, c, r, denom, means = _stratum_terms(st, beta)
-        ll += eta[st.ev].sum() - np.log(denom).sum() - len(st.ev) * c
-        grad += st.x[st.ev].sum(axis=0) - means.sum(axis=0)
+        wev = st.w[st.ev]
+        m = st.pmult
+        ll += wev @ eta[st.ev] - m @ np.log(denom) - m.sum() * c
+        grad += wev @ st.x[st.ev] - m @ means
         if want_info:
-            a = np.bincount(st.block, weights=1.0 / denom, minlength=st.n_blocks)
-            bb = np.bincount(st.block, weights=st.frac / denom, minlength=st.n_blocks)
+            a = np.bincount(st.pblock, weights=m / denom, minlength=st.n_blocks)
+            bb = np.bincount(st.pblock, weights=m * st.pfrac / denom, minlength=st.n_blocks)
             cum_a = np.concatenate((np.cumsum(a), [0.0]))  # index -1 -> 0
-            w = r * cum_a[st.row_block]
+            rw = st.w * r
+            w = rw * cum_a[st.row_block]
             if st.row_entry_block is not None:
-                w -= r * cum_a[st.row_entry_block]
-            w[st.ev] -= r[st.ev] * bb[st.block]
-            info += (st.x.T * w) @ st.x - means.T @ means
+                w -= rw * cum_a[st.row_entry_block]
+            w[st.ev] -= rw[st.ev] * bb[st.block]
+            info += (st.x.T * w) @ st.x - (means.T * m) @ means
     return ll, grad, info
 
 
-def cox_newton(data: CoxData, *, max_iter: int = 50, tol: float = 1e-10) -> CoxFit:
-    """Newton-Raphson with step halving, started at beta = 0."""
+def cox_newton(data: CoxData, *, max_iter: int = 50, tol: float = 1e-10, start: np.ndarray | None = None,
+               free: np.ndarray | None = None) -> CoxFit:
+    """Newton-Raphson with step halving, started at beta = 0 (or ``start``).
+
+    With ``free`` (a boolean mask) only those coefficients move and the others stay at
+    their ``start`` values: the profile likelihood of the fixed ones. ``loglik_null``,
+    ``score_null`` and ``info_null`` are those at beta = 0 whatever the start.
+    """
     p = data.p
-    beta = np.zeros(p)
-    ll, grad, info = _loglik_grad_info(data, beta)
-    ll0, grad0, info0 = ll, grad.copy(), info.copy()
+    zero = np.zeros(p)
+    ll0, grad0, info0 = _loglik_grad_info(data, zero)
+    beta = zero.copy() if start is None else np.asarray(start, dtype=float).copy()
+    idx = np.arange(p) if free is None else np.flatnonzero(free)
+    if start is None:
+        ll, grad, info = ll0, grad0.copy(), info0.copy()
+    else:
+        ll, grad, info = _loglik_grad_info(data, beta)
     converged = False
     it = 0
+    if len(idx) == 0:
+        return CoxFit(beta=beta, loglik=float(ll), loglik_null=float(ll0), score_null=grad0, info_null=info0,
+                      info=info, iterations=0, converged=True)
     for it in range(1, max_iter + 1):  # noqa: B007 - the count is reported after the loop
+        sub = info[np.ix_(idx, idx)]
         try:
-            step = np.linalg.solve(info, grad)
+            step_free = np.linalg.solve(sub, grad[idx])
         except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(info, grad, rcond=None)[0]
+            step_free = np.linalg.lstsq(sub, grad[idx], rcond=None)[0]
+        step = np.zeros(p)
+        step[idx] = step_free
         new_beta = beta + step
         new_ll, new_grad, new_info = _loglik_grad_info(data, new_beta)
         halvings = 0
@@ -167,15 +213,22 @@ def cox_newton(data: CoxData, *, max_iter: int = 50, tol: float = 1e-10) -> CoxF
             new_ll, new_grad, new_info = _loglik_grad_info(data, new_beta)
             halvings += 1
         beta, ll_old, ll, grad, info = new_beta, ll, new_ll, new_grad, new_info
-        if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(beta))) or abs(ll - ll_old) < 1e-14 * (1 + abs(ll)):
+        if np.max(np.abs(step)) < tol * (1.0 + np.max(np.abs(beta[idx]))) or abs(ll - ll_old) < 1e-14 * (1 + abs(ll)):
             converged = True
             break
     return CoxFit(beta=beta, loglik=float(ll), loglik_null=float(ll0), score_null=grad0, info_null=info0,
                   info=info, iterations=it, converged=converged)
 
 
+def cox_loglik(data: CoxData, beta: np.ndarray) -> float:
+    """The partial log-likelihood at ``beta`` (no derivatives)."""
+    return float(_loglik_grad_info(data, np.asarray(beta, dtype=float), want_info=False)[0])
+
+
 def cox_score_residuals(data: CoxData, beta: np.ndarray) -> np.ndarray:
     """Score residuals per row (original order), Efron- or Breslow-consistent as R ``coxph``.
+
+    Weighted (w_i U_i) when the data carry case weights, as R's ``weighted=TRUE``.
 
     U_i = dN-part - r_i sum_g sum_l c_igl (x_i - xbar_gl) / D_gl, where c = 1 for
     people at risk who do not have the event at t_g and (1 - l/d) for those who do;
@@ -187,14 +240,14 @@ def cox_score_residuals(data: CoxData, beta: np.ndarray) -> np.ndarray:
             continue
         eta, c, r, denom, means = _stratum_terms(st, beta)
         nb = st.n_blocks
-        inv = 1.0 / denom
-        a = np.bincount(st.block, weights=inv, minlength=nb)
-        bb = np.bincount(st.block, weights=st.frac * inv, minlength=nb)
-        ma = np.stack([np.bincount(st.block, weights=means[:, k] * inv, minlength=nb) for k in range(data.p)], 1)
-        mb = np.stack([np.bincount(st.block, weights=means[:, k] * st.frac * inv, minlength=nb)
+        pb, m = st.pblock, st.pmult
+        inv = m / denom
+        a = np.bincount(pb, weights=inv, minlength=nb)
+        bb = np.bincount(pb, weights=st.pfrac * inv, minlength=nb)
+        ma = np.stack([np.bincount(pb, weights=means[:, k] * inv, minlength=nb) for k in range(data.p)], 1)
+        mb = np.stack([np.bincount(pb, weights=means[:, k] * st.pfrac * inv, minlength=nb)
                        for k in range(data.p)], 1)
-        mavg = np.stack([np.bincount(st.block, weights=means[:, k], minlength=nb) for k in range(data.p)], 1)
-        mavg /= np.bincount(st.block, minlength=nb)[:, None]
+        mavg = _block_mean(st, means, nb, data.p)
         cum_a = np.concatenate((np.cumsum(a), [0.0]))
         cum_m = np.concatenate((np.cumsum(ma, axis=0), np.zeros((1, data.p))), axis=0)
         rb = st.row_block
@@ -205,42 +258,52 @@ def cox_score_residuals(data: CoxData, beta: np.ndarray) -> np.ndarray:
         u = -r[:, None] * (st.x * ca[:, None] - cm)
         ev, blk = st.ev, st.block
         u[ev] += st.x[ev] - mavg[blk] + r[ev][:, None] * (st.x[ev] * bb[blk][:, None] - mb[blk])
-        out[st.rows] = u
+        out[st.rows] = u * st.w[:, None]
     return out
 
 
-def cox_schoenfeld(data: CoxData, beta: np.ndarray, time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Schoenfeld residuals (one row per event; Efron-averaged means) and the event times."""
-    res, times = [], []
+def _block_mean(st: _Stratum, means: np.ndarray, nb: int, p: int) -> np.ndarray:
+    """Per tie group: the pseudo-event means averaged with their multipliers."""
+    tot = np.bincount(st.pblock, weights=st.pmult, minlength=nb)
+    mavg = np.stack([np.bincount(st.pblock, weights=means[:, k] * st.pmult, minlength=nb) for k in range(p)], 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return mavg / tot[:, None]
+
+
+def cox_schoenfeld(data: CoxData, beta: np.ndarray,
+                   time: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Schoenfeld residuals (one row per event row; Efron-averaged means), event times and row weights."""
+    res, times, wts = [], [], []
     for st in data.strata:
         if len(st.ev) == 0:
             continue
         _, _, _, _, means = _stratum_terms(st, beta)
-        nb = st.n_blocks
-        mavg = np.stack([np.bincount(st.block, weights=means[:, k], minlength=nb) for k in range(data.p)], 1)
-        mavg /= np.bincount(st.block, minlength=nb)[:, None]
+        mavg = _block_mean(st, means, st.n_blocks, data.p)
         res.append(st.x[st.ev] - mavg[st.block])
         times.append(st.t[st.ev])
+        wts.append(st.w[st.ev])
     if not res:
-        return np.zeros((0, data.p)), np.zeros(0)
-    return np.concatenate(res), np.concatenate(times)
+        return np.zeros((0, data.p)), np.zeros(0), np.zeros(0)
+    return np.concatenate(res), np.concatenate(times), np.concatenate(wts)
 
 
-def _count_before(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each position i: #{j < i: v_j < v_i} and #{j < i: v_j == v_i} (v: ints >= 0).
+def _count_before(v: np.ndarray, w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """For each position i: the weight of {j < i: v_j < v_i} and of {j < i: v_j == v_i} (v: ints >= 0).
 
-    Bottom-up merge counting, vectorised per level: the array is kept sorted within
-    blocks of size s, so the left halves form one globally sorted key array
-    (block * big + v) to binary-search the right halves in, and the merge to blocks of
-    2s is a stable sort of two sorted runs. O(n log n) overall.
+    Counts when ``w`` is None. Bottom-up merge counting, vectorised per level: the array
+    is kept sorted within blocks of size s, so the left halves form one globally sorted
+    key array (block * big + v) to binary-search the right halves in (their weights'
+    prefix sums give the weighted counts), and the merge to blocks of 2s is a stable
+    sort of two sorted runs. O(n log n) overall.
     """
     n = len(v)
-    less = np.zeros(n, dtype=np.int64)
-    eq = np.zeros(n, dtype=np.int64)
+    less = np.zeros(n, dtype=float if w is not None else np.int64)
+    eq = np.zeros(n, dtype=less.dtype)
     if n < 2:
         return less, eq
     big = np.int64(v.max()) + 1
     vals = v.astype(np.int64)
+    wts = None if w is None else np.asarray(w, dtype=float)
     pos = np.arange(n)
     slot = np.arange(n, dtype=np.int64)
     s = 1
@@ -255,22 +318,31 @@ def _count_before(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lo = np.searchsorted(keys_left, q, side="left")
         hi = np.searchsorted(keys_left, q, side="right")
         pr = pos[right]
-        less[pr] += lo - base
-        eq[pr] += hi - lo
+        if wts is None:
+            less[pr] += lo - base
+            eq[pr] += hi - lo
+        else:
+            cw = np.concatenate(([0.0], np.cumsum(wts[left])))
+            less[pr] += cw[lo] - cw[base]
+            eq[pr] += cw[hi] - cw[lo]
         order = np.argsort(blk * big + vals, kind="stable")
         vals = vals[order]
         pos = pos[order]
+        if wts is not None:
+            wts = wts[order]
         s *= 2
     return less, eq
 
 
-def concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, strata: np.ndarray) -> tuple[float, int]:
+def concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, strata: np.ndarray,
+                weights: np.ndarray | None = None) -> tuple[float, float]:
     """Harrell's C for a risk score (higher = earlier event) and the number of comparable pairs.
 
     A pair is comparable when the shorter time ends in an event; a censored time tied
     with an event time counts as longer; two events at the same time are not
     comparable; tied risk scores count 1/2 (R ``concordance()``, lifelines
-    ``concordance_index`` with the negated risk). Pairs are formed within strata.
+    ``concordance_index`` with the negated risk). Pairs are formed within strata. With
+    ``weights`` a pair counts w_i w_j (frequency weights: the expanded data's count).
     """
     conc = 0.0
     disc = 0.0
@@ -278,6 +350,7 @@ def concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, strata: n
     for s in np.unique(strata):
         m = strata == s
         t, e, r = time[m], event[m] > 0, risk[m]
+        wt = None if weights is None else weights[m]
         n = len(t)
         if n < 2 or not e.any():
             continue
@@ -288,6 +361,8 @@ def concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, strata: n
         # block of tied event times nobody earlier has a lower risk, so only equal risks need undoing
         order = np.lexsort((-v, e.astype(int), -t))
         t, e, v = t[order], e[order], v[order]
+        if wt is not None:
+            wt = wt[order]
         change = np.ones(n, dtype=bool)
         change[1:] = (t[1:] != t[:-1]) | (e[1:] != e[:-1])
         seg = np.cumsum(change) - 1
@@ -295,15 +370,27 @@ def concordance(time: np.ndarray, event: np.ndarray, risk: np.ndarray, strata: n
         run = change.copy()
         run[1:] |= v[1:] != v[:-1]
         run_start = np.flatnonzero(run)[np.cumsum(run) - 1]
-        within_eq = np.arange(n) - run_start
-        less_all, eq_all = _count_before(v)
-        less = less_all[e]
-        eq = (eq_all - within_eq)[e]
-        comparable = seg_start[e]
-        conc += less.sum()
-        tied += eq.sum()
-        disc += (comparable - less - eq).sum()
+        if wt is None:
+            within_eq = np.arange(n) - run_start
+            less_all, eq_all = _count_before(v)
+            less = less_all[e]
+            eq = (eq_all - within_eq)[e]
+            comparable = seg_start[e]
+            conc += less.sum()
+            tied += eq.sum()
+            disc += (comparable - less - eq).sum()
+        else:
+            before = np.concatenate(([0.0], np.cumsum(wt)))[:-1]  # weight of rows earlier in the order
+            within_eq = before - before[run_start]
+            less_all, eq_all = _count_before(v, wt)
+            we = wt[e]
+            less = less_all[e]
+            eq = (eq_all - within_eq)[e]
+            comparable = before[seg_start][e]
+            conc += we @ less
+            tied += we @ eq
+            disc += we @ (comparable - less - eq)
     total = conc + disc + tied
     if total == 0:
         return float("nan"), 0
-    return float((conc + 0.5 * tied) / total), int(total)
+    return float((conc + 0.5 * tied) / total), (int(total) if weights is None else float(total))

@@ -12,8 +12,9 @@ from typing import Literal
 import numpy as np
 
 ConfType = Literal["log-log", "log", "plain"]
+WeightType = Literal["frequency", "sampling"]
 
-__all__ = ["ConfType", "km_arrays", "km_ci", "step_quantile", "rmst_from_curve"]
+__all__ = ["ConfType", "WeightType", "km_arrays", "km_ci", "km_sampling_variance", "step_quantile", "rmst_from_curve"]
 
 
 def km_arrays(
@@ -75,6 +76,58 @@ def km_arrays(
     return {"time": times, "n_at_risk": n, "events": d, "censored": c, "estimate": surv, "greenwood": gw}
 
 
+def km_sampling_variance(
+    time: np.ndarray,
+    event: np.ndarray,
+    weights: np.ndarray,
+    arr: dict[str, np.ndarray],
+    entry: np.ndarray | None = None,
+) -> np.ndarray:
+    """Infinitesimal-jackknife (sandwich) variance of the weighted KM, as Var S(t) / S(t)^2.
+
+    Returned on Greenwood's scale (so :func:`km_ci` takes it in place of ``greenwood``).
+    With h_j = d_j / n_j (weighted), the derivative of log S(t) with respect to person
+    i's weight is a_i(t) = -sum_{t_j <= t, i at risk at t_j} (dN_ij - h_j) / (n_j - d_j),
+    and Var S(t) = S(t)^2 sum_i w_i^2 a_i(t)^2. With unit weights this is Greenwood's
+    sum exactly; unlike Greenwood it does not change when every weight is multiplied by
+    a constant. Hand-written (no library computes it for weighted KM in Python): for each
+    person a_i is -(C(t) - C(E_i)) while at risk, C(t) = sum_{t_j <= t} h_j / (n_j - d_j),
+    and a constant after exit, so the sum over people is three running sums.
+    """
+    times = arr["time"]
+    n = arr["n_at_risk"]
+    d = arr["events"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nd = n - d
+        step = np.where(d > 0, (d / n) / nd, 0.0)
+        step = np.where((d > 0) & (nd <= 1e-12 * np.maximum(n, 1.0)), np.inf, step)
+        c = np.cumsum(step)  # C at each distinct time
+        c_ext = np.append(c, 0.0)  # index -1 -> C = 0 (before the first time)
+        w2 = weights**2
+        k_exit = np.searchsorted(times, time)  # index of each person's own time
+        c_entry = np.zeros(len(time)) if entry is None else c_ext[np.searchsorted(times, entry, side="right") - 1]
+        jump = np.where(event > 0, 1.0 / nd[k_exit], 0.0)
+        a_exit = -(c[k_exit] - c_entry) + jump  # a_i after exit (constant)
+        done = np.bincount(k_exit, weights=w2 * a_exit**2, minlength=len(times))
+        # people at risk at t_g (entered before t_g, exit at or after t_g): a_i = -(C(t_g) - C(E_i));
+        # evaluate just after t_g, where those with exit > t_g remain: sum of w^2 (C - C_E)^2
+        k_entry = (np.full(len(time), -1) if entry is None
+                   else np.searchsorted(times, entry, side="right") - 1)  # last time <= entry
+        in0 = np.bincount(k_entry + 1, weights=w2, minlength=len(times) + 1)[:-1]
+        in1 = np.bincount(k_entry + 1, weights=w2 * c_entry, minlength=len(times) + 1)[:-1]
+        in2 = np.bincount(k_entry + 1, weights=w2 * c_entry**2, minlength=len(times) + 1)[:-1]
+        out0 = np.bincount(k_exit, weights=w2, minlength=len(times))
+        out1 = np.bincount(k_exit, weights=w2 * c_entry, minlength=len(times))
+        out2 = np.bincount(k_exit, weights=w2 * c_entry**2, minlength=len(times))
+        r0 = np.cumsum(in0) - np.cumsum(out0)  # entered before t_g (entry < t_g), exit after t_g
+        r1 = np.cumsum(in1) - np.cumsum(out1)
+        r2 = np.cumsum(in2) - np.cumsum(out2)
+        at_risk = c**2 * r0 - 2.0 * c * r1 + r2
+        at_risk = np.where(r0 > 0, at_risk, 0.0)
+        var = np.cumsum(done) + at_risk
+    return np.where(np.isfinite(c), var, np.inf)
+
+
 def km_ci(
     surv: np.ndarray, greenwood: np.ndarray, z: float, conf_type: ConfType
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,13 +161,24 @@ def km_ci(
 
 
 def step_quantile(times: np.ndarray, curve: np.ndarray, p: float, tol: float = 1e-10) -> float:
-    """First time a decreasing step curve falls to ``p`` or below (R ``survfit`` rule).
+    """First time a decreasing step curve falls to ``p`` or below (R ``quantile.survfit`` rule).
 
     If the curve equals ``p`` exactly on an interval, the midpoint between the start of
-    that interval and the next time the curve drops below ``p`` is returned (as R's
-    ``quantile.survfit``). ``nan`` when the curve never reaches ``p``.
+    that interval and the next time the curve drops below ``p`` is returned; if it stays
+    at ``p`` to the end, the midpoint with the last time (censoring included), as R's
+    ``quantile.survfit``. Undefined points of the curve (NaN: a confidence bound where
+    S(t) = 0, whose variance is undefined) are dropped, as R's ``approx`` drops them, so
+    a bound that reaches ``p`` only where it is undefined never reaches it: ``nan``
+    (R prints NA). ``nan`` when the curve never reaches ``p``.
     """
-    y = np.where(np.isnan(curve), -np.inf, curve)  # undefined bounds (S = 0) count as 0
+    times = np.asarray(times, dtype=float)
+    y = np.asarray(curve, dtype=float)
+    if len(times) == 0:
+        return float("nan")
+    last_time = float(times[-1])
+    last_defined = bool(np.isfinite(y[-1]))
+    keep = np.isfinite(y)
+    times, y = times[keep], y[keep]
     hit = np.flatnonzero(y <= p + tol)
     if len(hit) == 0:
         return float("nan")
@@ -123,6 +187,8 @@ def step_quantile(times: np.ndarray, curve: np.ndarray, p: float, tol: float = 1
         below = np.flatnonzero(y < p - tol)
         if len(below):
             return float((times[j] + times[below[0]]) / 2.0)
+        if last_defined:  # flat at p to the end of follow-up
+            return float((times[j] + last_time) / 2.0)
     return float(times[j])
 
 

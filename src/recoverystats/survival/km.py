@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_option
-from recoverystats.errors import DataValidationError
+from recoverystats.errors import DataValidationError, InvalidParameterError
 from recoverystats.results.survival import SurvivalResult, _z
 from recoverystats.survival._data import group_labels, prepare
-from recoverystats.survival._km import ConfType, km_arrays, km_ci
+from recoverystats.survival._km import ConfType, WeightType, km_arrays, km_ci, km_sampling_variance
 
 __all__ = ["survival_curve"]
 
@@ -25,6 +25,7 @@ def survival_curve(
     conf_type: ConfType = "log-log",
     entry: str | None = None,
     weights: str | None = None,
+    weight_type: WeightType = "frequency",
     conf_level: float = 0.95,
 ) -> SurvivalResult:
     """Kaplan-Meier estimate of the survival (event-free) function, optionally by group.
@@ -43,13 +44,26 @@ def survival_curve(
         Grouping column(s); one curve per combination.
     conf_type : {"log-log", "log", "plain"}
         Pointwise CI transformation, as R ``survfit(conf.type=)``. "log-log" (the
-        default) keeps the bounds inside (0, 1) and has good coverage in small samples.
+        default, as Stata ``sts list`` and lifelines) keeps the bounds inside (0, 1) and
+        has good coverage in small samples; R ``survfit``'s default is "log", so pass
+        ``conf_type="log"`` to reproduce R (the result's first line says which is used).
     entry : str, optional
         Delayed-entry (left-truncation) time: a person is at risk at t only if
         ``entry < t <= time`` (R ``Surv(entry, time, event)``). Must be < ``time``.
     weights : str, optional
-        Case (frequency) weights: a row of weight 3 counts as 3 people. Counts in the
-        table become weighted counts and the Greenwood variance uses them.
+        A column of non-negative case weights. Counts in the table become weighted
+        counts; what the variance does depends on ``weight_type``.
+    weight_type : {"frequency", "sampling"}
+        ``"frequency"`` (default): a row of weight 3 is 3 people (an aggregated table,
+        e.g. one row per time, event and group with a count); every number equals that
+        of the expanded data exactly, and Greenwood's variance uses the weighted counts.
+        ``"sampling"``: inverse-probability, balancing or follow-up weights (e.g.
+        ``followup_weights(...).weights``); the estimate is the weighted KM and its
+        variance the infinitesimal-jackknife (sandwich, "robust") variance of R
+        ``survfit(..., weights = w, robust = TRUE)``: Var S(t) = S(t)^2 sum_i w_i^2
+        a_i(t)^2, a_i the derivative of log S(t) with respect to row i's weight. It
+        equals Greenwood's with unit weights and, unlike Greenwood's, does not shrink when
+        all weights are scaled up. Rows are treated as independent (no ``cluster=``).
     conf_level : float
         Confidence level of the pointwise intervals.
 
@@ -73,7 +87,8 @@ def survival_curve(
 
     Matches R ``survfit(Surv(time, event) ~ by, conf.type = "log-log")`` and
     lifelines ``KaplanMeierFitter`` (whose default CI is log-log). Where S(t) = 1
-    the interval is (1, 1); where S(t) = 0 the SE and interval are NaN. Rows with a
+    the interval is (1, 1); where S(t) = 0 the SE and interval are NaN, and a median
+    (quantile) CI limit that the bound reaches only there is NaN, as R prints NA. Rows with a
     missing value in any column used are excluded and counted in ``n_excluded``.
     If nobody had the event the curve is 1 throughout (noted), and the median is NaN.
 
@@ -86,6 +101,11 @@ def survival_curve(
     [0.6, 0.3]
     """
     check_option("conf_type", conf_type, ConfType)
+    check_option("weight_type", weight_type, WeightType)
+    if weight_type == "sampling" and weights is None:
+        raise InvalidParameterError(
+            "weight_type='sampling' needs weights= (the column of sampling weights); got weights=None."
+        )
     level = check_conf_level(conf_level)
     by_cols = as_column_list(by)
     if by_cols:
@@ -129,6 +149,8 @@ def survival_curve(
         eg = None if ent is None else ent[m]
         tg = t[m]
         arr = km_arrays(tg, e[m], wg, eg)
+        if weight_type == "sampling" and wg is not None:
+            arr["greenwood"] = km_sampling_variance(tg, e[m], wg, arr, eg)
         se, lo, hi = km_ci(arr["estimate"], arr["greenwood"], z, conf_type)
         keycols = {c: np.repeat(np.array([k], dtype=object), len(arr["time"])) for c, k in zip(by_cols, key, strict=False)}
         table_parts.append(pd.DataFrame({**keycols, "time": arr["time"], "n_at_risk": arr["n_at_risk"],
@@ -142,7 +164,9 @@ def survival_curve(
         total_w = float(n_rows) if wg is None else float(wg.sum())
         n_ev = float(arr["events"].sum())
         group_rows.append({**{c: k for c, k in zip(by_cols, key, strict=False)}, "n": n_rows, "weight": total_w,
-                           "events": n_ev, "max_time": float(tg.max())})
+                           "events": n_ev,
+                           # rows of weight 0 stand for nobody: they do not extend follow-up
+                           "max_time": float(tg.max() if wg is None or not (wg > 0).any() else tg[wg > 0].max())})
         if eg is not None:
             ue, inv = np.unique(eg, return_inverse=True)
             cnt = np.bincount(inv, weights=np.ones(len(eg)) if wg is None else wg)
@@ -164,13 +188,20 @@ def survival_curve(
         except (TypeError, ValueError):
             pass
     groups = pd.DataFrame(group_rows)
-    if weights is not None:
-        notes.append(f"case weights from {weights!r}: counts are weighted and Greenwood uses them.")
+    if weights is not None and weight_type == "frequency":
+        notes.append(f"frequency weights from {weights!r}: a row of weight k counts as k people; counts are "
+                     "weighted and Greenwood uses them (the same as the expanded data).")
+    elif weights is not None:
+        notes.append(f"sampling weights from {weights!r}: weighted KM with the infinitesimal-jackknife (robust) "
+                     "variance; the weighted counts are not numbers of people.")
     if entry is not None:
         notes.append(f"left-truncated at {entry!r}: at risk at t when {entry} < t <= {time}.")
-    method = "kaplan-meier" + (", left-truncated" if entry else "") + (", weighted" if weights else "")
+    method = "kaplan-meier" + (", left-truncated" if entry else "") + \
+        ((", frequency-weighted" if weight_type == "frequency" else ", sampling-weighted (robust variance)")
+         if weights else "")
     return SurvivalResult(
         _table=table, conf_level=level, method=method, n_used=len(frame), n_excluded=prep.n_excluded,
         notes=tuple(notes), by=tuple(by_cols), conf_type=conf_type, time_column=time, _curve=curve,
+        weight_type=weight_type if weights is not None else None,
         _groups=groups, _entries=None if ent is None else pd.concat(entry_parts, ignore_index=True),
     )
