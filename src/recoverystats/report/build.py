@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,7 @@ def quarterly(
     min_cell: int | None = None,
     suppress: bool = True,
     progress: Progress | None = None,
+    _protect_figures: bool = True,
 ) -> Report:  # noqa: F821 - defined in report.report
     """Build the quarterly report of a program.
 
@@ -86,6 +87,10 @@ def quarterly(
         page and sheet "contains small cells — not for release".
     progress
         Optional callback receiving the name of each stage (the CLI shows it with rich).
+    _protect_figures
+        Testing switch (private): ``False`` draws the Kaplan-Meier curves from the exact,
+        unsuppressed curve as releases before issue 11 did, so that tests can check that
+        :func:`recoverystats.privacy.scan` catches it. Never use it for a report.
 
     Returns
     -------
@@ -119,6 +124,7 @@ def quarterly(
     _check_program(prog, as_of, quarter, cfg)
     ctx = _Context(prog=prog, cfg=cfg, quarter=_label_quarter(as_of), start=start, as_of=as_of,
                    prev_as_of=prev_as_of, min_cell=cell, suppress=bool(suppress))
+    ctx.protect_figures = bool(_protect_figures)
     say("measures")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -193,6 +199,8 @@ class _Context:
         self.prev_as_of = prev_as_of
         self.min_cell = min_cell
         self.suppress = suppress
+        #: draw figures only from published data (the testing switch of quarterly() turns it off)
+        self.protect_figures = True
         self.registry = TableRegistry(min_cell=min_cell, enabled=suppress)
         self.measures: dict[str, pd.DataFrame] = {}
         self.prev: dict[str, pd.DataFrame] = {}
@@ -551,7 +559,8 @@ class _Context:
             from recoverystats.plotting.report import plot_flow
 
             fig = _figure("flow", "Program flow", lambda ax: plot_flow(
-                blocks["flow"].data, blocks["discharge_reasons"].data, ax=ax, as_of=self.as_of), figsize=(7.5, 5.2))
+                blocks["flow"].data, blocks["discharge_reasons"].data, ax=ax, as_of=self.as_of), figsize=(7.5, 5.2),
+                          sources=("flow", "discharge_reasons"))
             return Section("flow", "Program flow", (
                 TextBlock(paragraphs=(
                     "From enrollment to discharge, drawn from the data. Each percentage is of the people named in "
@@ -634,7 +643,7 @@ class _Context:
 
             fig = _figure("enrollment", "Enrollment and census by quarter", lambda ax: plot_enrollment(
                 blocks["enrollment"].data, blocks["census_quarter"].data, gs, ax=ax, as_of=self.as_of,
-                n=_published_total(blocks)))
+                n=_published_total(blocks)), sources=("enrollment", "census_quarter", "census_site"))
             return Section("census", "Census and enrollment", (
                 fig, blocks["census_site"], blocks["enrollment"], blocks["census_quarter"]))
 
@@ -667,7 +676,7 @@ class _Context:
 
             b = blocks["retention"]
             fig = _figure("retention", "Retention by group", lambda ax: plot_retention(
-                b.data, ax=ax, as_of=self.as_of, n=_published_total(blocks)))
+                b.data, ax=ax, as_of=self.as_of, n=_published_total(blocks)), sources=("retention", "census_site"))
             return Section("retention", "Retention", (
                 TextBlock(paragraphs=(self._summary("retention"),)), fig, b))
 
@@ -755,7 +764,7 @@ class _Context:
             for tkey, label in charts:
                 b = blocks[tkey]
                 out.append(_figure(tkey, f"{label}: p-chart", lambda ax, b=b, label=label: plot_pchart(
-                    b.data, ax=ax, title=label, as_of=self.as_of)))
+                    b.data, ax=ax, title=label, as_of=self.as_of), sources=(tkey,)))
                 out.append(b)
             return Section("outcomes", "Relapse and recidivism", tuple(out))
 
@@ -1008,7 +1017,8 @@ class _Context:
             if "odds_ratios" in blocks:
                 b = blocks["odds_ratios"]
                 out.append(_figure("forest", "Adjusted odds ratios", lambda ax: plot_forest(
-                    b.data, ax=ax, as_of=self.as_of), figsize=(7.5, max(3.0, 0.32 * len(b.data) + 1.2))))
+                    b.data, ax=ax, as_of=self.as_of), figsize=(7.5, max(3.0, 0.32 * len(b.data) + 1.2)),
+                    sources=("odds_ratios",)))
                 out.append(b)
                 out.append(blocks["risk_differences"])
             return Section("adjusted", "Adjusted comparison of groups", tuple(out))
@@ -1080,20 +1090,38 @@ class _Context:
 
         def section(blocks: dict[str, TableBlock]) -> Section:
             from recoverystats.plotting.report import plot_km
+            from recoverystats.privacy.figures import coarsen_km
 
+            m = self.min_cell if self.suppress else 1
             out: list[Any] = [TextBlock(paragraphs=(
-                "Kaplan-Meier curves by group (log-log 95% confidence bands). Each curve stops where fewer "
-                f"than {self.min_cell} participants of its group remain at risk, so no small count can be read "
-                "off the figure; the at-risk table below suppresses small counts." if self.suppress else
-                "Kaplan-Meier curves by group (log-log 95% confidence bands).",))]
+                "Kaplan-Meier curves by group (log-log 95% confidence bands). So that no small count can be read "
+                f"off the figure, each curve is drawn from event and censoring counts rounded down to multiples "
+                f"of {m} (events are shown once {m} of them have accrued; the group size is rounded up), so "
+                f"every step is {m} or more events, and it stops where fewer than {m} participants of its group "
+                "remain at risk; no censoring marks are drawn. The curve therefore lies slightly above the exact "
+                "estimate; S(t) in the table below is exact, and the table suppresses small counts."
+                if self.suppress else "Kaplan-Meier curves by group (log-log 95% confidence bands).",))]
             for tkey, label, km, _n in curves:
                 # n in the title comes from the published at-risk table (never a suppressed count)
                 kb = blocks[tkey]
                 tot = kb.data.index[kb.data["group"] == TOTAL][0]
                 n = None if kb.mask.at[tot, "at_risk_0"] else int(kb.data.at[tot, "at_risk_0"])
-                out.append(_figure(tkey, f"{label} survival", lambda ax, km=km, label=label, n=n: plot_km(
-                    km.table, ax=ax, min_at_risk=self.min_cell if self.suppress else 1, title=f"{label} survival",
-                    as_of=self.as_of, n=n, group_col="_group")))
+                if self.protect_figures:
+                    steps = coarsen_km(km.table, min_cell=m, group_col="_group", conf_level=self.cfg.conf_level)
+                    data = {"sources": [tkey], "rule": (
+                        f"Kaplan-Meier curve from cumulative events and censorings rounded down to multiples of "
+                        f"{m} and group sizes rounded up to a multiple of {m} "
+                        "(privacy.figures.coarsen_km); drawn to the last time with at least "
+                        f"{m} participants at risk"),
+                        "curves": [{"group": str(g), "steps": steps[steps["group"] == g].drop(columns="group")
+                                    .to_dict(orient="records")} for g in dict.fromkeys(steps["group"])]}
+                    out.append(_figure(tkey, f"{label} survival", lambda ax, st=steps, label=label, n=n: plot_km(
+                        st, ax=ax, min_at_risk=m, title=f"{label} survival", as_of=self.as_of, n=n,
+                        group_col="group"), data=data))
+                else:  # testing switch: the exact curve, as drawn before issue 11 (the scan must catch it)
+                    out.append(_figure(tkey, f"{label} survival", lambda ax, km=km, label=label, n=n: plot_km(
+                        km.table, ax=ax, min_at_risk=m, title=f"{label} survival",
+                        as_of=self.as_of, n=n, group_col="_group"), round_coordinates=False))
                 out.append(blocks[tkey])
             return Section("survival", "Time to relapse and to re-arrest", tuple(out))
 
@@ -1152,7 +1180,7 @@ class _Context:
             b = blocks["followup"]
             out: list[Any] = [TextBlock(paragraphs=(self._summary("followup"),))]
             out.append(_figure("followup", "Follow-up rate vs target", lambda ax: plot_followup(
-                b.data, target=target, ax=ax, as_of=self.as_of)))
+                b.data, target=target, ax=ax, as_of=self.as_of), sources=("followup",)))
             out.append(b)
             if "noms" in blocks:
                 out.append(TextBlock(paragraphs=(self._summary("noms"),)))
@@ -1459,9 +1487,17 @@ def _measure_meta(meta: Mapping[str, Any], numerator: str, denominator: str) -> 
     }
 
 
-def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[float, float] | None = None
+def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[float, float] | None = None, *,
+            sources: Sequence[str] = (), data: Mapping[str, Any] | None = None, round_coordinates: bool = True,
             ) -> FigureBlock:
-    """Draw a figure with the shared style and render it to PNG and SVG (deterministic)."""
+    """Draw a figure with the shared style and render it to PNG and SVG (deterministic).
+
+    ``draw`` must draw only published data (suppressed tables, or a curve coarsened by
+    :func:`recoverystats.privacy.figures.coarsen_km`); ``sources`` (the published tables it
+    is drawn from) and ``data`` (the drawn steps of a step curve) go to results.json, where
+    the privacy scan compares them with the SVG. SVG coordinates are rounded to 0.01 pt
+    (matplotlib writes six decimals, which carry nothing a reader can see).
+    """
     import io
 
     import matplotlib as mpl
@@ -1481,8 +1517,14 @@ def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[flo
     text = svg.getvalue()
     text = text[text.find("<svg"):]  # drop the XML prolog and doctype for inline use
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF boilerplate, no content
+    if round_coordinates:
+        from recoverystats.privacy.figures import round_svg_coordinates
+
+        text = round_svg_coordinates(text, decimals=2)
     w, h = fig.get_size_inches()
-    return FigureBlock(key=key, title=title, png=png.getvalue(), svg=text, problems=problems, aspect=float(w / h))
+    info = {"sources": list(sources), **(dict(data) if data else {})}
+    return FigureBlock(key=key, title=title, png=png.getvalue(), svg=text, problems=problems, aspect=float(w / h),
+                       data=info)
 
 
 def layout_problems(fig: Any, tol: float = 1.0) -> tuple[str, ...]:
