@@ -296,7 +296,7 @@ def svg_step_curves(svg: str) -> list[StepCurve]:
                 # the heights of the horizontal runs
                 ys = [pts[0, 1]]
                 xs = [pts[0, 0]]
-                for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:], strict=True):
+                for (_x0, y0), (x1, y1) in zip(pts[:-1], pts[1:], strict=True):
                     if y1 != y0:
                         ys.append(y1)
                         xs.append(x1)

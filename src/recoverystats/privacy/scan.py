@@ -560,7 +560,11 @@ def _check_figures(root: Path, min_cell: int, *, n_max: int) -> list[tuple[str, 
     reader's rational reconstruction of each drop, :func:`privacy.figures.svg_step_findings`);
     the figure data published in ``results.json`` holds no count 1..min_cell-1; and every
     drawn step height is one of the figure's published step estimates."""
-    from recoverystats.privacy.figures import figure_data_findings, svg_matches_data, svg_step_findings
+    from recoverystats.privacy.figures import (
+        figure_data_findings,
+        svg_matches_data,
+        svg_step_findings,
+    )
 
     found: list[tuple[str, str, str, str]] = []
     published: dict[str, dict[str, Any]] = {}
