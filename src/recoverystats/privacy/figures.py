@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import math
 import re
+from statistics import NormalDist
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from recoverystats.errors import InvalidParameterError
 
@@ -89,7 +89,7 @@ def coarsen_km(table: pd.DataFrame, *, min_cell: int, group_col: str | None = No
         raise InvalidParameterError(
             f"table: columns {sorted(missing)} are missing; pass SurvivalResult.table (it has {sorted(need)}).")
     m = int(min_cell)
-    z = float(norm.ppf(0.5 + conf_level / 2))
+    z = NormalDist().inv_cdf(0.5 + conf_level / 2)
     groups = list(dict.fromkeys(table[group_col])) if group_col is not None else [None]
     out = []
     for g in groups:
@@ -182,6 +182,9 @@ class StepCurve:
     x: np.ndarray
     y: np.ndarray
     tol: float
+    #: ``single[k]``: the drop from ``y[k-1]`` to ``y[k]`` is one vertical segment (one step);
+    #: False where matplotlib's path simplification merged several steps into a slanted line
+    single: np.ndarray | None = None
 
 
 def _local(tag: str) -> str:
@@ -286,25 +289,36 @@ def svg_step_curves(svg: str) -> list[StepCurve]:
                 keep = np.r_[True, np.any(np.diff(pts, axis=0) != 0, axis=1)]
                 pts = pts[keep]
                 seg = np.diff(pts, axis=0)
-                if not np.all((seg[:, 0] == 0) | (seg[:, 1] == 0)):
-                    continue
                 if np.any(seg[:, 0] < 0) or np.any(seg[:, 1] < 0):  # x goes right, pixel y only down
                     continue
-                drops = int((seg[:, 1] > 0).sum())
-                if drops < 2:
-                    continue
-                # the heights of the horizontal runs
-                ys = [pts[0, 1]]
-                xs = [pts[0, 0]]
-                for (_x0, y0), (x1, y1) in zip(pts[:-1], pts[1:], strict=True):
-                    if y1 != y0:
-                        ys.append(y1)
-                        xs.append(x1)
+                horiz = seg[:, 1] == 0
+                vert = seg[:, 0] == 0
+                if (horiz | vert).mean() < 0.8 or int(vert.sum()) < 2:
+                    continue  # not a step curve (a slanted line, or too few steps)
+                # the heights of the horizontal runs; a drop is one step when a single vertical
+                # segment joins two horizontal runs (path simplification can merge steps into
+                # slanted segments: those drops are left out)
+                ys, xs, single = [pts[0, 1]], [pts[0, 0]], [True]
+                between: list[bool] = []
+                for i in range(len(seg)):
+                    if horiz[i]:
+                        if pts[i, 1] != ys[-1]:
+                            ys.append(pts[i, 1])
+                            xs.append(pts[i, 0])
+                            single.append(between == [True])
+                        between = []
+                    else:
+                        between.append(bool(vert[i]))
+                if between and pts[-1, 1] != ys[-1]:
+                    ys.append(pts[-1, 1])
+                    xs.append(pts[-1, 0])
+                    single.append(between == [True])
                 dec = max(_decimals(p.get("d")), tick_dec)
                 half = 0.5 * 10.0 ** (-dec) if dec else 0.5
                 yv = a + b * np.asarray(ys)
                 tol = abs(b) * half * 3 + 1e-12  # the point, and the two tick marks fixing the scale
-                out.append(StepCurve(label=g.get("id") or "", x=np.asarray(xs), y=yv, tol=tol))
+                out.append(StepCurve(label=g.get("id") or "", x=np.asarray(xs), y=yv, tol=tol,
+                                     single=np.asarray(single, bool)))
     return out
 
 
@@ -338,7 +352,9 @@ def svg_step_findings(svg: str, *, min_cell: int, n_max: int) -> list[str]:
     ``r = 1 - y_k / y_{k-1}`` is known to within the printed precision. A Kaplan-Meier drop is
     ``d / n`` (``d`` events of ``n`` at risk, ``n <= n_max``). When every fraction in the
     range has ``d < min_cell`` and at least one does, the step reveals a small number of
-    events (and, read together, its number at risk): a finding.
+    events (and, read together, its number at risk): a finding. The number at risk of step
+    ``k`` is at most ``n_max S(t_{k-1})`` (it falls by at least the events of each step), so
+    later steps are matched with smaller denominators.
 
     Parameters
     ----------
@@ -360,7 +376,7 @@ def svg_step_findings(svg: str, *, min_cell: int, n_max: int) -> list[str]:
         small, first = 0, None
         for k in range(1, len(c.y)):
             prev, cur = c.y[k - 1], c.y[k]
-            if prev <= c.tol:
+            if prev <= c.tol or (c.single is not None and not c.single[k]):
                 continue
             r = 1.0 - cur / prev
             # r's uncertainty: both heights are known to within tol
@@ -368,9 +384,12 @@ def svg_step_findings(svg: str, *, min_cell: int, n_max: int) -> list[str]:
             lo, hi = r - dr, r + dr
             if hi <= 0:
                 continue
-            if _some_large_fraction(lo, hi, min_cell=min_cell, n_max=n_max):
+            # at risk only falls: n_k <= n_{k-1} - d_{k-1} = n_{k-1} (1 - d_{k-1}/n_{k-1}), so by
+            # induction n_k <= N S(t_{k-1}) <= n_max S(t_{k-1})
+            n_k = max(1, min(n_max, math.floor(n_max * (prev + c.tol) + 1e-9)))
+            if _some_large_fraction(lo, hi, min_cell=min_cell, n_max=n_k):
                 continue
-            frac = _small_fraction(lo, hi, min_cell=min_cell, n_max=n_max)
+            frac = _small_fraction(lo, hi, min_cell=min_cell, n_max=n_k)
             if frac is None:
                 continue  # not a Kaplan-Meier drop over at most n_max people
             small += 1
@@ -405,7 +424,8 @@ def figure_data_findings(data: dict[str, Any], *, min_cell: int) -> list[str]:
 
 def svg_matches_data(svg: str, data: dict[str, Any]) -> list[str]:
     """Every drawn step height of the figure's step curves is a published estimate of its
-    ``data`` (within the printed precision); messages for those that are not."""
+    ``data`` (within the printed precision); messages for those that are not (a step curve
+    of a figure that publishes no step data is one)."""
     published = np.asarray(sorted({float(s["estimate"]) for c in data.get("curves", []) or []
                                    for s in c.get("steps", []) if s.get("estimate") is not None}), float)
     out = []

@@ -575,8 +575,11 @@ def _check_figures(root: Path, min_cell: int, *, n_max: int) -> list[tuple[str, 
         except (ValueError, UnicodeDecodeError):
             doc = {}
         for f in doc.get("figures", []) if isinstance(doc, dict) else []:
-            if isinstance(f, dict) and isinstance(f.get("data"), dict):
-                published[str(f.get("key"))] = f["data"]
+            if not isinstance(f, dict):
+                continue
+            # a figure listed without data publishes no step data: any step curve in it is unpublished
+            published[str(f.get("key"))] = f["data"] if isinstance(f.get("data"), dict) else {}
+            if isinstance(f.get("data"), dict):
                 for msg in figure_data_findings(f["data"], min_cell=min_cell):
                     found.append(("figure_data", "results.json", "", f"figure {f.get('key')}: {msg}"))
     for fname, key, svg in _svg_documents(root):
