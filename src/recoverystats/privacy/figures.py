@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import math
 import re
-from statistics import NormalDist
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
