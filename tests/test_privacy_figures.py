@@ -26,6 +26,7 @@ from recoverystats.privacy.figures import (
     coarsen_km,
     round_svg_coordinates,
     svg_matches_data,
+    svg_step_curves,
     svg_step_findings,
 )
 from recoverystats.report import DisclosureError, quarterly
@@ -284,3 +285,27 @@ def test_coarsen_km_with_min_cell_one_is_the_exact_curve():
     ev = km.table[km.table["events"] > 0]
     np.testing.assert_allclose(steps["estimate"].iloc[1:len(ev) + 1], ev["estimate"], rtol=1e-12)
     np.testing.assert_allclose(steps["ci_lower"].iloc[1:len(ev) + 1], ev["ci_lower"], rtol=1e-9)
+
+
+def test_scan_reads_curves_whose_steps_matplotlib_merged():
+    """With thousands of steps matplotlib simplifies the path (small steps become slanted
+    segments); the single steps left are still read back, and the coarsened curve passes."""
+    rng = np.random.default_rng(7)
+    n = 6000
+    d = pd.DataFrame({"g": rng.choice(["a", "b"], n), "t": np.ceil(rng.exponential(3000, n)),
+                      "c": np.ceil(rng.uniform(1, 720, n))})
+    d["time"] = np.minimum(d["t"], d["c"])
+    d["event"] = (d["t"] <= d["c"]).astype(int)
+    km = survival_curve(d, time="time", event="event", by="g")
+    from recoverystats.plotting.report import plot_km
+    from recoverystats.report.build import _figure
+
+    exact = _figure("km", "km", lambda ax: plot_km(km.table, ax=ax, min_at_risk=MIN_CELL, group_col="g"),
+                    round_coordinates=False)
+    curves = svg_step_curves(exact.svg)
+    assert len(curves) == 2 and all((~c.single).any() for c in curves)  # some steps were merged
+    found = svg_step_findings(exact.svg, min_cell=MIN_CELL, n_max=n + MIN_CELL - 1)
+    assert len(found) == 2 and all("rest on fewer than 11 people" in f for f in found)
+    steps = coarsen_km(km.table, min_cell=MIN_CELL, group_col="g")
+    coarse = _figure("km", "km", lambda ax: plot_km(steps, ax=ax, min_at_risk=MIN_CELL, group_col="group"))
+    assert svg_step_findings(coarse.svg, min_cell=MIN_CELL, n_max=n + MIN_CELL - 1) == []
