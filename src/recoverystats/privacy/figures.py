@@ -65,8 +65,12 @@ def coarsen_km(table: pd.DataFrame, *, min_cell: int, group_col: str | None = No
     -----
     Per group with ``N`` participants, cumulative events ``E(t)`` and censorings ``C(t)``:
 
-    - ``E_r(t) = m floor(E(t) / m)`` and ``C_r(t) = m floor(C(t) / m)`` with ``m = min_cell``:
-      events are delayed until ``m`` of them have accrued (likewise censorings);
+    - ``E_r(t) = m floor(E(t) / m)`` with ``m = min_cell``: events are delayed until ``m``
+      of them have accrued (the reader learns ``E(t)`` to within ``m`` values, and "no step
+      yet" means 0 to ``m - 1`` events, as wide as a suppressed cell);
+    - ``C_r(t) = m ceil(C(t) / m)``: censorings are anticipated (``C_r = 0`` only when no
+      one is censored yet, a zero; otherwise a band of ``m`` values). Rounding censorings
+      up offsets part of the upward bias of delayed events and a rounded-up group size;
     - ``N_r = m ceil(N / m)`` (the group size is not shown exactly: it may be a
       complementary-suppressed cell);
     - at a time where ``E_r`` rises, ``d = E_r(t) - E_r(t-)`` events of
@@ -76,10 +80,11 @@ def coarsen_km(table: pd.DataFrame, *, min_cell: int, group_col: str | None = No
 
     So every drawn step has ``d >= m`` events, the number at risk changes by a multiple of
     ``m`` between steps, and a count read off the figure is known only to within a band of
-    ``m`` values. ``n - d >= N - E(t) - C(t-) >= 0``, so no estimate is negative.
-    The curve ends at the last time with at least ``m`` participants actually at risk (as
-    before). ``E_r <= E`` and ``N_r >= N``: the drawn curve lies slightly above the exact one
-    (by at most ``m - 1`` events at any time).
+    ``m`` values. The curve ends at the last time with at least ``m`` participants actually
+    at risk (as before), or before a step where the rounding leaves fewer at risk than
+    events (``n < d``). Events are shown late, so the drawn curve lies above the exact one; on a
+    360-participant simulated program with ``m = 11`` by at most 0.10 (0.02-0.035 on
+    average), most in the tail.
     """
     if isinstance(min_cell, bool) or not isinstance(min_cell, (int, np.integer)) or min_cell < 1:
         raise InvalidParameterError(f"min_cell must be a whole number >= 1; got {min_cell!r}.")
@@ -107,7 +112,7 @@ def coarsen_km(table: pd.DataFrame, *, min_cell: int, group_col: str | None = No
         last = int(np.flatnonzero(big)[-1])  # the curve ends at the last time with >= m at risk
         N = float(n_true[0])
         e_r = m * np.floor(np.cumsum(ev) / m)
-        c_r = m * np.floor(np.cumsum(ce) / m)
+        c_r = m * np.ceil(np.cumsum(ce) / m)
         n_r = m * math.ceil(N / m)
         e_before = np.r_[0.0, e_r[:-1]]
         c_before = np.r_[0.0, c_r[:-1]]
@@ -119,6 +124,9 @@ def coarsen_km(table: pd.DataFrame, *, min_cell: int, group_col: str | None = No
             if d <= 0:
                 continue
             n = n_r - e_before[i] - c_before[i]
+            if n < d:  # rounding left fewer at risk than events: the curve ends before this step
+                last = i - 1
+                break
             surv *= 1.0 - d / n
             gw = gw + d / (n * (n - d)) if n > d else float("inf")
             lo, hi = _loglog(surv, gw, z)
@@ -127,8 +135,8 @@ def coarsen_km(table: pd.DataFrame, *, min_cell: int, group_col: str | None = No
                          "ci_upper": hi})
             c_prev = c_before[i]
         end = rows[-1].copy()
-        if t[last] > end["time"]:
-            n_end = n_r - e_r[last] - c_before[last]
+        n_end = n_r - e_r[last] - c_before[last] if last >= 0 else n_r
+        if last >= 0 and t[last] > end["time"] and n_end > 0:
             end.update(time=float(t[last]), n_at_risk=float(n_end), events=0.0,
                        censored_before=float(c_before[last] - c_prev))
             rows.append(end)
