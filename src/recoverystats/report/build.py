@@ -1095,10 +1095,10 @@ class _Context:
             m = self.min_cell if self.suppress else 1
             out: list[Any] = [TextBlock(paragraphs=(
                 "Kaplan-Meier curves by group (log-log 95% confidence bands). So that no small count can be read "
-                f"off the figure, each curve is drawn from event and censoring counts rounded down to multiples "
-                f"of {m} (events are shown once {m} of them have accrued; the group size is rounded up), so "
-                f"every step is {m} or more events, and it stops where fewer than {m} participants of its group "
-                "remain at risk; no censoring marks are drawn. The curve therefore lies slightly above the exact "
+                f"off the figure, each curve is drawn from counts rounded to multiples of {m} (events are "
+                f"shown once {m} of them have accrued; censorings and the group size are rounded up), so every "
+                f"step is {m} or more events, and it stops where fewer than {m} participants of its group remain "
+                "at risk; no censoring marks are drawn. The curve therefore lies somewhat above the exact "
                 "estimate; S(t) in the table below is exact, and the table suppresses small counts."
                 if self.suppress else "Kaplan-Meier curves by group (log-log 95% confidence bands).",))]
             for tkey, label, km, _n in curves:
@@ -1109,8 +1109,8 @@ class _Context:
                 if self.protect_figures:
                     steps = coarsen_km(km.table, min_cell=m, group_col="_group", conf_level=self.cfg.conf_level)
                     data = {"sources": [tkey], "rule": (
-                        f"Kaplan-Meier curve from cumulative events and censorings rounded down to multiples of "
-                        f"{m} and group sizes rounded up to a multiple of {m} "
+                        f"Kaplan-Meier curve from cumulative events rounded down, cumulative censorings and group "
+                        f"sizes rounded up, to multiples of {m} "
                         "(privacy.figures.coarsen_km); drawn to the last time with at least "
                         f"{m} participants at risk"),
                         "curves": [{"group": str(g), "steps": steps[steps["group"] == g].drop(columns="group")
@@ -1340,7 +1340,9 @@ class _Context:
                     f"{self.min_cell - 1} (checked by linear programming), and every percentage, rate, confidence limit, control limit and "
                     "survival estimate computed from a suppressed count is suppressed. A number suppressed in "
                     "one table is suppressed in every table that shows it. Zeros are shown. Kaplan-Meier curves "
-                    f"stop where fewer than {self.min_cell} remain at risk. No identifiers or dates of birth are "
+                    f"are drawn from counts rounded to multiples of {self.min_cell} (every step is {self.min_cell} "
+                    f"or more events) and stop where fewer than {self.min_cell} remain at risk; every figure is "
+                    "drawn from the published tables. No identifiers or dates of birth are "
                     "reported; the finished output is scanned for them before it is released.") if self.suppress \
                 else "SMALL-CELL SUPPRESSION WAS TURNED OFF (--no-suppress): this report contains small cells and is not for release."
             out.append(TextBlock(heading="Statistical methods", bullets=(
