@@ -351,7 +351,7 @@ def plot_km(table: pd.DataFrame, ax: Any = None, *, min_at_risk: int = 11, title
     (every step rests on at least ``min_cell`` events), never the exact curve of a
     ``SurvivalResult.table``, whose step heights give back each step's events and number at
     risk. Each curve stops at the last row with at least ``min_at_risk`` at risk. A curve
-    starts at (0, 1) unless its first row is time 0. Censoring marks are not drawn: each
+    starts at (0, 1) unless its first row is (0, 1). Censoring marks are not drawn: each
     would show the time at which one participant's follow-up ended.
     """
     ax = new_axes(ax)
@@ -364,7 +364,8 @@ def plot_km(table: pd.DataFrame, ax: Any = None, *, min_at_risk: int = 11, title
         s = s[keep]
         if not len(s):
             continue
-        start = [] if float(s["time"].iloc[0]) <= 0 else [0.0]
+        # (0, 1) starts the curve unless the table already has it (a coarsened curve's first row)
+        start = [] if float(s["time"].iloc[0]) <= 0 and float(s["estimate"].iloc[0]) >= 1 else [0.0]
         one = [1.0] * len(start)
         t = np.r_[start, s["time"].to_numpy(float)]
         est = np.r_[one, s["estimate"].to_numpy(float)]
