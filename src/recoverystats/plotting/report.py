@@ -344,10 +344,15 @@ def plot_forest(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None) -> An
 
 def plot_km(table: pd.DataFrame, ax: Any = None, *, min_at_risk: int = 11, title: str = "", as_of: Any = None,
             n: int | None = None, group_col: str = "group") -> Any:
-    """Kaplan-Meier step curves with CI bands, by group, from a SurvivalResult ``.table``.
+    """Kaplan-Meier step curves with CI bands, by group (no censoring marks).
 
-    Each curve stops at the last time with at least ``min_at_risk`` participants at risk,
-    so the figure cannot show a step that rests on a small count.
+    ``table`` has ``time, n_at_risk, estimate, ci_lower, ci_upper`` per step and group: in
+    the report, the coarsened curve of :func:`recoverystats.privacy.figures.coarsen_km`
+    (every step rests on at least ``min_cell`` events), never the exact curve of a
+    ``SurvivalResult.table``, whose step heights give back each step's events and number at
+    risk. Each curve stops at the last row with at least ``min_at_risk`` at risk. A curve
+    starts at (0, 1) unless its first row is (0, 1). Censoring marks are not drawn: each
+    would show the time at which one participant's follow-up ended.
     """
     ax = new_axes(ax)
     groups = list(dict.fromkeys(table[group_col])) if group_col in table else [None]
@@ -359,10 +364,13 @@ def plot_km(table: pd.DataFrame, ax: Any = None, *, min_at_risk: int = 11, title
         s = s[keep]
         if not len(s):
             continue
-        t = np.r_[0.0, s["time"].to_numpy(float)]
-        est = np.r_[1.0, s["estimate"].to_numpy(float)]
-        lo = np.r_[1.0, s["ci_lower"].to_numpy(float)]
-        hi = np.r_[1.0, s["ci_upper"].to_numpy(float)]
+        # (0, 1) starts the curve unless the table already has it (a coarsened curve's first row)
+        start = [] if float(s["time"].iloc[0]) <= 0 and float(s["estimate"].iloc[0]) >= 1 else [0.0]
+        one = [1.0] * len(start)
+        t = np.r_[start, s["time"].to_numpy(float)]
+        est = np.r_[one, s["estimate"].to_numpy(float)]
+        lo = np.r_[one, s["ci_lower"].to_numpy(float)]
+        hi = np.r_[one, s["ci_upper"].to_numpy(float)]
         ax.step(t, est, where="post", color=palette(j), linestyle=LINESTYLES[j % len(LINESTYLES)], label=str(g))
         ax.fill_between(t, np.nan_to_num(lo, nan=est[-1]), np.nan_to_num(hi, nan=est[-1]), step="post",
                         color=palette(j), alpha=0.15, linewidth=0)

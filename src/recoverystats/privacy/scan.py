@@ -43,7 +43,8 @@ class ScanResult:
     ----------
     findings
         One row per problem: ``kind`` (``identifier``, ``birth_date``, ``name``,
-        ``small_count``, ``recoverable_count``, ``derived_statistic``), ``file`` (relative path), ``member``
+        ``small_count``, ``recoverable_count``, ``derived_statistic``, ``figure_step``,
+        ``figure_data``), ``file`` (relative path), ``member``
         (zip member for .docx/.xlsx, else empty), ``detail`` (what was found, with the
         identifier itself masked).
     files_scanned
@@ -578,7 +579,15 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
     (``dependent_columns`` and the ``derived`` entries of a table's ``privacy``) are checked
     too (finding ``derived_statistic``): none may be published with a suppressed input, and
     ratios and categorical SMDs are put through the enumeration attacker of
-    :func:`recoverystats.privacy.derived_bounds`. Hand-written: no library does this.
+    :func:`recoverystats.privacy.derived_bounds`. Figures (every ``*.svg`` and every inline
+    ``<svg>`` of an HTML file): each monotone step curve is read back into data units with its
+    y tick labels and each drop ``1 - y_k / y_{k-1}`` is matched to fractions ``d / n``
+    (``n`` at most the participants plus ``min_cell - 1``) within the printed precision; a
+    drop that only a ``d < min_cell`` fits is a ``figure_step`` finding. The figure data in
+    ``results.json`` must hold no count ``1 .. min_cell - 1``, and every drawn step height
+    must be one of the figure's published step estimates (``figure_data``). PNG files carry
+    no coordinates to read; they are drawn from the same published data. Hand-written: no
+    library does this.
     """
     root = Path(out_dir)
     if not root.is_dir():
@@ -624,6 +633,8 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
             add(row)
         for row in _check_derived(root, int(min_cell)):
             add(row)
+        for row in _check_figures(root, int(min_cell), n_max=len(prog.participants) + int(min_cell) - 1):
+            add(row)
     notes = []
     if skipped:
         notes.append(f"{skipped} identifier value(s) shorter than 4 characters and not mixing letters "
@@ -632,3 +643,59 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
         notes.append("small-count checks skipped (unsuppressed output).")
     return ScanResult(findings=pd.DataFrame(findings, columns=list(FINDING_COLUMNS)),
                       files_scanned=tuple(files), notes=tuple(notes))
+
+
+# ------------------------------------------------------------------------------------------
+# figures (issue 11): what an SVG's coordinates give back
+# ------------------------------------------------------------------------------------------
+def _svg_documents(root: Path) -> Iterator[tuple[str, str, str]]:
+    """(file, figure key, svg text) of every SVG below ``root``: ``*.svg`` files and the
+    inline ``<svg>`` elements of HTML files (their ids are prefixed with the figure key)."""
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        suffix = path.suffix.lower()
+        if suffix == ".svg":
+            text = path.read_text(encoding="utf-8", errors="replace")
+            yield rel, path.stem, text[text.find("<svg"):]
+        elif suffix in (".html", ".htm"):
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for m in re.finditer(r"<svg\b.*?</svg>", text, flags=re.S):
+                svg = m.group(0)
+                key = re.search(r'id="([^"]+?)-(?:figure_1|axes_1|patch_1)"', svg)
+                yield rel, key.group(1) if key else "", svg
+
+
+def _check_figures(root: Path, min_cell: int, *, n_max: int) -> list[tuple[str, str, str, str]]:
+    """Figure checks: no step curve of any SVG rests on fewer than ``min_cell`` people (the
+    reader's rational reconstruction of each drop, :func:`privacy.figures.svg_step_findings`);
+    the figure data published in ``results.json`` holds no count 1..min_cell-1; and every
+    drawn step height is one of the figure's published step estimates."""
+    from recoverystats.privacy.figures import (
+        figure_data_findings,
+        svg_matches_data,
+        svg_step_findings,
+    )
+
+    found: list[tuple[str, str, str, str]] = []
+    published: dict[str, dict[str, Any]] = {}
+    res = root / "results.json"
+    if res.is_file():
+        try:
+            doc = json.loads(res.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            doc = {}
+        for f in doc.get("figures", []) if isinstance(doc, dict) else []:
+            if not isinstance(f, dict):
+                continue
+            # a figure listed without data publishes no step data: any step curve in it is unpublished
+            published[str(f.get("key"))] = f["data"] if isinstance(f.get("data"), dict) else {}
+            if isinstance(f.get("data"), dict):
+                for msg in figure_data_findings(f["data"], min_cell=min_cell):
+                    found.append(("figure_data", "results.json", "", f"figure {f.get('key')}: {msg}"))
+    for fname, key, svg in _svg_documents(root):
+        for msg in svg_step_findings(svg, min_cell=min_cell, n_max=n_max):
+            found.append(("figure_step", fname, "", f"figure {key}: {msg}"))
+        if key in published:
+            for msg in svg_matches_data(svg, published[key]):
+                found.append(("figure_data", fname, "", f"figure {key}: {msg}"))
+    return found

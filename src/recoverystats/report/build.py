@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -66,6 +66,7 @@ def quarterly(
     suppress: bool = True,
     progress: Progress | None = None,
     _protect_derived: bool = True,
+    _protect_figures: bool = True,
 ) -> Report:  # noqa: F821 - defined in report.report
     """Build the quarterly report of a program.
 
@@ -92,6 +93,10 @@ def quarterly(
         suppressed counts (SMDs, percentages, means, p-chart limits, survival estimates)
         and odds ratios of covariates whose reference level is small, as releases before
         issue 11 did. The scan then fails (``derived_statistic`` findings).
+    _protect_figures
+        Testing switch (private): ``False`` draws the Kaplan-Meier curves from the exact,
+        unsuppressed curve as releases before issue 11 did, so that tests can check that
+        :func:`recoverystats.privacy.scan` catches it. Never use it for a report.
 
     Returns
     -------
@@ -126,6 +131,7 @@ def quarterly(
     ctx = _Context(prog=prog, cfg=cfg, quarter=_label_quarter(as_of), start=start, as_of=as_of,
                    prev_as_of=prev_as_of, min_cell=cell, suppress=bool(suppress),
                    protect_derived=bool(_protect_derived))
+    ctx.protect_figures = bool(_protect_figures)
     say("measures")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -202,6 +208,8 @@ class _Context:
         self.min_cell = min_cell
         self.suppress = suppress
         self.protect_derived = protect_derived
+        #: draw figures only from published data (the testing switch of quarterly() turns it off)
+        self.protect_figures = True
         self.registry = TableRegistry(min_cell=min_cell, enabled=suppress, protect_derived=protect_derived)
         self.measures: dict[str, pd.DataFrame] = {}
         self.prev: dict[str, pd.DataFrame] = {}
@@ -562,7 +570,8 @@ class _Context:
             from recoverystats.plotting.report import plot_flow
 
             fig = _figure("flow", "Program flow", lambda ax: plot_flow(
-                blocks["flow"].data, blocks["discharge_reasons"].data, ax=ax, as_of=self.as_of), figsize=(7.5, 5.2))
+                blocks["flow"].data, blocks["discharge_reasons"].data, ax=ax, as_of=self.as_of), figsize=(7.5, 5.2),
+                          sources=("flow", "discharge_reasons"))
             return Section("flow", "Program flow", (
                 TextBlock(paragraphs=(
                     "From enrollment to discharge, drawn from the data. Each percentage is of the people named in "
@@ -645,7 +654,7 @@ class _Context:
 
             fig = _figure("enrollment", "Enrollment and census by quarter", lambda ax: plot_enrollment(
                 blocks["enrollment"].data, blocks["census_quarter"].data, gs, ax=ax, as_of=self.as_of,
-                n=_published_total(blocks)))
+                n=_published_total(blocks)), sources=("enrollment", "census_quarter", "census_site"))
             return Section("census", "Census and enrollment", (
                 fig, blocks["census_site"], blocks["enrollment"], blocks["census_quarter"]))
 
@@ -678,7 +687,7 @@ class _Context:
 
             b = blocks["retention"]
             fig = _figure("retention", "Retention by group", lambda ax: plot_retention(
-                b.data, ax=ax, as_of=self.as_of, n=_published_total(blocks)))
+                b.data, ax=ax, as_of=self.as_of, n=_published_total(blocks)), sources=("retention", "census_site"))
             return Section("retention", "Retention", (
                 TextBlock(paragraphs=(self._summary("retention"),)), fig, b))
 
@@ -781,7 +790,7 @@ class _Context:
             for tkey, label in charts:
                 b = blocks[tkey]
                 out.append(_figure(tkey, f"{label}: p-chart", lambda ax, b=b, label=label: plot_pchart(
-                    b.data, ax=ax, title=label, as_of=self.as_of)))
+                    b.data, ax=ax, title=label, as_of=self.as_of), sources=(tkey,)))
                 out.append(b)
             return Section("outcomes", "Relapse and recidivism", tuple(out))
 
@@ -1059,7 +1068,8 @@ class _Context:
             if "odds_ratios" in blocks:
                 b = blocks["odds_ratios"]
                 out.append(_figure("forest", "Adjusted odds ratios", lambda ax: plot_forest(
-                    b.data, ax=ax, as_of=self.as_of), figsize=(7.5, max(3.0, 0.32 * len(b.data) + 1.2))))
+                    b.data, ax=ax, as_of=self.as_of), figsize=(7.5, max(3.0, 0.32 * len(b.data) + 1.2)),
+                    sources=("odds_ratios",)))
                 out.append(b)
                 out.append(blocks["risk_differences"])
             return Section("adjusted", "Adjusted comparison of groups", tuple(out))
@@ -1160,20 +1170,38 @@ class _Context:
 
         def section(blocks: dict[str, TableBlock]) -> Section:
             from recoverystats.plotting.report import plot_km
+            from recoverystats.privacy.figures import coarsen_km
 
+            m = self.min_cell if self.suppress else 1
             out: list[Any] = [TextBlock(paragraphs=(
-                "Kaplan-Meier curves by group (log-log 95% confidence bands). Each curve stops where fewer "
-                f"than {self.min_cell} participants of its group remain at risk, so no small count can be read "
-                "off the figure; the at-risk table below suppresses small counts." if self.suppress else
-                "Kaplan-Meier curves by group (log-log 95% confidence bands).",))]
+                "Kaplan-Meier curves by group (log-log 95% confidence bands). So that no small count can be read "
+                f"off the figure, each curve is drawn from counts rounded to multiples of {m} (events are "
+                f"shown once {m} of them have accrued; censorings and the group size are rounded up), so every "
+                f"step is {m} or more events, and it stops where fewer than {m} participants of its group remain "
+                "at risk; no censoring marks are drawn. The curve therefore lies somewhat above the exact "
+                "estimate; S(t) in the table below is exact, and the table suppresses small counts."
+                if self.suppress else "Kaplan-Meier curves by group (log-log 95% confidence bands).",))]
             for tkey, label, km, _n in curves:
                 # n in the title comes from the published at-risk table (never a suppressed count)
                 kb = blocks[tkey]
                 tot = kb.data.index[kb.data["group"] == TOTAL][0]
                 n = None if kb.mask.at[tot, "at_risk_0"] else int(kb.data.at[tot, "at_risk_0"])
-                out.append(_figure(tkey, f"{label} survival", lambda ax, km=km, label=label, n=n: plot_km(
-                    km.table, ax=ax, min_at_risk=self.min_cell if self.suppress else 1, title=f"{label} survival",
-                    as_of=self.as_of, n=n, group_col="_group")))
+                if self.protect_figures:
+                    steps = coarsen_km(km.table, min_cell=m, group_col="_group", conf_level=self.cfg.conf_level)
+                    data = {"sources": [tkey], "rule": (
+                        f"Kaplan-Meier curve from cumulative events rounded down, cumulative censorings and group "
+                        f"sizes rounded up, to multiples of {m} "
+                        "(privacy.figures.coarsen_km); drawn to the last time with at least "
+                        f"{m} participants at risk"),
+                        "curves": [{"group": str(g), "steps": steps[steps["group"] == g].drop(columns="group")
+                                    .to_dict(orient="records")} for g in dict.fromkeys(steps["group"])]}
+                    out.append(_figure(tkey, f"{label} survival", lambda ax, st=steps, label=label, n=n: plot_km(
+                        st, ax=ax, min_at_risk=m, title=f"{label} survival", as_of=self.as_of, n=n,
+                        group_col="group"), data=data))
+                else:  # testing switch: the exact curve, as drawn before issue 11 (the scan must catch it)
+                    out.append(_figure(tkey, f"{label} survival", lambda ax, km=km, label=label, n=n: plot_km(
+                        km.table, ax=ax, min_at_risk=m, title=f"{label} survival",
+                        as_of=self.as_of, n=n, group_col="_group"), round_coordinates=False))
                 out.append(blocks[tkey])
             return Section("survival", "Time to relapse and to re-arrest", tuple(out))
 
@@ -1232,7 +1260,7 @@ class _Context:
             b = blocks["followup"]
             out: list[Any] = [TextBlock(paragraphs=(self._summary("followup"),))]
             out.append(_figure("followup", "Follow-up rate vs target", lambda ax: plot_followup(
-                b.data, target=target, ax=ax, as_of=self.as_of)))
+                b.data, target=target, ax=ax, as_of=self.as_of), sources=("followup",)))
             out.append(b)
             if "noms" in blocks:
                 out.append(TextBlock(paragraphs=(self._summary("noms"),)))
@@ -1408,7 +1436,9 @@ class _Context:
                     "groups), and every odds ratio of a covariate whose reference level has fewer than "
                     f"{self.min_cell} participants, events or non-events. A number suppressed in "
                     "one table is suppressed in every table that shows it. Zeros are shown. Kaplan-Meier curves "
-                    f"stop where fewer than {self.min_cell} remain at risk. No identifiers or dates of birth are "
+                    f"are drawn from counts rounded to multiples of {self.min_cell} (every step is {self.min_cell} "
+                    f"or more events) and stop where fewer than {self.min_cell} remain at risk; every figure is "
+                    "drawn from the published tables. No identifiers or dates of birth are "
                     "reported; the finished output is scanned for them before it is released.") if self.suppress \
                 else "SMALL-CELL SUPPRESSION WAS TURNED OFF (--no-suppress): this report contains small cells and is not for release."
             out.append(TextBlock(heading="Statistical methods", bullets=(
@@ -1614,9 +1644,17 @@ def _measure_meta(meta: Mapping[str, Any], numerator: str, denominator: str) -> 
     }
 
 
-def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[float, float] | None = None
+def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[float, float] | None = None, *,
+            sources: Sequence[str] = (), data: Mapping[str, Any] | None = None, round_coordinates: bool = True,
             ) -> FigureBlock:
-    """Draw a figure with the shared style and render it to PNG and SVG (deterministic)."""
+    """Draw a figure with the shared style and render it to PNG and SVG (deterministic).
+
+    ``draw`` must draw only published data (suppressed tables, or a curve coarsened by
+    :func:`recoverystats.privacy.figures.coarsen_km`); ``sources`` (the published tables it
+    is drawn from) and ``data`` (the drawn steps of a step curve) go to results.json, where
+    the privacy scan compares them with the SVG. SVG coordinates are rounded to 0.01 pt
+    (matplotlib writes six decimals, which carry nothing a reader can see).
+    """
     import io
 
     import matplotlib as mpl
@@ -1636,8 +1674,14 @@ def _figure(key: str, title: str, draw: Callable[[Any], Any], figsize: tuple[flo
     text = svg.getvalue()
     text = text[text.find("<svg"):]  # drop the XML prolog and doctype for inline use
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF boilerplate, no content
+    if round_coordinates:
+        from recoverystats.privacy.figures import round_svg_coordinates
+
+        text = round_svg_coordinates(text, decimals=2)
     w, h = fig.get_size_inches()
-    return FigureBlock(key=key, title=title, png=png.getvalue(), svg=text, problems=problems, aspect=float(w / h))
+    info = {"sources": list(sources), **(dict(data) if data else {})}
+    return FigureBlock(key=key, title=title, png=png.getvalue(), svg=text, problems=problems, aspect=float(w / h),
+                       data=info)
 
 
 def layout_problems(fig: Any, tol: float = 1.0) -> tuple[str, ...]:

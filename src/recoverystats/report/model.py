@@ -106,6 +106,9 @@ class FigureBlock:
     problems: tuple[str, ...] = ()
     #: width / height of the figure (the DOCX sizes the picture to fit the page)
     aspect: float = 0.0
+    #: what the figure is drawn from, written to results.json: ``sources`` (published
+    #: tables) and, for step curves, ``curves`` (the drawn steps and their counts)
+    data: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

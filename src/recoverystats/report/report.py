@@ -275,7 +275,8 @@ class Report:
                 "suppressed_cells": suppressed, "privacy": json_safe(dict(b.privacy)),
                 "measure": json_safe(dict(b.measure)), "notes": list(b.notes),
             }
-        figures = [{"key": f.key, "title": f.title, "png": f"figures/{f.key}.png", "svg": f"figures/{f.key}.svg"}
+        figures = [{"key": f.key, "title": f.title, "png": f"figures/{f.key}.png", "svg": f"figures/{f.key}.svg",
+                    **({"data": json_safe(dict(f.data))} if f.data is not None else {})}
                    for f in self.figures]
         sections = [{"key": s.key, "title": s.title,
                      "tables": [b.key for b in s.blocks if isinstance(b, TableBlock)],
