@@ -12,6 +12,7 @@ from __future__ import annotations
 from recoverystats.privacy.intervals import IntervalAuditResult, attacker_bounds, audit_intervals
 from recoverystats.privacy.scan import ScanResult, scan
 from recoverystats.privacy.suppress import (
+    POLICY_MIN_CELL,
     SUPPRESSED_MARK,
     Margins,
     SuppressionResult,
@@ -20,4 +21,5 @@ from recoverystats.privacy.suppress import (
 )
 
 __all__ = ["Margins", "SuppressionResult", "suppress", "recoverable", "audit_intervals", "IntervalAuditResult",
-           "attacker_bounds", "scan", "ScanResult", "SUPPRESSED_MARK"]
+           "attacker_bounds", "scan", "ScanResult", "SUPPRESSED_MARK",
+           "POLICY_MIN_CELL"]

@@ -35,7 +35,13 @@ import pandas as pd
 from recoverystats._checks import as_column_list, check_columns, check_dataframe
 from recoverystats.errors import InvalidParameterError
 
-__all__ = ["Margins", "SuppressionResult", "suppress", "SUPPRESSED_MARK", "LOG_COLUMNS"]
+__all__ = ["Margins", "SuppressionResult", "suppress", "SUPPRESSED_MARK", "LOG_COLUMNS", "POLICY_MIN_CELL"]
+
+#: The policy threshold (CMS cell size suppression policy, DESIGN section 14): counts 1-10
+#: are never published in a report meant for release. ``min_cell`` may be raised freely;
+#: an output built with a lower ``min_cell`` is stamped "not for release", and the scan
+#: checks unstamped outputs against this threshold whatever ``min_cell`` they were built with.
+POLICY_MIN_CELL = 11
 
 #: How a suppressed cell is displayed in every report output (the same mark for primary
 #: and complementary cells, so readers cannot tell which cells are the small ones).

@@ -117,7 +117,8 @@ def quarterly(
     start, as_of = parse_quarter(quarter)
     prev_as_of = start - pd.Timedelta(days=1)
     _check_program(prog, as_of, quarter, cfg)
-    ctx = _Context(prog=prog, cfg=cfg, quarter=_label_quarter(as_of), start=start, as_of=as_of,
+    data, cfg, renamed = _disambiguate_total(prog, cfg)
+    ctx = _Context(prog=data, cfg=cfg, quarter=_label_quarter(as_of), start=start, as_of=as_of,
                    prev_as_of=prev_as_of, min_cell=cell, suppress=bool(suppress))
     say("measures")
     with warnings.catch_warnings(record=True) as caught:
@@ -128,6 +129,7 @@ def quarterly(
     # warning texts can carry counts ("only 7 events"): small ones are hidden like any cell
     ctx.warnings.extend(sorted({_hide_small_numbers(f"{w.category.__name__}: {w.message}", cell if suppress else 1)
                                 for w in caught}))
+    ctx.warnings.extend(renamed)
     say("suppression")
     blocks = ctx.registry.suppress_all()
     say("draw figures")
@@ -137,6 +139,62 @@ def quarterly(
         sections=sections, tables=blocks, min_cell=cell, suppressed=bool(suppress),
         provenance=ctx.provenance(), key_numbers=ctx.key_numbers(blocks), prog=prog,
     )
+
+
+def _is_total_label(value: Any) -> bool:
+    """A level that a reader would take for the total row: ``Total`` in any case or spacing."""
+    return isinstance(value, str) and " ".join(value.split()).casefold() == TOTAL.casefold()
+
+
+def _disambiguate_total(prog: Any, cfg: ReportConfig) -> tuple[Any, ReportConfig, list[str]]:
+    """Rename data levels that read as the margin label ``Total`` (site, group, Table 1 levels, ...).
+
+    Every report table marks its margin row with the label ``Total``; a site, group or
+    category level spelled the same way (any case or spacing) would be a second total row,
+    both for the suppression structure and for a reader. Such a level is shown as
+    ``"<level> (<column>)"`` (e.g. ``Total (site)``) in every table and figure; the
+    config's group reference and mentored groups follow. Returns the (possibly copied)
+    program, the config and one note per renamed level for the data-quality section.
+    """
+    import dataclasses
+
+    p = prog.participants
+    renames: dict[str, dict[Any, str]] = {}
+    for col in p.columns:
+        s = p[col]
+        if col == "participant_id" or not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
+                                           or isinstance(s.dtype, pd.CategoricalDtype)):
+            continue
+        levels = pd.unique(s.dropna().astype(object))
+        hits = [v for v in levels if _is_total_label(v)]
+        if hits:
+            taken = {str(v) for v in levels}
+            mapping = {}
+            for v in hits:
+                new = f"{' '.join(v.split())} ({col})"
+                while new in taken:
+                    new += "'"
+                taken.add(new)
+                mapping[v] = new
+            renames[col] = mapping
+    if not renames:
+        return prog, cfg, []
+    p = p.copy()
+    notes = []
+    for col, mapping in renames.items():
+        s = p[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            p[col] = s.cat.rename_categories(lambda v, m=mapping: m.get(v, v))
+        else:
+            p[col] = s.astype(object).map(lambda v, m=mapping: m.get(v, v) if isinstance(v, str) else v).astype(s.dtype)
+        notes.extend(f"{col} level {old!r} is shown as {new!r}: 'Total' marks the total rows of the tables."
+                     for old, new in mapping.items())
+    g = renames.get(cfg.group_column, {})
+    if g:
+        ref = g.get(cfg.reference, cfg.reference) if cfg.reference is not None else None
+        mentored = tuple(g.get(x, x) for x in cfg.mentored) if cfg.mentored is not None else None
+        cfg = dataclasses.replace(cfg, reference=ref, mentored=mentored)
+    return dataclasses.replace(prog, participants=p), cfg, notes
 
 
 def _check_program(prog: Any, as_of: pd.Timestamp, quarter: str, cfg: ReportConfig) -> None:

@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         if ok:
             stages.close(True)
     if not args.quiet:
-        print(f"report written to {out}" + ("" if report.suppressed else "  (NOT FOR RELEASE: small cells shown)"),
+        print(f"report written to {out}" + (f"  (NOT FOR RELEASE: {report.stamp_reason})" if report.stamp else ""),
               file=sys.stderr)
     print(str(out))
     return EXIT_OK

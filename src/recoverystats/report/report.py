@@ -50,6 +50,12 @@ class DisclosureError(RecoveryStatsError):
         super().__init__(message)
 
 
+def _policy_min_cell() -> int:
+    from recoverystats.privacy.suppress import POLICY_MIN_CELL
+
+    return POLICY_MIN_CELL
+
+
 def package_versions() -> dict[str, str]:
     """Versions of recoverystats, Python and the libraries the report depends on."""
     import platform
@@ -173,7 +179,23 @@ class Report:
 
     @property
     def stamp(self) -> str:
-        return "" if self.suppressed else STAMP
+        """The "not for release" stamp, or "" for a report that may be released.
+
+        Stamped: suppression off, or ``min_cell`` below the policy threshold
+        (:data:`~recoverystats.privacy.POLICY_MIN_CELL`, 11): both publish counts 1-10.
+        """
+        return "" if self.stamp_reason is None else STAMP
+
+    @property
+    def stamp_reason(self) -> str | None:
+        """Why the report is stamped (``None`` when it is not)."""
+        from recoverystats.privacy.suppress import POLICY_MIN_CELL
+
+        if not self.suppressed:
+            return "suppression turned off"
+        if self.min_cell < POLICY_MIN_CELL:
+            return f"min_cell {self.min_cell} is below the policy threshold {POLICY_MIN_CELL}"
+        return None
 
     @property
     def figures(self) -> list[FigureBlock]:
@@ -255,6 +277,7 @@ class Report:
             "report": {"title": self.title, "program": self.program, "quarter": self.quarter,
                        "as_of": self.as_of.date().isoformat(), "min_cell": self.min_cell,
                        "suppression": self.suppressed, "stamp": self.stamp or None,
+                       "stamp_reason": self.stamp_reason, "policy_min_cell": _policy_min_cell(),
                        "generated_at": generated_at},
             "provenance": json_safe(dict(self.provenance)),
             "key_numbers": json_safe(self.key_numbers),
@@ -377,6 +400,11 @@ class Report:
         for r in about:
             info.append(r)
         info["A1"].font = Font(bold=True, size=13)
+        if self.stamp:  # the About sheet is a sheet too: stamped like the others
+            info.insert_rows(1)
+            info.cell(row=1, column=1, value=self.stamp.upper()).font = Font(bold=True, color="FFFFFF")
+            info.cell(row=1, column=1).fill = PatternFill("solid", fgColor="B3261E")
+            info.oddHeader.center.text = self.stamp
         info.column_dimensions["A"].width = 28
         info.column_dimensions["B"].width = 80
         for key, b in self.tables.items():
