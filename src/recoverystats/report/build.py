@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,7 @@ def quarterly(
     min_cell: int | None = None,
     suppress: bool = True,
     progress: Progress | None = None,
+    previous: Sequence[str | Path] = (),
 ) -> Report:  # noqa: F821 - defined in report.report
     """Build the quarterly report of a program.
 
@@ -86,6 +88,14 @@ def quarterly(
         page and sheet "contains small cells — not for release".
     progress
         Optional callback receiving the name of each stage (the CLI shows it with rich).
+    previous
+        Earlier releases of the same program (report folders or their ``results.json``),
+        added to the config's ``[privacy] previous``: the release ledger. No published count
+        differs from the same cell (same stable cell id) of an earlier release by 1 to
+        ``min_cell - 1``: such cells are suppressed, with complementary suppression
+        (:func:`recoverystats.privacy.suppress`, ``previous=``). A release of the same
+        quarter on changed data is a re-release: it warns and is recorded in
+        ``results.json`` (``ledger.rereleases``).
 
     Returns
     -------
@@ -118,8 +128,14 @@ def quarterly(
     prev_as_of = start - pd.Timedelta(days=1)
     _check_program(prog, as_of, quarter, cfg)
     data, cfg, renamed = _disambiguate_total(prog, cfg)
+    if isinstance(previous, (str, Path)):
+        previous = [previous]
+    from recoverystats.report.ledger import read_previous
+
+    releases = read_previous([*cfg.previous, *previous], program=cfg.program, group_column=cfg.group_column,
+                             quarter=_label_quarter(as_of), as_of=as_of)
     ctx = _Context(prog=data, cfg=cfg, quarter=_label_quarter(as_of), start=start, as_of=as_of,
-                   prev_as_of=prev_as_of, min_cell=cell, suppress=bool(suppress))
+                   prev_as_of=prev_as_of, min_cell=cell, suppress=bool(suppress), previous=releases)
     say("measures")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -132,12 +148,13 @@ def quarterly(
     ctx.warnings.extend(renamed)
     say("suppression")
     blocks = ctx.registry.suppress_all()
+    ledger = ctx.ledger(releases)
     say("draw figures")
     sections = tuple(spec(blocks) for spec in sections_spec)
     return Report(
         title=cfg.title, program=cfg.program, quarter=ctx.quarter, as_of=as_of, config=cfg,
         sections=sections, tables=blocks, min_cell=cell, suppressed=bool(suppress),
-        provenance=ctx.provenance(), key_numbers=ctx.key_numbers(blocks), prog=prog,
+        provenance=ctx.provenance(), key_numbers=ctx.key_numbers(blocks), prog=prog, ledger=ledger,
     )
 
 
@@ -241,7 +258,8 @@ class _Context:
     """State of one report computation (internal)."""
 
     def __init__(self, *, prog: Any, cfg: ReportConfig, quarter: str, start: pd.Timestamp,
-                 as_of: pd.Timestamp, prev_as_of: pd.Timestamp, min_cell: int, suppress: bool) -> None:
+                 as_of: pd.Timestamp, prev_as_of: pd.Timestamp, min_cell: int, suppress: bool,
+                 previous: Sequence[Any] = ()) -> None:
         self.prog = prog
         self.cfg = cfg
         self.quarter = quarter
@@ -251,7 +269,7 @@ class _Context:
         self.prev_as_of = prev_as_of
         self.min_cell = min_cell
         self.suppress = suppress
-        self.registry = TableRegistry(min_cell=min_cell, enabled=suppress)
+        self.registry = TableRegistry(min_cell=min_cell, enabled=suppress, quarter=quarter, previous=previous)
         self.measures: dict[str, pd.DataFrame] = {}
         self.prev: dict[str, pd.DataFrame] = {}
         self.definitions: dict[str, dict[str, Any]] = {}
@@ -463,6 +481,11 @@ class _Context:
             columns=("measure", "this_value", "this_n", "this_estimate", "last_value", "last_n", "last_estimate",
                      "change", "target", "meets_target"),
             coalesce={"this_value": ("this_count", "this_events"), "last_value": ("last_count", "last_events")},
+            # last quarter's numbers are the "this" numbers of last quarter's report: the ledger
+            # compares them with that release (a re-run on changed data would show the change)
+            ledger_alias={"last_count": (self.prev_quarter, "this_count"), "last_n": (self.prev_quarter, "this_n"),
+                          "last_events": (self.prev_quarter, "this_events")},
+            ledger_quarter_rows=(1, 2),  # new enrollments in, active at the end of, the quarter
             labels={"this_value": f"{self.quarter}: count", "this_count": f"{self.quarter}: count",
                     "this_events": f"{self.quarter}: events", "this_n": f"{self.quarter}: of",
                     "this_estimate": f"{self.quarter}: %", "last_value": f"{self.prev_quarter}: count",
@@ -1401,6 +1424,36 @@ class _Context:
         return section
 
     # -- provenance ----------------------------------------------------------------------------
+    def _inputs(self) -> list[tuple[str, str]]:
+        src = self.prog.sources
+        return [(str(r.get("table")), str(r.get("sha256"))) for r in src.to_dict("records")] if len(src) else []
+
+    def ledger(self, releases: Sequence[Any]) -> dict[str, Any]:
+        """The ``ledger`` section of results.json: every count cell by id, earlier releases, re-releases."""
+        from recoverystats.errors import RecoveryStatsWarning
+        from recoverystats.report.ledger import LEDGER_FORMAT, rerelease_changes
+
+        cells = dict(self.registry.cells)
+        rereleases = []
+        for rel in releases:
+            if rel.quarter != self.quarter:
+                continue
+            change = rerelease_changes(rel, cells, self._inputs())
+            if change["inputs_changed"] or change["cells_changed"] or change["cells_now_suppressed"]:
+                rereleases.append(change)
+                msg = (f"re-release of {self.quarter}: an earlier release of this quarter ({change['file']}, "
+                       f"generated {rel.generated_at or 'at an unknown time'}) was made from "
+                       f"{'different input files' if change['inputs_changed'] else 'the same input files'}; "
+                       f"{change['cells_changed']} published cell(s) changed value and "
+                       f"{change['cells_now_suppressed']} are suppressed now because they changed by less than "
+                       f"{self.min_cell}. Both releases can be compared by anyone who holds them.")
+                warnings.warn(msg, RecoveryStatsWarning, stacklevel=3)
+                self.warnings.append(msg)
+        return {"format": LEDGER_FORMAT, "quarter": self.quarter, "as_of": self.as_of.date().isoformat(),
+                "group_column": self.cfg.group_column, "min_cell": self.min_cell,
+                "previous": [r.summary() for r in releases], "rereleases": rereleases,
+                "cells": cells}
+
     def provenance(self) -> dict[str, Any]:
         from recoverystats.report.report import package_versions
         from recoverystats.results.base import json_safe

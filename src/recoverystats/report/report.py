@@ -152,6 +152,10 @@ class Report:
         The suppression settings used.
     provenance
         Input files with SHA-256, configuration, versions, seed, as_of.
+    ledger
+        The release ledger written to ``results.json``: every count cell by its stable
+        cell id (``None`` when suppressed), the earlier releases protected against and
+        any re-release of this quarter.
     key_numbers
         The key-numbers rows (JSON-safe).
     prog
@@ -171,6 +175,9 @@ class Report:
     provenance: Mapping[str, Any]
     key_numbers: list[dict[str, Any]] = field(default_factory=list)
     prog: Any = None
+    #: the release ledger (``results.json`` ``ledger``): every count cell by stable cell id,
+    #: the earlier releases it was protected against and any re-release of this quarter
+    ledger: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (f"Report({self.title!r}, quarter={self.quarter}, as_of={self.as_of.date()}, "
@@ -266,7 +273,7 @@ class Report:
                 "title": b.title, "sheet": _sheet_names(self.tables)[key], "columns": [str(c) for c in data.columns],
                 "headers": {str(c): _header(b, c) for c in data.columns}, "rows": rows,
                 "suppressed_cells": suppressed, "privacy": json_safe(dict(b.privacy)),
-                "measure": json_safe(dict(b.measure)), "notes": list(b.notes),
+                "measure": json_safe(dict(b.measure)), "notes": list(b.notes), "row_keys": list(b.row_keys),
             }
         figures = [{"key": f.key, "title": f.title, "png": f"figures/{f.key}.png", "svg": f"figures/{f.key}.svg"}
                    for f in self.figures]
@@ -284,6 +291,7 @@ class Report:
             "sections": sections,
             "tables": tables,
             "figures": figures,
+            "ledger": json_safe(dict(self.ledger)),
         }
 
     # -- DOCX --------------------------------------------------------------------------
