@@ -1438,15 +1438,15 @@ class _Context:
         for rel in releases:
             if rel.quarter != self.quarter:
                 continue
-            change = rerelease_changes(rel, cells, self._inputs())
-            if change["inputs_changed"] or change["cells_changed"] or change["cells_now_suppressed"]:
+            change = rerelease_changes(rel, cells, self.registry.raw_cells, self._inputs())
+            if change["inputs_changed"] or change["cells_changed"]:
                 rereleases.append(change)
-                msg = (f"re-release of {self.quarter}: an earlier release of this quarter ({change['file']}, "
-                       f"generated {rel.generated_at or 'at an unknown time'}) was made from "
-                       f"{'different input files' if change['inputs_changed'] else 'the same input files'}; "
-                       f"{change['cells_changed']} published cell(s) changed value and "
-                       f"{change['cells_now_suppressed']} are suppressed now because they changed by less than "
-                       f"{self.min_cell}. Both releases can be compared by anyone who holds them.")
+                msg = (f"re-release of {self.quarter} on changed data: an earlier release of this quarter "
+                       f"({change['file']}, generated {rel.generated_at or 'at an unknown time'}) was given to the "
+                       "ledger; cells whose value changed by less than the suppression threshold are suppressed "
+                       "(with their complements), but anyone holding both releases can compare them, and other "
+                       "copies of the earlier release stay in circulation. Recorded in results.json "
+                       "(ledger.rereleases).")
                 warnings.warn(msg, RecoveryStatsWarning, stacklevel=3)
                 self.warnings.append(msg)
         return {"format": LEDGER_FORMAT, "quarter": self.quarter, "as_of": self.as_of.date().isoformat(),

@@ -182,12 +182,16 @@ def read_previous(paths: Sequence[str | Path], *, program: str, group_column: st
 
 
 def rerelease_changes(release: PreviousRelease, cells: Mapping[str, float | None],
-                      inputs: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """How a re-release of the same quarter differs from the earlier one (no values)."""
-    common = [k for k, v in cells.items() if k in release.cells]
-    changed = sum(1 for k in common if cells[k] is not None and release.cells[k] is not None
-                  and cells[k] != release.cells[k])
-    newly = sum(1 for k in common if cells[k] is None and release.cells[k] is not None)
+                      raw: Mapping[str, float | None], inputs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """How a re-release of the same quarter differs from the earlier one (counts of cells, no values).
+
+    ``cells_changed``: cells published in the earlier release whose value (before
+    suppression) is different now; ``cells_now_suppressed``: those of them, and any other
+    cell published then, that are suppressed now.
+    """
+    common = [k for k in raw if k in release.cells and release.cells[k] is not None]
+    changed = sum(1 for k in common if raw[k] != release.cells[k])
+    newly = sum(1 for k in common if cells.get(k) is None)
     return {"quarter": release.quarter, "file": Path(release.path).name, "generated_at": release.generated_at,
             "inputs_changed": tuple(sorted(inputs)) != release.inputs, "cells_changed": changed,
             "cells_now_suppressed": newly}

@@ -207,8 +207,8 @@ class PendingTable:
     #: of that quarter in the other column of the same row (e.g. last quarter's value shown
     #: as ``last_n`` is the ``this_n`` of last quarter's report)
     ledger_alias: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    #: rows about the quarter itself (new enrollments in the quarter): compared only with
-    #: releases of the same quarter (another quarter's value is another quantity)
+    #: rows about the quarter itself (new enrollments in the quarter): their row key carries
+    #: the quarter (another quarter's value is another quantity, with another cell id)
     ledger_quarter_rows: Sequence[int] = ()
 
 
@@ -230,26 +230,36 @@ class TableRegistry:
         self.blocks: dict[str, TableBlock] = {}
         #: cell id -> published value (None: suppressed) of every count cell, after suppress_all
         self.cells: dict[str, float | None] = {}
+        #: cell id -> value before suppression (internal: to tell a re-run on changed data; never written)
+        self.raw_cells: dict[str, float | None] = {}
 
-    def row_keys(self, t: PendingTable) -> list[str]:
-        """Stable row keys of a pending table (from its label columns)."""
+    def row_keys(self, t: PendingTable, quarter: str | None = None) -> list[str]:
+        """Stable row keys of a pending table (from its label columns).
+
+        Rows about one quarter (``ledger_quarter_rows``) get ``@<quarter>`` appended, so
+        that the same id means the same quantity in every release.
+        """
         cols = row_key_columns(t.raw, t.count_columns, list(t.dependent))
-        return row_keys(t.raw, cols)
+        keys = row_keys(t.raw, cols)
+        q = _id_part(self.quarter if quarter is None else quarter)
+        for i in t.ledger_quarter_rows:
+            keys[i] = f"{keys[i]}@{q}"
+        return keys
 
     def earlier_values(self, t: PendingTable, keys: Sequence[str]) -> list[dict[tuple[int, str], float]]:
         """Per earlier release, the published values of this table's count cells (by row position)."""
         out = []
         for rel in self.previous:
             got: dict[tuple[int, str], float] = {}
-            own_quarter = set(t.ledger_quarter_rows)
             for c in t.count_columns:
                 alias = t.ledger_alias.get(c)
+                alias_keys = self.row_keys(t, alias[0]) if alias is not None else keys
                 for i, k in enumerate(keys):
                     v = None
-                    if (alias is None and i not in own_quarter) or rel.quarter == self.quarter:
+                    if alias is None or rel.quarter == self.quarter:
                         v = rel.cells.get(cell_id(t.key, k, c))
                     if v is None and alias is not None and rel.quarter == alias[0]:
-                        v = rel.cells.get(cell_id(t.key, k, alias[1]))
+                        v = rel.cells.get(cell_id(t.key, alias_keys[i], alias[1]))
                     if v is not None:
                         got[(i, c)] = float(v)
             if got:
@@ -322,7 +332,9 @@ class TableRegistry:
             )
             for c in t.count_columns:
                 col, m = data[c], mask[c].to_numpy()
+                raw = pd.to_numeric(t.raw[c], errors="coerce").astype("float64").to_numpy()
                 for i, k in enumerate(keys[key]):
+                    self.raw_cells[cell_id(key, k, c)] = float(raw[i]) if np.isfinite(raw[i]) else None
                     v = col.iat[i]
                     missing = m[i] or v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
                     self.cells[cell_id(key, k, c)] = None if missing else float(v)
