@@ -82,7 +82,9 @@ def quarterly(
         A ``report.toml`` path, a mapping of the same layout, or a
         :class:`~recoverystats.report.config.ReportConfig` (default settings when None).
     min_cell
-        Smallest count shown (default: the config's ``[privacy] min_cell``, 11).
+        Smallest count shown (default: the config's ``[privacy] min_cell``, 11). Below the
+        policy threshold 11 the report is stamped "contains small cells — not for release"
+        on every page and sheet, as with ``suppress=False``.
     suppress
         Small-cell suppression (default). ``False`` publishes every count and stamps every
         page and sheet "contains small cells — not for release".
