@@ -464,7 +464,7 @@ def test_scan_finds_a_promised_stamp_missing_on_a_sheet(program, low_threshold, 
 # a level named Total
 # ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("column, old, new", [("site", "site_a", "Total"), ("group", "comparison", "TOTAL"),
-                                              ("gender", "female", " total ")])
+                                              ("gender", "female", "Total"), ("gender", "male", " total ")])
 def test_a_level_named_total_does_not_collide_with_the_margin_row(column, old, new):
     prog = simulate_program(150, seed=2).program()
     p = prog.participants.copy()
