@@ -335,7 +335,8 @@ def _protect(values: np.ndarray, constraints: np.ndarray, published: np.ndarray,
         for r in range(constraints.shape[0]):
             coef = constraints[r]
             inline = np.flatnonzero((coef != 0) & unknown)
-            if inline.size < 2:
+            if inline.size < 2 or is_change[inline].any():
+                # (a change since an earlier release is protected by its own range, not as a line sum)
                 continue
             signs = np.sign(coef[inline])
             if not (np.all(signs > 0) or np.all(signs < 0)):
