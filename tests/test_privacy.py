@@ -347,6 +347,10 @@ def test_scan_small_counts_and_recoverable_cells_in_results_json(tmp_path):
     assert "table 'small' row 0 column 'n'" in details
     assert "table 'complement'" in details and "'n' minus 'e'" in details
     assert "table 'ok'" not in details
+    # min_cell=None skips the small-count checks only for an output stamped "not for release"
+    assert not scan(tmp_path, _Prog(), min_cell=None).ok
+    doc["report"] = {"stamp": "contains small cells — not for release"}
+    (tmp_path / "results.json").write_text(json.dumps(doc), encoding="utf-8")
     assert scan(tmp_path, _Prog(), min_cell=None).ok
 
 

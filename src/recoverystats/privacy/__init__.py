@@ -18,6 +18,7 @@ from recoverystats.privacy.derived import (
 from recoverystats.privacy.intervals import IntervalAuditResult, attacker_bounds, audit_intervals
 from recoverystats.privacy.scan import ScanResult, scan
 from recoverystats.privacy.suppress import (
+    POLICY_MIN_CELL,
     SUPPRESSED_MARK,
     Margins,
     SuppressionResult,
@@ -27,4 +28,4 @@ from recoverystats.privacy.suppress import (
 
 __all__ = ["Margins", "SuppressionResult", "suppress", "recoverable", "audit_intervals", "IntervalAuditResult",
            "attacker_bounds", "scan", "ScanResult", "SUPPRESSED_MARK", "derived_bounds", "audit_derived",
-           "PublishedStatistic", "DerivedAttackResult"]
+           "PublishedStatistic", "DerivedAttackResult", "POLICY_MIN_CELL"]

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from recoverystats.errors import InvalidParameterError
+from recoverystats.privacy.suppress import POLICY_MIN_CELL
 
 __all__ = ["ScanResult", "scan", "FINDING_COLUMNS", "identifier_tokens"]
 
@@ -522,6 +523,58 @@ def _check_derived(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]
     return found
 
 
+def _threshold_stamp(root: Path) -> tuple[bool, list[tuple[str, str, str, str]]]:
+    """Whether the output is stamped "not for release", and where a promised stamp is missing.
+
+    The output counts as stamped when ``results.json`` says so (``report.stamp``); then the
+    stamp must also be on ``report.html``, in the page header of ``report.docx`` and in the
+    first row and print header of every sheet of ``tables.xlsx`` (each file that exists).
+    """
+    from recoverystats.report.report import STAMP
+
+    rj = root / "results.json"
+    if not rj.exists():
+        return False, []
+    try:
+        doc = json.loads(rj.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False, []
+    report = doc.get("report") if isinstance(doc, dict) else None
+    stamp = report.get("stamp") if isinstance(report, dict) else None
+    if not stamp:
+        return False, []
+    missing: list[tuple[str, str, str, str]] = []
+
+    def miss(file: str, member: str, where: str) -> None:
+        missing.append(("stamp_missing", file, member,
+                        f"results.json says the output is stamped {STAMP!r} but {where} is not"))
+
+    html_path = root / "report.html"
+    if html_path.exists() and STAMP not in html.unescape(html_path.read_text(encoding="utf-8", errors="replace")):
+        miss("report.html", "", "the HTML page")
+    docx_path = root / "report.docx"
+    if docx_path.exists():
+        try:
+            with zipfile.ZipFile(docx_path) as z:
+                headers = [n for n in z.namelist() if re.fullmatch(r"word/header\d*\.xml", n)]
+                if not any(STAMP.upper() in _xml_text(z.read(n).decode("utf-8", "replace")) for n in headers):
+                    miss("report.docx", "word/header*.xml", "the page header of the Word document")
+        except zipfile.BadZipFile:
+            miss("report.docx", "", "the Word document (unreadable)")
+    xl = root / "tables.xlsx"
+    if xl.exists():
+        from openpyxl import load_workbook
+
+        wb = load_workbook(xl)
+        try:
+            for ws in wb.worksheets:
+                if str(ws["A1"].value or "") != STAMP.upper() or STAMP not in str(ws.oddHeader.center.text or ""):
+                    miss("tables.xlsx", ws.title, f"sheet {ws.title!r} (first row and print header)")
+        finally:
+            wb.close()
+    return True, missing
+
+
 def _solve_hidden(A: np.ndarray, vals: np.ndarray, published: np.ndarray, rec: np.ndarray) -> dict[int, float]:
     """Values of hidden cells that a reader can compute (least squares on the known cells)."""
     hidden_rec = np.flatnonzero(rec & ~published)
@@ -552,7 +605,11 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
     min_cell
         Counts ``1 .. min_cell - 1`` must not appear in the count columns of the tables in
         ``results.json``/``tables.xlsx``, nor be recoverable from them. ``None`` skips the
-        small-count checks (an unsuppressed report, which is stamped instead).
+        small-count checks of a stamped output. An output that is not stamped "contains
+        small cells — not for release" (``report.stamp`` in ``results.json``) is checked at
+        the policy threshold :data:`~recoverystats.privacy.POLICY_MIN_CELL` (11) at least,
+        whatever ``min_cell`` says; a stamped output must carry the stamp on the HTML page,
+        the Word page header and every sheet (else a ``stamp_missing`` finding).
     extra_identifiers
         Further strings that must not appear (e.g. staff names).
 
@@ -628,6 +685,13 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
             for s in name_phrases:
                 if s in text:
                     add(("name", fname, member, f"a name ({_mask(s)}) appears"))
+    stamped, stamp_rows = _threshold_stamp(root)
+    for row in stamp_rows:
+        add(row)
+    if not stamped:
+        # an output that may be released is checked at the policy threshold, whatever
+        # min_cell it was built (or is scanned) with: lowering min_cell cannot pass the scan
+        min_cell = max(int(min_cell or 0), POLICY_MIN_CELL)
     if min_cell is not None:
         for row in _check_tables(root, int(min_cell)):
             add(row)
@@ -640,7 +704,7 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
         notes.append(f"{skipped} identifier value(s) shorter than 4 characters and not mixing letters "
                      "and digits were not searched (they would match ordinary text).")
     if min_cell is None:
-        notes.append("small-count checks skipped (unsuppressed output).")
+        notes.append("small-count checks skipped (unsuppressed output, stamped 'not for release').")
     return ScanResult(findings=pd.DataFrame(findings, columns=list(FINDING_COLUMNS)),
                       files_scanned=tuple(files), notes=tuple(notes))
 

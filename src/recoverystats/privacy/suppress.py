@@ -35,7 +35,13 @@ import pandas as pd
 from recoverystats._checks import as_column_list, check_columns, check_dataframe
 from recoverystats.errors import InvalidParameterError
 
-__all__ = ["Margins", "SuppressionResult", "suppress", "SUPPRESSED_MARK", "LOG_COLUMNS"]
+__all__ = ["Margins", "SuppressionResult", "suppress", "SUPPRESSED_MARK", "LOG_COLUMNS", "POLICY_MIN_CELL"]
+
+#: The policy threshold (CMS cell size suppression policy, DESIGN section 14): counts 1-10
+#: are never published in a report meant for release. ``min_cell`` may be raised freely;
+#: an output built with a lower ``min_cell`` is stamped "not for release", and the scan
+#: checks unstamped outputs against this threshold whatever ``min_cell`` they were built with.
+POLICY_MIN_CELL = 11
 
 #: How a suppressed cell is displayed in every report output (the same mark for primary
 #: and complementary cells, so readers cannot tell which cells are the small ones).
@@ -130,7 +136,7 @@ class SuppressionResult:
         Boolean frame of the same shape: ``True`` where a cell was suppressed.
     log
         One row per suppressed cell: ``row`` (position), ``column``, ``reason``
-        (``primary``/``complementary``/``interval``/``dependent``/``linked``) and ``detail``. The log
+        (``primary``/``complementary``/``interval``/``ledger``/``dependent``/``linked``) and ``detail``. The log
         holds no suppressed values, so it is safe to keep next to the output.
     min_cell, count_columns, margins, dependent_columns, zero_ok, interval_protection
         The settings used.
@@ -226,19 +232,37 @@ def recoverable(constraints: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     sub = sub[rows]
     # only columns that take part in some relation can be recovered
     involved = np.abs(sub).sum(axis=0) > 0
-    ns = null_space(sub) if sub.shape[1] else np.zeros((0, 0))
-    if ns.size == 0:
-        out[idx[involved]] = True
+    if not sub.shape[1]:
         return out
-    determined = np.abs(ns).max(axis=1) < 1e-8
+    # the null space of a block-diagonal matrix is the product of its blocks' null spaces:
+    # one SVD per connected component of the unknown cells (two unknown cells are connected
+    # when they share a relation) instead of one SVD of the whole table
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    nz = sub != 0
+    pattern = csr_matrix(nz.astype(np.int8))
+    _, label = connected_components(pattern.T @ pattern, directed=False)
+    determined = np.zeros(sub.shape[1], dtype=bool)
+    sizes = np.bincount(label)
+    # a cell linked to no other unknown cell is the only unknown of every relation it is in
+    determined[(sizes[label] == 1) & involved] = True
+    for comp in np.flatnonzero(sizes > 1):
+        members = np.flatnonzero(label == comp)
+        crow = np.flatnonzero(nz[:, members].any(axis=1))
+        ns = null_space(sub[np.ix_(crow, members)])
+        if ns.size == 0:
+            determined[members] = True
+        else:
+            determined[members] = np.abs(ns).max(axis=1) < 1e-8
     out[idx[determined & involved]] = True
     return out
 
 
 def _protect(values: np.ndarray, constraints: np.ndarray, published: np.ndarray,
              primary: np.ndarray, candidate: np.ndarray, min_cell: int,
-             labels: Sequence[str], *, zero_ok: bool = True,
-             interval: bool = False) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
+             labels: Sequence[str], *, zero_ok: bool = True, interval: bool = False,
+             ledger: np.ndarray | None = None) -> tuple[np.ndarray, list[tuple[int, str, str]]]:
     """Greedy complementary suppression to a fixed point.
 
     ``values`` may contain NaN (unknown values: never sensitive, never complements).
@@ -246,9 +270,11 @@ def _protect(values: np.ndarray, constraints: np.ndarray, published: np.ndarray,
     is in ``1..min_cell-1``. With ``interval`` the fixed point also satisfies the interval
     rule (:func:`~recoverystats.privacy.intervals.interval_shortfall`) for every sensitive
     cell. Returns the suppressed mask over all cells and the list of
-    ``(cell, reason, detail)`` choices (reason ``complementary`` or ``interval``).
+    ``(cell, reason, detail)`` choices (reason ``complementary`` or ``interval``; ``ledger``
+    when the protected count is a change since an earlier release, cells marked in ``ledger``).
     """
     n = values.shape[0]
+    is_change = np.zeros(n, dtype=bool) if ledger is None else np.asarray(ledger, dtype=bool)
     supp = primary.copy()
     hidden = ~published
     small_hidden = hidden & np.isfinite(values) & (values >= 1) & (values < min_cell)
@@ -309,7 +335,8 @@ def _protect(values: np.ndarray, constraints: np.ndarray, published: np.ndarray,
         for r in range(constraints.shape[0]):
             coef = constraints[r]
             inline = np.flatnonzero((coef != 0) & unknown)
-            if inline.size < 2:
+            if inline.size < 2 or is_change[inline].any():
+                # (a change since an earlier release is protected by its own range, not as a line sum)
                 continue
             signs = np.sign(coef[inline])
             if not (np.all(signs > 0) or np.all(signs < 0)):
@@ -366,7 +393,8 @@ def _protect(values: np.ndarray, constraints: np.ndarray, published: np.ndarray,
                     )
                 picked = order(cands)[0]
             supp[picked] = True
-            chosen.append((picked, "interval", f"widens the range a reader can derive for {labels[s]}"))
+            chosen.append((picked, "ledger" if is_change[s] else "interval",
+                           f"widens the range a reader can derive for {labels[s]}"))
             continue
         if exposed.size:
             s = int(exposed[0])
@@ -395,7 +423,7 @@ def _protect(values: np.ndarray, constraints: np.ndarray, published: np.ndarray,
                     )
                 picked = order(wider)[0]
             supp[picked] = True
-            chosen.append((picked, "complementary", why))
+            chosen.append((picked, "ledger" if is_change[s] else "complementary", why))
         else:
             r, s = line_fix[0]
             pool = np.flatnonzero(constraints[r] != 0)
@@ -462,6 +490,84 @@ def _check_derived_cells(table: pd.DataFrame, counts: Sequence[str],
             ins.append((r, s))
         out[(i, c)] = ins
     return out
+
+
+def _add_ledger(values: np.ndarray, A: np.ndarray, published: np.ndarray, labels: list[str],
+                index: Mapping[tuple[int, str], int], table: pd.DataFrame, counts: Sequence[str], margins: Margins,
+                previous: Mapping[tuple[int, str], float] | Sequence[Mapping[tuple[int, str], float]]
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Append the earlier releases' values (known constants) and the differences (hidden counts).
+
+    For a cell ``x`` with an earlier published value ``p``: a known cell holding ``p`` and
+    a hidden cell ``d = s (x - p)`` with ``s = ±1`` chosen so that ``d >= 0`` at the true
+    values (the attacker problem then treats ``d`` like any hidden count: sensitive when
+    ``1 <= d < min_cell``; bounded below by 0, i.e. the reader is assumed to know the sign
+    of the change, as for cumulative counts: a stronger reader than many, never a weaker
+    one). Relation: ``d - s x + s p = 0``.
+    """
+    releases = [previous] if isinstance(previous, Mapping) else list(previous)
+    combos = [(f"{n!r} minus {e!r}", {n: 1.0, e: -1.0}) for n, e in margins.complements]
+    combos += [(name, dict(combo)) for name, combo in margins.hidden.items()]
+    prev: dict[tuple[int, str], set[float]] = {}
+    for release in releases:
+        if not isinstance(release, Mapping):
+            raise InvalidParameterError(
+                "previous must map (row position, count column) to an earlier published value, or be a list of "
+                f"such mappings (one per earlier release); got {type(release).__name__}."
+            )
+        got: dict[tuple[int, str], float] = {}
+        for key, v in release.items():
+            i, c = key
+            if (int(i), str(c)) not in index or str(c) not in counts:
+                raise InvalidParameterError(
+                    f"previous: cell (row {i}, column {c!r}) is not a count cell of the table; give earlier values "
+                    f"of the count columns ({', '.join(map(repr, counts))}) by row position."
+                )
+            x = float(v)
+            if not np.isfinite(x) or x < 0 or abs(x - round(x)) > 1e-9:
+                raise InvalidParameterError(
+                    f"previous: cell (row {i}, column {c!r}) holds {x!r}; earlier values must be published counts "
+                    "(non-negative whole numbers)."
+                )
+            got[(int(i), str(c))] = float(round(x))
+        # hidden per-row counts (n - events, ...): their earlier value follows when every part has one
+        for name, combo in combos:
+            for i in range(len(table)):
+                parts = [got.get((i, c)) for c in combo]
+                if all(x is not None for x in parts):
+                    val = sum(coef * float(x) for coef, x in zip(combo.values(), parts, strict=True))  # type: ignore[arg-type]
+                    if val >= 0:
+                        got[(i, name)] = float(val)
+        for cell, x in got.items():
+            prev.setdefault(cell, set()).add(x)
+    vals = list(values)
+    pub = list(published)
+    labs = list(labels)
+    eqs: list[dict[int, float]] = []
+    for (i, c), earlier in sorted(prev.items()):
+        j = index[(i, c)]
+        if not np.isfinite(values[j]):
+            continue
+        for p in sorted(earlier):
+            k = len(vals)
+            vals.append(p)
+            pub.append(True)
+            labs.append(f"{labels[j]} in an earlier release")
+            diff = values[j] - p
+            sign = 1.0 if diff >= 0 else -1.0
+            d = len(vals)
+            vals.append(abs(diff))
+            pub.append(False)
+            labs.append(f"the change of {labels[j]} since an earlier release")
+            eqs.append({d: 1.0, j: -sign, k: sign})
+    if not eqs:
+        return values, A, published, labels
+    out = np.zeros((A.shape[0] + len(eqs), len(vals)))
+    out[: A.shape[0], : A.shape[1]] = A
+    for r, eq in enumerate(eqs, start=A.shape[0]):
+        for j, coef in eq.items():
+            out[r, j] = coef
+    return np.asarray(vals, dtype=float), out, np.asarray(pub, dtype=bool), labs
 
 
 def build_structure(table: pd.DataFrame, count_columns: Sequence[str], margins: Margins
@@ -560,6 +666,7 @@ def suppress(
     exempt_rows: Sequence[int] | None = None,
     interval_protection: bool = True,
     derived_cells: Mapping[tuple[int, str], Sequence[tuple[int, str]]] | None = None,
+    previous: Mapping[tuple[int, str], float] | Sequence[Mapping[tuple[int, str], float]] | None = None,
 ) -> SuppressionResult:
     """Suppress small counts, their complements and everything computed from them.
 
@@ -607,6 +714,15 @@ def suppress(
         row-wise ``dependent_columns`` cannot express inputs in other rows. See
         :mod:`recoverystats.privacy.derived` for the attacker that checks what a published
         statistic tells about suppressed counts.
+    previous
+        Values of the same cells in earlier releases (the release ledger):
+        ``{(row position, count column): published value}`` for one earlier release, or a
+        list of such mappings, one per release. Each earlier value is a published constant, and
+        the difference ``this - earlier`` is modelled as one more hidden count: while it is
+        between 1 and ``min_cell - 1`` in absolute value it must not be recoverable and
+        its range must be at least ``min_cell - 1`` wide (complementary and interval
+        suppression as for any hidden count). Hidden counts (``n - events``, ``hidden``)
+        are compared too when all their parts have an earlier value.
 
     Returns
     -------
@@ -704,14 +820,33 @@ def suppress(
     dcells = _check_derived_cells(table, counts, derived_cells)
 
     values, A, published, labels, index = build_structure(table, counts, m)
+    n_table = values.shape[0]
+    if previous:
+        values, A, published, labels = _add_ledger(values, A, published, labels, index, table, counts, m,
+                                                   previous)
     ncell = values.shape[0]
     finite = np.isfinite(values)
-    primary = published & finite & (values >= 1) & (values < min_cell)
+    earlier = np.zeros(ncell, dtype=bool)  # the earlier releases' values: constants, not cells of this table
+    earlier[n_table:] = published[n_table:]
+    change = np.zeros(ncell, dtype=bool)  # the changes since an earlier release: hidden counts
+    change[n_table:] = ~published[n_table:]
+    primary = published & ~earlier & finite & (values >= 1) & (values < min_cell)
     if not zero_ok:
-        primary |= published & finite & (values == 0)
+        primary |= published & ~earlier & finite & (values == 0)
     reasons: dict[int, tuple[str, str]] = {}
     for j in np.flatnonzero(primary):
         reasons[int(j)] = ("primary", f"count between 1 and {min_cell - 1}" if values[j] > 0 else "zero count")
+    if change.any():
+        # a published cell whose change since an earlier release is small gives that change
+        # away by subtraction: suppress it at once (its complements follow in _protect)
+        small_change = change & finite & (values >= 1) & (values < min_cell)
+        rows_, cols_ = np.nonzero(A[:, small_change] != 0)
+        for r in np.unique(rows_):
+            for j in np.flatnonzero(A[r, :n_table] != 0):
+                if published[j] and not primary[j]:
+                    primary[j] = True
+                    reasons[int(j)] = ("ledger", "its change since an earlier release is between 1 and "
+                                                 f"{min_cell - 1}")
 
     forced: list[tuple[int, str]] = []
     if force is not None:
@@ -732,12 +867,13 @@ def suppress(
         else:
             forced_derived.append((i, c))
 
-    candidate = published & finite
+    candidate = published & ~earlier & finite
     for i in exempt_rows or ():
         for c in counts:
             candidate[index[(int(i), c)]] = False
     supp, chosen = _protect(values, A, published, primary, candidate, min_cell, labels,
-                            zero_ok=bool(zero_ok), interval=bool(interval_protection) and min_cell > 1)
+                            zero_ok=bool(zero_ok), interval=bool(interval_protection) and min_cell > 1,
+                            ledger=change)
     for j, reason, why in chosen:
         reasons.setdefault(j, (reason, why))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,6 +66,7 @@ def quarterly(
     min_cell: int | None = None,
     suppress: bool = True,
     progress: Progress | None = None,
+    previous: Sequence[str | Path] = (),
     _protect_derived: bool = True,
     _protect_figures: bool = True,
 ) -> Report:  # noqa: F821 - defined in report.report
@@ -82,12 +84,22 @@ def quarterly(
         A ``report.toml`` path, a mapping of the same layout, or a
         :class:`~recoverystats.report.config.ReportConfig` (default settings when None).
     min_cell
-        Smallest count shown (default: the config's ``[privacy] min_cell``, 11).
+        Smallest count shown (default: the config's ``[privacy] min_cell``, 11). Below the
+        policy threshold 11 the report is stamped "contains small cells — not for release"
+        on every page and sheet, as with ``suppress=False``.
     suppress
         Small-cell suppression (default). ``False`` publishes every count and stamps every
         page and sheet "contains small cells — not for release".
     progress
         Optional callback receiving the name of each stage (the CLI shows it with rich).
+    previous
+        Earlier releases of the same program (report folders or their ``results.json``),
+        added to the config's ``[privacy] previous``: the release ledger. No published count
+        differs from the same cell (same stable cell id) of an earlier release by 1 to
+        ``min_cell - 1``: such cells are suppressed, with complementary suppression
+        (:func:`recoverystats.privacy.suppress`, ``previous=``). A release of the same
+        quarter on changed data is a re-release: it warns and is recorded in
+        ``results.json`` (``ledger.rereleases``).
     _protect_derived
         For tests of the privacy scan only: ``False`` publishes statistics computed from
         suppressed counts (SMDs, percentages, means, p-chart limits, survival estimates)
@@ -128,8 +140,15 @@ def quarterly(
     start, as_of = parse_quarter(quarter)
     prev_as_of = start - pd.Timedelta(days=1)
     _check_program(prog, as_of, quarter, cfg)
-    ctx = _Context(prog=prog, cfg=cfg, quarter=_label_quarter(as_of), start=start, as_of=as_of,
-                   prev_as_of=prev_as_of, min_cell=cell, suppress=bool(suppress),
+    data, cfg, renamed = _disambiguate_total(prog, cfg)
+    if isinstance(previous, (str, Path)):
+        previous = [previous]
+    from recoverystats.report.ledger import read_previous
+
+    releases = read_previous([*cfg.previous, *previous], program=cfg.program, group_column=cfg.group_column,
+                             quarter=_label_quarter(as_of), as_of=as_of)
+    ctx = _Context(prog=data, cfg=cfg, quarter=_label_quarter(as_of), start=start, as_of=as_of,
+                   prev_as_of=prev_as_of, min_cell=cell, suppress=bool(suppress), previous=releases,
                    protect_derived=bool(_protect_derived))
     ctx.protect_figures = bool(_protect_figures)
     say("measures")
@@ -141,15 +160,73 @@ def quarterly(
     # warning texts can carry counts ("only 7 events"): small ones are hidden like any cell
     ctx.warnings.extend(sorted({_hide_small_numbers(f"{w.category.__name__}: {w.message}", cell if suppress else 1)
                                 for w in caught}))
+    ctx.warnings.extend(renamed)
     say("suppression")
     blocks = ctx.registry.suppress_all()
+    ledger = ctx.ledger(releases)
     say("draw figures")
     sections = tuple(spec(blocks) for spec in sections_spec)
     return Report(
         title=cfg.title, program=cfg.program, quarter=ctx.quarter, as_of=as_of, config=cfg,
         sections=sections, tables=blocks, min_cell=cell, suppressed=bool(suppress),
-        provenance=ctx.provenance(), key_numbers=ctx.key_numbers(blocks), prog=prog,
+        provenance=ctx.provenance(), key_numbers=ctx.key_numbers(blocks), prog=prog, ledger=ledger,
     )
+
+
+def _is_total_label(value: Any) -> bool:
+    """A level that a reader would take for the total row: ``Total`` in any case or spacing."""
+    return isinstance(value, str) and " ".join(value.split()).casefold() == TOTAL.casefold()
+
+
+def _disambiguate_total(prog: Any, cfg: ReportConfig) -> tuple[Any, ReportConfig, list[str]]:
+    """Rename data levels that read as the margin label ``Total`` (site, group, Table 1 levels, ...).
+
+    Every report table marks its margin row with the label ``Total``; a site, group or
+    category level spelled the same way (any case or spacing) would be a second total row,
+    both for the suppression structure and for a reader. Such a level is shown as
+    ``"<level> (<column>)"`` (e.g. ``Total (site)``) in every table and figure; the
+    config's group reference and mentored groups follow. Returns the (possibly copied)
+    program, the config and one note per renamed level for the data-quality section.
+    """
+    import dataclasses
+
+    p = prog.participants
+    renames: dict[str, dict[Any, str]] = {}
+    for col in p.columns:
+        s = p[col]
+        if col == "participant_id" or not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
+                                           or isinstance(s.dtype, pd.CategoricalDtype)):
+            continue
+        levels = pd.unique(s.dropna().astype(object))
+        hits = [v for v in levels if _is_total_label(v)]
+        if hits:
+            taken = {str(v) for v in levels}
+            mapping = {}
+            for v in hits:
+                new = f"{' '.join(v.split())} ({col})"
+                while new in taken:
+                    new += "'"
+                taken.add(new)
+                mapping[v] = new
+            renames[col] = mapping
+    if not renames:
+        return prog, cfg, []
+    p = p.copy()
+    notes = []
+    for col, mapping in renames.items():
+        s = p[col]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            p[col] = s.cat.rename_categories(lambda v, m=mapping: m.get(v, v))
+        else:
+            p[col] = s.astype(object).map(lambda v, m=mapping: m.get(v, v) if isinstance(v, str) else v).astype(s.dtype)
+        notes.extend(f"{col} level {old!r} is shown as {new!r}: 'Total' marks the total rows of the tables."
+                     for old, new in mapping.items())
+    g = renames.get(cfg.group_column, {})
+    if g:
+        ref = g.get(cfg.reference, cfg.reference) if cfg.reference is not None else None
+        mentored = tuple(g.get(x, x) for x in cfg.mentored) if cfg.mentored is not None else None
+        cfg = dataclasses.replace(cfg, reference=ref, mentored=mentored)
+    return dataclasses.replace(prog, participants=p), cfg, notes
 
 
 def _check_program(prog: Any, as_of: pd.Timestamp, quarter: str, cfg: ReportConfig) -> None:
@@ -197,7 +274,7 @@ class _Context:
 
     def __init__(self, *, prog: Any, cfg: ReportConfig, quarter: str, start: pd.Timestamp,
                  as_of: pd.Timestamp, prev_as_of: pd.Timestamp, min_cell: int, suppress: bool,
-                 protect_derived: bool = True) -> None:
+                 previous: Sequence[Any] = (), protect_derived: bool = True) -> None:
         self.prog = prog
         self.cfg = cfg
         self.quarter = quarter
@@ -210,7 +287,8 @@ class _Context:
         self.protect_derived = protect_derived
         #: draw figures only from published data (the testing switch of quarterly() turns it off)
         self.protect_figures = True
-        self.registry = TableRegistry(min_cell=min_cell, enabled=suppress, protect_derived=protect_derived)
+        self.registry = TableRegistry(min_cell=min_cell, enabled=suppress, quarter=quarter, previous=previous,
+                                      protect_derived=protect_derived)
         self.measures: dict[str, pd.DataFrame] = {}
         self.prev: dict[str, pd.DataFrame] = {}
         self.definitions: dict[str, dict[str, Any]] = {}
@@ -422,6 +500,11 @@ class _Context:
             columns=("measure", "this_value", "this_n", "this_estimate", "last_value", "last_n", "last_estimate",
                      "change", "target", "meets_target"),
             coalesce={"this_value": ("this_count", "this_events"), "last_value": ("last_count", "last_events")},
+            # last quarter's numbers are the "this" numbers of last quarter's report: the ledger
+            # compares them with that release (a re-run on changed data would show the change)
+            ledger_alias={"last_count": (self.prev_quarter, "this_count"), "last_n": (self.prev_quarter, "this_n"),
+                          "last_events": (self.prev_quarter, "this_events")},
+            ledger_quarter_rows=(1, 2),  # new enrollments in, active at the end of, the quarter
             labels={"this_value": f"{self.quarter}: count", "this_count": f"{self.quarter}: count",
                     "this_events": f"{self.quarter}: events", "this_n": f"{self.quarter}: of",
                     "this_estimate": f"{self.quarter}: %", "last_value": f"{self.prev_quarter}: count",
@@ -1469,6 +1552,36 @@ class _Context:
         return section
 
     # -- provenance ----------------------------------------------------------------------------
+    def _inputs(self) -> list[tuple[str, str]]:
+        src = self.prog.sources
+        return [(str(r.get("table")), str(r.get("sha256"))) for r in src.to_dict("records")] if len(src) else []
+
+    def ledger(self, releases: Sequence[Any]) -> dict[str, Any]:
+        """The ``ledger`` section of results.json: every count cell by id, earlier releases, re-releases."""
+        from recoverystats.errors import RecoveryStatsWarning
+        from recoverystats.report.ledger import LEDGER_FORMAT, rerelease_changes
+
+        cells = dict(self.registry.cells)
+        rereleases = []
+        for rel in releases:
+            if rel.quarter != self.quarter:
+                continue
+            change = rerelease_changes(rel, cells, self.registry.raw_cells, self._inputs())
+            if change["inputs_changed"] or change["cells_changed"]:
+                rereleases.append(change)
+                msg = (f"re-release of {self.quarter} on changed data: an earlier release of this quarter "
+                       f"({change['file']}, generated {rel.generated_at or 'at an unknown time'}) was given to the "
+                       "ledger; cells whose value changed by less than the suppression threshold are suppressed "
+                       "(with their complements), but anyone holding both releases can compare them, and other "
+                       "copies of the earlier release stay in circulation. Recorded in results.json "
+                       "(ledger.rereleases).")
+                warnings.warn(msg, RecoveryStatsWarning, stacklevel=3)
+                self.warnings.append(msg)
+        return {"format": LEDGER_FORMAT, "quarter": self.quarter, "as_of": self.as_of.date().isoformat(),
+                "group_column": self.cfg.group_column, "min_cell": self.min_cell,
+                "previous": [r.summary() for r in releases], "rereleases": rereleases,
+                "cells": cells}
+
     def provenance(self) -> dict[str, Any]:
         from recoverystats.report.report import package_versions
         from recoverystats.results.base import json_safe

@@ -32,6 +32,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="report.toml with targets, adjustment set, windows")
     p.add_argument("--min-cell", type=int, default=None,
                    help="smallest count shown (default 11: counts 1-10 suppressed)")
+    p.add_argument("--previous", action="append", default=[], metavar="DIR",
+                   help="an earlier release of the program (its report folder or results.json); repeat for each. "
+                        "No change since an earlier release is published as a small count (the release ledger)")
     p.add_argument("--no-suppress", action="store_true",
                    help="publish small cells; every page is stamped 'contains small cells — not for release'")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -102,10 +105,14 @@ def run(args: argparse.Namespace) -> int:
         # file, when the report is saved
         check_out_dir(args.out, overwrite=args.overwrite,
                       sources=[s for s in (args.source, args.mapping) if s is not None])
+        from recoverystats.report.ledger import _results_path
+
+        for item in args.previous:  # a missing earlier release too (read and checked in full later)
+            _results_path(item)
         stages("load and validate")
         prog = read_program(args.source, on_error=args.on_error, mapping=args.mapping)
         report = quarterly(prog, quarter=args.quarter, config=args.config, min_cell=args.min_cell,
-                           suppress=not args.no_suppress, progress=stages)
+                           suppress=not args.no_suppress, progress=stages, previous=args.previous)
         out = report.save(args.out, overwrite=args.overwrite, progress=stages)
         ok = True
     except DataValidationError as exc:
@@ -138,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         if ok:
             stages.close(True)
     if not args.quiet:
-        print(f"report written to {out}" + ("" if report.suppressed else "  (NOT FOR RELEASE: small cells shown)"),
+        print(f"report written to {out}" + (f"  (NOT FOR RELEASE: {report.stamp_reason})" if report.stamp else ""),
               file=sys.stderr)
     print(str(out))
     return EXIT_OK

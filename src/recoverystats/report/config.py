@@ -30,7 +30,8 @@ Example ``report.toml``::
     followup_rate = 0.80
 
     [privacy]
-    min_cell = 11
+    min_cell = 11                 # below 11 (the policy threshold) the report is stamped "not for release"
+    previous = ["../2026Q2"]      # earlier releases (report folders or results.json) for the release ledger
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ class ReportConfig:
     followup_window: tuple[int, int] = (150, 240)
     targets: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_TARGETS))
     min_cell: int = 11
+    #: earlier releases of the program (report folders or their results.json) whose published
+    #: cells the ledger protects against differencing; relative paths in a TOML file are
+    #: relative to that file
+    previous: tuple[str, ...] = ()
     source: str = "<defaults>"
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,7 +109,7 @@ _SECTIONS = {
     "analysis": {"conf_level", "retention_days", "relapse_window", "recidivism_window",
                  "recidivism_levels", "adjust", "cluster", "table_one", "km_times", "followup_window"},
     "targets": None,  # free keys, checked below
-    "privacy": {"min_cell"},
+    "privacy": {"min_cell", "previous"},
 }
 
 
@@ -258,6 +263,15 @@ def _validated(kw: dict[str, Any], where: str) -> ReportConfig:
                 or not 0 <= v[0] < v[1]):
             raise _fail(where, "analysis.followup_window", v, "must be [first_day, last_day] with 0 <= first < last")
         kw["followup_window"] = (int(v[0]), int(v[1]))
+    if "previous" in kw:
+        v = kw["previous"]
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, (list, tuple)) or any(not isinstance(x, str) or not x.strip() for x in v):
+            raise _fail(where, "privacy.previous", kw["previous"],
+                        "must be a list of earlier report folders or results.json files")
+        base = Path(where).parent if where not in ("config", "<defaults>") else None
+        kw["previous"] = tuple(str(base / x) if base is not None and not Path(x).is_absolute() else x for x in v)
     if "min_cell" in kw:
         v = kw["min_cell"]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:

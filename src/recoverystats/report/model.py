@@ -18,7 +18,57 @@ import pandas as pd
 
 from recoverystats.privacy.suppress import Margins, suppress
 
-__all__ = ["TableBlock", "FigureBlock", "TextBlock", "Section", "TableRegistry", "PendingTable"]
+__all__ = ["TableBlock", "FigureBlock", "TextBlock", "Section", "TableRegistry", "PendingTable", "cell_id",
+           "row_key_columns", "row_keys"]
+
+#: characters escaped in the parts of a cell id (its separators and the escape itself)
+_ID_ESCAPES = {"%": "%25", ":": "%3A", "/": "%2F"}
+
+
+def _id_part(text: Any) -> str:
+    out = str(text)
+    for ch, rep in _ID_ESCAPES.items():
+        out = out.replace(ch, rep)
+    return out
+
+
+def cell_id(table: str, row_key: str, column: str) -> str:
+    """The stable id of one cell: ``"<table>:<row key>:<column>"`` (DESIGN section 14).
+
+    The id does not depend on the row's position: the row key is made of the row's label
+    values (:func:`row_keys`), so the same cell has the same id in the report of another
+    quarter, or in a re-run of the same quarter, however many rows come before it. ``%``,
+    ``:`` and ``/`` inside a part are escaped as ``%25``, ``%3A`` and ``%2F``.
+    """
+    return f"{_id_part(table)}:{row_key}:{_id_part(column)}"
+
+
+def row_key_columns(frame: pd.DataFrame, count_columns: Sequence[str], derived: Sequence[str] = ()) -> list[str]:
+    """The label columns of a table: neither counts nor derived values nor floats (statistics)."""
+    out = []
+    for c in frame.columns:
+        if c in count_columns or c in derived:
+            continue
+        col = frame[c]
+        if pd.api.types.is_float_dtype(col) or pd.api.types.is_bool_dtype(col):
+            continue
+        out.append(str(c))
+    return out
+
+
+def row_keys(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """One key per row: its label values joined by ``/`` (``#2``, ``#3`` appended to repeats)."""
+    keys: list[str] = []
+    seen: dict[str, int] = {}
+    for i in range(len(frame)):
+        parts = []
+        for c in columns:
+            v = frame.iat[i, frame.columns.get_loc(c)]
+            parts.append("" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else _id_part(v))
+        key = "/".join(parts) if parts else str(i)
+        seen[key] = seen.get(key, 0) + 1
+        keys.append(key if seen[key] == 1 else f"{key}#{seen[key]}")
+    return keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +98,8 @@ class TableBlock:
     #: display-only columns: name -> source columns; each row shows its first source that
     #: has a value or is suppressed (e.g. one "count" column for count and rate rows)
     coalesce: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the stable key of each row (:func:`row_keys`); a cell's id is ``cell_id(key, row_keys[i], column)``
+    row_keys: tuple[str, ...] = ()
 
     def _coalesced(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         data = self.data.copy()
@@ -160,18 +212,71 @@ class PendingTable:
     derived: Sequence[Mapping[str, Any]] = ()
     #: (row position, column) count cells suppressed whatever their value (reason "linked")
     force: Sequence[tuple[int, str]] = ()
+    #: count column -> (quarter, count column): the same number was published in the release
+    #: of that quarter in the other column of the same row (e.g. last quarter's value shown
+    #: as ``last_n`` is the ``this_n`` of last quarter's report)
+    ledger_alias: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    #: rows about the quarter itself (new enrollments in the quarter): their row key carries
+    #: the quarter (another quarter's value is another quantity, with another cell id)
+    ledger_quarter_rows: Sequence[int] = ()
 
 
 class TableRegistry:
-    """Collects raw tables and suppresses them jointly (linked cells stay consistent)."""
+    """Collects raw tables and suppresses them jointly (linked cells stay consistent).
 
-    def __init__(self, *, min_cell: int, enabled: bool, protect_derived: bool = True) -> None:
+    ``previous`` holds the earlier releases of the ledger
+    (:class:`~recoverystats.report.ledger.PreviousRelease`); every count cell whose id was
+    published there gets those values as constants in its table's suppression
+    (``suppress(previous=...)``), so that no change since an earlier release is a small count.
+    """
+
+    def __init__(self, *, min_cell: int, enabled: bool, quarter: str = "", previous: Sequence[Any] = (),
+                 protect_derived: bool = True) -> None:
         self.min_cell = int(min_cell)
         self.enabled = bool(enabled)
+        self.quarter = str(quarter)
+        self.previous = tuple(previous)
         #: suppress derived statistics with their inputs (False only to test the scan)
         self.protect_derived = bool(protect_derived)
         self.pending: dict[str, PendingTable] = {}
         self.blocks: dict[str, TableBlock] = {}
+        #: cell id -> published value (None: suppressed) of every count cell, after suppress_all
+        self.cells: dict[str, float | None] = {}
+        #: cell id -> value before suppression (internal: to tell a re-run on changed data; never written)
+        self.raw_cells: dict[str, float | None] = {}
+
+    def row_keys(self, t: PendingTable, quarter: str | None = None) -> list[str]:
+        """Stable row keys of a pending table (from its label columns).
+
+        Rows about one quarter (``ledger_quarter_rows``) get ``@<quarter>`` appended, so
+        that the same id means the same quantity in every release.
+        """
+        cols = row_key_columns(t.raw, t.count_columns, list(t.dependent))
+        keys = row_keys(t.raw, cols)
+        q = _id_part(self.quarter if quarter is None else quarter)
+        for i in t.ledger_quarter_rows:
+            keys[i] = f"{keys[i]}@{q}"
+        return keys
+
+    def earlier_values(self, t: PendingTable, keys: Sequence[str]) -> list[dict[tuple[int, str], float]]:
+        """Per earlier release, the published values of this table's count cells (by row position)."""
+        out = []
+        for rel in self.previous:
+            got: dict[tuple[int, str], float] = {}
+            for c in t.count_columns:
+                alias = t.ledger_alias.get(c)
+                alias_keys = self.row_keys(t, alias[0]) if alias is not None else keys
+                for i, k in enumerate(keys):
+                    v = None
+                    if alias is None or rel.quarter == self.quarter:
+                        v = rel.cells.get(cell_id(t.key, k, c))
+                    if v is None and alias is not None and rel.quarter == alias[0]:
+                        v = rel.cells.get(cell_id(t.key, alias_keys[i], alias[1]))
+                    if v is not None:
+                        got[(i, c)] = float(v)
+            if got:
+                out.append(got)
+        return out
 
     def add(self, table: PendingTable) -> PendingTable:
         if table.key in self.pending:
@@ -187,6 +292,9 @@ class TableRegistry:
         forced: set[str] = set()
         results: dict[str, Any] = {}
         used_force: dict[str, frozenset] = {}
+        keys = {key: self.row_keys(t) for key, t in self.pending.items()}
+        earlier = {key: self.earlier_values(t, keys[key]) for key, t in self.pending.items()
+                   if self.previous and t.count_columns}
         for _ in range(50):
             new: set[str] = set()
             for key, t in self.pending.items():
@@ -200,7 +308,7 @@ class TableRegistry:
                 else:
                     res = suppress(t.raw, count_columns=list(t.count_columns), min_cell=self.min_cell,
                                    margins=t.margins, dependent_columns=dict(t.dependent), force=force,
-                                   exempt_rows=list(t.exempt_rows),
+                                   exempt_rows=list(t.exempt_rows), previous=earlier.get(key) or None,
                                    derived_cells=_derived_cells(t.derived) if self.protect_derived else None)
                     used_force[key] = frozenset(force)
                 results[key] = res
@@ -237,8 +345,16 @@ class TableRegistry:
                 key=key, title=t.title, data=data, mask=mask, columns=t.columns, labels=dict(t.labels),
                 percent_columns=t.percent_columns, notes=t.notes, privacy=privacy, measure=dict(t.measure),
                 sheet=t.sheet or key, show_in_document=t.show_in_document, display_rows=t.display_rows,
-                coalesce=dict(t.coalesce),
+                coalesce=dict(t.coalesce), row_keys=tuple(keys[key]),
             )
+            for c in t.count_columns:
+                col, m = data[c], mask[c].to_numpy()
+                raw = pd.to_numeric(t.raw[c], errors="coerce").astype("float64").to_numpy()
+                for i, k in enumerate(keys[key]):
+                    self.raw_cells[cell_id(key, k, c)] = float(raw[i]) if np.isfinite(raw[i]) else None
+                    v = col.iat[i]
+                    missing = m[i] or v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+                    self.cells[cell_id(key, k, c)] = None if missing else float(v)
         return self.blocks
 
 

@@ -78,6 +78,12 @@ class DisclosureError(RecoveryStatsError):
         super().__init__(message)
 
 
+def _policy_min_cell() -> int:
+    from recoverystats.privacy.suppress import POLICY_MIN_CELL
+
+    return POLICY_MIN_CELL
+
+
 def package_versions() -> dict[str, str]:
     """Versions of recoverystats, Python and the libraries the report depends on."""
     import platform
@@ -174,6 +180,10 @@ class Report:
         The suppression settings used.
     provenance
         Input files with SHA-256, configuration, versions, seed, as_of.
+    ledger
+        The release ledger written to ``results.json``: every count cell by its stable
+        cell id (``None`` when suppressed), the earlier releases protected against and
+        any re-release of this quarter.
     key_numbers
         The key-numbers rows (JSON-safe).
     prog
@@ -193,6 +203,9 @@ class Report:
     provenance: Mapping[str, Any]
     key_numbers: list[dict[str, Any]] = field(default_factory=list)
     prog: Any = None
+    #: the release ledger (``results.json`` ``ledger``): every count cell by stable cell id,
+    #: the earlier releases it was protected against and any re-release of this quarter
+    ledger: Mapping[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return (f"Report({self.title!r}, quarter={self.quarter}, as_of={self.as_of.date()}, "
@@ -201,7 +214,23 @@ class Report:
 
     @property
     def stamp(self) -> str:
-        return "" if self.suppressed else STAMP
+        """The "not for release" stamp, or "" for a report that may be released.
+
+        Stamped: suppression off, or ``min_cell`` below the policy threshold
+        (:data:`~recoverystats.privacy.POLICY_MIN_CELL`, 11): both publish counts 1-10.
+        """
+        return "" if self.stamp_reason is None else STAMP
+
+    @property
+    def stamp_reason(self) -> str | None:
+        """Why the report is stamped (``None`` when it is not)."""
+        from recoverystats.privacy.suppress import POLICY_MIN_CELL
+
+        if not self.suppressed:
+            return "suppression turned off"
+        if self.min_cell < POLICY_MIN_CELL:
+            return f"min_cell {self.min_cell} is below the policy threshold {POLICY_MIN_CELL}"
+        return None
 
     @property
     def figures(self) -> list[FigureBlock]:
@@ -273,7 +302,7 @@ class Report:
                 "title": b.title, "sheet": _sheet_names(self.tables)[key], "columns": [str(c) for c in data.columns],
                 "headers": {str(c): _header(b, c) for c in data.columns}, "rows": rows,
                 "suppressed_cells": suppressed, "privacy": json_safe(dict(b.privacy)),
-                "measure": json_safe(dict(b.measure)), "notes": list(b.notes),
+                "measure": json_safe(dict(b.measure)), "notes": list(b.notes), "row_keys": list(b.row_keys),
             }
         figures = [{"key": f.key, "title": f.title, "png": f"figures/{f.key}.png", "svg": f"figures/{f.key}.svg",
                     **({"data": json_safe(dict(f.data))} if f.data is not None else {})}
@@ -285,12 +314,14 @@ class Report:
             "report": {"title": self.title, "program": self.program, "quarter": self.quarter,
                        "as_of": self.as_of.date().isoformat(), "min_cell": self.min_cell,
                        "suppression": self.suppressed, "stamp": self.stamp or None,
+                       "stamp_reason": self.stamp_reason, "policy_min_cell": _policy_min_cell(),
                        "generated_at": generated_at},
             "provenance": json_safe(dict(self.provenance)),
             "key_numbers": json_safe(self.key_numbers),
             "sections": sections,
             "tables": tables,
             "figures": figures,
+            "ledger": json_safe(dict(self.ledger)),
         }
 
     # -- DOCX --------------------------------------------------------------------------
@@ -409,6 +440,11 @@ class Report:
             for j, v in enumerate(r, start=1):
                 _text_cell(info.cell(row=i, column=j), v)
         info["A1"].font = Font(bold=True, size=13)
+        if self.stamp:  # the About sheet is a sheet too: stamped like the others
+            info.insert_rows(1)
+            info.cell(row=1, column=1, value=self.stamp.upper()).font = Font(bold=True, color="FFFFFF")
+            info.cell(row=1, column=1).fill = PatternFill("solid", fgColor="B3261E")
+            info.oddHeader.center.text = self.stamp
         info.column_dimensions["A"].width = 28
         info.column_dimensions["B"].width = 80
         for key, b in self.tables.items():
