@@ -656,7 +656,9 @@ def check_out_dir(directory: str | Path, *, overwrite: bool = False,
     target = dest.resolve()
     for src in sources:
         sp = Path(src).resolve()
-        folders = [sp] if sp.is_dir() else [sp.parent, sp]
+        # a folder counts as itself; a file with the folder that holds it (a source that does not
+        # exist yet is reported by the loader, not mistaken for a file here)
+        folders = [sp] if sp.is_dir() or not sp.exists() else [sp.parent, sp]
         for f in folders:
             if _inside(f, target):
                 raise InvalidParameterError(
