@@ -14,6 +14,7 @@ only for an offending row. Each table is converted to pandas once.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as _dt
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recoverystats._checks import check_option
-from recoverystats.errors import DataValidationError, InvalidParameterError
+from recoverystats.errors import DataValidationError, InvalidParameterError, param
 from recoverystats.io.mapping import DEFAULT_NA_VALUES, ISO_DATE_FORMATS, TableMapping
 from recoverystats.io.program import (
     FLOW_COLUMNS,
@@ -105,7 +106,7 @@ class _Ctx:
         if len(positions) == 0:
             return
         r = RULES[rule]
-        fix = r.fix.replace("<t>", self.table).replace("<column>", column or "<column>")
+        fix = r.fix_text(table=self.table, column=column)
         lines = np.asarray(self.lines[positions], dtype=np.int64)
         head = f"{self.file} {self.line_label} "
         col = f", column {column}" if column else ""
@@ -993,7 +994,10 @@ def _build_table(raw: RawTable) -> _Built:
         # Arrow kernels and large numpy operations release the GIL: coerce columns on two
         # threads (the machine's reader threads are idle by now)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            done = dict(zip([c.name for c in todo], pool.map(coerce, todo), strict=True))
+            # each task in a copy of this thread's context: messages keep the caller's
+            # wording (recoverystats.errors.use_terms)
+            futures = [pool.submit(contextvars.copy_context().run, coerce, c) for c in todo]
+            done = {c.name: f.result() for c, f in zip(todo, futures, strict=True)}
     else:
         done = {c.name: coerce(c) for c in todo}
     for col in spec.columns:
@@ -1849,7 +1853,7 @@ def validate_tables(
         )
         n_err = int((sev == "error").sum())
         where = source or "the program data"
-        hint = "" if fatal else ' (or pass on_error="drop" to drop the offending rows)'
+        hint = "" if fatal else f" (or pass {param('on_error', 'drop')} to drop the offending rows)"
         exc = DataValidationError(
             f"{where}: {n_err} error(s) found; fix them and load again{hint}.", problems
         )

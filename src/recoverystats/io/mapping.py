@@ -135,7 +135,7 @@ def _problem(where: str, msg: str, file: str) -> Finding:
         None,
         None,
         None,
-        f"{file}: {where}: {msg}; fix: {RULES['mapping_invalid'].fix} [mapping_invalid]",
+        f"{file}: {where}: {msg}; fix: {RULES['mapping_invalid'].fix_text()} [mapping_invalid]",
     )
 
 
@@ -395,7 +395,7 @@ def load_mapping(mapping: str | Path | Mapping[str, Any] | ProgramMapping) -> Pr
             None,
             None,
             None,
-            f"{path}: mapping file not found; fix: {RULES['file_missing'].fix} [file_missing]",
+            f"{path}: mapping file not found; fix: {RULES['file_missing'].fix_text()} [file_missing]",
         )
         raise DataValidationError(f"mapping file {str(path)!r} does not exist.", [f])
     try:

@@ -129,7 +129,7 @@ def file_finding(
 ) -> dict[str, Any]:
     """A table/file-scope finding as a row dict (message names file, rule and the fix)."""
     r = RULES[rule]
-    fix = r.fix.replace("<t>", table).replace("<column>", column or "<column>")
+    fix = r.fix_text(table=table, column=column)
     where = (
         file
         + (f" {label} {line}" if line is not None else "")
