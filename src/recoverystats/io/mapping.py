@@ -9,6 +9,8 @@ Format (documented in ``docs/data-model.md``)::
     [defaults]                              # optional; any per-table reading option
     date_format = ["%m/%d/%Y"]
     na_values = ["NULL", "N/A", "NA", "-", ""]
+    decimal = ","                           # European exports: 12,5 (default ".")
+    thousands = "."                         # digit grouping: 1.234,5 (default none)
 
     [tables.participants]
     file = "clients.csv"                    # relative to this file's folder
@@ -35,6 +37,7 @@ Format (documented in ``docs/data-model.md``)::
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,6 +77,8 @@ READ_OPTION_KEYS = (
     "na_values",
     "sheet",
     "value_labels",
+    "decimal",
+    "thousands",
 )
 TABLE_KEYS = frozenset(
     READ_OPTION_KEYS + ("file", "database", "query", "table", "engine", "rename", "values", "types")
@@ -81,6 +86,10 @@ TABLE_KEYS = frozenset(
 PROGRAM_KEYS = frozenset(("name", "as_of", "description"))
 TOP_KEYS = frozenset(("program", "defaults", "tables"))
 ENGINES = ("sqlite", "duckdb")
+#: Allowed ``decimal`` marks and ``thousands`` separators (space, no-break space, narrow
+#: no-break space and apostrophe are the grouping marks of French, Swiss, ... exports).
+DECIMAL_MARKS = (".", ",")
+THOUSANDS_SEPARATORS = (",", ".", " ", "\u00a0", "\u202f", "'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +108,8 @@ class TableMapping:
     date_format: tuple[str, ...] = ()
     na_values: tuple[str, ...] | None = None
     value_labels: bool = True
+    decimal: str | None = None
+    thousands: str | None = None
     rename: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
@@ -121,9 +132,11 @@ class ProgramMapping:
     path: Path | None = None
     name: str = ""
     as_of: str | None = None
+    #: the ``[defaults]`` reading options, for tables read without a ``[tables.x]`` entry
+    defaults: TableMapping = field(default_factory=TableMapping)
 
     def table(self, name: str) -> TableMapping:
-        return self.tables.get(name, TableMapping())
+        return self.tables.get(name, self.defaults)
 
 
 def _problem(where: str, msg: str, file: str) -> Finding:
@@ -223,6 +236,9 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
                     )
                 )
         tables[tname] = _table_mapping(merged, where, file, problems)
+    read_defaults = _table_mapping(
+        {k: v for k, v in defaults.items() if k in READ_OPTION_KEYS}, "[defaults]", file, problems
+    )
     if problems:
         raise DataValidationError(f"{file}: the mapping has {len(problems)} problem(s).", problems)
     as_of = program.get("as_of")
@@ -231,6 +247,7 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
         path=path,
         name=str(program.get("name", "")),
         as_of=None if as_of is None else str(as_of),
+        defaults=read_defaults,
     )
 
 
@@ -289,6 +306,24 @@ def _table_mapping(
             _problem(
                 f"{where} engine",
                 f"must be one of {', '.join(ENGINES)}; got {kw['engine']!r}",
+                file,
+            )
+        )
+    for key, allowed in (("decimal", DECIMAL_MARKS), ("thousands", THOUSANDS_SEPARATORS)):
+        if key in m:
+            if m[key] not in allowed:
+                shown = ", ".join(json.dumps(a) for a in allowed)
+                problems.append(
+                    _problem(f"{where} {key}", f"must be one of {shown}; got {m[key]!r}", file)
+                )
+            else:
+                kw[key] = m[key]
+    if kw.get("thousands") is not None and kw.get("thousands") == (kw.get("decimal") or "."):
+        problems.append(
+            _problem(
+                f"{where} thousands",
+                f"is the decimal mark too ({kw['thousands']!r}); a number cannot use one "
+                'character for both (decimal = "," goes with thousands = "." or " ")',
                 file,
             )
         )

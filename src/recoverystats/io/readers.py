@@ -161,13 +161,15 @@ def sha256_file(path: Path) -> tuple[str, int]:
 # ---------------------------------------------------------------------------
 # column construction from Python objects (Excel, SQLite, object columns)
 # ---------------------------------------------------------------------------
-def _cell_text(v: Any) -> str | None:
+def _cell_text(v: Any, decimal: str | None = None) -> str | None:
     if v is None:
         return None
     if isinstance(v, float):
         if v != v:  # NaN
             return None
-        return str(int(v)) if v.is_integer() else repr(v)
+        if v.is_integer():
+            return str(int(v))
+        return repr(v) if decimal in (None, ".") else repr(v).replace(".", decimal)
     if isinstance(v, _dt.datetime):
         return v.date().isoformat() if v.time() == _dt.time(0) else v.isoformat(sep=" ")
     if isinstance(v, _dt.date):
@@ -177,12 +179,15 @@ def _cell_text(v: Any) -> str | None:
     return str(v)
 
 
-def column_from_objects(values: list[Any]) -> pa.Array:
+def column_from_objects(values: list[Any], *, decimal: str | None = None) -> pa.Array:
     """One homogeneous Arrow array from Python cell values.
 
     All-bool -> bool, all-int -> int64, all-number -> float64, all-date/datetime ->
     timestamp; anything mixed becomes text (numbers written without a spurious ``.0``,
     dates as ISO ``YYYY-MM-DD``), so one odd cell never makes the column unreadable.
+    ``decimal``: the source's decimal mark (``program.toml`` ``decimal``), used when a
+    number cell is written as text beside text cells such as ``'12,5'``, so the column
+    reads with one convention.
     """
     kinds = set()
     for v in values:
@@ -219,7 +224,7 @@ def column_from_objects(values: list[Any]) -> pa.Array:
         )
     if not kinds:
         return pa.nulls(len(values), type=pa.string())
-    return pa.array([_cell_text(v) for v in clean], type=pa.string())
+    return pa.array([_cell_text(v, decimal) for v in clean], type=pa.string())
 
 
 def frame_to_arrow(df: Any) -> pa.Table:
@@ -810,7 +815,7 @@ def read_excel(
                 "duplicate_column",
                 f"{display} row {h + 1}: column {nm!r} appears more than once in the header",
             )
-        cols[nm] = column_from_objects(values)
+        cols[nm] = column_from_objects(values, decimal=opts.decimal)
     tbl = pa.table(cols) if cols else pa.table({})
     lines = np.asarray([i for i, _ in body], dtype=np.int64)
     problems: list[tuple[str, int, str, Any, str]] = []

@@ -318,6 +318,14 @@ RULES: dict[str, Rule] = {
             "correct the value or leave it empty",
         ),
         _R(
+            "number_decimal_comma",
+            "error",
+            "table",
+            "numbers written with a decimal comma (12,5) in a file read with decimal point",
+            'set decimal = "," for this file in program.toml ([tables.<t>], or [defaults] '
+            'for every file), with thousands = "." or " " if digits are grouped (1.234,5)',
+        ),
+        _R(
             "type_integer",
             "error",
             "row",
