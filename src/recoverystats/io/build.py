@@ -769,8 +769,11 @@ def _extra_series(
             arr if pa.types.is_large_string(t) else arr.cast(_TEXT), opts.na_markers, na_applied
         )
         nonnull = pc.drop_null(text)
-        if len(nonnull) and pc.all(pc.match_substring_regex(nonnull, _NUMBER_RE.pattern)).as_py():
-            f = pc.cast(text, pa.float64())
+        marks = opts.decimal not in (None, ".") or opts.thousands is not None
+        pattern = _number_pattern(opts.decimal or ".", opts.thousands) if marks else _NUMBER_RE.pattern
+        if len(nonnull) and pc.all(pc.match_substring_regex(nonnull, pattern)).as_py():
+            # every value a number in the file's format (program.toml decimal/thousands)
+            f = _read_numbers(text, opts).values if marks else pc.cast(text, pa.float64())
             if (
                 pc.all(pc.equal(pc.floor(pc.drop_null(f)), pc.drop_null(f))).as_py()
                 and not pc.any(pc.match_substring_regex(nonnull, r"^[+-]?0\d")).as_py()
