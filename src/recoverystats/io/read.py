@@ -35,7 +35,7 @@ def _failure(exc: ReadFailure, table: str, file: str) -> dict[str, Any]:
         "line": None,
         "column": exc.column,
         "value": exc.value,
-        "message": f"{exc.message}; fix: {r.fix_text()} [{exc.rule}]",
+        "message": f"{exc.message}; fix: {r.fix_text(table=table, column=exc.column)} [{exc.rule}]",
         "action": "rejected" if r.severity == "error" else "",
     }
 

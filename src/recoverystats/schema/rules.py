@@ -196,6 +196,14 @@ RULES: dict[str, Rule] = {
             "title rows above the header were skipped",
             "set header_row in program.toml to make this explicit",
         ),
+        _R(
+            "header_looks_like_data",
+            "error",
+            "file",
+            "the header line/row looks like data or a title, and another line looks like the header",
+            "set header_row in program.toml [tables.<t>] to the line (Excel: row) that "
+            "looks like the header (1-based; title and blank lines count)",
+        ),
         # -- columns -----------------------------------------------------------
         _R(
             "required_column",
