@@ -153,6 +153,16 @@ def test_comma_grouped_value_in_a_decimal_comma_column_is_not_read_as_thousands(
     assert us.participants["risk_score"].tolist() == [1234.0, 2.5]
 
 
+@pytest.mark.parametrize("toml", ['decimal = "."\n', 'thousands = " "\n'])
+def test_decimal_commas_with_a_point_format_set_are_one_finding_too(tmp_path, toml):
+    rows = [("34,5", "1"), ("40,5", "2"), ("41,5", "x")]
+    v = _errors(_one_file(tmp_path, rows, toml))
+    hit = v[v["rule"] == "number_decimal_comma"]
+    assert hit["column"].tolist() == ["age"]
+    assert "3 value(s) are numbers written with a decimal comma" in hit["message"].iloc[0]
+    assert v.loc[v["rule"] == "type_number", "value"].tolist() == ["x"]
+
+
 @pytest.mark.parametrize(
     ("toml", "words"),
     [

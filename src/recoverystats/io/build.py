@@ -487,7 +487,8 @@ def _arr(x: Any) -> pa.Array:
 #: A number written with a decimal comma (``12,5``, ``1.234,5``, ``1 234,5``): read only
 #: when ``decimal = ","`` is set; without it such a column is one ``number_decimal_comma``
 #: finding (the setting is wrong, not the rows).
-_DECIMAL_COMMA_RE = re.compile(r"^[+-]?(?:\d{1,3}(?:[. \u00a0\u202f']\d{3})+|\d+),\d+$")
+_DECIMAL_COMMA = "^[+-]?(?:\\d{1,3}(?:[. \u00a0\u202f']\\d{3})+|\\d+),\\d+$"  # real NBSPs (RE2 too)
+_DECIMAL_COMMA_RE = re.compile(_DECIMAL_COMMA)
 #: Commas grouping thousands (``1,234.5``): read as such when no option is set.
 _COMMA_GROUPED_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 
@@ -525,6 +526,13 @@ def _read_numbers(text: Any, opts: TableMapping) -> _Coerced:
     f = _arr(pc.cast(norm, pa.float64()))
     bad = ~_np_bool(pc.fill_null(ok, True))
     marks = _marks(opts)
+    problems: list[tuple[str, np.ndarray, Callable[[Any, int], str]]] = []
+    if decimal == "." and bad.any():
+        # decimal commas in a file read with a decimal point: the setting, not each cell
+        comma = bad & _np_bool(pc.match_substring_regex(text, _DECIMAL_COMMA))
+        if comma.any():
+            bad &= ~comma
+            problems.append(("number_decimal_comma", comma, _decimal_comma_detail))
 
     def detail(v: Any, _p: int) -> str:
         hint = ""
@@ -532,7 +540,9 @@ def _read_numbers(text: Any, opts: TableMapping) -> _Coerced:
             hint = '; if "." groups thousands here, set thousands = "." in program.toml'
         return f"{_shown(v)} is not a number written with {marks}{hint}"
 
-    return _Coerced(f, [("type_number", bad, detail)] if bad.any() else [])
+    if bad.any():
+        problems.append(("type_number", bad, detail))
+    return _Coerced(f, problems)
 
 
 def _coerce_number(arr: Any, integer: bool, opts: TableMapping | None = None) -> _Coerced:
@@ -587,8 +597,8 @@ def _coerce_number(arr: Any, integer: bool, opts: TableMapping | None = None) ->
 
 def _decimal_comma_detail(examples: str, n: int) -> str:
     return (
-        f"{n:,} value(s) are numbers written with a decimal comma (e.g. {examples}) and "
-        "no decimal option is set; none of them was read"
+        f"{n:,} value(s) are numbers written with a decimal comma (e.g. {examples}) in a "
+        'file read with decimal = "."; none of them was read'
     )
 
 
