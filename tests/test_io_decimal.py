@@ -211,3 +211,17 @@ def test_cli_prints_one_line_per_column(tmp_path, sim, capsys):
     assert len(lines) == sum(len(c) for c in FLOATS.values())
     assert "type_number" not in out
     assert pd.notna(lines[0])
+
+
+def test_a_bad_default_is_reported_once_not_per_table():
+    from recoverystats.io.mapping import parse_mapping
+
+    raw = {
+        "defaults": {"decimal": ";", "date_format": 5},
+        "tables": {"participants": {"file": "p.csv"}, "events": {"file": "e.csv"}},
+    }
+    with pytest.raises(DataValidationError) as info:
+        parse_mapping(raw)
+    shown = [str(p) for p in info.value.problems]
+    assert len(shown) == 2, shown
+    assert all(": [defaults] " in p for p in shown)

@@ -207,6 +207,13 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
                     file,
                 )
             )
+    # [defaults] checked once: a bad default is reported there, not again for every table
+    found: list[Finding] = []
+    read_defaults = _table_mapping(
+        {k: v for k, v in defaults.items() if k in READ_OPTION_KEYS}, "[defaults]", file, found
+    )
+    problems += found
+    bad_defaults = {k for k in defaults if any(f": [defaults] {k}: " in p.message for p in found)}
     tables_raw = raw.get("tables", {}) or {}
     if not isinstance(tables_raw, Mapping):
         problems.append(_problem("[tables]", "must be a table of tables", file))
@@ -224,7 +231,7 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
         if not isinstance(spec, Mapping):
             problems.append(_problem(where, "must be a table", file))
             continue
-        merged = {k: v for k, v in defaults.items() if k in READ_OPTION_KEYS}
+        merged = {k: v for k, v in defaults.items() if k in READ_OPTION_KEYS and k not in bad_defaults}
         merged.update(spec)
         for key in spec:
             if key not in TABLE_KEYS:
@@ -236,9 +243,6 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
                     )
                 )
         tables[tname] = _table_mapping(merged, where, file, problems)
-    read_defaults = _table_mapping(
-        {k: v for k, v in defaults.items() if k in READ_OPTION_KEYS}, "[defaults]", file, problems
-    )
     if problems:
         raise DataValidationError(f"{file}: the mapping has {len(problems)} problem(s).", problems)
     as_of = program.get("as_of")
