@@ -657,7 +657,14 @@ def test_every_rule_is_exercised_by_a_test():
     here = Path(__file__).parent
     text = "".join(
         (here / name).read_text()
-        for name in ("test_validation.py", "test_io_read.py", "test_cli.py", "test_io_safety.py")
+        for name in (
+            "test_validation.py",
+            "test_io_read.py",
+            "test_cli.py",
+            "test_io_safety.py",
+            "test_io_decimal.py",
+            "test_io_header.py",
+        )
     )
     untested = [rule for rule in RULES if f'"{rule}"' not in text and f"[{rule}]" not in text]
     assert untested == []

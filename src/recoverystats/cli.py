@@ -339,7 +339,36 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_simulate)
 
     _register_report(sub)
+    for command in sub.choices.values():
+        command.set_defaults(_terms=cli_terms(command))
     return parser
+
+
+def cli_terms(command: argparse.ArgumentParser) -> Any:
+    """How messages name parameters under one command: its own options.
+
+    The one mapping from library parameters to command-line options: an option's
+    ``dest`` is the parameter it sets (``--on-error`` -> ``on_error``), a ``store_true``
+    option is a flag (``--overwrite``), and ``--no-X`` sets ``X=False``
+    (``--no-suppress``). Parameters the command has no option for are named as their
+    ``program.toml``/report-config setting (see :class:`recoverystats.errors.Terms`).
+    """
+    from recoverystats.errors import Terms
+
+    options: dict[str, str] = {}
+    flags: set[str] = set()
+    negated: dict[str, str] = {}
+    for action in command._actions:  # argparse keeps no public list of a parser's options
+        long = [o for o in action.option_strings if o.startswith("--")]
+        if not long or action.dest in ("help", "version"):
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            if action.dest.startswith("no_"):
+                negated[action.dest[3:]] = long[0]
+                continue
+            flags.add(action.dest)
+        options[action.dest] = long[0]
+    return Terms(options=options, flags=frozenset(flags), negated=negated, cli=True)
 
 
 def _register_report(sub: Any) -> None:
@@ -382,8 +411,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from recoverystats.errors import use_terms
+
     try:
-        return int(args.func(args))
+        # messages built while the command runs name its options, not Python keywords
+        with use_terms(args._terms):
+            return int(args.func(args))
     except _UsageExit as exc:
         return exc.code
     except KeyboardInterrupt:  # pragma: no cover - interactive only

@@ -14,7 +14,9 @@ only for an offending row. Each table is converted to pandas once.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as _dt
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recoverystats._checks import check_option
-from recoverystats.errors import DataValidationError, InvalidParameterError
+from recoverystats.errors import DataValidationError, InvalidParameterError, param
 from recoverystats.io.mapping import DEFAULT_NA_VALUES, ISO_DATE_FORMATS, TableMapping
 from recoverystats.io.program import (
     FLOW_COLUMNS,
@@ -105,7 +107,7 @@ class _Ctx:
         if len(positions) == 0:
             return
         r = RULES[rule]
-        fix = r.fix.replace("<t>", self.table).replace("<column>", column or "<column>")
+        fix = r.fix_text(table=self.table, column=column)
         lines = np.asarray(self.lines[positions], dtype=np.int64)
         head = f"{self.file} {self.line_label} "
         col = f", column {column}" if column else ""
@@ -482,7 +484,68 @@ def _arr(x: Any) -> pa.Array:
     return x
 
 
-def _coerce_number(arr: Any, integer: bool) -> _Coerced:
+#: A number written with a decimal comma (``12,5``, ``1.234,5``, ``1 234,5``): read only
+#: when ``decimal = ","`` is set; without it such a column is one ``number_decimal_comma``
+#: finding (the setting is wrong, not the rows).
+_DECIMAL_COMMA = "^[+-]?(?:\\d{1,3}(?:[. \u00a0\u202f']\\d{3})+|\\d+),\\d+$"  # real NBSPs (RE2 too)
+_DECIMAL_COMMA_RE = re.compile(_DECIMAL_COMMA)
+#: Commas grouping thousands (``1,234.5``): read as such when no option is set.
+_COMMA_GROUPED_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+
+def _number_pattern(decimal: str, thousands: str | None) -> str:
+    """A number written with ``decimal`` and (optionally) ``thousands`` marks (RE2 syntax)."""
+    d = f"[{decimal}]"
+    whole = rf"\d{{1,3}}(?:[{thousands}]\d{{3}})+|\d+" if thousands else r"\d+"
+    return rf"^[+-]?(?:(?:{whole})(?:{d}\d*)?|{d}\d+)(?:[eE][+-]?\d+)?$"
+
+
+def _marks(opts: TableMapping) -> str:
+    """The configured number format as program.toml writes it."""
+    parts = [f"decimal = {json.dumps(opts.decimal or '.')}"]
+    if opts.thousands:
+        parts.append(f"thousands = {json.dumps(opts.thousands)}")
+    return ", ".join(parts)
+
+
+def _read_numbers(text: Any, opts: TableMapping) -> _Coerced:
+    """Text numbers in the file's configured format (``decimal``/``thousands``), in Arrow.
+
+    Every value must match the format exactly (digit groups of three when
+    ``thousands`` is set); the separators are then removed/replaced and the column is
+    cast once. Values that do not match are ``type_number`` errors.
+    """
+    decimal = opts.decimal or "."
+    ok = pc.match_substring_regex(text, _number_pattern(decimal, opts.thousands))
+    norm = text
+    if opts.thousands:
+        norm = pc.replace_substring(norm, opts.thousands, "")
+    if decimal != ".":
+        norm = pc.replace_substring(norm, decimal, ".")
+    norm = pc.if_else(ok, norm, pa.scalar(None, norm.type))
+    f = _arr(pc.cast(norm, pa.float64()))
+    bad = ~_np_bool(pc.fill_null(ok, True))
+    marks = _marks(opts)
+    problems: list[tuple[str, np.ndarray, Callable[[Any, int], str]]] = []
+    if decimal == "." and bad.any():
+        # decimal commas in a file read with a decimal point: the setting, not each cell
+        comma = bad & _np_bool(pc.match_substring_regex(text, _DECIMAL_COMMA))
+        if comma.any():
+            bad &= ~comma
+            problems.append(("number_decimal_comma", comma, _decimal_comma_detail))
+
+    def detail(v: Any, _p: int) -> str:
+        hint = ""
+        if decimal == "," and not opts.thousands and "." in str(v):
+            hint = '; if "." groups thousands here, set thousands = "." in program.toml'
+        return f"{_shown(v)} is not a number written with {marks}{hint}"
+
+    if bad.any():
+        problems.append(("type_number", bad, detail))
+    return _Coerced(f, problems)
+
+
+def _coerce_number(arr: Any, integer: bool, opts: TableMapping | None = None) -> _Coerced:
     t = arr.type
     problems: list[tuple[str, np.ndarray, Callable[[Any, int], str]]] = []
     if (
@@ -494,6 +557,9 @@ def _coerce_number(arr: Any, integer: bool) -> _Coerced:
         if integer and (pa.types.is_integer(t) or pa.types.is_boolean(t)):
             return _Coerced(pc.cast(arr, pa.int64()))
         f = _arr(pc.cast(arr, pa.float64()))
+    elif opts is not None and (opts.decimal or opts.thousands):
+        res = _read_numbers(_to_text(arr), opts)
+        f, problems = res.values, list(res.problems)
     else:
         text = _to_text(arr)
         try:
@@ -501,13 +567,22 @@ def _coerce_number(arr: Any, integer: bool) -> _Coerced:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
 
             def parse(v: str) -> tuple[Any, int]:
-                s = v.replace(",", "") if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", v) else v
-                if _NUMBER_RE.match(s):
-                    return float(s), 0
-                return None, 1
+                # codes: 1 not a number, 2 a decimal comma, 3 commas grouping thousands
+                if _COMMA_GROUPED_RE.match(v):
+                    return float(v.replace(",", "")), 3
+                if _NUMBER_RE.match(v):
+                    return float(v), 0
+                return None, 2 if _DECIMAL_COMMA_RE.match(v) else 1
 
             fv, codes = _unique_map(text, parse, pa.float64())
             f = _arr(fv)
+            comma = codes == 2
+            if comma.any():
+                # a column written with decimal commas: '1,234' in it is 1.234, not 1234,
+                # so it is not read either; one finding for the column names the setting
+                comma |= codes == 3
+                f = _arr(pc.if_else(pa.array(comma), pa.scalar(None, pa.float64()), f))
+                problems.append(("number_decimal_comma", comma, _decimal_comma_detail))
             problems.append(
                 ("type_number", codes == 1, lambda v, _p: f"{_shown(v)} is not a number")
             )
@@ -518,6 +593,13 @@ def _coerce_number(arr: Any, integer: bool) -> _Coerced:
         f = pc.if_else(pa.array(bad), pa.scalar(None, pa.float64()), f)
         problems.append(("type_integer", bad, lambda v, _p: f"{_shown(v)} is not a whole number"))
     return _Coerced(pc.cast(f, pa.int64(), safe=False), problems)
+
+
+def _decimal_comma_detail(examples: str, n: int) -> str:
+    return (
+        f"{n:,} value(s) are numbers written with a decimal comma (e.g. {examples}) in a "
+        'file read with decimal = "."; none of them was read'
+    )
 
 
 def _coerce_bool(arr: Any) -> _Coerced:
@@ -697,8 +779,11 @@ def _extra_series(
             arr if pa.types.is_large_string(t) else arr.cast(_TEXT), opts.na_markers, na_applied
         )
         nonnull = pc.drop_null(text)
-        if len(nonnull) and pc.all(pc.match_substring_regex(nonnull, _NUMBER_RE.pattern)).as_py():
-            f = pc.cast(text, pa.float64())
+        marks = opts.decimal not in (None, ".") or opts.thousands is not None
+        pattern = _number_pattern(opts.decimal or ".", opts.thousands) if marks else _NUMBER_RE.pattern
+        if len(nonnull) and pc.all(pc.match_substring_regex(nonnull, pattern)).as_py():
+            # every value a number in the file's format (program.toml decimal/thousands)
+            f = _read_numbers(text, opts).values if marks else pc.cast(text, pa.float64())
             if (
                 pc.all(pc.equal(pc.floor(pc.drop_null(f)), pc.drop_null(f))).as_py()
                 and not pc.any(pc.match_substring_regex(nonnull, r"^[+-]?0\d")).as_py()
@@ -767,13 +852,23 @@ def _coerce_column(
     elif kind == "date":
         res = _coerce_date(arr, opts)
     elif kind in ("int", "float"):
-        res = _coerce_number(arr, kind == "int")
+        res = _coerce_number(arr, kind == "int", opts)
     elif kind == "bool":
         res = _coerce_bool(arr)
     else:  # pragma: no cover - spec kinds are fixed
         raise AssertionError(kind)
     for rule, mask, detail in res.problems:
-        if mask.any():
+        if mask.any() and RULES[rule].scope != "row":
+            # one finding for the column: a setting is wrong, not its rows
+            pos = np.flatnonzero(mask)
+            first = _chunked_take(original, pos[:3]).to_pylist()
+            examples = ", ".join(
+                f"{_shown(v)} on {ctx.line_label} {int(ctx.lines[p])}"
+                for v, p in zip(first, pos[:3].tolist(), strict=True)
+            )
+            ctx.table_level(rule, detail(examples, len(pos)), column=name, value=first[0])
+            errors |= mask
+        elif mask.any():
             pos = np.flatnonzero(mask)
             vals = _chunked_take(original, pos).to_pylist()
             ctx.rows(rule, pos, name, vals, detail, action="", by_value=True)
@@ -993,7 +1088,10 @@ def _build_table(raw: RawTable) -> _Built:
         # Arrow kernels and large numpy operations release the GIL: coerce columns on two
         # threads (the machine's reader threads are idle by now)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            done = dict(zip([c.name for c in todo], pool.map(coerce, todo), strict=True))
+            # each task in a copy of this thread's context: messages keep the caller's
+            # wording (recoverystats.errors.use_terms)
+            futures = [pool.submit(contextvars.copy_context().run, coerce, c) for c in todo]
+            done = {c.name: f.result() for c, f in zip(todo, futures, strict=True)}
     else:
         done = {c.name: coerce(c) for c in todo}
     for col in spec.columns:
@@ -1849,7 +1947,7 @@ def validate_tables(
         )
         n_err = int((sev == "error").sum())
         where = source or "the program data"
-        hint = "" if fatal else ' (or pass on_error="drop" to drop the offending rows)'
+        hint = "" if fatal else f" (or pass {param('on_error', 'drop')} to drop the offending rows)"
         exc = DataValidationError(
             f"{where}: {n_err} error(s) found; fix them and load again{hint}.", problems
         )

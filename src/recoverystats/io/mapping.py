@@ -9,6 +9,8 @@ Format (documented in ``docs/data-model.md``)::
     [defaults]                              # optional; any per-table reading option
     date_format = ["%m/%d/%Y"]
     na_values = ["NULL", "N/A", "NA", "-", ""]
+    decimal = ","                           # European exports: 12,5 (default ".")
+    thousands = "."                         # digit grouping: 1.234,5 (default none)
 
     [tables.participants]
     file = "clients.csv"                    # relative to this file's folder
@@ -35,6 +37,7 @@ Format (documented in ``docs/data-model.md``)::
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,6 +77,8 @@ READ_OPTION_KEYS = (
     "na_values",
     "sheet",
     "value_labels",
+    "decimal",
+    "thousands",
 )
 TABLE_KEYS = frozenset(
     READ_OPTION_KEYS + ("file", "database", "query", "table", "engine", "rename", "values", "types")
@@ -81,6 +86,10 @@ TABLE_KEYS = frozenset(
 PROGRAM_KEYS = frozenset(("name", "as_of", "description"))
 TOP_KEYS = frozenset(("program", "defaults", "tables"))
 ENGINES = ("sqlite", "duckdb")
+#: Allowed ``decimal`` marks and ``thousands`` separators (space, no-break space, narrow
+#: no-break space and apostrophe are the grouping marks of French, Swiss, ... exports).
+DECIMAL_MARKS = (".", ",")
+THOUSANDS_SEPARATORS = (",", ".", " ", "\u00a0", "\u202f", "'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +108,8 @@ class TableMapping:
     date_format: tuple[str, ...] = ()
     na_values: tuple[str, ...] | None = None
     value_labels: bool = True
+    decimal: str | None = None
+    thousands: str | None = None
     rename: dict[str, str] = field(default_factory=dict)
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
@@ -121,9 +132,11 @@ class ProgramMapping:
     path: Path | None = None
     name: str = ""
     as_of: str | None = None
+    #: the ``[defaults]`` reading options, for tables read without a ``[tables.x]`` entry
+    defaults: TableMapping = field(default_factory=TableMapping)
 
     def table(self, name: str) -> TableMapping:
-        return self.tables.get(name, TableMapping())
+        return self.tables.get(name, self.defaults)
 
 
 def _problem(where: str, msg: str, file: str) -> Finding:
@@ -135,7 +148,7 @@ def _problem(where: str, msg: str, file: str) -> Finding:
         None,
         None,
         None,
-        f"{file}: {where}: {msg}; fix: {RULES['mapping_invalid'].fix} [mapping_invalid]",
+        f"{file}: {where}: {msg}; fix: {RULES['mapping_invalid'].fix_text()} [mapping_invalid]",
     )
 
 
@@ -194,6 +207,13 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
                     file,
                 )
             )
+    # [defaults] checked once: a bad default is reported there, not again for every table
+    found: list[Finding] = []
+    read_defaults = _table_mapping(
+        {k: v for k, v in defaults.items() if k in READ_OPTION_KEYS}, "[defaults]", file, found
+    )
+    problems += found
+    bad_defaults = {k for k in defaults if any(f": [defaults] {k}: " in p.message for p in found)}
     tables_raw = raw.get("tables", {}) or {}
     if not isinstance(tables_raw, Mapping):
         problems.append(_problem("[tables]", "must be a table of tables", file))
@@ -211,7 +231,7 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
         if not isinstance(spec, Mapping):
             problems.append(_problem(where, "must be a table", file))
             continue
-        merged = {k: v for k, v in defaults.items() if k in READ_OPTION_KEYS}
+        merged = {k: v for k, v in defaults.items() if k in READ_OPTION_KEYS and k not in bad_defaults}
         merged.update(spec)
         for key in spec:
             if key not in TABLE_KEYS:
@@ -231,6 +251,7 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
         path=path,
         name=str(program.get("name", "")),
         as_of=None if as_of is None else str(as_of),
+        defaults=read_defaults,
     )
 
 
@@ -289,6 +310,24 @@ def _table_mapping(
             _problem(
                 f"{where} engine",
                 f"must be one of {', '.join(ENGINES)}; got {kw['engine']!r}",
+                file,
+            )
+        )
+    for key, allowed in (("decimal", DECIMAL_MARKS), ("thousands", THOUSANDS_SEPARATORS)):
+        if key in m:
+            if m[key] not in allowed:
+                shown = ", ".join(json.dumps(a) for a in allowed)
+                problems.append(
+                    _problem(f"{where} {key}", f"must be one of {shown}; got {m[key]!r}", file)
+                )
+            else:
+                kw[key] = m[key]
+    if kw.get("thousands") is not None and kw.get("thousands") == (kw.get("decimal") or "."):
+        problems.append(
+            _problem(
+                f"{where} thousands",
+                f"is the decimal mark too ({kw['thousands']!r}); a number cannot use one "
+                'character for both (decimal = "," goes with thousands = "." or " ")',
                 file,
             )
         )
@@ -395,7 +434,7 @@ def load_mapping(mapping: str | Path | Mapping[str, Any] | ProgramMapping) -> Pr
             None,
             None,
             None,
-            f"{path}: mapping file not found; fix: {RULES['file_missing'].fix} [file_missing]",
+            f"{path}: mapping file not found; fix: {RULES['file_missing'].fix_text()} [file_missing]",
         )
         raise DataValidationError(f"mapping file {str(path)!r} does not exist.", [f])
     try:

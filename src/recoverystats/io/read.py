@@ -35,7 +35,7 @@ def _failure(exc: ReadFailure, table: str, file: str) -> dict[str, Any]:
         "line": None,
         "column": exc.column,
         "value": exc.value,
-        "message": f"{exc.message}; fix: {r.fix} [{exc.rule}]",
+        "message": f"{exc.message}; fix: {r.fix_text(table=table, column=exc.column)} [{exc.rule}]",
         "action": "rejected" if r.severity == "error" else "",
     }
 
@@ -202,7 +202,7 @@ def read_program(
                     "column": None,
                     "value": None,
                     "action": "",
-                    "message": f"{p.name}: not a canonical table name; ignored; fix: {RULES['file_ignored'].fix} "
+                    "message": f"{p.name}: not a canonical table name; ignored; fix: {RULES['file_ignored'].fix_text()} "
                     "[file_ignored]",
                 }
             )

@@ -129,7 +129,7 @@ def file_finding(
 ) -> dict[str, Any]:
     """A table/file-scope finding as a row dict (message names file, rule and the fix)."""
     r = RULES[rule]
-    fix = r.fix.replace("<t>", table).replace("<column>", column or "<column>")
+    fix = r.fix_text(table=table, column=column)
     where = (
         file
         + (f" {label} {line}" if line is not None else "")
@@ -161,13 +161,15 @@ def sha256_file(path: Path) -> tuple[str, int]:
 # ---------------------------------------------------------------------------
 # column construction from Python objects (Excel, SQLite, object columns)
 # ---------------------------------------------------------------------------
-def _cell_text(v: Any) -> str | None:
+def _cell_text(v: Any, decimal: str | None = None) -> str | None:
     if v is None:
         return None
     if isinstance(v, float):
         if v != v:  # NaN
             return None
-        return str(int(v)) if v.is_integer() else repr(v)
+        if v.is_integer():
+            return str(int(v))
+        return repr(v) if decimal in (None, ".") else repr(v).replace(".", decimal)
     if isinstance(v, _dt.datetime):
         return v.date().isoformat() if v.time() == _dt.time(0) else v.isoformat(sep=" ")
     if isinstance(v, _dt.date):
@@ -177,12 +179,15 @@ def _cell_text(v: Any) -> str | None:
     return str(v)
 
 
-def column_from_objects(values: list[Any]) -> pa.Array:
+def column_from_objects(values: list[Any], *, decimal: str | None = None) -> pa.Array:
     """One homogeneous Arrow array from Python cell values.
 
     All-bool -> bool, all-int -> int64, all-number -> float64, all-date/datetime ->
     timestamp; anything mixed becomes text (numbers written without a spurious ``.0``,
     dates as ISO ``YYYY-MM-DD``), so one odd cell never makes the column unreadable.
+    ``decimal``: the source's decimal mark (``program.toml`` ``decimal``), used when a
+    number cell is written as text beside text cells such as ``'12,5'``, so the column
+    reads with one convention.
     """
     kinds = set()
     for v in values:
@@ -219,7 +224,7 @@ def column_from_objects(values: list[Any]) -> pa.Array:
         )
     if not kinds:
         return pa.nulls(len(values), type=pa.string())
-    return pa.array([_cell_text(v) for v in clean], type=pa.string())
+    return pa.array([_cell_text(v, decimal) for v in clean], type=pa.string())
 
 
 def frame_to_arrow(df: Any) -> pa.Table:
@@ -357,6 +362,11 @@ def _parse_csv(path: Path, name: str, opts: TableMapping, display: str, pcsv: An
         encoding = "latin-1"
         head_text = head_bytes.decode("latin-1")
     header = _header_fields(head_text, delimiter)
+    near = [
+        _header_fields(ln.decode(encoding, errors="replace"), delimiter)
+        for ln in head_lines[: max(HEADER_SEARCH, header_row)]
+    ]
+    check_header(near, header_row - 1, name, opts, display, "line")
     if len(header) <= 1:
         for other in _OTHER_DELIMITERS:
             if other != delimiter and other in head_text:
@@ -547,6 +557,72 @@ def _date_hints(names: list[str], name: str, opts: TableMapping) -> dict[str, pa
         ):
             hints[h] = pa.date32()
     return hints
+
+
+#: A header field that reads as a data value: a number, a date or a yes/no answer.
+_DATA_VALUE = re.compile(
+    r"^([+-]?[\d.,]*\d[\d.,]*%?|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T][\d:.]+)?|"
+    r"yes|no|y|n|true|false)$",
+    re.IGNORECASE,
+)
+#: Lines (rows) searched for a better header than the one read.
+HEADER_SEARCH = 20
+
+
+def _name_key(text: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", text.strip().lower()).strip("_")
+
+
+def check_header(
+    rows: list[list[Any]], h: int, table: str, opts: TableMapping, display: str, label: str
+) -> None:
+    """Stop when the header (``rows[h]``) looks like data or a title and another row looks like the header.
+
+    A row "looks like the header" when it holds more known column names — the table's
+    canonical columns and the mapping's ``rename`` sources, compared case- and
+    punctuation-blind — than the row read as the header, and at least two. Numbers,
+    dates and booleans in the header row are counted to say it looks like data. The
+    message quotes column names only, never the values of a data row. Hand-written:
+    a heuristic over the first :data:`HEADER_SEARCH` rows.
+
+    Raises
+    ------
+    ReadFailure
+        ``header_looks_like_data``, naming the row read and the row that looks like the header.
+    """
+    from recoverystats.schema.spec import TABLES
+
+    known = {_name_key(c) for c in TABLES[table].column_names} | {_name_key(k) for k in opts.rename}
+
+    def names(row: list[Any]) -> list[str]:
+        return [str(v).strip() for v in row if isinstance(v, str) and _name_key(v) in known]
+
+    found = len(names(rows[h]))
+    best, best_names = h, found
+    for i, row in enumerate(rows[:HEADER_SEARCH]):
+        n = len(names(row))
+        if n > best_names:
+            best, best_names = i, n
+    if best == h or best_names < 2:
+        return
+    values = [v for v in rows[h] if v is not None and str(v).strip() != ""]
+    data = sum(
+        not isinstance(v, str) or bool(_DATA_VALUE.match(v.strip())) for v in values
+    )
+    given = f"header_row = {opts.header_row}" if opts.header_row else "read as the header"
+    if values and 2 * data >= len(values):
+        what = (
+            f"looks like data, not column names ({data} of {len(values)} fields are numbers, "
+            "dates or yes/no values)"
+        )
+    else:
+        what = f"does not look like the header ({found} of {len(values)} fields are known column names)"
+    shown = ", ".join(names(rows[best])[:4]) + (", ..." if best_names > 4 else "")
+    raise ReadFailure(
+        "header_looks_like_data",
+        f"{display} {label} {h + 1} ({given}) {what}; {label} {best + 1} looks like the header "
+        f"({best_names} known column names: {shown})",
+    )
 
 
 _NONSPACE = re.compile(rb"\S")
@@ -791,6 +867,7 @@ def read_excel(
                     f"{h} title row(s) above the header were skipped; column names read from row {h + 1}",
                 )
             )
+    check_header(rows, h, name, opts, display, "row")
     header = rows[h]
     width = max(len(r) for r in rows)
     names = []
@@ -810,7 +887,7 @@ def read_excel(
                 "duplicate_column",
                 f"{display} row {h + 1}: column {nm!r} appears more than once in the header",
             )
-        cols[nm] = column_from_objects(values)
+        cols[nm] = column_from_objects(values, decimal=opts.decimal)
     tbl = pa.table(cols) if cols else pa.table({})
     lines = np.asarray([i for i, _ in body], dtype=np.int64)
     problems: list[tuple[str, int, str, Any, str]] = []

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recoverystats.errors import InvalidParameterError, RecoveryStatsError
+from recoverystats.errors import InvalidParameterError, RecoveryStatsError, param
 from recoverystats.report.config import ReportConfig
 from recoverystats.report.model import FigureBlock, Section, TableBlock, TextBlock
 
@@ -674,13 +674,13 @@ def check_out_dir(directory: str | Path, *, overwrite: bool = False,
     if not overwrite:
         raise InvalidParameterError(
             f"out dir: {shown!r} already exists and is not empty; choose a new folder or pass "
-            "overwrite=True (--overwrite on the command line) to replace an earlier report."
+            f"{param('overwrite', True)} to replace an earlier report."
         )
     listed = _read_marker(dest)
     if listed is None:
         raise InvalidParameterError(
             f"out dir: {shown!r} was not written by recoverystats report (it has no valid {MARKER} marker "
-            "file), so --overwrite will not replace it. Choose a new folder, or empty it yourself."
+            f"file), so {param('overwrite', True)} will not replace it. Choose a new folder, or empty it yourself."
         )
     allowed = set(listed) | {MARKER, PARTIAL_LOCK, "figures"}
     others = sorted(str(p.relative_to(dest)).replace(os.sep, "/") for p in dest.rglob("*"))
@@ -689,7 +689,7 @@ def check_out_dir(directory: str | Path, *, overwrite: bool = False,
         more = f" and {len(others) - 5} more" if len(others) > 5 else ""
         raise InvalidParameterError(
             f"out dir: {shown!r} holds files an earlier report did not write ({', '.join(others[:5])}{more}), "
-            "so --overwrite will not replace it. Move them out, or choose a new folder."
+            f"so {param('overwrite', True)} will not replace it. Move them out, or choose a new folder."
         )
     return dest
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
+from recoverystats.errors import _UNSET, PYTHON_TERMS
 from recoverystats.schema.rules import ASSESSMENT_WINDOWS, RULES
 from recoverystats.schema.spec import KIND_DTYPES, TABLES
 
@@ -48,13 +50,23 @@ def kinds_markdown() -> str:
     return "| kind | pandas dtype |\n|---|---|\n" + rows + "\n"
 
 
+class _DocTerms:
+    """Settings named both ways in the docs: `on_error="drop"` (`--on-error drop`)."""
+
+    def name(self, parameter: str, value: Any = _UNSET) -> str:
+        from recoverystats.cli import build_parser
+
+        cli = build_parser().parse_args(["validate", "."])._terms
+        return f"`{PYTHON_TERMS.name(parameter, value)}` (`{cli.name(parameter, value)}`)"
+
+
 def rules_markdown() -> str:
     """The validation rules: id, severity, scope, what it means and the fix."""
     lines = ["| rule | severity | scope | meaning | fix |", "|---|---|---|---|---|"]
+    terms = _DocTerms()
     for r in RULES.values():
-        lines.append(
-            f"| `{r.id}` | {r.severity} | {r.scope} | {r.title} | {r.fix.replace('|', '/')} |"
-        )
+        fix = r.fix_text(terms=terms).replace("|", "/")
+        lines.append(f"| `{r.id}` | {r.severity} | {r.scope} | {r.title} | {fix} |")
     windows = ", ".join(
         f"{k}: {lo:+d} to {hi:+d} days" for k, (lo, hi) in ASSESSMENT_WINDOWS.items()
     )

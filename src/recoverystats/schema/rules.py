@@ -20,8 +20,9 @@ Scope
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning", "info"]
 Scope = Literal["file", "table", "row"]
@@ -38,6 +39,34 @@ class Rule:
     scope: Scope
     title: str
     fix: str
+
+    def fix_text(
+        self, *, table: str | None = None, column: str | None = None, terms: Any = None
+    ) -> str:
+        """The fix as a message prints it.
+
+        ``<t>`` becomes ``table`` (when given) and ``<column>`` the column; a setting
+        written ``<param:on_error=drop>`` is named by :func:`recoverystats.errors.param`
+        (``on_error="drop"`` in Python, ``--on-error drop`` on the command line), or by
+        ``terms`` (a :class:`~recoverystats.errors.Terms`) when given.
+        """
+        from recoverystats.errors import _UNSET, param
+
+        text = self.fix
+        if table is not None:
+            text = text.replace("<t>", table).replace("<column>", column or "<column>")
+
+        def setting(m: re.Match[str]) -> str:
+            raw = m.group(2)
+            value: Any = _UNSET if raw is None else _PARAM_VALUES.get(raw, raw)
+            return terms.name(m.group(1), value) if terms is not None else param(m.group(1), value)
+
+        return _PARAM.sub(setting, text) if "<param:" in text else text
+
+
+#: A setting named in a rule's fix: ``<param:name>`` or ``<param:name=value>``.
+_PARAM = re.compile(r"<param:(\w+)(?:=([\w-]+))?>")
+_PARAM_VALUES: dict[str, Any] = {"True": True, "False": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +196,14 @@ RULES: dict[str, Rule] = {
             "title rows above the header were skipped",
             "set header_row in program.toml to make this explicit",
         ),
+        _R(
+            "header_looks_like_data",
+            "error",
+            "file",
+            "the header line/row looks like data or a title, and another line looks like the header",
+            "set header_row in program.toml [tables.<t>] to the line (Excel: row) that "
+            "looks like the header (1-based; title and blank lines count)",
+        ),
         # -- columns -----------------------------------------------------------
         _R(
             "required_column",
@@ -209,7 +246,7 @@ RULES: dict[str, Rule] = {
             "error",
             "row",
             "a required value is empty",
-            'fill in the value, or drop the row with on_error="drop"',
+            "fill in the value, or drop the row with <param:on_error=drop>",
         ),
         _R(
             "date_parse",
@@ -289,6 +326,14 @@ RULES: dict[str, Rule] = {
             "correct the value or leave it empty",
         ),
         _R(
+            "number_decimal_comma",
+            "error",
+            "table",
+            "numbers written with a decimal comma (12,5) in a file read with decimal point",
+            'set decimal = "," for this file in program.toml ([tables.<t>], or [defaults] '
+            'for every file), with thousands = "." or " " if digits are grouped (1.234,5)',
+        ),
+        _R(
             "type_integer",
             "error",
             "row",
@@ -366,7 +411,7 @@ RULES: dict[str, Rule] = {
             "warning",
             "row",
             "dated after the data cut-off (as_of)",
-            "check the date, or use a later as_of",
+            "check the date, or use a later <param:as_of>",
         ),
         _R(
             "before_enrollment",
@@ -409,10 +454,14 @@ def rule(rule_id: str) -> Rule:
 
 
 def rules_table():  # -> pd.DataFrame (pandas imported lazily)
-    """All rules as a DataFrame (id, severity, scope, title, fix), for docs and reports."""
+    """All rules as a DataFrame (id, severity, scope, title, fix), for docs and reports.
+
+    Settings in ``fix`` are named as the current front end names them
+    (:func:`recoverystats.errors.param`).
+    """
     import pandas as pd
 
     return pd.DataFrame(
-        [(r.id, r.severity, r.scope, r.title, r.fix) for r in RULES.values()],
+        [(r.id, r.severity, r.scope, r.title, r.fix_text()) for r in RULES.values()],
         columns=["rule", "severity", "scope", "title", "fix"],
     )
