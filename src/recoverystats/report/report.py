@@ -151,6 +151,118 @@ def _lead_columns(block: TableBlock) -> int:
     return max(1, min(k, 3))
 
 
+#: Fill of a suppressed (empty) cell in tables.xlsx, and its legend sample on the About sheet.
+SUPPRESSED_FILL = "D9D9D9"
+#: The sheet of tables.xlsx that lists every suppressed cell.
+SUPPRESSED_SHEET = "Suppressed cells"
+#: Number formats of tables.xlsx (the same rounding as the HTML and DOCX).
+XLSX_FORMATS = {
+    "percent": "0.0%",
+    "count": "#,##0",
+    "ratio": "0.00",
+    "smd": "0.000",
+    "p_value": '[<0.001]"<0.001";0.000',
+    "pp": '+0.0" pp";-0.0" pp";0.0" pp"',
+    "signed_count": "+#,##0;-#,##0;0",
+    "number": "0.000",
+    "small": "0.00E+00",
+    "date": "yyyy-mm-dd",
+}
+
+
+def xlsx_value(block: TableBlock, row: int, column: str, value: Any) -> tuple[Any, str | None]:
+    """The value and number format of one unsuppressed cell of tables.xlsx.
+
+    Mirrors :func:`format_cell`: numbers stay numbers (a format gives them the HTML's
+    rounding); ``yes``/``no`` columns become text as in the HTML; a change in percentage
+    points is stored in points (``+3.2 pp`` holds 3.2). Excel has no infinity, so an
+    infinite value is the text ``∞``/``−∞`` as in the HTML. Missing values are empty.
+    """
+    from recoverystats.results.render import WHOLE_NUMBER_COLUMNS
+
+    f = XLSX_FORMATS
+    if _is_missing(value):
+        return None, None
+    if column == "meets_target" or (column == "signal" and block.key.startswith("pchart_")):
+        return ("yes" if float(value) >= 0.5 else "no"), None
+    if isinstance(value, (bool, np.bool_)):
+        return ("yes" if value else "no"), None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime().replace(tzinfo=None), f["date"]
+    if isinstance(value, (str, pd.Period)):
+        return str(value), None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value), None
+    if math.isinf(v):
+        return ("∞" if v > 0 else "−∞"), None
+    if column == "change" and block.key == "key_numbers":
+        kind = block.data.iat[row, block.data.columns.get_loc("kind")]
+        return (round(v * 100, 10), f["pp"]) if kind == "rate" else (v, f["signed_count"])
+    if column == "change_pp":
+        return round(v * 100, 10), f["pp"]
+    if column in block.percent_columns:
+        return v, f["percent"]
+    if column in block.privacy.get("count_columns", ()) or column in block.coalesce:
+        return int(round(v)), f["count"]
+    if isinstance(value, (int, np.integer)):
+        return int(value), f["count"]
+    if column == "p_value":
+        return v, f["p_value"]
+    if column == "smd":
+        return v, f["smd"]
+    if column in ("estimate", "ci_lower", "ci_upper", "statistic"):
+        return v, f["ratio"]
+    if v.is_integer() and column in WHOLE_NUMBER_COLUMNS:
+        return int(v), f["count"]
+    a = abs(v)
+    return v, (f["small"] if a != 0 and a < 1e-3 else f["number"])
+
+
+def _xlsx_legend(min_cell: int, suppressed: bool) -> list[tuple[str, str]]:
+    """The About sheet's legend: (sample or term, meaning)."""
+    rows = [("(grey, empty)",
+             f"Suppressed: a count below {min_cell}, or a cell suppressed so that a small count cannot be "
+             "worked out from totals; percentages and intervals resting on a suppressed count are suppressed "
+             f"too. The cell is empty (never text), so numeric filters and sums still work; the sheet "
+             f"'{SUPPRESSED_SHEET}' lists every one." if suppressed
+             else "Suppression is OFF: no cell is suppressed and small counts are shown. " + STAMP),
+            ("(empty, no fill)", "Not available (e.g. no one at risk, or a measure not defined for the row)."),
+            ("Numbers", "Stored unrounded; the cell format rounds them as the report does: percentages to 0.1%, "
+                        "ratios and intervals to 2 decimals, p-values to 3 decimals with <0.001 below 0.001, "
+                        "counts as whole numbers."),
+            ("pp", "Changes marked pp are in percentage points and stored in points (+3.2 pp holds 3.2)."),
+            ("yes / no", "Text columns (meets target, special-cause signal), as in the report."),
+            ("∞", "An infinite interval bound (the text ∞; a spreadsheet has no infinity).")]
+    return rows
+
+
+def _label_columns(block: TableBlock, cols: list[str]) -> list[str]:
+    """The leading label columns of a sheet (before the first count, percentage or decimal column)."""
+    numbers = set(block.privacy.get("count_columns", ())) | set(block.percent_columns) | set(block.coalesce)
+    out = []
+    for c in cols:
+        if c in numbers or (c in block.data and pd.api.types.is_float_dtype(block.data[c])):
+            break
+        out.append(c)
+    return out
+
+
+def _row_label(block: TableBlock, row: int, label_cols: list[str]) -> str:
+    """A row's label for the suppressed-cells list: its label columns' values joined by ' · '."""
+    from recoverystats.results.render import format_value
+
+    parts = []
+    for c in label_cols:
+        if bool(block.mask.iat[row, block.mask.columns.get_loc(c)]):
+            continue
+        v = block.data.iat[row, block.data.columns.get_loc(c)]
+        if not _is_missing(v):
+            parts.append(format_value(v, c))
+    return " · ".join(parts) or f"row {row + 1}"
+
+
 def _header(block: TableBlock, column: str) -> str:
     from recoverystats.results.render import label
 
@@ -391,25 +503,49 @@ class Report:
 
     # -- XLSX --------------------------------------------------------------------------
     def to_xlsx(self, path: str | Path) -> None:
-        """One sheet per table: numbers as numbers, suppressed cells as '*', stamp when unsuppressed."""
+        """One sheet per table, numbers as numbers with the report's display formats.
+
+        Every numeric column carries a number format (percentages ``0.0%``, counts
+        ``#,##0``, ratios ``0.00``, p-values ``0.000`` and ``<0.001``, changes in
+        percentage points stored as points); ``yes``/``no`` columns are text, as in the
+        HTML. A suppressed cell is an EMPTY cell with a grey fill (no ``*`` text in a
+        numeric column, so numeric filters and sums still work); the sheet "Suppressed
+        cells" lists each one (sheet, row label, column, cell) and the About sheet carries
+        the legend. Column widths fit the longest shown value and header word. The stamp
+        heads every sheet of an unsuppressed report.
+        """
         from openpyxl import Workbook
         from openpyxl.styles import Alignment, Font, PatternFill
+        from openpyxl.utils import get_column_letter
 
         wb = Workbook()
         wb.remove(wb.active)
         names = _sheet_names(self.tables)
+        grey = PatternFill("solid", fgColor=SUPPRESSED_FILL)
         info = wb.create_sheet("About")
-        about = [[self.title], [self.program], [f"Quarter {self.quarter}, data to {self.as_of.date().isoformat()}"],
-                 [f"Counts below {self.min_cell} suppressed and shown as *" if self.suppressed else STAMP.upper()],
-                 [], ["Sheet", "Table"]]
+        legend = _xlsx_legend(self.min_cell, self.suppressed)
+        about: list[list[Any]] = [
+            [self.title], [self.program], [f"Quarter {self.quarter}, data to {self.as_of.date().isoformat()}"],
+            [f"Counts below {self.min_cell} suppressed" if self.suppressed else STAMP.upper()], [],
+            ["Legend"], *[[a, b] for a, b in legend], [], ["Sheet", "Table"]]
+        legend_row = 6
         for key, b in self.tables.items():
             about.append([names[key], b.title])
+        about.append([SUPPRESSED_SHEET, "Every suppressed cell: sheet, row label, column and cell"])
         for i, r in enumerate(about, start=1):
             for j, v in enumerate(r, start=1):
                 _text_cell(info.cell(row=i, column=j), v)
         info["A1"].font = Font(bold=True, size=13)
+        info.cell(row=legend_row, column=1).font = Font(bold=True)
+        info.cell(row=legend_row + 1, column=1).fill = grey  # the legend's sample of a suppressed cell
+        for r in (legend_row + len(legend) + 2,):
+            info.cell(row=r, column=1).font = Font(bold=True)
+            info.cell(row=r, column=2).font = Font(bold=True)
+        for r in range(legend_row + 1, legend_row + 1 + len(legend)):
+            info.cell(row=r, column=2).alignment = Alignment(wrap_text=True, vertical="top")
         info.column_dimensions["A"].width = 28
-        info.column_dimensions["B"].width = 80
+        info.column_dimensions["B"].width = 90
+        listed: list[tuple[str, str, str, str]] = []
         for key, b in self.tables.items():
             ws = wb.create_sheet(names[key])
             r0 = 1
@@ -420,35 +556,60 @@ class Report:
                 r0 = 2
             _text_cell(ws.cell(row=r0, column=1), b.title).font = Font(bold=True)
             cols = list(b.sheet_columns)
+            label_cols = _label_columns(b, cols)
+            widths: list[float] = []
             for j, c in enumerate(cols, start=1):
-                cell = _text_cell(ws.cell(row=r0 + 1, column=j), _header(b, c))
+                head = _header(b, c)
+                cell = _text_cell(ws.cell(row=r0 + 1, column=j), head)
                 cell.font = Font(bold=True)
-                cell.alignment = Alignment(wrap_text=True, vertical="bottom")
-                ws.column_dimensions[cell.column_letter].width = max(10, min(40, len(str(cell.value)) + 2))
+                cell.alignment = Alignment(wrap_text=True, vertical="bottom",
+                                           horizontal="left" if c in label_cols else "right")
+                widths.append(max([len(w) for w in head.split()] + [min(len(head), 24), 6]))
             for i in range(len(b.data)):
                 for j, c in enumerate(cols, start=1):
                     v = b.data.iat[i, b.data.columns.get_loc(c)]
+                    sup = bool(b.mask.iat[i, b.mask.columns.get_loc(c)])
                     cell = ws.cell(row=r0 + 2 + i, column=j)
-                    if bool(b.mask.iat[i, b.mask.columns.get_loc(c)]):
-                        cell.value = "*"
-                        cell.alignment = Alignment(horizontal="right")
-                    elif _is_missing(v):
+                    if sup:
                         cell.value = None
-                    elif isinstance(v, (bool, np.bool_)):
-                        cell.value = bool(v)
-                    elif isinstance(v, (int, np.integer)):
-                        cell.value = int(v)
-                    elif isinstance(v, (float, np.floating)):
-                        cell.value = float(v)
-                        if c in b.percent_columns:
-                            cell.number_format = "0.0%"
-                        elif c in b.privacy.get("count_columns", ()):
-                            cell.number_format = "#,##0"
-                    elif isinstance(v, pd.Timestamp):
-                        cell.value = v.date().isoformat()
+                        cell.fill = grey
+                        listed.append((names[key], _row_label(b, i, label_cols), _header(b, c),
+                                       f"{get_column_letter(j)}{r0 + 2 + i}"))
+                        continue
+                    value, fmt = xlsx_value(b, i, c, v)
+                    if isinstance(value, str):
+                        _text_cell(cell, value)
+                        if c not in label_cols:
+                            cell.alignment = Alignment(horizontal="right")
                     else:
-                        _text_cell(cell, str(v))
-            ws.freeze_panes = ws.cell(row=r0 + 2, column=1)
+                        cell.value = value
+                        if fmt:
+                            cell.number_format = fmt
+                    if value is not None:
+                        widths[j - 1] = max(widths[j - 1], len(format_cell(b, i, c, v, False)))
+            for j, w in enumerate(widths, start=1):
+                ws.column_dimensions[get_column_letter(j)].width = min(60, w + 2)
+            ws.freeze_panes = ws.cell(row=r0 + 2, column=min(len(label_cols), 3) + 1)
+        ws = wb.create_sheet(SUPPRESSED_SHEET)
+        r0 = 1
+        if self.stamp:
+            _text_cell(ws.cell(row=1, column=1), self.stamp.upper()).font = Font(bold=True, color="FFFFFF")
+            ws.cell(row=1, column=1).fill = PatternFill("solid", fgColor="B3261E")
+            ws.oddHeader.center.text = self.stamp
+            r0 = 2
+        head = ["Sheet", "Row", "Column", "Cell"]
+        for j, h in enumerate(head, start=1):
+            _text_cell(ws.cell(row=r0, column=j), h).font = Font(bold=True)
+        if not listed:
+            _text_cell(ws.cell(row=r0 + 1, column=1), "No cell is suppressed." if self.suppressed
+                       else "Suppression is OFF: small counts are shown.")
+        for i, rec in enumerate(listed, start=r0 + 1):
+            for j, v in enumerate(rec, start=1):
+                _text_cell(ws.cell(row=i, column=j), v)
+        for j, h in enumerate(head, start=1):
+            w = max([len(h)] + [len(r[j - 1]) for r in listed])
+            ws.column_dimensions[get_column_letter(j)].width = min(60, w + 2)
+        ws.freeze_panes = ws.cell(row=r0 + 1, column=1)
         wb.properties.creator = "recoverystats"
         fixed = _dt.datetime(self.as_of.year, self.as_of.month, self.as_of.day)
         wb.properties.created = fixed
@@ -1023,7 +1184,7 @@ class _Pages:
 
 def _sheet_names(tables: Mapping[str, TableBlock]) -> dict[str, str]:
     out: dict[str, str] = {}
-    used = {"about"}
+    used = {"about", SUPPRESSED_SHEET.lower()}
     for key, b in tables.items():
         base = re.sub(r"[\[\]:*?/\\]", " ", b.sheet or key).strip()[:31] or key[:31]
         name, k = base, 2
