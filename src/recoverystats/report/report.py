@@ -437,69 +437,117 @@ class Report:
         d.add_paragraph(f"Quarter {self.quarter} · data to {self.as_of.date().isoformat()} · "
                         + (f"counts below {self.min_cell} suppressed (*)" if self.suppressed
                            else "SMALL CELLS NOT SUPPRESSED — NOT FOR RELEASE"))
+        items = self._docx_plan()
         page = _Pages(d)
-        for s in self.sections:
-            page.orient(False)
-            d.add_heading(s.title, level=1)
-            for b in s.blocks:
-                if isinstance(b, TextBlock):
-                    page.orient(False)
-                    if b.heading:
-                        d.add_heading(b.heading, level=2)
-                    for p in b.paragraphs:
-                        if p:
-                            d.add_paragraph(p)
-                    for x in b.bullets:
-                        d.add_paragraph(x, style="List Bullet")
-                elif isinstance(b, TableBlock):
-                    if not b.show_in_document:
-                        continue
-                    disp = display_frame(b)
-                    headers = [_header(b, c) for c in disp.columns]
-                    lead = _lead_columns(b)
-                    layout = docx_table_layout(headers, [list(map(str, r)) for r in disp.itertuples(index=False)],
-                                               lead=lead)
-                    page.orient(layout.landscape)
-                    cap = d.add_paragraph()
-                    cap.paragraph_format.keep_with_next = True
-                    cap.paragraph_format.space_before = Pt(10)
-                    cap.add_run(b.title).bold = True
-                    table = d.add_table(rows=1, cols=len(disp.columns))
-                    table.style = "Light Grid Accent 1"
-                    for j, h in enumerate(headers):
-                        table.rows[0].cells[j].text = h
-                    for rec in disp.itertuples(index=False, name=None):
-                        cells = table.add_row().cells
-                        for j, v in enumerate(rec):
-                            cells[j].text = str(v)
-                    table.autofit = False
-                    widths = layout.widths
-                    for j, col in enumerate(table.columns):
-                        col.width = Inches(widths[j])
-                    for row in table.rows:
-                        for j, cell in enumerate(row.cells):
-                            cell.width = Inches(widths[j])
-                            for par in cell.paragraphs:
-                                if j >= lead:
-                                    par.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-                                for run in par.runs:
-                                    run.font.size = Pt(layout.font_pt)
-                    _repeat_header_row(table)
-                    for note in b.notes:
-                        d.add_paragraph(note).runs[0].font.size = Pt(8)
-                elif isinstance(b, FigureBlock):
-                    page.orient(False)
-                    # as wide as the text, but never taller than most of a page (tall forest plots)
-                    width = min(6.2, 7.6 * b.aspect) if b.aspect > 0 else 6.2
-                    d.add_picture(io.BytesIO(b.png), width=Inches(width))
-                    d.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
-                    d.add_paragraph(b.title).runs[0].italic = True
-        page.orient(False)
+        for it in items:
+            page.orient(it.landscape)
+            b = it.block
+            if it.kind == "section":
+                d.add_heading(b.title, level=1)
+            elif isinstance(b, TextBlock):
+                if b.heading:
+                    d.add_heading(b.heading, level=2)
+                for p in b.paragraphs:
+                    if p:
+                        d.add_paragraph(p)
+                for x in b.bullets:
+                    d.add_paragraph(x, style="List Bullet")
+            elif isinstance(b, TableBlock):
+                disp, layout = it.table
+                headers = [_header(b, c) for c in disp.columns]
+                lead = _lead_columns(b)
+                cap = d.add_paragraph()
+                cap.paragraph_format.keep_with_next = True
+                cap.paragraph_format.space_before = Pt(10)
+                cap.add_run(b.title).bold = True
+                table = d.add_table(rows=1, cols=len(disp.columns))
+                table.style = "Light Grid Accent 1"
+                for j, h in enumerate(headers):
+                    table.rows[0].cells[j].text = h
+                for rec in disp.itertuples(index=False, name=None):
+                    cells = table.add_row().cells
+                    for j, v in enumerate(rec):
+                        cells[j].text = str(v)
+                table.autofit = False
+                if layout.tight:
+                    _cell_margins(table, TIGHT_MARGIN)
+                widths = layout.widths
+                for j, col in enumerate(table.columns):
+                    col.width = Inches(widths[j])
+                for row in table.rows:
+                    for j, cell in enumerate(row.cells):
+                        cell.width = Inches(widths[j])
+                        for par in cell.paragraphs:
+                            if j >= lead:
+                                par.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+                            for run in par.runs:
+                                run.font.size = Pt(layout.font_pt)
+                _repeat_header_row(table)
+                for note in b.notes:
+                    d.add_paragraph(note).runs[0].font.size = Pt(8)
+            elif isinstance(b, FigureBlock):
+                # as wide as the text, but never taller than most of a page (tall forest plots)
+                width = min(6.2, 7.6 * b.aspect) if b.aspect > 0 else 6.2
+                d.add_picture(io.BytesIO(b.png), width=Inches(width))
+                d.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
+                d.add_paragraph(b.title).runs[0].italic = True
+        # the closing note stays on the last page, whatever its orientation (no page of its own)
         d.add_paragraph(f"* suppressed: a count below {self.min_cell}, or a cell suppressed so that a small count "
                         "cannot be worked out from totals; percentages and intervals resting on a suppressed count "
                         "are suppressed too. — = not available.")
         d.save(str(path))
         _normalise_zip(path, fixed)
+
+    def _docx_plan(self) -> list[_DocxItem]:
+        """The document's items in order, each with its page orientation.
+
+        A wide table needs a landscape page and a tall figure a portrait one; everything
+        else (headings, text, tables and figures that fit either way) takes the orientation
+        of its neighbours, so that a switch never leaves a page with a heading or a few
+        lines on it: a section's heading and opening text go with the first block of the
+        section that needs an orientation, and what follows a landscape table in the same
+        section stays on its page.
+        """
+        items: list[_DocxItem] = []
+        for s in self.sections:
+            items.append(_DocxItem("section", s, None))
+            for b in s.blocks:
+                if isinstance(b, TextBlock):
+                    if b.heading or any(b.paragraphs) or b.bullets:
+                        items.append(_DocxItem("text", b, None))
+                elif isinstance(b, TableBlock):
+                    if not b.show_in_document:
+                        continue
+                    disp = display_frame(b)
+                    layout = docx_table_layout([_header(b, c) for c in disp.columns],
+                                               [list(map(str, r)) for r in disp.itertuples(index=False)],
+                                               lead=_lead_columns(b))
+                    items.append(_DocxItem("table", b, True if layout.landscape else None, (disp, layout)))
+                elif isinstance(b, FigureBlock):
+                    width = min(6.2, 7.6 * b.aspect) if b.aspect > 0 else 6.2
+                    height = width / b.aspect if b.aspect > 0 else 6.2
+                    items.append(_DocxItem("figure", b, None if height <= LANDSCAPE_FIGURE_HEIGHT else False))
+        needs = [it.need for it in items]
+        i = 0
+        while i < len(items):
+            if needs[i] is not None:
+                items[i].landscape = bool(needs[i])
+                i += 1
+                continue
+            j = i
+            while j < len(items) and needs[j] is None:
+                j += 1
+            before = bool(needs[i - 1]) if i > 0 else False  # the title page is portrait
+            after = bool(needs[j]) if j < len(items) else False
+            # the rest of the current section finishes the current page; the last section
+            # heading of the run and what follows open the next block's page; whole sections
+            # in between (text only) are portrait
+            heads = [k for k in range(i, j) if items[k].kind == "section"]
+            first, last = (heads[0], heads[-1]) if heads else (j, j)
+            for k in range(i, j):
+                items[k].landscape = before if k < first else after if k >= last else False
+            i = j
+        return items
 
     # -- XLSX --------------------------------------------------------------------------
     def to_xlsx(self, path: str | Path) -> None:
@@ -1063,6 +1111,8 @@ class DocxTableLayout:
     widths: list[float]
     font_pt: float
     landscape: bool
+    #: narrow cell margins (:data:`TIGHT_MARGIN`), so a wide table stays on a portrait page
+    tight: bool = False
 
     @property
     def total(self) -> float:
@@ -1092,10 +1142,12 @@ def docx_table_layout(headers: list[str], rows: list[list[str]], *, lead: int = 
     """Widths that fit the page: every number column as wide as its widest value and the longest
     word of its header (so nothing breaks inside a word), label columns wrapping at spaces.
 
-    8 pt on a portrait page when it fits; else 7 pt; else a landscape page (8 pt, then 7 pt);
-    as a last resort the label columns wrap harder and every column shrinks in proportion.
+    8 pt on a portrait page when it fits; else 7 pt; else 7 pt with narrow cell margins
+    (a short wide table on a page of its own would leave most of a landscape page empty);
+    else a landscape page (8 pt, then 7 pt, then narrow margins); as a last resort the
+    label columns wrap harder and every column shrinks in proportion.
     """
-    def natural(pt: float) -> tuple[list[float], list[float]]:
+    def natural(pt: float, pad: float) -> tuple[list[float], list[float]]:
         need, least = [], []
         for j, h in enumerate(headers):
             cells = [r[j] for r in rows]
@@ -1105,30 +1157,32 @@ def docx_table_layout(headers: list[str], rows: list[list[str]], *, lead: int = 
                 bold = j == 0  # the table style sets the first column in bold
                 widest = max((_text_inches(c, pt, bold) for c in cells), default=0.0)
                 longest_word = max((_text_inches(w, pt, bold) for c in cells for w in c.split()), default=0.0)
-                full = max(max(word, longest_word) + _CELL_PAD,
-                           min(max(widest, _text_inches(str(h), pt, True)) + _CELL_PAD, 2.2))
+                full = max(max(word, longest_word) + pad,
+                           min(max(widest, _text_inches(str(h), pt, True)) + pad, 2.2))
                 need.append(full)
                 # wrapping harder is fine down to ~1.3" (two or three short lines), not below
-                least.append(max(max(word, longest_word) + _CELL_PAD, min(full, 1.3)))
+                least.append(max(max(word, longest_word) + pad, min(full, 1.3)))
             else:
-                w = max(word, widest) + _CELL_PAD
+                w = max(word, widest) + pad
                 need.append(w)
                 least.append(w)
         return need, least
 
+    tight_pad = 2 * TIGHT_MARGIN + 0.02  # narrow margins and the borders
     for landscape, usable in ((False, PORTRAIT_WIDTH), (True, LANDSCAPE_WIDTH)):
-        for pt in (8.0, 7.0):
-            need, least = natural(pt)
+        for pt, tight in ((8.0, False), (7.0, False), (7.0, True)):
+            need, least = natural(pt, tight_pad if tight else _CELL_PAD)
             if sum(need) <= usable:
-                return DocxTableLayout(_spread(need, usable, lead), pt, landscape)
+                return DocxTableLayout(_spread(need, usable, lead), pt, landscape, tight)
             if sum(least) <= usable:  # labels wrap a little more
                 extra = usable - sum(least)
                 room = [n - m for n, m in zip(need, least, strict=True)]
                 share = extra / sum(room) if sum(room) else 0.0
-                return DocxTableLayout([m + r * share for m, r in zip(least, room, strict=True)], pt, landscape)
-    need, _ = natural(7.0)
+                return DocxTableLayout([m + r * share for m, r in zip(least, room, strict=True)], pt, landscape,
+                                       tight)
+    need, _ = natural(7.0, tight_pad)
     scale = LANDSCAPE_WIDTH / sum(need)
-    return DocxTableLayout([w * scale for w in need], 7.0, True)
+    return DocxTableLayout([w * scale for w in need], 7.0, True, True)
 
 
 def _spread(need: list[float], usable: float, lead: int) -> list[float]:
@@ -1147,6 +1201,47 @@ def _spread(need: list[float], usable: float, lead: int) -> list[float]:
         else:
             out[j] += extra * 0.5 / k
     return out
+
+
+#: A figure no taller than this (inches) may sit on a landscape page (8.5" less margins and caption).
+LANDSCAPE_FIGURE_HEIGHT = 5.6
+#: Cell margin (inches, each side) of a table set tight to stay on a portrait page.
+TIGHT_MARGIN = 0.03
+
+
+@dataclass
+class _DocxItem:
+    """One item of the Word document: a section heading, text, a table or a figure.
+
+    ``need`` is True (landscape), False (portrait) or None (either); ``landscape`` is
+    the orientation chosen; ``table`` holds a table's display frame and layout.
+    """
+
+    kind: str
+    block: Any
+    need: bool | None
+    table: tuple[pd.DataFrame, DocxTableLayout] | None = None
+    landscape: bool = False
+
+
+def _cell_margins(table: Any, inches: float) -> None:
+    """Set the left/right cell margins of a Word table (``w:tblCellMar``)."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    tbl_pr = table._tbl.tblPr
+    mar = OxmlElement("w:tblCellMar")
+    for side in ("left", "right"):
+        el = OxmlElement(f"w:{side}")
+        el.set(qn("w:w"), str(round(inches * 1440)))
+        el.set(qn("w:type"), "dxa")
+        mar.append(el)
+    # schema order: tblCellMar comes before tblLook (Word refuses elements out of order)
+    look = tbl_pr.find(qn("w:tblLook"))
+    if look is not None:
+        look.addprevious(mar)
+    else:
+        tbl_pr.append(mar)
 
 
 def _repeat_header_row(table: Any) -> None:
