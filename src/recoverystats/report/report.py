@@ -115,9 +115,9 @@ def format_cell(block: TableBlock, row: int, column: str, value: Any, suppressed
     if column == "change" and block.key == "key_numbers":
         kind = block.data.iat[row, block.data.columns.get_loc("kind")]
         v = float(value)
-        return f"{v * 100:+.1f} pp" if kind == "rate" else f"{v:+,.0f}"
+        return _points(v) if kind == "rate" else f"{v:+,.0f}"
     if column == "change_pp":
-        return f"{float(value) * 100:+.1f} pp"
+        return _points(float(value))
     if column in block.percent_columns:
         v = float(value)
         return f"{v * 100:.1f}%"
@@ -126,6 +126,12 @@ def format_cell(block: TableBlock, row: int, column: str, value: Any, suppressed
     if isinstance(value, (float, np.floating)) and column in ("estimate", "ci_lower", "ci_upper", "smd", "statistic"):
         return format_value(float(value), column, 2 if column != "smd" else 3)
     return format_value(value, column, 3)
+
+
+def _points(v: float) -> str:
+    """A change of a proportion in percentage points: ``+1.6 pp``; ``0.0 pp`` (not ``-0.0``)."""
+    text = f"{v * 100:+.1f}"
+    return ("0.0" if text in ("+0.0", "-0.0") else text) + " pp"
 
 
 def display_frame(block: TableBlock) -> pd.DataFrame:
@@ -263,6 +269,18 @@ def _row_label(block: TableBlock, row: int, label_cols: list[str]) -> str:
     return " · ".join(parts) or f"row {row + 1}"
 
 
+def _is_wide(block: TableBlock, disp: pd.DataFrame) -> bool:
+    """Whether a table gets the compact print style (``rs-wide``): it has
+    :data:`WIDE_COLUMNS` columns or more, or its printed width at 8 pt (as measured for the
+    DOCX) does not fit a portrait page with the usual cell padding."""
+    if len(disp.columns) >= WIDE_COLUMNS:
+        return True
+    layout = docx_table_layout([_header(block, c) for c in disp.columns],
+                               [list(map(str, r)) for r in disp.itertuples(index=False)],
+                               lead=_lead_columns(block))
+    return layout.landscape or layout.tight or layout.font_pt < 8
+
+
 def _header(block: TableBlock, column: str) -> str:
     from recoverystats.results.render import label
 
@@ -347,7 +365,7 @@ class Report:
                                              labels={c: _header(b, c) for c in disp.columns}, max_rows=500,
                                              align_text=False,  # report.css aligns the columns
                                              css_class=f"rs-table rs-lead-{_lead_columns(b)}"
-                                             + (" rs-wide" if len(disp.columns) >= WIDE_COLUMNS else ""))
+                                             + (" rs-wide" if _is_wide(b, disp) else ""))
                     blocks.append({"kind": "table", "html": html})
                 elif isinstance(b, FigureBlock):
                     blocks.append({"kind": "figure", "key": b.key, "title": b.title, "svg": _svg_inline(b)})
