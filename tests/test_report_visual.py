@@ -2,8 +2,9 @@
 
 Marked ``report_visual``. They need Debian's ``chromium`` (headless) and LibreOffice
 (``soffice``) with ``pdftotext``/``pdftoppm`` (poppler-utils); without them the tests skip
-with the reason, except in CI (``CI`` set to ``true``/``1``), where a missing binary is a
-failure (``.ci/run`` installs them with apt-get).
+with the reason, except in CI (``RECOVERYSTATS_REQUIRE_VISUAL`` or ``CI`` set to
+``1``/``true``), where a missing binary is a failure (``.ci/run`` installs them with apt-get
+and sets ``RECOVERYSTATS_REQUIRE_VISUAL=1``).
 
 - ``report.html`` is opened in headless Chromium at 1280 px (a laptop) and at the printable
   width of an A4 page (the narrower of A4 and US letter, with the stylesheet's print rules
@@ -50,7 +51,10 @@ LINE_PT = 12.0
 
 
 def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+    """Whether a missing binary fails the test: ``RECOVERYSTATS_REQUIRE_VISUAL`` (set by
+    ``.ci/run``) or ``CI`` (set by most CI services) is ``1``/``true``/``yes``."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes")
+               for v in ("RECOVERYSTATS_REQUIRE_VISUAL", "CI"))
 
 
 def _need(*names: str) -> dict[str, str]:
@@ -61,7 +65,7 @@ def _need(*names: str) -> dict[str, str]:
         why = (f"report_visual needs {', '.join(missing)} on PATH (Debian: apt-get install chromium "
                "libreoffice-writer-nogui poppler-utils)")
         if _in_ci():
-            pytest.fail(why + "; CI is set, so a missing binary is a failure")
+            pytest.fail(why + "; RECOVERYSTATS_REQUIRE_VISUAL/CI is set, so a missing binary is a failure")
         pytest.skip(why)
     return {n: str(p) for n, p in found.items()}
 
@@ -71,6 +75,18 @@ def _chromium() -> str:
         if shutil.which(name):
             return str(shutil.which(name))
     return _need("chromium")["chromium"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """The Chromium executable (checked before the report is built)."""
+    return _chromium()
+
+
+@pytest.fixture(scope="module")
+def office():
+    """LibreOffice and the poppler tools (checked before the report is built)."""
+    return _need("soffice", "pdftotext", "pdftoppm", "pdfinfo")
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +188,7 @@ def _screenshot(html: str, width: int, height: int, tmp: Path, name: str, *, pri
 
 
 @pytest.mark.parametrize("width", [SCREEN_WIDTH, NARROW_WIDTH])
-def test_html_tables_fit_the_content_column_on_screen(saved, tmp_path, width):
-    _chromium()
+def test_html_tables_fit_the_content_column_on_screen(browser, saved, tmp_path, width):
     _, out = saved
     html = (out / "report.html").read_text(encoding="utf-8")
     m = _measure(html, width, tmp_path, printed=False)
@@ -199,8 +214,7 @@ def test_html_tables_fit_the_content_column_on_screen(saved, tmp_path, width):
     _screenshot(html, width, 4000, tmp_path, f"report-{width}", printed=False)
 
 
-def test_html_tables_fit_the_printed_page(saved, tmp_path):
-    _chromium()
+def test_html_tables_fit_the_printed_page(browser, saved, tmp_path):
     _, out = saved
     html = (out / "report.html").read_text(encoding="utf-8")
     m = _measure(html, PRINT_WIDTH, tmp_path, printed=True)
@@ -253,8 +267,8 @@ def _read_pgm(path: Path) -> np.ndarray:
     return np.frombuffer(data[m.end():m.end() + w * h], dtype=np.uint8).reshape(h, w)
 
 
-def test_docx_has_no_near_empty_pages(saved, tmp_path):
-    tools = _need("soffice", "pdftotext", "pdftoppm", "pdfinfo")
+def test_docx_has_no_near_empty_pages(office, saved, tmp_path):
+    tools = office
     _, out = saved
     res = subprocess.run([tools["soffice"], "--headless", f"-env:UserInstallation={(tmp_path / 'lo').as_uri()}",
                           "--convert-to", "pdf", "--outdir", str(tmp_path), str(out / "report.docx")],
