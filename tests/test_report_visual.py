@@ -127,7 +127,10 @@ MEASURE_JS = """
     var box = t.closest('.rs-result') || t.parentElement;
     var b = box.getBoundingClientRect(), r = t.getBoundingClientRect();
     var td = t.querySelector('tbody td'), th = t.querySelector('thead th');
-    out.tables.push({caption: t.caption ? t.caption.textContent : 'table ' + i,
+    var cap = document.getElementById(t.getAttribute('aria-labelledby') || '');
+    var capRect = cap ? cap.getBoundingClientRect() : null;
+    out.tables.push({caption: cap ? cap.textContent : 'table ' + i,
+                     caption_right: capRect ? capRect.right - left : 0,
                      table_left: r.left - left, table_width: r.width,
                      box_left: b.left - left, box_width: b.width,
                      box_scrolls: box.scrollWidth > box.clientWidth + 1,
@@ -207,6 +210,7 @@ def test_html_tables_fit_the_content_column_on_screen(browser, saved, tmp_path, 
             assert t["table_left"] + t["table_width"] <= m["content"] + 1, t  # sub-pixel widths
     for f in m["figures"]:
         assert f["left"] >= -0.5 and f["left"] + f["width"] <= m["content"] + 0.5, f
+    assert all(t["caption"] != "" and t["caption_right"] <= m["content"] + 0.5 for t in m["tables"])
     if width == NARROW_WIDTH:  # the scrolling path is exercised: the wide tables scroll in their box
         assert sum(t["box_scrolls"] for t in m["tables"]) >= 2
     else:  # at 1280 px every table fits the column without scrolling

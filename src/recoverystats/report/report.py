@@ -281,6 +281,19 @@ def _is_wide(block: TableBlock, disp: pd.DataFrame) -> bool:
     return layout.landscape or layout.tight or layout.font_pt < 8
 
 
+def _caption_outside(html: str, key: str) -> str:
+    """Move a table's ``<caption>`` above its scrolling box (``<p class="rs-caption">``), so
+    the title stays in view when a wide table is scrolled sideways; the table keeps it as
+    its accessible name (``aria-labelledby``)."""
+    m = re.search(r"<caption>(.*?)</caption>", html, flags=re.S)
+    if not m:
+        return html
+    cap_id = f"cap-{re.sub(r'[^A-Za-z0-9_-]', '-', key)}"
+    html = html[:m.start()] + html[m.end():]
+    html = html.replace('<table class="', f'<table aria-labelledby="{cap_id}" class="', 1)
+    return f'<p class="rs-caption" id="{cap_id}">{m.group(1)}</p>\n' + html
+
+
 def _header(block: TableBlock, column: str) -> str:
     from recoverystats.results.render import label
 
@@ -366,7 +379,7 @@ class Report:
                                              align_text=False,  # report.css aligns the columns
                                              css_class=f"rs-table rs-lead-{_lead_columns(b)}"
                                              + (" rs-wide" if _is_wide(b, disp) else ""))
-                    blocks.append({"kind": "table", "html": html})
+                    blocks.append({"kind": "table", "html": _caption_outside(html, b.key)})
                 elif isinstance(b, FigureBlock):
                     blocks.append({"kind": "figure", "key": b.key, "title": b.title, "svg": _svg_inline(b)})
             sections.append({"key": s.key, "title": s.title, "blocks": blocks})
