@@ -290,7 +290,7 @@ def _caption_outside(html: str, key: str) -> str:
         return html
     cap_id = f"cap-{re.sub(r'[^A-Za-z0-9_-]', '-', key)}"
     html = html[:m.start()] + html[m.end():]
-    html = html.replace('<table class="', f'<table aria-labelledby="{cap_id}" class="', 1)
+    html = re.sub(r'<table class="([^"]*)"', lambda t: f'{t.group(0)} aria-labelledby="{cap_id}"', html, count=1)
     return f'<p class="rs-caption" id="{cap_id}">{m.group(1)}</p>\n' + html
 
 
