@@ -299,21 +299,28 @@ def test_docx_tables_fit_the_page_and_wide_ones_are_landscape(saved300):
     report, out = saved300
     d, tables = _docx_tables_by_page(out / "report.docx")
     assert len(tables) == len(d.tables)
+    from docx.oxml.ns import qn
+
     for t, usable, _landscape in tables:
         widths = [c.width.inches for c in t.columns]
         assert sum(widths) <= usable + 0.01, (t.rows[0].cells[0].text, sum(widths), usable)
         size = t.rows[1].cells[0].paragraphs[0].runs[0].font.size.pt
         assert size >= 7
+        mar = t._tbl.tblPr.find(qn("w:tblCellMar"))  # narrow cell margins: 0.03" a side
+        pad = 0.1 if mar is None else 2 * int(mar.find(qn("w:left")).get(qn("w:w"))) / 1440 + 0.01
         for j, cell in enumerate(t.rows[0].cells):  # no header word is cut in the middle
             for word in cell.text.split():
-                assert _text_inches(word, size, bold=True) <= widths[j] - 0.1, (cell.text, widths[j])
+                assert _text_inches(word, size, bold=True) <= widths[j] - pad, (cell.text, widths[j])
         for row in t.rows[1:]:  # nor a word of a label (the first column is set in bold)
             for j, cell in enumerate(row.cells[:2]):
                 for word in cell.text.split():
-                    assert _text_inches(word, size, bold=j == 0) <= widths[j] - 0.1, (cell.text, widths[j])
+                    assert _text_inches(word, size, bold=j == 0) <= widths[j] - pad, (cell.text, widths[j])
         assert t.rows[0]._tr.trPr is not None  # the header row repeats on every page
+    # the at-risk tables (15 columns, 3 rows) stay on a portrait page with narrow cell margins
+    # instead of a landscape page of their own that would be mostly empty
     at_risk = [(t, landscape) for t, _, landscape in tables if t.rows[0].cells[1].text.startswith("At risk")]
-    assert at_risk and all(landscape for _, landscape in at_risk)  # 15 columns: a landscape page
+    assert at_risk and not any(landscape for _, landscape in at_risk)
+    assert all(t._tbl.tblPr.find(qn("w:tblCellMar")) is not None for t, _ in at_risk)
     assert not tables[0][2]  # the key numbers stay on the first (portrait) page
     usable_h = 11 - 2  # letter, 1" top and bottom margins
     for shape in d.inline_shapes:  # figures fit the page (the tall forest plot too)
@@ -330,7 +337,11 @@ def test_html_wide_tables_fit_the_printed_page(saved300):
     wide = [b for s in report.sections for b in s.blocks
             if hasattr(b, "mask") and b.show_in_document and len(b.columns) >= WIDE_COLUMNS]
     assert {b.key for b in wide} >= {"km_relapse", "km_recid"}  # the at-risk tables (15 columns)
-    assert wide and html.count(" rs-wide\"") == len(wide)
+    # also narrower tables whose printed width would not fit a portrait page (Table 1's labels)
+    assert wide and html.count(" rs-wide\"") > len(wide)
+    # the stylesheet is inlined as is: an escaped quote would drop the font rule
+    style = html[html.index("<style>"):html.index("</style>")]
+    assert "&#34;" not in style and "&quot;" not in style and '"Segoe UI"' in style
 
 
 def test_pchart_signal_reads_yes_or_no(saved300):
@@ -349,7 +360,7 @@ def test_xlsx_one_sheet_per_table(saved300):
     report, out = saved300
     doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
     wb = load_workbook(out / "tables.xlsx", read_only=True)
-    assert wb.sheetnames == ["About", *[t["sheet"] for t in doc["tables"].values()]]
+    assert wb.sheetnames == ["About", *[t["sheet"] for t in doc["tables"].values()], "Suppressed cells"]
     ws = wb[doc["tables"]["census_site"]["sheet"]]
     rows = list(ws.iter_rows(values_only=True))
     assert rows[0][0] == report.tables["census_site"].title
@@ -485,13 +496,13 @@ def test_site_of_five_leaves_no_small_count_recoverable(tiny_site):
     t1 = pd.DataFrame(doc["tables"]["table_one"]["rows"])
     miss = t1[(t1["variable"] == "prior_incarcerations") & (t1["level"] == "(missing)")]
     assert miss["n|Overall"].isna().all()  # 4 missing: suppressed
-    # in the spreadsheet and the HTML the row shows only stars
+    # the spreadsheet leaves the row's cells empty (grey, see test_xlsx_*); the HTML shows stars
     from openpyxl import load_workbook
 
     wb = load_workbook(out / "tables.xlsx", read_only=True)
     ws = wb[doc["tables"]["census_site"]["sheet"]]
     row = next(r for r in ws.iter_rows(values_only=True) if r[0] == "site_tiny")
-    assert row[1:] == ("*", "*", "*")
+    assert row[1:] == (None, None, None)
     wb.close()
     html = (out / "report.html").read_text(encoding="utf-8")
     seg = html[html.index("<td>site_tiny</td>"):]
@@ -877,3 +888,110 @@ def test_output_folder_gets_ordinary_permissions(saved300):
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o777 & ~umask
+
+
+# ---------------------------------------------------------------------------------------
+# tables.xlsx layout (issue 12): formats, empty grey suppressed cells, the legend and list
+# ---------------------------------------------------------------------------------------
+def _sheet_cells(path, sheet):
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path)
+    return wb, wb[sheet]
+
+
+def test_xlsx_suppressed_cells_are_empty_grey_and_listed(tiny_site):
+    _, out = tiny_site
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    wb, ws = _sheet_cells(out / "tables.xlsx", doc["tables"]["census_site"]["sheet"])
+    row = next(r for r in ws.iter_rows() if r[0].value == "site_tiny")
+    for cell in row[1:]:
+        assert cell.value is None and cell.fill.fill_type == "solid" and cell.fill.fgColor.rgb.endswith("D9D9D9")
+    # no text in any numeric column of any table sheet: every suppressed cell is empty and grey
+    listed = set()
+    for key, t in doc["tables"].items():
+        sheet = wb[t["sheet"]]
+        heads = {c.value for c in sheet[2]}
+        n_grey = 0
+        for r in sheet.iter_rows(min_row=3):
+            for cell in r:
+                if cell.fill.fill_type == "solid" and cell.fill.fgColor.rgb.endswith("D9D9D9"):
+                    assert cell.value is None, (key, cell.coordinate)
+                    n_grey += 1
+                assert cell.value != "*", (key, cell.coordinate)
+        on_sheet = [(i, c) for i, c in t["suppressed_cells"] if t["headers"][c] in heads]
+        assert n_grey == len(on_sheet), key
+        listed |= {(t["sheet"], t["headers"][c]) for _, c in on_sheet}
+    assert listed
+    rows = list(wb["Suppressed cells"].iter_rows(values_only=True))
+    assert rows[0] == ("Sheet", "Row", "Column", "Cell")
+    assert {(r[0], r[2]) for r in rows[1:]} == listed
+    census = doc["tables"]["census_site"]
+    assert {r[2] for r in rows[1:] if r[0] == census["sheet"] and r[1] == "site_tiny"} == {
+        census["headers"][c] for c in ("n_comparison", "n_peer_mentoring", "n_total")}
+    for r in rows[1:]:  # each listed cell is empty and grey where the list says
+        c = wb[r[0]][r[3]]
+        assert c.value is None and c.fill.fgColor.rgb.endswith("D9D9D9")
+    about = list(wb["About"].iter_rows(values_only=True))
+    legend = next(r[1] for r in about if r[0] == "(grey, empty)")
+    assert "Suppressed" in legend and "below 11" in legend and "Suppressed cells" in legend
+
+
+def test_xlsx_number_formats_follow_the_report(saved300):
+    report, out = saved300
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    wb, _ = _sheet_cells(out / "tables.xlsx", "About")
+
+    def column(key, col):
+        t = doc["tables"][key]
+        ws = wb[t["sheet"]]
+        heads = [c.value for c in ws[2]]
+        j = heads.index(t["headers"][col])
+        return [r[j] for r in ws.iter_rows(min_row=3) if r[j].value is not None]
+
+    fmts = lambda key, col: {c.number_format for c in column(key, col)}  # noqa: E731
+    assert fmts("outcomes", "estimate") == {"0.0%"}
+    assert fmts("outcomes", "n") == {"#,##0"}
+    assert fmts("odds_ratios", "estimate") == {"0.00"} == fmts("odds_ratios", "ci_upper")
+    assert fmts("odds_ratios", "p_value") == {'[<0.001]"<0.001";0.000'}
+    assert fmts("table_one", "smd") == {"0.000"}
+    assert {c.value for c in column("key_numbers", "meets_target")} <= {"yes", "no"}
+    assert {c.value for c in column("pchart_relapse", "signal")} <= {"yes", "no"}
+    assert all(isinstance(c.value, (int, float)) for c in column("key_numbers", "change"))
+    # every non-empty cell below the header of a numeric column is a number with a format
+    for key, t in doc["tables"].items():
+        b = report.tables[key]
+        ws = wb[t["sheet"]]
+        heads = [c.value for c in ws[2]]
+        for c in b.sheet_columns:
+            if c in ("meets_target", "signal") or c not in b.data or not pd.api.types.is_numeric_dtype(b.data[c]):
+                continue
+            j = heads.index(t["headers"][c])
+            for r in ws.iter_rows(min_row=3):
+                v = r[j].value
+                if v is not None and v not in ("∞", "−∞"):
+                    assert isinstance(v, (int, float)) and r[j].number_format != "General", (key, c, r[j].coordinate)
+    # widths fit: no column narrower than its widest shown value
+    ws = wb[doc["tables"]["outcomes"]["sheet"]]
+    longest = max(len(str(r[0].value)) for r in ws.iter_rows(min_row=3))
+    assert ws.column_dimensions["A"].width >= longest
+
+
+def test_scan_reads_a_small_count_typed_into_an_empty_suppressed_cell(tiny_site, tmp_path):
+    from openpyxl import load_workbook
+
+    from recoverystats.privacy import scan
+
+    prog300, out = tiny_site
+    copy = tmp_path / "q3"
+    shutil.copytree(out, copy)
+    assert scan(copy, prog300, min_cell=MIN_CELL).ok
+    doc = json.loads((copy / "results.json").read_text(encoding="utf-8"))
+    wb = load_workbook(copy / "tables.xlsx")
+    ws = wb[doc["tables"]["census_site"]["sheet"]]
+    row = next(r for r in ws.iter_rows() if r[0].value == "site_tiny")
+    row[1].value = 4  # the grey, empty cell now shows a small count
+    wb.save(copy / "tables.xlsx")
+    found = scan(copy, prog300, min_cell=MIN_CELL).findings
+    assert (found["kind"] == "small_count").any()
+    assert "tables.xlsx" in set(found.loc[found["kind"] == "small_count", "file"])

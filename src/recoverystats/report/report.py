@@ -121,9 +121,9 @@ def format_cell(block: TableBlock, row: int, column: str, value: Any, suppressed
     if column == "change" and block.key == "key_numbers":
         kind = block.data.iat[row, block.data.columns.get_loc("kind")]
         v = float(value)
-        return f"{v * 100:+.1f} pp" if kind == "rate" else f"{v:+,.0f}"
+        return _points(v) if kind == "rate" else f"{v:+,.0f}"
     if column == "change_pp":
-        return f"{float(value) * 100:+.1f} pp"
+        return _points(float(value))
     if column in block.percent_columns:
         v = float(value)
         return f"{v * 100:.1f}%"
@@ -132,6 +132,12 @@ def format_cell(block: TableBlock, row: int, column: str, value: Any, suppressed
     if isinstance(value, (float, np.floating)) and column in ("estimate", "ci_lower", "ci_upper", "smd", "statistic"):
         return format_value(float(value), column, 2 if column != "smd" else 3)
     return format_value(value, column, 3)
+
+
+def _points(v: float) -> str:
+    """A change of a proportion in percentage points: ``+1.6 pp``; ``0.0 pp`` (not ``-0.0``)."""
+    text = f"{v * 100:+.1f}"
+    return ("0.0" if text in ("+0.0", "-0.0") else text) + " pp"
 
 
 def display_frame(block: TableBlock) -> pd.DataFrame:
@@ -155,6 +161,143 @@ def _lead_columns(block: TableBlock) -> int:
             break
         k += 1
     return max(1, min(k, 3))
+
+
+#: Fill of a suppressed (empty) cell in tables.xlsx, and its legend sample on the About sheet.
+SUPPRESSED_FILL = "D9D9D9"
+#: The sheet of tables.xlsx that lists every suppressed cell.
+SUPPRESSED_SHEET = "Suppressed cells"
+#: Number formats of tables.xlsx (the same rounding as the HTML and DOCX).
+XLSX_FORMATS = {
+    "percent": "0.0%",
+    "count": "#,##0",
+    "ratio": "0.00",
+    "smd": "0.000",
+    "p_value": '[<0.001]"<0.001";0.000',
+    "pp": '+0.0" pp";-0.0" pp";0.0" pp"',
+    "signed_count": "+#,##0;-#,##0;0",
+    "number": "0.000",
+    "small": "0.00E+00",
+    "date": "yyyy-mm-dd",
+}
+
+
+def xlsx_value(block: TableBlock, row: int, column: str, value: Any) -> tuple[Any, str | None]:
+    """The value and number format of one unsuppressed cell of tables.xlsx.
+
+    Mirrors :func:`format_cell`: numbers stay numbers (a format gives them the HTML's
+    rounding); ``yes``/``no`` columns become text as in the HTML; a change in percentage
+    points is stored in points (``+3.2 pp`` holds 3.2). Excel has no infinity, so an
+    infinite value is the text ``∞``/``−∞`` as in the HTML. Missing values are empty.
+    """
+    from recoverystats.results.render import WHOLE_NUMBER_COLUMNS
+
+    f = XLSX_FORMATS
+    if _is_missing(value):
+        return None, None
+    if column == "meets_target" or (column == "signal" and block.key.startswith("pchart_")):
+        return ("yes" if float(value) >= 0.5 else "no"), None
+    if isinstance(value, (bool, np.bool_)):
+        return ("yes" if value else "no"), None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime().replace(tzinfo=None), f["date"]
+    if isinstance(value, (str, pd.Period)):
+        return str(value), None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value), None
+    if math.isinf(v):
+        return ("∞" if v > 0 else "−∞"), None
+    if column == "change" and block.key == "key_numbers":
+        kind = block.data.iat[row, block.data.columns.get_loc("kind")]
+        return (round(v * 100, 10), f["pp"]) if kind == "rate" else (v, f["signed_count"])
+    if column == "change_pp":
+        return round(v * 100, 10), f["pp"]
+    if column in block.percent_columns:
+        return v, f["percent"]
+    if column in block.privacy.get("count_columns", ()) or column in block.coalesce:
+        return int(round(v)), f["count"]
+    if isinstance(value, (int, np.integer)):
+        return int(value), f["count"]
+    if column == "p_value":
+        return v, f["p_value"]
+    if column == "smd":
+        return v, f["smd"]
+    if column in ("estimate", "ci_lower", "ci_upper", "statistic"):
+        return v, f["ratio"]
+    if v.is_integer() and column in WHOLE_NUMBER_COLUMNS:
+        return int(v), f["count"]
+    a = abs(v)
+    return v, (f["small"] if a != 0 and a < 1e-3 else f["number"])
+
+
+def _xlsx_legend(min_cell: int, suppressed: bool) -> list[tuple[str, str]]:
+    """The About sheet's legend: (sample or term, meaning)."""
+    rows = [("(grey, empty)",
+             f"Suppressed: a count below {min_cell}, or a cell suppressed so that a small count cannot be "
+             "worked out from totals; percentages and intervals resting on a suppressed count are suppressed "
+             f"too. The cell is empty (never text), so numeric filters and sums still work; the sheet "
+             f"'{SUPPRESSED_SHEET}' lists every one." if suppressed
+             else "Suppression is OFF: no cell is suppressed and small counts are shown. " + STAMP),
+            ("(empty, no fill)", "Not available (e.g. no one at risk, or a measure not defined for the row)."),
+            ("Numbers", "Stored unrounded; the cell format rounds them as the report does: percentages to 0.1%, "
+                        "ratios and intervals to 2 decimals, p-values to 3 decimals with <0.001 below 0.001, "
+                        "counts as whole numbers."),
+            ("pp", "Changes marked pp are in percentage points and stored in points (+3.2 pp holds 3.2)."),
+            ("yes / no", "Text columns (meets target, special-cause signal), as in the report."),
+            ("∞", "An infinite interval bound (the text ∞; a spreadsheet has no infinity).")]
+    return rows
+
+
+def _label_columns(block: TableBlock, cols: list[str]) -> list[str]:
+    """The leading label columns of a sheet (before the first count, percentage or decimal column)."""
+    numbers = set(block.privacy.get("count_columns", ())) | set(block.percent_columns) | set(block.coalesce)
+    out = []
+    for c in cols:
+        if c in numbers or (c in block.data and pd.api.types.is_float_dtype(block.data[c])):
+            break
+        out.append(c)
+    return out
+
+
+def _row_label(block: TableBlock, row: int, label_cols: list[str]) -> str:
+    """A row's label for the suppressed-cells list: its label columns' values joined by ' · '."""
+    from recoverystats.results.render import format_value
+
+    parts = []
+    for c in label_cols:
+        if bool(block.mask.iat[row, block.mask.columns.get_loc(c)]):
+            continue
+        v = block.data.iat[row, block.data.columns.get_loc(c)]
+        if not _is_missing(v):
+            parts.append(format_value(v, c))
+    return " · ".join(parts) or f"row {row + 1}"
+
+
+def _is_wide(block: TableBlock, disp: pd.DataFrame) -> bool:
+    """Whether a table gets the compact print style (``rs-wide``): it has
+    :data:`WIDE_COLUMNS` columns or more, or its printed width at 8 pt (as measured for the
+    DOCX) does not fit a portrait page with the usual cell padding."""
+    if len(disp.columns) >= WIDE_COLUMNS:
+        return True
+    layout = docx_table_layout([_header(block, c) for c in disp.columns],
+                               [list(map(str, r)) for r in disp.itertuples(index=False)],
+                               lead=_lead_columns(block))
+    return layout.landscape or layout.tight or layout.font_pt < 8
+
+
+def _caption_outside(html: str, key: str) -> str:
+    """Move a table's ``<caption>`` above its scrolling box (``<p class="rs-caption">``), so
+    the title stays in view when a wide table is scrolled sideways; the table keeps it as
+    its accessible name (``aria-labelledby``)."""
+    m = re.search(r"<caption>(.*?)</caption>", html, flags=re.S)
+    if not m:
+        return html
+    cap_id = f"cap-{re.sub(r'[^A-Za-z0-9_-]', '-', key)}"
+    html = html[:m.start()] + html[m.end():]
+    html = re.sub(r'<table class="([^"]*)"', lambda t: f'{t.group(0)} aria-labelledby="{cap_id}"', html, count=1)
+    return f'<p class="rs-caption" id="{cap_id}">{m.group(1)}</p>\n' + html
 
 
 def _header(block: TableBlock, column: str) -> str:
@@ -264,8 +407,8 @@ class Report:
                                              labels={c: _header(b, c) for c in disp.columns}, max_rows=500,
                                              align_text=False,  # report.css aligns the columns
                                              css_class=f"rs-table rs-lead-{_lead_columns(b)}"
-                                             + (" rs-wide" if len(disp.columns) >= WIDE_COLUMNS else ""))
-                    blocks.append({"kind": "table", "html": html})
+                                             + (" rs-wide" if _is_wide(b, disp) else ""))
+                    blocks.append({"kind": "table", "html": _caption_outside(html, b.key)})
                 elif isinstance(b, FigureBlock):
                     blocks.append({"kind": "figure", "key": b.key, "title": b.title, "svg": _svg_inline(b)})
             sections.append({"key": s.key, "title": s.title, "blocks": blocks})
@@ -357,96 +500,168 @@ class Report:
         d.add_paragraph(f"Quarter {self.quarter} · data to {self.as_of.date().isoformat()} · "
                         + (f"counts below {self.min_cell} suppressed (*)" if self.suppressed
                            else "SMALL CELLS NOT SUPPRESSED — NOT FOR RELEASE"))
+        items = self._docx_plan()
         page = _Pages(d)
-        for s in self.sections:
-            page.orient(False)
-            d.add_heading(s.title, level=1)
-            for b in s.blocks:
-                if isinstance(b, TextBlock):
-                    page.orient(False)
-                    if b.heading:
-                        d.add_heading(b.heading, level=2)
-                    for p in b.paragraphs:
-                        if p:
-                            d.add_paragraph(p)
-                    for x in b.bullets:
-                        d.add_paragraph(x, style="List Bullet")
-                elif isinstance(b, TableBlock):
-                    if not b.show_in_document:
-                        continue
-                    disp = display_frame(b)
-                    headers = [_header(b, c) for c in disp.columns]
-                    lead = _lead_columns(b)
-                    layout = docx_table_layout(headers, [list(map(str, r)) for r in disp.itertuples(index=False)],
-                                               lead=lead)
-                    page.orient(layout.landscape)
-                    cap = d.add_paragraph()
-                    cap.paragraph_format.keep_with_next = True
-                    cap.paragraph_format.space_before = Pt(10)
-                    cap.add_run(b.title).bold = True
-                    table = d.add_table(rows=1, cols=len(disp.columns))
-                    table.style = "Light Grid Accent 1"
-                    for j, h in enumerate(headers):
-                        table.rows[0].cells[j].text = h
-                    for rec in disp.itertuples(index=False, name=None):
-                        cells = table.add_row().cells
-                        for j, v in enumerate(rec):
-                            cells[j].text = str(v)
-                    table.autofit = False
-                    widths = layout.widths
-                    for j, col in enumerate(table.columns):
-                        col.width = Inches(widths[j])
-                    for row in table.rows:
-                        for j, cell in enumerate(row.cells):
-                            cell.width = Inches(widths[j])
-                            for par in cell.paragraphs:
-                                if j >= lead:
-                                    par.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-                                for run in par.runs:
-                                    run.font.size = Pt(layout.font_pt)
-                    _repeat_header_row(table)
-                    for note in b.notes:
-                        d.add_paragraph(note).runs[0].font.size = Pt(8)
-                elif isinstance(b, FigureBlock):
-                    page.orient(False)
-                    # as wide as the text, but never taller than most of a page (tall forest plots)
-                    width = min(6.2, 7.6 * b.aspect) if b.aspect > 0 else 6.2
-                    d.add_picture(io.BytesIO(b.png), width=Inches(width))
-                    d.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
-                    d.add_paragraph(b.title).runs[0].italic = True
-        page.orient(False)
+        for it in items:
+            page.orient(it.landscape)
+            b = it.block
+            if it.kind == "section":
+                d.add_heading(b.title, level=1)
+            elif isinstance(b, TextBlock):
+                if b.heading:
+                    d.add_heading(b.heading, level=2)
+                for p in b.paragraphs:
+                    if p:
+                        d.add_paragraph(p)
+                for x in b.bullets:
+                    d.add_paragraph(x, style="List Bullet")
+            elif isinstance(b, TableBlock):
+                disp, layout = it.table
+                headers = [_header(b, c) for c in disp.columns]
+                lead = _lead_columns(b)
+                cap = d.add_paragraph()
+                cap.paragraph_format.keep_with_next = True
+                cap.paragraph_format.space_before = Pt(10)
+                cap.add_run(b.title).bold = True
+                table = d.add_table(rows=1, cols=len(disp.columns))
+                table.style = "Light Grid Accent 1"
+                for j, h in enumerate(headers):
+                    table.rows[0].cells[j].text = h
+                for rec in disp.itertuples(index=False, name=None):
+                    cells = table.add_row().cells
+                    for j, v in enumerate(rec):
+                        cells[j].text = str(v)
+                table.autofit = False
+                if layout.tight:
+                    _cell_margins(table, TIGHT_MARGIN)
+                widths = layout.widths
+                for j, col in enumerate(table.columns):
+                    col.width = Inches(widths[j])
+                for row in table.rows:
+                    for j, cell in enumerate(row.cells):
+                        cell.width = Inches(widths[j])
+                        for par in cell.paragraphs:
+                            if j >= lead:
+                                par.alignment = WD_ALIGN_PARAGRAPH.RIGHT
+                            for run in par.runs:
+                                run.font.size = Pt(layout.font_pt)
+                _repeat_header_row(table)
+                for note in b.notes:
+                    d.add_paragraph(note).runs[0].font.size = Pt(8)
+            elif isinstance(b, FigureBlock):
+                # as wide as the text, but never taller than most of a page (tall forest plots)
+                width = min(6.2, 7.6 * b.aspect) if b.aspect > 0 else 6.2
+                d.add_picture(io.BytesIO(b.png), width=Inches(width))
+                d.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
+                d.add_paragraph(b.title).runs[0].italic = True
+        # the closing note stays on the last page, whatever its orientation (no page of its own)
         d.add_paragraph(f"* suppressed: a count below {self.min_cell}, or a cell suppressed so that a small count "
                         "cannot be worked out from totals; percentages and intervals resting on a suppressed count "
                         "are suppressed too. — = not available.")
         d.save(str(path))
         _normalise_zip(path, fixed)
 
+    def _docx_plan(self) -> list[_DocxItem]:
+        """The document's items in order, each with its page orientation.
+
+        A wide table needs a landscape page and a tall figure a portrait one; everything
+        else (headings, text, tables and figures that fit either way) takes the orientation
+        of its neighbours, so that a switch never leaves a page with a heading or a few
+        lines on it: a section's heading and opening text go with the first block of the
+        section that needs an orientation, and what follows a landscape table in the same
+        section stays on its page.
+        """
+        items: list[_DocxItem] = []
+        for s in self.sections:
+            items.append(_DocxItem("section", s, None))
+            for b in s.blocks:
+                if isinstance(b, TextBlock):
+                    if b.heading or any(b.paragraphs) or b.bullets:
+                        items.append(_DocxItem("text", b, None))
+                elif isinstance(b, TableBlock):
+                    if not b.show_in_document:
+                        continue
+                    disp = display_frame(b)
+                    layout = docx_table_layout([_header(b, c) for c in disp.columns],
+                                               [list(map(str, r)) for r in disp.itertuples(index=False)],
+                                               lead=_lead_columns(b))
+                    items.append(_DocxItem("table", b, True if layout.landscape else None, (disp, layout)))
+                elif isinstance(b, FigureBlock):
+                    width = min(6.2, 7.6 * b.aspect) if b.aspect > 0 else 6.2
+                    height = width / b.aspect if b.aspect > 0 else 6.2
+                    items.append(_DocxItem("figure", b, None if height <= LANDSCAPE_FIGURE_HEIGHT else False))
+        needs = [it.need for it in items]
+        i = 0
+        while i < len(items):
+            if needs[i] is not None:
+                items[i].landscape = bool(needs[i])
+                i += 1
+                continue
+            j = i
+            while j < len(items) and needs[j] is None:
+                j += 1
+            before = bool(needs[i - 1]) if i > 0 else False  # the title page is portrait
+            after = bool(needs[j]) if j < len(items) else False
+            # the rest of the current section finishes the current page; the last section
+            # heading of the run and what follows open the next block's page; whole sections
+            # in between (text only) are portrait
+            heads = [k for k in range(i, j) if items[k].kind == "section"]
+            first, last = (heads[0], heads[-1]) if heads else (j, j)
+            for k in range(i, j):
+                items[k].landscape = before if k < first else after if k >= last else False
+            i = j
+        return items
+
     # -- XLSX --------------------------------------------------------------------------
     def to_xlsx(self, path: str | Path) -> None:
-        """One sheet per table: numbers as numbers, suppressed cells as '*', stamp when unsuppressed."""
+        """One sheet per table, numbers as numbers with the report's display formats.
+
+        Every numeric column carries a number format (percentages ``0.0%``, counts
+        ``#,##0``, ratios ``0.00``, p-values ``0.000`` and ``<0.001``, changes in
+        percentage points stored as points); ``yes``/``no`` columns are text, as in the
+        HTML. A suppressed cell is an EMPTY cell with a grey fill (no ``*`` text in a
+        numeric column, so numeric filters and sums still work); the sheet "Suppressed
+        cells" lists each one (sheet, row label, column, cell) and the About sheet carries
+        the legend. Column widths fit the longest shown value and header word. The stamp
+        heads every sheet of an unsuppressed report.
+        """
         from openpyxl import Workbook
         from openpyxl.styles import Alignment, Font, PatternFill
+        from openpyxl.utils import get_column_letter
 
         wb = Workbook()
         wb.remove(wb.active)
         names = _sheet_names(self.tables)
+        grey = PatternFill("solid", fgColor=SUPPRESSED_FILL)
         info = wb.create_sheet("About")
-        about = [[self.title], [self.program], [f"Quarter {self.quarter}, data to {self.as_of.date().isoformat()}"],
-                 [f"Counts below {self.min_cell} suppressed and shown as *" if self.suppressed else STAMP.upper()],
-                 [], ["Sheet", "Table"]]
+        legend = _xlsx_legend(self.min_cell, self.suppressed)
+        about: list[list[Any]] = [
+            [self.title], [self.program], [f"Quarter {self.quarter}, data to {self.as_of.date().isoformat()}"],
+            [f"Counts below {self.min_cell} suppressed" if self.suppressed else STAMP.upper()], [],
+            ["Legend"], *[[a, b] for a, b in legend], [], ["Sheet", "Table"]]
+        legend_row = 6
         for key, b in self.tables.items():
             about.append([names[key], b.title])
+        about.append([SUPPRESSED_SHEET, "Every suppressed cell: sheet, row label, column and cell"])
         for i, r in enumerate(about, start=1):
             for j, v in enumerate(r, start=1):
                 _text_cell(info.cell(row=i, column=j), v)
         info["A1"].font = Font(bold=True, size=13)
+        info.cell(row=legend_row, column=1).font = Font(bold=True)
+        info.cell(row=legend_row + 1, column=1).fill = grey  # the legend's sample of a suppressed cell
+        for r in (legend_row + len(legend) + 2,):
+            info.cell(row=r, column=1).font = Font(bold=True)
+            info.cell(row=r, column=2).font = Font(bold=True)
+        for r in range(legend_row + 1, legend_row + 1 + len(legend)):
+            info.cell(row=r, column=2).alignment = Alignment(wrap_text=True, vertical="top")
         if self.stamp:  # the About sheet is a sheet too: stamped like the others
             info.insert_rows(1)
             info.cell(row=1, column=1, value=self.stamp.upper()).font = Font(bold=True, color="FFFFFF")
             info.cell(row=1, column=1).fill = PatternFill("solid", fgColor="B3261E")
             info.oddHeader.center.text = self.stamp
         info.column_dimensions["A"].width = 28
-        info.column_dimensions["B"].width = 80
+        info.column_dimensions["B"].width = 90
+        listed: list[tuple[str, str, str, str]] = []
         for key, b in self.tables.items():
             ws = wb.create_sheet(names[key])
             r0 = 1
@@ -457,35 +672,60 @@ class Report:
                 r0 = 2
             _text_cell(ws.cell(row=r0, column=1), b.title).font = Font(bold=True)
             cols = list(b.sheet_columns)
+            label_cols = _label_columns(b, cols)
+            widths: list[float] = []
             for j, c in enumerate(cols, start=1):
-                cell = _text_cell(ws.cell(row=r0 + 1, column=j), _header(b, c))
+                head = _header(b, c)
+                cell = _text_cell(ws.cell(row=r0 + 1, column=j), head)
                 cell.font = Font(bold=True)
-                cell.alignment = Alignment(wrap_text=True, vertical="bottom")
-                ws.column_dimensions[cell.column_letter].width = max(10, min(40, len(str(cell.value)) + 2))
+                cell.alignment = Alignment(wrap_text=True, vertical="bottom",
+                                           horizontal="left" if c in label_cols else "right")
+                widths.append(max([len(w) for w in head.split()] + [min(len(head), 24), 6]))
             for i in range(len(b.data)):
                 for j, c in enumerate(cols, start=1):
                     v = b.data.iat[i, b.data.columns.get_loc(c)]
+                    sup = bool(b.mask.iat[i, b.mask.columns.get_loc(c)])
                     cell = ws.cell(row=r0 + 2 + i, column=j)
-                    if bool(b.mask.iat[i, b.mask.columns.get_loc(c)]):
-                        cell.value = "*"
-                        cell.alignment = Alignment(horizontal="right")
-                    elif _is_missing(v):
+                    if sup:
                         cell.value = None
-                    elif isinstance(v, (bool, np.bool_)):
-                        cell.value = bool(v)
-                    elif isinstance(v, (int, np.integer)):
-                        cell.value = int(v)
-                    elif isinstance(v, (float, np.floating)):
-                        cell.value = float(v)
-                        if c in b.percent_columns:
-                            cell.number_format = "0.0%"
-                        elif c in b.privacy.get("count_columns", ()):
-                            cell.number_format = "#,##0"
-                    elif isinstance(v, pd.Timestamp):
-                        cell.value = v.date().isoformat()
+                        cell.fill = grey
+                        listed.append((names[key], _row_label(b, i, label_cols), _header(b, c),
+                                       f"{get_column_letter(j)}{r0 + 2 + i}"))
+                        continue
+                    value, fmt = xlsx_value(b, i, c, v)
+                    if isinstance(value, str):
+                        _text_cell(cell, value)
+                        if c not in label_cols:
+                            cell.alignment = Alignment(horizontal="right")
                     else:
-                        _text_cell(cell, str(v))
-            ws.freeze_panes = ws.cell(row=r0 + 2, column=1)
+                        cell.value = value
+                        if fmt:
+                            cell.number_format = fmt
+                    if value is not None:
+                        widths[j - 1] = max(widths[j - 1], len(format_cell(b, i, c, v, False)))
+            for j, w in enumerate(widths, start=1):
+                ws.column_dimensions[get_column_letter(j)].width = min(60, w + 2)
+            ws.freeze_panes = ws.cell(row=r0 + 2, column=min(len(label_cols), 3) + 1)
+        ws = wb.create_sheet(SUPPRESSED_SHEET)
+        r0 = 1
+        if self.stamp:
+            _text_cell(ws.cell(row=1, column=1), self.stamp.upper()).font = Font(bold=True, color="FFFFFF")
+            ws.cell(row=1, column=1).fill = PatternFill("solid", fgColor="B3261E")
+            ws.oddHeader.center.text = self.stamp
+            r0 = 2
+        head = ["Sheet", "Row", "Column", "Cell"]
+        for j, h in enumerate(head, start=1):
+            _text_cell(ws.cell(row=r0, column=j), h).font = Font(bold=True)
+        if not listed:
+            _text_cell(ws.cell(row=r0 + 1, column=1), "No cell is suppressed." if self.suppressed
+                       else "Suppression is OFF: small counts are shown.")
+        for i, rec in enumerate(listed, start=r0 + 1):
+            for j, v in enumerate(rec, start=1):
+                _text_cell(ws.cell(row=i, column=j), v)
+        for j, h in enumerate(head, start=1):
+            w = max([len(h)] + [len(r[j - 1]) for r in listed])
+            ws.column_dimensions[get_column_letter(j)].width = min(60, w + 2)
+        ws.freeze_panes = ws.cell(row=r0 + 1, column=1)
         wb.properties.creator = "recoverystats"
         fixed = _dt.datetime(self.as_of.year, self.as_of.month, self.as_of.day)
         wb.properties.created = fixed
@@ -941,6 +1181,8 @@ class DocxTableLayout:
     widths: list[float]
     font_pt: float
     landscape: bool
+    #: narrow cell margins (:data:`TIGHT_MARGIN`), so a wide table stays on a portrait page
+    tight: bool = False
 
     @property
     def total(self) -> float:
@@ -970,10 +1212,12 @@ def docx_table_layout(headers: list[str], rows: list[list[str]], *, lead: int = 
     """Widths that fit the page: every number column as wide as its widest value and the longest
     word of its header (so nothing breaks inside a word), label columns wrapping at spaces.
 
-    8 pt on a portrait page when it fits; else 7 pt; else a landscape page (8 pt, then 7 pt);
-    as a last resort the label columns wrap harder and every column shrinks in proportion.
+    8 pt on a portrait page when it fits; else 7 pt; else 7 pt with narrow cell margins
+    (a short wide table on a page of its own would leave most of a landscape page empty);
+    else a landscape page (8 pt, then 7 pt, then narrow margins); as a last resort the
+    label columns wrap harder and every column shrinks in proportion.
     """
-    def natural(pt: float) -> tuple[list[float], list[float]]:
+    def natural(pt: float, pad: float) -> tuple[list[float], list[float]]:
         need, least = [], []
         for j, h in enumerate(headers):
             cells = [r[j] for r in rows]
@@ -983,30 +1227,32 @@ def docx_table_layout(headers: list[str], rows: list[list[str]], *, lead: int = 
                 bold = j == 0  # the table style sets the first column in bold
                 widest = max((_text_inches(c, pt, bold) for c in cells), default=0.0)
                 longest_word = max((_text_inches(w, pt, bold) for c in cells for w in c.split()), default=0.0)
-                full = max(max(word, longest_word) + _CELL_PAD,
-                           min(max(widest, _text_inches(str(h), pt, True)) + _CELL_PAD, 2.2))
+                full = max(max(word, longest_word) + pad,
+                           min(max(widest, _text_inches(str(h), pt, True)) + pad, 2.2))
                 need.append(full)
                 # wrapping harder is fine down to ~1.3" (two or three short lines), not below
-                least.append(max(max(word, longest_word) + _CELL_PAD, min(full, 1.3)))
+                least.append(max(max(word, longest_word) + pad, min(full, 1.3)))
             else:
-                w = max(word, widest) + _CELL_PAD
+                w = max(word, widest) + pad
                 need.append(w)
                 least.append(w)
         return need, least
 
+    tight_pad = 2 * TIGHT_MARGIN + 0.02  # narrow margins and the borders
     for landscape, usable in ((False, PORTRAIT_WIDTH), (True, LANDSCAPE_WIDTH)):
-        for pt in (8.0, 7.0):
-            need, least = natural(pt)
+        for pt, tight in ((8.0, False), (7.0, False), (7.0, True)):
+            need, least = natural(pt, tight_pad if tight else _CELL_PAD)
             if sum(need) <= usable:
-                return DocxTableLayout(_spread(need, usable, lead), pt, landscape)
+                return DocxTableLayout(_spread(need, usable, lead), pt, landscape, tight)
             if sum(least) <= usable:  # labels wrap a little more
                 extra = usable - sum(least)
                 room = [n - m for n, m in zip(need, least, strict=True)]
                 share = extra / sum(room) if sum(room) else 0.0
-                return DocxTableLayout([m + r * share for m, r in zip(least, room, strict=True)], pt, landscape)
-    need, _ = natural(7.0)
+                return DocxTableLayout([m + r * share for m, r in zip(least, room, strict=True)], pt, landscape,
+                                       tight)
+    need, _ = natural(7.0, tight_pad)
     scale = LANDSCAPE_WIDTH / sum(need)
-    return DocxTableLayout([w * scale for w in need], 7.0, True)
+    return DocxTableLayout([w * scale for w in need], 7.0, True, True)
 
 
 def _spread(need: list[float], usable: float, lead: int) -> list[float]:
@@ -1025,6 +1271,47 @@ def _spread(need: list[float], usable: float, lead: int) -> list[float]:
         else:
             out[j] += extra * 0.5 / k
     return out
+
+
+#: A figure no taller than this (inches) may sit on a landscape page (8.5" less margins and caption).
+LANDSCAPE_FIGURE_HEIGHT = 5.6
+#: Cell margin (inches, each side) of a table set tight to stay on a portrait page.
+TIGHT_MARGIN = 0.03
+
+
+@dataclass
+class _DocxItem:
+    """One item of the Word document: a section heading, text, a table or a figure.
+
+    ``need`` is True (landscape), False (portrait) or None (either); ``landscape`` is
+    the orientation chosen; ``table`` holds a table's display frame and layout.
+    """
+
+    kind: str
+    block: Any
+    need: bool | None
+    table: tuple[pd.DataFrame, DocxTableLayout] | None = None
+    landscape: bool = False
+
+
+def _cell_margins(table: Any, inches: float) -> None:
+    """Set the left/right cell margins of a Word table (``w:tblCellMar``)."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    tbl_pr = table._tbl.tblPr
+    mar = OxmlElement("w:tblCellMar")
+    for side in ("left", "right"):
+        el = OxmlElement(f"w:{side}")
+        el.set(qn("w:w"), str(round(inches * 1440)))
+        el.set(qn("w:type"), "dxa")
+        mar.append(el)
+    # schema order: tblCellMar comes before tblLook (Word refuses elements out of order)
+    look = tbl_pr.find(qn("w:tblLook"))
+    if look is not None:
+        look.addprevious(mar)
+    else:
+        tbl_pr.append(mar)
 
 
 def _repeat_header_row(table: Any) -> None:
@@ -1062,7 +1349,7 @@ class _Pages:
 
 def _sheet_names(tables: Mapping[str, TableBlock]) -> dict[str, str]:
     out: dict[str, str] = {}
-    used = {"about"}
+    used = {"about", SUPPRESSED_SHEET.lower()}
     for key, b in tables.items():
         base = re.sub(r"[\[\]:*?/\\]", " ", b.sheet or key).strip()[:31] or key[:31]
         name, k = base, 2
