@@ -69,4 +69,12 @@ SECTION_KEYS: tuple[str, ...] = tuple(s.key for s in SECTIONS)
 def enabled_sections(cfg: Any) -> tuple[SectionSpec, ...]:
     """The sections switched on by ``cfg.sections`` (key -> bool; unlisted: ``default_on``)."""
     switches = getattr(cfg, "sections", None) or {}
+    unknown = [k for k in switches if k not in SECTION_KEYS]
+    if unknown:
+        from recoverystats.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"config [sections]: unknown section key(s) {', '.join(map(repr, unknown))}; "
+            f"allowed keys: {', '.join(SECTION_KEYS)}."
+        )
     return tuple(s for s in SECTIONS if switches.get(s.key, s.default_on))

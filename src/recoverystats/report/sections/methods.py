@@ -26,7 +26,8 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         out: list[Any] = [TextBlock(paragraphs=(
             f"Every number uses the data up to the cut-off (as_of) {as_of}, the last day of {ctx.quarter}. "
             "Each measure is defined once below, with the parameters this report used.",))]
-        out.append(TextBlock(heading="Program flow", paragraphs=(ctx.flow_definition,)))
+        if ctx.flow_definition:  # empty when the flow section is switched off
+            out.append(TextBlock(heading="Program flow", paragraphs=(ctx.flow_definition,)))
         used = [("retention", "Retention"), ("relapse", "Relapse"),
                 *[(lvl, lvl.capitalize()) for lvl in ctx.cfg.recidivism_levels],
                 ("followup", "Follow-up"), ("noms", "NOMs change"), ("engagement", "Engagement")]
