@@ -1,6 +1,7 @@
 """Report section: the follow-up interview rate and the NOMs change.
 
-Moved verbatim from ``report/build.py``; see :mod:`recoverystats.report.sections` for
+Moved unchanged from ``report/build.py`` (a ``_Context`` method there; ``self`` is now
+``ctx``); see :mod:`recoverystats.report.sections` for
 the two-step protocol (register raw tables, then compose from the suppressed ones).
 """
 
@@ -23,6 +24,9 @@ __all__ = ["build"]
 
 
 def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | None:
+    """Register this section's raw tables with ``ctx.registry``; return the function that
+    composes the section from the suppressed tables, or None when there is nothing to show
+    (see :mod:`recoverystats.report.sections`)."""
     fu = ctx.measures.get("followup")
     if fu is None:
         return None

@@ -1,6 +1,7 @@
 """Report section: retention at the configured days, by group.
 
-Moved verbatim from ``report/build.py``; see :mod:`recoverystats.report.sections` for
+Moved unchanged from ``report/build.py`` (a ``_Context`` method there; ``self`` is now
+``ctx``); see :mod:`recoverystats.report.sections` for
 the two-step protocol (register raw tables, then compose from the suppressed ones).
 """
 
@@ -26,6 +27,8 @@ __all__ = ["build"]
 
 
 def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
+    """Register this section's raw tables with ``ctx.registry``; return the function that
+    composes the section from the suppressed tables (see :mod:`recoverystats.report.sections`)."""
     df = ctx.measures["retention"]
     parts, ids = [], {}
     offset = 0

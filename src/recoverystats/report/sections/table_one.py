@@ -1,6 +1,7 @@
 """Report section: table 1: baseline characteristics by group, with SMDs.
 
-Moved verbatim from ``report/build.py``; see :mod:`recoverystats.report.sections` for
+Moved unchanged from ``report/build.py`` (a ``_Context`` method there; ``self`` is now
+``ctx``); see :mod:`recoverystats.report.sections` for
 the two-step protocol (register raw tables, then compose from the suppressed ones).
 """
 
@@ -26,6 +27,9 @@ __all__ = ["build"]
 
 
 def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | None:
+    """Register this section's raw tables with ``ctx.registry``; return the function that
+    composes the section from the suppressed tables, or None when there is nothing to show
+    (see :mod:`recoverystats.report.sections`)."""
     from recoverystats.rates import table_one
 
     base = ctx.measures["retention"]
