@@ -32,6 +32,9 @@ Example ``report.toml``::
     [privacy]
     min_cell = 11                 # below 11 (the policy threshold) the report is stamped "not for release"
     previous = ["../2026Q2"]      # earlier releases (report folders or results.json) for the release ledger
+
+    [sections]                    # switch report sections on (true) or off (false); unlisted: on
+    adjusted = false              # keys: see recoverystats.report.sections.SECTION_KEYS
 """
 
 from __future__ import annotations
@@ -91,6 +94,10 @@ class ReportConfig:
     #: cells the ledger protects against differencing; relative paths in a TOML file are
     #: relative to that file
     previous: tuple[str, ...] = ()
+    #: report sections switched on (True) or off (False) by key (see
+    #: :data:`recoverystats.report.sections.SECTION_KEYS`); unlisted sections take their
+    #: ``default_on``
+    sections: Mapping[str, bool] = field(default_factory=dict)
     source: str = "<defaults>"
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,6 +107,10 @@ class ReportConfig:
             if isinstance(v, tuple):
                 out[k] = list(v)
         out["targets"] = dict(self.targets)
+        if self.sections:
+            out["sections"] = dict(self.sections)
+        else:  # no switches: the same record as releases before [sections] existed
+            del out["sections"]
         return out
 
 
@@ -110,6 +121,7 @@ _SECTIONS = {
                  "recidivism_levels", "adjust", "cluster", "table_one", "km_times", "followup_window"},
     "targets": None,  # free keys, checked below
     "privacy": {"min_cell", "previous"},
+    "sections": None,  # section keys, checked below
 }
 
 
@@ -162,7 +174,8 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
         if isinstance(value, Mapping):
             if key not in _SECTIONS or key == "":
                 raise InvalidParameterError(
-                    f"{where}: unknown section [{key}]; sections are [groups], [analysis], [targets], [privacy]."
+                    f"{where}: unknown section [{key}]; sections are [groups], [analysis], [targets], [privacy], "
+                    "[sections]."
                 )
             allowed = _SECTIONS[key]
             for sub in value:
@@ -189,6 +202,8 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
                         raise _fail(where, f"targets.{name}", v, "must be a proportion between 0 and 1 (e.g. 0.8)")
                     targets[name] = float(v)
                 kw["targets"] = targets
+            elif key == "sections":
+                kw["sections"] = _section_switches(value, where)
             else:
                 kw.update(value)
         elif key in _SECTIONS[""]:
@@ -196,9 +211,25 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
         else:
             raise InvalidParameterError(
                 f"{where}: unknown key {key!r}; top-level keys are title, program, seed and the sections "
-                "[groups], [analysis], [targets], [privacy]."
+                "[groups], [analysis], [targets], [privacy], [sections]."
             )
     return _validated(kw, where)
+
+
+def _section_switches(value: Mapping[str, Any], where: str) -> dict[str, bool]:
+    """The ``[sections]`` table: known section keys with true/false values."""
+    from recoverystats.report.sections import SECTION_KEYS
+
+    out: dict[str, bool] = {}
+    for name, v in value.items():
+        if name not in SECTION_KEYS:
+            raise InvalidParameterError(
+                f"{where}: unknown section key {name!r} in [sections]; allowed keys: {', '.join(SECTION_KEYS)}."
+            )
+        if not isinstance(v, bool):
+            raise _fail(where, f"sections.{name}", v, "must be true (show the section) or false (leave it out)")
+        out[str(name)] = v
+    return out
 
 
 def _validated(kw: dict[str, Any], where: str) -> ReportConfig:
