@@ -175,6 +175,20 @@ def test_quarter_to_quarter_differences_are_protected_with_previous(releases):
     assert q3_plain["ledger"]["cells"]["census_site:Total:n_total"] == 300.0
 
 
+def test_scan_finds_differences_with_an_earlier_release(program, releases, tmp_path):
+    """privacy.scan(previous=...) fails on Q3 built without the ledger and passes on Q3 built with it."""
+    plain_dir = tmp_path / "q3_plain"
+    releases["q3_plain"].save(plain_dir)  # its own scan knows no earlier release
+    found = scan(plain_dir, program, previous=[releases["q2_dir"]])
+    diffs = found.findings[found.findings["kind"] == "release_difference"]
+    assert len(diffs) >= 10
+    assert diffs["detail"].str.contains("census_site:").any()
+    assert not diffs["detail"].str.contains(r"\b\d+ vs \d+\b").any()  # names cells, not values
+    with_ledger = tmp_path / "q3"
+    releases["q3"].save(with_ledger)  # saved: its own scan checked it against Q2
+    assert scan(with_ledger, program, previous=[releases["q2_dir"]]).ok
+
+
 def test_quarter_to_quarter_changes_keep_the_interval_rule(releases):
     assert _pinned_differences(releases["q3"], _results(releases["q2"])) == []
 

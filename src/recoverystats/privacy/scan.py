@@ -575,6 +575,46 @@ def _threshold_stamp(root: Path) -> tuple[bool, list[tuple[str, str, str, str]]]
     return True, missing
 
 
+def _check_releases(root: Path, previous: Sequence[Any], min_cell: int) -> list[tuple[str, str, str, str]]:
+    """Cells that differ from an earlier release by a small count (finding ``release_difference``).
+
+    The direct attack on two releases: the same cell published in both, its change between
+    1 and ``min_cell - 1``. (Combinations of several changes with the margins are what
+    :func:`suppress` with ``previous=`` protects against by linear programming; the scan
+    checks the direct differences independently of it.)
+    """
+    if not previous:
+        return []
+    from recoverystats.report.ledger import PreviousRelease, paired_cells, read_previous
+
+    rj = root / "results.json"
+    try:
+        doc = json.loads(rj.read_text(encoding="utf-8"))
+        report = doc["report"]
+        cells = doc["ledger"]["cells"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return [("release_difference", "results.json", "",
+                 "earlier releases were given but the output has no results.json with a release ledger; "
+                 "differences with them cannot be checked")]
+    if not isinstance(cells, dict):
+        return [("release_difference", "results.json", "", "the release ledger of the output holds no cells")]
+    releases = [r for r in previous if isinstance(r, PreviousRelease)]
+    paths = [r for r in previous if not isinstance(r, PreviousRelease)]
+    if paths:
+        releases += read_previous(paths, program=str(report.get("program") or ""),
+                                  group_column=str(doc["ledger"].get("group_column") or ""),
+                                  quarter=str(report.get("quarter") or ""),
+                                  as_of=pd.Timestamp(report.get("as_of")))
+    found: list[tuple[str, str, str, str]] = []
+    for release in releases:
+        for cid, now, then in paired_cells(doc, release):
+            if 1 <= abs(now - then) < min_cell:
+                found.append(("release_difference", "results.json", "",
+                              f"cell {cid}: its change since the release of {release.quarter} "
+                              f"({Path(release.path).name}) is a count between 1 and {min_cell - 1}"))
+    return found
+
+
 def _solve_hidden(A: np.ndarray, vals: np.ndarray, published: np.ndarray, rec: np.ndarray) -> dict[int, float]:
     """Values of hidden cells that a reader can compute (least squares on the known cells)."""
     hidden_rec = np.flatnonzero(rec & ~published)
@@ -589,7 +629,7 @@ def _solve_hidden(A: np.ndarray, vals: np.ndarray, published: np.ndarray, rec: n
 
 
 def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
-         extra_identifiers: Sequence[str] = ()) -> ScanResult:
+         extra_identifiers: Sequence[str] = (), previous: Sequence[Any] = ()) -> ScanResult:
     """Check a finished output folder for identifiers, birth dates and small counts.
 
     Parameters
@@ -612,6 +652,13 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
         the Word page header and every sheet (else a ``stamp_missing`` finding).
     extra_identifiers
         Further strings that must not appear (e.g. staff names).
+    previous
+        Earlier releases of the same program (report folders, their ``results.json``, or
+        :class:`~recoverystats.report.ledger.PreviousRelease`): every count cell published in
+        both (same stable cell id in ``results.json`` ``ledger.cells``; last quarter's key
+        numbers with that quarter's own) must be equal or differ by at least ``min_cell``
+        (finding ``release_difference``, naming the cell and the earlier quarter, never
+        the values). :meth:`Report.save` passes the releases the report was built against.
 
     Returns
     -------
@@ -698,6 +745,8 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
         for row in _check_derived(root, int(min_cell)):
             add(row)
         for row in _check_figures(root, int(min_cell), n_max=len(prog.participants) + int(min_cell) - 1):
+            add(row)
+        for row in _check_releases(root, previous, int(min_cell)):
             add(row)
     notes = []
     if skipped:

@@ -163,7 +163,7 @@ def quarterly(
     return Report(
         title=cfg.title, program=cfg.program, quarter=ctx.quarter, as_of=as_of, config=cfg,
         sections=sections, tables=blocks, min_cell=cell, suppressed=bool(suppress),
-        provenance=ctx.provenance(), key_numbers=ctx.key_numbers(blocks), prog=prog, ledger=ledger,
+        provenance=ctx.provenance(), key_numbers=ctx.key_numbers(blocks), prog=prog, ledger=ledger, previous=tuple(releases),
     )
 
 

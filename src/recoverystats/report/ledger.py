@@ -195,3 +195,28 @@ def rerelease_changes(release: PreviousRelease, cells: Mapping[str, float | None
     return {"quarter": release.quarter, "file": Path(release.path).name, "generated_at": release.generated_at,
             "inputs_changed": tuple(sorted(inputs)) != release.inputs, "cells_changed": changed,
             "cells_now_suppressed": newly}
+
+
+def paired_cells(later: Mapping[str, Any], earlier: PreviousRelease) -> list[tuple[str, float, float]]:
+    """Cells that hold the same quantity in a ``results.json`` and an earlier release.
+
+    The same stable cell id, and last quarter's key numbers (``key_numbers:…:last_*``) with
+    the ``this_*`` numbers of the report of that quarter (the key-numbers table repeats
+    them). Only cells published (not ``None``) in both are returned, as
+    ``(cell id, value now, earlier value)``.
+    """
+    cells = (later.get("ledger") or {}).get("cells") or {}
+    quarter = str((later.get("report") or {}).get("quarter") or "")
+    prev_quarter = str((later.get("provenance") or {}).get("previous_quarter") or "")
+    out: list[tuple[str, float, float]] = []
+    for k, v in cells.items():
+        k2 = k
+        if k.startswith("key_numbers:") and ":last_" in k:
+            if earlier.quarter == quarter or prev_quarter != earlier.quarter:
+                continue
+            table, row, col = k.split(":", 2)
+            k2 = f"{table}:{row.replace(f'@{quarter}', f'@{earlier.quarter}')}:{col.replace('last_', 'this_', 1)}"
+        w = earlier.cells.get(k2)
+        if v is not None and w is not None:
+            out.append((k, float(v), float(w)))
+    return out

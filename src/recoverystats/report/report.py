@@ -349,6 +349,9 @@ class Report:
     #: the release ledger (``results.json`` ``ledger``): every count cell by stable cell id,
     #: the earlier releases it was protected against and any re-release of this quarter
     ledger: Mapping[str, Any] = field(default_factory=dict)
+    #: the earlier releases (:class:`~recoverystats.report.ledger.PreviousRelease`) the report
+    #: was protected against; :meth:`save`'s scan checks the output against them too
+    previous: tuple[Any, ...] = ()
 
     def __repr__(self) -> str:
         return (f"Report({self.title!r}, quarter={self.quarter}, as_of={self.as_of.date()}, "
@@ -783,7 +786,8 @@ class Report:
                 _write_marker(tmp, written)
                 say("privacy scan")
                 if self.prog is not None:
-                    result = scan(tmp, self.prog, min_cell=self.min_cell if self.suppressed else None)
+                    result = scan(tmp, self.prog, min_cell=self.min_cell if self.suppressed else None,
+                                  previous=self.previous)
                     if not result.ok:
                         lines = [f"{r.kind}: {r.file}{'!' + r.member if r.member else ''}: {r.detail}"
                                  for r in result.findings.itertuples(index=False)]
