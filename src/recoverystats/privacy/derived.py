@@ -31,7 +31,7 @@ from recoverystats.privacy.intervals import (
     INTEGRAL_TOL,
     RESIDUAL_TOL,
     attacker_bounds,
-    cell_lower_bounds,
+    attacker_problem,
     interval_shortfall,
     sensitive_cells,
 )
@@ -435,18 +435,8 @@ def audit_derived(table: pd.DataFrame, result: Any, derived: Sequence[Mapping[st
         statistics passes the interval rule, and the enumeration was exhaustive).
         Which cells are sensitive is itself confidential: keep the audit internal.
     """
-    from recoverystats.privacy.suppress import build_structure
-
-    t = table.reset_index(drop=True)
-    counts = list(result.count_columns)
-    values, A, published, _, index = build_structure(t, counts, result.margins)
-    unknown = ~published | ~np.isfinite(values)
-    cols = list(result.mask.columns)
-    for (i, c), j in index.items():
-        if c in cols and bool(result.mask.iat[i, cols.index(c)]):
-            unknown[j] = True
+    values, A, published, index, unknown, lower = attacker_problem(table, result)
     zero_ok = bool(result.zero_ok)
-    lower = cell_lower_bounds(values, published, zero_ok)
     sens = sensitive_cells(values, published, unknown, result.min_cell, zero_ok)
     targets = np.flatnonzero(sens)
     pub_table = result.table.reset_index(drop=True)

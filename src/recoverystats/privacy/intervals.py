@@ -338,6 +338,35 @@ def cell_lower_bounds(values: np.ndarray, published: np.ndarray, zero_ok: bool) 
     return lower
 
 
+def attacker_problem(table: pd.DataFrame, result: SuppressionResult
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[tuple[int, str], int], np.ndarray, np.ndarray]:
+    """The attacker's problem for a suppressed table: what the reader knows and does not.
+
+    Returns ``(values, A, published, index, unknown, lower)``: the true values of every
+    count and hidden count, the relations ``A x = 0``, which cells are published cells of
+    the table, ``(row, column) -> position``, which values the reader does not see (hidden
+    counts and every suppressed cell) and each value's lower bound (1 for a suppressed
+    count when zeros are shown). Shared by :func:`audit_intervals` and
+    :func:`~recoverystats.privacy.audit_derived`.
+    """
+    from recoverystats.privacy.suppress import build_structure
+
+    t = table.reset_index(drop=True)
+    if t.shape[0] != result.mask.shape[0]:
+        raise InvalidParameterError(
+            f"table has {t.shape[0]} rows but the suppression result has {result.mask.shape[0]}; "
+            "pass the same table that was given to suppress()."
+        )
+    values, A, published, _, index = build_structure(t, list(result.count_columns), result.margins)
+    unknown = ~published | ~np.isfinite(values)
+    cols = list(result.mask.columns)
+    for (i, c), j in index.items():
+        if c in cols and bool(result.mask.iat[i, cols.index(c)]):
+            unknown[j] = True
+    lower = cell_lower_bounds(values, published, bool(result.zero_ok))
+    return values, A, published, index, unknown, lower
+
+
 def audit_intervals(table: pd.DataFrame, result: SuppressionResult, *, integer: bool = True) -> IntervalAuditResult:
     """Solve the attacker's problems for a suppressed table and check the interval rule.
 
@@ -380,23 +409,9 @@ def audit_intervals(table: pd.DataFrame, result: SuppressionResult, *, integer: 
     0    0      False    1.0  204.0       True
     1    1       True    1.0  204.0       True
     """
-    from recoverystats.privacy.suppress import build_structure
-
-    t = table.reset_index(drop=True)
-    if t.shape[0] != result.mask.shape[0]:
-        raise InvalidParameterError(
-            f"table has {t.shape[0]} rows but the suppression result has {result.mask.shape[0]}; "
-            "pass the same table that was given to suppress()."
-        )
-    counts = list(result.count_columns)
-    values, A, published, _, index = build_structure(t, counts, result.margins)
-    unknown = ~published | ~np.isfinite(values)
+    values, A, published, index, unknown, lower = attacker_problem(table, result)
     cols = list(result.mask.columns)
-    for (i, c), j in index.items():
-        if c in cols and bool(result.mask.iat[i, cols.index(c)]):
-            unknown[j] = True
     zero_ok = bool(result.zero_ok)
-    lower = cell_lower_bounds(values, published, zero_ok)
     rows = [(i, c, j) for (i, c), j in sorted(index.items(), key=lambda kv: kv[1]) if unknown[j]
             and (not published[j] or bool(result.mask.iat[i, cols.index(c)]))]
     targets = np.array([j for _, _, j in rows], dtype=int)
