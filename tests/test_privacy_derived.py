@@ -20,8 +20,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recoverystats.datasets import simulate_program
-from recoverystats.io.program import ProgramData
 from recoverystats.privacy import PublishedStatistic, audit_derived, derived_bounds, scan, suppress
 from recoverystats.privacy.suppress import build_structure
 from recoverystats.rates.table_one import smd_categorical
@@ -239,20 +237,9 @@ def test_without_the_rule_the_smd_pins_a_small_count():
 # ---------------------------------------------------------------------------------------
 # the report: the reproduction (400 participants, a site of 5)
 # ---------------------------------------------------------------------------------------
-def _program_with_small_site(n: int, seed: int) -> ProgramData:
-    sim = simulate_program(n, seed=seed)
-    tables = {k: v.copy() for k, v in sim.tables.items()}
-    p = tables["participants"]
-    peer = p.index[p["group"] == "peer_mentoring"][:3]
-    comp = p.index[p["group"] == "comparison"][:2]
-    p["site"] = p["site"].astype("string")
-    p.loc[list(peer) + list(comp), "site"] = "site_tiny"
-    return ProgramData.from_tables(tables, as_of=sim.as_of)
-
-
 @pytest.fixture(scope="module")
-def prog400():
-    return _program_with_small_site(400, 5)
+def prog400(program_with_small_site):
+    return program_with_small_site(400, 5)
 
 
 @pytest.fixture(scope="module")
@@ -331,8 +318,9 @@ def test_quality_counts_are_records_with_suppressed_totals(reports400):
 
 @settings(max_examples=2, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(120, 260), seed=st.integers(1, 50))
-def test_random_programs_publish_no_statistic_of_a_suppressed_count(n, seed, tmp_path_factory):
-    prog = _program_with_small_site(n, seed)
+def test_random_programs_publish_no_statistic_of_a_suppressed_count(n, seed, tmp_path_factory,
+                                                                    program_with_small_site):
+    prog = program_with_small_site(n, seed)
     out = tmp_path_factory.mktemp("rand") / "r"
     quarterly(prog, quarter=QUARTER).save(out)  # the save scans; a finding would raise
     result = scan(out, prog)

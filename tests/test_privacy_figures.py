@@ -19,8 +19,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recoverystats.datasets import simulate_program
-from recoverystats.io.program import ProgramData
 from recoverystats.privacy import scan
 from recoverystats.privacy.figures import (
     coarsen_km,
@@ -101,15 +99,8 @@ def recover_counts(steps: list[tuple[float, float]], n_start: int, *, slack: int
 # the program of test_report.py's tiny_site fixture: 360 people, a site of 5
 # ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def tiny_program():
-    sim = simulate_program(360, seed=5)
-    tables = {k: v.copy() for k, v in sim.tables.items()}
-    p = tables["participants"]
-    peer = p.index[p["group"] == "peer_mentoring"][:3]
-    comp = p.index[p["group"] == "comparison"][:2]
-    p["site"] = p["site"].astype("string")
-    p.loc[list(peer) + list(comp), "site"] = "site_tiny"
-    return ProgramData.from_tables(tables, as_of=sim.as_of)
+def tiny_program(program_with_small_site):
+    return program_with_small_site(360, 5)
 
 
 @pytest.fixture(scope="module")

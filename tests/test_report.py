@@ -55,20 +55,17 @@ def saved300(prog300, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tiny_site(tmp_path_factory):
+def tiny_site(tmp_path_factory, program_with_small_site):
     """A program with a site of 5 participants (3 peer mentoring, 2 comparison)."""
-    sim = simulate_program(360, seed=5)
-    tables = {k: v.copy() for k, v in sim.tables.items()}
-    p = tables["participants"]
-    peer = p.index[p["group"] == "peer_mentoring"][:3]
-    comp = p.index[p["group"] == "comparison"][:2]
-    p["site"] = p["site"].astype("string")
-    p.loc[list(peer) + list(comp), "site"] = "site_tiny"
-    # a few missing values: Table 1 then publishes "(with a value)"/"(missing)" counts
-    p["prior_incarcerations"] = p["prior_incarcerations"].astype("Float64")
-    p.loc[p.index[10:14], "prior_incarcerations"] = pd.NA
-    p.loc[p.index[20:23], "dual_diagnosis"] = pd.NA
-    prog = ProgramData.from_tables(tables, as_of=sim.as_of)
+
+    def missing_values(tables):
+        # a few missing values: Table 1 then publishes "(with a value)"/"(missing)" counts
+        p = tables["participants"]
+        p["prior_incarcerations"] = p["prior_incarcerations"].astype("Float64")
+        p.loc[p.index[10:14], "prior_incarcerations"] = pd.NA
+        p.loc[p.index[20:23], "dual_diagnosis"] = pd.NA
+
+    prog = program_with_small_site(360, 5, missing_values)
     out = tmp_path_factory.mktemp("tiny") / "report"
     quarterly(prog, quarter=QUARTER).save(out)
     return prog, out
