@@ -110,6 +110,8 @@ class TableBlock:
 
         lab = self.code_labels if self.code_labels is not None else Labels()
         text = str(value)
+        if self.measure.get("verbatim"):  # e.g. the analysis settings: names as the code spells them
+            return text
         if column == "term":
             refs = self.measure.get("references") or {}
             var = text.split("[", 1)[0]

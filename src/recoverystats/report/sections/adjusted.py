@@ -162,7 +162,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         out: list[Any] = [TextBlock(paragraphs=(
             f"Exposure: {ctx.labels.variable(cfg.group_column).lower()} (reference: "
             f"{ctx.labels.code(ctx.reference, field='group')}). Adjusted for "
-            f"{', '.join(ctx.labels.variable(a).lower() for a in cfg.adjust) or 'nothing'}.",), bullets=tuple(methods))]
+            f"{', '.join(ctx.labels.variable(a).split(' (')[0].lower() for a in cfg.adjust) or 'nothing'}.",), bullets=tuple(methods))]
         if mc is not None:
             out.append(mc)
         if "odds_ratios" in blocks:
