@@ -35,7 +35,7 @@ from recoverystats.schema.spec import (
     TIMEPOINTS,
 )
 
-__all__ = ["DEFAULT_LABELS", "LABEL_FIELDS", "Labels", "humanise", "parse_labels"]
+__all__ = ["DEFAULT_LABELS", "LABEL_FIELDS", "Labels", "column_words", "humanise", "parse_labels"]
 
 _SPECIAL: dict[str, str] = {
     "american_indian_alaska_native": "American Indian or Alaska Native",
@@ -180,6 +180,19 @@ class Labels:
         if reference is not None and str(reference) != "":
             text += f" (vs {self.code(reference, field=fld)})"
         return text
+
+
+_WINDOWED = re.compile(r"^(?P<base>[a-z][a-z_]*?)_(?P<days>\d+)(?:d|_days)?$")
+
+
+def column_words(name: Any) -> str:
+    """A measure column in words for axis labels and titles: ``retained_90`` -> "Retained at
+    90 days", ``relapsed`` -> "Relapsed"; other names humanised."""
+    text = str(name)
+    m = _WINDOWED.match(text)
+    if m is not None:
+        return f"{humanise(m.group('base'))} at {int(m.group('days'))} days"
+    return DEFAULT_LABELS["variable"].get(text) or humanise(text) if _CODE.match(text) else text
 
 
 def parse_labels(raw: Any, *, where: str = "[labels]") -> dict[str, dict[str, str]]:
