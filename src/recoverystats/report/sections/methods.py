@@ -101,8 +101,6 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
             rows.append({"area": area, "setting": str(k), "value": ", ".join(v)})
         if entry["as_of"] != {as_of}:
             rows.append({"area": area, "setting": "as_of", "value": ", ".join(sorted(entry["as_of"]))})
-        if entry["definition"]:
-            rows.append({"area": area, "setting": "definition (technical)", "value": entry["definition"]})
     for area, setting, value in (
         ("Statistical methods", "proportions", f"rates.proportion(method='wilson', conf_level={ctx.cfg.conf_level})"
                                                " (R binom.confint method='wilson')"),
