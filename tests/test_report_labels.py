@@ -146,3 +146,17 @@ def test_quality_table_counts_records_and_suppresses_small_ones(two_reports):
     row = b.data.index[b.data["rule"] == "before_enrollment"][0]
     assert bool(b.mask.at[row, "n_records"])
     assert plain.ledger["cells"]
+
+
+def test_rate_plot_axis_labels_are_words_not_column_names():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from recoverystats.rates import proportion
+
+    df = pd.DataFrame({"group": ["peer_mentoring"] * 30 + ["comparison"] * 30,
+                       "retained_90": [1, 0, 1] * 20})
+    ax = proportion(df, "retained_90", by="group").plot()
+    assert ax.get_xlabel().startswith("Retained at 90 days (%)")
+    assert "retained_90" not in ax.get_title(loc="left")
+    assert {t.get_text() for t in ax.get_yticklabels()} == {"Peer mentoring", "Comparison"}

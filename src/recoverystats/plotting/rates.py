@@ -22,7 +22,7 @@ def _row_labels(table: pd.DataFrame, by: tuple[str, ...]) -> list[str]:
     if not by:
         return ["All"]
     lab = Labels()
-    return [" / ".join(lab.code(v, field=c) if isinstance(v, str) else str(v) for c, v in zip(by, row, strict=False))
+    return [" / ".join(lab.known(v, field=c) if isinstance(v, str) else str(v) for c, v in zip(by, row, strict=False))
             for row in table[list(by)].itertuples(index=False)]
 
 

@@ -160,6 +160,15 @@ class Labels:
                 return m[text]
         return humanise(text)
 
+    def known(self, value: Any, *, field: str | None = None) -> str:
+        """The label of a code listed in the overrides or the defaults; any other value as it is
+        (for the API's figures, whose groups are the user's own values: ``a`` stays ``a``)."""
+        text = str(value)
+        for source in (self.overrides.get(field or "", {}), DEFAULT_LABELS.get(field or "", {})):
+            if text in source:
+                return source[text]
+        return text
+
     def variable(self, name: str) -> str:
         """The label of a column used as a variable (``age`` -> "Age (years)")."""
         return self.code(name, field="variable")
