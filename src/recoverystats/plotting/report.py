@@ -98,7 +98,7 @@ def plot_flow(flow: pd.DataFrame, reasons: pd.DataFrame | None = None, ax: Any =
                                          arrowstyle="-|>", mutation_scale=12, color="#555555"))
     if reasons is not None and len(reasons):
         body = reasons[reasons["reason"] != "Total"]
-        lines = [f"{r.reason.replace('_', ' ')}: {_count_text(r.n)}" for r in body.itertuples(index=False)]
+        lines = [f"{str(r.reason).replace('_', ' ')}: {_count_text(r.n)}" for r in body.itertuples(index=False)]
         rx = 5.9
         mid = ys[-1] + heights[-1] / 2
         box = FancyBboxPatch((rx, mid), 3.8, 0.1, boxstyle="round,pad=0.05", facecolor="#fbeee6",

@@ -116,6 +116,11 @@ class TableBlock:
             refs = self.measure.get("references") or {}
             var = text.split("[", 1)[0]
             return lab.term(text, reference=refs.get(var))
+        if column == "of_label":  # the flow's denominators: "in peer_mentoring", "matched in peer_mentoring"
+            head, sep, group = text.rpartition("in ")
+            if sep and (not head or head.endswith(" ")):
+                return f"{head}in {lab.code(group, field='group')}"
+            return text
         if column == "comparison" and " vs " in text:  # "peer_mentoring vs comparison"
             return " vs ".join(lab.code(part, field="group") for part in text.split(" vs "))
         if column in ("level", "value_level") and "variable" in self.data.columns:
