@@ -73,16 +73,21 @@ def test_finding_records_counts_the_rows_a_finding_names():
 
 
 @pytest.fixture(scope="module")
-def two_reports():
+def prog300():
     from recoverystats.datasets import simulate_program
+
+    return simulate_program(300, seed=11).program()
+
+
+@pytest.fixture(scope="module")
+def two_reports(prog300):
     from recoverystats.report import quarterly
 
-    prog = simulate_program(300, seed=11).program()
-    plain = quarterly(prog, quarter=QUARTER)
+    plain = quarterly(prog300, quarter=QUARTER)
     try:
-        relabelled = quarterly(prog, quarter=QUARTER, config={"labels": MENTORED})
+        relabelled = quarterly(prog300, quarter=QUARTER, config={"labels": MENTORED})
     except InvalidParameterError:  # before [labels] existed: the same report, to show the other checks fail
-        relabelled = quarterly(prog, quarter=QUARTER)
+        relabelled = quarterly(prog300, quarter=QUARTER)
     return plain, relabelled
 
 
@@ -119,6 +124,7 @@ def test_forest_plot_uses_the_term_labels(two_reports):
 
 def test_label_override_leaves_ledger_ids_and_suppression_unchanged(two_reports):
     plain, relabelled = two_reports
+    assert relabelled.config.labels == MENTORED
     assert plain.ledger["cells"].keys() == relabelled.ledger["cells"].keys()
     assert plain.ledger["cells"] == relabelled.ledger["cells"]
     for key, b in plain.tables.items():
@@ -166,3 +172,18 @@ def test_rate_plot_axis_labels_are_words_not_column_names():
     assert ax.get_xlabel().startswith("Retained at 90 days (%)")
     assert "retained_90" not in ax.get_title(loc="left")
     assert {t.get_text() for t in ax.get_yticklabels()} == {"Peer mentoring", "Comparison"}
+
+
+def test_relabelled_report_passes_the_privacy_scan(two_reports, prog300, tmp_path):
+    import json
+
+    from recoverystats.privacy import scan
+
+    _, relabelled = two_reports
+    out = tmp_path / "q3"
+    relabelled.save(out)
+    result = scan(out, prog300)
+    assert result.ok, result.findings.to_string()
+    doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert "peer_mentoring" in {r["group"] for r in doc["tables"]["retention"]["rows"]}  # data keeps codes
+    assert doc["tables"]["validation"]["headers"]["n_records"] == "Records affected"
