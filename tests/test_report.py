@@ -691,8 +691,8 @@ def test_flow_matched_denominator_is_the_mentored_arm(saved300, prog300):
     e = flow[flow["stage"].str.startswith("Engaged")].iloc[0]
     assert e["of"] == m["n"] and e["of_label"] == "matched"
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "as a share of the participants of the group(s) offered a mentor (peer_mentoring" in html
-    assert f"of {int(m['of'])} in peer_mentoring" in report.figures[0].svg.replace(",", "")
+    assert "as a share of the participants of the group(s) offered a mentor (Peer mentoring" in html
+    assert f"of {int(m['of'])} in Peer mentoring" in report.figures[0].svg.replace(",", "")
 
 
 def test_flow_mentored_group_from_the_config_and_small_arms_suppressed(prog300):
