@@ -35,6 +35,11 @@ def test_labels_table_is_checked_with_clear_errors(tmp_path):
         parse_labels({"groups": {"a": "A"}})
     with pytest.raises(InvalidParameterError, match=r"\[labels.group\] peer_mentoring: a label must be non-empty"):
         parse_labels({"group": {"peer_mentoring": ""}})
+    from recoverystats.report import load_config
+
+    assert load_config({"labels": MENTORED}).labels == MENTORED
+    with pytest.raises(InvalidParameterError, match=r"config: \[labels\]: unknown field 'grup'"):
+        load_config({"labels": {"grup": {"a": "A"}}})
     from recoverystats.io.mapping import load_mapping
 
     f = tmp_path / "program.toml"
