@@ -304,16 +304,16 @@ def test_quality_counts_are_records_with_suppressed_totals(reports400):
     doc = json.loads((on / "results.json").read_text(encoding="utf-8"))
     v = doc["tables"]["validation"]
     rows = pd.DataFrame(v["rows"])
-    assert "records" in v["headers"]["n_findings"].lower()
+    assert "records" in v["headers"]["n_records"].lower()
     assert (rows["rule"] == "Total").any()
-    n = pd.to_numeric(rows["n_findings"], errors="coerce")
+    n = pd.to_numeric(rows["n_records"], errors="coerce")
     assert not ((n >= 1) & (n < MIN_CELL)).any()
     html = (on / "report.html").read_text(encoding="utf-8")
-    seg = html[html.index("Validation findings (records, not people):"):][:200]
+    seg = html[html.index("Records affected by validation findings (records, not people):"):][:200]
     for sev in ("info",):
         tot = rows[(rows["rule"] == "Total") & (rows["severity"] == sev)]
-        if len(tot) and tot["n_findings"].isna().all():
-            assert "* notes" in seg
+        if len(tot) and tot["n_records"].isna().all():
+            assert "* with notes" in seg
 
 
 @settings(max_examples=2, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -144,6 +144,6 @@ def test_bad_input_errors() -> None:
 def test_incidence_plot_uses_rate_axis() -> None:
     r = incidence_rate(frame(), events="arrests", person_time="years", by="grp", per=100)
     ax = r.plot()
-    assert ax.get_xlabel() == "arrests rate per 100, 95% CI"
+    assert ax.get_xlabel() == "Arrests: rate per 100, 95% CI"  # in words
     assert ax.get_xlim()[1] == pytest.approx(r.table["ci_upper"].max() * 1.05)
     assert len(ax.lines) == 4

@@ -326,7 +326,7 @@ def test_plot_draws_points_and_whiskers() -> None:
     )
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
     assert ax.get_xlim() == (0.0, 100.0)
-    assert ax.get_title(loc="left").startswith("y by g (n = 6")
+    assert ax.get_title(loc="left").startswith("Y by g (n = 6")  # column names in words
 
 
 def test_by_a_coded_column_lists_levels_in_code_order():

@@ -437,9 +437,14 @@ def test_methods_appendix_uses_the_definitions_actually_used(saved300, prog300):
     html = (out / "report.html").read_text(encoding="utf-8")
     from markupsafe import escape
 
+    # the prose states the windows in words; the settings table lists each parameter used
+    assert "within 180 days of it" in html and "Retention at 30, 60, 90 and 180 days" in html
+    settings = report.tables["analysis_settings"].data
     for meta in (rs.relapse(prog300, window_days=180).attrs["measure"],
                  rs.retention(prog300).attrs["measure"]):
-        assert str(escape(meta["definition"])) in html
+        for k in meta["parameters"]:
+            assert k in set(settings["setting"]), k
+        assert str(escape(meta["title"])) in html
 
 
 def test_no_input_identifier_or_birth_date_in_any_byte(saved300, prog300):
@@ -498,11 +503,11 @@ def test_site_of_five_leaves_no_small_count_recoverable(tiny_site):
 
     wb = load_workbook(out / "tables.xlsx", read_only=True)
     ws = wb[doc["tables"]["census_site"]["sheet"]]
-    row = next(r for r in ws.iter_rows(values_only=True) if r[0] == "site_tiny")
+    row = next(r for r in ws.iter_rows(values_only=True) if r[0] == "Site tiny")  # the site's display label
     assert row[1:] == (None, None, None)
     wb.close()
     html = (out / "report.html").read_text(encoding="utf-8")
-    seg = html[html.index("<td>site_tiny</td>"):]
+    seg = html[html.index("<td>Site tiny</td>"):]
     seg = seg[: seg.index("</tr>")]
     assert seg.count(">*<") == 3
 
@@ -683,8 +688,8 @@ def test_flow_matched_denominator_is_the_mentored_arm(saved300, prog300):
     e = flow[flow["stage"].str.startswith("Engaged")].iloc[0]
     assert e["of"] == m["n"] and e["of_label"] == "matched"
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "as a share of the participants of the group(s) offered a mentor (peer_mentoring" in html
-    assert f"of {int(m['of'])} in peer_mentoring" in report.figures[0].svg.replace(",", "")
+    assert "as a share of the participants of the group(s) offered a mentor (Peer mentoring" in html
+    assert f"of {int(m['of'])} in Peer mentoring" in report.figures[0].svg.replace(",", "")
 
 
 def test_flow_mentored_group_from_the_config_and_small_arms_suppressed(prog300):
@@ -901,7 +906,7 @@ def test_xlsx_suppressed_cells_are_empty_grey_and_listed(tiny_site):
     _, out = tiny_site
     doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
     wb, ws = _sheet_cells(out / "tables.xlsx", doc["tables"]["census_site"]["sheet"])
-    row = next(r for r in ws.iter_rows() if r[0].value == "site_tiny")
+    row = next(r for r in ws.iter_rows() if r[0].value == "Site tiny")  # the site's display label
     for cell in row[1:]:
         assert cell.value is None and cell.fill.fill_type == "solid" and cell.fill.fgColor.rgb.endswith("D9D9D9")
     # no text in any numeric column of any table sheet: every suppressed cell is empty and grey
@@ -924,7 +929,7 @@ def test_xlsx_suppressed_cells_are_empty_grey_and_listed(tiny_site):
     assert rows[0] == ("Sheet", "Row", "Column", "Cell")
     assert {(r[0], r[2]) for r in rows[1:]} == listed
     census = doc["tables"]["census_site"]
-    assert {r[2] for r in rows[1:] if r[0] == census["sheet"] and r[1] == "site_tiny"} == {
+    assert {r[2] for r in rows[1:] if r[0] == census["sheet"] and r[1] == "Site tiny"} == {
         census["headers"][c] for c in ("n_comparison", "n_peer_mentoring", "n_total")}
     for r in rows[1:]:  # each listed cell is empty and grey where the list says
         c = wb[r[0]][r[3]]
@@ -950,7 +955,7 @@ def test_xlsx_number_formats_follow_the_report(saved300):
     assert fmts("outcomes", "estimate") == {"0.0%"}
     assert fmts("outcomes", "n") == {"#,##0"}
     assert fmts("odds_ratios", "estimate") == {"0.00"} == fmts("odds_ratios", "ci_upper")
-    assert fmts("odds_ratios", "p_value") == {'[<0.001]"<0.001";0.000'}
+    assert fmts("odds_ratios", "p_value") == {'[<0.001]"<.001";[>=0.9995]">.999";.000'}  # APA
     assert fmts("table_one", "smd") == {"0.000"}
     assert {c.value for c in column("key_numbers", "meets_target")} <= {"yes", "no"}
     assert {c.value for c in column("pchart_relapse", "signal")} <= {"yes", "no"}
@@ -986,7 +991,7 @@ def test_scan_reads_a_small_count_typed_into_an_empty_suppressed_cell(tiny_site,
     doc = json.loads((copy / "results.json").read_text(encoding="utf-8"))
     wb = load_workbook(copy / "tables.xlsx")
     ws = wb[doc["tables"]["census_site"]["sheet"]]
-    row = next(r for r in ws.iter_rows() if r[0].value == "site_tiny")
+    row = next(r for r in ws.iter_rows() if r[0].value == "Site tiny")  # the site's display label
     row[1].value = 4  # the grey, empty cell now shows a small count
     wb.save(copy / "tables.xlsx")
     found = scan(copy, prog300, min_cell=MIN_CELL).findings

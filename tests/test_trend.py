@@ -169,4 +169,4 @@ def test_trend_plot_draws_limits_and_marks_signals() -> None:
     assert len(sig) == 1 and list(sig[0].get_xdata()) == [4.0]
     assert [t.get_text() for t in ax.get_xticklabels()][4] == "2025Q1"
     assert "special-cause signal" in [t.get_text() for t in ax.get_legend().get_texts()]
-    assert ax.get_title(loc="left").startswith("retained: p chart by period")
+    assert ax.get_title(loc="left").startswith("Retained: p chart by period")  # in words

@@ -202,6 +202,9 @@ as_of = "{as_of}"
 date_format = "%m/%d/%Y"
 na_values = ["", "NULL", "N/A", "NA", "-"]
 
+[labels.discharge_reason]
+administrative = "Administrative discharge"
+
 [tables.participants]
 file = "clients.csv"
 

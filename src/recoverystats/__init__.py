@@ -46,6 +46,7 @@ _LAZY: dict[str, str] = {
     "compare_survival": "recoverystats.survival",
     "hazard_ratios": "recoverystats.survival",
     "cumulative_incidence": "recoverystats.survival",
+    "Labels": "recoverystats.schema.labels",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
                "plotting", "results", "schema", "io"}

@@ -26,6 +26,9 @@ Format (documented in ``docs/data-model.md``)::
     [tables.participants.types]             # kinds of extra (non-canonical) columns
     housing_score = "float"
 
+    [labels.group]                          # display labels of codes (report, figures)
+    peer_mentoring = "Mentored"
+
     [tables.events]
     file = "events.xlsx"
     sheet = "Events"
@@ -44,7 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recoverystats.errors import DataValidationError
+from recoverystats.errors import DataValidationError, InvalidParameterError
+from recoverystats.schema.labels import parse_labels
 from recoverystats.schema.rules import RULES, Finding
 from recoverystats.schema.spec import KIND_DTYPES, TABLE_NAMES
 
@@ -84,7 +88,7 @@ TABLE_KEYS = frozenset(
     READ_OPTION_KEYS + ("file", "database", "query", "table", "engine", "rename", "values", "types")
 )
 PROGRAM_KEYS = frozenset(("name", "as_of", "description"))
-TOP_KEYS = frozenset(("program", "defaults", "tables"))
+TOP_KEYS = frozenset(("program", "defaults", "tables", "labels"))
 ENGINES = ("sqlite", "duckdb")
 #: Allowed ``decimal`` marks and ``thousands`` separators (space, no-break space, narrow
 #: no-break space and apostrophe are the grouping marks of French, Swiss, ... exports).
@@ -134,6 +138,8 @@ class ProgramMapping:
     as_of: str | None = None
     #: the ``[defaults]`` reading options, for tables read without a ``[tables.x]`` entry
     defaults: TableMapping = field(default_factory=TableMapping)
+    #: ``[labels]``: field -> {code: display label} (see :mod:`recoverystats.schema.labels`)
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def table(self, name: str) -> TableMapping:
         return self.tables.get(name, self.defaults)
@@ -243,6 +249,11 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
                     )
                 )
         tables[tname] = _table_mapping(merged, where, file, problems)
+    labels: dict[str, dict[str, str]] = {}
+    try:
+        labels = parse_labels(raw.get("labels"))
+    except InvalidParameterError as exc:
+        problems.append(_problem("[labels]", str(exc).removeprefix("[labels]: ").rstrip("."), file))
     if problems:
         raise DataValidationError(f"{file}: the mapping has {len(problems)} problem(s).", problems)
     as_of = program.get("as_of")
@@ -252,6 +263,7 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
         name=str(program.get("name", "")),
         as_of=None if as_of is None else str(as_of),
         defaults=read_defaults,
+        labels=labels,
     )
 
 

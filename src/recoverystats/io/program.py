@@ -64,6 +64,8 @@ class ProgramData:
     as_of: pd.Timestamp | None = None
     #: Name of the source (folder or mapping file), for messages and provenance.
     source: str = ""
+    #: ``program.toml``'s ``[labels]``: field -> {code: display label} (applied at render time)
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -266,7 +267,7 @@ def read_program(
         return out
 
     try:
-        return validate_tables(
+        prog = validate_tables(
             raws,
             as_of=as_of,
             on_error=on_error,
@@ -274,6 +275,7 @@ def read_program(
             extra_findings=findings,
             sources=hashed,
         )
+        return dataclasses.replace(prog, labels=prog_map.labels) if prog_map.labels else prog
     finally:
         pool.shutdown(wait=True)
 

@@ -17,9 +17,19 @@ __all__ = ["plot_rates", "plot_comparison", "plot_trend", "plot_smd"]
 
 
 def _row_labels(table: pd.DataFrame, by: tuple[str, ...]) -> list[str]:
+    from recoverystats.schema.labels import Labels
+
     if not by:
         return ["All"]
-    return [" / ".join(str(v) for v in row) for row in table[list(by)].itertuples(index=False)]
+    lab = Labels()
+    return [" / ".join(lab.known(v, field=c) if isinstance(v, str) else str(v) for c, v in zip(by, row, strict=False))
+            for row in table[list(by)].itertuples(index=False)]
+
+
+def _words(name: Any) -> str:
+    from recoverystats.schema.labels import column_words
+
+    return column_words(name)
 
 
 def plot_rates(
@@ -55,13 +65,15 @@ def plot_rates(
     ax.set_ylim(-0.6, len(t) - 0.4)
     if result.kind == "proportion":
         ax.set_xlim(0, 100 if percent else 1)
-        xlabel = f"{result.outcome} ({'%' if percent else 'proportion'}), {result.conf_level:.0%} CI ({result.method})"
+        xlabel = (f"{_words(result.outcome)} ({'%' if percent else 'proportion'}), {result.conf_level:.0%} CI "
+                  f"({result.method})")
     else:
         unit = f" per {result.per:g}" if result.per != 1 else ""
-        xlabel = f"{result.outcome} rate{unit}, {result.conf_level:.0%} CI"
+        xlabel = f"{_words(result.outcome)}: rate{unit}, {result.conf_level:.0%} CI"
         finite = np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)]])
         ax.set_xlim(0, float(finite.max()) * 1.05 if len(finite) else 1)
-    default = f"{result.outcome} by {', '.join(result.by)}" if result.by else str(result.outcome)
+    default = (f"{_words(result.outcome)} by {', '.join(_words(b).lower() for b in result.by)}" if result.by
+               else _words(result.outcome))
     style_axes(ax, title=title or default, xlabel=xlabel, n=result.n_used)
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     return ax
@@ -189,10 +201,10 @@ def plot_trend(
     )
     ax.set_ylim(0, 100 if percent else 1)
     chart = "Laney p' chart" if (t["chart"] == "laney").any() else "p chart"
-    ylabel = f"{result.outcome} ({'%' if percent else 'proportion'})"
+    ylabel = f"{_words(result.outcome)} ({'%' if percent else 'proportion'})"
     style_axes(
         ax,
-        title=title or f"{result.outcome}: {chart} by period",
+        title=title or f"{_words(result.outcome)}: {chart} by period",
         xlabel="Period",
         ylabel=ylabel,
         n=result.n_used,

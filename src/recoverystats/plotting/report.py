@@ -30,6 +30,13 @@ def _num(v: Any) -> float:
         return float("nan")
 
 
+def _group_text(labels: Any, g: Any) -> str:
+    """A group code in words (``labels``: a :class:`~recoverystats.schema.labels.Labels`, or None)."""
+    if labels is None or not isinstance(g, str):
+        return str(g)
+    return labels.code(g, field="group")
+
+
 def _count_text(v: Any) -> str:
     f = _num(v)
     return SUPPRESSED if np.isnan(f) else f"{int(round(f)):,}"
@@ -91,7 +98,7 @@ def plot_flow(flow: pd.DataFrame, reasons: pd.DataFrame | None = None, ax: Any =
                                          arrowstyle="-|>", mutation_scale=12, color="#555555"))
     if reasons is not None and len(reasons):
         body = reasons[reasons["reason"] != "Total"]
-        lines = [f"{r.reason.replace('_', ' ')}: {_count_text(r.n)}" for r in body.itertuples(index=False)]
+        lines = [f"{str(r.reason).replace('_', ' ')}: {_count_text(r.n)}" for r in body.itertuples(index=False)]
         rx = 5.9
         mid = ys[-1] + heights[-1] / 2
         box = FancyBboxPatch((rx, mid), 3.8, 0.1, boxstyle="round,pad=0.05", facecolor="#fbeee6",
@@ -133,7 +140,7 @@ def _fit_box_to_text(ax: Any, box: Any, txt: Any, *, pad: float) -> None:
 
 
 def plot_enrollment(enrollment: pd.DataFrame, census: pd.DataFrame, groups: Sequence[str], ax: Any = None, *,
-                    as_of: Any = None, n: int | None = None) -> Any:
+                    as_of: Any = None, n: int | None = None, labels: Any = None) -> Any:
     """New enrollments per quarter (bars, by group) and the active census (line)."""
     ax = new_axes(ax)
     e = enrollment[enrollment["period"] != "Total"].reset_index(drop=True)
@@ -148,11 +155,11 @@ def plot_enrollment(enrollment: pd.DataFrame, census: pd.DataFrame, groups: Sequ
         xs = x - 0.4 + width * (j + 0.5)
         ok = ~np.isnan(vals)
         if ok.any():
-            ax.bar(xs[ok], vals[ok], width=width * 0.95, color=palette(j), label=f"new: {g}")
+            ax.bar(xs[ok], vals[ok], width=width * 0.95, color=palette(j), label=f"new: {_group_text(labels, g)}")
         else:  # nothing to draw: a legend entry in the group's colour still says so
             from matplotlib.patches import Patch
 
-            proxies.append(Patch(color=palette(j), label=f"new: {g} (all suppressed)"))
+            proxies.append(Patch(color=palette(j), label=f"new: {_group_text(labels, g)} (all suppressed)"))
         for xx in xs[~ok]:
             ax.text(xx, 0.01, SUPPRESSED, ha="center", va="bottom", fontsize=9, transform=bottom)
     if census is not None and len(census):
@@ -170,7 +177,8 @@ def plot_enrollment(enrollment: pd.DataFrame, census: pd.DataFrame, groups: Sequ
     return ax
 
 
-def plot_retention(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None, n: int | None = None) -> Any:
+def plot_retention(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None, n: int | None = None,
+                   labels: Any = None) -> Any:
     """Retention at each horizon by group: points with CI whiskers (suppressed -> '*')."""
     ax = new_axes(ax)
     t = table[table["group"] != "Total"]
@@ -186,7 +194,7 @@ def plot_retention(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None, n:
         xs = x - 0.3 + step * (j + 0.5)
         ok = ~np.isnan(est)
         ax.errorbar(xs[ok], est[ok], yerr=[est[ok] - lo[ok], hi[ok] - est[ok]], fmt=MARKERS[j % len(MARKERS)],
-                    color=palette(j), capsize=3, linestyle="none", label=str(g))
+                    color=palette(j), capsize=3, linestyle="none", label=_group_text(labels, g))
         for xx in xs[~ok]:
             ax.text(xx, 0.02, SUPPRESSED, ha="center", fontsize=10)
     ax.set_xticks(x, [f"{d} days" for d in days])
@@ -279,8 +287,12 @@ def _or_ticks(lo: float, hi: float) -> list[float]:
     return [v for v in base if lo <= v <= hi] or [1.0]
 
 
-def plot_forest(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None) -> Any:
+def plot_forest(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None,
+                terms: Sequence[str] | None = None) -> Any:
     """Forest plot of adjusted odds ratios (``outcome, term, estimate, ci_lower, ci_upper``), log axis.
+
+    ``terms`` gives the y-axis labels (the report passes the terms in words, e.g.
+    "Gender: Female (vs Male)"); by default the ``term`` column as it is.
 
     Terms of each outcome form one block (coloured and headed by the outcome when there
     are several); the x axis has plain odds-ratio ticks (0.25, 0.5, 1, 2, 4 ...).
@@ -322,7 +334,7 @@ def plot_forest(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None) -> An
     ax.xaxis.set_major_locator(FixedLocator(_or_ticks(lo_v, hi_v)))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    ax.set_yticks(y, [str(s) for s in t["term"]])
+    ax.set_yticks(y, [str(s) for s in (t["term"] if terms is None else terms)])
     ax.set_ylim(-0.7, y.max() + 0.7)
     if several:
         from matplotlib.transforms import blended_transform_factory
@@ -343,7 +355,7 @@ def plot_forest(table: pd.DataFrame, ax: Any = None, *, as_of: Any = None) -> An
 
 
 def plot_km(table: pd.DataFrame, ax: Any = None, *, min_at_risk: int = 11, title: str = "", as_of: Any = None,
-            n: int | None = None, group_col: str = "group") -> Any:
+            n: int | None = None, group_col: str = "group", labels: Any = None) -> Any:
     """Kaplan-Meier step curves with CI bands, by group (no censoring marks).
 
     ``table`` has ``time, n_at_risk, estimate, ci_lower, ci_upper`` per step and group: in
@@ -371,7 +383,8 @@ def plot_km(table: pd.DataFrame, ax: Any = None, *, min_at_risk: int = 11, title
         est = np.r_[one, s["estimate"].to_numpy(float)]
         lo = np.r_[one, s["ci_lower"].to_numpy(float)]
         hi = np.r_[one, s["ci_upper"].to_numpy(float)]
-        ax.step(t, est, where="post", color=palette(j), linestyle=LINESTYLES[j % len(LINESTYLES)], label=str(g))
+        ax.step(t, est, where="post", color=palette(j), linestyle=LINESTYLES[j % len(LINESTYLES)],
+                label=_group_text(labels, g))
         ax.fill_between(t, np.nan_to_num(lo, nan=est[-1]), np.nan_to_num(hi, nan=est[-1]), step="post",
                         color=palette(j), alpha=0.15, linewidth=0)
         xmax = max(xmax, t[-1])
@@ -379,11 +392,12 @@ def plot_km(table: pd.DataFrame, ax: Any = None, *, min_at_risk: int = 11, title
     ax.set_xlim(0, max(xmax, 1.0))
     ax.yaxis.set_major_formatter(_percent_formatter())
     ax.legend(frameon=False, loc="lower left")
-    style_axes(ax, title=title, xlabel="Days", ylabel="Event-free (95% CI)", n=n, as_of=as_of)
+    style_axes(ax, title=title, xlabel="Days since the index date", ylabel="Event-free (95% CI)", n=n, as_of=as_of)
     return ax
 
 
-def plot_followup(table: pd.DataFrame, *, target: float, ax: Any = None, as_of: Any = None) -> Any:
+def plot_followup(table: pd.DataFrame, *, target: float, ax: Any = None, as_of: Any = None,
+                  labels: Any = None) -> Any:
     """Follow-up rate by group (bars with CI) against the target line."""
     ax = new_axes(ax)
     t = table.reset_index(drop=True)
@@ -399,7 +413,7 @@ def plot_followup(table: pd.DataFrame, *, target: float, ax: Any = None, as_of: 
         ax.text(xx, 0.02, SUPPRESSED, ha="center", fontsize=12)
     # the target line is black, not a group colour (it must not read as one of the groups)
     ax.axhline(target, color="#000000", linestyle="--", linewidth=1.5, label=f"target {target:.0%}")
-    ax.set_xticks(x, [str(g) for g in t["group"]])
+    ax.set_xticks(x, [_group_text(labels, g) for g in t["group"]])
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(_percent_formatter())
     ax.legend(frameon=False, loc="upper right")  # above the bars (at the bottom it covered one)

@@ -98,6 +98,9 @@ class ReportConfig:
     #: :data:`recoverystats.report.sections.SECTION_KEYS`); unlisted sections take their
     #: ``default_on``
     sections: Mapping[str, bool] = field(default_factory=dict)
+    #: ``[labels]``: field -> {code: display label}, on top of program.toml's ``[labels]``
+    #: (see :mod:`recoverystats.schema.labels`)
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     source: str = "<defaults>"
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +114,10 @@ class ReportConfig:
             out["sections"] = dict(self.sections)
         else:  # no switches: the same record as releases before [sections] existed
             del out["sections"]
+        if self.labels:
+            out["labels"] = {k: dict(v) for k, v in self.labels.items()}
+        else:
+            del out["labels"]
         return out
 
 
@@ -122,6 +129,7 @@ _SECTIONS = {
     "targets": None,  # free keys, checked below
     "privacy": {"min_cell", "previous"},
     "sections": None,  # section keys, checked below
+    "labels": None,  # fields of recoverystats.schema.labels, checked below
 }
 
 
@@ -175,7 +183,7 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
             if key not in _SECTIONS or key == "":
                 raise InvalidParameterError(
                     f"{where}: unknown section [{key}]; sections are [groups], [analysis], [targets], [privacy], "
-                    "[sections]."
+                    "[sections], [labels]."
                 )
             allowed = _SECTIONS[key]
             for sub in value:
@@ -204,6 +212,10 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
                 kw["targets"] = targets
             elif key == "sections":
                 kw["sections"] = _section_switches(value, where)
+            elif key == "labels":
+                from recoverystats.schema.labels import parse_labels
+
+                kw["labels"] = parse_labels(value, where=f"{where}: [labels]")
             else:
                 kw.update(value)
         elif key in _SECTIONS[""]:

@@ -51,8 +51,12 @@ class ReportContext:
         self.protect_derived = protect_derived
         #: draw figures only from published data (the testing switch of quarterly() turns it off)
         self.protect_figures = True
+        from recoverystats.schema.labels import Labels
+
+        #: display labels of codes: the defaults, program.toml's [labels], the config's [labels]
+        self.labels = Labels(dict(getattr(prog, "labels", None) or {})).merged(cfg.labels)
         self.registry = TableRegistry(min_cell=min_cell, enabled=suppress, quarter=quarter, previous=previous,
-                                      protect_derived=protect_derived)
+                                      protect_derived=protect_derived, labels=self.labels)
         self.measures: dict[str, pd.DataFrame] = {}
         self.prev: dict[str, pd.DataFrame] = {}
         self.definitions: dict[str, dict[str, Any]] = {}

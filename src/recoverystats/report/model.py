@@ -100,6 +100,33 @@ class TableBlock:
     coalesce: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: the stable key of each row (:func:`row_keys`); a cell's id is ``cell_id(key, row_keys[i], column)``
     row_keys: tuple[str, ...] = ()
+    #: display labels of codes (:class:`~recoverystats.schema.labels.Labels`), applied at
+    #: render time only: ``data``, ``row_keys`` and the ledger keep the raw codes
+    code_labels: Any = None
+
+    def display_code(self, row: int, column: str, value: Any) -> str:
+        """The text shown for a label cell: a code in words, a model term with its reference."""
+        from recoverystats.schema.labels import COLUMN_FIELDS, Labels
+
+        lab = self.code_labels if self.code_labels is not None else Labels()
+        text = str(value)
+        if self.measure.get("verbatim"):  # e.g. the analysis settings: names as the code spells them
+            return text
+        if column == "term":
+            refs = self.measure.get("references") or {}
+            var = text.split("[", 1)[0]
+            return lab.term(text, reference=refs.get(var))
+        if column == "of_label":  # the flow's denominators: "in peer_mentoring", "matched in peer_mentoring"
+            head, sep, group = text.rpartition("in ")
+            if sep and (not head or head.endswith(" ")):
+                return f"{head}in {lab.code(group, field='group')}"
+            return text
+        if column == "comparison" and " vs " in text:  # "peer_mentoring vs comparison"
+            return " vs ".join(lab.code(part, field="group") for part in text.split(" vs "))
+        if column in ("level", "value_level") and "variable" in self.data.columns:
+            var = self.data.iat[row, self.data.columns.get_loc("variable")]
+            return lab.code(text, field=str(var))
+        return lab.code(text, field=COLUMN_FIELDS.get(column))
 
     def _coalesced(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         data = self.data.copy()
@@ -231,8 +258,10 @@ class TableRegistry:
     """
 
     def __init__(self, *, min_cell: int, enabled: bool, quarter: str = "", previous: Sequence[Any] = (),
-                 protect_derived: bool = True) -> None:
+                 protect_derived: bool = True, labels: Any = None) -> None:
         self.min_cell = int(min_cell)
+        #: display labels handed to every block (render time only; never part of a cell id)
+        self.labels = labels
         self.enabled = bool(enabled)
         self.quarter = str(quarter)
         self.previous = tuple(previous)
@@ -345,7 +374,7 @@ class TableRegistry:
                 key=key, title=t.title, data=data, mask=mask, columns=t.columns, labels=dict(t.labels),
                 percent_columns=t.percent_columns, notes=t.notes, privacy=privacy, measure=dict(t.measure),
                 sheet=t.sheet or key, show_in_document=t.show_in_document, display_rows=t.display_rows,
-                coalesce=dict(t.coalesce), row_keys=tuple(keys[key]),
+                coalesce=dict(t.coalesce), row_keys=tuple(keys[key]), code_labels=self.labels,
             )
             for c in t.count_columns:
                 col, m = data[c], mask[c].to_numpy()

@@ -129,9 +129,31 @@ def format_cell(block: TableBlock, row: int, column: str, value: Any, suppressed
         return f"{v * 100:.1f}%"
     if column in block.privacy.get("count_columns", ()) or column in block.coalesce:
         return f"{int(round(float(value))):,}"
+    if isinstance(value, str):  # a code: its display label (the table keeps the code)
+        return block.display_code(row, column, value)
+    if column == "p_value" and isinstance(value, (float, np.floating)):
+        return apa_p(float(value))
     if isinstance(value, (float, np.floating)) and column in ("estimate", "ci_lower", "ci_upper", "smd", "statistic"):
         return format_value(float(value), column, 2 if column != "smd" else 3)
+    if isinstance(value, (float, np.floating)) and _one_decimal(column):
+        return f"{float(value):,.1f}"
     return format_value(value, column, 3)
+
+
+def apa_p(p: float) -> str:
+    """A p-value as APA style prints it: ``<.001``, else 3 decimals with no leading zero
+    (``.034``, ``.500``); ``>.999`` when it rounds to 1."""
+    if p < 0.001:
+        return "<.001"
+    if p >= 0.9995:
+        return ">.999"
+    return f"{p:.3f}".removeprefix("0")
+
+
+def _one_decimal(column: str) -> bool:
+    """Columns of means, SDs and ages: shown to 1 decimal (the report's rounding)."""
+    c = str(column)
+    return c.startswith(("mean|", "sd|", "mean_", "sd_")) or c in ("mean", "sd", "age", "median_age", "mean_age")
 
 
 def _points(v: float) -> str:
@@ -173,7 +195,8 @@ XLSX_FORMATS = {
     "count": "#,##0",
     "ratio": "0.00",
     "smd": "0.000",
-    "p_value": '[<0.001]"<0.001";0.000',
+    "p_value": '[<0.001]"<.001";[>=0.9995]">.999";.000',
+    "one_decimal": "#,##0.0",
     "pp": '+0.0" pp";-0.0" pp";0.0" pp"',
     "signed_count": "+#,##0;-#,##0;0",
     "number": "0.000",
@@ -201,7 +224,9 @@ def xlsx_value(block: TableBlock, row: int, column: str, value: Any) -> tuple[An
         return ("yes" if value else "no"), None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime().replace(tzinfo=None), f["date"]
-    if isinstance(value, (str, pd.Period)):
+    if isinstance(value, str):
+        return block.display_code(row, column, value), None
+    if isinstance(value, pd.Period):
         return str(value), None
     try:
         v = float(value)
@@ -222,6 +247,8 @@ def xlsx_value(block: TableBlock, row: int, column: str, value: Any) -> tuple[An
         return int(value), f["count"]
     if column == "p_value":
         return v, f["p_value"]
+    if _one_decimal(column):
+        return v, f["one_decimal"]
     if column == "smd":
         return v, f["smd"]
     if column in ("estimate", "ci_lower", "ci_upper", "statistic"):
@@ -242,8 +269,8 @@ def _xlsx_legend(min_cell: int, suppressed: bool) -> list[tuple[str, str]]:
              else "Suppression is OFF: no cell is suppressed and small counts are shown. " + STAMP),
             ("(empty, no fill)", "Not available (e.g. no one at risk, or a measure not defined for the row)."),
             ("Numbers", "Stored unrounded; the cell format rounds them as the report does: percentages to 0.1%, "
-                        "ratios and intervals to 2 decimals, p-values to 3 decimals with <0.001 below 0.001, "
-                        "counts as whole numbers."),
+                        "ratios and intervals to 2 decimals, means and SDs to 1 decimal, p-values in APA style "
+                        "(3 decimals with no leading zero, <.001 below 0.001), counts as whole numbers."),
             ("pp", "Changes marked pp are in percentage points and stored in points (+3.2 pp holds 3.2)."),
             ("yes / no", "Text columns (meets target, special-cause signal), as in the report."),
             ("∞", "An infinite interval bound (the text ∞; a spreadsheet has no infinity).")]
@@ -271,7 +298,7 @@ def _row_label(block: TableBlock, row: int, label_cols: list[str]) -> str:
             continue
         v = block.data.iat[row, block.data.columns.get_loc(c)]
         if not _is_missing(v):
-            parts.append(format_value(v, c))
+            parts.append(block.display_code(row, c, v) if isinstance(v, str) else format_value(v, c))
     return " · ".join(parts) or f"row {row + 1}"
 
 

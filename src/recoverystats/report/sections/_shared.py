@@ -20,14 +20,14 @@ _PCT = {"estimate", "ci_lower", "ci_upper", "rate", "target", "pct_intake", "pct
 def _severity_totals(block: TableBlock | None) -> dict[str, str]:
     """Published Total of each severity of the validation table ('*' when suppressed)."""
     out = {"error": "0", "warning": "0", "info": "0"}
-    if block is None or not len(block.data) or "n_findings" not in block.data:
+    if block is None or not len(block.data) or "n_records" not in block.data:
         return out
     d = block.data
     for i in np.flatnonzero((d["rule"].astype("string") == TOTAL).fillna(False).to_numpy()):
         sev = str(d.at[int(i), "severity"])
         if sev in out:
-            hidden = bool(block.mask.at[int(i), "n_findings"])
-            out[sev] = "*" if hidden else f"{int(d.at[int(i), 'n_findings']):,}"
+            hidden = bool(block.mask.at[int(i), "n_records"])
+            out[sev] = "*" if hidden else f"{int(d.at[int(i), 'n_records']):,}"
     return out
 
 

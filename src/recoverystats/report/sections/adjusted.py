@@ -59,8 +59,14 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     or_parts, rd_parts, model_rows, model_ids, model_text = [], [], [], {}, []
     or_force: list[tuple[int, str]] = []
     offset = 0
+    #: reference level of each categorical model variable, so a term reads "Gender: Female (vs Male)"
+    references: dict[str, str] = {}
     for key, label, r, rd, adjust, cluster in results:
         t = r.table
+        if "reference" in t and "variable" in t:
+            for var, ref in zip(t["variable"], t["reference"], strict=False):
+                if isinstance(var, str) and isinstance(ref, str) and ref:
+                    references.setdefault(var, ref)
         t = t[t["term"] != "Intercept"].reset_index(drop=True)
         t.insert(0, "outcome", label)
         # every odds ratio of a categorical covariate is relative to its reference level:
@@ -119,7 +125,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
             columns=("outcome", "term", "estimate", "ci_lower", "ci_upper", "p_value"),
             labels={"outcome": "Outcome", "estimate": "OR"},
             measure={"definition": "Odds ratios from logistic regression (regression.odds_ratios).",
-                     "as_of": ctx.as_of.date().isoformat()},
+                     "as_of": ctx.as_of.date().isoformat(), "references": references},
         ))
         rt = pd.concat(rd_parts, ignore_index=True)
         ctx.registry.add(PendingTable(
@@ -154,14 +160,16 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         methods += [_hide_small_numbers(n, ctx.min_cell if ctx.suppress else 1)
                     for n in ctx.notes.get("adjusted", [])]
         out: list[Any] = [TextBlock(paragraphs=(
-            f"Exposure: {cfg.group_column} (reference: {ctx.reference}). Adjustment set from the "
-            f"configuration: {', '.join(cfg.adjust) or 'none'}.",), bullets=tuple(methods))]
+            f"Exposure: {ctx.labels.variable(cfg.group_column).lower()} (reference: "
+            f"{ctx.labels.code(ctx.reference, field='group')}). Adjusted for "
+            f"{', '.join(ctx.labels.variable(a).split(' (')[0].lower() for a in cfg.adjust) or 'nothing'}.",), bullets=tuple(methods))]
         if mc is not None:
             out.append(mc)
         if "odds_ratios" in blocks:
             b = blocks["odds_ratios"]
+            terms = [b.display_code(i, "term", t) for i, t in enumerate(b.data["term"])]
             out.append(_figure("forest", "Adjusted odds ratios", lambda ax: plot_forest(
-                b.data, ax=ax, as_of=ctx.as_of), figsize=(7.5, max(3.0, 0.32 * len(b.data) + 1.2)),
+                b.data, ax=ax, as_of=ctx.as_of, terms=terms), figsize=(7.5, max(3.0, 0.32 * len(b.data) + 1.2)),
                 sources=("odds_ratios",)))
             out.append(b)
             out.append(blocks["risk_differences"])

@@ -47,7 +47,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         key="census_site", sheet="Census by site", title="Participants enrolled to date, by site and group",
         raw=ct, count_columns=(*gcols, "n_total"),
         margins={"total_row": {"site": TOTAL}, "total_columns": {"n_total": list(gcols)}},
-        labels={"site": "Site", **{f"n_{g}": g for g in gs}, "n_total": "Total"}, ids=ids,
+        labels={"site": "Site", **{f"n_{g}": ctx.labels.code(g, field="group") for g in gs}, "n_total": "Total"}, ids=ids,
         measure={"as_of": ctx.as_of.date().isoformat(), "definition": "Participants with enrollment_date on or before the cut-off."},
     ))
     # enrollment and active census by quarter
@@ -70,7 +70,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         key="enrollment", sheet="Enrollment by quarter", title="New enrollments by quarter and group",
         raw=en, count_columns=(*ncols, "new_total"),
         margins={"total_row": {"period": TOTAL}, "total_columns": {"new_total": list(ncols)}},
-        labels={"period": "Quarter", **{f"new_{g}": g for g in gs}, "new_total": "Total"}, ids=ids,
+        labels={"period": "Quarter", **{f"new_{g}": ctx.labels.code(g, field="group") for g in gs}, "new_total": "Total"}, ids=ids,
         measure={"as_of": ctx.as_of.date().isoformat(), "definition": "Participants by quarter of enrollment_date."},
     ))
     act = []
@@ -88,7 +88,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     ctx.registry.add(PendingTable(
         key="census_quarter", sheet="Active census", title="Active participants at the end of each quarter",
         raw=at, count_columns=(*acols, "active_total"), margins={"total_columns": {"active_total": list(acols)}},
-        labels={"period": "Quarter", **{f"active_{g}": g for g in gs}, "active_total": "Total"}, ids=ids,
+        labels={"period": "Quarter", **{f"active_{g}": ctx.labels.code(g, field="group") for g in gs}, "active_total": "Total"}, ids=ids,
         measure={"as_of": ctx.as_of.date().isoformat(),
                  "definition": "Enrolled on or before the quarter's last day and not discharged by then."},
     ))
@@ -98,7 +98,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
 
         fig = _figure("enrollment", "Enrollment and census by quarter", lambda ax: plot_enrollment(
             blocks["enrollment"].data, blocks["census_quarter"].data, gs, ax=ax, as_of=ctx.as_of,
-            n=_published_total(blocks)), sources=("enrollment", "census_quarter", "census_site"))
+            n=_published_total(blocks), labels=ctx.labels), sources=("enrollment", "census_quarter", "census_site"))
         return Section("census", "Census and enrollment", (
             fig, blocks["census_site"], blocks["enrollment"], blocks["census_quarter"]))
 

@@ -82,7 +82,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     flow["n"] = flow["n"].astype(float)
     flow["of"] = flow["of"].astype(float)
     flow["pct"] = flow["n"] / flow["of"]
-    mentored_text = " and ".join(mentored) or "none"
+    mentored_text = " and ".join(ctx.labels.code(g, field="group") for g in mentored) or "none"
     how = ("the configuration's [groups] mentored" if ctx.cfg.mentored is not None
            else "the groups with at least one mentor match by the cut-off")
     ctx.flow_definition = (
@@ -122,14 +122,16 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     def section(blocks: dict[str, TableBlock]) -> Section:
         from recoverystats.plotting.report import plot_flow
 
+        # the figure's text in words (display copies; the published tables keep the codes)
+        shown_flow, shown_reasons = _labelled(blocks["flow"], "of_label"), _labelled(blocks["discharge_reasons"], "reason")
         fig = _figure("flow", "Program flow", lambda ax: plot_flow(
-            blocks["flow"].data, blocks["discharge_reasons"].data, ax=ax, as_of=ctx.as_of), figsize=(7.5, 5.2),
+            shown_flow, shown_reasons, ax=ax, as_of=ctx.as_of), figsize=(7.5, 5.2),
                       sources=("flow", "discharge_reasons"))
         return Section("flow", "Program flow", (
             TextBlock(paragraphs=(
                 "From enrollment to discharge, drawn from the data. Each percentage is of the people named in "
                 "the 'Denominator' column: matching is shown against the group(s) offered a mentor "
-                f"({', '.join(mentored) or 'none'}), engagement against those matched. * = suppressed small "
+                f"({', '.join(ctx.labels.code(g, field='group') for g in mentored) or 'none'}), engagement against those matched. * = suppressed small "
                 "cell.",)),
             fig, blocks["flow"], blocks["discharge_reasons"]))
 
@@ -148,3 +150,12 @@ def _mentored_groups(ctx: ReportContext, matched: pd.Series) -> list[str]:
         return [g for g in ctx.groups if g in ctx.cfg.mentored]
     with_match = set(ctx.participants.loc[matched.to_numpy(), "_group"])
     return [g for g in ctx.groups if g in with_match]
+
+
+def _labelled(block: TableBlock, column: str) -> pd.DataFrame:
+    """A copy of a published table with one label column in words (for a figure's text)."""
+    data = block.data.copy()
+    if column in data:
+        data[column] = [v if not isinstance(v, str) or v == TOTAL else block.display_code(i, column, v)
+                        for i, v in enumerate(data[column])]
+    return data

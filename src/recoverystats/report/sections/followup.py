@@ -78,7 +78,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
         b = blocks["followup"]
         out: list[Any] = [TextBlock(paragraphs=(ctx._summary("followup"),))]
         out.append(_figure("followup", "Follow-up rate vs target", lambda ax: plot_followup(
-            b.data, target=target, ax=ax, as_of=ctx.as_of), sources=("followup",)))
+            b.data, target=target, ax=ax, as_of=ctx.as_of, labels=ctx.labels), sources=("followup",)))
         out.append(b)
         if "noms" in blocks:
             out.append(TextBlock(paragraphs=(ctx._summary("noms"),)))

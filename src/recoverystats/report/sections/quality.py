@@ -7,6 +7,7 @@ the two-step protocol (register raw tables, then compose from the suppressed one
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,19 @@ from recoverystats.report.sections._shared import (
 if TYPE_CHECKING:  # pragma: no cover
     from recoverystats.report.context import ReportContext
 
-__all__ = ["build"]
+__all__ = ["build", "finding_records"]
+
+#: "<N> row(s)" in a table-level finding's message: the number of records it covers
+_ROWS = re.compile(r"(?<![\w.])(\d[\d,]*) row\(s\)")
+
+
+def finding_records(validation: pd.DataFrame) -> pd.Series:
+    """Records covered by each finding: 1 for a row-level finding; for a table-level one
+    (no ``line``, or a message that counts rows: "26 row(s) are dated before ...") the
+    number of rows it names. A finding that names no row count counts as one record."""
+    msg = validation["message"].astype("string").fillna("")
+    got = msg.str.extract(_ROWS, expand=False).str.replace(",", "", regex=False)
+    return pd.to_numeric(got, errors="coerce").fillna(1).clip(lower=1).astype("int64")
 
 
 def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
@@ -32,31 +45,35 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     if len(v):
         cols = ["rule", "severity", "table", "column"]
         vv = v[cols].astype("string").fillna("")
-        vs = vv.groupby(cols, sort=True, dropna=False).size().reset_index(name="n_findings")
-        vs["n_findings"] = vs["n_findings"].astype(float)
+        # a finding is one record (a row-level rule) or a summary of many records (a
+        # table-level rule: "26 row(s) are dated before ..."): the table counts records
+        vv["n_records"] = finding_records(v).astype(float)
+        vs = vv.groupby(cols, sort=True, dropna=False)["n_records"].sum().reset_index()
         # one Total row per severity: the section's "N errors, W warnings" are these sums,
         # so they are published (or suppressed) as cells of the table, never in free text
         # next to a suppressed part
         sev_order = {"error": 0, "warning": 1, "info": 2}
-        tots = vs.groupby("severity", sort=False)["n_findings"].sum().reset_index()
+        tots = vs.groupby("severity", sort=False)["n_records"].sum().reset_index()
         tots["rule"], tots["table"], tots["column"] = TOTAL, "", ""
-        vs = pd.concat([vs, tots[cols + ["n_findings"]]], ignore_index=True)
+        vs = pd.concat([vs, tots[cols + ["n_records"]]], ignore_index=True)
         vs = vs.sort_values(["severity", "rule"], key=lambda c: c.map(sev_order).fillna(9) if c.name == "severity"
                             else c.eq(TOTAL), kind="stable").reset_index(drop=True)
     else:
         vs = pd.DataFrame({"rule": pd.Series(dtype="string"), "severity": pd.Series(dtype="string"),
                            "table": pd.Series(dtype="string"), "column": pd.Series(dtype="string"),
-                           "n_findings": pd.Series(dtype=float)})
+                           "n_records": pd.Series(dtype=float)})
     ctx.registry.add(PendingTable(
-        key="validation", sheet="Validation findings", title="Validation findings by rule (records, not people)",
-        raw=vs, count_columns=("n_findings",) if len(vs) else (),
+        key="validation", sheet="Validation findings", title="Validation findings by rule: records affected (records, not people)",
+        raw=vs, count_columns=("n_records",) if len(vs) else (),
         margins={"total_row": {"rule": TOTAL}, "by": ["severity"]} if len(vs) else None,
-        labels={"n_findings": "Findings (records)"},
-        measure={"definition": "Findings of the loader's validation rules, counted by rule, table and column, "
-                               "with a Total per severity. Each finding is one record (row) of an input "
-                               "table, not one person: one person's records can be few, so counts from 1 to "
-                               "min_cell - 1 are suppressed like counts of people. Values and row numbers are "
-                               "not reported (they could identify people)."},
+        labels={"n_records": "Records affected", "rule": "Rule", "table": "Table", "column": "Column"},
+        measure={"definition": "Records (rows of the input tables) affected by each of the loader's "
+                               "validation rules, by rule, table and column, with a Total per severity. "
+                               "A row-level finding is one record; a table-level finding counts the rows "
+                               "it names (e.g. 26 events dated before enrollment are 26 records, reported in "
+                               "one finding). Records, not people: one person's records can be few, so counts "
+                               "from 1 to min_cell - 1 are suppressed like counts of people. Values and row "
+                               "numbers are not reported (they could identify people)."},
     ))
     flow = ctx.prog.flow.copy()
     if len(flow):
@@ -101,8 +118,8 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         mc = ctx.min_cell if ctx.suppress else 1
         f = _severity_totals(blocks.get("validation"))
         out: list[Any] = [TextBlock(paragraphs=(_hide_small_numbers(
-            f"Source: {ctx.prog.source or 'in-memory tables'}. Validation findings (records, not people): "
-            f"{f['error']} errors, {f['warning']} warnings, {f['info']} notes "
+            f"Source: {ctx.prog.source or 'in-memory tables'}. Records affected by validation findings "
+            f"(records, not people): {f['error']} with errors, {f['warning']} with warnings, {f['info']} with notes "
             f"(* = suppressed: counts of records from 1 to {ctx.min_cell - 1} are suppressed too).", mc),),
             bullets=tuple(ctx.warnings))]
         for k in ("validation", "load_flow", "exclusions"):

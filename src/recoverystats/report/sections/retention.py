@@ -54,7 +54,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
 
         b = blocks["retention"]
         fig = _figure("retention", "Retention by group", lambda ax: plot_retention(
-            b.data, ax=ax, as_of=ctx.as_of, n=_published_total(blocks)), sources=("retention", "census_site"))
+            b.data, ax=ax, as_of=ctx.as_of, n=_published_total(blocks), labels=ctx.labels), sources=("retention", "census_site"))
         return Section("retention", "Retention", (
             TextBlock(paragraphs=(ctx._summary("retention"),)), fig, b))
 

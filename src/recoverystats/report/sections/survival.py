@@ -123,7 +123,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
                                 .to_dict(orient="records")} for g in dict.fromkeys(steps["group"])]}
                 out.append(_figure(tkey, f"{label} survival", lambda ax, st=steps, label=label, n=n: plot_km(
                     st, ax=ax, min_at_risk=m, title=f"{label} survival", as_of=ctx.as_of, n=n,
-                    group_col="group"), data=data))
+                    group_col="group", labels=ctx.labels), data=data))
             else:  # testing switch: the exact curve, as drawn before issue 11 (the scan must catch it)
                 out.append(_figure(tkey, f"{label} survival", lambda ax, km=km, label=label, n=n: plot_km(
                     km.table, ax=ax, min_at_risk=m, title=f"{label} survival",
