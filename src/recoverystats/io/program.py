@@ -64,6 +64,10 @@ class ProgramData:
     as_of: pd.Timestamp | None = None
     #: Name of the source (folder or mapping file), for messages and provenance.
     source: str = ""
+    #: ``program.toml``'s ``[program]`` identity (name, funder, grant_number,
+    #: reporting_period, prepared_by) and ``[design]`` (comparison, description) tables, as
+    #: given; the report shows them (a report-config value overrides)
+    info: dict[str, dict[str, str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------
     @classmethod

@@ -266,7 +266,7 @@ def read_program(
         return out
 
     try:
-        return validate_tables(
+        prog = validate_tables(
             raws,
             as_of=as_of,
             on_error=on_error,
@@ -274,6 +274,9 @@ def read_program(
             extra_findings=findings,
             sources=hashed,
         )
+        # frozen dataclass: the mapping's identity and design tables are set once, here
+        object.__setattr__(prog, "info", {"program": dict(prog_map.identity), "design": dict(prog_map.design)})
+        return prog
     finally:
         pool.shutdown(wait=True)
 
