@@ -155,6 +155,6 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
             f"report configuration and apply to the program group ({', '.join(program)}), not to the comparison "
             "group; each measure says whether a lower or a higher rate is better.",
         ))
-        return Section("summary", "Key numbers", (text, kb))
+        return Section("key_numbers", "Key numbers", (text, kb))
 
     return section

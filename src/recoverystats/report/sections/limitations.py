@@ -116,12 +116,12 @@ def _windows(kb: TableBlock | None) -> list[str]:
 
 
 def _small(blocks: dict[str, TableBlock]) -> list[str]:
-    hidden = sorted(b.title for b in blocks.values() if bool(b.mask.to_numpy().any()))
-    if not hidden:
+    if not any(bool(b.mask.to_numpy().any()) for b in blocks.values()):
         return []
-    return ["Small numbers: some numbers are not published (shown as *) to protect participants' privacy, in "
-            f"{len(hidden)} of the report's {len(blocks)} tables; where the summary says \"too few participants "
-            "to tell\" the comparison could not be published."]
+    return ["Small numbers: some numbers in the tables are not published (shown as *) to protect participants' "
+            "privacy; where the summary says \"too few participants to tell\" the number or comparison could not "
+            "be published. Estimates from few participants are uncertain even when published: read them with "
+            "their confidence intervals."]
 
 
 def _wide(ob: TableBlock | None, conf: float) -> list[str]:

@@ -119,7 +119,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
             paras += _targets(kb, program, reference)
         rd = blocks.get("risk_differences")
         paras += _comparisons(ctx, rd, program, reference, design, conf)
-        return Section("overview", "Summary", (TextBlock(paragraphs=tuple(paras)),))
+        return Section("summary", "Summary", (TextBlock(paragraphs=tuple(paras)),))
 
     return section
 
