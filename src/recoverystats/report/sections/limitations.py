@@ -108,8 +108,9 @@ def _windows(kb: TableBlock | None) -> list[str]:
             continue
         n_all = sum(int(n) for n in ns)
         if total is not None and n_all < int(total):
-            out.append(f"{label}: the window had closed for {_count(n_all)} of the {_count(total)} participants "
-                       "enrolled to date; participants enrolled more recently are not yet counted.")
+            out.append(f"{label}: counts {_count(n_all)} of the {_count(total)} participants enrolled to date "
+                       "(those whose window had closed by the cut-off and who were eligible); participants "
+                       "enrolled more recently are not yet counted.")
     if out:
         out.insert(0, "Measures whose window was incomplete for some participants:")
     return out
