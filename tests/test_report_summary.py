@@ -305,3 +305,30 @@ def test_identity_from_program_toml_everywhere(tmp_path):
     assert doc["report"]["identity"]["prepared_by"] == "R. Analyst"
     lim = " ".join(_paragraphs(rep, "limitations"))
     assert "(a waitlist)" in lim
+
+
+def test_compare_sentence_verdict_matches_the_interval_property():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    prop = st.floats(min_value=-0.9, max_value=0.9, allow_nan=False)
+
+    @settings(max_examples=200, derandomize=True, deadline=None)
+    @given(a=prop, b=prop, design=st.sampled_from(["randomised", "waitlist", "matched", "other_agency",
+                                                      "historical", "other", ""]))
+    def check(a: float, b: float, design: str) -> None:
+        lo, hi = min(a, b), max(a, b)
+        est = (lo + hi) / 2
+        s = compare_sentence(outcome="relapse", group="peer_mentoring", reference="comparison", est=est, lo=lo,
+                             hi=hi, better="lower", design=design, conf=0.95)
+        state = clarity(lo, hi)
+        assert ("statistically clearly" in s) == (state == "clear")
+        assert ("no clear difference" in s) == (state == "unclear")
+        assert ("attributed to the program" in s) == (state == "clear" and design == "randomised")
+        if state == "clear":
+            assert ("lower" in s) == (est < 0) and ("a better result" in s) == (est < 0)
+        # every number in the sentence is the published estimate or a bound, as shown
+        shown = {f"{100 * v:.1f}" for v in (est, lo, hi)} | {"95"}
+        assert set(re.findall(r"-?\d+(?:\.\d+)?", s)) <= shown
+
+    check()
