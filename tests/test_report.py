@@ -28,8 +28,8 @@ from recoverystats.report import STAMP, DisclosureError, load_config, quarterly
 MIN_CELL = 11
 RANK_TOL = 1e-8  # numerical rank tolerance of the independent recovery checker
 VALUE_TOL = 1e-6  # a recovered hidden value is compared after rounding at this tolerance
-SECTIONS = ("summary", "flow", "census", "retention", "outcomes", "table1", "adjusted", "survival",
-            "followup", "quality", "methods")
+SECTIONS = ("summary", "key_numbers", "flow", "census", "retention", "outcomes", "table1", "adjusted", "survival",
+            "followup", "limitations", "quality", "methods")
 QUARTER = "2026Q3"  # the simulator's default cut-off (2026-09-30) ends this quarter
 
 

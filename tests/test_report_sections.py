@@ -16,16 +16,16 @@ from recoverystats.report.sections import SECTION_KEYS, SECTIONS, enabled_sectio
 
 QUARTER = "2026Q3"
 #: the sections of the default report of simulate_program(300, seed=11), in order (results.json keys)
-DEFAULT_ORDER = ["summary", "flow", "census", "retention", "outcomes", "table1", "adjusted", "survival",
-                 "followup", "quality", "methods"]
+DEFAULT_ORDER = ["summary", "key_numbers", "flow", "census", "retention", "outcomes", "table1", "adjusted",
+                 "survival", "followup", "limitations", "quality", "methods"]
 ADJUSTED_TABLES = {"model_counts", "odds_ratios", "risk_differences"}
 
 
 def test_registry_lists_every_section_module_once_in_report_order():
     folder = Path(importlib.import_module("recoverystats.report.sections").__file__).parent
     modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
-    assert SECTION_KEYS == ("key_numbers", "flow", "census", "retention", "outcomes", "table_one", "adjusted",
-                            "survival", "followup", "quality", "methods")
+    assert SECTION_KEYS == ("summary", "key_numbers", "flow", "census", "retention", "outcomes", "table_one",
+                            "adjusted", "survival", "followup", "limitations", "quality", "methods")
     assert {s.module or s.key for s in SECTIONS} == modules
     for spec in SECTIONS:
         assert callable(importlib.import_module(f"recoverystats.report.sections.{spec.module or spec.key}").build)
@@ -40,11 +40,11 @@ def test_sections_config_is_checked():
     assert cfg.to_dict()["sections"] == {"adjusted": False, "census": True}
     assert "sections" not in ReportConfig().to_dict()  # results.json unchanged without switches
     with pytest.raises(InvalidParameterError, match=r"unknown section key 'adjustd' in \[sections\]; "
-                                                    r"allowed keys: key_numbers, flow, census, .*methods"):
+                                                    r"allowed keys: summary, key_numbers, flow, census, .*methods"):
         load_config({"sections": {"adjustd": False}})
     with pytest.raises(InvalidParameterError, match=r"\[sections.adjusted\] must be true .* or false .*; got 'no'"):
         load_config({"sections": {"adjusted": "no"}})
-    with pytest.raises(InvalidParameterError, match=r"unknown section key\(s\) 'nope'; allowed keys: key_numbers"):
+    with pytest.raises(InvalidParameterError, match=r"unknown section key\(s\) 'nope'; allowed keys: summary, key_numbers"):
         enabled_sections(ReportConfig(sections={"nope": False}))
 
 

@@ -4,7 +4,15 @@ Format (documented in ``docs/data-model.md``)::
 
     [program]
     name = "Northside Reentry Mentoring"   # optional, for reports
+    funder = "State Opioid Response"        # optional identity lines of the report
+    grant_number = "SOR-2026-014"
+    reporting_period = "2026-07-01 to 2026-09-30"
+    prepared_by = "Evaluation team"
     as_of = "2026-09-30"                    # optional default data cut-off
+
+    [design]                                # optional: how the comparison group was formed
+    comparison = "waitlist"                 # randomised, waitlist, matched, other_agency, historical, other
+    description = "Clients waiting for a mentor"
 
     [defaults]                              # optional; any per-table reading option
     date_format = ["%m/%d/%Y"]
@@ -87,8 +95,13 @@ READ_OPTION_KEYS = (
 TABLE_KEYS = frozenset(
     READ_OPTION_KEYS + ("file", "database", "query", "table", "engine", "rename", "values", "types")
 )
-PROGRAM_KEYS = frozenset(("name", "as_of", "description"))
-TOP_KEYS = frozenset(("program", "defaults", "tables", "labels"))
+#: identity keys of ``[program]`` shown on the report (besides ``as_of`` and ``description``)
+IDENTITY_KEYS = ("name", "funder", "grant_number", "reporting_period", "prepared_by")
+PROGRAM_KEYS = frozenset((*IDENTITY_KEYS, "as_of", "description"))
+#: ``[design] comparison``: how the comparison group was formed
+COMPARISON_DESIGNS = ("randomised", "waitlist", "matched", "other_agency", "historical", "other")
+DESIGN_KEYS = frozenset(("comparison", "description"))
+TOP_KEYS = frozenset(("program", "design", "defaults", "tables", "labels"))
 ENGINES = ("sqlite", "duckdb")
 #: Allowed ``decimal`` marks and ``thousands`` separators (space, no-break space, narrow
 #: no-break space and apostrophe are the grouping marks of French, Swiss, ... exports).
@@ -136,6 +149,10 @@ class ProgramMapping:
     path: Path | None = None
     name: str = ""
     as_of: str | None = None
+    #: the ``[program]`` identity fields given (name, funder, grant_number, reporting_period, prepared_by)
+    identity: dict[str, str] = field(default_factory=dict)
+    #: the ``[design]`` table (comparison, description), as given
+    design: dict[str, str] = field(default_factory=dict)
     #: the ``[defaults]`` reading options, for tables read without a ``[tables.x]`` entry
     defaults: TableMapping = field(default_factory=TableMapping)
     #: ``[labels]``: field -> {code: display label} (see :mod:`recoverystats.schema.labels`)
@@ -200,6 +217,23 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
                     file,
                 )
             )
+    identity = {k: program[k] for k in IDENTITY_KEYS if k in program}
+    for key, v in identity.items():
+        if not isinstance(v, str):
+            problems.append(_problem(f"[program] {key}", f"must be text; got {v!r}", file))
+    design = raw.get("design", {}) or {}
+    if not isinstance(design, Mapping):
+        problems.append(_problem("[design]", "must be a table", file))
+        design = {}
+    for key, v in design.items():
+        if key not in DESIGN_KEYS:
+            problems.append(_problem(f"[design] {key}", f"unknown key; allowed: {', '.join(sorted(DESIGN_KEYS))}",
+                                     file))
+        elif key == "comparison" and v not in COMPARISON_DESIGNS:
+            problems.append(_problem("[design] comparison", f"got {v!r}; allowed: {', '.join(COMPARISON_DESIGNS)}",
+                                     file))
+        elif not isinstance(v, str):
+            problems.append(_problem(f"[design] {key}", f"must be text; got {v!r}", file))
     defaults = raw.get("defaults", {}) or {}
     if not isinstance(defaults, Mapping):
         problems.append(_problem("[defaults]", "must be a table", file))
@@ -262,6 +296,8 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
         path=path,
         name=str(program.get("name", "")),
         as_of=None if as_of is None else str(as_of),
+        identity={k: str(v) for k, v in identity.items()},
+        design={k: str(v) for k, v in design.items() if k in DESIGN_KEYS},
         defaults=read_defaults,
         labels=labels,
     )

@@ -66,6 +66,10 @@ class ProgramData:
     source: str = ""
     #: ``program.toml``'s ``[labels]``: field -> {code: display label} (applied at render time)
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: ``program.toml``'s ``[program]`` identity (name, funder, grant_number,
+    #: reporting_period, prepared_by) and ``[design]`` (comparison, description) tables, as
+    #: given; the report shows them (a report-config value overrides)
+    info: dict[str, dict[str, str]] = field(default_factory=dict)
 
     # ------------------------------------------------------------------
     @classmethod

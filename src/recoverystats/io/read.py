@@ -275,7 +275,9 @@ def read_program(
             extra_findings=findings,
             sources=hashed,
         )
-        return dataclasses.replace(prog, labels=prog_map.labels) if prog_map.labels else prog
+        # the mapping's identity, design and labels tables (frozen dataclass: a new instance)
+        info = {"program": dict(prog_map.identity), "design": dict(prog_map.design)}
+        return dataclasses.replace(prog, info=info, labels=prog_map.labels or {})
     finally:
         pool.shutdown(wait=True)
 

@@ -134,6 +134,7 @@ def quarterly(
     start, as_of = parse_quarter(quarter)
     prev_as_of = start - pd.Timedelta(days=1)
     _check_program(prog, as_of, quarter, cfg)
+    cfg = with_program_info(cfg, prog)
     data, cfg, renamed = _disambiguate_total(prog, cfg)
     if isinstance(previous, (str, Path)):
         previous = [previous]
@@ -165,6 +166,29 @@ def quarterly(
         sections=sections, tables=blocks, min_cell=cell, suppressed=bool(suppress),
         provenance=ctx.provenance(), key_numbers=ctx.key_numbers(blocks), prog=prog, ledger=ledger, previous=tuple(releases),
     )
+
+
+def with_program_info(cfg: ReportConfig, prog: Any) -> ReportConfig:
+    """The config with program.toml's ``[program]`` identity and ``[design]`` filled in.
+
+    A value given in the report config wins over program.toml's (DESIGN section 14);
+    fields neither gives stay empty.
+    """
+    import dataclasses
+
+    info = getattr(prog, "info", None) or {}
+    ident = info.get("program") or {}
+    design = info.get("design") or {}
+    fill: dict[str, str] = {}
+    for src, dst in (("name", "program"), ("funder", "funder"), ("grant_number", "grant_number"),
+                     ("reporting_period", "reporting_period"), ("prepared_by", "prepared_by")):
+        if not getattr(cfg, dst) and ident.get(src):
+            fill[dst] = str(ident[src])
+    if not cfg.comparison and design.get("comparison"):
+        fill["comparison"] = str(design["comparison"])
+    if not cfg.design_description and design.get("description"):
+        fill["design_description"] = str(design["description"])
+    return dataclasses.replace(cfg, **fill) if fill else cfg
 
 
 def _is_total_label(value: Any) -> bool:

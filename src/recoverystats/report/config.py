@@ -3,12 +3,23 @@
 Example ``report.toml``::
 
     title = "Peer Mentoring Program: Quarterly Outcomes"
-    program = "Riverside Reentry Peer Mentoring"
     seed = 20260930
+
+    [program]                     # overrides program.toml's [program] identity (all optional)
+    name = "Riverside Reentry Peer Mentoring"  # or top-level: program = "..."
+    funder = "State Opioid Response"
+    grant_number = "SOR-2026-014"
+    reporting_period = "2026-07-01 to 2026-09-30"
+    prepared_by = "Evaluation team"
+
+    [design]                      # overrides program.toml's [design]
+    comparison = "waitlist"       # randomised, waitlist, matched, other_agency, historical, other
+    description = "Clients waiting for a mentor"
 
     [groups]
     column = "group"              # exposure column
     reference = "comparison"      # reference level (odds ratios, risk differences)
+    program = ["peer_mentoring"]  # groups the targets apply to (default: every group but the reference)
     mentored = ["peer_mentoring"] # groups offered a mentor (default: groups with any mentor match)
 
     [analysis]
@@ -48,7 +59,7 @@ from typing import Any
 from recoverystats.errors import InvalidParameterError
 from recoverystats.schema.spec import RECIDIVISM_LEVELS
 
-__all__ = ["ReportConfig", "load_config", "DEFAULT_TARGETS", "TARGET_DIRECTIONS"]
+__all__ = ["ReportConfig", "load_config", "DEFAULT_TARGETS", "TARGET_DIRECTIONS", "COMPARISON_DESIGNS"]
 
 #: Default targets for the key numbers (proportions).
 DEFAULT_TARGETS: dict[str, float] = {
@@ -70,13 +81,23 @@ class ReportConfig:
     """Settings of one quarterly report (see the module docstring for the TOML layout)."""
 
     title: str = "Quarterly Outcomes Report"
+    #: the program's name (``[program] name`` here or in program.toml)
     program: str = ""
+    funder: str = ""
+    grant_number: str = ""
+    reporting_period: str = ""
+    prepared_by: str = ""
+    #: how the comparison group was formed (:data:`COMPARISON_DESIGNS`; empty: not stated)
+    comparison: str = ""
+    design_description: str = ""
     seed: int = 20260930
     group_column: str = "group"
     reference: str | None = None
     #: groups offered a mentor: the denominator of "matched" in the program flow
     #: (None: every group with at least one mentor match by the cut-off)
     mentored: tuple[str, ...] | None = None
+    #: groups the targets apply to (None: every group but the reference)
+    program_groups: tuple[str, ...] | None = None
     conf_level: float = 0.95
     retention_days: tuple[int, ...] = (30, 60, 90, 180)
     relapse_window: int = 180
@@ -110,6 +131,10 @@ class ReportConfig:
             if isinstance(v, tuple):
                 out[k] = list(v)
         out["targets"] = dict(self.targets)
+        for k in ("funder", "grant_number", "reporting_period", "prepared_by", "comparison", "design_description",
+                  "program_groups"):
+            if not out[k]:  # not given: the same record as releases before these keys existed
+                del out[k]
         if self.sections:
             out["sections"] = dict(self.sections)
         else:  # no switches: the same record as releases before [sections] existed
@@ -121,9 +146,16 @@ class ReportConfig:
         return out
 
 
+#: identity fields of ``[program]`` (report config or program.toml)
+IDENTITY_FIELDS = ("name", "funder", "grant_number", "reporting_period", "prepared_by")
+#: ``[design] comparison`` values
+COMPARISON_DESIGNS = ("randomised", "waitlist", "matched", "other_agency", "historical", "other")
+
 _SECTIONS = {
     "": {"title", "program", "seed"},
-    "groups": {"column", "reference", "mentored"},
+    "program": set(IDENTITY_FIELDS),
+    "design": {"comparison", "description"},
+    "groups": {"column", "reference", "mentored", "program"},
     "analysis": {"conf_level", "retention_days", "relapse_window", "recidivism_window",
                  "recidivism_levels", "adjust", "cluster", "table_one", "km_times", "followup_window"},
     "targets": None,  # free keys, checked below
@@ -182,8 +214,8 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
         if isinstance(value, Mapping):
             if key not in _SECTIONS or key == "":
                 raise InvalidParameterError(
-                    f"{where}: unknown section [{key}]; sections are [groups], [analysis], [targets], [privacy], "
-                    "[sections], [labels]."
+                    f"{where}: unknown section [{key}]; sections are [program], [design], [groups], [analysis], "
+                    "[targets], [privacy], [sections], [labels]."
                 )
             allowed = _SECTIONS[key]
             for sub in value:
@@ -198,6 +230,16 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
                     kw["reference"] = value["reference"]
                 if "mentored" in value:
                     kw["mentored"] = value["mentored"]
+                if "program" in value:
+                    kw["program_groups"] = value["program"]
+            elif key == "program":
+                for sub, v in value.items():
+                    kw["program" if sub == "name" else sub] = v
+            elif key == "design":
+                if "comparison" in value:
+                    kw["comparison"] = value["comparison"]
+                if "description" in value:
+                    kw["design_description"] = value["description"]
             elif key == "targets":
                 targets = dict(DEFAULT_TARGETS)
                 for name, v in value.items():
@@ -264,9 +306,12 @@ def _validated(kw: dict[str, Any], where: str) -> ReportConfig:
                 raise _fail(where, key, v, "must be a list of column names")
             kw[key] = tuple(v)
 
-    for key in ("title", "program", "group_column"):
+    for key in ("title", "program", "group_column", "funder", "grant_number", "reporting_period", "prepared_by",
+                "design_description"):
         if key in kw and not isinstance(kw[key], str):
             raise _fail(where, key, kw[key], "must be text")
+    if "comparison" in kw and kw["comparison"] not in COMPARISON_DESIGNS:
+        raise _fail(where, "design.comparison", kw["comparison"], f"must be one of {', '.join(COMPARISON_DESIGNS)}")
     if "reference" in kw and kw["reference"] is not None and not isinstance(kw["reference"], str):
         raise _fail(where, "groups.reference", kw["reference"], "must be a group level (text)")
     if "mentored" in kw and kw["mentored"] is not None:
@@ -276,6 +321,13 @@ def _validated(kw: dict[str, Any], where: str) -> ReportConfig:
         if not isinstance(v, (list, tuple)) or not v or any(not isinstance(x, str) or not x for x in v):
             raise _fail(where, "groups.mentored", kw["mentored"], "must be a group level or a list of group levels")
         kw["mentored"] = tuple(v)
+    if "program_groups" in kw and kw["program_groups"] is not None:
+        v = kw["program_groups"]
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, (list, tuple)) or not v or any(not isinstance(x, str) or not x for x in v):
+            raise _fail(where, "groups.program", kw["program_groups"], "must be a group level or a list of group levels")
+        kw["program_groups"] = tuple(v)
     if "cluster" in kw and kw["cluster"] not in (None, "", False) and not isinstance(kw["cluster"], str):
         raise _fail(where, "analysis.cluster", kw["cluster"], "must be a column name or empty")
     if kw.get("cluster") in ("", False):

@@ -76,6 +76,15 @@ class ReportContext:
         if ref is None:
             ref = "comparison" if "comparison" in self.groups else self.groups[0]
         self.reference = ref
+        #: the groups the targets apply to ([groups] program; default: every group but the reference)
+        prog_groups = cfg.program_groups or tuple(x for x in self.groups if x != ref)
+        bad = [x for x in prog_groups if x not in self.groups]
+        if bad:
+            raise InvalidParameterError(
+                f"config [groups] program: {', '.join(map(repr, bad))} not a level of {g!r}; levels are "
+                f"{', '.join(self.groups)}."
+            )
+        self.program_groups: list[str] = list(prog_groups)
         self.mentor = self._mentor_clusters()
         self.mentored: list[str] = []
         self.flow_definition = ""

@@ -386,6 +386,21 @@ class Report:
                 f"suppression={f'on (min_cell={self.min_cell})' if self.suppressed else 'OFF'})")
 
     @property
+    def identity(self) -> dict[str, str]:
+        """The program's identity fields that are set (name, funder, grant_number, ...)."""
+        c = self.config
+        out = {"name": self.program, "funder": c.funder, "grant_number": c.grant_number,
+               "reporting_period": c.reporting_period, "prepared_by": c.prepared_by}
+        return {k: v for k, v in out.items() if v}
+
+    @property
+    def identity_lines(self) -> list[str]:
+        """The identity lines shown under the program name: "Funder: ...", "Grant number: ..."."""
+        names = {"funder": "Funder", "grant_number": "Grant number", "reporting_period": "Reporting period",
+                 "prepared_by": "Prepared by"}
+        return [f"{label}: {self.identity[k]}" for k, label in names.items() if k in self.identity]
+
+    @property
     def stamp(self) -> str:
         """The "not for release" stamp, or "" for a report that may be released.
 
@@ -443,8 +458,8 @@ class Report:
                     blocks.append({"kind": "figure", "key": b.key, "title": b.title, "svg": _svg_inline(b)})
             sections.append({"key": s.key, "title": s.title, "blocks": blocks})
         return tmpl.render(
-            title=self.title, program=self.program, quarter=self.quarter, as_of=self.as_of.date().isoformat(),
-            sections=sections, css=(_TEMPLATES / "report.css").read_text(encoding="utf-8"), stamp=self.stamp,
+            title=self.title, program=self.program, identity=self.identity_lines, quarter=self.quarter,
+            as_of=self.as_of.date().isoformat(), sections=sections, css=(_TEMPLATES / "report.css").read_text(encoding="utf-8"), stamp=self.stamp,
             min_cell=self.min_cell, version=recoverystats.__version__,
             suppression_line=(f"counts below {self.min_cell} suppressed" if self.suppressed
                               else "SMALL CELLS NOT SUPPRESSED"),
@@ -484,7 +499,8 @@ class Report:
                      "tables": [b.key for b in s.blocks if isinstance(b, TableBlock)],
                      "figures": [b.key for b in s.blocks if isinstance(b, FigureBlock)]} for s in self.sections]
         return {
-            "report": {"title": self.title, "program": self.program, "quarter": self.quarter,
+            "report": {"title": self.title, "program": self.program, "identity": self.identity,
+                       "quarter": self.quarter,
                        "as_of": self.as_of.date().isoformat(), "min_cell": self.min_cell,
                        "suppression": self.suppressed, "stamp": self.stamp or None,
                        "stamp_reason": self.stamp_reason, "policy_min_cell": _policy_min_cell(),
@@ -517,8 +533,12 @@ class Report:
         style.font.size = Pt(10)
         sec = d.sections[0]
         sec.left_margin = sec.right_margin = Inches(0.8)
+        hp = sec.header.paragraphs[0]
+        if self.program:  # the program's identity on every page
+            hp.add_run(" · ".join([self.program, *self.identity_lines])).font.size = Pt(8)
         if self.stamp:
-            hp = sec.header.paragraphs[0]
+            if self.program:
+                hp = sec.header.add_paragraph()
             run = hp.add_run(self.stamp.upper())
             run.bold = True
             run.font.color.rgb = RGBColor(0xB3, 0x26, 0x1E)
@@ -527,6 +547,8 @@ class Report:
         d.add_heading(self.title, level=0)
         if self.program:
             d.add_paragraph(self.program)
+        for line in self.identity_lines:
+            d.add_paragraph(line)
         d.add_paragraph(f"Quarter {self.quarter} · data to {self.as_of.date().isoformat()} · "
                         + (f"counts below {self.min_cell} suppressed (*)" if self.suppressed
                            else "SMALL CELLS NOT SUPPRESSED — NOT FOR RELEASE"))
@@ -666,7 +688,7 @@ class Report:
         info = wb.create_sheet("About")
         legend = _xlsx_legend(self.min_cell, self.suppressed)
         about: list[list[Any]] = [
-            [self.title], [self.program], [f"Quarter {self.quarter}, data to {self.as_of.date().isoformat()}"],
+            [self.title], [self.program, *self.identity_lines], [f"Quarter {self.quarter}, data to {self.as_of.date().isoformat()}"],
             [f"Counts below {self.min_cell} suppressed" if self.suppressed else STAMP.upper()], [],
             ["Legend"], *[[a, b] for a, b in legend], [], ["Sheet", "Table"]]
         legend_row = 6

@@ -49,6 +49,7 @@ class SectionSpec:
 
 #: The report's sections in report order.
 SECTIONS: tuple[SectionSpec, ...] = (
+    SectionSpec("summary", "Summary"),
     SectionSpec("key_numbers", "Key numbers"),
     SectionSpec("flow", "Program flow"),
     SectionSpec("census", "Census and enrollment"),
@@ -58,6 +59,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("adjusted", "Adjusted comparison of groups"),
     SectionSpec("survival", "Time to relapse and to re-arrest"),
     SectionSpec("followup", "Follow-up and NOMs change"),
+    SectionSpec("limitations", "Limitations"),
     SectionSpec("quality", "Data quality"),
     SectionSpec("methods", "Methods and definitions"),
 )

@@ -49,25 +49,34 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     ids[(2, "this_count")] = f"active|{ctx.quarter}|{TOTAL}"
     ids[(2, "last_count")] = f"active|{ctx.prev_quarter}|{TOTAL}"
 
+    program = ctx.program_groups
+    # the program group(s) first, the comparison group beside them; never a pooled rate
+    shown_groups = [*program, *[g for g in ctx.groups if g not in program]]
+
     def rate_row(key: str, label: str, frame_key: str, outcome: str, eligible: str, id_prefix: str) -> None:
         now = ctx.measures.get(frame_key)
         if now is None:
             return
         prev = ctx.prev.get(frame_key)
+        better = TARGET_DIRECTIONS.get(key)
+        if better:
+            label = f"{label} ({better} is better)"
 
-        def counts(df: pd.DataFrame | None) -> tuple[float, float]:
+        def counts(df: pd.DataFrame | None, g: str) -> tuple[float, float]:
             if df is None:
                 return np.nan, np.nan
             d = df[df[eligible].astype(bool)] if eligible in df else df
-            d = d[d[outcome].notna()]
+            d = d[d[outcome].notna() & (d["_group"] == g)]
             return float(len(d)), float(d[outcome].astype(float).sum())
 
-        tn, te = counts(now)
-        ln, le = counts(prev)
-        i = len(rows)
-        rows.append(dict(key=key, measure=label, kind="rate", this_n=tn, this_events=te, last_n=ln, last_events=le))
-        ids[(i, "this_n")] = (f"{id_prefix}|{TOTAL}|n", f"elig|{TOTAL}|{int(tn)}")
-        ids[(i, "this_events")] = f"{id_prefix}|{TOTAL}|events"
+        for g in shown_groups:
+            tn, te = counts(now, g)
+            ln, le = counts(prev, g)
+            i = len(rows)
+            rows.append(dict(key=key, measure=label, kind="rate", group=g, this_n=tn, this_events=te, last_n=ln,
+                             last_events=le))
+            ids[(i, "this_n")] = (f"{id_prefix}|{g}|n", f"elig|{g}|{int(tn)}")
+            ids[(i, "this_events")] = f"{id_prefix}|{g}|events"
 
     days = ctx.cfg.retention_days
     k90 = 90 if 90 in days else days[len(days) // 2]
@@ -85,12 +94,15 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     count_cols = ("this_count", "this_events", "this_n", "last_count", "last_events", "last_n")
     for c in count_cols:
         t[c] = t[c].astype(float) if c in t else np.nan
-    t = t[["key", "measure", "kind", *count_cols]]
+    t["group"] = t["group"].fillna(TOTAL) if "group" in t else TOTAL
+    t = t[["key", "measure", "kind", "group", *count_cols]]
     rate = t["kind"] == "rate"
     t["this_estimate"] = np.where(rate, t["this_events"] / t["this_n"].where(t["this_n"] > 0), np.nan)
     t["last_estimate"] = np.where(rate, t["last_events"] / t["last_n"].where(t["last_n"] > 0), np.nan)
     t["change"] = np.where(rate, t["this_estimate"] - t["last_estimate"], t["this_count"] - t["last_count"])
-    t["target"] = [ctx.cfg.targets.get(k, np.nan) for k in t["key"]]
+    # targets apply to the program group(s) only
+    t["target"] = [ctx.cfg.targets.get(k, np.nan) if g in program else np.nan
+                   for k, g in zip(t["key"], t["group"], strict=True)]
     direction = [TARGET_DIRECTIONS.get(k, "") for k in t["key"]]
     meets = []
     for est, tgt, d in zip(t["this_estimate"], t["target"], direction, strict=False):
@@ -111,7 +123,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
                             "new_nonevents": {"this_n": 1, "this_events": -1, "last_n": -1, "last_events": 1}}},
         dependent={"this_estimate": ["this_n", "this_events"], "last_estimate": ["last_n", "last_events"],
                    "change": list(count_cols), "meets_target": ["this_n", "this_events"]},
-        columns=("measure", "this_value", "this_n", "this_estimate", "last_value", "last_n", "last_estimate",
+        columns=("measure", "group", "this_value", "this_n", "this_estimate", "last_value", "last_n", "last_estimate",
                  "change", "target", "meets_target"),
         coalesce={"this_value": ("this_count", "this_events"), "last_value": ("last_count", "last_events")},
         # last quarter's numbers are the "this" numbers of last quarter's report: the ledger
@@ -124,7 +136,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
                 "this_estimate": f"{ctx.quarter}: %", "last_value": f"{ctx.prev_quarter}: count",
                 "last_count": f"{ctx.prev_quarter}: count", "last_events": f"{ctx.prev_quarter}: events",
                 "last_n": f"{ctx.prev_quarter}: of", "last_estimate": f"{ctx.prev_quarter}: %",
-                "change": "Change", "target": "Target", "meets_target": "Meets target"},
+                "change": "Change", "target": "Target", "meets_target": "Meets target", "group": "Group"},
         percent_columns=("this_estimate", "last_estimate", "target"),
         measure={"as_of": ctx.as_of.date().isoformat(), "previous_as_of": ctx.prev_as_of.date().isoformat(),
                  "numerator": "this_events / last_events (rates); this_count / last_count (counts)",
@@ -139,8 +151,10 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         text = TextBlock(paragraphs=(
             f"Data to {ctx.as_of.date().isoformat()} (end of {ctx.quarter}), compared with the end of "
             f"{ctx.prev_quarter}. Rates are cumulative: every participant whose outcome window was complete "
-            "by the cut-off. Targets come from the report configuration.",
+            "by the cut-off. Rates are shown for each group, the program group first; targets come from the "
+            f"report configuration and apply to the program group ({', '.join(program)}), not to the comparison "
+            "group; each measure says whether a lower or a higher rate is better.",
         ))
-        return Section("summary", "Key numbers", (text, kb))
+        return Section("key_numbers", "Key numbers", (text, kb))
 
     return section
