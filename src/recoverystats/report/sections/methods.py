@@ -148,26 +148,32 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         conf = f"{ctx.cfg.conf_level:.0%}"
         adjust = ", ".join(lab.variable(a).split(" (")[0].lower() for a in ctx.cfg.adjust) or "nothing"
         ref = lab.code(ctx.reference, field="group")
-        out.append(TextBlock(heading="Statistical methods", bullets=(
-            f"Percentages come with {conf} confidence intervals (Wilson score intervals).",
-            "Quarterly trends are shown on a p-chart: each quarter's proportion (by the quarter in which the "
+        from recoverystats.report.sections import enabled_sections
+
+        on = {s.key for s in enabled_sections(ctx.cfg)}
+        methods = (
+            ("", f"Percentages come with {conf} confidence intervals (Wilson score intervals)."),
+            ("outcomes", "Quarterly trends are shown on a p-chart: each quarter's proportion (by the quarter in which the "
             "participants' outcome windows closed) against the pooled proportion, with 3-sigma control limits "
             "(widened when quarters vary more than chance alone explains). A quarter whose count is suppressed "
-            "is drawn with neither its point nor its limits (marked * on the chart).",
-            "Baseline characteristics are compared with standardized mean differences (SMD); an absolute SMD "
-            "above 0.1 is the usual flag for imbalance.",
-            f"Adjusted comparisons of the groups (reference group: {ref}) use logistic regression adjusted for "
+            "is drawn with neither its point nor its limits (marked * on the chart)."),
+            ("table_one", "Baseline characteristics are compared with standardized mean differences (SMD); an absolute SMD "
+            "above 0.1 is the usual flag for imbalance."),
+            ("adjusted", f"Adjusted comparisons of the groups (reference group: {ref}) use logistic regression adjusted for "
             f"{adjust}, with standard errors that allow for participants sharing a mentor, and a penalised "
             "(Firth) fit when events are few. The adjusted risk difference standardises the model's predicted "
             "risks over all participants. An observational comparison is adjusted only for these measured "
-            "characteristics.",
-            "Time to relapse and to re-arrest: Kaplan-Meier curves with their confidence bands.",
-            "Change between intake and follow-up: McNemar's test on the same participants' two answers (an "
-            "exact test when few participants changed their answer).",
-            f"Software: recoverystats {versions.get('recoverystats', '')} on Python {versions.get('python', '')}, "
+            "characteristics."),
+            ("survival", "Time to relapse and to re-arrest: Kaplan-Meier curves with their confidence bands."),
+            ("followup", "Change between intake and follow-up: McNemar's test on the same participants' two answers (an "
+            "exact test when few participants changed their answer)."),
+            ("", f"Software: recoverystats {versions.get('recoverystats', '')} on Python {versions.get('python', '')}, "
             f"with statsmodels {versions.get('statsmodels', '')}, SciPy {versions.get('scipy', '')} and pandas "
-            f"{versions.get('pandas', '')}.",
-        )))
+            f"{versions.get('pandas', '')}."),
+        )
+        # a method is described only when its section is in the report
+        out.append(TextBlock(heading="Statistical methods",
+                             bullets=tuple(text for key, text in methods if not key or key in on)))
         priv = (f"Small-cell suppression: counts from 1 to {ctx.min_cell - 1} are suppressed (shown as *); "
                 "complementary cells are suppressed until no suppressed cell can be recovered exactly from "
                 "totals, other cells or the difference between this and last quarter (every linear "
