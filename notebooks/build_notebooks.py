@@ -633,12 +633,13 @@ report = quarterly(prog, quarter="2026Q3")
 report
 '''),
     md(f'''
-The numbers behind the report are in `report.key_numbers`, one dict per headline number.
+The numbers behind the report are in `report.key_numbers`, one dict per headline number
+and group (targets apply to the program group; the comparison group is shown beside it).
 They are the same numbers the analysis functions give when called directly (for example
 `rs.retention(prog)` for 90-day retention; {CHECKED}):
 '''),
     code("key-numbers", '''
-key = pd.DataFrame(report.key_numbers).set_index("key")
+key = pd.DataFrame(report.key_numbers).set_index(["key", "group"])
 key[["measure", "this_count", "this_events", "this_n", "this_estimate", "last_estimate", "target"]]
 '''),
     md('''
@@ -676,10 +677,11 @@ against the target:
 config = {"title": "Peer Mentoring Outcomes — Funder Edition",
           "targets": {"retention_90": 0.85}}
 report2 = quarterly(prog, quarter="2026Q3", config=config)
-key2 = pd.DataFrame(report2.key_numbers).set_index("key")
+key2 = pd.DataFrame(report2.key_numbers).set_index(["key", "group"])
 print(report2.title)
 columns = ["this_estimate", "target", "meets_target"]
-pd.DataFrame([key.loc["retention_90", columns], key2.loc["retention_90", columns]],
+row = ("retention_90", "peer_mentoring")
+pd.DataFrame([key.loc[row, columns], key2.loc[row, columns]],
              index=["default", "funder edition"])
 '''),
 ]
