@@ -335,18 +335,32 @@ def _identifier_values(prog: Any) -> tuple[list[Any], list[Any], list[Any]]:
     return ids, names, births
 
 
-def _check_tables(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]:
+def _read_results(root: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``results.json`` of an output folder, parsed once for every check of :func:`scan`.
+
+    Returns ``(document, None)``, ``(None, None)`` when there is no results.json, or
+    ``(None, reason)`` when it cannot be read.
+    """
+    rj = root / "results.json"
+    if not rj.exists():
+        return None, None
+    try:
+        doc = json.loads(rj.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        return None, str(exc)
+    return (doc, None) if isinstance(doc, dict) else (None, "not a JSON object")
+
+
+def _check_tables(root: Path, min_cell: int, results: dict[str, Any] | None,
+                  error: str | None) -> list[tuple[str, str, str, str]]:
     """Small counts and exact recoveries in ``results.json`` and ``tables.xlsx``."""
     from recoverystats.privacy.suppress import Margins, build_structure, recoverable
 
     found: list[tuple[str, str, str, str]] = []
-    rj = root / "results.json"
-    if not rj.exists():
+    if error is not None:
+        return [("unreadable", "results.json", "", f"results.json cannot be read: {error}")]
+    if results is None:
         return found
-    try:
-        results = json.loads(rj.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        return [("unreadable", "results.json", "", f"results.json cannot be read: {exc}")]
     tables = results.get("tables", {})
     meta_by_sheet = {}
     for key, entry in tables.items():
@@ -420,7 +434,7 @@ def _check_tables(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]:
     return found
 
 
-def _check_derived(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]:
+def _check_derived(results: dict[str, Any] | None, min_cell: int) -> list[tuple[str, str, str, str]]:
     """Statistics of ``results.json`` computed from suppressed counts (finding ``derived_statistic``).
 
     Two checks per table with a ``privacy`` entry:
@@ -439,13 +453,8 @@ def _check_derived(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]
     from recoverystats.privacy.suppress import Margins, build_structure
 
     found: list[tuple[str, str, str, str]] = []
-    rj = root / "results.json"
-    if not rj.exists():
-        return found
-    try:
-        results = json.loads(rj.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return found  # reported by _check_tables
+    if results is None:
+        return found  # no results.json, or unreadable: reported by _check_tables
     for key, entry in (results.get("tables") or {}).items():
         priv = entry.get("privacy") or {}
         counts = [c for c in priv.get("count_columns", []) if c]
@@ -523,7 +532,7 @@ def _check_derived(root: Path, min_cell: int) -> list[tuple[str, str, str, str]]
     return found
 
 
-def _threshold_stamp(root: Path) -> tuple[bool, list[tuple[str, str, str, str]]]:
+def _threshold_stamp(root: Path, doc: dict[str, Any] | None) -> tuple[bool, list[tuple[str, str, str, str]]]:
     """Whether the output is stamped "not for release", and where a promised stamp is missing.
 
     The output counts as stamped when ``results.json`` says so (``report.stamp``); then the
@@ -532,14 +541,9 @@ def _threshold_stamp(root: Path) -> tuple[bool, list[tuple[str, str, str, str]]]
     """
     from recoverystats.report.report import STAMP
 
-    rj = root / "results.json"
-    if not rj.exists():
+    if doc is None:
         return False, []
-    try:
-        doc = json.loads(rj.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False, []
-    report = doc.get("report") if isinstance(doc, dict) else None
+    report = doc.get("report")
     stamp = report.get("stamp") if isinstance(report, dict) else None
     if not stamp:
         return False, []
@@ -575,7 +579,8 @@ def _threshold_stamp(root: Path) -> tuple[bool, list[tuple[str, str, str, str]]]
     return True, missing
 
 
-def _check_releases(root: Path, previous: Sequence[Any], min_cell: int) -> list[tuple[str, str, str, str]]:
+def _check_releases(doc: dict[str, Any] | None, previous: Sequence[Any],
+                    min_cell: int) -> list[tuple[str, str, str, str]]:
     """Cells that differ from an earlier release by a small count (finding ``release_difference``).
 
     The direct attack on two releases: the same cell published in both, its change between
@@ -587,12 +592,10 @@ def _check_releases(root: Path, previous: Sequence[Any], min_cell: int) -> list[
         return []
     from recoverystats.report.ledger import PreviousRelease, paired_cells, read_previous
 
-    rj = root / "results.json"
     try:
-        doc = json.loads(rj.read_text(encoding="utf-8"))
-        report = doc["report"]
-        cells = doc["ledger"]["cells"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        report = doc["report"]  # type: ignore[index]
+        cells = doc["ledger"]["cells"]  # type: ignore[index]
+    except (KeyError, TypeError):
         return [("release_difference", "results.json", "",
                  "earlier releases were given but the output has no results.json with a release ledger; "
                  "differences with them cannot be checked")]
@@ -732,7 +735,8 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
             for s in name_phrases:
                 if s in text:
                     add(("name", fname, member, f"a name ({_mask(s)}) appears"))
-    stamped, stamp_rows = _threshold_stamp(root)
+    results, results_error = _read_results(root)
+    stamped, stamp_rows = _threshold_stamp(root, results)
     for row in stamp_rows:
         add(row)
     if not stamped:
@@ -740,13 +744,13 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
         # min_cell it was built (or is scanned) with: lowering min_cell cannot pass the scan
         min_cell = max(int(min_cell or 0), POLICY_MIN_CELL)
     if min_cell is not None:
-        for row in _check_tables(root, int(min_cell)):
+        for row in _check_tables(root, int(min_cell), results, results_error):
             add(row)
-        for row in _check_derived(root, int(min_cell)):
+        for row in _check_derived(results, int(min_cell)):
             add(row)
         for row in _check_figures(root, int(min_cell), n_max=len(prog.participants) + int(min_cell) - 1):
             add(row)
-        for row in _check_releases(root, previous, int(min_cell)):
+        for row in _check_releases(results, previous, int(min_cell)):
             add(row)
     notes = []
     if skipped:
