@@ -353,12 +353,17 @@ def earliest(pos: np.ndarray, day: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def first_event(ev: Events, n: int, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def first_event(ev: Events, n: int, start: np.ndarray, end: np.ndarray,
+                types: pd.Series | None = None) -> tuple[np.ndarray, np.ndarray]:
     """First event strictly after ``start`` and on or before ``end`` for each participant.
 
     Returns ``(day, row)`` arrays of length ``n``: the day number of the first
     qualifying event (``NaN`` when none) and its row in ``prog.events`` (``-1``).
-    Ties on the same day take the first row in data order.
+    Events on the same first day are ordered by ``types`` (the events table's
+    ``event_type`` column, when given): the type first in alphabetical order wins, so
+    the chosen type depends on the data's values, not on their row order (which an
+    engine such as DuckDB or Spark does not keep; ``recoverystats.engines.measures``
+    applies the same rule). Remaining ties (same day, same type) take the first row.
     """
     first_day = np.full(n, np.nan)
     first_row = np.full(n, -1, dtype=np.intp)
@@ -366,7 +371,12 @@ def first_event(ev: Events, n: int, start: np.ndarray, end: np.ndarray) -> tuple
         return first_day, first_row
     ok = (ev.day > start[ev.pos]) & (ev.day <= end[ev.pos])
     sub = ev.subset(ok)
-    i = earliest(sub.pos, sub.day, n)
+    key = sub.day
+    if types is not None and len(sub):
+        rank, levels = pd.factorize(types.take(sub.row), sort=True, use_na_sentinel=True)
+        rank = np.where(rank < 0, len(levels), rank)  # missing type last
+        key = (sub.day - sub.day.min()) * (len(levels) + 1) + rank
+    i = earliest(sub.pos, key, n)
     hit = i >= 0
     first_day[hit] = sub.day[i[hit]]
     first_row[hit] = sub.row[i[hit]]

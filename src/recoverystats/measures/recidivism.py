@@ -129,7 +129,7 @@ def recidivism(
     c = np.where(indexed, c, np.nan)
 
     ev = usable_events(prog, RECIDIVISM_LEVELS[level], a, honor_history_flag=False)
-    r, r_row = first_event(ev, n, s, c)
+    r, r_row = first_event(ev, n, s, c, prog.events["event_type"])
     end_obs = nan_min(c, death)
     r = np.where(r <= end_obs, r, np.nan)  # a qualifying event after death cannot count
     recid = ~np.isnan(r) & indexed
@@ -140,7 +140,7 @@ def recidivism(
     event_type = np.where(recid, 1, np.where(died_first, 2, 0)).astype("int64")
 
     tv = usable_events(prog, TECHNICAL_VIOLATION_TYPES, a, honor_history_flag=False)
-    v, v_row = first_event(tv, n, s, end_obs)
+    v, v_row = first_event(tv, n, s, end_obs, prog.events["event_type"])
 
     df["index_date"] = to_dates(s).to_numpy()
     index_source = LabelColumn(n, fill="release_date")

@@ -109,7 +109,7 @@ def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = N
         is_screen = column_is(prog.events, "event_type", "drug_screen")[ev.row]
         positive = column_is(prog.events, "result", "positive")[ev.row]  # canonical codes are lower case
         ev = ev.subset(~is_screen | positive)
-    r, r_row = first_event(ev, n, e, c)
+    r, r_row = first_event(ev, n, e, c, prog.events["event_type"])
     event = ~np.isnan(r) & enrolled_by
     time = np.where(event, r, c) - e
     time = np.maximum(time, 0.0)
