@@ -15,6 +15,8 @@ import ibis
 import ibis.expr.types as ir
 
 EPOCH = ibis.date(1970, 1, 1)
+#: Larger than any day number (day numbers of real dates stay below 3 million).
+_NO_DAY = 2**62
 
 
 def day(col: ir.Value) -> ir.IntegerValue:
@@ -47,11 +49,14 @@ def null_unless(cond: ir.BooleanValue, value: ir.Value) -> ir.Value:
 
 
 def nan_min(*values: ir.Value) -> ir.Value:
-    """Element-wise minimum ignoring NULL (NULL only when every input is NULL)."""
-    out = values[0]
-    for v in values[1:]:
-        out = ibis.cases((out.isnull(), v), (v.isnull(), out), (v < out, v), else_=out)
-    return out
+    """Element-wise minimum ignoring NULL (NULL only when every input is NULL).
+
+    Each input appears once in the SQL (a NULL becomes a sentinel larger than any day
+    number, and the sentinel becomes NULL again): nesting CASE expressions instead would
+    repeat every input in every branch and grow the query exponentially with nesting.
+    """
+    sentinel = ibis.literal(_NO_DAY, "int64")
+    return ibis.least(*(v.cast("int64").fill_null(sentinel) for v in values)).nullif(sentinel)
 
 
 def greatest0(x: ir.NumericValue) -> ir.NumericValue:

@@ -745,14 +745,18 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
 
     Dates -> ``datetime64[ns]``; numbers (int, float, nullable Int/Float) -> ``float64``
     (counts stay exact: they are far below 2**53); flags -> ``bool`` when complete, else
-    ``object`` with ``True``/``False``/``None``; text -> ``object`` with ``None`` for missing.
+    ``object`` with ``True``/``False``/``None``; text -> ``object`` with ``None`` for missing;
+    a column with no value at all -> ``object`` of ``None`` (engines type an all-NULL
+    column in their own way).
     Rows are sorted by ``participant_id`` when there is one (a relation has no order).
     """
     out = pd.DataFrame(index=pd.RangeIndex(len(df)))
     for c in df.columns:
         s = df[c].reset_index(drop=True)
         dt = s.dtype
-        if pd.api.types.is_datetime64_any_dtype(dt):
+        if len(s) and s.isna().all():
+            out[c] = pd.Series([None] * len(s), dtype=object)
+        elif pd.api.types.is_datetime64_any_dtype(dt):
             out[c] = pd.to_datetime(s).astype("datetime64[ns]")
         elif pd.api.types.is_bool_dtype(dt) and not s.isna().any():
             out[c] = s.astype(bool)
