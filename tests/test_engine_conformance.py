@@ -438,3 +438,58 @@ def test_measures_identical_on_engine_large(engines, engine):
     tables = engines.engine(engine).tables(prog)
     for name, kw in CASES:
         assert_same(pandas_measure(prog, name, kw), E.MEASURES[name](tables, as_of=AS_OF, **kw).to_pandas())
+
+
+# ---------------------------------------------------------------------------
+# the public measures on an engine program (what read_program(..., engine=...) returns)
+# ---------------------------------------------------------------------------
+class StandInEngineProgram:
+    """The attributes the measures use of an engine program: ``tables``, ``as_of``, ``backend``."""
+
+    def __init__(self, tables: dict, backend, as_of=None) -> None:
+        self.tables, self.backend, self.as_of = tables, backend, as_of
+
+
+def _attrs(df: pd.DataFrame) -> dict:
+    return df.attrs["measure"]
+
+
+@pytest.mark.parametrize(("name", "kw"), CASES, ids=CASE_IDS)
+def test_public_measure_dispatches_to_the_engine(engines, programs, name, kw):
+    """``rs.relapse(engine_program, ...)`` gives the pandas frame and the same ``attrs``."""
+    prog = programs["combined"]
+    tables = engines.tables("duckdb", "combined")
+    eprog = StandInEngineProgram(tables, engines.engine("duckdb").con, as_of=pd.Timestamp(AS_OF))
+    inmem = ProgramData(**prog.tables, as_of=pd.Timestamp(AS_OF))
+    want = getattr(measures, name)(inmem, **kw)
+    got = getattr(measures, name)(eprog, **kw)
+    pd.testing.assert_frame_equal(E.normalise(want), got, check_exact=False, rtol=RTOL, atol=0.0)
+    assert _attrs(got) == _attrs(want)
+    expr = getattr(measures, name)(eprog, collect=False, **kw)
+    assert isinstance(expr, ibis.expr.types.Table) and expr.columns == tuple(want.columns)
+
+
+def test_public_noms_change_dispatches_to_the_engine(engines, programs):
+    prog = programs["combined"]
+    eprog = StandInEngineProgram(engines.tables("duckdb", "combined"), engines.engine("duckdb").con)
+    want = measures.noms_change(prog, as_of=AS_OF, by="group")
+    got = measures.noms_change(eprog, as_of=AS_OF, by="group")
+    pd.testing.assert_frame_equal(E.normalise(want), E.normalise(got), check_exact=False, rtol=RTOL, atol=0.0)
+    assert {k: v for k, v in _attrs(got).items() if k != "n_participants_with_pairs"} == \
+        {k: v for k, v in _attrs(want).items() if k != "n_participants_with_pairs"}
+
+
+def test_as_of_defaults_on_an_engine_program(engines, programs):
+    prog = programs["edge"]
+    eprog = StandInEngineProgram(engines.tables("duckdb", "edge"), engines.engine("duckdb").con)
+    got = measures.retention(eprog)
+    want = measures.retention(ProgramData(**prog.tables))
+    assert _attrs(got)["as_of"] == _attrs(want)["as_of"] and _attrs(got)["as_of_source"] == "latest date in data"
+    pd.testing.assert_frame_equal(E.normalise(want), got)
+
+
+def test_collect_false_needs_an_engine_program(programs):
+    from recoverystats.errors import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError, match="collect=False applies to programs held by an engine"):
+        measures.relapse(programs["edge"], as_of=AS_OF, collect=False)

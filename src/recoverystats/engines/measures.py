@@ -55,7 +55,13 @@ from recoverystats.measures._common import (
     check_days,
     check_days_list,
 )
-from recoverystats.measures.followup import FOLLOWUP_TIMEPOINT, REASON_DIED, DueRule, check_window
+from recoverystats.measures.followup import (
+    FOLLOWUP_TIMEPOINT,
+    REASON_DIED,
+    DueRule,
+    _check_target,
+    check_window,
+)
 from recoverystats.measures.noms import NOMS_COLUMNS, NOMS_ITEMS, mcnemar_test
 from recoverystats.measures.recidivism import (
     REASON_FOLLOWUP_ENDED,
@@ -82,6 +88,7 @@ __all__ = [
     "noms_counts",
     "noms_change",
     "latest_activity_date",
+    "run_measure",
     "collect",
     "normalise",
     "survival_counts",
@@ -782,6 +789,175 @@ def collect(expr: ir.Table) -> pd.DataFrame:
     """Execute a measure expression and return it as the pandas measure would hold it
     (dtypes as :func:`normalise` states, sorted by ``participant_id``)."""
     return normalise(expr.to_pandas())
+
+
+def _covariates(participants: ir.Table) -> list[str]:
+    """The covariate columns of the base frame (pandas ``base_frame``'s rule)."""
+    cols = []
+    for col in participants.columns:
+        t = participants[col].type()
+        if col in NON_COVARIATES or t.is_date() or t.is_timestamp():
+            continue
+        cols.append(col)
+    if "age" not in cols and "birth_date" in participants.columns:
+        cols.append("age")
+    return cols
+
+
+def _notes(name: str, df: pd.DataFrame, tables: Tables, as_of: pd.Timestamp) -> list[str]:
+    """The pandas measure's notes, counted on the collected frame (or by a small query)."""
+    enrolled = df["exclusion_reason"].astype(object).ne(REASON_ENROLLED_AFTER).to_numpy()
+    notes: list[str] = []
+    if name == "retention":
+        dis = pd.to_datetime(df["discharge_date"])
+        reason = df["discharge_reason"]
+        n_future = int((dis > as_of).sum())
+        if n_future:
+            notes.append(f"{n_future} discharge date(s) after as_of ignored (still enrolled at as_of).")
+        n_nodate = int((reason.notna() & dis.isna()).sum())
+        if n_nodate:
+            notes.append(f"{n_nodate} participant(s) with a discharge_reason but no discharge_date treated as enrolled.")
+        n_noreason = int(((dis <= as_of) & enrolled & reason.isna()).sum())
+        if n_noreason:
+            notes.append(f"{n_noreason} discharge(s) without a discharge_reason counted as dropout (event = 1), "
+                         "not completion; fill in discharge_reason if some were completions.")
+    elif name == "relapse":
+        p = tables["participants"]
+        if "followup_end_date" in p.columns:
+            n_pre = int(p.filter(day(p.followup_end_date) < day(p.enrollment_date)).count().to_pandas())
+            if n_pre:
+                notes.append(f"{n_pre} participant(s) with followup_end_date before enrollment_date: "
+                             "time_days = 0, event = 0.")
+    elif name == "recidivism":
+        n_missing = int((df["release_date_missing"].astype(bool).to_numpy() & enrolled).sum())
+        if n_missing:
+            if df.attrs.get("_missing_release", "enrollment") == "enrollment":
+                notes.append(f"{n_missing} participant(s) have no release_date and are indexed on enrollment_date "
+                             "(index_source == 'enrollment_date'); pass missing_release='exclude' to drop them.")
+            else:
+                notes.append(f"{n_missing} participant(s) have no release_date and are excluded ('no release date').")
+        n_deaths = int((df["event_type"] == 2).sum())
+        if n_deaths:
+            notes.append(f"{n_deaths} death(s) before any recidivism: competing events (event_type == 2).")
+    elif name == "followup":
+        n_enr_idx = int(((df["index_source"] == "enrollment_date").to_numpy() & enrolled).sum())
+        if n_enr_idx:
+            notes.append(f"{n_enr_idx} participant(s) without an intake assessment: window counted from "
+                         "enrollment_date.")
+    elif name == "engagement":
+        n_pre = int((df["matched"].astype(bool) & (pd.to_datetime(df["match_date"])
+                                                   < pd.to_datetime(df["enrollment_date"]))).sum())
+        if n_pre:
+            notes.append(f"{n_pre} participant(s) matched before enrollment (e.g. pre-release): time_days = 0.")
+    return notes
+
+
+def run_measure(prog: Any, name: str, *, collect: bool = True, **kwargs: Any) -> pd.DataFrame | ir.Table:
+    """Run measure ``name`` on a program held by an engine (or on a mapping of Ibis tables).
+
+    Parameters
+    ----------
+    prog
+        An engine program (``read_program(..., engine="duckdb"|"spark")``: anything with
+        ``.tables``, a mapping of Ibis tables, and ``.as_of``), or the mapping itself.
+    name
+        ``"retention"``, ``"relapse"``, ``"recidivism"``, ``"followup"``,
+        ``"engagement"`` or ``"noms_change"``.
+    collect
+        ``True`` (default): execute and return the pandas frame the pandas measure returns
+        (dtypes as :func:`normalise`, sorted by ``participant_id``, with
+        ``attrs["measure"]``: definition, parameters, cut-off, counts, notes). ``False``:
+        return the unexecuted Ibis expression, for :func:`survival_counts`,
+        :func:`proportion_cells` and :func:`pattern_counts` (the sufficient statistics
+        when the per-participant table is too large to collect).
+    **kwargs
+        The measure's arguments (``as_of``, ``window_days``, ...). ``as_of`` defaults to
+        ``prog.as_of``, else the latest activity date in the data.
+
+    Returns
+    -------
+    pandas.DataFrame or ibis.expr.types.Table
+    """
+    from recoverystats.measures._common import attach, attach_summary_attrs, beyond_cutoff_note
+
+    tables = prog if isinstance(prog, Mapping) else prog.tables
+    funcs = {**MEASURES, "noms_change": noms_change}
+    if name not in funcs:
+        raise InvalidParameterError(f"run_measure: unknown measure {name!r}; choose from {', '.join(funcs)}.")
+    as_of = kwargs.pop("as_of", None)
+    source = "argument"
+    if as_of is None:
+        as_of, source = getattr(prog, "as_of", None), "program"
+    if as_of is None:
+        as_of, source = latest_activity_date(tables), "latest date in data"
+    if as_of is None:
+        raise InvalidParameterError(
+            f"{name}: as_of was not given, the program has no as_of, and the data contain no dates "
+            "to take it from; pass as_of='YYYY-MM-DD'."
+        )
+    _, ts = _as_of_day(as_of, name)
+    note = beyond_cutoff_note(prog, ts) if source == "argument" and hasattr(prog, "as_of") else None
+    if note:
+        import warnings
+
+        from recoverystats.errors import RecoveryStatsWarning
+
+        warnings.warn(f"{name}: {note}", RecoveryStatsWarning, stacklevel=2)
+    if name == "noms_change":
+        if not collect:
+            return noms_counts(tables, as_of=ts, **{k: v for k, v in kwargs.items() if k in ("items", "by", "window")})
+        out = noms_change(tables, as_of=ts, **kwargs)
+        params = {"items": tuple(kwargs.get("items", tuple(NOMS_ITEMS))), "by": tuple(
+            [kwargs["by"]] if isinstance(kwargs.get("by"), str) else kwargs.get("by") or ()),
+            "window": kwargs.get("window"), "exact_threshold": int(kwargs.get("exact_threshold", 25))}
+        return attach_summary_attrs(out, name, as_of=ts, as_of_source=source, parameters=params,
+                                    notes=[note] if note else [])
+    target = _check_target(kwargs.pop("target", 0.8)) if name == "followup" else None
+    expr = funcs[name](tables, as_of=ts, **kwargs)
+    if not collect:
+        return expr
+    df = normalise(expr.to_pandas())
+    if name == "recidivism":
+        df.attrs["_missing_release"] = kwargs.get("missing_release", "enrollment")
+    notes = ([note] if note else []) + _notes(name, df, tables, ts)
+    df.attrs.pop("_missing_release", None)
+    params = _parameters(name, kwargs, target)
+    df = attach(df, name, as_of=ts, as_of_source=source, parameters=params,
+                covariates=_covariates(tables["participants"]), notes=notes)
+    if name == "followup":
+        due = df["due"].to_numpy(dtype=bool)
+        in_win = df["completed_in_window"].to_numpy() == 1.0
+        completed = df["completed"].to_numpy(dtype=bool)
+        n_due, n_in = int(due.sum()), int((due & in_win).sum())
+        df.attrs["measure"]["summary"] = {
+            "due": n_due,
+            "completed_in_window": n_in,
+            "completed_outside_window": int((due & completed & ~in_win).sum()),
+            "not_completed": int((due & ~completed).sum()),
+            "rate": n_in / n_due if n_due else float("nan"),
+            "target": float(target),
+            "meets_target": bool(n_due and n_in / n_due >= float(target)),
+        }
+    return df
+
+
+def _parameters(name: str, kw: Mapping[str, Any], target: float | None) -> dict[str, Any]:
+    """The parameters recorded in ``attrs["measure"]``, defaults filled in as the pandas measures record them."""
+    if name == "retention":
+        return {"days": check_days_list("days", kw.get("days", (30, 60, 90, 180))),
+                "completion_counts": bool(kw.get("completion_counts", True))}
+    if name == "relapse":
+        w = kw.get("window_days")
+        return {"window_days": None if w is None else check_days("window_days", w)}
+    if name == "recidivism":
+        w = kw.get("window_days", 365)
+        return {"window_days": None if w is None else check_days("window_days", w),
+                "level": kw.get("level", "rearrest"), "missing_release": kw.get("missing_release", "enrollment")}
+    if name == "followup":
+        return {"window": check_window(kw.get("window", (150, 240))), "target": float(target),
+                "due_rule": kw.get("due_rule", "window_closed")}
+    return {"first_days": check_days("first_days", kw.get("first_days", 90)),
+            "engaged_min_contacts": int(kw.get("engaged_min_contacts", 3))}
 
 
 # ---------------------------------------------------------------------------

@@ -65,6 +65,20 @@ def check_program(prog: Any, func: str) -> ProgramData:
     return prog
 
 
+def is_engine_program(prog: Any) -> bool:
+    """A program whose tables an engine holds (``read_program(..., engine="duckdb"|"spark")``)."""
+    return not isinstance(prog, ProgramData) and hasattr(prog, "backend") and hasattr(prog, "tables")
+
+
+def check_collect(collect: Any, func: str) -> None:
+    """``collect=False`` (the unexecuted engine expression) is for engine programs only."""
+    if collect is not True:
+        raise InvalidParameterError(
+            f"{func}: collect={collect!r} applies to programs held by an engine (read_program(..., "
+            "engine='duckdb' or 'spark')); an in-memory ProgramData always gives the DataFrame."
+        )
+
+
 def check_days(name: str, value: Any, *, allow_zero: bool = False) -> int:
     """A whole, positive number of days."""
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
