@@ -79,7 +79,6 @@ from recoverystats.schema.spec import (
 )
 
 __all__ = [
-    "MEASURES",
     "retention",
     "relapse",
     "recidivism",
