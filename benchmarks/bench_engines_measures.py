@@ -10,7 +10,7 @@ participants: 10M events, the issue's size). Both sides start from data already 
 the pandas measure from the in-memory ``ProgramData``; the engine from the same tables in
 an in-memory DuckDB database (as ``read_program(..., engine="duckdb")`` leaves them), timed
 from building the expression to the collected pandas frame (Ibis compile + DuckDB query +
-transfer to pandas). Prints per measure ``pandas``, ``duckdb`` and their ratio, and the
+transfer to pandas through Arrow, ``engines.measures.collect``). Prints per measure ``pandas``, ``duckdb`` and their ratio, and the
 totals; target (issue 17): DuckDB measures ≤ 1.0 × the pandas engine's time at 1M.
 """
 
@@ -77,8 +77,7 @@ def run(n: int, repeat: int) -> tuple[float, float]:
             if name == "noms_change":
                 td = best_of(lambda kw=kw: E.noms_change(tables, as_of=as_of, **kw), repeat)
             else:
-                td = best_of(lambda name=name, kw=kw: E.MEASURES[name](tables, as_of=as_of, **kw).to_pandas(),
-                             repeat)
+                td = best_of(lambda name=name, kw=kw: E.collect(E.MEASURES[name](tables, as_of=as_of, **kw)), repeat)
         tot_p += tp
         tot_d += td
         print(f"{n} {name:<12} pandas {tp:8.3f} s  duckdb {td:8.3f} s  ratio {td / tp:6.2f}")
