@@ -341,6 +341,25 @@ def parse_measures(run: Run, scale: str) -> list[Row]:
     return rows
 
 
+def parse_engines(run: Run, scale: str) -> list[Row]:
+    """``bench_engines_measures.py``: the six measures, pandas vs their Ibis definitions on DuckDB."""
+    rows = []
+    for n, tp, td, ratio in re.findall(r"(?m)^(\d+) total\s+pandas\s+" + NUM + r" s\s+duckdb\s+" + NUM
+                                       + r" s\s+ratio\s+" + NUM, run.stdout):
+        r = Row(work=f"six measures on DuckDB (Ibis) vs pandas, {int(n):,} participants / {10 * int(n):,} events "
+                     "(issue 17)",
+                target="≤ 1.0 × the pandas engine's time (at 1M)" if int(n) >= 1_000_000 else "informative ratio")
+        r.ours, r.bare, r.ratio = fmt_s(_num(td)), f"pandas {fmt_s(_num(tp))}", f"{_num(ratio):.2f}"
+        r.status = verdict(_num(ratio), 1.0) if int(n) >= 1_000_000 else "info"
+        rows.append(r)
+    if rows:
+        rows[0].peak = fmt_mb(run.peak_mb)
+    else:
+        rows.append(Row(work=f"six measures on DuckDB (Ibis) vs pandas, {scale} (issue 17)",
+                        target="≤ 1.0 × the pandas engine's time (at 1M)", status="failed", reason=_failure(run)))
+    return rows
+
+
 def _failure(run: Run) -> str:
     if run.returncode is None:
         return "not run"
@@ -403,6 +422,9 @@ TARGETS: list[Target] = [
            "10M rows", "500k rows", parse_rates, extra=True),
     Target("measures", "bench_measures.py", [], ["--scale", "0.02", "--repeat", "1"],
            "100k participants / 2M events", "2k participants / 40k events", parse_measures, extra=True),
+    Target("engines", "bench_engines_measures.py", ["--participants", "100000", "1000000", "--repeat", "1"],
+           ["--participants", "20000", "--repeat", "1"], "100k and 1M participants (10 events each)",
+           "20k participants / 200k events", parse_engines),
 ]
 
 
