@@ -233,9 +233,13 @@ class SparkEngine:
 
 def spark_skip_reason() -> str | None:
     try:
-        import pyspark  # noqa: F401
+        import pyspark
     except ImportError:
         return "pyspark is not installed (pip install -e '.[spark]')"
+    spark_version = tuple(int(x) for x in pyspark.__version__.split(".")[:2])
+    if int(pd.__version__.split(".")[0]) >= 3 and spark_version < (4, 1):
+        return (f"pyspark {pyspark.__version__} does not support pandas {pd.__version__} "
+                "(pandas 3 needs pyspark >= 4.1, which Ibis 12 does not support yet)")
     if shutil.which("java") is None:
         return "java is not on the PATH (Spark needs Java 17)"
     return None
