@@ -19,7 +19,10 @@ counts and day numbers are whole numbers, so they must be equal exactly; floats
 
 Spark runs in local mode (``local[2]``, two shuffle partitions, no UI, quiet logs) in one
 session for the whole test run; its tests are skipped, with the reason printed, when
-``pyspark`` is not installed or ``java`` is not on the PATH.
+``pyspark`` is not installed, ``java`` is not on the PATH, or pandas is 3 and pyspark older
+than 4.1 (which does not support it). By default Spark runs the first parameter set of
+each measure on the combined program (about six queries: seconds each in local mode); the
+other Spark cases are marked slow.
 """
 
 from __future__ import annotations
