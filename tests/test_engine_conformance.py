@@ -430,6 +430,14 @@ def test_engine_measure_needs_as_of(engines):
         E.retention({}, as_of=AS_OF)
     with pytest.raises(InvalidParameterError, match="window_days"):
         E.relapse(engines.tables("duckdb", "edge"), as_of=AS_OF, window_days=0)
+    with pytest.raises(InvalidParameterError, match="unknown NOMs item"):
+        E.noms_change(engines.tables("duckdb", "edge"), as_of=AS_OF, items=["sobriety"])
+    with pytest.raises(InvalidParameterError, match="not found in participants"):
+        E.noms_change(engines.tables("duckdb", "edge"), as_of=AS_OF, by="county")
+    with pytest.raises(InvalidParameterError, match="exact_threshold"):
+        E.noms_change(engines.tables("duckdb", "edge"), as_of=AS_OF, exact_threshold=-1)
+    with pytest.raises(InvalidParameterError, match="unknown measure"):
+        E.run_measure(engines.tables("duckdb", "edge"), "abstinence", as_of=AS_OF)
 
 
 def test_latest_activity_date(engines, programs):

@@ -618,6 +618,17 @@ def engagement(tables: Tables, *, as_of: Any, first_days: int = 90, engaged_min_
 _NOMS_COUNTS = ("n_pairs", "intake_yes", "followup_yes", "yes_to_no", "no_to_yes")
 
 
+def _check_items(items: Any) -> list[str]:
+    items = [items] if isinstance(items, str) else list(items)
+    bad = [i for i in items if i not in NOMS_ITEMS]
+    if bad or not items:
+        raise InvalidParameterError(
+            f"items: unknown NOMs item(s) {', '.join(map(repr, bad)) or '(none given)'}; "
+            f"choose from {', '.join(NOMS_ITEMS)}."
+        )
+    return items
+
+
 def noms_counts(tables: Tables, *, as_of: Any, items: Sequence[str] = tuple(NOMS_ITEMS),
                 by: Sequence[str] = (), window: tuple[int, int] | None = None) -> ir.Table:
     """Matched-pair counts of the NOMs items by ``by`` level and item, as an Ibis expression.
@@ -630,10 +641,17 @@ def noms_counts(tables: Tables, *, as_of: Any, items: Sequence[str] = tuple(NOMS
     ``(participant_id, timepoint)`` is unique in validated data) on or before as_of,
     within ``window`` days of intake when given.
     """
-    items = [items] if isinstance(items, str) else list(items)
+    items = _check_items(items)
     a, _ = _as_of_day(as_of, "noms_change")
     win = None if window is None else check_window(window)
     p = _participants(tables, "noms_change")
+    by = list(by)
+    missing = [c for c in by if c not in p.columns]
+    if missing:
+        raise InvalidParameterError(
+            f"by: column(s) {', '.join(map(repr, missing))} not found in participants; "
+            f"available: {', '.join(p.columns)}."
+        )
     asm = _table(tables, "assessments")
     cols = sorted({NOMS_ITEMS[i][0] for i in items})
     intake = _assessment_days(tables, "intake", a)
@@ -679,12 +697,11 @@ def noms_change(tables: Tables, *, as_of: Any, items: Sequence[str] = tuple(NOMS
     """
     from recoverystats._checks import as_column_list
 
-    items = [items] if isinstance(items, str) else list(items)
-    bad = [i for i in items if i not in NOMS_ITEMS]
-    if bad or not items:
+    items = _check_items(items)
+    if not isinstance(exact_threshold, (int, np.integer)) or isinstance(exact_threshold, bool) \
+            or exact_threshold < 0:
         raise InvalidParameterError(
-            f"items: unknown NOMs item(s) {', '.join(map(repr, bad)) or '(none given)'}; "
-            f"choose from {', '.join(NOMS_ITEMS)}."
+            f"exact_threshold must be a non-negative whole number (e.g. 25); got {exact_threshold!r}."
         )
     by_cols = as_column_list(by)
     counts = noms_counts(tables, as_of=as_of, items=items, by=by_cols, window=window).to_pandas()
