@@ -140,6 +140,14 @@ def _join(p: ir.Table, agg: ir.Table) -> ir.Table:
     return p.left_join(agg, p.participant_id == agg[_PID]).drop(_PID)
 
 
+def _on_or_before(col: ir.Value, a: int) -> ir.BooleanValue:
+    """``col <= as_of`` compared on the column itself (a DATE column: the engine can push
+    the filter into its scan). NULL dates give NULL, and a filter drops NULL like False."""
+    if col.type().is_date():
+        return col <= ibis.literal(_dt.date(1970, 1, 1) + _dt.timedelta(days=a), "date")
+    return day(col) <= a
+
+
 def _usable_events(tables: Tables, types: Sequence[str], a: int, *, honor_history_flag: bool = True) -> ir.Table | None:
     """Events of ``types`` with a date on or before as_of (``_day``); history rows dropped
     when ``honor_history_flag`` (pandas ``usable_events``). Unknown participants drop out in
@@ -147,11 +155,10 @@ def _usable_events(tables: Tables, types: Sequence[str], a: int, *, honor_histor
     ev = _table(tables, "events")
     if ev is None:
         return None
-    d = day(ev.event_date)
-    cond = ev.event_type.isin(list(types)) & d.notnull() & (d <= a)
+    preds = [ev.event_type.isin(list(types)), _on_or_before(ev.event_date, a)]
     if honor_history_flag and "before_enrollment" in ev.columns:
-        cond = cond & ~ev.before_enrollment.fill_null(False)
-    return ev.filter(true(cond)).mutate(_day=day(ev.event_date))
+        preds.append(~ev.before_enrollment.fill_null(False))
+    return ev.filter(*preds).mutate(_day=day(ev.event_date))
 
 
 def _death_day(tables: Tables, p: ir.Table, a: int) -> ir.Table:
@@ -179,7 +186,7 @@ def _first_event(ev: ir.Table | None, p: ir.Table, start: str, end: str, prefix:
         return p.mutate(**{dcol: ibis.null("int64"), tcol: ibis.null("string")})
     bounds = p.select(_b_pid=p.participant_id, _b_s=p[start], _b_c=p[end])
     j = ev.join(bounds, ev.participant_id == bounds._b_pid)
-    q = j.filter(true((j._day > j._b_s) & (j._day <= j._b_c))).select("_b_pid", "_day", "event_type")
+    q = j.filter(j._day > j._b_s, j._day <= j._b_c).select("_b_pid", "_day", "event_type")
     first = q.group_by(q._b_pid.name("_f_pid")).aggregate(_f_day=q._day.min())
     on_first = q.join(first, (q._b_pid == first._f_pid) & (q._day == first._f_day))
     agg = on_first.group_by(on_first._b_pid.name(_PID)).aggregate(
@@ -193,7 +200,7 @@ def _first_mentor(tables: Tables, p: ir.Table, a: int) -> ir.Table:
     m = _table(tables, "matches")
     if m is None:
         return p.mutate(_mentor=ibis.null("string"))
-    m = m.filter(true(day(m.match_date) <= a)).mutate(_md=day(m.match_date))
+    m = m.filter(_on_or_before(m.match_date, a)).mutate(_md=day(m.match_date))
     first = m.group_by(m.participant_id.name("_f_pid")).aggregate(_f_day=m._md.min())
     on_first = m.join(first, (m.participant_id == first._f_pid) & (m._md == first._f_day))
     agg = on_first.group_by(on_first.participant_id.name(_PID)).aggregate(
@@ -456,7 +463,7 @@ def _assessment_days(tables: Tables, timepoint: str, a: int) -> ir.Table | None:
     if asm is None:
         return None
     d = day(asm.assessment_date)
-    return asm.filter(true((asm.timepoint == timepoint) & (d <= a))).mutate(_day=d)
+    return asm.filter(asm.timepoint == timepoint, _on_or_before(asm.assessment_date, a)).mutate(_day=d)
 
 
 def followup(tables: Tables, *, as_of: Any, window: tuple[int, int] = (150, 240),
@@ -562,7 +569,7 @@ def engagement(tables: Tables, *, as_of: Any, first_days: int = 90, engaged_min_
     con = _table(tables, "contacts")
     if con is not None:
         d = day(con.contact_date)
-        c = con.filter(true(d <= a)).mutate(_day=d, _min=_col(con, "minutes", "float64").cast("float64").fill_null(0.0))
+        c = con.filter(_on_or_before(con.contact_date, a)).mutate(_day=d, _min=_col(con, "minutes", "float64").cast("float64").fill_null(0.0))
         b = p.select(_b_pid=p.participant_id, _b_e=p._e)
         j = c.join(b, c.participant_id == b._b_pid)
         rel = j._day - j._b_e
@@ -584,7 +591,7 @@ def engagement(tables: Tables, *, as_of: Any, first_days: int = 90, engaged_min_
     mt = _table(tables, "matches")
     if mt is not None:
         d = day(mt.match_date)
-        m = mt.filter(true(d <= a)).mutate(_day=d)
+        m = mt.filter(_on_or_before(mt.match_date, a)).mutate(_day=d)
         p = _join(p, m.group_by(m.participant_id.name(_PID)).aggregate(_match=m._day.min()))
     else:
         p = p.mutate(_match=ibis.null("int64"))
@@ -663,7 +670,7 @@ def noms_counts(tables: Tables, *, as_of: Any, items: Sequence[str] = tuple(NOMS
     pairs = intake.join(fu, intake._i_pid == fu._f_pid)
     if win is not None:
         rel = pairs._f_day - pairs._i_day
-        pairs = pairs.filter(true((rel >= win[0]) & (rel <= win[1])))
+        pairs = pairs.filter(rel >= win[0], rel <= win[1])
     pp = p.select(_p_pid=p.participant_id, **{c: p[c] for c in by})
     pairs = pairs.join(pp, pairs._i_pid == pp._p_pid)
     parts = []
