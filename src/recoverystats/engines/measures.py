@@ -177,21 +177,38 @@ def _death_day(tables: Tables, p: ir.Table, a: int) -> ir.Table:
     return p.mutate(_death=p._death_ev).drop("_death_ev")
 
 
-def _first_event(ev: ir.Table | None, p: ir.Table, start: str, end: str, prefix: str) -> ir.Table:
+#: Day numbers are shifted by this before packing (keys stay positive for any real date).
+_DAY_OFFSET = 1_000_000
+
+
+def _first_event(ev: ir.Table | None, p: ir.Table, start: str, end: str, prefix: str,
+                 types: Sequence[str]) -> ir.Table:
     """Adds ``<prefix>_day`` and ``<prefix>_type``: each participant's first event strictly
     after column ``start`` and on or before column ``end``; on the same first day, the
-    alphabetically first ``event_type`` (pandas ``first_event`` with ``types``)."""
+    alphabetically first ``event_type`` (pandas ``first_event`` with ``types``).
+
+    One aggregate: each event's (day, type rank) is packed into one integer,
+    ``(day + offset) * k + rank`` with the ranks of ``types`` in alphabetical order, so
+    the minimum is the first day and, on it, the first type.
+    """
     dcol, tcol = f"{prefix}_day", f"{prefix}_type"
     if ev is None:
         return p.mutate(**{dcol: ibis.null("int64"), tcol: ibis.null("string")})
+    ordered = sorted(types)
+    k = len(ordered) + 1
+    rank = ibis.cases(*((ev.event_type == t, i) for i, t in enumerate(ordered)), else_=len(ordered))
+    ev = ev.mutate(_key=(ev._day + _DAY_OFFSET) * k + rank.cast("int64"))
     bounds = p.select(_b_pid=p.participant_id, _b_s=p[start], _b_c=p[end])
     j = ev.join(bounds, ev.participant_id == bounds._b_pid)
-    q = j.filter(j._day > j._b_s, j._day <= j._b_c).select("_b_pid", "_day", "event_type")
-    first = q.group_by(q._b_pid.name("_f_pid")).aggregate(_f_day=q._day.min())
-    on_first = q.join(first, (q._b_pid == first._f_pid) & (q._day == first._f_day))
-    agg = on_first.group_by(on_first._b_pid.name(_PID)).aggregate(
-        **{dcol: on_first._day.min(), tcol: on_first.event_type.min()})
-    return _join(p, agg)
+    q = j.filter(j._day > j._b_s, j._day <= j._b_c)
+    agg = q.group_by(q._b_pid.name(_PID)).aggregate(_f_key=q._key.min())
+    p = _join(p, agg)
+    first_rank = p._f_key % k
+    p = p.mutate(**{
+        dcol: p._f_key // k - _DAY_OFFSET,
+        tcol: ibis.cases(*((first_rank == i, t) for i, t in enumerate(ordered)), else_=ibis.null("string")),
+    })
+    return p.drop("_f_key")
 
 
 def _first_mentor(tables: Tables, p: ir.Table, a: int) -> ir.Table:
@@ -342,7 +359,7 @@ def relapse(tables: Tables, *, as_of: Any, window_days: int | None = None) -> ir
     if ev is not None:
         positive = true(_col(ev, "result", "string") == "positive")
         ev = ev.filter((ev.event_type != "drug_screen") | positive)
-    p = _first_event(ev, p, "_e", "_c", "_r")
+    p = _first_event(ev, p, "_e", "_c", "_r", RELAPSE_EVENT_TYPES)
     event = p._r_day.notnull() & p._enrolled
     end = ibis.ifelse(event, p._r_day, p._c)
     p = p.mutate(_event=event, _end=end)
@@ -417,14 +434,14 @@ def recidivism(tables: Tables, *, as_of: Any, window_days: int | None = 365,
                  _c=null_unless(p._indexed, nan_min(p._fu, ibis.literal(a, "int64"))))
     p = p.mutate(_end_obs=nan_min(p._c, p._death))
     p = _first_event(_usable_events(tables, RECIDIVISM_LEVELS[level], a, honor_history_flag=False),
-                     p, "_s", "_c", "_r")
+                     p, "_s", "_c", "_r", RECIDIVISM_LEVELS[level])
     p = p.mutate(_r_day=null_unless(p._r_day <= p._end_obs, p._r_day))  # an event after death cannot count
     recid = p._r_day.notnull() & p._indexed
     died_first = ~recid & true(p._death <= p._c) & p._indexed
     p = p.mutate(_recid=recid, _died_first=died_first)
     p = p.mutate(_t_end=ibis.cases((p._recid, p._r_day), (p._died_first, p._death), else_=p._c))
     p = _first_event(_usable_events(tables, TECHNICAL_VIOLATION_TYPES, a, honor_history_flag=False),
-                     p, "_s", "_end_obs", "_v")
+                     p, "_s", "_end_obs", "_v", TECHNICAL_VIOLATION_TYPES)
     excluded = (p._no_release & p._enrolled) if missing_release == "exclude" else ibis.literal(False)
     out: dict[str, ir.Value] = {
         "index_date": date_of(p._s),
