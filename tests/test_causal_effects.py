@@ -243,22 +243,24 @@ def test_result_contract_serialises():
 # ---------------------------------------------------------------------------
 @pytest.mark.slow
 def test_coverage_with_confounding_by_risk_level():
-    """The simulator's group assignment depends on risk level; the true marginal risk
-    difference (ATE) of relapse by day 180 is computed from the simulator's truth. The
-    unadjusted difference is biased; the AIPW 95% interval covers the truth in ~95% of
-    replicates (200 replicates: 3 Monte Carlo SEs = 4.6 points)."""
-    from recoverystats.datasets.simulate import simulate_program
-
-    reps, n, day = 200, 1500, 180.0
+    """Group assignment depends on risk level (simulate_program(mentoring_risk_confounding=1.0):
+    18% of low-risk and 81% of very-high-risk people in the program). The truth is the
+    simulator's population risk difference of relapse by day 180 (its ``contrasts``,
+    population-standardised: the ATE). The unadjusted difference is biased towards harm;
+    the AIPW 95% interval covers the truth within 3 Monte Carlo SEs of 95% (100 replicates:
+    +-6.5 points)."""
+    reps, n, day = 100, 1000, 180
     hits = 0
     naive_bias = []
     est_bias = []
     for r in range(reps):
-        sim = simulate_program(n, seed=1000 + r, mentoring_risk_confounding=1.0)
+        sim = rs.datasets.simulate_program(n, seed=1000 + r, mentoring_risk_confounding=1.0, contacts=False,
+                                           assessments=False)
         lat = sim.truth.latent
         d = lat.assign(relapsed=(lat["relapse_time"] <= day).astype(int))
-        truth = _true_rd(sim, lat, day)
-        te = rs.treatment_effect(d, outcome="relapsed", exposure="group", adjust=["risk_level", "age", "gender"],
+        c = sim.truth.contrasts
+        truth = c[(c["outcome"] == "relapse") & (c["days"] == day) & (c["measure"] == "rd")]["population"].iloc[0]
+        te = rs.treatment_effect(d, outcome="relapsed", exposure="group", adjust=["risk_level", "age"],
                                  method="aipw")
         row = te.table.iloc[0]
         hits += row["ci_lower"] <= truth <= row["ci_upper"]
@@ -269,14 +271,17 @@ def test_coverage_with_confounding_by_risk_level():
     mc = 3 * np.sqrt(0.95 * 0.05 / reps)
     assert abs(cover - 0.95) <= mc, cover
     assert abs(np.mean(est_bias)) < 0.01
-    assert np.mean(naive_bias) > 0.02  # the unadjusted comparison is biased (towards harm)
+    assert np.mean(naive_bias) > 0.02  # the unadjusted comparison is biased towards harm
 
 
-def _true_rd(sim, lat, day):
-    """Sample-average true risk difference: each person's event probability by ``day`` under
-    mentoring minus under comparison (the simulator's model, mentor effects averaged out)."""
-    p1 = sim.truth.event_probability("relapse", day, group="peer_mentoring", risk_level=lat["risk_level"],
-                                     age=lat["age"], gender=lat["gender"])
-    p0 = sim.truth.event_probability("relapse", day, group="comparison", risk_level=lat["risk_level"],
-                                     age=lat["age"], gender=lat["gender"])
-    return float(np.mean(p1) - np.mean(p0))
+def test_simulator_confounding_option_changes_assignment_only():
+    a = rs.datasets.simulate_program(4000, seed=9, contacts=False, assessments=False)
+    b = rs.datasets.simulate_program(4000, seed=9, contacts=False, assessments=False, mentoring_risk_confounding=1.0)
+    la, lb = a.truth.latent, b.truth.latent
+    pd.testing.assert_frame_equal(la[["risk_level", "age", "gender"]], lb[["risk_level", "age", "gender"]])
+    share = lb.groupby("risk_level")["group"].apply(lambda s: (s == "peer_mentoring").mean())
+    expected = expit(1.0 * (np.arange(4) - 1.5))  # logit(0.5) = 0
+    # binomial SE at n ~ 600-1400 per level is <= 0.02: 4 SEs
+    assert_allclose(share.loc[["low", "moderate", "high", "very_high"]].to_numpy(), expected, atol=0.08)
+    assert (la["group"] == "peer_mentoring").groupby(la["risk_level"]).mean().std() < 0.05  # randomised
+    pd.testing.assert_frame_equal(a.truth.contrasts, b.truth.contrasts)
