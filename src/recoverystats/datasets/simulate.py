@@ -117,8 +117,9 @@ class SimulationParameters:
     risk_level low ... very_high. 0 (the default) is randomisation and leaves every table
     unchanged; ``c > 0`` puts higher-risk people in the program more often, so the
     unadjusted comparison is biased towards harm. The covariate distribution and the
-    population (``marginal``/``contrasts``) truth do not change: they remain the causal,
-    population-standardised risks."""
+    ``population`` columns of ``marginal``/``contrasts`` do not change: they remain the
+    causal, population-standardised risks (the ATE's truth). The ``sample`` columns
+    average each group's own participants and so carry the confounding."""
     age_beta: tuple[float, float] = (2.0, 4.0)
     """Age in completed years is ``18 + floor(53 * Beta(a, b))``, capped at 70."""
     p_gender: tuple[float, float, float] = (0.70, 0.28, 0.02)
