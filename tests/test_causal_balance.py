@@ -135,7 +135,7 @@ def test_love_plot_draws_both_samples_and_threshold():
     assert_allclose(np.sort(offsets[1][:, 0]), np.sort(np.abs(wide["smd_weighted"])), rtol=1e-12)
     vlines = [ln.get_xdata()[0] for ln in ax.get_lines() if len(set(ln.get_xdata())) == 1]
     assert 0.1 in vlines
-    ticks = sorted(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()]), reverse=True)
+    ticks = sorted(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()], strict=True), reverse=True)
     assert [lab for _, lab in ticks] == list(wide["term"])  # first term at the top
 
 
