@@ -221,6 +221,14 @@ class BalanceResult(ResultMixin):
             out = out.merge(w, on=keys, suffixes=("", "_weighted"), sort=False)
         return out
 
+    def __repr__(self) -> str:
+        with pd.option_context("display.max_columns", 14, "display.width", 140, "display.precision", 3):
+            body = self._display_table().head(40).to_string(index=False)
+        text = f"{type(self).__name__}({self._meta_line()})\n{body}"
+        for note in self.notes:
+            text += f"\nNote: {note}"
+        return text
+
     def _display_table(self) -> pd.DataFrame:
         wide = self.wide()
         drop = [c for c in wide.columns if c.startswith("ks") and wide[c].isna().all()]
