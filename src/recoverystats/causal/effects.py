@@ -398,7 +398,8 @@ def treatment_effect(
     the scores are summed within clusters and multiplied by G/(G−1)), so they account
     for estimating the propensity score and the outcome models. Without weights they
     equal statsmodels ``TreatmentEffect(...).ipw()``, ``.aipw()`` and ``.ra()`` (ATE;
-    ATT with ``effect_group=1`` for IPW and RA) and Stata ``teffects``. The risk ratio's
+    ATT with ``effect_group=1`` for IPW and RA; statsmodels documents these as Stata
+    ``teffects``'s standard errors). The risk ratio's
     interval is computed on the log scale by the delta method,
     ``var(log RR) = g' V g`` with ``g = (1/mu_1, -1/mu_0)``.
 
