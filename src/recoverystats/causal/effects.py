@@ -598,7 +598,8 @@ def treatment_effect(
         for _ in range(bootstrap):
             idx = _resample(rng, n, clusters)
             try:
-                f = _estimate(X[idx], t[idx], y[idx], bw[idx], variance=False, start=fit, **kw)
+                # notes=[]: a separated outcome model is fitted by Firth in a replicate as in the estimate
+                f = _estimate(X[idx], t[idx], y[idx], bw[idx], variance=False, start=fit, notes=[], **kw)
             except (EstimationError, DataValidationError, np.linalg.LinAlgError):
                 fails += 1
                 continue
