@@ -668,7 +668,7 @@ def _check_fails(fails: int, B: int, notes: list[str]) -> None:
             "usually sparse covariate levels or poor overlap); use robust intervals (bootstrap=0) or fewer covariates."
         )
     if fails:
-        notes.append(f"{fails} of {B} bootstrap replicates failed (model did not converge) and were left out.")
+        notes.append(f"{fails} of {B} bootstrap replicates failed (a model could not be fitted in the resample) and were left out.")
 
 
 _METHOD_NAMES = {
