@@ -325,9 +325,11 @@ class ImputedData:
             else:
                 arr = s.to_numpy(dtype=float).copy()
                 arr[rows] = new.astype(float)
-                if pd.api.types.is_integer_dtype(s.dtype) and np.all(arr == np.round(arr)):
-                    out[col] = pd.Series(arr, index=s.index).astype(s.dtype.numpy_dtype if hasattr(s.dtype, "numpy_dtype") else "int64")
-                elif isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and np.all(arr == np.round(arr)):
+                whole = bool(np.all(arr == np.round(arr)))
+                if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and (
+                        whole or not pd.api.types.is_integer_dtype(s.dtype)):
+                    out[col] = pd.Series(arr, index=s.index).astype(s.dtype)  # Int64, Float64
+                elif pd.api.types.is_integer_dtype(s.dtype) and whole:
                     out[col] = pd.Series(arr, index=s.index).astype(s.dtype)
                 else:
                     out[col] = arr
