@@ -250,3 +250,83 @@ def test_bad_input(frame: pd.DataFrame) -> None:
 def test_repr(imp: rs.ImputedData) -> None:
     text = repr(imp)
     assert "m=4" in text and "score" in text and "polyreg" in text
+
+
+# ---------------------------------------------------------------------------
+# simulation with the program simulator: MCAR / MAR / MNAR
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def population() -> pd.DataFrame:
+    """Participants of a simulated program with their 1-year rearrest outcome (complete)."""
+    from recoverystats.datasets import simulate_program
+
+    sim = simulate_program(20000, seed=3, contacts=False, assessments=False)
+    r = rs.recidivism(sim.program())
+    cols = ["group", "site", "age", "gender", "risk_level", "prior_incarcerations", "recidivated"]
+    return r.loc[r["eligible"], cols].reset_index(drop=True)
+
+
+#: Missingness of the follow-up outcome by risk level (MAR given risk level and site).
+P_MISS_RISK = {"low": 0.05, "moderate": 0.15, "high": 0.35, "very_high": 0.6}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mechanism", ["MCAR", "MAR", "MNAR"])
+def test_followup_rate_complete_case_vs_mi(population: pd.DataFrame, mechanism: str) -> None:
+    # the 1-year rearrest rate with follow-up missing: MCAR (both fine), MAR on risk level
+    # and site (complete case biased, MI not), MNAR on the outcome itself (both biased: MI
+    # assumes MAR, which is why the tipping-point analysis exists)
+    d = population.copy()
+    rng = np.random.default_rng(11)
+    y = d["recidivated"].to_numpy(copy=True)
+    if mechanism == "MCAR":
+        p = np.full(len(d), 0.3)
+    elif mechanism == "MAR":
+        p = d["risk_level"].map(P_MISS_RISK).to_numpy() + np.where(d["site"] == "site_c", 0.15, 0.0)
+    else:
+        p = np.where(y == 1, 0.5, 0.15)
+    d.loc[rng.random(len(d)) < p, "recidivated"] = np.nan
+    full = y.mean()
+    se = np.sqrt(full * (1 - full) / len(d))  # sampling SE of the full-data rate
+    cc = rs.proportion(d, "recidivated").table["estimate"].iloc[0]
+    imp = rs.impute(d, m=5, seed=5, max_iter=5)
+    mi = rs.proportion(imp, "recidivated").table.iloc[0]
+    if mechanism == "MCAR":
+        assert abs(cc - full) < 3 * se and abs(mi["estimate"] - full) < 3 * se
+    elif mechanism == "MAR":
+        assert cc < full - 4 * se  # high-risk participants (more rearrests) are missing more often
+        assert abs(mi["estimate"] - full) < 2 * se
+        assert mi["ci_lower"] < full < mi["ci_upper"]
+        assert mi["fmi"] > 0
+    else:
+        assert cc < full - 4 * se and mi["estimate"] < full - 4 * se
+
+
+@pytest.mark.slow
+def test_pooled_log_odds_ratio_coverage_under_mar(population: pd.DataFrame) -> None:
+    # age missing more often among rearrested mentees (MAR given outcome, group and site):
+    # the complete-case odds ratio of the group is biased, the pooled MI one is not, and its
+    # 95% interval covers the population value within 3 Monte Carlo SEs of 95%.
+    kw = dict(exposure="group", adjust=["risk_level", "age", "site"])
+    term = "group[peer_mentoring]"
+    truth = rs.odds_ratios(population, "recidivated", **kw).table.set_index("term").loc[term, "log_odds"]
+    reps, n = 200, 1000
+    rng = np.random.default_rng(2024)
+    cover, mi_est, cc_est = [], [], []
+    for rep in range(reps):
+        d = population.sample(n, replace=True, random_state=int(rng.integers(2**31))).reset_index(drop=True)
+        pm = (d["group"] == "peer_mentoring").to_numpy()
+        y = d["recidivated"].to_numpy()
+        p = np.where(y == 1, np.where(pm, 0.6, 0.15), 0.15) + np.where(d["site"] == "site_c", 0.1, 0.0)
+        d.loc[rng.random(n) < p, "age"] = np.nan
+        imp = rs.impute(d, m=5, seed=rep, max_iter=5)
+        row = rs.odds_ratios(imp, "recidivated", **kw).table.set_index("term").loc[term]
+        cc = rs.odds_ratios(d.dropna(), "recidivated", **kw).table.set_index("term").loc[term, "log_odds"]
+        mi_est.append(row["log_odds"])
+        cc_est.append(cc)
+        cover.append(np.log(row["ci_lower"]) <= truth <= np.log(row["ci_upper"]))
+    mc_se = np.sqrt(0.95 * 0.05 / reps)
+    assert abs(np.mean(cover) - 0.95) < 3 * mc_se
+    sd = np.std(mi_est, ddof=1)
+    assert abs(np.mean(mi_est) - truth) < 3 * sd / np.sqrt(reps)  # unbiased
+    assert np.mean(cc_est) - truth < -0.4  # complete case: selection on outcome x group
