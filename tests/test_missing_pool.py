@@ -330,8 +330,6 @@ def test_dispatch_errors(imputed) -> None:
         rs.survival_curve(imp, time="time", event="event")
     with pytest.raises(InvalidParameterError, match="times= is for an ImputedData"):
         rs.survival_curve(d.dropna(), time="time", event="event", times=[10])
-    with pytest.raises(InvalidParameterError, match="only used by survival_curve"):
-        rs.proportion(imp, "y", times=[1])
     # a column with missing values that was left out of the imputation model
     d2 = d.copy()
     d2["extra"] = np.where(np.arange(len(d2)) % 7 == 0, np.nan, 1.0)

@@ -1,52 +1,44 @@
 """The one path from an analysis function called with an :class:`ImputedData` to a pooled result.
 
-Every analysis function is wrapped by :func:`accepts_imputed`: given a DataFrame it
-runs unchanged; given an ``ImputedData`` it checks the analysis variables, runs the
-function on each completed data set and pools the ``m`` results with :func:`pool`
-(:func:`pool_results`), which returns the same result type. Nothing here is specific
+Every analysis function starts with ``if is_imputed(df): return pooled_call(f, locals())``:
+given a DataFrame it runs unchanged; given an ``ImputedData`` it checks the analysis
+variables, runs the function on each completed data set and pools the ``m`` results
+(:func:`pool_results`, behind :func:`~recoverystats.missing.pool`), which returns the
+same result type. Nothing here is specific
 to one analysis beyond the scale each result type is pooled on.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["accepts_imputed", "pool_results", "PooledFits"]
-
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["is_imputed", "pooled_call", "pool_results", "PooledFits"]
 
 #: Keyword arguments that name columns of the data (checked against the imputed data).
 COLUMN_ARGS = ("outcome", "by", "group", "strata", "exposure", "adjust", "time", "event", "cluster",
                "weights", "entry")
 
 
-def _is_imputed(obj: Any) -> bool:
+def is_imputed(obj: Any) -> bool:
+    """True for an :class:`~recoverystats.missing.ImputedData` (checked without importing it)."""
     return type(obj).__name__ == "ImputedData" and hasattr(obj, "complete") and hasattr(obj, "m")
 
 
-def accepts_imputed(func: F) -> F:
-    """Let ``func(df, ...)`` take an :class:`ImputedData` in place of ``df`` (pooled result)."""
+def pooled_call(func: Callable[..., Any], params: dict[str, Any]) -> Any:
+    """``func`` called with ``params`` (its arguments, ``df`` an ImputedData), pooled.
 
-    @functools.wraps(func)
-    def wrapper(df: Any, *args: Any, **kwargs: Any) -> Any:
-        if _is_imputed(df):
-            return run_pooled(func, df, *args, **kwargs)
-        if "times" in kwargs and func.__name__ == "survival_curve":
-            from recoverystats.errors import InvalidParameterError
-
-            raise InvalidParameterError(
-                "survival_curve: times= is for an ImputedData (the times at which S(t) is pooled); with a "
-                "DataFrame use survival_curve(df, ...).at(times)."
-            )
-        return func(df, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+    Each analysis function starts with ``if is_imputed(df): return pooled_call(f, locals())``
+    (a check rather than a decorator, so that warnings still point at the caller's line
+    on the DataFrame path).
+    """
+    args = dict(params)
+    imp = args.pop("df")
+    return run_pooled(func, imp, **args)
 
 
 def _named_columns(func: Callable[..., Any], args: tuple, kwargs: dict) -> list[tuple[str, str]]:
@@ -82,15 +74,13 @@ def run_pooled(func: Callable[..., Any], imp: Any, *args: Any, **kwargs: Any) ->
     from recoverystats.errors import InvalidParameterError
 
     name = func.__name__
-    times = kwargs.pop("times", None)
+    times = kwargs.pop("times", None) if name == "survival_curve" else None
     if name == "survival_curve" and times is None:
         raise InvalidParameterError(
             "survival_curve with an ImputedData needs times= (e.g. times=[90, 180, 365]): survival "
             "probabilities are pooled by Rubin's rules at those times (the curves' event times differ "
             "between imputed data sets)."
         )
-    if times is not None and name != "survival_curve":
-        raise InvalidParameterError(f"{name}: times= is only used by survival_curve.")
     if imp.m < 2:
         raise InvalidParameterError(f"{name}: Rubin's rules need at least 2 imputed data sets; got m = {imp.m}.")
     cols = set(imp.columns)

@@ -26,7 +26,7 @@ from recoverystats._checks import (
     check_option,
 )
 from recoverystats.errors import InvalidParameterError
-from recoverystats.missing.dispatch import accepts_imputed
+from recoverystats.missing.dispatch import is_imputed, pooled_call
 from recoverystats.rates._common import (
     WeightType,
     binary_outcome,
@@ -48,7 +48,6 @@ OddsRatioCI = Literal["auto", "exact", "woolf"]
 MEASURE_NAMES = {"rd": "risk difference", "rr": "risk ratio", "or": "odds ratio"}
 
 
-@accepts_imputed
 def compare_proportions(
     df: pd.DataFrame,
     outcome: str,
@@ -199,6 +198,8 @@ def compare_proportions(
     >>> r.table[["comparison", "estimate", "ci_lower", "ci_upper"]].round(4).values.tolist()
     [['a vs b', 0.2, 0.0524, 0.3339]]
     """
+    if is_imputed(df):  # multiple imputation: each completed data set, pooled by Rubin's rules
+        return pooled_call(compare_proportions, locals())
     check_dataframe(df)
     measure = check_option("measure", measure, Measure)
     test = check_option("test", test, TestKind)

@@ -15,7 +15,7 @@ from recoverystats._checks import (
     check_option,
 )
 from recoverystats.errors import InvalidParameterError
-from recoverystats.missing.dispatch import accepts_imputed
+from recoverystats.missing.dispatch import is_imputed, pooled_call
 from recoverystats.rates._common import (
     WeightType,
     binary_outcome,
@@ -39,7 +39,6 @@ def resolve_method(method: str) -> str:
     return METHOD_ALIASES[key]
 
 
-@accepts_imputed
 def proportion(
     df: pd.DataFrame,
     outcome: str,
@@ -149,6 +148,8 @@ def proportion(
     >>> r.table[["estimate", "ci_lower", "ci_upper"]].round(4).values.tolist()[1]
     [0.6667, 0.3, 0.9032]
     """
+    if is_imputed(df):  # multiple imputation: each completed data set, pooled by Rubin's rules
+        return pooled_call(proportion, locals())
     check_dataframe(df)
     method = resolve_method(method)
     conf_level = check_conf_level(conf_level)

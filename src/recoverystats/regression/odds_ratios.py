@@ -32,7 +32,7 @@ from recoverystats.errors import (
     InvalidParameterError,
     SmallSampleWarning,
 )
-from recoverystats.missing.dispatch import accepts_imputed
+from recoverystats.missing.dispatch import is_imputed, pooled_call
 from recoverystats.rates._common import WeightType, case_weights
 from recoverystats.regression import _engine as E
 from recoverystats.results.regression import OddsRatioResult
@@ -115,7 +115,6 @@ def _binary_outcome(s: pd.Series, column: str) -> np.ndarray:
     )
 
 
-@accepts_imputed
 def odds_ratios(
     df: pd.DataFrame,
     outcome: str | None = None,
@@ -298,6 +297,8 @@ def odds_ratios(
     >>> res.table["term"].tolist()
     ['group[peer_mentoring]', 'age', 'Intercept']
     """
+    if is_imputed(df):  # multiple imputation: each completed data set, pooled by Rubin's rules
+        return pooled_call(odds_ratios, locals())
     df = check_dataframe(df)
     check_option("method", method, Method)
     check_option("cluster_correction", cluster_correction, ClusterCorrection)

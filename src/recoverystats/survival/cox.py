@@ -24,7 +24,7 @@ from recoverystats.errors import (
     InvalidParameterError,
     SmallSampleWarning,
 )
-from recoverystats.missing.dispatch import accepts_imputed
+from recoverystats.missing.dispatch import is_imputed, pooled_call
 from recoverystats.results.survival import HazardRatioResult, _z
 from recoverystats.survival._coxfit import (
     concordance,
@@ -53,7 +53,6 @@ _MAX_COND = 1e12
 _MIN_EPV = 10
 
 
-@accepts_imputed
 def hazard_ratios(
     df: pd.DataFrame,
     *,
@@ -174,6 +173,8 @@ def hazard_ratios(
     >>> round(res.loglik, 3), round(float(res.table["estimate"].iloc[0]), 3)
     (-658.748, 0.684)
     """
+    if is_imputed(df):  # multiple imputation: each completed data set, pooled by Rubin's rules
+        return pooled_call(hazard_ratios, locals())
     check_option("ties", ties, Ties)
     check_option("weight_type", weight_type, WeightType)
     if weight_type == "sampling" and weights is None:

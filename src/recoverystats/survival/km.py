@@ -9,7 +9,7 @@ import pandas as pd
 
 from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_option
 from recoverystats.errors import DataValidationError, InvalidParameterError
-from recoverystats.missing.dispatch import accepts_imputed
+from recoverystats.missing.dispatch import is_imputed, pooled_call
 from recoverystats.results.survival import SurvivalResult, _z
 from recoverystats.survival._data import group_labels, prepare
 from recoverystats.survival._km import ConfType, WeightType, km_arrays, km_ci, km_sampling_variance
@@ -17,7 +17,6 @@ from recoverystats.survival._km import ConfType, WeightType, km_arrays, km_ci, k
 __all__ = ["survival_curve"]
 
 
-@accepts_imputed
 def survival_curve(
     df: pd.DataFrame,
     *,
@@ -29,6 +28,7 @@ def survival_curve(
     weights: str | None = None,
     weight_type: WeightType = "frequency",
     conf_level: float = 0.95,
+    times: Sequence[float] | None = None,
 ) -> SurvivalResult:
     """Kaplan-Meier estimate of the survival (event-free) function, optionally by group.
 
@@ -68,6 +68,10 @@ def survival_curve(
         all weights are scaled up. Rows are treated as independent (no ``cluster=``).
     conf_level : float
         Confidence level of the pointwise intervals.
+    times : list of float, optional
+        Only with an :class:`~recoverystats.missing.ImputedData` as ``df`` (and then
+        required): the times at which S(t) is pooled over the imputed data sets, by
+        Rubin's rules on the complementary log-log scale (no pooled at-risk counts).
 
     Returns
     -------
@@ -102,6 +106,13 @@ def survival_curve(
     >>> survival_curve(d, time="t", event="e").at([2, 3])["estimate"].round(4).tolist()
     [0.6, 0.3]
     """
+    if is_imputed(df):  # multiple imputation: each completed data set, pooled by Rubin's rules
+        return pooled_call(survival_curve, locals())
+    if times is not None:
+        raise InvalidParameterError(
+            "survival_curve: times= is for an ImputedData (the times at which S(t) is pooled); with a "
+            "DataFrame use survival_curve(df, ...).at(times)."
+        )
     check_option("conf_type", conf_type, ConfType)
     check_option("weight_type", weight_type, WeightType)
     if weight_type == "sampling" and weights is None:
