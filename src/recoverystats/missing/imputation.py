@@ -312,13 +312,14 @@ class ImputedData:
             s = out[col]
             rows = self._rows[col]
             new = vals[int(i)]
-            if isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s) \
-                    or pd.api.types.is_bool_dtype(s):
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                codes = s.cat.codes.to_numpy().copy()
+                codes[rows] = s.cat.categories.get_indexer(pd.Index(new))
+                out[col] = pd.Categorical.from_codes(codes, dtype=s.dtype)
+            elif not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
                 arr = s.to_numpy(dtype=object).copy()
-                arr[rows] = list(new)
-                if isinstance(s.dtype, pd.CategoricalDtype):
-                    out[col] = pd.Categorical(arr, categories=s.cat.categories, ordered=s.cat.ordered)
-                elif pd.api.types.is_bool_dtype(s) or all(isinstance(x, (bool, np.bool_)) for x in new[:5]):
+                arr[rows] = new
+                if pd.api.types.is_bool_dtype(s) or all(isinstance(x, (bool, np.bool_)) for x in new[:5]):
                     out[col] = pd.Series(arr, index=s.index).astype(bool)
                 else:
                     out[col] = pd.Series(arr, index=s.index, dtype=s.dtype)
