@@ -340,3 +340,20 @@ def test_dispatch_errors(imputed) -> None:
         rs.pool([rs.proportion(imp.complete(0), "y")])
     with pytest.raises(InvalidParameterError, match="of one type"):
         rs.pool([rs.proportion(imp.complete(0), "y"), rs.compare_proportions(imp.complete(1), "y", group="group")])
+
+
+def test_warnings_from_the_m_fits_are_shown_once_at_the_callers_line() -> None:
+    import warnings
+
+    rng = np.random.default_rng(0)
+    n = 300
+    d = pd.DataFrame({"g": rng.choice(["a", "b"], n), "x": rng.normal(size=n), "c": np.arange(n) % 5})
+    d["y"] = (rng.random(n) < 0.3).astype(float)
+    d.loc[rng.random(n) < 0.2, "x"] = np.nan
+    imp = rs.impute(d, m=3, seed=1, max_iter=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rs.odds_ratios(imp, "y", exposure="g", adjust=["x"], cluster="c")
+    small = [w for w in caught if issubclass(w.category, rs.SmallSampleWarning)]
+    assert len(small) == 1 and "Only 5 clusters" in str(small[0].message)
+    assert small[0].filename == __file__

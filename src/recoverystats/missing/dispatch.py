@@ -11,6 +11,7 @@ to one analysis beyond the scale each result type is pooled on.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -100,7 +101,16 @@ def run_pooled(func: Callable[..., Any], imp: Any, *args: Any, **kwargs: Any) ->
                 f"{name}: {arg} column {col!r} has {int(imp._data[col].isna().sum())} missing values and {where}; "
                 f"include it in impute(columns=[..., {col!r}]) so the analysis uses every row."
             )
-    results = [func(imp.complete(i), *args, **kwargs) for i in range(imp.m)]
+    # the same warning from m fits is shown once, pointing at the caller's line
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = [func(imp.complete(i), *args, **kwargs) for i in range(imp.m)]
+    seen: set[tuple[type, str]] = set()
+    for w in caught:
+        key = (w.category, str(w.message))
+        if key not in seen:
+            seen.add(key)
+            warnings.warn(w.message, w.category, stacklevel=4)
     pooled = pool_results(results, times=times)
     note = (f"multiple imputation: {imp.m} data sets ({', '.join(f'{c}: {m}' for c, m in imp.methods.items() if m)}; "
             f"seed {imp.settings.get('seed')}), pooled by Rubin's rules with Barnard-Rubin df.")

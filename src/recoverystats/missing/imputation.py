@@ -45,8 +45,11 @@ NEWTON_TOL = 1e-7
 WARM_STEPS = 1
 #: Chains run in at most this many threads (BLAS single-threaded inside each).
 MAX_WORKERS = 4
-#: A text/categorical column with more distinct values than this is not used (identifiers).
-MAX_LEVELS = 50
+#: A text column with more distinct values than this is left out of the default model
+#: (identifiers, mentor ids); name it in ``columns=`` to include it (up to ``MAX_LEVELS``).
+AUTO_MAX_LEVELS = 20
+#: A text/categorical column with more distinct values than this cannot be modelled.
+MAX_LEVELS = 200
 
 
 # ---------------------------------------------------------------------------
@@ -84,7 +87,7 @@ class _Var:
         return [self.name]
 
 
-def _classify(s: pd.Series, name: str) -> _Var | None:
+def _classify(s: pd.Series, name: str, max_levels: int = MAX_LEVELS) -> _Var | None:
     """Encode a column, or None when it cannot be in an imputation model (dates, ids)."""
     if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
         return None
@@ -108,7 +111,7 @@ def _classify(s: pd.Series, name: str) -> _Var | None:
     # text: a categorical column unless it looks like an identifier
     obs_s = s.dropna()
     levels_arr = pd.unique(obs_s)
-    if len(levels_arr) > MAX_LEVELS:
+    if len(levels_arr) > max_levels:
         return None
     try:
         levels = tuple(sorted(levels_arr))
@@ -400,8 +403,11 @@ def impute(
     columns
         The columns of the imputation model: each is imputed where missing and used to
         predict the others. Default: every column that can be modelled (numeric,
-        boolean, categorical or text with at most 50 levels; dates and identifier-like
-        text are left out). Include the outcome and every analysis variable (see Notes).
+        boolean, categorical, or text with at most 20 distinct values; dates and
+        identifier-like text are left out and carried unchanged). Include the outcome and
+        every analysis variable (see Notes). Pass only the rows to be analysed (e.g. a
+        measure's ``eligible`` rows): a participant whose follow-up window is not over has
+        no outcome by design, not a missing one.
     method
         ``None`` (automatic per column: ``"pmm"`` for numeric, ``"logreg"`` for binary,
         ``"polyreg"`` for unordered categorical columns), one method for every
@@ -505,7 +511,7 @@ def impute(
     # -- classify ------------------------------------------------------------------
     variables: list[_Var] = []
     for c in model_cols:
-        var = _classify(df[c], str(c))
+        var = _classify(df[c], str(c), MAX_LEVELS if (explicit or c in aux) else AUTO_MAX_LEVELS)
         if var is None:
             if explicit or c in aux:
                 raise DataValidationError(

@@ -69,7 +69,9 @@ def compare_proportions(
     Parameters
     ----------
     df
-        One row per unit.
+        One row per unit, or an :class:`~recoverystats.missing.ImputedData` (the
+        comparison is pooled over the imputed data sets by Rubin's rules: RD on its own
+        scale, RR and OR on the log scale).
     outcome
         0/1 or boolean column; missing values are excluded and counted.
     group

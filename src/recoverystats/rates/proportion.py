@@ -57,7 +57,9 @@ def proportion(
     df
         One row per unit (e.g. the output of a measure: one row per participant).
         Rates are general: every row given is used; filter to eligible rows first
-        (``df[df.eligible]``) for fixed-window outcomes.
+        (``df[df.eligible]``) for fixed-window outcomes. An
+        :class:`~recoverystats.missing.ImputedData` gives proportions pooled over the
+        imputed data sets (Rubin's rules on the logit scale).
     outcome
         Column holding 0/1 or True/False. Missing values are excluded and counted in
         ``n_excluded``.

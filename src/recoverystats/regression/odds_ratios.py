@@ -141,6 +141,9 @@ def odds_ratios(
         (:func:`recoverystats.recidivism`), or any frame with a 0/1 outcome. If it has
         an ``eligible`` column, only eligible rows are used (participants whose
         follow-up window is not yet complete are excluded; counted in ``n_excluded``).
+        An :class:`~recoverystats.missing.ImputedData` gives the model fitted to each
+        imputed data set and pooled by Rubin's rules (log odds ratios, D1 tests of
+        multi-level terms; the fits are kept for ``risk_difference()``).
     outcome
         The 0/1 (or boolean) outcome column; taken from the formula's left-hand side
         when ``formula`` is given.

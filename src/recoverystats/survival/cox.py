@@ -77,7 +77,9 @@ def hazard_ratios(
     ----------
     df : DataFrame
         One row per participant (e.g. ``relapse(...)`` or ``recidivism(...)`` output
-        joined to covariates).
+        joined to covariates), or an :class:`~recoverystats.missing.ImputedData` (the
+        model is fitted to each imputed data set and pooled by Rubin's rules on the log
+        hazard ratios).
     time, event : str
         Follow-up time and the 0/1 event indicator.
     exposure : str, optional

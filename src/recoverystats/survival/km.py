@@ -37,7 +37,8 @@ def survival_curve(
     df : DataFrame
         One row per participant, e.g. the output of ``relapse(...)`` or
         ``recidivism(...)`` (``time_days``, ``event``) or any frame with a time and
-        an event column.
+        an event column; or an :class:`~recoverystats.missing.ImputedData` (with
+        ``times=``).
     time : str
         Follow-up time (days, weeks, ...; non-negative; timedeltas become days).
     event : str
