@@ -330,3 +330,19 @@ def test_pooled_log_odds_ratio_coverage_under_mar(population: pd.DataFrame) -> N
     sd = np.std(mi_est, ddof=1)
     assert abs(np.mean(mi_est) - truth) < 3 * sd / np.sqrt(reps)  # unbiased
     assert np.mean(cc_est) - truth < -0.4  # complete case: selection on outcome x group
+
+
+def test_predictor_level_seen_only_where_the_target_is_missing() -> None:
+    # level "z" of c occurs only in rows where x is missing: its indicator is 0 in every row
+    # of x's model fit (a singular X'X without the ridge floor); x must still be imputed
+    rng = np.random.default_rng(6)
+    n = 400
+    d = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n), "c": rng.choice(["a", "b"], n),
+                      "flag": (rng.random(n) < 0.5).astype(float)})
+    d.loc[:19, "c"] = "z"
+    d.loc[:39, "x"] = np.nan
+    d.loc[rng.random(n) < 0.2, "flag"] = np.nan
+    imp = rs.impute(d, m=2, seed=1, max_iter=2, method={"x": "norm"})
+    assert np.isfinite(imp.complete(0)["x"]).all()
+    pmm = rs.impute(d, m=2, seed=1, max_iter=2)
+    assert not pmm.complete(1)["x"].isna().any()

@@ -128,7 +128,10 @@ def _classify(s: pd.Series, name: str, max_levels: int = MAX_LEVELS) -> _Var | N
 def _norm_draw(X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
     """mice ``.norm.draw``: beta_hat, and a draw (beta*, sigma*) from the posterior."""
     xtx = X.T @ X
-    pen = RIDGE * np.diag(xtx)
+    d = np.diag(xtx)
+    # mice's ridge, with a floor for a predictor that is constant 0 among the observed rows
+    # (a level seen only where the target is missing): its coefficient is then 0
+    pen = RIDGE * np.where(d > 0, d, 1.0)
     v = linalg.inv(xtx + np.diag(pen), check_finite=False)
     v = (v + v.T) / 2.0
     beta = v @ (X.T @ y)
