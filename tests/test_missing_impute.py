@@ -346,3 +346,16 @@ def test_predictor_level_seen_only_where_the_target_is_missing() -> None:
     assert np.isfinite(imp.complete(0)["x"]).all()
     pmm = rs.impute(d, m=2, seed=1, max_iter=2)
     assert not pmm.complete(1)["x"].isna().any()
+
+
+def test_result_does_not_depend_on_the_number_of_threads(frame: pd.DataFrame, monkeypatch) -> None:
+    from recoverystats.missing import imputation
+
+    monkeypatch.setattr(imputation, "MAX_WORKERS", 1)
+    one = rs.impute(frame, m=3, seed=9, max_iter=2)
+    monkeypatch.setattr(imputation, "MAX_WORKERS", 3)
+    monkeypatch.setattr(imputation.os, "cpu_count", lambda: 3)
+    three = rs.impute(frame, m=3, seed=9, max_iter=2)
+    for a, b in zip(one, three, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(one.traces, three.traces)

@@ -468,9 +468,12 @@ def impute(
     2006; van Buuren 2018 §6.2). The imputations are valid under missing at random
     (MAR) given the model's columns; see ``docs/methods-missing-data.md`` for MNAR.
 
-    Each chain runs its fits on whole arrays (vectorised pmm matching, Newton steps
-    warm-started from the previous sweep); the chains are independent random streams
-    spawned from ``seed`` (``numpy.random.SeedSequence``).
+    Each chain runs its fits on whole arrays (vectorised pmm matching; the logistic and
+    multinomial fits iterate Newton steps to convergence in the first sweep, then take
+    one Newton step per sweep from the chain's previous estimate — a one-step estimator,
+    as efficient as the MLE to first order). The chains are independent random streams
+    spawned from ``seed`` (``numpy.random.SeedSequence``) and run on several threads with
+    single-threaded BLAS; the result does not depend on the number of threads.
 
     References
     ----------
