@@ -359,3 +359,19 @@ def test_result_does_not_depend_on_the_number_of_threads(frame: pd.DataFrame, mo
     for a, b in zip(one, three, strict=True):
         pd.testing.assert_frame_equal(a, b)
     pd.testing.assert_frame_equal(one.traces, three.traces)
+
+
+def test_index_is_kept_and_values_go_to_their_rows() -> None:
+    rng = np.random.default_rng(12)
+    n = 200
+    d = pd.DataFrame({"x": rng.normal(size=n), "g": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+                      "y": rng.normal(size=n)}, index=rng.permutation(np.arange(1000, 1000 + n)))
+    d.iloc[:30, 0] = np.nan
+    d.iloc[10:50, 1] = np.nan
+    imp = rs.impute(d, m=2, seed=3, max_iter=2)
+    c = imp.complete(0)
+    assert c.index.equals(d.index)
+    keep = d["x"].notna()
+    assert_allclose(c.loc[keep, "x"], d.loc[keep, "x"])
+    assert (c.loc[d["g"].notna(), "g"] == d.loc[d["g"].notna(), "g"]).all()
+    assert not c.isna().any().any()

@@ -376,6 +376,8 @@ def _pool_proportions(results: Sequence[Any], *, dfcom: float | None) -> Any:
     t["std_error"] = pe * (1 - pe) * r["se"]
     t["n"] = n.mean(axis=0)
     t["events"] = ev.mean(axis=0)
+    if "n_effective" in t.columns:
+        t["n_effective"] = np.stack([tt["n_effective"].to_numpy(float) for tt in tables]).mean(axis=0)
     t = _mi_table(t, r, m)
     notes.append(f"pooled over {m} imputed data sets by Rubin's rules on the logit scale (where a proportion is "
                  "closer to normal), back-transformed; n and events are averages over the data sets; "
