@@ -1,7 +1,7 @@
 """The one path from an analysis function called with an :class:`ImputedData` to a pooled result.
 
-Every analysis function starts with ``if is_imputed(df): return pooled_call(f, locals())``:
-given a DataFrame it runs unchanged; given an ``ImputedData`` it checks the analysis
+Every analysis function starts with a check (``type(df).__name__ == "ImputedData"``, then
+``return pooled_call(f, locals())``): given a DataFrame it runs unchanged; given an ``ImputedData`` it checks the analysis
 variables, runs the function on each completed data set and pools the ``m`` results
 (:func:`pool_results`, behind :func:`~recoverystats.missing.pool`), which returns the
 same result type. Nothing here is specific
@@ -33,11 +33,16 @@ def is_imputed(obj: Any) -> bool:
 def pooled_call(func: Callable[..., Any], params: dict[str, Any]) -> Any:
     """``func`` called with ``params`` (its arguments, ``df`` an ImputedData), pooled.
 
-    Each analysis function starts with ``if is_imputed(df): return pooled_call(f, locals())``
-    (a check rather than a decorator, so that warnings still point at the caller's line
-    on the DataFrame path).
+    Each analysis function starts with ``if type(df).__name__ == "ImputedData":`` and
+    ``return pooled_call(f, locals())`` after importing this function there (a check
+    rather than a decorator, so that warnings still point at the caller's line on the
+    DataFrame path, and nothing of ``missing`` is imported until it is used).
+    ``params`` may hold other locals; only ``func``'s parameters are passed on.
     """
-    args = dict(params)
+    import inspect
+
+    names = set(inspect.signature(func).parameters)
+    args = {k: v for k, v in params.items() if k in names}
     imp = args.pop("df")
     return run_pooled(func, imp, **args)
 

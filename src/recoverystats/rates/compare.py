@@ -26,7 +26,6 @@ from recoverystats._checks import (
     check_option,
 )
 from recoverystats.errors import InvalidParameterError
-from recoverystats.missing.dispatch import is_imputed, pooled_call
 from recoverystats.rates._common import (
     WeightType,
     binary_outcome,
@@ -200,7 +199,9 @@ def compare_proportions(
     >>> r.table[["comparison", "estimate", "ci_lower", "ci_upper"]].round(4).values.tolist()
     [['a vs b', 0.2, 0.0524, 0.3339]]
     """
-    if is_imputed(df):  # multiple imputation: each completed data set, pooled by Rubin's rules
+    if type(df).__name__ == "ImputedData":  # multiple imputation: each data set, pooled (Rubin's rules)
+        from recoverystats.missing.dispatch import pooled_call
+
         return pooled_call(compare_proportions, locals())
     check_dataframe(df)
     measure = check_option("measure", measure, Measure)

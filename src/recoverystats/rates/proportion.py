@@ -15,7 +15,6 @@ from recoverystats._checks import (
     check_option,
 )
 from recoverystats.errors import InvalidParameterError
-from recoverystats.missing.dispatch import is_imputed, pooled_call
 from recoverystats.rates._common import (
     WeightType,
     binary_outcome,
@@ -150,7 +149,9 @@ def proportion(
     >>> r.table[["estimate", "ci_lower", "ci_upper"]].round(4).values.tolist()[1]
     [0.6667, 0.3, 0.9032]
     """
-    if is_imputed(df):  # multiple imputation: each completed data set, pooled by Rubin's rules
+    if type(df).__name__ == "ImputedData":  # multiple imputation: each data set, pooled (Rubin's rules)
+        from recoverystats.missing.dispatch import pooled_call
+
         return pooled_call(proportion, locals())
     check_dataframe(df)
     method = resolve_method(method)

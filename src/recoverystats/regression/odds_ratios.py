@@ -32,7 +32,6 @@ from recoverystats.errors import (
     InvalidParameterError,
     SmallSampleWarning,
 )
-from recoverystats.missing.dispatch import is_imputed, pooled_call
 from recoverystats.rates._common import WeightType, case_weights
 from recoverystats.regression import _engine as E
 from recoverystats.results.regression import OddsRatioResult
@@ -300,7 +299,9 @@ def odds_ratios(
     >>> res.table["term"].tolist()
     ['group[peer_mentoring]', 'age', 'Intercept']
     """
-    if is_imputed(df):  # multiple imputation: each completed data set, pooled by Rubin's rules
+    if type(df).__name__ == "ImputedData":  # multiple imputation: each data set, pooled (Rubin's rules)
+        from recoverystats.missing.dispatch import pooled_call
+
         return pooled_call(odds_ratios, locals())
     df = check_dataframe(df)
     check_option("method", method, Method)

@@ -24,7 +24,6 @@ from recoverystats.errors import (
     InvalidParameterError,
     SmallSampleWarning,
 )
-from recoverystats.missing.dispatch import is_imputed, pooled_call
 from recoverystats.results.survival import HazardRatioResult, _z
 from recoverystats.survival._coxfit import (
     concordance,
@@ -175,7 +174,9 @@ def hazard_ratios(
     >>> round(res.loglik, 3), round(float(res.table["estimate"].iloc[0]), 3)
     (-658.748, 0.684)
     """
-    if is_imputed(df):  # multiple imputation: each completed data set, pooled by Rubin's rules
+    if type(df).__name__ == "ImputedData":  # multiple imputation: each data set, pooled (Rubin's rules)
+        from recoverystats.missing.dispatch import pooled_call
+
         return pooled_call(hazard_ratios, locals())
     check_option("ties", ties, Ties)
     check_option("weight_type", weight_type, WeightType)

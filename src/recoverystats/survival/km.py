@@ -9,7 +9,6 @@ import pandas as pd
 
 from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_option
 from recoverystats.errors import DataValidationError, InvalidParameterError
-from recoverystats.missing.dispatch import is_imputed, pooled_call
 from recoverystats.results.survival import SurvivalResult, _z
 from recoverystats.survival._data import group_labels, prepare
 from recoverystats.survival._km import ConfType, WeightType, km_arrays, km_ci, km_sampling_variance
@@ -107,7 +106,9 @@ def survival_curve(
     >>> survival_curve(d, time="t", event="e").at([2, 3])["estimate"].round(4).tolist()
     [0.6, 0.3]
     """
-    if is_imputed(df):  # multiple imputation: each completed data set, pooled by Rubin's rules
+    if type(df).__name__ == "ImputedData":  # multiple imputation: each data set, pooled (Rubin's rules)
+        from recoverystats.missing.dispatch import pooled_call
+
         return pooled_call(survival_curve, locals())
     if times is not None:
         raise InvalidParameterError(
