@@ -1,10 +1,10 @@
 """The one path from an analysis function called with an :class:`ImputedData` to a pooled result.
 
-Every analysis function starts with a check (``type(df).__name__ == "ImputedData"``, then
-``return pooled_call(f, locals())``): given a DataFrame it runs unchanged; given an ``ImputedData`` it checks the analysis
-variables, runs the function on each completed data set and pools the ``m`` results
-(:func:`pool_results`, behind :func:`~recoverystats.missing.pool`), which returns the
-same result type. Nothing here is specific
+Every analysis function starts with a check (``type(df).__name__ == "ImputedData"``,
+then ``return pooled_call(f, locals())``): given a DataFrame it runs unchanged; given an
+``ImputedData`` it checks the analysis variables, runs the function on each completed
+data set and pools the ``m`` results (:func:`pool_results`, behind
+:func:`~recoverystats.missing.pool`) into the same result type. Nothing here is specific
 to one analysis beyond the scale each result type is pooled on.
 """
 
