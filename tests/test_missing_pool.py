@@ -357,3 +357,26 @@ def test_warnings_from_the_m_fits_are_shown_once_at_the_callers_line() -> None:
     small = [w for w in caught if issubclass(w.category, rs.SmallSampleWarning)]
     assert len(small) == 1 and "Only 5 clusters" in str(small[0].message)
     assert small[0].filename == __file__
+
+
+def test_pool_any_result_with_coefficients_and_vcov() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Fit:  # e.g. a model fitted elsewhere, on the result contract
+        table: pd.DataFrame
+        vcov: pd.DataFrame
+
+    rng = np.random.default_rng(4)
+    fits = []
+    for _ in range(4):
+        b = rng.normal(size=2)
+        v = np.diag(rng.uniform(0.01, 0.02, 2))
+        fits.append(Fit(pd.DataFrame({"term": ["a", "b"], "coef": b, "estimate": np.exp(b)}),
+                        pd.DataFrame(v, index=["a", "b"], columns=["a", "b"])))
+    res = rs.pool(fits)
+    q = np.stack([f.table["coef"] for f in fits])
+    assert_allclose(res.table["estimate"], q.mean(axis=0), rtol=RTOL)  # the coefficient, not exp()
+    assert list(res.table["term"]) == ["a", "b"]
+    with pytest.raises(InvalidParameterError, match="cannot be pooled"):
+        rs.pool([object(), object()])

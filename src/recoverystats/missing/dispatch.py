@@ -148,13 +148,17 @@ def pool_results(results: Sequence[Any], *, dfcom: float | None = None, times: A
         return _pool_survival(results, times=times, dfcom=dfcom)
     if kind in ("RiskDifferenceResult", "RiskRatioResult"):
         return _pool_standardised(results, dfcom=dfcom)
-    if hasattr(first, "vcov") and "term" in first.table.columns and "estimate" in first.table.columns:
+    coef = next((c for c in ("log_odds", "log_hazard", "log_estimate", "coef", "estimate")
+                 if c in first.table.columns), None) if hasattr(first, "table") else None
+    if hasattr(first, "vcov") and "term" in first.table.columns and coef is not None:
+        # any other result with coefficients and their covariance: pooled on the coefficients'
+        # own scale (the log column when there is one), returned as a PooledResult
         from recoverystats.missing.pooling import pool_estimates
 
-        q = np.stack([r.table["estimate"].to_numpy(float) for r in results])
+        q = np.stack([r.table[coef].to_numpy(float) for r in results])
         v = np.stack([r.vcov.to_numpy(float) for r in results])
         return pool_estimates(q, v, dfcom=dfcom, terms=list(first.table["term"].astype(str)),
-                              conf_level=first.conf_level)
+                              conf_level=getattr(first, "conf_level", 0.95))
     raise InvalidParameterError(
         f"pool: results of type {kind} cannot be pooled (supported: OddsRatioResult, HazardRatioResult, "
         "RateResult from proportion(), ComparisonResult, SurvivalResult, RiskDifferenceResult, "
