@@ -375,3 +375,18 @@ def test_index_is_kept_and_values_go_to_their_rows() -> None:
     assert_allclose(c.loc[keep, "x"], d.loc[keep, "x"])
     assert (c.loc[d["g"].notna(), "g"] == d.loc[d["g"].notna(), "g"]).all()
     assert not c.isna().any().any()
+
+
+def test_logreg_under_complete_separation_stays_finite() -> None:
+    # b is 1 exactly when x > 0 among the observed rows: the logistic MLE is infinite; the
+    # ridge penalty keeps the imputation model finite and the imputations follow x
+    rng = np.random.default_rng(7)
+    n = 500
+    x = rng.normal(size=n)
+    d = pd.DataFrame({"x": x, "b": (x > 0).astype(float)})
+    miss = rng.random(n) < 0.3
+    d.loc[miss, "b"] = np.nan
+    imp = rs.impute(d, m=3, seed=1, max_iter=3)
+    for c in imp:
+        agree = np.mean(c.loc[miss, "b"].to_numpy() == (x[miss] > 0))
+        assert agree > 0.9

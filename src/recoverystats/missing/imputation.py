@@ -40,6 +40,8 @@ LOGIT_RIDGE = 1e-4
 #: Newton iterations per logistic / multinomial fit (warm-started from the previous sweep).
 NEWTON_MAX_ITER = 25
 NEWTON_TOL = 1e-7
+#: Largest change of a (standardised-scale) coefficient in one Newton step.
+MAX_STEP = 5.0
 #: Newton steps per fit after the first sweep, warm-started from the chain's previous
 #: estimate (a one-step estimator: asymptotically as efficient as the MLE).
 WARM_STEPS = 1
@@ -164,6 +166,13 @@ def _pmm_match(yhat_obs: np.ndarray, yhat_mis: np.ndarray, donors: int, rng: np.
     return order[win[np.arange(len(yhat_mis)), pick]]
 
 
+def _capped(step: np.ndarray) -> np.ndarray:
+    """A Newton step shortened to at most ``MAX_STEP`` in any coefficient (a trust region
+    against overshooting from a poor start; never binding near the optimum)."""
+    big = float(np.max(np.abs(step))) if step.size else 0.0
+    return step * (MAX_STEP / big) if big > MAX_STEP else step
+
+
 def _gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``X' diag(w) X`` for non-negative ``w`` (one symmetric rank-k BLAS update)."""
     Xw = X * np.sqrt(w)[:, None]
@@ -187,7 +196,7 @@ def _logit_fit(X: np.ndarray, y: np.ndarray, beta: np.ndarray, *, max_iter: int 
         H = _gram(X, pr * (1.0 - pr)) + np.diag(lam)
         g = X.T @ (y - pr) - lam * beta
         cf = linalg.cho_factor(H, check_finite=False)
-        step = linalg.cho_solve(cf, g, check_finite=False)
+        step = _capped(linalg.cho_solve(cf, g, check_finite=False))
         beta += step
         if np.max(np.abs(step)) < NEWTON_TOL:
             break
@@ -230,7 +239,7 @@ def _mlogit_fit(X: np.ndarray, codes: np.ndarray, K: int, B: np.ndarray, *, max_
         P = _softmax_ref(X @ B)[:, 1:]
         G = (X.T @ (Y - P)).T.reshape(-1) - lam * B.T.reshape(-1)
         cf = linalg.cho_factor(hessian(P), check_finite=False)
-        step = linalg.cho_solve(cf, G, check_finite=False)
+        step = _capped(linalg.cho_solve(cf, G, check_finite=False))
         B += step.reshape(K - 1, p).T
         if np.max(np.abs(step)) < NEWTON_TOL:
             break
