@@ -390,3 +390,11 @@ def test_logreg_under_complete_separation_stays_finite() -> None:
     for c in imp:
         agree = np.mean(c.loc[miss, "b"].to_numpy() == (x[miss] > 0))
         assert agree > 0.9
+
+
+def test_unused_level_of_a_complete_predictor_is_harmless(frame: pd.DataFrame) -> None:
+    d = frame.copy()
+    d["site"] = pd.Categorical(d["site"], categories=["a", "b", "never"])
+    imp = rs.impute(d, m=2, seed=1, max_iter=2)
+    assert imp.methods["site"] == ""
+    assert list(imp.complete(0)["site"].cat.categories) == ["a", "b", "never"]

@@ -544,7 +544,9 @@ def impute(
                 f"impute: column {var.name!r} is entirely missing ({len(miss)} rows); it cannot be imputed. "
                 "Drop it or leave it out of columns=."
             )
-        if var.kind in ("binary", "categorical"):
+        if var.kind in ("binary", "categorical") and miss.any():
+            # a level never observed cannot be imputed (a complete predictor's unused level
+            # is only an indicator column of zeros, which the ridge handles)
             seen = np.unique(var.values[~miss]).astype(int)
             unseen = [var.levels[i] for i in range(len(var.levels)) if i not in set(seen)]
             if unseen:
@@ -554,8 +556,8 @@ def impute(
                     f"probability. Remove the level (df[{var.name!r}].cat.remove_unused_categories()) or "
                     "recode it."
                 )
-            if len(var.levels) < 2:
-                var.kind = "constant"
+        if var.kind in ("binary", "categorical") and len(np.unique(var.values[~miss])) < 2:
+            var.kind = "constant"
         elif var.kind == "numeric" and np.unique(var.values[~miss]).size < 2:
             var.kind = "constant"
     # -- methods -------------------------------------------------------------------------
