@@ -690,8 +690,9 @@ def _run_chains(
         bufs = {}
         for v in incomplete:
             width = p_fixed + sum(u.width for u in incomplete if u is not v)
-            bo = np.empty((len(obs_rows[v.name]), width))
-            bm = np.empty((len(miss_rows[v.name]), width))
+            # column-major: each step overwrites whole columns, contiguous in this layout
+            bo = np.empty((len(obs_rows[v.name]), width), order="F")
+            bm = np.empty((len(miss_rows[v.name]), width), order="F")
             bo[:, :p_fixed] = fixed_o[v.name]
             bm[:, :p_fixed] = fixed_m[v.name]
             bufs[v.name] = (bo, bm)
