@@ -270,7 +270,6 @@ def population() -> pd.DataFrame:
 P_MISS_RISK = {"low": 0.05, "moderate": 0.15, "high": 0.35, "very_high": 0.6}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mechanism", ["MCAR", "MAR", "MNAR"])
 def test_followup_rate_complete_case_vs_mi(population: pd.DataFrame, mechanism: str) -> None:
     # the 1-year rearrest rate with follow-up missing: MCAR (both fine), MAR on risk level

@@ -89,7 +89,7 @@ def test_covariance_input_gives_same_marginals_and_full_vcov() -> None:
 
 def _d1_fimd(q: np.ndarray, u: np.ndarray) -> tuple[float, float, float]:
     """D1 and its Li et al. (1991) df written out from van Buuren (2018), FIMD §5.3.2
-    (eqs. 5.14-5.16), with its own linear algebra."""
+    (the D1 statistic and its df), with its own linear algebra."""
     m, k = q.shape
     qbar = q.sum(axis=0) / m
     ubar = u.sum(axis=0) / m
