@@ -250,6 +250,8 @@ def test_bad_input(frame: pd.DataFrame) -> None:
 def test_repr(imp: rs.ImputedData) -> None:
     text = repr(imp)
     assert "m=4" in text and "score" in text and "polyreg" in text
+    page = imp._repr_html_()
+    assert "m = 4" in page and "polyreg" in page and "seed 42" in page
 
 
 # ---------------------------------------------------------------------------

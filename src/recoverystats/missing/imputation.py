@@ -363,6 +363,15 @@ class ImputedData:
         return (f"ImputedData(m={self.m}, rows={self.n_rows}, max_iter={self.settings.get('max_iter')}, "
                 f"seed={self.settings.get('seed')})\n  imputed (fraction missing): {miss}\n  methods: {meth}")
 
+    def _repr_html_(self) -> str:
+        from recoverystats.results.render import render_html_table
+
+        title = (f"Multiple imputation: m = {self.m}, {self.n_rows:,} rows, "
+                 f"{self.settings.get('max_iter')} iterations, seed {self.settings.get('seed')}")
+        return render_html_table(self.summary(), title=title,
+                                 notes=("Check convergence with .plot(); analyse with any analysis function "
+                                        "(results pooled by Rubin's rules).",))
+
     def summary(self) -> pd.DataFrame:
         """One row per column of the imputation model: ``column, kind, fraction_missing,
         method, n_predictors``."""
