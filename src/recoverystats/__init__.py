@@ -52,9 +52,13 @@ _LAZY: dict[str, str] = {
     "balance": "recoverystats.causal",
     "treatment_effect": "recoverystats.causal",
     "evalue": "recoverystats.causal",
+    "impute": "recoverystats.missing",
+    "ImputedData": "recoverystats.missing",
+    "pool": "recoverystats.missing",
+    "pool_estimates": "recoverystats.missing",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
-               "plotting", "results", "schema", "io", "causal"}
+               "plotting", "results", "schema", "io", "causal", "missing"}
 
 __all__ = [
     "__version__",
@@ -103,6 +107,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         relapse,
         retention,
     )
+    from recoverystats.missing import ImputedData, impute, pool, pool_estimates
     from recoverystats.rates import (
         compare_proportions,
         incidence_rate,
