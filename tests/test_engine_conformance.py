@@ -512,3 +512,23 @@ def test_collect_false_needs_an_engine_program(programs):
 
     with pytest.raises(InvalidParameterError, match="collect=False applies to programs held by an engine"):
         measures.relapse(programs["edge"], as_of=AS_OF, collect=False)
+
+
+@pytest.mark.slow
+def test_sufficient_statistics_identical_on_spark(engines):
+    """The count expressions give the same counts on Spark as on DuckDB."""
+
+    def counts(engine):
+        expr = E.recidivism(engines.tables(engine, "combined"), as_of=AS_OF)
+        out = [E.survival_counts(expr, event="event_type", by="group"),
+               E.proportion_cells(expr, "recidivated", group="group", strata="site"),
+               E.pattern_counts(expr, "recidivated", exposure="group", adjust=["risk_level", "gender"])]
+        frames = []
+        for t in out:
+            df = E.normalise(t.to_pandas())
+            frames.append(df.sort_values(list(df.columns), na_position="last").reset_index(drop=True))
+        return frames
+
+    for a, b in zip(counts("duckdb"), counts("spark"), strict=True):
+        assert len(a) > 1
+        pd.testing.assert_frame_equal(a, b)
