@@ -224,7 +224,9 @@ def followup_weights(
             levels = sorted(pd.unique(gv), key=str)
         strata = [(str(lv), (gv == lv).to_numpy(dtype=bool)) for lv in levels]
     n_trim_total = 0
+    stratum = np.empty(n, dtype=object)
     for label, mask in strata:
+        stratum[mask] = label
         y = y_all[mask]
         if y.sum() == 0:
             raise DataValidationError(
@@ -276,6 +278,7 @@ def followup_weights(
         _weights=pd.Series(w, index=df.index, name="followup_weight"),
         _probability=pd.Series(p, index=df.index, name="p_followed_up"),
         _coefficients=coefs,
+        _strata=pd.Series(stratum, index=df.index, name="stratum"),
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from recoverystats.results.base import ResultMixin, json_safe
@@ -147,8 +146,14 @@ class FollowupWeightsResult(ResultMixin):
     _weights: pd.Series = field(default_factory=lambda: pd.Series(dtype=float), compare=False)
     _probability: pd.Series = field(default_factory=lambda: pd.Series(dtype=float), compare=False)
     _coefficients: pd.DataFrame = field(default_factory=pd.DataFrame)
+    _strata: pd.Series = field(default_factory=lambda: pd.Series(dtype=str), compare=False)
 
     _title = "Follow-up (non-response) weights"
+
+    @property
+    def strata(self) -> pd.Series:
+        """The stratum (level of ``by``, as text, or ``"overall"``) of each input row; a copy."""
+        return self._strata.copy()
 
     @property
     def weights(self) -> pd.Series:
@@ -278,10 +283,3 @@ class TippingPointResult(ResultMixin):
         from recoverystats.plotting.attrition import plot_tipping_point
 
         return plot_tipping_point(self, ax=ax, **kwargs)
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return bool(np.isfinite(float(x)))
-    except (TypeError, ValueError):
-        return False
