@@ -47,9 +47,13 @@ _LAZY: dict[str, str] = {
     "hazard_ratios": "recoverystats.survival",
     "cumulative_incidence": "recoverystats.survival",
     "Labels": "recoverystats.schema.labels",
+    "impute": "recoverystats.missing",
+    "ImputedData": "recoverystats.missing",
+    "pool": "recoverystats.missing",
+    "pool_estimates": "recoverystats.missing",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
-               "plotting", "results", "schema", "io"}
+               "plotting", "results", "schema", "io", "missing"}
 
 __all__ = [
     "__version__",
@@ -91,6 +95,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         relapse,
         retention,
     )
+    from recoverystats.missing import ImputedData, impute, pool, pool_estimates
     from recoverystats.rates import (
         compare_proportions,
         incidence_rate,

@@ -26,6 +26,7 @@ from recoverystats._checks import (
     check_option,
 )
 from recoverystats.errors import InvalidParameterError
+from recoverystats.missing.dispatch import accepts_imputed
 from recoverystats.rates._common import (
     WeightType,
     binary_outcome,
@@ -47,6 +48,7 @@ OddsRatioCI = Literal["auto", "exact", "woolf"]
 MEASURE_NAMES = {"rd": "risk difference", "rr": "risk ratio", "or": "odds ratio"}
 
 
+@accepts_imputed
 def compare_proportions(
     df: pd.DataFrame,
     outcome: str,

@@ -15,6 +15,7 @@ from recoverystats._checks import (
     check_option,
 )
 from recoverystats.errors import InvalidParameterError
+from recoverystats.missing.dispatch import accepts_imputed
 from recoverystats.rates._common import (
     WeightType,
     binary_outcome,
@@ -38,6 +39,7 @@ def resolve_method(method: str) -> str:
     return METHOD_ALIASES[key]
 
 
+@accepts_imputed
 def proportion(
     df: pd.DataFrame,
     outcome: str,

@@ -32,6 +32,7 @@ from recoverystats.errors import (
     InvalidParameterError,
     SmallSampleWarning,
 )
+from recoverystats.missing.dispatch import accepts_imputed
 from recoverystats.rates._common import WeightType, case_weights
 from recoverystats.regression import _engine as E
 from recoverystats.results.regression import OddsRatioResult
@@ -114,6 +115,7 @@ def _binary_outcome(s: pd.Series, column: str) -> np.ndarray:
     )
 
 
+@accepts_imputed
 def odds_ratios(
     df: pd.DataFrame,
     outcome: str | None = None,

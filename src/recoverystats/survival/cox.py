@@ -24,6 +24,7 @@ from recoverystats.errors import (
     InvalidParameterError,
     SmallSampleWarning,
 )
+from recoverystats.missing.dispatch import accepts_imputed
 from recoverystats.results.survival import HazardRatioResult, _z
 from recoverystats.survival._coxfit import (
     concordance,
@@ -52,6 +53,7 @@ _MAX_COND = 1e12
 _MIN_EPV = 10
 
 
+@accepts_imputed
 def hazard_ratios(
     df: pd.DataFrame,
     *,

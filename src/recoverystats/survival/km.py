@@ -9,6 +9,7 @@ import pandas as pd
 
 from recoverystats._checks import as_column_list, check_columns, check_conf_level, check_option
 from recoverystats.errors import DataValidationError, InvalidParameterError
+from recoverystats.missing.dispatch import accepts_imputed
 from recoverystats.results.survival import SurvivalResult, _z
 from recoverystats.survival._data import group_labels, prepare
 from recoverystats.survival._km import ConfType, WeightType, km_arrays, km_ci, km_sampling_variance
@@ -16,6 +17,7 @@ from recoverystats.survival._km import ConfType, WeightType, km_arrays, km_ci, k
 __all__ = ["survival_curve"]
 
 
+@accepts_imputed
 def survival_curve(
     df: pd.DataFrame,
     *,
