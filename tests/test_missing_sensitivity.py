@@ -176,8 +176,6 @@ def test_bad_data():
         tipping_point(d.assign(relapsed=d.relapsed.fillna(0)), outcome="relapsed", exposure="group")
     with pytest.raises(InvalidParameterError, match="exactly two levels"):
         tipping_point(d.assign(group=np.resize(["a", "b", "c"], len(d))), outcome="relapsed", exposure="group")
-    with pytest.raises(DataValidationError, match=r"column 'age': \d+ missing.*impute"):
-        tipping_point(d.assign(age=d.age.where(d.age > 30)), outcome="relapsed", exposure="group", adjust=["age"])
     with pytest.raises(DataValidationError, match="exposure: column 'group' has 1 missing"):
         tipping_point(d.assign(group=d.group.where(d.index != 3)), outcome="relapsed", exposure="group")
     with pytest.raises(DataValidationError, match="must be 1/True \\(event\\)"):
@@ -188,3 +186,28 @@ def test_bad_data():
     e.loc[e.group == "peer", "relapsed"] = e.loc[e.group == "peer", "relapsed"].where(lambda s: s.isna(), 0.0)
     with pytest.raises(EstimationError, match="every responder in the peer group has outcome 0"):
         tipping_point(e, outcome="relapsed", exposure="group")
+
+
+def test_missing_covariates_are_imputed_and_imputed_data_is_accepted():
+    from recoverystats.missing import impute
+
+    d = frame(400)
+    rng = np.random.default_rng(0)
+    d.loc[rng.random(len(d)) < 0.2, "age"] = np.nan
+    r = tipping_point(d, outcome="relapsed", exposure="group", adjust=["age", "risk"], m=4, seed=3,
+                      deltas=[-1, 1])
+    assert any("imputed by impute(m=4, seed=3)" in n for n in r.notes)
+    imp = impute(d, m=4, seed=3, columns=["relapsed", "group", "age", "risk"])
+    r2 = tipping_point(imp, outcome="relapsed", exposure="group", adjust=["age", "risk"], seed=3, deltas=[-1, 1])
+    # the same imputed covariates and the same outcome draws: the same analysis
+    pd.testing.assert_frame_equal(r.table, r2.table)
+    assert r2.m == 4
+    # bounds are pooled over the imputed covariates: between-imputation variance, finite df
+    assert np.isfinite(r2.bounds["df"]).all()
+    with pytest.raises(InvalidParameterError, match="differs from the ImputedData's m=4"):
+        tipping_point(imp, outcome="relapsed", exposure="group", m=5)
+    with pytest.raises(InvalidParameterError, match="'nope'.*not in the imputed data"):
+        tipping_point(imp, outcome="relapsed", exposure="group", adjust=["nope"])
+    imp2 = impute(d, m=2, seed=3, columns=["relapsed", "group", "risk"])
+    with pytest.raises(DataValidationError, match="'age'.*still have missing values"):
+        tipping_point(imp2, outcome="relapsed", exposure="group", adjust=["age"])

@@ -55,24 +55,15 @@ class _Imputation:
 
 
 def _rubin(q: np.ndarray, u: np.ndarray, dfcom: float) -> dict[str, float]:
-    """Rubin's rules for a scalar, Barnard-Rubin df, fmi as mice ((riv + 2/(df+3))/(1+riv))."""
-    m = len(q)
-    qbar = float(np.mean(q))
-    ubar = float(np.mean(u))
-    if m == 1:
-        return {"estimate": qbar, "variance": ubar, "df": np.inf, "riv": 0.0, "fmi": 0.0}
-    b = float(np.var(q, ddof=1))
-    t = ubar + (1.0 + 1.0 / m) * b
-    riv = (1.0 + 1.0 / m) * b / ubar if ubar > 0 else np.inf
-    lam = (1.0 + 1.0 / m) * b / t if t > 0 else 0.0
-    dfobs = (dfcom + 1.0) / (dfcom + 3.0) * dfcom * (1.0 - lam)
-    if lam <= 0:
-        df = dfobs
-    else:
-        dfold = (m - 1.0) / lam**2
-        df = dfold * dfobs / (dfold + dfobs)
-    fmi = (riv + 2.0 / (df + 3.0)) / (1.0 + riv)
-    return {"estimate": qbar, "variance": t, "df": df, "riv": riv, "fmi": fmi}
+    """Rubin's rules for one scalar (:func:`recoverystats.missing.pooling.rubin`: Barnard-Rubin
+    df, fmi as mice); a single data set (``m = 1``) keeps its model variance and a normal reference."""
+    from recoverystats.missing.pooling import rubin
+
+    if len(q) == 1:
+        return {"estimate": float(q[0]), "variance": float(u[0]), "df": np.inf, "riv": 0.0, "fmi": 0.0}
+    r = rubin(np.asarray(q, float)[:, None], np.asarray(u, float)[:, None], dfcom=dfcom)
+    return {"estimate": float(r["qbar"][0]), "variance": float(r["t"][0]), "df": float(r["df"][0]),
+            "riv": float(r["riv"][0]), "fmi": float(r["fmi"][0])}
 
 
 def _check_deltas(deltas: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +149,7 @@ def tipping_point(
     auxiliary: str | Iterable[str] = (),
     reference: Any = None,
     scale: Scale = "or",
-    m: int = 20,
+    m: int | None = None,
     seed: int | None = None,
     conf_level: float = 0.95,
 ) -> TippingPointResult:
@@ -178,7 +169,9 @@ def tipping_point(
         or an ``ImputedData`` (:func:`recoverystats.missing.impute`) whose completed
         data sets give the covariates (the outcome is re-imputed here from the rows that
         were missing in the original data). A frame with an ``eligible`` column is
-        restricted to eligible rows.
+        restricted to eligible rows. Missing covariate values in a frame are imputed
+        first by :func:`recoverystats.missing.impute` (``m``, ``seed``; outcome, exposure,
+        ``adjust`` and ``auxiliary`` in the model; noted).
     outcome
         The 0/1 outcome (e.g. ``"relapsed"``), missing for non-responders.
     exposure
@@ -198,7 +191,8 @@ def tipping_point(
         ``"or"`` (default): the adjusted odds ratio of the exposure; ``"rd"``: the risk
         difference by g-computation (marginal standardisation, delta-method variance).
     m
-        Imputations per grid cell (default 20; at least 2).
+        Imputations per grid cell (default 20; at least 2). With an ``ImputedData``, its
+        ``m`` (leave ``m`` out).
     seed
         Seed of the random draws; the same seed gives the same result. ``None`` draws
         one from the operating system and records it in ``.seed``.
@@ -219,8 +213,8 @@ def tipping_point(
         Unknown columns, a bad ``deltas``/``m``/``scale``, an exposure without exactly
         two levels.
     DataValidationError
-        Outcome not 0/1, no missing outcomes, missing exposure values, missing covariate
-        values in a frame (impute first or pass an ``ImputedData``).
+        Outcome not 0/1, no missing outcomes, missing exposure values, covariates still
+        missing in an ``ImputedData`` (not among its imputed columns).
     EstimationError
         A model that cannot be fitted (an arm whose responders all have the same
         outcome; separation in a completed data set).
@@ -266,7 +260,7 @@ def tipping_point(
     """
     level = check_conf_level(conf_level)
     check_option("scale", scale, Scale)
-    if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2:
+    if m is not None and (isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 2):
         raise InvalidParameterError(f"m must be a whole number of imputations >= 2 (e.g. 20); got {m!r}.")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
         raise InvalidParameterError(f"seed must be None or a non-negative whole number; got {seed!r}.")
@@ -281,7 +275,8 @@ def tipping_point(
         seed = int(np.random.SeedSequence().entropy % (2**63))
     notes: list[str] = []
 
-    frames, y_obs, n_excl, imputed_notes = _completed_frames(data, outcome, exposure, adjust_cols, aux_cols, m)
+    frames, y_obs, n_excl, imputed_notes = _completed_frames(data, outcome, exposure, adjust_cols, aux_cols, m,
+                                                             seed)
     notes += imputed_notes
     df0 = frames[0]
     y_raw = y_obs
@@ -476,48 +471,82 @@ def _state(r: dict[str, Any], alpha: float, scale: str) -> int:
     return 1 if est > 0 else -1
 
 
-def _completed_frames(data: Any, outcome: str, exposure: str, adjust: list[str], aux: list[str], m: int
-                      ) -> tuple[list[pd.DataFrame], np.ndarray, int, list[str]]:
-    """The m data frames whose covariates are complete, the observed outcome, rows left out."""
+def _completed_frames(data: Any, outcome: str, exposure: str, adjust: list[str], aux: list[str], m: int | None,
+                      seed: int) -> tuple[list[pd.DataFrame], np.ndarray, int, list[str]]:
+    """The data sets with complete covariates (m of them), the observed outcome, rows left out.
+
+    A frame with complete covariates gives the same frame m times; one with missing
+    covariates is imputed by :func:`recoverystats.missing.impute` (outcome, exposure,
+    covariates and auxiliary variables in the model); an ``ImputedData`` gives its
+    completed data sets, with the outcome as observed.
+    """
+    from recoverystats.missing.imputation import ImputedData, impute
+
     cols = list(dict.fromkeys([outcome, exposure, *adjust, *aux]))
+    if outcome in adjust or outcome in aux or exposure in adjust or exposure in aux:
+        raise InvalidParameterError(
+            "adjust/auxiliary: the outcome and the exposure cannot also be covariates; remove them."
+        )
     notes: list[str] = []
-    if isinstance(data, pd.DataFrame):
-        check_columns(data, [outcome], "outcome")
-        check_columns(data, [exposure], "exposure")
-        check_columns(data, adjust, "adjust")
-        check_columns(data, aux, "auxiliary")
-        if outcome in adjust or outcome in aux or exposure in adjust or exposure in aux:
+    n_excl = 0
+    if isinstance(data, ImputedData):
+        missing_cols = [c for c in cols if c not in data.columns]
+        if missing_cols:
             raise InvalidParameterError(
-                "adjust/auxiliary: the outcome and the exposure cannot also be covariates; remove them."
+                f"tipping_point: column(s) {', '.join(map(repr, missing_cols))} not in the imputed data (its columns: "
+                f"{', '.join(data.columns[:30])}); impute the data frame that holds them."
             )
-        d = data
-        n_excl = 0
-        if "eligible" in d.columns:
-            mask = d["eligible"].to_numpy(dtype=bool, na_value=False)
-            if (~mask).any():
-                n_excl = int((~mask).sum())
-                notes.append(f"{n_excl} rows not eligible (column 'eligible') left out.")
-                d = d.loc[mask]
-        d = d[cols].reset_index(drop=True)
-        if d[exposure].isna().any():
+        if m is not None and m != data.m:
+            raise InvalidParameterError(
+                f"m={m} differs from the ImputedData's m={data.m}; leave m out (the data sets are given)."
+            )
+        original = data._data.reset_index(drop=True)
+        frames = [f[cols].reset_index(drop=True) for f in data]
+        still = [c for c in cols if c != outcome and frames[0][c].isna().any()]
+        if still:
             raise DataValidationError(
-                f"exposure: column {exposure!r} has {int(d[exposure].isna().sum())} missing value(s); drop those "
-                "rows (the tipping-point analysis compares two known groups)."
+                f"tipping_point: column(s) {', '.join(map(repr, still))} still have missing values in the imputed "
+                "data (they were not in impute()'s columns); impute them too."
             )
-        covs = [c for c in cols if c not in (outcome, exposure)]
-        na = d[covs].isna().sum() if covs else pd.Series(dtype=int)
-        na = na[na > 0]
-        if len(na):
-            raise DataValidationError(
-                "tipping_point: missing covariate values ("
-                + "; ".join(f"column {c!r}: {int(k)} missing" for c, k in na.items())
-                + "). Impute them first and pass the ImputedData: tipping_point(impute(df, m=20, seed=1), ...)."
-            )
-        y = followed_up_indicator(d, outcome, param="outcome")
-        return [d] * m, y, n_excl, notes
-    raise InvalidParameterError(
-        f"data must be a pandas DataFrame or an ImputedData (recoverystats.missing.impute); got {type(data).__name__}."
-    )
+        notes.append(f"Covariates from the {data.m} imputed data sets (impute(), seed "
+                     f"{data.settings.get('seed')}); the outcome is re-imputed here with the shifts.")
+        y = followed_up_indicator(original, outcome, param="outcome")
+        return frames, y, 0, notes
+    if not isinstance(data, pd.DataFrame):
+        raise InvalidParameterError(
+            f"data must be a pandas DataFrame or an ImputedData (recoverystats.missing.impute); got "
+            f"{type(data).__name__}."
+        )
+    check_columns(data, [outcome], "outcome")
+    check_columns(data, [exposure], "exposure")
+    check_columns(data, adjust, "adjust")
+    check_columns(data, aux, "auxiliary")
+    d = data
+    if "eligible" in d.columns:
+        mask = d["eligible"].to_numpy(dtype=bool, na_value=False)
+        if (~mask).any():
+            n_excl = int((~mask).sum())
+            notes.append(f"{n_excl} rows not eligible (column 'eligible') left out.")
+            d = d.loc[mask]
+    d = d[cols].reset_index(drop=True)
+    if d[exposure].isna().any():
+        raise DataValidationError(
+            f"exposure: column {exposure!r} has {int(d[exposure].isna().sum())} missing value(s); drop those "
+            "rows (the tipping-point analysis compares two known groups)."
+        )
+    y = followed_up_indicator(d, outcome, param="outcome")
+    m_ = 20 if m is None else int(m)
+    covs = [c for c in cols if c not in (outcome, exposure)]
+    na = d[covs].isna().sum() if covs else pd.Series(dtype=int)
+    na = na[na > 0]
+    if not len(na):
+        return [d] * m_, y, n_excl, notes
+    imp = impute(d, m=m_, columns=cols, seed=seed)
+    notes.append("Missing covariate values ("
+                 + "; ".join(f"{c}: {int(k)}" for c, k in na.items())
+                 + f") imputed by impute(m={m_}, seed={seed}) with the outcome, the exposure, the covariates and "
+                 "the auxiliary variables in the imputation model; the outcome is re-imputed here with the shifts.")
+    return [f.reset_index(drop=True) for f in imp], y, n_excl, notes
 
 
 def _complete_case(d: pd.DataFrame, outcome: str, exposure: str, adjust: list[str], reference: Any, level: float,
