@@ -9,7 +9,7 @@ import numpy as np
 
 from recoverystats.plotting.style import new_axes, palette, style_axes
 
-__all__ = ["plot_attrition", "plot_followup_weights", "plot_tipping_point"]
+__all__ = ["plot_attrition", "plot_followup_weights", "plot_tipping_point", "plot_tipping_grid"]
 
 
 def plot_attrition(result: Any, ax: Any = None, *, title: str | None = None) -> Any:
@@ -59,17 +59,30 @@ def plot_followup_weights(result: Any, ax: Any = None, *, bins: int = 30, title:
 def plot_tipping_point(result: Any, ax: Any = None, *, title: str | None = None) -> Any:
     """Heat map of the pooled estimate over (delta_exposed, delta_reference), with the
     boundary where the conclusion changes and the MAR point marked."""
+    return plot_tipping_grid(result.grid, ax=ax, exposed=result.exposed, reference=result.reference,
+                             scale=result.scale, title=title or f"Tipping-point analysis: {result.outcome}")
+
+
+def plot_tipping_grid(grid: Any, ax: Any = None, *, exposed: str, reference: str, scale: str = "or",
+                      title: str = "Tipping-point analysis") -> Any:
+    """The heat map of :func:`plot_tipping_point` from a grid table (``delta_exposed,
+    delta_reference, estimate, changes_conclusion``; the report draws it from the published table)."""
     import matplotlib as mpl
 
-    g = result.grid
+    g = grid
     de = np.sort(g["delta_exposed"].unique())
     dr = np.sort(g["delta_reference"].unique())
     piv = g.pivot(index="delta_reference", columns="delta_exposed", values="estimate").reindex(index=dr, columns=de)
     change = g.pivot(index="delta_reference", columns="delta_exposed",
                      values="changes_conclusion").reindex(index=dr, columns=de).astype(float)
+    if np.isnan(piv.to_numpy(dtype=float)).all():
+        ax = new_axes(ax)
+        ax.text(0.5, 0.5, "not shown", ha="center", va="center", transform=ax.transAxes)
+        style_axes(ax, title=title)
+        return ax
     ax = new_axes(ax, figsize=(6.6, 5.2))
     z = piv.to_numpy(dtype=float)
-    if result.scale == "or":
+    if scale == "or":
         vals = np.log(z)
         lim = float(np.nanmax(np.abs(vals))) or 1.0
         norm = mpl.colors.TwoSlopeNorm(vcenter=0.0, vmin=-lim, vmax=lim)
@@ -81,7 +94,7 @@ def plot_tipping_point(result: Any, ax: Any = None, *, title: str | None = None)
         cbar_label = "Risk difference"
     mesh = ax.pcolormesh(_edges(de), _edges(dr), vals, cmap="RdBu_r", norm=norm, shading="flat")
     cb = ax.figure.colorbar(mesh, ax=ax)
-    if result.scale == "or":
+    if scale == "or":
         ticks = np.linspace(-lim, lim, 5)
         cb.set_ticks(ticks, labels=[f"{np.exp(t):.2g}" for t in ticks])
     cb.set_label(cbar_label)
@@ -92,9 +105,9 @@ def plot_tipping_point(result: Any, ax: Any = None, *, title: str | None = None)
     ax.pcolor(_edges(de), _edges(dr), np.ma.masked_invalid(hatch), hatch="//", alpha=0.0, shading="flat")
     ax.plot([0], [0], marker="o", color="#000000", markerfacecolor="white", linestyle="none", label="MAR")
     ax.legend(frameon=True, loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=2)
-    ax.set_xlabel(f"Shift in log-odds, {result.exposed} non-responders")
-    ax.set_ylabel(f"Shift in log-odds, {result.reference} non-responders")
-    style_axes(ax, title=title or f"Tipping-point analysis: {result.outcome}")
+    ax.set_xlabel(f"Shift in log-odds, {exposed} non-responders")
+    ax.set_ylabel(f"Shift in log-odds, {reference} non-responders")
+    style_axes(ax, title=title)
     ax.grid(False)
     return ax
 
