@@ -13,7 +13,9 @@ m = 20 in 2 minutes target needs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,6 +40,11 @@ LOGIT_RIDGE = 1e-4
 #: Newton iterations per logistic / multinomial fit (warm-started from the previous sweep).
 NEWTON_MAX_ITER = 25
 NEWTON_TOL = 1e-7
+#: Newton steps per fit after the first sweep, warm-started from the chain's previous
+#: estimate (a one-step estimator: asymptotically as efficient as the MLE).
+WARM_STEPS = 1
+#: Chains run in at most this many threads (BLAS single-threaded inside each).
+MAX_WORKERS = 4
 #: A text/categorical column with more distinct values than this is not used (identifiers).
 MAX_LEVELS = 50
 
@@ -151,25 +158,34 @@ def _pmm_match(yhat_obs: np.ndarray, yhat_mis: np.ndarray, donors: int, rng: np.
     return order[win[np.arange(len(yhat_mis)), pick]]
 
 
-def _logit_fit(X: np.ndarray, y: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge-penalised logistic MLE by Newton steps from ``beta``; returns (beta_hat, cov)."""
+def _gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``X' diag(w) X`` for non-negative ``w`` (one symmetric rank-k BLAS update)."""
+    Xw = X * np.sqrt(w)[:, None]
+    return Xw.T @ Xw
+
+
+def _logit_fit(X: np.ndarray, y: np.ndarray, beta: np.ndarray, *, max_iter: int = NEWTON_MAX_ITER
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge-penalised logistic MLE by Newton steps from ``beta``; returns (beta_hat, cov).
+
+    ``cov`` is the inverse penalised information at the last point the Hessian was
+    evaluated (the step from it is below ``NEWTON_TOL``, or ``max_iter`` steps were
+    taken: one step from a warm start is the one-step estimator).
+    """
     p = X.shape[1]
     lam = np.full(p, LOGIT_RIDGE * len(y))
     lam[0] = 0.0
     beta = beta.copy()
-    for _ in range(NEWTON_MAX_ITER):
+    for _ in range(max_iter):
         pr = expit(X @ beta)
-        w = pr * (1.0 - pr)
-        H = (X * w[:, None]).T @ X + np.diag(lam)
+        H = _gram(X, pr * (1.0 - pr)) + np.diag(lam)
         g = X.T @ (y - pr) - lam * beta
-        step = linalg.solve(H, g, assume_a="pos", check_finite=False)
+        cf = linalg.cho_factor(H, check_finite=False)
+        step = linalg.cho_solve(cf, g, check_finite=False)
         beta += step
         if np.max(np.abs(step)) < NEWTON_TOL:
             break
-    pr = expit(X @ beta)
-    w = pr * (1.0 - pr)
-    H = (X * w[:, None]).T @ X + np.diag(lam)
-    cov = linalg.inv(H, check_finite=False)
+    cov = linalg.cho_solve(cf, np.eye(p), check_finite=False)
     return beta, (cov + cov.T) / 2.0
 
 
@@ -181,10 +197,12 @@ def _softmax_ref(eta: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _mlogit_fit(X: np.ndarray, codes: np.ndarray, K: int, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mlogit_fit(X: np.ndarray, codes: np.ndarray, K: int, B: np.ndarray, *, max_iter: int = NEWTON_MAX_ITER
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Ridge-penalised multinomial logit MLE (reference class 0) by Newton steps.
 
-    ``B`` is (p, K-1); returns (B_hat, cov of vec(B) with class-major order)."""
+    ``B`` is (p, K-1); returns (B_hat, cov of vec(B) in class-major order), ``cov`` as
+    in :func:`_logit_fit`."""
     n, p = X.shape
     Y = (codes[:, None] == np.arange(1, K)[None, :]).astype(float)
     lam1 = np.full(p, LOGIT_RIDGE * n)
@@ -195,23 +213,22 @@ def _mlogit_fit(X: np.ndarray, codes: np.ndarray, K: int, B: np.ndarray) -> tupl
     def hessian(P: np.ndarray) -> np.ndarray:
         H = np.empty(((K - 1) * p, (K - 1) * p))
         for a in range(K - 1):
-            for b in range(a, K - 1):
-                w = P[:, a] * ((a == b) - P[:, b])
-                blk = (X * w[:, None]).T @ X
+            H[a * p:(a + 1) * p, a * p:(a + 1) * p] = _gram(X, P[:, a] * (1.0 - P[:, a]))
+            for b in range(a + 1, K - 1):
+                blk = -((X * (P[:, a] * P[:, b])[:, None]).T @ X)
                 H[a * p:(a + 1) * p, b * p:(b + 1) * p] = blk
-                if b != a:
-                    H[b * p:(b + 1) * p, a * p:(a + 1) * p] = blk
+                H[b * p:(b + 1) * p, a * p:(a + 1) * p] = blk.T
         return H + np.diag(lam)
 
-    for _ in range(NEWTON_MAX_ITER):
+    for _ in range(max_iter):
         P = _softmax_ref(X @ B)[:, 1:]
         G = (X.T @ (Y - P)).T.reshape(-1) - lam * B.T.reshape(-1)
-        step = linalg.solve(hessian(P), G, assume_a="pos", check_finite=False)
+        cf = linalg.cho_factor(hessian(P), check_finite=False)
+        step = linalg.cho_solve(cf, G, check_finite=False)
         B += step.reshape(K - 1, p).T
         if np.max(np.abs(step)) < NEWTON_TOL:
             break
-    P = _softmax_ref(X @ B)[:, 1:]
-    cov = linalg.inv(hessian(P), check_finite=False)
+    cov = linalg.cho_solve(cf, np.eye((K - 1) * p), check_finite=False)
     return B, (cov + cov.T) / 2.0
 
 
@@ -308,9 +325,11 @@ class ImputedData:
             else:
                 arr = s.to_numpy(dtype=float).copy()
                 arr[rows] = new.astype(float)
-                if pd.api.types.is_integer_dtype(s.dtype) and np.all(arr == np.round(arr)):
-                    out[col] = pd.Series(arr, index=s.index).astype(s.dtype.numpy_dtype if hasattr(s.dtype, "numpy_dtype") else "int64")
-                elif isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and np.all(arr == np.round(arr)):
+                whole = bool(np.all(arr == np.round(arr)))
+                if isinstance(s.dtype, pd.api.extensions.ExtensionDtype) and (
+                        whole or not pd.api.types.is_integer_dtype(s.dtype)):
+                    out[col] = pd.Series(arr, index=s.index).astype(s.dtype)  # Int64, Float64
+                elif pd.api.types.is_integer_dtype(s.dtype) and whole:
                     out[col] = pd.Series(arr, index=s.index).astype(s.dtype)
                 else:
                     out[col] = arr
@@ -623,37 +642,80 @@ def _run_chains(
     fixed = np.concatenate([np.ones((n, 1)), *[v.encode(v.values) for v in complete]], axis=1)
     for v in incomplete:
         predictors[v.name] = tuple(u.name for u in usable if u is not v)
-    # state per chain: current values of every incomplete column (initialised from random
-    # draws of its observed values, as mice)
-    cur = {v.name: np.repeat(v.values[None, :], m, axis=0) for v in incomplete}
     miss_rows = {v.name: np.flatnonzero(v.miss) for v in incomplete}
     obs_rows = {v.name: np.flatnonzero(~v.miss) for v in incomplete}
-    for c in range(m):
+    # the complete columns' part of each model's design, split into observed / missing rows once
+    fixed_o = {v.name: fixed[obs_rows[v.name]] for v in incomplete}
+    fixed_m = {v.name: fixed[miss_rows[v.name]] for v in incomplete}
+
+    def chain(c: int) -> tuple[dict[str, np.ndarray], list[tuple]]:
+        """One chain: its own random stream, so chains can run in any order or in parallel."""
+        rng = rngs[c]
+        # current values of every incomplete column, initialised from random draws of its
+        # observed values (as mice)
+        cur = {}
         for v in incomplete:
-            obs = v.values[obs_rows[v.name]]
-            cur[v.name][c, miss_rows[v.name]] = rngs[c].choice(obs, size=len(miss_rows[v.name]), replace=True)
-    warm: dict[tuple[str, int], np.ndarray] = {}
-    traces: list[tuple] = []
-    for it in range(1, max_iter + 1):
-        for c in range(m):
-            rng = rngs[c]
+            vals = v.values.copy()
+            vals[miss_rows[v.name]] = rng.choice(v.values[obs_rows[v.name]], size=len(miss_rows[v.name]))
+            cur[v.name] = vals
+        warm: dict[str, np.ndarray] = {}
+        rows: list[tuple] = []
+        # design buffers per model: the complete columns copied once, the other incomplete
+        # columns' current values written into the tail at each step
+        p_fixed = fixed.shape[1]
+        bufs = {}
+        for v in incomplete:
+            width = p_fixed + sum(u.width for u in incomplete if u is not v)
+            bo = np.empty((len(obs_rows[v.name]), width))
+            bm = np.empty((len(miss_rows[v.name]), width))
+            bo[:, :p_fixed] = fixed_o[v.name]
+            bm[:, :p_fixed] = fixed_m[v.name]
+            bufs[v.name] = (bo, bm)
+        for it in range(1, max_iter + 1):
             for v in incomplete:
-                others = [cur[u.name][c] for u in incomplete if u is not v]
-                enc = [u.encode(val) for u, val in zip([u for u in incomplete if u is not v], others, strict=True)]
-                X = np.concatenate([fixed, *enc], axis=1) if enc else fixed
                 ro, rm = obs_rows[v.name], miss_rows[v.name]
-                Xo, Xm = X[ro], X[rm]
-                y = v.values[ro]
-                new = _impute_one(v, Xo, y, Xm, rng, donors, warm, (v.name, c))
-                cur[v.name][c, rm] = new
-                traces.append((v.name, it, c, float(np.mean(new)), float(np.std(new, ddof=1)) if len(new) > 1 else 0.0))
+                Xo, Xm = bufs[v.name]
+                j = p_fixed
+                for u in incomplete:
+                    if u is v:
+                        continue
+                    Xo[:, j:j + u.width] = u.encode(cur[u.name][ro])
+                    Xm[:, j:j + u.width] = u.encode(cur[u.name][rm])
+                    j += u.width
+                new = _impute_one(v, Xo, v.values[ro], Xm, rng, donors, warm)
+                cur[v.name][rm] = new
+                rows.append((v.name, it, c, float(np.mean(new)), float(np.std(new, ddof=1)) if len(new) > 1 else 0.0))
+        return {v.name: cur[v.name][miss_rows[v.name]] for v in incomplete}, rows
+
+    # Each chain is many small BLAS calls: BLAS threads only add overhead there (often
+    # several-fold on a busy machine), so BLAS runs single-threaded and the chains are
+    # spread over the cores instead. Results do not depend on the number of workers.
+    workers = max(1, min(m, os.cpu_count() or 1, MAX_WORKERS))
+    with _single_threaded_blas():
+        if workers == 1:
+            outs = [chain(c) for c in range(m)]
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                outs = list(pool.map(chain, range(m)))
+    traces = [row for _, rows in outs for row in rows]
+    traces.sort(key=lambda r: (r[1], r[2]))  # iteration, chain (columns in visit order)
     for v in incomplete:
-        imputed[v.name] = cur[v.name][:, miss_rows[v.name]]
+        imputed[v.name] = np.stack([o[v.name] for o, _ in outs])
     return imputed, traces, predictors
 
 
+def _single_threaded_blas() -> Any:
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _impute_one(v: _Var, Xo: np.ndarray, y: np.ndarray, Xm: np.ndarray, rng: np.random.Generator,
-                donors: int, warm: dict, key: tuple[str, int]) -> np.ndarray:
+                donors: int, warm: dict[str, np.ndarray]) -> np.ndarray:
     """Draw the imputation model's parameters and impute the missing rows of ``v``."""
     if v.method in ("pmm", "norm"):
         beta, beta_star, sigma = _norm_draw(Xo, y, rng)
@@ -662,30 +724,30 @@ def _impute_one(v: _Var, Xo: np.ndarray, y: np.ndarray, Xm: np.ndarray, rng: np.
         idx = _pmm_match(Xo @ beta, Xm @ beta_star, donors, rng)
         return y[idx]
     if v.method == "logreg":
-        b0 = warm.get(key)
+        b0 = warm.get(v.name)
         if b0 is None:
             b0 = np.zeros(Xo.shape[1])
             pbar = float(np.clip(y.mean(), 1e-6, 1 - 1e-6))
             b0[0] = np.log(pbar / (1 - pbar))
         try:
-            beta, cov = _logit_fit(Xo, y, b0)
+            beta, cov = _logit_fit(Xo, y, b0, max_iter=NEWTON_MAX_ITER if v.name not in warm else WARM_STEPS)
         except (linalg.LinAlgError, ValueError) as exc:
             raise EstimationError(f"impute: the logistic imputation model of {v.name!r} could not be fitted ({exc}).") from None
-        warm[key] = beta
+        warm[v.name] = beta
         bs = _mvn_draw(beta, cov, rng)
         return (rng.random(Xm.shape[0]) < expit(Xm @ bs)).astype(float)
     # polyreg
     K = len(v.levels)
-    B0 = warm.get(key)
+    B0 = warm.get(v.name)
     if B0 is None:
         B0 = np.zeros((Xo.shape[1], K - 1))
         freq = np.bincount(y.astype(int), minlength=K) / len(y)
         B0[0] = np.log(np.clip(freq[1:], 1e-6, None) / max(freq[0], 1e-6))
     try:
-        B, cov = _mlogit_fit(Xo, y, K, B0)
+        B, cov = _mlogit_fit(Xo, y, K, B0, max_iter=NEWTON_MAX_ITER if v.name not in warm else WARM_STEPS)
     except (linalg.LinAlgError, ValueError) as exc:
         raise EstimationError(f"impute: the multinomial imputation model of {v.name!r} could not be fitted ({exc}).") from None
-    warm[key] = B
+    warm[v.name] = B
     bs = _mvn_draw(B.T.reshape(-1), cov, rng).reshape(K - 1, -1).T
     P = _softmax_ref(Xm @ bs)
     u = rng.random(Xm.shape[0])[:, None]

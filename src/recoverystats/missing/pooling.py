@@ -211,7 +211,7 @@ def pool_estimates(
     >>> from recoverystats import pool_estimates
     >>> r = pool_estimates([1.0, 1.2, 0.9, 1.1, 1.05], [0.04] * 5, dfcom=50)
     >>> round(float(r.table["estimate"].iloc[0]), 3), round(float(r.table["riv"].iloc[0]), 3)
-    (1.05, 0.39)
+    (1.05, 0.375)
     """
     conf_level = check_conf_level(conf_level)
     q, names = _as_estimates(estimates)
