@@ -257,3 +257,22 @@ def test_weights_plot_histogram_per_stratum():
     assert labels == ["comparison", "peer_mentoring"]
     heights = sum(p.get_height() for p in ax.patches)
     assert heights == int(d.followed.sum())
+
+
+def test_weights_vcov_matches_statsmodels_and_results_display():
+    import json
+
+    d = mar_frame()
+    res = followup_weights(d, followed_up="followed", adjust=["age"], by="group")
+    s = d[d.group == "peer_mentoring"]
+    ref = sm.Logit(s.followed.to_numpy(float), sm.add_constant(s[["age"]].to_numpy())).fit(disp=0, tol=1e-12)
+    v = res.vcov.loc[["peer_mentoring:Intercept", "peer_mentoring:age"], ["peer_mentoring:Intercept",
+                                                                            "peer_mentoring:age"]]
+    np.testing.assert_allclose(v.to_numpy(), ref.cov_params(), rtol=RTOL_INDEPENDENT)
+    assert res.vcov.loc["comparison:age", "peer_mentoring:age"] == 0  # separate models
+    att = attrition(d, followed_up="followed", by="group", adjust=["age"])
+    for r in (res, att):
+        json.dumps(r.to_dict())
+        assert "<table" in r._repr_html_()
+        assert type(r).__name__ in repr(r)
+    assert att.to_dict()["model"]["result"] == "OddsRatioResult"

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import linalg
 
 from recoverystats._checks import as_column_list, check_columns, check_dataframe
 from recoverystats._design import build_design, collinear_sets, model_spec
@@ -27,17 +28,19 @@ def kish_ess(w: np.ndarray) -> float:
 
 
 def _fit_stratum(data: pd.DataFrame, y: np.ndarray, adjust: list[str], label: str
-                 ) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
-    """Fitted P(followed up) of the rows of one stratum and its coefficient table."""
+                 ) -> tuple[np.ndarray, pd.DataFrame, np.ndarray, list[str]]:
+    """Fitted P(followed up) of the rows of one stratum, its coefficient table and covariance."""
     notes: list[str] = []
     n, k = len(y), int(y.sum())
     if k == n:
         notes.append(f"{label}: everybody followed up; weights 1.")
-        return np.ones(n), pd.DataFrame(columns=["term", "log_odds", "std_error"]), notes
+        return np.ones(n), pd.DataFrame(columns=["term", "log_odds", "std_error"]), np.zeros((0, 0)), notes
     if not adjust:
         p = np.full(n, k / n)
         lo = np.log(k / (n - k))
-        return p, pd.DataFrame({"term": ["Intercept"], "log_odds": [lo], "std_error": [np.sqrt(1 / k + 1 / (n - k))]}), notes
+        v = 1 / k + 1 / (n - k)
+        return (p, pd.DataFrame({"term": ["Intercept"], "log_odds": [lo], "std_error": [np.sqrt(v)]}),
+                np.array([[v]]), notes)
     spec = model_spec(data, func="followup_weights", adjust=adjust)
     design = build_design(data, spec)
     X = design.X
@@ -56,7 +59,7 @@ def _fit_stratum(data: pd.DataFrame, y: np.ndarray, adjust: list[str], label: st
             "coarser covariates in adjust, or drop by= for this stratum."
         )
     coef = pd.DataFrame({"term": design.names, "log_odds": fit.beta, "std_error": np.sqrt(np.diag(fit.cov))})
-    return fit.p, coef, notes
+    return fit.p, coef, fit.cov, notes
 
 
 def followup_weights(
@@ -213,6 +216,7 @@ def followup_weights(
     w = np.zeros(n)
     notes: list[str] = []
     coef_parts = []
+    cov_parts: list[tuple[list[str], np.ndarray]] = []
     rows = []
     if by is None:
         strata: list[tuple[str, np.ndarray]] = [("overall", np.ones(n, dtype=bool))]
@@ -234,11 +238,13 @@ def followup_weights(
                 "no completer can stand in for them. Leave this group out or drop by=."
             )
         sub = df.loc[mask, adjust_cols] if adjust_cols else df.loc[mask, []]
-        ps, coef, more = _fit_stratum(sub, y, adjust_cols, label if by else "model")
+        ps, coef, cov, more = _fit_stratum(sub, y, adjust_cols, label if by else "model")
         notes += more
         if len(coef):
+            names = [f"{label}:{t}" if by else str(t) for t in coef["term"]]
             coef.insert(0, "stratum", label)
             coef_parts.append(coef)
+            cov_parts.append((names, cov))
         p[mask] = ps
         num = y.mean() if stabilize else 1.0
         ws = np.where(y == 1.0, num / ps, 0.0)
@@ -253,6 +259,9 @@ def followup_weights(
     if by is not None:
         rows.append(_summary_row("overall", y_all, p, w, n_trim_total))
     table = pd.DataFrame(rows)
+    names_all = [nm for names, _ in cov_parts for nm in names]
+    vcov = pd.DataFrame(linalg.block_diag(*[c for _, c in cov_parts]) if cov_parts else np.zeros((0, 0)),
+                        index=names_all, columns=names_all)
     coefs = pd.concat(coef_parts, ignore_index=True) if coef_parts else pd.DataFrame(
         columns=["stratum", "term", "log_odds", "std_error"])
     big = float(np.max(w)) if n else float("nan")
@@ -279,6 +288,7 @@ def followup_weights(
         _probability=pd.Series(p, index=df.index, name="p_followed_up"),
         _coefficients=coefs,
         _strata=pd.Series(stratum, index=df.index, name="stratum"),
+        _vcov=vcov,
     )
 
 

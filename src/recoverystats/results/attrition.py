@@ -130,6 +130,8 @@ class FollowupWeightsResult(ResultMixin):
         The fitted probability of being followed up, aligned to the input rows.
     coefficients
         The follow-up model(s): ``stratum, term, log_odds, std_error``.
+    vcov
+        Their covariance matrix (a DataFrame; block-diagonal over the strata).
     """
 
     _table: pd.DataFrame
@@ -147,8 +149,15 @@ class FollowupWeightsResult(ResultMixin):
     _probability: pd.Series = field(default_factory=lambda: pd.Series(dtype=float), compare=False)
     _coefficients: pd.DataFrame = field(default_factory=pd.DataFrame)
     _strata: pd.Series = field(default_factory=lambda: pd.Series(dtype=str), compare=False)
+    _vcov: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     _title = "Follow-up (non-response) weights"
+
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the follow-up model coefficients (block-diagonal over the strata; terms
+        named ``"<stratum>:<term>"`` with ``by``)."""
+        return self._vcov.copy()
 
     @property
     def strata(self) -> pd.Series:
