@@ -239,3 +239,15 @@ def test_mar_interval_covers_the_true_log_odds_ratio():
     cover = hits / COVERAGE_REPS
     mcse = np.sqrt(0.95 * 0.05 / COVERAGE_REPS)
     assert abs(cover - 0.95) < 3 * mcse, cover
+
+
+def test_result_display_and_json(result):
+    import json
+
+    doc = result.to_dict()
+    json.dumps(doc)
+    assert doc["result"] == "TippingPointResult" and doc["m"] == 8 and doc["seed"] == 5
+    assert {t["arm"] for t in doc["tipping"]} == {"exposed", "reference"}
+    assert "<table" in result._repr_html_()
+    assert result.summary() == result.text
+    assert len(result.grid) == 81 and len(result.bounds) == 4
