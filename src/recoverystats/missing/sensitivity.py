@@ -100,13 +100,73 @@ def _fit(X: np.ndarray, y: np.ndarray, beta0: np.ndarray | None) -> tuple[np.nda
     return fit.beta, fit.cov
 
 
-def _effect(imp: _Imputation, beta: np.ndarray, cov: np.ndarray, j: int, scale: str) -> tuple[float, float]:
+#: Newton steps of the batched fit before falling back to the engine's fit one data set at a time.
+BATCH_MAX_ITER = 30
+
+
+def _information(X: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fitted probabilities (m, n), linear predictors and information ``X'WX`` (m, k, k) of
+    the m fits; ``X`` is (m, n, k) or (1, n, k) (one design shared by every data set)."""
+    eta = np.einsum("mnk,mk->mn", X, B) if X.shape[0] > 1 else B @ X[0].T
+    P = expit(eta)
+    XW = X * (P * (1.0 - P))[:, :, None]
+    return P, eta, np.matmul(XW.transpose(0, 2, 1), X)
+
+
+def _fit_batch(X: np.ndarray, Y: np.ndarray, B0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Logistic MLE of the m completed data sets at once: ``X`` (m or 1, n, k), ``Y`` (m, n).
+
+    Plain Newton-Raphson from the warm start ``B0`` (m, k) on all data sets together (one
+    batched ``X'WX`` and solve per step; the fits share no parameters), converged when the
+    largest step is below the engine's tolerance; the covariance is the inverse information
+    at the estimate, as :func:`recoverystats.regression._engine.fit_mle`. If the batch does
+    not converge (or drifts towards separation) each data set is refitted by ``fit_mle`` with
+    its step-halving, which raises ``EstimationError`` when that fails too.
+    """
+    m = Y.shape[0]
+    B = B0.copy()
+    ok = False
+    for _ in range(BATCH_MAX_ITER):
+        P, _eta, H = _information(X, B)
+        G = np.einsum("mnk,mn->mk", np.broadcast_to(X, (m, *X.shape[1:])), Y - P)
+        try:
+            step = np.linalg.solve(H, G[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            break
+        B = B + step
+        if not np.all(np.isfinite(B)):
+            break
+        if np.max(np.abs(step)) <= E.STEP_TOL * (1.0 + np.max(np.abs(B))):
+            ok = True
+            break
+    if ok:
+        _P, eta, H = _information(X, B)
+        if np.max(np.abs(eta)) <= MAX_ETA:
+            try:
+                return B, np.linalg.inv(H)
+            except np.linalg.LinAlgError:
+                pass
+    fits = [_fit(X[i] if X.shape[0] > 1 else X[0], Y[i], B0[i]) for i in range(m)]
+    return np.array([f[0] for f in fits]), np.array([f[1] for f in fits])
+
+
+def _effects(X1: np.ndarray | None, X0: np.ndarray | None, B: np.ndarray, C: np.ndarray, j: int,
+             scale: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-data-set estimate and variance: the log OR of design column ``j``, or the
+    g-computation risk difference with its delta-method variance (``X1``/``X0``: the
+    counterfactual designs, (m or 1, n, k))."""
     if scale == "or":
-        return float(beta[j]), float(cov[j, j])
-    assert imp.X1 is not None and imp.X0 is not None
-    p1, p0 = expit(imp.X1 @ beta), expit(imp.X0 @ beta)
-    g = ((p1 * (1 - p1))[:, None] * imp.X1).mean(axis=0) - ((p0 * (1 - p0))[:, None] * imp.X0).mean(axis=0)
-    return float(p1.mean() - p0.mean()), float(g @ cov @ g)
+        return B[:, j].copy(), C[:, j, j].copy()
+    assert X1 is not None and X0 is not None
+    m = B.shape[0]
+    q, u = np.empty(m), np.empty(m)
+    for i in range(m):
+        x1 = X1[i] if X1.shape[0] > 1 else X1[0]
+        x0 = X0[i] if X0.shape[0] > 1 else X0[0]
+        p1, p0 = expit(x1 @ B[i]), expit(x0 @ B[i])
+        g = ((p1 * (1 - p1))[:, None] * x1).mean(axis=0) - ((p0 * (1 - p0))[:, None] * x0).mean(axis=0)
+        q[i], u[i] = p1.mean() - p0.mean(), g @ C[i] @ g
+    return q, u
 
 
 def _imputation_model(Z: np.ndarray, y: np.ndarray, obs: np.ndarray, rng: np.random.Generator, label: str,
@@ -325,29 +385,36 @@ def tipping_point(
     n = len(df0)
     dfcom = float(n - k)
     crit_alpha = 1.0 - level
-    beta_start: list[np.ndarray | None] = [None] * len(imps)
+    shared = all(f is frames[0] for f in frames)  # complete covariates: one design for every data set
+    Xs = np.stack([imps[0].X] if shared else [imp.X for imp in imps])
+    X1s = X0s = None
+    if scale == "rd":
+        X1s = np.stack([imps[0].X1] if shared else [imp.X1 for imp in imps])
+        X0s = np.stack([imps[0].X0] if shared else [imp.X0 for imp in imps])
+    B_mar: list[np.ndarray] = []
 
-    def pooled(de: float, dr: float, mode: str = "delta") -> dict[str, float]:
-        qs, us = [], []
-        for i, imp in enumerate(imps):
-            y = imp.y.copy()
+    def pooled(de: float, dr: float, mode: str = "delta", which: slice = slice(None)) -> dict[str, float]:
+        sel = imps[which]
+        Y = np.stack([imp.y for imp in sel])
+        for i, imp in enumerate(sel):
             for arm, dl in zip(imp.arms, (de, dr), strict=True):
                 if mode == "delta":
-                    y[arm.rows] = (arm.u < expit(arm.eta + dl)).astype(float)
+                    Y[i, arm.rows] = (arm.u < expit(arm.eta + dl)).astype(float)
                 else:  # deterministic: dl is the value given to every non-responder
-                    y[arm.rows] = dl
-            beta, cov = _fit(imp.X, y, beta_start[i])
-            if mode == "delta" and de == 0.0 and dr == 0.0:
-                beta_start[i] = beta
-            q, u = _effect(imp, beta, cov, j_exp, scale)
-            qs.append(q)
-            us.append(u)
-        if mode == "delta":
-            r = _rubin(np.array(qs), np.array(us), dfcom)
+                    Y[i, arm.rows] = dl
+        X = Xs if shared else Xs[which]
+        B0 = B_mar[0][which] if B_mar else np.zeros((len(sel), Xs.shape[2]))
+        B, C = _fit_batch(X, Y, B0)
+        if mode == "delta" and de == 0.0 and dr == 0.0 and not B_mar:
+            B_mar.append(B)
+        x1 = None if X1s is None else (X1s if shared else X1s[which])
+        x0 = None if X0s is None else (X0s if shared else X0s[which])
+        qs, us = _effects(x1, x0, B, C, j_exp, scale)
+        if mode == "delta" or (len(sel) > 1 and _varies(list(qs))):
+            r = _rubin(qs, us, dfcom)
         else:
-            r = _rubin(np.array(qs), np.array(us), dfcom) if len(imps) > 1 and _varies(qs) else {
-                "estimate": float(np.mean(qs)), "variance": float(np.mean(us)), "df": np.inf, "riv": 0.0,
-                "fmi": 0.0}
+            r = {"estimate": float(np.mean(qs)), "variance": float(np.mean(us)), "df": np.inf, "riv": 0.0,
+                 "fmi": 0.0}
         return _finish(r, level, scale)
 
     mar = pooled(0.0, 0.0)
@@ -359,21 +426,16 @@ def tipping_point(
             rows.append({"scenario": "delta", "delta_exposed": float(de), "delta_reference": float(dr), **r})
     bounds = [("all_event", 1.0, 1.0), ("no_event", 0.0, 0.0), ("event_exposed_only", 1.0, 0.0),
               ("event_reference_only", 0.0, 1.0)]
-    # the deterministic bounds use one set of covariates per data set: with complete covariates
-    # every data set is the same, so one fit
-    distinct = len(frames) > 1 and not all(f is frames[0] for f in frames)
-    saved = list(imps)
-    if not distinct:
-        imps = imps[:1]
+    # the deterministic bounds: with complete covariates every data set is the same, so one fit
+    which = slice(0, 1) if shared else slice(None)
     for name, ve, vr in bounds:
         try:
-            r = pooled(ve, vr, mode="fixed")
+            r = pooled(ve, vr, mode="fixed", which=which)
         except EstimationError as exc:
             notes.append(f"Bound {name!r} not estimated: {exc}")
             r = _finish({"estimate": np.nan, "variance": np.nan, "df": np.inf, "riv": np.nan, "fmi": np.nan},
                         level, scale)
         rows.append({"scenario": name, "delta_exposed": np.nan, "delta_reference": np.nan, **r})
-    imps = saved
     table = pd.DataFrame(rows)
     table.insert(3, "odds_multiplier_exposed", np.exp(table["delta_exposed"]))
     table.insert(4, "odds_multiplier_reference", np.exp(table["delta_reference"]))
