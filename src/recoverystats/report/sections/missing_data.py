@@ -24,6 +24,7 @@ from recoverystats.report.sections._shared import (
     TOTAL,
     _derived,
     _figure,
+    _hide_small_numbers,
     _measure_meta,
     _table_one_derived,
 )
@@ -172,8 +173,9 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
                     gb.data[gb.data["scenario"] == "delta"], ax=ax, exposed=exposed, reference=reference,
                     title=f"Tipping point: {words}"), figsize=(6.6, 5.4), sources=("missing_tipping_grid",)))
                 out.append(mb)
-        if notes:
-            out.append(TextBlock(bullets=tuple(notes)))
+        if notes:  # model messages can quote counts: small ones are masked as in the adjusted section
+            out.append(TextBlock(bullets=tuple(_hide_small_numbers(n, ctx.min_cell if ctx.suppress else 1)
+                                               for n in notes)))
         return Section("missing_data", "Follow-up and missing data", tuple(out))
 
     return section
