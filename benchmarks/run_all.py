@@ -341,6 +341,28 @@ def parse_measures(run: Run, scale: str) -> list[Row]:
     return rows
 
 
+def parse_missing(run: Run, scale: str) -> list[Row]:
+    out = run.stdout
+    imp = find(r"impute {N} rows x {N} columns, m = {N}:\s*{N} s", out)
+    pooled = find(r"pooled odds_ratios over {N} sets {N} s \| {N} single fits {N} s \| ratio {N}", out)
+    r = Row(work=f"`impute` {scale}", target="≤ 2 min")
+    if imp:
+        r.ours = fmt_s(imp[3])
+        r.status = verdict(imp[3], 120.0)
+        r.peak = fmt_mb(run.peak_mb)
+    else:
+        r.status, r.reason = "failed", _failure(run)
+    p = Row(work="pooled `odds_ratios` over the imputed data sets", target="≤ 1.2 × the single fits")
+    if pooled:
+        p.work = f"pooled `odds_ratios` over {pooled[0]:.0f} imputed data sets"
+        p.ours, p.bare = fmt_s(pooled[1]), f"{pooled[2]:.0f} single fits {fmt_s(pooled[3])}"
+        p.ratio = f"{pooled[4]:.2f}"
+        p.status = verdict(pooled[4], 1.2)
+    else:
+        p.status, p.reason = "failed", _failure(run)
+    return [r, p]
+
+
 def _failure(run: Run) -> str:
     if run.returncode is None:
         return "not run"
@@ -399,6 +421,9 @@ TARGETS: list[Target] = [
     Target("report", "bench_report.py", ["--n", "100000", "--from-csv"], ["--n", "3000", "--from-csv"],
            "100k participants / ~2M events (read CSV + build + save)", "3k participants (read CSV + build + save)",
            parse_report),
+    Target("missing", "bench_missing.py", [], ["--n", "20000", "--m", "5", "--repeat", "1"],
+           "100k rows × 20 columns (5 incomplete), m = 20", "20k rows × 20 columns (5 incomplete), m = 5",
+           parse_missing),
     Target("rates", "bench_rates.py", [], ["--scale", "0.05", "--repeat", "1"],
            "10M rows", "500k rows", parse_rates, extra=True),
     Target("measures", "bench_measures.py", [], ["--scale", "0.02", "--repeat", "1"],

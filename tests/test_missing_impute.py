@@ -330,3 +330,48 @@ def test_pooled_log_odds_ratio_coverage_under_mar(population: pd.DataFrame) -> N
     sd = np.std(mi_est, ddof=1)
     assert abs(np.mean(mi_est) - truth) < 3 * sd / np.sqrt(reps)  # unbiased
     assert np.mean(cc_est) - truth < -0.4  # complete case: selection on outcome x group
+
+
+def test_predictor_level_seen_only_where_the_target_is_missing() -> None:
+    # level "z" of c occurs only in rows where x is missing: its indicator is 0 in every row
+    # of x's model fit (a singular X'X without the ridge floor); x must still be imputed
+    rng = np.random.default_rng(6)
+    n = 400
+    d = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n), "c": rng.choice(["a", "b"], n),
+                      "flag": (rng.random(n) < 0.5).astype(float)})
+    d.loc[:19, "c"] = "z"
+    d.loc[:39, "x"] = np.nan
+    d.loc[rng.random(n) < 0.2, "flag"] = np.nan
+    imp = rs.impute(d, m=2, seed=1, max_iter=2, method={"x": "norm"})
+    assert np.isfinite(imp.complete(0)["x"]).all()
+    pmm = rs.impute(d, m=2, seed=1, max_iter=2)
+    assert not pmm.complete(1)["x"].isna().any()
+
+
+def test_result_does_not_depend_on_the_number_of_threads(frame: pd.DataFrame, monkeypatch) -> None:
+    from recoverystats.missing import imputation
+
+    monkeypatch.setattr(imputation, "MAX_WORKERS", 1)
+    one = rs.impute(frame, m=3, seed=9, max_iter=2)
+    monkeypatch.setattr(imputation, "MAX_WORKERS", 3)
+    monkeypatch.setattr(imputation.os, "cpu_count", lambda: 3)
+    three = rs.impute(frame, m=3, seed=9, max_iter=2)
+    for a, b in zip(one, three, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    pd.testing.assert_frame_equal(one.traces, three.traces)
+
+
+def test_index_is_kept_and_values_go_to_their_rows() -> None:
+    rng = np.random.default_rng(12)
+    n = 200
+    d = pd.DataFrame({"x": rng.normal(size=n), "g": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+                      "y": rng.normal(size=n)}, index=rng.permutation(np.arange(1000, 1000 + n)))
+    d.iloc[:30, 0] = np.nan
+    d.iloc[10:50, 1] = np.nan
+    imp = rs.impute(d, m=2, seed=3, max_iter=2)
+    c = imp.complete(0)
+    assert c.index.equals(d.index)
+    keep = d["x"].notna()
+    assert_allclose(c.loc[keep, "x"], d.loc[keep, "x"])
+    assert (c.loc[d["g"].notna(), "g"] == d.loc[d["g"].notna(), "g"]).all()
+    assert not c.isna().any().any()

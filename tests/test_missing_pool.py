@@ -330,8 +330,6 @@ def test_dispatch_errors(imputed) -> None:
         rs.survival_curve(imp, time="time", event="event")
     with pytest.raises(InvalidParameterError, match="times= is for an ImputedData"):
         rs.survival_curve(d.dropna(), time="time", event="event", times=[10])
-    with pytest.raises(InvalidParameterError, match="only used by survival_curve"):
-        rs.proportion(imp, "y", times=[1])
     # a column with missing values that was left out of the imputation model
     d2 = d.copy()
     d2["extra"] = np.where(np.arange(len(d2)) % 7 == 0, np.nan, 1.0)
@@ -342,3 +340,43 @@ def test_dispatch_errors(imputed) -> None:
         rs.pool([rs.proportion(imp.complete(0), "y")])
     with pytest.raises(InvalidParameterError, match="of one type"):
         rs.pool([rs.proportion(imp.complete(0), "y"), rs.compare_proportions(imp.complete(1), "y", group="group")])
+
+
+def test_warnings_from_the_m_fits_are_shown_once_at_the_callers_line() -> None:
+    import warnings
+
+    rng = np.random.default_rng(0)
+    n = 300
+    d = pd.DataFrame({"g": rng.choice(["a", "b"], n), "x": rng.normal(size=n), "c": np.arange(n) % 5})
+    d["y"] = (rng.random(n) < 0.3).astype(float)
+    d.loc[rng.random(n) < 0.2, "x"] = np.nan
+    imp = rs.impute(d, m=3, seed=1, max_iter=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rs.odds_ratios(imp, "y", exposure="g", adjust=["x"], cluster="c")
+    small = [w for w in caught if issubclass(w.category, rs.SmallSampleWarning)]
+    assert len(small) == 1 and "Only 5 clusters" in str(small[0].message)
+    assert small[0].filename == __file__
+
+
+def test_pool_any_result_with_coefficients_and_vcov() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Fit:  # e.g. a model fitted elsewhere, on the result contract
+        table: pd.DataFrame
+        vcov: pd.DataFrame
+
+    rng = np.random.default_rng(4)
+    fits = []
+    for _ in range(4):
+        b = rng.normal(size=2)
+        v = np.diag(rng.uniform(0.01, 0.02, 2))
+        fits.append(Fit(pd.DataFrame({"term": ["a", "b"], "coef": b, "estimate": np.exp(b)}),
+                        pd.DataFrame(v, index=["a", "b"], columns=["a", "b"])))
+    res = rs.pool(fits)
+    q = np.stack([f.table["coef"] for f in fits])
+    assert_allclose(res.table["estimate"], q.mean(axis=0), rtol=RTOL)  # the coefficient, not exp()
+    assert list(res.table["term"]) == ["a", "b"]
+    with pytest.raises(InvalidParameterError, match="cannot be pooled"):
+        rs.pool([object(), object()])

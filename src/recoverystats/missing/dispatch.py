@@ -1,52 +1,50 @@
 """The one path from an analysis function called with an :class:`ImputedData` to a pooled result.
 
-Every analysis function is wrapped by :func:`accepts_imputed`: given a DataFrame it
-runs unchanged; given an ``ImputedData`` it checks the analysis variables, runs the
-function on each completed data set and pools the ``m`` results with :func:`pool`
-(:func:`pool_results`), which returns the same result type. Nothing here is specific
+Every analysis function starts with a check (``type(df).__name__ == "ImputedData"``,
+then ``return pooled_call(f, locals())``): given a DataFrame it runs unchanged; given an
+``ImputedData`` it checks the analysis variables, runs the function on each completed
+data set and pools the ``m`` results (:func:`pool_results`, behind
+:func:`~recoverystats.missing.pool`) into the same result type. Nothing here is specific
 to one analysis beyond the scale each result type is pooled on.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
+import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["accepts_imputed", "pool_results", "PooledFits"]
-
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["is_imputed", "pooled_call", "pool_results", "PooledFits"]
 
 #: Keyword arguments that name columns of the data (checked against the imputed data).
 COLUMN_ARGS = ("outcome", "by", "group", "strata", "exposure", "adjust", "time", "event", "cluster",
                "weights", "entry")
 
 
-def _is_imputed(obj: Any) -> bool:
+def is_imputed(obj: Any) -> bool:
+    """True for an :class:`~recoverystats.missing.ImputedData` (checked without importing it)."""
     return type(obj).__name__ == "ImputedData" and hasattr(obj, "complete") and hasattr(obj, "m")
 
 
-def accepts_imputed(func: F) -> F:
-    """Let ``func(df, ...)`` take an :class:`ImputedData` in place of ``df`` (pooled result)."""
+def pooled_call(func: Callable[..., Any], params: dict[str, Any]) -> Any:
+    """``func`` called with ``params`` (its arguments, ``df`` an ImputedData), pooled.
 
-    @functools.wraps(func)
-    def wrapper(df: Any, *args: Any, **kwargs: Any) -> Any:
-        if _is_imputed(df):
-            return run_pooled(func, df, *args, **kwargs)
-        if "times" in kwargs and func.__name__ == "survival_curve":
-            from recoverystats.errors import InvalidParameterError
+    Each analysis function starts with ``if type(df).__name__ == "ImputedData":`` and
+    ``return pooled_call(f, locals())`` after importing this function there (a check
+    rather than a decorator, so that warnings still point at the caller's line on the
+    DataFrame path, and nothing of ``missing`` is imported until it is used).
+    ``params`` may hold other locals; only ``func``'s parameters are passed on.
+    """
+    import inspect
 
-            raise InvalidParameterError(
-                "survival_curve: times= is for an ImputedData (the times at which S(t) is pooled); with a "
-                "DataFrame use survival_curve(df, ...).at(times)."
-            )
-        return func(df, *args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+    names = set(inspect.signature(func).parameters)
+    args = {k: v for k, v in params.items() if k in names}
+    imp = args.pop("df")
+    return run_pooled(func, imp, **args)
 
 
 def _named_columns(func: Callable[..., Any], args: tuple, kwargs: dict) -> list[tuple[str, str]]:
@@ -82,15 +80,13 @@ def run_pooled(func: Callable[..., Any], imp: Any, *args: Any, **kwargs: Any) ->
     from recoverystats.errors import InvalidParameterError
 
     name = func.__name__
-    times = kwargs.pop("times", None)
+    times = kwargs.pop("times", None) if name == "survival_curve" else None
     if name == "survival_curve" and times is None:
         raise InvalidParameterError(
             "survival_curve with an ImputedData needs times= (e.g. times=[90, 180, 365]): survival "
             "probabilities are pooled by Rubin's rules at those times (the curves' event times differ "
             "between imputed data sets)."
         )
-    if times is not None and name != "survival_curve":
-        raise InvalidParameterError(f"{name}: times= is only used by survival_curve.")
     if imp.m < 2:
         raise InvalidParameterError(f"{name}: Rubin's rules need at least 2 imputed data sets; got m = {imp.m}.")
     cols = set(imp.columns)
@@ -110,7 +106,16 @@ def run_pooled(func: Callable[..., Any], imp: Any, *args: Any, **kwargs: Any) ->
                 f"{name}: {arg} column {col!r} has {int(imp._data[col].isna().sum())} missing values and {where}; "
                 f"include it in impute(columns=[..., {col!r}]) so the analysis uses every row."
             )
-    results = [func(imp.complete(i), *args, **kwargs) for i in range(imp.m)]
+    # the same warning from m fits is shown once, pointing at the caller's line
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = [func(imp.complete(i), *args, **kwargs) for i in range(imp.m)]
+    seen: set[tuple[type, str]] = set()
+    for w in caught:
+        key = (w.category, str(w.message))
+        if key not in seen:
+            seen.add(key)
+            warnings.warn(w.message, w.category, stacklevel=4)
     pooled = pool_results(results, times=times)
     note = (f"multiple imputation: {imp.m} data sets ({', '.join(f'{c}: {m}' for c, m in imp.methods.items() if m)}; "
             f"seed {imp.settings.get('seed')}), pooled by Rubin's rules with Barnard-Rubin df.")
@@ -143,13 +148,17 @@ def pool_results(results: Sequence[Any], *, dfcom: float | None = None, times: A
         return _pool_survival(results, times=times, dfcom=dfcom)
     if kind in ("RiskDifferenceResult", "RiskRatioResult"):
         return _pool_standardised(results, dfcom=dfcom)
-    if hasattr(first, "vcov") and "term" in first.table.columns and "estimate" in first.table.columns:
+    coef = next((c for c in ("log_odds", "log_hazard", "log_estimate", "coef", "estimate")
+                 if c in first.table.columns), None) if hasattr(first, "table") else None
+    if hasattr(first, "vcov") and "term" in first.table.columns and coef is not None:
+        # any other result with coefficients and their covariance: pooled on the coefficients'
+        # own scale (the log column when there is one), returned as a PooledResult
         from recoverystats.missing.pooling import pool_estimates
 
-        q = np.stack([r.table["estimate"].to_numpy(float) for r in results])
+        q = np.stack([r.table[coef].to_numpy(float) for r in results])
         v = np.stack([r.vcov.to_numpy(float) for r in results])
         return pool_estimates(q, v, dfcom=dfcom, terms=list(first.table["term"].astype(str)),
-                              conf_level=first.conf_level)
+                              conf_level=getattr(first, "conf_level", 0.95))
     raise InvalidParameterError(
         f"pool: results of type {kind} cannot be pooled (supported: OddsRatioResult, HazardRatioResult, "
         "RateResult from proportion(), ComparisonResult, SurvivalResult, RiskDifferenceResult, "
@@ -376,6 +385,8 @@ def _pool_proportions(results: Sequence[Any], *, dfcom: float | None) -> Any:
     t["std_error"] = pe * (1 - pe) * r["se"]
     t["n"] = n.mean(axis=0)
     t["events"] = ev.mean(axis=0)
+    if "n_effective" in t.columns:
+        t["n_effective"] = np.stack([tt["n_effective"].to_numpy(float) for tt in tables]).mean(axis=0)
     t = _mi_table(t, r, m)
     notes.append(f"pooled over {m} imputed data sets by Rubin's rules on the logit scale (where a proportion is "
                  "closer to normal), back-transformed; n and events are averages over the data sets; "

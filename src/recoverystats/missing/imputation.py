@@ -45,8 +45,11 @@ NEWTON_TOL = 1e-7
 WARM_STEPS = 1
 #: Chains run in at most this many threads (BLAS single-threaded inside each).
 MAX_WORKERS = 4
-#: A text/categorical column with more distinct values than this is not used (identifiers).
-MAX_LEVELS = 50
+#: A text column with more distinct values than this is left out of the default model
+#: (identifiers, mentor ids); name it in ``columns=`` to include it (up to ``MAX_LEVELS``).
+AUTO_MAX_LEVELS = 20
+#: A text/categorical column with more distinct values than this cannot be modelled.
+MAX_LEVELS = 200
 
 
 # ---------------------------------------------------------------------------
@@ -84,7 +87,7 @@ class _Var:
         return [self.name]
 
 
-def _classify(s: pd.Series, name: str) -> _Var | None:
+def _classify(s: pd.Series, name: str, max_levels: int = MAX_LEVELS) -> _Var | None:
     """Encode a column, or None when it cannot be in an imputation model (dates, ids)."""
     if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_timedelta64_dtype(s):
         return None
@@ -108,7 +111,7 @@ def _classify(s: pd.Series, name: str) -> _Var | None:
     # text: a categorical column unless it looks like an identifier
     obs_s = s.dropna()
     levels_arr = pd.unique(obs_s)
-    if len(levels_arr) > MAX_LEVELS:
+    if len(levels_arr) > max_levels:
         return None
     try:
         levels = tuple(sorted(levels_arr))
@@ -125,7 +128,10 @@ def _classify(s: pd.Series, name: str) -> _Var | None:
 def _norm_draw(X: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
     """mice ``.norm.draw``: beta_hat, and a draw (beta*, sigma*) from the posterior."""
     xtx = X.T @ X
-    pen = RIDGE * np.diag(xtx)
+    d = np.diag(xtx)
+    # mice's ridge, with a floor for a predictor that is constant 0 among the observed rows
+    # (a level seen only where the target is missing): its coefficient is then 0
+    pen = RIDGE * np.where(d > 0, d, 1.0)
     v = linalg.inv(xtx + np.diag(pen), check_finite=False)
     v = (v + v.T) / 2.0
     beta = v @ (X.T @ y)
@@ -312,13 +318,14 @@ class ImputedData:
             s = out[col]
             rows = self._rows[col]
             new = vals[int(i)]
-            if isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s) \
-                    or pd.api.types.is_bool_dtype(s):
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                codes = s.cat.codes.to_numpy().copy()
+                codes[rows] = s.cat.categories.get_indexer(pd.Index(new))
+                out[col] = pd.Categorical.from_codes(codes, dtype=s.dtype)
+            elif not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
                 arr = s.to_numpy(dtype=object).copy()
-                arr[rows] = list(new)
-                if isinstance(s.dtype, pd.CategoricalDtype):
-                    out[col] = pd.Categorical(arr, categories=s.cat.categories, ordered=s.cat.ordered)
-                elif pd.api.types.is_bool_dtype(s) or all(isinstance(x, (bool, np.bool_)) for x in new[:5]):
+                arr[rows] = new
+                if pd.api.types.is_bool_dtype(s) or all(isinstance(x, (bool, np.bool_)) for x in new[:5]):
                     out[col] = pd.Series(arr, index=s.index).astype(bool)
                 else:
                     out[col] = pd.Series(arr, index=s.index, dtype=s.dtype)
@@ -399,8 +406,11 @@ def impute(
     columns
         The columns of the imputation model: each is imputed where missing and used to
         predict the others. Default: every column that can be modelled (numeric,
-        boolean, categorical or text with at most 50 levels; dates and identifier-like
-        text are left out). Include the outcome and every analysis variable (see Notes).
+        boolean, categorical, or text with at most 20 distinct values; dates and
+        identifier-like text are left out and carried unchanged). Include the outcome and
+        every analysis variable (see Notes). Pass only the rows to be analysed (e.g. a
+        measure's ``eligible`` rows): a participant whose follow-up window is not over has
+        no outcome by design, not a missing one.
     method
         ``None`` (automatic per column: ``"pmm"`` for numeric, ``"logreg"`` for binary,
         ``"polyreg"`` for unordered categorical columns), one method for every
@@ -458,9 +468,12 @@ def impute(
     2006; van Buuren 2018 §6.2). The imputations are valid under missing at random
     (MAR) given the model's columns; see ``docs/methods-missing-data.md`` for MNAR.
 
-    Each chain runs its fits on whole arrays (vectorised pmm matching, Newton steps
-    warm-started from the previous sweep); the chains are independent random streams
-    spawned from ``seed`` (``numpy.random.SeedSequence``).
+    Each chain runs its fits on whole arrays (vectorised pmm matching; the logistic and
+    multinomial fits iterate Newton steps to convergence in the first sweep, then take
+    one Newton step per sweep from the chain's previous estimate — a one-step estimator,
+    as efficient as the MLE to first order). The chains are independent random streams
+    spawned from ``seed`` (``numpy.random.SeedSequence``) and run on several threads with
+    single-threaded BLAS; the result does not depend on the number of threads.
 
     References
     ----------
@@ -504,7 +517,7 @@ def impute(
     # -- classify ------------------------------------------------------------------
     variables: list[_Var] = []
     for c in model_cols:
-        var = _classify(df[c], str(c))
+        var = _classify(df[c], str(c), MAX_LEVELS if (explicit or c in aux) else AUTO_MAX_LEVELS)
         if var is None:
             if explicit or c in aux:
                 raise DataValidationError(

@@ -324,8 +324,9 @@ def pool(results: Sequence[Any], *, dfcom: float | None = None, times: Any = Non
         ``RateResult`` from ``proportion`` (pooled on the logit scale),
         ``ComparisonResult`` (risk differences on their own scale, risk and odds ratios
         on the log scale), ``SurvivalResult`` (S(t) at ``times=`` on the complementary
-        log-log scale) and ``PooledResult``-like objects exposing ``.table`` and
-        ``.vcov``.
+        log-log scale); any other result with a ``term`` column, coefficients
+        (``log_odds``, ``log_hazard``, ``log_estimate``, ``coef`` or ``estimate``, the first
+        found) and ``.vcov`` is pooled on that column into a ``PooledResult``.
     dfcom
         Complete-data degrees of freedom; default as mice: ``n - p`` for logistic
         models, ``events - p`` for Cox models, ``n - 1`` for a proportion, ``n1 + n0 - 2``

@@ -24,7 +24,6 @@ from recoverystats.errors import (
     InvalidParameterError,
     SmallSampleWarning,
 )
-from recoverystats.missing.dispatch import accepts_imputed
 from recoverystats.results.survival import HazardRatioResult, _z
 from recoverystats.survival._coxfit import (
     concordance,
@@ -53,7 +52,6 @@ _MAX_COND = 1e12
 _MIN_EPV = 10
 
 
-@accepts_imputed
 def hazard_ratios(
     df: pd.DataFrame,
     *,
@@ -78,7 +76,9 @@ def hazard_ratios(
     ----------
     df : DataFrame
         One row per participant (e.g. ``relapse(...)`` or ``recidivism(...)`` output
-        joined to covariates).
+        joined to covariates), or an :class:`~recoverystats.missing.ImputedData` (the
+        model is fitted to each imputed data set and pooled by Rubin's rules on the log
+        hazard ratios).
     time, event : str
         Follow-up time and the 0/1 event indicator.
     exposure : str, optional
@@ -174,6 +174,10 @@ def hazard_ratios(
     >>> round(res.loglik, 3), round(float(res.table["estimate"].iloc[0]), 3)
     (-658.748, 0.684)
     """
+    if type(df).__name__ == "ImputedData":  # multiple imputation: each data set, pooled (Rubin's rules)
+        from recoverystats.missing.dispatch import pooled_call
+
+        return pooled_call(hazard_ratios, locals())
     check_option("ties", ties, Ties)
     check_option("weight_type", weight_type, WeightType)
     if weight_type == "sampling" and weights is None:
