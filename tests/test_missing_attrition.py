@@ -143,6 +143,11 @@ def test_attrition_bad_input(kwargs, error, match):
         attrition(mar_frame(200), **kwargs)
 
 
+def test_attrition_entirely_missing_covariate():
+    with pytest.raises(DataValidationError, match=r"adjust: column\(s\) 'x' have no values at all"):
+        attrition(mar_frame(200).assign(x=np.nan), followed_up="followed", adjust=["age", "x"])
+
+
 def test_attrition_nobody_followed_up_and_wrong_type():
     d = mar_frame(200).assign(followed=0)
     with pytest.raises(DataValidationError, match="nobody in the 200 rows"):

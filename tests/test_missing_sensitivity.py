@@ -174,6 +174,8 @@ def test_bad_data():
     d = frame(200)
     with pytest.raises(DataValidationError, match="no missing values"):
         tipping_point(d.assign(relapsed=d.relapsed.fillna(0)), outcome="relapsed", exposure="group")
+    with pytest.raises(DataValidationError, match="missing for every row"):
+        tipping_point(d.assign(relapsed=np.nan), outcome="relapsed", exposure="group")
     with pytest.raises(InvalidParameterError, match="exactly two levels"):
         tipping_point(d.assign(group=np.resize(["a", "b", "c"], len(d))), outcome="relapsed", exposure="group")
     with pytest.raises(DataValidationError, match="exposure: column 'group' has 1 missing"):

@@ -208,6 +208,12 @@ def attrition(
             n_excluded += int((~mask).sum())
             notes.append(f"{int((~mask).sum())} of {n_input} rows not eligible (column 'eligible') left out.")
             df = df.loc[mask]
+    empty = [c for c in adjust_cols if not df[c].notna().any()]
+    if empty:
+        raise DataValidationError(
+            f"adjust: column(s) {', '.join(map(repr, empty))} have no values at all (entirely missing); they "
+            "cannot describe completers or predict follow-up. Remove them from adjust."
+        )
     y = followed_up_indicator(df, col)
     miss = np.isnan(y)
     if miss.any():
