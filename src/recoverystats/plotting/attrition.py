@@ -101,8 +101,6 @@ def plot_tipping_grid(grid: Any, ax: Any = None, *, exposed: str, reference: str
     if np.nanmin(change) < 0.5 < np.nanmax(change):
         ax.contour(de, dr, change.to_numpy(), levels=[0.5], colors="#000000", linewidths=1.8)
         ax.plot([], [], color="#000000", linewidth=1.8, label="conclusion changes")
-    hatch = np.where(change.to_numpy() > 0.5, 1.0, np.nan)
-    ax.pcolor(_edges(de), _edges(dr), np.ma.masked_invalid(hatch), hatch="//", alpha=0.0, shading="flat")
     ax.plot([0], [0], marker="o", color="#000000", markerfacecolor="white", linestyle="none", label="MAR")
     ax.legend(frameon=True, loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=2)
     ax.set_xlabel(f"Shift in log-odds, {exposed} non-responders")
