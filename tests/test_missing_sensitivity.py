@@ -253,3 +253,15 @@ def test_result_display_and_json(result):
     assert "<table" in result._repr_html_()
     assert result.summary() == result.text
     assert len(result.grid) == 81 and len(result.bounds) == 4
+
+
+def test_reference_level_swaps_the_arms():
+    a = tipping_point(frame(300), outcome="relapsed", exposure="group", m=3, seed=4, deltas=[-1, 1])
+    b = tipping_point(frame(300), outcome="relapsed", exposure="group", m=3, seed=4, deltas=[-1, 1],
+                      reference="peer")
+    assert (a.exposed, a.reference) == ("peer", "comparison") and (b.exposed, b.reference) == ("comparison", "peer")
+    # the MAR fits differ only by the arms' draw order; the bounds are deterministic: exact inverses
+    ba, bb = a.bounds.set_index("scenario"), b.bounds.set_index("scenario")
+    np.testing.assert_allclose(ba.loc["all_event", "estimate"], 1 / bb.loc["all_event", "estimate"], rtol=1e-8)
+    np.testing.assert_allclose(ba.loc["event_exposed_only", "estimate"],
+                               1 / bb.loc["event_reference_only", "estimate"], rtol=1e-8)
