@@ -1147,7 +1147,7 @@ a grid of shifts.
 from recoverystats.missing import tipping_point
 
 tp = tipping_point(df, outcome="substance_use", exposure="group", adjust=adjust,
-                   auxiliary=["relapse_day", "site"], m=20, seed=1)
+                   auxiliary=["relapse_day", "site"], m=20, seed=1, label="substance use")
 print(tp.text)
 tp.tipping
 """),

@@ -252,6 +252,11 @@ def test_result_display_and_json(result):
     assert {t["arm"] for t in doc["tipping"]} == {"exposed", "reference"}
     assert "<table" in result._repr_html_()
     assert result.summary() == result.text
+    r = tipping_point(frame(200), outcome="relapsed", exposure="group", m=2, seed=1, deltas=[-1, 1],
+                      label="relapse within 180 days")
+    assert "odds ratio of relapse within 180 days for peer" in r.text and "relapsed" not in r.text
+    with pytest.raises(InvalidParameterError, match="label must be None or non-empty text"):
+        tipping_point(frame(200), outcome="relapsed", exposure="group", m=2, seed=1, label=" ")
     assert len(result.grid) == 81 and len(result.bounds) == 4
 
 

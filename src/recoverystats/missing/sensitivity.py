@@ -212,6 +212,7 @@ def tipping_point(
     m: int | None = None,
     seed: int | None = None,
     conf_level: float = 0.95,
+    label: str | None = None,
 ) -> TippingPointResult:
     """Tipping-point (delta-adjusted multiple imputation) analysis of a binary outcome.
 
@@ -258,6 +259,8 @@ def tipping_point(
         one from the operating system and records it in ``.seed``.
     conf_level
         Confidence level; "significant" means the interval excludes the null value.
+    label
+        Words for the outcome in ``.text`` (e.g. ``"relapse"``; default the column name).
 
     Returns
     -------
@@ -376,9 +379,9 @@ def tipping_point(
         Z = (build_design(f, model_spec(f, func="tipping_point", adjust=zcols)).X if zcols
              else np.ones((len(f), 1)))
         arms = []
-        for label, in_arm in ((str(exp_levels[1]), arm_exp), (str(exp_levels[0]), ~arm_exp)):
+        for arm_label, in_arm in ((str(exp_levels[1]), arm_exp), (str(exp_levels[0]), ~arm_exp)):
             rows = np.flatnonzero(in_arm & ~obs)
-            b = _imputation_model(Z[in_arm], y_fill[in_arm], obs[in_arm], rng, label, notes)
+            b = _imputation_model(Z[in_arm], y_fill[in_arm], obs[in_arm], rng, arm_label, notes)
             arms.append(_Arm(rows=rows, eta=Z[rows] @ b, u=rng.random(rows.size)))
         imps.append(_Imputation(X=design.X, X1=X1, X0=X0, y=y_fill.copy(), arms=(arms[0], arms[1])))
     exposed, ref_level = exp_levels[1], exp_levels[0]
@@ -474,7 +477,9 @@ def tipping_point(
     cc = _complete_case(df0.assign(**{outcome: y_raw}), outcome, exposure, adjust_cols, reference, level, scale,
                         notes)
     est_name = "odds ratio" if scale == "or" else "risk difference"
-    text = _plain_words(mar, cc, tipping, table, est_name=est_name, outcome=outcome, exposed=str(exposed),
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        raise InvalidParameterError(f"label must be None or non-empty text (words for the outcome); got {label!r}.")
+    text = _plain_words(mar, cc, tipping, table, est_name=est_name, outcome=label or outcome, exposed=str(exposed),
                         reference=str(ref_level), level=level, scale=scale, state_mar=state_mar)
     mar_t = pd.DataFrame([{"analysis": "multiple imputation (MAR)", **mar}])
     notes.append(f"{n_miss} of {n} outcomes missing ({int((~obs & (df0[exposure] == exposed).to_numpy()).sum())} "
