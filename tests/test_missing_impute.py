@@ -250,6 +250,8 @@ def test_bad_input(frame: pd.DataFrame) -> None:
 def test_repr(imp: rs.ImputedData) -> None:
     text = repr(imp)
     assert "m=4" in text and "score" in text and "polyreg" in text
+    page = imp._repr_html_()
+    assert "m = 4" in page and "polyreg" in page and "seed 42" in page
 
 
 # ---------------------------------------------------------------------------
@@ -270,7 +272,6 @@ def population() -> pd.DataFrame:
 P_MISS_RISK = {"low": 0.05, "moderate": 0.15, "high": 0.35, "very_high": 0.6}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mechanism", ["MCAR", "MAR", "MNAR"])
 def test_followup_rate_complete_case_vs_mi(population: pd.DataFrame, mechanism: str) -> None:
     # the 1-year rearrest rate with follow-up missing: MCAR (both fine), MAR on risk level
@@ -375,3 +376,26 @@ def test_index_is_kept_and_values_go_to_their_rows() -> None:
     assert_allclose(c.loc[keep, "x"], d.loc[keep, "x"])
     assert (c.loc[d["g"].notna(), "g"] == d.loc[d["g"].notna(), "g"]).all()
     assert not c.isna().any().any()
+
+
+def test_logreg_under_complete_separation_stays_finite() -> None:
+    # b is 1 exactly when x > 0 among the observed rows: the logistic MLE is infinite; the
+    # ridge penalty keeps the imputation model finite and the imputations follow x
+    rng = np.random.default_rng(7)
+    n = 500
+    x = rng.normal(size=n)
+    d = pd.DataFrame({"x": x, "b": (x > 0).astype(float)})
+    miss = rng.random(n) < 0.3
+    d.loc[miss, "b"] = np.nan
+    imp = rs.impute(d, m=3, seed=1, max_iter=3)
+    for c in imp:
+        agree = np.mean(c.loc[miss, "b"].to_numpy() == (x[miss] > 0))
+        assert agree > 0.9
+
+
+def test_unused_level_of_a_complete_predictor_is_harmless(frame: pd.DataFrame) -> None:
+    d = frame.copy()
+    d["site"] = pd.Categorical(d["site"], categories=["a", "b", "never"])
+    imp = rs.impute(d, m=2, seed=1, max_iter=2)
+    assert imp.methods["site"] == ""
+    assert list(imp.complete(0)["site"].cat.categories) == ["a", "b", "never"]

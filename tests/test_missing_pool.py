@@ -89,7 +89,7 @@ def test_covariance_input_gives_same_marginals_and_full_vcov() -> None:
 
 def _d1_fimd(q: np.ndarray, u: np.ndarray) -> tuple[float, float, float]:
     """D1 and its Li et al. (1991) df written out from van Buuren (2018), FIMD §5.3.2
-    (eqs. 5.14-5.16), with its own linear algebra."""
+    (the D1 statistic and its df), with its own linear algebra."""
     m, k = q.shape
     qbar = q.sum(axis=0) / m
     ubar = u.sum(axis=0) / m
@@ -163,7 +163,7 @@ def test_pooled_result_contract() -> None:
     q, u = _nhanes_inputs()
     r = rs.pool_estimates(q, u, dfcom=23, terms=["bmi"])
     assert list(r.table.columns[:5]) == ["term", "estimate", "ci_lower", "ci_upper", "p_value"]
-    assert "fmi" in r._repr_html_() or "Fmi" in r._repr_html_() or "fmi" in r.to_markdown()
+    assert "FMI" in r._repr_html_() and "RIV" in r.to_markdown()  # display labels of the MI columns
     d = r.to_dict()
     assert d["m"] == 5 and d["table"][0]["term"] == "bmi"
     import matplotlib

@@ -40,6 +40,8 @@ LOGIT_RIDGE = 1e-4
 #: Newton iterations per logistic / multinomial fit (warm-started from the previous sweep).
 NEWTON_MAX_ITER = 25
 NEWTON_TOL = 1e-7
+#: Largest change of a (standardised-scale) coefficient in one Newton step.
+MAX_STEP = 5.0
 #: Newton steps per fit after the first sweep, warm-started from the chain's previous
 #: estimate (a one-step estimator: asymptotically as efficient as the MLE).
 WARM_STEPS = 1
@@ -164,6 +166,13 @@ def _pmm_match(yhat_obs: np.ndarray, yhat_mis: np.ndarray, donors: int, rng: np.
     return order[win[np.arange(len(yhat_mis)), pick]]
 
 
+def _capped(step: np.ndarray) -> np.ndarray:
+    """A Newton step shortened to at most ``MAX_STEP`` in any coefficient (a trust region
+    against overshooting from a poor start; never binding near the optimum)."""
+    big = float(np.max(np.abs(step))) if step.size else 0.0
+    return step * (MAX_STEP / big) if big > MAX_STEP else step
+
+
 def _gram(X: np.ndarray, w: np.ndarray) -> np.ndarray:
     """``X' diag(w) X`` for non-negative ``w`` (one symmetric rank-k BLAS update)."""
     Xw = X * np.sqrt(w)[:, None]
@@ -187,7 +196,7 @@ def _logit_fit(X: np.ndarray, y: np.ndarray, beta: np.ndarray, *, max_iter: int 
         H = _gram(X, pr * (1.0 - pr)) + np.diag(lam)
         g = X.T @ (y - pr) - lam * beta
         cf = linalg.cho_factor(H, check_finite=False)
-        step = linalg.cho_solve(cf, g, check_finite=False)
+        step = _capped(linalg.cho_solve(cf, g, check_finite=False))
         beta += step
         if np.max(np.abs(step)) < NEWTON_TOL:
             break
@@ -230,7 +239,7 @@ def _mlogit_fit(X: np.ndarray, codes: np.ndarray, K: int, B: np.ndarray, *, max_
         P = _softmax_ref(X @ B)[:, 1:]
         G = (X.T @ (Y - P)).T.reshape(-1) - lam * B.T.reshape(-1)
         cf = linalg.cho_factor(hessian(P), check_finite=False)
-        step = linalg.cho_solve(cf, G, check_finite=False)
+        step = _capped(linalg.cho_solve(cf, G, check_finite=False))
         B += step.reshape(K - 1, p).T
         if np.max(np.abs(step)) < NEWTON_TOL:
             break
@@ -353,6 +362,15 @@ class ImputedData:
         meth = {c: v for c, v in self.methods.items() if v}
         return (f"ImputedData(m={self.m}, rows={self.n_rows}, max_iter={self.settings.get('max_iter')}, "
                 f"seed={self.settings.get('seed')})\n  imputed (fraction missing): {miss}\n  methods: {meth}")
+
+    def _repr_html_(self) -> str:
+        from recoverystats.results.render import render_html_table
+
+        title = (f"Multiple imputation: m = {self.m}, {self.n_rows:,} rows, "
+                 f"{self.settings.get('max_iter')} iterations, seed {self.settings.get('seed')}")
+        return render_html_table(self.summary(), title=title,
+                                 notes=("Check convergence with .plot(); analyse with any analysis function "
+                                        "(results pooled by Rubin's rules).",))
 
     def summary(self) -> pd.DataFrame:
         """One row per column of the imputation model: ``column, kind, fraction_missing,
@@ -535,7 +553,9 @@ def impute(
                 f"impute: column {var.name!r} is entirely missing ({len(miss)} rows); it cannot be imputed. "
                 "Drop it or leave it out of columns=."
             )
-        if var.kind in ("binary", "categorical"):
+        if var.kind in ("binary", "categorical") and miss.any():
+            # a level never observed cannot be imputed (a complete predictor's unused level
+            # is only an indicator column of zeros, which the ridge handles)
             seen = np.unique(var.values[~miss]).astype(int)
             unseen = [var.levels[i] for i in range(len(var.levels)) if i not in set(seen)]
             if unseen:
@@ -545,8 +565,8 @@ def impute(
                     f"probability. Remove the level (df[{var.name!r}].cat.remove_unused_categories()) or "
                     "recode it."
                 )
-            if len(var.levels) < 2:
-                var.kind = "constant"
+        if var.kind in ("binary", "categorical") and len(np.unique(var.values[~miss])) < 2:
+            var.kind = "constant"
         elif var.kind == "numeric" and np.unique(var.values[~miss]).size < 2:
             var.kind = "constant"
     # -- methods -------------------------------------------------------------------------
@@ -679,8 +699,9 @@ def _run_chains(
         bufs = {}
         for v in incomplete:
             width = p_fixed + sum(u.width for u in incomplete if u is not v)
-            bo = np.empty((len(obs_rows[v.name]), width))
-            bm = np.empty((len(miss_rows[v.name]), width))
+            # column-major: each step overwrites whole columns, contiguous in this layout
+            bo = np.empty((len(obs_rows[v.name]), width), order="F")
+            bm = np.empty((len(miss_rows[v.name]), width), order="F")
             bo[:, :p_fixed] = fixed_o[v.name]
             bm[:, :p_fixed] = fixed_m[v.name]
             bufs[v.name] = (bo, bm)

@@ -28,7 +28,7 @@ class PooledResult(ResultMixin):
     Attributes
     ----------
     m
-        Number of imputed data sets.
+        Number of imputed data sets (also in ``n_used``: the units pooled are data sets).
     dfcom
         Complete-data degrees of freedom used (``inf``: large sample).
     """
