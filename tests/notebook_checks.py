@@ -35,6 +35,7 @@ NB03 = "03-time-to-relapse.ipynb"
 NB04 = "04-quarterly-report.ipynb"
 NB05 = "05-which-mentor-characteristics-matter.ipynb"
 NB06 = "06-non-randomised-comparison.ipynb"
+NB07 = "07-missing-data.ipynb"
 
 #: (notebook, cell id) -> text that must appear in that cell's printed output (stdout or stderr).
 OUTPUT: dict[tuple[str, str], tuple[str, ...]] = {
@@ -720,3 +721,80 @@ def nb06_survival():
     assert (d["ci_lower"] > 0).all()
     # S1(180) - S0(180) is minus the risk difference of relapse by day 180 (net risk): near the truth
     assert abs(d.loc[180.0, "estimate"] + TRUE_RD) < 0.02
+
+
+# -- 07 · Follow-up and missing data --------------------------------------------------------------
+@check(NB07, "simulate")
+def nb07_simulate():
+    assert df["use_truth"].notna().all()  # everybody interviewed in the simulation: the truth is known
+    assert df["participant_id"].is_unique and len(df) == int(due["due"].sum())
+
+
+@check(NB07, "mar")
+def nb07_mar():
+    rate = df["followed_up"].mean()
+    assert 0.6 < rate < 0.8  # "many programs reach 60-70%": below the 80% target
+    # missing at random given the relapse record: the relapsers are under-represented
+    early = df["relapse_day"] <= 180
+    assert df.loc[early, "followed_up"].mean() < df.loc[~early, "followed_up"].mean() - 0.2
+
+
+@check(NB07, "attrition")
+def nb07_attrition():
+    r = att.rates
+    assert (r["vs_target"] == "below").all()  # "below target in every group and site"
+    assert r.loc[r["variable"] == "overall", "events"].iloc[0] == df["followed_up"].sum()
+    t = att.table.dropna(subset=["smd"]).drop_duplicates("variable").set_index("variable")["smd"]
+    assert t.idxmax() == "relapse_day" and t.max() > 0.5  # "differ most on their relapse records"
+
+
+@check(NB07, "attrition-plot")
+def nb07_attrition_plot():
+    import matplotlib.pyplot as plt
+
+    ax = plt.gcf().axes[0] if plt.get_fignums() else att.plot()
+    assert any(line.get_linestyle() == "--" and line.get_xdata()[0] == 0.8 for line in ax.lines)
+
+
+@check(NB07, "cc-mi")
+def nb07_cc_mi():
+    t, c, i = (r.table.iloc[0] for r in (truth, cc, mi))
+    err_cc = abs(np.log(c["estimate"] / t["estimate"]))
+    err_mi = abs(np.log(i["estimate"] / t["estimate"]))
+    assert c["estimate"] > t["estimate"] and err_cc > 0.1  # "pulled towards 1"
+    assert err_mi < 0.05 and err_mi < err_cc / 3  # "lands close to the truth"
+    assert i["ci_upper"] - i["ci_lower"] > t["ci_upper"] - t["ci_lower"]  # "a wider interval"
+    # the MI point estimate is the mean of the 20 per-imputation fits (Rubin's rules)
+    fits = [rs.odds_ratios(d, "substance_use", exposure="group", adjust=adjust).table.iloc[0]["log_odds"]
+            for d in imp]
+    np.testing.assert_allclose(np.log(i["estimate"]), np.mean(fits), rtol=1e-9)
+
+
+@check(NB07, "weights")
+def nb07_weights():
+    for g in rates.index:
+        assert abs(rates.loc[g, "interviewed, weighted"] - rates.loc[g, "everybody"]) < 0.015
+        assert rates.loc[g, "everybody"] - rates.loc[g, "interviewed only"] > 0.04  # "far too low"
+
+
+@check(NB07, "weights-table")
+def nb07_weights_table():
+    assert 2.5 < w.table["max_weight"].max() < 3.5  # "the largest about 3"
+    assert (w.table["ess_ratio"] > 0.85).all()
+
+
+@check(NB07, "tipping")
+def nb07_tipping():
+    found = tp.tipping[tp.tipping["found"]]
+    smallest = found.loc[found.groupby("arm")["delta"].apply(lambda s: s.abs().idxmin())]
+    assert set(smallest["arm"]) == {"exposed", "reference"}
+    assert smallest["odds_multiplier"].between(0.8, 1.25).all()  # "odds multipliers close to 1"
+    assert tp.m == 20 and tp.seed == 1
+    for mult in smallest["odds_multiplier"]:
+        assert f"{mult:.2f} times" in tp.text
+
+
+@check(NB07, "bounds")
+def nb07_bounds():
+    b = tp.bounds.set_index("scenario")
+    assert b.loc["event_exposed_only", "estimate"] > 1 > b.loc["event_reference_only", "estimate"]

@@ -47,6 +47,7 @@ EXPECTED = [
     "04-quarterly-report.ipynb",
     "05-which-mentor-characteristics-matter.ipynb",
     "06-non-randomised-comparison.ipynb",
+    "07-missing-data.ipynb",
 ]
 
 

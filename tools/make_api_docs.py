@@ -37,7 +37,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("recoverystats.regression", "Adjusted odds ratios"),
     ("recoverystats.survival", "Time-to-event analysis"),
     ("recoverystats.causal", "Comparison-group (non-randomised) evaluation"),
-    ("recoverystats.missing", "Missing data: multiple imputation and Rubin's rules"),
+    ("recoverystats.missing", "Missing data: imputation, Rubin's rules, attrition, sensitivity"),
     ("recoverystats.report", "The quarterly report"),
     ("recoverystats.privacy", "Privacy: small-cell suppression and output scan"),
     ("recoverystats.schema", "The data model"),
@@ -48,7 +48,7 @@ SECTIONS: list[tuple[str, str]] = [
 #: are documented in their own section.
 RESULT_MODULES = ["recoverystats.results.rates", "recoverystats.results.regression",
                   "recoverystats.results.survival", "recoverystats.results.causal",
-                  "recoverystats.results.pooling"]
+                  "recoverystats.results.pooling", "recoverystats.results.attrition"]
 
 SECTION_HEADERS = {
     "Parameters", "Returns", "Yields", "Raises", "Warns", "Other Parameters", "Attributes",

@@ -56,6 +56,9 @@ _LAZY: dict[str, str] = {
     "ImputedData": "recoverystats.missing",
     "pool": "recoverystats.missing",
     "pool_estimates": "recoverystats.missing",
+    "attrition": "recoverystats.missing",
+    "followup_weights": "recoverystats.missing",
+    "tipping_point": "recoverystats.missing",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
                "plotting", "results", "schema", "io", "causal", "missing"}
@@ -107,7 +110,15 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         relapse,
         retention,
     )
-    from recoverystats.missing import ImputedData, impute, pool, pool_estimates
+    from recoverystats.missing import (
+        ImputedData,
+        attrition,
+        followup_weights,
+        impute,
+        pool,
+        pool_estimates,
+        tipping_point,
+    )
     from recoverystats.rates import (
         compare_proportions,
         incidence_rate,

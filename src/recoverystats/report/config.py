@@ -46,6 +46,12 @@ Example ``report.toml``::
 
     [sections]                    # switch report sections on (true) or off (false); unlisted: on
     adjusted = false              # keys: see recoverystats.report.sections.SECTION_KEYS
+    missing_data = true           # opt-in: "Follow-up and missing data"
+
+    [missing]                     # settings of the missing-data section (recorded in results.json)
+    m = 20                        # imputations (multiple imputation and the tipping-point analysis)
+    seed = 1                      # seed of the imputations (default: the report's seed)
+    outcome = "any_use_30d"       # follow-up interview item analysed for the tipping point
 """
 
 from __future__ import annotations
@@ -122,7 +128,15 @@ class ReportConfig:
     #: ``[labels]``: field -> {code: display label}, on top of program.toml's ``[labels]``
     #: (see :mod:`recoverystats.schema.labels`)
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: ``[missing]``: ``m``, ``seed``, ``outcome`` of the missing-data section (see
+    #: :data:`MISSING_DEFAULTS`; empty: the defaults)
+    missing: Mapping[str, Any] = field(default_factory=dict)
     source: str = "<defaults>"
+
+    def missing_settings(self) -> dict[str, Any]:
+        """The missing-data section's settings with the defaults filled in (seed: the report's)."""
+        out = {**MISSING_DEFAULTS, "seed": self.seed, **dict(self.missing)}
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe settings (recorded in ``results.json``)."""
@@ -143,8 +157,15 @@ class ReportConfig:
             out["labels"] = {k: dict(v) for k, v in self.labels.items()}
         else:
             del out["labels"]
+        if self.missing:
+            out["missing"] = dict(self.missing)
+        else:  # not given: the same record as releases before [missing] existed
+            del out["missing"]
         return out
 
+
+#: defaults of ``[missing]`` (the seed defaults to the report's ``seed``)
+MISSING_DEFAULTS: dict[str, Any] = {"m": 20, "outcome": "any_use_30d"}
 
 #: identity fields of ``[program]`` (report config or program.toml)
 IDENTITY_FIELDS = ("name", "funder", "grant_number", "reporting_period", "prepared_by")
@@ -162,6 +183,7 @@ _SECTIONS = {
     "privacy": {"min_cell", "previous"},
     "sections": None,  # section keys, checked below
     "labels": None,  # fields of recoverystats.schema.labels, checked below
+    "missing": {"m", "seed", "outcome"},
 }
 
 
@@ -215,7 +237,7 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
             if key not in _SECTIONS or key == "":
                 raise InvalidParameterError(
                     f"{where}: unknown section [{key}]; sections are [program], [design], [groups], [analysis], "
-                    "[targets], [privacy], [sections], [labels]."
+                    "[targets], [privacy], [sections], [labels], [missing]."
                 )
             allowed = _SECTIONS[key]
             for sub in value:
@@ -258,6 +280,8 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
                 from recoverystats.schema.labels import parse_labels
 
                 kw["labels"] = parse_labels(value, where=f"{where}: [labels]")
+            elif key == "missing":
+                kw["missing"] = _missing_settings(value, where)
             else:
                 kw.update(value)
         elif key in _SECTIONS[""]:
@@ -268,6 +292,20 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
                 "[groups], [analysis], [targets], [privacy], [sections]."
             )
     return _validated(kw, where)
+
+
+def _missing_settings(value: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The ``[missing]`` table: ``m`` (>= 2), ``seed`` (>= 0), ``outcome`` (an assessment item)."""
+    out: dict[str, Any] = {}
+    for name, v in value.items():
+        if name == "m" and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
+            raise _fail(where, "missing.m", v, "must be a whole number of imputations >= 2 (e.g. 20)")
+        if name == "seed" and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise _fail(where, "missing.seed", v, "must be a whole number >= 0")
+        if name == "outcome" and (not isinstance(v, str) or not v):
+            raise _fail(where, "missing.outcome", v, "must be the name of a follow-up assessment item (text)")
+        out[str(name)] = v
+    return out
 
 
 def _section_switches(value: Mapping[str, Any], where: str) -> dict[str, bool]:

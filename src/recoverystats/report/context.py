@@ -63,6 +63,8 @@ class ReportContext:
         self.warnings: list[str] = []
         self.notes: dict[str, list[str]] = {}
         self.key_rows: list[dict[str, Any]] = []
+        #: settings a section adds to results.json's provenance (e.g. the imputation settings)
+        self.provenance_extra: dict[str, Any] = {}
         g = cfg.group_column
         p = prog.participants
         self.participants = p[p["enrollment_date"] <= as_of].copy()
@@ -298,4 +300,5 @@ class ReportContext:
             "suppression": self.suppress,
             "versions": package_versions(),
             "warnings": list(self.warnings),
+            **{k: json_safe(v) for k, v in self.provenance_extra.items()},
         }

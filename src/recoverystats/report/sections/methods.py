@@ -151,6 +151,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         from recoverystats.report.sections import enabled_sections
 
         on = {s.key for s in enabled_sections(ctx.cfg)}
+        msettings = ctx.cfg.missing_settings()
         methods = (
             ("", f"Percentages come with {conf} confidence intervals (Wilson score intervals)."),
             ("outcomes", "Quarterly trends are shown on a p-chart: each quarter's proportion (by the quarter in which the "
@@ -167,6 +168,12 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
             ("survival", "Time to relapse and to re-arrest: Kaplan-Meier curves with their confidence bands."),
             ("followup", "Change between intake and follow-up: McNemar's test on the same participants' two answers (an "
             "exact test when few participants changed their answer)."),
+            ("missing_data", f"Missing data: participants followed up and not followed up are compared with SMDs. "
+            f"Missing covariate values are multiply imputed by chained equations (m = {msettings['m']} data sets, "
+            f"seed {msettings['seed']}; the outcome, the group and the covariates in the imputation model) and the "
+            "adjusted odds ratios pooled by Rubin's rules (Barnard-Rubin degrees of freedom). The tipping-point "
+            "analysis imputes the missing follow-up answers from the responders' logistic model with the log-odds "
+            "shifted in each group (delta adjustment), and reports the shift at which the conclusion changes."),
             ("", f"Software: recoverystats {versions.get('recoverystats', '')} on Python {versions.get('python', '')}, "
             f"with statsmodels {versions.get('statsmodels', '')}, SciPy {versions.get('scipy', '')} and pandas "
             f"{versions.get('pandas', '')}."),
