@@ -12,6 +12,7 @@ Hand-written: no maintained library simulates program data of this shape.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -613,6 +614,14 @@ _TRUTH_DAYS = {
 }
 
 
+@functools.cache
+def _gauss_hermite_60() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and normalised weights of 60-point probabilists' Gauss-Hermite quadrature
+    (computed once: simulate_power calls the simulator thousands of times)."""
+    x, wq = np.polynomial.hermite_e.hermegauss(60)
+    return x, wq / wq.sum()
+
+
 def _population_marginal(
     p: SimulationParameters, outcome: str, days: float, mentoring: int
 ) -> float:
@@ -635,8 +644,7 @@ def _population_marginal(
     if not mentoring or p.p_match == 0 or (sd == 0 and b_inc == 0 and b_rec == 0):
         return risk_given(0.0)
     # E over u ~ N(0, sd^2) by Gauss-Hermite quadrature (probabilists' weights)
-    x, wq = np.polynomial.hermite_e.hermegauss(60)
-    wq = wq / wq.sum()
+    x, wq = _gauss_hermite_60()
 
     def given_shift(shift: float) -> float:
         if sd == 0:
