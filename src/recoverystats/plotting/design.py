@@ -75,14 +75,14 @@ def plot_simulated_power(result: Any, ax: Any = None, *, over: str | None = None
     if over == "n":
         for i, (scen, g) in enumerate(t.groupby("scenario", sort=False)):
             g = g.sort_values("n")
-            ax.errorbar(g["n"], g["power"], yerr=[g["power"] - g["ci_lower"], g["ci_upper"] - g["power"]],
+            ax.errorbar(g["n"], g["power"], yerr=_yerr(g),
                         color=palette(i), marker=MARKERS[i % len(MARKERS)], capsize=3, lw=1.5, label=str(scen))
         ax.set_xlabel("Participants simulated (n)")
         if t["scenario"].nunique() > 1:
             ax.legend(frameon=False)
     else:
         x = np.arange(len(t))
-        ax.errorbar(x, t["power"], yerr=[t["power"] - t["ci_lower"], t["ci_upper"] - t["power"]],
+        ax.errorbar(x, t["power"], yerr=_yerr(t),
                     color=palette(0), marker=MARKERS[0], capsize=3, ls="none")
         ax.set_xticks(x)
         ax.set_xticklabels([f"{s}\nn={n:,}" for s, n in zip(t["scenario"], t["n"], strict=False)], fontsize=8)
@@ -91,3 +91,10 @@ def plot_simulated_power(result: Any, ax: Any = None, *, over: str | None = None
     ax.set_ylabel("Power (simulated)")
     style_axes(ax, title=title or f"Simulated power ({result.reps:,} replicates each)")
     return ax
+
+
+def _yerr(t: pd.DataFrame) -> list[np.ndarray]:
+    """Whisker lengths of the Wilson interval (never negative: at power 0 or 1 rounding can cross)."""
+    p = t["power"].to_numpy(dtype=float)
+    return [np.clip(p - t["ci_lower"].to_numpy(dtype=float), 0, None),
+            np.clip(t["ci_upper"].to_numpy(dtype=float) - p, 0, None)]
