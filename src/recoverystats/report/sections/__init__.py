@@ -59,6 +59,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("adjusted", "Adjusted comparison of groups"),
     SectionSpec("survival", "Time to relapse and to re-arrest"),
     SectionSpec("followup", "Follow-up and NOMs change"),
+    SectionSpec("power", "What this evaluation could detect", default_on=False),
     SectionSpec("limitations", "Limitations"),
     SectionSpec("quality", "Data quality"),
     SectionSpec("methods", "Methods and definitions"),
