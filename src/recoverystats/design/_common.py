@@ -119,3 +119,11 @@ def effective_n1(n: Any, design_effect: float, attrition: float) -> tuple[float,
 def pct(x: float) -> str:
     """A probability as a percentage for notes (e.g. 80%, 12.5%)."""
     return f"{100 * x:.3g}%"
+
+
+def n_total(rows: list[dict[str, Any]]) -> int | None:
+    """``n_used`` of a result: the total participants of its first row (rounded up when planned sizes are fractional)."""
+    if not rows:
+        return None
+    v = float(rows[0].get("n_total", float("nan")))
+    return ceil_count(v) if math.isfinite(v) else None

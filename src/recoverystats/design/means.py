@@ -25,6 +25,9 @@ from recoverystats.design._common import (
     one_missing,
     pct,
 )
+from recoverystats.design._common import (
+    n_total as _n_total,
+)
 from recoverystats.errors import InvalidParameterError
 from recoverystats.results.design import PowerResult
 
@@ -124,8 +127,8 @@ def power_means(
     Examples
     --------
     >>> from recoverystats.design import power_means
-    >>> power_means(delta=0.5, sd=1.0, power=0.8).table["n1"].iloc[0]
-    64.0
+    >>> int(power_means(delta=0.5, sd=1.0, power=0.8).table["n1"].iloc[0])
+    64
     """
     from scipy.optimize import brentq
 
@@ -206,7 +209,7 @@ def power_means(
     notes.append("Method: two-sample t-test, pooled variance (noncentral t)." if test == "t"
                  else "Method: two-sample z-test (normal approximation).")
     return PowerResult(
-        _table=pd.DataFrame(rows), conf_level=None, method=f"{test}-test", notes=tuple(notes),
+        _table=pd.DataFrame(rows), conf_level=None, method=f"{test}-test", n_used=_n_total(rows), notes=tuple(notes),
         kind="means", solve_for=solve, alpha=alpha, alternative=alternative,
         parameters={"delta": delta, "sd": sd, "n": None if n is None else float(n), "power": power,
                     "alpha": alpha, "ratio": ratio, "alternative": alternative, "test": test,

@@ -27,6 +27,9 @@ from recoverystats.design._common import (
     pct,
     z_alpha,
 )
+from recoverystats.design._common import (
+    n_total as _n_total,
+)
 from recoverystats.errors import InvalidParameterError
 from recoverystats.results.design import PowerResult
 
@@ -272,7 +275,7 @@ def power_proportions(
     notes.append(_method_note(method))
     table = pd.DataFrame(rows)
     return PowerResult(
-        _table=table, conf_level=None, method=method, notes=tuple(notes), kind="proportions",
+        _table=table, conf_level=None, method=method, n_used=_n_total(rows), notes=tuple(notes), kind="proportions",
         solve_for=solve, alpha=alpha, alternative=alternative,
         parameters={"p1": p1, "p2": p2, "n": None if n is None else float(n), "power": power,
                     "alpha": alpha, "ratio": ratio, "continuity": bool(continuity),

@@ -345,7 +345,7 @@ def simulate_power(
                      + (f"; {r['failed']:,} could not be analysed and count as not significant" if r["failed"] else "")
                      + ").")
     return SimulatedPowerResult(
-        _table=table, conf_level=0.95, method=f"simulation ({a_name})", notes=tuple(notes),
+        _table=table, conf_level=0.95, method=f"simulation ({a_name})", n_used=len(jobs), notes=tuple(notes),
         analysis=str(a_name), data=str(d_name), alpha=alpha, reps=int(reps), seed=int(seed), n_jobs=int(workers),
         elapsed_s=elapsed,
         parameters={"n": [int(v) for v in ns], "effects": [dict(e) for e in scenarios], "outcome": outcome,

@@ -128,7 +128,7 @@ def events_for_hazard_ratio(
     Examples
     --------
     >>> from recoverystats.design import events_for_hazard_ratio
-    >>> events_for_hazard_ratio(0.7).table["events"].iloc[0]
+    >>> int(events_for_hazard_ratio(0.7).table["events"].iloc[0])
     247
     """
     hr = _check_hr(hr)
@@ -145,7 +145,8 @@ def events_for_hazard_ratio(
             f"{ceil_count(d):,} events (participants with the outcome) in the two groups together "
             f"({d:.2f} before rounding up; {method.capitalize()}'s formula).")
     return PowerResult(
-        _table=table, conf_level=None, method=method, notes=(note,), kind="events", solve_for="events",
+        _table=table, conf_level=None, method=method, n_used=ceil_count(d), notes=(note,), kind="events",
+        solve_for="events",
         alpha=alpha, alternative=alternative,
         parameters={"hr": hr, "power": power, "alpha": alpha, "ratio": ratio, "method": method,
                     "alternative": alternative, "events": d},
@@ -333,7 +334,8 @@ def participants_for_hazard_ratio(
             + (f", allowing for a design effect of {deff:g}" if deff != 1 else "")
             + (f" and {pct(attr)} attrition" if attr else "") + ".")
     return PowerResult(
-        _table=pd.DataFrame([row]), conf_level=None, method=method, notes=(note,), kind="participants",
+        _table=pd.DataFrame([row]), conf_level=None, method=method, n_used=int(sizes["n_total"]), notes=(note,),
+        kind="participants",
         solve_for="n", alpha=alpha, alternative=alternative,
         parameters={"hr": hr, "power": power, "alpha": alpha, "ratio": ratio, "method": method,
                     "alternative": alternative, "event_probability": p_all, "events": d,

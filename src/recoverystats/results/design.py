@@ -49,6 +49,9 @@ class PowerResult(ResultMixin):
         Significance level and ``"two-sided"``/``"larger"``/``"smaller"``.
     parameters
         The inputs (and the solution) used to draw power curves.
+    n_used
+        The total participants of the first row (``n_total``, rounded up when planned
+        sizes are fractional); the events for ``kind="events"``.
     """
 
     _table: pd.DataFrame
@@ -118,6 +121,10 @@ class SimulatedPowerResult(ResultMixin):
         used (results do not depend on ``n_jobs``).
     parameters
         The inputs used.
+    n_used
+        The replicates analysed (``reps`` times the number of rows).
+    conf_level
+        0.95: the level of the Wilson interval of the simulated power.
     """
 
     _table: pd.DataFrame
