@@ -130,3 +130,28 @@ def test_type_one_error_of_the_clustered_adjusted_model():
                        program={"n_mentors": 20})
     row = r.table.iloc[0]
     assert abs(row["power"] - 0.05) <= 3 * np.sqrt(0.05 * 0.95 / 200)
+
+
+def test_benchmark_output_is_parsed():
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "run_all.py"
+    spec = importlib.util.spec_from_file_location("run_all", path)
+    run_all = importlib.util.module_from_spec(spec)
+    sys.modules["run_all"] = run_all
+    spec.loader.exec_module(run_all)
+    target = next(t for t in run_all.TARGETS if t.name == "power")
+    out = ("simulate_power 1,000 reps x 2,000 participants, adjusted clustered logistic, n_jobs=2: 130.5 s; "
+           "power 0.820 (MC SE 0.012); failed 0\n"
+           "bare serial loop: 0.2000 s per replicate; x 1,000 = 200.0 s (serial); ratio ours / serial = 0.65\n"
+           "load average (1 min) before 3.10, after 4.20; cores 2\n")
+    rows = target.parse(run_all.Run(name="power", cmd=["x"], returncode=0, stdout=out), target.scale_full)
+    assert [r.status for r in rows] == ["missed"] and rows[0].ratio == "0.65"
+    assert "3.10" in rows[0].reason
+    ok = target.parse(run_all.Run(name="power", cmd=["x"], returncode=0, stdout=out.replace("130.5", "99.0")),
+                      target.scale_full)
+    assert ok[0].status == "met"
+    garbled = target.parse(run_all.Run(name="power", cmd=["x"], returncode=0, stdout="?\n"), target.scale_full)
+    assert garbled[0].status == "failed"
