@@ -622,6 +622,24 @@ def _gauss_hermite_60() -> tuple[np.ndarray, np.ndarray]:
     return x, wq / wq.sum()
 
 
+def _memo_by_parameters(fn: Any) -> Any:
+    """Cache a pure function of the parameters (keyed by their repr; they hold a mapping, so
+    they are not hashable): simulate_power simulates thousands of programs with the same ones."""
+    cache: dict[tuple[Any, ...], Any] = {}
+
+    @functools.wraps(fn)
+    def wrapper(p: SimulationParameters, *args: Any) -> Any:
+        key = (repr(p), *args)
+        if key not in cache:
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[key] = fn(p, *args)
+        return cache[key]
+
+    return wrapper
+
+
+@_memo_by_parameters
 def _population_marginal(
     p: SimulationParameters, outcome: str, days: float, mentoring: int
 ) -> float:
