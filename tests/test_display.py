@@ -125,6 +125,9 @@ def examples(rossi, prog) -> dict[str, Callable[[], object]]:
         "CumulativeIncidenceResult": competing,
         "PooledResult": lambda: rs.pool_estimates([[0.1, 0.2], [0.15, 0.25], [0.12, 0.18]],
                                                   [[0.01, 0.02]] * 3, dfcom=50, terms=["a", "b"]),
+        "PowerResult": lambda: rs.design.power_proportions(p1=0.15, p2=0.30, power=0.8),
+        "SimulatedPowerResult": lambda: rs.design.simulate_power(
+            n=40, data="two_proportions", effects={"p1": 0.2, "p2": 0.5}, reps=5),
         # not ResultMixin subclasses, but public objects a researcher displays
         "ProgramData": lambda: prog,
         "SuppressionResult": suppressed,

@@ -38,6 +38,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("recoverystats.survival", "Time-to-event analysis"),
     ("recoverystats.causal", "Comparison-group (non-randomised) evaluation"),
     ("recoverystats.missing", "Missing data: imputation, Rubin's rules, attrition, sensitivity"),
+    ("recoverystats.design", "Evaluation design: power, sample size, detectable effects"),
     ("recoverystats.report", "The quarterly report"),
     ("recoverystats.privacy", "Privacy: small-cell suppression and output scan"),
     ("recoverystats.schema", "The data model"),
@@ -48,7 +49,8 @@ SECTIONS: list[tuple[str, str]] = [
 #: are documented in their own section.
 RESULT_MODULES = ["recoverystats.results.rates", "recoverystats.results.regression",
                   "recoverystats.results.survival", "recoverystats.results.causal",
-                  "recoverystats.results.pooling", "recoverystats.results.attrition"]
+                  "recoverystats.results.pooling", "recoverystats.results.attrition",
+                  "recoverystats.results.design"]
 
 SECTION_HEADERS = {
     "Parameters", "Returns", "Yields", "Raises", "Warns", "Other Parameters", "Attributes",

@@ -61,7 +61,7 @@ _LAZY: dict[str, str] = {
     "tipping_point": "recoverystats.missing",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
-               "plotting", "results", "schema", "io", "causal", "missing"}
+               "plotting", "results", "schema", "io", "causal", "missing", "design"}
 
 __all__ = [
     "__version__",

@@ -60,6 +60,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("survival", "Time to relapse and to re-arrest"),
     SectionSpec("followup", "Follow-up and NOMs change"),
     SectionSpec("missing_data", "Follow-up and missing data", default_on=False),
+    SectionSpec("power", "What this evaluation could detect", default_on=False),
     SectionSpec("limitations", "Limitations"),
     SectionSpec("quality", "Data quality"),
     SectionSpec("methods", "Methods and definitions"),

@@ -174,6 +174,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
             "adjusted odds ratios pooled by Rubin's rules (Barnard-Rubin degrees of freedom). The tipping-point "
             "analysis imputes the missing follow-up answers from the responders' logistic model with the log-odds "
             "shifted in each group (delta adjustment), and reports the shift at which the conclusion changes."),
+            ("power", _power_methods(1.0 - ctx.cfg.conf_level)),
             ("", f"Software: recoverystats {versions.get('recoverystats', '')} on Python {versions.get('python', '')}, "
             f"with statsmodels {versions.get('statsmodels', '')}, SciPy {versions.get('scipy', '')} and pandas "
             f"{versions.get('pandas', '')}."),
@@ -202,3 +203,9 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         return Section("methods", "Methods and definitions", tuple(out))
 
     return section
+
+
+def _power_methods(alpha: float) -> str:
+    from recoverystats.report.sections.power import methods_text
+
+    return methods_text(alpha)
