@@ -341,6 +341,20 @@ def parse_measures(run: Run, scale: str) -> list[Row]:
     return rows
 
 
+def parse_matching(run: Run, scale: str) -> list[Row]:
+    got = find(r"1:1 caliper NN matching: ours {N} s \({N} pairs\) \| sklearn NearestNeighbors \+ greedy de-dup {N} s"
+               r" \({N} pairs\) \| ratio {N}", run.stdout)
+    r = Row(work=f"1:1 caliper NN matching on the PS, {scale}", target="≤ 10 s")
+    if got:
+        r.ours = fmt_s(got[0])
+        r.bare = f"sklearn NearestNeighbors + de-dup {fmt_s(got[2])} ({got[3]:,.0f} vs our {got[1]:,.0f} pairs)"
+        r.ratio = f"{got[4]:.2f}"
+        r.status, r.peak = verdict(got[0], 10.0), fmt_mb(run.peak_mb)
+    else:
+        r.status, r.reason = "failed", _failure(run)
+    return [r]
+
+
 def _failure(run: Run) -> str:
     if run.returncode is None:
         return "not run"
@@ -401,6 +415,8 @@ TARGETS: list[Target] = [
            parse_report),
     Target("rates", "bench_rates.py", [], ["--scale", "0.05", "--repeat", "1"],
            "10M rows", "500k rows", parse_rates, extra=True),
+    Target("matching", "bench_matching.py", [], ["--scale", "0.05"],
+           "100k treated / 1M controls", "5k treated / 50k controls", parse_matching),
     Target("measures", "bench_measures.py", [], ["--scale", "0.02", "--repeat", "1"],
            "100k participants / 2M events", "2k participants / 40k events", parse_measures, extra=True),
 ]
