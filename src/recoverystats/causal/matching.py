@@ -203,9 +203,9 @@ class MatchResult(ResultMixin):
 # ---------------------------------------------------------------------------
 # input handling
 # ---------------------------------------------------------------------------
-def _exposure_flags(df: pd.DataFrame, exposure: str, reference: Any) -> tuple[np.ndarray, Any, Any]:
+def _exposure_flags(df: pd.DataFrame, exposure: str, treated: Any) -> tuple[np.ndarray, Any, Any]:
     """Boolean 'treated' flags, the treated level and the control level."""
-    from recoverystats._design import category_levels, plain
+    from recoverystats._design import _is_numeric, category_levels, plain
 
     s = df[exposure]
     if s.isna().any():
@@ -220,22 +220,25 @@ def _exposure_flags(df: pd.DataFrame, exposure: str, reference: Any) -> tuple[np
             f"exposure: column {exposure!r} must have exactly two groups (program and comparison) to match; "
             f"got {len(values)} distinct value(s): {shown}. Recode it to two groups or filter the rows."
         )
-    numeric = (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)) and not isinstance(
-        s.dtype, pd.CategoricalDtype)
-    if numeric and reference is None:
+    if treated is not None:
+        if treated not in set(values.tolist()):
+            shown = ", ".join(repr(plain(v)) for v in values)
+            raise InvalidParameterError(f"treated={treated!r} is not a value of column {exposure!r} (values: {shown}).")
+        control = next(v for v in values if v != treated)
+    elif pd.api.types.is_bool_dtype(s.dtype):
+        treated, control = True, False
+    elif _is_numeric(s):
         vals = set(np.asarray(values, dtype=float).tolist())
         if vals != {0.0, 1.0}:
             raise DataValidationError(
                 f"exposure: numeric column {exposure!r} must be coded 0 (comparison) / 1 (program); got values "
-                f"{sorted(vals)}. Recode it, or name the comparison group with reference=."
+                f"{sorted(vals)}. Recode it, or name the program group with treated=."
             )
-        flags = s.to_numpy(dtype=float) == 1.0
-        return flags, 1 if not pd.api.types.is_bool_dtype(s) else True, 0 if not pd.api.types.is_bool_dtype(s) \
-            else False
-    levels = category_levels(s, exposure, reference)
-    control, treated = levels[0], levels[1]
-    flags = (s == treated).to_numpy()
-    return flags, plain(treated), plain(control)
+        treated, control = 1, 0
+    else:
+        levels = category_levels(s, exposure)
+        control, treated = levels[0], levels[1]
+    return np.asarray(s == treated, dtype=bool), plain(treated), plain(control)
 
 
 def _check_complete(df: pd.DataFrame, columns: list[str]) -> None:
@@ -650,7 +653,7 @@ def match(
     ps: str | Any = None,
     ps_scale: PsScale = "logit",
     order: MatchOrder | None = None,
-    reference: Any = None,
+    treated: Any = None,
     seed: int | None = None,
 ) -> MatchResult:
     """Match comparison-group members to program participants.
@@ -660,9 +663,11 @@ def match(
     df
         One row per unit (participant or comparison-group member).
     exposure
-        The two-group column (e.g. ``"group"``): 0/1 or boolean (1 = program), or two
-        levels of which ``reference`` (default: the first sorted level or the first
-        code of the data model, e.g. ``"comparison"``) is the comparison group.
+        The two-group column (e.g. ``"group"``): 0/1 or boolean (1/True = program), or
+        any two values, of which ``treated`` is the program group (default: the
+        non-reference level by the package's reference rule: the first code of a coded
+        column such as ``group`` -- ``comparison`` -- or else the first sorted value is
+        the comparison group).
     adjust
         Covariates of the propensity-score model (``distance="ps"``: numeric columns
         enter linearly, text/categorical ones as dummies) or of the Mahalanobis distance.
@@ -709,8 +714,8 @@ def match(
         used, as MatchIt for the ATT), ``"smallest"`` (default for the ATC), ``"data"``
         (row order; default for Mahalanobis matching without a caliper) or ``"random"``
         (with ``seed``).
-    reference
-        The comparison (control) level of ``exposure``.
+    treated
+        The value of ``exposure`` that marks the program (treated) group.
     seed
         Seed for ``order="random"``.
 
@@ -830,10 +835,10 @@ def match(
         )
 
     notes: list[str] = []
-    treated, t_level, c_level = _exposure_flags(df, exposure, reference)
+    tflag, t_level, c_level = _exposure_flags(df, exposure, treated)
     _check_complete(df, adjust_cols + exact_cols)
     n = len(df)
-    focal_is = treated if estimand == "ATT" else ~treated
+    focal_is = tflag if estimand == "ATT" else ~tflag
     focal_name, pool_name = ("treated", "control") if estimand == "ATT" else ("control", "treated")
 
     # -- scores and distances --------------------------------------------------------------
@@ -844,7 +849,7 @@ def match(
             prob = _user_scores(df, ps)
             eta = np.log(prob) - np.log1p(-prob)
         else:
-            eta = _fit_propensity(df, treated, adjust_cols)
+            eta = _fit_propensity(df, tflag, adjust_cols)
             prob = 1.0 / (1.0 + np.exp(-eta))
         score = eta if ps_scale == "logit" else prob
     width = math.inf
@@ -858,7 +863,7 @@ def match(
 
         spec = model_spec(df, func="match", adjust=adjust_cols)
         X = build_design(df, spec, intercept=False).X
-        Z = _whiten(X, treated)
+        Z = _whiten(X, tflag)
 
     if order is None:
         if uses_ps:
@@ -983,7 +988,7 @@ def match(
 
     # -- counts -----------------------------------------------------------------------
     rows = []
-    for role, flag, level in (("treated", treated, t_level), ("control", ~treated, c_level)):
+    for role, flag, level in (("treated", tflag, t_level), ("control", ~tflag, c_level)):
         w = weights[flag]
         nz = w > 0
         rows.append({
@@ -1037,5 +1042,5 @@ def match(
         _subclass=subclass,
         _pairs=pairs.reset_index(drop=True),
         _score=None if prob is None else pd.Series(prob, index=df.index, name="propensity"),
-        _treated=pd.Series(treated, index=df.index, name="treated"),
+        _treated=pd.Series(tflag, index=df.index, name="treated"),
     )
