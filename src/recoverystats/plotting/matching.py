@@ -11,7 +11,7 @@ import numpy as np
 
 from recoverystats.plotting.style import new_axes, palette, style_axes
 
-__all__ = ["plot_match"]
+__all__ = ["plot_match", "plot_love_table", "plot_overlap_counts"]
 
 
 def plot_match(result: Any, ax: Any = None, *, bins: int = 30, title: str | None = None) -> Any:
@@ -49,3 +49,81 @@ def plot_match(result: Any, ax: Any = None, *, bins: int = 30, title: str | None
     ax.legend(frameon=False)
     return style_axes(ax, title=title or "Propensity score before and after matching", xlabel="Propensity score",
                       ylabel="Units (program above, comparison below)")
+
+
+def _value(block: Any, i: int, col: str) -> float:
+    """A published cell as float; NaN when suppressed or missing."""
+    if bool(block.mask.iat[i, block.mask.columns.get_loc(col)]):
+        return float("nan")
+    v = block.data.iat[i, block.data.columns.get_loc(col)]
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def plot_love_table(blocks: Any, ax: Any = None, *, labels: Any = None, threshold: float = 0.1) -> Any:
+    """Love plot drawn from published (suppressed) balance tables of the report.
+
+    ``blocks``: the report's balance table blocks (columns ``variable``, optionally
+    ``level``, ``smd_before``, ``smd_after``). Absolute SMD before (open circles) and after
+    weighting (filled), a dashed line at ``threshold``; a row whose SMDs are suppressed
+    is listed with a ``*`` and no points.
+    """
+    n_rows = sum(len(b.display_rows if b.display_rows is not None else range(len(b.data))) for b in blocks)
+    ax = new_axes(ax, figsize=(7.5, max(3.0, 0.28 * n_rows + 1.4)))
+    names, before, after = [], [], []
+    for b in blocks:
+        rows = b.display_rows if b.display_rows is not None else range(len(b.data))
+        for i in rows:
+            var = str(b.data.iat[i, b.data.columns.get_loc("variable")])
+            name = labels.variable(var).split(" (")[0] if labels is not None else var
+            if "level" in b.data.columns:
+                lev = b.data.iat[i, b.data.columns.get_loc("level")]
+                name += f": {b.display_code(i, 'level', lev)}"
+            sb, sa = _value(b, i, "smd_before"), _value(b, i, "smd_after")
+            names.append(name + ("" if np.isfinite(sb) or np.isfinite(sa) else " *"))
+            before.append(abs(sb))
+            after.append(abs(sa))
+    y = np.arange(len(names))[::-1]
+    ax.plot(before, y, marker="o", linestyle="none", markerfacecolor="white", color=palette(1),
+            label="before weighting")
+    ax.plot(after, y, marker="o", linestyle="none", color=palette(0), label="after weighting")
+    ax.axvline(threshold, color="#555555", linestyle="--", linewidth=1.0, label=f"SMD = {threshold:g}")
+    ax.set_yticks(y)
+    ax.set_yticklabels(names)
+    ax.set_ylim(-0.6, len(names) - 0.4)
+    finite = [v for v in before + after if np.isfinite(v)]
+    ax.set_xlim(0, max([threshold, *finite]) * 1.15)
+    ax.legend(frameon=False, loc="lower right")
+    style_axes(ax, xlabel="Absolute standardized mean difference")
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    return ax
+
+
+def plot_overlap_counts(block: Any, ax: Any = None, *, groups: tuple[Any, Any], labels: tuple[str, str]) -> Any:
+    """Mirrored bars of the published propensity-score band counts (program above,
+    comparison below). Suppressed bands are left empty and marked ``*``."""
+    ax = new_axes(ax)
+    rows = block.display_rows if block.display_rows is not None else range(len(block.data))
+    lower = [float(block.data.iat[i, block.data.columns.get_loc("lower")]) for i in rows]
+    width = (lower[1] - lower[0]) if len(lower) > 1 else 0.1
+    top = 0.0
+    for sign, g, j, lab in ((1, groups[0], 0, labels[0]), (-1, groups[1], 1, labels[1])):
+        vals = [_value(block, i, f"n|{g}") for i in rows]
+        shown = [v if np.isfinite(v) else 0.0 for v in vals]
+        top = max(top, *shown)
+        ax.bar(lower, [sign * v for v in shown], width=width * 0.95, align="edge", color=palette(j), label=lab)
+        for x, v in zip(lower, vals, strict=True):
+            if not np.isfinite(v):
+                ax.text(x + width / 2, sign * 0.02, "*", ha="center", va="bottom" if sign > 0 else "top")
+    ax.axhline(0.0, color="black", linewidth=0.6)
+    lim = max(top, 1.0) * 1.1
+    ax.set_ylim(-lim, lim)
+    ticks = ax.get_yticks()
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([f"{abs(t):g}" for t in ticks])
+    ax.set_xlim(0.0, 1.0)
+    ax.legend(frameon=False)
+    return style_axes(ax, xlabel="Propensity score (probability of being in the program group)",
+                      ylabel="Participants")
