@@ -47,9 +47,15 @@ _LAZY: dict[str, str] = {
     "hazard_ratios": "recoverystats.survival",
     "cumulative_incidence": "recoverystats.survival",
     "Labels": "recoverystats.schema.labels",
+    "propensity_score": "recoverystats.causal",
+    "balancing_weights": "recoverystats.causal",
+    "balance": "recoverystats.causal",
+    "treatment_effect": "recoverystats.causal",
+    "evalue": "recoverystats.causal",
+    "match": "recoverystats.causal",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
-               "plotting", "results", "schema", "io"}
+               "plotting", "results", "schema", "io", "causal"}
 
 __all__ = [
     "__version__",
@@ -81,6 +87,14 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from recoverystats.causal import (
+        balance,
+        balancing_weights,
+        evalue,
+        match,
+        propensity_score,
+        treatment_effect,
+    )
     from recoverystats.io.program import ProgramData
     from recoverystats.io.read import read_program
     from recoverystats.measures import (
