@@ -172,10 +172,12 @@ class MatchResult(ResultMixin):
         return out
 
     def balance(self, df: pd.DataFrame, *, adjust: str | Iterable[str] | None = None, **kwargs: Any) -> Any:
-        """Covariate balance before and after matching (:func:`recoverystats.causal.balance`).
+        """Covariate balance before and after matching (:func:`recoverystats.causal.balance`
+        with the match weights; SMD denominator by the estimand: the treated group's SD for
+        the ATT, as MatchIt's ``summary``).
 
-        ``adjust`` defaults to the covariates of the propensity model; the match
-        weights are passed as ``weights``.
+        ``df`` is the matched data frame; ``adjust`` defaults to the covariates of the match.
+        Other keyword arguments go to :func:`~recoverystats.causal.balance`.
         """
         from recoverystats.causal.balance import balance as _balance
 
@@ -190,8 +192,9 @@ class MatchResult(ResultMixin):
             raise InvalidParameterError(
                 "balance(df): df must be the data frame that was matched (same rows, same index)."
             )
-        data = df.assign(_match_weights_=self._weights.to_numpy())
-        return _balance(data, exposure=self.exposure, adjust=cols, weights="_match_weights_", **kwargs)
+        kwargs.setdefault("estimand", self.estimand)
+        return _balance(df, exposure=self.exposure, adjust=cols, weights=self._weights, treated=self.treated_level,
+                        **kwargs)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Distribution of the propensity score by group, all units and matched units."""
@@ -203,44 +206,6 @@ class MatchResult(ResultMixin):
 # ---------------------------------------------------------------------------
 # input handling
 # ---------------------------------------------------------------------------
-def _exposure_flags(df: pd.DataFrame, exposure: str, treated: Any) -> tuple[np.ndarray, Any, Any]:
-    """Boolean 'treated' flags, the treated level and the control level."""
-    from recoverystats._design import _is_numeric, category_levels, plain
-
-    s = df[exposure]
-    if s.isna().any():
-        raise DataValidationError(
-            f"exposure: column {exposure!r} has {int(s.isna().sum())} missing values; every unit must belong "
-            "to one of the two groups (drop those rows first)."
-        )
-    values = pd.unique(s)
-    if len(values) != 2:
-        shown = ", ".join(repr(plain(v)) for v in values[:10])
-        raise DataValidationError(
-            f"exposure: column {exposure!r} must have exactly two groups (program and comparison) to match; "
-            f"got {len(values)} distinct value(s): {shown}. Recode it to two groups or filter the rows."
-        )
-    if treated is not None:
-        if treated not in set(values.tolist()):
-            shown = ", ".join(repr(plain(v)) for v in values)
-            raise InvalidParameterError(f"treated={treated!r} is not a value of column {exposure!r} (values: {shown}).")
-        control = next(v for v in values if v != treated)
-    elif pd.api.types.is_bool_dtype(s.dtype):
-        treated, control = True, False
-    elif _is_numeric(s):
-        vals = set(np.asarray(values, dtype=float).tolist())
-        if vals != {0.0, 1.0}:
-            raise DataValidationError(
-                f"exposure: numeric column {exposure!r} must be coded 0 (comparison) / 1 (program); got values "
-                f"{sorted(vals)}. Recode it, or name the program group with treated=."
-            )
-        treated, control = 1, 0
-    else:
-        levels = category_levels(s, exposure)
-        control, treated = levels[0], levels[1]
-    return np.asarray(s == treated, dtype=bool), plain(treated), plain(control)
-
-
 def _check_complete(df: pd.DataFrame, columns: list[str]) -> None:
     bad = {c: int(df[c].isna().sum()) for c in columns}
     bad = {c: k for c, k in bad.items() if k}
@@ -252,34 +217,19 @@ def _check_complete(df: pd.DataFrame, columns: list[str]) -> None:
         )
 
 
-def _fit_propensity(df: pd.DataFrame, treated: np.ndarray, adjust: list[str]) -> np.ndarray:
-    """Logistic propensity score P(treated | adjust) with the package's logistic engine.
+def _fit_propensity(df: pd.DataFrame, ex: Any, adjust: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Logistic propensity score P(treated | adjust), fitted as :func:`propensity_score` does
+    (the package's logistic engine; Firth's penalised likelihood when the smaller group is
+    small or under quasi-separation, said in the notes; no overlap is an error).
 
-    Returns the linear predictor (logit of the score).
+    Returns the linear predictor (logit of the score) and the model's notes.
     """
-    from recoverystats._design import build_design, model_spec
-    from recoverystats.regression._engine import ETA_LIMIT, fit_mle
+    from recoverystats.causal._common import covariate_design
+    from recoverystats.causal.propensity import fit_propensity
 
-    spec = model_spec(df, func="match", adjust=adjust)
-    design = build_design(df, spec, intercept=True)
-    fit = fit_mle(design.X, treated.astype(float))
-    if not fit.converged or not np.all(np.isfinite(fit.beta)):
-        raise EstimationError(
-            f"match: the propensity-score model (logistic regression of the exposure on {', '.join(adjust)}) did "
-            "not converge, which usually means the groups are (nearly) perfectly separated by the covariates: "
-            "there is no overlap to match on. Drop or coarsen the covariate that separates the groups, or "
-            "restrict the data to the region where both groups occur."
-        )
-    eta = fit.eta
-    if np.any(np.abs(eta) > ETA_LIMIT):
-        n0 = int(np.sum(eta < -ETA_LIMIT))
-        n1 = int(np.sum(eta > ETA_LIMIT))
-        raise EstimationError(
-            f"match: propensity scores of 0 or 1 ({n0} units numerically 0, {n1} numerically 1): some units "
-            "have no counterpart in the other group (no overlap). Restrict the data to the region of common "
-            "support or drop the covariate that separates the groups."
-        )
-    return np.asarray(eta, dtype=float)
+    design, _ = covariate_design(df, ex=ex, adjust=adjust, func="match")
+    fit = fit_propensity(design, ex.t, ex=ex)
+    return np.asarray(design.X @ fit.beta, dtype=float), list(fit.notes)
 
 
 def _user_scores(df: pd.DataFrame, ps: Any) -> np.ndarray:
@@ -734,9 +684,10 @@ def match(
         :data:`OPTIMAL_MAX_CELLS` or with ``replace=True``.
     DataValidationError
         An exposure that is not binary, missing values in the exposure, covariates,
-        ``exact`` columns or ``ps``, scores outside (0, 1).
+        ``exact`` columns or ``ps``, scores outside (0, 1); no overlap (fitted scores of 0
+        or 1, or covariates that separate the groups); a covariate constant in one group.
     EstimationError
-        The propensity model does not converge or gives scores of 0/1 (no overlap).
+        The propensity model does not converge; no focal unit could be matched.
 
     Notes
     -----
@@ -835,7 +786,10 @@ def match(
         )
 
     notes: list[str] = []
-    tflag, t_level, c_level = _exposure_flags(df, exposure, treated)
+    from recoverystats.causal._common import exposure_indicator
+
+    ex = exposure_indicator(df, exposure, treated)
+    tflag, t_level, c_level = ex.t.astype(bool), ex.treated, ex.control
     _check_complete(df, adjust_cols + exact_cols)
     n = len(df)
     focal_is = tflag if estimand == "ATT" else ~tflag
@@ -849,7 +803,8 @@ def match(
             prob = _user_scores(df, ps)
             eta = np.log(prob) - np.log1p(-prob)
         else:
-            eta = _fit_propensity(df, tflag, adjust_cols)
+            eta, fit_notes = _fit_propensity(df, ex, adjust_cols)
+            notes.extend(fit_notes)
             prob = 1.0 / (1.0 + np.exp(-eta))
         score = eta if ps_scale == "logit" else prob
     width = math.inf
