@@ -116,7 +116,7 @@ def constant_in_one_group(df: pd.DataFrame, columns: Iterable[str], ex: Exposure
     t = ex.t.astype(bool)
     for c in columns:
         s = df[c]
-        for mask, name in ((t, ex.label(1)), (~t, ex.label(0))):
+        for mask, name in ((t, ex.treated), (~t, ex.control)):
             vals = pd.unique(s[mask])
             other = pd.unique(s[~mask])
             if len(vals) == 1 and (len(other) > 1 or (len(other) == 1 and other[0] != vals[0])):

@@ -76,7 +76,7 @@ def _arm_weights(estimand: str, e: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
 
 def _fit_outcome(X: np.ndarray, y: np.ndarray, b: np.ndarray, binary: bool, names: list[str], arm: str,
-                 start: np.ndarray | None = None) -> np.ndarray:
+                 start: np.ndarray | None = None, notes: list[str] | None = None) -> np.ndarray:
     """Outcome regression within one arm: weighted OLS, or logistic ML for a 0/1 outcome."""
     keep = b > 0
     Xk, yk, bk = X[keep], y[keep], b[keep]
@@ -95,6 +95,17 @@ def _fit_outcome(X: np.ndarray, y: np.ndarray, b: np.ndarray, binary: bool, name
         return linalg.solve(XtX, (Xk * bk[:, None]).T @ yk, assume_a="pos")
     fit = E.fit_mle(Xk, yk, weights=bk, beta0=start)
     if not fit.converged or np.max(np.abs(fit.eta)) > E.ETA_LIMIT:
+        sep = E.detect_separation(Xk, yk)
+        if sep.separated and notes is not None:
+            firth = E.fit_firth(Xk, yk, weights=bk, max_iter=100)
+            if firth.converged:
+                cols = ", ".join(names[j] for j in sep.columns if names[j] != "Intercept") or "the covariates"
+                notes.append(
+                    f"The outcome never or always occurs for some covariate pattern in the {arm} group "
+                    f"(separation involving {cols}): its outcome model was fitted by Firth's penalised likelihood "
+                    "so that predictions stay finite; the standard errors treat it as maximum likelihood."
+                )
+                return firth.beta
         raise EstimationError(
             f"the logistic outcome model did not converge in the {arm} group (probably separation: an outcome "
             "that never or always occurs for some covariate pattern). Use fewer covariates, merge sparse levels, "
@@ -118,6 +129,7 @@ def _estimate(
     clusters: np.ndarray | None = None,
     start: _Fit | None = None,
     ps_design: Any = None,
+    notes: list[str] | None = None,
 ) -> _Fit:
     """Point estimates of (mu1, mu0) and their sandwich covariance from the stacked estimating equations.
 
@@ -141,8 +153,8 @@ def _estimate(
     if need_out:
         s0 = None if start is None else start.gam0
         s1 = None if start is None else start.gam1
-        gam0 = _fit_outcome(X, y, b * (1 - t), binary, names, "comparison", s0)
-        gam1 = _fit_outcome(X, y, b * t, binary, names, "exposed", s1)
+        gam0 = _fit_outcome(X, y, b * (1 - t), binary, names, "comparison", s0, notes)
+        gam1 = _fit_outcome(X, y, b * t, binary, names, "exposed", s1, notes)
         m0 = X @ gam0
         m1 = X @ gam1
         if binary:
@@ -561,7 +573,7 @@ def treatment_effect(
         )
     y, binary = _outcome_kind(ycol, outcome)
     kw = dict(estimand=estimand, method=method, binary=binary, names=design.names, ps_design=design)
-    fit = _estimate(X, t, y, bw, variance=True, meat_weight=meat, clusters=clusters, **kw)
+    fit = _estimate(X, t, y, bw, variance=True, meat_weight=meat, clusters=clusters, notes=notes, **kw)
     mu1, mu0 = fit.mu1, fit.mu0
     V = fit.V
     assert V is not None

@@ -258,15 +258,11 @@ def balancing_weights(
 
     Notes
     -----
-    Propensity-score weights (``e`` the score):
+    Propensity-score weights (``e`` the score), exposed / comparison:
 
-    ======== ================= ====================
-    estimand exposed           comparison
-    ======== ================= ====================
-    ATE      1/e (·P(T=1))     1/(1−e) (·P(T=0))
-    ATT      1                 e/(1−e)
-    ATO      1−e               e
-    ======== ================= ====================
+    * ATE: ``1/e`` / ``1/(1−e)`` (times ``P(T=1)`` / ``P(T=0)`` when stabilised);
+    * ATT: ``1`` / ``e/(1−e)``;
+    * ATO: ``1−e`` / ``e``.
 
     As R ``WeightIt::weightit(method = "glm", estimand = ...)`` (whose ATE weights are
     unstabilised by default). Entropy balancing targets the exposed group's means for
