@@ -41,10 +41,10 @@ PsScale = Literal["logit", "probability"]
 MatchOrder = Literal["largest", "smallest", "data", "random"]
 
 #: Largest cost matrix (focal units x ratio x controls, within one exact-matching
-#: stratum) that ``method="optimal"`` builds: 10 million cells is 80 MB and a few
-#: seconds of ``scipy.optimize.linear_sum_assignment``; the Hungarian-type algorithm
-#: is cubic, so larger problems take minutes to hours.
-OPTIMAL_MAX_CELLS = 10_000_000
+#: stratum) that ``method="optimal"`` builds: 2.5 million cells (e.g. 1,500 x 1,650) take
+#: about 10 s of ``scipy.optimize.linear_sum_assignment`` on a 2-core machine; the
+#: algorithm is cubic, so 3,000 x 3,300 takes a minute and larger problems much longer.
+OPTIMAL_MAX_CELLS = 2_500_000
 
 #: Reasons a focal (treated) unit is left unmatched, as written in ``.unmatched``.
 REASONS = {
@@ -425,13 +425,13 @@ def _greedy_vector(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greedy nearest-neighbour matching on whitened covariates (Euclidean = Mahalanobis).
 
-    Without a caliper, the nearest available control comes from a k-d tree
-    (``scipy.spatial.cKDTree``) queried for k neighbours, doubling k until an available
-    control strictly closer than the k-th neighbour is found (so ties are resolved
-    exactly, to the lower position); the tree is rebuilt on the remaining controls when
-    half of them are used. With a propensity-score caliper (``sf``/``sp`` scores,
-    ``width``), the candidates are the available controls inside the caliper window on
-    the sorted scores, and the nearest of them in Mahalanobis distance is taken.
+    The nearest acceptable control (available, not already in the set, inside the
+    propensity caliper ``width`` on the scores ``sf``/``sp`` when given) comes from a k-d
+    tree (``scipy.spatial.cKDTree``) queried for k neighbours, doubling k until an
+    acceptable control strictly closer than the k-th neighbour is found (so the answer,
+    ties to the lower position, is exact); when k reaches the number of controls inside
+    the caliper window of the sorted scores, that window is scanned instead. Without
+    replacement the tree is rebuilt on the remaining controls when half of them are used.
     """
     from scipy.spatial import cKDTree
 
@@ -447,55 +447,57 @@ def _greedy_vector(
         diff = zp[cands] - zf[f]
         return np.sqrt(np.einsum("ij,ij->i", diff, diff))
 
-    if sf is not None and np.isfinite(width):
-        assert sp is not None
+    caliper = sf is not None and sp is not None and np.isfinite(width)
+    if caliper:
+        assert sf is not None and sp is not None
         ord_s = np.argsort(sp, kind="stable")
         vs = sp[ord_s]
         lo = np.searchsorted(vs, sf - width, side="left")
         hi = np.searchsorted(vs, sf + width, side="right")
+    state: dict[str, Any] = {"ids": np.arange(npool), "tree": cKDTree(zp) if npool else None, "used": 0}
 
-        def nearest(f: int, taken: set[int]) -> tuple[int, float, int]:
-            cands = ord_s[lo[f]:hi[f]]
-            if cands.size:
-                ok = np.abs(sp[cands] - sf[f]) <= width
-                ok &= available[cands] if not replace else True
-                cands = cands[ok]
-                if taken:
-                    cands = cands[~np.isin(cands, list(taken))]
-            if not cands.size:
-                return -1, math.nan, (_EXHAUSTED if remaining == 0 else _CALIPER)
-            d = exact_d(f, cands)
-            j = np.lexsort((cands, d))[0]
-            return int(cands[j]), float(d[j]), 0
-    else:
-        state: dict[str, Any] = {"ids": np.arange(npool), "tree": cKDTree(zp) if npool else None, "used": 0}
+    def feasible(f: int, cands: np.ndarray, taken: set[int]) -> np.ndarray:
+        ok = available[cands] if not replace else np.ones(len(cands), dtype=bool)
+        if caliper:
+            ok &= np.abs(sp[cands] - sf[f]) <= width
+        if taken:
+            ok &= ~np.isin(cands, list(taken))
+        return ok
 
-        def nearest(f: int, taken: set[int]) -> tuple[int, float, int]:
-            if remaining == 0 or state["tree"] is None:
-                return -1, math.nan, _EXHAUSTED
-            ids = state["ids"]
-            if not replace and state["used"] * 2 > len(ids):
-                ids = np.flatnonzero(available)
-                state.update(ids=ids, tree=cKDTree(zp[ids]), used=0)
-            tree = state["tree"]
-            k = min(len(ids), 8 + len(taken))
-            while True:
-                dk, ik = tree.query(zf[f], k=k)
-                dk, ik = np.atleast_1d(dk), np.atleast_1d(ik)
-                cands = ids[ik]
-                ok = available[cands] if not replace else np.ones(len(cands), bool)
-                if taken:
-                    ok &= ~np.isin(cands, list(taken))
-                if ok.any():
-                    d = exact_d(f, cands[ok])
-                    best = d.min()
-                    if best < dk.max() or k >= len(ids):
-                        c = cands[ok]
-                        j = np.lexsort((c, d))[0]
-                        return int(c[j]), float(d[j]), 0
-                elif k >= len(ids):
-                    return -1, math.nan, _EXHAUSTED
-                k = min(len(ids), 2 * k)
+    def best_of(f: int, cands: np.ndarray) -> tuple[int, float, int]:
+        d = exact_d(f, cands)
+        j = np.lexsort((cands, d))[0]
+        return int(cands[j]), float(d[j]), 0
+
+    def nearest(f: int, taken: set[int]) -> tuple[int, float, int]:
+        if state["tree"] is None or (not replace and remaining == 0):
+            return -1, math.nan, _EXHAUSTED
+        none = _CALIPER if caliper else _EXHAUSTED
+        if caliper and hi[f] == lo[f]:
+            return -1, math.nan, none
+        ids = state["ids"]
+        if not replace and state["used"] * 2 > len(ids):
+            ids = np.flatnonzero(available)
+            state.update(ids=ids, tree=cKDTree(zp[ids]), used=0)
+        tree = state["tree"]
+        k = min(len(ids), 8 + len(taken))
+        while True:
+            if caliper and k >= hi[f] - lo[f]:  # the caliper window is small: scan it
+                cands = ord_s[lo[f]:hi[f]]
+                cands = cands[feasible(f, cands, taken)]
+                return best_of(f, cands) if cands.size else (-1, math.nan, none)
+            dk, ik = tree.query(zf[f], k=k)
+            dk, ik = np.atleast_1d(dk), np.atleast_1d(ik)
+            cands = ids[ik]
+            ok = feasible(f, cands, taken)
+            if ok.any():
+                c, d, _ = best_of(f, cands[ok])
+                # every unit not returned is at least as far as the k-th: the best is exact
+                if d < dk.max() * (1.0 - 1e-12) or k >= len(ids):
+                    return c, d, 0
+            elif k >= len(ids):
+                return -1, math.nan, none
+            k = min(len(ids), 2 * k)
 
     order_l = order.tolist()
     for r in range(ratio):
@@ -514,8 +516,7 @@ def _greedy_vector(
             if not replace:
                 available[c] = False
                 remaining -= 1
-                if sf is None or not np.isfinite(width):
-                    state["used"] += 1
+                state["used"] += 1
     return mm, dist, reason
 
 
