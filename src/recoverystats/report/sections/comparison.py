@@ -351,7 +351,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
             columns=("outcome", "risk_T", "risk_C", "rd", "rd_lower", "rd_upper", "or_", "or_lower", "or_upper",
                      "evalue", "evalue_ci"),
             labels={"outcome": "Outcome", "risk_T": f"Risk, {glab[prog]}", "risk_C": "Risk had they not taken part",
-                    "rd": "Weighted risk difference", "rd_lower": "RD lower", "rd_upper": "RD upper",
+                    "rd": "Weighted risk difference", "rd_lower": "RD lower", "rd_upper": "RD upper", "rr": "Risk ratio",
                     "or_": "Adjusted OR", "or_lower": "OR lower", "or_upper": "OR upper",
                     "evalue": "E-value", "evalue_ci": "E-value (CI)"},
             percent_columns=("risk_T", "risk_C", "rd", "rd_lower", "rd_upper"),
