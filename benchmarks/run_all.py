@@ -355,6 +355,18 @@ def parse_matching(run: Run, scale: str) -> list[Row]:
     return [r]
 
 
+def parse_causal(run: Run, scale: str) -> list[Row]:
+    got = find(r"propensity \+ ATT weights \+ balance: statsmodels Logit\s+{N} s \| ours\s+{N} s \| ratio\s+{N}",
+               run.stdout)
+    r = Row(work=f"propensity model + ATT weights + balance, {scale}", target="≤ 1.5 × statsmodels `Logit` alone")
+    if got:
+        r.ours, r.bare, r.ratio = fmt_s(got[1]), f"statsmodels Logit {fmt_s(got[0])}", f"{got[2]:.2f}"
+        r.status, r.peak = verdict(got[2], 1.5), fmt_mb(run.peak_mb)
+    else:
+        r.status, r.reason = "failed", _failure(run)
+    return [r]
+
+
 def _failure(run: Run) -> str:
     if run.returncode is None:
         return "not run"
@@ -413,10 +425,12 @@ TARGETS: list[Target] = [
     Target("report", "bench_report.py", ["--n", "100000", "--from-csv"], ["--n", "3000", "--from-csv"],
            "100k participants / ~2M events (read CSV + build + save)", "3k participants (read CSV + build + save)",
            parse_report),
-    Target("rates", "bench_rates.py", [], ["--scale", "0.05", "--repeat", "1"],
-           "10M rows", "500k rows", parse_rates, extra=True),
+    Target("causal", "bench_causal.py", ["--n", "1000000"], ["--n", "20000", "--repeat", "1"],
+           "1M rows × 15 covariates", "20k rows × 15 covariates", parse_causal),
     Target("matching", "bench_matching.py", [], ["--scale", "0.05"],
            "100k treated / 1M controls", "5k treated / 50k controls", parse_matching),
+    Target("rates", "bench_rates.py", [], ["--scale", "0.05", "--repeat", "1"],
+           "10M rows", "500k rows", parse_rates, extra=True),
     Target("measures", "bench_measures.py", [], ["--scale", "0.02", "--repeat", "1"],
            "100k participants / 2M events", "2k participants / 40k events", parse_measures, extra=True),
 ]

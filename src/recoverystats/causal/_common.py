@@ -114,19 +114,37 @@ def constant_in_one_group(df: pd.DataFrame, columns: Iterable[str], ex: Exposure
     comparators, and their propensity scores are 0 or 1.
     """
     t = ex.t.astype(bool)
+    columns = list(columns)
+    numeric = [c for c in columns if _is_numeric(df[c])]
+    # numeric columns: min == max per group, on one matrix (cheaper than hashing a million floats)
+    ranges = {}
+    if numeric:
+        A = df[numeric].to_numpy(dtype=float)
+        for g, mask in ((1, t), (0, ~t)):
+            sub = A[mask]
+            ranges[g] = (sub.min(axis=0), sub.max(axis=0))
     for c in columns:
         s = df[c]
-        for mask, name in ((t, ex.treated), (~t, ex.control)):
-            vals = pd.unique(s[mask])
-            other = pd.unique(s[~mask])
-            if len(vals) == 1 and (len(other) > 1 or (len(other) == 1 and other[0] != vals[0])):
+        for g, mask, name in ((1, t, ex.treated), (0, ~t, ex.control)):
+            if c in numeric:
+                j = numeric.index(c)
+                lo, hi = ranges[g][0][j], ranges[g][1][j]
+                olo, ohi = ranges[1 - g][0][j], ranges[1 - g][1][j]
+                if lo != hi or (olo == ohi == lo):
+                    continue
+                v = plain(s[mask].iloc[0])
+            else:
+                vals = pd.unique(s[mask])
+                other = pd.unique(s[~mask])
+                if not (len(vals) == 1 and (len(other) > 1 or (len(other) == 1 and other[0] != vals[0]))):
+                    continue
                 v = plain(vals[0])
-                raise DataValidationError(
-                    f"covariate {c!r} is constant ({v!r}) among the {int(mask.sum())} rows with "
-                    f"{ex.column} = {name!r} but takes other values in the other group: the groups do not "
-                    f"overlap on {c!r} (rows with other values have no comparators). Restrict the data to "
-                    f"{c} == {v!r} (df[df[{c!r}] == {v!r}]) or remove {c!r} from adjust."
-                )
+            raise DataValidationError(
+                f"covariate {c!r} is constant ({v!r}) among the {int(mask.sum())} rows with "
+                f"{ex.column} = {name!r} but takes other values in the other group: the groups do not "
+                f"overlap on {c!r} (rows with other values have no comparators). Restrict the data to "
+                f"{c} == {v!r} (df[df[{c!r}] == {v!r}]) or remove {c!r} from adjust."
+            )
 
 
 def covariate_design(

@@ -43,21 +43,6 @@ def _terms(df: pd.DataFrame, columns: list[str]) -> list[tuple[str, str, Any, st
     return out
 
 
-def _wmean_var(x: np.ndarray, w: np.ndarray, binary: bool) -> tuple[float, float]:
-    """Weighted mean and variance: ``p(1-p)`` for 0/1 terms; otherwise the unbiased
-    reliability-weights variance ``Σw(x-m)² Σw / ((Σw)² - Σw²)`` (the n-1 variance when
-    all weights are 1), as cobalt's ``col_w_sd``."""
-    sw = w.sum()
-    m = float((w * x).sum() / sw)
-    if binary:
-        return m, m * (1.0 - m)
-    d = x - m
-    sw2 = float((w * w).sum())
-    denom = sw * sw - sw2
-    v = float((w * d * d).sum() * sw / denom) if denom > 0 else float("nan")
-    return m, v
-
-
 def _ks(x: np.ndarray, t: np.ndarray, w: np.ndarray) -> float:
     """Largest difference between the groups' weighted empirical CDFs."""
     order = np.argsort(x, kind="stable")
@@ -183,25 +168,49 @@ def balance(
         samples.append(("weighted", w))
     rows = []
     notes: list[str] = []
-    for term, var, lev, kind, x in _terms(df, cols):
-        binary = kind == "binary"
-        _, v1u = _wmean_var(x[tb], ones[tb], binary)
-        _, v0u = _wmean_var(x[~tb], ones[~tb], binary)
-        sd_den = {"pooled": np.sqrt((v1u + v0u) / 2.0), "treated": np.sqrt(v1u), "control": np.sqrt(v0u)}[denom_kind]
+    ess = {name: (float(ws[tb].sum() ** 2 / (ws[tb] ** 2).sum()), float(ws[~tb].sum() ** 2 / (ws[~tb] ** 2).sum()))
+           for name, ws in samples}
+    terms = _terms(df, cols)
+    binary = np.array([kind == "binary" for _, _, _, kind, _ in terms])
+    # every term's weighted sums at once (matrix-vector products): columns centred at their
+    # overall mean first, so the one-pass variance has no cancellation
+    M = np.empty((len(t), len(terms)))
+    for j, (*_, x) in enumerate(terms):
+        M[:, j] = x
+    centre = M.mean(axis=0)
+    M -= centre
+    M2 = M * M
+    stats_by: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+    for name, ws in samples:
+        for g, mask in ((1, tb), (0, ~tb)):
+            v = np.where(mask, ws, 0.0)
+            s0 = float(v.sum())
+            s1 = v @ M
+            s2 = v @ M2
+            sw2 = float((v * v).sum())
+            mean_c = s1 / s0
+            ss = np.maximum(s2 - s1 * mean_c, 0.0)
+            denom = s0 * s0 - sw2
+            var = ss * s0 / denom if denom > 0 else np.full(len(terms), np.nan)
+            mean = mean_c + centre
+            var = np.where(binary, mean * (1.0 - mean), var)
+            stats_by[(name, g)] = (mean, var)
+    _, v1u = stats_by[("unadjusted", 1)]
+    _, v0u = stats_by[("unadjusted", 0)]
+    sd_den = {"pooled": np.sqrt((v1u + v0u) / 2.0), "treated": np.sqrt(v1u), "control": np.sqrt(v0u)}[denom_kind]
+    for j, (term, var, lev, kind, x) in enumerate(terms):
         for name, ws in samples:
-            keep1 = tb & (ws > 0)
-            keep0 = ~tb & (ws > 0)
-            m1, v1 = _wmean_var(x[keep1], ws[keep1], binary)
-            m0, v0 = _wmean_var(x[keep0], ws[keep0], binary)
-            smd = (m1 - m0) / sd_den if sd_den > 0 else (0.0 if m1 == m0 else float("nan"))
-            vr = v1 / v0 if (not binary and v0 > 0) else float("nan")
+            m1, v1 = float(stats_by[(name, 1)][0][j]), float(stats_by[(name, 1)][1][j])
+            m0, v0 = float(stats_by[(name, 0)][0][j]), float(stats_by[(name, 0)][1][j])
+            den = float(sd_den[j])
+            smd = (m1 - m0) / den if den > 0 else (0.0 if m1 == m0 else float("nan"))
+            vr = v1 / v0 if (not binary[j] and v0 > 0) else float("nan")
             kss = _ks(x, t, ws) if "ks" in chosen else float("nan")
-            e1 = float(ws[tb].sum() ** 2 / (ws[tb] ** 2).sum())
-            e0 = float(ws[~tb].sum() ** 2 / (ws[~tb] ** 2).sum())
+            e1, e0 = ess[name]
             rows.append({
                 "term": term, "variable": var, "level": lev, "kind": kind, "sample": name,
                 "mean_treated": m1, "mean_control": m0, "sd_treated": float(np.sqrt(v1)),
-                "sd_control": float(np.sqrt(v0)), "sd_denominator": float(sd_den),
+                "sd_control": float(np.sqrt(v0)), "sd_denominator": den,
                 "smd": smd if "smd" in chosen else float("nan"),
                 "variance_ratio": vr if "variance_ratio" in chosen else float("nan"),
                 "ks": kss, "n_treated": e1, "n_control": e0,

@@ -325,7 +325,9 @@ def treatment_effect(
     ----------
     df
         One row per person. If it has an ``eligible`` column (a measure table), only
-        eligible rows are used (the others are counted in ``n_excluded``).
+        eligible rows are used for a binary or numeric outcome (the others are counted in
+        ``n_excluded``); a survival outcome uses every row (Kaplan-Meier handles the
+        incomplete follow-up as censoring).
     outcome
         A 0/1 (or boolean) outcome -> risk difference and risk ratio; any other numeric
         outcome -> mean difference. Leave out for a survival outcome (``time``/``event``).
@@ -456,7 +458,7 @@ def treatment_effect(
         check_columns(df, [outcome], "outcome")
     n_all = len(df)
     notes: list[str] = []
-    if "eligible" in df.columns:
+    if "eligible" in df.columns and not survival:
         elig = df["eligible"].fillna(False).astype(bool)
         if not elig.all():
             notes.append(f"{int((~elig).sum())} rows not eligible (incomplete follow-up) were excluded.")

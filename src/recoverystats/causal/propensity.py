@@ -58,8 +58,9 @@ def fit_propensity(
     n1 = float(t.sum() if weights is None else (weights * t).sum())
     n0 = float(len(t) - t.sum() if weights is None else (weights * (1 - t)).sum())
     n_min = min(n1, n0)
+    XtX = X.T @ X
     if k > 1:
-        sets = collinear_sets(X.T @ X, design.names)
+        sets = collinear_sets(XtX, design.names)
         if sets:
             shown = "; ".join("{" + ", ".join(s) + "}" for s in sets)
             raise DataValidationError(
@@ -71,7 +72,7 @@ def fit_propensity(
     use_firth = method == "firth" and not sampling
     fit = None
     if not use_firth:
-        fit = E.fit_mle(X, t, weights=weights)
+        fit = E.fit_mle(X, t, weights=weights, xtx=XtX)
         if not fit.converged or np.max(np.abs(fit.eta)) > E.ETA_LIMIT:
             sep = E.detect_separation(X, t)
             if sep.separated:
