@@ -166,6 +166,15 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
 
     # -- balance tables (level counts as Table 1; statistics from causal.balance) --------
     cat, cont = _level_rows(d, covs, gs)
+    # a group of 1..min_cell-1 people (any group: Table 1's totals add up over all of them)
+    # has its size suppressed, and so may another group's size (complementary); an SMD
+    # or weighted % computed with a suppressed group size could give it back, so with such
+    # a group the balance statistics are withheld (the counts stay, suppressed as usual)
+    sizes = base["_group"].value_counts()
+    if ctx.suppress and any(1 <= int(sizes.get(g, 0)) < ctx.min_cell for g in ctx.groups) and bal is not None:
+        notes.append(f"A group has fewer than {ctx.min_cell} participants: the balance statistics are withheld "
+                     "(they would reveal suppressed group sizes).")
+        bal = None
     if bal is not None:
         def stat(var: str, level: Any, sample: str, col: str) -> float:
             b = bal[(bal["variable"] == var) & (bal["sample"] == sample)]
