@@ -358,6 +358,21 @@ def test_balance_convenience_equals_balance_with_match_weights():
     assert after < before
 
 
+def test_result_contract():
+    import json
+
+    df = _data(200, seed=17)
+    res = match(df, exposure="group", adjust=["age"], caliper=0.2)
+    d = json.loads(json.dumps(res.to_dict()))
+    assert d["result"] == "MatchResult" and d["caliper"] == 0.2
+    assert {r["reason"]: r["n"] for r in d["unmatched"]}["outside_caliper"] == int(
+        res.unmatched.set_index("reason").loc["outside_caliper", "n"])
+    assert "weights" not in d and "pairs" not in d  # no rows in the dict
+    assert "Matched sample" in res._repr_html_()
+    assert res.table.columns.tolist() == ["role", "level", "n", "matched", "unmatched", "weight_sum", "effective_n"]
+    assert res.weights.index.equals(df.index) and res.subclass.index.equals(df.index)
+
+
 def test_plot_draws_bars():
     import matplotlib
 

@@ -145,6 +145,15 @@ class MatchResult(ResultMixin):
         """Propensity scores (probability scale) aligned to the input rows, when used."""
         return None if self._score is None else self._score.copy()
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: as every result, plus ``unmatched`` (counts by reason); no rows."""
+        from recoverystats.results.base import table_records
+
+        out = ResultMixin.to_dict(self)
+        assert self._unmatched is not None
+        out["unmatched"] = table_records(self._unmatched)
+        return out
+
     # -- derived data --------------------------------------------------------------------
     def matched_data(self, df: pd.DataFrame) -> pd.DataFrame:
         """The matched sample: the rows of ``df`` with a non-zero weight, plus ``subclass``
