@@ -165,3 +165,37 @@ def test_small_site_cells_suppressed_with_their_statistics(tmp_path):
     assert "does not state the design" in " ".join(p for b in sec.blocks for p in (getattr(b, "paragraphs", ()) or ()))
     out = rep.save(tmp_path / "small")
     assert scan(out, prog, min_cell=MIN_CELL).ok
+
+
+@pytest.mark.slow
+def test_missing_covariate_values(tmp_path, program_with_small_site):
+    """Missing values: "(missing)" is a level of a categorical covariate (linked with Table 1's
+    row), a numeric covariate is filled (noted), and the saved report passes the scan."""
+    from recoverystats.privacy import scan
+
+    def missing_values(tables):
+        p = tables["participants"]
+        p["prior_incarcerations"] = p["prior_incarcerations"].astype("Float64")
+        p.loc[p.index[10:40], "prior_incarcerations"] = pd.NA
+        p.loc[p.index[20:60], "dual_diagnosis"] = pd.NA
+
+    prog = program_with_small_site(360, 5, missing_values)
+    cfg = {**_config("historical"), "analysis": {"adjust": ["age", "gender", "risk_level", "prior_incarcerations",
+                                                            "dual_diagnosis"]}}
+    rep = quarterly(prog, quarter=QUARTER, config=cfg)
+    bal = rep.tables["comparison_balance"]
+    dd = bal.data[bal.data["variable"] == "dual_diagnosis"]
+    assert set(dd["level"]) == {"True", "False", "(missing)", "Total"}
+    t1 = rep.tables["table_one"].data
+    miss_t1 = t1[(t1["variable"] == "dual_diagnosis") & (t1["level"] == "(missing)")]
+    i = dd.index[dd["level"] == "(missing)"][0]
+    for g in ("peer_mentoring", "comparison"):
+        if not bool(bal.mask.at[i, f"n|{g}"]):
+            assert float(bal.data.at[i, f"n|{g}"]) == float(miss_t1[f"n|{g}"].iloc[0])
+    sec = [s for s in rep.sections if s.key == "comparison"][0]
+    bullets = " ".join(b for blk in sec.blocks for b in (getattr(blk, "bullets", ()) or ()))
+    assert "prior_incarcerations were filled with the mean" in bullets
+    cont = rep.tables["comparison_balance_continuous"].data.set_index("variable")
+    assert np.isfinite(float(cont.loc["prior_incarcerations", "smd_after"]))
+    out = rep.save(tmp_path / "miss")
+    assert scan(out, prog, min_cell=MIN_CELL).ok
