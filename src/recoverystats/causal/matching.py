@@ -630,7 +630,10 @@ def match(
         the comparison group).
     adjust
         Covariates of the propensity-score model (``distance="ps"``: numeric columns
-        enter linearly, text/categorical ones as dummies) or of the Mahalanobis distance.
+        enter linearly, text/categorical ones as dummies; the model is that of
+        :func:`~recoverystats.causal.propensity_score`, Firth's penalised likelihood when
+        the smaller group is small) or of the Mahalanobis distance. With ``ps=`` given
+        they are only the default covariates of ``.balance()``.
     distance
         ``"ps"`` (default): the propensity score, on the ``ps_scale`` scale.
         ``"mahalanobis"``: the Mahalanobis distance on ``adjust`` with the pooled
