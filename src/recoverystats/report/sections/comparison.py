@@ -233,7 +233,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
     if len(cont):
         for g in gs:
             cont[f"mean|{g}"] = np.nan
-            cont[f"wmean|{g}"] = np.nan
+            cont[f"mean_w|{g}"] = np.nan
         cont["smd_before"] = np.nan
         cont["smd_after"] = np.nan
         n_all = {g: float(cat[cat["level"] == TOTAL][f"n|{g}"].iloc[0]) if len(cat) else float((d["_group"] == g).sum())
@@ -246,25 +246,25 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
             if bal is not None:
                 cont.at[i, f"mean|{prog}"] = stat(var, None, "unadjusted", "mean_treated")
                 cont.at[i, f"mean|{ref}"] = stat(var, None, "unadjusted", "mean_control")
-                cont.at[i, f"wmean|{prog}"] = stat(var, None, "weighted", "mean_treated")
-                cont.at[i, f"wmean|{ref}"] = stat(var, None, "weighted", "mean_control")
+                cont.at[i, f"mean_w|{prog}"] = stat(var, None, "weighted", "mean_treated")
+                cont.at[i, f"mean_w|{ref}"] = stat(var, None, "weighted", "mean_control")
                 cont.at[i, "smd_before"] = stat(var, None, "unadjusted", "smd")
                 cont.at[i, "smd_after"] = stat(var, None, "weighted", "smd")
         if ctx.suppress:  # a mean of fewer than min_cell people describes individuals
             for g in gs:
                 small = cont[f"n|{g}"].astype(float) < ctx.min_cell
-                cont.loc[small, [f"mean|{g}", f"wmean|{g}", "smd_before", "smd_after"]] = np.nan
+                cont.loc[small, [f"mean|{g}", f"mean_w|{g}", "smd_before", "smd_after"]] = np.nan
         counts = tuple(f"n|{g}" for g in gs)
         both = list(counts)
         ctx.registry.add(PendingTable(
             key="comparison_balance_continuous", sheet="Balance continuous",
             title="Balance of numeric characteristics before and after weighting: means", raw=cont,
             count_columns=counts,
-            dependent={**{f"mean|{g}": [f"n|{g}"] for g in gs}, **{f"wmean|{g}": both for g in gs},
+            dependent={**{f"mean|{g}": [f"n|{g}"] for g in gs}, **{f"mean_w|{g}": both for g in gs},
                        "smd_before": both, "smd_after": both},
-            columns=("variable", *[f"mean|{g}" for g in gs], *[f"wmean|{g}" for g in gs], "smd_before", "smd_after"),
+            columns=("variable", *[f"mean|{g}" for g in gs], *[f"mean_w|{g}" for g in gs], "smd_before", "smd_after"),
             labels={"variable": "Characteristic", **{f"mean|{g}": f"{glab[g]} mean" for g in gs},
-                    **{f"wmean|{g}": f"{glab[g]} mean weighted" for g in gs},
+                    **{f"mean_w|{g}": f"{glab[g]} mean weighted" for g in gs},
                     "smd_before": "SMD before", "smd_after": "SMD after"},
             ids=cids,
             measure={"definition": "Means before and after ATT weighting; SMD = difference in means over the "
