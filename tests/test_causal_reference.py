@@ -169,7 +169,8 @@ def statsmodels_te(standardised):
     [
         ("ipw", "ATE", "ipw", {}),
         ("ipw", "ATT", "ipw", {"effect_group": 1}),
-        ("aipw", "ATE", "aipw", {}),
+        # statsmodels' AIPW GMM runs Nelder-Mead over ~60 parameters: ~10 s
+        pytest.param("aipw", "ATE", "aipw", {}, marks=pytest.mark.slow),
         ("gcomp", "ATE", "ra", {}),
         ("gcomp", "ATT", "ra", {"effect_group": 1}),
     ],

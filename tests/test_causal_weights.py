@@ -177,3 +177,26 @@ def test_results_serialise_without_rows():
     assert len(d["table"]) == 3
     ps = rs.propensity_score(df, exposure="group", adjust=["age"])
     assert "scores" not in ps.to_dict()
+
+
+def test_binned_counts_and_suppressed_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from recoverystats.plotting.causal import plot_overlap_counts
+
+    df = _data()
+    ps = rs.propensity_score(df, exposure="group", adjust=["age", "risk_level"])
+    b = ps.binned(10)
+    assert list(b.columns) == ["bin", "lower", "upper", "group", "exposed", "n"]
+    assert b.groupby("exposed")["n"].sum().to_dict() == {0: int((~ps.exposed).sum()), 1: int(ps.exposed.sum())}
+    p = ps.scores[ps.exposed]
+    assert b[(b["exposed"] == 1) & (b["bin"] == 3)]["n"].iloc[0] == int(((p >= 0.3) & (p < 0.4)).sum())
+    sup = b.assign(n=b["n"].where(b["n"] >= 11))  # small cells suppressed
+    ax = plot_overlap_counts(sup)
+    drawn = sorted(abs(r.get_height()) for r in ax.patches)
+    assert drawn == sorted(sup["n"].dropna().astype(float))
+    k = int(sup["n"].isna().sum())
+    assert any(f"{k} small bin(s) suppressed" in t.get_text() for t in ax.get_legend().get_texts())
+    with pytest.raises(rs.InvalidParameterError, match="bins must be"):
+        ps.binned(1)

@@ -398,7 +398,8 @@ def treatment_effect(
     the scores are summed within clusters and multiplied by G/(G−1)), so they account
     for estimating the propensity score and the outcome models. Without weights they
     equal statsmodels ``TreatmentEffect(...).ipw()``, ``.aipw()`` and ``.ra()`` (ATE;
-    ATT with ``effect_group=1`` for IPW and RA) and Stata ``teffects``. The risk ratio's
+    ATT with ``effect_group=1`` for IPW and RA; statsmodels documents these as Stata
+    ``teffects``'s standard errors). The risk ratio's
     interval is computed on the log scale by the delta method,
     ``var(log RR) = g' V g`` with ``g = (1/mu_1, -1/mu_0)``.
 
@@ -597,7 +598,8 @@ def treatment_effect(
         for _ in range(bootstrap):
             idx = _resample(rng, n, clusters)
             try:
-                f = _estimate(X[idx], t[idx], y[idx], bw[idx], variance=False, start=fit, **kw)
+                # notes=[]: a separated outcome model is fitted by Firth in a replicate as in the estimate
+                f = _estimate(X[idx], t[idx], y[idx], bw[idx], variance=False, start=fit, notes=[], **kw)
             except (EstimationError, DataValidationError, np.linalg.LinAlgError):
                 fails += 1
                 continue
@@ -666,7 +668,7 @@ def _check_fails(fails: int, B: int, notes: list[str]) -> None:
             "usually sparse covariate levels or poor overlap); use robust intervals (bootstrap=0) or fewer covariates."
         )
     if fails:
-        notes.append(f"{fails} of {B} bootstrap replicates failed (model did not converge) and were left out.")
+        notes.append(f"{fails} of {B} bootstrap replicates failed (a model could not be fitted in the resample) and were left out.")
 
 
 _METHOD_NAMES = {

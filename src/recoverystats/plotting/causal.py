@@ -17,28 +17,42 @@ def plot_overlap(result: Any, ax: Any = None, *, bins: int = 40, title: str | No
     """Mirrored histograms of propensity scores: the exposed group above the axis, the
     comparison group below, on shared bins over [0, 1] (counts). The dotted lines mark
     the common support. Returns the Axes."""
-    ax = new_axes(ax)
-    p = result.scores.to_numpy()
-    t = result.exposed.to_numpy()
-    edges = np.linspace(0.0, 1.0, int(bins) + 1)
-    c1, _ = np.histogram(p[t], bins=edges)
-    c0, _ = np.histogram(p[~t], bins=edges)
-    width = np.diff(edges)
-    ax.bar(edges[:-1], c1, width=width, align="edge", color=palette(0), alpha=0.85,
-           label=f"{result.exposure} = {result.treated}")
-    ax.bar(edges[:-1], -c0, width=width, align="edge", color=palette(1), alpha=0.85,
-           label=f"{result.exposure} = {result.control}")
-    ax.axhline(0, color="#333333", linewidth=0.8)
-    lo, hi = result.common_support
-    for v in (lo, hi):
+    ax = plot_overlap_counts(result.binned(bins), ax=ax, title=title, n=result.n_used,
+                             labels=(f"{result.exposure} = {result.treated}", f"{result.exposure} = {result.control}"))
+    for v in result.common_support:
         ax.axvline(v, color="#555555", linestyle=":", linewidth=1)
-    top = max(int(c1.max()), int(c0.max()), 1)
+    return ax
+
+
+def plot_overlap_counts(counts: Any, ax: Any = None, *, title: str | None = None, n: int | None = None,
+                        labels: tuple[str, str] | None = None) -> Any:
+    """Mirrored histogram from a table of counts per score bin (``lower, upper, exposed, n``,
+    as :meth:`PropensityScoreResult.binned`), e.g. after small-cell suppression: bins whose
+    ``n`` is missing (suppressed) are not drawn, and the legend says so. Returns the Axes."""
+    ax = new_axes(ax)
+    suppressed = 0
+    top = 1
+    for i, val in enumerate((1, 0)):
+        part = counts[counts["exposed"] == val]
+        nn = part["n"].astype(float).to_numpy()
+        keep = ~np.isnan(nn)
+        suppressed += int((~keep).sum())
+        lo = part["lower"].to_numpy()[keep]
+        width = (part["upper"] - part["lower"]).to_numpy()[keep]
+        h = nn[keep] if val == 1 else -nn[keep]
+        name = labels[i] if labels else (str(part["group"].iloc[0]) if len(part) else str(val))
+        ax.bar(lo, h, width=width, align="edge", color=palette(i), alpha=0.85, label=name)
+        if keep.any():
+            top = max(top, int(np.max(nn[keep])))
+    ax.axhline(0, color="#333333", linewidth=0.8)
     ax.set_ylim(-top * 1.1, top * 1.1)
     ax.yaxis.set_major_formatter(_abs_formatter())
     ax.set_xlim(0, 1)
+    if suppressed:
+        ax.plot([], [], " ", label=f"{suppressed} small bin(s) suppressed")
     ax.legend(frameon=False, fontsize=8, loc="upper right")
     style_axes(ax, title=title or "Propensity score overlap", xlabel="propensity score",
-               ylabel="people (exposed above, comparison below)", n=result.n_used)
+               ylabel="people (exposed above, comparison below)", n=n)
     return ax
 
 

@@ -85,6 +85,29 @@ class PropensityScoreResult(ResultMixin):
         """Covariance matrix of the propensity model's coefficients (DataFrame over the terms)."""
         return self._vcov.copy()
 
+    def binned(self, bins: int = 20) -> pd.DataFrame:
+        """Counts of people per score bin and group: ``bin, lower, upper, group, exposed, n``.
+
+        ``bins`` equal-width bins over [0, 1] (the last includes 1). A table of counts, so
+        it can go through small-cell suppression before it is drawn
+        (:func:`recoverystats.plotting.causal.plot_overlap_counts`); ``.plot()`` draws the
+        same bins unsuppressed.
+        """
+        from recoverystats.errors import InvalidParameterError
+
+        if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 2:
+            raise InvalidParameterError(f"bins must be a whole number >= 2; got {bins!r}.")
+        edges = np.linspace(0.0, 1.0, int(bins) + 1)
+        p = self._scores.to_numpy()
+        t = self._exposed.to_numpy()
+        rows = []
+        for val, mask, label in ((1, t, self.treated), (0, ~t, self.control)):
+            counts, _ = np.histogram(p[mask], bins=edges)
+            for i, c in enumerate(counts):
+                rows.append({"bin": i, "lower": float(edges[i]), "upper": float(edges[i + 1]),
+                             "group": str(label), "exposed": val, "n": int(c)})
+        return pd.DataFrame(rows)
+
     def plot(self, ax: Any = None, *, bins: int = 40, **kwargs: Any) -> Any:
         """Mirrored histograms of the scores: exposed above the axis, comparison below."""
         from recoverystats.plotting.causal import plot_overlap
@@ -220,6 +243,14 @@ class BalanceResult(ResultMixin):
             w = t[t["sample"] == "weighted"][keys + stats].reset_index(drop=True)
             out = out.merge(w, on=keys, suffixes=("", "_weighted"), sort=False)
         return out
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.max_columns", 14, "display.width", 140, "display.precision", 3):
+            body = self._display_table().head(40).to_string(index=False)
+        text = f"{type(self).__name__}({self._meta_line()})\n{body}"
+        for note in self.notes:
+            text += f"\nNote: {note}"
+        return text
 
     def _display_table(self) -> pd.DataFrame:
         wide = self.wide()
