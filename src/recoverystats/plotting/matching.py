@@ -11,7 +11,7 @@ import numpy as np
 
 from recoverystats.plotting.style import new_axes, palette, style_axes
 
-__all__ = ["plot_match", "plot_love_table", "plot_overlap_counts"]
+__all__ = ["plot_match", "plot_love_table"]
 
 
 def plot_match(result: Any, ax: Any = None, *, bins: int = 30, title: str | None = None) -> Any:
@@ -99,31 +99,3 @@ def plot_love_table(blocks: Any, ax: Any = None, *, labels: Any = None, threshol
     style_axes(ax, xlabel="Absolute standardized mean difference")
     ax.grid(axis="x", color="#dddddd", linewidth=0.6)
     return ax
-
-
-def plot_overlap_counts(block: Any, ax: Any = None, *, groups: tuple[Any, Any], labels: tuple[str, str]) -> Any:
-    """Mirrored bars of the published propensity-score band counts (program above,
-    comparison below). Suppressed bands are left empty and marked ``*``."""
-    ax = new_axes(ax)
-    rows = block.display_rows if block.display_rows is not None else range(len(block.data))
-    lower = [float(block.data.iat[i, block.data.columns.get_loc("lower")]) for i in rows]
-    width = (lower[1] - lower[0]) if len(lower) > 1 else 0.1
-    top = 0.0
-    for sign, g, j, lab in ((1, groups[0], 0, labels[0]), (-1, groups[1], 1, labels[1])):
-        vals = [_value(block, i, f"n|{g}") for i in rows]
-        shown = [v if np.isfinite(v) else 0.0 for v in vals]
-        top = max(top, *shown)
-        ax.bar(lower, [sign * v for v in shown], width=width * 0.95, align="edge", color=palette(j), label=lab)
-        for x, v in zip(lower, vals, strict=True):
-            if not np.isfinite(v):
-                ax.text(x + width / 2, sign * 0.02, "*", ha="center", va="bottom" if sign > 0 else "top")
-    ax.axhline(0.0, color="black", linewidth=0.6)
-    lim = max(top, 1.0) * 1.1
-    ax.set_ylim(-lim, lim)
-    ticks = ax.get_yticks()
-    ax.set_yticks(ticks)
-    ax.set_yticklabels([f"{abs(t):g}" for t in ticks])
-    ax.set_xlim(0.0, 1.0)
-    ax.legend(frameon=False)
-    return style_axes(ax, xlabel="Propensity score (probability of being in the program group)",
-                      ylabel="Participants")

@@ -17,7 +17,8 @@ reference (comparison) group:
   (:func:`recoverystats.causal.balance`; SMD with the program group's SD, as cobalt and
   MatchIt for the ATT), with a love plot;
 * publishes the propensity-score distribution as binned counts per group (a table,
-  suppressed like every count) and draws the overlap figure from that suppressed table;
+  suppressed like every count) and draws the overlap figure from that suppressed table
+  (:func:`recoverystats.plotting.causal.plot_overlap_counts`);
 * estimates the weighted (IPW, ATT) risk difference for each headline outcome
   (:func:`recoverystats.causal.treatment_effect`, robust standard errors that allow for
   the estimated propensity score) next to the regression-adjusted odds ratio
@@ -119,6 +120,23 @@ def _level_rows(d: pd.DataFrame, covs: list[str], gs: list[str]) -> tuple[pd.Dat
                                                                           else 0.0) for g in gs}})
         cat_rows.append({"variable": var, "level": TOTAL, **{f"n|{g}": float(nrow[f"{g}|n"]) for g in gs}})
     return pd.DataFrame(cat_rows), pd.DataFrame(cont_rows)
+
+
+def _long_counts(block: TableBlock, prog: Any, ref: Any) -> pd.DataFrame:
+    """The published band counts in the long layout of
+    :meth:`~recoverystats.results.causal.PropensityScoreResult.binned` (suppressed: NaN)."""
+    rows = block.display_rows if block.display_rows is not None else range(len(block.data))
+    out = []
+    for g, exposed in ((prog, 1), (ref, 0)):
+        col = f"n|{g}"
+        for i in rows:
+            lower = float(block.data.iat[i, block.data.columns.get_loc("lower")])
+            hidden = bool(block.mask.iat[i, block.mask.columns.get_loc(col)])
+            v = block.data.iat[i, block.data.columns.get_loc(col)]
+            n = np.nan if hidden or v is None or v is pd.NA else float(v)
+            out.append({"lower": lower, "upper": lower + 1.0 / OVERLAP_BINS, "group": str(g), "exposed": exposed,
+                        "n": n})
+    return pd.DataFrame(out)
 
 
 def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | None:
@@ -372,7 +390,8 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
         ))
 
     def section(blocks: dict[str, TableBlock]) -> Section:
-        from recoverystats.plotting.matching import plot_love_table, plot_overlap_counts
+        from recoverystats.plotting.causal import plot_overlap_counts
+        from recoverystats.plotting.matching import plot_love_table
 
         prog_l, ref_l = glab[prog], glab[ref]
         adjust_text = ", ".join(ctx.labels.variable(a).split(" (")[0].lower() for a in covs)
@@ -398,7 +417,8 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
         if "comparison_overlap" in blocks:
             ob = blocks["comparison_overlap"]
             out.append(_figure("overlap", "Overlap of the propensity scores", lambda ax: plot_overlap_counts(
-                ob, ax=ax, groups=(prog, ref), labels=(prog_l, ref_l)), sources=("comparison_overlap",)))
+                _long_counts(ob, prog, ref), ax=ax, labels=(prog_l, ref_l),
+                title="Propensity score by group (published counts)"), sources=("comparison_overlap",)))
             out.append(ob)
         if "comparison_effects" in blocks:
             eb = blocks["comparison_effects"]
