@@ -360,6 +360,20 @@ def parse_engines(run: Run, scale: str) -> list[Row]:
     return rows
 
 
+def parse_matching(run: Run, scale: str) -> list[Row]:
+    got = find(r"1:1 caliper NN matching: ours {N} s \({N} pairs\) \| sklearn NearestNeighbors \+ greedy de-dup {N} s"
+               r" \({N} pairs\) \| ratio {N}", run.stdout)
+    r = Row(work=f"1:1 caliper NN matching on the PS, {scale}", target="≤ 10 s")
+    if got:
+        r.ours = fmt_s(got[0])
+        r.bare = f"sklearn NearestNeighbors + de-dup {fmt_s(got[2])} ({got[3]:,.0f} vs our {got[1]:,.0f} pairs)"
+        r.ratio = f"{got[4]:.2f}"
+        r.status, r.peak = verdict(got[0], 10.0), fmt_mb(run.peak_mb)
+    else:
+        r.status, r.reason = "failed", _failure(run)
+    return [r]
+
+
 def parse_causal(run: Run, scale: str) -> list[Row]:
     got = find(r"propensity \+ ATT weights \+ balance: statsmodels Logit\s+{N} s \| ours\s+{N} s \| ratio\s+{N}",
                run.stdout)
@@ -477,6 +491,8 @@ TARGETS: list[Target] = [
     Target("missing", "bench_missing.py", [], ["--n", "20000", "--m", "5", "--repeat", "1"],
            "100k rows × 20 columns (5 incomplete), m = 20", "20k rows × 20 columns (5 incomplete), m = 5",
            parse_missing),
+    Target("matching", "bench_matching.py", [], ["--scale", "0.05"],
+           "100k treated / 1M controls", "5k treated / 50k controls", parse_matching),
     Target("rates", "bench_rates.py", [], ["--scale", "0.05", "--repeat", "1"],
            "10M rows", "500k rows", parse_rates, extra=True),
     Target("measures", "bench_measures.py", [], ["--scale", "0.02", "--repeat", "1"],

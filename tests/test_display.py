@@ -128,6 +128,21 @@ def examples(rossi, prog) -> dict[str, Callable[[], object]]:
         "PowerResult": lambda: rs.design.power_proportions(p1=0.15, p2=0.30, power=0.8),
         "SimulatedPowerResult": lambda: rs.design.simulate_power(
             n=40, data="two_proportions", effects={"p1": 0.2, "p2": 0.5}, reps=5),
+        "PropensityScoreResult": lambda: rs.propensity_score(rossi, exposure="fin", adjust=cov),
+        "BalancingWeightsResult": lambda: rs.balancing_weights(rossi, exposure="fin", adjust=cov),
+        "BalanceResult": lambda: rs.balance(rossi, exposure="fin", adjust=cov,
+                                            weights=rs.balancing_weights(rossi, exposure="fin", adjust=cov)),
+        "TreatmentEffectResult": lambda: rs.treatment_effect(rossi, outcome="arrest", exposure="fin", adjust=cov,
+                                                             method="aipw"),
+        "EValueResult": lambda: rs.evalue(3.9, 1.8, 8.7),
+        "MatchResult": lambda: rs.match(rossi, exposure="fin", adjust=cov, caliper=0.2),
+        "AttritionResult": lambda: rs.attrition(rossi.assign(seen=rossi["week"] > 20), followed_up="seen",
+                                                by="fin", adjust=cov),
+        "FollowupWeightsResult": lambda: rs.followup_weights(rossi.assign(seen=rossi["week"] > 20),
+                                                             followed_up="seen", adjust=cov),
+        "TippingPointResult": lambda: rs.tipping_point(
+            rossi.assign(arrest=rossi["arrest"].where(rossi["week"] > 10)), outcome="arrest", exposure="fin",
+            adjust=cov, deltas=[-1.0, 0.0, 1.0], m=3, seed=1),
         # not ResultMixin subclasses, but public objects a researcher displays
         "ProgramData": lambda: prog,
         "SuppressionResult": suppressed,
@@ -193,7 +208,8 @@ def test_result_html_is_exactly_the_renderers_output(built, name):
     assert body == re.search(r"<tbody>.*?</tbody>", render_html_table(shown), re.S).group(0)
     # the caption names the method, the confidence level and n_used
     caption = _plain(re.search(r"<caption>(.*?)</caption>", out).group(1))
-    assert f"n_used={obj.n_used}" in caption
+    if obj.n_used is not None:  # an E-value has no data behind it
+        assert f"n_used={obj.n_used}" in caption
     for note in obj.notes:
         assert html.escape(note) in out
 

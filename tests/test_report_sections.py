@@ -18,6 +18,8 @@ QUARTER = "2026Q3"
 #: the sections of the default report of simulate_program(300, seed=11), in order (results.json keys)
 DEFAULT_ORDER = ["summary", "key_numbers", "flow", "census", "retention", "outcomes", "table1", "adjusted",
                  "survival", "followup", "limitations", "quality", "methods"]
+#: sections switched on in the report config only (DESIGN section 14)
+OPT_IN = {"comparison", "missing_data", "power"}  # switched on in the report config (DESIGN section 14)
 ADJUSTED_TABLES = {"model_counts", "odds_ratios", "risk_differences"}
 
 
@@ -25,20 +27,19 @@ def test_registry_lists_every_section_module_once_in_report_order():
     folder = Path(importlib.import_module("recoverystats.report.sections").__file__).parent
     modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
     assert SECTION_KEYS == ("summary", "key_numbers", "flow", "census", "retention", "outcomes", "table_one",
-                            "adjusted", "survival", "followup", "missing_data", "power", "limitations", "quality",
-                            "methods")
+                            "adjusted", "comparison", "survival", "followup", "missing_data", "power", "limitations",
+                            "quality", "methods")
     assert {s.module or s.key for s in SECTIONS} == modules
-    opt_in = {"missing_data", "power"}  # switched on in the report config (DESIGN section 14)
     for spec in SECTIONS:
         assert callable(importlib.import_module(f"recoverystats.report.sections.{spec.module or spec.key}").build)
-        assert spec.default_on == (spec.key not in opt_in)
-    assert enabled_sections(ReportConfig()) == tuple(s for s in SECTIONS if s.key not in opt_in)
+        assert spec.default_on == (spec.key not in OPT_IN)
+    assert enabled_sections(ReportConfig()) == tuple(s for s in SECTIONS if s.key not in OPT_IN)
 
 
 def test_sections_config_is_checked():
     cfg = load_config({"sections": {"adjusted": False, "census": True}})
     assert cfg.sections == {"adjusted": False, "census": True}
-    assert [s.key for s in enabled_sections(cfg)] == [k for k in SECTION_KEYS if k not in ("adjusted", "missing_data", "power")]
+    assert [s.key for s in enabled_sections(cfg)] == [k for k in SECTION_KEYS if k != "adjusted" and k not in OPT_IN]
     assert cfg.to_dict()["sections"] == {"adjusted": False, "census": True}
     assert "sections" not in ReportConfig().to_dict()  # results.json unchanged without switches
     with pytest.raises(InvalidParameterError, match=r"unknown section key 'adjustd' in \[sections\]; "

@@ -59,6 +59,7 @@ _LAZY: dict[str, str] = {
     "attrition": "recoverystats.missing",
     "followup_weights": "recoverystats.missing",
     "tipping_point": "recoverystats.missing",
+    "match": "recoverystats.causal",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
                "plotting", "results", "schema", "io", "causal", "missing", "design"}
@@ -97,6 +98,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         balance,
         balancing_weights,
         evalue,
+        match,
         propensity_score,
         treatment_effect,
     )

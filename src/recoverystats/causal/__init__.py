@@ -1,5 +1,5 @@
 """Comparison-group (non-randomised) evaluation: propensity scores, balancing weights,
-covariate balance, marginal treatment effects and E-values.
+covariate balance, matching, marginal treatment effects and E-values.
 
 Every function takes the compared groups as ``exposure=`` (two values) and the
 covariates as ``adjust=`` (or a ``formula=``). Weight-producing functions return a
@@ -10,6 +10,7 @@ weights. See ``docs/methods-comparison.md`` for which estimand and method to use
 from recoverystats.causal.balance import balance
 from recoverystats.causal.effects import treatment_effect
 from recoverystats.causal.evalue import evalue
+from recoverystats.causal.matching import MatchResult, match
 from recoverystats.causal.propensity import propensity_score
 from recoverystats.causal.weighting import balancing_weights
 
@@ -19,4 +20,6 @@ __all__ = [
     "balance",
     "treatment_effect",
     "evalue",
+    "match",
+    "MatchResult",
 ]

@@ -51,6 +51,7 @@ class PropensityScoreResult(ResultMixin):
     method: str
     n_used: int
     n_excluded: int = 0
+    conf_level: float | None = None  # no interval in this result
     notes: tuple[str, ...] = ()
     exposure: str = ""
     treated: Any = None
@@ -148,6 +149,7 @@ class BalancingWeightsResult(ResultMixin):
     method: str
     n_used: int
     n_excluded: int = 0
+    conf_level: float | None = None  # no interval in this result
     notes: tuple[str, ...] = ()
     exposure: str = ""
     treated: Any = None
@@ -222,6 +224,7 @@ class BalanceResult(ResultMixin):
     method: str
     n_used: int
     n_excluded: int = 0
+    conf_level: float | None = None  # no interval in this result
     notes: tuple[str, ...] = ()
     exposure: str = ""
     treated: Any = None
@@ -284,6 +287,7 @@ class EValueResult(ResultMixin):
     method: str
     n_used: int | None = None
     n_excluded: int = 0
+    conf_level: float | None = None  # no interval in this result
     notes: tuple[str, ...] = ()
     measure: str = "rr"
     rare: bool | None = None

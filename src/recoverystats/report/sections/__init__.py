@@ -57,6 +57,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("outcomes", "Relapse and recidivism"),
     SectionSpec("table_one", "Baseline characteristics (Table 1)"),
     SectionSpec("adjusted", "Adjusted comparison of groups"),
+    SectionSpec("comparison", "Comparison-group balance and weighted effects", default_on=False),
     SectionSpec("survival", "Time to relapse and to re-arrest"),
     SectionSpec("followup", "Follow-up and NOMs change"),
     SectionSpec("missing_data", "Follow-up and missing data", default_on=False),

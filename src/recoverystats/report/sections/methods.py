@@ -114,6 +114,13 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         ("Statistical methods", "NOMs change", "statsmodels mcnemar(exact=True when discordant pairs < 25)"),
     ):
         rows.append({"area": area, "setting": setting, "value": value})
+    # the comparison section registers its tables before this one (registry order); it is
+    # left out of a randomised design even when switched on
+    if any(k.startswith("comparison_") for k in ctx.registry.pending):
+        rows.append({"area": "Statistical methods", "setting": "comparison group",
+                     "value": "causal.balancing_weights(estimand='ATT'), causal.balance, "
+                              "causal.treatment_effect(method='ipw', estimand='ATT'), causal.evalue "
+                              "(R WeightIt/cobalt, EValue)"})
     shown = ctx.cfg.to_dict()
     if shown.get("reference") is None:
         shown["reference"] = f"{ctx.reference} (default)"
@@ -152,6 +159,8 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
 
         on = {s.key for s in enabled_sections(ctx.cfg)}
         msettings = ctx.cfg.missing_settings()
+        if not any(k.startswith("comparison_") for k in blocks):
+            on.discard("comparison")
         methods = (
             ("", f"Percentages come with {conf} confidence intervals (Wilson score intervals)."),
             ("outcomes", "Quarterly trends are shown on a p-chart: each quarter's proportion (by the quarter in which the "
@@ -165,6 +174,14 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
             "(Firth) fit when events are few. The adjusted risk difference standardises the model's predicted "
             "risks over all participants. An observational comparison is adjusted only for these measured "
             "characteristics."),
+            ("comparison", "Non-randomised comparison: a propensity score (logistic regression of group membership "
+            f"on {adjust}) weights the {ref} group to resemble the program's participants (ATT weights: the "
+            "odds of the score); balance is checked by standardized mean differences before and after "
+            "weighting (SD of the program group), overlap by the score's distribution in each group, and the "
+            "weighted risk difference (inverse probability weighting, robust standard errors that allow for "
+            "the estimated score) is shown beside the regression-adjusted odds ratio. The E-value "
+            "(VanderWeele & Ding 2017) says how strongly an unmeasured characteristic would have to be tied to "
+            "both taking part and the outcome to explain the difference away."),
             ("survival", "Time to relapse and to re-arrest: Kaplan-Meier curves with their confidence bands."),
             ("followup", "Change between intake and follow-up: McNemar's test on the same participants' two answers (an "
             "exact test when few participants changed their answer)."),

@@ -96,6 +96,9 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
             elif lev == "(with a value)":
                 for g in allg:  # the same count is the n of the mean (SD) row
                     ids[(i, f"n|{g}")] = f"t1|{var}|with_value|{g}"
+            else:  # the same count is in the comparison section's balance table
+                for g in gs:
+                    ids[(i, f"n|{g}")] = f"t1|{var}|level|{lev}|{g}"
         total_rows = [i for i, lev in enumerate(cat["level"]) if lev == TOTAL]
         shown_rows = [i for i in range(len(cat)) if i not in total_rows]
         derived = _table_one_derived(cat, allg, gs)
