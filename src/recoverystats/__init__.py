@@ -47,9 +47,12 @@ _LAZY: dict[str, str] = {
     "hazard_ratios": "recoverystats.survival",
     "cumulative_incidence": "recoverystats.survival",
     "Labels": "recoverystats.schema.labels",
+    "meta_analysis": "recoverystats.synthesis",
+    "effect_modification": "recoverystats.synthesis",
+    "interrupted_time_series": "recoverystats.synthesis",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
-               "plotting", "results", "schema", "io"}
+               "plotting", "results", "schema", "io", "synthesis"}
 
 __all__ = [
     "__version__",
@@ -106,3 +109,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         hazard_ratios,
         survival_curve,
     )
+    from recoverystats.synthesis import effect_modification, interrupted_time_series, meta_analysis
