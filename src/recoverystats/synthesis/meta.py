@@ -21,9 +21,7 @@ MetaMethod = Literal["REML", "FE", "DL", "PM"]
 
 #: Measures pooled on the log scale (shown exponentiated).
 RATIO_MEASURES = ("or", "rr", "hr")
-#: Convergence tolerance on tau^2 for REML (Fisher scoring) and Paule-Mandel (root finding).
-TAU2_TOL = 1e-10
-#: Maximum Fisher-scoring iterations for REML.
+#: Maximum root-finding iterations for the REML tau^2.
 REML_MAX_ITER = 200
 _MEASURE_NAMES = {"or": "odds ratio", "rr": "risk ratio", "hr": "hazard ratio", "rd": "risk difference",
                   "generic": "effect"}
@@ -113,7 +111,7 @@ def _tau2_pm(y: np.ndarray, v: np.ndarray) -> float:
     hi = max(1.0, 10 * float(np.var(y, ddof=1)))
     while _q_gen(hi, y, v) > k - 1:
         hi *= 10
-    return float(optimize.brentq(lambda t: _q_gen(t, y, v) - (k - 1), 0.0, hi, xtol=TAU2_TOL, rtol=1e-14,
+    return float(optimize.brentq(lambda t: _q_gen(t, y, v) - (k - 1), 0.0, hi, xtol=1e-12, rtol=1e-14,
                                  maxiter=500))
 
 
@@ -122,34 +120,45 @@ def _reml_p(tau2: float, v: np.ndarray) -> np.ndarray:
     return np.diag(w) - np.outer(w, w) / np.sum(w)
 
 
+def _reml_score(tau2: float, y: np.ndarray, v: np.ndarray) -> float:
+    """Twice the REML score for tau^2: ``y'PPy - tr P``."""
+    p = _reml_p(tau2, v)
+    py = p @ y
+    return float(py @ py) - float(np.trace(p))
+
+
 def _tau2_reml(y: np.ndarray, v: np.ndarray) -> tuple[float, float, int]:
-    """REML tau^2 by Fisher scoring (metafor's algorithm), with its standard error."""
-    tau2 = _tau2_dl(y, v)
-    it = 0
-    for it in range(1, REML_MAX_ITER + 1):  # noqa: B007 - the count is returned
-        p = _reml_p(tau2, v)
-        py = p @ y
-        info = float(np.sum(p * p.T))  # tr(PP)
-        step = (float(py @ py) - float(np.trace(p))) / info
-        new = tau2 + step
-        while new < 0:  # step halving keeps tau^2 non-negative (metafor's rule)
-            step /= 2
-            new = tau2 + step
-            if abs(step) < TAU2_TOL:
-                new = 0.0
-                break
-        if abs(new - tau2) < TAU2_TOL:
-            tau2 = new
-            break
-        tau2 = new
+    """REML tau^2 as the root of the REML score equation, with its standard error.
+
+    The root of ``y'PPy = tr P`` is the fixed point of metafor's Fisher scoring
+    ``tau^2 + (y'PPy - tr P)/tr(PP)``; it is found here by bracketing and Brent's method
+    (``scipy.optimize.brentq``), because plain Fisher scoring can oscillate for ever
+    near small tau^2. tau^2 = 0 when the score at 0 is not positive.
+    """
+    if _reml_score(0.0, y, v) <= 0:
+        tau2, it = 0.0, 0
     else:
-        raise EstimationError(
-            f"meta_analysis(method='REML'): Fisher scoring for tau^2 did not converge in {REML_MAX_ITER} "
-            "iterations; try method='PM' or method='DL'."
-        )
+        hi = max(1.0, 10 * float(np.var(y, ddof=1)))
+        it = 0
+        while _reml_score(hi, y, v) > 0:
+            hi *= 10
+            it += 1
+            if it > 50:
+                raise EstimationError(
+                    "meta_analysis(method='REML'): the REML score stays positive for every tau^2 tried; "
+                    "try method='PM' or method='DL'."
+                )
+        tau2, r = optimize.brentq(_reml_score, 0.0, hi, args=(y, v), xtol=1e-12, rtol=1e-14,
+                                  maxiter=REML_MAX_ITER, full_output=True, disp=False)
+        if not r.converged:
+            raise EstimationError(
+                f"meta_analysis(method='REML'): the tau^2 root search did not converge in {REML_MAX_ITER} "
+                "iterations; try method='PM' or method='DL'."
+            )
+        it = r.iterations
     p = _reml_p(tau2, v)
     se = math.sqrt(2.0 / float(np.sum(p * p.T)))
-    return tau2, se, it
+    return float(tau2), se, it
 
 
 # -- inputs ----------------------------------------------------------------------------------
@@ -304,8 +313,10 @@ def meta_analysis(
       weights;
     - Paule-Mandel: the root of ``sum (y_i - mu(tau^2))^2 / (v_i + tau^2) = k - 1``
       (0 when Q < k - 1), found with ``scipy.optimize.brentq``;
-    - REML: Fisher scoring ``tau^2 <- tau^2 + (y'PPy - tr P) / tr(PP)``,
-      ``P = W - W 1 1'W / 1'W1``, from the DL value, with step halving at 0; its SE is
+    - REML: the root of the REML score equation ``y'PPy = tr P``,
+      ``P = W - W 1 1'W / 1'W1`` (the fixed point of metafor's Fisher scoring
+      ``tau^2 + (y'PPy - tr P)/tr(PP)``; found by Brent's method, as Fisher scoring can
+      oscillate near small tau^2), 0 when the score at 0 is not positive; its SE is
       ``sqrt(2 / tr(PP))`` at the estimate (metafor's). Written here (statsmodels has
       no REML for meta-analysis); DL and PM agree with statsmodels
       ``combine_effects(method_re="dl"|"iterated")`` (checked in the tests).
