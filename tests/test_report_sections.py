@@ -25,18 +25,21 @@ def test_registry_lists_every_section_module_once_in_report_order():
     folder = Path(importlib.import_module("recoverystats.report.sections").__file__).parent
     modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
     assert SECTION_KEYS == ("summary", "key_numbers", "flow", "census", "retention", "outcomes", "table_one",
-                            "adjusted", "survival", "followup", "limitations", "quality", "methods")
+                            "adjusted", "survival", "sites", "subgroups", "followup", "limitations", "quality",
+                            "methods")
     assert {s.module or s.key for s in SECTIONS} == modules
+    opt_in = {"sites", "subgroups"}  # issue 16's synthesis sections are switched on in the config
     for spec in SECTIONS:
         assert callable(importlib.import_module(f"recoverystats.report.sections.{spec.module or spec.key}").build)
-        assert spec.default_on
-    assert enabled_sections(ReportConfig()) == SECTIONS
+        assert spec.default_on == (spec.key not in opt_in)
+    assert enabled_sections(ReportConfig()) == tuple(s for s in SECTIONS if s.key not in opt_in)
 
 
 def test_sections_config_is_checked():
     cfg = load_config({"sections": {"adjusted": False, "census": True}})
     assert cfg.sections == {"adjusted": False, "census": True}
-    assert [s.key for s in enabled_sections(cfg)] == [k for k in SECTION_KEYS if k != "adjusted"]
+    assert [s.key for s in enabled_sections(cfg)] == [k for k in SECTION_KEYS
+                                                      if k not in ("adjusted", "sites", "subgroups")]
     assert cfg.to_dict()["sections"] == {"adjusted": False, "census": True}
     assert "sections" not in ReportConfig().to_dict()  # results.json unchanged without switches
     with pytest.raises(InvalidParameterError, match=r"unknown section key 'adjustd' in \[sections\]; "

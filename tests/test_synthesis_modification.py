@@ -214,7 +214,7 @@ def test_errors(data):
 def test_per_level_interval_coverage():
     """Per-level Wald CIs of the interaction model cover the planted ORs (2,000 simulations)."""
     rng = np.random.default_rng(99)
-    reps, n = 2000, 600
+    reps, n = 2000, 400
     true = {"a": math.log(0.5), "b": 0.0}
     hits = np.zeros(2)
     for _ in range(reps):

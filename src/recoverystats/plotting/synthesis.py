@@ -195,3 +195,88 @@ def plot_interrupted_time_series(result: Any, ax: Any = None, *, title: str | No
     style_axes(ax, title=title or f"Interrupted time series: {result.outcome}", xlabel=str(result.time),
                ylabel=ylabel)
     return ax
+
+
+def plot_site_forest(table: pd.DataFrame, ax: Any = None, *, labels: Any = None, as_of: Any = None,
+                     title: str | None = None) -> Any:
+    """Report forest plot from a published (suppressed) table of per-part odds ratios.
+
+    ``table`` has ``part`` (``"site"`` rows, then one ``"pooled"`` row), ``estimate``,
+    ``ci_lower``, ``ci_upper`` and optionally ``weight``, ``pi_lower``, ``pi_upper``; a row
+    whose estimate is suppressed (NaN) is drawn as "* suppressed". The pooled row is a
+    diamond with its prediction interval. Log x axis, dashed line at 1. Returns the Axes.
+    """
+    from recoverystats.plotting.style import new_axes
+
+    t = table.reset_index(drop=True)
+    k = len(t)
+    ax = new_axes(ax, figsize=(7.5, max(3.0, 0.4 * k + 1.4)))
+    y = np.arange(k, 0, -1).astype(float)
+    finite: list[float] = [1.0]
+    for i, row in t.iterrows():
+        est, lo, hi = (pd.to_numeric(pd.Series([row[c]]), errors="coerce").iloc[0]
+                       for c in ("estimate", "ci_lower", "ci_upper"))
+        yy = y[i]
+        if not np.isfinite(est):
+            ax.text(1.0, yy, "  * suppressed" if row.get("part") != "pooled" else "  * not shown", va="center",
+                    ha="left", fontsize=8, color="#555555")
+            continue
+        lo, hi = np.clip([lo, hi], _RATIO_FLOOR, _RATIO_CEIL)
+        finite += [float(lo), float(hi)]
+        if row.get("part") == "pooled":
+            ax.fill([lo, est, hi, est], [yy, yy + 0.25, yy, yy - 0.25], color=palette(1), zorder=4)
+            pl, pu = row.get("pi_lower"), row.get("pi_upper")
+            if pl is not None and np.isfinite(pl):
+                ax.hlines(yy, pl, pu, color=palette(1), linewidth=1.0)
+                finite += [float(pl), float(pu)]
+        else:
+            w = row.get("weight")
+            size = 30 + 2.2 * float(w) if w is not None and np.isfinite(w) else 30
+            ax.hlines(yy, lo, hi, color=palette(0), linewidth=1.4)
+            ax.scatter([est], [yy], marker="s", s=size, color=palette(0), zorder=3)
+    ax.axvline(1.0, color="#555555", linestyle="--", linewidth=1.0)
+    _log_axis(ax)
+    ax.set_xlim(min(finite) / 1.2, max(finite) * 1.2)
+    ax.set_yticks(y, [str(s) for s in (labels if labels is not None else t.iloc[:, 0])])
+    ax.set_ylim(0.4, k + 0.6)
+    style_axes(ax, title=title or "Odds ratio by site and pooled (random effects)",
+               xlabel="Odds ratio (log scale; < 1 = lower odds in the program group)", as_of=as_of)
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.grid(axis="y", visible=False)
+    return ax
+
+
+def plot_effect_modification_table(table: pd.DataFrame, ax: Any = None, *, labels: Any = None, as_of: Any = None,
+                                   title: str | None = None) -> Any:
+    """Report subgroup forest plot from a published (suppressed) table: one row per subgroup
+    level (``estimate``, ``ci_lower``, ``ci_upper``), suppressed rows marked "* suppressed",
+    modifiers in blocks of colour. Log x axis, dashed line at 1. Returns the Axes."""
+    from recoverystats.plotting.style import new_axes
+
+    t = table.reset_index(drop=True)
+    k = len(t)
+    ax = new_axes(ax, figsize=(7.5, max(3.0, 0.4 * k + 1.4)))
+    y = np.arange(k, 0, -1).astype(float)
+    mods = list(dict.fromkeys(t["modifier"])) if "modifier" in t else [None]
+    finite: list[float] = [1.0]
+    for i, row in t.iterrows():
+        est, lo, hi = (pd.to_numeric(pd.Series([row[c]]), errors="coerce").iloc[0]
+                       for c in ("estimate", "ci_lower", "ci_upper"))
+        colour = palette(mods.index(row["modifier"]) if "modifier" in t else 0)
+        if not np.isfinite(est):
+            ax.text(1.0, y[i], "  * suppressed", va="center", ha="left", fontsize=8, color="#555555")
+            continue
+        lo, hi = np.clip([lo, hi], _RATIO_FLOOR, _RATIO_CEIL)
+        finite += [float(lo), float(hi)]
+        ax.hlines(y[i], lo, hi, color=colour, linewidth=1.5)
+        ax.scatter([est], [y[i]], marker="s", s=36, color=colour, zorder=3)
+    ax.axvline(1.0, color="#555555", linestyle="--", linewidth=1.0)
+    _log_axis(ax)
+    ax.set_xlim(min(finite) / 1.2, max(finite) * 1.2)
+    ax.set_yticks(y, [str(s) for s in (labels if labels is not None else t["level"])])
+    ax.set_ylim(0.4, k + 0.6)
+    style_axes(ax, title=title or "Odds ratio by subgroup (program vs reference)",
+               xlabel="Odds ratio (log scale; < 1 = lower odds in the program group)", as_of=as_of)
+    ax.grid(axis="x", color="#dddddd", linewidth=0.6)
+    ax.grid(axis="y", visible=False)
+    return ax

@@ -46,6 +46,11 @@ Example ``report.toml``::
 
     [sections]                    # switch report sections on (true) or off (false); unlisted: on
     adjusted = false              # keys: see recoverystats.report.sections.SECTION_KEYS
+    sites = true                  # opt-in: effect by site, pooled (3+ sites)
+    subgroups = true              # opt-in: effect by subgroup, for [subgroups] modifiers
+
+    [subgroups]
+    modifiers = ["gender", "risk_level"]  # participant columns (categorical, <= 20 levels)
 """
 
 from __future__ import annotations
@@ -122,6 +127,9 @@ class ReportConfig:
     #: ``[labels]``: field -> {code: display label}, on top of program.toml's ``[labels]``
     #: (see :mod:`recoverystats.schema.labels`)
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: ``[subgroups] modifiers``: columns whose levels the "subgroups" section estimates the
+    #: group effect in (:func:`recoverystats.effect_modification`)
+    subgroup_modifiers: tuple[str, ...] = ()
     source: str = "<defaults>"
 
     def to_dict(self) -> dict[str, Any]:
@@ -143,6 +151,8 @@ class ReportConfig:
             out["labels"] = {k: dict(v) for k, v in self.labels.items()}
         else:
             del out["labels"]
+        if not self.subgroup_modifiers:  # not set: the same record as releases before [subgroups] existed
+            del out["subgroup_modifiers"]
         return out
 
 
@@ -162,6 +172,7 @@ _SECTIONS = {
     "privacy": {"min_cell", "previous"},
     "sections": None,  # section keys, checked below
     "labels": None,  # fields of recoverystats.schema.labels, checked below
+    "subgroups": {"modifiers"},
 }
 
 
@@ -215,7 +226,7 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
             if key not in _SECTIONS or key == "":
                 raise InvalidParameterError(
                     f"{where}: unknown section [{key}]; sections are [program], [design], [groups], [analysis], "
-                    "[targets], [privacy], [sections], [labels]."
+                    "[targets], [privacy], [sections], [labels], [subgroups]."
                 )
             allowed = _SECTIONS[key]
             for sub in value:
@@ -254,6 +265,9 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
                 kw["targets"] = targets
             elif key == "sections":
                 kw["sections"] = _section_switches(value, where)
+            elif key == "subgroups":
+                if "modifiers" in value:
+                    kw["subgroup_modifiers"] = value["modifiers"]
             elif key == "labels":
                 from recoverystats.schema.labels import parse_labels
 
@@ -346,6 +360,7 @@ def _validated(kw: dict[str, Any], where: str) -> ReportConfig:
             raise _fail(where, f"analysis.{key}", kw[key], "must be a whole number of days >= 1")
     strs("adjust")
     strs("table_one")
+    strs("subgroup_modifiers")
     strs("recidivism_levels")
     if "recidivism_levels" in kw:
         bad = [x for x in kw["recidivism_levels"] if x not in RECIDIVISM_LEVELS]

@@ -415,8 +415,10 @@ def _reri(b: np.ndarray, V: np.ndarray, level: float) -> pd.DataFrame:
         s = num / den
         g_ln = d11 / num - (d10 + d01) / den
         se = math.sqrt(float(g_ln @ V @ g_ln))
-        rows.append({"measure": "S", "estimate": s, "ci_lower": math.exp(math.log(s) - z * se),
-                     "ci_upper": math.exp(math.log(s) + z * se), "std_error": se})
+        with np.errstate(over="ignore"):
+            lo_s, hi_s = np.exp(math.log(s) + np.array([-z, z]) * se)
+        rows.append({"measure": "S", "estimate": s, "ci_lower": float(lo_s), "ci_upper": float(hi_s),
+                     "std_error": se})
     else:
         # S is defined only when both single-factor effects and the joint effect are harmful
         # (Knol et al. 2011: recode preventive factors)

@@ -58,6 +58,8 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("table_one", "Baseline characteristics (Table 1)"),
     SectionSpec("adjusted", "Adjusted comparison of groups"),
     SectionSpec("survival", "Time to relapse and to re-arrest"),
+    SectionSpec("sites", "Effect by site", default_on=False),
+    SectionSpec("subgroups", "Effect by subgroup", default_on=False),
     SectionSpec("followup", "Follow-up and NOMs change"),
     SectionSpec("limitations", "Limitations"),
     SectionSpec("quality", "Data quality"),
