@@ -359,8 +359,8 @@ def meta_analysis(
     >>> from recoverystats.synthesis import meta_analysis
     >>> d = pd.DataFrame({"site": ["a", "b", "c"], "log_or": [-0.4, -0.1, -0.6], "se": [0.2, 0.25, 0.3]})
     >>> res = meta_analysis(d, estimate="log_or", std_error="se", label="site", method="DL")
-    >>> round(res.table["estimate"].iloc[-1], 3)
-    0.698
+    >>> round(float(res.estimate), 3), round(float(res.tau2), 3)
+    (0.704, 0.0)
     """
     check_option("method", method, MetaMethod)
     if measure is not None:
