@@ -341,6 +341,26 @@ def parse_measures(run: Run, scale: str) -> list[Row]:
     return rows
 
 
+def parse_power(run: Run, scale: str) -> list[Row]:
+    """bench_power.py: simulation power, target <= 2 minutes at full scale (DESIGN section 13)."""
+    got = find(r"simulate_power[^\n]*?:\s*{N} s; power", run.stdout)
+    bare = find(r"bare serial loop:[^\n]*?= {N} s \(serial\); ratio ours / serial = {N}", run.stdout)
+    load = find(r"load average \(1 min\) before {N}, after {N}", run.stdout)
+    r = Row(work=f"simulation power, {scale}, clustered adjusted logistic (issue 16)", target="≤ 2 min",
+            peak=fmt_mb(run.peak_mb))
+    if got:
+        r.ours = fmt_s(got[0])
+        if bare:
+            r.bare = f"serial loop of the same calls {fmt_s(bare[0])}"
+            r.ratio = f"{bare[1]:.2f}"
+        r.status = verdict(got[0], 120.0) if "1,000 reps" in scale else "info"
+        if load:
+            r.reason = f"load average {load[0]:.2f} → {load[1]:.2f} (shared machine)"
+    else:
+        r.status, r.reason = "failed", _failure(run)
+    return [r]
+
+
 def _failure(run: Run) -> str:
     if run.returncode is None:
         return "not run"
@@ -403,6 +423,8 @@ TARGETS: list[Target] = [
            "10M rows", "500k rows", parse_rates, extra=True),
     Target("measures", "bench_measures.py", [], ["--scale", "0.02", "--repeat", "1"],
            "100k participants / 2M events", "2k participants / 40k events", parse_measures, extra=True),
+    Target("power", "bench_power.py", ["--reps", "1000", "--n", "2000"], ["--reps", "40", "--n", "2000",
+           "--bare-reps", "5"], "1,000 reps × 2,000 participants", "40 reps × 2,000 participants", parse_power),
 ]
 
 

@@ -123,6 +123,9 @@ def examples(rossi, prog) -> dict[str, Callable[[], object]]:
         "HazardRatioResult": cox,
         "PHTestResult": lambda: cox().check_proportional_hazards(),
         "CumulativeIncidenceResult": competing,
+        "PowerResult": lambda: rs.design.power_proportions(p1=0.15, p2=0.30, power=0.8),
+        "SimulatedPowerResult": lambda: rs.design.simulate_power(
+            n=40, data="two_proportions", effects={"p1": 0.2, "p2": 0.5}, reps=5),
         # not ResultMixin subclasses, but public objects a researcher displays
         "ProgramData": lambda: prog,
         "SuppressionResult": suppressed,

@@ -25,10 +25,10 @@ def test_registry_lists_every_section_module_once_in_report_order():
     folder = Path(importlib.import_module("recoverystats.report.sections").__file__).parent
     modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
     assert SECTION_KEYS == ("summary", "key_numbers", "flow", "census", "retention", "outcomes", "table_one",
-                            "adjusted", "survival", "sites", "subgroups", "followup", "limitations", "quality",
-                            "methods")
+                            "adjusted", "survival", "sites", "subgroups", "followup", "power", "limitations",
+                            "quality", "methods")
     assert {s.module or s.key for s in SECTIONS} == modules
-    opt_in = {"sites", "subgroups"}  # issue 16's synthesis sections are switched on in the config
+    opt_in = {"sites", "subgroups", "power"}  # switched on in the report config (DESIGN section 14)
     for spec in SECTIONS:
         assert callable(importlib.import_module(f"recoverystats.report.sections.{spec.module or spec.key}").build)
         assert spec.default_on == (spec.key not in opt_in)
@@ -39,7 +39,7 @@ def test_sections_config_is_checked():
     cfg = load_config({"sections": {"adjusted": False, "census": True}})
     assert cfg.sections == {"adjusted": False, "census": True}
     assert [s.key for s in enabled_sections(cfg)] == [k for k in SECTION_KEYS
-                                                      if k not in ("adjusted", "sites", "subgroups")]
+                                                      if k not in ("adjusted", "sites", "subgroups", "power")]
     assert cfg.to_dict()["sections"] == {"adjusted": False, "census": True}
     assert "sections" not in ReportConfig().to_dict()  # results.json unchanged without switches
     with pytest.raises(InvalidParameterError, match=r"unknown section key 'adjustd' in \[sections\]; "

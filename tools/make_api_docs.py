@@ -35,6 +35,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("recoverystats.rates", "Rates, comparisons, Table 1, trends"),
     ("recoverystats.regression", "Adjusted odds ratios"),
     ("recoverystats.survival", "Time-to-event analysis"),
+    ("recoverystats.design", "Evaluation design: power, sample size, detectable effects"),
     ("recoverystats.synthesis", "Synthesis: pooling across sites, effect modification, interrupted time series"),
     ("recoverystats.report", "The quarterly report"),
     ("recoverystats.privacy", "Privacy: small-cell suppression and output scan"),
@@ -45,7 +46,8 @@ SECTIONS: list[tuple[str, str]] = [
 #: Result classes are returned by the functions above rather than imported by users; they
 #: are documented in their own section.
 RESULT_MODULES = ["recoverystats.results.rates", "recoverystats.results.regression",
-                  "recoverystats.results.survival", "recoverystats.results.synthesis"]
+                  "recoverystats.results.survival", "recoverystats.results.synthesis",
+                  "recoverystats.results.design"]
 
 SECTION_HEADERS = {
     "Parameters", "Returns", "Yields", "Raises", "Warns", "Other Parameters", "Attributes",

@@ -52,7 +52,7 @@ _LAZY: dict[str, str] = {
     "interrupted_time_series": "recoverystats.synthesis",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
-               "plotting", "results", "schema", "io", "synthesis"}
+               "plotting", "results", "schema", "io", "synthesis", "design"}
 
 __all__ = [
     "__version__",

@@ -12,6 +12,7 @@ Hand-written: no maintained library simulates program data of this shape.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -613,6 +614,32 @@ _TRUTH_DAYS = {
 }
 
 
+@functools.cache
+def _gauss_hermite_60() -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and normalised weights of 60-point probabilists' Gauss-Hermite quadrature
+    (computed once: simulate_power calls the simulator thousands of times)."""
+    x, wq = np.polynomial.hermite_e.hermegauss(60)
+    return x, wq / wq.sum()
+
+
+def _memo_by_parameters(fn: Any) -> Any:
+    """Cache a pure function of the parameters (keyed by their repr; they hold a mapping, so
+    they are not hashable): simulate_power simulates thousands of programs with the same ones."""
+    cache: dict[tuple[Any, ...], Any] = {}
+
+    @functools.wraps(fn)
+    def wrapper(p: SimulationParameters, *args: Any) -> Any:
+        key = (repr(p), *args)
+        if key not in cache:
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[key] = fn(p, *args)
+        return cache[key]
+
+    return wrapper
+
+
+@_memo_by_parameters
 def _population_marginal(
     p: SimulationParameters, outcome: str, days: float, mentoring: int
 ) -> float:
@@ -635,8 +662,7 @@ def _population_marginal(
     if not mentoring or p.p_match == 0 or (sd == 0 and b_inc == 0 and b_rec == 0):
         return risk_given(0.0)
     # E over u ~ N(0, sd^2) by Gauss-Hermite quadrature (probabilists' weights)
-    x, wq = np.polynomial.hermite_e.hermegauss(60)
-    wq = wq / wq.sum()
+    x, wq = _gauss_hermite_60()
 
     def given_shift(shift: float) -> float:
         if sd == 0:

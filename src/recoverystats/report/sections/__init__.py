@@ -61,6 +61,7 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("sites", "Effect by site", default_on=False),
     SectionSpec("subgroups", "Effect by subgroup", default_on=False),
     SectionSpec("followup", "Follow-up and NOMs change"),
+    SectionSpec("power", "What this evaluation could detect", default_on=False),
     SectionSpec("limitations", "Limitations"),
     SectionSpec("quality", "Data quality"),
     SectionSpec("methods", "Methods and definitions"),

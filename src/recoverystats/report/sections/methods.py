@@ -185,6 +185,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
             "adjusted for multiple comparisons."),
             ("followup", "Change between intake and follow-up: McNemar's test on the same participants' two answers (an "
             "exact test when few participants changed their answer)."),
+            ("power", _power_methods(1.0 - ctx.cfg.conf_level)),
             ("", f"Software: recoverystats {versions.get('recoverystats', '')} on Python {versions.get('python', '')}, "
             f"with statsmodels {versions.get('statsmodels', '')}, SciPy {versions.get('scipy', '')} and pandas "
             f"{versions.get('pandas', '')}."),
@@ -213,3 +214,9 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         return Section("methods", "Methods and definitions", tuple(out))
 
     return section
+
+
+def _power_methods(alpha: float) -> str:
+    from recoverystats.report.sections.power import methods_text
+
+    return methods_text(alpha)
