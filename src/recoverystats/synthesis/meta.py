@@ -115,16 +115,25 @@ def _tau2_pm(y: np.ndarray, v: np.ndarray) -> float:
                                  maxiter=500))
 
 
-def _reml_p(tau2: float, v: np.ndarray) -> np.ndarray:
+def _reml_parts(tau2: float, y: np.ndarray, v: np.ndarray) -> tuple[float, float, float]:
+    """``y'PPy``, ``tr P`` and ``tr(PP)`` for ``P = W - w w'/sum(w)``, ``w = 1/(v + tau^2)``.
+
+    Closed forms for the intercept-only model (O(k), no k x k matrix): ``Py = w (y - mu)``,
+    ``tr P = sum w - sum w^2 / S`` and ``tr(PP) = sum w^2 - 2 sum w^3 / S + (sum w^2)^2 / S^2``
+    with ``S = sum w``.
+    """
     w = 1.0 / (v + tau2)
-    return np.diag(w) - np.outer(w, w) / np.sum(w)
+    S = float(np.sum(w))
+    mu = float(np.sum(w * y)) / S
+    s2, s3 = float(np.sum(w**2)), float(np.sum(w**3))
+    ypy = float(np.sum((w * (y - mu)) ** 2))
+    return ypy, S - s2 / S, s2 - 2 * s3 / S + s2**2 / S**2
 
 
 def _reml_score(tau2: float, y: np.ndarray, v: np.ndarray) -> float:
     """Twice the REML score for tau^2: ``y'PPy - tr P``."""
-    p = _reml_p(tau2, v)
-    py = p @ y
-    return float(py @ py) - float(np.trace(p))
+    ypy, tr_p, _ = _reml_parts(tau2, y, v)
+    return ypy - tr_p
 
 
 def _tau2_reml(y: np.ndarray, v: np.ndarray) -> tuple[float, float, int]:
@@ -156,8 +165,7 @@ def _tau2_reml(y: np.ndarray, v: np.ndarray) -> tuple[float, float, int]:
                 "iterations; try method='PM' or method='DL'."
             )
         it = r.iterations
-    p = _reml_p(tau2, v)
-    se = math.sqrt(2.0 / float(np.sum(p * p.T)))
+    se = math.sqrt(2.0 / _reml_parts(float(tau2), y, v)[2])
     return float(tau2), se, it
 
 
