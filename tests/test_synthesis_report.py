@@ -35,6 +35,18 @@ def test_sections_are_opt_in_and_subgroups_config_is_checked():
         load_config({"subgroups": {"modifiers": "gender"}})
 
 
+def test_subgroups_on_without_modifiers_is_an_error_and_few_sites_a_warning():
+    from recoverystats.errors import InvalidParameterError
+
+    prog = simulate_program(250, n_sites=2, seed=4).program()
+    with pytest.raises(InvalidParameterError, match=r"needs the subgroup columns: add \[subgroups\] modifiers"):
+        quarterly(prog, quarter=QUARTER, config={"sections": {"subgroups": True}})
+    report = quarterly(prog, quarter=QUARTER, config={"sections": {"sites": True, "survival": False,
+                                                                   "followup": False, "table_one": False}})
+    assert "sites" not in [s.key for s in report.sections] and "site_effects" not in report.tables
+    assert any("needs at least 3" in w for w in report.provenance["warnings"])
+
+
 @pytest.fixture(scope="module")
 def report_and_prog():
     # seed 3: two of the four sites have small cells (suppressed), two are shown

@@ -114,11 +114,14 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
     cfg = ctx.cfg
     key, col, label, d = headline(ctx)
     if "site" not in d.columns:
+        ctx.warnings.append("Effect by site: the data has no site column; the section is left out.")
         return None
     ref, exposed = compared_groups(ctx)
     d = d[d["_group"].isin([ref, exposed]) & d["site"].notna()].copy()
     sites = sorted(d["site"].astype(str).unique().tolist())
     if len(sites) < MIN_SITES:
+        ctx.warnings.append(f"Effect by site: {len(sites)} site(s) with participants in both groups' outcome "
+                            f"data; the section needs at least {MIN_SITES} and is left out.")
         return None
     d["site"] = d["site"].astype(str)
     adjust = [a for a in cfg.adjust if a in d.columns and d[a].notna().any()]

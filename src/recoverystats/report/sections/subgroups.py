@@ -34,13 +34,21 @@ __all__ = ["build"]
 
 
 def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | None:
-    """Register the per-subgroup table; return the composer (None: no modifiers configured)."""
+    """Register the per-subgroup table; return the composer (None: no subgroup could be estimated).
+
+    Raises ``InvalidParameterError`` when the section is on but ``[subgroups] modifiers`` is empty.
+    """
     from recoverystats.synthesis import effect_modification
 
     cfg = ctx.cfg
     modifiers = list(getattr(cfg, "subgroup_modifiers", ()) or ())
     if not modifiers:
-        return None
+        from recoverystats.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            "config [sections] subgroups = true needs the subgroup columns: add [subgroups] modifiers = "
+            '["gender", "risk_level"] (participant columns), or switch the section off.'
+        )
     key, col, label, d = headline(ctx)
     ref, exposed = compared_groups(ctx)
     d = d[d["_group"].isin([ref, exposed])].copy()
@@ -85,7 +93,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
         parts.append(block)
         offset += len(block)
     if not parts:
-        ctx.notes.setdefault("subgroups", []).extend(notes)
+        ctx.warnings.append("Effect by subgroup: no subgroup could be estimated (" + " ".join(notes) + ")")
         return None
     table = pd.concat(parts, ignore_index=True)
     dep = list(COUNTS)
