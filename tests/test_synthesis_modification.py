@@ -228,3 +228,14 @@ def test_per_level_interval_coverage():
             hits[i] += t.loc[i, "ci_lower"] <= math.exp(true[lv]) <= t.loc[i, "ci_upper"]
     mc = 3 * math.sqrt(0.95 * 0.05 / reps)
     assert np.all(np.abs(hits / reps - 0.95) < mc)
+
+
+def test_frequency_weights_equal_the_expanded_data(data):
+    agg = data.groupby(["y", "group", "older"]).size().rename("w").reset_index()
+    weighted = effect_modification(agg, outcome="y", exposure="group", modifier="older", weights="w", method="mle")
+    expanded = effect_modification(data, outcome="y", exposure="group", modifier="older", method="mle")
+    for col in ("estimate", "ci_lower", "ci_upper", "std_error"):
+        assert_allclose(weighted.table[col], expanded.table[col], rtol=RTOL)
+    assert_allclose(weighted.interaction["statistic"], expanded.interaction["statistic"], rtol=RTOL)
+    assert_allclose(weighted.reri["estimate"], expanded.reri["estimate"], rtol=RTOL)
+    assert any("count rows, not weights" in n for n in weighted.notes)

@@ -206,6 +206,8 @@ def effect_modification(
     d = d.loc[keep, list(dict.fromkeys(used))].copy()
     n_excluded = n_in - len(d)
     notes: list[str] = []
+    if weights is not None:
+        notes.append("The n and events columns count rows, not weights; the estimates use the weights.")
     if n_excluded:
         notes.append(f"{n_excluded} row(s) not used (not eligible, missing values or zero weight).")
 
