@@ -228,3 +228,15 @@ def test_planted_level_change_recovered_with_coverage():
     cover = hits / reps
     assert abs(cover - 0.95) < 3 * math.sqrt(0.95 * 0.05 / reps) + 0.01  # Pearson dispersion, 42 df
     assert abs(np.mean(ests) - truth) < 3 * np.std(ests) / math.sqrt(reps)
+
+
+def test_summary_and_to_dict():
+    d = _series()
+    res = interrupted_time_series(d, time="month", outcome="admissions", interruptions=25, offset="population",
+                                  family="quasipoisson")
+    text = res.summary()
+    lv = res.effects.iloc[0]
+    assert f"level change (ratio) {lv['estimate']:.4g}" in text and "quasi-Poisson" in text
+    out = res.to_dict()
+    assert out["family"] == "quasipoisson" and out["effects"][0]["kind"] == "level_change"
+    assert "<table" in res._repr_html_()

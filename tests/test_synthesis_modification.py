@@ -239,3 +239,12 @@ def test_frequency_weights_equal_the_expanded_data(data):
     assert_allclose(weighted.interaction["statistic"], expanded.interaction["statistic"], rtol=RTOL)
     assert_allclose(weighted.reri["estimate"], expanded.reri["estimate"], rtol=RTOL)
     assert any("count rows, not weights" in n for n in weighted.notes)
+
+
+def test_summary_and_to_dict(data):
+    res = effect_modification(data, outcome="y", exposure="group", modifier="older", method="mle")
+    text = res.summary()
+    assert "Odds ratio of group (peer_mentoring vs comparison) by older:" in text
+    assert "Interaction (multiplicative, likelihood ratio)" in text and "exploratory" in text
+    out = res.to_dict()
+    assert out["n_subgroups"] == 2 and out["reri"][0]["measure"] == "RERI"

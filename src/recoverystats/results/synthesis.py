@@ -172,6 +172,20 @@ class EffectModificationResult(ResultMixin):
 
     _title = "Effect by subgroup"
 
+    def summary(self) -> str:
+        """A few lines in words: the effect in each level and the interaction test(s)."""
+        pct = f"{self.conf_level:.0%}"
+        name = {"or": "Odds ratio", "hr": "Hazard ratio", "rd": "Risk difference"}.get(self.scale, "Effect")
+        lines = [f"{name} of {self.exposure} ({self.exposed_level} vs {self.reference_level}) by {self.modifier}:"]
+        for _, r in self._table.iterrows():
+            lines.append(f"  {r['level']}: {r['estimate']:.3g} ({pct} CI {r['ci_lower']:.3g} to {r['ci_upper']:.3g}), "
+                         f"n = {int(r['n'])}")
+        for _, r in self.interaction.iterrows():
+            lines.append(f"Interaction ({r['scale']}, {r['test']}): statistic {r['statistic']:.3g} on {int(r['df'])} df, "
+                         f"p = {r['p_value']:.3g}.")
+        lines.append(f"{self.n_subgroups} subgroups estimated; subgroup effects are exploratory.")
+        return "\n".join(lines)
+
     @property
     def vcov(self) -> pd.DataFrame:
         """Covariance of the per-level effects (log scale for OR/HR, risk scale for RD)."""
@@ -244,6 +258,19 @@ class InterruptedTimeSeriesResult(ResultMixin):
     _vcov: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     _title = "Interrupted time series"
+
+    def summary(self) -> str:
+        """A few lines in words: each interruption's level and slope change."""
+        pct = f"{self.conf_level:.0%}"
+        ratio = self.family != "gaussian"
+        lines = [f"{self.method}."]
+        for _, r in self.effects.iterrows():
+            what = {"level_change": "level change", "slope_change": "slope change",
+                    "slope_after": "slope after"}[r["kind"]]
+            unit = " (ratio)" if ratio else ""
+            lines.append(f"Interruption {r['interruption']} at {r['at']}: {what}{unit} {r['estimate']:.4g} "
+                         f"({pct} CI {r['ci_lower']:.4g} to {r['ci_upper']:.4g}), p = {r['p_value']:.3g}.")
+        return "\n".join(lines)
 
     @property
     def vcov(self) -> pd.DataFrame:
