@@ -80,6 +80,9 @@ def test_suppressed_sites_are_not_shown_and_not_pooled(report_and_prog):
     derived = b.privacy["derived"]
     rows = {r for d in derived for r, _ in d["inputs"]}
     assert rows == set(np.flatnonzero(~hidden).tolist())
+    # every shown site's weight is derived from all pooled sites' counts
+    weight_rows = {d["row"] for d in derived if d["column"] == "weight"}
+    assert weight_rows == set(np.flatnonzero(~hidden).tolist())
     text = " ".join(p for s in report.sections if s.key == "sites" for blk in s.blocks
                     for p in getattr(blk, "paragraphs", ()) + getattr(blk, "bullets", ()))
     assert f"Pooled over {(~hidden).sum()} sites" in text and "not pooled" in text

@@ -16,9 +16,9 @@ estimate is a weighted average of the site estimates: published together with th
 sites' estimates and weights (or SEs) it would give a hidden site's estimate back, so the
 pool is computed **only over the sites shown individually** (found by running the same
 suppression on this table first) and is itself registered as a statistic derived from
-exactly those sites' counts: if the joint suppression later hides one of them (a cell
-linked to another table), the pooled row is suppressed too. The section says which sites
-are pooled.
+exactly those sites' counts (so is each pooled site's weight, which is relative to all of
+them): if the joint suppression later hides one of them (a cell linked to another table),
+the pooled row and the weights are suppressed too. The section says which sites are pooled.
 """
 
 from __future__ import annotations
@@ -188,6 +188,11 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
         for c in ("estimate", "ci_lower", "ci_upper", "pi_lower", "pi_upper", "i2", "tau2", "k_pooled"):
             derived.append({"row": k + 1, "column": c, "statistic": "meta_analysis_reml", "inputs": inputs,
                             "digits": None, "params": {"sites": pooled_sites}})
+        # a site's weight is relative to every pooled site (1/(v_i + tau^2) over their sum): with a
+        # pooled site hidden later, the shown weights would tell its variance, so they go together
+        for si in pooled_sites:
+            derived.append({"row": sites.index(si), "column": "weight", "statistic": "meta_analysis_weight",
+                            "inputs": inputs, "digits": None, "params": {"sites": pooled_sites}})
     for c in ("pi_lower", "pi_upper", "i2", "tau2", "k_pooled"):
         t[c] = np.nan
     t = pd.concat([t, pd.DataFrame([pooled_row])], ignore_index=True)
