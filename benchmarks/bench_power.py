@@ -41,7 +41,7 @@ def main() -> None:
     row = r.table.iloc[0]
 
     # the same calls in a plain serial loop (a few replicates, extrapolated)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(args.bare_reps):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -51,12 +51,18 @@ def main() -> None:
             odds_ratios(d, "relapsed", exposure="group", adjust=["risk_level", "age", "gender"],
                         cluster="mentor_id", reference={"group": "comparison"}, missing="drop")
     per_rep = (time.perf_counter() - t0) / args.bare_reps
+    cpu_rep = (time.process_time() - c0) / args.bare_reps
     print(f"simulate_power {args.reps:,} reps x {args.n:,} participants, adjusted clustered logistic, "
           f"n_jobs={args.n_jobs}: {ours:.1f} s; power {row['power']:.3f} (MC SE {row['mc_se']:.3f}); "
           f"failed {int(row['failed'])}")
     print(f"bare serial loop: {per_rep:.4f} s per replicate; x {args.reps:,} = {per_rep * args.reps:.1f} s "
           f"(serial); ratio ours / serial = {ours / (per_rep * args.reps):.2f}")
     print(f"load average (1 min) before {load0:.2f}, after {load1:.2f}; cores {os.cpu_count()}")
+    # on a shared machine the wall time depends on the other jobs; the CPU time per replicate
+    # does not (much): the time on an idle machine is about reps x CPU / workers
+    print(f"CPU per replicate (serial loop) {cpu_rep:.4f} s; idle-machine estimate "
+          f"{args.reps * cpu_rep / max(1, args.n_jobs):.1f} s for {args.reps:,} reps on {args.n_jobs} workers "
+          "(plus worker start-up)")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,15 @@ def test_program_adjusted_or_seeded_across_jobs():
     assert "clustered by mentor_id" in one.summary()
 
 
+def test_program_proportions_and_rearrest_cox():
+    r = simulate_power(n=400, analysis="proportions", reps=2, seed=1)
+    assert r.table["failed"].iloc[0] == 0 and "robust Wald test" in r.summary()
+    r = simulate_power(n=400, analysis="proportions", cluster=None, reps=2, seed=1)
+    assert r.table["failed"].iloc[0] == 0 and "Pearson chi-square" in r.summary()
+    r = simulate_power(n=400, analysis="cox", outcome="rearrest", reps=2, seed=1, progress=True)
+    assert r.table["failed"].iloc[0] == 0 and "Cox regression of the time to rearrest" in r.summary()
+
+
 def test_callables_lambdas_and_progress():
     seen = []
 
@@ -75,7 +84,14 @@ def test_failed_replicates_count_as_not_rejected_and_bugs_raise():
     r = simulate_power(n=40, data="two_proportions", effects={"p1": 0.3, "p2": 0.5}, analysis=flaky, reps=40)
     row = r.table.iloc[0]
     assert row["failed"] > 0 and row["rejections"] == 40 - row["failed"]
-    assert "count as not significant" in r.summary()
+    assert "count as not significant (first: EstimationError: did not converge)" in r.summary()
+
+    def always(df):
+        raise EstimationError("singular design")
+
+    # every replicate failing means the analysis does not fit the data: an error, not power 0
+    with pytest.raises(InvalidParameterError, match="every replicate of 1 scenario.*singular design"):
+        simulate_power(n=40, data="two_proportions", effects={"p1": 0.3, "p2": 0.5}, analysis=always, reps=3)
 
     def buggy(df):
         raise KeyError("no such column")

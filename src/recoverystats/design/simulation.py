@@ -68,16 +68,16 @@ def two_proportions_data(n: int, rng: np.random.Generator, *, p1: float, p2: flo
 
 
 def _one(spec: _Spec, n: int, effects: dict[str, Any], seed: np.random.SeedSequence) -> tuple:
-    """One replicate: (estimate, std_error, p_value, failed, warned)."""
+    """One replicate: (estimate, std_error, p_value, failed, warned, message)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             out = _analyse(spec, n, effects, seed)
-        except (RecoveryStatsError, np.linalg.LinAlgError, FloatingPointError):
-            return (np.nan, np.nan, np.nan, True, bool(caught))
+        except (RecoveryStatsError, np.linalg.LinAlgError, FloatingPointError) as exc:
+            return (np.nan, np.nan, np.nan, True, bool(caught), f"{type(exc).__name__}: {exc}")
     est, se, p = out
     failed = not np.isfinite(p)
-    return (est, se, p, failed, bool(caught))
+    return (est, se, p, failed, bool(caught), "p-value not finite" if failed else "")
 
 
 def _analyse(spec: _Spec, n: int, effects: dict[str, Any], seed: np.random.SeedSequence) -> tuple[float, float, float]:
@@ -123,8 +123,15 @@ def _named(spec: _Spec, obj: Any, data: str) -> tuple[float, float, float]:
         group, ref = "group", "comparison"
         adjust = [a for a in spec.adjust if a in df.columns and df[a].notna().any()]
         cluster = spec.cluster if spec.cluster and spec.cluster in df.columns and df[spec.cluster].notna().any() else None
+        if cluster is not None:
+            # participants without a mentor are each their own cluster (as odds_ratios does itself)
+            own = pd.Series([f"_own_{i}" for i in range(len(df))], index=df.index, dtype="string")
+            df = df.assign(_cluster=df[cluster].astype("string").fillna(own))
+            cluster = "_cluster"
     if spec.analysis == "proportions":
-        r = compare_proportions(df, col, group=group, reference=ref, test="chi2", cluster=cluster)
+        # clustered: the robust Wald test (compare_proportions' default then); else Pearson chi-square
+        r = (compare_proportions(df, col, group=group, reference=ref, cluster=cluster) if cluster
+             else compare_proportions(df, col, group=group, reference=ref, test="chi2"))
         row = r.table.iloc[0]
         return float(row["estimate"]), float(row["std_error"]), float(row["p_value"])
     if spec.analysis == "cox":
@@ -304,6 +311,7 @@ def simulate_power(
     size = max(1, min(50, math.ceil(len(jobs) / (workers * 8))))
     chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
     out = np.full((len(scenarios) * len(ns), int(reps), 5), np.nan)
+    first_failure: dict[int, tuple[int, str]] = {}
     t0 = time.perf_counter()
     with _Progress(progress, len(jobs)) as bar:
         if workers == 1:
@@ -314,10 +322,17 @@ def simulate_power(
             results = Parallel(n_jobs=workers, return_as="generator_unordered")(
                 delayed(_run_chunk)(spec, c) for c in chunks)
         for res in results:
-            for s, k, est, se, p, failed, warned in res:
+            for s, k, est, se, p, failed, warned, msg in res:
                 out[s, k] = (est, se, p, float(failed), float(warned))
+                if failed and msg and (s not in first_failure or k < first_failure[s][0]):
+                    first_failure[s] = (k, msg)  # the lowest replicate: the same for any n_jobs
             bar.advance(len(res))
     elapsed = time.perf_counter() - t0
+    every = [s for s in range(out.shape[0]) if bool((out[s, :, 3] > 0).all())]
+    if every:
+        raise InvalidParameterError(
+            f"simulate_power: every replicate of {len(every)} scenario(s) failed, so the analysis does not fit "
+            f"this data; the first error: {first_failure[every[0]][1]}")
     rows = []
     for si, eff in enumerate(scenarios):
         for ni, nv in enumerate(ns):
@@ -339,10 +354,11 @@ def simulate_power(
     a_name = analysis if isinstance(analysis, str) else getattr(analysis, "__name__", "callable")
     d_name = data if isinstance(data, str) else getattr(data, "__name__", "callable")
     notes = [_describe(a_name, d_name, outcome, window_days, spec, alpha, int(reps))]
-    for r in rows:
+    for i, r in enumerate(rows):
         notes.append(f"n = {r['n']:,}, {r['scenario']}: power {r['power']:.3f} (Monte Carlo SE {r['mc_se']:.3f}; "
                      f"{r['rejections']:,} of {r['reps']:,} replicates significant"
-                     + (f"; {r['failed']:,} could not be analysed and count as not significant" if r["failed"] else "")
+                     + (f"; {r['failed']:,} could not be analysed and count as not significant (first: "
+                        f"{first_failure[i][1]})" if r["failed"] else "")
                      + ").")
     return SimulatedPowerResult(
         _table=table, conf_level=0.95, method=f"simulation ({a_name})", n_used=len(jobs), notes=tuple(notes),
@@ -406,12 +422,13 @@ def _wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]
 
 def _describe(analysis: str, data: str, outcome: str, window: int, spec: _Spec, alpha: float, reps: int) -> str:
     if data == "program" and analysis in ("adjusted_or", "cox", "proportions"):
-        what = {"adjusted_or": f"adjusted logistic regression of {outcome} within {window} days",
-                "cox": f"Cox regression of the time to {outcome}",
-                "proportions": f"chi-square test of {outcome} within {window} days"}[analysis]
+        what = {"adjusted_or": f"an adjusted logistic regression of {outcome} within {window} days",
+                "cox": f"a Cox regression of the time to {outcome}",
+                "proportions": f"a comparison of the share with {outcome} within {window} days "
+                               + ("(robust Wald test)" if spec.cluster else "(Pearson chi-square)")}[analysis]
         adj = f", adjusted for {', '.join(spec.adjust)}" if analysis != "proportions" and spec.adjust else ""
         cl = f", standard errors clustered by {spec.cluster}" if spec.cluster else ""
-        return (f"Each of {reps:,} simulated programs per scenario was analysed with a {what}{adj}{cl}; power is "
+        return (f"Each of {reps:,} simulated programs per scenario was analysed with {what}{adj}{cl}; power is "
                 f"the share with the group difference significant at {alpha:g} (two-sided).")
     return (f"Each of {reps:,} simulated data sets per scenario ({data}) was analysed with {analysis}; power is "
             f"the share with p < {alpha:g}.")
