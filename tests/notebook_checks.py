@@ -739,6 +739,11 @@ def nb08_em_age():
     t = rd.table.set_index("level")
     assert t.loc["under 35", "estimate"] < t.loc["35 and over", "estimate"] < 0  # more re-arrests removed
     assert (rd.interaction["p_value"] > 0.05).all() and (orr.interaction["p_value"] > 0.05).all()
+    o = orr.table.set_index("level")["estimate"].round(2)
+    assert o["under 35"] == 0.66 and o["35 and over"] == 0.79  # as the text says
+    assert 0.35 < orr.interaction.iloc[0]["p_value"] < 0.45  # "interaction p ≈ 0.4"
+    r = orr.reri.set_index("measure").loc["RERI"]
+    assert r["ci_lower"] < 0 < r["ci_upper"]
     d = rows[rows["eligible"]]
     x = (d["group"] == "peer_mentoring").to_numpy(float)
     m = (d["age_band"] == "35 and over").to_numpy(float)
