@@ -99,7 +99,7 @@ class MetaAnalysisResult(ResultMixin):
         name = {"or": "odds ratio", "rr": "risk ratio", "hr": "hazard ratio", "rd": "risk difference"}.get(
             self.measure, "effect")
         lines = [
-            f"Pooled {name} over {self.k} studies ({self.method}): {self.estimate:.3g} "
+            f"Pooled {name} over {self.k} sites or studies ({self.method}): {self.estimate:.3g} "
             f"({pct} CI {self.ci_lower:.3g} to {self.ci_upper:.3g}), p = {self.p_value:.3g}.",
             f"Heterogeneity: tau^2 = {self.tau2:.4g}, I^2 = {self.i2:.1f}%, H^2 = {self.h2:.2f}, "
             f"Q({self.q_df}) = {self.q:.2f}, p = {self.q_p_value:.3g}.",
