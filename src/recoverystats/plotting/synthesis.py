@@ -202,7 +202,7 @@ def plot_site_forest(table: pd.DataFrame, ax: Any = None, *, labels: Any = None,
     """Report forest plot from a published (suppressed) table of per-part odds ratios.
 
     ``table`` has ``part`` (``"site"`` rows, then one ``"pooled"`` row), ``estimate``,
-    ``ci_lower``, ``ci_upper`` and optionally ``weight``, ``pi_lower``, ``pi_upper``; a row
+    ``ci_lower``, ``ci_upper`` and optionally ``weight`` (a proportion), ``pi_lower``, ``pi_upper``; a row
     whose estimate is suppressed (NaN) is drawn as "* suppressed". The pooled row is a
     diamond with its prediction interval. Log x axis, dashed line at 1. Returns the Axes.
     """
@@ -231,7 +231,7 @@ def plot_site_forest(table: pd.DataFrame, ax: Any = None, *, labels: Any = None,
                 finite += [float(pl), float(pu)]
         else:
             w = row.get("weight")
-            size = 30 + 2.2 * float(w) if w is not None and np.isfinite(w) else 30
+            size = 30 + 220 * float(w) if w is not None and np.isfinite(w) else 30  # w: a proportion
             ax.hlines(yy, lo, hi, color=palette(0), linewidth=1.4)
             ax.scatter([est], [yy], marker="s", s=size, color=palette(0), zorder=3)
     ax.axvline(1.0, color="#555555", linestyle="--", linewidth=1.0)

@@ -180,8 +180,8 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
         w = pool.table.set_index("label")["weight"]
         for i, s in enumerate(sites):
             if s in pooled_sites:
-                t.loc[i, "weight"] = float(w[s])
-        pooled_row.update(estimate=pool.estimate, ci_lower=pool.ci_lower, ci_upper=pool.ci_upper, weight=100.0,
+                t.loc[i, "weight"] = float(w[s]) / 100.0  # a proportion, shown as a percentage
+        pooled_row.update(estimate=pool.estimate, ci_lower=pool.ci_lower, ci_upper=pool.ci_upper, weight=1.0,
                           pi_lower=pool.pi_lower, pi_upper=pool.pi_upper, i2=pool.i2, tau2=pool.tau2,
                           k_pooled=float(pool.k))
         inputs = [[sites.index(s), c] for s in pooled_sites for c in COUNTS]
@@ -206,7 +206,8 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
         derived=derived, ids=ids,
         columns=("site", "n", "events", "estimate", "ci_lower", "ci_upper", "weight"),
         labels={"site": "Site", "n": "Participants", "events": "Events", "estimate": "OR",
-                "ci_lower": "CI lower", "ci_upper": "CI upper", "weight": "Weight (%)"},
+                "ci_lower": "CI lower", "ci_upper": "CI upper", "weight": "Weight in the pool"},
+        percent_columns=("weight",),
         measure={"definition": f"Per-site odds ratio of {label}, {exposed} vs {ref} (regression.odds_ratios, "
                                f"adjusted for {', '.join(adjust) or 'nothing'}), and their random-effects pool "
                                "(synthesis.meta_analysis, REML) over the sites shown individually.",
@@ -224,7 +225,8 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
         paras = [
             f"The odds of {label} in the {ctx.labels.code(exposed, field='group')} group relative to the "
             f"{ctx.labels.code(ref, field='group')} group, estimated separately at each of the {k} sites "
-            f"(adjusted for {', '.join(adjust) or 'nothing'}), and pooled across sites by a random-effects "
+            f"({'adjusted for ' + ', '.join(adjust) if adjust else 'unadjusted'}), and pooled across sites by a "
+            "random-effects "
             "meta-analysis (REML). The pooled odds ratio is the average effect across sites; the prediction "
             "interval is the range in which the effect at a new, similar site is expected to lie."]
         if pd.notna(pooled["estimate"]):

@@ -32,6 +32,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["build"]
 
+_TEST_WORDS = {"likelihood ratio": "a likelihood-ratio test",
+               "likelihood ratio (penalised, Firth)": "a penalised likelihood-ratio test",
+               "Wald (robust)": "a Wald test with standard errors that allow for participants sharing a mentor"}
+
 
 def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | None:
     """Register the per-subgroup table; return the composer (None: no subgroup could be estimated).
@@ -125,7 +129,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
             f"{ctx.labels.code(ref, field='group')} group within subgroups of participants, each from one model "
             "with an interaction between group and the subgroup (adjusted for the report's covariates). The "
             "interaction p-value tests whether the effect differs between the subgroup's levels "
-            f"({', '.join(kinds)} test).",
+            f"({' / '.join(_TEST_WORDS.get(k, k) for k in kinds)}).",
             f"{n_tests} subgroup estimates in {len(tests)} subgroup variable(s) are shown. They are exploratory: "
             "per-subgroup p-values are not adjusted for multiple comparisons, and with many subgroups some will "
             "look different by chance alone. Only the interaction test speaks to a difference between subgroups, "
