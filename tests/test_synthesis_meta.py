@@ -342,3 +342,11 @@ def test_hksj_interval_coverage():
     cover = hits / reps
     mc_se = math.sqrt(0.95 * 0.05 / reps)
     assert abs(cover - 0.95) < 3 * mc_se + 0.005  # HKSJ is close to exact under normality
+
+
+def test_plot_risk_difference_on_a_linear_axis(bcg):
+    res = meta_analysis(bcg, counts=COUNTS, measure="rd", method="DL", label="author")
+    ax = res.plot(annotate=False, show_prediction=False)
+    assert ax.get_xscale() == "linear"
+    assert any(list(ln.get_xdata()) == [0.0, 0.0] for ln in ax.lines)  # the no-effect line at 0
+    assert not ax.texts
