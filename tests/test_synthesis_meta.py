@@ -350,3 +350,17 @@ def test_plot_risk_difference_on_a_linear_axis(bcg):
     assert ax.get_xscale() == "linear"
     assert any(list(ln.get_xdata()) == [0.0, 0.0] for ln in ax.lines)  # the no-effect line at 0
     assert not ax.texts
+
+
+def test_results_must_estimate_the_same_term():
+    import recoverystats as rs
+
+    sim = rs.datasets.simulate_program(900, n_sites=3, seed=5)
+    m = rs.recidivism(sim.program())
+    (_, a), (_, b) = list(m.groupby("site"))[:2]
+    fa = rs.odds_ratios(a, "recidivated", exposure="group")
+    fb = rs.odds_ratios(b, "recidivated", exposure="group", reference={"group": "peer_mentoring"})
+    with pytest.raises(InvalidParameterError, match="do not estimate the same term"):
+        meta_analysis([fa, fb], label=["a", "b"])
+    res = meta_analysis([fa, fa], label=["a", "a2"])
+    assert "Pooled term: group[peer_mentoring]" in res.notes[0]

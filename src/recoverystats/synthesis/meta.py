@@ -170,7 +170,8 @@ def _tau2_reml(y: np.ndarray, v: np.ndarray) -> tuple[float, float, int]:
 
 
 # -- inputs ----------------------------------------------------------------------------------
-def _from_results(results: Any, label: Any, term: str | None, measure: str | None) -> tuple[pd.DataFrame, str]:
+def _from_results(results: Any, label: Any, term: str | None,
+                  measure: str | None) -> tuple[pd.DataFrame, str, str]:
     from recoverystats.results.regression import OddsRatioResult
     from recoverystats.results.survival import HazardRatioResult
 
@@ -190,6 +191,7 @@ def _from_results(results: Any, label: Any, term: str | None, measure: str | Non
             labels = [str(x) for x in label]
     rows = []
     kinds = set()
+    terms: list[str] = []
     for lab, res in zip(labels, items, strict=True):
         if isinstance(res, OddsRatioResult):
             kinds.add("or")
@@ -225,6 +227,7 @@ def _from_results(results: Any, label: Any, term: str | None, measure: str | Non
                     f"({', '.join(map(str, sel['term']))}); pass term='...' naming the one to pool."
                 )
         r = sel.iloc[0]
+        terms.append(str(r["term"]))
         row: dict[str, Any] = {"label": lab, "yi": float(r[col]), "vi": float(r["std_error"]) ** 2}
         n_used = getattr(res, "n_used", None)
         row["n"] = n_used
@@ -232,12 +235,18 @@ def _from_results(results: Any, label: Any, term: str | None, measure: str | Non
         rows.append(row)
     if len(kinds) > 1:
         raise InvalidParameterError("meta_analysis(): the results mix odds ratios and hazard ratios; pool one measure.")
+    if len(set(terms)) > 1:
+        shown = ", ".join(f"{lab}: {t}" for lab, t in zip(labels, terms, strict=True))
+        raise InvalidParameterError(
+            f"meta_analysis(): the results do not estimate the same term ({shown}); fit them with the same "
+            "exposure and reference, or pass term='...'."
+        )
     kind = kinds.pop() if kinds else "or"
     if measure is not None and measure != kind:
         raise InvalidParameterError(
             f"measure={measure!r} but the results are {_MEASURE_NAMES[kind]}s; leave measure unset or pass {kind!r}."
         )
-    return pd.DataFrame(rows), kind
+    return pd.DataFrame(rows), kind, terms[0] if terms else ""
 
 
 def meta_analysis(
@@ -387,9 +396,11 @@ def meta_analysis(
                 "meta_analysis(): estimate=/std_error=/counts= name DataFrame columns; with a list or "
                 "dict of results leave them unset."
             )
-        data, kind = _from_results(df, label, term, measure)
+        data, kind, pooled_term = _from_results(df, label, term, measure)
         measure_ = kind
         source = "results"
+        notes.append(f"Pooled term: {pooled_term} (its log {'odds' if kind == 'or' else 'hazard'} ratio and "
+                     "standard error from each result).")
     else:
         if df is None:
             raise InvalidParameterError(
