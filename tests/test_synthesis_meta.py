@@ -364,3 +364,8 @@ def test_results_must_estimate_the_same_term():
         meta_analysis([fa, fb], label=["a", "b"])
     res = meta_analysis([fa, fa], label=["a", "a2"])
     assert "Pooled term: group[peer_mentoring]" in res.notes[0]
+
+
+def test_vcov_is_the_pooled_variance(bcg):
+    res = meta_analysis(bcg, counts=COUNTS, measure="rr")
+    assert res.vcov.loc["pooled", "pooled"] == pytest.approx(res.std_error**2, rel=1e-12)

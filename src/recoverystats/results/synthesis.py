@@ -88,6 +88,11 @@ class MetaAnalysisResult(ResultMixin):
 
     _title = "Meta-analysis"
 
+    @property
+    def vcov(self) -> pd.DataFrame:
+        """Variance of the pooled estimate on the pooling scale, as a 1 x 1 DataFrame (term ``pooled``)."""
+        return pd.DataFrame([[self.std_error**2]], index=["pooled"], columns=["pooled"])
+
     def _display_table(self) -> pd.DataFrame:
         cols = ["label", "estimate", "ci_lower", "ci_upper", "weight", "n", "events"]
         t = self._table[[c for c in cols if c in self._table.columns]]
