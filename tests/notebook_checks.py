@@ -36,6 +36,7 @@ NB04 = "04-quarterly-report.ipynb"
 NB05 = "05-which-mentor-characteristics-matter.ipynb"
 NB06 = "06-non-randomised-comparison.ipynb"
 NB07 = "07-missing-data.ipynb"
+NB08 = "08-planning-and-pooling.ipynb"
 
 #: (notebook, cell id) -> text that must appear in that cell's printed output (stdout or stderr).
 OUTPUT: dict[tuple[str, str], tuple[str, ...]] = {
@@ -798,3 +799,127 @@ def nb07_tipping():
 def nb07_bounds():
     b = tp.bounds.set_index("scenario")
     assert b.loc["event_exposed_only", "estimate"] > 1 > b.loc["event_reference_only", "estimate"]
+
+
+# -- 08 planning and pooling ----------------------------------------------------------------
+# Tolerance 1e-6 (relative) below: agreement with an independent computation of the same
+# estimator (statsmodels, by hand). Literal, as the checks run in the notebook's kernel.
+
+def _nb08_power(p1, p2, n):
+    """Two-sided power of the pooled-variance normal test for two proportions, n per group."""
+    from scipy import stats
+
+    pbar = (p1 + p2) / 2
+    z = stats.norm.ppf(0.975)
+    se0 = np.sqrt(2 * pbar * (1 - pbar) / n)
+    se1 = np.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
+    return stats.norm.cdf((abs(p1 - p2) - z * se0) / se1)
+
+
+@check(NB08, "plan")
+def nb08_plan():
+    t = plan.table.iloc[0]
+    assert t["n1"] == t["n2"] == 329 and t["n_total"] == 658
+    # the smallest whole n with 80% power (Fleiss/Woodward pooled-variance formula, by hand)
+    assert _nb08_power(0.35, 0.25, 329) >= 0.80 > _nb08_power(0.35, 0.25, 328)
+
+
+@check(NB08, "plan-clustered")
+def nb08_plan_clustered():
+    import math
+
+    assert deff == 1 + 11 * 0.05
+    t = clustered.table.iloc[0]
+    assert t["n1"] == math.ceil(math.ceil(329 * deff) / (1 - 0.15)) == 600
+
+
+@check(NB08, "mde")
+def nb08_mde():
+    for p2 in mde.table["p2"]:
+        np.testing.assert_allclose(_nb08_power(0.35, p2, 250), 0.80, rtol=1e-6)
+
+
+@check(NB08, "pool")
+def nb08_pool():
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    y = np.array([f.table.iloc[0]["log_odds"] for f in fits.values()])
+    v = np.array([f.table.iloc[0]["std_error"] for f in fits.values()]) ** 2
+    w = 1 / (v + pooled.tau2)
+    np.testing.assert_allclose(pooled.log_estimate, np.sum(w * y) / np.sum(w), rtol=1e-10)
+    p = np.diag(w) - np.outer(w, w) / w.sum()
+    assert abs((p @ y) @ (p @ y) - np.trace(p)) < 1e-8  # the REML estimating equation holds
+    assert pooled.k == 5 and pooled.pi_lower < pooled.ci_lower and pooled.pi_upper > pooled.ci_upper
+    dl = rs.meta_analysis(fits, method="DL")
+    ref = combine_effects(y, v, method_re="dl")
+    np.testing.assert_allclose([dl.tau2, dl.log_estimate, dl.std_error],
+                               [ref.tau2, ref.mean_effect_re, ref.sd_eff_w_re], rtol=1e-6)
+    assert pooled.ci_upper < 1  # the text: a protective pooled effect
+
+
+@check(NB08, "overall")
+def nb08_overall():
+    assert abs(np.log(overall.table.iloc[0]["estimate"]) - pooled.log_estimate) < 0.05  # "agrees"
+
+
+@check(NB08, "em-risk")
+def nb08_em_risk():
+    b = np.log(em.table["estimate"].to_numpy())
+    V = em.vcov.to_numpy()
+    C = np.column_stack([-np.ones(3), np.eye(3)])
+    wald = (C @ b) @ np.linalg.solve(C @ V @ C.T, C @ b)
+    inter = em.interaction.iloc[0]
+    np.testing.assert_allclose(inter["statistic"], wald, rtol=1e-6)
+    assert inter["test"] == "Wald (robust)" and inter["df"] == 3 and inter["p_value"] > 0.95  # "p ≈ 0.99"
+
+
+@check(NB08, "em-notes")
+def nb08_em_notes():
+    assert em.n_subgroups == 4 and "4 subgroups" in em.notes[-1]
+
+
+@check(NB08, "em-age")
+def nb08_em_age():
+    import statsmodels.api as sm
+
+    t = rd.table.set_index("level")
+    assert t.loc["under 35", "estimate"] < t.loc["35 and over", "estimate"] < 0  # more re-arrests removed
+    assert (rd.interaction["p_value"] > 0.05).all() and (orr.interaction["p_value"] > 0.05).all()
+    o = orr.table.set_index("level")["estimate"].round(2)
+    assert o["under 35"] == 0.66 and o["35 and over"] == 0.79  # as the text says
+    assert 0.35 < orr.interaction.iloc[0]["p_value"] < 0.45  # "interaction p ≈ 0.4"
+    r = orr.reri.set_index("measure").loc["RERI"]
+    assert r["ci_lower"] < 0 < r["ci_upper"]
+    d = rows[rows["eligible"]]
+    x = (d["group"] == "peer_mentoring").to_numpy(float)
+    m = (d["age_band"] == "35 and over").to_numpy(float)
+    risk = pd.get_dummies(d["risk_level"])[["moderate", "high", "very_high"]].to_numpy(float)
+    X = np.column_stack([np.ones(len(d)), x, m, x * m, risk])
+    fit = sm.Logit(d["recidivated"].to_numpy(float), X).fit(disp=0)
+    b1, b2, b3 = fit.params[1:4]
+    V = fit.cov_params()[1:4, 1:4]
+    or10, or01, or11 = np.exp(b1), np.exp(b2), np.exp(b1 + b2 + b3)
+    g = np.array([or11 - or10, or11 - or01, or11])
+    reri = orr.reri.set_index("measure").loc["RERI"]
+    np.testing.assert_allclose([reri["estimate"], reri["std_error"]], [or11 - or10 - or01 + 1, np.sqrt(g @ V @ g)],
+                               rtol=1e-6)
+
+
+@check(NB08, "its-series")
+def nb08_its_series():
+    assert len(series) == 12  # "a 12-point series"
+    assert str(rollout) == "2026Q2"
+
+
+@check(NB08, "its")
+def nb08_its():
+    import statsmodels.api as sm
+
+    t = np.arange(len(series), dtype=float)
+    X = np.column_stack([np.ones_like(t), t, (t >= 6).astype(float)])
+    fit = sm.GLM(series["relapsed"].to_numpy(float), X, family=sm.families.Poisson(),
+                 offset=np.log(series["eligible"].to_numpy(float))).fit(scale="X2")
+    np.testing.assert_allclose(its.table["coef"], fit.params, rtol=1e-6)
+    np.testing.assert_allclose(its.table["std_error"], fit.bse, rtol=1e-6)
+    lv = its.effects.iloc[0]
+    assert lv["ci_lower"] < np.exp(-0.35) < lv["ci_upper"] and 0.6 < lv["estimate"] < 0.85  # "close to 0.70"

@@ -48,6 +48,7 @@ EXPECTED = [
     "05-which-mentor-characteristics-matter.ipynb",
     "06-non-randomised-comparison.ipynb",
     "07-missing-data.ipynb",
+    "08-planning-and-pooling.ipynb",
 ]
 
 

@@ -19,7 +19,7 @@ QUARTER = "2026Q3"
 DEFAULT_ORDER = ["summary", "key_numbers", "flow", "census", "retention", "outcomes", "table1", "adjusted",
                  "survival", "followup", "limitations", "quality", "methods"]
 #: sections switched on in the report config only (DESIGN section 14)
-OPT_IN = {"comparison", "missing_data", "power"}  # switched on in the report config (DESIGN section 14)
+OPT_IN = {"comparison", "missing_data", "power", "sites", "subgroups"}  # switched on in the report config (DESIGN section 14)
 ADJUSTED_TABLES = {"model_counts", "odds_ratios", "risk_differences"}
 
 
@@ -27,8 +27,8 @@ def test_registry_lists_every_section_module_once_in_report_order():
     folder = Path(importlib.import_module("recoverystats.report.sections").__file__).parent
     modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
     assert SECTION_KEYS == ("summary", "key_numbers", "flow", "census", "retention", "outcomes", "table_one",
-                            "adjusted", "comparison", "survival", "followup", "missing_data", "power", "limitations",
-                            "quality", "methods")
+                            "adjusted", "comparison", "survival", "sites", "subgroups", "followup", "missing_data",
+                            "power", "limitations", "quality", "methods")
     assert {s.module or s.key for s in SECTIONS} == modules
     for spec in SECTIONS:
         assert callable(importlib.import_module(f"recoverystats.report.sections.{spec.module or spec.key}").build)

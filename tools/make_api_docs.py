@@ -39,6 +39,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("recoverystats.causal", "Comparison-group (non-randomised) evaluation"),
     ("recoverystats.missing", "Missing data: imputation, Rubin's rules, attrition, sensitivity"),
     ("recoverystats.design", "Evaluation design: power, sample size, detectable effects"),
+    ("recoverystats.synthesis", "Synthesis: pooling across sites, effect modification, interrupted time series"),
     ("recoverystats.report", "The quarterly report"),
     ("recoverystats.privacy", "Privacy: small-cell suppression and output scan"),
     ("recoverystats.schema", "The data model"),
@@ -50,6 +51,7 @@ SECTIONS: list[tuple[str, str]] = [
 RESULT_MODULES = ["recoverystats.results.rates", "recoverystats.results.regression",
                   "recoverystats.results.survival", "recoverystats.results.causal",
                   "recoverystats.results.pooling", "recoverystats.results.attrition",
+                  "recoverystats.results.synthesis",
                   "recoverystats.results.design"]
 
 SECTION_HEADERS = {

@@ -60,9 +60,12 @@ _LAZY: dict[str, str] = {
     "followup_weights": "recoverystats.missing",
     "tipping_point": "recoverystats.missing",
     "match": "recoverystats.causal",
+    "meta_analysis": "recoverystats.synthesis",
+    "effect_modification": "recoverystats.synthesis",
+    "interrupted_time_series": "recoverystats.synthesis",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
-               "plotting", "results", "schema", "io", "causal", "missing", "design"}
+               "plotting", "results", "schema", "io", "causal", "missing", "design", "synthesis"}
 
 __all__ = [
     "__version__",
@@ -136,3 +139,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         hazard_ratios,
         survival_curve,
     )
+    from recoverystats.synthesis import effect_modification, interrupted_time_series, meta_analysis

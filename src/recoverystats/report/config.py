@@ -47,11 +47,16 @@ Example ``report.toml``::
     [sections]                    # switch report sections on (true) or off (false); unlisted: on
     adjusted = false              # keys: see recoverystats.report.sections.SECTION_KEYS
     missing_data = true           # opt-in: "Follow-up and missing data"
+    sites = true                  # opt-in: effect by site, pooled (3+ sites)
+    subgroups = true              # opt-in: effect by subgroup, for [subgroups] modifiers
 
     [missing]                     # settings of the missing-data section (recorded in results.json)
     m = 20                        # imputations (multiple imputation and the tipping-point analysis)
     seed = 1                      # seed of the imputations (default: the report's seed)
     outcome = "any_use_30d"       # follow-up interview item analysed for the tipping point
+
+    [subgroups]
+    modifiers = ["gender", "risk_level"]  # participant columns (categorical, <= 20 levels)
 """
 
 from __future__ import annotations
@@ -131,6 +136,9 @@ class ReportConfig:
     #: ``[missing]``: ``m``, ``seed``, ``outcome`` of the missing-data section (see
     #: :data:`MISSING_DEFAULTS`; empty: the defaults)
     missing: Mapping[str, Any] = field(default_factory=dict)
+    #: ``[subgroups] modifiers``: columns whose levels the "subgroups" section estimates the
+    #: group effect in (:func:`recoverystats.effect_modification`)
+    subgroup_modifiers: tuple[str, ...] = ()
     source: str = "<defaults>"
 
     def missing_settings(self) -> dict[str, Any]:
@@ -161,6 +169,8 @@ class ReportConfig:
             out["missing"] = dict(self.missing)
         else:  # not given: the same record as releases before [missing] existed
             del out["missing"]
+        if not self.subgroup_modifiers:  # not set: the same record as releases before [subgroups] existed
+            del out["subgroup_modifiers"]
         return out
 
 
@@ -184,6 +194,7 @@ _SECTIONS = {
     "sections": None,  # section keys, checked below
     "labels": None,  # fields of recoverystats.schema.labels, checked below
     "missing": {"m", "seed", "outcome"},
+    "subgroups": {"modifiers"},
 }
 
 
@@ -237,7 +248,7 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
             if key not in _SECTIONS or key == "":
                 raise InvalidParameterError(
                     f"{where}: unknown section [{key}]; sections are [program], [design], [groups], [analysis], "
-                    "[targets], [privacy], [sections], [labels], [missing]."
+                    "[targets], [privacy], [sections], [labels], [missing], [subgroups]."
                 )
             allowed = _SECTIONS[key]
             for sub in value:
@@ -276,6 +287,9 @@ def load_config(config: str | Path | Mapping[str, Any] | ReportConfig | None = N
                 kw["targets"] = targets
             elif key == "sections":
                 kw["sections"] = _section_switches(value, where)
+            elif key == "subgroups":
+                if "modifiers" in value:
+                    kw["subgroup_modifiers"] = value["modifiers"]
             elif key == "labels":
                 from recoverystats.schema.labels import parse_labels
 
@@ -384,6 +398,7 @@ def _validated(kw: dict[str, Any], where: str) -> ReportConfig:
             raise _fail(where, f"analysis.{key}", kw[key], "must be a whole number of days >= 1")
     strs("adjust")
     strs("table_one")
+    strs("subgroup_modifiers")
     strs("recidivism_levels")
     if "recidivism_levels" in kw:
         bad = [x for x in kw["recidivism_levels"] if x not in RECIDIVISM_LEVELS]

@@ -59,6 +59,8 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("adjusted", "Adjusted comparison of groups"),
     SectionSpec("comparison", "Comparison-group balance and weighted effects", default_on=False),
     SectionSpec("survival", "Time to relapse and to re-arrest"),
+    SectionSpec("sites", "Effect by site", default_on=False),
+    SectionSpec("subgroups", "Effect by subgroup", default_on=False),
     SectionSpec("followup", "Follow-up and NOMs change"),
     SectionSpec("missing_data", "Follow-up and missing data", default_on=False),
     SectionSpec("power", "What this evaluation could detect", default_on=False),

@@ -121,6 +121,17 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
                      "value": "causal.balancing_weights(estimand='ATT'), causal.balance, "
                               "causal.treatment_effect(method='ipw', estimand='ATT'), causal.evalue "
                               "(R WeightIt/cobalt, EValue)"})
+    from recoverystats.report.sections import enabled_sections as _enabled
+
+    switched_on = {s.key for s in _enabled(ctx.cfg)}
+    for key, setting, value in (
+        ("sites", "effect by site", "regression.odds_ratios per site; synthesis.meta_analysis(method='REML') "
+                                    "(R metafor::rma)"),
+        ("subgroups", "effect by subgroup", "synthesis.effect_modification (R glm with an interaction; "
+                                            "lmtest/anova LR test)"),
+    ):
+        if key in switched_on:  # only when the section is in the report
+            rows.append({"area": "Statistical methods", "setting": setting, "value": value})
     shown = ctx.cfg.to_dict()
     if shown.get("reference") is None:
         shown["reference"] = f"{ctx.reference} (default)"
@@ -183,6 +194,13 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
             "(VanderWeele & Ding 2017) says how strongly an unmeasured characteristic would have to be tied to "
             "both taking part and the outcome to explain the difference away."),
             ("survival", "Time to relapse and to re-arrest: Kaplan-Meier curves with their confidence bands."),
+            ("sites", "Effect by site: the adjusted odds ratio of the headline outcome at each site, pooled by a "
+            "random-effects meta-analysis (REML; I² and a prediction interval for a new site). Sites whose counts "
+            "are suppressed are left out of the pool, so that the pool cannot give their estimate back."),
+            ("subgroups", "Effect by subgroup: odds ratios within each level of the configured subgroup columns from one "
+            "logistic model with a group-by-subgroup interaction, and the interaction test (likelihood ratio, or "
+            "a robust Wald test with mentor clustering). Subgroup results are exploratory; p-values are not "
+            "adjusted for multiple comparisons."),
             ("followup", "Change between intake and follow-up: McNemar's test on the same participants' two answers (an "
             "exact test when few participants changed their answer)."),
             ("missing_data", f"Missing data: participants followed up and not followed up are compared with SMDs. "
