@@ -143,6 +143,16 @@ def examples(rossi, prog) -> dict[str, Callable[[], object]]:
         "TippingPointResult": lambda: rs.tipping_point(
             rossi.assign(arrest=rossi["arrest"].where(rossi["week"] > 10)), outcome="arrest", exposure="fin",
             adjust=cov, deltas=[-1.0, 0.0, 1.0], m=3, seed=1),
+        "MetaAnalysisResult": lambda: rs.meta_analysis(
+            pd.DataFrame({"site": ["a", "b", "c", "d"], "log_or": [-0.4, -0.1, -0.6, 0.05],
+                          "se": [0.20, 0.25, 0.30, 0.22]}),
+            estimate="log_or", std_error="se", measure="or", label="site"),
+        "EffectModificationResult": lambda: rs.effect_modification(rossi, outcome="arrest", exposure="fin",
+                                                                   modifier="wexp", adjust=cov),
+        "InterruptedTimeSeriesResult": lambda: rs.interrupted_time_series(
+            pd.DataFrame({"t": np.arange(24), "y": 50 + 0.5 * np.arange(24) - 6 * (np.arange(24) >= 12)
+                          + np.sin(np.arange(24))}),
+            time="t", outcome="y", interruptions=12),
         # not ResultMixin subclasses, but public objects a researcher displays
         "ProgramData": lambda: prog,
         "SuppressionResult": suppressed,
