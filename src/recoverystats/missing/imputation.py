@@ -212,9 +212,17 @@ def _solve_factor(H: np.ndarray) -> tuple[Any, bool]:
     return linalg.cho_factor((vec * val) @ vec.T, check_finite=False), True
 
 
-def _logit_loglik(eta: np.ndarray, y: np.ndarray, beta: np.ndarray, lam: np.ndarray) -> float:
-    """Penalised logistic log-likelihood ``sum(y eta - log(1 + e^eta)) - lam'beta^2 / 2``."""
-    return float(y @ eta - np.logaddexp(0.0, eta).sum() - 0.5 * (lam * beta) @ beta)
+def _logit_loglik(eta: np.ndarray, y: np.ndarray, beta: np.ndarray, lam: np.ndarray,
+                  pr: np.ndarray | None = None) -> float:
+    """Penalised logistic log-likelihood ``sum(y eta - log(1 + e^eta)) - lam'beta^2 / 2``.
+
+    ``pr = expit(eta)`` when already computed: ``log(1 + e^eta)`` is then
+    ``max(eta, 0) - log(pr or 1 - pr, whichever is >= 1/2)`` (one logarithm, accurate
+    for any ``eta``; half the cost of ``logaddexp``)."""
+    if pr is None:
+        pr = expit(eta)
+    softplus = np.maximum(eta, 0.0) - np.log(np.where(eta > 0, pr, 1.0 - pr))
+    return float(y @ eta - softplus.sum() - 0.5 * (lam * beta) @ beta)
 
 
 def _logit_fit(X: np.ndarray, y: np.ndarray, beta: np.ndarray, *, max_iter: int = NEWTON_MAX_ITER
@@ -248,9 +256,9 @@ def _logit_fit(X: np.ndarray, y: np.ndarray, beta: np.ndarray, *, max_iter: int 
     lam[0] = 0.0
     beta = beta.copy()
     eta = X @ beta
-    ll = _logit_loglik(eta, y, beta, lam)
+    pr = expit(eta)
+    ll = _logit_loglik(eta, y, beta, lam, pr)
     for _ in range(max_iter):
-        pr = expit(eta)
         H = _gram(X, pr * (1.0 - pr)) + np.diag(lam)
         g = X.T @ (y - pr) - lam * beta
         cf, _ = _solve_factor(H)
@@ -258,13 +266,14 @@ def _logit_fit(X: np.ndarray, y: np.ndarray, beta: np.ndarray, *, max_iter: int 
         for _h in range(MAX_HALVINGS + 1):
             cand = beta + step
             eta_c = X @ cand
-            ll_c = _logit_loglik(eta_c, y, cand, lam)
+            pr_c = expit(eta_c)
+            ll_c = _logit_loglik(eta_c, y, cand, lam, pr_c)
             if ll_c >= ll - 1e-10 * (1.0 + abs(ll)):
                 break
             step = step / 2.0
         else:  # no ascent along the Newton direction: at the optimum to rounding error
             break
-        beta, eta, ll = cand, eta_c, ll_c
+        beta, eta, pr, ll = cand, eta_c, pr_c, ll_c
         if np.max(np.abs(step)) < NEWTON_TOL:
             break
     cov = linalg.cho_solve(cf, np.eye(p), check_finite=False)
@@ -279,10 +288,19 @@ def _softmax_ref(eta: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _mlogit_loglik(eta: np.ndarray, Y: np.ndarray, B: np.ndarray, lam: np.ndarray) -> float:
-    """Penalised multinomial log-likelihood (reference class 0; ``eta`` is (n, K-1))."""
+def _softmax_lse(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities (n, K) and ``log(1 + sum(exp(eta)))`` (n,) from linear
+    predictors (n, K-1), class 0 the reference (one pass of exponentials for both)."""
     full = np.concatenate([np.zeros((eta.shape[0], 1)), eta], axis=1)
-    lse = np.logaddexp.reduce(full, axis=1)
+    top = full.max(axis=1, keepdims=True)
+    e = np.exp(full - top)
+    tot = e.sum(axis=1, keepdims=True)
+    return e / tot, (top + np.log(tot))[:, 0]
+
+
+def _mlogit_loglik(eta: np.ndarray, Y: np.ndarray, B: np.ndarray, lam: np.ndarray, lse: np.ndarray) -> float:
+    """Penalised multinomial log-likelihood (reference class 0; ``eta`` is (n, K-1),
+    ``lse`` from :func:`_softmax_lse`)."""
     b = B.T.reshape(-1)
     return float((Y * eta).sum() - lse.sum() - 0.5 * (lam * b) @ b)
 
@@ -311,22 +329,24 @@ def _mlogit_fit(X: np.ndarray, codes: np.ndarray, K: int, B: np.ndarray, *, max_
         return H + np.diag(lam)
 
     eta = X @ B
-    ll = _mlogit_loglik(eta, Y, B, lam)
+    P, lse = _softmax_lse(eta)
+    ll = _mlogit_loglik(eta, Y, B, lam, lse)
     for _ in range(max_iter):
-        P = _softmax_ref(eta)[:, 1:]
-        G = (X.T @ (Y - P)).T.reshape(-1) - lam * B.T.reshape(-1)
-        cf, _ = _solve_factor(hessian(P))
+        Pk = P[:, 1:]
+        G = (X.T @ (Y - Pk)).T.reshape(-1) - lam * B.T.reshape(-1)
+        cf, _ = _solve_factor(hessian(Pk))
         step = _capped(linalg.cho_solve(cf, G, check_finite=False))
         for _h in range(MAX_HALVINGS + 1):
             cand = B + step.reshape(K - 1, p).T
             eta_c = X @ cand
-            ll_c = _mlogit_loglik(eta_c, Y, cand, lam)
+            P_c, lse_c = _softmax_lse(eta_c)
+            ll_c = _mlogit_loglik(eta_c, Y, cand, lam, lse_c)
             if ll_c >= ll - 1e-10 * (1.0 + abs(ll)):
                 break
             step = step / 2.0
         else:
             break
-        B, eta, ll = cand, eta_c, ll_c
+        B, eta, P, ll = cand, eta_c, P_c, ll_c
         if np.max(np.abs(step)) < NEWTON_TOL:
             break
     cov = linalg.cho_solve(cf, np.eye((K - 1) * p), check_finite=False)
