@@ -584,7 +584,13 @@ def impute(
       (``1e-4`` per row on non-intercept coefficients, against separation), then
       ``beta* ~ N(beta_hat, V)`` with ``V`` the inverse penalised information (mice's
       ``logreg``; mice's ``polyreg`` does not draw the parameters — here it does),
-      and each missing value is drawn from its predicted probabilities.
+      and each missing value is drawn from its predicted probabilities. The fit is a
+      damped Newton iteration (steps halved until the penalised log-likelihood does not
+      decrease; start: intercept at the logit of the observed rate; a tiny ridge on
+      every coefficient, the intercept included, if the information is numerically
+      singular), so it cannot diverge, even under complete separation. mice instead
+      augments the data with weighted pseudo-observations (White, Daniel & Royston
+      2010); the ridge does the same job without extra rows.
 
     The outcome and the analysis model's variables are in the imputation model by
     default: imputing a covariate without the outcome imputes it as unrelated to the
@@ -605,6 +611,9 @@ def impute(
     equations in R. J Stat Softw 45(3).
     van Buuren S (2018). Flexible Imputation of Missing Data, 2nd ed. CRC. §3.2-3.6.
     Rubin DB (1987). Multiple Imputation for Nonresponse in Surveys. Wiley.
+    White IR, Daniel R, Royston P (2010). Avoiding bias due to perfect prediction in
+    multiple imputation of incomplete categorical variables. Comput Stat Data Anal
+    54(10):2267-2275.
 
     Examples
     --------
