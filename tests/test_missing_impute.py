@@ -494,3 +494,18 @@ def test_logit_and_mlogit_fits_recover_from_a_far_start() -> None:
     B, cov = _mlogit_fit(X, codes, 3, np.array([[40.0, 0.0], [0.0, 0.0], [0.0, 0.0]]))
     assert_allclose(B, B_ref, atol=1e-6)
     assert np.all(np.isfinite(cov))
+
+
+def test_polyreg_with_a_perfectly_separating_predictor_imputes() -> None:
+    # the level of c is a function of the three-level predictor g in every observed row
+    rng = np.random.default_rng(11)
+    n = 900
+    g = rng.choice(["a", "b", "c"], n)
+    d = pd.DataFrame({"g": g, "c": pd.Series(g).map({"a": "low", "b": "mid", "c": "high"})})
+    miss = rng.random(n) < 0.25
+    d.loc[miss, "c"] = np.nan
+    imp = rs.impute(d, m=3, seed=4)
+    assert imp.methods["c"] == "polyreg"
+    expect = pd.Series(g[miss]).map({"a": "low", "b": "mid", "c": "high"}).to_numpy()
+    for c in imp:
+        assert np.mean(c.loc[miss, "c"].to_numpy() == expect) > 0.95
