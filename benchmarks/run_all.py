@@ -428,6 +428,39 @@ def parse_power(run: Run, scale: str) -> list[Row]:
     return [r]
 
 
+def parse_missing_attrition(run: Run, scale: str) -> list[Row]:
+    """bench_missing_attrition.py: no target in the issue, so every row is "info"."""
+    out = run.stdout
+    rows = []
+    w = find(r"followup_weights n={N} x {N} covariates, by group: {N} s; bare statsmodels Logit fit\+predict "
+             r"\(design prebuilt\): {N} s; ratio {N}", out)
+    r = Row(work=f"`followup_weights`, {scale}", target="none (info)")
+    if w:
+        r.work = f"`followup_weights`, {w[0]:,.0f} rows × {w[1]:.0f} covariates, by group"
+        r.ours, r.bare, r.ratio = fmt_s(w[2]), f"statsmodels Logit fit+predict {fmt_s(w[3])}", f"{w[4]:.2f}"
+        r.status, r.peak = "info", fmt_mb(run.peak_mb)
+    else:
+        r.status, r.reason = "failed", _failure(run)
+    rows.append(r)
+    tips = re.findall(r"tipping_point n=([0-9,]+), m=(\d+), (.+?): " + NUM + " s", out)
+    for n, m, label, t in tips:
+        rows.append(Row(work=f"`tipping_point`, {n} rows, m = {m}, {label}", target="none (info)",
+                        ours=fmt_s(_num(t)), status="info"))
+    if not tips:
+        rows.append(Row(work=f"`tipping_point`, {scale}", target="none (info)", status="failed",
+                        reason=_failure(run)))
+    rep = find(r"quarterly report, {N} participants: default {N} s; with missing_data \(m={N}\) {N} s; "
+               r"section cost {N} s", out)
+    q = Row(work=f"report `missing_data` section cost, {scale}", target="none (info)")
+    if rep:
+        q.work = f"report `missing_data` section cost, {rep[0]:,.0f} participants, m = {rep[2]:.0f}"
+        q.ours, q.bare = fmt_s(rep[4]), f"report without it {fmt_s(rep[1])}"
+        q.status = "info"
+    else:
+        q.status, q.reason = "failed", _failure(run)
+    rows.append(q)
+    return rows
+
 def _failure(run: Run) -> str:
     if run.returncode is None:
         return "not run"
@@ -493,6 +526,10 @@ TARGETS: list[Target] = [
            parse_missing),
     Target("matching", "bench_matching.py", [], ["--scale", "0.05"],
            "100k treated / 1M controls", "5k treated / 50k controls", parse_matching),
+    Target("missing-attrition", "bench_missing_attrition.py", [], ["--quick"],
+           "followup_weights 100k rows; tipping_point 2k rows, m = 20; report 3k participants, m = 20",
+           "followup_weights 20k rows; tipping_point 1k rows, m = 10; report 800 participants, m = 5",
+           parse_missing_attrition, extra=True),
     Target("rates", "bench_rates.py", [], ["--scale", "0.05", "--repeat", "1"],
            "10M rows", "500k rows", parse_rates, extra=True),
     Target("measures", "bench_measures.py", [], ["--scale", "0.02", "--repeat", "1"],
