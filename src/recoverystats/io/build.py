@@ -1916,23 +1916,7 @@ def validate_tables(
     del findings
     for b in built.values():
         b.ctx.findings.clear()  # the blocks now live in ``validation`` only
-    if fatal or (has_errors and not drop_mode):
-        sev = validation["severity"]
-        sev_np = sev.to_numpy(dtype=object)
-        problems = _FindingList(
-            validation,
-            np.concatenate(
-                [np.flatnonzero(sev_np == "error"), np.flatnonzero(sev_np == "warning")]
-            ),
-        )
-        n_err = int((sev == "error").sum())
-        where = source or "the program data"
-        hint = "" if fatal else f" (or pass {param('on_error', 'drop')} to drop the offending rows)"
-        exc = DataValidationError(
-            f"{where}: {n_err} error(s) found; fix them and load again{hint}.", problems
-        )
-        exc.validation = validation  # type: ignore[attr-defined]
-        raise exc
+    raise_for_errors(validation, fatal=fatal, has_errors=has_errors, drop_mode=drop_mode, source=source)
 
     frames: dict[str, pd.DataFrame] = {}
     flow = []
@@ -1960,6 +1944,30 @@ def validate_tables(
         as_of=cutoff,
         source=source,
     )
+
+
+def raise_for_errors(
+    validation: pd.DataFrame, *, fatal: bool, has_errors: bool, drop_mode: bool, source: str
+) -> None:
+    """Raise :class:`DataValidationError` listing every error and warning, when the load must stop."""
+    if not (fatal or (has_errors and not drop_mode)):
+        return
+    sev = validation["severity"]
+    sev_np = sev.to_numpy(dtype=object)
+    problems = _FindingList(
+        validation,
+        np.concatenate(
+            [np.flatnonzero(sev_np == "error"), np.flatnonzero(sev_np == "warning")]
+        ),
+    )
+    n_err = int((sev == "error").sum())
+    where = source or "the program data"
+    hint = "" if fatal else f" (or pass {param('on_error', 'drop')} to drop the offending rows)"
+    exc = DataValidationError(
+        f"{where}: {n_err} error(s) found; fix them and load again{hint}.", problems
+    )
+    exc.validation = validation  # type: ignore[attr-defined]
+    raise exc
 
 
 def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.DataFrame:
