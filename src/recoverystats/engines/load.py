@@ -87,14 +87,10 @@ class Backend:
     def register(self, data: pa.Table, key: str) -> ir.Table:
         if self.engine == "duckdb":
             return self.con.create_table(self.name(key), data, temp=True, overwrite=True)
-        import pandas as pd
-
-        df = data.to_pandas(types_mapper={pa.large_string(): pd.StringDtype()}.get)
-        for c in df.columns:
-            if str(df[c].dtype) == "string":
-                df[c] = df[c].astype(object).where(df[c].notna(), None)
-        sdf = self.session.createDataFrame(df, schema=_spark_schema(data.schema)) if len(df) else \
-            self.session.createDataFrame([], schema=_spark_schema(data.schema))
+        schema = _spark_schema(data.schema)
+        cols = [data.column(i).to_pylist() for i in range(data.num_columns)]
+        rows = list(zip(*cols, strict=True)) if cols else []
+        sdf = self.session.createDataFrame(rows, schema=schema)
         view = self.name(key)
         sdf.createOrReplaceTempView(view)
         return self.con.table(view)
@@ -144,6 +140,7 @@ def connect(
     if database is not None:
         raise InvalidParameterError('database= applies to engine="duckdb" only.')
     session = spark_session(spark)
+    session.sparkContext.setLogLevel("ERROR")
     return Backend("spark", ibis.pyspark.connect(session), session)
 
 
@@ -157,6 +154,10 @@ def spark_session(spark: Any = None) -> Any:
         ) from None
     if isinstance(spark, SparkSession):
         return spark
+    import os
+
+    # the engine's own log and progress output would bury the loader's messages
+    os.environ.setdefault("PYSPARK_SUBMIT_ARGS", "--conf spark.ui.showConsoleProgress=false pyspark-shell")
     if spark is not None and not isinstance(spark, str):
         raise InvalidParameterError(
             f"spark must be a SparkSession or a master URL such as 'local[2]'; got {type(spark).__name__}."
@@ -167,6 +168,7 @@ def spark_session(spark: Any = None) -> Any:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "8")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
 
@@ -398,7 +400,7 @@ def read_program_engine(
         for name in TABLE_NAMES:
             if name in raws:
                 step(f"type and check {name}")
-                built[name] = build_table(raws[name], be.cache, max_findings)
+                built[name] = build_table(raws[name], be, max_findings)
         if "participants" not in built and not any(f["severity"] == "error" for f in pre):
             pre.append(
                 file_finding(
@@ -414,7 +416,7 @@ def read_program_engine(
             if b is None or b.fatal:
                 continue
             step(f"row and cross-table rules {name}")
-            row_rules(b, built, cutoff, drop_mode, be.cache, max_findings)
+            row_rules(b, built, cutoff, drop_mode, be, max_findings)
         findings = pre + [f for b in built.values() for f in b.findings]
         fatal = any(b.fatal for b in built.values()) or any(
             f["severity"] == "error" and RULES[f["rule"]].scope != "row" and f.get("_pos") is None

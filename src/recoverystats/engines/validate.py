@@ -356,7 +356,7 @@ def _text_cells(raw: EngineRaw, src: str, column: str, plan: _Col | None) -> tup
     return vctx.events, cand, errs
 
 
-def build_table(raw: EngineRaw, cache: Callable[[ir.Table, str], ir.Table], limit: int | None) -> Built:
+def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
     """Coerce one table in the engine and run the within-table rules (pandas order)."""
     name = raw.name
     spec = TABLES[name]
@@ -417,8 +417,9 @@ def build_table(raw: EngineRaw, cache: Callable[[ir.Table, str], ir.Table], limi
     cur = t
     for i, p in enumerate(joins):
         p.join_id = i
-        m = ibis.memtable(
-            pa.table({f"_k{i}": p.keys, f"_v{i}": p.mapped, f"_e{i}": pa.array(p.errs, pa.bool_())})
+        m = be.register(
+            pa.table({f"_k{i}": p.keys, f"_v{i}": p.mapped, f"_e{i}": pa.array(p.errs, pa.bool_())}),
+            f"map_{raw.name}",
         )
         cur = cur.left_join(m, cur[p.src] == m[f"_k{i}"])
 
@@ -466,21 +467,28 @@ def build_table(raw: EngineRaw, cache: Callable[[ir.Table, str], ir.Table], limi
     )
     if flags:
         s1 = s1.drop(*flags)
-    s1 = cache(s1, f"s1_{name}")
+    s1 = be.cache(s1, f"s1_{name}")
 
     # findings, in the pandas path's order: text cells per column, coercion per column
+    wanted: dict[str, list[Any]] = {}
     for c, ev, cand, _errs in text_events:
-        _emit_value_events(out, raw, s1, t, src_of[c], ev, cand, limit)
+        wanted.setdefault(src_of[c], []).extend(_event_keys(ev, cand))
+    for p in plans.values():
+        wanted.setdefault(p.src, []).extend(_event_keys(p.events, p.distinct))
+    rows_of = _prefetch(t, wanted)
+    for c, ev, cand, _errs in text_events:
+        _emit_value_events(out, raw, rows_of.get(src_of[c]), ev, cand, limit)
     for cname, p in plans.items():
         if cname in extras:
             continue
-        _emit_value_events(out, raw, s1, t, p.src, p.events, p.distinct, limit)
+        _emit_value_events(out, raw, rows_of.get(p.src), p.events, p.distinct, limit)
     for c in extras:
         ctx.table_level(
             "extra_column", f"column {c!r} is not canonical; kept as an extra column", column=c
         )
     for c in extras:
-        _emit_value_events(out, raw, s1, t, plans[c].src, plans[c].events, plans[c].distinct, limit)
+        p = plans[c]
+        _emit_value_events(out, raw, rows_of.get(p.src), p.events, p.distinct, limit)
     return Built(
         name,
         raw,
@@ -501,12 +509,38 @@ def _any(t: ir.Table, names: list[str]) -> ir.BooleanValue:
     return e
 
 
+def _event_keys(events: list[tuple[Any, ...]], distinct: pa.Array | None) -> list[Any]:
+    """Every raw value a column's value-level events name."""
+    keys: list[Any] = []
+    for ev in events:
+        if ev[0] == "column":
+            keys += distinct.filter(pa.array(ev[3])).to_pylist()  # type: ignore[union-attr]
+        elif ev[0] == "cell":
+            keys += distinct.take(pa.array(ev[4])).to_pylist()  # type: ignore[union-attr]
+    return keys
+
+
+def _prefetch(t: ir.Table, wanted: dict[str, list[Any]]) -> dict[str, tuple[list[int], list[int], list[Any]]]:
+    """In one query, the rows holding any flagged raw value: per source column (rids, lines, values)."""
+    wanted = {k: v for k, v in wanted.items() if v}
+    if not wanted:
+        return {}
+    cond = ibis.literal(False)
+    for src, keys in wanted.items():
+        uniq = list(dict.fromkeys(k for k in keys if k is not None))
+        cond = cond | t[src].isin(uniq).fill_null(False)
+    got = t.filter(cond).select("_rid", "_line", *wanted).order_by("_rid").to_pyarrow()
+    rid, line = got.column("_rid").to_pylist(), got.column("_line").to_pylist()
+    out = {}
+    for src in wanted:
+        out[src] = (rid, line, got.column(src).to_pylist())
+    return out
+
+
 def _emit_value_events(
     out: list[dict[str, Any]],
     raw: EngineRaw,
-    s1: ir.Table,
-    t: ir.Table,
-    src: str,
+    rows_of: tuple[list[int], list[int], list[Any]] | None,
     events: list[tuple[Any, ...]],
     distinct: pa.Array | None,
     limit: int | None,
@@ -516,46 +550,35 @@ def _emit_value_events(
         if ev[0] == "table":
             out.append(ev[1])
             continue
+        assert rows_of is not None and distinct is not None
+        rid, line, vals_all = rows_of
         if ev[0] == "column":
             _, rule, column, mask, detail = ev
-            keys = distinct.filter(pa.array(mask))  # type: ignore[union-attr]
-            rows = _rows_with(t, src, keys, None)
-            first = rows.head(3)
-            ex = build.examples_text(first["_v"].tolist(), first["_line"].tolist(), raw.line_label)
-            n_rows = _count_with(t, src, keys)
+            keys = set(distinct.filter(pa.array(mask)).to_pylist())
+            hit = [i for i, v in enumerate(vals_all) if v in keys]
+            first = hit[:3]
+            ex = build.examples_text([vals_all[i] for i in first], [line[i] for i in first], raw.line_label)
             c = build._Ctx(raw.name, raw.file, raw.line_label, np.zeros(0))
-            c.table_level(rule, detail(ex, n_rows), column=column, value=first["_v"].iloc[0])
+            c.table_level(rule, detail(ex, len(hit)), column=column, value=vals_all[first[0]])
             out.extend(c.findings)
             continue
         _, rule, column, action, pos, shown_values, details = ev
-        keys = distinct.take(pa.array(pos))  # type: ignore[union-attr]
-        py_keys = keys.to_pylist()
+        py_keys = distinct.take(pa.array(pos)).to_pylist()
         lookup = {k: (v, d) for k, v, d in zip(py_keys, shown_values, details, strict=True)}
-        rows = _rows_with(t, src, keys, limit)
-        vals = [lookup[k][0] for k in rows["_v"].tolist()]
-        dets = [lookup[k][1] for k in rows["_v"].tolist()]
+        hit = [i for i, v in enumerate(vals_all) if v in lookup]
+        if limit is not None:
+            hit = hit[:limit]
+        rows = pd.DataFrame({"_rid": [rid[i] for i in hit], "_line": [line[i] for i in hit]})
+        vals = [lookup[vals_all[i]][0] for i in hit]
+        dets = [lookup[vals_all[i]][1] for i in hit]
         _emit(out, raw, rule, rows, column, vals, lambda _v, p, dets=dets: dets[p], action)
-
-
-def _rows_with(t: ir.Table, src: str, keys: pa.Array, limit: int | None) -> pd.DataFrame:
-    m = ibis.memtable(pa.table({"_key": keys}))
-    q = t.select(_rid=t["_rid"], _line=t["_line"], _v=t[src]).inner_join(m, ibis._["_v"] == m["_key"])
-    q = q.select("_rid", "_line", "_v")
-    df = _fetch(q, limit)
-    return df
-
-
-def _count_with(t: ir.Table, src: str, keys: pa.Array) -> int:
-    m = ibis.memtable(pa.table({"_key": keys}))
-    q = t.select(_v=t[src]).inner_join(m, ibis._["_v"] == m["_key"])
-    return int(q.count().to_pyarrow().as_py())
 
 
 # ---------------------------------------------------------------------------
 # row rules within a table and across tables
 # ---------------------------------------------------------------------------
 def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, drop_mode: bool,
-              cache: Callable[[ir.Table, str], ir.Table], limit: int | None) -> None:
+              be: Any, limit: int | None) -> None:
     """Missing values, ranges, date order, age, duplicates and the cross-table rules; sets ``b.s2``."""
     assert b.s1 is not None
     spec = TABLES[b.name]
@@ -587,7 +610,8 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
             continue
         assert parent.s2 is not None
         ps = parent.s2
-        first = ps.filter(ps[pcol].notnull() & (ps["_rid"] == ps["_rid"].min().over(group_by=ps[pcol])))
+        first = ps.mutate(_minrid=ps["_rid"].min().over(group_by=ps[pcol]))
+        first = first.filter(first[pcol].notnull() & (first["_rid"] == first["_minrid"]))
         i = len(refs)
         cols = {f"_pk{i}": first[pcol], f"_prid{i}": first["_rid"], f"_pline{i}": first["_line"],
                 f"_perr{i}": first["_error"]}
@@ -596,13 +620,14 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
         first = first.select(**cols)
         s = s.left_join(first, s[col] == first[f"_pk{i}"])
         refs.append((col, ptable, parent.raw.file, parent))
-    s = cache(s, f"s2pre_{b.name}")
+    s = be.cache(s, f"s2pre_{b.name}")
+    rr = _Rows(b, s, limit)
 
     # -- within the table ------------------------------------------------------
     errors: list[ir.BooleanValue] = [s["_err"]]
     for req in spec.required:
         cond = s[req].isnull() & ~s[f"_bad_{req}"]
-        _rule_rows(out, b, s, "missing_value", cond, req, lambda df: [None] * len(df),
+        rr.add("missing_value", cond, req, lambda df: [None] * len(df),
                    lambda df, req=req: (lambda _v, _p: checks.missing_detail(req)), "", limit)
         errors.append(cond)
     for col in spec.columns:
@@ -610,7 +635,7 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
             lo, hi = col.range
             v = s[col.name].cast("float64")
             cond = ((v < lo) | (v > hi)).fill_null(False)
-            _rule_rows(out, b, s, "range", cond, col.name,
+            rr.add("range", cond, col.name,
                        lambda df, c=col.name: [float(x) for x in df[c]],
                        lambda df, lo=lo, hi=hi, c=col.name: (lambda val, _p: checks.range_detail(c, val, lo, hi)),
                        "", limit, by_value=False)
@@ -619,7 +644,7 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
         if table != b.name:
             continue
         cond = (s[later_col] < s[earlier_col]).fill_null(False)
-        _rule_rows(out, b, s, rule, cond, later_col,
+        rr.add(rule, cond, later_col,
                    lambda df, lc=later_col: [_iso(x) for x in df[lc]],
                    lambda df, r=rule, lc=later_col, ec=earlier_col: (
                        lambda v, p: checks.date_order_detail(r, lc, v, ec, _iso(df[ec].iloc[p]))), "", limit)
@@ -630,18 +655,22 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
         age = days / 365.25
         lo, hi = checks.AGE_RANGE
         cond = (((age < lo) | (age > hi)) & birth.notnull() & enr.notnull() & ~(enr < birth).fill_null(False)).fill_null(False)
-        s_age = s.mutate(_age=age)
-        _rule_rows(out, b, s_age, "range", cond, "birth_date",
+        rr.extra["_age"] = age
+        rr.add("range", cond, "birth_date",
                    lambda df: [_iso(x) for x in df["birth_date"]],
                    lambda df: (lambda v, p: checks.age_detail(v, float(df["_age"].iloc[p]))), "", limit)
         errors.append(cond)
     if spec.key:
         copies = s["_rn"] > 0
-        _rule_rows(out, b, s, "duplicate_row", copies, None, lambda df: [None] * len(df),
+        rr.add("duplicate_row", copies, None, lambda df: [None] * len(df),
                    lambda df: (lambda _v, p: checks.duplicate_row_detail(label, int(df["_first_line"].iloc[p]))),
                    "dropped", limit)
-        dk = _fetch(s.filter(s["_dupkey"]), None)
-        if len(dk):
+        rr.flag("_fdk", s["_dupkey"])
+
+        def dupkeys(df: pd.DataFrame) -> None:
+            dk = df[df["_fdk"]].reset_index(drop=True)
+            if not len(dk):
+                return
             keyed = list(spec.key)
             keys = [tuple(_key_text(r[k], kinds[k]) for k in keyed) for _, r in dk.iterrows()]
             groups: dict[tuple[str, ...], list[int]] = {}
@@ -649,17 +678,21 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
                 groups.setdefault(k, []).append(int(ln))
             key_label = ", ".join(keyed)
             shown_rows = dk if limit is None else dk.head(limit)
-            _emit(out, raw, "duplicate_key", shown_rows, keyed[0],
-                  [checks.key_value_text(k)[0] for k in keys[: len(shown_rows)]],
-                  lambda v, p: checks.duplicate_key_detail(key_label, v, label, groups[keys[p]]), "")
+            _emit(
+                out, raw, "duplicate_key", shown_rows, keyed[0],
+                [checks.key_value_text(k)[0] for k in keys[: len(shown_rows)]],
+                lambda v, p: checks.duplicate_key_detail(key_label, v, label, groups[keys[p]]), "",
+            )
             b.counts.append((b.name, "duplicate_key", keyed[0], "error", len(dk)))
+
+        rr.later(dupkeys)
         errors.append(s["_dupkey"])
 
     # -- across tables ---------------------------------------------------------
     lost_any: ir.BooleanValue = ibis.literal(False)
     for i, (col, ptable, pfile, parent) in enumerate(refs):
         orphan = s[col].notnull() & s[f"_pk{i}"].isnull()
-        _rule_rows(out, b, s, "orphan", orphan, col, lambda df, col=col: df[col].tolist(),
+        rr.add("orphan", orphan, col, lambda df, col=col: df[col].tolist(),
                    lambda df, ptable=ptable, pfile=pfile: (lambda v, _p: checks.orphan_detail(v, ptable, pfile)),
                    "", limit, by_value=True)
         errors.append(orphan)
@@ -667,7 +700,7 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
             so_far = _or(errors)
             lost = s[f"_pk{i}"].notnull() & s[f"_perr{i}"].fill_null(False) & ~so_far
             plabel = parent.raw.line_label
-            _rule_rows(out, b, s, "parent_dropped", lost, col, lambda df, col=col: df[col].tolist(),
+            rr.add("parent_dropped", lost, col, lambda df, col=col: df[col].tolist(),
                        lambda df, i=i, pfile=pfile, plabel=plabel: (
                            lambda v, p: checks.parent_dropped_detail(v, pfile, plabel, int(df[f"_pline{i}"].iloc[p]))),
                        "dropped", limit)
@@ -677,7 +710,7 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
         cut = ibis.date(as_of.year, as_of.month, as_of.day)
         for c in checks.AS_OF_COLUMNS[b.name]:
             late = (s[c] > cut).fill_null(False)
-            _rule_rows(out, b, s, "after_as_of", late, c, lambda df, c=c: [_iso(x) for x in df[c]],
+            rr.add("after_as_of", late, c, lambda df, c=c: [_iso(x) for x in df[c]],
                        lambda df, c=c: (lambda v, _p: checks.after_as_of_detail(c, v, as_of.date().isoformat())),
                        "", limit)
     has_p = any(r[1] == "participants" for r in refs)
@@ -685,20 +718,29 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
     if has_p:
         d = s[date_col]
         bb = (d < s["_pbirth"]).fill_null(False)
-        _rule_rows(out, b, s, "before_birth", bb, date_col, lambda df: [_iso(x) for x in df[date_col]],
+        rr.add("before_birth", bb, date_col, lambda df: [_iso(x) for x in df[date_col]],
                    lambda df: (lambda v, q: checks.before_birth_child_detail(date_col, v, _iso(df["_pbirth"].iloc[q]))),
                    "", limit)
         errors.append(bb)
         before = d < s["_penr"]
         if b.name in ("events", "contacts"):
-            hits = s.filter(before.fill_null(False))
-            agg = hits.aggregate(n=hits["_rid"].count(), first=hits["_line"].min()).to_pyarrow().to_pylist()[0]
-            if agg["n"]:
-                c = build._Ctx(raw.name, raw.file, label, np.zeros(0))
-                c.table_level("before_enrollment",
-                              checks.before_enrollment_detail(b.name, int(agg["n"]), label, int(agg["first"])),
-                              column=date_col, line=int(agg["first"]), action="kept")
-                out.extend(c.findings)
+
+            def before_enrollment(_df: pd.DataFrame, before: Any = before) -> None:
+                hits = s.filter(before.fill_null(False))
+                agg = hits.aggregate(n=hits["_rid"].count(), first=hits["_line"].min())
+                got = agg.to_pyarrow().to_pylist()[0]
+                if got["n"]:
+                    c = build._Ctx(raw.name, raw.file, label, np.zeros(0))
+                    c.table_level(
+                        "before_enrollment",
+                        checks.before_enrollment_detail(b.name, int(got["n"]), label, int(got["first"])),
+                        column=date_col,
+                        line=int(got["first"]),
+                        action="kept",
+                    )
+                    out.extend(c.findings)
+
+            rr.later(before_enrollment)
         if b.name == "assessments":
             dd = s["assessment_date"].epoch_days()
             for point, (lo, hi) in ASSESSMENT_WINDOWS.items():
@@ -706,22 +748,31 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
                 refname = "discharge_date" if point == "discharge" else "enrollment_date"
                 gap = (dd - ref.epoch_days()).cast("float64")
                 far = ((s["timepoint"] == point) & ((gap < lo) | (gap > hi))).fill_null(False)
-                sg = s.mutate(_gap=gap)
-                _rule_rows(out, b, sg, "assessment_window", far, "assessment_date",
+                gname = f"_gap_{point}"
+                rr.extra[gname] = gap
+                rr.add("assessment_window", far, "assessment_date",
                            lambda df: [_iso(x) for x in df["assessment_date"]],
-                           lambda df, point=point, lo=lo, hi=hi, refname=refname: (
-                               lambda v, q: checks.assessment_window_detail(point, v, float(df["_gap"].iloc[q]), lo, hi, refname)),
+                           lambda df, point=point, lo=lo, hi=hi, refname=refname, gname=gname: (
+                               lambda v, q: checks.assessment_window_detail(point, v, float(df[gname].iloc[q]), lo, hi, refname)),
                            "", limit)
     if not spec.key:
-        rep = s.filter(s["_rn"] > 0)
-        agg = rep.aggregate(n=rep["_rid"].count()).to_pyarrow().to_pylist()[0]
-        if agg["n"]:
-            first10 = _fetch(rep.select("_rid", "_line"), 10)
-            c = build._Ctx(raw.name, raw.file, label, np.zeros(0))
-            c.table_level("repeated_row",
-                          checks.repeated_row_detail(int(agg["n"]), label, [int(x) for x in first10["_line"]]),
-                          line=int(first10["_line"].iloc[0]), action="kept")
-            out.extend(c.findings)
+
+        def repeated(df: pd.DataFrame) -> None:
+            reps = df[df["_frep"]]
+            if len(reps):
+                c = build._Ctx(raw.name, raw.file, label, np.zeros(0))
+                c.table_level(
+                    "repeated_row",
+                    checks.repeated_row_detail(len(reps), label, [int(x) for x in reps["_line"][:10]]),
+                    line=int(reps["_line"].iloc[0]),
+                    action="kept",
+                )
+                out.extend(c.findings)
+
+        rr.flag("_frep", s["_rn"] > 0)
+        rr.later(repeated)
+    rr.flag("_ferr", _or(errors))
+    rr.run()
     error = _or(errors)
     copies = (s["_rn"] > 0) if spec.key else ibis.literal(False)
     remove = copies | lost_any | (error if drop_mode else ibis.literal(False))
@@ -733,8 +784,8 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
             else ibis.null("boolean")
         )
     s2 = s.mutate(**mut)
-    b.s2 = cache(s2, f"s2_{b.name}")
-    b.error_count = int(b.s2.filter(b.s2["_error"]).count().to_pyarrow().as_py())
+    b.s2 = be.cache(s2, f"s2_{b.name}")
+    b.error_count = rr.error_count
 
 
 def _or(conds: list[ir.BooleanValue]) -> ir.BooleanValue:
@@ -744,30 +795,55 @@ def _or(conds: list[ir.BooleanValue]) -> ir.BooleanValue:
     return e
 
 
-def _rule_rows(
-    out: list[dict[str, Any]],
-    b: Built,
-    s: ir.Table,
-    rule: str,
-    cond: ir.BooleanValue,
-    column: str | None,
-    values: Callable[[pd.DataFrame], list[Any]],
-    detail: Callable[[pd.DataFrame], Callable[[Any, int], str]],
-    action: str,
-    limit: int | None,
-    by_value: bool = False,
-) -> None:
-    """Fetch the rows where ``cond`` holds (ordered, capped) and record one finding each."""
-    hit = s.filter(cond)
-    df = _fetch(hit, None if limit is None else limit + 1)
-    if len(df) == 0:
-        return
-    total = len(df)
-    if limit is not None and total > limit:
-        total = int(hit.count().to_pyarrow().as_py())
-        df = df.head(limit)
-    b.counts.append((b.name, rule, column, RULES[rule].severity, total))
-    _emit(out, b.raw, rule, df, column, values(df), detail(df), action, by_value=by_value)
+class _Rows:
+    """A table's row rules, fetched in one query and recorded in the pandas path's order."""
+
+    def __init__(self, b: Built, s: ir.Table, limit: int | None) -> None:
+        self.b, self.s, self.limit = b, s, limit
+        self.steps: list[tuple[Any, ...]] = []
+        self.flags: dict[str, ir.BooleanValue] = {}
+        self.extra: dict[str, ir.Value] = {}
+        self.error_count = 0
+
+    def add(
+        self,
+        rule: str,
+        cond: ir.BooleanValue,
+        column: str | None,
+        values: Callable[[pd.DataFrame], list[Any]],
+        detail: Callable[[pd.DataFrame], Callable[[Any, int], str]],
+        action: str,
+        limit: int | None = None,
+        by_value: bool = False,
+    ) -> None:
+        name = f"_f{len(self.flags)}"
+        self.flags[name] = cond.fill_null(False)
+        self.steps.append(("rows", name, rule, column, values, detail, action, by_value))
+
+    def flag(self, name: str, cond: ir.BooleanValue) -> None:
+        self.flags[name] = cond.fill_null(False)
+
+    def later(self, fn: Callable[[pd.DataFrame], None]) -> None:
+        self.steps.append(("call", fn))
+
+    def run(self) -> None:
+        s = self.s.mutate(**self.extra, **self.flags)
+        anyflag = _or([s[n] for n in self.flags])
+        df = _fetch(s.filter(anyflag), None)
+        self.error_count = int(df["_ferr"].sum()) if len(df) else 0
+        out = self.b.findings
+        for step in self.steps:
+            if step[0] == "call":
+                step[1](df)
+                continue
+            _, name, rule, column, values, detail, action, by_value = step
+            rows = df[df[name]].reset_index(drop=True)
+            if len(rows) == 0:
+                continue
+            self.b.counts.append((self.b.name, rule, column, RULES[rule].severity, len(rows)))
+            if self.limit is not None and len(rows) > self.limit:
+                rows = rows.head(self.limit)
+            _emit(out, self.b.raw, rule, rows, column, values(rows), detail(rows), action, by_value=by_value)
 
 
 __all__ = ["EngineRaw", "build_table", "row_rules", "na_trim", "DISTINCT_MAX"]
