@@ -236,7 +236,7 @@ def read_program(
     as_of: Any = None,
     on_error: Literal["raise", "drop"] = "raise",
     mapping: str | Path | Mapping[str, Any] | None = None,
-    engine: Literal["pandas", "duckdb", "spark"] = "pandas",
+    engine: Literal["pandas", "duckdb", "spark"] | None = None,
     database: str | Path | None = None,
     memory_limit: str | None = None,
     spark: Any = None,
@@ -271,7 +271,7 @@ def read_program(
         out is a ``mapping_invalid`` error); an absolute path reads a file anywhere. The
         format is documented in ``docs/data-model.md``.
     engine
-        ``"pandas"`` (default): the tables are read into memory as DataFrames.
+        ``"pandas"`` (default, unless ``program.toml`` has ``[engine] name``): the tables are read into memory as DataFrames.
         ``"duckdb"``: CSV and Parquet files are read by DuckDB (other formats through
         the readers above, then handed to DuckDB), validated by queries and kept in a
         DuckDB database, out of core; ``"spark"``: the same on Apache Spark. Both return
@@ -319,10 +319,20 @@ def read_program(
     >>> prog.flow  # doctest: +SKIP
     """
     check_option("on_error", on_error, Literal["raise", "drop"])
-    check_option("engine", engine, Literal["pandas", "duckdb", "spark"])
+    if engine is not None:
+        check_option("engine", engine, Literal["pandas", "duckdb", "spark"])
     res = resolve_source(source, mapping)
     if as_of is None and res.mapping.as_of is not None:
         as_of = res.mapping.as_of
+    # program.toml [engine]: the defaults for what the call leaves out
+    cfg = res.mapping.engine
+    engine = engine or cfg.get("name", "pandas")  # type: ignore[assignment]
+    if engine == "duckdb":
+        memory_limit = memory_limit or cfg.get("memory_limit")
+        if database is None and cfg.get("database"):
+            database = _mapped_path(cfg["database"], res.root, "engine", "database")
+    elif engine == "spark":
+        spark = spark if spark is not None else cfg.get("spark_master")
     if engine != "pandas":
         from recoverystats.engines.load import read_program_engine
 
