@@ -32,6 +32,7 @@ SECTIONS: list[tuple[str, str]] = [
     ("recoverystats.io", "Loading program data"),
     ("recoverystats.datasets", "Bundled datasets and the simulator"),
     ("recoverystats.measures", "Outcome measures"),
+    ("recoverystats.engines.measures", "Measures on DuckDB and Spark (Ibis definitions, sufficient statistics)"),
     ("recoverystats.rates", "Rates, comparisons, Table 1, trends"),
     ("recoverystats.regression", "Adjusted odds ratios"),
     ("recoverystats.survival", "Time-to-event analysis"),

@@ -65,6 +65,20 @@ def check_program(prog: Any, func: str) -> ProgramData:
     return prog
 
 
+def is_engine_program(prog: Any) -> bool:
+    """A program whose tables an engine holds (``read_program(..., engine="duckdb"|"spark")``)."""
+    return not isinstance(prog, ProgramData) and hasattr(prog, "backend") and hasattr(prog, "tables")
+
+
+def check_collect(collect: Any, func: str) -> None:
+    """``collect=False`` (the unexecuted engine expression) is for engine programs only."""
+    if collect is not True:
+        raise InvalidParameterError(
+            f"{func}: collect={collect!r} applies to programs held by an engine (read_program(..., "
+            "engine='duckdb' or 'spark')); an in-memory ProgramData always gives the DataFrame."
+        )
+
+
 def check_days(name: str, value: Any, *, allow_zero: bool = False) -> int:
     """A whole, positive number of days."""
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
@@ -353,12 +367,17 @@ def earliest(pos: np.ndarray, day: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def first_event(ev: Events, n: int, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def first_event(ev: Events, n: int, start: np.ndarray, end: np.ndarray,
+                types: pd.Series | None = None) -> tuple[np.ndarray, np.ndarray]:
     """First event strictly after ``start`` and on or before ``end`` for each participant.
 
     Returns ``(day, row)`` arrays of length ``n``: the day number of the first
     qualifying event (``NaN`` when none) and its row in ``prog.events`` (``-1``).
-    Ties on the same day take the first row in data order.
+    Events on the same first day are ordered by ``types`` (the events table's
+    ``event_type`` column, when given): the type first in alphabetical order wins, so
+    the chosen type depends on the data's values, not on their row order (which an
+    engine such as DuckDB or Spark does not keep; ``recoverystats.engines.measures``
+    applies the same rule). Remaining ties (same day, same type) take the first row.
     """
     first_day = np.full(n, np.nan)
     first_row = np.full(n, -1, dtype=np.intp)
@@ -366,7 +385,12 @@ def first_event(ev: Events, n: int, start: np.ndarray, end: np.ndarray) -> tuple
         return first_day, first_row
     ok = (ev.day > start[ev.pos]) & (ev.day <= end[ev.pos])
     sub = ev.subset(ok)
-    i = earliest(sub.pos, sub.day, n)
+    key = sub.day
+    if types is not None and len(sub):
+        rank, levels = pd.factorize(types.take(sub.row), sort=True, use_na_sentinel=True)
+        rank = np.where(rank < 0, len(levels), rank)  # missing type last
+        key = (sub.day - sub.day.min()) * (len(levels) + 1) + rank
+    i = earliest(sub.pos, key, n)
     hit = i >= 0
     first_day[hit] = sub.day[i[hit]]
     first_row[hit] = sub.row[i[hit]]

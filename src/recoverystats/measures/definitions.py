@@ -34,7 +34,10 @@ _COMMON = (
     "'enrolled after as_of'. Events after as_of and events on or before the index date "
     "never count; for measures indexed on enrollment, events flagged before_enrollment "
     "(history) never count either. Recidivism is indexed on release, so a justice event "
-    "after release counts even when it precedes enrollment."
+    "after release counts even when it precedes enrollment. When several qualifying "
+    "events fall on the first day, the type reported (relapse_type, recidivism_type, "
+    "technical_violation_type) is the first in alphabetical order, so results do not "
+    "depend on the order of the rows (which DuckDB and Spark do not keep)."
 )
 
 DEFINITIONS: dict[str, MeasureDefinition] = {

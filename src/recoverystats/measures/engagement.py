@@ -16,10 +16,12 @@ from recoverystats.measures._common import (
     attach,
     base_frame,
     beyond_cutoff_note,
+    check_collect,
     check_days,
     check_program,
     day_number,
     death_day,
+    is_engine_program,
     nan_min,
     positions,
     resolve_as_of,
@@ -36,6 +38,7 @@ def engagement(
     first_days: int = 90,
     as_of: Any = None,
     engaged_min_contacts: int = 3,
+    collect: bool = True,
 ) -> pd.DataFrame:
     """Mentor contacts in the first days after enrollment and time to first mentor match.
 
@@ -51,6 +54,13 @@ def engagement(
     engaged_min_contacts
         ``engaged = 1`` when contacts in the first period are at least this (default 3,
         about one a month over 90 days; set it to the program's own definition).
+    collect
+        Programs held by an engine (``read_program(..., engine="duckdb"|"spark")``) only:
+        ``True`` (default) runs the measure's engine definition
+        (:mod:`recoverystats.engines.measures`) and returns this DataFrame; ``False``
+        returns the unexecuted Ibis expression, for the sufficient statistics
+        (``engines.measures.survival_counts``, ``proportion_cells``, ``pattern_counts``)
+        when the per-participant table is too large to collect.
 
     Returns
     -------
@@ -75,6 +85,12 @@ def engagement(
     as 0 in the minute totals. Hand-written with numpy per-participant sums and minima: no library
     defines mentor engagement.
     """
+    if is_engine_program(prog):
+        from recoverystats.engines.measures import run_measure
+
+        return run_measure(prog, "engagement", collect=collect, first_days=first_days, as_of=as_of,
+                           engaged_min_contacts=engaged_min_contacts)
+    check_collect(collect, "engagement")
     check_program(prog, "engagement")
     F = check_days("first_days", first_days)
     if not isinstance(engaged_min_contacts, (int, np.integer)) or isinstance(engaged_min_contacts, bool) \

@@ -18,10 +18,12 @@ from recoverystats.measures._common import (
     attach,
     base_frame,
     beyond_cutoff_note,
+    check_collect,
     check_days,
     check_program,
     day_number,
     death_day,
+    is_engine_program,
     nan_min,
     positions,
     resolve_as_of,
@@ -82,6 +84,7 @@ def followup(
     target: float = 0.8,
     as_of: Any = None,
     due_rule: DueRule = "window_closed",
+    collect: bool = True,
 ) -> pd.DataFrame:
     """GPRA 6-month follow-up status, one row per participant.
 
@@ -101,6 +104,13 @@ def followup(
     due_rule
         ``"window_closed"`` (default): due once ``index + window[1] <= as_of``;
         ``"window_opened"``: due once ``index + window[0] <= as_of``.
+    collect
+        Programs held by an engine (``read_program(..., engine="duckdb"|"spark")``) only:
+        ``True`` (default) runs the measure's engine definition
+        (:mod:`recoverystats.engines.measures`) and returns this DataFrame; ``False``
+        returns the unexecuted Ibis expression, for the sufficient statistics
+        (``engines.measures.survival_counts``, ``proportion_cells``, ``pattern_counts``)
+        when the per-participant table is too large to collect.
 
     Returns
     -------
@@ -124,6 +134,12 @@ def followup(
     following the SAMHSA CSAT GPRA follow-up rule (interview 5-8 months after intake,
     rate target 80%). Hand-written: no library implements GPRA follow-up accounting.
     """
+    if is_engine_program(prog):
+        from recoverystats.engines.measures import run_measure
+
+        return run_measure(prog, "followup", collect=collect, window=window, target=target, as_of=as_of,
+                           due_rule=due_rule)
+    check_collect(collect, "followup")
     check_program(prog, "followup")
     lo, hi = check_window(window)
     t = _check_target(target)

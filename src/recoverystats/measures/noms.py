@@ -14,9 +14,11 @@ from recoverystats.io.program import ProgramData
 from recoverystats.measures._common import (
     attach_summary_attrs,
     beyond_cutoff_note,
+    check_collect,
     check_program,
     day_number,
     earliest,
+    is_engine_program,
     positions,
     resolve_as_of,
     text_take,
@@ -102,6 +104,7 @@ def noms_change(
     window: tuple[int, int] | None = None,
     as_of: Any = None,
     exact_threshold: int = 25,
+    collect: bool = True,
 ) -> pd.DataFrame:
     """Change in past-30-day NOMs items from intake to the 6-month follow-up, matched pairs.
 
@@ -124,6 +127,13 @@ def noms_change(
     exact_threshold
         Use the exact binomial test when the discordant pairs number fewer than this
         (default 25), else the continuity-corrected chi-square.
+    collect
+        Programs held by an engine (``read_program(..., engine="duckdb"|"spark")``) only:
+        ``True`` (default) runs the measure's engine definition
+        (:mod:`recoverystats.engines.measures`) and returns this DataFrame; ``False``
+        returns the unexecuted Ibis expression, for the sufficient statistics
+        (``engines.measures.survival_counts``, ``proportion_cells``, ``pattern_counts``)
+        when the per-participant table is too large to collect.
 
     Returns
     -------
@@ -147,6 +157,12 @@ def noms_change(
     correction=True)`` and R ``mcnemar.test(table)`` (chi-square) /
     ``binom.test(min(b, c), b + c)`` (exact).
     """
+    if is_engine_program(prog):
+        from recoverystats.engines.measures import run_measure
+
+        return run_measure(prog, "noms_change", collect=collect, items=items, by=by, window=window, as_of=as_of,
+                           exact_threshold=exact_threshold)
+    check_collect(collect, "noms_change")
     check_program(prog, "noms_change")
     items = [items] if isinstance(items, str) else list(items)
     bad = [i for i in items if i not in NOMS_ITEMS]

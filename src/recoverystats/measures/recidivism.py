@@ -16,11 +16,13 @@ from recoverystats.measures._common import (
     attach,
     base_frame,
     beyond_cutoff_note,
+    check_collect,
     check_days,
     check_program,
     day_number,
     death_day,
     first_event,
+    is_engine_program,
     nan_min,
     resolve_as_of,
     text_take,
@@ -47,6 +49,7 @@ def recidivism(
     level: RecidivismLevel = "rearrest",
     as_of: Any = None,
     missing_release: MissingRelease = "enrollment",
+    collect: bool = True,
 ) -> pd.DataFrame:
     """Time to first rearrest/reconviction/reincarceration after release, and the W-day rate.
 
@@ -70,6 +73,13 @@ def recidivism(
         them on ``enrollment_date`` (``index_source == "enrollment_date"``, counted in
         the notes); ``"exclude"`` makes them ineligible with
         ``exclusion_reason == "no release date"``.
+    collect
+        Programs held by an engine (``read_program(..., engine="duckdb"|"spark")``) only:
+        ``True`` (default) runs the measure's engine definition
+        (:mod:`recoverystats.engines.measures`) and returns this DataFrame; ``False``
+        returns the unexecuted Ibis expression, for the sufficient statistics
+        (``engines.measures.survival_counts``, ``proportion_cells``, ``pattern_counts``)
+        when the per-participant table is too large to collect.
 
     Returns
     -------
@@ -104,6 +114,12 @@ def recidivism(
     On the Rossi et al. (1980) data laid out as program tables the one-year rearrest
     count is 114 of 432. Hand-written: no library defines recidivism from event logs.
     """
+    if is_engine_program(prog):
+        from recoverystats.engines.measures import run_measure
+
+        return run_measure(prog, "recidivism", collect=collect, window_days=window_days, level=level, as_of=as_of,
+                           missing_release=missing_release)
+    check_collect(collect, "recidivism")
     check_program(prog, "recidivism")
     check_option("level", level, RecidivismLevel)
     check_option("missing_release", missing_release, MissingRelease)
@@ -129,7 +145,7 @@ def recidivism(
     c = np.where(indexed, c, np.nan)
 
     ev = usable_events(prog, RECIDIVISM_LEVELS[level], a, honor_history_flag=False)
-    r, r_row = first_event(ev, n, s, c)
+    r, r_row = first_event(ev, n, s, c, prog.events["event_type"])
     end_obs = nan_min(c, death)
     r = np.where(r <= end_obs, r, np.nan)  # a qualifying event after death cannot count
     recid = ~np.isnan(r) & indexed
@@ -140,7 +156,7 @@ def recidivism(
     event_type = np.where(recid, 1, np.where(died_first, 2, 0)).astype("int64")
 
     tv = usable_events(prog, TECHNICAL_VIOLATION_TYPES, a, honor_history_flag=False)
-    v, v_row = first_event(tv, n, s, end_obs)
+    v, v_row = first_event(tv, n, s, end_obs, prog.events["event_type"])
 
     df["index_date"] = to_dates(s).to_numpy()
     index_source = LabelColumn(n, fill="release_date")

@@ -15,12 +15,14 @@ from recoverystats.measures._common import (
     attach,
     base_frame,
     beyond_cutoff_note,
+    check_collect,
     check_days,
     check_program,
     column_is,
     day_number,
     death_day,
     first_event,
+    is_engine_program,
     nan_min,
     resolve_as_of,
     text_take,
@@ -35,7 +37,8 @@ from recoverystats.schema.spec import RELAPSE_EVENT_TYPES
 REASON_OBS_ENDED = "observation ended before window end"
 
 
-def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = None) -> pd.DataFrame:
+def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = None,
+            collect: bool = True) -> pd.DataFrame:
     """Time to first relapse after enrollment, and the relapse rate within a fixed window.
 
     Parameters
@@ -49,6 +52,13 @@ def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = N
         makes ``eligible`` mean "the whole window was observed".
     as_of
         Data cut-off; default ``prog.as_of``, else the latest date in the data.
+    collect
+        Programs held by an engine (``read_program(..., engine="duckdb"|"spark")``) only:
+        ``True`` (default) runs the measure's engine definition
+        (:mod:`recoverystats.engines.measures`) and returns this DataFrame; ``False``
+        returns the unexecuted Ibis expression, for the sufficient statistics
+        (``engines.measures.survival_counts``, ``proportion_cells``, ``pattern_counts``)
+        when the per-participant table is too large to collect.
 
     Returns
     -------
@@ -81,6 +91,11 @@ def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = N
     one is censored before W). In R: ``survfit(Surv(time_days, event) ~ 1)``.
     Hand-written: no library defines relapse from program event logs.
     """
+    if is_engine_program(prog):
+        from recoverystats.engines.measures import run_measure
+
+        return run_measure(prog, "relapse", collect=collect, window_days=window_days, as_of=as_of)
+    check_collect(collect, "relapse")
     check_program(prog, "relapse")
     W = None if window_days is None else check_days("window_days", window_days)
     as_of_ts, as_of_source = resolve_as_of(prog, as_of, "relapse")
@@ -109,7 +124,7 @@ def relapse(prog: ProgramData, *, window_days: int | None = None, as_of: Any = N
         is_screen = column_is(prog.events, "event_type", "drug_screen")[ev.row]
         positive = column_is(prog.events, "result", "positive")[ev.row]  # canonical codes are lower case
         ev = ev.subset(~is_screen | positive)
-    r, r_row = first_event(ev, n, e, c)
+    r, r_row = first_event(ev, n, e, c, prog.events["event_type"])
     event = ~np.isnan(r) & enrolled_by
     time = np.where(event, r, c) - e
     time = np.maximum(time, 0.0)

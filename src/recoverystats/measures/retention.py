@@ -18,9 +18,11 @@ from recoverystats.measures._common import (
     attach,
     base_frame,
     beyond_cutoff_note,
+    check_collect,
     check_days_list,
     check_program,
     day_number,
+    is_engine_program,
     resolve_as_of,
     to_days,
     warn_as_of_before_enrollment,
@@ -35,6 +37,7 @@ def retention(
     days: Sequence[int] = (30, 60, 90, 180),
     as_of: Any = None,
     completion_counts: bool = True,
+    collect: bool = True,
 ) -> pd.DataFrame:
     """Retention k days after enrollment, one row per participant.
 
@@ -51,6 +54,13 @@ def retention(
     completion_counts
         Count a completed discharge (``discharge_reason`` in
         ``schema.spec.COMPLETION_REASONS``) before day k as retained.
+    collect
+        Programs held by an engine (``read_program(..., engine="duckdb"|"spark")``) only:
+        ``True`` (default) runs the measure's engine definition
+        (:mod:`recoverystats.engines.measures`) and returns this DataFrame; ``False``
+        returns the unexecuted Ibis expression, for the sufficient statistics
+        (``engines.measures.survival_counts``, ``proportion_cells``, ``pattern_counts``)
+        when the per-participant table is too large to collect.
 
     Returns
     -------
@@ -92,6 +102,11 @@ def retention(
     >>> df[["participant_id", "retained_30", "event", "time_days"]].to_string(index=False)
     'participant_id  retained_30  event  time_days\\n             a          0.0      1       20.0\\n             b          1.0      0      180.0'
     """
+    if is_engine_program(prog):
+        from recoverystats.engines.measures import run_measure
+
+        return run_measure(prog, "retention", collect=collect, days=days, as_of=as_of, completion_counts=completion_counts)
+    check_collect(collect, "retention")
     check_program(prog, "retention")
     horizons = check_days_list("days", days)
     if not isinstance(completion_counts, (bool, np.bool_)):
