@@ -801,6 +801,9 @@ def collect(expr: ir.Table) -> pd.DataFrame:
     return normalise(expr.to_pyarrow().to_pandas(date_as_object=False), sort=False)
 
 
+_collect_frame = collect
+
+
 def _covariates(participants: ir.Table) -> list[str]:
     """The covariate columns of the base frame (pandas ``base_frame``'s rule)."""
     cols = []
@@ -926,7 +929,7 @@ def run_measure(prog: Any, name: str, *, collect: bool = True, **kwargs: Any) ->
     expr = funcs[name](tables, as_of=ts, **kwargs)
     if not collect:
         return expr
-    df = collect(expr)
+    df = _collect_frame(expr)  # ``collect`` is the keyword argument here
     if name == "recidivism":
         df.attrs["_missing_release"] = kwargs.get("missing_release", "enrollment")
     notes = ([note] if note else []) + _notes(name, df, tables, ts)
