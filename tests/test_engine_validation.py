@@ -159,7 +159,7 @@ def _fixtures(tmp: Path) -> dict[str, tuple[Path, dict]]:
     # the same tables as Parquet (text columns), read by the engine itself
     pq = tmp / "bad_parquet"
     pq.mkdir()
-    for name, text in BAD.items():
+    for name in BAD:
         df = pd.read_csv(bad / name, dtype=str, keep_default_na=False)
         df.to_parquet(pq / name.replace(".csv", ".parquet"), index=False)
     # blank lines and a quoted line break: read through the pandas readers
@@ -228,7 +228,7 @@ def test_engine_program_data_api(fixtures, tmp_path):
     prog = rs.read_program(source, engine="duckdb", on_error="drop", database=db,
                            memory_limit="1GB", **kw)
     assert set(prog.tables) == set(TABLE_NAMES)
-    assert prog.table("participants").count().execute() == 2
+    assert prog.table("participants").count().execute() == 1
     assert list(prog.table("events").columns)[:7] == [
         "participant_id", "event_date", "event_type", "result", "substance", "source",
         "before_enrollment",
@@ -236,12 +236,13 @@ def test_engine_program_data_api(fixtures, tmp_path):
     assert len(prog.errors) and (prog.errors["severity"] == "error").all()
     assert (prog.warnings["severity"] == "warning").all()
     # counts per rule agree with the findings listed
-    got = prog.finding_counts.set_index(["table", "rule", "column"])["findings"]
-    listed = prog.validation.fillna({"column": ""}).groupby(["table", "rule", "column"]).size()
-    assert got.sort_index().equals(listed.sort_index().astype(got.dtype))
+    got = {(t, r, c): int(n) for t, r, c, n in prog.finding_counts[["table", "rule", "column", "findings"]]
+           .itertuples(index=False)}
+    v = prog.validation.astype(object).fillna({"column": ""})
+    listed = {k: int(n) for k, n in v.groupby(["table", "rule", "column"]).size().items()}
+    assert got == listed
     # the validated tables live in the database file
-    con = prog.backend.con
-    assert con.execute("SELECT count(*) FROM participants").fetchone()[0] == 2
+    assert prog.backend.table("participants").count().execute() == 1
     assert "EngineProgramData(engine='duckdb'" in repr(prog)
     assert prog.to_dict()["engine"] == "duckdb"
     with pytest.raises(KeyError, match="unknown table"):

@@ -476,19 +476,20 @@ def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
     for p in plans.values():
         wanted.setdefault(p.src, []).extend(_event_keys(p.events, p.distinct))
     rows_of = _prefetch(t, wanted)
+    counts: list[tuple[str, str, str | None, str, int]] = []
     for c, ev, cand, _errs in text_events:
-        _emit_value_events(out, raw, rows_of.get(src_of[c]), ev, cand, limit)
+        _emit_value_events(out, raw, rows_of.get(src_of[c]), ev, cand, limit, counts)
     for cname, p in plans.items():
         if cname in extras:
             continue
-        _emit_value_events(out, raw, rows_of.get(p.src), p.events, p.distinct, limit)
+        _emit_value_events(out, raw, rows_of.get(p.src), p.events, p.distinct, limit, counts)
     for c in extras:
         ctx.table_level(
             "extra_column", f"column {c!r} is not canonical; kept as an extra column", column=c
         )
     for c in extras:
         p = plans[c]
-        _emit_value_events(out, raw, rows_of.get(p.src), p.events, p.distinct, limit)
+        _emit_value_events(out, raw, rows_of.get(p.src), p.events, p.distinct, limit, counts)
     return Built(
         name,
         raw,
@@ -499,6 +500,7 @@ def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
         rows_read,
         columns=[c.name for c in present],
         extras=extras,
+        counts=counts,
     )
 
 
@@ -544,6 +546,7 @@ def _emit_value_events(
     events: list[tuple[Any, ...]],
     distinct: pa.Array | None,
     limit: int | None,
+    counts: list[tuple[str, str, str | None, str, int]],
 ) -> None:
     """Findings of value-level events, on the rows holding each flagged value."""
     for ev in events:
@@ -566,6 +569,7 @@ def _emit_value_events(
         py_keys = distinct.take(pa.array(pos)).to_pylist()
         lookup = {k: (v, d) for k, v, d in zip(py_keys, shown_values, details, strict=True)}
         hit = [i for i, v in enumerate(vals_all) if v in lookup]
+        counts.append((raw.name, rule, column, RULES[rule].severity, len(hit)))
         if limit is not None:
             hit = hit[:limit]
         rows = pd.DataFrame({"_rid": [rid[i] for i in hit], "_line": [line[i] for i in hit]})
