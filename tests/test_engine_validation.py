@@ -103,6 +103,13 @@ def _spark_reason() -> str | None:
         import pyspark  # noqa: F401
     except ImportError:
         return "pyspark is not installed (pip install 'recoverystats[spark]')"
+    import pyspark
+
+    major = int(pd.__version__.split(".")[0])
+    spark_version = tuple(int(x) for x in pyspark.__version__.split(".")[:2])
+    if major >= 3 and spark_version < (4, 1):
+        return (f"pyspark {pyspark.__version__} does not support pandas {pd.__version__} "
+                "(pandas 3 needs pyspark >= 4.1, which Ibis 12 does not support yet)")
     if shutil.which("java") is None:
         return "java is not installed (Spark needs Java 17)"
     try:
