@@ -144,7 +144,7 @@ def generate(out: Path, participants: int, *, seed: int = 0, events_per: int = 1
         WHERE k = 0 OR {_u('i', 43, seed)} < 0.7
         ORDER BY i, k""")
     (out / "program.toml").write_text(
-        '[program]\nname = "Synthetic program (bench_engines.py generate)"\nas_of = "2025-12-31"\n',
+        '[program]\nname = "Synthetic program (bench_engines.py generate)"\nas_of = "2027-12-31"\n',
         encoding="utf-8")
     return times
 
@@ -204,6 +204,8 @@ def child(task: dict, *, cap_gb: float | None = None, timeout: float = 3 * 3600)
     for line in stdout.splitlines():
         if line.startswith("CHILD "):
             res.update(json.loads(line[6:]))
+    if res["rc"] != 0 and proc.returncode == 0:  # the command's own exit code (report: 1 data, 2 usage)
+        proc.returncode = res["rc"]
     res["peak_mb"] = _peak_mb(usage)
     if proc.returncode != 0:
         tail = [ln for ln in stderr.strip().splitlines() if ln.strip()][-3:]
