@@ -49,7 +49,7 @@ _LAZY: dict[str, str] = {
     "Labels": "recoverystats.schema.labels",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
-               "plotting", "results", "schema", "io"}
+               "plotting", "results", "schema", "io", "engines"}
 
 __all__ = [
     "__version__",
