@@ -328,6 +328,12 @@ def _via_reader(be: Backend, entry: SourceEntry) -> EngineRaw:
 
 def load_raw(be: Backend, entry: SourceEntry) -> EngineRaw:
     """One table into the engine (raises :class:`ReadFailure` as the readers do)."""
+    raw = _load_raw(be, entry)
+    raw.engine = be.engine
+    return raw
+
+
+def _load_raw(be: Backend, entry: SourceEntry) -> EngineRaw:
     if entry.failure is not None:
         raise entry.failure
     path = entry.path

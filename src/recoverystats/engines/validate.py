@@ -82,6 +82,7 @@ class EngineRaw:
     cell_problems: list[tuple[str, int, str, Any, str]] = field(default_factory=list)
     lines: Any = None
     sources: list[tuple[str, str, str | None, int]] = field(default_factory=list)
+    engine: str = "duckdb"
 
 
 class _ValueCtx(build._Ctx):
@@ -196,9 +197,17 @@ def _emit(
     out.extend(c.findings)
 
 
-def na_trim(col: ir.StringValue, na: tuple[str, ...]) -> ir.StringValue:
-    """Surrounding ASCII whitespace stripped and NA markers (or, without markers, "") as NULL."""
-    t = col.strip()
+#: The ASCII whitespace Arrow's ``ascii_trim_whitespace`` strips (the pandas path).
+_EDGE_SPACE = r"^[ \t\n\r\x0B\f]+|[ \t\n\r\x0B\f]+$"  # regex escapes as text (Java and RE2)
+
+
+def na_trim(col: ir.StringValue, na: tuple[str, ...], engine: str = "duckdb") -> ir.StringValue:
+    """Surrounding ASCII whitespace stripped and NA markers (or, without markers, "") as NULL.
+
+    Spark: a regular expression, because Ibis writes the characters to strip as a Spark
+    string literal in which ``\\v`` is the letter v (``'vital'`` lost its ``v``).
+    """
+    t = col.strip() if engine == "duckdb" else col.re_replace(_EDGE_SPACE, "")
     if na:
         markers = list(na)
         return ibis.ifelse(col.isin(markers) | t.isin(markers), ibis.null("string"), t)
@@ -228,7 +237,7 @@ def _plan_column(
         c.expr = lambda s, src=src: s[src]
         return c
     if dt.is_string() and not vmap and not extra and col.kind in ("id", "string"):
-        c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers)
+        c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
         return c
     n_distinct = int(t[src].nunique().to_pyarrow().as_py()) + 1
     numeric_fast = (
@@ -239,7 +248,7 @@ def _plan_column(
         and not vmap
     )
     if numeric_fast:
-        trimmed = na_trim(t[src], opts.na_markers)
+        trimmed = na_trim(t[src], opts.na_markers, raw.engine)
         num = trimmed.cast("float64")
         simple = trimmed.re_search(_NUMBER)
         if col.kind == "int":
@@ -288,7 +297,7 @@ def _plan_column(
         ty = IBIS_TYPES[col.kind]
 
         def fast(s: ir.Table, src: str = src, ty: str = ty, c: _Col = c) -> ir.Value:
-            trimmed = na_trim(s[src], opts.na_markers)
+            trimmed = na_trim(s[src], opts.na_markers, raw.engine)
             num = trimmed.try_cast("float64")
             plain = num.cast(ty) if ty == "float64" else num.round().cast(ty)
             if c.join_id < 0:
@@ -309,7 +318,7 @@ def _plan_column(
         if dt.is_string() and pa.types.is_string(values.type):
             trimmed = build._trim_text(distinct, opts.na_markers, False)
             if trimmed.equals(values):
-                c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers)
+                c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
                 return c
     c.keys = distinct.filter(pa.array(notnull))
     c.mapped = values.filter(pa.array(notnull))
