@@ -341,6 +341,24 @@ def parse_measures(run: Run, scale: str) -> list[Row]:
     return rows
 
 
+def parse_engines(run: Run, scale: str) -> list[Row]:
+    """``RESULT work | target | ours | bare | ratio | peak | status`` lines of bench_engines.py."""
+    rows = []
+    for line in run.stdout.splitlines():
+        if not line.startswith("RESULT "):
+            continue
+        parts = [p.strip() for p in line[len("RESULT "):].split("|")]
+        if len(parts) != 7:
+            continue
+        work, target, ours, bare, ratio, peak, status = parts
+        rows.append(Row(work=f"{work} (issue 17)", target=target, ours=ours, bare=bare, ratio=ratio,
+                        peak=peak, status=status))
+    if not rows:
+        rows.append(Row(work=f"engines, {scale} (issue 17)", target="see RESULTS-engines.md", status="failed",
+                        reason=_failure(run)))
+    return rows
+
+
 def _failure(run: Run) -> str:
     if run.returncode is None:
         return "not run"
@@ -403,6 +421,9 @@ TARGETS: list[Target] = [
            "10M rows", "500k rows", parse_rates, extra=True),
     Target("measures", "bench_measures.py", [], ["--scale", "0.02", "--repeat", "1"],
            "100k participants / 2M events", "2k participants / 40k events", parse_measures, extra=True),
+    Target("engines", "bench_engines.py", ["all"], ["all", "--quick"],
+           "100k and 1M participants (DuckDB engine)", "2k and 20k participants (DuckDB engine)",
+           parse_engines, extra=True),
 ]
 
 
