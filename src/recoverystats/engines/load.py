@@ -81,7 +81,7 @@ class Backend:
     def persist(self, expr: ir.Table, name: str) -> ir.Table:
         """Materialise a validated table under its canonical name (DuckDB: in the database)."""
         if self.engine == "duckdb":
-            return self.con.create_table(name, expr.order_by("_rid"), overwrite=True)
+            return self.con.create_table(name, expr, overwrite=True)
         return expr.cache()
 
     def register(self, data: pa.Table, key: str) -> ir.Table:

@@ -797,7 +797,8 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
             else ibis.null("boolean")
         )
     s2 = s.mutate(**mut)
-    b.s2 = be.cache(s2, f"s2_{b.name}")
+    # parents are queried by every child table: materialised; the others are read once
+    b.s2 = be.cache(s2, f"s2_{b.name}") if b.name in ("participants", "mentors") else s2
     b.error_count = rr.error_count
 
 
