@@ -172,15 +172,22 @@ elif task["kind"] == "load":
 elif task["kind"] == "report":
     from recoverystats.cli import main
     rc = main(["report", task["data"], "--quarter", task["quarter"], "--out", task["out"], "--overwrite",
-               "--quiet", *task.get("args", [])])
+               *(["--quiet"] if task.get("quiet", True) else []), *task.get("args", [])])
     out["rc"] = rc
 out["seconds"] = time.perf_counter() - t0
 print("CHILD " + json.dumps(out, default=str))
 """
 
 
-def child(task: dict, *, cap_gb: float | None = None, timeout: float = 3 * 3600) -> dict:
-    """Run one timed step in a fresh interpreter; adds ``peak_mb`` (child's max RSS) and ``rc``."""
+def child(task: dict, *, cap_gb: float | None = None, timeout: float = 3 * 3600,
+          rss_kill_gb: float | None = None, log: Path | None = None) -> dict:
+    """Run one timed step in a fresh interpreter; adds ``peak_mb`` (child's max RSS) and ``rc``.
+
+    ``cap_gb``: the child's address space is limited (``resource.setrlimit``), so it fails
+    instead of swapping. ``rss_kill_gb``: the child is killed when its resident memory passes
+    this (polled twice a second), so a run that does not fit cannot push other work on the
+    machine out of memory; the result says so. ``log``: the child's stderr (progress) goes there.
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = str(SRC) + os.pathsep + env.get("PYTHONPATH", "")
 
@@ -190,15 +197,29 @@ def child(task: dict, *, cap_gb: float | None = None, timeout: float = 3 * 3600)
             resource.setrlimit(resource.RLIMIT_AS, (b, b))
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(task)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=limit)
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        stdout, stderr = proc.communicate()
-    _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (0, 0, None)
-    del status
+    with tempfile.TemporaryFile("w+") as out_f, (open(log, "w") if log else tempfile.TemporaryFile("w+")) as err_f:
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(task)], stdout=out_f, stderr=err_f,
+                                text=True, env=env, preexec_fn=limit)
+        killed = ""
+        peak_rss = 0.0
+        while proc.poll() is None:
+            time.sleep(0.5)
+            try:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+                rss = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmRSS"))) / 1024
+            except (OSError, StopIteration, ValueError):
+                continue
+            peak_rss = max(peak_rss, rss)
+            if rss_kill_gb is not None and rss > rss_kill_gb * 1024:
+                proc.kill()
+                killed = f"killed at {rss / 1024:.1f} GB resident (limit {rss_kill_gb:g} GB)"
+            elif time.perf_counter() - t0 > timeout:
+                proc.kill()
+                killed = f"stopped after {timeout:.0f} s (time limit)"
+        out_f.seek(0)
+        stdout = out_f.read()
+        err_f.seek(0) if not log else None
+        stderr = err_f.read() if not log else Path(log).read_text(errors="replace")
     wall = time.perf_counter() - t0
     res: dict = {"rc": proc.returncode, "wall": wall}
     for line in stdout.splitlines():
@@ -206,21 +227,12 @@ def child(task: dict, *, cap_gb: float | None = None, timeout: float = 3 * 3600)
             res.update(json.loads(line[6:]))
     if res["rc"] != 0 and proc.returncode == 0:  # the command's own exit code (report: 1 data, 2 usage)
         proc.returncode = res["rc"]
-    res["peak_mb"] = _peak_mb(usage)
+    res["peak_mb"] = max(peak_rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+                         if rss_kill_gb is None else peak_rss)
     if proc.returncode != 0:
         tail = [ln for ln in stderr.strip().splitlines() if ln.strip()][-3:]
-        res["error"] = " / ".join(tail)[-400:]
+        res["error"] = (killed + "; " if killed else "") + " / ".join(tail)[-400:]
     return res
-
-
-_PEAKS: list[float] = []
-
-
-def _peak_mb(usage) -> float:
-    if usage is not None:
-        return usage.ru_maxrss / 1024
-    # Popen reaped the child: RUSAGE_CHILDREN's max RSS is the largest child so far
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def result(work: str, target: str, ours: str, bare: str = "", ratio: str = "", peak: str = "",
@@ -282,7 +294,8 @@ def step_report(args: argparse.Namespace) -> None:
         if args.engine == "duckdb":
             extra += ["--memory-limit", args.memory_limit, "--database", str(Path(d) / "prog.duckdb")]
         got = child({"kind": "report", "data": str(data), "quarter": args.quarter, "out": str(Path(d) / "out"),
-                     "args": extra})
+                     "args": extra, "quiet": args.log is None},
+                    rss_kill_gb=args.kill_gb, timeout=args.timeout, log=Path(args.log) if args.log else None)
     n = args.label or data.name
     if got.get("rc") != 0:
         result(f"report --engine {args.engine}, {n}", "<= 15 min, <= 12 GB", "failed: " + str(got.get("error")),
@@ -328,8 +341,28 @@ def step_scaling(args: argparse.Namespace) -> None:
             gen = time.perf_counter() - t0
             print(f"scale {n:,}: generated in {gen:.1f} s")
             ns = argparse.Namespace(data=str(data), tmp=args.tmp, engine="duckdb", memory_limit=args.memory_limit,
-                                    quarter=args.quarter, label=f"{n:,} participants / {10 * n:,} events")
+                                    quarter=args.quarter, label=f"{n:,} participants / {10 * n:,} events",
+                                    kill_gb=None, timeout=3 * 3600, log=None)
             step_report(ns)
+
+
+def figure(points: dict[str, list[tuple[float, float]]], path: Path) -> None:
+    """Log-log plot of seconds against participants, one line per series (RESULTS-engines.md)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, pts in points.items():
+        xs, ys = zip(*sorted(pts), strict=True)
+        ax.loglog(xs, ys, marker="o", label=label)
+    ax.set_xlabel("participants (events = 10 x participants)")
+    ax.set_ylabel("seconds (wall)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -347,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--data", required=True)
     r.add_argument("--engine", default="duckdb")
     r.add_argument("--label", default="")
+    r.add_argument("--kill-gb", type=float, default=None, help="kill the run above this resident memory")
+    r.add_argument("--timeout", type=float, default=3 * 3600)
+    r.add_argument("--log", default=None, help="write the report's progress (stderr) here")
     pc = sub.add_parser("pandas-capped")
     pc.add_argument("--data", required=True)
     pc.add_argument("--cap-gb", type=float, default=12.0)
