@@ -136,6 +136,7 @@ def connect(
         if database is None:
             raw.execute(f"SET temp_directory = '{tempfile.mkdtemp(prefix='recoverystats-duckdb-')}'")
         raw.execute("SET preserve_insertion_order = true")
+        raw.execute("SET enable_progress_bar = false")  # the loader shows its own stages
         return Backend("duckdb", con)
     if database is not None:
         raise InvalidParameterError('database= applies to engine="duckdb" only.')
