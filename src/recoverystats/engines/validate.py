@@ -276,7 +276,6 @@ def _plan_column(
         values = build._arr(
             build._coerce_column(distinct, spec, opts, raw.na_applied, vctx, errs)
         )
-        target = IBIS_TYPES[spec.kind]
         if spec.kind in ("id", "code", "string"):
             values = values.cast(pa.string())
         elif spec.kind == "date":
@@ -285,7 +284,6 @@ def _plan_column(
             values = values.cast(pa.int64())
         elif spec.kind == "float":
             values = values.cast(pa.float64())
-        del target
     c.events = vctx.events
     c.distinct = distinct
     c.errs = errs
