@@ -34,6 +34,7 @@ NB02 = "02-recidivism-odds-ratios.ipynb"
 NB03 = "03-time-to-relapse.ipynb"
 NB04 = "04-quarterly-report.ipynb"
 NB05 = "05-which-mentor-characteristics-matter.ipynb"
+NB06 = "06-non-randomised-comparison.ipynb"
 
 #: (notebook, cell id) -> text that must appear in that cell's printed output (stdout or stderr).
 OUTPUT: dict[tuple[str, str], tuple[str, ...]] = {
@@ -652,3 +653,70 @@ def nb05_mentor_effects():
 @check(NB05, "mentor-effects-plot")
 def nb05_mentor_effects_plot():
     assert len(ax.collections[0].get_offsets()) == 40
+
+
+# ---------------------------------------------------------------------------------------
+# 06 · non-randomised comparison (the simulator with enrolment confounded by risk level)
+@check(NB06, "simulate")
+def nb06_simulate():
+    assert sim.truth.parameters.mentoring_risk_confounding == 1.2
+    # the population truth is the randomised simulator's (confounding does not change it)
+    assert abs(TRUE_RD - (-0.0674)) < 5e-4
+    share = pd.crosstab(rel["risk_level"], rel["group"], normalize="index")["peer_mentoring"]
+    # "about 15% of low-risk but 85% of very-high-risk people": expit(-1.8), expit(1.8); 4 binomial SEs
+    assert abs(share["low"] - 0.142) < 0.05 and abs(share["very_high"] - 0.858) < 0.05
+
+
+@check(NB06, "naive")
+def nb06_naive():
+    row = naive.table.iloc[0]
+    assert row["comparison"] == "peer_mentoring vs comparison"
+    # the raw comparison is biased towards harm: its interval includes 0 and misses the truth
+    assert row["ci_lower"] < 0 < row["ci_upper"]
+    assert not (row["ci_lower"] <= TRUE_RD <= row["ci_upper"])
+
+
+@check(NB06, "propensity")
+def nb06_propensity():
+    # "almost everyone lies within the common support, and no score is near 0 or 1"
+    assert ps.share_outside < 0.01
+    assert ps.table["min"].min() > 0.05 and ps.table["max"].max() < 0.95
+    assert ps.table.set_index("exposed").loc[1, "p50"] > ps.table.set_index("exposed").loc[0, "p50"]
+
+
+@check(NB06, "balance")
+def nb06_balance():
+    w = bal.wide().set_index("term")
+    # "risk level and prior incarcerations ... |SMD| 0.4-0.7" (rounded; the largest is 0.72)
+    big = w.loc[["risk_level[low]", "risk_level[high]", "risk_level[very_high]", "prior_incarcerations"], "smd"]
+    assert (big.abs() > 0.38).all() and (big.abs() < 0.75).all()
+    assert bal.max_abs_smd["weighted"] < 0.1
+
+
+@check(NB06, "effects")
+def nb06_effects():
+    for method in ("ipw", "gcomp", "aipw"):
+        est, lo, hi = effects.loc[method, ["estimate", "ci_lower", "ci_upper"]]
+        assert lo <= TRUE_RD <= hi, method  # recovers the planted effect
+        assert hi < 0, method  # and excludes no effect
+        assert abs(est - TRUE_RD) < 0.01, method  # "about 7 percentage points"
+    # the naive row is the compare_proportions result shown above
+    assert effects.loc["unadjusted", "estimate"] == naive.table.iloc[0]["estimate"]
+
+
+@check(NB06, "evalue")
+def nb06_evalue():
+    rr = aipw.table.iloc[1]
+    e = rs.evalue(rr["estimate"], rr["ci_lower"], rr["ci_upper"])
+    assert abs(e.point - rr["evalue"]) < 1e-12 and abs(e.ci - rr["evalue_ci"]) < 1e-12
+    assert f"{e.point:.2f}" in aipw.evalue_note
+    assert aipw.table.iloc[0]["estimate"] == effects.loc["aipw", "estimate"]
+
+
+@check(NB06, "survival")
+def nb06_survival():
+    d = surv.table[surv.table["measure"] == "survival_difference"].set_index("time")
+    # "more often relapse-free at 90 and 180 days": intervals above 0
+    assert (d["ci_lower"] > 0).all()
+    # S1(180) - S0(180) is minus the risk difference of relapse by day 180 (net risk): near the truth
+    assert abs(d.loc[180.0, "estimate"] + TRUE_RD) < 0.02

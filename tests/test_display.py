@@ -123,6 +123,8 @@ def examples(rossi, prog) -> dict[str, Callable[[], object]]:
         "HazardRatioResult": cox,
         "PHTestResult": lambda: cox().check_proportional_hazards(),
         "CumulativeIncidenceResult": competing,
+        "PooledResult": lambda: rs.pool_estimates([[0.1, 0.2], [0.15, 0.25], [0.12, 0.18]],
+                                                  [[0.01, 0.02]] * 3, dfcom=50, terms=["a", "b"]),
         # not ResultMixin subclasses, but public objects a researcher displays
         "ProgramData": lambda: prog,
         "SuppressionResult": suppressed,

@@ -276,6 +276,10 @@ BENCH_OUTPUT = {
         "max rel. coef difference 1.0e-08\n"
     ),
     "report": "total report time 70.00 s (target <= 60 s)\npeak memory 3.50 GB (process peak RSS, target <= 4 GB)\n",
+    "missing": (
+        "  impute 100000 rows x 20 columns, m = 20: 95.20 s (target <= 120 s)\n"
+        "  pooled odds_ratios over 20 sets 12.500 s | 20 single fits 11.000 s | ratio 1.14 (target <= 1.2)\n"
+    ),
 }
 
 
@@ -284,6 +288,7 @@ BENCH_OUTPUT = {
     ("regression", ["met", "missed", "met"]),
     ("survival", ["met", "missed"]),
     ("report", ["missed"]),
+    ("missing", ["met", "met"]),
 ])
 def test_run_all_parses_the_scripts_output(name, expected):
     run_all = _run_all()
@@ -297,6 +302,8 @@ def test_run_all_parses_the_scripts_output(name, expected):
         assert rows[1].ratio == "1.50" and "100,000 rows × 8 covariates" in rows[1].work
     if name == "report":
         assert rows[0].ours == "70.0 s" and rows[0].reason == "time"
+    if name == "missing":
+        assert rows[0].ours == "95.2 s" and rows[1].ratio == "1.14" and "20 imputed data sets" in rows[1].work
     # unrecognised output is reported as a failure, never as met
     garbled = run_all.Run(name=name, cmd=["x"], returncode=0, stdout="something else\n")
     assert {r.status for r in target.parse(garbled, "scale")} == {"failed"}

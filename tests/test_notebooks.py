@@ -46,6 +46,7 @@ EXPECTED = [
     "03-time-to-relapse.ipynb",
     "04-quarterly-report.ipynb",
     "05-which-mentor-characteristics-matter.ipynb",
+    "06-non-randomised-comparison.ipynb",
 ]
 
 

@@ -37,6 +37,8 @@ SECTIONS: list[tuple[str, str]] = [
     ("recoverystats.rates", "Rates, comparisons, Table 1, trends"),
     ("recoverystats.regression", "Adjusted odds ratios"),
     ("recoverystats.survival", "Time-to-event analysis"),
+    ("recoverystats.causal", "Comparison-group (non-randomised) evaluation"),
+    ("recoverystats.missing", "Missing data: multiple imputation and Rubin's rules"),
     ("recoverystats.report", "The quarterly report"),
     ("recoverystats.privacy", "Privacy: small-cell suppression and output scan"),
     ("recoverystats.schema", "The data model"),
@@ -46,7 +48,8 @@ SECTIONS: list[tuple[str, str]] = [
 #: Result classes are returned by the functions above rather than imported by users; they
 #: are documented in their own section.
 RESULT_MODULES = ["recoverystats.results.rates", "recoverystats.results.regression",
-                  "recoverystats.results.survival"]
+                  "recoverystats.results.survival", "recoverystats.results.causal",
+                  "recoverystats.results.pooling"]
 
 SECTION_HEADERS = {
     "Parameters", "Returns", "Yields", "Raises", "Warns", "Other Parameters", "Attributes",

@@ -47,9 +47,18 @@ _LAZY: dict[str, str] = {
     "hazard_ratios": "recoverystats.survival",
     "cumulative_incidence": "recoverystats.survival",
     "Labels": "recoverystats.schema.labels",
+    "propensity_score": "recoverystats.causal",
+    "balancing_weights": "recoverystats.causal",
+    "balance": "recoverystats.causal",
+    "treatment_effect": "recoverystats.causal",
+    "evalue": "recoverystats.causal",
+    "impute": "recoverystats.missing",
+    "ImputedData": "recoverystats.missing",
+    "pool": "recoverystats.missing",
+    "pool_estimates": "recoverystats.missing",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
-               "plotting", "results", "schema", "io", "engines"}
+               "plotting", "results", "schema", "io", "engines", "causal", "missing"}
 
 __all__ = [
     "__version__",
@@ -81,6 +90,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from recoverystats.causal import (
+        balance,
+        balancing_weights,
+        evalue,
+        propensity_score,
+        treatment_effect,
+    )
     from recoverystats.io.program import ProgramData
     from recoverystats.io.read import read_program
     from recoverystats.measures import (
@@ -91,6 +107,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         relapse,
         retention,
     )
+    from recoverystats.missing import ImputedData, impute, pool, pool_estimates
     from recoverystats.rates import (
         compare_proportions,
         incidence_rate,

@@ -111,6 +111,15 @@ class SimulationParameters:
     # --- population -----------------------------------------------------------
     p_mentoring: float = 0.5
     """Probability of randomisation to peer_mentoring (independent Bernoulli per participant)."""
+    mentoring_risk_confounding: float = 0.0
+    """Confounding of group assignment by risk level (a non-randomised comparison): the log-odds
+    of peer_mentoring is ``logit(p_mentoring) + c * (r - 1.5)`` with ``r`` = 0, 1, 2, 3 for
+    risk_level low ... very_high. 0 (the default) is randomisation and leaves every table
+    unchanged; ``c > 0`` puts higher-risk people in the program more often, so the
+    unadjusted comparison is biased towards harm. The covariate distribution and the
+    ``population`` columns of ``marginal``/``contrasts`` do not change: they remain the
+    causal, population-standardised risks (the ATE's truth). The ``sample`` columns
+    average each group's own participants and so carry the confounding."""
     age_beta: tuple[float, float] = (2.0, 4.0)
     """Age in completed years is ``18 + floor(53 * Beta(a, b))``, capped at 70."""
     p_gender: tuple[float, float, float] = (0.70, 0.28, 0.02)
@@ -990,11 +999,17 @@ def simulate_program(
     # ---------------------------------------------------------------- participants
     enroll = np.sort(rng_pop.integers(0, n_days, n))  # IDs in enrollment order
     site = rng_pop.integers(0, n_sites, n)
-    mentoring = rng_pop.random(n) < p.p_mentoring
+    u_assign = rng_pop.random(n)
     a_, b_ = p.age_beta
     age = np.minimum(18 + np.floor(53 * rng_pop.beta(a_, b_, n)), 70).astype(float)
     gender = _choice(rng_pop, p.p_gender, n)
     risk = _choice(rng_pop, p.p_risk, n)
+    if p.mentoring_risk_confounding == 0.0:
+        mentoring = u_assign < p.p_mentoring  # randomised (the same draws as before the option existed)
+    else:
+        logit0 = math.log(p.p_mentoring / (1.0 - p.p_mentoring)) if 0.0 < p.p_mentoring < 1.0 else (
+            -np.inf if p.p_mentoring == 0.0 else np.inf)
+        mentoring = u_assign < _expit(logit0 + p.mentoring_risk_confounding * (risk - 1.5))
     race = _choice(rng_pop, (0.50, 0.33, 0.04, 0.02, 0.07, 0.04), n)
     ethnicity = (rng_pop.random(n) < 0.18).astype(np.int64)
     substance = _choice(rng_pop, (0.40, 0.20, 0.15, 0.10, 0.10, 0.05), n)

@@ -9,8 +9,6 @@ comparison with NULL is false, ``nan_min`` ignores NULL).
 
 from __future__ import annotations
 
-from typing import Any
-
 import ibis
 import ibis.expr.types as ir
 
@@ -36,11 +34,6 @@ def date_of(days: ir.IntegerValue) -> ir.DateValue:
 def true(cond: ir.BooleanValue) -> ir.BooleanValue:
     """A condition with NULL read as false (NumPy: a comparison with NaN is False)."""
     return cond.fill_null(False)
-
-
-def if_else(cond: ir.BooleanValue, yes: Any, no: Any) -> ir.Value:
-    """``np.where(cond, yes, no)`` with a NULL condition taking ``no``."""
-    return ibis.ifelse(true(cond), yes, no)
 
 
 def null_unless(cond: ir.BooleanValue, value: ir.Value) -> ir.Value:

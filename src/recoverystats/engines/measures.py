@@ -140,6 +140,14 @@ def _join(p: ir.Table, agg: ir.Table) -> ir.Table:
     return p.left_join(agg, p.participant_id == agg[_PID]).drop(_PID)
 
 
+def _on_or_before(col: ir.Value, a: int) -> ir.BooleanValue:
+    """``col <= as_of`` compared on the column itself (a DATE column: the engine can push
+    the filter into its scan). NULL dates give NULL, and a filter drops NULL like False."""
+    if col.type().is_date():
+        return col <= ibis.literal(_dt.date(1970, 1, 1) + _dt.timedelta(days=a), "date")
+    return day(col) <= a
+
+
 def _usable_events(tables: Tables, types: Sequence[str], a: int, *, honor_history_flag: bool = True) -> ir.Table | None:
     """Events of ``types`` with a date on or before as_of (``_day``); history rows dropped
     when ``honor_history_flag`` (pandas ``usable_events``). Unknown participants drop out in
@@ -147,11 +155,10 @@ def _usable_events(tables: Tables, types: Sequence[str], a: int, *, honor_histor
     ev = _table(tables, "events")
     if ev is None:
         return None
-    d = day(ev.event_date)
-    cond = ev.event_type.isin(list(types)) & d.notnull() & (d <= a)
+    preds = [ev.event_type.isin(list(types)), _on_or_before(ev.event_date, a)]
     if honor_history_flag and "before_enrollment" in ev.columns:
-        cond = cond & ~ev.before_enrollment.fill_null(False)
-    return ev.filter(true(cond)).mutate(_day=day(ev.event_date))
+        preds.append(~ev.before_enrollment.fill_null(False))
+    return ev.filter(*preds).mutate(_day=day(ev.event_date))
 
 
 def _death_day(tables: Tables, p: ir.Table, a: int) -> ir.Table:
@@ -170,21 +177,38 @@ def _death_day(tables: Tables, p: ir.Table, a: int) -> ir.Table:
     return p.mutate(_death=p._death_ev).drop("_death_ev")
 
 
-def _first_event(ev: ir.Table | None, p: ir.Table, start: str, end: str, prefix: str) -> ir.Table:
+#: Day numbers are shifted by this before packing (keys stay positive for any real date).
+_DAY_OFFSET = 1_000_000
+
+
+def _first_event(ev: ir.Table | None, p: ir.Table, start: str, end: str, prefix: str,
+                 types: Sequence[str]) -> ir.Table:
     """Adds ``<prefix>_day`` and ``<prefix>_type``: each participant's first event strictly
     after column ``start`` and on or before column ``end``; on the same first day, the
-    alphabetically first ``event_type`` (pandas ``first_event`` with ``types``)."""
+    alphabetically first ``event_type`` (pandas ``first_event`` with ``types``).
+
+    One aggregate: each event's (day, type rank) is packed into one integer,
+    ``(day + offset) * k + rank`` with the ranks of ``types`` in alphabetical order, so
+    the minimum is the first day and, on it, the first type.
+    """
     dcol, tcol = f"{prefix}_day", f"{prefix}_type"
     if ev is None:
         return p.mutate(**{dcol: ibis.null("int64"), tcol: ibis.null("string")})
+    ordered = sorted(types)
+    k = len(ordered) + 1
+    rank = ibis.cases(*((ev.event_type == t, i) for i, t in enumerate(ordered)), else_=len(ordered))
+    ev = ev.mutate(_key=(ev._day + _DAY_OFFSET) * k + rank.cast("int64"))
     bounds = p.select(_b_pid=p.participant_id, _b_s=p[start], _b_c=p[end])
     j = ev.join(bounds, ev.participant_id == bounds._b_pid)
-    q = j.filter(true((j._day > j._b_s) & (j._day <= j._b_c))).select("_b_pid", "_day", "event_type")
-    first = q.group_by(q._b_pid.name("_f_pid")).aggregate(_f_day=q._day.min())
-    on_first = q.join(first, (q._b_pid == first._f_pid) & (q._day == first._f_day))
-    agg = on_first.group_by(on_first._b_pid.name(_PID)).aggregate(
-        **{dcol: on_first._day.min(), tcol: on_first.event_type.min()})
-    return _join(p, agg)
+    q = j.filter(j._day > j._b_s, j._day <= j._b_c)
+    agg = q.group_by(q._b_pid.name(_PID)).aggregate(_f_key=q._key.min())
+    p = _join(p, agg)
+    first_rank = p._f_key % k
+    p = p.mutate(**{
+        dcol: p._f_key // k - _DAY_OFFSET,
+        tcol: ibis.cases(*((first_rank == i, t) for i, t in enumerate(ordered)), else_=ibis.null("string")),
+    })
+    return p.drop("_f_key")
 
 
 def _first_mentor(tables: Tables, p: ir.Table, a: int) -> ir.Table:
@@ -193,7 +217,7 @@ def _first_mentor(tables: Tables, p: ir.Table, a: int) -> ir.Table:
     m = _table(tables, "matches")
     if m is None:
         return p.mutate(_mentor=ibis.null("string"))
-    m = m.filter(true(day(m.match_date) <= a)).mutate(_md=day(m.match_date))
+    m = m.filter(_on_or_before(m.match_date, a)).mutate(_md=day(m.match_date))
     first = m.group_by(m.participant_id.name("_f_pid")).aggregate(_f_day=m._md.min())
     on_first = m.join(first, (m.participant_id == first._f_pid) & (m._md == first._f_day))
     agg = on_first.group_by(on_first.participant_id.name(_PID)).aggregate(
@@ -335,7 +359,7 @@ def relapse(tables: Tables, *, as_of: Any, window_days: int | None = None) -> ir
     if ev is not None:
         positive = true(_col(ev, "result", "string") == "positive")
         ev = ev.filter((ev.event_type != "drug_screen") | positive)
-    p = _first_event(ev, p, "_e", "_c", "_r")
+    p = _first_event(ev, p, "_e", "_c", "_r", RELAPSE_EVENT_TYPES)
     event = p._r_day.notnull() & p._enrolled
     end = ibis.ifelse(event, p._r_day, p._c)
     p = p.mutate(_event=event, _end=end)
@@ -410,14 +434,14 @@ def recidivism(tables: Tables, *, as_of: Any, window_days: int | None = 365,
                  _c=null_unless(p._indexed, nan_min(p._fu, ibis.literal(a, "int64"))))
     p = p.mutate(_end_obs=nan_min(p._c, p._death))
     p = _first_event(_usable_events(tables, RECIDIVISM_LEVELS[level], a, honor_history_flag=False),
-                     p, "_s", "_c", "_r")
+                     p, "_s", "_c", "_r", RECIDIVISM_LEVELS[level])
     p = p.mutate(_r_day=null_unless(p._r_day <= p._end_obs, p._r_day))  # an event after death cannot count
     recid = p._r_day.notnull() & p._indexed
     died_first = ~recid & true(p._death <= p._c) & p._indexed
     p = p.mutate(_recid=recid, _died_first=died_first)
     p = p.mutate(_t_end=ibis.cases((p._recid, p._r_day), (p._died_first, p._death), else_=p._c))
     p = _first_event(_usable_events(tables, TECHNICAL_VIOLATION_TYPES, a, honor_history_flag=False),
-                     p, "_s", "_end_obs", "_v")
+                     p, "_s", "_end_obs", "_v", TECHNICAL_VIOLATION_TYPES)
     excluded = (p._no_release & p._enrolled) if missing_release == "exclude" else ibis.literal(False)
     out: dict[str, ir.Value] = {
         "index_date": date_of(p._s),
@@ -456,7 +480,7 @@ def _assessment_days(tables: Tables, timepoint: str, a: int) -> ir.Table | None:
     if asm is None:
         return None
     d = day(asm.assessment_date)
-    return asm.filter(true((asm.timepoint == timepoint) & (d <= a))).mutate(_day=d)
+    return asm.filter(asm.timepoint == timepoint, _on_or_before(asm.assessment_date, a)).mutate(_day=d)
 
 
 def followup(tables: Tables, *, as_of: Any, window: tuple[int, int] = (150, 240),
@@ -562,7 +586,7 @@ def engagement(tables: Tables, *, as_of: Any, first_days: int = 90, engaged_min_
     con = _table(tables, "contacts")
     if con is not None:
         d = day(con.contact_date)
-        c = con.filter(true(d <= a)).mutate(_day=d, _min=_col(con, "minutes", "float64").cast("float64").fill_null(0.0))
+        c = con.filter(_on_or_before(con.contact_date, a)).mutate(_day=d, _min=_col(con, "minutes", "float64").cast("float64").fill_null(0.0))
         b = p.select(_b_pid=p.participant_id, _b_e=p._e)
         j = c.join(b, c.participant_id == b._b_pid)
         rel = j._day - j._b_e
@@ -584,7 +608,7 @@ def engagement(tables: Tables, *, as_of: Any, first_days: int = 90, engaged_min_
     mt = _table(tables, "matches")
     if mt is not None:
         d = day(mt.match_date)
-        m = mt.filter(true(d <= a)).mutate(_day=d)
+        m = mt.filter(_on_or_before(mt.match_date, a)).mutate(_day=d)
         p = _join(p, m.group_by(m.participant_id.name(_PID)).aggregate(_match=m._day.min()))
     else:
         p = p.mutate(_match=ibis.null("int64"))
@@ -618,6 +642,17 @@ def engagement(tables: Tables, *, as_of: Any, first_days: int = 90, engaged_min_
 _NOMS_COUNTS = ("n_pairs", "intake_yes", "followup_yes", "yes_to_no", "no_to_yes")
 
 
+def _check_items(items: Any) -> list[str]:
+    items = [items] if isinstance(items, str) else list(items)
+    bad = [i for i in items if i not in NOMS_ITEMS]
+    if bad or not items:
+        raise InvalidParameterError(
+            f"items: unknown NOMs item(s) {', '.join(map(repr, bad)) or '(none given)'}; "
+            f"choose from {', '.join(NOMS_ITEMS)}."
+        )
+    return items
+
+
 def noms_counts(tables: Tables, *, as_of: Any, items: Sequence[str] = tuple(NOMS_ITEMS),
                 by: Sequence[str] = (), window: tuple[int, int] | None = None) -> ir.Table:
     """Matched-pair counts of the NOMs items by ``by`` level and item, as an Ibis expression.
@@ -630,10 +665,17 @@ def noms_counts(tables: Tables, *, as_of: Any, items: Sequence[str] = tuple(NOMS
     ``(participant_id, timepoint)`` is unique in validated data) on or before as_of,
     within ``window`` days of intake when given.
     """
-    items = [items] if isinstance(items, str) else list(items)
+    items = _check_items(items)
     a, _ = _as_of_day(as_of, "noms_change")
     win = None if window is None else check_window(window)
     p = _participants(tables, "noms_change")
+    by = list(by)
+    missing = [c for c in by if c not in p.columns]
+    if missing:
+        raise InvalidParameterError(
+            f"by: column(s) {', '.join(map(repr, missing))} not found in participants; "
+            f"available: {', '.join(p.columns)}."
+        )
     asm = _table(tables, "assessments")
     cols = sorted({NOMS_ITEMS[i][0] for i in items})
     intake = _assessment_days(tables, "intake", a)
@@ -645,7 +687,7 @@ def noms_counts(tables: Tables, *, as_of: Any, items: Sequence[str] = tuple(NOMS
     pairs = intake.join(fu, intake._i_pid == fu._f_pid)
     if win is not None:
         rel = pairs._f_day - pairs._i_day
-        pairs = pairs.filter(true((rel >= win[0]) & (rel <= win[1])))
+        pairs = pairs.filter(rel >= win[0], rel <= win[1])
     pp = p.select(_p_pid=p.participant_id, **{c: p[c] for c in by})
     pairs = pairs.join(pp, pairs._i_pid == pp._p_pid)
     parts = []
@@ -679,12 +721,11 @@ def noms_change(tables: Tables, *, as_of: Any, items: Sequence[str] = tuple(NOMS
     """
     from recoverystats._checks import as_column_list
 
-    items = [items] if isinstance(items, str) else list(items)
-    bad = [i for i in items if i not in NOMS_ITEMS]
-    if bad or not items:
+    items = _check_items(items)
+    if not isinstance(exact_threshold, (int, np.integer)) or isinstance(exact_threshold, bool) \
+            or exact_threshold < 0:
         raise InvalidParameterError(
-            f"items: unknown NOMs item(s) {', '.join(map(repr, bad)) or '(none given)'}; "
-            f"choose from {', '.join(NOMS_ITEMS)}."
+            f"exact_threshold must be a non-negative whole number (e.g. 25); got {exact_threshold!r}."
         )
     by_cols = as_column_list(by)
     counts = noms_counts(tables, as_of=as_of, items=items, by=by_cols, window=window).to_pandas()
@@ -789,19 +830,27 @@ def normalise(df: pd.DataFrame, *, sort: bool = True) -> pd.DataFrame:
 
 
 def collect(expr: ir.Table) -> pd.DataFrame:
-    """Execute a measure expression and return it as the pandas measure would hold it
-    (dtypes as :func:`normalise` states, sorted by ``participant_id``).
+    """Execute a measure expression and return the frame the pandas measure returns.
 
-    The engine sorts; the transfer goes through Arrow (``expr.to_pyarrow()``, then
-    pyarrow's own ``to_pandas``): Ibis's ``to_pandas`` converts column by column in
-    Python and is several times slower for the measures' 30-column frames.
+    Rows sorted by ``participant_id`` (by the engine: a relation has no order, and a
+    fixed order keeps every later sum reproducible); dtypes as the pandas measure's:
+    dates ``datetime64[ns]``, flags ``bool``, ``event``/``event_type`` ``int64``, other
+    numbers ``float64``, text ``object`` with ``None`` (an engine-typed covariate may
+    differ, e.g. a whole-number column with a missing value is ``float64``; compare
+    through :func:`normalise`). The transfer goes through Arrow (``expr.to_pyarrow()``
+    and pyarrow's ``to_pandas``): Ibis's ``to_pandas`` converts column by column in Python,
+    and :func:`normalise` on a million rows costs seconds.
     """
     if "participant_id" in expr.columns:
         expr = expr.order_by("participant_id")
-    return normalise(expr.to_pyarrow().to_pandas(date_as_object=False), sort=False)
+    df = expr.to_pyarrow().to_pandas(date_as_object=False)
+    for c in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[c].dtype) and df[c].dtype != "datetime64[ns]":
+            df[c] = df[c].astype("datetime64[ns]")
+    return df
 
 
-_collect_frame = collect
+_execute = collect  # for run_measure, whose ``collect`` argument hides the function
 
 
 def _covariates(participants: ir.Table) -> list[str]:
@@ -929,7 +978,7 @@ def run_measure(prog: Any, name: str, *, collect: bool = True, **kwargs: Any) ->
     expr = funcs[name](tables, as_of=ts, **kwargs)
     if not collect:
         return expr
-    df = _collect_frame(expr)  # ``collect`` is the keyword argument here
+    df = _execute(expr)
     if name == "recidivism":
         df.attrs["_missing_release"] = kwargs.get("missing_release", "enrollment")
     notes = ([note] if note else []) + _notes(name, df, tables, ts)

@@ -24,7 +24,10 @@ _TABLE_GAP = 0.20  # axes-fraction between the x axis and the first at-risk row
 
 
 def format_count(value: float, suppress_below: int | None) -> str:
-    """An at-risk count for display: ``"<k"`` for 1..k-1 when suppressing, else an integer."""
+    """An at-risk count for display: ``"<k"`` for 1..k-1 when suppressing, else an integer
+    (``"—"`` when there is no count, as for curves pooled over imputed data sets)."""
+    if value is None or not np.isfinite(float(value)):
+        return "—"
     v = int(round(float(value)))
     if suppress_below is not None and 0 < v < suppress_below:
         return f"<{suppress_below}"

@@ -68,7 +68,9 @@ def compare_proportions(
     Parameters
     ----------
     df
-        One row per unit.
+        One row per unit, or an :class:`~recoverystats.missing.ImputedData` (the
+        comparison is pooled over the imputed data sets by Rubin's rules: RD on its own
+        scale, RR and OR on the log scale).
     outcome
         0/1 or boolean column; missing values are excluded and counted.
     group
@@ -197,6 +199,10 @@ def compare_proportions(
     >>> r.table[["comparison", "estimate", "ci_lower", "ci_upper"]].round(4).values.tolist()
     [['a vs b', 0.2, 0.0524, 0.3339]]
     """
+    if type(df).__name__ == "ImputedData":  # multiple imputation: each data set, pooled (Rubin's rules)
+        from recoverystats.missing.dispatch import pooled_call
+
+        return pooled_call(compare_proportions, locals())
     check_dataframe(df)
     measure = check_option("measure", measure, Measure)
     test = check_option("test", test, TestKind)

@@ -56,7 +56,9 @@ def proportion(
     df
         One row per unit (e.g. the output of a measure: one row per participant).
         Rates are general: every row given is used; filter to eligible rows first
-        (``df[df.eligible]``) for fixed-window outcomes.
+        (``df[df.eligible]``) for fixed-window outcomes. An
+        :class:`~recoverystats.missing.ImputedData` gives proportions pooled over the
+        imputed data sets (Rubin's rules on the logit scale).
     outcome
         Column holding 0/1 or True/False. Missing values are excluded and counted in
         ``n_excluded``.
@@ -147,6 +149,10 @@ def proportion(
     >>> r.table[["estimate", "ci_lower", "ci_upper"]].round(4).values.tolist()[1]
     [0.6667, 0.3, 0.9032]
     """
+    if type(df).__name__ == "ImputedData":  # multiple imputation: each data set, pooled (Rubin's rules)
+        from recoverystats.missing.dispatch import pooled_call
+
+        return pooled_call(proportion, locals())
     check_dataframe(df)
     method = resolve_method(method)
     conf_level = check_conf_level(conf_level)

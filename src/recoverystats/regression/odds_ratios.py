@@ -140,6 +140,9 @@ def odds_ratios(
         (:func:`recoverystats.recidivism`), or any frame with a 0/1 outcome. If it has
         an ``eligible`` column, only eligible rows are used (participants whose
         follow-up window is not yet complete are excluded; counted in ``n_excluded``).
+        An :class:`~recoverystats.missing.ImputedData` gives the model fitted to each
+        imputed data set and pooled by Rubin's rules (log odds ratios, D1 tests of
+        multi-level terms; the fits are kept for ``risk_difference()``).
     outcome
         The 0/1 (or boolean) outcome column; taken from the formula's left-hand side
         when ``formula`` is given.
@@ -296,6 +299,10 @@ def odds_ratios(
     >>> res.table["term"].tolist()
     ['group[peer_mentoring]', 'age', 'Intercept']
     """
+    if type(df).__name__ == "ImputedData":  # multiple imputation: each data set, pooled (Rubin's rules)
+        from recoverystats.missing.dispatch import pooled_call
+
+        return pooled_call(odds_ratios, locals())
     df = check_dataframe(df)
     check_option("method", method, Method)
     check_option("cluster_correction", cluster_correction, ClusterCorrection)

@@ -182,7 +182,7 @@ class OddsRatioResult(ResultMixin):
         t["reference"] = new_refs
         # n/events now describe the former reference group (every row's new "level")
         model = self._model
-        if model is not None and main.any():
+        if model is not None and not getattr(model, "pooled", False) and main.any():
             cols = [c for term in model.design.exposure_terms for c in term.columns]
             X = model.design.X
             if model.exposure_kind == "binary" and len(cols) == 1:
@@ -231,7 +231,10 @@ class OddsRatioResult(ResultMixin):
         """
         from recoverystats.regression._postfit import standardised_effect
 
-        return standardised_effect(self._need_model("risk_difference()"), self, measure="rd",
+        model = self._need_model("risk_difference()")
+        if getattr(model, "pooled", False):  # multiple imputation: per data set, then Rubin's rules
+            return model.standardised("rd", n_boot=n_boot, seed=seed, conf_level=conf_level)
+        return standardised_effect(model, self, measure="rd",
                                    n_boot=n_boot, seed=seed, conf_level=conf_level)
 
     def risk_ratio(
@@ -240,7 +243,10 @@ class OddsRatioResult(ResultMixin):
         """Adjusted risk ratio(s) of the exposure by g-computation (CI on the log scale)."""
         from recoverystats.regression._postfit import standardised_effect
 
-        return standardised_effect(self._need_model("risk_ratio()"), self, measure="rr",
+        model = self._need_model("risk_ratio()")
+        if getattr(model, "pooled", False):
+            return model.standardised("rr", n_boot=n_boot, seed=seed, conf_level=conf_level)
+        return standardised_effect(model, self, measure="rr",
                                    n_boot=n_boot, seed=seed, conf_level=conf_level)
 
     def diagnostics(self, *, data: pd.DataFrame | None = None, groups: int = 10) -> DiagnosticsResult:
@@ -251,7 +257,10 @@ class OddsRatioResult(ResultMixin):
         """
         from recoverystats.regression._postfit import diagnostics
 
-        return diagnostics(self._need_model("diagnostics()"), self, data=data, groups=groups)
+        model = self._need_model("diagnostics()")
+        if getattr(model, "pooled", False):
+            return model.diagnostics()
+        return diagnostics(model, self, data=data, groups=groups)
 
     def plot(self, ax: Any = None, **kwargs: Any) -> Any:
         """Forest plot of the odds ratios (log axis, line at 1); returns the Axes."""

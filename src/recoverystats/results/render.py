@@ -57,6 +57,13 @@ LABELS: dict[str, str] = {
     "events_reference": "Events (reference)",
     "risk_reference": "Risk (reference)",
     "competing": "Competing events",
+    # pooled over multiple imputations (Rubin's rules)
+    "riv": "RIV",
+    "lambda": "λ",
+    "fmi": "FMI",
+    "ubar": "Within-imputation var.",
+    "total_variance": "Total var.",
+    "dfcom": "Complete-data df",
 }
 
 #: Columns shown as integers when a value is whole: counts, and times (a whole number of days

@@ -76,7 +76,9 @@ def hazard_ratios(
     ----------
     df : DataFrame
         One row per participant (e.g. ``relapse(...)`` or ``recidivism(...)`` output
-        joined to covariates).
+        joined to covariates), or an :class:`~recoverystats.missing.ImputedData` (the
+        model is fitted to each imputed data set and pooled by Rubin's rules on the log
+        hazard ratios).
     time, event : str
         Follow-up time and the 0/1 event indicator.
     exposure : str, optional
@@ -172,6 +174,10 @@ def hazard_ratios(
     >>> round(res.loglik, 3), round(float(res.table["estimate"].iloc[0]), 3)
     (-658.748, 0.684)
     """
+    if type(df).__name__ == "ImputedData":  # multiple imputation: each data set, pooled (Rubin's rules)
+        from recoverystats.missing.dispatch import pooled_call
+
+        return pooled_call(hazard_ratios, locals())
     check_option("ties", ties, Ties)
     check_option("weight_type", weight_type, WeightType)
     if weight_type == "sampling" and weights is None:

@@ -27,6 +27,7 @@ def survival_curve(
     weights: str | None = None,
     weight_type: WeightType = "frequency",
     conf_level: float = 0.95,
+    times: Sequence[float] | None = None,
 ) -> SurvivalResult:
     """Kaplan-Meier estimate of the survival (event-free) function, optionally by group.
 
@@ -35,7 +36,8 @@ def survival_curve(
     df : DataFrame
         One row per participant, e.g. the output of ``relapse(...)`` or
         ``recidivism(...)`` (``time_days``, ``event``) or any frame with a time and
-        an event column.
+        an event column; or an :class:`~recoverystats.missing.ImputedData` (with
+        ``times=``).
     time : str
         Follow-up time (days, weeks, ...; non-negative; timedeltas become days).
     event : str
@@ -66,6 +68,10 @@ def survival_curve(
         all weights are scaled up. Rows are treated as independent (no ``cluster=``).
     conf_level : float
         Confidence level of the pointwise intervals.
+    times : list of float, optional
+        Only with an :class:`~recoverystats.missing.ImputedData` as ``df`` (and then
+        required): the times at which S(t) is pooled over the imputed data sets, by
+        Rubin's rules on the complementary log-log scale (no pooled at-risk counts).
 
     Returns
     -------
@@ -100,6 +106,15 @@ def survival_curve(
     >>> survival_curve(d, time="t", event="e").at([2, 3])["estimate"].round(4).tolist()
     [0.6, 0.3]
     """
+    if type(df).__name__ == "ImputedData":  # multiple imputation: each data set, pooled (Rubin's rules)
+        from recoverystats.missing.dispatch import pooled_call
+
+        return pooled_call(survival_curve, locals())
+    if times is not None:
+        raise InvalidParameterError(
+            "survival_curve: times= is for an ImputedData (the times at which S(t) is pooled); with a "
+            "DataFrame use survival_curve(df, ...).at(times)."
+        )
     check_option("conf_type", conf_type, ConfType)
     check_option("weight_type", weight_type, WeightType)
     if weight_type == "sampling" and weights is None:
