@@ -21,8 +21,10 @@ and the validated tables stay there (DuckDB: in the database, on disk when
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,7 +136,10 @@ def connect(
                     f"memory_limit must be a size such as '8GB'; got {memory_limit!r} ({exc})."
                 ) from None
         if database is None:
-            raw.execute(f"SET temp_directory = '{tempfile.mkdtemp(prefix='recoverystats-duckdb-')}'")
+            spill = tempfile.mkdtemp(prefix="recoverystats-duckdb-")
+            raw.execute(f"SET temp_directory = '{spill}'")
+            # the spill folder goes with the connection (the program holds it)
+            weakref.finalize(con, shutil.rmtree, spill, True)
         raw.execute("SET preserve_insertion_order = true")
         raw.execute("SET enable_progress_bar = false")  # the loader shows its own stages
         return Backend("duckdb", con)
