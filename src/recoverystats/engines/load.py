@@ -69,6 +69,14 @@ class Backend:
         self.session = session
         self.prefix = f"{prefix}_{int(time.time() * 1000) % 10**9}"
         self._n = 0
+        self.on_disk = False
+        self.scratch: list[str] = []
+
+    def drop_scratch(self) -> None:
+        """Drop the intermediate tables made in a database file (the validated tables stay)."""
+        for name in self.scratch:
+            self.con.drop_table(name, force=True)
+        self.scratch.clear()
 
     def name(self, key: str) -> str:
         self._n += 1
@@ -77,7 +85,12 @@ class Backend:
     def cache(self, expr: ir.Table, key: str) -> ir.Table:
         """Materialise an intermediate table (queried several times)."""
         if self.engine == "duckdb":
-            return self.con.create_table(self.name(key), expr, temp=True, overwrite=True)
+            # in a database file: a compressed table (temporary tables spill uncompressed)
+            name = self.name(key)
+            table = self.con.create_table(name, expr, temp=not self.on_disk, overwrite=True)
+            if self.on_disk:
+                self.scratch.append(name)
+            return table
         return expr.cache()
 
     def persist(self, expr: ir.Table, name: str) -> ir.Table:
@@ -142,7 +155,9 @@ def connect(
             weakref.finalize(con, shutil.rmtree, spill, True)
         raw.execute("SET preserve_insertion_order = true")
         raw.execute("SET enable_progress_bar = false")  # the loader shows its own stages
-        return Backend("duckdb", con)
+        be = Backend("duckdb", con)
+        be.on_disk = database is not None
+        return be
     if database is not None:
         raise InvalidParameterError('database= applies to engine="duckdb" only.')
     session = spark_session(spark)
@@ -457,6 +472,7 @@ def read_program_engine(
             tables[name] = final
             kept = int(final.count().to_pyarrow().as_py())
             flow.append((name, b.rows_read, kept, b.rows_read - kept))
+        be.drop_scratch()
     import pandas as pd
 
     from recoverystats.io.program import FLOW_COLUMNS, SOURCE_COLUMNS

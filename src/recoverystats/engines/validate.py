@@ -474,7 +474,10 @@ def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
     )
     if flags:
         s1 = s1.drop(*flags)
-    s1 = be.cache(s1, f"s1_{name}")
+    # parents (participants, mentors) are read by every child: materialised; the other tables'
+    # stage table is read once more, by the row rules (which materialise their own)
+    if name in ("participants", "mentors"):
+        s1 = be.cache(s1, f"s1_{name}")
 
     # findings, in the pandas path's order: text cells per column, coercion per column
     wanted: dict[str, list[Any]] = {}
