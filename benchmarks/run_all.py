@@ -341,6 +341,24 @@ def parse_measures(run: Run, scale: str) -> list[Row]:
     return rows
 
 
+def parse_engines_io(run: Run, scale: str) -> list[Row]:
+    """``RESULT work | target | ours | bare | ratio | peak | status`` lines of bench_engines.py."""
+    rows = []
+    for line in run.stdout.splitlines():
+        if not line.startswith("RESULT "):
+            continue
+        parts = [p.strip() for p in line[len("RESULT "):].split("|")]
+        if len(parts) != 7:
+            continue
+        work, target, ours, bare, ratio, peak, status = parts
+        rows.append(Row(work=f"{work} (issue 17)", target=target, ours=ours, bare=bare, ratio=ratio,
+                        peak=peak, status=status))
+    if not rows:
+        rows.append(Row(work=f"engines, {scale} (issue 17)", target="see RESULTS-engines.md", status="failed",
+                        reason=_failure(run)))
+    return rows
+
+
 def parse_engines(run: Run, scale: str) -> list[Row]:
     """``bench_engines_measures.py``: the six measures, pandas vs their Ibis definitions on DuckDB."""
     rows = []
@@ -539,6 +557,9 @@ TARGETS: list[Target] = [
            "20k participants / 200k events", parse_engines),
     Target("power", "bench_power.py", ["--reps", "1000", "--n", "2000"], ["--reps", "40", "--n", "2000",
            "--bare-reps", "5"], "1,000 reps × 2,000 participants", "40 reps × 2,000 participants", parse_power),
+    Target("engines-io", "bench_engines.py", ["all"], ["all", "--quick"],
+           "100k and 1M participants (DuckDB engine)", "2k and 20k participants (DuckDB engine)",
+           parse_engines_io, extra=True),
 ]
 
 

@@ -30,6 +30,7 @@ OUT = ROOT / "docs" / "api.md"
 #: (module, heading, one-line description) in the order of the pipeline.
 SECTIONS: list[tuple[str, str]] = [
     ("recoverystats.io", "Loading program data"),
+    ("recoverystats.engines.program", "Programs held by DuckDB or Spark (read_program(engine=...))"),
     ("recoverystats.datasets", "Bundled datasets and the simulator"),
     ("recoverystats.measures", "Outcome measures"),
     ("recoverystats.engines.measures", "Measures on DuckDB and Spark (Ibis definitions, sufficient statistics)"),

@@ -65,7 +65,7 @@ _LAZY: dict[str, str] = {
     "interrupted_time_series": "recoverystats.synthesis",
 }
 _SUBMODULES = {"datasets", "measures", "rates", "regression", "survival", "report", "privacy",
-               "plotting", "results", "schema", "io", "causal", "missing", "design", "synthesis"}
+               "plotting", "results", "schema", "io", "causal", "missing", "design", "synthesis", "engines"}
 
 __all__ = [
     "__version__",

@@ -51,17 +51,12 @@ def _summary_text(prog: Any) -> list[str]:
         )
     out.append("")
     out.append(f"Participants: {s['participants']:,}")
-    p = prog.participants
-    if len(p):
+    if s["participants"]:
         groups = s.get("by_group", {})
         out.append("  by group: " + ", ".join(f"{k} {v:,}" for k, v in groups.items()))
         if "by_site" in s:
             out.append("  by site:  " + ", ".join(f"{k} {v:,}" for k, v in s["by_site"].items()))
-            tab = (
-                p.groupby(["site", "group"], dropna=False, observed=True)
-                .size()
-                .unstack(fill_value=0)
-            )
+            tab = _site_by_group(prog)
             out.append("  group x site:")
             width = max([len(str(c)) for c in tab.columns] + [8]) + 2
             out.append(
@@ -85,6 +80,48 @@ MAX_PER_RULE = 20
 MAX_MESSAGE_CHARS = 500
 #: Characters of printed findings in all (DESIGN 14: validate prints at most 1 MB).
 MAX_PRINTED_CHARS = 900_000
+
+
+def _site_by_group(prog: Any) -> Any:
+    """Participants by site (rows) and group (columns); counted by the engine on DuckDB/Spark."""
+    if hasattr(prog, "participants"):
+        p = prog.participants
+        return p.groupby(["site", "group"], dropna=False, observed=True).size().unstack(fill_value=0)
+    t = prog.table("participants")
+    counts = t.group_by(["site", "group"]).aggregate(n=t.count()).to_pandas()
+    tab = counts.pivot_table(index="site", columns="group", values="n", fill_value=0, dropna=False)
+    return tab.sort_index().astype("int64")
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``read_program`` keywords of ``--engine``, ``--memory-limit``, ``--database``, ``--spark-master``."""
+    out: dict[str, Any] = {}
+    if getattr(args, "engine", None):
+        out["engine"] = args.engine
+    if getattr(args, "memory_limit", None):
+        out["memory_limit"] = args.memory_limit
+    if getattr(args, "database", None):
+        out["database"] = args.database
+    if getattr(args, "spark_master", None):
+        out["spark"] = args.spark_master
+    if out.get("engine") not in (None, "pandas") and sys.stderr.isatty() and not getattr(args, "quiet", False):
+        out["progress"] = True
+    return out
+
+
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    """``--engine`` and its settings (also read from program.toml's [engine])."""
+    p.add_argument(
+        "--engine",
+        choices=("pandas", "duckdb", "spark"),
+        default=None,
+        help="where the data is validated and measured: pandas (in memory; the default unless "
+        "program.toml [engine] name says otherwise), duckdb (beyond memory) or spark (a cluster); "
+        "see docs/scale.md",
+    )
+    p.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 8GB")
+    p.add_argument("--database", default=None, help="DuckDB database file for the validated tables")
+    p.add_argument("--spark-master", default=None, help="Spark master URL (default local[2])")
 
 
 def _findings_text(validation: Any, *, max_per_rule: int = MAX_PER_RULE) -> list[str]:
@@ -183,7 +220,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     try:
         with _progress(f"Loading and validating {args.source}"):
             prog = read_program(
-                args.source, as_of=args.as_of, on_error=args.on_error, mapping=args.mapping
+                args.source,
+                as_of=args.as_of,
+                on_error=args.on_error,
+                mapping=args.mapping,
+                **_engine_options(args),
             )
     except DataValidationError as exc:
         validation = getattr(exc, "validation", None)
@@ -320,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"findings printed per rule in text output (default {MAX_PER_RULE}, at most 1 MB in "
         "all; 0 prints every finding); --format json always lists every finding",
     )
+    add_engine_arguments(v)
     v.set_defaults(func=_cmd_validate)
 
     s = sub.add_parser(

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from recoverystats._checks import check_option
 from recoverystats.errors import DataValidationError, InvalidParameterError, param
+from recoverystats.io import checks
 from recoverystats.io.mapping import DEFAULT_NA_VALUES, ISO_DATE_FORMATS, TableMapping
 from recoverystats.io.program import (
     FLOW_COLUMNS,
@@ -156,6 +157,19 @@ class _Ctx:
             }
         )
 
+    def column_level(
+        self, rule: str, mask: np.ndarray, original: Any, column: str, detail: Callable[[str, int], str]
+    ) -> None:
+        """One finding for a whole column (a setting is wrong, not its rows), with three examples."""
+        pos = np.flatnonzero(mask)
+        first = _chunked_take(original, pos[:3]).to_pylist()
+        self.table_level(
+            rule,
+            detail(examples_text(first, self.lines[pos[:3]], self.line_label), len(pos)),
+            column=column,
+            value=first[0],
+        )
+
     def table_level(
         self,
         rule: str,
@@ -178,6 +192,13 @@ class _Ctx:
             label=self.line_label,
         )
         self.findings.append(f)
+
+
+def examples_text(values: Sequence[Any], lines: Sequence[Any], label: str) -> str:
+    """``'12,5' on line 3, ...``: the examples a column-level finding quotes."""
+    return ", ".join(
+        f"{_shown(v)} on {label} {int(ln)}" for v, ln in zip(values, lines, strict=True)
+    )
 
 
 def _shown(v: Any) -> str:
@@ -859,14 +880,7 @@ def _coerce_column(
         raise AssertionError(kind)
     for rule, mask, detail in res.problems:
         if mask.any() and RULES[rule].scope != "row":
-            # one finding for the column: a setting is wrong, not its rows
-            pos = np.flatnonzero(mask)
-            first = _chunked_take(original, pos[:3]).to_pylist()
-            examples = ", ".join(
-                f"{_shown(v)} on {ctx.line_label} {int(ctx.lines[p])}"
-                for v, p in zip(first, pos[:3].tolist(), strict=True)
-            )
-            ctx.table_level(rule, detail(examples, len(pos)), column=name, value=first[0])
+            ctx.column_level(rule, mask, original, name, detail)
             errors |= mask
         elif mask.any():
             pos = np.flatnonzero(mask)
@@ -975,6 +989,59 @@ def _check_date_range(
     return pc.if_else(pa.array(sentinel | out), pa.scalar(None, pa.date32()), _arr(values))
 
 
+def resolve_columns(
+    names: list[str], spec: TableSpec, opts: TableMapping, ctx: _Ctx
+) -> tuple[list[str], bool]:
+    """Source column names -> canonical names (mapping renames, then canonical spellings).
+
+    Records ``mapping_column``, ``column_renamed``, ``duplicate_column`` and
+    ``required_column`` findings in ``ctx``; returns the new names and whether a
+    finding stops the table (shared by the pandas path and the engines).
+    """
+    rename = dict(opts.rename)
+    missing_src = [s for s in rename if s not in names]
+    fatal = False
+    for s in missing_src:
+        ctx.table_level(
+            "mapping_column",
+            f"program.toml [tables.{spec.name}.rename] names column {s!r}, which the "
+            f"file does not have (its columns: {', '.join(names[:25])})",
+            column=s,
+        )
+        fatal = True
+    new_names = [rename.get(c, c) for c in names]
+    canon = set(spec.column_names)
+    for i, c in enumerate(new_names):
+        if c not in canon and c not in rename.values():
+            nc = _norm_name(c)
+            if nc in canon and nc not in new_names:
+                ctx.table_level("column_renamed", f"column {c!r} read as {nc}", column=nc, value=c)
+                new_names[i] = nc
+    dups = sorted({c for c in new_names if new_names.count(c) > 1})
+    for c in dups:
+        ctx.table_level("duplicate_column", f"more than one source column maps to {c!r}", column=c)
+        fatal = True
+    for col in opts.values:
+        if col not in new_names:
+            ctx.table_level(
+                "mapping_column",
+                f"program.toml [tables.{spec.name}.values.{col}] maps codes of column "
+                f"{col!r}, which the table does not have",
+                column=col,
+            )
+            fatal = True
+    for req in spec.required:
+        if req not in new_names:
+            ctx.table_level(
+                "required_column",
+                f"required column {req!r} is missing (columns found: "
+                f"{', '.join(new_names[:25]) or 'none'})",
+                column=req,
+            )
+            fatal = True
+    return new_names, fatal
+
+
 def _build_table(raw: RawTable) -> _Built:
     name = raw.name
     spec: TableSpec = TABLES[name]
@@ -1003,47 +1070,8 @@ def _build_table(raw: RawTable) -> _Built:
 
     # -- column names: mapping renames, then canonical spellings -----------------
     names = [str(c).strip() for c in data.column_names]
-    rename = dict(opts.rename)
-    missing_src = [s for s in rename if s not in names]
-    fatal = False
-    for s in missing_src:
-        ctx.table_level(
-            "mapping_column",
-            f"program.toml [tables.{name}.rename] names column {s!r}, which the "
-            f"file does not have (its columns: {', '.join(names[:25])})",
-            column=s,
-        )
-        fatal = True
-    new_names = [rename.get(c, c) for c in names]
+    new_names, fatal = resolve_columns(names, spec, opts, ctx)
     canon = set(spec.column_names)
-    for i, c in enumerate(new_names):
-        if c not in canon and c not in rename.values():
-            nc = _norm_name(c)
-            if nc in canon and nc not in new_names:
-                ctx.table_level("column_renamed", f"column {c!r} read as {nc}", column=nc, value=c)
-                new_names[i] = nc
-    dups = sorted({c for c in new_names if new_names.count(c) > 1})
-    for c in dups:
-        ctx.table_level("duplicate_column", f"more than one source column maps to {c!r}", column=c)
-        fatal = True
-    for col in opts.values:
-        if col not in new_names:
-            ctx.table_level(
-                "mapping_column",
-                f"program.toml [tables.{name}.values.{col}] maps codes of column "
-                f"{col!r}, which the table does not have",
-                column=col,
-            )
-            fatal = True
-    for req in spec.required:
-        if req not in new_names:
-            ctx.table_level(
-                "required_column",
-                f"required column {req!r} is missing (columns found: "
-                f"{', '.join(new_names[:25]) or 'none'})",
-                column=req,
-            )
-            fatal = True
     if fatal:
         return _Built(
             name,
@@ -1137,7 +1165,7 @@ def _build_table(raw: RawTable) -> _Built:
                 pos,
                 req,
                 [None] * len(pos),
-                lambda _v, _p, req=req: f"required value {req} is empty",
+                lambda _v, _p, req=req: checks.missing_detail(req),
                 action="",
             )
             errors |= miss
@@ -1158,9 +1186,7 @@ def _build_table(raw: RawTable) -> _Built:
                     pos,
                     col.name,
                     v[pos].tolist(),
-                    lambda val, _p, lo=lo, hi=hi, c=col.name: (
-                        f"{c} = {val:g} is outside the plausible range {lo:g}-{hi:g}"
-                    ),
+                    lambda val, _p, lo=lo, hi=hi, c=col.name: checks.range_detail(c, val, lo, hi),
                     action="",
                 )
                 errors |= bad
@@ -1289,51 +1315,29 @@ def _dates(frame: pd.DataFrame, col: str) -> np.ndarray:
 
 
 def _table_date_rules(name: str, frame: pd.DataFrame, ctx: _Ctx, errors: np.ndarray) -> None:
-    if name == "participants":
-        enr, dis = _dates(frame, "enrollment_date"), _dates(frame, "discharge_date")
-        bad = dis < enr
+    for table, rule, later_col, earlier_col in checks.DATE_ORDER_RULES:
+        if table != name:
+            continue
+        later, earlier = _dates(frame, later_col), _dates(frame, earlier_col)
+        bad = later < earlier
         if ctx.date_rows(
-            "discharge_before_enrollment",
+            rule,
             bad,
-            "discharge_date",
-            dis,
-            lambda v, p: f"discharge_date {v} is before enrollment_date {str(enr[p])[:10]}",
-        ):
-            errors |= bad
-        birth = _dates(frame, "birth_date")
-        for col in ("enrollment_date", "release_date", "discharge_date"):
-            d = _dates(frame, col)
-            bad = d < birth
-            if ctx.date_rows(
-                "before_birth",
-                bad,
-                col,
-                d,
-                lambda v, p, c=col: f"{c} {v} is before birth_date {str(birth[p])[:10]}",
-            ):
-                errors |= bad
-        age = (enr - birth).astype("timedelta64[D]").astype("float64") / 365.25
-        with np.errstate(invalid="ignore"):
-            bad = ((age < 10) | (age > 100)) & ~np.isnat(birth) & ~np.isnat(enr) & ~(enr < birth)
-        if ctx.date_rows(
-            "range",
-            bad,
-            "birth_date",
-            birth,
-            lambda v, p: (
-                f"birth_date {v} gives age {age[p]:.1f} at enrollment, outside the plausible range 10-100"
+            later_col,
+            later,
+            lambda v, p, r=rule, lc=later_col, ec=earlier_col, e=earlier: checks.date_order_detail(
+                r, lc, v, ec, str(e[p])[:10]
             ),
         ):
             errors |= bad
-    if name == "matches":
-        start, end = _dates(frame, "match_date"), _dates(frame, "end_date")
-        bad = end < start
+    if name == "participants":
+        enr, birth = _dates(frame, "enrollment_date"), _dates(frame, "birth_date")
+        age = (enr - birth).astype("timedelta64[D]").astype("float64") / 365.25
+        lo, hi = checks.AGE_RANGE
+        with np.errstate(invalid="ignore"):
+            bad = ((age < lo) | (age > hi)) & ~np.isnat(birth) & ~np.isnat(enr) & ~(enr < birth)
         if ctx.date_rows(
-            "end_before_start",
-            bad,
-            "end_date",
-            end,
-            lambda v, p: f"end_date {v} is before match_date {str(start[p])[:10]}",
+            "range", bad, "birth_date", birth, lambda v, p: checks.age_detail(v, age[p])
         ):
             errors |= bad
 
@@ -1395,13 +1399,11 @@ def _duplicates(
         # contacts/events have no key: two phone calls or two negative screens on one day
         # can be genuine, so repeats are kept and reported once for the table
         pos = np.flatnonzero(exact)
-        shown = ", ".join(str(int(ctx.lines[p])) for p in pos[:10]) + (
-            " ..." if len(pos) > 10 else ""
-        )
         ctx.table_level(
             "repeated_row",
-            f"{len(pos)} row(s) repeat an earlier row exactly ({ctx.line_label}s "
-            f"{shown}); kept, as same-day repeats can be genuine",
+            checks.repeated_row_detail(
+                len(pos), ctx.line_label, [int(ctx.lines[p]) for p in pos[:10]]
+            ),
             line=int(ctx.lines[pos[0]]),
             action="kept",
         )
@@ -1418,9 +1420,8 @@ def _duplicates(
             pos,
             None,
             [None] * len(pos),
-            lambda _v, p: (
-                f"exact copy of {ctx.line_label} {int(ctx.lines[first_of_group[group_of[p]]])}; "
-                "the copy is dropped"
+            lambda _v, p: checks.duplicate_row_detail(
+                ctx.line_label, int(ctx.lines[first_of_group[group_of[p]]])
             ),
             action="dropped",
         )
@@ -1442,10 +1443,9 @@ def _duplicates(
                 "duplicate_key",
                 pos,
                 keyed[0],
-                [k[0] if len(k) == 1 else "/".join(k) for k in keys],
-                lambda v, p, keys=keys, pos=pos: (
-                    f"{label} {v!r} appears on more than one row "
-                    f"({ctx.line_label}s {', '.join(map(str, groups[keys[int(np.searchsorted(pos, p))]]))})"
+                [checks.key_value_text(k)[0] for k in keys],
+                lambda v, p, keys=keys, pos=pos: checks.duplicate_key_detail(
+                    label, v, ctx.line_label, groups[keys[int(np.searchsorted(pos, p))]]
                 ),
                 action="",
             )
@@ -1720,9 +1720,7 @@ def _cross_rules(
                 pos,
                 col,
                 vals,
-                lambda v, _p, ptable=ptable, pfile=pfile: (
-                    f"{_shown(v)} is not a {ptable[:-1]} in {pfile}"
-                ),
+                lambda v, _p, ptable=ptable, pfile=pfile: checks.orphan_detail(v, ptable, pfile),
                 action="",
                 by_value=True,
             )
@@ -1745,8 +1743,7 @@ def _cross_rules(
                         col,
                         vals,
                         lambda v, p, idx=idx, plines=plines, pfile=pfile, plabel=parent.ctx.line_label: (
-                            f"dropped because {_shown(v)} was dropped from {pfile} ({plabel} "
-                            f"{int(plines[idx[p]])})"
+                            checks.parent_dropped_detail(v, pfile, plabel, int(plines[idx[p]]))
                         ),
                         action="dropped",
                     )
@@ -1754,18 +1751,10 @@ def _cross_rules(
         if ptable == "participants":
             pidx, prank = idx, rank
 
-    date_col = {
-        "events": "event_date",
-        "contacts": "contact_date",
-        "assessments": "assessment_date",
-        "matches": "match_date",
-        "participants": "enrollment_date",
-        "mentors": "certified_date",
-    }[b.name]
+    date_col = checks.TABLE_DATE_COLUMN[b.name]
     d = _dates(frame, date_col)
     if as_of is not None:
-        cols = [date_col] + (["release_date", "discharge_date"] if b.name == "participants" else [])
-        for c in cols:
+        for c in checks.AS_OF_COLUMNS[b.name]:
             dc = _dates(frame, c)
             late = dc > np.datetime64(as_of.to_datetime64(), "ns")
             ctx.date_rows(
@@ -1773,9 +1762,7 @@ def _cross_rules(
                 late,
                 c,
                 dc,
-                lambda v, _p, c=c: (
-                    f"{c} {v} is after the data cut-off as_of {as_of.date().isoformat()}"
-                ),
+                lambda v, _p, c=c: checks.after_as_of_detail(c, v, as_of.date().isoformat()),
             )
     if pidx is not None:
         p = built["participants"].frame
@@ -1808,24 +1795,18 @@ def _cross_rules(
             bad,
             date_col,
             d,
-            lambda v, q: (
-                f"{date_col} {v} is before the participant's birth_date {str(at(birth_p, q))[:10]}"
-            ),
+            lambda v, q: checks.before_birth_child_detail(date_col, v, str(at(birth_p, q))[:10]),
         ):
             b.error_rows |= bad
         if unknown is not None:
             frame["before_enrollment"] = pd.arrays.BooleanArray(before, unknown)
         if before.any() and b.name in ("events", "contacts"):
             first = int(np.flatnonzero(before)[0])
-            what = (
-                "kept as history and flagged in events.before_enrollment"
-                if b.name == "events"
-                else "kept (contacts before enrollment, e.g. in-reach before release)"
-            )
             ctx.table_level(
                 "before_enrollment",
-                f"{int(before.sum())} row(s) are dated before the participant's "
-                f"enrollment_date; {what} (first at {ctx.line_label} {int(ctx.lines[first])})",
+                checks.before_enrollment_detail(
+                    b.name, int(before.sum()), ctx.line_label, int(ctx.lines[first])
+                ),
                 column=date_col,
                 line=int(ctx.lines[first]),
                 action="kept",
@@ -1851,8 +1832,7 @@ def _cross_rules(
                     "assessment_date",
                     d,
                     lambda v, q, days=days, point=point, lo=lo, hi=hi, refname=refname: (
-                        f"{point} assessment on {v} is {days[q]:+.0f} days from {refname} "
-                        f"(expected {lo:+d} to {hi:+d} days)"
+                        checks.assessment_window_detail(point, v, days[q], lo, hi, refname)
                     ),
                 )
     if not spec.key:
@@ -1936,23 +1916,7 @@ def validate_tables(
     del findings
     for b in built.values():
         b.ctx.findings.clear()  # the blocks now live in ``validation`` only
-    if fatal or (has_errors and not drop_mode):
-        sev = validation["severity"]
-        sev_np = sev.to_numpy(dtype=object)
-        problems = _FindingList(
-            validation,
-            np.concatenate(
-                [np.flatnonzero(sev_np == "error"), np.flatnonzero(sev_np == "warning")]
-            ),
-        )
-        n_err = int((sev == "error").sum())
-        where = source or "the program data"
-        hint = "" if fatal else f" (or pass {param('on_error', 'drop')} to drop the offending rows)"
-        exc = DataValidationError(
-            f"{where}: {n_err} error(s) found; fix them and load again{hint}.", problems
-        )
-        exc.validation = validation  # type: ignore[attr-defined]
-        raise exc
+    raise_for_errors(validation, fatal=fatal, has_errors=has_errors, drop_mode=drop_mode, source=source)
 
     frames: dict[str, pd.DataFrame] = {}
     flow = []
@@ -1980,6 +1944,30 @@ def validate_tables(
         as_of=cutoff,
         source=source,
     )
+
+
+def raise_for_errors(
+    validation: pd.DataFrame, *, fatal: bool, has_errors: bool, drop_mode: bool, source: str
+) -> None:
+    """Raise :class:`DataValidationError` listing every error and warning, when the load must stop."""
+    if not (fatal or (has_errors and not drop_mode)):
+        return
+    sev = validation["severity"]
+    sev_np = sev.to_numpy(dtype=object)
+    problems = _FindingList(
+        validation,
+        np.concatenate(
+            [np.flatnonzero(sev_np == "error"), np.flatnonzero(sev_np == "warning")]
+        ),
+    )
+    n_err = int((sev == "error").sum())
+    where = source or "the program data"
+    hint = "" if fatal else f" (or pass {param('on_error', 'drop')} to drop the offending rows)"
+    exc = DataValidationError(
+        f"{where}: {n_err} error(s) found; fix them and load again{hint}.", problems
+    )
+    exc.validation = validation  # type: ignore[attr-defined]
+    raise exc
 
 
 def _validation_frame(findings: list[dict[str, Any]], drop_mode: bool) -> pd.DataFrame:

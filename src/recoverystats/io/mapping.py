@@ -14,6 +14,12 @@ Format (documented in ``docs/data-model.md``)::
     comparison = "waitlist"                 # randomised, waitlist, matched, other_agency, historical, other
     description = "Clients waiting for a mentor"
 
+    [engine]                                # optional: where the data is validated and measured
+    name = "duckdb"                         # pandas (default), duckdb or spark (docs/scale.md)
+    memory_limit = "8GB"                    # DuckDB's memory limit
+    database = "program.duckdb"             # DuckDB database file (default: in memory, spilling to disk)
+    spark_master = "local[2]"               # Spark master URL (spark-submit: leave out)
+
     [defaults]                              # optional; any per-table reading option
     date_format = ["%m/%d/%Y"]
     na_values = ["NULL", "N/A", "NA", "-", ""]
@@ -101,7 +107,10 @@ PROGRAM_KEYS = frozenset((*IDENTITY_KEYS, "as_of", "description"))
 #: ``[design] comparison``: how the comparison group was formed
 COMPARISON_DESIGNS = ("randomised", "waitlist", "matched", "other_agency", "historical", "other")
 DESIGN_KEYS = frozenset(("comparison", "description"))
-TOP_KEYS = frozenset(("program", "design", "defaults", "tables", "labels"))
+TOP_KEYS = frozenset(("program", "design", "defaults", "tables", "labels", "engine"))
+#: ``[engine]``: where ``read_program``/``report`` run (see ``docs/scale.md``)
+ENGINE_KEYS = frozenset(("name", "memory_limit", "database", "spark_master"))
+ENGINE_NAMES = ("pandas", "duckdb", "spark")
 ENGINES = ("sqlite", "duckdb")
 #: Allowed ``decimal`` marks and ``thousands`` separators (space, no-break space, narrow
 #: no-break space and apostrophe are the grouping marks of French, Swiss, ... exports).
@@ -157,6 +166,8 @@ class ProgramMapping:
     defaults: TableMapping = field(default_factory=TableMapping)
     #: ``[labels]``: field -> {code: display label} (see :mod:`recoverystats.schema.labels`)
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: ``[engine]``: name (pandas, duckdb, spark), memory_limit, database, spark_master
+    engine: dict[str, str] = field(default_factory=dict)
 
     def table(self, name: str) -> TableMapping:
         return self.tables.get(name, self.defaults)
@@ -234,6 +245,18 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
                                      file))
         elif not isinstance(v, str):
             problems.append(_problem(f"[design] {key}", f"must be text; got {v!r}", file))
+    engine = raw.get("engine", {}) or {}
+    if not isinstance(engine, Mapping):
+        problems.append(_problem("[engine]", "must be a table", file))
+        engine = {}
+    for key, v in engine.items():
+        if key not in ENGINE_KEYS:
+            problems.append(_problem(f"[engine] {key}", f"unknown key; allowed: {', '.join(sorted(ENGINE_KEYS))}",
+                                     file))
+        elif not isinstance(v, str):
+            problems.append(_problem(f"[engine] {key}", f"must be text; got {v!r}", file))
+        elif key == "name" and v not in ENGINE_NAMES:
+            problems.append(_problem("[engine] name", f"got {v!r}; allowed: {', '.join(ENGINE_NAMES)}", file))
     defaults = raw.get("defaults", {}) or {}
     if not isinstance(defaults, Mapping):
         problems.append(_problem("[defaults]", "must be a table", file))
@@ -300,6 +323,7 @@ def parse_mapping(raw: Mapping[str, Any], *, path: Path | None = None) -> Progra
         design={k: str(v) for k, v in design.items() if k in DESIGN_KEYS},
         defaults=read_defaults,
         labels=labels,
+        engine={k: str(v) for k, v in engine.items() if k in ENGINE_KEYS},
     )
 
 

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from recoverystats._checks import check_option
 from recoverystats.errors import InvalidParameterError
@@ -22,6 +22,9 @@ from recoverystats.io.readers import (
 )
 from recoverystats.schema.rules import RULES
 from recoverystats.schema.spec import TABLE_NAMES
+
+if TYPE_CHECKING:
+    from recoverystats.engines.program import EngineProgramData
 
 MAPPING_NAME = "program.toml"
 
@@ -72,73 +75,54 @@ def _display(path: Path, base: Path) -> str:
         return str(path)
 
 
-def read_program(
-    source: str | Path,
-    *,
-    as_of: Any = None,
-    on_error: Literal["raise", "drop"] = "raise",
-    mapping: str | Path | Mapping[str, Any] | None = None,
-) -> ProgramData:
-    """Load and validate a program's exports.
+@dataclasses.dataclass
+class SourceEntry:
+    """One table's source as the mapping and the folder name it (internal)."""
 
-    Parameters
-    ----------
-    source
-        A folder holding one file per table named by its canonical stem
-        (``participants``, ``mentors``, ``matches``, ``contacts``, ``events``,
-        ``assessments``) as ``.csv``/``.tsv``, ``.parquet``, ``.xlsx``, ``.sav`` or
-        ``.dta``; or a TOML mapping file (``program.toml``). A folder that contains a
-        ``program.toml`` is read through it.
-    as_of
-        The data cut-off (e.g. the quarter's last day). Rows dated after it are
-        reported (``after_as_of`` warnings). Defaults to ``[program] as_of`` in the
-        mapping, else no cut-off.
-    on_error
-        ``"raise"`` (default): any error stops the load with
-        :class:`~recoverystats.errors.DataValidationError` listing every problem.
-        ``"drop"``: rows with errors are dropped (and rows that point at a dropped
-        participant or mentor), each recorded in ``.validation`` with its reason and
-        counted in ``.flow``. Problems with a whole file or table (a missing required
-        column, an unreadable file) always raise.
-    mapping
-        A ``program.toml`` path or an equivalent dict, overriding any
-        ``program.toml`` in the folder. Relative ``file``/``database`` paths in a
-        mapping file are resolved against the mapping file's folder (in a dict, against
-        the ``source`` folder) and must stay inside it (``..`` or a symbolic link leading
-        out is a ``mapping_invalid`` error); an absolute path reads a file anywhere. The
-        format is documented in ``docs/data-model.md``.
+    name: str
+    kind: Literal["database", "file", "failure"]
+    path: Path | None
+    display: str
+    options: TableMapping
+    failure: ReadFailure | None = None
 
-    Returns
-    -------
-    ProgramData
-        Typed tables (IDs as text, dates as ``datetime64[ns]``, extra columns kept
-        after the canonical ones), ``validation`` (every finding), ``flow`` (rows read,
-        kept and dropped per table; read = kept + dropped) and ``sources`` (each file
-        read with its SHA-256).
+    def read(self) -> RawTable:
+        """Read with the pandas path's readers (raises :class:`ReadFailure`)."""
+        if self.failure is not None:
+            raise self.failure
+        assert self.path is not None
+        if self.kind == "database":
+            return read_sql(self.path, self.name, self.options, self.display)
+        return read_file(self.path, self.name, self.options, self.display, defer_hash=True)
 
-    Raises
-    ------
-    DataValidationError
-        Errors in the data or the mapping (all of them, with file, line, column,
-        value, rule and fix).
-    InvalidParameterError
-        ``source`` does not exist, or an argument has a value that is not allowed.
 
-    Notes
-    -----
-    Hand-written: no maintained library validates this data model. CSV files are read
-    with ``pyarrow.csv`` with every column as text (so ``007`` stays ``007``), then
-    coerced and checked column-wise (see :mod:`recoverystats.io.build`). The rules are
-    listed in :data:`recoverystats.schema.rules.RULES`. Comparable in spirit to R's
-    ``readr::read_csv`` + ``pointblank`` validation.
+@dataclasses.dataclass
+class ResolvedSource:
+    """What ``read_program`` reads: the mapping, each table's source and folder-level findings."""
 
-    Examples
-    --------
-    >>> import recoverystats as rs
-    >>> prog = rs.read_program("data/sample")  # doctest: +SKIP
-    >>> prog.flow  # doctest: +SKIP
+    src: Path
+    mapping: ProgramMapping
+    mapping_path: Path | None
+    root: Path
+    entries: list[SourceEntry]
+    findings: list[dict[str, Any]]
+    sources: list[tuple[str, str, str | None, int]]
+
+
+def failure_finding(exc: ReadFailure, table: str, file: str) -> dict[str, Any]:
+    """A :class:`ReadFailure` as a validation finding."""
+    return _failure(exc, table, file)
+
+
+def resolve_source(
+    source: str | Path, mapping: str | Path | Mapping[str, Any] | None = None
+) -> ResolvedSource:
+    """The folder / ``program.toml`` of ``read_program`` resolved to one source per table.
+
+    Shared by the pandas path and the engines, so both read the same files under the
+    same rules (``file_ignored``, ``file_missing``, ``file_ambiguous``, paths confined to
+    the mapping's folder).
     """
-    check_option("on_error", on_error, Literal["raise", "drop"])
     if not isinstance(source, (str, Path)):
         raise InvalidParameterError(
             f"source must be a folder or a program.toml path; got {type(source).__name__}."
@@ -173,11 +157,9 @@ def read_program(
     # relative file/database paths in a mapping file are resolved against its own folder
     # (a dict mapping: against the source folder) and may not leave it
     root = mapping_path.parent if mapping_path is not None else base
-    if as_of is None and prog_map.as_of is not None:
-        as_of = prog_map.as_of
 
     findings: list[dict[str, Any]] = []
-    sources: list[tuple[str, str, str, int]] = []
+    sources: list[tuple[str, str, str | None, int]] = []
     if mapping_path is not None:
         digest, size = sha256_file(mapping_path)
         sources.append(("mapping", str(mapping_path), digest, size))
@@ -208,11 +190,11 @@ def read_program(
                 }
             )
 
-    raws: dict[str, RawTable] = {}
+    entries: list[SourceEntry] = []
     for name in TABLE_NAMES:
         opts: TableMapping = prog_map.table(name)
+        display = f"[tables.{name}]"
         try:
-            display = f"[tables.{name}]"
             if opts.database:
                 db = _mapped_path(opts.database, root, name, "database")
                 display = _display(db, root)
@@ -222,7 +204,7 @@ def read_program(
                         f"{display}: database named in [tables.{name}] does not exist "
                         f"(looked for {db})",
                     )
-                raws[name] = read_sql(db, name, opts, display)
+                entries.append(SourceEntry(name, "database", db, display, opts))
             elif opts.file:
                 path = _mapped_path(opts.file, root, name, "file")
                 display = _display(path, root)
@@ -232,7 +214,7 @@ def read_program(
                         f"{display}: file named in [tables.{name}] does not exist "
                         f"(looked for {path})",
                     )
-                raws[name] = read_file(path, name, opts, display, defer_hash=True)
+                entries.append(SourceEntry(name, "file", path, display, opts))
             elif name in found:
                 paths = found[name]
                 display = paths[0].name
@@ -242,11 +224,144 @@ def read_program(
                         f"{', '.join(p.name for p in paths)}: more than one file "
                         f"holds table {name}",
                     )
-                raws[name] = read_file(paths[0], name, opts, display, defer_hash=True)
-            else:
-                continue
+                entries.append(SourceEntry(name, "file", paths[0], display, opts))
         except ReadFailure as exc:
-            findings.append(_failure(exc, name, display))
+            entries.append(SourceEntry(name, "failure", None, display, opts, failure=exc))
+    return ResolvedSource(src, prog_map, mapping_path, root, entries, findings, sources)
+
+
+def read_program(
+    source: str | Path,
+    *,
+    as_of: Any = None,
+    on_error: Literal["raise", "drop"] = "raise",
+    mapping: str | Path | Mapping[str, Any] | None = None,
+    engine: Literal["pandas", "duckdb", "spark"] | None = None,
+    database: str | Path | None = None,
+    memory_limit: str | None = None,
+    spark: Any = None,
+    progress: bool = False,
+) -> ProgramData | EngineProgramData:
+    """Load and validate a program's exports.
+
+    Parameters
+    ----------
+    source
+        A folder holding one file per table named by its canonical stem
+        (``participants``, ``mentors``, ``matches``, ``contacts``, ``events``,
+        ``assessments``) as ``.csv``/``.tsv``, ``.parquet``, ``.xlsx``, ``.sav`` or
+        ``.dta``; or a TOML mapping file (``program.toml``). A folder that contains a
+        ``program.toml`` is read through it.
+    as_of
+        The data cut-off (e.g. the quarter's last day). Rows dated after it are
+        reported (``after_as_of`` warnings). Defaults to ``[program] as_of`` in the
+        mapping, else no cut-off.
+    on_error
+        ``"raise"`` (default): any error stops the load with
+        :class:`~recoverystats.errors.DataValidationError` listing every problem.
+        ``"drop"``: rows with errors are dropped (and rows that point at a dropped
+        participant or mentor), each recorded in ``.validation`` with its reason and
+        counted in ``.flow``. Problems with a whole file or table (a missing required
+        column, an unreadable file) always raise.
+    mapping
+        A ``program.toml`` path or an equivalent dict, overriding any
+        ``program.toml`` in the folder. Relative ``file``/``database`` paths in a
+        mapping file are resolved against the mapping file's folder (in a dict, against
+        the ``source`` folder) and must stay inside it (``..`` or a symbolic link leading
+        out is a ``mapping_invalid`` error); an absolute path reads a file anywhere. The
+        format is documented in ``docs/data-model.md``.
+    engine
+        ``"pandas"`` (default, unless ``program.toml`` has ``[engine] name``): the tables are read into memory as DataFrames.
+        ``"duckdb"``: CSV and Parquet files are read by DuckDB (other formats through
+        the readers above, then handed to DuckDB), validated by queries and kept in a
+        DuckDB database, out of core; ``"spark"``: the same on Apache Spark. Both return
+        an :class:`~recoverystats.engines.program.EngineProgramData` with the same
+        findings, flow and table contents as the pandas engine (see ``docs/scale.md``).
+    database
+        DuckDB only: a database file to keep the validated tables in (default: an
+        in-memory database that spills to a temporary folder).
+    memory_limit
+        DuckDB only: DuckDB's ``memory_limit`` (e.g. ``"8GB"``); Spark: ignored (size the
+        driver and executors instead).
+    spark
+        Spark only: a ``SparkSession`` or a master URL (e.g. ``"local[2]"``, the default).
+    progress
+        Engines only: show a progress bar per stage (``rich``).
+
+    Returns
+    -------
+    ProgramData or EngineProgramData
+        Typed tables (IDs as text, dates as ``datetime64[ns]``, extra columns kept
+        after the canonical ones), ``validation`` (every finding), ``flow`` (rows read,
+        kept and dropped per table; read = kept + dropped) and ``sources`` (each file
+        read with its SHA-256).
+
+    Raises
+    ------
+    DataValidationError
+        Errors in the data or the mapping (all of them, with file, line, column,
+        value, rule and fix).
+    InvalidParameterError
+        ``source`` does not exist, or an argument has a value that is not allowed.
+
+    Notes
+    -----
+    Hand-written: no maintained library validates this data model. CSV files are read
+    with ``pyarrow.csv`` with every column as text (so ``007`` stays ``007``), then
+    coerced and checked column-wise (see :mod:`recoverystats.io.build`). The rules are
+    listed in :data:`recoverystats.schema.rules.RULES`. Comparable in spirit to R's
+    ``readr::read_csv`` + ``pointblank`` validation.
+
+    Examples
+    --------
+    >>> import recoverystats as rs
+    >>> prog = rs.read_program("data/sample")  # doctest: +SKIP
+    >>> prog.flow  # doctest: +SKIP
+    """
+    check_option("on_error", on_error, Literal["raise", "drop"])
+    if engine is not None:
+        check_option("engine", engine, Literal["pandas", "duckdb", "spark"])
+    res = resolve_source(source, mapping)
+    if as_of is None and res.mapping.as_of is not None:
+        as_of = res.mapping.as_of
+    # program.toml [engine]: the defaults for what the call leaves out
+    cfg = res.mapping.engine
+    engine = engine or cfg.get("name", "pandas")  # type: ignore[assignment]
+    if engine == "duckdb":
+        memory_limit = memory_limit or cfg.get("memory_limit")
+        if database is None and cfg.get("database"):
+            database = _mapped_path(cfg["database"], res.root, "engine", "database")
+    elif engine == "spark":
+        spark = spark if spark is not None else cfg.get("spark_master")
+    if engine != "pandas":
+        from recoverystats.engines.load import read_program_engine
+
+        return read_program_engine(
+            res,
+            engine=engine,
+            as_of=as_of,
+            on_error=on_error,
+            database=database,
+            memory_limit=memory_limit,
+            spark=spark,
+            progress=progress,
+        )
+    if any(v is not None for v in (database, memory_limit, spark)):
+        raise InvalidParameterError(
+            'database=, memory_limit= and spark= apply to engine="duckdb" or engine="spark" '
+            f"only; got engine={engine!r}."
+        )
+    findings = res.findings
+    sources = res.sources
+    prog_map = res.mapping
+    src = res.src
+    raws: dict[str, RawTable] = {}
+    for entry in res.entries:
+        name = entry.name
+        try:
+            raws[name] = entry.read()
+        except ReadFailure as exc:
+            findings.append(_failure(exc, name, entry.display))
             continue
         sources.extend(raws[name].sources)
         sources.extend((name, str(p), None, 0) for p in raws[name].unhashed)

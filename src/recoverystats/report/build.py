@@ -133,6 +133,10 @@ def quarterly(
         cell = cfg.min_cell
     start, as_of = parse_quarter(quarter)
     prev_as_of = start - pd.Timedelta(days=1)
+    if hasattr(prog, "backend") and hasattr(prog, "to_pandas"):
+        from recoverystats.engines.report import for_report
+
+        prog = for_report(prog)  # DuckDB/Spark: small tables collected, measures on the engine
     _check_program(prog, as_of, quarter, cfg)
     cfg = with_program_info(cfg, prog)
     data, cfg, renamed = _disambiguate_total(prog, cfg)

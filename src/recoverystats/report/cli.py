@@ -44,6 +44,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--mapping", default=None, help="mapping TOML (default: SOURCE/program.toml when present)")
     p.add_argument("--on-error", choices=("raise", "drop"), default="raise",
                    help="raise: stop on validation errors (default); drop: drop offending rows and report them")
+    from recoverystats.cli import add_engine_arguments
+
+    add_engine_arguments(p)
     p.set_defaults(func=run)
     return p
 
@@ -110,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
         for item in args.previous:  # a missing earlier release too (read and checked in full later)
             _results_path(item)
         stages("load and validate")
-        prog = read_program(args.source, on_error=args.on_error, mapping=args.mapping)
+        from recoverystats.cli import _engine_options
+
+        prog = read_program(args.source, on_error=args.on_error, mapping=args.mapping, **_engine_options(args))
         report = quarterly(prog, quarter=args.quarter, config=args.config, min_cell=args.min_cell,
                            suppress=not args.no_suppress, progress=stages, previous=args.previous)
         out = report.save(args.out, overwrite=args.overwrite, progress=stages)

@@ -112,26 +112,30 @@ class ReportContext:
     # -- pass 1: measures -------------------------------------------------------------
     def compute_measures(self) -> None:
         from recoverystats import measures as M
+        from recoverystats.engines.report import measure_source, table_rows
+
+        # on DuckDB/Spark the measures run on the engine and return the same frames
+        src = measure_source(self.prog)
 
         cfg = self.cfg
         for when, store in ((self.as_of, self.measures), (self.prev_as_of, self.prev)):
             if when < self.participants["enrollment_date"].min():
                 continue
-            store["retention"] = M.retention(self.prog, days=cfg.retention_days, as_of=when)
-            store["relapse"] = M.relapse(self.prog, window_days=cfg.relapse_window, as_of=when)
+            store["retention"] = M.retention(src, days=cfg.retention_days, as_of=when)
+            store["relapse"] = M.relapse(src, window_days=cfg.relapse_window, as_of=when)
             for level in cfg.recidivism_levels:
-                store[level] = M.recidivism(self.prog, window_days=cfg.recidivism_window, level=level, as_of=when)
-            if len(self.prog.assessments):
-                store["followup"] = M.followup(self.prog, window=cfg.followup_window,
+                store[level] = M.recidivism(src, window_days=cfg.recidivism_window, level=level, as_of=when)
+            if table_rows(self.prog, "assessments"):
+                store["followup"] = M.followup(src, window=cfg.followup_window,
                                                target=cfg.targets.get("followup_rate", 0.8), as_of=when)
-        if len(self.prog.contacts) or len(self.prog.matches):
-            self.measures["engagement"] = M.engagement(self.prog, as_of=self.as_of)
-        self.measures["relapse_tte"] = M.relapse(self.prog, window_days=None, as_of=self.as_of)
+        if table_rows(self.prog, "contacts") or table_rows(self.prog, "matches"):
+            self.measures["engagement"] = M.engagement(src, as_of=self.as_of)
+        self.measures["relapse_tte"] = M.relapse(src, window_days=None, as_of=self.as_of)
         first_level = cfg.recidivism_levels[0]
-        self.measures["recidivism_tte"] = M.recidivism(self.prog, window_days=None, level=first_level,
+        self.measures["recidivism_tte"] = M.recidivism(src, window_days=None, level=first_level,
                                                        as_of=self.as_of)
-        if len(self.prog.assessments):
-            self.measures["noms"] = M.noms_change(self.prog, by=cfg.group_column, window=cfg.followup_window,
+        if table_rows(self.prog, "assessments"):
+            self.measures["noms"] = M.noms_change(src, by=cfg.group_column, window=cfg.followup_window,
                                                   as_of=self.as_of)
         for k, v in self.measures.items():
             self._define(k, v)

@@ -1,0 +1,864 @@
+"""Validation on DuckDB and Spark: the loader's rules as queries over Ibis tables.
+
+Same findings as the pandas path, by construction rather than by a second copy of the
+rules:
+
+- **cell rules** (type coercion, codes, dates that do not parse, placeholder dates,
+  dates out of range, control characters, over-long cells) depend on a cell's value
+  only. Each column's *distinct* values are fetched from the engine (dates, codes and
+  yes/no columns have a few thousand at most), the pandas path's own coercion
+  (``build._coerce_column``, ``build._text_cell_rules``) runs on them, and the result
+  -- the typed value and the finding of each distinct value -- is joined back in the
+  engine. High-cardinality text (IDs, free text) is only trimmed there, and numbers
+  with more than :data:`DISTINCT_MAX` distinct values are cast in the engine where they
+  are plain numbers (the other values still go through the Python coercion);
+- **row and cross-table rules** (missing values, ranges, date order, implausible age,
+  duplicate rows and keys, orphans, rows of dropped participants, the data cut-off,
+  dates before birth or enrollment, assessment windows) are one query each over the
+  typed table, taking their columns, thresholds and wording from
+  :mod:`recoverystats.io.checks`, which the pandas path uses too;
+- messages are assembled by the pandas path's ``build._Ctx.rows`` and the findings
+  frame by ``build._validation_frame``, so order, wording and counts agree.
+
+Offending rows are fetched ordered by row, at most ``max_findings`` per rule (a
+finding is one printed line; the loader's printing caps them further); the number of
+rows each rule flagged is in ``EngineProgramData.finding_counts`` either way.
+Hand-written: no library runs this data model's rules on SQL engines.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from recoverystats.io import build, checks
+from recoverystats.io.mapping import TableMapping
+from recoverystats.io.readers import file_finding
+from recoverystats.schema.rules import ASSESSMENT_WINDOWS, RULES
+from recoverystats.schema.spec import TABLES, ColumnSpec
+
+#: Columns with at most this many distinct values are coerced in Python (the pandas
+#: path's code) and joined back; numbers with more are cast in the engine.
+DISTINCT_MAX = 1_000_000
+#: Ibis type of each column kind (what the pandas dtypes hold).
+IBIS_TYPES: dict[str, str] = {
+    "id": "string",
+    "code": "string",
+    "string": "string",
+    "date": "date",
+    "int": "int64",
+    "float": "float64",
+    "bool": "boolean",
+}
+_NUMBER = build._NUMBER_RE.pattern
+
+
+@dataclass
+class EngineRaw:
+    """One table as the engine holds it before coercion (internal).
+
+    ``table`` has ``_rid`` (0-based row position in the source), ``_line`` (the line or
+    record number a finding names) and the source columns.
+    """
+
+    name: str
+    table: ir.Table
+    columns: list[str]
+    file: str
+    line_label: str
+    options: TableMapping
+    na_applied: bool
+    rows: int
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    bad_rows: list[tuple[int, str]] = field(default_factory=list)
+    cell_problems: list[tuple[str, int, str, Any, str]] = field(default_factory=list)
+    lines: Any = None
+    sources: list[tuple[str, str, str | None, int]] = field(default_factory=list)
+    engine: str = "duckdb"
+
+
+class _ValueCtx(build._Ctx):
+    """Records what the pandas coercion finds on a column's distinct values (internal).
+
+    Positions are positions in the distinct-value array; the engine maps them back to
+    the rows that hold each value.
+    """
+
+    def __init__(self, table: str, file: str, label: str) -> None:
+        super().__init__(table, file, label, np.zeros(0, np.int64))
+        self.events: list[tuple[Any, ...]] = []
+
+    def rows(  # type: ignore[override]
+        self,
+        rule: str,
+        positions: np.ndarray,
+        column: str | None,
+        values: list[Any],
+        detail: Callable[[Any, int], str],
+        action: str,
+        by_value: bool = False,
+    ) -> None:
+        if len(positions) == 0:
+            return
+        pos = np.asarray(positions, dtype=np.int64)
+        details = [detail(v, int(p)) for v, p in zip(values, pos.tolist(), strict=True)]
+        self.events.append(("cell", rule, column, action, pos, list(values), details))
+
+    def column_level(  # type: ignore[override]
+        self, rule: str, mask: np.ndarray, original: Any, column: str, detail: Callable[[str, int], str]
+    ) -> None:
+        self.events.append(("column", rule, column, np.asarray(mask).copy(), detail))
+
+    def table_level(self, rule: str, detail: str, **kw: Any) -> None:  # type: ignore[override]
+        self.events.append(
+            ("table", file_finding(rule, self.table, self.file, detail, label=self.line_label, **kw))
+        )
+
+
+@dataclass
+class _Col:
+    """How one column is typed in the engine, and what its coercion found."""
+
+    name: str  # canonical (or extra) name
+    src: str  # source column in the raw table
+    expr: Callable[[ir.Table], ir.Value] | None = None  # typed value from the (joined) table
+    keys: pa.Array | None = None  # distinct raw values with a mapped value
+    mapped: pa.Array | None = None
+    errs: np.ndarray | None = None
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    distinct: pa.Array | None = None
+    join_id: int = -1
+    fast: bool = False
+
+
+@dataclass
+class Built:
+    """One table after the within-table rules (internal)."""
+
+    name: str
+    raw: EngineRaw
+    ctx: build._Ctx
+    findings: list[dict[str, Any]]
+    s1: ir.Table | None
+    fatal: bool
+    rows_read: int
+    columns: list[str] = field(default_factory=list)  # canonical present in source
+    extras: list[str] = field(default_factory=list)
+    s2: ir.Table | None = None
+    error_count: int = 0
+    counts: list[tuple[str, str, str | None, str, int]] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+def _fetch(expr: ir.Table, limit: int | None) -> pd.DataFrame:
+    """Rows of ``expr`` ordered by ``_rid`` (at most ``limit``), as pandas (dates as date objects)."""
+    q = expr.order_by("_rid")
+    if limit is not None:
+        q = q.limit(limit)
+    return q.to_pyarrow().to_pandas(date_as_object=True, types_mapper=None)
+
+
+def _iso(v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT:
+        return "NaT"
+    if isinstance(v, (_dt.datetime, pd.Timestamp)):
+        return v.date().isoformat()
+    return v.isoformat() if isinstance(v, _dt.date) else str(v)[:10]
+
+
+def _emit(
+    out: list[dict[str, Any]],
+    raw: EngineRaw,
+    rule: str,
+    rows: pd.DataFrame,
+    column: str | None,
+    values: list[Any],
+    detail: Callable[[Any, int], str],
+    action: str,
+    by_value: bool = False,
+) -> None:
+    """One finding block for fetched offending rows (``_rid``, ``_line``), worded by ``_Ctx.rows``."""
+    if len(rows) == 0:
+        return
+    c = build._Ctx(raw.name, raw.file, raw.line_label, rows["_line"].to_numpy(np.int64))
+    c.rows(rule, np.arange(len(rows)), column, values, detail, action, by_value=by_value)
+    for f in c.findings:
+        f["_pos"] = rows["_rid"].to_numpy(np.int64)
+    out.extend(c.findings)
+
+
+#: The ASCII whitespace Arrow's ``ascii_trim_whitespace`` strips (the pandas path).
+_EDGE_SPACE = r"^[ \t\n\r\x0B\f]+|[ \t\n\r\x0B\f]+$"  # regex escapes as text (Java and RE2)
+
+
+def na_trim(col: ir.StringValue, na: tuple[str, ...], engine: str = "duckdb") -> ir.StringValue:
+    """Surrounding ASCII whitespace stripped and NA markers (or, without markers, "") as NULL.
+
+    Spark: a regular expression, because Ibis writes the characters to strip as a Spark
+    string literal in which ``\\v`` is the letter v (``'vital'`` lost its ``v``).
+    """
+    t = col.strip() if engine == "duckdb" else col.re_replace(_EDGE_SPACE, "")
+    if na:
+        markers = list(na)
+        return ibis.ifelse(col.isin(markers) | t.isin(markers), ibis.null("string"), t)
+    return ibis.ifelse(t == "", ibis.null("string"), t)
+
+
+def _key_text(v: Any, kind: str) -> str:
+    """A key part as ``str`` of the pandas value shows it (``<NA>``, ``NaT``, Timestamps)."""
+    if kind == "date":
+        return "NaT" if v is None or v is pd.NaT else str(pd.Timestamp(v))
+    return "<NA>" if v is None else str(v)
+
+
+# ---------------------------------------------------------------------------
+# one table: coercion and within-table rules
+# ---------------------------------------------------------------------------
+def _plan_column(
+    raw: EngineRaw, src: str, col: ColumnSpec, *, extra_kind: str | None = None, extra: bool = False
+) -> _Col:
+    """Decide how a column is typed, running the pandas coercion on its distinct values."""
+    t = raw.table
+    opts = raw.options
+    c = _Col(col.name, src)
+    dt = t[src].type()
+    vmap = opts.values.get(col.name)
+    if extra and extra_kind is None and not dt.is_string():
+        c.expr = lambda s, src=src: s[src]
+        return c
+    if dt.is_string() and not vmap and not extra and col.kind in ("id", "string"):
+        c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
+        return c
+    n_distinct = int(t[src].nunique().to_pyarrow().as_py()) + 1
+    numeric_fast = (
+        n_distinct > DISTINCT_MAX
+        and col.kind in ("int", "float")
+        and dt.is_string()
+        and not (opts.decimal or opts.thousands)
+        and not vmap
+    )
+    if numeric_fast:
+        trimmed = na_trim(t[src], opts.na_markers, raw.engine)
+        num = trimmed.cast("float64")
+        simple = trimmed.re_search(_NUMBER)
+        if col.kind == "int":
+            simple = simple & (num == num.floor())
+        odd = t.filter(trimmed.notnull() & ~simple).select(v=t[src]).distinct()
+        distinct = odd.to_pyarrow().column("v")
+    else:
+        distinct = t.select(v=t[src]).distinct().to_pyarrow().column("v")
+    distinct = build._arr(distinct)
+    if pa.types.is_large_string(distinct.type):
+        distinct = distinct.cast(pa.string())
+    vctx = _ValueCtx(raw.name, raw.file, raw.line_label)
+    errs = np.zeros(len(distinct), dtype=bool)
+    if extra and extra_kind is None:
+        series = build._extra_series(distinct, None, opts, raw.na_applied, vctx, col.name, errs)
+        values = pa.array(series.astype(object).where(series.notna(), None).tolist())
+        if series.dtype == "Int64":
+            values = values.cast(pa.int64())
+        elif series.dtype == "float64":
+            values = pa.array(series.to_numpy(), pa.float64(), from_pandas=True)
+        else:
+            values = values.cast(pa.string())
+    else:
+        spec = col if extra_kind is None else ColumnSpec(col.name, extra_kind)  # type: ignore[arg-type]
+        values = build._arr(
+            build._coerce_column(distinct, spec, opts, raw.na_applied, vctx, errs)
+        )
+        if spec.kind in ("id", "code", "string"):
+            values = values.cast(pa.string())
+        elif spec.kind == "date":
+            values = values.cast(pa.date32())
+        elif spec.kind == "int":
+            values = values.cast(pa.int64())
+        elif spec.kind == "float":
+            values = values.cast(pa.float64())
+    c.events = vctx.events
+    c.distinct = distinct
+    c.errs = errs
+    notnull = np.asarray(distinct.is_valid())
+    if numeric_fast:
+        c.fast = True
+        c.keys, c.mapped = distinct.filter(pa.array(notnull)), values.filter(pa.array(notnull))
+        c.errs = errs[notnull]
+        ty = IBIS_TYPES[col.kind]
+
+        def fast(s: ir.Table, src: str = src, ty: str = ty, c: _Col = c) -> ir.Value:
+            trimmed = na_trim(s[src], opts.na_markers, raw.engine)
+            num = trimmed.try_cast("float64")
+            plain = num.cast(ty) if ty == "float64" else num.round().cast(ty)
+            if c.join_id < 0:
+                return plain
+            return ibis.ifelse(s[f"_k{c.join_id}"].notnull(), s[f"_v{c.join_id}"], plain)
+
+        c.expr = fast
+        return c
+    # identity conversions need no join: typed columns that stay as they are, and text
+    # that only loses surrounding spaces / NA markers
+    if not vctx.events:
+        kind = extra_kind or col.kind
+        if kind in ("date", "int", "float", "bool") and not dt.is_string():
+            if _same_values(distinct, values):
+                ty = IBIS_TYPES[kind]
+                c.expr = lambda s, src=src, ty=ty: s[src].cast(ty)
+                return c
+        if dt.is_string() and pa.types.is_string(values.type):
+            trimmed = build._trim_text(distinct, opts.na_markers, False)
+            if trimmed.equals(values):
+                c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
+                return c
+    c.keys = distinct.filter(pa.array(notnull))
+    c.mapped = values.filter(pa.array(notnull))
+    c.errs = errs[notnull]
+    c.expr = lambda s: s[f"_v{c.join_id}"]
+    return c
+
+
+def _same_values(distinct: pa.Array, values: pa.Array) -> bool:
+    """Whether casting the distinct raw values gives exactly the coerced values (nulls included)."""
+    import pyarrow.compute as pc
+
+    try:
+        cast = distinct.cast(values.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    if cast.null_count != values.null_count:
+        return False
+    eq = pc.fill_null(pc.equal(cast, values), True)
+    return bool(pc.all(eq).as_py() is not False) and pc.all(
+        pc.equal(pc.is_null(cast), pc.is_null(values))
+    ).as_py() is not False
+
+
+def _text_cells(raw: EngineRaw, src: str, column: str, plan: _Col | None) -> tuple[list[tuple[Any, ...]], pa.Array | None, np.ndarray | None]:
+    """``control_character`` / ``cell_too_long`` on a raw text column: events over distinct offenders."""
+    t = raw.table
+    if not t[src].type().is_string():
+        return [], None, None
+    if plan is not None and plan.distinct is not None and not plan.fast:
+        cand = plan.distinct
+    else:
+        col = t[src]
+        bad = col.re_search(build._CONTROL_RE) | (col.length() > build.MAX_CELL_CHARS)
+        cand = build._arr(t.filter(bad).select(v=col).distinct().to_pyarrow().column("v"))
+        if pa.types.is_large_string(cand.type):
+            cand = cand.cast(pa.string())
+    cand = cand.filter(pa.array(np.asarray(cand.is_valid()))) if len(cand) else cand
+    if len(cand) == 0:
+        return [], None, None
+    vctx = _ValueCtx(raw.name, raw.file, raw.line_label)
+    errs = np.zeros(len(cand), dtype=bool)
+    build._text_cell_rules(cand, column, vctx, errs)
+    return vctx.events, cand, errs
+
+
+def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
+    """Coerce one table in the engine and run the within-table rules (pandas order)."""
+    name = raw.name
+    spec = TABLES[name]
+    opts = raw.options
+    ctx = build._Ctx(name, raw.file, raw.line_label, np.zeros(0, np.int64), list(raw.findings))
+    out = ctx.findings
+    n = raw.rows
+    rows_read = n + len(raw.bad_rows)
+    for line, _text in raw.bad_rows:
+        out.append(
+            {
+                **file_finding(
+                    "field_count",
+                    name,
+                    raw.file,
+                    f"the line does not have the header's {len(raw.columns)} fields",
+                    line=line,
+                    action="dropped",
+                ),
+                "_pos": -1,
+            }
+        )
+    names = [str(c).strip() for c in raw.columns]
+    new_names, fatal = build.resolve_columns(names, spec, opts, ctx)
+    canon = set(spec.column_names)
+    if fatal:
+        return Built(name, raw, ctx, out, None, True, rows_read)
+    if n == 0:
+        ctx.table_level("no_rows", "the table has a header but no data rows")
+    src_of = dict(zip(new_names, raw.columns, strict=True))
+    renamed = dict(zip(names, new_names, strict=True))
+    t = raw.table
+
+    # reader cell problems (formula without value, unlabelled code): positions are rows
+    cp_err: dict[str, np.ndarray] = {}
+    if raw.cell_problems:
+        cctx = build._Ctx(name, raw.file, raw.line_label, raw.lines)
+        errors = np.zeros(n, dtype=bool)
+        before = len(cctx.findings)
+        build._reader_cell_problems(raw, renamed, cctx, errors)  # type: ignore[arg-type]
+        out.extend(cctx.findings[before:])
+        for f in cctx.findings[before:]:
+            if f["severity"] == "error":
+                m = cp_err.setdefault(f["column"], np.zeros(n, dtype=bool))
+                m[f["_pos"]] = True
+
+    # plans: canonical columns (spec order), then extras
+    present = [c for c in spec.columns if not c.derived and c.name in src_of]
+    plans: dict[str, _Col] = {}
+    for col in present:
+        plans[col.name] = _plan_column(raw, src_of[col.name], col)
+    extras = [c for c in new_names if c not in canon]
+    for c in extras:
+        plans[c] = _plan_column(
+            raw, src_of[c], ColumnSpec(c, "string"), extra_kind=opts.types.get(c), extra=True
+        )
+    joins = [p for p in plans.values() if p.keys is not None and len(p.keys)]
+    cur = t
+    for i, p in enumerate(joins):
+        p.join_id = i
+        m = be.register(
+            pa.table({f"_k{i}": p.keys, f"_v{i}": p.mapped, f"_e{i}": pa.array(p.errs, pa.bool_())}),
+            f"map_{raw.name}",
+        )
+        cur = cur.left_join(m, cur[p.src] == m[f"_k{i}"])
+
+    # text-cell rules, per source column in file order
+    text_events: list[tuple[str, list[tuple[Any, ...]], pa.Array, np.ndarray]] = []
+    for c in new_names:
+        ev, cand, errs = _text_cells(raw, src_of[c], c, plans.get(c))
+        if ev:
+            text_events.append((c, ev, cand, errs))
+
+    # the typed stage table
+    sel: dict[str, Any] = {"_rid": cur["_rid"], "_line": cur["_line"]}
+    bad_names: dict[str, list[str]] = {}
+    for col in spec.columns:
+        if col.derived:
+            continue
+        if col.name in plans:
+            sel[col.name] = plans[col.name].expr(cur).cast(IBIS_TYPES[col.kind]).name(col.name)  # type: ignore[misc]
+        else:
+            sel[col.name] = ibis.null(IBIS_TYPES[col.kind]).name(col.name)
+    for c in extras:
+        sel[c] = plans[c].expr(cur).name(c)  # type: ignore[misc]
+    # error flags per column: coercion (mapped values), text cells, reader cell problems
+    for j, p in enumerate(joins):
+        sel[f"_b{j}"] = cur[f"_e{p.join_id}"].fill_null(False)
+        bad_names.setdefault(p.name, []).append(f"_b{j}")
+    k = 0
+    for c, _ev, cand, errs in text_events:
+        if errs.any():
+            keys = cand.filter(pa.array(errs)).to_pylist()
+            sel[f"_t{k}"] = cur[src_of[c]].isin(keys).fill_null(False)
+            bad_names.setdefault(c, []).append(f"_t{k}")
+            k += 1
+    for c, m in cp_err.items():
+        sel[f"_c_{c}"] = cur["_rid"].isin(np.flatnonzero(m).tolist())
+        bad_names.setdefault(c, []).append(f"_c_{c}")
+    s1 = cur.select(**sel)
+    flags = [n_ for ns in bad_names.values() for n_ in ns]
+    err = ibis.literal(False)
+    for f_ in flags:
+        err = err | s1[f_]
+    s1 = s1.mutate(
+        _err=err,
+        **{f"_bad_{c}": _any(s1, bad_names.get(c, [])) for c in spec.required},
+    )
+    if flags:
+        s1 = s1.drop(*flags)
+    # parents (participants, mentors) are read by every child: materialised; the other tables'
+    # stage table is read once more, by the row rules (which materialise their own)
+    if name in ("participants", "mentors"):
+        s1 = be.cache(s1, f"s1_{name}")
+
+    # findings, in the pandas path's order: text cells per column, coercion per column
+    wanted: dict[str, list[Any]] = {}
+    for c, ev, cand, _errs in text_events:
+        wanted.setdefault(src_of[c], []).extend(_event_keys(ev, cand))
+    for p in plans.values():
+        wanted.setdefault(p.src, []).extend(_event_keys(p.events, p.distinct))
+    rows_of = _prefetch(t, wanted)
+    counts: list[tuple[str, str, str | None, str, int]] = []
+    for c, ev, cand, _errs in text_events:
+        _emit_value_events(out, raw, rows_of.get(src_of[c]), ev, cand, limit, counts)
+    for cname, p in plans.items():
+        if cname in extras:
+            continue
+        _emit_value_events(out, raw, rows_of.get(p.src), p.events, p.distinct, limit, counts)
+    for c in extras:
+        ctx.table_level(
+            "extra_column", f"column {c!r} is not canonical; kept as an extra column", column=c
+        )
+    for c in extras:
+        p = plans[c]
+        _emit_value_events(out, raw, rows_of.get(p.src), p.events, p.distinct, limit, counts)
+    return Built(
+        name,
+        raw,
+        ctx,
+        out,
+        s1,
+        False,
+        rows_read,
+        columns=[c.name for c in present],
+        extras=extras,
+        counts=counts,
+    )
+
+
+def _any(t: ir.Table, names: list[str]) -> ir.BooleanValue:
+    e = ibis.literal(False)
+    for n_ in names:
+        e = e | t[n_]
+    return e
+
+
+def _event_keys(events: list[tuple[Any, ...]], distinct: pa.Array | None) -> list[Any]:
+    """Every raw value a column's value-level events name."""
+    keys: list[Any] = []
+    for ev in events:
+        if ev[0] == "column":
+            keys += distinct.filter(pa.array(ev[3])).to_pylist()  # type: ignore[union-attr]
+        elif ev[0] == "cell":
+            keys += distinct.take(pa.array(ev[4])).to_pylist()  # type: ignore[union-attr]
+    return keys
+
+
+def _prefetch(t: ir.Table, wanted: dict[str, list[Any]]) -> dict[str, tuple[list[int], list[int], list[Any]]]:
+    """In one query, the rows holding any flagged raw value: per source column (rids, lines, values)."""
+    wanted = {k: v for k, v in wanted.items() if v}
+    if not wanted:
+        return {}
+    cond = ibis.literal(False)
+    for src, keys in wanted.items():
+        uniq = list(dict.fromkeys(k for k in keys if k is not None))
+        cond = cond | t[src].isin(uniq).fill_null(False)
+    got = t.filter(cond).select("_rid", "_line", *wanted).order_by("_rid").to_pyarrow()
+    rid, line = got.column("_rid").to_pylist(), got.column("_line").to_pylist()
+    out = {}
+    for src in wanted:
+        out[src] = (rid, line, got.column(src).to_pylist())
+    return out
+
+
+def _emit_value_events(
+    out: list[dict[str, Any]],
+    raw: EngineRaw,
+    rows_of: tuple[list[int], list[int], list[Any]] | None,
+    events: list[tuple[Any, ...]],
+    distinct: pa.Array | None,
+    limit: int | None,
+    counts: list[tuple[str, str, str | None, str, int]],
+) -> None:
+    """Findings of value-level events, on the rows holding each flagged value."""
+    for ev in events:
+        if ev[0] == "table":
+            out.append(ev[1])
+            continue
+        assert rows_of is not None and distinct is not None
+        rid, line, vals_all = rows_of
+        if ev[0] == "column":
+            _, rule, column, mask, detail = ev
+            keys = set(distinct.filter(pa.array(mask)).to_pylist())
+            hit = [i for i, v in enumerate(vals_all) if v in keys]
+            first = hit[:3]
+            ex = build.examples_text([vals_all[i] for i in first], [line[i] for i in first], raw.line_label)
+            c = build._Ctx(raw.name, raw.file, raw.line_label, np.zeros(0))
+            c.table_level(rule, detail(ex, len(hit)), column=column, value=vals_all[first[0]])
+            out.extend(c.findings)
+            continue
+        _, rule, column, action, pos, shown_values, details = ev
+        py_keys = distinct.take(pa.array(pos)).to_pylist()
+        lookup = {k: (v, d) for k, v, d in zip(py_keys, shown_values, details, strict=True)}
+        hit = [i for i, v in enumerate(vals_all) if v in lookup]
+        counts.append((raw.name, rule, column, RULES[rule].severity, len(hit)))
+        if limit is not None:
+            hit = hit[:limit]
+        rows = pd.DataFrame({"_rid": [rid[i] for i in hit], "_line": [line[i] for i in hit]})
+        vals = [lookup[vals_all[i]][0] for i in hit]
+        dets = [lookup[vals_all[i]][1] for i in hit]
+        _emit(out, raw, rule, rows, column, vals, lambda _v, p, dets=dets: dets[p], action)
+
+
+# ---------------------------------------------------------------------------
+# row rules within a table and across tables
+# ---------------------------------------------------------------------------
+def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, drop_mode: bool,
+              be: Any, limit: int | None) -> None:
+    """Missing values, ranges, date order, age, duplicates and the cross-table rules; sets ``b.s2``."""
+    assert b.s1 is not None
+    spec = TABLES[b.name]
+    raw = b.raw
+    out = b.findings
+    s = b.s1
+    label = raw.line_label
+    kinds = {c.name: c.kind for c in spec.columns}
+
+    # duplicates: copies of a whole row, then keys shared among the remaining rows
+    check_cols = [c.name for c in spec.columns if not c.derived] + list(b.extras)
+    w_all = ibis.window(group_by=[s[c] for c in check_cols], order_by=s["_rid"])
+    s = s.mutate(_rn=ibis.row_number().over(w_all), _first_line=s["_line"].min().over(group_by=[s[c] for c in check_cols]))
+    if spec.key:
+        s = s.mutate(
+            _kc=ibis.ifelse(s["_rn"] == 0, 1, 0).sum().over(group_by=[s[k] for k in spec.key])
+        )
+        s = s.mutate(_dupkey=(s["_rn"] == 0) & (s["_kc"] > 1))
+    else:
+        s = s.mutate(_dupkey=ibis.literal(False))
+
+    # references: the participant's first row (its dates, whether it has an error)
+    refs: list[tuple[str, str, str, Built]] = []
+    for col, (ptable, pcol) in spec.references.items():
+        parent = built.get(ptable)
+        if parent is None or parent.fatal or col not in b.columns:
+            continue
+        if ptable == "mentors" and parent.rows_read == 0:
+            continue
+        assert parent.s2 is not None
+        ps = parent.s2
+        first = ps.mutate(_minrid=ps["_rid"].min().over(group_by=ps[pcol]))
+        first = first.filter(first[pcol].notnull() & (first["_rid"] == first["_minrid"]))
+        i = len(refs)
+        cols = {f"_pk{i}": first[pcol], f"_prid{i}": first["_rid"], f"_pline{i}": first["_line"],
+                f"_perr{i}": first["_error"]}
+        if ptable == "participants":
+            cols.update(_penr=first["enrollment_date"], _pbirth=first["birth_date"], _pdis=first["discharge_date"])
+        first = first.select(**cols)
+        s = s.left_join(first, s[col] == first[f"_pk{i}"])
+        refs.append((col, ptable, parent.raw.file, parent))
+    s = be.cache(s, f"s2pre_{b.name}")
+    rr = _Rows(b, s, limit)
+
+    # -- within the table ------------------------------------------------------
+    errors: list[ir.BooleanValue] = [s["_err"]]
+    for req in spec.required:
+        cond = s[req].isnull() & ~s[f"_bad_{req}"]
+        rr.add("missing_value", cond, req, lambda df: [None] * len(df),
+                   lambda df, req=req: (lambda _v, _p: checks.missing_detail(req)), "", limit)
+        errors.append(cond)
+    for col in spec.columns:
+        if col.range is not None and col.name in b.columns:
+            lo, hi = col.range
+            v = s[col.name].cast("float64")
+            cond = ((v < lo) | (v > hi)).fill_null(False)
+            rr.add("range", cond, col.name,
+                       lambda df, c=col.name: [float(x) for x in df[c]],
+                       lambda df, lo=lo, hi=hi, c=col.name: (lambda val, _p: checks.range_detail(c, val, lo, hi)),
+                       "", limit, by_value=False)
+            errors.append(cond)
+    for table, rule, later_col, earlier_col in checks.DATE_ORDER_RULES:
+        if table != b.name:
+            continue
+        cond = (s[later_col] < s[earlier_col]).fill_null(False)
+        rr.add(rule, cond, later_col,
+                   lambda df, lc=later_col: [_iso(x) for x in df[lc]],
+                   lambda df, r=rule, lc=later_col, ec=earlier_col: (
+                       lambda v, p: checks.date_order_detail(r, lc, v, ec, _iso(df[ec].iloc[p]))), "", limit)
+        errors.append(cond)
+    if b.name == "participants":
+        enr, birth = s["enrollment_date"], s["birth_date"]
+        days = (enr.epoch_days() - birth.epoch_days()).cast("float64")
+        age = days / 365.25
+        lo, hi = checks.AGE_RANGE
+        cond = (((age < lo) | (age > hi)) & birth.notnull() & enr.notnull() & ~(enr < birth).fill_null(False)).fill_null(False)
+        rr.extra["_age"] = age
+        rr.add("range", cond, "birth_date",
+                   lambda df: [_iso(x) for x in df["birth_date"]],
+                   lambda df: (lambda v, p: checks.age_detail(v, float(df["_age"].iloc[p]))), "", limit)
+        errors.append(cond)
+    if spec.key:
+        copies = s["_rn"] > 0
+        rr.add("duplicate_row", copies, None, lambda df: [None] * len(df),
+                   lambda df: (lambda _v, p: checks.duplicate_row_detail(label, int(df["_first_line"].iloc[p]))),
+                   "dropped", limit)
+        rr.flag("_fdk", s["_dupkey"])
+
+        def dupkeys(df: pd.DataFrame) -> None:
+            dk = df[df["_fdk"]].reset_index(drop=True)
+            if not len(dk):
+                return
+            keyed = list(spec.key)
+            keys = [tuple(_key_text(r[k], kinds[k]) for k in keyed) for _, r in dk.iterrows()]
+            groups: dict[tuple[str, ...], list[int]] = {}
+            for k, ln in zip(keys, dk["_line"].tolist(), strict=True):
+                groups.setdefault(k, []).append(int(ln))
+            key_label = ", ".join(keyed)
+            shown_rows = dk if limit is None else dk.head(limit)
+            _emit(
+                out, raw, "duplicate_key", shown_rows, keyed[0],
+                [checks.key_value_text(k)[0] for k in keys[: len(shown_rows)]],
+                lambda v, p: checks.duplicate_key_detail(key_label, v, label, groups[keys[p]]), "",
+            )
+            b.counts.append((b.name, "duplicate_key", keyed[0], "error", len(dk)))
+
+        rr.later(dupkeys)
+        errors.append(s["_dupkey"])
+
+    # -- across tables ---------------------------------------------------------
+    lost_any: ir.BooleanValue = ibis.literal(False)
+    for i, (col, ptable, pfile, parent) in enumerate(refs):
+        orphan = s[col].notnull() & s[f"_pk{i}"].isnull()
+        rr.add("orphan", orphan, col, lambda df, col=col: df[col].tolist(),
+                   lambda df, ptable=ptable, pfile=pfile: (lambda v, _p: checks.orphan_detail(v, ptable, pfile)),
+                   "", limit, by_value=True)
+        errors.append(orphan)
+        if drop_mode:
+            so_far = _or(errors)
+            lost = s[f"_pk{i}"].notnull() & s[f"_perr{i}"].fill_null(False) & ~so_far
+            plabel = parent.raw.line_label
+            rr.add("parent_dropped", lost, col, lambda df, col=col: df[col].tolist(),
+                       lambda df, i=i, pfile=pfile, plabel=plabel: (
+                           lambda v, p: checks.parent_dropped_detail(v, pfile, plabel, int(df[f"_pline{i}"].iloc[p]))),
+                       "dropped", limit)
+            lost_any = lost_any | lost
+    date_col = checks.TABLE_DATE_COLUMN[b.name]
+    if as_of is not None:
+        cut = ibis.date(as_of.year, as_of.month, as_of.day)
+        for c in checks.AS_OF_COLUMNS[b.name]:
+            late = (s[c] > cut).fill_null(False)
+            rr.add("after_as_of", late, c, lambda df, c=c: [_iso(x) for x in df[c]],
+                       lambda df, c=c: (lambda v, _p: checks.after_as_of_detail(c, v, as_of.date().isoformat())),
+                       "", limit)
+    has_p = any(r[1] == "participants" for r in refs)
+    before = None
+    if has_p:
+        d = s[date_col]
+        bb = (d < s["_pbirth"]).fill_null(False)
+        rr.add("before_birth", bb, date_col, lambda df: [_iso(x) for x in df[date_col]],
+                   lambda df: (lambda v, q: checks.before_birth_child_detail(date_col, v, _iso(df["_pbirth"].iloc[q]))),
+                   "", limit)
+        errors.append(bb)
+        before = d < s["_penr"]
+        if b.name in ("events", "contacts"):
+
+            def before_enrollment(_df: pd.DataFrame, before: Any = before) -> None:
+                hits = s.filter(before.fill_null(False))
+                agg = hits.aggregate(n=hits["_rid"].count(), first=hits["_line"].min())
+                got = agg.to_pyarrow().to_pylist()[0]
+                if got["n"]:
+                    c = build._Ctx(raw.name, raw.file, label, np.zeros(0))
+                    c.table_level(
+                        "before_enrollment",
+                        checks.before_enrollment_detail(b.name, int(got["n"]), label, int(got["first"])),
+                        column=date_col,
+                        line=int(got["first"]),
+                        action="kept",
+                    )
+                    out.extend(c.findings)
+
+            rr.later(before_enrollment)
+        if b.name == "assessments":
+            dd = s["assessment_date"].epoch_days()
+            for point, (lo, hi) in ASSESSMENT_WINDOWS.items():
+                ref = s["_pdis"] if point == "discharge" else s["_penr"]
+                refname = "discharge_date" if point == "discharge" else "enrollment_date"
+                gap = (dd - ref.epoch_days()).cast("float64")
+                far = ((s["timepoint"] == point) & ((gap < lo) | (gap > hi))).fill_null(False)
+                gname = f"_gap_{point}"
+                rr.extra[gname] = gap
+                rr.add("assessment_window", far, "assessment_date",
+                           lambda df: [_iso(x) for x in df["assessment_date"]],
+                           lambda df, point=point, lo=lo, hi=hi, refname=refname, gname=gname: (
+                               lambda v, q: checks.assessment_window_detail(point, v, float(df[gname].iloc[q]), lo, hi, refname)),
+                           "", limit)
+    if not spec.key:
+
+        def repeated(df: pd.DataFrame) -> None:
+            reps = df[df["_frep"]]
+            if len(reps):
+                c = build._Ctx(raw.name, raw.file, label, np.zeros(0))
+                c.table_level(
+                    "repeated_row",
+                    checks.repeated_row_detail(len(reps), label, [int(x) for x in reps["_line"][:10]]),
+                    line=int(reps["_line"].iloc[0]),
+                    action="kept",
+                )
+                out.extend(c.findings)
+
+        rr.flag("_frep", s["_rn"] > 0)
+        rr.later(repeated)
+    rr.flag("_ferr", _or(errors))
+    rr.run()
+    error = _or(errors)
+    copies = (s["_rn"] > 0) if spec.key else ibis.literal(False)
+    remove = copies | lost_any | (error if drop_mode else ibis.literal(False))
+    mut: dict[str, Any] = {"_error": error, "_remove": remove}
+    if b.name == "events":
+        mut["before_enrollment"] = (
+            ibis.ifelse(s[date_col].notnull() & s["_penr"].notnull(), before, ibis.null("boolean"))
+            if before is not None
+            else ibis.null("boolean")
+        )
+    s2 = s.mutate(**mut)
+    # parents are queried by every child table: materialised; the others are read once
+    b.s2 = be.cache(s2, f"s2_{b.name}") if b.name in ("participants", "mentors") else s2
+    b.error_count = rr.error_count
+
+
+def _or(conds: list[ir.BooleanValue]) -> ir.BooleanValue:
+    e = ibis.literal(False)
+    for c in conds:
+        e = e | c.fill_null(False)
+    return e
+
+
+class _Rows:
+    """A table's row rules, fetched in one query and recorded in the pandas path's order."""
+
+    def __init__(self, b: Built, s: ir.Table, limit: int | None) -> None:
+        self.b, self.s, self.limit = b, s, limit
+        self.steps: list[tuple[Any, ...]] = []
+        self.flags: dict[str, ir.BooleanValue] = {}
+        self.extra: dict[str, ir.Value] = {}
+        self.error_count = 0
+
+    def add(
+        self,
+        rule: str,
+        cond: ir.BooleanValue,
+        column: str | None,
+        values: Callable[[pd.DataFrame], list[Any]],
+        detail: Callable[[pd.DataFrame], Callable[[Any, int], str]],
+        action: str,
+        limit: int | None = None,
+        by_value: bool = False,
+    ) -> None:
+        name = f"_f{len(self.flags)}"
+        self.flags[name] = cond.fill_null(False)
+        self.steps.append(("rows", name, rule, column, values, detail, action, by_value))
+
+    def flag(self, name: str, cond: ir.BooleanValue) -> None:
+        self.flags[name] = cond.fill_null(False)
+
+    def later(self, fn: Callable[[pd.DataFrame], None]) -> None:
+        self.steps.append(("call", fn))
+
+    def run(self) -> None:
+        s = self.s.mutate(**self.extra, **self.flags)
+        anyflag = _or([s[n] for n in self.flags])
+        df = _fetch(s.filter(anyflag), None)
+        self.error_count = int(df["_ferr"].sum()) if len(df) else 0
+        out = self.b.findings
+        for step in self.steps:
+            if step[0] == "call":
+                step[1](df)
+                continue
+            _, name, rule, column, values, detail, action, by_value = step
+            rows = df[df[name]].reset_index(drop=True)
+            if len(rows) == 0:
+                continue
+            self.b.counts.append((self.b.name, rule, column, RULES[rule].severity, len(rows)))
+            if self.limit is not None and len(rows) > self.limit:
+                rows = rows.head(self.limit)
+            _emit(out, self.b.raw, rule, rows, column, values(rows), detail(rows), action, by_value=by_value)
+
+
+__all__ = ["EngineRaw", "build_table", "row_rules", "na_trim", "DISTINCT_MAX"]
