@@ -14,6 +14,7 @@ pyspark or Java is missing.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -220,9 +221,17 @@ def test_duckdb_findings_flow_and_tables_equal_pandas(fixtures, case, on_error):
         assert expected <= rules, expected - rules
 
 
+#: The Parquet and sample cases on Spark take minutes each on 2 cores (hundreds of small Spark
+#: jobs); CI runs the bad-CSV case, which trips every rule, and these run with
+#: RECOVERYSTATS_SPARK_ALL=1 (before a release, or after changing engines/validate.py).
+SPARK_ALL = os.environ.get("RECOVERYSTATS_SPARK_ALL") == "1"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["bad-csv", "bad-parquet", "sample"])
 def test_spark_findings_flow_and_tables_equal_pandas(fixtures, spark_session, case):
+    if case != "bad-csv" and not SPARK_ALL:
+        pytest.skip("set RECOVERYSTATS_SPARK_ALL=1 to run every Spark validation case (minutes each)")
     source, kw = fixtures[case]
     a = _load(source, "pandas", on_error="drop", **kw)
     b = _load(source, "spark", on_error="drop", spark=spark_session, **kw)
