@@ -31,7 +31,12 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
     composes the section from the suppressed tables, or None when there is nothing to show
     (see :mod:`recoverystats.report.sections`)."""
     from recoverystats.rates import table_one
+    from recoverystats.report.sections import enabled_sections
 
+    # level counts are linked (suppressed together) with the comparison section's balance
+    # table only when that section is on: a link re-solves the table with its suppressed
+    # cells forced, which can pick other complements and change a default report
+    link_levels = any(s.key == "comparison" for s in enabled_sections(ctx.cfg))
     base = ctx.measures["retention"]
     variables = [v for v in ctx.cfg.table_one if v in base.columns and base[v].notna().any()]
     if not variables:
@@ -96,7 +101,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
             elif lev == "(with a value)":
                 for g in allg:  # the same count is the n of the mean (SD) row
                     ids[(i, f"n|{g}")] = f"t1|{var}|with_value|{g}"
-            else:  # the same count is in the comparison section's balance table
+            elif link_levels:  # the same count is in the comparison section's balance table
                 for g in gs:
                     ids[(i, f"n|{g}")] = f"t1|{var}|level|{lev}|{g}"
         total_rows = [i for i, lev in enumerate(cat["level"]) if lev == TOTAL]
