@@ -45,6 +45,64 @@ def _derived(row: int, column: str, statistic: str, inputs: list[tuple[int, str]
     return out
 
 
+def _table_one_rows(tab: pd.DataFrame, allg: list[str]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The Table 1 layout of a :func:`recoverystats.table_one` table (with ``smd``), as the
+    Table 1 and the missing-data sections publish it.
+
+    Returns the level rows — every level, the implied other level of a binary variable
+    (N - yes - missing, published so the structure is explicit), for a continuous variable
+    with missing values "(with a value)" and "(missing)" counts (so that N - n is protected
+    like any other count), and a Total row per variable — with ``n|g`` and ``pct|g`` (% of
+    those with a recorded value) per group, and the continuous rows (mean, SD, n per group).
+    """
+    cat_rows: list[dict[str, Any]] = []
+    cont_rows: list[dict[str, Any]] = []
+    nrow = tab[tab["kind"] == "count"].iloc[0]
+    for var, block in tab[tab["kind"] != "count"].groupby("variable", sort=False):
+        kinds = set(block["kind"])
+        if "continuous" in kinds:
+            r = block[block["kind"] == "continuous"].iloc[0]
+            cont_rows.append({"variable": var, "smd": r["smd"],
+                              **{f"mean|{g}": r[f"{g}|mean"] for g in allg},
+                              **{f"sd|{g}": r[f"{g}|sd"] for g in allg},
+                              **{f"n|{g}": r[f"{g}|n"] for g in allg}})
+            miss = block[block["kind"] == "missing"]
+            if len(miss):
+                m0 = miss.iloc[0]
+                for lev, vals in (("(with a value)", {g: r[f"{g}|n"] for g in allg}),
+                                  ("(missing)", {g: m0[f"{g}|n"] for g in allg})):
+                    cat_rows.append({"variable": var, "level": lev, "smd": np.nan,
+                                     **{f"n|{g}": float(vals[g]) for g in allg}})
+                cat_rows.append({"variable": var, "level": TOTAL, "smd": np.nan,
+                                 **{f"n|{g}": float(nrow[f"{g}|n"]) for g in allg}})
+            continue
+        smd = block["smd"].iloc[0]
+        levels = block.reset_index(drop=True)
+        for r in levels.itertuples(index=False):
+            rec = dict(zip(levels.columns, r, strict=False))
+            cat_rows.append({"variable": var, "level": str(rec["level"]), "smd": smd,
+                             **{f"n|{g}": float(rec[f"{g}|n"]) for g in allg}})
+        if len(levels[levels["kind"] == "categorical"]) == 1:  # binary: publish the other level
+            yes = levels[levels["kind"] == "categorical"].iloc[0]
+            miss = levels[levels["kind"] == "missing"]
+            other = {g: float(nrow[f"{g}|n"]) - float(yes[f"{g}|n"])
+                     - (float(miss.iloc[0][f"{g}|n"]) if len(miss) else 0.0) for g in allg}
+            lev = str(yes["level"])
+            name = {"True": "False", "true": "false", "1": "0", "yes": "no", "1.0": "0.0"}.get(lev, f"not {lev}")
+            cat_rows.append({"variable": var, "level": name, "smd": smd, **{f"n|{g}": other[g] for g in allg}})
+        cat_rows.append({"variable": var, "level": TOTAL, "smd": np.nan,
+                         **{f"n|{g}": float(nrow[f"{g}|n"]) for g in allg}})
+    cat = pd.DataFrame(cat_rows)
+    if len(cat):
+        for g in allg:
+            denom = cat.groupby("variable", sort=False)[f"n|{g}"].transform(
+                lambda s: s[cat.loc[s.index, "level"].eq(TOTAL).to_numpy()].iloc[0]
+                - s[cat.loc[s.index, "level"].eq("(missing)").to_numpy()].sum())
+            cat[f"pct|{g}"] = cat[f"n|{g}"] / denom.where(denom > 0)
+            cat.loc[cat["level"].isin([TOTAL, "(missing)"]), f"pct|{g}"] = np.nan
+    return cat, cont_rows
+
+
 def _table_one_derived(cat: pd.DataFrame, allg: list[str], gs: list[str]) -> list[dict[str, Any]]:
     """Statistics of the categorical Table 1 and their count cells.
 

@@ -18,6 +18,7 @@ from recoverystats.report.sections._shared import (
     TOTAL,
     _derived,
     _table_one_derived,
+    _table_one_rows,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,54 +46,9 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
     tab = t1.table
     gs = list(t1.groups)
     allg = ["Overall", *gs]
-    cat_rows, cont_rows = [], []
     nrow = tab[tab["kind"] == "count"].iloc[0]
-    for var, block in tab[tab["kind"] != "count"].groupby("variable", sort=False):
-        kinds = set(block["kind"])
-        if "continuous" in kinds:
-            r = block[block["kind"] == "continuous"].iloc[0]
-            cont_rows.append({"variable": var, "smd": r["smd"],
-                              **{f"mean|{g}": r[f"{g}|mean"] for g in allg},
-                              **{f"sd|{g}": r[f"{g}|sd"] for g in allg},
-                              **{f"n|{g}": r[f"{g}|n"] for g in allg}})
-            miss = block[block["kind"] == "missing"]
-            if len(miss):
-                # missing values: publish "(with a value)" and "(missing)" counts so that
-                # N - n (the number missing) is protected like any other count
-                m0 = miss.iloc[0]
-                rows = [("(with a value)", {g: r[f"{g}|n"] for g in allg}),
-                        ("(missing)", {g: m0[f"{g}|n"] for g in allg})]
-                for lev, vals in rows:
-                    cat_rows.append({"variable": var, "level": lev, "smd": np.nan,
-                                     **{f"n|{g}": float(vals[g]) for g in allg}})
-                cat_rows.append({"variable": var, "level": TOTAL, "smd": np.nan,
-                                 **{f"n|{g}": float(nrow[f"{g}|n"]) for g in allg}})
-            continue
-        smd = block["smd"].iloc[0]
-        levels = block.reset_index(drop=True)
-        is_binary = len(levels[levels["kind"] == "categorical"]) == 1
-        for r in levels.itertuples(index=False):
-            rec = dict(zip(levels.columns, r, strict=False))
-            cat_rows.append({"variable": var, "level": str(rec["level"]), "smd": smd,
-                             **{f"n|{g}": float(rec[f"{g}|n"]) for g in allg}})
-        if is_binary:
-            # the other level is implied (N - yes - missing): publish it so the structure is explicit
-            yes = levels[levels["kind"] == "categorical"].iloc[0]
-            miss = levels[levels["kind"] == "missing"]
-            other = {g: float(nrow[f"{g}|n"]) - float(yes[f"{g}|n"]) - (float(miss.iloc[0][f"{g}|n"]) if len(miss) else 0.0)
-                     for g in allg}
-            lev = str(yes["level"])
-            name = {"True": "False", "true": "false", "1": "0", "yes": "no", "1.0": "0.0"}.get(lev, f"not {lev}")
-            cat_rows.append({"variable": var, "level": name, "smd": smd, **{f"n|{g}": other[g] for g in allg}})
-        cat_rows.append({"variable": var, "level": TOTAL, "smd": np.nan,
-                         **{f"n|{g}": float(nrow[f"{g}|n"]) for g in allg}})
-    cat = pd.DataFrame(cat_rows)
+    cat, cont_rows = _table_one_rows(tab, allg)
     if len(cat):
-        for g in allg:
-            denom = cat.groupby("variable", sort=False)[f"n|{g}"].transform(
-                lambda s: s[cat.loc[s.index, "level"].eq(TOTAL).to_numpy()].iloc[0] - s[cat.loc[s.index, "level"].eq("(missing)").to_numpy()].sum())
-            cat[f"pct|{g}"] = cat[f"n|{g}"] / denom.where(denom > 0)
-            cat.loc[cat["level"].isin([TOTAL, "(missing)"]), f"pct|{g}"] = np.nan
         ids = {}
         for i, (var, lev) in enumerate(zip(cat["variable"], cat["level"], strict=True)):
             if lev == TOTAL:
