@@ -17,6 +17,13 @@ versions, and writes a Markdown report with one row per target, met or missed.
 Full-scale output goes to ``benchmarks/RESULTS.md``; ``--quick`` output goes to
 ``benchmarks/RESULTS-quick.md`` (quick scales are not the targets' scales, so a quick run
 never overwrites the published table). ``--out`` overrides either.
+
+The engines at scale (issue 17: 100k, 1M and 10M participants on DuckDB, Spark at 1M) take
+about an hour and ~40 GB of scratch disk, so they are not part of this run: they are made by
+``benchmarks/bench_engines.py`` and written up by hand in ``benchmarks/RESULTS-engines.md``,
+whose tables and figure this script copies into ``RESULTS.md`` (section "Engines at scale").
+``python benchmarks/run_all.py --engines-section`` refreshes only that section of an existing
+``RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -691,6 +698,7 @@ def render(runs: list[Run], *, quick: bool, command: str, started: str, elapsed:
     if missed:
         lines += ["", "## Missed targets", ""]
         lines += [f"- **{r.work}** (target {r.target}; measured {r.ratio or r.ours}): {r.reason}" for r in missed]
+    lines += ["", *engines_section()]
     lines += ["", "## Raw output", ""]
     for run in runs:
         if not run.cmd:
@@ -711,6 +719,35 @@ def render(runs: list[Run], *, quick: bool, command: str, started: str, elapsed:
     return "\n".join(lines).rstrip() + "\n"
 
 
+ENGINES_HEADING = "## Engines at scale (issue 17)"
+
+
+def engines_section() -> list[str]:
+    """``RESULTS-engines.md`` (made by ``bench_engines.py`` runs) as a section of ``RESULTS.md``."""
+    src = HERE / "RESULTS-engines.md"
+    if not src.exists():
+        return [ENGINES_HEADING, "", "(benchmarks/RESULTS-engines.md not found)"]
+    body = src.read_text(encoding="utf-8").splitlines()
+    body = [("#" + ln) if ln.startswith("## ") else ln for ln in body if not ln.startswith("# ")]
+    return [ENGINES_HEADING, "",
+            "Copied from `benchmarks/RESULTS-engines.md` (runs of `benchmarks/bench_engines.py`, about an "
+            "hour in all, so not part of `run_all.py`; the dates and machine load of those runs are stated "
+            "there).", "", *body]
+
+
+def refresh_engines_section(path: Path) -> None:
+    """Replace the "Engines at scale" section of an existing ``RESULTS.md`` (keep the rest)."""
+    text = path.read_text(encoding="utf-8")
+    new = "\n".join(engines_section()).rstrip() + "\n\n"
+    start = text.find(ENGINES_HEADING)
+    raw = text.find("## Raw output")
+    if start < 0:
+        start = end = raw if raw >= 0 else len(text)
+    else:
+        end = raw if raw > start else len(text)
+    path.write_text(text[:start] + new + text[end:], encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -718,7 +755,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated subset: import," + ",".join(t.name for t in TARGETS))
     ap.add_argument("--skip-extra", action="store_true", help="only the targets in docs/performance.md")
     ap.add_argument("--out", default=None, help="output Markdown file")
+    ap.add_argument("--engines-section", action="store_true",
+                    help="only copy RESULTS-engines.md into the 'Engines at scale' section of RESULTS.md")
     args = ap.parse_args(argv)
+    if args.engines_section:
+        refresh_engines_section(Path(args.out) if args.out else HERE / "RESULTS.md")
+        return 0
 
     names = ["import", *(t.name for t in TARGETS)]
     wanted = [s.strip() for s in args.only.split(",") if s.strip()] or names

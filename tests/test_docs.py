@@ -324,3 +324,20 @@ def test_run_all_states_the_reason_for_a_miss():
     silent.rows = target.parse(silent, "scale")
     run_all.attach_reasons(silent, "bench_survival.py")
     assert silent.rows[1].reason == "no reason printed by benchmarks/bench_survival.py"
+
+
+def test_results_md_carries_the_engines_section(tmp_path):
+    """RESULTS.md has the engines-at-scale section (issue 17: 10M results in RESULTS.md), and
+    refreshing it replaces only that section."""
+    run_all = _run_all()
+    published = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    assert run_all.ENGINES_HEADING in published
+    assert "engines-scaling.png" in published  # the log-log figure of cost growth
+    f = tmp_path / "R.md"
+    f.write_text("# Benchmark results\n\n## Targets\n\nkept\n\n## Raw output\n\nraw kept\n", encoding="utf-8")
+    run_all.refresh_engines_section(f)
+    once = f.read_text(encoding="utf-8")
+    run_all.refresh_engines_section(f)
+    assert f.read_text(encoding="utf-8") == once  # idempotent
+    assert once.index("kept") < once.index(run_all.ENGINES_HEADING) < once.index("## Raw output")
+    assert "raw kept" in once and "### Cost growth" in once
