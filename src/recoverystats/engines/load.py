@@ -34,6 +34,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
+from recoverystats.engines import sources as sources_mod
 from recoverystats.engines.program import EngineProgramData
 from recoverystats.engines.validate import Built, EngineRaw, build_table, row_rules
 from recoverystats.errors import InvalidParameterError
@@ -357,6 +358,20 @@ def load_raw(be: Backend, entry: SourceEntry) -> EngineRaw:
 def _load_raw(be: Backend, entry: SourceEntry) -> EngineRaw:
     if entry.failure is not None:
         raise entry.failure
+    # sources beyond one file per table (engines/sources.py)
+    if entry.kind == "dataset":
+        return sources_mod.engine_dataset(be, entry)
+    if entry.kind == "catalog" and be.engine == "spark":
+        return sources_mod.spark_catalog(be, entry)
+    if entry.kind == "database" and be.engine == "duckdb":
+        got_db = sources_mod.duckdb_database(be, entry)
+        if got_db is not None:
+            return got_db
+    if (entry.kind == "file" and be.engine == "spark" and entry.path is not None
+            and entry.path.suffix.lower() in CSV_SUFFIXES and entry.path.stat().st_size > 0):
+        got_csv = sources_mod.spark_csv(be, entry)
+        if got_csv is not None:
+            return got_csv
     path = entry.path
     if entry.kind == "file" and path is not None:
         suffix = path.suffix.lower()
@@ -452,6 +467,8 @@ def read_program_engine(
         has_errors = fatal or any(b.error_count or b.raw.bad_rows for b in built.values())
         counts = _finding_counts(findings, built)
         validation = build._validation_frame(findings, drop_mode and not fatal)
+        # tables read from several Parquet files: findings name each row's file and row
+        sources_mod.relabel(validation, {n: r.parts for n, r in raws.items() if r.parts is not None})
         build.raise_for_errors(
             validation, fatal=fatal, has_errors=has_errors, drop_mode=drop_mode, source=str(res.src)
         )
