@@ -236,7 +236,10 @@ def resolve_source(
         try:
             if opts.database:
                 db = _mapped_path(opts.database, root, name, "database")
-                display = _display(db, root)
+                # findings name the database file and its table (or the query)
+                display = _display(db, root) + (
+                    f" table {opts.sql_table}" if opts.query is None else " query"
+                )
                 if not db.is_file():
                     raise ReadFailure(
                         "file_missing",
