@@ -12,7 +12,6 @@ missing (the session is shared with tests/test_engine_validation.py's fixture lo
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -24,9 +23,8 @@ from recoverystats.errors import DataValidationError
 pytest.importorskip("ibis")
 pytest.importorskip("duckdb")
 
-from test_engine_validation import BAD, SPARK_SKIP, _load, _same  # noqa: E402
-
 from recoverystats.engines.load import spark_session as _start_spark  # noqa: E402
+from test_engine_validation import BAD, SPARK_SKIP, _load, _same  # noqa: E402
 
 
 def _frame(name: str) -> pd.DataFrame:
