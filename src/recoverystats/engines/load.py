@@ -10,8 +10,9 @@ line count equals DuckDB's rows + 1, no all-empty row), so that ``line`` = heade
 + row position is exact. Anything else -- Excel, SPSS, Stata, SQL queries, CSV files
 with title rows, blank lines, quoted line breaks, ragged rows or another encoding --
 is read by the pandas path's readers (same findings, same line numbers) and handed to
-the engine as an Arrow table. Spark reads Parquet itself; the other formats come
-through the readers.
+the engine as an Arrow table. Spark reads Parquet and plain CSV itself; the other formats
+come through the readers. Directories of Parquet files, DuckDB database tables and Spark
+catalog tables: :mod:`recoverystats.engines.sources`.
 
 Then :mod:`recoverystats.engines.validate` types and checks every table in the engine,
 and the validated tables stay there (DuckDB: in the database, on disk when
@@ -359,7 +360,10 @@ def _load_raw(be: Backend, entry: SourceEntry) -> EngineRaw:
     if entry.failure is not None:
         raise entry.failure
     # sources beyond one file per table (engines/sources.py)
-    if entry.kind == "dataset":
+    if entry.kind == "dataset" or (
+        be.engine == "spark" and entry.kind == "file" and entry.path is not None
+        and entry.path.suffix.lower() in (".parquet", ".pq")
+    ):
         return sources_mod.engine_dataset(be, entry)
     if entry.kind == "catalog" and be.engine == "spark":
         return sources_mod.spark_catalog(be, entry)

@@ -118,7 +118,10 @@ def find_dataset(target: Path, given: str, root: Path, display: str) -> Dataset:
     """
     import pyarrow.parquet as pq
 
-    if is_glob(given):
+    if target.is_file():  # one file: the engine's numbering of a single Parquet file
+        base = target.parent
+        paths = [target]
+    elif is_glob(given):
         pattern = str(target)
         base = Path(pattern[: min(pattern.index(c) for c in _GLOB_CHARS if c in pattern)])
         base = base if str(base).endswith(("/", "\\")) else base.parent
@@ -141,10 +144,13 @@ def find_dataset(target: Path, given: str, root: Path, display: str) -> Dataset:
     keys: list[str] = []
     counts: list[int] = []
     for f in files:
-        try:
-            displays.append(str(f.relative_to(root)))
-        except ValueError:
-            displays.append(str(f))
+        if target.is_file():
+            displays.append(display)
+        else:
+            try:
+                displays.append(str(f.relative_to(root)))
+            except ValueError:
+                displays.append(str(f))
         parts: dict[str, str | None] = {}
         rel = f.relative_to(base) if f.is_relative_to(base) else Path(f.name)
         for seg in rel.parts[:-1]:
@@ -239,11 +245,17 @@ def _dataset_sources(name: str, ds: Dataset) -> list[tuple[str, str, str | None,
 
 
 def engine_dataset(be: Backend, entry: SourceEntry) -> EngineRaw:
-    """A Parquet directory/glob read by DuckDB or Spark, ``_rid`` = position in the whole set."""
+    """A Parquet directory/glob read by DuckDB or Spark, ``_rid`` = position in the whole set.
+
+    Spark reads a single Parquet file this way too (``_metadata.row_index`` numbers its
+    rows without the single-partition window a row number over the whole file needs).
+    """
     from recoverystats.engines.validate import EngineRaw
 
     ds = entry.dataset
-    assert ds is not None
+    if ds is None:  # one Parquet file
+        assert entry.path is not None
+        ds = find_dataset(entry.path, str(entry.path), entry.path.parent, entry.display)
     file_cols = _file_columns(ds)
     keep, notes = _partition_columns(ds, entry.name, entry.options, file_cols)
     files = pd.DataFrame({
