@@ -303,8 +303,12 @@ def read_program(
         A folder holding one file per table named by its canonical stem
         (``participants``, ``mentors``, ``matches``, ``contacts``, ``events``,
         ``assessments``) as ``.csv``/``.tsv``, ``.parquet``, ``.xlsx``, ``.sav`` or
-        ``.dta``; or a TOML mapping file (``program.toml``). A folder that contains a
-        ``program.toml`` is read through it.
+        ``.dta``, or a directory of Parquet files named by the stem (``events/``,
+        Hive-partitioned or not; a finding then names the file and the row within it);
+        or a TOML mapping file (``program.toml``), whose ``[tables.<name>]`` may also
+        name a directory or glob of Parquet files, a table or query of a SQLite/DuckDB
+        file, or (``engine="spark"``) a Spark catalog table (``table = "db.events"``).
+        A folder that contains a ``program.toml`` is read through it.
     as_of
         The data cut-off (e.g. the quarter's last day). Rows dated after it are
         reported (``after_as_of`` warnings). Defaults to ``[program] as_of`` in the
@@ -325,9 +329,11 @@ def read_program(
         format is documented in ``docs/data-model.md``.
     engine
         ``"pandas"`` (default, unless ``program.toml`` has ``[engine] name``): the tables are read into memory as DataFrames.
-        ``"duckdb"``: CSV and Parquet files are read by DuckDB (other formats through
-        the readers above, then handed to DuckDB), validated by queries and kept in a
-        DuckDB database, out of core; ``"spark"``: the same on Apache Spark. Both return
+        ``"duckdb"``: CSV and Parquet files and DuckDB database tables are read by
+        DuckDB (other formats through the readers above, then handed to DuckDB),
+        validated by queries and kept in a DuckDB database, out of core; ``"spark"``:
+        the same on Apache Spark (Parquet, plain CSV and catalog tables read by
+        Spark). Both return
         an :class:`~recoverystats.engines.program.EngineProgramData` with the same
         findings, flow and table contents as the pandas engine (see ``docs/scale.md``).
     database
