@@ -147,8 +147,12 @@ def test_schema_partition_key_is_typed_like_a_column(tmp_path):
 def test_empty_directory_and_unreadable_file(tmp_path):
     folder = tmp_path / "p"
     (folder / "participants").mkdir(parents=True)
-    with pytest.raises(DataValidationError, match=r"participants/: no Parquet files"):
+    (folder / "participants" / "notes.csv").write_text("x\n1\n")
+    # a directory without Parquet files is not a table source (as before)
+    with pytest.raises(DataValidationError, match="no participants table was found"):
         rs.read_program(folder)
+    with pytest.raises(DataValidationError, match=r"participants/: no Parquet files"):
+        rs.read_program(folder, mapping={"tables": {"participants": {"file": "participants/"}}})
     (folder / "participants" / "x.parquet").write_text("not parquet")
     with pytest.raises(DataValidationError, match=r"participants/x.parquet: cannot read as Parquet"):
         rs.read_program(folder, engine="duckdb")
@@ -288,6 +292,12 @@ def test_spark_reads_plain_csv_itself_with_exact_lines(tmp_path, spark):
         assert spark.read.csv(str(entry.path)).rdd.getNumPartitions() > 1
         # a ragged row: not plain, read through the readers (which report it)
         ragged = next(e for e in res.entries if e.name == "events")
+        assert sources.spark_csv(be, ragged) is None
+        # a byte that is not UTF-8 far past the header: Spark would replace it silently
+        (folder / "events.csv").write_bytes(
+            b"participant_id,event_date,event_type\n" + b"00001,2025-02-01,arrest\n" * 5000
+            + "00002,2025-02-01,arr\u00e9t\n".encode("latin-1"))
+        assert sources._scan_text(folder / "events.csv") == (5002, False, False)
         assert sources.spark_csv(be, ragged) is None
     finally:
         spark.conf.set("spark.sql.files.maxPartitionBytes", old)

@@ -109,6 +109,11 @@ def _hidden(rel: Path) -> bool:
     return any(part.startswith((".", "_")) for part in rel.parts)
 
 
+def has_parquet(folder: Path) -> bool:
+    """Whether a directory holds at least one Parquet file (at any depth)."""
+    return any(p.suffix.lower() in PARQUET_SUFFIXES for p in folder.rglob("*"))
+
+
 def find_dataset(target: Path, given: str, root: Path, display: str) -> Dataset:
     """The Parquet files of a directory or glob, with their partitions and row counts.
 
@@ -567,12 +572,42 @@ def _scan_order(sess: Any, sdf: Any, cols: list[str], block: bool = False) -> tu
 # ---------------------------------------------------------------------------
 # plain CSV on Spark
 # ---------------------------------------------------------------------------
+def _scan_text(path: Path) -> tuple[int, bool, bool]:
+    """(lines, whether a lone carriage return appears, whether the file is valid UTF-8).
+
+    The line count of :func:`recoverystats.engines.load._count_lines`, plus a UTF-8
+    check in the same pass (ASCII chunks, the usual case, need no decoding).
+    """
+    import codecs
+
+    n = cr = 0
+    last = b""
+    dec = codecs.getincrementaldecoder("utf-8")()
+    ok = True
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            n += chunk.count(b"\n")
+            cr += chunk.count(b"\r")
+            last = chunk[-1:]
+            if ok and not chunk.isascii():
+                try:
+                    dec.decode(chunk)
+                except UnicodeDecodeError:
+                    ok = False
+    try:
+        dec.decode(b"", final=True)
+    except UnicodeDecodeError:
+        ok = False
+    lines = n + (1 if last not in (b"\n", b"") else 0)
+    return lines, cr not in (0, n), ok
+
+
 def spark_csv(be: Backend, entry: SourceEntry) -> EngineRaw | None:
     """A plain CSV read by Spark itself (``spark.read.csv``), or None to use the readers.
 
     *Plain* is the DuckDB path's check (:func:`recoverystats.engines.load._plain_csv_header`
-    and ``_count_lines``: UTF-8, header on line 1, one record per line, no blank
-    lines) plus Spark's own: no malformed record (a row with too few or too many
+    and the line count: UTF-8 -- here checked over the whole file, as DuckDB's reader
+    does --, header on line 1, one record per line, no blank lines) plus Spark's own: no malformed record (a row with too few or too many
     fields) and no all-empty row, with Spark's row count equal to the file's lines − 1.
     Then a row's line number is its position + 2; the position is exact because a
     single file's splits are read in order (``input_file_block_start``) and rows are
@@ -582,7 +617,7 @@ def spark_csv(be: Backend, entry: SourceEntry) -> EngineRaw | None:
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
-    from recoverystats.engines.load import _count_lines, _plain_csv_header
+    from recoverystats.engines.load import _plain_csv_header
     from recoverystats.engines.validate import EngineRaw
 
     path = entry.path
@@ -593,9 +628,9 @@ def spark_csv(be: Backend, entry: SourceEntry) -> EngineRaw | None:
     header = _plain_csv_header(path, entry)
     if header is None:
         return None
-    lines, lone_cr = _count_lines(path)
-    if lone_cr:
-        return None
+    lines, lone_cr, utf8 = _scan_text(path)
+    if lone_cr or not utf8:
+        return None  # Spark would replace bytes that are not UTF-8; the readers report them
     delimiter = opts.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
     corrupt = "_rs_corrupt_record"
     # Spark's column names: positional (the header may repeat names after stripping)

@@ -128,6 +128,12 @@ def _is_glob(given: str) -> bool:
     return is_glob(given)
 
 
+def _has_parquet(folder: Path) -> bool:
+    from recoverystats.engines.sources import has_parquet
+
+    return has_parquet(folder)
+
+
 def _catalog_display(table: str) -> str:
     from recoverystats.engines.sources import catalog_display
 
@@ -204,7 +210,8 @@ def resolve_source(
     mapped_files = {(root / t.file).resolve() for t in prog_map.tables.values() if t.file}
     mapped_files |= {(root / t.database).resolve() for t in prog_map.tables.values() if t.database}
     for p in sorted(base.iterdir()):
-        if p.is_dir() and p.name.lower() in TABLE_NAMES and p.resolve() not in mapped_files:
+        if (p.is_dir() and p.name.lower() in TABLE_NAMES and p.resolve() not in mapped_files
+                and _has_parquet(p)):
             # a directory of Parquet files named after a table (partitioned or not)
             found.setdefault(p.name.lower(), []).append(p)
             continue
