@@ -534,7 +534,7 @@ def spark_catalog(be: Backend, entry: SourceEntry) -> EngineRaw:
         )
         rows = int(off[-1])
     else:
-        sdf, rows = _scan_order(sess, sdf, cols)
+        sdf, rows, _ = _scan_order(sess, sdf, cols)
     sdf = sdf.withColumn("_line", F.col("_rid") + 1)
     view = be.name(f"raw_{entry.name}")
     sdf.createOrReplaceTempView(view)
@@ -545,20 +545,32 @@ def spark_catalog(be: Backend, entry: SourceEntry) -> EngineRaw:
     )
 
 
-def _scan_order(sess: Any, sdf: Any, cols: list[str], block: bool = False) -> tuple[Any, int]:
-    """``_rid`` = position in Spark's scan order (split by split); the row count.
+def _scan_order(
+    sess: Any, sdf: Any, cols: list[str], block: bool = False, checks: dict[str, Any] | None = None
+) -> tuple[Any, int, dict[str, int]]:
+    """``_rid`` = position in Spark's scan order (split by split); the row count; check sums.
 
     ``monotonically_increasing_id`` numbers rows consecutively within a partition; the
     splits (``input_file_block_start``, or the partition id) are ordered and offset by
-    the rows before them. Exact and scalable: one small aggregate is collected.
+    the rows before them. Exact and scalable: one small aggregate per split is collected
+    (in the same pass, the sums of the 0/1 ``checks`` columns over all rows).
     """
     from pyspark.sql import functions as F
 
+    checks = checks or {}
     mid = F.monotonically_increasing_id()
     key = F.input_file_block_start() if block else F.spark_partition_id()
     s = sdf.select(*[F.col(_bq(c)) for c in cols], mid.alias("_mid"), key.alias("_blk"))
-    per = s.groupBy("_blk").agg(F.count(F.lit(1)).alias("n"), F.min("_mid").alias("m")).collect()
-    per = sorted((int(r["_blk"]), int(r["n"]), int(r["m"])) for r in per)
+    aggs = [F.count(F.lit(1)).alias("n"), F.min("_mid").alias("m")]
+    if checks:
+        extra = sdf.select(*[F.col(_bq(c)) for c in cols], *[e.cast("long").alias(k) for k, e in checks.items()],
+                           mid.alias("_mid"), key.alias("_blk"))
+        aggs += [F.sum(k).alias(k) for k in checks]
+        per_rows = extra.groupBy("_blk").agg(*aggs).collect()
+    else:
+        per_rows = s.groupBy("_blk").agg(*aggs).collect()
+    totals = {k: int(sum((r[k] or 0) for r in per_rows)) for k in checks}
+    per = sorted((int(r["_blk"]), int(r["n"]), int(r["m"])) for r in per_rows)
     off = np.concatenate([[0], np.cumsum([n for _, n, _ in per])]).astype(np.int64)
     bdf = sess.createDataFrame(
         [(b, int(o) - m) for (b, _, m), o in zip(per, off[:-1], strict=True)], "_blk long, _shift long"
@@ -566,7 +578,7 @@ def _scan_order(sess: Any, sdf: Any, cols: list[str], block: bool = False) -> tu
     out = s.join(F.broadcast(bdf), on="_blk").select(
         (F.col("_mid") + F.col("_shift")).alias("_rid"), *[F.col(_bq(c)) for c in cols]
     )
-    return out, int(off[-1])
+    return out, int(off[-1]), totals
 
 
 # ---------------------------------------------------------------------------
@@ -646,16 +658,11 @@ def spark_csv(be: Backend, entry: SourceEntry) -> EngineRaw | None:
     all_null = F.lit(True)
     for n in names:
         all_null = all_null & F.col(n).isNull()
-    got = sdf.select(
-        F.count(F.lit(1)).alias("n"),
-        F.sum(F.col(corrupt).isNotNull().cast("long")).alias("bad"),
-        F.sum(all_null.cast("long")).alias("empty"),
-    ).collect()[0]
-    rows = int(got["n"])
-    if rows + 1 != lines or (got["bad"] or 0) or (len(names) > 1 and (got["empty"] or 0)):
+    # one pass: the rows of each split (for the numbering) and the plainness checks
+    s, rows, bad = _scan_order(sess, sdf, names, block=True,
+                               checks={"bad": F.col(corrupt).isNotNull(), "empty": all_null})
+    if rows + 1 != lines or bad["bad"] or (len(names) > 1 and bad["empty"]):
         return None
-    s, rows2 = _scan_order(sess, sdf.drop(corrupt), names, block=True)
-    assert rows2 == rows
     s = s.select(
         "_rid", (F.col("_rid") + 2).alias("_line"),
         *[F.col(n).alias(h) for n, h in zip(names, header, strict=True)],
