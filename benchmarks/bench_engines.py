@@ -9,6 +9,7 @@ Usage::
     python benchmarks/bench_engines.py spark --participants 100000     # Spark local[2] vs DuckDB
     python benchmarks/bench_engines.py generate --partitioned ...      # events/year=YYYY/bucket=B/data_0.parquet
     python benchmarks/bench_engines.py partitioned --participants 100000  # one file vs partitioned, DuckDB
+    python benchmarks/bench_engines.py spark-csv --participants 100000    # Spark CSV read vs the readers
     python benchmarks/bench_engines.py all --quick                     # small scales (run_all.py)
 
 Each step prints ``RESULT work | target | ours | bare | ratio | peak MB | status`` lines
@@ -189,6 +190,17 @@ elif task["kind"] == "report":
     rc = main(["report", task["data"], "--quarter", task["quarter"], "--out", task["out"], "--overwrite",
                *(["--quiet"] if task.get("quiet", True) else []), *task.get("args", [])])
     out["rc"] = rc
+elif task["kind"] == "spark_csv":
+    # one events CSV into Spark: read by Spark itself, or by the readers + createDataFrame
+    from recoverystats.engines import load, sources
+    from recoverystats.io.read import resolve_source
+    entry = next(e for e in resolve_source(task["data"]).entries if e.name == "events")
+    be = load.connect("spark", database=None, memory_limit=None, spark="local[2]")
+    t0 = time.perf_counter()  # without the session start
+    raw = (sources.spark_csv if task["how"] == "spark" else load._via_reader)(be, entry)
+    t = raw.table
+    got = t.aggregate(n=t["_rid"].count(), s=t["_line"].sum()).to_pyarrow().to_pylist()[0]
+    out["rows"], out["line_sum"] = int(got["n"]), int(got["s"])
 out["seconds"] = time.perf_counter() - t0
 print("CHILD " + json.dumps(out, default=str))
 """
@@ -368,6 +380,24 @@ def step_partitioned(args: argparse.Namespace) -> None:
                f"{b['peak_mb']:,.0f}", "met" if same else "missed")
 
 
+def step_spark_csv(args: argparse.Namespace) -> None:
+    """Spark: the events CSV read by Spark itself vs through the readers (+ createDataFrame)."""
+    with tempfile.TemporaryDirectory(dir=args.tmp) as d:
+        data = Path(d) / "csv"
+        generate(data, args.participants, fmt="csv")
+        a = child({"kind": "spark_csv", "data": str(data), "how": "spark"})
+        b = child({"kind": "spark_csv", "data": str(data), "how": "readers"})
+    if a.get("rc") != 0 or b.get("rc") != 0:
+        result(f"Spark CSV read, {args.participants:,}", "complete", "failed: " + str(a.get("error") or b.get("error")),
+               status="failed")
+        return
+    same = (a["rows"], a["line_sum"]) == (b["rows"], b["line_sum"])
+    result(f"Spark local[2]: events CSV ({10 * args.participants:,} rows) to a DataFrame with line numbers, "
+           "spark.read.csv", "same rows and lines as the readers", f"{a['seconds']:.1f} s",
+           f"readers + createDataFrame {b['seconds']:.1f} s", f"{a['seconds'] / b['seconds']:.2f}",
+           f"{a['peak_mb']:,.0f} vs {b['peak_mb']:,.0f} (driver)", "met" if same else "missed")
+
+
 def step_scaling(args: argparse.Namespace) -> None:
     """report --engine duckdb at each scale (100k -> 1M -> ...): generate, then time the report."""
     for n in args.scales:
@@ -429,11 +459,13 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--participants", type=int, default=100_000)
     pt = sub.add_parser("partitioned")
     pt.add_argument("--participants", type=int, default=100_000)
+    sv = sub.add_parser("spark-csv")
+    sv.add_argument("--participants", type=int, default=100_000)
     sc = sub.add_parser("scaling")
     sc.add_argument("--scales", type=lambda s: [int(x) for x in s.split(",")], default=[100_000, 1_000_000])
     a = sub.add_parser("all")
     a.add_argument("--quick", action="store_true")
-    for p in (g, ld, r, pc, sp, pt, sc, a):
+    for p in (g, ld, r, pc, sp, pt, sv, sc, a):
         p.add_argument("--tmp", default=None, help="folder for temporary data (default: the system's)")
         p.add_argument("--memory-limit", default="8GB")
         p.add_argument("--quarter", default="2027Q4")
@@ -447,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
                                         tmp=args.tmp, memory_limit=args.memory_limit, quarter=args.quarter))
         return 0
     {"generate": step_generate, "load": step_load, "report": step_report, "pandas-capped": step_pandas_capped,
-     "spark": step_spark, "partitioned": step_partitioned, "scaling": step_scaling}[args.step](args)
+     "spark": step_spark, "partitioned": step_partitioned,
+     "spark-csv": step_spark_csv, "scaling": step_scaling}[args.step](args)
     return 0
 
 

@@ -345,3 +345,21 @@ def test_spark_catalog_tables(tmp_path, spark):
     finally:
         spark.sql("DROP TABLE IF EXISTS rs_test.events")
         spark.sql("DROP DATABASE IF EXISTS rs_test CASCADE")
+
+
+def test_partition_key_that_is_also_a_file_column_uses_the_file(tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    _frame("participants.csv").iloc[[0, 1]].to_parquet(folder / "participants.parquet", index=False)
+    d = folder / "events" / "event_type=arrest" / "site=a%20b"
+    d.mkdir(parents=True)
+    pd.DataFrame({"participant_id": ["001"], "event_date": ["2025-02-01"], "event_type": ["relapse"]}).to_parquet(
+        d / "0.parquet", index=False)
+    a = _load(folder, "pandas", on_error="drop")
+    b = _load(folder, "duckdb", on_error="drop")
+    _same(a, b)
+    assert a.events["event_type"].tolist() == ["relapse"]
+    notes = a.validation[a.validation["rule"] == "partition_ignored"]
+    assert notes["column"].tolist() == ["event_type", "site"]
+    assert "also a column inside the files" in notes["message"].iloc[0]
+    assert "partition key 'site' is not a column of events" in notes["message"].iloc[1]  # %20 decoded: 'a b'

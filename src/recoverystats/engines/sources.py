@@ -230,7 +230,7 @@ def read_dataset(ds: Dataset, name: str, opts: TableMapping) -> RawTable:
         except (pa.ArrowInvalid, OSError) as exc:
             raise ReadFailure("file_unreadable", f"{disp}: cannot read as Parquet: {exc}") from None
         for k in keep:
-            t = t.append_column(k, pa.array([parts.get(k)] * t.num_rows, type=pa.string()))
+            t = t.append_column(k, pa.repeat(pa.scalar(parts.get(k), pa.string()), t.num_rows))
         tables.append(t)
     try:
         data = pa.concat_tables(tables, promote_options="permissive")
@@ -238,7 +238,7 @@ def read_dataset(ds: Dataset, name: str, opts: TableMapping) -> RawTable:
         raise ReadFailure(
             "file_unreadable", f"{ds.display}: the Parquet files do not share a schema: {exc}"
         ) from None
-    data = data.select([*[c for c in file_cols], *keep])
+    data = data.select([*file_cols, *keep])
     return RawTable(
         name=name, data=data, file=ds.display, first_line=1, line_label="row",
         options=opts, findings=notes, sources=sources, parts=ds,
