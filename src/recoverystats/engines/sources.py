@@ -263,26 +263,25 @@ def engine_dataset(be: Backend, entry: SourceEntry) -> EngineRaw:
         ds = find_dataset(entry.path, str(entry.path), entry.path.parent, entry.display)
     file_cols = _file_columns(ds)
     keep, notes = _partition_columns(ds, entry.name, entry.options, file_cols)
-    files = pd.DataFrame({
-        "_file": [str(f) for f in ds.files],
-        "_off": ds.offsets[:-1],
-        **{f"_pk_{i}": [p.get(k) for p in ds.partitions] for i, k in enumerate(keep)},
-    })
     try:
         if be.engine == "duckdb":
+            # ``file_index`` (the file's position in the list) picks its offset and
+            # partition values from constant lists: no join, no file name per row
             con = be.con.con
-            ftab = be.name(f"files_{entry.name}")
-            con.register(ftab + "_df", files)
-            con.execute(f'CREATE TEMP TABLE "{ftab}" AS SELECT * FROM "{ftab}_df"')
-            con.unregister(ftab + "_df")
             flist = "[" + ", ".join(_sql_str(f) for f in ds.files) + "]"
+            fi = "(CAST(p.file_index AS BIGINT) + 1)"
+            off = "([" + ", ".join(str(int(o)) for o in ds.offsets[:-1]) + f"]::BIGINT[])[{fi}]"
+            pk = "".join(
+                ", ([" + ", ".join("NULL" if p.get(k) is None else _sql_str(p[k]) for p in ds.partitions)
+                + f"]::VARCHAR[])[{fi}] AS {_q(k)}"
+                for k in keep
+            )
             view = be.name(f"rawv_{entry.name}")
-            pk = "".join(f", f.\"_pk_{i}\" AS {_q(k)}" for i, k in enumerate(keep))
             con.execute(
-                f'CREATE TEMP VIEW "{view}" AS SELECT p.file_row_number + f._off AS _rid, '
-                f"p.file_row_number + f._off + 1 AS _line, {', '.join('p.' + _q(c) for c in file_cols)}{pk} "
-                f"FROM read_parquet({flist}, filename = true, file_row_number = true, "
-                f'union_by_name = true, hive_partitioning = false) p JOIN "{ftab}" f ON p.filename = f._file'
+                f'CREATE TEMP VIEW "{view}" AS SELECT p.file_row_number + {off} AS _rid, '
+                f"p.file_row_number + {off} + 1 AS _line, {', '.join('p.' + _q(c) for c in file_cols)}{pk} "
+                f"FROM read_parquet({flist}, file_row_number = true, union_by_name = true, "
+                "hive_partitioning = false) p"
             )
             t = be.con.table(view)
         else:
