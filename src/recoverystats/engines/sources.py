@@ -7,7 +7,7 @@ What ``read_program`` accepts as a table's source, besides one file per table
   ``[tables.events] file = "events/"`` / ``file = "lake/events/**/*.parquet"``),
   including Hive-partitioned directories (``events/year=2024/part-0.parquet``). The
   files are read in sorted path order on every engine (pandas: ``pyarrow.parquet``
-  per file; DuckDB: ``read_parquet`` with ``filename`` and ``file_row_number``;
+  per file; DuckDB: ``read_parquet`` with ``file_index`` and ``file_row_number``;
   Spark: ``_metadata.file_path`` and ``_metadata.row_index``), so every engine
   numbers a row the same way: by its file and its row within that file. A finding
   names that file and row (``events/year=2024/part-1.parquet row 3``), as it names
