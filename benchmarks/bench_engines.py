@@ -7,6 +7,9 @@ Usage::
     python benchmarks/bench_engines.py report --data /data/p10m        # report --engine duckdb, end to end
     python benchmarks/bench_engines.py pandas-capped --data /data/p10m --cap-gb 12
     python benchmarks/bench_engines.py spark --participants 100000     # Spark local[2] vs DuckDB
+    python benchmarks/bench_engines.py generate --partitioned ...      # events/year=YYYY/bucket=B/data_0.parquet
+    python benchmarks/bench_engines.py partitioned --participants 100000  # one file vs partitioned, DuckDB
+    python benchmarks/bench_engines.py spark-csv --participants 100000    # Spark CSV read vs the readers
     python benchmarks/bench_engines.py all --quick                     # small scales (run_all.py)
 
 Each step prints ``RESULT work | target | ours | bare | ratio | peak MB | status`` lines
@@ -59,8 +62,14 @@ def _u(expr: str, salt: int, seed: int) -> str:
 
 
 def generate(out: Path, participants: int, *, seed: int = 0, events_per: int = 10, fmt: str = "parquet",
-             threads: int | None = None) -> dict[str, float]:
-    """Write the six tables of a synthetic program; returns seconds per table."""
+             threads: int | None = None, partitioned: bool = False) -> dict[str, float]:
+    """Write the six tables of a synthetic program; returns seconds per table.
+
+    ``partitioned``: events as a Hive-partitioned Parquet directory
+    (``events/year=2022/bucket=0/data_0.parquet``: by year and 4 buckets of
+    participants), which the loader reads as one table (``docs/scale.md``, "Sources");
+    the ``year`` and ``bucket`` keys are not events columns and are ignored with a note.
+    """
     import duckdb
 
     out.mkdir(parents=True, exist_ok=True)
@@ -80,7 +89,14 @@ def generate(out: Path, participants: int, *, seed: int = 0, events_per: int = 1
 
     def write(name: str, sql: str) -> None:
         t0 = time.perf_counter()
-        con.execute(f"COPY ({sql}) TO '{out / (name + '.' + ext)}' {copy}")
+        if partitioned and name == "events" and fmt == "parquet":
+            # DuckDB cannot rotate files within a partition: a second key (4 buckets by
+            # participant) gives several files per year
+            con.execute(f"COPY (SELECT *, year(event_date) AS year, hash(participant_id) % 4 AS bucket "
+                        f"FROM ({sql})) TO '{out / name}' (FORMAT parquet, COMPRESSION zstd, "
+                        "ROW_GROUP_SIZE 1000000, PARTITION_BY (year, bucket), OVERWRITE_OR_IGNORE true)")
+        else:
+            con.execute(f"COPY ({sql}) TO '{out / (name + '.' + ext)}' {copy}")
         times[name] = time.perf_counter() - t0
 
     write("participants", f"""
@@ -174,6 +190,17 @@ elif task["kind"] == "report":
     rc = main(["report", task["data"], "--quarter", task["quarter"], "--out", task["out"], "--overwrite",
                *(["--quiet"] if task.get("quiet", True) else []), *task.get("args", [])])
     out["rc"] = rc
+elif task["kind"] == "spark_csv":
+    # one events CSV into Spark: read by Spark itself, or by the readers + createDataFrame
+    from recoverystats.engines import load, sources
+    from recoverystats.io.read import resolve_source
+    entry = next(e for e in resolve_source(task["data"]).entries if e.name == "events")
+    be = load.connect("spark", database=None, memory_limit=None, spark="local[2]")
+    t0 = time.perf_counter()  # without the session start
+    raw = (sources.spark_csv if task["how"] == "spark" else load._via_reader)(be, entry)
+    t = raw.table
+    got = t.aggregate(n=t["_rid"].count(), s=t["_line"].sum()).to_pyarrow().to_pylist()[0]
+    out["rows"], out["line_sum"] = int(got["n"]), int(got["s"])
 out["seconds"] = time.perf_counter() - t0
 print("CHILD " + json.dumps(out, default=str))
 """
@@ -246,9 +273,9 @@ def result(work: str, target: str, ours: str, bare: str = "", ratio: str = "", p
 def step_generate(args: argparse.Namespace) -> None:
     out = Path(args.out)
     t0 = time.perf_counter()
-    times = generate(out, args.participants, seed=args.seed, fmt=args.format)
+    times = generate(out, args.participants, seed=args.seed, fmt=args.format, partitioned=args.partitioned)
     total = time.perf_counter() - t0
-    size = sum(p.stat().st_size for p in out.iterdir()) / 2**20
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
     print("generate: " + ", ".join(f"{k} {v:.1f} s" for k, v in times.items()))
     result(f"generate {args.participants:,} participants / {10 * args.participants:,} events ({args.format})",
            "<= 5 min (10M / 100M)", f"{total:.1f} s", "", "", f"{size:,.0f} MB on disk",
@@ -331,6 +358,46 @@ def step_spark(args: argparse.Namespace) -> None:
                "met" if same else "missed")
 
 
+def step_partitioned(args: argparse.Namespace) -> None:
+    """DuckDB load + validate of events as one Parquet file vs a Hive-partitioned directory (same rows)."""
+    with tempfile.TemporaryDirectory(dir=args.tmp) as d:
+        one, parts = Path(d) / "one", Path(d) / "parts"
+        generate(one, args.participants)
+        t0 = time.perf_counter()
+        generate(parts, args.participants, partitioned=True)
+        gen = time.perf_counter() - t0
+        n_files = len(list((parts / "events").rglob("*.parquet")))
+        a = child({"kind": "load", "data": str(one), "kw": {"engine": "duckdb"}})
+        b = child({"kind": "load", "data": str(parts), "kw": {"engine": "duckdb"}})
+        if a.get("rc") != 0 or b.get("rc") != 0:
+            result(f"DuckDB load, partitioned events, {args.participants:,}", "complete", "failed: "
+                   + str(a.get("error") or b.get("error")), status="failed")
+            return
+        same = a.get("flow") == b.get("flow")
+        result(f"DuckDB load + validate, {args.participants:,} / {10 * args.participants:,} events in "
+               f"{n_files} Hive-partitioned Parquet files (generated in {gen:.1f} s)", "same flow as one file",
+               f"{b['seconds']:.1f} s", f"one file {a['seconds']:.1f} s", f"{b['seconds'] / a['seconds']:.2f}",
+               f"{b['peak_mb']:,.0f}", "met" if same else "missed")
+
+
+def step_spark_csv(args: argparse.Namespace) -> None:
+    """Spark: the events CSV read by Spark itself vs through the readers (+ createDataFrame)."""
+    with tempfile.TemporaryDirectory(dir=args.tmp) as d:
+        data = Path(d) / "csv"
+        generate(data, args.participants, fmt="csv")
+        a = child({"kind": "spark_csv", "data": str(data), "how": "spark"})
+        b = child({"kind": "spark_csv", "data": str(data), "how": "readers"})
+    if a.get("rc") != 0 or b.get("rc") != 0:
+        result(f"Spark CSV read, {args.participants:,}", "complete", "failed: " + str(a.get("error") or b.get("error")),
+               status="failed")
+        return
+    same = (a["rows"], a["line_sum"]) == (b["rows"], b["line_sum"])
+    result(f"Spark local[2]: events CSV ({10 * args.participants:,} rows) to a DataFrame with line numbers, "
+           "spark.read.csv", "same rows and lines as the readers", f"{a['seconds']:.1f} s",
+           f"readers + createDataFrame {b['seconds']:.1f} s", f"{a['seconds'] / b['seconds']:.2f}",
+           f"{a['peak_mb']:,.0f} vs {b['peak_mb']:,.0f} (driver)", "met" if same else "missed")
+
+
 def step_scaling(args: argparse.Namespace) -> None:
     """report --engine duckdb at each scale (100k -> 1M -> ...): generate, then time the report."""
     for n in args.scales:
@@ -373,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--out", required=True)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    g.add_argument("--partitioned", action="store_true", help="events as a Hive-partitioned directory (by year)")
     ld = sub.add_parser("load")
     ld.add_argument("--participants", type=int, default=1_000_000)
     ld.add_argument("--repeat", type=int, default=1)
@@ -389,11 +457,15 @@ def main(argv: list[str] | None = None) -> int:
     pc.add_argument("--label", default="")
     sp = sub.add_parser("spark")
     sp.add_argument("--participants", type=int, default=100_000)
+    pt = sub.add_parser("partitioned")
+    pt.add_argument("--participants", type=int, default=100_000)
+    sv = sub.add_parser("spark-csv")
+    sv.add_argument("--participants", type=int, default=100_000)
     sc = sub.add_parser("scaling")
     sc.add_argument("--scales", type=lambda s: [int(x) for x in s.split(",")], default=[100_000, 1_000_000])
     a = sub.add_parser("all")
     a.add_argument("--quick", action="store_true")
-    for p in (g, ld, r, pc, sp, sc, a):
+    for p in (g, ld, r, pc, sp, pt, sv, sc, a):
         p.add_argument("--tmp", default=None, help="folder for temporary data (default: the system's)")
         p.add_argument("--memory-limit", default="8GB")
         p.add_argument("--quarter", default="2027Q4")
@@ -407,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
                                         tmp=args.tmp, memory_limit=args.memory_limit, quarter=args.quarter))
         return 0
     {"generate": step_generate, "load": step_load, "report": step_report, "pandas-capped": step_pandas_capped,
-     "spark": step_spark, "scaling": step_scaling}[args.step](args)
+     "spark": step_spark, "partitioned": step_partitioned,
+     "spark-csv": step_spark_csv, "scaling": step_scaling}[args.step](args)
     return 0
 
 

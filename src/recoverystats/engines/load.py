@@ -10,8 +10,9 @@ line count equals DuckDB's rows + 1, no all-empty row), so that ``line`` = heade
 + row position is exact. Anything else -- Excel, SPSS, Stata, SQL queries, CSV files
 with title rows, blank lines, quoted line breaks, ragged rows or another encoding --
 is read by the pandas path's readers (same findings, same line numbers) and handed to
-the engine as an Arrow table. Spark reads Parquet itself; the other formats come
-through the readers.
+the engine as an Arrow table. Spark reads Parquet and plain CSV itself; the other formats
+come through the readers. Directories of Parquet files, DuckDB database tables and Spark
+catalog tables: :mod:`recoverystats.engines.sources`.
 
 Then :mod:`recoverystats.engines.validate` types and checks every table in the engine,
 and the validated tables stay there (DuckDB: in the database, on disk when
@@ -34,6 +35,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pyarrow as pa
 
+from recoverystats.engines import sources as sources_mod
 from recoverystats.engines.program import EngineProgramData
 from recoverystats.engines.validate import Built, EngineRaw, build_table, row_rules
 from recoverystats.errors import InvalidParameterError
@@ -357,6 +359,23 @@ def load_raw(be: Backend, entry: SourceEntry) -> EngineRaw:
 def _load_raw(be: Backend, entry: SourceEntry) -> EngineRaw:
     if entry.failure is not None:
         raise entry.failure
+    # sources beyond one file per table (engines/sources.py)
+    if entry.kind == "dataset" or (
+        be.engine == "spark" and entry.kind == "file" and entry.path is not None
+        and entry.path.suffix.lower() in (".parquet", ".pq")
+    ):
+        return sources_mod.engine_dataset(be, entry)
+    if entry.kind == "catalog" and be.engine == "spark":
+        return sources_mod.spark_catalog(be, entry)
+    if entry.kind == "database" and be.engine == "duckdb":
+        got_db = sources_mod.duckdb_database(be, entry)
+        if got_db is not None:
+            return got_db
+    if (entry.kind == "file" and be.engine == "spark" and entry.path is not None
+            and entry.path.suffix.lower() in CSV_SUFFIXES and entry.path.stat().st_size > 0):
+        got_csv = sources_mod.spark_csv(be, entry)
+        if got_csv is not None:
+            return got_csv
     path = entry.path
     if entry.kind == "file" and path is not None:
         suffix = path.suffix.lower()
@@ -452,6 +471,8 @@ def read_program_engine(
         has_errors = fatal or any(b.error_count or b.raw.bad_rows for b in built.values())
         counts = _finding_counts(findings, built)
         validation = build._validation_frame(findings, drop_mode and not fatal)
+        # tables read from several Parquet files: findings name each row's file and row
+        sources_mod.relabel(validation, {n: r.parts for n, r in raws.items() if r.parts is not None})
         build.raise_for_errors(
             validation, fatal=fatal, has_errors=has_errors, drop_mode=drop_mode, source=str(res.src)
         )

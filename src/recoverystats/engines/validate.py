@@ -83,6 +83,8 @@ class EngineRaw:
     lines: Any = None
     sources: list[tuple[str, str, str | None, int]] = field(default_factory=list)
     engine: str = "duckdb"
+    #: several Parquet files (see :mod:`recoverystats.engines.sources`)
+    parts: Any = None
 
 
 class _ValueCtx(build._Ctx):

@@ -50,6 +50,12 @@ Format (documented in ``docs/data-model.md``)::
     [tables.contacts]
     database = "program.sqlite"             # SQLite (.sqlite/.db) or DuckDB (.duckdb)
     query = "SELECT client AS participant_id, visit_dt AS contact_date FROM visits"
+
+    [tables.assessments]
+    file = "lake/assessments/"              # a directory (or glob) of Parquet files, Hive partitions too
+
+    [tables.mentors]
+    table = "crm.mentors"                   # without database: a Spark catalog table (engine spark)
 """
 
 from __future__ import annotations
@@ -436,8 +442,12 @@ def _table_mapping(
         problems.append(
             _problem(where, 'database needs a query = "SELECT ..." or table = "name"', file)
         )
-    if ("query" in kw or "sql_table" in kw) and "database" not in kw:
-        problems.append(_problem(where, 'query/table needs database = "path/to/file.sqlite"', file))
+    if "query" in kw and "database" not in kw:
+        problems.append(_problem(where, 'query needs database = "path/to/file.sqlite"', file))
+    if "sql_table" in kw and "file" in kw:
+        problems.append(
+            _problem(where, 'give either file or table (a database or Spark catalog table), not both', file)
+        )
     rename = m.get("rename", {})
     if not isinstance(rename, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in rename.items()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from recoverystats._checks import check_option
-from recoverystats.errors import InvalidParameterError
+from recoverystats.errors import DataValidationError, InvalidParameterError
 from recoverystats.io.mapping import ProgramMapping, TableMapping, load_mapping
 from recoverystats.io.program import ProgramData
 from recoverystats.io.readers import (
@@ -80,16 +80,29 @@ class SourceEntry:
     """One table's source as the mapping and the folder name it (internal)."""
 
     name: str
-    kind: Literal["database", "file", "failure"]
+    kind: Literal["database", "file", "failure", "dataset", "catalog"]
     path: Path | None
     display: str
     options: TableMapping
     failure: ReadFailure | None = None
+    #: ``kind="dataset"``: the Parquet files (:class:`recoverystats.engines.sources.Dataset`)
+    dataset: Any = None
 
     def read(self) -> RawTable:
         """Read with the pandas path's readers (raises :class:`ReadFailure`)."""
         if self.failure is not None:
             raise self.failure
+        if self.kind == "dataset":
+            from recoverystats.engines.sources import read_dataset
+
+            return read_dataset(self.dataset, self.name, self.options)
+        if self.kind == "catalog":
+            raise ReadFailure(
+                "mapping_invalid",
+                f"{self.display}: [tables.{self.name}] table = {self.options.sql_table!r} without "
+                "database names a Spark catalog table, which only engine='spark' reads; give "
+                "database = \"<file>\" for a table of a SQLite or DuckDB file",
+            )
         assert self.path is not None
         if self.kind == "database":
             return read_sql(self.path, self.name, self.options, self.display)
@@ -107,6 +120,34 @@ class ResolvedSource:
     entries: list[SourceEntry]
     findings: list[dict[str, Any]]
     sources: list[tuple[str, str, str | None, int]]
+
+
+def _is_glob(given: str) -> bool:
+    from recoverystats.engines.sources import is_glob
+
+    return is_glob(given)
+
+
+def _has_parquet(folder: Path) -> bool:
+    from recoverystats.engines.sources import has_parquet
+
+    return has_parquet(folder)
+
+
+def _catalog_display(table: str) -> str:
+    from recoverystats.engines.sources import catalog_display
+
+    return catalog_display(table)
+
+
+def _dataset_entry(
+    name: str, path: Path, given: str, root: Path, display: str, opts: TableMapping
+) -> SourceEntry:
+    """A directory or glob of Parquet files as one table's source (raises :class:`ReadFailure`)."""
+    from recoverystats.engines.sources import find_dataset
+
+    ds = find_dataset(path, given, root, display)
+    return SourceEntry(name, "dataset", path, display, opts, dataset=ds)
 
 
 def failure_finding(exc: ReadFailure, table: str, file: str) -> dict[str, Any]:
@@ -169,6 +210,11 @@ def resolve_source(
     mapped_files = {(root / t.file).resolve() for t in prog_map.tables.values() if t.file}
     mapped_files |= {(root / t.database).resolve() for t in prog_map.tables.values() if t.database}
     for p in sorted(base.iterdir()):
+        if (p.is_dir() and p.name.lower() in TABLE_NAMES and p.resolve() not in mapped_files
+                and _has_parquet(p)):
+            # a directory of Parquet files named after a table (partitioned or not)
+            found.setdefault(p.name.lower(), []).append(p)
+            continue
         if not p.is_file() or p.suffix.lower() not in SUFFIXES or p.name.startswith((".", "~$")):
             continue
         stem = p.stem.lower()
@@ -197,7 +243,10 @@ def resolve_source(
         try:
             if opts.database:
                 db = _mapped_path(opts.database, root, name, "database")
-                display = _display(db, root)
+                # findings name the database file and its table (or the query)
+                display = _display(db, root) + (
+                    f" table {opts.sql_table}" if opts.query is None else " query"
+                )
                 if not db.is_file():
                     raise ReadFailure(
                         "file_missing",
@@ -205,6 +254,13 @@ def resolve_source(
                         f"(looked for {db})",
                     )
                 entries.append(SourceEntry(name, "database", db, display, opts))
+            elif opts.sql_table is not None:
+                display = _catalog_display(opts.sql_table)
+                entries.append(SourceEntry(name, "catalog", None, display, opts))
+            elif opts.file and (_is_glob(opts.file) or (root / opts.file).is_dir()):
+                path = _mapped_path(opts.file, root, name, "file")
+                display = opts.file if _is_glob(opts.file) else _display(path, root).rstrip("/\\") + "/"
+                entries.append(_dataset_entry(name, path, opts.file, root, display, opts))
             elif opts.file:
                 path = _mapped_path(opts.file, root, name, "file")
                 display = _display(path, root)
@@ -224,7 +280,11 @@ def resolve_source(
                         f"{', '.join(p.name for p in paths)}: more than one file "
                         f"holds table {name}",
                     )
-                entries.append(SourceEntry(name, "file", paths[0], display, opts))
+                if paths[0].is_dir():
+                    display = paths[0].name + "/"
+                    entries.append(_dataset_entry(name, paths[0], display, root, display, opts))
+                else:
+                    entries.append(SourceEntry(name, "file", paths[0], display, opts))
         except ReadFailure as exc:
             entries.append(SourceEntry(name, "failure", None, display, opts, failure=exc))
     return ResolvedSource(src, prog_map, mapping_path, root, entries, findings, sources)
@@ -250,8 +310,12 @@ def read_program(
         A folder holding one file per table named by its canonical stem
         (``participants``, ``mentors``, ``matches``, ``contacts``, ``events``,
         ``assessments``) as ``.csv``/``.tsv``, ``.parquet``, ``.xlsx``, ``.sav`` or
-        ``.dta``; or a TOML mapping file (``program.toml``). A folder that contains a
-        ``program.toml`` is read through it.
+        ``.dta``, or a directory of Parquet files named by the stem (``events/``,
+        Hive-partitioned or not; a finding then names the file and the row within it);
+        or a TOML mapping file (``program.toml``), whose ``[tables.<name>]`` may also
+        name a directory or glob of Parquet files, a table or query of a SQLite/DuckDB
+        file, or (``engine="spark"``) a Spark catalog table (``table = "db.events"``).
+        A folder that contains a ``program.toml`` is read through it.
     as_of
         The data cut-off (e.g. the quarter's last day). Rows dated after it are
         reported (``after_as_of`` warnings). Defaults to ``[program] as_of`` in the
@@ -272,9 +336,11 @@ def read_program(
         format is documented in ``docs/data-model.md``.
     engine
         ``"pandas"`` (default, unless ``program.toml`` has ``[engine] name``): the tables are read into memory as DataFrames.
-        ``"duckdb"``: CSV and Parquet files are read by DuckDB (other formats through
-        the readers above, then handed to DuckDB), validated by queries and kept in a
-        DuckDB database, out of core; ``"spark"``: the same on Apache Spark. Both return
+        ``"duckdb"``: CSV and Parquet files and DuckDB database tables are read by
+        DuckDB (other formats through the readers above, then handed to DuckDB),
+        validated by queries and kept in a DuckDB database, out of core; ``"spark"``:
+        the same on Apache Spark (Parquet, plain CSV and catalog tables read by
+        Spark). Both return
         an :class:`~recoverystats.engines.program.EngineProgramData` with the same
         findings, flow and table contents as the pandas engine (see ``docs/scale.md``).
     database
@@ -381,15 +447,32 @@ def read_program(
             out[i] = (out[i][0], out[i][1], *fut.result())
         return out
 
+    # tables read from several Parquet files: findings name each row's file and row
+    parts = {n: r.parts for n, r in raws.items() if r.parts is not None}
     try:
-        prog = validate_tables(
-            raws,
-            as_of=as_of,
-            on_error=on_error,
-            source=str(src),
-            extra_findings=findings,
-            sources=hashed,
-        )
+        try:
+            prog = validate_tables(
+                raws,
+                as_of=as_of,
+                on_error=on_error,
+                source=str(src),
+                extra_findings=findings,
+                sources=hashed,
+            )
+        except DataValidationError as exc:
+            if not parts or getattr(exc, "validation", None) is None:
+                raise
+            from recoverystats.engines.sources import relabel
+
+            relabel(exc.validation, parts)  # type: ignore[attr-defined]
+            # the message lists the first findings: made again from the renamed ones
+            again = DataValidationError(exc.summary, exc.problems)
+            again.validation = exc.validation  # type: ignore[attr-defined]
+            raise again from None
+        if parts:
+            from recoverystats.engines.sources import relabel
+
+            relabel(prog.validation, parts)
         # the mapping's identity, design and labels tables (frozen dataclass: a new instance)
         info = {"program": dict(prog_map.identity), "design": dict(prog_map.design)}
         return dataclasses.replace(prog, info=info, labels=prog_map.labels or {})

@@ -55,6 +55,9 @@ class RawTable:
     #: Cell problems the reader saw and the data cannot show (a formula without a saved
     #: value, an unlabelled SPSS code): ``(rule, position, source column, value, detail)``.
     cell_problems: list[tuple[str, int, str, Any, str]] = field(default_factory=list)
+    #: A table read from several Parquet files (:class:`recoverystats.engines.sources.Dataset`):
+    #: findings are renamed to each row's file and row within it.
+    parts: Any = None
 
     def line_numbers(self) -> Any:
         """Line number of each row, indexable by a position or an array of positions."""

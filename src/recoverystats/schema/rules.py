@@ -234,6 +234,13 @@ RULES: dict[str, Rule] = {
             "nothing to do if intended; map it in program.toml if it is a canonical column",
         ),
         _R(
+            "partition_ignored",
+            "info",
+            "table",
+            "a partition key of a Parquet directory is not a column of the table (or is also a column in the files)",
+            "nothing to do if intended; rename the key in program.toml ([tables.<t>.rename]) if it is a canonical column",
+        ),
+        _R(
             "id_numeric",
             "info",
             "table",
