@@ -1108,7 +1108,7 @@ def _build_table(raw: RawTable) -> _Built:
         local = _Ctx(ctx.table, ctx.file, ctx.line_label, ctx.lines)
         errs = np.zeros(n, dtype=bool)
         values = _coerce_column(columns[col.name], col, opts, raw.na_applied, local, errs)
-        keys = _id_keys(values) if col.kind == "id" else None
+        keys = _id_keys_tagged(values) if col.kind == "id" else None
         return values, _to_series(values, col.kind), local, errs, keys
 
     todo = [c for c in spec.columns if not c.derived and c.name in columns]
@@ -1369,7 +1369,7 @@ def _duplicates(
         col = ids[keyed[0]]
         keys = _cached_keys(keycache, keyed[0], col)
         if keys is not None:
-            if pd.Index(keys).is_unique:
+            if pd.Index(keys[0]).is_unique:
                 return
         elif (
             col.null_count <= 1
@@ -1382,9 +1382,13 @@ def _duplicates(
         # neighbours; otherwise rows sharing a (participant, day) code
         cand = codes.sorted_candidates()
         if cand is None:
+            cand = codes.grouped_candidates()
+        if cand is None:
             cand = _shared_codes(codes.full())
     else:
-        cand = frame.duplicated(subset=keyed or canon[:3], keep=False).to_numpy()
+        cand = _keyed_candidates(frame, keyed, ids, keycache) if len(keyed) > 1 else None
+        if cand is None:
+            cand = frame.duplicated(subset=keyed or canon[:3], keep=False).to_numpy()
     if not cand.any():
         return
     cand_rows = np.flatnonzero(cand)
@@ -1450,6 +1454,54 @@ def _duplicates(
                 action="",
             )
             errors |= dk
+
+
+def _keyed_candidates(
+    frame: pd.DataFrame,
+    keyed: list[str],
+    ids: Mapping[str, Any],
+    keycache: dict[str, Any] | None,
+) -> np.ndarray | None:
+    """Rows whose multi-column key occurs more than once, on integer codes (``None``: cannot).
+
+    The first key column is an ID whose values pack into integers (``_id_keys``) and
+    whose rows are grouped (the usual export order: by participant); the other key
+    columns become small integer codes (dates as days, IDs and codes by their distinct
+    values) combined into one code per row, and repeats are found group by group
+    (:func:`_grouped_repeats`). The same rows as ``frame.duplicated(keyed, keep=False)``
+    (missing values equal to each other, as there).
+    """
+    first = keyed[0]
+    if first not in ids:
+        return None
+    packed = _cached_keys(keycache, first, ids[first])
+    if packed is None:
+        return None
+    n = len(frame)
+    code = np.zeros(n, dtype=np.int64)
+    span = 1
+    for c in keyed[1:]:
+        s = frame[c]
+        if s.dtype.kind == "M":
+            v = s.to_numpy(dtype="datetime64[ns]")
+            part = v.view("int64") // (86_400 * 10**9)
+            part = np.where(np.isnat(v), -(2**20), part) + 2**20  # [0, 2**21)
+            k = 2**21
+        else:
+            col = ids.get(c)
+            if col is None:
+                col = getattr(s.array, "_pa_array", None)
+                if col is None:
+                    return None
+            enc = pc.dictionary_encode(_arr(col), null_encoding="encode")
+            part = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            k = max(len(enc.dictionary), 1)
+        span *= k
+        if span >= 2**40:
+            return None
+        code *= k
+        code += part
+    return _grouped_repeats(packed[0], code, _RowCodes.BLOCK)
 
 
 def _chunked_take(arr: Any, pos: np.ndarray) -> Any:
@@ -1536,6 +1588,48 @@ def _row_codes(pidx: np.ndarray, dates: np.ndarray, days: np.ndarray | None = No
     return codes
 
 
+def _grouped_repeats(
+    group: np.ndarray, code: np.ndarray, block: int, offset: int = 0
+) -> np.ndarray | None:
+    """Rows whose (group, code) pair occurs more than once, when each group's rows are contiguous.
+
+    ``group``: any integer label per row (a participant's rank or packed ID); ``code``:
+    an integer per row with ``code + offset`` in ``[0, 2**40)``. Equal pairs can only sit inside one
+    run of equal labels, so the rows are cut into blocks of about ``block`` rows at run
+    boundaries and each block's (run, code) pairs are sorted on their own (cache-sized
+    sorts, no full-length one). ``None`` when a label has more than one run (the
+    caller then checks the whole table another way).
+    """
+    n = len(group)
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    starts = np.flatnonzero(group[1:] != group[:-1]) + 1
+    heads = group[np.concatenate(([0], starts))]
+    if len(heads) > 1 and not bool((heads[1:] > heads[:-1]).all()):
+        if not pd.Index(heads).is_unique:
+            return None  # a group's rows in more than one run
+    cand = np.zeros(n, dtype=bool)
+    s = 0
+    while s < n:
+        k = int(np.searchsorted(starts, s + block))
+        e = int(starts[k]) if k < len(starts) else n
+        if e - s > 1:
+            key = np.empty(e - s, dtype=np.int64)
+            key[0] = 0
+            np.not_equal(group[s + 1 : e], group[s : e - 1], out=key[1:])
+            np.cumsum(key, out=key)  # the run within the block
+            key <<= 40
+            key += code[s:e]
+            if offset:
+                key += offset
+            srt = np.sort(key)
+            eq = srt[1:] == srt[:-1]
+            if eq.any():
+                cand[s:e] = np.isin(key, srt[1:][eq])
+        s = e
+    return cand
+
+
 class _RowCodes:
     """``_row_codes`` of a table, built block by block when the rows turn out to be sorted."""
 
@@ -1567,6 +1661,23 @@ class _RowCodes:
             cand[s : e - 1] |= eq
         return cand
 
+    def grouped_candidates(self) -> np.ndarray | None:
+        """Rows sharing a (participant, day) code when each participant's rows are contiguous.
+
+        The usual export order groups rows by participant without sorting their dates
+        (``sorted_candidates`` then gives up). Repeats can only sit inside one group, so
+        the rows are cut into cache-sized blocks at group boundaries and each block's
+        (group, day) codes are sorted on their own: the same candidates as
+        :func:`_shared_codes` over the whole table, without a full-length sort. ``None``
+        when some participant's rows are split over several runs.
+        """
+        rank = self.rank
+        days = self.days
+        if days is None:
+            days = self.dates.view("int64") // (86_400 * 10**9)
+            days = np.where(np.isnat(self.dates), -(2**20), days)
+        return _grouped_repeats(rank, days, self.BLOCK, offset=2**21)
+
 
 def _days(arr: Any) -> np.ndarray | None:
     """A date32 column as int32 days since 1970, missing as ``-(2**20)`` (None for other types)."""
@@ -1583,13 +1694,28 @@ def _days(arr: Any) -> np.ndarray | None:
 # ---------------------------------------------------------------------------
 # cross-table rules
 # ---------------------------------------------------------------------------
-def _id_keys(arr: Any) -> np.ndarray | None:
-    """Fixed-width IDs (all the same byte length <= 8, no nulls) packed into uint64 keys, else None.
+#: What a packed key depends on besides its 8 packed bytes: the IDs' byte width and the
+#: constant leading bytes that were left out (empty for widths up to 8). Keys of two
+#: columns are comparable only when their tags are equal.
+_KeyTag = tuple[int, bytes]
 
-    Most exports use fixed-width codes (``P000123``, ``00042``); packing their bytes
-    (big-endian, so numeric order is the text order) turns string hashing into integer
-    work without parsing anything, so ``007`` and ``7`` stay different keys. Works chunk
-    by chunk on the Arrow buffers (no combined copy of the text column).
+
+def _id_keys(arr: Any) -> np.ndarray | None:
+    """Fixed-width IDs packed into uint64 keys (see :func:`_id_keys_tagged`), else None."""
+    tagged = _id_keys_tagged(arr)
+    return None if tagged is None else tagged[0]
+
+
+def _id_keys_tagged(arr: Any) -> tuple[np.ndarray, _KeyTag] | None:
+    """Fixed-width IDs packed into uint64 keys, with the tag saying how; None when they cannot be.
+
+    Most exports use fixed-width codes (``P000123``, ``00042``, ``P000000123``); packing
+    their bytes (big-endian, so numeric order is the text order) turns string hashing
+    into integer work without parsing anything, so ``007`` and ``7`` stay different keys.
+    IDs of up to 8 bytes are packed whole; longer IDs when every value starts with the
+    same ``width - 8`` bytes (a constant prefix such as ``P0``), which are left out and
+    kept in the tag. All values must have one byte width and none may be missing. Works
+    chunk by chunk on the Arrow buffers (no combined copy of the text column).
     """
     n = len(arr)
     if n == 0 or arr.null_count or arr.type not in (pa.string(), pa.large_string()):
@@ -1598,6 +1724,7 @@ def _id_keys(arr: Any) -> np.ndarray | None:
     owidth = np.dtype(otype).itemsize
     chunks = [c for c in (arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]) if len(c)]
     width = None
+    prefix: bytes | None = None
     out = np.empty(n, dtype=np.uint64)
     at = 0
     for c in chunks:
@@ -1609,33 +1736,49 @@ def _id_keys(arr: Any) -> np.ndarray | None:
             width = w
         if (
             w != width
-            or not 1 <= w <= 8
+            or w < 1
             or int(offs[-1] - offs[0]) != w * m
             or not (np.diff(offs) == w).all()
         ):
             return None
-        if w == 8:  # big-endian bytes straight into native integers
-            out[at : at + m] = np.frombuffer(bufs[2], dtype=">u8", count=m, offset=int(offs[0]))
+        data = np.frombuffer(bufs[2], dtype=np.uint8, count=w * m, offset=int(offs[0]))
+        rows = data.reshape(m, w)
+        skip = max(0, w - 8)
+        if skip:
+            head = rows[:, :skip]
+            if prefix is None:
+                prefix = head[0].tobytes()
+            lead = np.frombuffer(prefix, dtype=np.uint8)
+            if not (head == lead).all():
+                return None
+            rows = rows[:, skip:]
+        if w - skip == 8:  # big-endian bytes straight into native integers
+            out[at : at + m] = np.ascontiguousarray(rows).view(">u8").ravel()
         else:
-            data = np.frombuffer(bufs[2], dtype=np.uint8, count=w * m, offset=int(offs[0]))
             packed = np.zeros((m, 8), dtype=np.uint8)
-            packed[:, :w] = data.reshape(m, w)
+            packed[:, : w - skip] = rows
             out[at : at + m] = packed.view(">u8").ravel()
         at += m
-    return out
+    assert width is not None
+    return out, (width, prefix or b"")
 
 
-def _cached_keys(cache: dict[str, Any] | None, name: str, arr: Any) -> np.ndarray | None:
-    """``_id_keys`` of a table's ID column, computed once per load."""
+def _cached_keys(
+    cache: dict[str, Any] | None, name: str, arr: Any
+) -> tuple[np.ndarray, _KeyTag] | None:
+    """``_id_keys_tagged`` of a table's ID column, computed once per load."""
     if cache is None:
-        return _id_keys(arr)
+        return _id_keys_tagged(arr)
     if name not in cache:
-        cache[name] = _id_keys(arr)
+        cache[name] = _id_keys_tagged(arr)
     return cache[name]
 
 
 def _lookup(
-    child: Any, parent: Any, ck: np.ndarray | None = None, pk: np.ndarray | None = None
+    child: Any,
+    parent: Any,
+    ck: tuple[np.ndarray, _KeyTag] | None = None,
+    pk: tuple[np.ndarray, _KeyTag] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Position of each child ID in ``parent`` (first occurrence; -1 when absent or null), and a rank.
 
@@ -1646,10 +1789,11 @@ def _lookup(
     integers (pandas hash index); anything else with Arrow's string ``index_in``.
     """
     if ck is None:
-        ck = _id_keys(child)
+        ck = _id_keys_tagged(child)
     if pk is None:
-        pk = _id_keys(parent)
-    if ck is not None and pk is not None:
+        pk = _id_keys_tagged(parent)
+    if ck is not None and pk is not None and ck[1] == pk[1]:
+        ck, pk = ck[0], pk[0]  # type: ignore[assignment]
         index = pd.Index(pk)
         if index.is_unique:
             if len(ck) > 1 and bool((ck[1:] >= ck[:-1]).all()):
