@@ -294,6 +294,33 @@ def _np_int(arr: Any) -> np.ndarray:
     return arr.to_numpy(zero_copy_only=False)
 
 
+#: Arrays at least this large are allocated from Arrow's memory pool (``_pool_empty``).
+_POOL_BYTES = 1 << 20
+
+
+def _pool_empty(n: int, dtype: Any) -> np.ndarray:
+    """A writable, uninitialised numpy array whose memory comes from Arrow's memory pool.
+
+    The CSV reader has just freed its parse buffers to that pool (mimalloc or jemalloc,
+    which keep freed pages), so full-length results and temporaries reuse memory that
+    is already mapped instead of faulting in fresh pages from the operating system --
+    on virtual machines a fresh page costs far more than the work done on it. Small
+    arrays come from numpy as usual.
+    """
+    dt = np.dtype(dtype)
+    size = n * dt.itemsize
+    if size < _POOL_BYTES:
+        return np.empty(n, dtype=dt)
+    return np.frombuffer(pa.allocate_buffer(size), dtype=dt, count=n)
+
+
+def _pool_full(n: int, value: Any, dtype: Any) -> np.ndarray:
+    """``np.full`` on memory from Arrow's pool (see ``_pool_empty``)."""
+    out = _pool_empty(n, dtype)
+    out.fill(value)
+    return out
+
+
 _ASCII_SPACE = np.zeros(256, dtype=bool)
 _ASCII_SPACE[[9, 10, 11, 12, 13, 32]] = True  # what Arrow's ascii_trim_whitespace strips
 _SPACE_BYTES = (b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c")
@@ -741,7 +768,7 @@ def _date_ns(arr: Any) -> np.ndarray:
         a = _arr(pc.cast(arr, pa.timestamp("ns")))
         return a.to_numpy(zero_copy_only=False).astype("datetime64[ns]", copy=False)
     chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
-    out = np.empty(len(arr), dtype=np.int64)
+    out = _pool_empty(len(arr), np.int64)
     at = 0
     for c in chunks:
         m = len(c)
@@ -759,16 +786,23 @@ def _date_ns(arr: Any) -> np.ndarray:
 def _null_series(kind: str, n: int) -> pd.Series:
     """An all-missing column of the canonical dtype for ``kind``."""
     if kind in ("id", "code", "string"):
-        return _string_series(pa.nulls(n, _TEXT))
+        # offsets and validity from calloc'd (untouched) zero pages, not written out:
+        # tables such as events get several 10M-row missing columns
+        offsets = pa.py_buffer(np.zeros(n + 1, dtype=np.int64))
+        validity = pa.py_buffer(np.zeros((n + 7) // 8, dtype=np.uint8))
+        empty = pa.LargeStringArray.from_buffers(n, offsets, pa.py_buffer(b""), validity, n)
+        return _string_series(empty)
     if kind == "date":
-        return pd.Series(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"), copy=False)
+        return pd.Series(_pool_full(n, _NAT, np.int64).view("datetime64[ns]"), copy=False)
     if kind == "float":
-        return pd.Series(np.full(n, np.nan), copy=False)
+        return pd.Series(_pool_full(n, np.nan, np.float64), copy=False)
     if kind == "int":
         return pd.Series(
-            pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)), copy=False
+            pd.arrays.IntegerArray(np.zeros(n, np.int64), _pool_full(n, True, bool)), copy=False
         )
-    return pd.Series(pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool)), copy=False)
+    return pd.Series(
+        pd.arrays.BooleanArray(np.zeros(n, bool), _pool_full(n, True, bool)), copy=False
+    )
 
 
 def _arrow_to_masked(arr: Any, dtype: str) -> Any:
@@ -1131,7 +1165,8 @@ def _build_table(raw: RawTable) -> _Built:
         values, series, local, errs, keys = done.pop(col.name)
         null_counts[col.name] = values.null_count
         ctx.findings.extend(local.findings)
-        errors |= errs
+        if local.findings or errs.any():  # (an all-False mask is left untouched: no writes)
+            errors |= errs
         if col.kind == "id":
             ids[col.name] = values
             keycache[col.name] = keys
@@ -1608,7 +1643,7 @@ def _grouped_repeats(
     if len(heads) > 1 and not bool((heads[1:] > heads[:-1]).all()):
         if not pd.Index(heads).is_unique:
             return None  # a group's rows in more than one run
-    cand = np.zeros(n, dtype=bool)
+    cand = _pool_full(n, False, bool)
     s = 0
     while s < n:
         k = int(np.searchsorted(starts, s + block))
@@ -1624,10 +1659,28 @@ def _grouped_repeats(
                 key += offset
             srt = np.sort(key)
             eq = srt[1:] == srt[:-1]
-            if eq.any():
-                cand[s:e] = np.isin(key, srt[1:][eq])
+            if eq.any():  # sort again, keeping the order this time (rarely needed)
+                order = np.argsort(key)
+                eq = key[order[1:]] == key[order[:-1]]
+                near = np.zeros(e - s, dtype=bool)
+                near[1:] |= eq
+                near[:-1] |= eq
+                cand[s + order] = near
         s = e
     return cand
+
+
+class _DayCodes:
+    """Days since 1970 of ``datetime64[ns]`` dates (missing: ``-(2**20)``), made per slice."""
+
+    def __init__(self, dates: np.ndarray):
+        self.dates = dates
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        d = self.dates[rows]
+        days = d.view("int64") // (86_400 * 10**9)
+        days[np.isnat(d)] = -(2**20)
+        return days
 
 
 class _RowCodes:
@@ -1648,7 +1701,7 @@ class _RowCodes:
         array is made on the usual, sorted path.
         """
         n = len(self.rank)
-        cand = np.zeros(n, dtype=bool)
+        cand = _pool_full(n, False, bool)
         for s in range(0, max(n - 1, 0), self.BLOCK):
             e = min(n, s + self.BLOCK + 1)
             days = None if self.days is None else self.days[s:e]
@@ -1671,24 +1724,9 @@ class _RowCodes:
         :func:`_shared_codes` over the whole table, without a full-length sort. ``None``
         when some participant's rows are split over several runs.
         """
-        rank = self.rank
-        days = self.days
-        if days is None:
-            days = self.dates.view("int64") // (86_400 * 10**9)
-            days = np.where(np.isnat(self.dates), -(2**20), days)
-        return _grouped_repeats(rank, days, self.BLOCK, offset=2**21)
-
-
-def _days(arr: Any) -> np.ndarray | None:
-    """A date32 column as int32 days since 1970, missing as ``-(2**20)`` (None for other types)."""
-    if not pa.types.is_date32(arr.type):
-        return None
-    a = _arr(arr)
-    days = np.frombuffer(a.buffers()[1], dtype=np.int32, count=len(a), offset=a.offset * 4)
-    if a.null_count:
-        days = days.copy()
-        days[_np_bool(pc.is_null(a))] = -(2**20)
-    return days
+        if self.days is not None:
+            return _grouped_repeats(self.rank, self.days, self.BLOCK, offset=2**21)
+        return _grouped_repeats(self.rank, _DayCodes(self.dates), self.BLOCK, offset=2**21)
 
 
 # ---------------------------------------------------------------------------
@@ -1725,7 +1763,7 @@ def _id_keys_tagged(arr: Any) -> tuple[np.ndarray, _KeyTag] | None:
     chunks = [c for c in (arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]) if len(c)]
     width = None
     prefix: bytes | None = None
-    out = np.empty(n, dtype=np.uint64)
+    out = _pool_empty(n, np.uint64)
     at = 0
     for c in chunks:
         m = len(c)
@@ -1797,9 +1835,8 @@ def _lookup(
         index = pd.Index(pk)
         if index.is_unique:
             if len(ck) > 1 and bool((ck[1:] >= ck[:-1]).all()):
-                # sorted children: look up each run of equal IDs once, then repeat
+                # sorted children: look up each run of equal IDs once, then spread
                 starts = np.flatnonzero(ck[1:] != ck[:-1]) + 1
-                runs = np.diff(starts, prepend=0, append=len(ck))
                 first = np.concatenate(([0], starts))
                 u = ck[first]
                 iu = index.get_indexer(u).astype(np.int64)
@@ -1815,10 +1852,15 @@ def _lookup(
                     ru = rank_of[np.where(found, iu, 0)]
                     if not found.all():
                         ru[~found] = np.searchsorted(pk[order], u[~found])
-                idx = np.repeat(iu, runs)
+                run = _pool_full(len(ck), 0, np.int64)  # the run of each row
+                run[starts] = 1
+                np.cumsum(run, out=run)
+                # mode="clip": the run numbers are in range; "raise" would buffer a copy
+                idx = np.take(iu, run, out=_pool_empty(len(ck), np.int64), mode="clip")
                 if found.all() and np.array_equal(ru, iu):
                     return idx, idx  # one array for both (the rank is the position)
-                return idx, np.repeat(ru, runs)
+                rank = np.take(ru, run, out=_pool_empty(len(ck), np.int64), mode="clip")
+                return idx, rank
             idx = index.get_indexer(ck).astype(np.int64)
             return idx, idx
     idx = pc.index_in(child, value_set=_arr(parent))
@@ -1852,7 +1894,7 @@ def _cross_rules(
             _cached_keys(b.keys, col, child_ids),
             _cached_keys(parent.keys, pcol, pids),
         )
-        orphan = idx < 0
+        orphan = np.less(idx, 0, out=_pool_empty(n, bool))
         if child_ids.null_count:
             orphan &= _np_bool(pc.is_valid(child_ids))
         if orphan.any():
@@ -1900,7 +1942,9 @@ def _cross_rules(
     if as_of is not None:
         for c in checks.AS_OF_COLUMNS[b.name]:
             dc = _dates(frame, c)
-            late = dc > np.datetime64(as_of.to_datetime64(), "ns")
+            late = np.greater(
+                dc, np.datetime64(as_of.to_datetime64(), "ns"), out=_pool_empty(len(dc), bool)
+            )
             ctx.date_rows(
                 "after_as_of",
                 late,
@@ -1924,9 +1968,9 @@ def _cross_rules(
 
         # block by block (cache-sized), so no full-length copies of the participants'
         # dates are made for millions of event rows
-        bad = np.empty(n, dtype=bool)
-        before = np.empty(n, dtype=bool)
-        unknown = np.empty(n, dtype=bool) if b.name == "events" else None
+        bad = _pool_empty(n, bool)
+        before = _pool_empty(n, bool)
+        unknown = _pool_empty(n, bool) if b.name == "events" else None
         for s0 in range(0, n, _BLOCK):
             blk = slice(s0, min(n, s0 + _BLOCK))
             e_blk = at(enr_p, blk)
@@ -1980,10 +2024,7 @@ def _cross_rules(
                     ),
                 )
     if not spec.key:
-        dv = b.dates.get(date_col)
-        codes = (
-            _RowCodes(prank, d, None if dv is None else _days(dv)) if prank is not None else None
-        )
+        codes = _RowCodes(prank, d, None) if prank is not None else None
         _duplicates(spec, frame, ctx, b.error_rows, b.drop_rows, b.ids, codes, b.keys)
     return cascade
 
@@ -2070,9 +2111,9 @@ def validate_tables(
             frames[name] = empty_table(name)
             flow.append((name, 0, 0, 0))
             continue
-        remove = b.drop_rows | b.cascade | (b.error_rows if drop_mode else False)
         frame = b.frame
-        if remove.any():
+        if b.drop_rows.any() or b.cascade.any() or (drop_mode and b.error_rows.any()):
+            remove = b.drop_rows | b.cascade | (b.error_rows if drop_mode else False)
             frame = frame.loc[~remove].reset_index(drop=True)
         frames[name] = frame
         kept = len(frame)
