@@ -1404,7 +1404,8 @@ def _duplicates(
         col = ids[keyed[0]]
         keys = _cached_keys(keycache, keyed[0], col)
         if keys is not None:
-            if pd.Index(keys[0]).is_unique:
+            k = keys[0]
+            if bool((k[1:] > k[:-1]).all()) or pd.Index(k).is_unique:
                 return
         elif (
             col.null_count <= 1
@@ -1522,6 +1523,9 @@ def _keyed_candidates(
             part = v.view("int64") // (86_400 * 10**9)
             part = np.where(np.isnat(v), -(2**20), part) + 2**20  # [0, 2**21)
             k = 2**21
+        elif c in ids and (other := _cached_keys(keycache, c, ids[c])) is not None:
+            codes, uniq = pd.factorize(other[0])
+            part, k = codes.astype(np.int64, copy=False), max(len(uniq), 1)
         else:
             col = ids.get(c)
             if col is None:
@@ -1657,11 +1661,10 @@ def _grouped_repeats(
             key += code[s:e]
             if offset:
                 key += offset
-            srt = np.sort(key)
+            order = np.argsort(key)
+            srt = key[order]
             eq = srt[1:] == srt[:-1]
-            if eq.any():  # sort again, keeping the order this time (rarely needed)
-                order = np.argsort(key)
-                eq = key[order[1:]] == key[order[:-1]]
+            if eq.any():
                 near = np.zeros(e - s, dtype=bool)
                 near[1:] |= eq
                 near[:-1] |= eq
@@ -1779,22 +1782,23 @@ def _id_keys_tagged(arr: Any) -> tuple[np.ndarray, _KeyTag] | None:
             or not (np.diff(offs) == w).all()
         ):
             return None
-        data = np.frombuffer(bufs[2], dtype=np.uint8, count=w * m, offset=int(offs[0]))
-        rows = data.reshape(m, w)
+        start = int(offs[0])
         skip = max(0, w - 8)
         if skip:
-            head = rows[:, :skip]
             if prefix is None:
-                prefix = head[0].tobytes()
-            lead = np.frombuffer(prefix, dtype=np.uint8)
-            if not (head == lead).all():
-                return None
-            rows = rows[:, skip:]
-        if w - skip == 8:  # big-endian bytes straight into native integers
-            out[at : at + m] = np.ascontiguousarray(rows).view(">u8").ravel()
+                prefix = bytes(memoryview(bufs[2])[start : start + skip])
+            for j, byte in enumerate(prefix):  # strided views: no copy of the text
+                lead = np.ndarray((m,), np.uint8, buffer=bufs[2], offset=start + j, strides=(w,))
+                if not (lead == byte).all():
+                    return None
+        if w - skip == 8:  # big-endian bytes straight into native integers, strided
+            out[at : at + m] = np.ndarray(
+                (m,), ">u8", buffer=bufs[2], offset=start + skip, strides=(w,)
+            )
         else:
+            rows = np.frombuffer(bufs[2], dtype=np.uint8, count=w * m, offset=start).reshape(m, w)
             packed = np.zeros((m, 8), dtype=np.uint8)
-            packed[:, : w - skip] = rows
+            packed[:, :w] = rows
             out[at : at + m] = packed.view(">u8").ravel()
         at += m
     assert width is not None
@@ -1810,6 +1814,16 @@ def _cached_keys(
     if name not in cache:
         cache[name] = _id_keys_tagged(arr)
     return cache[name]
+
+
+def _sorted_indexer(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each of ``values`` in strictly increasing ``keys`` (-1 when absent)."""
+    if len(keys) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    pos = np.searchsorted(keys, values)
+    np.minimum(pos, len(keys) - 1, out=pos)
+    pos[keys[pos] != values] = -1
+    return pos.astype(np.int64, copy=False)
 
 
 def _lookup(
@@ -1832,16 +1846,17 @@ def _lookup(
         pk = _id_keys_tagged(parent)
     if ck is not None and pk is not None and ck[1] == pk[1]:
         ck, pk = ck[0], pk[0]  # type: ignore[assignment]
-        index = pd.Index(pk)
-        if index.is_unique:
+        increasing = len(pk) < 2 or bool((pk[1:] > pk[:-1]).all())
+        index = None if increasing else pd.Index(pk)
+        if increasing or index.is_unique:
             if len(ck) > 1 and bool((ck[1:] >= ck[:-1]).all()):
                 # sorted children: look up each run of equal IDs once, then spread
                 starts = np.flatnonzero(ck[1:] != ck[:-1]) + 1
                 first = np.concatenate(([0], starts))
                 u = ck[first]
-                iu = index.get_indexer(u).astype(np.int64)
+                iu = _sorted_indexer(pk, u) if index is None else index.get_indexer(u).astype(np.int64)
                 found = iu >= 0
-                if len(pk) < 2 or bool((pk[1:] > pk[:-1]).all()):
+                if increasing:
                     ru = iu.copy()  # parent keys sorted: the rank is the position
                     if not found.all():
                         ru[~found] = np.searchsorted(pk, u[~found])
@@ -1861,6 +1876,8 @@ def _lookup(
                     return idx, idx  # one array for both (the rank is the position)
                 rank = np.take(ru, run, out=_pool_empty(len(ck), np.int64), mode="clip")
                 return idx, rank
+            if index is None:
+                index = pd.Index(pk)
             idx = index.get_indexer(ck).astype(np.int64)
             return idx, idx
     idx = pc.index_in(child, value_set=_arr(parent))
