@@ -53,7 +53,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -141,8 +143,8 @@ def generate(
 
 
 CHILD = r"""
-import json, resource, sys, time
-mode, folder = sys.argv[1], sys.argv[2]
+import glob, json, resource, sys, time
+mode, folder, warm = sys.argv[1], sys.argv[2], sys.argv[3]
 import pyarrow as pa, pyarrow.csv as pcsv, pandas as pd
 import recoverystats.io.read, recoverystats.io.build
 def rss_mb():
@@ -152,21 +154,25 @@ def rss_mb():
                 return int(line.split()[1]) / 1024
 # warm-up on a tiny copy of the data: first-call costs of pandas/pyarrow/numpy are paid
 # once per process and would otherwise dominate small benchmark sizes
-warm = folder + "/warmup"
+files = sorted(glob.glob(folder + "/*.csv"))  # every table of the folder, as read_program reads
 if mode == "read_program":
+    from recoverystats.errors import DataValidationError
     from recoverystats.io.read import read_program
-    read_program(warm)
+    try:  # (a cut-down copy of a real folder may have orphans: the warm-up is still done)
+        read_program(warm)
+    except DataValidationError:
+        pass
 else:
-    [pcsv.read_csv(f"{warm}/{n}.csv").to_pandas() for n in ("participants", "events")]
+    [pcsv.read_csv(f).to_pandas() for f in sorted(glob.glob(warm + "/*.csv"))]
 base = rss_mb()
 r0 = resource.getrusage(resource.RUSAGE_SELF)
 t0 = time.perf_counter()
 out = {}
 if mode == "bare":
-    tabs = [pcsv.read_csv(f"{folder}/{n}.csv") for n in ("participants", "events")]
+    tabs = [pcsv.read_csv(f) for f in files]
     out["arrow_mb"] = sum(t.nbytes for t in tabs) / 2**20
 elif mode == "bare_pandas":
-    tabs = [pcsv.read_csv(f"{folder}/{n}.csv").to_pandas() for n in ("participants", "events")]
+    tabs = [pcsv.read_csv(f).to_pandas() for f in files]
 else:
     from recoverystats.io.read import read_program
     prog = read_program(folder)
@@ -185,9 +191,9 @@ print(json.dumps(out))
 """
 
 
-def run_child(mode: str, folder: Path) -> dict[str, float]:
+def run_child(mode: str, folder: Path, warm: Path) -> dict[str, float]:
     res = subprocess.run(
-        [sys.executable, "-c", CHILD, mode, str(folder)],
+        [sys.executable, "-c", CHILD, mode, str(folder), str(warm)],
         capture_output=True,
         text=True,
         check=False,
@@ -220,25 +226,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--dir", default=None, help="folder for the generated CSVs (default: a temp dir)"
     )
+    ap.add_argument(
+        "--folder",
+        default=None,
+        help="time an existing folder of program CSVs instead of generating one (every *.csv "
+        "in it, e.g. the six tables `bench_engines.py generate --format csv` writes); the "
+        "warm-up reads the first 200 rows of each into a temp dir",
+    )
     args = ap.parse_args(argv)
 
-    tmp = tempfile.TemporaryDirectory() if args.dir is None else None
-    folder = Path(args.dir or tmp.name)  # type: ignore[union-attr]
+    tmp = tempfile.TemporaryDirectory() if args.dir is None or args.folder else None
+    scratch = Path(args.dir or tmp.name)  # type: ignore[union-attr]
     t0 = time.perf_counter()
-    rows = generate(folder, args.n, args.events_per, args.seed, args.shuffle)
-    generate(folder / "warmup", 200, args.events_per, args.seed + 1, args.shuffle)
-    size = sum((folder / f"{n}.csv").stat().st_size for n in ("participants", "events")) / 2**20
-    print(
-        f"generated {rows['participants']:,} participants + {rows['events']:,} events "
-        f"({size:,.0f} MB CSV, events {'shuffled' if args.shuffle else 'sorted by participant and date'}) "
-        f"in {time.perf_counter() - t0:.1f} s"
-    )
+    if args.folder:
+        folder = Path(args.folder)
+        warm = scratch / "warmup"
+        warm.mkdir(parents=True, exist_ok=True)
+        for f in sorted(folder.glob("*")):
+            if f.suffix == ".csv":
+                with open(f, "rb") as src, open(warm / f.name, "wb") as dst:
+                    dst.writelines(itertools.islice(src, 201))
+            elif f.name == "program.toml":
+                (warm / f.name).write_bytes(f.read_bytes())
+        files = sorted(folder.glob("*.csv"))
+        size = sum(f.stat().st_size for f in files) / 2**20
+        print(f"existing folder {folder}: {len(files)} CSV files, {size:,.0f} MB")
+    else:
+        folder = scratch
+        warm = folder / "warmup"
+        rows = generate(folder, args.n, args.events_per, args.seed, args.shuffle)
+        generate(warm, 200, args.events_per, args.seed + 1, args.shuffle)
+        size = sum((folder / f"{n}.csv").stat().st_size for n in ("participants", "events")) / 2**20
+        print(
+            f"generated {rows['participants']:,} participants + {rows['events']:,} events "
+            f"({size:,.0f} MB CSV, events {'shuffled' if args.shuffle else 'sorted by participant and date'}) "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
+    load_before = os.getloadavg()[0]
 
     modes = ("bare", "bare_pandas", "read_program")
     runs: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     for _ in range(args.repeat):  # interleaved, so a busy machine slows every mode alike
         for mode in modes:
-            runs[mode].append(run_child(mode, folder))
+            runs[mode].append(run_child(mode, folder, warm))
     bare, bare_pd, ours = (min(runs[m], key=lambda r: r["seconds"]) for m in modes)
     cpu = {m: min(r["cpu"] for r in runs[m]) for m in modes}
     mem = ours["peak_mb"] - ours["base_mb"]
@@ -279,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"arrow pool peak / in-memory tables:            {ours['pool_peak_mb'] / ours['tables_mb']:.2f}"
     )
+    print(f"load average (1 min) before {load_before:.2f}, after {os.getloadavg()[0]:.2f}")
     if ours["seconds"] / bare["seconds"] > 1.5:
         print(
             "reason: the bare read parses on both cores and stops at Arrow tables; read_program also "
