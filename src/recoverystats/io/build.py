@@ -2019,8 +2019,14 @@ def _cross_rules(
         if b.name == "assessments":
             enr = at(enr_p, slice(None))
             dis = at(_dates(p, "discharge_date") if len(p) else nat, slice(None))
-            tp = frame["timepoint"].to_numpy(dtype=object, na_value=None)
+            tp_col = frame["timepoint"].array
+            tp_arrow = getattr(tp_col, "_pa_array", None)
             for point, (lo, hi) in ASSESSMENT_WINDOWS.items():
+                at_point = (
+                    _np_bool(pc.equal(tp_arrow, point))  # compared in Arrow, no objects
+                    if tp_arrow is not None
+                    else np.asarray(tp_col.to_numpy(dtype=object, na_value=None) == point)
+                )
                 ref = dis if point == "discharge" else enr
                 refname = "discharge_date" if point == "discharge" else "enrollment_date"
                 # NaT - anything is NaT, whose int64 is -2**63: make it NaN so a missing
@@ -2030,7 +2036,7 @@ def _cross_rules(
                     np.isnat(gap), np.nan, gap.astype("timedelta64[D]").astype("float64")
                 )
                 with np.errstate(invalid="ignore"):
-                    far = (tp == point) & ((days < lo) | (days > hi))
+                    far = at_point & ((days < lo) | (days > hi))
                 ctx.date_rows(
                     "assessment_window",
                     far,
