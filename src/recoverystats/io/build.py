@@ -975,9 +975,11 @@ def _check_date_range(
         return values
     # the usual case in one Arrow pass: every date inside (DATE_MIN, DATE_MAX], where
     # the only placeholder (1900-01-01 == DATE_MIN) cannot be either
-    mm = pc.min_max(pc.cast(values, pa.int32()))  # days since 1970-01-01
+    mm = pc.min_max(values)  # on the date32 values themselves (no cast, no copy)
     lo, hi = mm["min"].as_py(), mm["max"].as_py()
-    if lo is not None and hi is not None and lo > _MIN_DAY and hi <= _MAX_DAY:
+    if lo is not None and hi is not None and (lo - _EPOCH).days > _MIN_DAY and (
+        hi - _EPOCH
+    ).days <= _MAX_DAY:
         return values
     days = _date_days(values)
     valid = _np_bool(pc.is_valid(values)) if values.null_count else None
