@@ -9,7 +9,11 @@ coerced; strict ISO dates and plain numbers are converted in one vectorised cast
 only when that fails are the column's *distinct* values parsed one by one (dates, codes
 and booleans have few distinct values, so even 10M rows need a few thousand Python
 calls). Checks are numpy/Arrow comparisons over whole columns; Python builds a finding
-only for an offending row. Each table is converted to pandas once.
+only for an offending row. Each table is converted to pandas once. IDs are joined and
+checked as packed integers where their bytes allow it (``_id_keys_tagged``); repeats
+are pre-screened on integer codes, group by group when rows come grouped by
+participant (``_grouped_repeats``); large working arrays come from Arrow's memory pool
+(``_pool_empty``).
 """
 
 from __future__ import annotations
