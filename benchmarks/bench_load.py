@@ -62,6 +62,10 @@ faulted in; a fresh page costs more than the work done on it on this VM):
   participants / 10M events, 10-byte IDs ``P000000000``): bare 7.82 s, read_program
   19.81 s, **ratio 2.53** (CPU 5.47 vs 13.44 s: 2.46, of which about 1.5 s is the SHA-256
   of the files on the side thread), peak +1,683 MB for 1,132 MB of tables (1.49).
+  Again with ``--repeat 2`` (load 6.2-7.2): best bare 8.47 s, read_program 20.71 s, ratio
+  2.45 (CPU 4.17 vs 10.83 s), peak +1,697 MB. The user CPU of the reading alone equals
+  the bare read's (2.7 vs 2.8 s); the rest is validation, hashing (0.5 s) and the
+  kernel's time for the extra memory (system CPU is most of the gap on this VM).
   Interleaved (2 runs each): bare 9.8 / 8.6 s; before 22.3 / 25.7 s (ratio 2.3 / 3.0);
   after 14.0 / 27.8 s (1.43 / 3.2); user CPU 6.7-6.9 s before, 4.9-5.2 s after; peak
   RSS 2.2-2.3 GB before, 1.8 GB after; page faults 180-205k before, 70k after.
