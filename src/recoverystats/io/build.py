@@ -1844,7 +1844,9 @@ def _lookup(
     order): it is the position in the sorted parent keys, so (rank, date) codes are
     monotonic and repeated rows are neighbours. Otherwise the rank is the position
     itself; it is only used to pre-screen repeated rows. Fixed-width IDs are joined as
-    integers (pandas hash index); anything else with Arrow's string ``index_in``.
+    integers when both columns pack alike (``_id_keys_tagged``, equal tags): by binary
+    search when the parent keys are sorted, else with pandas' hash index; anything else
+    with Arrow's string ``index_in``.
     """
     if ck is None:
         ck = _id_keys_tagged(child)
