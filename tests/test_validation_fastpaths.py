@@ -32,7 +32,7 @@ def chunked(values: list, sizes: list[int]) -> pa.ChunkedArray:
     return pa.chunked_array(out, pa.string())
 
 
-@pytest.mark.parametrize("width", [3, 8])
+@pytest.mark.parametrize("width", [3, 8, 10, 12])
 @pytest.mark.parametrize("child_sorted", [True, False])
 @pytest.mark.parametrize("parent_sorted", [True, False])
 def test_lookup_matches_arrow_index_in(width, child_sorted, parent_sorted):
@@ -65,6 +65,91 @@ def test_id_keys_are_the_same_for_any_chunking():
     assert (one[1:] > one[:-1]).all()  # text order kept
     assert build._id_keys(chunked(values[:10] + ["P1"], [5])) is None  # mixed widths
     assert build._id_keys(pa.chunked_array([pa.array(["007", None])])) is None
+
+
+def test_long_ids_pack_only_with_one_constant_prefix():
+    values = [f"P0{i:08d}" for i in range(0, 3000, 3)]  # 10 bytes, prefix "P0"
+    keys = build._id_keys_tagged(chunked(values, [1, 0, 400]))
+    assert keys is not None
+    assert keys[1] == (10, b"P0")
+    assert (keys[0][1:] > keys[0][:-1]).all()  # text order kept
+    # a different first byte anywhere in the prefix: not packable
+    assert build._id_keys_tagged(chunked(values[:-1] + ["Q0" + values[-1][2:]], [5])) is None
+    assert build._id_keys_tagged(chunked(values[:-1] + ["P1" + values[-1][2:]], [5])) is None
+
+
+def test_keys_packed_with_other_prefixes_never_match():
+    parent = [f"P0{i:08d}" for i in range(100)]
+    child = [f"Q0{i:08d}" for i in range(50)] + parent[:50]
+    for c in (child[:50], child):  # all unknown (a constant prefix of their own), or mixed
+        idx, _ = build._lookup(chunked(c, [7]), chunked(parent, [30]))
+        ref = [parent.index(v) if v in parent else -1 for v in c]
+        assert idx.tolist() == ref
+
+
+@pytest.mark.parametrize("block", [1, 5, 1 << 16])
+def test_grouped_candidates_match_pandas_duplicated(monkeypatch, block):
+    monkeypatch.setattr(build._RowCodes, "BLOCK", block)
+    rng = np.random.default_rng(block + 7)
+    for trial in range(40):
+        n = int(rng.integers(1, 400))
+        sizes = rng.integers(1, 12, n)
+        groups = rng.permutation(n)[: int(rng.integers(1, n + 1))]  # any order of groups
+        rank = np.repeat(groups, sizes[: len(groups)])[:n]
+        if len(rank) < 2:
+            continue
+        dates = (np.datetime64("2024-01-01") + rng.integers(0, 15, len(rank))).astype(
+            "datetime64[ns]"
+        )
+        dates[rng.random(len(rank)) < 0.1] = np.datetime64("NaT")
+        codes = build._RowCodes(rank, dates, None)
+        ref = pd.Series(codes.full()).duplicated(keep=False).to_numpy()
+        got = codes.grouped_candidates()
+        assert got is not None and got.tolist() == ref.tolist()
+        if trial % 5 == 0 and len(np.unique(rank)) > 1:  # a group split in two runs
+            split = np.concatenate([rank, rank[:1]])
+            again = build._RowCodes(split, np.concatenate([dates, dates[:1]]), None)
+            if not (split[-2] == split[-1]):
+                assert again.grouped_candidates() is None
+
+
+def test_keyed_candidates_match_pandas_duplicated():
+    rng = np.random.default_rng(5)
+    n = 3000
+    pid = np.sort(rng.integers(0, 400, n))
+    frame = pd.DataFrame(
+        {
+            "participant_id": pd.array([f"P0{i:08d}" for i in pid], dtype="string[pyarrow]"),
+            "mentor_id": pd.array(
+                [f"M{i:03d}" for i in rng.integers(0, 4, n)], dtype="string[pyarrow]"
+            ),
+            "match_date": (np.datetime64("2024-01-01") + rng.integers(0, 6, n)).astype(
+                "datetime64[ns]"
+            ),
+            "timepoint": pd.array(
+                [None if v == 3 else ["intake", "discharge", "other"][v] for v in rng.integers(0, 4, n)],
+                dtype="string[pyarrow]",
+            ),
+        }
+    )
+    ids = {c: frame[c].array._pa_array for c in ("participant_id", "mentor_id")}
+    for keyed in (
+        ["participant_id", "mentor_id", "match_date"],
+        ["participant_id", "timepoint"],
+    ):
+        got = build._keyed_candidates(frame, keyed, ids, {})
+        ref = frame.duplicated(subset=keyed, keep=False).to_numpy()
+        assert got is not None and got.tolist() == ref.tolist()
+        assert 0 < ref.sum() < n
+
+
+def test_pool_arrays_are_writable_numpy_arrays():
+    for n in (0, 10, 1 << 18):
+        a = build._pool_full(n, 7, np.int64)
+        assert a.dtype == np.int64 and a.shape == (n,) and a.flags.writeable
+        assert (a == 7).all()
+        a[:] = 1
+        assert int(a.sum()) == n
 
 
 def test_chunked_take_matches_take():

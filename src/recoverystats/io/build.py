@@ -9,7 +9,11 @@ coerced; strict ISO dates and plain numbers are converted in one vectorised cast
 only when that fails are the column's *distinct* values parsed one by one (dates, codes
 and booleans have few distinct values, so even 10M rows need a few thousand Python
 calls). Checks are numpy/Arrow comparisons over whole columns; Python builds a finding
-only for an offending row. Each table is converted to pandas once.
+only for an offending row. Each table is converted to pandas once. IDs are joined and
+checked as packed integers where their bytes allow it (``_id_keys_tagged``); repeats
+are pre-screened on integer codes, group by group when rows come grouped by
+participant (``_grouped_repeats``); large working arrays come from Arrow's memory pool
+(``_pool_empty``).
 """
 
 from __future__ import annotations
@@ -292,6 +296,33 @@ def _np_int(arr: Any) -> np.ndarray:
             return np.zeros(0, dtype=np.int8)
         arr = arr.combine_chunks() if arr.num_chunks > 1 else arr.chunk(0)
     return arr.to_numpy(zero_copy_only=False)
+
+
+#: Arrays at least this large are allocated from Arrow's memory pool (``_pool_empty``).
+_POOL_BYTES = 1 << 20
+
+
+def _pool_empty(n: int, dtype: Any) -> np.ndarray:
+    """A writable, uninitialised numpy array whose memory comes from Arrow's memory pool.
+
+    The CSV reader has just freed its parse buffers to that pool (mimalloc or jemalloc,
+    which keep freed pages), so full-length results and temporaries reuse memory that
+    is already mapped instead of faulting in fresh pages from the operating system --
+    on virtual machines a fresh page costs far more than the work done on it. Small
+    arrays come from numpy as usual.
+    """
+    dt = np.dtype(dtype)
+    size = n * dt.itemsize
+    if size < _POOL_BYTES:
+        return np.empty(n, dtype=dt)
+    return np.frombuffer(pa.allocate_buffer(size), dtype=dt, count=n)
+
+
+def _pool_full(n: int, value: Any, dtype: Any) -> np.ndarray:
+    """``np.full`` on memory from Arrow's pool (see ``_pool_empty``)."""
+    out = _pool_empty(n, dtype)
+    out.fill(value)
+    return out
 
 
 _ASCII_SPACE = np.zeros(256, dtype=bool)
@@ -741,7 +772,7 @@ def _date_ns(arr: Any) -> np.ndarray:
         a = _arr(pc.cast(arr, pa.timestamp("ns")))
         return a.to_numpy(zero_copy_only=False).astype("datetime64[ns]", copy=False)
     chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
-    out = np.empty(len(arr), dtype=np.int64)
+    out = _pool_empty(len(arr), np.int64)
     at = 0
     for c in chunks:
         m = len(c)
@@ -759,16 +790,23 @@ def _date_ns(arr: Any) -> np.ndarray:
 def _null_series(kind: str, n: int) -> pd.Series:
     """An all-missing column of the canonical dtype for ``kind``."""
     if kind in ("id", "code", "string"):
-        return _string_series(pa.nulls(n, _TEXT))
+        # offsets and validity from calloc'd (untouched) zero pages, not written out:
+        # tables such as events get several 10M-row missing columns
+        offsets = pa.py_buffer(np.zeros(n + 1, dtype=np.int64))
+        validity = pa.py_buffer(np.zeros((n + 7) // 8, dtype=np.uint8))
+        empty = pa.LargeStringArray.from_buffers(n, offsets, pa.py_buffer(b""), validity, n)
+        return _string_series(empty)
     if kind == "date":
-        return pd.Series(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"), copy=False)
+        return pd.Series(_pool_full(n, _NAT, np.int64).view("datetime64[ns]"), copy=False)
     if kind == "float":
-        return pd.Series(np.full(n, np.nan), copy=False)
+        return pd.Series(_pool_full(n, np.nan, np.float64), copy=False)
     if kind == "int":
         return pd.Series(
-            pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, bool)), copy=False
+            pd.arrays.IntegerArray(np.zeros(n, np.int64), _pool_full(n, True, bool)), copy=False
         )
-    return pd.Series(pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool)), copy=False)
+    return pd.Series(
+        pd.arrays.BooleanArray(np.zeros(n, bool), _pool_full(n, True, bool)), copy=False
+    )
 
 
 def _arrow_to_masked(arr: Any, dtype: str) -> Any:
@@ -941,9 +979,11 @@ def _check_date_range(
         return values
     # the usual case in one Arrow pass: every date inside (DATE_MIN, DATE_MAX], where
     # the only placeholder (1900-01-01 == DATE_MIN) cannot be either
-    mm = pc.min_max(pc.cast(values, pa.int32()))  # days since 1970-01-01
+    mm = pc.min_max(values)  # on the date32 values themselves (no cast, no copy)
     lo, hi = mm["min"].as_py(), mm["max"].as_py()
-    if lo is not None and hi is not None and lo > _MIN_DAY and hi <= _MAX_DAY:
+    if lo is not None and hi is not None and (lo - _EPOCH).days > _MIN_DAY and (
+        hi - _EPOCH
+    ).days <= _MAX_DAY:
         return values
     days = _date_days(values)
     valid = _np_bool(pc.is_valid(values)) if values.null_count else None
@@ -1108,7 +1148,7 @@ def _build_table(raw: RawTable) -> _Built:
         local = _Ctx(ctx.table, ctx.file, ctx.line_label, ctx.lines)
         errs = np.zeros(n, dtype=bool)
         values = _coerce_column(columns[col.name], col, opts, raw.na_applied, local, errs)
-        keys = _id_keys(values) if col.kind == "id" else None
+        keys = _id_keys_tagged(values) if col.kind == "id" else None
         return values, _to_series(values, col.kind), local, errs, keys
 
     todo = [c for c in spec.columns if not c.derived and c.name in columns]
@@ -1131,7 +1171,8 @@ def _build_table(raw: RawTable) -> _Built:
         values, series, local, errs, keys = done.pop(col.name)
         null_counts[col.name] = values.null_count
         ctx.findings.extend(local.findings)
-        errors |= errs
+        if local.findings or errs.any():  # (an all-False mask is left untouched: no writes)
+            errors |= errs
         if col.kind == "id":
             ids[col.name] = values
             keycache[col.name] = keys
@@ -1369,7 +1410,8 @@ def _duplicates(
         col = ids[keyed[0]]
         keys = _cached_keys(keycache, keyed[0], col)
         if keys is not None:
-            if pd.Index(keys).is_unique:
+            k = keys[0]
+            if bool((k[1:] > k[:-1]).all()) or pd.Index(k).is_unique:
                 return
         elif (
             col.null_count <= 1
@@ -1382,9 +1424,13 @@ def _duplicates(
         # neighbours; otherwise rows sharing a (participant, day) code
         cand = codes.sorted_candidates()
         if cand is None:
+            cand = codes.grouped_candidates()
+        if cand is None:
             cand = _shared_codes(codes.full())
     else:
-        cand = frame.duplicated(subset=keyed or canon[:3], keep=False).to_numpy()
+        cand = _keyed_candidates(frame, keyed, ids, keycache) if len(keyed) > 1 else None
+        if cand is None:
+            cand = frame.duplicated(subset=keyed or canon[:3], keep=False).to_numpy()
     if not cand.any():
         return
     cand_rows = np.flatnonzero(cand)
@@ -1450,6 +1496,57 @@ def _duplicates(
                 action="",
             )
             errors |= dk
+
+
+def _keyed_candidates(
+    frame: pd.DataFrame,
+    keyed: list[str],
+    ids: Mapping[str, Any],
+    keycache: dict[str, Any] | None,
+) -> np.ndarray | None:
+    """Rows whose multi-column key occurs more than once, on integer codes (``None``: cannot).
+
+    The first key column is an ID whose values pack into integers (``_id_keys``) and
+    whose rows are grouped (the usual export order: by participant); the other key
+    columns become small integer codes (dates as days, IDs and codes by their distinct
+    values) combined into one code per row, and repeats are found group by group
+    (:func:`_grouped_repeats`). The same rows as ``frame.duplicated(keyed, keep=False)``
+    (missing values equal to each other, as there).
+    """
+    first = keyed[0]
+    if first not in ids:
+        return None
+    packed = _cached_keys(keycache, first, ids[first])
+    if packed is None:
+        return None
+    n = len(frame)
+    code = np.zeros(n, dtype=np.int64)
+    span = 1
+    for c in keyed[1:]:
+        s = frame[c]
+        if s.dtype.kind == "M":
+            v = s.to_numpy(dtype="datetime64[ns]")
+            part = v.view("int64") // (86_400 * 10**9)
+            part = np.where(np.isnat(v), -(2**20), part) + 2**20  # [0, 2**21)
+            k = 2**21
+        elif c in ids and (other := _cached_keys(keycache, c, ids[c])) is not None:
+            codes, uniq = pd.factorize(other[0])
+            part, k = codes.astype(np.int64, copy=False), max(len(uniq), 1)
+        else:
+            col = ids.get(c)
+            if col is None:
+                col = getattr(s.array, "_pa_array", None)
+                if col is None:
+                    return None
+            enc = pc.dictionary_encode(_arr(col), null_encoding="encode")
+            part = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            k = max(len(enc.dictionary), 1)
+        span *= k
+        if span >= 2**40:
+            return None
+        code *= k
+        code += part
+    return _grouped_repeats(packed[0], code, _RowCodes.BLOCK)
 
 
 def _chunked_take(arr: Any, pos: np.ndarray) -> Any:
@@ -1536,6 +1633,65 @@ def _row_codes(pidx: np.ndarray, dates: np.ndarray, days: np.ndarray | None = No
     return codes
 
 
+def _grouped_repeats(
+    group: np.ndarray, code: np.ndarray, block: int, offset: int = 0
+) -> np.ndarray | None:
+    """Rows whose (group, code) pair occurs more than once, when each group's rows are contiguous.
+
+    ``group``: any integer label per row (a participant's rank or packed ID); ``code``:
+    an integer per row with ``code + offset`` in ``[0, 2**40)``. Equal pairs can only sit inside one
+    run of equal labels, so the rows are cut into blocks of about ``block`` rows at run
+    boundaries and each block's (run, code) pairs are sorted on their own (cache-sized
+    sorts, no full-length one). ``None`` when a label has more than one run (the
+    caller then checks the whole table another way).
+    """
+    n = len(group)
+    if n < 2:
+        return np.zeros(n, dtype=bool)
+    starts = np.flatnonzero(group[1:] != group[:-1]) + 1
+    heads = group[np.concatenate(([0], starts))]
+    if len(heads) > 1 and not bool((heads[1:] > heads[:-1]).all()):
+        if not pd.Index(heads).is_unique:
+            return None  # a group's rows in more than one run
+    cand = _pool_full(n, False, bool)
+    s = 0
+    while s < n:
+        k = int(np.searchsorted(starts, s + block))
+        e = int(starts[k]) if k < len(starts) else n
+        if e - s > 1:
+            key = np.empty(e - s, dtype=np.int64)
+            key[0] = 0
+            np.not_equal(group[s + 1 : e], group[s : e - 1], out=key[1:])
+            np.cumsum(key, out=key)  # the run within the block
+            key <<= 40
+            key += code[s:e]
+            if offset:
+                key += offset
+            order = np.argsort(key)
+            srt = key[order]
+            eq = srt[1:] == srt[:-1]
+            if eq.any():
+                near = np.zeros(e - s, dtype=bool)
+                near[1:] |= eq
+                near[:-1] |= eq
+                cand[s + order] = near
+        s = e
+    return cand
+
+
+class _DayCodes:
+    """Days since 1970 of ``datetime64[ns]`` dates (missing: ``-(2**20)``), made per slice."""
+
+    def __init__(self, dates: np.ndarray):
+        self.dates = dates
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        d = self.dates[rows]
+        days = d.view("int64") // (86_400 * 10**9)
+        days[np.isnat(d)] = -(2**20)
+        return days
+
+
 class _RowCodes:
     """``_row_codes`` of a table, built block by block when the rows turn out to be sorted."""
 
@@ -1554,7 +1710,7 @@ class _RowCodes:
         array is made on the usual, sorted path.
         """
         n = len(self.rank)
-        cand = np.zeros(n, dtype=bool)
+        cand = _pool_full(n, False, bool)
         for s in range(0, max(n - 1, 0), self.BLOCK):
             e = min(n, s + self.BLOCK + 1)
             days = None if self.days is None else self.days[s:e]
@@ -1567,29 +1723,46 @@ class _RowCodes:
             cand[s : e - 1] |= eq
         return cand
 
+    def grouped_candidates(self) -> np.ndarray | None:
+        """Rows sharing a (participant, day) code when each participant's rows are contiguous.
 
-def _days(arr: Any) -> np.ndarray | None:
-    """A date32 column as int32 days since 1970, missing as ``-(2**20)`` (None for other types)."""
-    if not pa.types.is_date32(arr.type):
-        return None
-    a = _arr(arr)
-    days = np.frombuffer(a.buffers()[1], dtype=np.int32, count=len(a), offset=a.offset * 4)
-    if a.null_count:
-        days = days.copy()
-        days[_np_bool(pc.is_null(a))] = -(2**20)
-    return days
+        The usual export order groups rows by participant without sorting their dates
+        (``sorted_candidates`` then gives up). Repeats can only sit inside one group, so
+        the rows are cut into cache-sized blocks at group boundaries and each block's
+        (group, day) codes are sorted on their own: the same candidates as
+        :func:`_shared_codes` over the whole table, without a full-length sort. ``None``
+        when some participant's rows are split over several runs.
+        """
+        if self.days is not None:
+            return _grouped_repeats(self.rank, self.days, self.BLOCK, offset=2**21)
+        return _grouped_repeats(self.rank, _DayCodes(self.dates), self.BLOCK, offset=2**21)
 
 
 # ---------------------------------------------------------------------------
 # cross-table rules
 # ---------------------------------------------------------------------------
-def _id_keys(arr: Any) -> np.ndarray | None:
-    """Fixed-width IDs (all the same byte length <= 8, no nulls) packed into uint64 keys, else None.
+#: What a packed key depends on besides its 8 packed bytes: the IDs' byte width and the
+#: constant leading bytes that were left out (empty for widths up to 8). Keys of two
+#: columns are comparable only when their tags are equal.
+_KeyTag = tuple[int, bytes]
 
-    Most exports use fixed-width codes (``P000123``, ``00042``); packing their bytes
-    (big-endian, so numeric order is the text order) turns string hashing into integer
-    work without parsing anything, so ``007`` and ``7`` stay different keys. Works chunk
-    by chunk on the Arrow buffers (no combined copy of the text column).
+
+def _id_keys(arr: Any) -> np.ndarray | None:
+    """Fixed-width IDs packed into uint64 keys (see :func:`_id_keys_tagged`), else None."""
+    tagged = _id_keys_tagged(arr)
+    return None if tagged is None else tagged[0]
+
+
+def _id_keys_tagged(arr: Any) -> tuple[np.ndarray, _KeyTag] | None:
+    """Fixed-width IDs packed into uint64 keys, with the tag saying how; None when they cannot be.
+
+    Most exports use fixed-width codes (``P000123``, ``00042``, ``P000000123``); packing
+    their bytes (big-endian, so numeric order is the text order) turns string hashing
+    into integer work without parsing anything, so ``007`` and ``7`` stay different keys.
+    IDs of up to 8 bytes are packed whole; longer IDs when every value starts with the
+    same ``width - 8`` bytes (a constant prefix such as ``P0``), which are left out and
+    kept in the tag. All values must have one byte width and none may be missing. Works
+    chunk by chunk on the Arrow buffers (no combined copy of the text column).
     """
     n = len(arr)
     if n == 0 or arr.null_count or arr.type not in (pa.string(), pa.large_string()):
@@ -1598,7 +1771,8 @@ def _id_keys(arr: Any) -> np.ndarray | None:
     owidth = np.dtype(otype).itemsize
     chunks = [c for c in (arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]) if len(c)]
     width = None
-    out = np.empty(n, dtype=np.uint64)
+    prefix: bytes | None = None
+    out = _pool_empty(n, np.uint64)
     at = 0
     for c in chunks:
         m = len(c)
@@ -1609,33 +1783,60 @@ def _id_keys(arr: Any) -> np.ndarray | None:
             width = w
         if (
             w != width
-            or not 1 <= w <= 8
+            or w < 1
             or int(offs[-1] - offs[0]) != w * m
             or not (np.diff(offs) == w).all()
         ):
             return None
-        if w == 8:  # big-endian bytes straight into native integers
-            out[at : at + m] = np.frombuffer(bufs[2], dtype=">u8", count=m, offset=int(offs[0]))
+        start = int(offs[0])
+        skip = max(0, w - 8)
+        if skip:
+            if prefix is None:
+                prefix = bytes(memoryview(bufs[2])[start : start + skip])
+            for j, byte in enumerate(prefix):  # strided views: no copy of the text
+                lead = np.ndarray((m,), np.uint8, buffer=bufs[2], offset=start + j, strides=(w,))
+                if not (lead == byte).all():
+                    return None
+        if w - skip == 8:  # big-endian bytes straight into native integers, strided
+            out[at : at + m] = np.ndarray(
+                (m,), ">u8", buffer=bufs[2], offset=start + skip, strides=(w,)
+            )
         else:
-            data = np.frombuffer(bufs[2], dtype=np.uint8, count=w * m, offset=int(offs[0]))
+            rows = np.frombuffer(bufs[2], dtype=np.uint8, count=w * m, offset=start).reshape(m, w)
             packed = np.zeros((m, 8), dtype=np.uint8)
-            packed[:, :w] = data.reshape(m, w)
+            packed[:, :w] = rows
             out[at : at + m] = packed.view(">u8").ravel()
         at += m
-    return out
+    assert width is not None
+    return out, (width, prefix or b"")
 
 
-def _cached_keys(cache: dict[str, Any] | None, name: str, arr: Any) -> np.ndarray | None:
-    """``_id_keys`` of a table's ID column, computed once per load."""
+def _cached_keys(
+    cache: dict[str, Any] | None, name: str, arr: Any
+) -> tuple[np.ndarray, _KeyTag] | None:
+    """``_id_keys_tagged`` of a table's ID column, computed once per load."""
     if cache is None:
-        return _id_keys(arr)
+        return _id_keys_tagged(arr)
     if name not in cache:
-        cache[name] = _id_keys(arr)
+        cache[name] = _id_keys_tagged(arr)
     return cache[name]
 
 
+def _sorted_indexer(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each of ``values`` in strictly increasing ``keys`` (-1 when absent)."""
+    if len(keys) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    pos = np.searchsorted(keys, values)
+    np.minimum(pos, len(keys) - 1, out=pos)
+    pos[keys[pos] != values] = -1
+    return pos.astype(np.int64, copy=False)
+
+
 def _lookup(
-    child: Any, parent: Any, ck: np.ndarray | None = None, pk: np.ndarray | None = None
+    child: Any,
+    parent: Any,
+    ck: tuple[np.ndarray, _KeyTag] | None = None,
+    pk: tuple[np.ndarray, _KeyTag] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Position of each child ID in ``parent`` (first occurrence; -1 when absent or null), and a rank.
 
@@ -1643,24 +1844,27 @@ def _lookup(
     order): it is the position in the sorted parent keys, so (rank, date) codes are
     monotonic and repeated rows are neighbours. Otherwise the rank is the position
     itself; it is only used to pre-screen repeated rows. Fixed-width IDs are joined as
-    integers (pandas hash index); anything else with Arrow's string ``index_in``.
+    integers when both columns pack alike (``_id_keys_tagged``, equal tags): by binary
+    search when the parent keys are sorted, else with pandas' hash index; anything else
+    with Arrow's string ``index_in``.
     """
     if ck is None:
-        ck = _id_keys(child)
+        ck = _id_keys_tagged(child)
     if pk is None:
-        pk = _id_keys(parent)
-    if ck is not None and pk is not None:
-        index = pd.Index(pk)
-        if index.is_unique:
+        pk = _id_keys_tagged(parent)
+    if ck is not None and pk is not None and ck[1] == pk[1]:
+        ck, pk = ck[0], pk[0]  # type: ignore[assignment]
+        increasing = len(pk) < 2 or bool((pk[1:] > pk[:-1]).all())
+        index = None if increasing else pd.Index(pk)
+        if increasing or index.is_unique:
             if len(ck) > 1 and bool((ck[1:] >= ck[:-1]).all()):
-                # sorted children: look up each run of equal IDs once, then repeat
+                # sorted children: look up each run of equal IDs once, then spread
                 starts = np.flatnonzero(ck[1:] != ck[:-1]) + 1
-                runs = np.diff(starts, prepend=0, append=len(ck))
                 first = np.concatenate(([0], starts))
                 u = ck[first]
-                iu = index.get_indexer(u).astype(np.int64)
+                iu = _sorted_indexer(pk, u) if index is None else index.get_indexer(u).astype(np.int64)
                 found = iu >= 0
-                if len(pk) < 2 or bool((pk[1:] > pk[:-1]).all()):
+                if increasing:
                     ru = iu.copy()  # parent keys sorted: the rank is the position
                     if not found.all():
                         ru[~found] = np.searchsorted(pk, u[~found])
@@ -1671,10 +1875,17 @@ def _lookup(
                     ru = rank_of[np.where(found, iu, 0)]
                     if not found.all():
                         ru[~found] = np.searchsorted(pk[order], u[~found])
-                idx = np.repeat(iu, runs)
+                run = _pool_full(len(ck), 0, np.int64)  # the run of each row
+                run[starts] = 1
+                np.cumsum(run, out=run)
+                # mode="clip": the run numbers are in range; "raise" would buffer a copy
+                idx = np.take(iu, run, out=_pool_empty(len(ck), np.int64), mode="clip")
                 if found.all() and np.array_equal(ru, iu):
                     return idx, idx  # one array for both (the rank is the position)
-                return idx, np.repeat(ru, runs)
+                rank = np.take(ru, run, out=_pool_empty(len(ck), np.int64), mode="clip")
+                return idx, rank
+            if index is None:
+                index = pd.Index(pk)
             idx = index.get_indexer(ck).astype(np.int64)
             return idx, idx
     idx = pc.index_in(child, value_set=_arr(parent))
@@ -1708,7 +1919,7 @@ def _cross_rules(
             _cached_keys(b.keys, col, child_ids),
             _cached_keys(parent.keys, pcol, pids),
         )
-        orphan = idx < 0
+        orphan = np.less(idx, 0, out=_pool_empty(n, bool))
         if child_ids.null_count:
             orphan &= _np_bool(pc.is_valid(child_ids))
         if orphan.any():
@@ -1756,7 +1967,9 @@ def _cross_rules(
     if as_of is not None:
         for c in checks.AS_OF_COLUMNS[b.name]:
             dc = _dates(frame, c)
-            late = dc > np.datetime64(as_of.to_datetime64(), "ns")
+            late = np.greater(
+                dc, np.datetime64(as_of.to_datetime64(), "ns"), out=_pool_empty(len(dc), bool)
+            )
             ctx.date_rows(
                 "after_as_of",
                 late,
@@ -1780,9 +1993,9 @@ def _cross_rules(
 
         # block by block (cache-sized), so no full-length copies of the participants'
         # dates are made for millions of event rows
-        bad = np.empty(n, dtype=bool)
-        before = np.empty(n, dtype=bool)
-        unknown = np.empty(n, dtype=bool) if b.name == "events" else None
+        bad = _pool_empty(n, bool)
+        before = _pool_empty(n, bool)
+        unknown = _pool_empty(n, bool) if b.name == "events" else None
         for s0 in range(0, n, _BLOCK):
             blk = slice(s0, min(n, s0 + _BLOCK))
             e_blk = at(enr_p, blk)
@@ -1814,8 +2027,14 @@ def _cross_rules(
         if b.name == "assessments":
             enr = at(enr_p, slice(None))
             dis = at(_dates(p, "discharge_date") if len(p) else nat, slice(None))
-            tp = frame["timepoint"].to_numpy(dtype=object, na_value=None)
+            tp_col = frame["timepoint"].array
+            tp_arrow = getattr(tp_col, "_pa_array", None)
             for point, (lo, hi) in ASSESSMENT_WINDOWS.items():
+                at_point = (
+                    _np_bool(pc.equal(tp_arrow, point))  # compared in Arrow, no objects
+                    if tp_arrow is not None
+                    else np.asarray(tp_col.to_numpy(dtype=object, na_value=None) == point)
+                )
                 ref = dis if point == "discharge" else enr
                 refname = "discharge_date" if point == "discharge" else "enrollment_date"
                 # NaT - anything is NaT, whose int64 is -2**63: make it NaN so a missing
@@ -1825,7 +2044,7 @@ def _cross_rules(
                     np.isnat(gap), np.nan, gap.astype("timedelta64[D]").astype("float64")
                 )
                 with np.errstate(invalid="ignore"):
-                    far = (tp == point) & ((days < lo) | (days > hi))
+                    far = at_point & ((days < lo) | (days > hi))
                 ctx.date_rows(
                     "assessment_window",
                     far,
@@ -1836,10 +2055,7 @@ def _cross_rules(
                     ),
                 )
     if not spec.key:
-        dv = b.dates.get(date_col)
-        codes = (
-            _RowCodes(prank, d, None if dv is None else _days(dv)) if prank is not None else None
-        )
+        codes = _RowCodes(prank, d, None) if prank is not None else None
         _duplicates(spec, frame, ctx, b.error_rows, b.drop_rows, b.ids, codes, b.keys)
     return cascade
 
@@ -1926,9 +2142,9 @@ def validate_tables(
             frames[name] = empty_table(name)
             flow.append((name, 0, 0, 0))
             continue
-        remove = b.drop_rows | b.cascade | (b.error_rows if drop_mode else False)
         frame = b.frame
-        if remove.any():
+        if b.drop_rows.any() or b.cascade.any() or (drop_mode and b.error_rows.any()):
+            remove = b.drop_rows | b.cascade | (b.error_rows if drop_mode else False)
             frame = frame.loc[~remove].reset_index(drop=True)
         frames[name] = frame
         kept = len(frame)
