@@ -313,6 +313,7 @@ def _looks_text(data: bytes) -> bool:
 
 
 def _identifier_values(prog: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    """ID columns (one array per table column), name values, distinct birth dates."""
     ids: list[Any] = []
     names: list[Any] = []
     births: list[Any] = []
@@ -325,7 +326,7 @@ def _identifier_values(prog: Any) -> tuple[list[Any], list[Any], list[Any]]:
             continue
         for c in cols:
             if c in df:
-                ids.extend(str(v) for v in pd.unique(df[c].dropna()))
+                ids.append(df[c])
         if tname in ("participants", "mentors"):
             for c in df.columns:
                 if _NAME_COLUMN.search(str(c)) and c not in ("participant_id", "mentor_id"):
@@ -335,6 +336,56 @@ def _identifier_values(prog: Any) -> tuple[list[Any], list[Any], list[Any]]:
                 # share a few tens of thousands of birth dates (issue 17: 430 s -> 1 s at 10M)
                 births.extend(pd.unique(df["birth_date"].dropna()).tolist())
     return ids, names, births
+
+
+class _IdentifierIndex:
+    """The searchable identifiers of a program, kept as one Arrow array (internal).
+
+    :func:`identifier_tokens`'s rules, applied without a Python set of every ID: a program of
+    10M participants would need ~1.5 GB for the strings and the set, and ~20 s to build them.
+    IDs of 6+ characters are never skipped (both skip rules are about shorter IDs), so only
+    the short ones and those that are not a plain token need the per-value Python rules; the
+    long plain-token IDs stay a lower-cased Arrow array, and the tokens of the output are
+    looked up in it in one :func:`pyarrow.compute.is_in` call.
+    """
+
+    def __init__(self, columns: Sequence[Any], extra: Iterable[Any] = ()) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        texts: list[Any] = []
+        other: list[Any] = list(extra)
+        for col in columns:
+            arr = pa.array(pd.unique(col.dropna()) if isinstance(col, pd.Series) else col, from_pandas=True)
+            if pa.types.is_dictionary(arr.type):  # the categories in use, not every category
+                arr = arr.dictionary.take(pc.unique(arr.indices.drop_null()))
+            if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+                texts.append(pc.utf8_trim_whitespace(arr.cast(pa.large_string())))
+            else:  # numbers, mixed objects: the Python rules on str(v), as identifier_tokens
+                other.extend(arr.to_pylist())
+        long_tokens = pa.array([], type=pa.large_string())
+        if texts:
+            allv = pc.unique(pa.chunked_array(texts, type=pa.large_string()).combine_chunks())
+            allv = allv.filter(pc.greater(pc.utf8_length(allv), 0))
+            is_long = pc.greater_equal(pc.utf8_length(allv), 6)
+            plain = pc.match_substring_regex(allv, "^" + _RUN.pattern + "$")
+            fast = pc.and_(is_long, plain)
+            long_tokens = pc.unique(pc.utf8_lower(allv.filter(fast)))
+            other.extend(allv.filter(pc.invert(fast)).to_pylist())
+        self.tokens, self.subs, self.skipped = identifier_tokens(other)
+        self._long = long_tokens
+
+    def matching(self, candidates: Iterable[str]) -> set[str]:
+        """The lower-cased candidate tokens that are identifiers."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        cand = set(candidates)
+        hit = {t for t in cand if t in self.tokens}
+        if cand and len(self._long):
+            arr = pa.array(sorted(cand), type=pa.large_string())
+            hit.update(arr.filter(pc.is_in(arr, value_set=self._long)).to_pylist())
+        return hit
 
 
 def _read_results(root: Path) -> tuple[dict[str, Any] | None, str | None]:
@@ -702,7 +753,8 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
     if not root.is_dir():
         raise InvalidParameterError(f"out_dir: {str(root)!r} is not a folder; pass the report's output folder.")
     ids, names, births = _identifier_values(prog)
-    tokens, subs, skipped = identifier_tokens(list(ids) + list(extra_identifiers))
+    index = _IdentifierIndex(ids, extra_identifiers)
+    subs, skipped = index.subs, index.skipped
     name_tokens = {str(n).strip() for n in names if len(str(n).strip()) >= 4}
     name_phrases = {n for n in name_tokens if not _RUN.fullmatch(n)}
     name_tokens -= name_phrases
@@ -716,27 +768,37 @@ def scan(out_dir: str | Path, prog: Any, *, min_cell: int | None = 11,
             seen.add(row)
             findings.append(row)
 
+    # first every output text and its tokens, then one lookup of all tokens among the IDs,
+    # then the findings in file and text order
+    docs: list[tuple[str, str, str, list[str]]] = []
+    candidates: set[str] = set()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = path.relative_to(root).as_posix()
         files.append(rel)
         for fname, member, text in _texts(path, root):
             if member and f"{fname}!{member}" not in files:
                 files.append(f"{fname}!{member}")
-            low = text.lower()
-            for tok in _runs(text):
-                t = tok.lower()
-                if t in tokens:
-                    add(("identifier", fname, member, f"identifier {_mask(tok)} appears"))
-                if t in dates:
-                    add(("birth_date", fname, member, f"a participant's date of birth ({_mask(tok)}) appears"))
-                if tok in name_tokens:
-                    add(("name", fname, member, f"a name ({_mask(tok)}) appears"))
-            for s in subs:
-                if s in low:
-                    add(("identifier", fname, member, f"identifier {_mask(s)} appears"))
-            for s in name_phrases:
-                if s in text:
-                    add(("name", fname, member, f"a name ({_mask(s)}) appears"))
+            toks = list(_runs(text))
+            candidates.update(t.lower() for t in toks)
+            docs.append((fname, member, text, toks))
+    id_hits = index.matching(candidates)
+    for fname, member, text, toks in docs:
+        low = text.lower()
+        for tok in toks:
+            t = tok.lower()
+            if t in id_hits:
+                add(("identifier", fname, member, f"identifier {_mask(tok)} appears"))
+            if t in dates:
+                add(("birth_date", fname, member, f"a participant's date of birth ({_mask(tok)}) appears"))
+            if tok in name_tokens:
+                add(("name", fname, member, f"a name ({_mask(tok)}) appears"))
+        for s in subs:
+            if s in low:
+                add(("identifier", fname, member, f"identifier {_mask(s)} appears"))
+        for s in name_phrases:
+            if s in text:
+                add(("name", fname, member, f"a name ({_mask(s)}) appears"))
+    del docs
     results, results_error = _read_results(root)
     stamped, stamp_rows = _threshold_stamp(root, results)
     for row in stamp_rows:
