@@ -722,3 +722,22 @@ def test_interval_protection_that_cannot_be_met_raises_and_the_audit_renders():
     d = audit.to_dict()
     assert d["n_pinned"] == 4 and d["table"][0]["upper"] == 9.0
     assert audit.to_markdown().splitlines()[0].startswith("| Row | Column | Kind | Sensitive | Lower | Upper")
+
+
+def test_identifier_index_follows_identifier_tokens():
+    """The scan's Arrow index of IDs gives the same matches, substring IDs and skipped count as
+    identifier_tokens on every kind of ID column (text, categorical, numbers, odd characters)."""
+    from recoverystats.privacy.scan import _IdentifierIndex, identifier_tokens
+
+    text = pd.Series([f"P{i:07d}" for i in range(2_000)] + ["ab", "A1", "12345", "012", "x y 1234", "  Q-77-ab  "])
+    cat = pd.Series(["M000123", "zz9", None], dtype="category").cat.add_categories(["UNUSED99"])
+    num = pd.Series([123456789, 42, 7_000_001], dtype="Int64")
+    index = _IdentifierIndex([text, cat, num], ["Staff Member"])
+    used = [*text, "M000123", "zz9", "123456789", "42", "7000001", "Staff Member"]
+    tokens, subs, skipped = identifier_tokens(used)
+    assert index.skipped == skipped == 4  # "ab", "012", "12345", "42"
+    assert sorted(index.subs) == sorted(subs) == ["staff member", "x y 1234"]
+    candidates = {"p0000001", "p0001999", "p0002000", "a1", "012", "q-77-ab", "m000123", "zz9", "123456789",
+                  "7000001", "42", "unused99", "2026"}
+    assert index.matching(candidates) == candidates & tokens
+    assert "unused99" not in index.matching(candidates)  # an unused category is not an identifier
