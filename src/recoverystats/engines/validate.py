@@ -155,6 +155,8 @@ class Built:
     s2: ir.Table | None = None
     error_count: int = 0
     counts: list[tuple[str, str, str | None, str, int]] = field(default_factory=list)
+    #: no copies of rows and no shared keys (set by the row rules): key values are unique
+    unique_key: bool = False
 
 
 # ---------------------------------------------------------------------------
@@ -474,10 +476,9 @@ def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
     )
     if flags:
         s1 = s1.drop(*flags)
-    # parents (participants, mentors) are read by every child: materialised; the other tables'
-    # stage table is read once more, by the row rules (which materialise their own)
-    if name in ("participants", "mentors"):
-        s1 = be.cache(s1, f"s1_{name}")
+    # the typed table, materialised once: the duplicate counts, the rules' scan and the
+    # validated table all read it (the raw text and the value maps are not joined again)
+    s1 = be.cache(s1, f"s1_{name}")
 
     # findings, in the pandas path's order: text cells per column, coercion per column
     wanted: dict[str, list[Any]] = {}
@@ -602,17 +603,18 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
     label = raw.line_label
     kinds = {c.name: c.kind for c in spec.columns}
 
-    # duplicates: copies of a whole row, then keys shared among the remaining rows
+    # duplicates: copies of a whole row, then keys shared among the remaining rows. Hash
+    # aggregates (GROUP BY every column, then GROUP BY the key) count them; only when a
+    # count is non-zero are the few duplicated groups joined back (NULL-safe) to mark rows.
     check_cols = [c.name for c in spec.columns if not c.derived] + list(b.extras)
-    w_all = ibis.window(group_by=[s[c] for c in check_cols], order_by=s["_rid"])
-    s = s.mutate(_rn=ibis.row_number().over(w_all), _first_line=s["_line"].min().over(group_by=[s[c] for c in check_cols]))
+    s, copies_expr = _mark_copies(s, check_cols, be)
     if spec.key:
-        s = s.mutate(
-            _kc=ibis.ifelse(s["_rn"] == 0, 1, 0).sum().over(group_by=[s[k] for k in spec.key])
-        )
-        s = s.mutate(_dupkey=(s["_rn"] == 0) & (s["_kc"] > 1))
+        s, dupkey = _mark_dup_keys(s, list(spec.key), copies_expr, be)
+        s = s.mutate(_dupkey=ibis.literal(False) if dupkey is False else dupkey)
+        b.unique_key = copies_expr is False and dupkey is False
     else:
         s = s.mutate(_dupkey=ibis.literal(False))
+    copies_expr = s["_copy"]
 
     # references: the participant's first row (its dates, whether it has an error)
     refs: list[tuple[str, str, str, Built]] = []
@@ -624,8 +626,12 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
             continue
         assert parent.s2 is not None
         ps = parent.s2
-        first = ps.mutate(_minrid=ps["_rid"].min().over(group_by=ps[pcol]))
-        first = first.filter(first[pcol].notnull() & (first["_rid"] == first["_minrid"]))
+        if parent.unique_key and TABLES[ptable].key == (pcol,):
+            # no copies and no shared keys: every non-null key is its own first row
+            first = ps.filter(ps[pcol].notnull())
+        else:
+            first = ps.mutate(_minrid=ps["_rid"].min().over(group_by=ps[pcol]))
+            first = first.filter(first[pcol].notnull() & (first["_rid"] == first["_minrid"]))
         i = len(refs)
         cols = {f"_pk{i}": first[pcol], f"_prid{i}": first["_rid"], f"_pline{i}": first["_line"],
                 f"_perr{i}": first["_error"]}
@@ -634,7 +640,6 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
         first = first.select(**cols)
         s = s.left_join(first, s[col] == first[f"_pk{i}"])
         refs.append((col, ptable, parent.raw.file, parent))
-    s = be.cache(s, f"s2pre_{b.name}")
     rr = _Rows(b, s, limit)
 
     # -- within the table ------------------------------------------------------
@@ -675,8 +680,7 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
                    lambda df: (lambda v, p: checks.age_detail(v, float(df["_age"].iloc[p]))), "", limit)
         errors.append(cond)
     if spec.key:
-        copies = s["_rn"] > 0
-        rr.add("duplicate_row", copies, None, lambda df: [None] * len(df),
+        rr.add("duplicate_row", copies_expr, None, lambda df: [None] * len(df),
                    lambda df: (lambda _v, p: checks.duplicate_row_detail(label, int(df["_first_line"].iloc[p]))),
                    "dropped", limit)
         rr.flag("_fdk", s["_dupkey"])
@@ -739,10 +743,12 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
         before = d < s["_penr"]
         if b.name in ("events", "contacts"):
 
-            def before_enrollment(_df: pd.DataFrame, before: Any = before) -> None:
-                hits = s.filter(before.fill_null(False))
-                agg = hits.aggregate(n=hits["_rid"].count(), first=hits["_line"].min())
-                got = agg.to_pyarrow().to_pylist()[0]
+            hit = before.fill_null(False)
+            rr.total("_be_n", hit.cast("int64").sum())
+            rr.total("_be_first", s["_line"].min(where=hit))
+
+            def before_enrollment(_df: pd.DataFrame) -> None:
+                got = {"n": rr.totals["_be_n"], "first": rr.totals["_be_first"]}
                 if got["n"]:
                     c = build._Ctx(raw.name, raw.file, label, np.zeros(0))
                     c.table_level(
@@ -783,12 +789,12 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
                 )
                 out.extend(c.findings)
 
-        rr.flag("_frep", s["_rn"] > 0)
+        rr.flag("_frep", copies_expr)
         rr.later(repeated)
     rr.flag("_ferr", _or(errors))
     rr.run()
     error = _or(errors)
-    copies = (s["_rn"] > 0) if spec.key else ibis.literal(False)
+    copies = copies_expr if spec.key else ibis.literal(False)
     remove = copies | lost_any | (error if drop_mode else ibis.literal(False))
     mut: dict[str, Any] = {"_error": error, "_remove": remove}
     if b.name == "events":
@@ -801,6 +807,39 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
     # parents are queried by every child table: materialised; the others are read once
     b.s2 = be.cache(s2, f"s2_{b.name}") if b.name in ("participants", "mentors") else s2
     b.error_count = rr.error_count
+
+
+def _mark_copies(s: ir.Table, cols: list[str], be: Any) -> tuple[ir.Table, Any]:
+    """Add ``_copy`` (a later copy of an earlier whole row) and ``_first_line`` (that row's line).
+
+    A hash aggregate over every column finds the duplicated groups; the second element
+    is ``False`` when there are none (then no join), else the boolean expression.
+    """
+    g = s.group_by([s[c] for c in cols]).aggregate(
+        _gn=s["_rid"].count(), _grid=s["_rid"].min(), _first_line=s["_line"].min()
+    )
+    g = g.filter(g["_gn"] > 1)
+    if int(g.count().to_pyarrow().as_py()) == 0:
+        return s.mutate(_copy=ibis.literal(False), _first_line=ibis.null("int64")), False
+    g = be.cache(g, "dup_rows")
+    j = s.left_join(g, [s[c].identical_to(g[c]) for c in cols]).select(
+        *s.columns, _copy=(g["_grid"].notnull() & (s["_rid"] != g["_grid"])).fill_null(False),
+        _first_line=g["_first_line"],
+    )
+    return j, True
+
+
+def _mark_dup_keys(s: ir.Table, key: list[str], copies: Any, be: Any) -> tuple[ir.Table, Any]:
+    """``_dupkey``: a first row (not a copy) whose key another first row shares (as the pandas path)."""
+    firsts = s.filter(~s["_copy"]) if copies is not False else s
+    g = firsts.group_by([firsts[k] for k in key]).aggregate(_kn=firsts["_rid"].count())
+    g = g.filter(g["_kn"] > 1)
+    if int(g.count().to_pyarrow().as_py()) == 0:
+        return s, False
+    g = be.cache(g, "dup_keys")
+    j = s.left_join(g, [s[k].identical_to(g[k]) for k in key])
+    j = j.select(*s.columns, _kn=g["_kn"])
+    return j, (~j["_copy"] & j["_kn"].notnull())
 
 
 def _or(conds: list[ir.BooleanValue]) -> ir.BooleanValue:
@@ -819,6 +858,12 @@ class _Rows:
         self.flags: dict[str, ir.BooleanValue] = {}
         self.extra: dict[str, ir.Value] = {}
         self.error_count = 0
+        self.aggs: dict[str, ir.Scalar] = {}
+        self.totals: dict[str, Any] = {}
+
+    def total(self, name: str, expr: ir.Scalar) -> None:
+        """A table-level aggregate computed in the same scan as the rules' counts (``totals``)."""
+        self.aggs[name] = expr
 
     def add(
         self,
@@ -843,9 +888,18 @@ class _Rows:
 
     def run(self) -> None:
         s = self.s.mutate(**self.extra, **self.flags)
-        anyflag = _or([s[n] for n in self.flags])
-        df = _fetch(s.filter(anyflag), None)
-        self.error_count = int(df["_ferr"].sum()) if len(df) else 0
+        # one scan counts every rule (and the table-level totals); the offending rows are
+        # fetched, in a second scan, only when some rule flagged any
+        aggs = {n: s[n].cast("int64").sum() for n in self.flags}
+        aggs.update(self.aggs)
+        got = s.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+        self.totals = got
+        if any(got[n] for n in self.flags):
+            df = _fetch(s.filter(_or([s[n] for n in self.flags])), None)
+        else:
+            df = pd.DataFrame({"_rid": np.zeros(0, np.int64), "_line": np.zeros(0, np.int64),
+                               **{n: np.zeros(0, bool) for n in self.flags}})
+        self.error_count = int(got["_ferr"] or 0)
         out = self.b.findings
         for step in self.steps:
             if step[0] == "call":
