@@ -137,6 +137,8 @@ class _Col:
     distinct: pa.Array | None = None
     join_id: int = -1
     fast: bool = False
+    #: the typed value is the raw column itself or a plain cast of it (no join, no trimming)
+    simple: bool = False
 
 
 @dataclass
@@ -226,8 +228,29 @@ def _key_text(v: Any, kind: str) -> str:
 # ---------------------------------------------------------------------------
 # one table: coercion and within-table rules
 # ---------------------------------------------------------------------------
+def _column_scan(raw: EngineRaw, srcs: list[str]) -> dict[str, tuple[int, int]]:
+    """One scan over the raw table: per text column, (cells that trimming or an NA marker
+    changes, cells with a control character or over the length limit).
+
+    A column with no such cell is used as it is (no per-row trimming, no text-cell query).
+    """
+    if not srcs:
+        return {}
+    t = raw.table
+    aggs: dict[str, ir.Scalar] = {}
+    for i, src in enumerate(srcs):
+        col = t[src]
+        trimmed = na_trim(col, raw.options.na_markers, raw.engine)
+        aggs[f"d{i}"] = (~trimmed.identical_to(col)).cast("int64").sum()
+        bad = col.re_search(build._CONTROL_RE) | (col.length() > build.MAX_CELL_CHARS)
+        aggs[f"x{i}"] = bad.fill_null(False).cast("int64").sum()
+    got = t.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    return {src: (int(got[f"d{i}"] or 0), int(got[f"x{i}"] or 0)) for i, src in enumerate(srcs)}
+
+
 def _plan_column(
-    raw: EngineRaw, src: str, col: ColumnSpec, *, extra_kind: str | None = None, extra: bool = False
+    raw: EngineRaw, src: str, col: ColumnSpec, *, extra_kind: str | None = None, extra: bool = False,
+    scan: tuple[int, int] | None = None,
 ) -> _Col:
     """Decide how a column is typed, running the pandas coercion on its distinct values."""
     t = raw.table
@@ -237,11 +260,18 @@ def _plan_column(
     vmap = opts.values.get(col.name)
     if extra and extra_kind is None and not dt.is_string():
         c.expr = lambda s, src=src: s[src]
+        c.simple = True
         return c
     if dt.is_string() and not vmap and not extra and col.kind in ("id", "string"):
-        c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
+        if scan is not None and scan[0] == 0:
+            c.expr = lambda s, src=src: s[src]
+            c.simple = True
+        else:
+            c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
         return c
-    n_distinct = int(t[src].nunique().to_pyarrow().as_py()) + 1
+    n_distinct = (
+        int(t[src].nunique().to_pyarrow().as_py()) + 1 if (extra_kind or col.kind) in ("int", "float") else 0
+    )
     numeric_fast = (
         n_distinct > DISTINCT_MAX
         and col.kind in ("int", "float")
@@ -314,11 +344,26 @@ def _plan_column(
             if _same_values(distinct, values):
                 ty = IBIS_TYPES[kind]
                 c.expr = lambda s, src=src, ty=ty: s[src].cast(ty)
+                c.simple = True
                 return c
+        if (
+            kind in ("date", "int", "float", "bool") and dt.is_string() and raw.engine == "duckdb"
+            and not vmap and _same_values(distinct, values)
+        ):
+            # text that Arrow's strict cast turns into exactly the coerced values (ISO dates,
+            # plain numbers, true/false): DuckDB's cast gives the same on these strings
+            ty = IBIS_TYPES[kind]
+            c.expr = lambda s, src=src, ty=ty: s[src].cast(ty)
+            c.simple = True
+            return c
         if dt.is_string() and pa.types.is_string(values.type):
             trimmed = build._trim_text(distinct, opts.na_markers, False)
             if trimmed.equals(values):
-                c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
+                if distinct.equals(values):
+                    c.expr = lambda s, src=src: s[src]
+                    c.simple = True
+                else:
+                    c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
                 return c
     c.keys = distinct.filter(pa.array(notnull))
     c.mapped = values.filter(pa.array(notnull))
@@ -343,10 +388,14 @@ def _same_values(distinct: pa.Array, values: pa.Array) -> bool:
     ).as_py() is not False
 
 
-def _text_cells(raw: EngineRaw, src: str, column: str, plan: _Col | None) -> tuple[list[tuple[Any, ...]], pa.Array | None, np.ndarray | None]:
+def _text_cells(
+    raw: EngineRaw, src: str, column: str, plan: _Col | None, scan: tuple[int, int] | None = None
+) -> tuple[list[tuple[Any, ...]], pa.Array | None, np.ndarray | None]:
     """``control_character`` / ``cell_too_long`` on a raw text column: events over distinct offenders."""
     t = raw.table
     if not t[src].type().is_string():
+        return [], None, None
+    if scan is not None and scan[1] == 0:
         return [], None, None
     if plan is not None and plan.distinct is not None and not plan.fast:
         cand = plan.distinct
@@ -414,10 +463,17 @@ def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
 
     # plans: canonical columns (spec order), then extras
     present = [c for c in spec.columns if not c.derived and c.name in src_of]
+    extras = [c for c in new_names if c not in canon]
+    # text columns typed by trimming (IDs, free text) and any raw text column without a
+    # canonical plan: one counting scan decides whether they need trimming / text-cell queries
+    scanned = [
+        src_of[c.name] for c in present
+        if c.kind in ("id", "string") and not opts.values.get(c.name) and t[src_of[c.name]].type().is_string()
+    ]
+    scan = _column_scan(raw, scanned)
     plans: dict[str, _Col] = {}
     for col in present:
-        plans[col.name] = _plan_column(raw, src_of[col.name], col)
-    extras = [c for c in new_names if c not in canon]
+        plans[col.name] = _plan_column(raw, src_of[col.name], col, scan=scan.get(src_of[col.name]))
     for c in extras:
         plans[c] = _plan_column(
             raw, src_of[c], ColumnSpec(c, "string"), extra_kind=opts.types.get(c), extra=True
@@ -435,7 +491,7 @@ def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
     # text-cell rules, per source column in file order
     text_events: list[tuple[str, list[tuple[Any, ...]], pa.Array, np.ndarray]] = []
     for c in new_names:
-        ev, cand, errs = _text_cells(raw, src_of[c], c, plans.get(c))
+        ev, cand, errs = _text_cells(raw, src_of[c], c, plans.get(c), scan.get(src_of[c]))
         if ev:
             text_events.append((c, ev, cand, errs))
 
@@ -476,9 +532,12 @@ def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
     )
     if flags:
         s1 = s1.drop(*flags)
-    # the typed table, materialised once: the duplicate counts, the rules' scan and the
-    # validated table all read it (the raw text and the value maps are not joined again)
-    s1 = be.cache(s1, f"s1_{name}")
+    # the typed table, materialised once when typing does work (value maps joined, text
+    # trimmed, error flags): the duplicate counts, the rules' scan and the validated table
+    # all read it. When every column is the raw column or a plain cast of it, it stays a
+    # projection of the raw table (no copy of clean Parquet or of a CSV already read).
+    if not (be.engine == "duckdb" and not joins and not flags and all(p.simple for p in plans.values())):
+        s1 = be.cache(s1, f"s1_{name}")
 
     # findings, in the pandas path's order: text cells per column, coercion per column
     wanted: dict[str, list[Any]] = {}
