@@ -159,6 +159,8 @@ class Built:
     counts: list[tuple[str, str, str | None, str, int]] = field(default_factory=list)
     #: no copies of rows and no shared keys (set by the row rules): key values are unique
     unique_key: bool = False
+    #: ``_rid`` of the rows the validated table leaves out (copies, dropped rows)
+    removed: Any = None
 
 
 # ---------------------------------------------------------------------------
@@ -203,6 +205,8 @@ def _emit(
 
 #: The ASCII whitespace Arrow's ``ascii_trim_whitespace`` strips (the pandas path).
 _EDGE_SPACE = r"^[ \t\n\r\x0B\f]+|[ \t\n\r\x0B\f]+$"  # regex escapes as text (Java and RE2)
+#: A space at either edge or a control character: what a text column is scanned for.
+_EDGE_OR_CONTROL = _EDGE_SPACE + "|" + build._CONTROL_RE
 
 
 def na_trim(col: ir.StringValue, na: tuple[str, ...], engine: str = "duckdb") -> ir.StringValue:
@@ -230,22 +234,32 @@ def _key_text(v: Any, kind: str) -> str:
 # ---------------------------------------------------------------------------
 def _column_scan(raw: EngineRaw, srcs: list[str]) -> dict[str, tuple[int, int]]:
     """One scan over the raw table: per text column, (cells that trimming or an NA marker
-    changes, cells with a control character or over the length limit).
+    may change, cells that may break a text-cell rule).
 
-    A column with no such cell is used as it is (no per-row trimming, no text-cell query).
+    The counts are of *candidates*: one regular expression finds a space at either edge
+    or a control character, plus NA markers (or empty strings) and over-long cells. A
+    column with no candidate is used as it is (no per-row trimming, no text-cell query);
+    one with candidates goes through the exact expressions.
     """
     if not srcs:
         return {}
     t = raw.table
+    na = raw.options.na_markers
     aggs: dict[str, ir.Scalar] = {}
     for i, src in enumerate(srcs):
         col = t[src]
-        trimmed = na_trim(col, raw.options.na_markers, raw.engine)
-        aggs[f"d{i}"] = (~trimmed.identical_to(col)).cast("int64").sum()
-        bad = col.re_search(build._CONTROL_RE) | (col.length() > build.MAX_CELL_CHARS)
-        aggs[f"x{i}"] = bad.fill_null(False).cast("int64").sum()
+        edge = col.re_search(_EDGE_OR_CONTROL).fill_null(False)
+        marker = (col.isin(list(na)) if na else col == "").fill_null(False)
+        long = (col.length() > build.MAX_CELL_CHARS).fill_null(False)
+        aggs[f"e{i}"] = edge.cast("int64").sum()
+        aggs[f"m{i}"] = marker.cast("int64").sum()
+        aggs[f"l{i}"] = long.cast("int64").sum()
     got = t.aggregate(**aggs).to_pyarrow().to_pylist()[0]
-    return {src: (int(got[f"d{i}"] or 0), int(got[f"x{i}"] or 0)) for i, src in enumerate(srcs)}
+    out = {}
+    for i, src in enumerate(srcs):
+        e, m, ln = (int(got[f"{k}{i}"] or 0) for k in "eml")
+        out[src] = (e + m, e + ln)
+    return out
 
 
 def _plan_column(
@@ -851,10 +865,14 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
         rr.flag("_frep", copies_expr)
         rr.later(repeated)
     rr.flag("_ferr", _or(errors))
-    rr.run()
     error = _or(errors)
     copies = copies_expr if spec.key else ibis.literal(False)
     remove = copies | lost_any | (error if drop_mode else ibis.literal(False))
+    rr.flag("_fremove", remove)
+    rr.run()
+    # every removed row is a flagged row, so the fetched rows name them all: the validated
+    # table is the typed table less these rows (no second evaluation of the rules)
+    b.removed = rr.df.loc[rr.df["_fremove"].to_numpy(bool), "_rid"].to_numpy(np.int64)
     mut: dict[str, Any] = {"_error": error, "_remove": remove}
     if b.name == "events":
         mut["before_enrollment"] = (
@@ -863,8 +881,9 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
             else ibis.null("boolean")
         )
     s2 = s.mutate(**mut)
-    # parents are queried by every child table: materialised; the others are read once
-    b.s2 = be.cache(s2, f"s2_{b.name}") if b.name in ("participants", "mentors") else s2
+    # parents are queried by every child table: on Spark cached; DuckDB reads the typed
+    # parent (a table or a projection of its file) in each child's join
+    b.s2 = be.cache(s2, f"s2_{b.name}") if b.name in ("participants", "mentors") and be.engine != "duckdb" else s2
     b.error_count = rr.error_count
 
 
@@ -877,10 +896,9 @@ def _mark_copies(s: ir.Table, cols: list[str], be: Any) -> tuple[ir.Table, Any]:
     g = s.group_by([s[c] for c in cols]).aggregate(
         _gn=s["_rid"].count(), _grid=s["_rid"].min(), _first_line=s["_line"].min()
     )
-    g = g.filter(g["_gn"] > 1)
+    g = be.cache(g.filter(g["_gn"] > 1), "dup_rows")  # the duplicated groups only: small
     if int(g.count().to_pyarrow().as_py()) == 0:
         return s.mutate(_copy=ibis.literal(False), _first_line=ibis.null("int64")), False
-    g = be.cache(g, "dup_rows")
     j = s.left_join(g, [s[c].identical_to(g[c]) for c in cols]).select(
         *s.columns, _copy=(g["_grid"].notnull() & (s["_rid"] != g["_grid"])).fill_null(False),
         _first_line=g["_first_line"],
@@ -892,10 +910,9 @@ def _mark_dup_keys(s: ir.Table, key: list[str], copies: Any, be: Any) -> tuple[i
     """``_dupkey``: a first row (not a copy) whose key another first row shares (as the pandas path)."""
     firsts = s.filter(~s["_copy"]) if copies is not False else s
     g = firsts.group_by([firsts[k] for k in key]).aggregate(_kn=firsts["_rid"].count())
-    g = g.filter(g["_kn"] > 1)
+    g = be.cache(g.filter(g["_kn"] > 1), "dup_keys")
     if int(g.count().to_pyarrow().as_py()) == 0:
         return s, False
-    g = be.cache(g, "dup_keys")
     j = s.left_join(g, [s[k].identical_to(g[k]) for k in key])
     j = j.select(*s.columns, _kn=g["_kn"])
     return j, (~j["_copy"] & j["_kn"].notnull())
@@ -919,6 +936,7 @@ class _Rows:
         self.error_count = 0
         self.aggs: dict[str, ir.Scalar] = {}
         self.totals: dict[str, Any] = {}
+        self.df = pd.DataFrame()
 
     def total(self, name: str, expr: ir.Scalar) -> None:
         """A table-level aggregate computed in the same scan as the rules' counts (``totals``)."""
@@ -958,6 +976,7 @@ class _Rows:
         else:
             df = pd.DataFrame({"_rid": np.zeros(0, np.int64), "_line": np.zeros(0, np.int64),
                                **{n: np.zeros(0, bool) for n in self.flags}})
+        self.df = df
         self.error_count = int(got["_ferr"] or 0)
         out = self.b.findings
         for step in self.steps:
