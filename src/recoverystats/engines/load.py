@@ -153,7 +153,7 @@ def connect(
             raw.execute(f"SET temp_directory = '{spill}'")
             # the spill folder goes with the connection (the program holds it)
             weakref.finalize(con, shutil.rmtree, spill, True)
-        raw.execute("SET preserve_insertion_order = true")
+        raw.execute("SET preserve_insertion_order = false")  # rows carry _rid; every read orders by it
         raw.execute("SET enable_progress_bar = false")  # the loader shows its own stages
         be = Backend("duckdb", con)
         be.on_disk = database is not None
