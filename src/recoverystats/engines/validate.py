@@ -887,14 +887,41 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
     b.error_count = rr.error_count
 
 
+def _hash_candidates(s: ir.Table, cols: list[str], be: Any) -> ir.Table | None:
+    """The rows that may share their values of ``cols`` with another row; None when none can.
+
+    DuckDB: one aggregate over a 64-bit hash of the columns (a single integer per row,
+    not the columns' text) finds the hashes seen more than once; equal rows have equal
+    hashes, so only rows with such a hash are grouped exactly by the caller (a hash
+    collision costs a few rows more, never a missed duplicate). Spark: the table itself.
+    """
+    if be.engine != "duckdb":
+        return s
+    sql = str(be.con.compile(s))
+    hcols = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+    name = be.name("dup_hash")
+    con = be.con.con
+    con.execute(
+        f'CREATE TEMP TABLE "{name}" AS SELECT _h FROM (SELECT hash({hcols}) AS _h FROM ({sql})) '
+        "GROUP BY _h HAVING count(*) > 1"
+    )
+    if con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] == 0:
+        con.execute(f'DROP TABLE "{name}"')
+        return None
+    return be.con.sql(f'SELECT * FROM ({sql}) WHERE hash({hcols}) IN (SELECT _h FROM "{name}")')
+
+
 def _mark_copies(s: ir.Table, cols: list[str], be: Any) -> tuple[ir.Table, Any]:
     """Add ``_copy`` (a later copy of an earlier whole row) and ``_first_line`` (that row's line).
 
     A hash aggregate over every column finds the duplicated groups; the second element
     is ``False`` when there are none (then no join), else the boolean expression.
     """
-    g = s.group_by([s[c] for c in cols]).aggregate(
-        _gn=s["_rid"].count(), _grid=s["_rid"].min(), _first_line=s["_line"].min()
+    cand = _hash_candidates(s, cols, be)
+    if cand is None:
+        return s.mutate(_copy=ibis.literal(False), _first_line=ibis.null("int64")), False
+    g = cand.group_by([cand[c] for c in cols]).aggregate(
+        _gn=cand["_rid"].count(), _grid=cand["_rid"].min(), _first_line=cand["_line"].min()
     )
     g = be.cache(g.filter(g["_gn"] > 1), "dup_rows")  # the duplicated groups only: small
     if int(g.count().to_pyarrow().as_py()) == 0:
@@ -909,6 +936,10 @@ def _mark_copies(s: ir.Table, cols: list[str], be: Any) -> tuple[ir.Table, Any]:
 def _mark_dup_keys(s: ir.Table, key: list[str], copies: Any, be: Any) -> tuple[ir.Table, Any]:
     """``_dupkey``: a first row (not a copy) whose key another first row shares (as the pandas path)."""
     firsts = s.filter(~s["_copy"]) if copies is not False else s
+    cand = _hash_candidates(firsts, key, be)
+    if cand is None:
+        return s, False
+    firsts = cand
     g = firsts.group_by([firsts[k] for k in key]).aggregate(_kn=firsts["_rid"].count())
     g = be.cache(g.filter(g["_kn"] > 1), "dup_keys")
     if int(g.count().to_pyarrow().as_py()) == 0:
