@@ -500,12 +500,12 @@ def read_program_engine(
             from recoverystats.schema.spec import TABLES
 
             keep = ["_rid", *[c.name for c in TABLES[name].columns], *b.extras]
-            if be.engine == "duckdb" and b.removed is not None:
+            if be.engine == "duckdb" and b.removed is not None and b.final is not None:
                 # the removed rows are known by row id (fetched with the findings)
-                kept_rows = s2
+                kept_rows = b.final
                 if len(b.removed):
                     gone = be.register(pa.table({"_gone": pa.array(b.removed, pa.int64())}), f"gone_{name}")
-                    kept_rows = s2.anti_join(gone, s2["_rid"] == gone["_gone"])
+                    kept_rows = kept_rows.anti_join(gone, kept_rows["_rid"] == gone["_gone"])
                 final = be.persist(kept_rows.select(*keep), name)
             else:
                 final = be.persist(s2.filter(~s2["_remove"]).select(*keep), name)

@@ -161,6 +161,9 @@ class Built:
     unique_key: bool = False
     #: ``_rid`` of the rows the validated table leaves out (copies, dropped rows)
     removed: Any = None
+    #: the validated table's columns over every row (DuckDB: the typed table plus derived
+    #: columns, without the rules' joins); ``removed`` rows are taken out when it is stored
+    final: ir.Table | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -881,10 +884,42 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
             else ibis.null("boolean")
         )
     s2 = s.mutate(**mut)
+    b.final = _final_rows(b, built)
     # parents are queried by every child table: on Spark cached; DuckDB reads the typed
     # parent (a table or a projection of its file) in each child's join
     b.s2 = be.cache(s2, f"s2_{b.name}") if b.name in ("participants", "mentors") and be.engine != "duckdb" else s2
     b.error_count = rr.error_count
+
+
+def _final_rows(b: Built, built: dict[str, Built]) -> ir.Table:
+    """The typed table with the loader's derived columns (events: ``before_enrollment``).
+
+    Built from the typed table and, for events, a join to the participants' first rows
+    for their enrollment date -- not from the rules' table, whose duplicate and
+    reference joins the stored table does not need.
+    """
+    assert b.s1 is not None
+    s1 = b.s1
+    keep = ["_rid", *[c.name for c in TABLES[b.name].columns if not c.derived], *b.extras]
+    if b.name != "events":
+        return s1.select(*keep)
+    parent = built.get("participants")
+    date_col = checks.TABLE_DATE_COLUMN["events"]
+    if parent is None or parent.fatal or parent.s2 is None or "participant_id" not in b.columns:
+        return s1.select(*keep, before_enrollment=ibis.null("boolean"))
+    ps = parent.s2
+    if parent.unique_key:
+        first = ps.filter(ps["participant_id"].notnull())
+    else:
+        first = ps.mutate(_minrid=ps["_rid"].min().over(group_by=ps["participant_id"]))
+        first = first.filter(first["participant_id"].notnull() & (first["_rid"] == first["_minrid"]))
+    first = first.select(_fpk=first["participant_id"], _fenr=first["enrollment_date"])
+    j = s1.left_join(first, s1["participant_id"] == first["_fpk"])
+    d = j[date_col]
+    enr = j["_fenr"]
+    return j.select(
+        *keep, before_enrollment=ibis.ifelse(d.notnull() & enr.notnull(), d < enr, ibis.null("boolean"))
+    )
 
 
 def _hash_candidates(s: ir.Table, cols: list[str], be: Any) -> ir.Table | None:
