@@ -16,6 +16,13 @@ through the readers.
 Then :mod:`recoverystats.engines.validate` types and checks every table in the engine,
 and the validated tables stay there (DuckDB: in the database, on disk when
 ``database=`` is given; Spark: cached DataFrames).
+
+Cost: a Parquet file is read in place (a view; nothing is copied before the validated
+table is written); a plain CSV is read once into a table by DuckDB's parallel reader
+while a background thread computes the file's SHA-256 and line count in the same pass
+over the bytes (the line count proves the row-to-line mapping). DuckDB runs with
+``preserve_insertion_order = false``: rows carry ``_rid``, and every read that needs an
+order sorts by it.
 """
 
 from __future__ import annotations
