@@ -1065,8 +1065,14 @@ class _Rows:
         aggs.update(self.aggs)
         got = s.aggregate(**aggs).to_pyarrow().to_pylist()[0]
         self.totals = got
-        if any(got[n] for n in self.flags):
-            df = _fetch(s.filter(_or([s[n] for n in self.flags])), None)
+        hit = [n for n in self.flags if got[n]]
+        if hit:
+            # only the conditions that flagged rows: a filter on the table's own columns
+            # (copies, say) is then applied before the parents' joins
+            df = _fetch(s.filter(_or([s[n] for n in hit])), None)
+            for n in self.flags:
+                if n not in hit:
+                    df[n] = False
         else:
             df = pd.DataFrame({"_rid": np.zeros(0, np.int64), "_line": np.zeros(0, np.int64),
                                **{n: np.zeros(0, bool) for n in self.flags}})
