@@ -711,12 +711,19 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
     # aggregates (GROUP BY every column, then GROUP BY the key) count them; only when a
     # count is non-zero are the few duplicated groups joined back (NULL-safe) to mark rows.
     check_cols = [c.name for c in spec.columns if not c.derived] + list(b.extras)
-    s, copies_expr = _mark_copies(s, check_cols, be)
-    if spec.key:
+    if spec.key and _hash_candidates(s, list(spec.key), be) is None:
+        # no two rows share a key, so no two rows are copies either: one aggregate over
+        # the key's hash settles both (DuckDB; Spark takes the general path)
+        s = s.mutate(_copy=ibis.literal(False), _first_line=ibis.null("int64"), _dupkey=ibis.literal(False))
+        b.unique_key = True
+        copies_expr = s["_copy"]
+    elif spec.key:
+        s, copies_expr = _mark_copies(s, check_cols, be)
         s, dupkey = _mark_dup_keys(s, list(spec.key), copies_expr, be)
         s = s.mutate(_dupkey=ibis.literal(False) if dupkey is False else dupkey)
         b.unique_key = copies_expr is False and dupkey is False
     else:
+        s, copies_expr = _mark_copies(s, check_cols, be)
         s = s.mutate(_dupkey=ibis.literal(False))
     copies_expr = s["_copy"]
 
