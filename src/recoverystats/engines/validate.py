@@ -996,6 +996,16 @@ def _mark_copies(s: ir.Table, cols: list[str], be: Any) -> tuple[ir.Table, Any]:
     g = be.cache(g.filter(g["_gn"] > 1), "dup_rows")  # the duplicated groups only: small
     if int(g.count().to_pyarrow().as_py()) == 0:
         return s.mutate(_copy=ibis.literal(False), _first_line=ibis.null("int64")), False
+    if be.engine == "duckdb":
+        # the candidates are few: mark their row ids, and join the table on one integer
+        m = cand.inner_join(g, [cand[c].identical_to(g[c]) for c in cols]).select(
+            _crid=cand["_rid"], _ccopy=cand["_rid"] != g["_grid"], _cfirst=g["_first_line"]
+        )
+        m = be.cache(m, "dup_row_ids")
+        j = s.left_join(m, s["_rid"] == m["_crid"]).select(
+            *s.columns, _copy=m["_ccopy"].fill_null(False), _first_line=m["_cfirst"]
+        )
+        return j, True
     j = s.left_join(g, [s[c].identical_to(g[c]) for c in cols]).select(
         *s.columns, _copy=(g["_grid"].notnull() & (s["_rid"] != g["_grid"])).fill_null(False),
         _first_line=g["_first_line"],
@@ -1014,6 +1024,11 @@ def _mark_dup_keys(s: ir.Table, key: list[str], copies: Any, be: Any) -> tuple[i
     g = be.cache(g.filter(g["_kn"] > 1), "dup_keys")
     if int(g.count().to_pyarrow().as_py()) == 0:
         return s, False
+    if be.engine == "duckdb":
+        m = firsts.inner_join(g, [firsts[k].identical_to(g[k]) for k in key]).select(_krid=firsts["_rid"])
+        m = be.cache(m, "dup_key_ids")
+        j = s.left_join(m, s["_rid"] == m["_krid"]).select(*s.columns, _kn=m["_krid"])
+        return j, (~j["_copy"] & j["_kn"].notnull())
     j = s.left_join(g, [s[k].identical_to(g[k]) for k in key])
     j = j.select(*s.columns, _kn=g["_kn"])
     return j, (~j["_copy"] & j["_kn"].notnull())
