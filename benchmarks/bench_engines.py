@@ -285,15 +285,21 @@ def step_generate(args: argparse.Namespace) -> None:
 def step_load(args: argparse.Namespace) -> None:
     """DuckDB engine load + validate vs a bare pyarrow CSV read (and the pandas engine), same files."""
     with tempfile.TemporaryDirectory(dir=args.tmp) as d:
-        data = Path(d) / "csv"
-        generate(data, args.participants, fmt="csv")
+        if getattr(args, "data", None):  # an existing CSV program (bench_engines.py generate --format csv)
+            data = Path(args.data)
+        else:
+            data = Path(d) / "csv"
+            generate(data, args.participants, fmt="csv")
         n_ev = 10 * args.participants
         best: dict[str, dict] = {}
+        kinds = getattr(args, "engines", None) or ["duckdb", "pandas"]
         for _ in range(args.repeat):
             for kind, task in (("pyarrow", {"kind": "pyarrow", "data": str(data)}),
                                ("duckdb", {"kind": "load", "data": str(data),
                                            "kw": {"engine": "duckdb", "database": str(Path(d) / "db.duckdb")}}),
                                ("pandas", {"kind": "load", "data": str(data)})):
+                if kind != "pyarrow" and kind not in kinds:
+                    continue
                 got = child(task)
                 if kind == "duckdb":
                     Path(d, "db.duckdb").unlink(missing_ok=True)
@@ -444,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
     ld = sub.add_parser("load")
     ld.add_argument("--participants", type=int, default=1_000_000)
     ld.add_argument("--repeat", type=int, default=1)
+    ld.add_argument("--data", default=None, help="an existing CSV program instead of generating one")
+    ld.add_argument("--engines", type=lambda s: s.split(","), default=None,
+                    help="engines to time against pyarrow (default duckdb,pandas)")
     r = sub.add_parser("report")
     r.add_argument("--data", required=True)
     r.add_argument("--engine", default="duckdb")

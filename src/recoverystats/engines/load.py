@@ -17,16 +17,25 @@ catalog tables: :mod:`recoverystats.engines.sources`.
 Then :mod:`recoverystats.engines.validate` types and checks every table in the engine,
 and the validated tables stay there (DuckDB: in the database, on disk when
 ``database=`` is given; Spark: cached DataFrames).
+
+Cost: a Parquet file is read in place (a view; nothing is copied before the validated
+table is written); a plain CSV is read once into a table by DuckDB's parallel reader
+while a background thread computes the file's SHA-256 and line count in the same pass
+over the bytes (the line count proves the row-to-line mapping). DuckDB runs with
+``preserve_insertion_order = false``: rows carry ``_rid``, and every read that needs an
+order sorts by it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 import tempfile
 import time
 import weakref
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -155,7 +164,7 @@ def connect(
             raw.execute(f"SET temp_directory = '{spill}'")
             # the spill folder goes with the connection (the program holds it)
             weakref.finalize(con, shutil.rmtree, spill, True)
-        raw.execute("SET preserve_insertion_order = true")
+        raw.execute("SET preserve_insertion_order = false")  # rows carry _rid; every read orders by it
         raw.execute("SET enable_progress_bar = false")  # the loader shows its own stages
         be = Backend("duckdb", con)
         be.on_disk = database is not None
@@ -234,17 +243,47 @@ def _plain_csv_header(path: Path, entry: SourceEntry) -> list[str] | None:
     return header
 
 
-def _count_lines(path: Path) -> tuple[int, bool]:
-    """(number of line breaks, whether a lone carriage return appears)."""
-    n = cr = 0
+def _scan_file(path: Path, count_lines: bool) -> tuple[str, int, int, bool]:
+    """(SHA-256, size, number of lines, whether a lone carriage return appears), in one read.
+
+    Runs on a background thread (hashlib and file reads release the GIL) while the
+    engine reads the same file.
+    """
+    h = hashlib.sha256()
+    size = n = cr = 0
     last = b""
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 24):
-            n += chunk.count(b"\n")
-            cr += chunk.count(b"\r")
+            h.update(chunk)
+            size += len(chunk)
+            if count_lines:
+                n += chunk.count(b"\n")
+                cr += chunk.count(b"\r")
             last = chunk[-1:]
     lines = n + (1 if last not in (b"\n", b"") else 0)
-    return lines, cr not in (0, n)
+    return h.hexdigest(), size, lines, cr not in (0, n)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _background(path: Path, count_lines: bool) -> Future:
+    """:func:`_scan_file` on the loader's background thread."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recoverystats-scan")
+    return _POOL.submit(_scan_file, path, count_lines)
+
+
+def _resolve_sources(sources: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Source rows whose digest is still being computed (a Future) made whole."""
+    out = []
+    for row in sources:
+        if len(row) == 4 and isinstance(row[2], Future):
+            digest, size = row[2].result()[:2]
+            row = (row[0], row[1], digest, size)
+        out.append(row)
+    return out
 
 
 def _duckdb_csv(be: Backend, entry: SourceEntry) -> EngineRaw | None:
@@ -258,6 +297,7 @@ def _duckdb_csv(be: Backend, entry: SourceEntry) -> EngineRaw | None:
     opts = entry.options
     delimiter = opts.delimiter or ("\t" if path.suffix.lower() == ".tsv" else ",")
     na = [m for m in opts.na_markers]
+    scan = _background(path, True)  # hash and line count while DuckDB reads the file
     name = be.name(f"raw_{entry.name}")
     cols = "{" + ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for h in header) + "}"
     nullstr = "[" + ", ".join("'" + m.replace("'", "''") + "'" for m in na) + "]" if na else "['']"
@@ -272,7 +312,7 @@ def _duckdb_csv(be: Backend, entry: SourceEntry) -> EngineRaw | None:
         return None
     con = be.con.con
     rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
-    lines, lone_cr = _count_lines(path)
+    digest, size, lines, lone_cr = scan.result()
     if lone_cr or lines != rows + 1:
         con.execute(f'DROP TABLE "{name}"')
         return None
@@ -284,7 +324,6 @@ def _duckdb_csv(be: Backend, entry: SourceEntry) -> EngineRaw | None:
     view = be.name(f"rawv_{entry.name}")
     con.execute(f'CREATE TEMP VIEW "{view}" AS SELECT rowid AS _rid, rowid + 2 AS _line, * FROM "{name}"')
     t = be.con.table(view)
-    digest, size = sha256_file(path)
     return EngineRaw(
         entry.name, t, list(header), entry.display, "line", opts, True, int(rows),
         sources=[(entry.name, str(path), digest, size)],
@@ -294,6 +333,7 @@ def _duckdb_csv(be: Backend, entry: SourceEntry) -> EngineRaw | None:
 def _parquet(be: Backend, entry: SourceEntry) -> EngineRaw:
     path = entry.path
     assert path is not None
+    scan = _background(path, False)
     try:
         if be.engine == "duckdb":
             view = be.name(f"rawv_{entry.name}")
@@ -319,10 +359,9 @@ def _parquet(be: Backend, entry: SourceEntry) -> EngineRaw:
     cols = [c for c in t.columns if c not in ("_rid", "_line")]
     t = t.select("_rid", "_line", *cols)
     rows = int(t.count().to_pyarrow().as_py())
-    digest, size = sha256_file(path)
     return EngineRaw(
         entry.name, t, cols, entry.display, "row", entry.options, False, rows,
-        sources=[(entry.name, str(path), digest, size)],
+        sources=[(entry.name, str(path), scan, None)],  # digest resolved at the end
     )
 
 
@@ -489,7 +528,15 @@ def read_program_engine(
             from recoverystats.schema.spec import TABLES
 
             keep = ["_rid", *[c.name for c in TABLES[name].columns], *b.extras]
-            final = be.persist(s2.filter(~s2["_remove"]).select(*keep), name)
+            if be.engine == "duckdb" and b.removed is not None and b.final is not None:
+                # the removed rows are known by row id (fetched with the findings)
+                kept_rows = b.final
+                if len(b.removed):
+                    gone = be.register(pa.table({"_gone": pa.array(b.removed, pa.int64())}), f"gone_{name}")
+                    kept_rows = kept_rows.anti_join(gone, kept_rows["_rid"] == gone["_gone"])
+                final = be.persist(kept_rows.select(*keep), name)
+            else:
+                final = be.persist(s2.filter(~s2["_remove"]).select(*keep), name)
             tables[name] = final
             kept = int(final.count().to_pyarrow().as_py())
             flow.append((name, b.rows_read, kept, b.rows_read - kept))
@@ -504,7 +551,7 @@ def read_program_engine(
         _tables=tables,
         validation=validation,
         flow=pd.DataFrame(flow, columns=list(FLOW_COLUMNS)),
-        sources=pd.DataFrame(sources, columns=list(SOURCE_COLUMNS)),
+        sources=pd.DataFrame(_resolve_sources(sources), columns=list(SOURCE_COLUMNS)),
         as_of=cutoff,
         source=str(res.src),
         labels=res.mapping.labels or {},

@@ -23,6 +23,34 @@ rules:
 Offending rows are fetched ordered by row, at most ``max_findings`` per rule (a
 finding is one printed line; the loader's printing caps them further); the number of
 rows each rule flagged is in ``EngineProgramData.finding_counts`` either way.
+
+How the engine's work is kept to a few passes per table (a clean 10M-row table costs
+about as many scans as it has stages below, not one per rule or column):
+
+- **text columns** (IDs, free text) are checked by one aggregate over the raw table:
+  per column, one regular expression for a space at either edge or a control
+  character, NA markers and over-long cells. A column with none is used as it is --
+  no per-row trimming and no text-cell query; only columns with candidates go through
+  the exact expressions. Dates, codes and yes/no columns go through their distinct
+  values as above (a few thousand at most); ``nunique`` is asked only of numbers;
+- **the typed table** is materialised once, and only when typing does work (value maps
+  joined, text trimmed, error flags). A clean table stays a projection of the raw table
+  (a Parquet file, or the CSV table DuckDB read), so clean Parquet is never copied
+  before the validated table is stored;
+- **duplicates** are hash aggregates, never window functions: on DuckDB one aggregate
+  over a 64-bit hash of each row (then of each key) finds the hashes seen more than
+  once, and only rows with such a hash are grouped exactly; the few duplicated groups
+  are materialised and joined back (NULL-safe) to mark rows. A parent table whose key
+  has no duplicate is joined to its children as it is (no "first row per key" window);
+- **the row and cross-table rules** are counted in one aggregate over the typed table
+  joined to its parents (every rule's count plus table-level totals such as
+  ``before_enrollment``), and the offending rows are fetched in a second scan only when
+  some count is non-zero. The rows the validated table leaves out (copies, dropped rows)
+  are among them, so the stored table is the typed table less those row ids -- the rules
+  are not evaluated again when it is written.
+
+The queries are Ibis expressions (one definition for DuckDB and Spark); the DuckDB-only
+steps (row hashes, the database's settings) sit behind ``be.engine == "duckdb"``.
 Hand-written: no library runs this data model's rules on SQL engines.
 """
 
@@ -139,6 +167,8 @@ class _Col:
     distinct: pa.Array | None = None
     join_id: int = -1
     fast: bool = False
+    #: the typed value is the raw column itself or a plain cast of it (no join, no trimming)
+    simple: bool = False
 
 
 @dataclass
@@ -157,6 +187,13 @@ class Built:
     s2: ir.Table | None = None
     error_count: int = 0
     counts: list[tuple[str, str, str | None, str, int]] = field(default_factory=list)
+    #: no copies of rows and no shared keys (set by the row rules): key values are unique
+    unique_key: bool = False
+    #: ``_rid`` of the rows the validated table leaves out (copies, dropped rows)
+    removed: Any = None
+    #: the validated table's columns over every row (DuckDB: the typed table plus derived
+    #: columns, without the rules' joins); ``removed`` rows are taken out when it is stored
+    final: ir.Table | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -201,6 +238,8 @@ def _emit(
 
 #: The ASCII whitespace Arrow's ``ascii_trim_whitespace`` strips (the pandas path).
 _EDGE_SPACE = r"^[ \t\n\r\x0B\f]+|[ \t\n\r\x0B\f]+$"  # regex escapes as text (Java and RE2)
+#: A space at either edge or a control character: what a text column is scanned for.
+_EDGE_OR_CONTROL = _EDGE_SPACE + "|" + build._CONTROL_RE
 
 
 def na_trim(col: ir.StringValue, na: tuple[str, ...], engine: str = "duckdb") -> ir.StringValue:
@@ -226,8 +265,39 @@ def _key_text(v: Any, kind: str) -> str:
 # ---------------------------------------------------------------------------
 # one table: coercion and within-table rules
 # ---------------------------------------------------------------------------
+def _column_scan(raw: EngineRaw, srcs: list[str]) -> dict[str, tuple[int, int]]:
+    """One scan over the raw table: per text column, (cells that trimming or an NA marker
+    may change, cells that may break a text-cell rule).
+
+    The counts are of *candidates*: one regular expression finds a space at either edge
+    or a control character, plus NA markers (or empty strings) and over-long cells. A
+    column with no candidate is used as it is (no per-row trimming, no text-cell query);
+    one with candidates goes through the exact expressions.
+    """
+    if not srcs:
+        return {}
+    t = raw.table
+    na = raw.options.na_markers
+    aggs: dict[str, ir.Scalar] = {}
+    for i, src in enumerate(srcs):
+        col = t[src]
+        edge = col.re_search(_EDGE_OR_CONTROL).fill_null(False)
+        marker = (col.isin(list(na)) if na else col == "").fill_null(False)
+        long = (col.length() > build.MAX_CELL_CHARS).fill_null(False)
+        aggs[f"e{i}"] = edge.cast("int64").sum()
+        aggs[f"m{i}"] = marker.cast("int64").sum()
+        aggs[f"l{i}"] = long.cast("int64").sum()
+    got = t.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+    out = {}
+    for i, src in enumerate(srcs):
+        e, m, ln = (int(got[f"{k}{i}"] or 0) for k in "eml")
+        out[src] = (e + m, e + ln)
+    return out
+
+
 def _plan_column(
-    raw: EngineRaw, src: str, col: ColumnSpec, *, extra_kind: str | None = None, extra: bool = False
+    raw: EngineRaw, src: str, col: ColumnSpec, *, extra_kind: str | None = None, extra: bool = False,
+    scan: tuple[int, int] | None = None,
 ) -> _Col:
     """Decide how a column is typed, running the pandas coercion on its distinct values."""
     t = raw.table
@@ -237,11 +307,18 @@ def _plan_column(
     vmap = opts.values.get(col.name)
     if extra and extra_kind is None and not dt.is_string():
         c.expr = lambda s, src=src: s[src]
+        c.simple = True
         return c
     if dt.is_string() and not vmap and not extra and col.kind in ("id", "string"):
-        c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
+        if scan is not None and scan[0] == 0:
+            c.expr = lambda s, src=src: s[src]
+            c.simple = True
+        else:
+            c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
         return c
-    n_distinct = int(t[src].nunique().to_pyarrow().as_py()) + 1
+    n_distinct = (
+        int(t[src].nunique().to_pyarrow().as_py()) + 1 if (extra_kind or col.kind) in ("int", "float") else 0
+    )
     numeric_fast = (
         n_distinct > DISTINCT_MAX
         and col.kind in ("int", "float")
@@ -314,11 +391,26 @@ def _plan_column(
             if _same_values(distinct, values):
                 ty = IBIS_TYPES[kind]
                 c.expr = lambda s, src=src, ty=ty: s[src].cast(ty)
+                c.simple = True
                 return c
+        if (
+            kind in ("date", "int", "float", "bool") and dt.is_string() and raw.engine == "duckdb"
+            and not vmap and _same_values(distinct, values)
+        ):
+            # text that Arrow's strict cast turns into exactly the coerced values (ISO dates,
+            # plain numbers, true/false): DuckDB's cast gives the same on these strings
+            ty = IBIS_TYPES[kind]
+            c.expr = lambda s, src=src, ty=ty: s[src].cast(ty)
+            c.simple = True
+            return c
         if dt.is_string() and pa.types.is_string(values.type):
             trimmed = build._trim_text(distinct, opts.na_markers, False)
             if trimmed.equals(values):
-                c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
+                if distinct.equals(values):
+                    c.expr = lambda s, src=src: s[src]
+                    c.simple = True
+                else:
+                    c.expr = lambda s, src=src: na_trim(s[src], opts.na_markers, raw.engine)
                 return c
     c.keys = distinct.filter(pa.array(notnull))
     c.mapped = values.filter(pa.array(notnull))
@@ -343,10 +435,14 @@ def _same_values(distinct: pa.Array, values: pa.Array) -> bool:
     ).as_py() is not False
 
 
-def _text_cells(raw: EngineRaw, src: str, column: str, plan: _Col | None) -> tuple[list[tuple[Any, ...]], pa.Array | None, np.ndarray | None]:
+def _text_cells(
+    raw: EngineRaw, src: str, column: str, plan: _Col | None, scan: tuple[int, int] | None = None
+) -> tuple[list[tuple[Any, ...]], pa.Array | None, np.ndarray | None]:
     """``control_character`` / ``cell_too_long`` on a raw text column: events over distinct offenders."""
     t = raw.table
     if not t[src].type().is_string():
+        return [], None, None
+    if scan is not None and scan[1] == 0:
         return [], None, None
     if plan is not None and plan.distinct is not None and not plan.fast:
         cand = plan.distinct
@@ -414,10 +510,17 @@ def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
 
     # plans: canonical columns (spec order), then extras
     present = [c for c in spec.columns if not c.derived and c.name in src_of]
+    extras = [c for c in new_names if c not in canon]
+    # text columns typed by trimming (IDs, free text) and any raw text column without a
+    # canonical plan: one counting scan decides whether they need trimming / text-cell queries
+    scanned = [
+        src_of[c.name] for c in present
+        if c.kind in ("id", "string") and not opts.values.get(c.name) and t[src_of[c.name]].type().is_string()
+    ]
+    scan = _column_scan(raw, scanned)
     plans: dict[str, _Col] = {}
     for col in present:
-        plans[col.name] = _plan_column(raw, src_of[col.name], col)
-    extras = [c for c in new_names if c not in canon]
+        plans[col.name] = _plan_column(raw, src_of[col.name], col, scan=scan.get(src_of[col.name]))
     for c in extras:
         plans[c] = _plan_column(
             raw, src_of[c], ColumnSpec(c, "string"), extra_kind=opts.types.get(c), extra=True
@@ -435,7 +538,7 @@ def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
     # text-cell rules, per source column in file order
     text_events: list[tuple[str, list[tuple[Any, ...]], pa.Array, np.ndarray]] = []
     for c in new_names:
-        ev, cand, errs = _text_cells(raw, src_of[c], c, plans.get(c))
+        ev, cand, errs = _text_cells(raw, src_of[c], c, plans.get(c), scan.get(src_of[c]))
         if ev:
             text_events.append((c, ev, cand, errs))
 
@@ -476,9 +579,11 @@ def build_table(raw: EngineRaw, be: Any, limit: int | None) -> Built:
     )
     if flags:
         s1 = s1.drop(*flags)
-    # parents (participants, mentors) are read by every child: materialised; the other tables'
-    # stage table is read once more, by the row rules (which materialise their own)
-    if name in ("participants", "mentors"):
+    # the typed table, materialised once when typing does work (value maps joined, text
+    # trimmed, error flags): the duplicate counts, the rules' scan and the validated table
+    # all read it. When every column is the raw column or a plain cast of it, it stays a
+    # projection of the raw table (no copy of clean Parquet or of a CSV already read).
+    if not (be.engine == "duckdb" and not joins and not flags and all(p.simple for p in plans.values())):
         s1 = be.cache(s1, f"s1_{name}")
 
     # findings, in the pandas path's order: text cells per column, coercion per column
@@ -604,17 +709,25 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
     label = raw.line_label
     kinds = {c.name: c.kind for c in spec.columns}
 
-    # duplicates: copies of a whole row, then keys shared among the remaining rows
+    # duplicates: copies of a whole row, then keys shared among the remaining rows. Hash
+    # aggregates (GROUP BY every column, then GROUP BY the key) count them; only when a
+    # count is non-zero are the few duplicated groups joined back (NULL-safe) to mark rows.
     check_cols = [c.name for c in spec.columns if not c.derived] + list(b.extras)
-    w_all = ibis.window(group_by=[s[c] for c in check_cols], order_by=s["_rid"])
-    s = s.mutate(_rn=ibis.row_number().over(w_all), _first_line=s["_line"].min().over(group_by=[s[c] for c in check_cols]))
-    if spec.key:
-        s = s.mutate(
-            _kc=ibis.ifelse(s["_rn"] == 0, 1, 0).sum().over(group_by=[s[k] for k in spec.key])
-        )
-        s = s.mutate(_dupkey=(s["_rn"] == 0) & (s["_kc"] > 1))
+    if spec.key and _hash_candidates(s, list(spec.key), be) is None:
+        # no two rows share a key, so no two rows are copies either: one aggregate over
+        # the key's hash settles both (DuckDB; Spark takes the general path)
+        s = s.mutate(_copy=ibis.literal(False), _first_line=ibis.null("int64"), _dupkey=ibis.literal(False))
+        b.unique_key = True
+        copies_expr = s["_copy"]
+    elif spec.key:
+        s, copies_expr = _mark_copies(s, check_cols, be)
+        s, dupkey = _mark_dup_keys(s, list(spec.key), copies_expr, be)
+        s = s.mutate(_dupkey=ibis.literal(False) if dupkey is False else dupkey)
+        b.unique_key = copies_expr is False and dupkey is False
     else:
+        s, copies_expr = _mark_copies(s, check_cols, be)
         s = s.mutate(_dupkey=ibis.literal(False))
+    copies_expr = s["_copy"]
 
     # references: the participant's first row (its dates, whether it has an error)
     refs: list[tuple[str, str, str, Built]] = []
@@ -626,8 +739,12 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
             continue
         assert parent.s2 is not None
         ps = parent.s2
-        first = ps.mutate(_minrid=ps["_rid"].min().over(group_by=ps[pcol]))
-        first = first.filter(first[pcol].notnull() & (first["_rid"] == first["_minrid"]))
+        if parent.unique_key and TABLES[ptable].key == (pcol,):
+            # no copies and no shared keys: every non-null key is its own first row
+            first = ps.filter(ps[pcol].notnull())
+        else:
+            first = ps.mutate(_minrid=ps["_rid"].min().over(group_by=ps[pcol]))
+            first = first.filter(first[pcol].notnull() & (first["_rid"] == first["_minrid"]))
         i = len(refs)
         cols = {f"_pk{i}": first[pcol], f"_prid{i}": first["_rid"], f"_pline{i}": first["_line"],
                 f"_perr{i}": first["_error"]}
@@ -636,7 +753,6 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
         first = first.select(**cols)
         s = s.left_join(first, s[col] == first[f"_pk{i}"])
         refs.append((col, ptable, parent.raw.file, parent))
-    s = be.cache(s, f"s2pre_{b.name}")
     rr = _Rows(b, s, limit)
 
     # -- within the table ------------------------------------------------------
@@ -677,8 +793,7 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
                    lambda df: (lambda v, p: checks.age_detail(v, float(df["_age"].iloc[p]))), "", limit)
         errors.append(cond)
     if spec.key:
-        copies = s["_rn"] > 0
-        rr.add("duplicate_row", copies, None, lambda df: [None] * len(df),
+        rr.add("duplicate_row", copies_expr, None, lambda df: [None] * len(df),
                    lambda df: (lambda _v, p: checks.duplicate_row_detail(label, int(df["_first_line"].iloc[p]))),
                    "dropped", limit)
         rr.flag("_fdk", s["_dupkey"])
@@ -741,10 +856,12 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
         before = d < s["_penr"]
         if b.name in ("events", "contacts"):
 
-            def before_enrollment(_df: pd.DataFrame, before: Any = before) -> None:
-                hits = s.filter(before.fill_null(False))
-                agg = hits.aggregate(n=hits["_rid"].count(), first=hits["_line"].min())
-                got = agg.to_pyarrow().to_pylist()[0]
+            hit = before.fill_null(False)
+            rr.total("_be_n", hit.cast("int64").sum())
+            rr.total("_be_first", s["_line"].min(where=hit))
+
+            def before_enrollment(_df: pd.DataFrame) -> None:
+                got = {"n": rr.totals["_be_n"], "first": rr.totals["_be_first"]}
                 if got["n"]:
                     c = build._Ctx(raw.name, raw.file, label, np.zeros(0))
                     c.table_level(
@@ -785,13 +902,17 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
                 )
                 out.extend(c.findings)
 
-        rr.flag("_frep", s["_rn"] > 0)
+        rr.flag("_frep", copies_expr)
         rr.later(repeated)
     rr.flag("_ferr", _or(errors))
-    rr.run()
     error = _or(errors)
-    copies = (s["_rn"] > 0) if spec.key else ibis.literal(False)
+    copies = copies_expr if spec.key else ibis.literal(False)
     remove = copies | lost_any | (error if drop_mode else ibis.literal(False))
+    rr.flag("_fremove", remove)
+    rr.run()
+    # every removed row is a flagged row, so the fetched rows name them all: the validated
+    # table is the typed table less these rows (no second evaluation of the rules)
+    b.removed = rr.df.loc[rr.df["_fremove"].to_numpy(bool), "_rid"].to_numpy(np.int64)
     mut: dict[str, Any] = {"_error": error, "_remove": remove}
     if b.name == "events":
         mut["before_enrollment"] = (
@@ -800,9 +921,119 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
             else ibis.null("boolean")
         )
     s2 = s.mutate(**mut)
-    # parents are queried by every child table: materialised; the others are read once
-    b.s2 = be.cache(s2, f"s2_{b.name}") if b.name in ("participants", "mentors") else s2
+    b.final = _final_rows(b, built)
+    # parents are queried by every child table: on Spark cached; DuckDB reads the typed
+    # parent (a table or a projection of its file) in each child's join
+    b.s2 = be.cache(s2, f"s2_{b.name}") if b.name in ("participants", "mentors") and be.engine != "duckdb" else s2
     b.error_count = rr.error_count
+
+
+def _final_rows(b: Built, built: dict[str, Built]) -> ir.Table:
+    """The typed table with the loader's derived columns (events: ``before_enrollment``).
+
+    Built from the typed table and, for events, a join to the participants' first rows
+    for their enrollment date -- not from the rules' table, whose duplicate and
+    reference joins the stored table does not need.
+    """
+    assert b.s1 is not None
+    s1 = b.s1
+    keep = ["_rid", *[c.name for c in TABLES[b.name].columns if not c.derived], *b.extras]
+    if b.name != "events":
+        return s1.select(*keep)
+    parent = built.get("participants")
+    date_col = checks.TABLE_DATE_COLUMN["events"]
+    if parent is None or parent.fatal or parent.s2 is None or "participant_id" not in b.columns:
+        return s1.select(*keep, before_enrollment=ibis.null("boolean"))
+    ps = parent.s2
+    if parent.unique_key:
+        first = ps.filter(ps["participant_id"].notnull())
+    else:
+        first = ps.mutate(_minrid=ps["_rid"].min().over(group_by=ps["participant_id"]))
+        first = first.filter(first["participant_id"].notnull() & (first["_rid"] == first["_minrid"]))
+    first = first.select(_fpk=first["participant_id"], _fenr=first["enrollment_date"])
+    j = s1.left_join(first, s1["participant_id"] == first["_fpk"])
+    d = j[date_col]
+    enr = j["_fenr"]
+    return j.select(
+        *keep, before_enrollment=ibis.ifelse(d.notnull() & enr.notnull(), d < enr, ibis.null("boolean"))
+    )
+
+
+def _hash_candidates(s: ir.Table, cols: list[str], be: Any) -> ir.Table | None:
+    """The rows that may share their values of ``cols`` with another row; None when none can.
+
+    DuckDB: one aggregate over a 64-bit hash of the columns (a single integer per row,
+    not the columns' text) finds the hashes seen more than once; equal rows have equal
+    hashes, so only rows with such a hash are grouped exactly by the caller (a hash
+    collision costs a few rows more, never a missed duplicate). Spark: the table itself.
+    """
+    if be.engine != "duckdb":
+        return s
+    sql = str(be.con.compile(s))
+    hcols = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+    name = be.name("dup_hash")
+    con = be.con.con
+    con.execute(
+        f'CREATE TEMP TABLE "{name}" AS SELECT _h FROM (SELECT hash({hcols}) AS _h FROM ({sql})) '
+        "GROUP BY _h HAVING count(*) > 1"
+    )
+    if con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] == 0:
+        con.execute(f'DROP TABLE "{name}"')
+        return None
+    return be.con.sql(f'SELECT * FROM ({sql}) WHERE hash({hcols}) IN (SELECT _h FROM "{name}")')
+
+
+def _mark_copies(s: ir.Table, cols: list[str], be: Any) -> tuple[ir.Table, Any]:
+    """Add ``_copy`` (a later copy of an earlier whole row) and ``_first_line`` (that row's line).
+
+    A hash aggregate over every column finds the duplicated groups; the second element
+    is ``False`` when there are none (then no join), else the boolean expression.
+    """
+    cand = _hash_candidates(s, cols, be)
+    if cand is None:
+        return s.mutate(_copy=ibis.literal(False), _first_line=ibis.null("int64")), False
+    g = cand.group_by([cand[c] for c in cols]).aggregate(
+        _gn=cand["_rid"].count(), _grid=cand["_rid"].min(), _first_line=cand["_line"].min()
+    )
+    g = be.cache(g.filter(g["_gn"] > 1), "dup_rows")  # the duplicated groups only: small
+    if int(g.count().to_pyarrow().as_py()) == 0:
+        return s.mutate(_copy=ibis.literal(False), _first_line=ibis.null("int64")), False
+    if be.engine == "duckdb":
+        # the candidates are few: mark their row ids, and join the table on one integer
+        m = cand.inner_join(g, [cand[c].identical_to(g[c]) for c in cols]).select(
+            _crid=cand["_rid"], _ccopy=cand["_rid"] != g["_grid"], _cfirst=g["_first_line"]
+        )
+        m = be.cache(m, "dup_row_ids")
+        j = s.left_join(m, s["_rid"] == m["_crid"]).select(
+            *s.columns, _copy=m["_ccopy"].fill_null(False), _first_line=m["_cfirst"]
+        )
+        return j, True
+    j = s.left_join(g, [s[c].identical_to(g[c]) for c in cols]).select(
+        *s.columns, _copy=(g["_grid"].notnull() & (s["_rid"] != g["_grid"])).fill_null(False),
+        _first_line=g["_first_line"],
+    )
+    return j, True
+
+
+def _mark_dup_keys(s: ir.Table, key: list[str], copies: Any, be: Any) -> tuple[ir.Table, Any]:
+    """``_dupkey``: a first row (not a copy) whose key another first row shares (as the pandas path)."""
+    firsts = s.filter(~s["_copy"]) if copies is not False else s
+    cand = _hash_candidates(firsts, key, be)
+    if cand is None:
+        return s, False
+    firsts = cand
+    g = firsts.group_by([firsts[k] for k in key]).aggregate(_kn=firsts["_rid"].count())
+    g = be.cache(g.filter(g["_kn"] > 1), "dup_keys")
+    if int(g.count().to_pyarrow().as_py()) == 0:
+        return s, False
+    if be.engine == "duckdb":
+        m = firsts.inner_join(g, [firsts[k].identical_to(g[k]) for k in key]).select(_krid=firsts["_rid"])
+        m = be.cache(m, "dup_key_ids")
+        j = s.left_join(m, s["_rid"] == m["_krid"]).select(*s.columns, _kn=m["_krid"])
+        return j, (~j["_copy"] & j["_kn"].notnull())
+    j = s.left_join(g, [s[k].identical_to(g[k]) for k in key])
+    j = j.select(*s.columns, _kn=g["_kn"])
+    return j, (~j["_copy"] & j["_kn"].notnull())
 
 
 def _or(conds: list[ir.BooleanValue]) -> ir.BooleanValue:
@@ -821,6 +1052,13 @@ class _Rows:
         self.flags: dict[str, ir.BooleanValue] = {}
         self.extra: dict[str, ir.Value] = {}
         self.error_count = 0
+        self.aggs: dict[str, ir.Scalar] = {}
+        self.totals: dict[str, Any] = {}
+        self.df = pd.DataFrame()
+
+    def total(self, name: str, expr: ir.Scalar) -> None:
+        """A table-level aggregate computed in the same scan as the rules' counts (``totals``)."""
+        self.aggs[name] = expr
 
     def add(
         self,
@@ -845,9 +1083,25 @@ class _Rows:
 
     def run(self) -> None:
         s = self.s.mutate(**self.extra, **self.flags)
-        anyflag = _or([s[n] for n in self.flags])
-        df = _fetch(s.filter(anyflag), None)
-        self.error_count = int(df["_ferr"].sum()) if len(df) else 0
+        # one scan counts every rule (and the table-level totals); the offending rows are
+        # fetched, in a second scan, only when some rule flagged any
+        aggs = {n: s[n].cast("int64").sum() for n in self.flags}
+        aggs.update(self.aggs)
+        got = s.aggregate(**aggs).to_pyarrow().to_pylist()[0]
+        self.totals = got
+        hit = [n for n in self.flags if got[n]]
+        if hit:
+            # only the conditions that flagged rows: a filter on the table's own columns
+            # (copies, say) is then applied before the parents' joins
+            df = _fetch(s.filter(_or([s[n] for n in hit])), None)
+            for n in self.flags:
+                if n not in hit:
+                    df[n] = False
+        else:
+            df = pd.DataFrame({"_rid": np.zeros(0, np.int64), "_line": np.zeros(0, np.int64),
+                               **{n: np.zeros(0, bool) for n in self.flags}})
+        self.df = df
+        self.error_count = int(got["_ferr"] or 0)
         out = self.b.findings
         for step in self.steps:
             if step[0] == "call":
