@@ -87,7 +87,14 @@ class ReportContext:
                 f"{', '.join(self.groups)}."
             )
         self.program_groups: list[str] = list(prog_groups)
-        self.mentor = self._mentor_clusters()
+        #: progress callback (stage name), e.g. the CLI's stage lines; a no-op by default
+        self.progress: Callable[[str], None] = lambda stage: None
+        from recoverystats.engines.report import EngineBackedProgram
+
+        #: DuckDB/Spark: the measures run on the engine and are held compactly (engines.report)
+        self.on_engine = isinstance(prog, EngineBackedProgram)
+        # on an engine the first mentors come with the measures (compute_measures)
+        self.mentor = pd.Series(dtype=object) if self.on_engine else self._mentor_clusters()
         self.mentored: list[str] = []
         self.flow_definition = ""
 
@@ -114,8 +121,10 @@ class ReportContext:
         from recoverystats import measures as M
         from recoverystats.engines.report import measure_source, table_rows
 
-        # on DuckDB/Spark the measures run on the engine and return the same frames
         src = measure_source(self.prog)
+        if self.on_engine:
+            self._compute_engine_measures(src)
+            return
 
         cfg = self.cfg
         for when, store in ((self.as_of, self.measures), (self.prev_as_of, self.prev)):
@@ -146,13 +155,37 @@ class ReportContext:
         for k in list(self.prev):
             self.prev[k] = self._with_group(self.prev[k])
 
+    def _compute_engine_measures(self, src: Any) -> None:
+        """The measures on DuckDB/Spark: the same frames, held compactly (engines.report).
+
+        ``self.measures`` and ``self.prev`` become :class:`~recoverystats.engines.report.MeasureStore`
+        mappings: a section asking for a measure gets the frame the pandas path holds; last
+        quarter's measures keep only what the key numbers count.
+        """
+        from recoverystats.engines.report import engine_measures, first_mentors
+
+        now, prev = engine_measures(self, src, say=self.progress)
+        for k in now:
+            meta = now.attrs(k).get("measure")
+            if isinstance(meta, dict):
+                self.definitions[k] = meta
+        self.measures, self.prev = now, prev  # type: ignore[assignment]
+        self.mentor = first_mentors(now, self.prog.participants["participant_id"])
+
     # -- pass 2: analyses -> raw tables ----------------------------------------------------
     def analyse(self) -> list[Callable[[dict[str, TableBlock]], Section]]:
         """Pass 2: each switched-on section (in registry order) registers its raw tables
-        and returns the function that composes it from the suppressed tables (pass 3)."""
+        and returns the function that composes it from the suppressed tables (pass 3);
+        one progress stage per section."""
         from recoverystats.report.sections import enabled_sections
 
-        specs = [spec.build(self) for spec in enabled_sections(self.cfg)]
+        specs = []
+        for spec in enabled_sections(self.cfg):
+            self.progress(f"section: {spec.key}")
+            specs.append(spec.build(self))
+        release = getattr(self.measures, "release", None)
+        if release is not None:  # the measure frame a section asked for last (engine path)
+            release()
         return [s for s in specs if s is not None]
 
     # ---------------------------------------------------------------------------------
