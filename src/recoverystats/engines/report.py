@@ -381,7 +381,7 @@ def first_mentors(store: MeasureStore, participant_ids: pd.Series) -> pd.Series:
     s = store.shared
     m = pd.Series(s["mentor_id"].to_numpy(), index=s["participant_id"].astype(str).to_numpy())
     ids = participant_ids.astype(str).to_numpy()
-    return m.reindex(ids).dropna()
+    return m.reindex(ids).dropna().astype("string")  # the dtype of measures.first_mentor
 
 
 def memory_per_participant(store: MeasureStore, prev: MeasureStore | None = None) -> dict[str, float]:
