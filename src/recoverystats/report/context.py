@@ -67,8 +67,19 @@ class ReportContext:
         self.provenance_extra: dict[str, Any] = {}
         g = cfg.group_column
         p = prog.participants
-        self.participants = p[p["enrollment_date"] <= as_of].copy()
-        self.participants["_group"] = self.participants[g].astype("string").fillna("(missing)")
+        from recoverystats.engines.report import EngineBackedProgram
+
+        #: DuckDB/Spark: the measures run on the engine and are held compactly (engines.report)
+        self.on_engine = isinstance(prog, EngineBackedProgram)
+        enrolled = p["enrollment_date"] <= as_of
+        if self.on_engine and bool(enrolled.all()):
+            # everyone enrolled by the cut-off: the collected table itself (no copy of its
+            # columns; millions of rows on an engine) with the _group column beside it
+            grp = p[g].astype("string").fillna("(missing)")
+            self.participants = pd.concat([p, grp.rename("_group")], axis=1, copy=False)
+        else:
+            self.participants = p[enrolled].copy()
+            self.participants["_group"] = self.participants[g].astype("string").fillna("(missing)")
         self.groups = sorted(self.participants["_group"].unique().tolist())
         ref = cfg.reference
         if ref is not None and ref not in self.groups:
@@ -89,10 +100,6 @@ class ReportContext:
         self.program_groups: list[str] = list(prog_groups)
         #: progress callback (stage name), e.g. the CLI's stage lines; a no-op by default
         self.progress: Callable[[str], None] = lambda stage: None
-        from recoverystats.engines.report import EngineBackedProgram
-
-        #: DuckDB/Spark: the measures run on the engine and are held compactly (engines.report)
-        self.on_engine = isinstance(prog, EngineBackedProgram)
         # on an engine the first mentors come with the measures (compute_measures)
         self.mentor = pd.Series(dtype=object) if self.on_engine else self._mentor_clusters()
         self.mentored: list[str] = []
