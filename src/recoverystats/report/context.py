@@ -190,9 +190,10 @@ class ReportContext:
         for spec in enabled_sections(self.cfg):
             self.progress(f"section: {spec.key}")
             specs.append(spec.build(self))
-        release = getattr(self.measures, "release", None)
-        if release is not None:  # the measure frame a section asked for last (engine path)
-            release()
+            for store in (self.measures, self.prev):  # engine path: the frame a section asked for last
+                release = getattr(store, "release", None)
+                if release is not None:
+                    release()
         return [s for s in specs if s is not None]
 
     # ---------------------------------------------------------------------------------
@@ -201,6 +202,8 @@ class ReportContext:
         """n, events, Wilson estimate and CI by group plus a Total row (public rates API)."""
         from recoverystats.rates import proportion
 
+        # the columns used, before filtering (no copy of the whole measure frame)
+        df = df[[c for c in dict.fromkeys((outcome, eligible, "_group")) if c in df]]
         d = df[df[eligible].astype(bool)] if eligible in df else df
         d = d[d[outcome].notna()]
         rows = []

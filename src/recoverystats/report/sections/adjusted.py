@@ -39,6 +39,8 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     for key, col, label in (("relapse", "relapsed", f"relapse within {cfg.relapse_window} days"),
                             (first, "recidivated", f"{first} within {cfg.recidivism_window} days")):
         d = ctx.measures[key]
+        # the columns the model can use, before filtering (no copy of the whole measure frame)
+        d = d[[c for c in dict.fromkeys(("eligible", col, "_group", *cfg.adjust, cfg.cluster or "_group")) if c in d]]
         d = d[d["eligible"].astype(bool) & d[col].notna()].copy()
         adjust = [a for a in cfg.adjust if a in d.columns and d[a].notna().any()]
         cluster = None
@@ -89,6 +91,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
                             "risk_exposed", "risk_reference"]])
         d = ctx.measures[key]
         col = "relapsed" if key == "relapse" else "recidivated"
+        d = d[list(dict.fromkeys(("eligible", col, *adjust)))]
         elig = d[d["eligible"].astype(bool) & d[col].notna()]
         complete = elig[elig[[col, *adjust]].notna().all(axis=1)] if adjust else elig
         i = len(model_rows)
@@ -185,6 +188,7 @@ def _small_reference_levels(ctx: ReportContext, key: str, r: Any, adjust: list[s
     """
     col = "relapsed" if key == "relapse" else "recidivated"
     d = ctx.measures[key]
+    d = d[[c for c in dict.fromkeys(("eligible", col, "_group", *adjust)) if c in d]]
     d = d[d["eligible"].astype(bool) & d[col].notna()]
     if adjust:
         d = d[d[adjust].notna().all(axis=1)]

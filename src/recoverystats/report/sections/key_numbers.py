@@ -65,6 +65,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         def counts(df: pd.DataFrame | None, g: str) -> tuple[float, float]:
             if df is None:
                 return np.nan, np.nan
+            df = df[[c for c in dict.fromkeys((outcome, eligible, "_group")) if c in df]]
             d = df[df[eligible].astype(bool)] if eligible in df else df
             d = d[d[outcome].notna() & (d["_group"] == g)]
             return float(len(d)), float(d[outcome].astype(float).sum())

@@ -64,13 +64,15 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     windows.update({lvl: (ctx.cfg.recidivism_window, "index_date") for lvl in ctx.cfg.recidivism_levels})
     for key, label, col in items[:2]:
         d = ctx.measures[key]
+        days, index_col = windows[key]
+        # the columns used, before filtering (no copy of the whole measure frame)
+        d = d[[c for c in dict.fromkeys(("eligible", col, index_col, "enrollment_date")) if c in d]]
         d = d[d["eligible"].astype(bool) & d[col].notna()].copy()
         if len(d) < 2:
             continue
         # each participant counts in the quarter their outcome window closed: every such
         # group is complete (no partially observed enrollment cohorts), and the quarters
         # add up to the eligible total of the outcome table
-        days, index_col = windows[key]
         index = d[index_col] if index_col in d else d["enrollment_date"]
         d["_window_closed"] = index + pd.to_timedelta(days, unit="D")
         tr = trend(d, col, date="_window_closed", freq="Q", conf_level=ctx.cfg.conf_level).table
