@@ -12,9 +12,10 @@ Why per-participant columns and not only sufficient statistics (issue 17 allows 
 "per-participant outcome tables are collected when they fit"): the report's adjusted
 logistic regressions (covariates such as age are continuous, variances clustered by
 mentor) and Table 1 (means and SDs) need the rows, and so do the p-charts (quarter of
-each window). Collected once and compactly, 10M participants fit (measured: about
-0.4 KB per participant for every measure the default report uses, see docs/scale.md),
-and every section then runs the same tested Python code as on pandas, so the published
+each window). Collected once and compactly they take about 0.5 KB per participant for
+every measure the default report uses (measured at 1M: 190 bytes of shared participant
+columns, 320 of the measures' own columns, 17 of last quarter's; docs/scale.md), and
+every section then runs the same tested Python code as on pandas, so the published
 numbers are identical across engines by construction (DESIGN 14 #14), with no second,
 count-based implementation of each section to keep in step. What made the earlier
 design fail at 10M (killed at 14.4 GB) was not the rows but their copies: about 20
@@ -384,11 +385,29 @@ def first_mentors(store: MeasureStore, participant_ids: pd.Series) -> pd.Series:
     return m.reindex(ids).dropna().astype("string")  # the dtype of measures.first_mentor
 
 
+def frame_bytes(df: pd.DataFrame) -> int:
+    """Bytes a frame holds, each Python object counted once (pandas' ``deep=True`` counts a
+    string shared by many rows once per row, e.g. the deduplicated codes from Arrow)."""
+    import sys
+
+    total = 0
+    for c in df.columns:
+        s = df[c]
+        if s.dtype == object:
+            seen: dict[int, int] = {}
+            for v in s.to_numpy():
+                seen.setdefault(id(v), sys.getsizeof(v))
+            total += 8 * len(s) + sum(seen.values())
+        else:
+            total += int(s.memory_usage(deep=True, index=False))
+    return total
+
+
 def memory_per_participant(store: MeasureStore, prev: MeasureStore | None = None) -> dict[str, float]:
-    """Bytes per participant held by the measure stores (for sizing; docs/scale.md)."""
+    """Bytes per participant held by the measure stores (for sizing; docs/scale.md): the
+    shared columns (:func:`frame_bytes`), this quarter's own columns, last quarter's."""
     n = max(len(store.shared), 1)
-    out = {"shared": store.shared.memory_usage(deep=True, index=False).sum() / n,
-           "measures": store.nbytes(shared=False) / n}
+    out = {"shared": frame_bytes(store.shared) / n, "measures": store.nbytes(shared=False) / n}
     if prev is not None:
         out["previous"] = prev.nbytes(shared=False) / n
     out["total"] = float(sum(out.values()))
@@ -396,4 +415,4 @@ def memory_per_participant(store: MeasureStore, prev: MeasureStore | None = None
 
 
 __all__ = ["EngineBackedProgram", "MeasureStore", "for_report", "table_rows", "measure_source", "engine_measures",
-           "first_mentors", "memory_per_participant"]
+           "first_mentors", "memory_per_participant", "frame_bytes"]
