@@ -210,12 +210,16 @@ class MeasureStore(Mapping[str, pd.DataFrame]):
         self._cache = (key, df)
         return df
 
-    def _assemble(self, item: _Stored) -> pd.DataFrame:
+    def _assemble(self, item: _Stored, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The frame of ``item`` (only ``columns`` of it, and no ``_group``/``attrs``, when given)."""
         import pyarrow as pa
 
+        wanted = item.columns if columns is None else [c for c in item.columns if c in columns]
         own = _to_pandas(pa.table({c: a.cast(item.types[c]) if a.type != item.types[c] else a
-                                   for c, a in item.own.items()}))
-        cols = {c: (own[c] if c in item.own else self.shared[c]) for c in item.columns}
+                                   for c, a in item.own.items() if c in wanted}))
+        cols = {c: (own[c] if c in item.own else self.shared[c]) for c in wanted}
+        if columns is not None:
+            return pd.DataFrame(cols, index=pd.RangeIndex(len(self.shared)))
         if item.group:
             cols["_group"] = self.shared["_group"]
         df = pd.DataFrame(cols, index=pd.RangeIndex(len(self.shared)))
@@ -289,7 +293,7 @@ def engine_measures(ctx: ReportContext, prog: Any, *, say: Callable[[str], None]
         ``ctx.measures`` and ``ctx.prev`` (see the module docstring for what the previous
         quarter keeps).
     """
-    from recoverystats.engines.measures import describe
+    from recoverystats.engines.measures import _covariates, describe
     from recoverystats.measures import noms_change
 
     say = say or (lambda stage: None)
@@ -349,11 +353,14 @@ def engine_measures(ctx: ReportContext, prog: Any, *, say: Callable[[str], None]
         expr, own, info = _run(prog, key, name, kw, shared_cols, pid)
         columns = list(expr.columns)
         now.put(key, own, columns=columns, group=True)
-        # attrs counted on the full frame, as run_measure counts them
-        frame = now._assemble(now._items[key])  # type: ignore[arg-type]
-        frame.attrs = {}
-        frame = frame.drop(columns="_group")
+        # attrs counted as run_measure counts them, on the columns they use (not a copy of
+        # the whole frame: at 10M participants that was the measures stage's peak)
+        frame = now._assemble(now._items[key], columns=_DESCRIBED)  # type: ignore[arg-type]
         described = describe(name, frame, **info)
+        meta = described.attrs.get("measure")
+        if isinstance(meta, dict) and "covariates" in meta:  # attach's rule, on the shared columns
+            meta["covariates"] = [c for c in _covariates(tables["participants"])
+                                  if c in shared and shared[c].notna().any()]
         now._items[key].attrs = copy.deepcopy(described.attrs)  # type: ignore[union-attr]
         del frame, described, own
     if has_fu:
@@ -365,6 +372,13 @@ def engine_measures(ctx: ReportContext, prog: Any, *, say: Callable[[str], None]
         prev.put(key, own, columns=list(own.column_names), group=True)
         del own
     return now, prev
+
+
+#: The columns ``describe`` (attach, the notes, the follow-up summary) reads; the covariates
+#: it lists are checked on the shared columns.
+_DESCRIBED: frozenset[str] = frozenset({
+    "eligible", "exclusion_reason", "discharge_date", "discharge_reason", "release_date_missing", "event_type",
+    "index_source", "matched", "match_date", "enrollment_date", "due", "completed_in_window", "completed"})
 
 
 def _base_select(tables: Mapping[str, Any], as_of: pd.Timestamp) -> Any:
