@@ -190,6 +190,19 @@ class MeasureStore(Mapping[str, pd.DataFrame]):
         """Keep a frame as it is (a small summary table such as the NOMs change)."""
         self._items[key] = df
 
+    def columns_of(self, key: str, columns: Sequence[str]) -> pd.DataFrame:
+        """Only ``columns`` of measure ``key`` (those it has, in the order given; ``_group``
+        included when asked): assembled from the stored columns alone, not cached."""
+        item = self._items[key]
+        if isinstance(item, pd.DataFrame):
+            return item[[c for c in dict.fromkeys(columns) if c in item]]
+        has = set(item.columns) | ({"_group"} if item.group else set())
+        wanted = [c for c in dict.fromkeys(columns) if c in has]
+        df = self._assemble(item, columns=[c for c in wanted if c != "_group"])
+        if "_group" in wanted:
+            df["_group"] = self.shared["_group"]
+        return df[wanted]
+
     def attrs(self, key: str) -> dict[str, Any]:
         """``attrs`` of a measure's frame, without assembling it."""
         item = self._items[key]

@@ -196,6 +196,20 @@ class ReportContext:
                     release()
         return [s for s in specs if s is not None]
 
+    def measure_columns(self, key: str, columns: Sequence[str], *, previous: bool = False) -> pd.DataFrame:
+        """Only ``columns`` of measure ``key`` (those it has, in the order given).
+
+        On an engine the frame is assembled from those columns alone (millions of rows:
+        no whole measure frame is built for a section that reads three columns); on
+        pandas it is ``measures[key][columns]``.
+        """
+        store = self.prev if previous else self.measures
+        pick = getattr(store, "columns_of", None)
+        if pick is not None:
+            return pick(key, columns)
+        df = store[key]
+        return df[[c for c in dict.fromkeys(columns) if c in df]]
+
     # ---------------------------------------------------------------------------------
     def _rate_rows(self, df: pd.DataFrame, outcome: str, eligible: str, id_prefix: str
                    ) -> tuple[pd.DataFrame, dict[tuple[int, str], str]]:
