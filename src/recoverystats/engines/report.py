@@ -33,7 +33,10 @@ Python objects, held for the whole report. Here:
 - a section asking ``ctx.measures[key]`` gets the frame the pandas path holds
   (the same columns, column order, dtypes and ``attrs``), assembled on demand from the
   shared columns and the measure's own columns cast back to their original types; one
-  assembled frame is cached (sections ask for the same measure several times in a row);
+  assembled frame is cached (sections ask for the same measure several times in a row)
+  and dropped after each section; the sections read only the columns they use
+  (``ReportContext.measure_columns`` -> :meth:`MeasureStore.columns_of`, assembled from
+  those columns alone);
 - the previous quarter's measures feed only the key-numbers table (counts by group of
   eligible participants and events): of them, only the ``_group`` column and the
   eligibility and outcome columns that table uses are kept, and the measures it does
