@@ -12,8 +12,8 @@ Why per-participant columns and not only sufficient statistics (issue 17 allows 
 "per-participant outcome tables are collected when they fit"): the report's adjusted
 logistic regressions (covariates such as age are continuous, variances clustered by
 mentor) and Table 1 (means and SDs) need the rows, and so do the p-charts (quarter of
-each window). Collected once and compactly they take about 0.5 KB per participant for
-every measure the default report uses (measured at 1M: 190 bytes of shared participant
+each window). Collected once and compactly they take about 0.57 KB per participant for
+every measure the default report uses (measured: 230 bytes of shared participant
 columns, 320 of the measures' own columns, 17 of last quarter's; docs/scale.md), and
 every section then runs the same tested Python code as on pandas, so the published
 numbers are identical across engines by construction (DESIGN 14 #14), with no second,
