@@ -940,7 +940,33 @@ def run_measure(prog: Any, name: str, *, collect: bool = True, **kwargs: Any) ->
     -------
     pandas.DataFrame or ibis.expr.types.Table
     """
-    from recoverystats.measures._common import attach, attach_summary_attrs, beyond_cutoff_note
+    from recoverystats.measures._common import attach_summary_attrs
+
+    tables, ts, source, note = _resolve(prog, name, kwargs)
+    if name == "noms_change":
+        if not collect:
+            return noms_counts(tables, as_of=ts, **{k: v for k, v in kwargs.items() if k in ("items", "by", "window")})
+        out = noms_change(tables, as_of=ts, **kwargs)
+        params = {"items": tuple(kwargs.get("items", tuple(NOMS_ITEMS))), "by": tuple(
+            [kwargs["by"]] if isinstance(kwargs.get("by"), str) else kwargs.get("by") or ()),
+            "window": kwargs.get("window"), "exact_threshold": int(kwargs.get("exact_threshold", 25))}
+        return attach_summary_attrs(out, name, as_of=ts, as_of_source=source, parameters=params,
+                                    notes=[note] if note else [])
+    target = _check_target(kwargs.pop("target", 0.8)) if name == "followup" else None
+    expr = MEASURES[name](tables, as_of=ts, **kwargs)
+    if not collect:
+        return expr
+    return describe(name, _execute(expr), tables=tables, as_of=ts, as_of_source=source, note=note,
+                    kwargs=kwargs, target=target)
+
+
+def _resolve(prog: Any, name: str, kwargs: dict[str, Any]) -> tuple[Tables, pd.Timestamp, str, str | None]:
+    """The tables, the cut-off, where it came from and the beyond-cut-off note of one measure run.
+
+    Pops ``as_of`` from ``kwargs``; warns (``RecoveryStatsWarning``) when the cut-off is
+    after the program's, as the pandas measures do.
+    """
+    from recoverystats.measures._common import beyond_cutoff_note
 
     tables = prog if isinstance(prog, Mapping) else prog.tables
     funcs = {**MEASURES, "noms_change": noms_change}
@@ -964,27 +990,26 @@ def run_measure(prog: Any, name: str, *, collect: bool = True, **kwargs: Any) ->
 
         from recoverystats.errors import RecoveryStatsWarning
 
-        warnings.warn(f"{name}: {note}", RecoveryStatsWarning, stacklevel=2)
-    if name == "noms_change":
-        if not collect:
-            return noms_counts(tables, as_of=ts, **{k: v for k, v in kwargs.items() if k in ("items", "by", "window")})
-        out = noms_change(tables, as_of=ts, **kwargs)
-        params = {"items": tuple(kwargs.get("items", tuple(NOMS_ITEMS))), "by": tuple(
-            [kwargs["by"]] if isinstance(kwargs.get("by"), str) else kwargs.get("by") or ()),
-            "window": kwargs.get("window"), "exact_threshold": int(kwargs.get("exact_threshold", 25))}
-        return attach_summary_attrs(out, name, as_of=ts, as_of_source=source, parameters=params,
-                                    notes=[note] if note else [])
-    target = _check_target(kwargs.pop("target", 0.8)) if name == "followup" else None
-    expr = funcs[name](tables, as_of=ts, **kwargs)
-    if not collect:
-        return expr
-    df = _execute(expr)
+        warnings.warn(f"{name}: {note}", RecoveryStatsWarning, stacklevel=3)
+    return tables, ts, source, note
+
+
+def describe(name: str, df: pd.DataFrame, *, tables: Tables, as_of: pd.Timestamp, as_of_source: str,
+             note: str | None, kwargs: Mapping[str, Any], target: float | None) -> pd.DataFrame:
+    """``df.attrs["measure"]`` of a collected per-participant measure frame (as :func:`run_measure` sets it).
+
+    The definition, parameters, cut-off, counts and notes, counted on ``df`` (the
+    measure's full output columns) and, for some notes, by a small query on ``tables``.
+    Returns ``df`` with the attrs set.
+    """
+    from recoverystats.measures._common import attach
+
     if name == "recidivism":
         df.attrs["_missing_release"] = kwargs.get("missing_release", "enrollment")
-    notes = ([note] if note else []) + _notes(name, df, tables, ts)
+    notes = ([note] if note else []) + _notes(name, df, tables, as_of)
     df.attrs.pop("_missing_release", None)
     params = _parameters(name, kwargs, target)
-    df = attach(df, name, as_of=ts, as_of_source=source, parameters=params,
+    df = attach(df, name, as_of=as_of, as_of_source=as_of_source, parameters=params,
                 covariates=_covariates(tables["participants"]), notes=notes)
     if name == "followup":
         due = df["due"].to_numpy(dtype=bool)

@@ -3,30 +3,75 @@
 The report code stays as it is (DESIGN 14: suppression and the privacy scan run in
 Python, after collection). What it needs from the program is small: the participants
 table (one row per person, with the covariates the tables are broken down by), the
-mentors and matches (first mentor per participant, for clustered variances), the
-validation findings and the flow. Those are collected; the large tables (events,
-contacts, assessments) never leave the engine: the measures run there
+mentors, the validation findings and the flow. Those are collected; the large tables
+(events, contacts, assessments, matches) never leave the engine: the measures run there
 (:mod:`recoverystats.engines.measures`) and only their per-participant results are
-collected.
+collected, compactly (:class:`MeasureStore`).
+
+Why per-participant columns and not only sufficient statistics (issue 17 allows both:
+"per-participant outcome tables are collected when they fit"): the report's adjusted
+logistic regressions (covariates such as age are continuous, variances clustered by
+mentor) and Table 1 (means and SDs) need the rows, and so do the p-charts (quarter of
+each window). Collected once and compactly they take about 0.57 KB per participant for
+every measure the default report uses (measured: 230 bytes of shared participant
+columns, 320 of the measures' own columns, 17 of last quarter's; docs/scale.md), and
+every section then runs the same tested Python code as on pandas, so the published
+numbers are identical across engines by construction (DESIGN 14 #14), with no second,
+count-based implementation of each section to keep in step. What made the earlier
+design fail at 10M (killed at 14.4 GB) was not the rows but their copies: about 20
+frames of 10M rows, each repeating the participant's identifier and covariates as
+Python objects, held for the whole report. Here:
+
+- the participant columns every measure repeats (``participant_id, group, site,
+  mentor_id``, covariates, ``enrollment_date``, and the report's ``_group``) are
+  collected **once**, as the measures return them (:func:`engine_measures`);
+- of each measure only its **own output columns** are collected, sorted by
+  ``participant_id`` like the shared columns (the alignment is checked), and kept as
+  Arrow arrays in the smallest lossless type: flags as bits, codes and reasons as
+  dictionaries with 8-bit indices, whole-number floats and small integers narrowed
+  (only when the round trip is exact), dates as 32-bit days;
+- a section asking ``ctx.measures[key]`` gets the frame the pandas path holds
+  (the same columns, column order, dtypes and ``attrs``), assembled on demand from the
+  shared columns and the measure's own columns cast back to their original types; one
+  assembled frame is cached (sections ask for the same measure several times in a row)
+  and dropped after each section; the sections read only the columns they use
+  (``ReportContext.measure_columns`` -> :meth:`MeasureStore.columns_of`, assembled from
+  those columns alone);
+- the previous quarter's measures feed only the key-numbers table (counts by group of
+  eligible participants and events): of them, only the ``_group`` column and the
+  eligibility and outcome columns that table uses are kept, and the measures it does
+  not use (recidivism levels but the first) are not run;
+- the first mentor per participant (the cluster of the clustered variances) comes from
+  the measures' ``mentor_id``; the matches table is not collected.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from recoverystats.io.program import ProgramData, empty_table
 
-#: Tables collected for the report (one row per participant, mentor or match).
-COLLECTED: tuple[str, ...] = ("participants", "mentors", "matches")
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+    from recoverystats.report.context import ReportContext
+
+#: Tables collected for the report (one row per participant or mentor).
+COLLECTED: tuple[str, ...] = ("participants", "mentors")
 
 
 @dataclass(frozen=True, slots=True, repr=False)
 class EngineBackedProgram(ProgramData):
     """A :class:`ProgramData` for the report: small tables collected, the rest on the engine.
 
-    ``events``, ``contacts`` and ``assessments`` are empty frames here; the report asks
-    :meth:`rows` for their sizes and computes the measures on :attr:`engine_program`.
+    ``events``, ``contacts``, ``assessments`` and ``matches`` are empty frames here; the
+    report asks :meth:`rows` for their sizes and computes the measures on
+    :attr:`engine_program`.
     """
 
     engine_program: Any = None
@@ -39,7 +84,7 @@ class EngineBackedProgram(ProgramData):
 
 
 def for_report(prog: Any) -> EngineBackedProgram:
-    """The program as the report takes it: participants, mentors and matches collected."""
+    """The program as the report takes it: participants and mentors collected."""
     from recoverystats.schema.spec import TABLE_NAMES
 
     frames = {n: prog.to_pandas(n) if n in COLLECTED else empty_table(n) for n in TABLE_NAMES}
@@ -68,4 +113,336 @@ def measure_source(prog: Any) -> Any:
     return getattr(prog, "engine_program", None) or prog
 
 
-__all__ = ["EngineBackedProgram", "for_report", "table_rows", "measure_source"]
+# ---------------------------------------------------------------------------
+# compact per-participant measures
+# ---------------------------------------------------------------------------
+def _compact(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``arr`` in the smallest type it round-trips through exactly (see the module docstring)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = arr.type
+    arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        d = pc.dictionary_encode(arr)
+        n = len(d.dictionary)
+        idx = pa.int8() if n < 2**7 else pa.int16() if n < 2**15 else None
+        if idx is not None:
+            d = pa.DictionaryArray.from_arrays(d.indices.cast(idx), d.dictionary)
+        return pa.chunked_array([d])
+    if pa.types.is_floating(t) and t.bit_width == 64:
+        f32 = arr.cast(pa.float32(), safe=False)
+        if f32.cast(t).equals(arr):
+            return pa.chunked_array([f32])
+    elif pa.types.is_integer(t) and t.bit_width > 8:
+        for small in (pa.int8(), pa.int16(), pa.int32()):
+            if small.bit_width >= t.bit_width:
+                break
+            try:
+                return pa.chunked_array([arr.cast(small)])  # safe cast: fails when a value does not fit
+            except (pa.ArrowInvalid, OverflowError):
+                continue
+    return pa.chunked_array([arr])
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table as :func:`recoverystats.engines.measures.collect` converts it."""
+    df = table.to_pandas(date_as_object=False)
+    for c in df.columns:
+        if pd.api.types.is_datetime64_any_dtype(df[c].dtype) and df[c].dtype != "datetime64[ns]":
+            df[c] = df[c].astype("datetime64[ns]")
+    return df
+
+
+@dataclass
+class _Stored:
+    columns: list[str]  # the frame's columns in order (shared and own, without _group)
+    own: dict[str, Any]  # own column -> compact Arrow array
+    types: dict[str, Any]  # own column -> original Arrow type
+    attrs: dict[str, Any]
+    group: bool
+
+
+class MeasureStore(Mapping[str, pd.DataFrame]):
+    """Per-participant measure frames held compactly, assembled when a section asks.
+
+    A read-only mapping ``key -> DataFrame``, as ``ReportContext.measures`` is on the
+    pandas path: the shared participant columns are held once (``shared``, a DataFrame
+    sorted by ``participant_id``), each measure's own columns as compact Arrow arrays
+    aligned with it. ``store[key]`` returns the frame the pandas path would hold (same
+    columns, order, dtypes and ``attrs``); the last frame assembled is cached.
+    """
+
+    def __init__(self, shared: pd.DataFrame) -> None:
+        self.shared = shared
+        self._items: dict[str, _Stored | pd.DataFrame] = {}
+        self._cache: tuple[str | None, pd.DataFrame | None] = (None, None)
+
+    def put(self, key: str, own: pa.Table, *, columns: Sequence[str], attrs: Mapping[str, Any] | None = None,
+            group: bool = True) -> None:
+        """Keep measure ``key``: its own columns (``own``, rows aligned with :attr:`shared`)
+        and the order of the frame's columns (``columns``: shared and own)."""
+        if own.num_rows != len(self.shared):
+            raise RuntimeError(f"measure {key!r}: {own.num_rows} rows, the shared columns have {len(self.shared)}.")
+        self._items[key] = _Stored(columns=list(columns), own={c: _compact(own.column(c)) for c in own.column_names},
+                                   types={c: own.schema.field(c).type for c in own.column_names},
+                                   attrs=dict(attrs or {}), group=group)
+        self.release()
+
+    def put_frame(self, key: str, df: pd.DataFrame) -> None:
+        """Keep a frame as it is (a small summary table such as the NOMs change)."""
+        self._items[key] = df
+
+    def columns_of(self, key: str, columns: Sequence[str]) -> pd.DataFrame:
+        """Only ``columns`` of measure ``key`` (those it has, in the order given; ``_group``
+        included when asked): assembled from the stored columns alone, not cached."""
+        item = self._items[key]
+        if isinstance(item, pd.DataFrame):
+            return item[[c for c in dict.fromkeys(columns) if c in item]]
+        has = set(item.columns) | ({"_group"} if item.group else set())
+        wanted = [c for c in dict.fromkeys(columns) if c in has]
+        df = self._assemble(item, columns=[c for c in wanted if c != "_group"])
+        if "_group" in wanted:
+            df["_group"] = self.shared["_group"]
+        return df[wanted]
+
+    def attrs(self, key: str) -> dict[str, Any]:
+        """``attrs`` of a measure's frame, without assembling it."""
+        item = self._items[key]
+        return item.attrs if isinstance(item, _Stored) else dict(item.attrs)
+
+    def release(self) -> None:
+        """Drop the cached frame."""
+        self._cache = (None, None)
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        item = self._items[key]
+        if isinstance(item, pd.DataFrame):
+            return item
+        if self._cache[0] == key and self._cache[1] is not None:
+            return self._cache[1]
+        self.release()
+        df = self._assemble(item)
+        self._cache = (key, df)
+        return df
+
+    def _assemble(self, item: _Stored, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The frame of ``item`` (only ``columns`` of it, and no ``_group``/``attrs``, when given)."""
+        import pyarrow as pa
+
+        wanted = item.columns if columns is None else [c for c in item.columns if c in columns]
+        own = _to_pandas(pa.table({c: a.cast(item.types[c]) if a.type != item.types[c] else a
+                                   for c, a in item.own.items() if c in wanted}))
+        cols = {c: (own[c] if c in item.own else self.shared[c]) for c in wanted}
+        if columns is not None:
+            return pd.DataFrame(cols, index=pd.RangeIndex(len(self.shared)))
+        if item.group:
+            cols["_group"] = self.shared["_group"]
+        df = pd.DataFrame(cols, index=pd.RangeIndex(len(self.shared)))
+        df.attrs = copy.deepcopy(item.attrs)
+        return df
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def nbytes(self, *, shared: bool = True) -> int:
+        """Bytes held: the compact own columns (and the shared columns, ``shared=True``)."""
+        n = sum(a.nbytes for it in self._items.values() if isinstance(it, _Stored) for a in it.own.values())
+        if shared:
+            n += int(self.shared.memory_usage(deep=True, index=False).sum())
+        return n
+
+
+def _shared_columns(tables: Mapping[str, Any], as_of: pd.Timestamp) -> list[str]:
+    """The participant columns every measure frame starts with (``_base`` of the measures)."""
+    from recoverystats.engines.measures import _as_of_day, _base
+
+    a, _ = _as_of_day(as_of, "report")
+    return _base(tables, a, "report")[1]
+
+
+def _group_column(df: pd.DataFrame, g: str) -> pd.Series:
+    """The report's ``_group`` of a measure frame (as ``ReportContext._with_group``)."""
+    return df[g].astype("string").fillna("(missing)") if g in df else pd.Series("(missing)", index=df.index,
+                                                                                   dtype=object)
+
+
+def _run(prog: Any, key: str, name: str, kwargs: dict[str, Any], shared: list[str], pid: pa.ChunkedArray | None,
+         keep: Sequence[str] | None = None) -> tuple[Any, pa.Table, dict[str, Any]]:
+    """Run one measure on the engine; return its expression, own columns (sorted by participant) and context."""
+    from recoverystats.engines.measures import MEASURES, _check_target, _resolve
+
+    kw = dict(kwargs)
+    tables, ts, source, note = _resolve(prog, name, kw)
+    target = _check_target(kw.pop("target", 0.8)) if name == "followup" else None
+    expr = MEASURES[name](tables, as_of=ts, **kw)
+    own = [c for c in expr.columns if c not in shared and (keep is None or c in keep)]
+    got = expr.select("participant_id", *own).order_by("participant_id").to_pyarrow()
+    if pid is not None and not got.column("participant_id").equals(pid):
+        raise RuntimeError(f"measure {key!r}: rows not aligned with the participants (participant_id order differs).")
+    info = {"tables": tables, "as_of": ts, "as_of_source": source, "note": note, "kwargs": kw, "target": target}
+    return expr, got.drop_columns(["participant_id"]), info
+
+
+def engine_measures(ctx: ReportContext, prog: Any, *, say: Callable[[str], None] | None = None
+                    ) -> tuple[MeasureStore, MeasureStore]:
+    """This and last quarter's measures of the report, computed on the engine, held compactly.
+
+    Parameters
+    ----------
+    ctx
+        The report context (config, cut-offs, participants).
+    prog
+        The engine program (``EngineProgramData``).
+    say
+        Progress callback: one stage per measure.
+
+    Returns
+    -------
+    (MeasureStore, MeasureStore)
+        ``ctx.measures`` and ``ctx.prev`` (see the module docstring for what the previous
+        quarter keeps).
+    """
+    from recoverystats.engines.measures import _covariates, describe
+    from recoverystats.measures import noms_change
+
+    say = say or (lambda stage: None)
+    cfg = ctx.cfg
+    g = cfg.group_column
+    tables = prog.tables
+    shared_cols = _shared_columns(tables, ctx.as_of)
+    # the shared columns, as the first measure returns them (mentor_id: first mentor by as_of)
+    base_expr = _base_select(tables, ctx.as_of)
+    arrow = base_expr.order_by("participant_id").to_pyarrow()
+    pid = arrow.column("participant_id")
+    shared = _to_pandas(arrow)
+    del arrow
+    shared["_group"] = _group_column(shared, g)
+    now, prev = MeasureStore(shared), MeasureStore(shared[["_group"]])
+    has_fu = table_rows(ctx.prog, "assessments") > 0
+    first = cfg.recidivism_levels[0]
+    k90 = 90 if 90 in cfg.retention_days else cfg.retention_days[len(cfg.retention_days) // 2]
+
+    enrolled_from = ctx.participants["enrollment_date"].min()
+    runs: list[tuple[str, str, dict[str, Any]]] = [] if ctx.as_of < enrolled_from else [
+        ("retention", "retention", {"days": cfg.retention_days, "as_of": ctx.as_of, "completion_counts": True}),
+        ("relapse", "relapse", {"window_days": cfg.relapse_window, "as_of": ctx.as_of}),
+        *[(lvl, "recidivism", {"window_days": cfg.recidivism_window, "level": lvl, "as_of": ctx.as_of,
+                               "missing_release": "enrollment"}) for lvl in cfg.recidivism_levels],
+    ]
+    if has_fu and runs:
+        runs.append(("followup", "followup", {"window": cfg.followup_window, "as_of": ctx.as_of,
+                                              "target": cfg.targets.get("followup_rate", 0.8),
+                                              "due_rule": "window_closed"}))
+    prev_runs: list[tuple[str, str, dict[str, Any], list[str]]] = []
+    if not ctx.prev_as_of < enrolled_from:  # as the pandas path: no measures before the first enrollment
+        prev_runs = [
+            ("retention", "retention", {"days": cfg.retention_days, "as_of": ctx.prev_as_of,
+                                        "completion_counts": True}, [f"retained_{k90}", f"eligible_{k90}"]),
+            ("relapse", "relapse", {"window_days": cfg.relapse_window, "as_of": ctx.prev_as_of},
+             ["relapsed", "eligible"]),
+            # key numbers show the first level; the pandas path computes every level (same warnings)
+            *[(lvl, "recidivism", {"window_days": cfg.recidivism_window, "level": lvl, "as_of": ctx.prev_as_of,
+                                   "missing_release": "enrollment"}, ["recidivated", "eligible"])
+              for lvl in cfg.recidivism_levels if lvl == first],
+        ]
+        if has_fu:
+            prev_runs.append(("followup", "followup", {"window": cfg.followup_window, "as_of": ctx.prev_as_of,
+                                                       "target": cfg.targets.get("followup_rate", 0.8),
+                                                       "due_rule": "window_closed"},
+                              ["completed_in_window", "due"]))
+    if table_rows(ctx.prog, "contacts") or table_rows(ctx.prog, "matches"):
+        runs.append(("engagement", "engagement", {"first_days": 90, "as_of": ctx.as_of,
+                                                  "engaged_min_contacts": 3}))
+    runs.append(("relapse_tte", "relapse", {"window_days": None, "as_of": ctx.as_of}))
+    runs.append(("recidivism_tte", "recidivism", {"window_days": None, "level": first, "as_of": ctx.as_of,
+                                                  "missing_release": "enrollment"}))
+
+    for key, name, kw in runs:
+        say(f"measures: {key}")
+        expr, own, info = _run(prog, key, name, kw, shared_cols, pid)
+        columns = list(expr.columns)
+        now.put(key, own, columns=columns, group=True)
+        # attrs counted as run_measure counts them, on the columns they use (not a copy of
+        # the whole frame: at 10M participants that was the measures stage's peak)
+        frame = now._assemble(now._items[key], columns=_DESCRIBED)  # type: ignore[arg-type]
+        described = describe(name, frame, **info)
+        meta = described.attrs.get("measure")
+        if isinstance(meta, dict) and "covariates" in meta:  # attach's rule, on the shared columns
+            meta["covariates"] = [c for c in _covariates(tables["participants"])
+                                  if c in shared and shared[c].notna().any()]
+        now._items[key].attrs = copy.deepcopy(described.attrs)  # type: ignore[union-attr]
+        del frame, described, own
+    if has_fu:
+        say("measures: noms")
+        now.put_frame("noms", noms_change(prog, by=g, window=cfg.followup_window, as_of=ctx.as_of))
+    for key, name, kw, keep in prev_runs:
+        say(f"measures: {key} (previous quarter)")
+        _, own, _ = _run(prog, key, name, kw, shared_cols, pid, keep=keep)
+        prev.put(key, own, columns=list(own.column_names), group=True)
+        del own
+    return now, prev
+
+
+#: The columns ``describe`` (attach, the notes, the follow-up summary) reads; the covariates
+#: it lists are checked on the shared columns.
+_DESCRIBED: frozenset[str] = frozenset({
+    "eligible", "exclusion_reason", "discharge_date", "discharge_reason", "release_date_missing", "event_type",
+    "index_source", "matched", "match_date", "enrollment_date", "due", "completed_in_window", "completed"})
+
+
+def _base_select(tables: Mapping[str, Any], as_of: pd.Timestamp) -> Any:
+    """The shared columns as one engine query (the measures' ``_base`` selection)."""
+    from recoverystats.engines.measures import _as_of_day, _base, _select
+
+    a, _ = _as_of_day(as_of, "report")
+    p, base, _cov = _base(tables, a, "report")
+    return _select(p, base, {})
+
+
+def first_mentors(store: MeasureStore, participant_ids: pd.Series) -> pd.Series:
+    """First mentor matched by as_of, indexed by participant, in ``participant_ids`` order
+    (matched participants only; ``ReportContext.mentor``)."""
+    s = store.shared
+    m = pd.Series(s["mentor_id"].to_numpy(), index=s["participant_id"].astype(str).to_numpy())
+    ids = participant_ids.astype(str).to_numpy()
+    return m.reindex(ids).dropna().astype("string")  # the dtype of measures.first_mentor
+
+
+def frame_bytes(df: pd.DataFrame) -> int:
+    """Bytes a frame holds, each Python object counted once (pandas' ``deep=True`` counts a
+    string shared by many rows once per row, e.g. the deduplicated codes from Arrow)."""
+    import sys
+
+    total = 0
+    for c in df.columns:
+        s = df[c]
+        if s.dtype == object:
+            seen: dict[int, int] = {}
+            for v in s.to_numpy():
+                seen.setdefault(id(v), sys.getsizeof(v))
+            total += 8 * len(s) + sum(seen.values())
+        else:
+            total += int(s.memory_usage(deep=True, index=False))
+    return total
+
+
+def memory_per_participant(store: MeasureStore, prev: MeasureStore | None = None) -> dict[str, float]:
+    """Bytes per participant held by the measure stores (for sizing; docs/scale.md): the
+    shared columns (:func:`frame_bytes`), this quarter's own columns, last quarter's."""
+    n = max(len(store.shared), 1)
+    out = {"shared": frame_bytes(store.shared) / n, "measures": store.nbytes(shared=False) / n}
+    if prev is not None:
+        out["previous"] = prev.nbytes(shared=False) / n
+    out["total"] = float(sum(out.values()))
+    return {k: float(v) for k, v in out.items()}
+
+
+__all__ = ["EngineBackedProgram", "MeasureStore", "for_report", "table_rows", "measure_source", "engine_measures",
+           "first_mentors", "memory_per_participant", "frame_bytes"]

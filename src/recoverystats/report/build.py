@@ -150,11 +150,11 @@ def quarterly(
                         prev_as_of=prev_as_of, min_cell=cell, suppress=bool(suppress), previous=releases,
                         protect_derived=bool(_protect_derived))
     ctx.protect_figures = bool(_protect_figures)
+    ctx.progress = say  # one stage per measure (engines) and per section
     say("measures")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ctx.compute_measures()
-        say("analyses")
         sections_spec = ctx.analyse()
     # warning texts can carry counts ("only 7 events"): small ones are hidden like any cell
     ctx.warnings.extend(sorted({_hide_small_numbers(f"{w.category.__name__}: {w.message}", cell if suppress else 1)

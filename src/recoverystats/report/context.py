@@ -67,8 +67,19 @@ class ReportContext:
         self.provenance_extra: dict[str, Any] = {}
         g = cfg.group_column
         p = prog.participants
-        self.participants = p[p["enrollment_date"] <= as_of].copy()
-        self.participants["_group"] = self.participants[g].astype("string").fillna("(missing)")
+        from recoverystats.engines.report import EngineBackedProgram
+
+        #: DuckDB/Spark: the measures run on the engine and are held compactly (engines.report)
+        self.on_engine = isinstance(prog, EngineBackedProgram)
+        enrolled = p["enrollment_date"] <= as_of
+        if self.on_engine and bool(enrolled.all()):
+            # everyone enrolled by the cut-off: the collected table itself (no copy of its
+            # columns; millions of rows on an engine) with the _group column beside it
+            grp = p[g].astype("string").fillna("(missing)")
+            self.participants = pd.concat([p, grp.rename("_group")], axis=1, copy=False)
+        else:
+            self.participants = p[enrolled].copy()
+            self.participants["_group"] = self.participants[g].astype("string").fillna("(missing)")
         self.groups = sorted(self.participants["_group"].unique().tolist())
         ref = cfg.reference
         if ref is not None and ref not in self.groups:
@@ -87,7 +98,10 @@ class ReportContext:
                 f"{', '.join(self.groups)}."
             )
         self.program_groups: list[str] = list(prog_groups)
-        self.mentor = self._mentor_clusters()
+        #: progress callback (stage name), e.g. the CLI's stage lines; a no-op by default
+        self.progress: Callable[[str], None] = lambda stage: None
+        # on an engine the first mentors come with the measures (compute_measures)
+        self.mentor = pd.Series(dtype=object) if self.on_engine else self._mentor_clusters()
         self.mentored: list[str] = []
         self.flow_definition = ""
 
@@ -114,8 +128,10 @@ class ReportContext:
         from recoverystats import measures as M
         from recoverystats.engines.report import measure_source, table_rows
 
-        # on DuckDB/Spark the measures run on the engine and return the same frames
         src = measure_source(self.prog)
+        if self.on_engine:
+            self._compute_engine_measures(src)
+            return
 
         cfg = self.cfg
         for when, store in ((self.as_of, self.measures), (self.prev_as_of, self.prev)):
@@ -146,14 +162,53 @@ class ReportContext:
         for k in list(self.prev):
             self.prev[k] = self._with_group(self.prev[k])
 
+    def _compute_engine_measures(self, src: Any) -> None:
+        """The measures on DuckDB/Spark: the same frames, held compactly (engines.report).
+
+        ``self.measures`` and ``self.prev`` become :class:`~recoverystats.engines.report.MeasureStore`
+        mappings: a section asking for a measure gets the frame the pandas path holds; last
+        quarter's measures keep only what the key numbers count.
+        """
+        from recoverystats.engines.report import engine_measures, first_mentors
+
+        now, prev = engine_measures(self, src, say=self.progress)
+        for k in now:
+            meta = now.attrs(k).get("measure")
+            if isinstance(meta, dict):
+                self.definitions[k] = meta
+        self.measures, self.prev = now, prev  # type: ignore[assignment]
+        self.mentor = first_mentors(now, self.prog.participants["participant_id"])
+
     # -- pass 2: analyses -> raw tables ----------------------------------------------------
     def analyse(self) -> list[Callable[[dict[str, TableBlock]], Section]]:
         """Pass 2: each switched-on section (in registry order) registers its raw tables
-        and returns the function that composes it from the suppressed tables (pass 3)."""
+        and returns the function that composes it from the suppressed tables (pass 3);
+        one progress stage per section."""
         from recoverystats.report.sections import enabled_sections
 
-        specs = [spec.build(self) for spec in enabled_sections(self.cfg)]
+        specs = []
+        for spec in enabled_sections(self.cfg):
+            self.progress(f"section: {spec.key}")
+            specs.append(spec.build(self))
+            for store in (self.measures, self.prev):  # engine path: the frame a section asked for last
+                release = getattr(store, "release", None)
+                if release is not None:
+                    release()
         return [s for s in specs if s is not None]
+
+    def measure_columns(self, key: str, columns: Sequence[str], *, previous: bool = False) -> pd.DataFrame:
+        """Only ``columns`` of measure ``key`` (those it has, in the order given).
+
+        On an engine the frame is assembled from those columns alone (millions of rows:
+        no whole measure frame is built for a section that reads three columns); on
+        pandas it is ``measures[key][columns]``.
+        """
+        store = self.prev if previous else self.measures
+        pick = getattr(store, "columns_of", None)
+        if pick is not None:
+            return pick(key, columns)
+        df = store[key]
+        return df[[c for c in dict.fromkeys(columns) if c in df]]
 
     # ---------------------------------------------------------------------------------
     def _rate_rows(self, df: pd.DataFrame, outcome: str, eligible: str, id_prefix: str
@@ -161,6 +216,8 @@ class ReportContext:
         """n, events, Wilson estimate and CI by group plus a Total row (public rates API)."""
         from recoverystats.rates import proportion
 
+        # the columns used, before filtering (no copy of the whole measure frame)
+        df = df[[c for c in dict.fromkeys((outcome, eligible, "_group")) if c in df]]
         d = df[df[eligible].astype(bool)] if eligible in df else df
         d = d[d[outcome].notna()]
         rows = []

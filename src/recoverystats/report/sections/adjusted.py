@@ -38,7 +38,8 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     first = cfg.recidivism_levels[0]
     for key, col, label in (("relapse", "relapsed", f"relapse within {cfg.relapse_window} days"),
                             (first, "recidivated", f"{first} within {cfg.recidivism_window} days")):
-        d = ctx.measures[key]
+        # the columns the model can use, before filtering (no copy of the whole measure frame)
+        d = ctx.measure_columns(key, ("eligible", col, "_group", *cfg.adjust, cfg.cluster or "_group"))
         d = d[d["eligible"].astype(bool) & d[col].notna()].copy()
         adjust = [a for a in cfg.adjust if a in d.columns and d[a].notna().any()]
         cluster = None
@@ -87,8 +88,8 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
             dt[["estimate", "ci_lower", "ci_upper", "p_value", "risk_exposed", "risk_reference"]] = np.nan
         rd_parts.append(dt[["outcome", "comparison", "estimate", "ci_lower", "ci_upper", "p_value",
                             "risk_exposed", "risk_reference"]])
-        d = ctx.measures[key]
         col = "relapsed" if key == "relapse" else "recidivated"
+        d = ctx.measure_columns(key, ("eligible", col, *adjust))
         elig = d[d["eligible"].astype(bool) & d[col].notna()]
         complete = elig[elig[[col, *adjust]].notna().all(axis=1)] if adjust else elig
         i = len(model_rows)
@@ -184,7 +185,7 @@ def _small_reference_levels(ctx: ReportContext, key: str, r: Any, adjust: list[s
     Counted on the model's complete cases (the participants the odds ratios are fitted on).
     """
     col = "relapsed" if key == "relapse" else "recidivated"
-    d = ctx.measures[key]
+    d = ctx.measure_columns(key, ("eligible", col, "_group", *adjust))
     d = d[d["eligible"].astype(bool) & d[col].notna()]
     if adjust:
         d = d[d[adjust].notna().all(axis=1)]

@@ -36,7 +36,9 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     matched = p["participant_id"].astype(str).isin(matched_ids)
     eng = ctx.measures.get("engagement")
     if eng is not None:
-        e_ok = eng.set_index(eng["participant_id"].astype(str))["engaged"].reindex(p["participant_id"].astype(str))
+        # the two columns only (not a copy of the whole measure frame: millions of rows on an engine)
+        e_ok = pd.Series(eng["engaged"].to_numpy(), index=eng["participant_id"].astype(str).to_numpy()).reindex(
+            p["participant_id"].astype(str))
         # engaged is float (1.0/0.0/NaN): missing counts as not engaged, without
         # fillna(False) on a float column (deprecated in pandas 3)
         engaged = e_ok.to_numpy(dtype=bool, na_value=False) & matched.to_numpy()

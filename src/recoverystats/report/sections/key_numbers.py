@@ -54,10 +54,12 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     shown_groups = [*program, *[g for g in ctx.groups if g not in program]]
 
     def rate_row(key: str, label: str, frame_key: str, outcome: str, eligible: str, id_prefix: str) -> None:
-        now = ctx.measures.get(frame_key)
-        if now is None:
+        if frame_key not in ctx.measures:
             return
-        prev = ctx.prev.get(frame_key)
+        # the columns counted (on an engine, not whole measure frames of millions of rows)
+        used = (outcome, eligible, "_group")
+        now = ctx.measure_columns(frame_key, used)
+        prev = ctx.measure_columns(frame_key, used, previous=True) if frame_key in ctx.prev else None
         better = TARGET_DIRECTIONS.get(key)
         if better:
             label = f"{label} ({better} is better)"
@@ -65,6 +67,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         def counts(df: pd.DataFrame | None, g: str) -> tuple[float, float]:
             if df is None:
                 return np.nan, np.nan
+            df = df[[c for c in dict.fromkeys((outcome, eligible, "_group")) if c in df]]
             d = df[df[eligible].astype(bool)] if eligible in df else df
             d = d[d[outcome].notna() & (d["_group"] == g)]
             return float(len(d)), float(d[outcome].astype(float).sum())

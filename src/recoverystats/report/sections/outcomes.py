@@ -37,13 +37,14 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         items.append((lvl, f"{lvl.capitalize()} within {ctx.cfg.recidivism_window} days", "recidivated"))
     parts, ids, offset = [], {}, 0
     for key, label, col in items:
-        t, tid = ctx._rate_rows(ctx.measures[key], col, "eligible", f"out|{key}")
+        t, tid = ctx._rate_rows(ctx.measure_columns(key, (col, "eligible", "_group")), col, "eligible",
+                                f"out|{key}")
         t.insert(0, "measure", label)
         parts.append(t)
         ids.update({(i + offset, c): v for (i, c), v in tid.items()})
         offset += len(t)
     first = ctx.cfg.recidivism_levels[0]
-    rc = ctx.measures[first]
+    rc = ctx.measure_columns(first, ("technical_violation", "eligible", "_group"))
     if "technical_violation" in rc:
         t, tid = ctx._rate_rows(rc, "technical_violation", "eligible", "out|technical")
         t.insert(0, "measure", f"Technical violation within {ctx.cfg.recidivism_window} days")
@@ -63,14 +64,15 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     windows = {"relapse": (ctx.cfg.relapse_window, "enrollment_date")}
     windows.update({lvl: (ctx.cfg.recidivism_window, "index_date") for lvl in ctx.cfg.recidivism_levels})
     for key, label, col in items[:2]:
-        d = ctx.measures[key]
+        days, index_col = windows[key]
+        # the columns used, before filtering (no copy of the whole measure frame)
+        d = ctx.measure_columns(key, ("eligible", col, index_col, "enrollment_date"))
         d = d[d["eligible"].astype(bool) & d[col].notna()].copy()
         if len(d) < 2:
             continue
         # each participant counts in the quarter their outcome window closed: every such
         # group is complete (no partially observed enrollment cohorts), and the quarters
         # add up to the eligible total of the outcome table
-        days, index_col = windows[key]
         index = d[index_col] if index_col in d else d["enrollment_date"]
         d["_window_closed"] = index + pd.to_timedelta(days, unit="D")
         tr = trend(d, col, date="_window_closed", freq="Q", conf_level=ctx.cfg.conf_level).table

@@ -29,7 +29,9 @@ __all__ = ["build"]
 def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     """Register this section's raw tables with ``ctx.registry``; return the function that
     composes the section from the suppressed tables (see :mod:`recoverystats.report.sections`)."""
-    df = ctx.measures["retention"]
+    days = ctx.cfg.retention_days
+    df = ctx.measure_columns("retention", (*[f"retained_{k}" for k in days], *[f"eligible_{k}" for k in days],
+                                           "_group"))
     parts, ids = [], {}
     offset = 0
     for k in ctx.cfg.retention_days:

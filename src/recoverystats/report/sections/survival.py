@@ -36,7 +36,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     curves = []
     for key, mkey, label in (("relapse", "relapse_tte", "Relapse-free"),
                              ("recid", "recidivism_tte", f"{first.capitalize()}-free")):
-        d = ctx.measures[mkey]
+        d = ctx.measure_columns(mkey, ("time_days", "event", "_group"))  # the columns used (no copy of the rest)
         d = d[d["time_days"].notna() & d["event"].notna()]
         if not len(d):
             continue

@@ -1,0 +1,121 @@
+"""The report's compact measure store on an engine (engines/report.py): the frames a
+section gets are exactly those the measures return, with a fraction of the memory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("ibis")
+pa = pytest.importorskip("pyarrow")
+
+import recoverystats as rs  # noqa: E402
+from recoverystats.engines.report import MeasureStore, _compact, _to_pandas, for_report  # noqa: E402
+from recoverystats.report.build import parse_quarter, with_program_info  # noqa: E402
+from recoverystats.report.config import load_config  # noqa: E402
+from recoverystats.report.context import ReportContext, label_quarter  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_compact_round_trips_exactly_and_is_smaller():
+    n = 1000
+    rng = np.random.default_rng(1)
+    codes = rng.choice(["a", "bb", None], n)
+    whole = rng.integers(0, 400, n).astype(float)
+    whole[::7] = np.nan
+    frac = rng.normal(size=n)  # not representable in float32: kept float64
+    big = rng.integers(0, 2**40, n)
+    small = rng.integers(-3, 3, n)
+    t = pa.table({"code": pa.array(codes, pa.string()), "whole": pa.array(whole, from_pandas=True),
+                  "frac": pa.array(frac), "big": pa.array(big), "small": pa.array(small),
+                  "flag": pa.array(rng.random(n) < 0.5),
+                  "date": pa.array([dt.date(2026, 1, 1) + dt.timedelta(days=int(d)) for d in small], pa.date32())})
+    store = MeasureStore(pd.DataFrame({"participant_id": [f"p{i}" for i in range(n)], "_group": "x"}))
+    store.put("m", t, columns=["participant_id", *t.column_names])
+    got = store["m"]
+    want = _to_pandas(t)
+    want.insert(0, "participant_id", [f"p{i}" for i in range(n)])
+    want["_group"] = "x"
+    pd.testing.assert_frame_equal(got, want)
+    assert _compact(t.column("code")).type.index_type == pa.int8()
+    assert _compact(t.column("whole")).type == pa.float32()
+    assert _compact(t.column("frac")).type == pa.float64()
+    assert _compact(t.column("big")).type == pa.int64()
+    assert _compact(t.column("small")).type == pa.int8()
+    assert store.nbytes(shared=False) < 0.7 * t.nbytes  # frac and big (40% of it) stay as they are
+
+
+def test_store_put_rejects_misaligned_rows():
+    store = MeasureStore(pd.DataFrame({"participant_id": ["a", "b"], "_group": "x"}))
+    with pytest.raises(RuntimeError, match="rows"):
+        store.put("m", pa.table({"x": [1, 2, 3]}), columns=["x"])
+
+
+@pytest.fixture(scope="module")
+def contexts(tmp_path_factory):
+    src = tmp_path_factory.mktemp("s") / "sample"
+    shutil.copytree(ROOT / "data" / "sample", src)
+    eng = rs.read_program(src, engine="duckdb", memory_limit="1GB")
+    start, as_of = parse_quarter("2026Q3")
+    prev_as_of = start - pd.Timedelta(days=1)
+
+    def ctx(prog):
+        cfg = with_program_info(load_config(None), prog)
+        c = ReportContext(prog=prog, cfg=cfg, quarter=label_quarter(as_of), start=start, as_of=as_of,
+                          prev_as_of=prev_as_of, min_cell=11, suppress=True)
+        c.compute_measures()
+        return c
+
+    return eng, ctx(for_report(eng)), as_of, prev_as_of, ctx
+
+
+def test_store_frames_equal_the_collected_measures(contexts):
+    """Every measure frame (columns, order, dtypes, values, attrs) equals run_measure's collected frame."""
+    from recoverystats.engines.measures import run_measure
+
+    eng, c, as_of, prev_as_of, _ = contexts
+    cfg = c.cfg
+    assert isinstance(c.measures, MeasureStore)
+    want = {
+        "retention": run_measure(eng, "retention", days=cfg.retention_days, as_of=as_of, completion_counts=True),
+        "relapse": run_measure(eng, "relapse", window_days=cfg.relapse_window, as_of=as_of),
+        "relapse_tte": run_measure(eng, "relapse", window_days=None, as_of=as_of),
+        "followup": run_measure(eng, "followup", window=cfg.followup_window, as_of=as_of,
+                                target=cfg.targets.get("followup_rate", 0.8), due_rule="window_closed"),
+        "engagement": run_measure(eng, "engagement", first_days=90, as_of=as_of, engaged_min_contacts=3),
+        **{lvl: run_measure(eng, "recidivism", window_days=cfg.recidivism_window, level=lvl, as_of=as_of,
+                            missing_release="enrollment") for lvl in cfg.recidivism_levels},
+    }
+    for key, w in want.items():
+        w = w.copy()
+        w["_group"] = w[cfg.group_column].astype("string").fillna("(missing)")
+        got = c.measures[key]
+        pd.testing.assert_frame_equal(got, w, obj=key)
+        assert got.attrs == w.attrs, key
+        assert c.definitions[key] == w.attrs["measure"]
+    # last quarter: the columns the key numbers count, equal to the full measure's
+    prev = run_measure(eng, "relapse", window_days=cfg.relapse_window, as_of=prev_as_of)
+    got = c.prev["relapse"]
+    assert list(got.columns) == ["relapsed", "eligible", "_group"]
+    pd.testing.assert_series_equal(got["relapsed"], prev["relapsed"])
+    pd.testing.assert_series_equal(got["eligible"], prev["eligible"])
+    # the first mentors equal the pandas context's
+    mem = ReportContext.__new__(ReportContext)
+    mem.prog, mem.as_of = eng.to_program(), as_of
+    pd.testing.assert_series_equal(c.mentor, mem._mentor_clusters(), check_names=False)
+
+
+def test_store_is_smaller_than_the_frames(contexts):
+    from recoverystats.engines.report import frame_bytes, memory_per_participant
+
+    _, c, *_ = contexts
+    per = memory_per_participant(c.measures, c.prev)
+    full = sum(frame_bytes(c.measures[k]) for k in c.measures if k != "noms") / len(
+        c.measures.shared)
+    assert per["total"] < full / 3
