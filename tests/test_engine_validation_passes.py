@@ -103,3 +103,22 @@ def test_duplicates_found_behind_the_hash_pre_filter(tmp_path):
         ("repeated_row", "events", 3),  # only line 3 copies line 2 (NULL result on both);
     ]  # line 4 differs from them in result alone
     assert "(lines 3)" in v["message"].iloc[-1]
+
+
+def test_large_csv_rows_keep_their_file_lines(tmp_path):
+    """DuckDB writes a large CSV read in parallel out of order unless the insertion order is
+    preserved; the row numbers (_rid, _line) come from that table, so a finding near the end of
+    a 700k-row file must name its own line, as on pandas (and the kept rows stay in file order)."""
+    n = 700_000
+    rows = [f"P{i:07d},2025-01-{1 + i % 28:02d},peer_mentoring" for i in range(n)]
+    bad = n - 123
+    rows[bad] = f"P{bad:07d},2025-02-31,peer_mentoring"  # no such day
+    src = tmp_path / "big"
+    src.mkdir()
+    (src / "participants.csv").write_text("participant_id,enrollment_date,group\n" + "\n".join(rows) + "\n",
+                                          encoding="utf-8")
+    prog = rs.read_program(src, engine="duckdb", on_error="drop")
+    v = prog.validation
+    assert list(v["line"].dropna().astype(int).unique()) == [bad + 2]
+    ids = prog.to_pandas("participants")["participant_id"].astype(str)
+    assert ids.is_monotonic_increasing and len(ids) == n - 1

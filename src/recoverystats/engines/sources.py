@@ -454,6 +454,8 @@ def duckdb_database(be: Backend, entry: SourceEntry) -> EngineRaw | None:
         return None
     import duckdb
 
+    from recoverystats.engines.load import in_file_order
+
     con = be.con.con
     alias = be.name("src")
     where = f"{entry.display} (query for table {entry.name})"
@@ -467,13 +469,15 @@ def duckdb_database(be: Backend, entry: SourceEntry) -> EngineRaw | None:
             if n == 0 or top == n - 1:
                 con.execute(f'CREATE TEMP VIEW "{view}" AS SELECT rowid AS _rid, rowid + 1 AS _line, * FROM {src}')
             else:
-                con.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM {src} ORDER BY rowid')
+                with in_file_order(con):
+                    con.execute(f'CREATE TEMP TABLE "{name}" AS SELECT * FROM {src} ORDER BY rowid')
                 con.execute(f'CREATE TEMP VIEW "{view}" AS SELECT rowid AS _rid, rowid + 1 AS _line, * FROM "{name}"')
         else:
             current = con.execute("SELECT current_database()").fetchone()[0]
             con.execute(f"USE {_q(alias)}")
             try:
-                con.execute(f'CREATE TEMP TABLE "{name}" AS {opts.query}')
+                with in_file_order(con):  # the query's order, as the readers take it
+                    con.execute(f'CREATE TEMP TABLE "{name}" AS {opts.query}')
             finally:
                 con.execute(f"USE {_q(current)}")
             con.execute(f'CREATE TEMP VIEW "{view}" AS SELECT rowid AS _rid, rowid + 1 AS _line, * FROM "{name}"')
