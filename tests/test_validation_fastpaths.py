@@ -367,3 +367,22 @@ def test_sorted_candidates_in_blocks(monkeypatch, block):
         if n > 2 and len(np.unique(full)) > 1:  # out of order: no neighbour shortcut
             swapped = build._RowCodes(rank[::-1].copy(), dates[::-1].copy(), None)
             assert swapped.sorted_candidates() is None
+
+
+def test_typed_dates_beyond_python_years_are_a_finding_not_a_crash(tmp_path):
+    """A Parquet date32 beyond year 9999 (e.g. DuckDB's 'infinity'::DATE, day 2**31 - 1) is
+    reported as out of range; the fast range check must not turn it into a Python date."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import recoverystats as rs
+
+    days = pa.array([19000, 19001, 2**31 - 1], type=pa.int32()).cast(pa.date32())
+    src = tmp_path / "p"
+    src.mkdir()
+    pq.write_table(pa.table({"participant_id": ["P001", "P002", "P003"], "enrollment_date": days,
+                             "group": ["a", "b", "a"]}), src / "participants.parquet")
+    prog = rs.read_program(src, on_error="drop")
+    v = prog.validation
+    assert v[["rule", "column"]].to_dict("records") == [{"rule": "date_out_of_range", "column": "enrollment_date"}]
+    assert list(prog.participants["participant_id"]) == ["P001", "P002"]

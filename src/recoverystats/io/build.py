@@ -979,11 +979,14 @@ def _check_date_range(
         return values
     # the usual case in one Arrow pass: every date inside (DATE_MIN, DATE_MAX], where
     # the only placeholder (1900-01-01 == DATE_MIN) cannot be either
-    mm = pc.min_max(values)  # on the date32 values themselves (no cast, no copy)
+    # on the day numbers (a date32 -> int32 cast is zero-copy): not .as_py() on the dates,
+    # which raises OverflowError for days outside Python's years 1..9999 (e.g. DuckDB's
+    # 'infinity'::DATE), dates this check must report, not crash on
+    mm = pc.min_max(values.cast(pa.int32()) if pa.types.is_date32(values.type) else values)
     lo, hi = mm["min"].as_py(), mm["max"].as_py()
-    if lo is not None and hi is not None and (lo - _EPOCH).days > _MIN_DAY and (
-        hi - _EPOCH
-    ).days <= _MAX_DAY:
+    if not isinstance(lo, int | None):  # other date types: compare as dates
+        lo, hi = (None if v is None else (v - _EPOCH).days for v in (lo, hi))
+    if lo is not None and hi is not None and lo > _MIN_DAY and hi <= _MAX_DAY:
         return values
     days = _date_days(values)
     valid = _np_bool(pc.is_valid(values)) if values.null_count else None
@@ -997,7 +1000,11 @@ def _check_date_range(
         return values
 
     def source_text(pos: np.ndarray) -> list[Any]:
-        vals = _chunked_take(original, pos).to_pylist()
+        taken = _chunked_take(original, pos)
+        try:
+            vals = taken.to_pylist()
+        except OverflowError:  # typed dates beyond Python's years 1..9999: Arrow's ISO text
+            return pc.cast(taken, pa.string()).to_pylist()
         return [v.isoformat() if isinstance(v, (_dt.date, _dt.datetime)) else v for v in vals]
 
     if sentinel.any():
