@@ -741,3 +741,27 @@ def test_identifier_index_follows_identifier_tokens():
                   "7000001", "42", "unused99", "2026"}
     assert index.matching(candidates) == candidates & tokens
     assert "unused99" not in index.matching(candidates)  # an unused category is not an identifier
+
+
+def test_scan_of_an_engine_report_program_knows_the_ids_of_uncollected_tables(tmp_path):
+    """On DuckDB the report holds only participants and mentors; mentor IDs that appear only in
+    matches (no mentors file) must still be searched (fetched from the engine)."""
+    pytest.importorskip("duckdb")
+    import recoverystats as rs
+    from recoverystats.engines.report import for_report
+    from recoverystats.privacy.scan import scan
+
+    src = tmp_path / "prog"
+    src.mkdir()
+    (src / "participants.csv").write_text(
+        "participant_id,enrollment_date,group\nP000001,2025-01-02,peer_mentoring\nP000002,2025-01-03,comparison\n",
+        encoding="utf-8")
+    (src / "matches.csv").write_text("participant_id,mentor_id,match_date\nP000001,MNT0417,2025-01-05\n",
+                                     encoding="utf-8")
+    prog = for_report(rs.read_program(src, engine="duckdb"))
+    assert len(prog.matches) == 0  # not collected
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "note.txt").write_text("mentor MNT0417 met weekly", encoding="utf-8")
+    found = scan(out, prog, min_cell=None).findings
+    assert list(found["kind"]) == ["identifier"] and "M*****7" in found["detail"].iloc[0]

@@ -322,6 +322,18 @@ def _identifier_values(prog: Any) -> tuple[list[Any], list[Any], list[Any]]:
                         ("contacts", ("participant_id", "mentor_id")),
                         ("events", ("participant_id",)), ("assessments", ("participant_id",))):
         df = getattr(prog, tname, None)
+        engine = getattr(prog, "engine_program", None)
+        if engine is not None and tname not in ("participants", "mentors"):
+            if not prog.rows(tname):  # no such table, or no rows kept
+                continue
+            # a report program on DuckDB/Spark holds only the participants and mentors; the IDs
+            # of the other tables (e.g. mentor IDs that appear only in matches or contacts when
+            # there is no mentors file) are fetched from the engine as distinct values
+            t = engine.table(tname)
+            for c in cols:
+                if c in t.columns:
+                    ids.append(t.select(c).distinct().to_pyarrow().column(0))
+            continue
         if df is None or not len(df):
             continue
         for c in cols:
@@ -356,7 +368,13 @@ class _IdentifierIndex:
         texts: list[Any] = []
         other: list[Any] = list(extra)
         for col in columns:
-            arr = pa.array(pd.unique(col.dropna()) if isinstance(col, pd.Series) else col, from_pandas=True)
+            try:
+                arr = pa.array(pd.unique(col.dropna()) if isinstance(col, pd.Series) else col, from_pandas=True)
+            except (pa.ArrowTypeError, pa.ArrowInvalid):  # mixed objects: the Python rules on str(v)
+                other.extend(pd.unique(col.dropna()).tolist())
+                continue
+            if isinstance(arr, pa.ChunkedArray):
+                arr = arr.combine_chunks()
             if pa.types.is_dictionary(arr.type):  # the categories in use, not every category
                 arr = arr.dictionary.take(pc.unique(arr.indices.drop_null()))
             if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
