@@ -72,14 +72,15 @@ class ReportContext:
         #: DuckDB/Spark: the measures run on the engine and are held compactly (engines.report)
         self.on_engine = isinstance(prog, EngineBackedProgram)
         enrolled = p["enrollment_date"] <= as_of
+        from recoverystats.engines.report import group_labels
+
         if self.on_engine and bool(enrolled.all()):
             # everyone enrolled by the cut-off: the collected table itself (no copy of its
             # columns; millions of rows on an engine) with the _group column beside it
-            grp = p[g].astype("string").fillna("(missing)")
-            self.participants = pd.concat([p, grp.rename("_group")], axis=1, copy=False)
+            self.participants = pd.concat([p, group_labels(p[g]).rename("_group")], axis=1, copy=False)
         else:
             self.participants = p[enrolled].copy()
-            self.participants["_group"] = self.participants[g].astype("string").fillna("(missing)")
+            self.participants["_group"] = group_labels(self.participants[g])
         self.groups = sorted(self.participants["_group"].unique().tolist())
         ref = cfg.reference
         if ref is not None and ref not in self.groups:
@@ -100,12 +101,56 @@ class ReportContext:
         self.program_groups: list[str] = list(prog_groups)
         #: progress callback (stage name), e.g. the CLI's stage lines; a no-op by default
         self.progress: Callable[[str], None] = lambda stage: None
-        # on an engine the first mentors come with the measures (compute_measures)
-        self.mentor = pd.Series(dtype=object) if self.on_engine else self._mentor_clusters()
+        # on an engine the first mentors come with the measures (compute_measures), when asked
+        self._mentor: pd.Series | None = None if self.on_engine else self._mentor_clusters()
         self.mentored: list[str] = []
         self.flow_definition = ""
 
     # -- helpers ------------------------------------------------------------------
+    @property
+    def mentor(self) -> pd.Series:
+        """First mentor matched by as_of, indexed by participant (matched participants only)."""
+        if self._mentor is None:
+            if not hasattr(self.measures, "shared_column"):
+                return pd.Series(dtype=object)  # engine: before the measures
+            from recoverystats.engines.report import first_mentors
+
+            self._mentor = first_mentors(self.measures, self.prog.participants["participant_id"])
+        return self._mentor
+
+    def matched_engaged(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per participant enrolled by the cut-off (one order for the three): matched with a
+        mentor by the cut-off, engaged (engagement measure; ``False`` without it), and
+        ``_group``; the program flow counts them.
+
+        On an engine the three come from the measure store (rows sorted by participant)
+        and no identifier is compared; on pandas from the participants and the first
+        mentors, matched by identifier.
+        """
+        store = self.measures
+        if self.on_engine:
+            enrolled = (store.shared_column("enrollment_date") <= self.as_of).to_numpy()
+            matched = store.shared_column("mentor_id").notna().to_numpy() & enrolled
+            labels, codes = store.group_codes
+            group = np.asarray(labels, dtype=object)[codes]
+            if "engagement" in store:
+                engaged = store.own_column("engagement", "engaged").to_numpy(dtype=bool, na_value=False) & matched
+            else:
+                engaged = np.zeros(len(matched), dtype=bool)
+            return matched[enrolled], engaged[enrolled], group[enrolled]
+        p = self.participants
+        ids = p["participant_id"].astype(str)
+        matched = ids.isin(set(self.mentor.index.astype(str))).to_numpy()
+        if "engagement" in store:
+            eng = self.measure_columns("engagement", ["participant_id", "engaged"])
+            e_ok = pd.Series(eng["engaged"].to_numpy(), index=eng["participant_id"].astype(str).to_numpy()).reindex(ids)
+            # engaged is float (1.0/0.0/NaN): missing counts as not engaged, without
+            # fillna(False) on a float column (deprecated in pandas 3)
+            engaged = e_ok.to_numpy(dtype=bool, na_value=False) & matched
+        else:
+            engaged = np.zeros(len(p), dtype=bool)
+        return matched, engaged, p["_group"].to_numpy(dtype=object)
+
     def _mentor_clusters(self) -> pd.Series:
         """First mentor matched by as_of, indexed by participant (matched participants only)."""
         first = first_mentor(self.prog, self.as_of)
@@ -115,7 +160,9 @@ class ReportContext:
     def _with_group(self, df: pd.DataFrame) -> pd.DataFrame:
         out = df.copy()
         g = self.cfg.group_column
-        out["_group"] = out[g].astype("string").fillna("(missing)") if g in out else "(missing)"
+        from recoverystats.engines.report import group_labels
+
+        out["_group"] = group_labels(out[g]) if g in out else "(missing)"
         return out
 
     def _define(self, key: str, df: pd.DataFrame) -> None:
@@ -169,15 +216,15 @@ class ReportContext:
         mappings: a section asking for a measure gets the frame the pandas path holds; last
         quarter's measures keep only what the key numbers count.
         """
-        from recoverystats.engines.report import engine_measures, first_mentors
+        from recoverystats.engines.report import engine_measures, release_engine_cache
 
         now, prev = engine_measures(self, src, say=self.progress)
+        release_engine_cache(src)  # the sections do not query the engine
         for k in now:
             meta = now.attrs(k).get("measure")
             if isinstance(meta, dict):
                 self.definitions[k] = meta
         self.measures, self.prev = now, prev  # type: ignore[assignment]
-        self.mentor = first_mentors(now, self.prog.participants["participant_id"])
 
     # -- pass 2: analyses -> raw tables ----------------------------------------------------
     def analyse(self) -> list[Callable[[dict[str, TableBlock]], Section]]:

@@ -32,19 +32,10 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     composes the section from the suppressed tables (see :mod:`recoverystats.report.sections`)."""
     p = ctx.participants
     n_all = len(p)
-    matched_ids = set(ctx.mentor.index.astype(str))
-    matched = p["participant_id"].astype(str).isin(matched_ids)
-    eng = ctx.measures.get("engagement")
-    if eng is not None:
-        # the two columns only (not a copy of the whole measure frame: millions of rows on an engine)
-        e_ok = pd.Series(eng["engaged"].to_numpy(), index=eng["participant_id"].astype(str).to_numpy()).reindex(
-            p["participant_id"].astype(str))
-        # engaged is float (1.0/0.0/NaN): missing counts as not engaged, without
-        # fillna(False) on a float column (deprecated in pandas 3)
-        engaged = e_ok.to_numpy(dtype=bool, na_value=False) & matched.to_numpy()
-    else:
-        engaged = np.zeros(n_all, dtype=bool)
-    fu = ctx.measures.get("followup")
+    # matched, engaged and _group per enrolled participant (on an engine: by position in
+    # the measure store, no identifiers compared)
+    matched, engaged, group = ctx.matched_engaged()
+    fu = ctx.measure_columns("followup", ["due", "completed_in_window"]) if "followup" in ctx.measures else None
     if fu is not None:
         due = int(fu["due"].astype(bool).sum())
         done = int((fu["due"].astype(bool) & fu["completed_in_window"].fillna(0).astype(bool)).sum())
@@ -54,21 +45,21 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     # only the arm(s) offered a mentor can be matched: matching and engagement are shown
     # against them (one row per mentored group, so every denominator is a published
     # group size), never against everyone enrolled
-    mentored = _mentored_groups(ctx, matched)
+    mentored = _mentored_groups(ctx, group[matched])
     ctx.mentored = mentored
     rows: list[dict[str, Any]] = [{"stage": "Enrolled", "n": n_all, "of": np.nan, "of_label": ""}]
     ids: dict[tuple[int, str], Any] = {(0, "n"): "N|all"}
-    in_group = {g: (p["_group"] == g).to_numpy() for g in mentored}
+    in_group = {g: group == g for g in mentored}
     for g in mentored:
         i = len(rows)
-        rows.append({"stage": "Matched with a mentor", "n": int((matched.to_numpy() & in_group[g]).sum()),
+        rows.append({"stage": "Matched with a mentor", "n": int((matched & in_group[g]).sum()),
                      "of": int(in_group[g].sum()), "of_label": f"in {g}"})
         ids[(i, "n")] = f"flow|matched|{g}"
         ids[(i, "of")] = f"N|{g}"
     for g in mentored:
         i = len(rows)
         rows.append({"stage": "Engaged (3+ contacts in 90 days)", "n": int((engaged & in_group[g]).sum()),
-                     "of": int((matched.to_numpy() & in_group[g]).sum()),
+                     "of": int((matched & in_group[g]).sum()),
                      "of_label": "matched" if len(mentored) == 1 else f"matched in {g}"})
         ids[(i, "n")] = f"flow|engaged|{g}"
         ids[(i, "of")] = f"flow|matched|{g}"
@@ -107,9 +98,11 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     reasons = p.loc[discharged, "discharge_reason"].astype("string").fillna("(not recorded)")
     from recoverystats.schema.spec import DISCHARGE_REASONS
 
-    levels = [r for r in DISCHARGE_REASONS if r in set(reasons)] + sorted(set(reasons) - set(DISCHARGE_REASONS))
+    counts = reasons.value_counts()
+    found = set(counts.index)
+    levels = [r for r in DISCHARGE_REASONS if r in found] + sorted(found - set(DISCHARGE_REASONS))
     rt = pd.DataFrame({"reason": levels + [TOTAL],
-                       "n": [int((reasons == r).sum()) for r in levels] + [int(len(reasons))]})
+                       "n": [int(counts[r]) for r in levels] + [int(len(reasons))]})
     rt["pct"] = rt["n"] / max(len(reasons), 1)
     ctx.registry.add(PendingTable(
         key="discharge_reasons", sheet="Discharge reasons", title="Discharges by reason", raw=rt,
@@ -140,8 +133,9 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     return section
 
 
-def _mentored_groups(ctx: ReportContext, matched: pd.Series) -> list[str]:
-    """Groups offered a mentor: the config's ``[groups] mentored`` or every group with a match."""
+def _mentored_groups(ctx: ReportContext, matched_groups: np.ndarray) -> list[str]:
+    """Groups offered a mentor: the config's ``[groups] mentored`` or every group with a match
+    (``matched_groups``: the ``_group`` of each participant matched)."""
     if ctx.cfg.mentored is not None:
         bad = [g for g in ctx.cfg.mentored if g not in ctx.groups]
         if bad:
@@ -150,7 +144,7 @@ def _mentored_groups(ctx: ReportContext, matched: pd.Series) -> list[str]:
                 f"{ctx.cfg.group_column!r}; levels are {', '.join(ctx.groups)}."
             )
         return [g for g in ctx.groups if g in ctx.cfg.mentored]
-    with_match = set(ctx.participants.loc[matched.to_numpy(), "_group"])
+    with_match = set(pd.unique(matched_groups))
     return [g for g in ctx.groups if g in with_match]
 
 

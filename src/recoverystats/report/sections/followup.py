@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from recoverystats.report.model import PendingTable, Section, TableBlock, TextBlock
 from recoverystats.report.sections._shared import (
     TOTAL,
@@ -27,12 +29,15 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
     """Register this section's raw tables with ``ctx.registry``; return the function that
     composes the section from the suppressed tables, or None when there is nothing to show
     (see :mod:`recoverystats.report.sections`)."""
-    fu = ctx.measures.get("followup")
-    if fu is None:
+    if "followup" not in ctx.measures:
         return None
-    d = fu.copy()
-    d["_done"] = (d["due"].astype(bool) & d["completed_in_window"].fillna(0).astype(bool)).astype(float)
-    t, ids = ctx._rate_rows(d.assign(_due=d["due"].astype(bool)), "_done", "_due", "fu")
+    # the columns used (on an engine: no whole measure frame of millions of rows)
+    fu = ctx.measure_columns("followup", ["due", "completed_in_window", "_group"])
+    due = fu["due"].astype(bool)
+    d = pd.DataFrame({"_done": (due & fu["completed_in_window"].fillna(0).astype(bool)).astype(float),
+                      "_due": due, "_group": fu["_group"]})
+    del fu
+    t, ids = ctx._rate_rows(d, "_done", "_due", "fu")
     target = ctx.cfg.targets.get("followup_rate", 0.8)
     t["target"] = target
     ctx.registry.add(PendingTable(

@@ -90,9 +90,9 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
     for key, label in (("retention", "Retention"), ("relapse", "Relapse"),
                        *[(lvl, lvl.capitalize()) for lvl in ctx.cfg.recidivism_levels],
                        ("followup", "Follow-up")):
-        m = ctx.measures.get(key)
-        if m is None:
+        if key not in ctx.measures:
             continue
+        m = ctx.measure_columns(key, ["exclusion_reason", "eligible"])  # the columns used
         reasons = m["exclusion_reason"].astype("string").fillna("")
         elig = m["eligible"].astype(bool) if "eligible" in m else reasons.eq("")
         start = len(ex_rows)

@@ -38,7 +38,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section] | No
     # table only when that section is on: a link re-solves the table with its suppressed
     # cells forced, which can pick other complements and change a default report
     link_levels = any(s.key == "comparison" for s in enabled_sections(ctx.cfg))
-    base = ctx.measures["retention"]
+    base = ctx.measure_columns("retention", [*ctx.cfg.table_one, "_group"])  # the columns used
     variables = [v for v in ctx.cfg.table_one if v in base.columns and base[v].notna().any()]
     if not variables:
         return None
