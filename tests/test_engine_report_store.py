@@ -119,3 +119,60 @@ def test_store_is_smaller_than_the_frames(contexts):
     full = sum(frame_bytes(c.measures[k]) for k in c.measures if k != "noms") / len(
         c.measures.shared)
     assert per["total"] < full / 3
+
+
+def test_group_labels_equal_astype_string():
+    """_group built from one string per group equals the pandas rule value for value and dtype."""
+    from recoverystats.engines.report import group_labels
+
+    cases = [pd.Series(["a", "b", None, "a"], dtype="string[pyarrow]"), pd.Series(["a", None, "b"], dtype=object),
+             pd.Series([1.0, np.nan, 2.0]), pd.Series([3, 1, 3]), pd.Series([], dtype=object),
+             pd.Series([None, None], dtype=object), pd.Series(pd.Categorical(["x", None, "y"]))]
+    for s in cases:
+        pd.testing.assert_series_equal(group_labels(s), s.astype("string").fillna("(missing)"))
+
+
+def test_store_keeps_measures_in_files_and_removes_them(tmp_path):
+    """The own columns live in files of the store's folder (read back per column); the folder
+    goes with the store."""
+    import gc
+
+    store = MeasureStore(pd.DataFrame({"participant_id": ["a", "b", "c"], "_group": "x"}), folder=tmp_path)
+    store.put("m", pa.table({"flag": [True, False, None], "d": pa.array([1.5, 2.0, None])}),
+              columns=["participant_id", "flag", "d"])
+    files = list(tmp_path.rglob("*.arrow"))
+    assert len(files) == 1
+    pd.testing.assert_series_equal(store.own_column("m", "d"), pd.Series([1.5, 2.0, np.nan], name="d"))
+    assert list(store.columns_of("m", ["d", "_group"]).columns) == ["d", "_group"]
+    with pytest.raises(KeyError):
+        store.own_column("m", "participant_id")  # a shared column, not the measure's own
+    del store
+    gc.collect()
+    assert not files[0].exists()
+
+
+def test_matched_engaged_equal_on_both_paths(contexts):
+    """The flow's matched/engaged/group counts: by position on the engine, by identifier on pandas."""
+    eng, c, as_of, prev_as_of, ctx = contexts
+    mem = ctx(eng.to_program())
+    got, want = c.matched_engaged(), mem.matched_engaged()
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype and len(a) == len(b) == len(c.participants)
+
+    def counts(flags):
+        matched, engaged, group = flags
+        return {g: (int((matched & (group == g)).sum()), int((engaged & (group == g)).sum())) for g in set(group)}
+
+    assert counts(got) == counts(want)
+    assert sum(m for m, _ in counts(want).values()) > 0 and sum(e for _, e in counts(want).values()) > 0
+
+
+def test_release_engine_cache_keeps_the_limit(contexts):
+    from recoverystats.engines.report import release_engine_cache
+
+    eng, *_ = contexts
+    con = eng.backend.con
+    before = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    assert release_engine_cache(eng) is True
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone() == before
+    assert release_engine_cache(object()) is False

@@ -765,3 +765,33 @@ def test_scan_of_an_engine_report_program_knows_the_ids_of_uncollected_tables(tm
     (out / "note.txt").write_text("mentor MNT0417 met weekly", encoding="utf-8")
     found = scan(out, prog, min_cell=None).findings
     assert list(found["kind"]) == ["identifier"] and "M*****7" in found["detail"].iloc[0]
+
+
+def test_scan_of_an_engine_report_program_fetches_only_ids_no_collected_table_holds(tmp_path):
+    """Columns whose IDs validation ties to a collected table (participant IDs everywhere; mentor
+    IDs when there is a mentors file) are not fetched from the engine; mentor IDs without a
+    mentors file are. An orphan participant ID is dropped by validation, so nothing is missed."""
+    pytest.importorskip("duckdb")
+    import recoverystats as rs
+    from recoverystats.engines.report import for_report
+    from recoverystats.privacy.scan import _held_by_collected
+
+    src = tmp_path / "prog"
+    src.mkdir()
+    (src / "participants.csv").write_text(
+        "participant_id,enrollment_date,group\nP000001,2025-01-02,peer_mentoring\nP000002,2025-01-03,comparison\n",
+        encoding="utf-8")
+    (src / "matches.csv").write_text("participant_id,mentor_id,match_date\nP000001,MNT0417,2025-01-05\n",
+                                     encoding="utf-8")
+    (src / "events.csv").write_text("participant_id,event_date,event_type\nP000009,2025-02-01,arrest\n",
+                                    encoding="utf-8")
+    eng = rs.read_program(src, engine="duckdb", on_error="drop")  # the default stops on an orphan
+    assert "orphan" in set(eng.validation["rule"])  # P000009 is not a participant: dropped
+    prog = for_report(eng)
+    assert _held_by_collected(prog, "events", "participant_id")
+    assert _held_by_collected(prog, "matches", "participant_id")
+    assert not _held_by_collected(prog, "matches", "mentor_id")  # no mentors file: fetched
+    (src / "mentors.csv").write_text("mentor_id\nMNT0417\n", encoding="utf-8")
+    prog = for_report(rs.read_program(src, engine="duckdb", on_error="drop"))
+    assert _held_by_collected(prog, "matches", "mentor_id")
+    assert not _held_by_collected(prog, "matches", "match_date")

@@ -12,31 +12,38 @@ Why per-participant columns and not only sufficient statistics (issue 17 allows 
 "per-participant outcome tables are collected when they fit"): the report's adjusted
 logistic regressions (covariates such as age are continuous, variances clustered by
 mentor) and Table 1 (means and SDs) need the rows, and so do the p-charts (quarter of
-each window). Collected once and compactly they take about 0.57 KB per participant for
-every measure the default report uses (measured: 230 bytes of shared participant
-columns, 320 of the measures' own columns, 17 of last quarter's; docs/scale.md), and
-every section then runs the same tested Python code as on pandas, so the published
-numbers are identical across engines by construction (DESIGN 14 #14), with no second,
-count-based implementation of each section to keep in step. What made the earlier
-design fail at 10M (killed at 14.4 GB) was not the rows but their copies: about 20
-frames of 10M rows, each repeating the participant's identifier and covariates as
-Python objects, held for the whole report. Here:
+each window). Collected once and compactly, the shared participant columns stay in
+memory (about 0.1 KB per participant as compact Arrow) and the measures' own columns
+(about 0.3 KB per participant) go to Arrow files in a temporary folder, read back per
+section (docs/scale.md), and every section then runs the same tested Python code as on
+pandas, so the published numbers are identical across engines by construction (DESIGN 14
+#14), with no second, count-based implementation of each section to keep in step. What
+made the earlier design fail at 10M (killed at 14.4 GB) was not the rows but their
+copies: about 20 frames of 10M rows, each repeating the participant's identifier and
+covariates as Python objects, held for the whole report. Here:
 
 - the participant columns every measure repeats (``participant_id, group, site,
-  mentor_id``, covariates, ``enrollment_date``, and the report's ``_group``) are
-  collected **once**, as the measures return them (:func:`engine_measures`);
+  mentor_id``, covariates, ``enrollment_date``) are collected **once**, as the measures
+  return them (:func:`engine_measures`), and kept as compact Arrow columns (codes as
+  dictionaries); the report's ``_group`` as its distinct labels and a small code per row;
+  a section gets them as pandas columns (Python objects) only while it runs;
 - of each measure only its **own output columns** are collected, sorted by
-  ``participant_id`` like the shared columns (the alignment is checked), and kept as
-  Arrow arrays in the smallest lossless type: flags as bits, codes and reasons as
-  dictionaries with 8-bit indices, whole-number floats and small integers narrowed
-  (only when the round trip is exact), dates as 32-bit days;
+  ``participant_id`` like the shared columns (the alignment is checked), in the smallest
+  lossless Arrow type (flags as bits, codes and reasons as dictionaries with 8-bit
+  indices, whole-number floats and small integers narrowed only when the round trip is
+  exact, dates as 32-bit days), and written to an Arrow (Feather V2) file: nothing of
+  them stays in memory between sections;
 - a section asking ``ctx.measures[key]`` gets the frame the pandas path holds
   (the same columns, column order, dtypes and ``attrs``), assembled on demand from the
   shared columns and the measure's own columns cast back to their original types; one
   assembled frame is cached (sections ask for the same measure several times in a row)
   and dropped after each section; the sections read only the columns they use
-  (``ReportContext.measure_columns`` -> :meth:`MeasureStore.columns_of`, assembled from
-  those columns alone);
+  (``ReportContext.measure_columns`` -> :meth:`MeasureStore.columns_of`: only those
+  columns are read from the file);
+- the program flow counts matched and engaged participants by their position in the
+  store (``ReportContext.matched_engaged``), not by comparing millions of identifiers;
+- DuckDB's buffer cache (up to ``memory_limit``) is handed back after the measures
+  (:func:`release_engine_cache`): the sections do not query the engine;
 - the previous quarter's measures feed only the key-numbers table (counts by group of
   eligible participants and events): of them, only the ``_group`` column and the
   eligibility and outcome columns that table uses are kept, and the measures it does

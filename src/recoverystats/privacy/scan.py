@@ -328,10 +328,14 @@ def _identifier_values(prog: Any) -> tuple[list[Any], list[Any], list[Any]]:
                 continue
             # a report program on DuckDB/Spark holds only the participants and mentors; the IDs
             # of the other tables (e.g. mentor IDs that appear only in matches or contacts when
-            # there is no mentors file) are fetched from the engine as distinct values
+            # there is no mentors file) are fetched from the engine as distinct values. A column
+            # that references a collected table holds only IDs of it: validation drops every
+            # row whose ID is not there ("orphan", "parent_dropped"; mentors only when the
+            # mentors file has rows), so those are not fetched (at 10M participants, the
+            # distinct participant IDs of 100M events took over a minute)
             t = engine.table(tname)
             for c in cols:
-                if c in t.columns:
+                if c in t.columns and not _held_by_collected(prog, tname, c):
                     ids.append(t.select(c).distinct().to_pyarrow().column(0))
             continue
         if df is None or not len(df):
@@ -348,6 +352,24 @@ def _identifier_values(prog: Any) -> tuple[list[Any], list[Any], list[Any]]:
                 # share a few tens of thousands of birth dates (issue 17: 430 s -> 1 s at 10M)
                 births.extend(pd.unique(df["birth_date"].dropna()).tolist())
     return ids, names, births
+
+
+def _held_by_collected(prog: Any, table: str, column: str) -> bool:
+    """Whether every value of ``table.column`` is an ID of a table the report program holds
+    (its reference is checked by validation against a collected table)."""
+    from recoverystats.schema.spec import TABLES
+
+    ref = TABLES[table].references.get(column)
+    if ref is None:
+        return False
+    parent = ref[0]
+    if parent == "participants":
+        return True
+    if parent == "mentors":  # checked only when the mentors file has rows (io.build, engines.validate)
+        flow = prog.flow
+        hit = flow[flow["table"] == "mentors"] if "table" in flow else flow.iloc[0:0]
+        return bool(len(hit)) and int(pd.to_numeric(hit["rows_read"]).iloc[0]) > 0
+    return False
 
 
 class _IdentifierIndex:

@@ -74,12 +74,14 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         measure={"as_of": ctx.as_of.date().isoformat(), "definition": "Participants by quarter of enrollment_date."},
     ))
     act = []
+    in_group = {g: (p["_group"] == g).to_numpy(dtype=bool, na_value=False) for g in gs}  # once, not per quarter
     for per in periods:
         end = per.end_time.normalize()
         a = ctx._active(end)
         row = {"period": str(per)}
+        a_np = a.to_numpy(dtype=bool)
         for g in gs:
-            row[f"active_{g}"] = float((a & (p["_group"] == g)).sum())
+            row[f"active_{g}"] = float((a_np & in_group[g]).sum())
         row["active_total"] = float(a.sum())
         act.append(row)
     at = pd.DataFrame(act)

@@ -64,17 +64,24 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
         if better:
             label = f"{label} ({better} is better)"
 
-        def counts(df: pd.DataFrame | None, g: str) -> tuple[float, float]:
+        def counts(df: pd.DataFrame | None) -> dict[str, tuple[float, float]]:
+            """(eligible with an outcome, events) by group, in one pass (0, 0 for a group without rows)."""
             if df is None:
-                return np.nan, np.nan
-            df = df[[c for c in dict.fromkeys((outcome, eligible, "_group")) if c in df]]
-            d = df[df[eligible].astype(bool)] if eligible in df else df
-            d = d[d[outcome].notna() & (d["_group"] == g)]
-            return float(len(d)), float(d[outcome].astype(float).sum())
+                return {g: (np.nan, np.nan) for g in shown_groups}
+            ok = df[outcome].notna().to_numpy()
+            if eligible in df:
+                ok &= df[eligible].astype(bool).to_numpy()
+            codes, levels = pd.factorize(df["_group"].to_numpy(dtype=object)[ok])
+            y = df[outcome].to_numpy(dtype=float, na_value=np.nan)[ok]
+            n = np.bincount(codes, minlength=len(levels))
+            e = np.bincount(codes, weights=y, minlength=len(levels))
+            got = {str(g): (float(n[i]), float(e[i])) for i, g in enumerate(levels)}
+            return {g: got.get(g, (0.0, 0.0)) for g in shown_groups}
 
+        now_counts, prev_counts = counts(now), counts(prev)
         for g in shown_groups:
-            tn, te = counts(now, g)
-            ln, le = counts(prev, g)
+            tn, te = now_counts[g]
+            ln, le = prev_counts[g]
             i = len(rows)
             rows.append(dict(key=key, measure=label, kind="rate", group=g, this_n=tn, this_events=te, last_n=ln,
                              last_events=le))
