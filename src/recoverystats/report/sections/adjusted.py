@@ -198,7 +198,10 @@ def _small_reference_levels(ctx: ReportContext, key: str, r: Any, adjust: list[s
         src = "_group" if var == ctx.cfg.group_column else var
         if src not in d:
             continue
-        at_ref = (d[src].astype("string") == str(ref)).fillna(False).to_numpy()
+        # (d[src].astype("string") == str(ref)).fillna(False), on the distinct values
+        codes, uniques = pd.factorize(d[src])
+        is_ref = (pd.Series(uniques).astype("string") == str(ref)).fillna(False).to_numpy(dtype=bool)
+        at_ref = np.isin(codes, np.flatnonzero(is_ref))
         n, e = int(at_ref.sum()), float(y[at_ref].sum())
         if any(1 <= v < ctx.min_cell for v in (n, e, n - e)):
             out.add(str(var))
