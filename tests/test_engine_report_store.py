@@ -119,6 +119,8 @@ def test_store_is_smaller_than_the_frames(contexts):
     full = sum(frame_bytes(c.measures[k]) for k in c.measures if k != "noms") / len(
         c.measures.shared)
     assert per["total"] < full / 3
+    # the shared columns held in memory: compact Arrow, a fraction of the same columns as pandas objects
+    assert per["shared"] < frame_bytes(c.measures.shared) / c.measures.rows / 3
 
 
 def test_group_labels_equal_astype_string():

@@ -13,8 +13,8 @@ Why per-participant columns and not only sufficient statistics (issue 17 allows 
 logistic regressions (covariates such as age are continuous, variances clustered by
 mentor) and Table 1 (means and SDs) need the rows, and so do the p-charts (quarter of
 each window). Collected once and compactly, the shared participant columns stay in
-memory (about 0.1 KB per participant as compact Arrow) and the measures' own columns
-(about 0.3 KB per participant) go to Arrow files in a temporary folder, read back per
+memory (about 40 bytes per participant as compact Arrow) and the measures' own columns
+(about 0.34 KB per participant) go to Arrow files in a temporary folder, read back per
 section (docs/scale.md), and every section then runs the same tested Python code as on
 pandas, so the published numbers are identical across engines by construction (DESIGN 14
 #14), with no second, count-based implementation of each section to keep in step. What
