@@ -743,6 +743,18 @@ def test_identifier_index_follows_identifier_tokens():
     assert "unused99" not in index.matching(candidates)  # an unused category is not an identifier
 
 
+def _two_participants_one_match(tmp_path):
+    """A program folder: two participants, one matched to mentor MNT0417, no mentors file."""
+    src = tmp_path / "prog"
+    src.mkdir()
+    (src / "participants.csv").write_text(
+        "participant_id,enrollment_date,group\nP000001,2025-01-02,peer_mentoring\nP000002,2025-01-03,comparison\n",
+        encoding="utf-8")
+    (src / "matches.csv").write_text("participant_id,mentor_id,match_date\nP000001,MNT0417,2025-01-05\n",
+                                     encoding="utf-8")
+    return src
+
+
 def test_scan_of_an_engine_report_program_knows_the_ids_of_uncollected_tables(tmp_path):
     """On DuckDB the report holds only participants and mentors; mentor IDs that appear only in
     matches (no mentors file) must still be searched (fetched from the engine)."""
@@ -751,13 +763,7 @@ def test_scan_of_an_engine_report_program_knows_the_ids_of_uncollected_tables(tm
     from recoverystats.engines.report import for_report
     from recoverystats.privacy.scan import scan
 
-    src = tmp_path / "prog"
-    src.mkdir()
-    (src / "participants.csv").write_text(
-        "participant_id,enrollment_date,group\nP000001,2025-01-02,peer_mentoring\nP000002,2025-01-03,comparison\n",
-        encoding="utf-8")
-    (src / "matches.csv").write_text("participant_id,mentor_id,match_date\nP000001,MNT0417,2025-01-05\n",
-                                     encoding="utf-8")
+    src = _two_participants_one_match(tmp_path)
     prog = for_report(rs.read_program(src, engine="duckdb"))
     assert len(prog.matches) == 0  # not collected
     out = tmp_path / "out"
@@ -776,13 +782,7 @@ def test_scan_of_an_engine_report_program_fetches_only_ids_no_collected_table_ho
     from recoverystats.engines.report import for_report
     from recoverystats.privacy.scan import _held_by_collected
 
-    src = tmp_path / "prog"
-    src.mkdir()
-    (src / "participants.csv").write_text(
-        "participant_id,enrollment_date,group\nP000001,2025-01-02,peer_mentoring\nP000002,2025-01-03,comparison\n",
-        encoding="utf-8")
-    (src / "matches.csv").write_text("participant_id,mentor_id,match_date\nP000001,MNT0417,2025-01-05\n",
-                                     encoding="utf-8")
+    src = _two_participants_one_match(tmp_path)
     (src / "events.csv").write_text("participant_id,event_date,event_type\nP000009,2025-02-01,arrest\n",
                                     encoding="utf-8")
     eng = rs.read_program(src, engine="duckdb", on_error="drop")  # the default stops on an orphan
