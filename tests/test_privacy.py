@@ -791,6 +791,9 @@ def test_scan_of_an_engine_report_program_fetches_only_ids_no_collected_table_ho
     assert _held_by_collected(prog, "events", "participant_id")
     assert _held_by_collected(prog, "matches", "participant_id")
     assert not _held_by_collected(prog, "matches", "mentor_id")  # no mentors file: fetched
+    (src / "mentors.csv").write_text("mentor_id\n", encoding="utf-8")  # header only: references not checked
+    prog = for_report(rs.read_program(src, engine="duckdb", on_error="drop"))
+    assert not _held_by_collected(prog, "matches", "mentor_id")
     (src / "mentors.csv").write_text("mentor_id\nMNT0417\n", encoding="utf-8")
     prog = for_report(rs.read_program(src, engine="duckdb", on_error="drop"))
     assert _held_by_collected(prog, "matches", "mentor_id")

@@ -169,6 +169,9 @@ def connect(
             weakref.finalize(con, shutil.rmtree, spill, True)
         raw.execute("SET preserve_insertion_order = false")  # rows carry _rid; every read orders by it
         raw.execute("SET enable_progress_bar = false")  # the loader shows its own stages
+        # what the report's release_engine_cache restores (DuckDB shows the limit rounded)
+        con._rs_memory_limit = memory_limit
+        con._rs_on_disk = database is not None
         be = Backend("duckdb", con)
         be.on_disk = database is not None
         return be

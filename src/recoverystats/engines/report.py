@@ -183,6 +183,8 @@ def group_labels(values: pd.Series) -> pd.Series:
     string object per group, where ``astype`` makes a new Python string per row (10M
     participants: 0.6 GB instead of 0.08 GB on pandas 2).
     """
+    if values.dtype == object:  # factorize would merge 1, 1.0 and True (equal as values, not as text)
+        return values.astype("string").fillna("(missing)")
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     labels = pd.Series(uniques).astype("string")  # the distinct values: never missing
     labels = pd.concat([labels, pd.Series(["(missing)"], dtype=labels.dtype)], ignore_index=True)
@@ -221,6 +223,7 @@ class MeasureStore(Mapping[str, pd.DataFrame]):
             self._group = (pd.array(np.asarray(uniques, dtype=object), dtype=group.dtype), codes.astype(small))
         self._items: dict[str, _Stored | pd.DataFrame] = {}
         self._cache: tuple[str | None, pd.DataFrame | None] = (None, None)
+        self._written = 0
         self._folder = Path(tempfile.mkdtemp(prefix="recoverystats-measures-", dir=folder))
         weakref.finalize(self, shutil.rmtree, str(self._folder), True)
 
@@ -256,6 +259,21 @@ class MeasureStore(Mapping[str, pd.DataFrame]):
         a, t = self._shared[name], self._types[name]
         return a.cast(t) if a.type != t else a
 
+    def positions(self, participant_ids: pd.Series) -> np.ndarray:
+        """Row of each of ``participant_ids`` among the shared columns (Arrow hash lookup; no
+        Python string per identifier). Raises when an identifier is not there."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        ids = pa.array(participant_ids, from_pandas=True)
+        if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+            ids = ids.cast(pa.string())
+        pos = pc.index_in(ids.cast(pa.large_string()),
+                          value_set=self.shared_table_column("participant_id").cast(pa.large_string()))
+        if pos.null_count:
+            raise RuntimeError(f"{pos.null_count} participants are not in the measures' rows.")
+        return pos.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
     def shared_column(self, name: str) -> pd.Series:
         """One shared column as the measure frames hold it."""
         import pyarrow as pa
@@ -289,7 +307,8 @@ class MeasureStore(Mapping[str, pd.DataFrame]):
         if own.num_rows != self._rows:
             raise RuntimeError(f"measure {key!r}: {own.num_rows} rows, the shared columns have {self._rows}.")
         compact = pa.table({c: _compact(own.column(c)) for c in own.column_names})
-        path = self._folder / f"{len(self._items)}.arrow"
+        self._written += 1
+        path = self._folder / f"{self._written}.arrow"
         feather.write_feather(compact, str(path), compression="uncompressed")
         self._items[key] = _Stored(columns=list(columns), path=path,
                                    types={c: own.schema.field(c).type for c in own.column_names},
@@ -381,6 +400,18 @@ class MeasureStore(Mapping[str, pd.DataFrame]):
         return n
 
 
+def _group_source(table: pa.Table, g: str) -> pd.Series:
+    """Column ``g`` of the shared columns as :func:`group_labels` takes it: text as pyarrow
+    strings (the same labels as Python strings give, without one object per row), other
+    types as the measure frames hold them."""
+    import pyarrow as pa
+
+    col = table.column(g)
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        return pd.Series(pd.array(col.cast(pa.large_string()), dtype=pd.StringDtype("pyarrow")))
+    return _to_pandas(table.select([g]))[g]
+
+
 def _shared_columns(tables: Mapping[str, Any], as_of: pd.Timestamp) -> list[str]:
     """The participant columns every measure frame starts with (``_base`` of the measures)."""
     from recoverystats.engines.measures import _as_of_day, _base
@@ -442,7 +473,7 @@ def engine_measures(ctx: ReportContext, prog: Any, *, say: Callable[[str], None]
     # the shared columns, as the first measure returns them (mentor_id: first mentor by as_of)
     base_expr = _base_select(tables, ctx.as_of)
     arrow = base_expr.order_by("participant_id").to_pyarrow()
-    grp = group_labels(_to_pandas(arrow.select([g]))[g]) if g in arrow.column_names else pd.Series(
+    grp = group_labels(_group_source(arrow, g)) if g in arrow.column_names else pd.Series(
         "(missing)", index=pd.RangeIndex(arrow.num_rows), dtype=object)  # as ReportContext._with_group
     now = MeasureStore(arrow, group=grp)
     prev = now.with_group_only()
@@ -534,20 +565,24 @@ def release_engine_cache(prog: Any) -> bool:
     DuckDB keeps table blocks it has read cached up to ``memory_limit`` (3 GB of a 10M
     program) while the report's sections, which do not query it, need the memory. Lowering
     the limit evicts the cache (DuckDB has no other call for it); the limit is then set
-    back, so later queries (the privacy scan's) run with the user's setting. Returns
-    whether the cache was released (DuckDB only; a no-op on Spark).
+    back to the value given to ``read_program`` (``RESET`` when none was: DuckDB's own
+    default), not to the rounded value DuckDB shows. Only for a database file: in an
+    in-memory database the cached blocks are the tables themselves, and evicting them would
+    write them to the temporary folder. Returns whether the cache was released (a no-op on
+    Spark, on an in-memory database and on a connection ``read_program`` did not make).
     """
     if getattr(prog, "engine", None) != "duckdb":
         return False
-    con = getattr(getattr(prog, "backend", None), "con", None)
-    if con is None:
+    backend = getattr(prog, "backend", None)
+    con = getattr(backend, "con", None)
+    if con is None or not getattr(backend, "_rs_on_disk", False) or not hasattr(backend, "_rs_memory_limit"):
         return False
+    limit = backend._rs_memory_limit
     try:
-        (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
         con.execute("SET memory_limit = '32MB'")
-        con.execute(f"SET memory_limit = '{limit}'")
     except Exception:  # noqa: BLE001 - an engine that refuses keeps its cache; nothing is lost
         return False
+    con.execute("RESET memory_limit" if limit is None else f"SET memory_limit = '{limit}'")
     return True
 
 

@@ -735,6 +735,8 @@ def row_rules(b: Built, built: dict[str, Built], as_of: pd.Timestamp | None, dro
         parent = built.get(ptable)
         if parent is None or parent.fatal or col not in b.columns:
             continue
+        # privacy.scan._held_by_collected relies on this rule: IDs that reference a collected
+        # table are not searched again on an engine report (keep the two in step)
         if ptable == "mentors" and parent.rows_read == 0:
             continue
         assert parent.s2 is not None

@@ -1916,6 +1916,8 @@ def _cross_rules(
         parent = built.get(ptable)
         if parent is None or parent.fatal or col not in b.ids:
             continue
+        # privacy.scan._held_by_collected relies on this rule: IDs that reference a collected
+        # table are not searched again on an engine report (keep the two in step)
         if ptable == "mentors" and parent.rows_read == 0:
             continue
         child_ids = b.ids[col]

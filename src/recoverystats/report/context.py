@@ -123,22 +123,22 @@ class ReportContext:
         mentor by the cut-off, engaged (engagement measure; ``False`` without it), and
         ``_group``; the program flow counts them.
 
-        On an engine the three come from the measure store (rows sorted by participant)
-        and no identifier is compared; on pandas from the participants and the first
-        mentors, matched by identifier.
+        ``_group`` is the participants' (the census's labels); on an engine matched and
+        engaged come from the measure store, at each participant's row found by one Arrow
+        hash lookup (no Python string per identifier); on pandas from the first mentors
+        and the engagement measure, matched by identifier.
         """
         store = self.measures
-        if self.on_engine:
-            enrolled = (store.shared_column("enrollment_date") <= self.as_of).to_numpy()
-            matched = store.shared_column("mentor_id").notna().to_numpy() & enrolled
-            labels, codes = store.group_codes
-            group = np.asarray(labels, dtype=object)[codes]
-            if "engagement" in store:
-                engaged = store.own_column("engagement", "engaged").to_numpy(dtype=bool, na_value=False) & matched
-            else:
-                engaged = np.zeros(len(matched), dtype=bool)
-            return matched[enrolled], engaged[enrolled], group[enrolled]
         p = self.participants
+        group = p["_group"].to_numpy(dtype=object)  # the participants' labels, as the census and Table 1 use
+        if self.on_engine:
+            pos = store.positions(p["participant_id"])  # each participant's row in the store
+            matched = store.shared_column("mentor_id").notna().to_numpy()[pos]
+            if "engagement" in store:
+                engaged = store.own_column("engagement", "engaged").to_numpy(dtype=bool, na_value=False)[pos] & matched
+            else:
+                engaged = np.zeros(len(p), dtype=bool)
+            return matched, engaged, group
         ids = p["participant_id"].astype(str)
         matched = ids.isin(set(self.mentor.index.astype(str))).to_numpy()
         if "engagement" in store:
@@ -149,7 +149,7 @@ class ReportContext:
             engaged = e_ok.to_numpy(dtype=bool, na_value=False) & matched
         else:
             engaged = np.zeros(len(p), dtype=bool)
-        return matched, engaged, p["_group"].to_numpy(dtype=object)
+        return matched, engaged, group
 
     def _mentor_clusters(self) -> pd.Series:
         """First mentor matched by as_of, indexed by participant (matched participants only)."""

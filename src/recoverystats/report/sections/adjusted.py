@@ -199,9 +199,12 @@ def _small_reference_levels(ctx: ReportContext, key: str, r: Any, adjust: list[s
         if src not in d:
             continue
         # (d[src].astype("string") == str(ref)).fillna(False), on the distinct values
-        codes, uniques = pd.factorize(d[src])
-        is_ref = (pd.Series(uniques).astype("string") == str(ref)).fillna(False).to_numpy(dtype=bool)
-        at_ref = np.isin(codes, np.flatnonzero(is_ref))
+        if d[src].dtype == object:  # factorize would merge 1, 1.0 and True
+            at_ref = (d[src].astype("string") == str(ref)).fillna(False).to_numpy(dtype=bool)
+        else:
+            codes, uniques = pd.factorize(d[src])
+            is_ref = (pd.Series(uniques).astype("string") == str(ref)).fillna(False).to_numpy(dtype=bool)
+            at_ref = np.isin(codes, np.flatnonzero(is_ref))
         n, e = int(at_ref.sum()), float(y[at_ref].sum())
         if any(1 <= v < ctx.min_cell for v in (n, e, n - e)):
             out.add(str(var))

@@ -70,7 +70,7 @@ def build(ctx: ReportContext) -> Callable[[dict[str, TableBlock]], Section]:
                 return {g: (np.nan, np.nan) for g in shown_groups}
             ok = df[outcome].notna().to_numpy()
             if eligible in df:
-                ok &= df[eligible].astype(bool).to_numpy()
+                ok = ok & df[eligible].astype(bool).to_numpy()  # not &=: read-only under copy-on-write
             codes, levels = pd.factorize(df["_group"].to_numpy(dtype=object)[ok])
             y = df[outcome].to_numpy(dtype=float, na_value=np.nan)[ok]
             n = np.bincount(codes, minlength=len(levels))
