@@ -40,8 +40,9 @@ covariates as Python objects, held for the whole report. Here:
   and dropped after each section; the sections read only the columns they use
   (``ReportContext.measure_columns`` -> :meth:`MeasureStore.columns_of`: only those
   columns are read from the file);
-- the program flow counts matched and engaged participants by their position in the
-  store (``ReportContext.matched_engaged``), not by comparing millions of identifiers;
+- the program flow finds each participant's row in the store with one Arrow hash lookup
+  (``ReportContext.matched_engaged``, :meth:`MeasureStore.positions`), not with Python
+  sets of millions of identifier strings;
 - DuckDB's buffer cache (up to ``memory_limit``) is handed back after the measures
   (:func:`release_engine_cache`): the sections do not query the engine;
 - the previous quarter's measures feed only the key-numbers table (counts by group of
