@@ -158,6 +158,11 @@ def _compact(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     return pa.chunked_array([arr])
 
 
+def _original(arr: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedArray:
+    """A :func:`_compact` column back in its original type."""
+    return arr.cast(type_) if arr.type != type_ else arr
+
+
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
     """An Arrow table as :func:`recoverystats.engines.measures.collect` converts it."""
     df = table.to_pandas(date_as_object=False)
@@ -197,8 +202,8 @@ class MeasureStore(Mapping[str, pd.DataFrame]):
     """Per-participant measure frames held compactly, assembled when a section asks.
 
     A read-only mapping ``key -> DataFrame``, as ``ReportContext.measures`` is on the
-    pandas path. The shared participant columns are held once, as a compact Arrow table
-    sorted by ``participant_id`` (:attr:`shared_table`); each measure's own columns are
+    pandas path. The shared participant columns are held once, as compact Arrow columns
+    sorted by ``participant_id`` (:meth:`shared_column`); each measure's own columns are
     written compactly, aligned with it, to an Arrow file in a temporary folder (removed
     with the store) and read back, only the columns asked for, when a section asks: the
     measures of a 10M-participant report (about 3 GB) then do not stay in memory for the
@@ -257,8 +262,7 @@ class MeasureStore(Mapping[str, pd.DataFrame]):
 
     def shared_table_column(self, name: str) -> pa.ChunkedArray:
         """One shared column as Arrow, in its original type."""
-        a, t = self._shared[name], self._types[name]
-        return a.cast(t) if a.type != t else a
+        return _original(self._shared[name], self._types[name])
 
     def positions(self, participant_ids: pd.Series) -> np.ndarray:
         """Row of each of ``participant_ids`` among the shared columns (Arrow hash lookup; no
@@ -266,11 +270,8 @@ class MeasureStore(Mapping[str, pd.DataFrame]):
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        ids = pa.array(participant_ids, from_pandas=True)
-        if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
-            ids = ids.cast(pa.string())
-        pos = pc.index_in(ids.cast(pa.large_string()),
-                          value_set=self.shared_table_column("participant_id").cast(pa.large_string()))
+        ids = pa.array(participant_ids, from_pandas=True).cast(pa.large_string())
+        pos = pc.index_in(ids, value_set=self.shared_table_column("participant_id").cast(pa.large_string()))
         if pos.null_count:
             raise RuntimeError(f"{pos.null_count} participants are not in the measures' rows.")
         return pos.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
@@ -374,8 +375,7 @@ class MeasureStore(Mapping[str, pd.DataFrame]):
         own = pd.DataFrame()
         if mine:
             t = feather.read_table(str(item.path), columns=mine, memory_map=False)
-            own = _to_pandas(pa.table({c: t.column(c).cast(item.types[c]) if t.column(c).type != item.types[c]
-                                       else t.column(c) for c in mine}))
+            own = _to_pandas(pa.table({c: _original(t.column(c), item.types[c]) for c in mine}))
             del t
         cols = {c: (own[c] if c in item.types else self.shared_column(c)) for c in wanted}
         if columns is None and item.group:
